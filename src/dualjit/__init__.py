@@ -1,0 +1,17 @@
+"""dualjit: automatic differentiation as IR transforms, compiled to native code with llvmlite."""
+
+from . import lax, numpy  # noqa: F401
+from .jit import jit  # noqa: F401
+from .tracer import (  # noqa: F401
+    ConcretizationError,
+    make_ir,
+    register_dataclass,
+    register_pytree_node,
+    tree_flatten,
+    tree_leaves,
+    tree_map,
+    tree_structure,
+    tree_unflatten,
+)
+
+__version__ = "0.1.0"

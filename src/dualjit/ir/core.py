@@ -1,0 +1,308 @@
+"""The typed IR: dtypes, tensor types, Var, Literal, Eqn, Function and the primitive registry."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+
+class IRError(Exception):
+    """An IR object is malformed or an operation's operands do not fit its rule."""
+
+
+class DType(enum.Enum):
+    bool = "bool"
+    int32 = "i32"
+    int64 = "i64"
+    float32 = "f32"
+    float64 = "f64"
+
+    @property
+    def short(self) -> str:
+        return self.value
+
+    @property
+    def np(self) -> np.dtype:
+        return _NUMPY_OF[self]
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DType.float32, DType.float64)
+
+    @property
+    def is_int(self) -> bool:
+        return self in (DType.int32, DType.int64)
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+_NUMPY_OF = {
+    DType.bool: np.dtype(np.bool_),
+    DType.int32: np.dtype(np.int32),
+    DType.int64: np.dtype(np.int64),
+    DType.float32: np.dtype(np.float32),
+    DType.float64: np.dtype(np.float64),
+}
+_DTYPE_OF_NUMPY = {v: k for k, v in _NUMPY_OF.items()}
+_DTYPE_OF_SHORT = {d.value: d for d in DType}
+_DTYPE_ALIASES = {"bool": DType.bool, "int32": DType.int32, "int64": DType.int64,
+                  "float32": DType.float32, "float64": DType.float64}
+
+
+def as_dtype(x: Any) -> DType:
+    """Our DType for a DType, a numpy dtype-like, or a short name ('f32')."""
+    if isinstance(x, DType):
+        return x
+    if isinstance(x, str) and x in _DTYPE_OF_SHORT:
+        return _DTYPE_OF_SHORT[x]
+    if isinstance(x, str) and x in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[x]
+    if x is bool:
+        return DType.bool
+    if x is int:
+        return DType.int64
+    if x is float:
+        return DType.float64
+    try:
+        npd = np.dtype(x)
+    except TypeError:
+        raise TypeError(f"dtype {x!r} is not supported; dualjit supports "
+                        "bool, int32, int64, float32 and float64") from None
+    if npd in _DTYPE_OF_NUMPY:
+        return _DTYPE_OF_NUMPY[npd]
+    if npd.kind in "iu" and npd.itemsize <= 4:
+        return DType.int32
+    if npd.kind in "iu":
+        return DType.int64
+    if npd.kind == "f" and npd.itemsize <= 4:
+        return DType.float32
+    raise TypeError(f"dtype {npd} is not supported; dualjit supports "
+                    "bool, int32, int64, float32 and float64")
+
+
+class TensorType:
+    """The static type of a value: a dtype and a shape (a tuple of ints; () for scalars)."""
+
+    __slots__ = ("dtype", "shape", "_hash")
+
+    def __init__(self, dtype: DType | str, shape: Sequence[int]):
+        self.dtype = as_dtype(dtype)
+        self.shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in self.shape):
+            raise IRError(f"negative dimension in shape {self.shape}")
+        self._hash = hash((self.dtype, self.shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def with_dtype(self, dtype: DType) -> TensorType:
+        return TensorType(dtype, self.shape)
+
+    def with_shape(self, shape: Sequence[int]) -> TensorType:
+        return TensorType(self.dtype, shape)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, TensorType) and self.dtype is other.dtype
+                and self.shape == other.shape)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return f"{self.dtype.short}[{','.join(map(str, self.shape))}]"
+
+    __repr__ = __str__
+
+
+def type_of_array(x: np.ndarray) -> TensorType:
+    return TensorType(as_dtype(x.dtype), x.shape)
+
+
+_var_ids = itertools.count()
+
+
+class Var:
+    """A typed SSA value, defined exactly once; compared and hashed by identity."""
+
+    __slots__ = ("type", "id")
+
+    def __init__(self, type: TensorType):
+        self.type = type
+        self.id = next(_var_ids)
+
+    def __repr__(self) -> str:
+        return f"Var#{self.id}:{self.type}"
+
+
+class Literal:
+    """A typed scalar constant written inline in the IR."""
+
+    __slots__ = ("value", "type")
+
+    def __init__(self, value: Any, dtype: DType | str):
+        dtype = as_dtype(dtype)
+        self.value = dtype.np.type(value).item()
+        self.type = TensorType(dtype, ())
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Literal) and self.type == other.type
+                and _same_scalar(self.value, other.value))
+
+    def __hash__(self) -> int:
+        v = self.value
+        return hash((self.type, "nan" if v != v else v, str(v)[:1] == "-"))
+
+    def __repr__(self) -> str:
+        return f"Literal({self.value!r}:{self.type.dtype.short})"
+
+
+def _same_scalar(a: Any, b: Any) -> bool:
+    if a != a and b != b:
+        return True
+    return a == b and np.signbit(a) == np.signbit(b)
+
+
+Atom = Var | Literal
+
+
+class FrozenDict(dict):
+    """An immutable, hashable dict used for equation params."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("equation params are immutable")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
+
+
+class Primitive:
+    """A named operation; its rules live in per-layer tables keyed by the primitive."""
+
+    def __init__(self, name: str, multiple_results: bool = False):
+        self.name = name
+        self.multiple_results = multiple_results
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        from ..tracer.core import bind  # the tracer layer owns dispatch
+
+        return bind(self, *args, **params)
+
+
+primitives: dict[str, Primitive] = {}
+shape_rules: dict[Primitive, Callable[..., Any]] = {}
+impl_rules: dict[Primitive, Callable[..., Any]] = {}
+
+
+def new_primitive(name: str, multiple_results: bool = False) -> Primitive:
+    if name in primitives:
+        raise IRError(f"primitive {name!r} is defined twice")
+    prim = Primitive(name, multiple_results)
+    primitives[name] = prim
+    return prim
+
+
+def abstract_eval(prim: Primitive, in_types: Sequence[TensorType], params: dict) -> list[TensorType]:
+    """The output types of `prim` applied to operands of `in_types`, from its shape rule."""
+    rule = shape_rules.get(prim)
+    if rule is None:
+        raise IRError(f"primitive {prim.name} has no shape rule")
+    out = rule(*in_types, **params)
+    return list(out) if prim.multiple_results else [out]
+
+
+class Eqn:
+    """One equation: outputs = primitive[params](inputs)."""
+
+    __slots__ = ("primitive", "inputs", "outputs", "params")
+
+    def __init__(self, primitive: Primitive, inputs: Iterable[Atom], outputs: Iterable[Var],
+                 params: dict | None = None):
+        self.primitive = primitive
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.params = params if isinstance(params, FrozenDict) else FrozenDict(params or {})
+
+    def __repr__(self) -> str:
+        return f"Eqn({self.primitive.name}, {len(self.inputs)} in, {len(self.outputs)} out)"
+
+
+class Function:
+    """An immutable typed SSA function: inputs, constant arrays, equations, outputs.
+
+    Equality and hashing are structural (the printed text plus the constants' bytes), so a
+    Function can key compilation caches.
+    """
+
+    __slots__ = ("inputs", "consts", "eqns", "outputs", "__dict__")
+
+    def __init__(self, inputs: Sequence[Var], consts: Sequence[tuple[Var, np.ndarray]],
+                 eqns: Sequence[Eqn], outputs: Sequence[Atom]):
+        self.inputs = tuple(inputs)
+        self.consts = tuple((v, _frozen_array(a)) for v, a in consts)
+        self.eqns = tuple(eqns)
+        self.outputs = tuple(outputs)
+
+    @property
+    def in_types(self) -> list[TensorType]:
+        return [v.type for v in self.inputs]
+
+    @property
+    def out_types(self) -> list[TensorType]:
+        return [v.type for v in self.outputs]
+
+    @cached_property
+    def text(self) -> str:
+        from .printer import print_function
+
+        return print_function(self)
+
+    @cached_property
+    def _key(self) -> tuple:
+        return (self.text, tuple(a.tobytes() for _, a in self.consts))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Function) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"<Function {len(self.inputs)} in, {len(self.eqns)} eqns, {len(self.outputs)} out>"
+
+
+def _frozen_array(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    if a.flags.writeable:
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+def sub_functions(eqn: Eqn) -> list[Function]:
+    """The Functions an equation carries in its params (control flow, custom rules)."""
+    found = []
+    for v in eqn.params.values():
+        if isinstance(v, Function):
+            found.append(v)
+        elif isinstance(v, tuple):
+            found.extend(x for x in v if isinstance(x, Function))
+    return found

@@ -1,0 +1,732 @@
+"""The primitive set: each primitive with its shape rule and its numpy reference implementation.
+
+Elementwise primitives take operands of one dtype whose shapes are either the output shape or
+() (rank-0 operands, Literals included, broadcast). Every other broadcast is an explicit
+`broadcast_in_dim` equation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .core import (
+    DType,
+    Function,
+    IRError,
+    TensorType,
+    as_dtype,
+    impl_rules,
+    new_primitive,
+    shape_rules,
+)
+
+FLOATS = (DType.float32, DType.float64)
+INTS = (DType.int32, DType.int64)
+NUMBERS = INTS + FLOATS
+
+
+def _shape_str(t: TensorType) -> str:
+    return f"{t.dtype.short}{list(t.shape)}"
+
+
+def _elementwise_type(name: str, types: Sequence[TensorType], allowed: Sequence[DType]) -> TensorType:
+    dtype = types[0].dtype
+    if any(t.dtype is not dtype for t in types):
+        raise IRError(f"{name}: operand dtypes differ: " + ", ".join(_shape_str(t) for t in types))
+    if dtype not in allowed:
+        names = ", ".join(d.short for d in allowed)
+        raise IRError(f"{name}: dtype {dtype.short} is not supported (expected one of {names})")
+    shapes = {t.shape for t in types if t.shape != ()}
+    if len(shapes) > 1:
+        raise IRError(f"{name}: operand shapes do not match: "
+                      + ", ".join(str(t.shape) for t in types))
+    return TensorType(dtype, shapes.pop() if shapes else ())
+
+
+def _quiet(fn):
+    """Run a numpy implementation without floating-point warnings (IEEE results are the spec)."""
+    def run(*args, **params):
+        with np.errstate(all="ignore"):
+            return fn(*args, **params)
+    run.__name__ = fn.__name__
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise unary
+# ---------------------------------------------------------------------------------------------
+
+def _logistic(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+def _sign(x):
+    return np.sign(x)
+
+
+_UNARY = {
+    "neg": (np.negative, NUMBERS),
+    "exp": (np.exp, FLOATS),
+    "log": (np.log, FLOATS),
+    "log1p": (np.log1p, FLOATS),
+    "expm1": (np.expm1, FLOATS),
+    "sin": (np.sin, FLOATS),
+    "cos": (np.cos, FLOATS),
+    "tan": (np.tan, FLOATS),
+    "tanh": (np.tanh, FLOATS),
+    "logistic": (_logistic, FLOATS),
+    "sqrt": (np.sqrt, FLOATS),
+    "rsqrt": (lambda x: (1 / np.sqrt(x)).astype(x.dtype), FLOATS),
+    "abs": (np.abs, NUMBERS),
+    "sign": (_sign, NUMBERS),
+    "floor": (np.floor, FLOATS),
+    "ceil": (np.ceil, FLOATS),
+    "round": (np.round, FLOATS),
+    "not": (np.invert, (DType.bool,) + INTS),
+}
+
+unary_primitives = {}
+for _name, (_fn, _allowed) in _UNARY.items():
+    _p = new_primitive(_name)
+    unary_primitives[_name] = _p
+    shape_rules[_p] = (lambda n, a: lambda x: _elementwise_type(n, [x], a))(_name, _allowed)
+    impl_rules[_p] = _quiet((lambda f: lambda x: np.asarray(f(np.asarray(x))))(_fn))
+
+neg_p, exp_p, log_p, log1p_p, expm1_p = (unary_primitives[n] for n in
+                                          ("neg", "exp", "log", "log1p", "expm1"))
+sin_p, cos_p, tan_p, tanh_p, logistic_p = (unary_primitives[n] for n in
+                                           ("sin", "cos", "tan", "tanh", "logistic"))
+sqrt_p, rsqrt_p, abs_p, sign_p = (unary_primitives[n] for n in ("sqrt", "rsqrt", "abs", "sign"))
+floor_p, ceil_p, round_p, not_p = (unary_primitives[n] for n in ("floor", "ceil", "round", "not"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise binary
+# ---------------------------------------------------------------------------------------------
+
+def _int_div(a, b):
+    """C-style division: truncates toward zero; division by zero gives 0."""
+    safe_b = np.where(b == 0, 1, b)
+    q = np.abs(a) // np.abs(safe_b)
+    q = np.where((a < 0) != (safe_b < 0), -q, q)
+    return np.where(b == 0, 0, q).astype(np.result_type(a, b))
+
+
+def _div(a, b):
+    if np.result_type(a, b).kind in "iu":
+        return _int_div(a, b)
+    return np.true_divide(a, b)
+
+
+def _rem(a, b):
+    if np.result_type(a, b).kind in "iu":
+        safe_b = np.where(b == 0, 1, b)
+        return np.where(b == 0, 0, np.fmod(a, safe_b)).astype(np.result_type(a, b))
+    return np.fmod(a, b)
+
+
+_BINARY = {
+    "add": (np.add, NUMBERS),
+    "sub": (np.subtract, NUMBERS),
+    "mul": (np.multiply, NUMBERS),
+    "div": (_div, NUMBERS),
+    "rem": (_rem, NUMBERS),
+    "pow": (np.power, FLOATS),
+    "max": (np.maximum, NUMBERS),
+    "min": (np.minimum, NUMBERS),
+    "atan2": (np.arctan2, FLOATS),
+    "and": (np.bitwise_and, (DType.bool,) + INTS),
+    "or": (np.bitwise_or, (DType.bool,) + INTS),
+    "xor": (np.bitwise_xor, (DType.bool,) + INTS),
+}
+binary_primitives = {}
+for _name, (_fn, _allowed) in _BINARY.items():
+    _p = new_primitive(_name)
+    binary_primitives[_name] = _p
+    shape_rules[_p] = (lambda n, a: lambda x, y: _elementwise_type(n, [x, y], a))(_name, _allowed)
+    impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
+
+add_p, sub_p, mul_p, div_p, rem_p, pow_p = (binary_primitives[n] for n in
+                                            ("add", "sub", "mul", "div", "rem", "pow"))
+max_p, min_p, atan2_p = binary_primitives["max"], binary_primitives["min"], binary_primitives["atan2"]
+and_p, or_p, xor_p = binary_primitives["and"], binary_primitives["or"], binary_primitives["xor"]
+
+_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal}
+compare_primitives = {}
+for _name, _fn in _COMPARE.items():
+    _p = new_primitive(_name)
+    compare_primitives[_name] = _p
+    shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(
+        n, [x, y], (DType.bool,) + NUMBERS).with_dtype(DType.bool))(_name)
+    impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
+eq_p, ne_p, lt_p, le_p, gt_p, ge_p = (compare_primitives[n] for n in _COMPARE)
+
+
+select_p = new_primitive("select")
+
+
+def _select_shape(pred, on_true, on_false):
+    if pred.dtype is not DType.bool:
+        raise IRError(f"select: predicate must be bool, got {_shape_str(pred)}")
+    out = _elementwise_type("select", [on_true, on_false], (DType.bool,) + NUMBERS)
+    if pred.shape not in ((), out.shape) and out.shape != ():
+        raise IRError(f"select: predicate shape {pred.shape} does not match {out.shape}")
+    return out.with_shape(pred.shape if out.shape == () else out.shape)
+
+
+shape_rules[select_p] = _select_shape
+impl_rules[select_p] = lambda p, t, f: np.asarray(np.where(p, t, f)).astype(
+    np.result_type(np.asarray(t).dtype, np.asarray(f).dtype))
+
+integer_pow_p = new_primitive("integer_pow")
+shape_rules[integer_pow_p] = lambda x, *, y: _elementwise_type("integer_pow", [x], NUMBERS)
+
+
+@_quiet
+def _integer_pow(x, *, y):
+    x = np.asarray(x)
+    if y < 0 and x.dtype.kind in "iu":
+        return np.asarray(np.where(x == 1, 1, 0) if y % 2 == 0 else np.where(np.abs(x) == 1, x, 0),
+                          dtype=x.dtype)
+    return np.asarray(np.power(x, x.dtype.type(y)) if y >= 0 else np.power(x, float(y)),
+                      dtype=x.dtype)
+
+
+impl_rules[integer_pow_p] = _integer_pow
+
+
+# ---------------------------------------------------------------------------------------------
+# Type and shape manipulation
+# ---------------------------------------------------------------------------------------------
+
+convert_element_type_p = new_primitive("convert_element_type")
+shape_rules[convert_element_type_p] = lambda x, *, new_dtype: x.with_dtype(as_dtype(new_dtype))
+
+
+@_quiet
+def _convert(x, *, new_dtype):
+    x = np.asarray(x)
+    target = as_dtype(new_dtype)
+    if target is DType.bool:
+        return x != 0
+    return x.astype(target.np)
+
+
+impl_rules[convert_element_type_p] = _convert
+
+broadcast_in_dim_p = new_primitive("broadcast_in_dim")
+
+
+def _broadcast_shape(x, *, shape, broadcast_dimensions):
+    if len(broadcast_dimensions) != x.ndim:
+        raise IRError(f"broadcast_in_dim: operand {_shape_str(x)} needs {x.ndim} "
+                      f"broadcast_dimensions, got {broadcast_dimensions}")
+    if list(broadcast_dimensions) != sorted(set(broadcast_dimensions)):
+        raise IRError(f"broadcast_in_dim: broadcast_dimensions {broadcast_dimensions} "
+                      "must be strictly increasing")
+    for d, od in zip(x.shape, broadcast_dimensions):
+        if od >= len(shape) or d not in (1, shape[od]):
+            raise IRError(f"broadcast_in_dim: cannot broadcast {x.shape} to {tuple(shape)} "
+                          f"with broadcast_dimensions {broadcast_dimensions}")
+    return TensorType(x.dtype, shape)
+
+
+def _broadcast_impl(x, *, shape, broadcast_dimensions):
+    x = np.asarray(x)
+    expanded = [1] * len(shape)
+    for d, od in zip(x.shape, broadcast_dimensions):
+        expanded[od] = d
+    return np.broadcast_to(x.reshape(expanded), shape)
+
+
+shape_rules[broadcast_in_dim_p] = _broadcast_shape
+impl_rules[broadcast_in_dim_p] = _broadcast_impl
+
+reshape_p = new_primitive("reshape")
+
+
+def _reshape_shape(x, *, new_sizes):
+    if math.prod(new_sizes) != x.size:
+        raise IRError(f"reshape: cannot reshape {_shape_str(x)} ({x.size} elements) "
+                      f"to {tuple(new_sizes)}")
+    return TensorType(x.dtype, new_sizes)
+
+
+shape_rules[reshape_p] = _reshape_shape
+impl_rules[reshape_p] = lambda x, *, new_sizes: np.reshape(np.asarray(x), new_sizes)
+
+transpose_p = new_primitive("transpose")
+
+
+def _transpose_shape(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise IRError(f"transpose: permutation {permutation} is not a permutation of "
+                      f"the {x.ndim} axes of {_shape_str(x)}")
+    return TensorType(x.dtype, [x.shape[p] for p in permutation])
+
+
+shape_rules[transpose_p] = _transpose_shape
+impl_rules[transpose_p] = lambda x, *, permutation: np.transpose(np.asarray(x), permutation)
+
+slice_p = new_primitive("slice")
+
+
+def _slice_shape(x, *, start_indices, limit_indices, strides):
+    if not (len(start_indices) == len(limit_indices) == len(strides) == x.ndim):
+        raise IRError(f"slice: {_shape_str(x)} needs {x.ndim} start/limit/stride entries")
+    shape = []
+    for d, lo, hi, st in zip(x.shape, start_indices, limit_indices, strides):
+        if not (0 <= lo <= hi <= d) or st < 1:
+            raise IRError(f"slice: bounds {start_indices}:{limit_indices}:{strides} "
+                          f"do not fit {x.shape}")
+        shape.append(max(0, -(-(hi - lo) // st)))
+    return TensorType(x.dtype, shape)
+
+
+def _slice_impl(x, *, start_indices, limit_indices, strides):
+    idx = tuple(slice(lo, hi, st) for lo, hi, st in zip(start_indices, limit_indices, strides))
+    return np.asarray(x)[idx]
+
+
+shape_rules[slice_p] = _slice_shape
+impl_rules[slice_p] = _slice_impl
+
+pad_p = new_primitive("pad")
+
+
+def _pad_shape(x, padding_value, *, padding_config):
+    if padding_value.shape != () or padding_value.dtype is not x.dtype:
+        raise IRError(f"pad: padding value must be a scalar {x.dtype.short}, "
+                      f"got {_shape_str(padding_value)}")
+    if len(padding_config) != x.ndim:
+        raise IRError(f"pad: {_shape_str(x)} needs {x.ndim} (low, high, interior) entries")
+    shape = []
+    for d, (lo, hi, interior) in zip(x.shape, padding_config):
+        if interior < 0:
+            raise IRError("pad: interior padding must be >= 0")
+        size = lo + hi + d + max(0, d - 1) * interior
+        if size < 0:
+            raise IRError(f"pad: padding {padding_config} makes a negative dimension")
+        shape.append(size)
+    return TensorType(x.dtype, shape)
+
+
+def _pad_impl(x, padding_value, *, padding_config):
+    x = np.asarray(x)
+    shape = _pad_shape(TensorType(as_dtype(x.dtype), x.shape),
+                       TensorType(as_dtype(x.dtype), ()), padding_config=padding_config).shape
+    out = np.full(shape, padding_value, dtype=x.dtype)
+    # Place x on a grid with interior spacing, then crop/offset by (possibly negative) lo/hi.
+    inner = [d + max(0, d - 1) * i for d, (_, _, i) in zip(x.shape, padding_config)]
+    grid = np.full(inner, padding_value, dtype=x.dtype)
+    grid[tuple(slice(None, None, i + 1) for (_, _, i) in padding_config)] = x
+    src, dst = [], []
+    for n, size, (lo, _, _) in zip(inner, shape, padding_config):
+        s0, d0 = max(0, -lo), max(0, lo)
+        length = min(n - s0, size - d0)
+        src.append(slice(s0, s0 + max(0, length)))
+        dst.append(slice(d0, d0 + max(0, length)))
+    out[tuple(dst)] = grid[tuple(src)]
+    return out
+
+
+shape_rules[pad_p] = _pad_shape
+impl_rules[pad_p] = _pad_impl
+
+concatenate_p = new_primitive("concatenate")
+
+
+def _concatenate_shape(*xs, dimension):
+    if not xs:
+        raise IRError("concatenate: needs at least one operand")
+    first = xs[0]
+    if not 0 <= dimension < first.ndim:
+        raise IRError(f"concatenate: dimension {dimension} is out of range for {_shape_str(first)}")
+    for x in xs:
+        same = x.ndim == first.ndim and all(
+            a == b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != dimension)
+        if x.dtype is not first.dtype or not same:
+            raise IRError("concatenate: operands " + ", ".join(_shape_str(t) for t in xs)
+                          + f" do not match outside dimension {dimension}")
+    shape = list(first.shape)
+    shape[dimension] = sum(x.shape[dimension] for x in xs)
+    return TensorType(first.dtype, shape)
+
+
+shape_rules[concatenate_p] = _concatenate_shape
+impl_rules[concatenate_p] = lambda *xs, dimension: np.concatenate(
+    [np.asarray(x) for x in xs], axis=dimension)
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing: gather (take along one axis, indices clamped) and its transpose scatter_add
+# ---------------------------------------------------------------------------------------------
+
+gather_p = new_primitive("gather")
+
+
+def _gather_shape(x, indices, *, axis):
+    if indices.dtype not in INTS:
+        raise IRError(f"gather: indices must be integers, got {_shape_str(indices)}")
+    if not 0 <= axis < x.ndim:
+        raise IRError(f"gather: axis {axis} is out of range for {_shape_str(x)}")
+    return TensorType(x.dtype, x.shape[:axis] + indices.shape + x.shape[axis + 1:])
+
+
+def _gather_impl(x, indices, *, axis):
+    x = np.asarray(x)
+    n = x.shape[axis]
+    if n == 0:
+        shape = x.shape[:axis] + np.shape(indices) + x.shape[axis + 1:]
+        return np.zeros(shape, x.dtype)
+    return np.take(x, np.clip(indices, 0, n - 1), axis=axis)
+
+
+shape_rules[gather_p] = _gather_shape
+impl_rules[gather_p] = _gather_impl
+
+scatter_add_p = new_primitive("scatter_add")
+
+
+def _scatter_add_shape(x, indices, updates, *, axis):
+    expected = _gather_shape(x, indices, axis=axis)
+    if updates != expected:
+        raise IRError(f"scatter_add: updates {_shape_str(updates)} must be {_shape_str(expected)}")
+    return x
+
+
+def _scatter_add_impl(x, indices, updates, *, axis):
+    out = np.array(x, copy=True)
+    n = out.shape[axis]
+    if n == 0:
+        return out
+    moved = np.moveaxis(out, axis, 0)
+    idx = np.clip(np.asarray(indices), 0, n - 1)
+    upd = np.moveaxis(np.asarray(updates), list(range(axis, axis + idx.ndim)),
+                      list(range(idx.ndim)))
+    np.add.at(moved, idx, upd)
+    return out
+
+
+shape_rules[scatter_add_p] = _scatter_add_shape
+impl_rules[scatter_add_p] = _scatter_add_impl
+
+dynamic_slice_p = new_primitive("dynamic_slice")
+
+
+def _dynamic_slice_shape(x, *starts, slice_sizes):
+    if len(starts) != x.ndim or len(slice_sizes) != x.ndim:
+        raise IRError(f"dynamic_slice: {_shape_str(x)} needs {x.ndim} start indices and sizes")
+    if any(s.shape != () or s.dtype not in INTS for s in starts):
+        raise IRError("dynamic_slice: start indices must be integer scalars")
+    if any(not 0 <= n <= d for n, d in zip(slice_sizes, x.shape)):
+        raise IRError(f"dynamic_slice: sizes {slice_sizes} do not fit {x.shape}")
+    return TensorType(x.dtype, slice_sizes)
+
+
+def _clamped_starts(shape, sizes, starts):
+    return [int(min(max(int(s), 0), d - n)) for s, d, n in zip(starts, shape, sizes)]
+
+
+def _dynamic_slice_impl(x, *starts, slice_sizes):
+    x = np.asarray(x)
+    lo = _clamped_starts(x.shape, slice_sizes, starts)
+    return x[tuple(slice(s, s + n) for s, n in zip(lo, slice_sizes))]
+
+
+shape_rules[dynamic_slice_p] = _dynamic_slice_shape
+impl_rules[dynamic_slice_p] = _dynamic_slice_impl
+
+dynamic_update_slice_p = new_primitive("dynamic_update_slice")
+
+
+def _dynamic_update_slice_shape(x, update, *starts):
+    if update.dtype is not x.dtype or update.ndim != x.ndim:
+        raise IRError(f"dynamic_update_slice: update {_shape_str(update)} does not fit "
+                      f"{_shape_str(x)}")
+    _dynamic_slice_shape(x, *starts, slice_sizes=update.shape)
+    return x
+
+
+def _dynamic_update_slice_impl(x, update, *starts):
+    out = np.array(x, copy=True)
+    update = np.asarray(update)
+    lo = _clamped_starts(out.shape, update.shape, starts)
+    out[tuple(slice(s, s + n) for s, n in zip(lo, update.shape))] = update
+    return out
+
+
+shape_rules[dynamic_update_slice_p] = _dynamic_update_slice_shape
+impl_rules[dynamic_update_slice_p] = _dynamic_update_slice_impl
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions
+# ---------------------------------------------------------------------------------------------
+
+def _reduce_shape(name, allowed):
+    def rule(x, *, axes):
+        if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
+            raise IRError(f"{name}: axes {axes} are invalid for {_shape_str(x)}")
+        if x.dtype not in allowed:
+            raise IRError(f"{name}: dtype {x.dtype.short} is not supported")
+        return TensorType(x.dtype, [d for i, d in enumerate(x.shape) if i not in axes])
+    return rule
+
+
+def _identity_max(dtype):
+    return -np.inf if dtype.kind == "f" else (False if dtype.kind == "b" else np.iinfo(dtype).min)
+
+
+def _identity_min(dtype):
+    return np.inf if dtype.kind == "f" else (True if dtype.kind == "b" else np.iinfo(dtype).max)
+
+
+reduce_sum_p = new_primitive("reduce_sum")
+reduce_max_p = new_primitive("reduce_max")
+reduce_min_p = new_primitive("reduce_min")
+reduce_prod_p = new_primitive("reduce_prod")
+shape_rules[reduce_sum_p] = _reduce_shape("reduce_sum", NUMBERS)
+shape_rules[reduce_max_p] = _reduce_shape("reduce_max", NUMBERS + (DType.bool,))
+shape_rules[reduce_min_p] = _reduce_shape("reduce_min", NUMBERS + (DType.bool,))
+shape_rules[reduce_prod_p] = _reduce_shape("reduce_prod", NUMBERS)
+impl_rules[reduce_sum_p] = _quiet(lambda x, *, axes: np.asarray(
+    np.sum(x, axis=tuple(axes), dtype=np.asarray(x).dtype)))
+impl_rules[reduce_prod_p] = _quiet(lambda x, *, axes: np.asarray(
+    np.prod(x, axis=tuple(axes), dtype=np.asarray(x).dtype)))
+impl_rules[reduce_max_p] = _quiet(lambda x, *, axes: np.asarray(
+    np.max(x, axis=tuple(axes), initial=_identity_max(np.asarray(x).dtype))))
+impl_rules[reduce_min_p] = _quiet(lambda x, *, axes: np.asarray(
+    np.min(x, axis=tuple(axes), initial=_identity_min(np.asarray(x).dtype))))
+
+argmax_p = new_primitive("argmax")
+argmin_p = new_primitive("argmin")
+
+
+def _arg_shape(name):
+    def rule(x, *, axis, index_dtype):
+        if not 0 <= axis < x.ndim or x.shape[axis] == 0:
+            raise IRError(f"{name}: axis {axis} is invalid or empty for {_shape_str(x)}")
+        return TensorType(as_dtype(index_dtype), [d for i, d in enumerate(x.shape) if i != axis])
+    return rule
+
+
+shape_rules[argmax_p] = _arg_shape("argmax")
+shape_rules[argmin_p] = _arg_shape("argmin")
+impl_rules[argmax_p] = lambda x, *, axis, index_dtype: np.asarray(
+    np.argmax(x, axis=axis)).astype(as_dtype(index_dtype).np)
+impl_rules[argmin_p] = lambda x, *, axis, index_dtype: np.asarray(
+    np.argmin(x, axis=axis)).astype(as_dtype(index_dtype).np)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contraction and generation
+# ---------------------------------------------------------------------------------------------
+
+dot_general_p = new_primitive("dot_general")
+
+
+def _dot_dims(lhs_ndim, rhs_ndim, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lfree = [i for i in range(lhs_ndim) if i not in lc and i not in lb]
+    rfree = [i for i in range(rhs_ndim) if i not in rc and i not in rb]
+    return list(lc), list(rc), list(lb), list(rb), lfree, rfree
+
+
+def _dot_general_shape(lhs, rhs, *, dimension_numbers):
+    if lhs.dtype is not rhs.dtype or lhs.dtype not in NUMBERS:
+        raise IRError(f"dot_general: operands {_shape_str(lhs)} and {_shape_str(rhs)} "
+                      "must share a numeric dtype")
+    lc, rc, lb, rb, lfree, rfree = _dot_dims(lhs.ndim, rhs.ndim, dimension_numbers)
+    ok = (len(lc) == len(rc) and len(lb) == len(rb)
+          and all(0 <= i < lhs.ndim for i in lc + lb) and all(0 <= i < rhs.ndim for i in rc + rb)
+          and all(lhs.shape[a] == rhs.shape[b] for a, b in zip(lc + lb, rc + rb)))
+    if not ok:
+        raise IRError(f"dot_general: shapes {lhs.shape} and {rhs.shape} do not fit "
+                      f"dimension_numbers {dimension_numbers}")
+    shape = ([lhs.shape[i] for i in lb] + [lhs.shape[i] for i in lfree]
+             + [rhs.shape[i] for i in rfree])
+    return TensorType(lhs.dtype, shape)
+
+
+def _dot_general_impl(lhs, rhs, *, dimension_numbers):
+    lhs, rhs = np.asarray(lhs), np.asarray(rhs)
+    lc, rc, lb, rb, lfree, rfree = _dot_dims(lhs.ndim, rhs.ndim, dimension_numbers)
+    batch = [lhs.shape[i] for i in lb]
+    m = math.prod(lhs.shape[i] for i in lfree)
+    n = math.prod(rhs.shape[i] for i in rfree)
+    k = math.prod(lhs.shape[i] for i in lc)
+    b = math.prod(batch)
+    a = np.transpose(lhs, lb + lfree + lc).reshape(b, m, k)
+    c = np.transpose(rhs, rb + rc + rfree).reshape(b, k, n)
+    out = np.matmul(a, c)
+    return out.reshape(batch + [lhs.shape[i] for i in lfree] + [rhs.shape[i] for i in rfree])
+
+
+shape_rules[dot_general_p] = _dot_general_shape
+impl_rules[dot_general_p] = _dot_general_impl
+
+iota_p = new_primitive("iota")
+
+
+def _iota_shape(*, dtype, shape, dimension):
+    if not 0 <= dimension < len(shape):
+        raise IRError(f"iota: dimension {dimension} is out of range for shape {shape}")
+    return TensorType(as_dtype(dtype), shape)
+
+
+def _iota_impl(*, dtype, shape, dimension):
+    expanded = [1] * len(shape)
+    expanded[dimension] = shape[dimension]
+    ramp = np.arange(shape[dimension], dtype=as_dtype(dtype).np).reshape(expanded)
+    return np.broadcast_to(ramp, shape)
+
+
+shape_rules[iota_p] = _iota_shape
+impl_rules[iota_p] = _iota_impl
+
+stop_gradient_p = new_primitive("stop_gradient")
+shape_rules[stop_gradient_p] = lambda x: x
+impl_rules[stop_gradient_p] = lambda x: np.asarray(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Control flow and calls with custom rules: params carry sub-Functions
+# ---------------------------------------------------------------------------------------------
+
+def _check_call(name: str, fn: Function, in_types: Sequence[TensorType]) -> None:
+    if list(fn.in_types) != list(in_types):
+        raise IRError(f"{name}: sub-function takes ({', '.join(map(str, fn.in_types))}) "
+                      f"but is given ({', '.join(map(str, in_types))})")
+
+
+cond_p = new_primitive("cond", multiple_results=True)
+
+
+def _cond_shape(index, *operands, branches):
+    if index.shape != () or index.dtype not in INTS:
+        raise IRError(f"cond: index must be an integer scalar, got {_shape_str(index)}")
+    for b in branches:
+        _check_call("cond", b, operands)
+        if b.out_types != branches[0].out_types:
+            raise IRError("cond: branches return different types: "
+                          + " vs ".join("(" + ", ".join(map(str, x.out_types)) + ")"
+                                        for x in branches))
+    return branches[0].out_types
+
+
+def _cond_impl(index, *operands, branches):
+    from .interpreter import eval_function
+
+    i = int(min(max(int(index), 0), len(branches) - 1))
+    return eval_function(branches[i], *operands)
+
+
+shape_rules[cond_p] = _cond_shape
+impl_rules[cond_p] = _cond_impl
+
+while_p = new_primitive("while", multiple_results=True)
+
+
+def _while_shape(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
+    cond_consts = args[:cond_nconsts]
+    body_consts = args[cond_nconsts:cond_nconsts + body_nconsts]
+    carry = args[cond_nconsts + body_nconsts:]
+    _check_call("while cond_fun", cond_fun, list(cond_consts) + list(carry))
+    _check_call("while body_fun", body_fun, list(body_consts) + list(carry))
+    if cond_fun.out_types != [TensorType(DType.bool, ())]:
+        raise IRError(f"while: cond_fun must return a bool scalar, returns {cond_fun.out_types}")
+    if body_fun.out_types != list(carry):
+        raise IRError(f"while: body_fun returns ({', '.join(map(str, body_fun.out_types))}) "
+                      f"but the carry is ({', '.join(map(str, carry))})")
+    return list(carry)
+
+
+def _while_impl(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
+    from .interpreter import eval_function
+
+    cond_consts = list(args[:cond_nconsts])
+    body_consts = list(args[cond_nconsts:cond_nconsts + body_nconsts])
+    carry = list(args[cond_nconsts + body_nconsts:])
+    while bool(eval_function(cond_fun, *cond_consts, *carry)[0]):
+        carry = eval_function(body_fun, *body_consts, *carry)
+    return carry
+
+
+shape_rules[while_p] = _while_shape
+impl_rules[while_p] = _while_impl
+
+scan_p = new_primitive("scan", multiple_results=True)
+
+
+def _scan_shape(*args, body, length, num_consts, num_carry, reverse):
+    consts = args[:num_consts]
+    carry = args[num_consts:num_consts + num_carry]
+    xs = args[num_consts + num_carry:]
+    for x in xs:
+        if x.ndim == 0 or x.shape[0] != length:
+            raise IRError(f"scan: scanned operand {_shape_str(x)} must have leading "
+                          f"dimension {length}")
+    x_slices = [TensorType(x.dtype, x.shape[1:]) for x in xs]
+    _check_call("scan body", body, list(consts) + list(carry) + x_slices)
+    outs = body.out_types
+    if outs[:num_carry] != list(carry):
+        raise IRError(f"scan: body returns carry ({', '.join(map(str, outs[:num_carry]))}) "
+                      f"but the initial carry is ({', '.join(map(str, carry))})")
+    ys = [TensorType(t.dtype, (length,) + t.shape) for t in outs[num_carry:]]
+    return list(carry) + ys
+
+
+def _scan_impl(*args, body, length, num_consts, num_carry, reverse):
+    from .interpreter import eval_function
+
+    consts = list(args[:num_consts])
+    carry = list(args[num_consts:num_consts + num_carry])
+    xs = [np.asarray(x) for x in args[num_consts + num_carry:]]
+    y_types = body.out_types[num_carry:]
+    ys = [np.empty((length,) + t.shape, t.dtype.np) for t in y_types]
+    steps = range(length - 1, -1, -1) if reverse else range(length)
+    for i in steps:
+        out = eval_function(body, *consts, *carry, *[x[i] for x in xs])
+        carry = out[:num_carry]
+        for y, v in zip(ys, out[num_carry:]):
+            y[i] = v
+    return carry + ys
+
+
+shape_rules[scan_p] = _scan_shape
+impl_rules[scan_p] = _scan_impl
+
+custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True)
+
+
+def _custom_jvp_shape(*args, call, jvp):
+    _check_call("custom_jvp_call", call, args)
+    return call.out_types
+
+
+def _call_impl(*args, call, **_):
+    from .interpreter import eval_function
+
+    return eval_function(call, *args)
+
+
+shape_rules[custom_jvp_call_p] = _custom_jvp_shape
+impl_rules[custom_jvp_call_p] = _call_impl
+
+custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True)
+
+
+def _custom_vjp_shape(*args, call, fwd, bwd, num_res):
+    _check_call("custom_vjp_call", call, args)
+    _check_call("custom_vjp_call fwd", fwd, args)
+    return call.out_types
+
+
+shape_rules[custom_vjp_call_p] = _custom_vjp_shape
+impl_rules[custom_vjp_call_p] = _call_impl

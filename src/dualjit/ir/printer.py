@@ -1,0 +1,102 @@
+"""The human-readable text form of a Function (the parser reads it back)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from .core import DType, Function, Literal, TensorType, Var
+
+INLINE_CONST_LIMIT = 16
+
+
+def _names():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for size in itertools.count(1):
+        for combo in itertools.product(letters, repeat=size):
+            name = "".join(combo)
+            if name not in ("def", "return", "const", "inf", "nan", "True", "False", "None"):
+                yield name
+
+
+def format_literal(lit: Literal) -> str:
+    v = lit.value
+    if isinstance(v, float):
+        text = "nan" if math.isnan(v) else ("inf" if v == math.inf else
+                                            "-inf" if v == -math.inf else repr(v))
+    else:
+        text = repr(v)
+    return f"{text}:{lit.type.dtype.short}"
+
+
+def format_param(value: Any) -> str:
+    if isinstance(value, DType):
+        return value.short
+    if isinstance(value, tuple):
+        inner = ", ".join(format_param(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def format_array(a: np.ndarray) -> str:
+    if a.size > INLINE_CONST_LIMIT:
+        return f"<{a.size} values>"
+    return repr(a.tolist())
+
+
+class _Printer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def function(self, fn: Function, indent: int, header: str) -> None:
+        names: dict[Var, str] = {}
+        fresh = _names()
+
+        def name(v):
+            if isinstance(v, Literal):
+                return format_literal(v)
+            if v not in names:
+                names[v] = next(fresh)
+            return names[v]
+
+        def binding(v: Var) -> str:
+            return f"{name(v)}: {v.type}"
+
+        pad = "  " * indent
+        args = ", ".join(binding(v) for v in fn.inputs)
+        outs = ", ".join(str(t) for t in fn.out_types)
+        self.lines.append(f"{pad}{header}({args}) -> ({outs}):")
+        for var, value in fn.consts:
+            self.lines.append(f"{pad}  {binding(var)} = const {format_array(value)}")
+        for eqn in fn.eqns:
+            plain = {k: v for k, v in eqn.params.items() if not _holds_function(v)}
+            params = ", ".join(f"{k}={format_param(v)}" for k, v in sorted(plain.items()))
+            lhs = ", ".join(binding(v) for v in eqn.outputs)
+            rhs = eqn.primitive.name + (f"[{params}]" if params else "")
+            operands = " ".join(name(a) for a in eqn.inputs)
+            self.lines.append(f"{pad}  {lhs} = {rhs}{' ' if operands else ''}{operands}")
+            for key, value in sorted(eqn.params.items()):
+                if isinstance(value, Function):
+                    self.function(value, indent + 2, f"{key} = def ")
+                elif _holds_function(value):
+                    for i, sub in enumerate(value):
+                        self.function(sub, indent + 2, f"{key}[{i}] = def ")
+        self.lines.append(f"{pad}  return {', '.join(name(v) for v in fn.outputs)}")
+
+
+def _holds_function(value: Any) -> bool:
+    return isinstance(value, Function) or (
+        isinstance(value, tuple) and bool(value) and all(isinstance(v, Function) for v in value))
+
+
+def print_function(fn: Function, name: str = "f") -> str:
+    printer = _Printer()
+    printer.function(fn, 0, f"def {name}")
+    return "\n".join(printer.lines)
+
+
+def type_str(t: TensorType) -> str:
+    return str(t)

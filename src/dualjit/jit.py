@@ -1,0 +1,145 @@
+"""jit: trace once per (pytree structure, types, static args), compile, cache, and call."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .ir import Function, eval_function, verify
+from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
+from .tracer.core import as_array
+from .tracer.make_ir import normalize_argnums, trace_pytree
+
+
+def _interpreter_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
+    return functools.partial(eval_function, fn)
+
+
+_backend: dict[str, Callable] = {"compile": _interpreter_backend}
+
+
+def set_backend(compile_function: Callable[[Function], Callable[..., list[np.ndarray]]]) -> None:
+    """Install the compiler jit uses: Function -> callable(*arrays) -> list of arrays."""
+    _backend["compile"] = compile_function
+
+
+def _log_compiles() -> bool:
+    return os.environ.get("DUALJIT_LOG_COMPILES", "") not in ("", "0")
+
+
+class Lowered:
+    """A traced (and compiled on demand) jit specialization, for reading dumps."""
+
+    def __init__(self, function: Function, compiled: Any):
+        self.function = function
+        self._compiled = compiled
+
+    def as_text(self) -> str:
+        return self.function.text
+
+    def llvm_ir(self) -> str:
+        return self._native("llvm_ir")
+
+    def asm(self) -> str:
+        return self._native("asm")
+
+    def _native(self, what: str) -> str:
+        getter = getattr(self._compiled, what, None)
+        if getter is None:
+            raise RuntimeError(f"{what}: this function runs on the reference interpreter "
+                               "(no native code was generated)")
+        return getter()
+
+
+class _Entry:
+    __slots__ = ("function", "compiled", "out_tree", "const_args")
+
+    def __init__(self, function, compiled, out_tree, const_args):
+        self.function = function
+        self.compiled = compiled
+        self.out_tree = out_tree
+        self.const_args = const_args
+
+
+class Jitted:
+    """The callable jit(f) returns."""
+
+    def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = ()):
+        self.fun = fun
+        self.static_argnums = static_argnums
+        self._cache: dict[Any, _Entry] = {}
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fun)
+
+    def _split(self, args: Sequence[Any]) -> tuple[tuple[int, ...], list[Any], tuple]:
+        nums = normalize_argnums(self.static_argnums, len(args), "static_argnums") \
+            if self.static_argnums != () else ()
+        statics = []
+        for i in nums:
+            try:
+                hash(args[i])
+            except TypeError:
+                raise TypeError(f"jit: static argument {i} of type {type(args[i]).__name__} "
+                                "is not hashable; static arguments key the compile cache") from None
+            statics.append((i, args[i]))
+        dynamic = [a for i, a in enumerate(args) if i not in nums]
+        return nums, dynamic, tuple(statics)
+
+    def __call__(self, *args: Any) -> Any:
+        nums, dynamic, statics = self._split(args)
+        if current_builder() is not None:  # inside another transform: inline the trace
+            traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
+            leaves = tree_flatten(dynamic)[0]
+            outs = apply_function(traced.function, *traced.captures, *leaves)
+            return tree_unflatten(traced.out_tree, outs)
+        leaves, in_tree = tree_flatten(dynamic)
+        arrays = [a if type(a) is np.ndarray else as_array(a, f"jit: argument leaf {i}")
+                  for i, a in enumerate(leaves)]
+        key = (in_tree, tuple((a.dtype, a.shape) for a in arrays), statics)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, nums)
+        outs = entry.compiled(*entry.const_args, *arrays)
+        return tree_unflatten(entry.out_tree, outs)
+
+    def _compile(self, key, args, nums) -> _Entry:
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is not None:
+                return entry
+            t0 = time.perf_counter()
+            traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
+            fn = verify(traced.function)
+            t1 = time.perf_counter()
+            compiled = _backend["compile"](fn)
+            t2 = time.perf_counter()
+            if _log_compiles():
+                reason = "first call" if not self._cache else "new argument types or static args"
+                name = getattr(self.fun, "__name__", "function")
+                timings = getattr(compiled, "timings", {})
+                detail = " ".join(f"{k}={v * 1e3:.1f}ms" for k, v in timings.items())
+                print(f"[dualjit] compiled {name} ({reason}: {key[1]}, static={key[2]}) "
+                      f"trace={1e3 * (t1 - t0):.1f}ms compile={1e3 * (t2 - t1):.1f}ms {detail}",
+                      file=sys.stderr)
+            const_args = [as_array(c, "captured value") for c in traced.captures]
+            entry = _Entry(fn, compiled, traced.out_tree, const_args)
+            self._cache[key] = entry
+            return entry
+
+    def lower(self, *args: Any) -> Lowered:
+        nums, dynamic, statics = self._split(args)
+        traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
+        fn = verify(traced.function)
+        return Lowered(fn, _backend["compile"](fn))
+
+
+def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Jitted:
+    """Compile `fun` for each new (pytree structure, shapes, dtypes, static args) it is called with."""
+    return Jitted(fun, static_argnums)

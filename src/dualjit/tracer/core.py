@@ -1,0 +1,405 @@
+"""Tracers and the trace stack: running Python on tracers records equations into a Function."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import (
+    DType,
+    Eqn,
+    Function,
+    IRError,
+    Literal,
+    Primitive,
+    TensorType,
+    Var,
+    abstract_eval,
+    as_dtype,
+    impl_rules,
+)
+from ..ir.interpreter import literal_value
+
+
+class ConcretizationError(Exception):
+    """A Python control-flow decision needed the value of an abstract (traced) array."""
+
+
+class EscapedTracerError(Exception):
+    """A tracer was used after the transformation that created it finished."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The trace stack
+# ---------------------------------------------------------------------------------------------
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Builder] = []
+
+
+_state = _State()
+
+
+def current_builder() -> Builder | None:
+    stack = _state.stack
+    return stack[-1] if stack else None
+
+
+class Builder:
+    """Collects the equations of one trace level; turns them into a Function at the end."""
+
+    def __init__(self) -> None:
+        self.eqns: list[Eqn] = []
+        self.inputs: list[Var] = []
+        self.consts: list[tuple[Var, np.ndarray]] = []
+        self.captures: list[tuple[Any, Var]] = []  # (outer tracer, inner Var)
+        self._captured: dict[int, Tracer] = {}
+        self._const_ids: dict[int, tuple[Any, Tracer]] = {}
+        self.values: dict[Var, np.ndarray] = {}  # concrete values, when tracing concretely
+        self.weak: set[Var] = set()  # weakly typed values (Python-scalar carries and results)
+        self.active = False
+
+    def __enter__(self) -> Builder:
+        _state.stack.append(self)
+        self.active = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        popped = _state.stack.pop()
+        assert popped is self
+        self.active = False
+
+    def value_of(self, var: Var) -> np.ndarray | None:
+        return self.values.get(var)
+
+    def new_input(self, type: TensorType, value: Any = None, weak: bool = False) -> Tracer:
+        var = Var(type)
+        self.inputs.append(var)
+        if weak:
+            self.weak.add(var)
+        return Tracer(self, var, value)
+
+    def atom(self, x: Any) -> Var | Literal:
+        """The IR atom standing for `x` in this trace (capturing outer tracers and arrays)."""
+        if isinstance(x, Tracer):
+            if x.builder is self:
+                return x.var
+            return self._capture(x).var
+        if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
+            return Literal(x, _python_scalar_dtype(x))
+        if isinstance(x, np.generic):
+            return Literal(x.item(), as_dtype(x.dtype))
+        arr = as_array(x, "operand")
+        if arr.ndim == 0:
+            return Literal(arr.item(), as_dtype(arr.dtype))
+        return self._const(x, arr).var
+
+    def _capture(self, outer: Tracer) -> Tracer:
+        if not outer.builder.active:
+            raise EscapedTracerError(
+                f"a traced value of type {outer.aval} is used after the transformation that "
+                "created it has finished (it was probably stored in a global or a closure); "
+                "return it from the function instead")
+        found = self._captured.get(id(outer))
+        if found is None:
+            var = Var(outer.aval)
+            found = Tracer(self, var, outer.value)
+            self._captured[id(outer)] = found
+            self.captures.append((outer, var))
+        return found
+
+    def _const(self, original: Any, arr: np.ndarray) -> Tracer:
+        found = self._const_ids.get(id(original))
+        if found is None or found[0] is not original:
+            var = Var(TensorType(as_dtype(arr.dtype), arr.shape))
+            self.consts.append((var, arr))
+            found = (original, Tracer(self, var, arr))
+            self._const_ids[id(original)] = found
+        return found[1]
+
+    def build(self, outputs: Sequence[Any]) -> tuple[Function, list[Any]]:
+        """The Function of this trace: inputs are [captured outer values..., own inputs...]."""
+        out_atoms = [self.atom(o) for o in outputs]
+        fn = Function([v for _, v in self.captures] + self.inputs, self.consts, self.eqns,
+                      out_atoms)
+        return fn, [t for t, _ in self.captures]
+
+
+def _python_scalar_dtype(x: Any) -> DType:
+    if isinstance(x, bool):
+        return DType.bool
+    if isinstance(x, int):
+        return DType.int64
+    return DType.float64
+
+
+def as_array(x: Any, what: str) -> np.ndarray:
+    """`x` as a numpy array of a supported dtype, or a TypeError naming `what`."""
+    if isinstance(x, Tracer):
+        raise TypeError(f"{what}: expected a concrete array, got a traced value {x.aval}")
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # ragged lists and objects numpy refuses
+        raise TypeError(f"{what}: cannot convert {type(x).__name__} to an array ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: dtype {arr.dtype} of {type(x).__name__} is not supported; "
+                        "dualjit arrays are bool, int32, int64, float32 or float64")
+    dtype = as_dtype(arr.dtype)
+    return arr if arr.dtype == dtype.np else arr.astype(dtype.np)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch
+# ---------------------------------------------------------------------------------------------
+
+def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply a primitive: record it in the innermost trace, or evaluate it with numpy."""
+    builder = current_builder()
+    if builder is None:
+        values = [_eager_value(a) for a in args]
+        out = impl_rules[prim](*values, **params)
+        return [np.asarray(o) for o in out] if prim.multiple_results else np.asarray(out)
+    atoms = [builder.atom(a) for a in args]
+    out_types = abstract_eval(prim, [a.type for a in atoms], params)
+    outs = [Var(t) for t in out_types]
+    builder.eqns.append(Eqn(prim, atoms, outs, params))
+    values = _known_values(builder, atoms, prim, params)
+    tracers = [Tracer(builder, v, None if values is None else values[i])
+               for i, v in enumerate(outs)]
+    return tracers if prim.multiple_results else tracers[0]
+
+
+def _eager_value(a: Any) -> Any:
+    if isinstance(a, Tracer):
+        if a.value is None or a.builder.active:
+            raise EscapedTracerError(
+                f"a traced value of type {a.aval} is used outside the transformation that "
+                "created it; return it from the function instead")
+        return a.value
+    if isinstance(a, Literal):
+        return literal_value(a)
+    if isinstance(a, (bool, int, float)):
+        return a
+    return as_array(a, "operand")
+
+
+def _known_values(builder: Builder, atoms: list, prim: Primitive, params: dict) -> list | None:
+    """Output values when every input value is known (concrete tracing), else None."""
+    values = []
+    for a in atoms:
+        if isinstance(a, Literal):
+            values.append(literal_value(a))
+            continue
+        v = builder.value_of(a)
+        if v is None:
+            return None
+        values.append(v)
+    out = impl_rules[prim](*values, **params)
+    return [np.asarray(o) for o in out] if prim.multiple_results else [np.asarray(out)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracers
+# ---------------------------------------------------------------------------------------------
+
+# dualjit.numpy fills this with the array methods and operators (x + y, x.sum(), x[i], ...).
+array_methods: dict[str, Callable] = {}
+
+
+def is_weak(x: Any) -> bool:
+    return isinstance(x, Tracer) and x.var in x.builder.weak
+
+
+def mark_weak(x: Any) -> Any:
+    if isinstance(x, Tracer):
+        x.builder.weak.add(x.var)
+    return x
+
+
+class Tracer:
+    """A value inside a trace: a Var of its builder, plus its concrete value when known."""
+
+    __slots__ = ("builder", "var", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, builder: Builder, var: Var, value: Any = None):
+        self.builder = builder
+        self.var = var
+        if value is not None:
+            builder.values[var] = value
+
+    @property
+    def value(self) -> np.ndarray | None:
+        return self.builder.values.get(self.var)
+
+    @property
+    def aval(self) -> TensorType:
+        return self.var.type
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.var.type.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.var.type.dtype.np
+
+    @property
+    def ndim(self) -> int:
+        return self.var.type.ndim
+
+    @property
+    def size(self) -> int:
+        return self.var.type.size
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        known = "" if self.value is None else f" value={self.value!r}"
+        return f"Tracer<{self.aval}>{known}"
+
+    def _concrete(self, operation: str) -> np.ndarray:
+        value = self.value
+        if value is None:
+            raise ConcretizationError(_concretization_message(self, operation))
+        return value
+
+    def __bool__(self) -> bool:
+        return bool(self._concrete("bool()"))
+
+    def __float__(self) -> float:
+        return float(self._concrete("float()"))
+
+    def __int__(self) -> int:
+        return int(self._concrete("int()"))
+
+    def __index__(self) -> int:
+        return int(self._concrete("use as an index"))
+
+    def __complex__(self) -> complex:
+        return complex(self._concrete("complex()"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        value = self._concrete("conversion to a numpy array")
+        return np.asarray(value, dtype=dtype)
+
+    def __hash__(self) -> int:
+        raise TypeError("traced arrays are not hashable")
+
+    def item(self) -> Any:
+        return self._concrete(".item()").item()
+
+    def tolist(self) -> Any:
+        return self._concrete(".tolist()").tolist()
+
+    def __getattr__(self, name: str) -> Any:
+        method = array_methods.get(name)
+        if method is None:
+            raise AttributeError(f"traced array has no attribute {name!r}")
+        return method.__get__(self)
+
+
+def _install_operator(name: str) -> None:
+    def operator(self, *args):
+        method = array_methods.get(name)
+        if method is None:
+            return NotImplemented
+        return method(self, *args)
+    operator.__name__ = name
+    setattr(Tracer, name, operator)
+
+
+for _op in ("__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ "
+            "__floordiv__ __rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __matmul__ "
+            "__rmatmul__ __neg__ __pos__ __abs__ __invert__ __and__ __rand__ __or__ __ror__ "
+            "__xor__ __rxor__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__").split():
+    _install_operator(_op)
+
+
+def _user_frame() -> tuple[str, int, str] | None:
+    """The innermost stack frame outside dualjit: where the user's code made the decision."""
+    frame = sys._getframe(1)
+    package = __name__.rsplit(".", 2)[0].replace(".", "/")
+    while frame is not None:
+        filename = frame.f_code.co_filename.replace("\\", "/")
+        if f"/{package}/" not in filename:
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            return filename, frame.f_lineno, line
+        frame = frame.f_back
+    return None
+
+
+def _concretization_message(tracer: Tracer, operation: str) -> str:
+    where = _user_frame()
+    location = f"\n  at {where[0]}:{where[1]}: {where[2]}" if where else ""
+    return (f"{operation} needs the value of a traced array {tracer.aval}, but under jit / "
+            f"make_ir values are abstract (only shapes and dtypes are known).{location}\n"
+            "Fixes: use dualjit.lax.cond or dualjit.numpy.where instead of `if`; "
+            "dualjit.lax.while_loop, fori_loop or scan instead of a Python loop on a traced "
+            "value; or mark the argument static with jit(f, static_argnums=...).")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing whole functions and replaying Functions
+# ---------------------------------------------------------------------------------------------
+
+def trace_flat(fun: Callable[..., Sequence[Any]], in_types: Sequence[TensorType],
+               in_values: Sequence[Any] | None = None, weak: Sequence[bool] = (),
+               ) -> tuple[Function, list[Any]]:
+    """Trace `fun` (flat tracers in, flat outputs out) into a Function.
+
+    Returns the Function and the outer values it captured: the Function's inputs are those
+    captures followed by one input per entry of `in_types`.
+    """
+    with Builder() as builder:
+        values = in_values if in_values is not None else [None] * len(in_types)
+        weak = list(weak) or [False] * len(in_types)
+        tracers = [builder.new_input(t, v, w) for t, v, w in zip(in_types, values, weak)]
+        outs = list(fun(*tracers))
+        fn, captures = builder.build(outs)
+        fn.weak_outputs = [is_weak(o) or type(o) in (bool, int, float) for o in outs]
+    return fn, captures
+
+
+def apply_function(fn: Function, *args: Any) -> list[Any]:
+    """Run `fn` on `args`: inline its equations into the current trace, or evaluate with numpy."""
+    if current_builder() is None:
+        from ..ir.interpreter import eval_function
+
+        return eval_function(fn, *[_eager_value(a) for a in args])
+    if len(args) != len(fn.inputs):
+        raise IRError(f"function takes {len(fn.inputs)} inputs, got {len(args)}")
+    env: dict[Var, Any] = dict(zip(fn.inputs, args))
+    env.update(fn.consts)
+
+    def read(a):
+        return a if isinstance(a, Literal) else env[a]
+
+    for eqn in fn.eqns:
+        outs = bind(eqn.primitive, *map(read, eqn.inputs), **eqn.params)
+        if not eqn.primitive.multiple_results:
+            outs = [outs]
+        env.update(zip(eqn.outputs, outs))
+    return [read(o) for o in fn.outputs]
+
+
+def abstractify(x: Any, what: str) -> tuple[TensorType, Any]:
+    """The type of a top-level argument and its concrete value (None for an abstract tracer)."""
+    if isinstance(x, Tracer):
+        return x.aval, x.value
+    arr = as_array(x, what)
+    return TensorType(as_dtype(arr.dtype), arr.shape), arr
