@@ -705,7 +705,7 @@ impl_rules[scan_p] = _scan_impl
 custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True)
 
 
-def _custom_jvp_shape(*args, call, jvp):
+def _custom_jvp_shape(*args, call, jvp, num_consts):
     _check_call("custom_jvp_call", call, args)
     return call.out_types
 
@@ -722,7 +722,7 @@ impl_rules[custom_jvp_call_p] = _call_impl
 custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True)
 
 
-def _custom_vjp_shape(*args, call, fwd, bwd, num_res):
+def _custom_vjp_shape(*args, call, fwd, bwd, num_res, num_consts):
     _check_call("custom_vjp_call", call, args)
     _check_call("custom_vjp_call fwd", fwd, args)
     return call.out_types

@@ -91,6 +91,8 @@ class Builder:
             if x.builder is self:
                 return x.var
             return self._capture(x).var
+        if isinstance(x, Literal):
+            return x
         if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
             return Literal(x, _python_scalar_dtype(x))
         if isinstance(x, np.generic):

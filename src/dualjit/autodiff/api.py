@@ -1,0 +1,351 @@
+"""The grad family with JAX's signatures, built from jvp, linearize and transpose."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import Function, TensorType, verify
+from ..ir import primitives as P
+from ..tracer.core import Tracer, apply_function, bind, current_builder, trace_flat
+from ..tracer.make_ir import normalize_argnums, trace_pytree
+from ..tracer.pytree import tree_flatten, tree_unflatten
+from . import ops
+from .jvp import has_tangent, jvp_function
+from .linearize import dce, linearize_function
+from .transpose import transpose_function
+
+# ---------------------------------------------------------------------------------------------
+# Function-level transforms (the engine the imperative layer shares)
+# ---------------------------------------------------------------------------------------------
+
+def vjp_split(fn: Function, wrt: Sequence[int]) -> tuple[Function, Function, int]:
+    """(forward, backward, num_res) for reverse mode with respect to inputs `wrt`.
+
+    forward:  fn.inputs -> fn.outputs + residuals
+    backward: residuals + one cotangent per float output -> one cotangent per `wrt` input
+    """
+    wrt_set = set(wrt)
+    nonzero = [i in wrt_set for i in range(len(fn.inputs))]
+    primal, linear, num_res = linearize_function(fn, nonzero)
+    n_lin = len(linear.inputs) - num_res
+    backward = transpose_function(linear, [False] * num_res + [True] * n_lin)
+    # Tangent inputs exist only for float inputs in wrt; give others zero cotangents.
+    lin_positions = [i for i in sorted(wrt_set) if has_tangent(fn.inputs[i].type)]
+    if lin_positions != sorted(wrt_set) or list(wrt) != sorted(wrt_set):
+        backward = _reorder_cotangents(backward, fn, list(wrt), lin_positions, num_res)
+    return primal, dce(backward), num_res
+
+
+def _reorder_cotangents(backward: Function, fn: Function, wrt: list[int],
+                        lin_positions: list[int], num_res: int) -> Function:
+    def body(*args):
+        outs = apply_function(backward, *args)
+        by_pos = dict(zip(lin_positions, outs))
+        return [by_pos[i] if i in by_pos else ops.zeros(fn.inputs[i].type) for i in wrt]
+    out, _ = trace_flat(body, backward.in_types)
+    return out
+
+
+def vjp_function(fn: Function, wrt: Sequence[int], return_outputs: bool = False) -> Function:
+    """Reverse mode as one Function.
+
+    Inputs: fn.inputs, then one cotangent per output of fn (int/bool outputs' are ignored).
+    Outputs: [fn.outputs if return_outputs] + one cotangent per input index in `wrt`.
+    """
+    forward, backward, num_res = vjp_split(fn, wrt)
+    n_in, n_out = len(fn.inputs), len(fn.outputs)
+    float_out = [has_tangent(t) for t in fn.out_types]
+
+    def body(*args):
+        primals, cts = args[:n_in], args[n_in:]
+        outs_res = apply_function(forward, *primals)
+        outs, res = outs_res[:n_out], outs_res[n_out:]
+        grads = apply_function(backward, *res, *[c for c, f in zip(cts, float_out) if f])
+        return (list(outs) if return_outputs else []) + list(grads)
+
+    out, _ = trace_flat(body, fn.in_types + fn.out_types)
+    return verify(dce(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+def _trace(f: Callable, args: Sequence[Any], name: str):
+    return trace_pytree(f, args, concrete=True, name=name)
+
+
+def _leaf_ranges(args: Sequence[Any]) -> list[range]:
+    ranges, start = [], 0
+    for a in args:
+        n = len(tree_flatten(a)[0])
+        ranges.append(range(start, start + n))
+        start += n
+    return ranges
+
+
+def _check_differentiable(fn: Function, positions: Sequence[int], name: str,
+                          allow_int: bool) -> None:
+    for i in positions:
+        t = fn.inputs[i].type
+        if not t.dtype.is_float and not allow_int:
+            raise TypeError(f"{name}: cannot differentiate with respect to an input of type {t}; "
+                            "only float inputs have gradients (convert with .astype(float), "
+                            "or pass allow_int=True to get zero gradients)")
+
+
+def _run(fn: Function, *args: Any) -> list[Any]:
+    return apply_function(fn, *args)
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+                   allow_int: bool = False) -> Callable:
+    """f -> (value, gradient of f's scalar output with respect to args[argnums])."""
+    @functools.wraps(fun)
+    def value_and_grad_f(*args):
+        nums = normalize_argnums(argnums, len(args), "argnums")
+        traced = _trace(fun, args, "grad")
+        fn, nc = traced.function, len(traced.captures)
+        out_leaves = fn.outputs
+        if has_aux:
+            if traced.out_tree.kind is not tuple or len(traced.out_tree.children) != 2:
+                raise TypeError("grad(has_aux=True): the function must return a pair "
+                                "(output, aux)")
+            n_main = traced.out_tree.children[0].num_leaves
+        else:
+            n_main = len(out_leaves)
+        if n_main != 1 or out_leaves[0].type.shape != ():
+            shapes = [a.type.shape for a in out_leaves[:n_main]]
+            raise TypeError(f"grad requires a scalar output (shape ()), but the function "
+                            f"returned shape {shapes[0] if len(shapes) == 1 else shapes}; "
+                            "use jacrev/vjp for non-scalar outputs, or reduce (e.g. .sum())")
+        if not out_leaves[0].type.dtype.is_float:
+            raise TypeError(f"grad requires a float output, got {out_leaves[0].type}")
+        ranges = _leaf_ranges(args)
+        wrt = [nc + i for n in nums for i in ranges[n]]
+        _check_differentiable(fn, wrt, "grad", allow_int)
+        vg = vjp_function(fn, wrt, return_outputs=True)
+        leaves = tree_flatten(list(args))[0]
+        one = ops.scalar(1.0, out_leaves[0].type.dtype)
+        cts = [one] + [_zeros_of(a.type) for a in out_leaves[1:]]
+        results = _run(vg, *traced.captures, *leaves, *cts)
+        outs, grads = results[:len(out_leaves)], results[len(out_leaves):]
+        grad_trees, it = [], iter(grads)
+        for n in nums:
+            arg_leaves, arg_tree = tree_flatten(args[n])
+            grad_trees.append(tree_unflatten(arg_tree, [next(it) for _ in arg_leaves]))
+        g = grad_trees[0] if isinstance(argnums, int) else tuple(grad_trees)
+        value = tree_unflatten(traced.out_tree, list(outs))
+        return value, g
+
+    return value_and_grad_f
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+         allow_int: bool = False) -> Callable:
+    """The gradient of f's scalar output with respect to args[argnums] (JAX's signature)."""
+    vg = value_and_grad(fun, argnums, has_aux, allow_int)
+
+    @functools.wraps(fun)
+    def grad_f(*args):
+        value, g = vg(*args)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """(f(*primals), J·tangents) by forward mode."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    p_leaves, p_tree = tree_flatten(list(primals))
+    t_leaves, t_tree = tree_flatten(list(tangents))
+    if p_tree != t_tree:
+        raise TypeError(f"jvp: primals have structure {p_tree} but tangents {t_tree}")
+    traced = _trace(fun, primals, "jvp")
+    fn, nc = traced.function, len(traced.captures)
+    for i, (p, t) in enumerate(zip(fn.inputs[nc:], t_leaves)):
+        if np.shape(t) != p.type.shape:
+            raise ValueError(f"jvp: tangent {i} has shape {np.shape(t)}, its primal has "
+                             f"shape {p.type.shape}")
+    nonzero = [False] * nc + [has_tangent(v.type) for v in fn.inputs[nc:]]
+    jfn = jvp_function(fn, nonzero)
+    given = [_as_type(t, v.type) for t, v in zip(t_leaves, fn.inputs[nc:]) if has_tangent(v.type)]
+    results = _run(jfn, *traced.captures, *p_leaves, *given)
+    n_out = len(fn.outputs)
+    outs, t_it = results[:n_out], iter(results[n_out:])
+    t_outs = [next(t_it) if has_tangent(v.type) else _zeros_of(v.type) for v in fn.outputs]
+    return (tree_unflatten(traced.out_tree, list(outs)),
+            tree_unflatten(traced.out_tree, t_outs))
+
+
+def _as_type(x: Any, t: TensorType) -> Any:
+    if isinstance(x, Tracer):
+        return x if x.aval.dtype is t.dtype else bind(P.convert_element_type_p, x,
+                                                      new_dtype=t.dtype)
+    return np.asarray(x, dtype=t.dtype.np)
+
+
+def _zeros_of(t: TensorType) -> Any:
+    return ops.zeros(t) if current_builder() is not None else np.zeros(t.shape, t.dtype.np)
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """(f(*primals), pullback) where pullback(ct) = ctᵀJ for each primal."""
+    traced = _trace(fun, primals, "vjp")
+    fn, nc = traced.function, len(traced.captures)
+    out_tree = traced.out_tree
+    n_main = out_tree.children[0].num_leaves if has_aux else len(fn.outputs)
+    wrt = list(range(nc, len(fn.inputs)))
+    float_wrt = [i for i in wrt if has_tangent(fn.inputs[i].type)]
+    forward, backward, num_res = vjp_split(_only_outputs(fn, n_main), float_wrt)
+    leaves = tree_flatten(list(primals))[0]
+    outs_res = _run(forward, *traced.captures, *leaves)
+    outs, res = outs_res[:n_main], outs_res[n_main:]
+    main_tree = out_tree.children[0] if has_aux else out_tree
+    main_types = fn.out_types[:n_main]
+
+    def pullback(ct):
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != main_tree:
+            raise TypeError(f"vjp pullback: cotangent structure {ct_tree} does not match the "
+                            f"output structure {main_tree}")
+        for i, (c, t) in enumerate(zip(ct_leaves, main_types)):
+            if np.shape(c) != t.shape:
+                raise ValueError(f"vjp pullback: cotangent {i} has shape {np.shape(c)}, the "
+                                 f"output has shape {t.shape}")
+        given = [_as_type(c, t) for c, t in zip(ct_leaves, main_types) if has_tangent(t)]
+        grads = _run(backward, *res, *given)
+        by_pos = dict(zip(float_wrt, grads))
+        flat = [by_pos[i] if i in by_pos else _zeros_of(fn.inputs[i].type) for i in wrt]
+        trees, it = [], iter(flat)
+        for p in primals:
+            p_leaves, p_tree = tree_flatten(p)
+            trees.append(tree_unflatten(p_tree, [next(it) for _ in p_leaves]))
+        return tuple(trees)
+
+    out = tree_unflatten(main_tree, list(outs))
+    if has_aux:
+        aux_fn = Function(fn.inputs, fn.consts, fn.eqns, fn.outputs[n_main:])
+        aux = _run(dce(aux_fn), *traced.captures, *leaves)
+        return out, pullback, tree_unflatten(out_tree.children[1], aux)
+    return out, pullback
+
+
+def _only_outputs(fn: Function, n: int) -> Function:
+    return fn if n == len(fn.outputs) else dce(Function(fn.inputs, fn.consts, fn.eqns,
+                                                        fn.outputs[:n]))
+
+
+def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """(f(*primals), f_jvp) where f_jvp(*tangents) evaluates the linear map J·t."""
+    traced = _trace(fun, primals, "linearize")
+    fn, nc = traced.function, len(traced.captures)
+    nonzero = [False] * nc + [has_tangent(v.type) for v in fn.inputs[nc:]]
+    primal, linear, num_res = linearize_function(fn, nonzero)
+    leaves = tree_flatten(list(primals))[0]
+    outs_res = _run(primal, *traced.captures, *leaves)
+    n_out = len(fn.outputs)
+    outs, res = outs_res[:n_out], outs_res[n_out:]
+    in_types = [v.type for v in fn.inputs[nc:]]
+
+    def f_jvp(*tangents):
+        t_leaves = tree_flatten(list(tangents))[0]
+        given = [_as_type(t, ty) for t, ty in zip(t_leaves, in_types) if has_tangent(ty)]
+        t_outs = iter(_run(linear, *res, *given))
+        flat = [next(t_outs) if has_tangent(v.type) else _zeros_of(v.type) for v in fn.outputs]
+        return tree_unflatten(traced.out_tree, flat)
+
+    return tree_unflatten(traced.out_tree, list(outs)), f_jvp
+
+
+# ---------------------------------------------------------------------------------------------
+# Jacobians
+# ---------------------------------------------------------------------------------------------
+
+def _stack(parts: list[Any], shape: tuple[int, ...]) -> Any:
+    """Stack per-element results (each of shape `tail`) into an array of shape + tail."""
+    if any(isinstance(p, Tracer) for p in parts) or current_builder() is not None:
+        tail = ops.type_of(parts[0]).shape
+        rows = [bind(P.reshape_p, p, new_sizes=(1,) + tail) for p in parts]
+        whole = rows[0] if len(rows) == 1 else bind(P.concatenate_p, *rows, dimension=0)
+        return bind(P.reshape_p, whole, new_sizes=shape + tail)
+    return np.stack([np.asarray(p) for p in parts]).reshape(shape + np.shape(parts[0]))
+
+
+def _basis(t: TensorType):
+    for k in range(t.size):
+        e = np.zeros(t.size, t.dtype.np)
+        e[k] = 1
+        yield e.reshape(t.shape)
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian by forward mode: one jvp per input element. Shape: out.shape + in.shape."""
+    @functools.wraps(fun)
+    def jac(*args):
+        nums = normalize_argnums(argnums, len(args), "argnums")
+        results = []
+        for n in nums:
+            x = args[n]
+            x_t = ops.type_of(x)
+            if not x_t.dtype.is_float:
+                raise TypeError(f"jacfwd: argument {n} has type {x_t}; only float inputs "
+                                "can be differentiated")
+
+            def f_of_x(xn, n=n):
+                return fun(*[xn if i == n else a for i, a in enumerate(args)])
+            cols = [jvp(f_of_x, (x,), (e,))[1] for e in _basis(x_t)]
+            out_leaves, out_tree = tree_flatten(cols[0])
+            per_leaf = []
+            for j in range(len(out_leaves)):
+                parts = [tree_flatten(c)[0][j] for c in cols]
+                stacked = _stack(parts, x_t.shape)  # in.shape + out.shape
+                out_nd = ops.type_of(parts[0]).ndim
+                perm = tuple(range(x_t.ndim, x_t.ndim + out_nd)) + tuple(range(x_t.ndim))
+                per_leaf.append(bind(P.transpose_p, stacked, permutation=perm)
+                                if perm != tuple(range(len(perm))) else stacked)
+            results.append(tree_unflatten(out_tree, per_leaf))
+        return results[0] if isinstance(argnums, int) else tuple(results)
+
+    return jac
+
+
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The Jacobian by reverse mode: one pullback per output element. Shape: out.shape + in.shape."""
+    @functools.wraps(fun)
+    def jac(*args):
+        nums = normalize_argnums(argnums, len(args), "argnums")
+        for n in nums:
+            t = ops.type_of(args[n]) if not isinstance(args[n], (list, tuple, dict)) else None
+            if t is not None and not t.dtype.is_float:
+                raise TypeError(f"jacrev: argument {n} has type {t}; only float inputs "
+                                "can be differentiated")
+
+        def f_sel(*sel):
+            full = list(args)
+            for n, s in zip(nums, sel):
+                full[n] = s
+            return fun(*full)
+        out, pullback = vjp(f_sel, *[args[n] for n in nums])
+        out_leaves, out_tree = tree_flatten(out)
+        if len(out_leaves) != 1:
+            raise TypeError("jacrev: functions with several outputs are not supported yet; "
+                            "return one array")
+        out_t = ops.type_of(out_leaves[0])
+        rows = [pullback(tree_unflatten(out_tree, [e])) for e in _basis(out_t)]
+        results = []
+        for k in range(len(nums)):
+            parts = [r[k] for r in rows]
+            results.append(_stack(parts, out_t.shape))
+        return results[0] if isinstance(argnums, int) else tuple(results)
+
+    return jac
+
+
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """jacfwd(jacrev(f)): the matrix of second derivatives."""
+    return jacfwd(jacrev(fun, argnums), argnums)

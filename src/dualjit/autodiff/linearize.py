@@ -1,0 +1,229 @@
+"""Partial evaluation: split a JVP Function into its primal (known) and linear (unknown) parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..ir import Eqn, Function, Literal, Primitive, Var
+from ..ir import primitives as P
+from ..tracer.core import apply_function, trace_flat
+from . import ops
+from .jvp import jvp_function
+
+
+def dce(fn: Function) -> Function:
+    """Drop equations whose outputs nothing uses (every primitive is pure)."""
+    try:
+        from ..ir.passes import dce as shared_dce
+    except ImportError:
+        shared_dce = None
+    if shared_dce is not None:
+        return shared_dce(fn)
+    live = {a for a in fn.outputs if isinstance(a, Var)}
+    kept = []
+    for eqn in reversed(fn.eqns):
+        if any(v in live for v in eqn.outputs):
+            kept.append(eqn)
+            live.update(a for a in eqn.inputs if isinstance(a, Var))
+    consts = [(v, a) for v, a in fn.consts if v in live]
+    return Function(fn.inputs, consts, list(reversed(kept)), fn.outputs)
+
+
+class Split:
+    """fn split by partial evaluation.
+
+    known:   inputs = fn's known inputs;  outputs = known outputs + residuals
+    unknown: inputs = residuals + fn's unknown inputs;  outputs = unknown outputs
+    """
+
+    def __init__(self, known: Function, unknown: Function, out_unknown: list[bool],
+                 residuals: list[Var]):
+        self.known = known
+        self.unknown = unknown
+        self.out_unknown = out_unknown
+        self.residuals = residuals
+
+
+partial_eval_rules: dict[Primitive, Callable] = {}
+
+
+def partial_eval(fn: Function, unknown_inputs: Sequence[bool],
+                 instantiate: Sequence[bool] | bool = False) -> Split:
+    """Split fn: equations that need an unknown input go to the unknown part."""
+    if isinstance(instantiate, bool):
+        instantiate = [instantiate] * len(fn.outputs)
+    unknown: set[Var] = {v for v, u in zip(fn.inputs, unknown_inputs) if u}
+    known_eqns: list[Eqn] = []
+    unknown_eqns: list[Eqn] = []
+    for eqn in fn.eqns:
+        flags = [isinstance(a, Var) and a in unknown for a in eqn.inputs]
+        if not any(flags):
+            known_eqns.append(eqn)
+            continue
+        rule = partial_eval_rules.get(eqn.primitive)
+        if rule is None:
+            unknown_eqns.append(eqn)
+            unknown.update(eqn.outputs)
+            continue
+        k_eqns, u_eqns, out_flags = rule(eqn, flags)
+        known_eqns += k_eqns
+        unknown_eqns += u_eqns
+        unknown.update(v for v, f in zip(eqn.outputs, out_flags) if f)
+    out_unknown = [isinstance(a, Var) and a in unknown for a in fn.outputs]
+    out_unknown = [u or inst for u, inst in zip(out_unknown, instantiate)]
+    const_vars = {v for v, _ in fn.consts}
+    residuals: list[Var] = []
+    seen: set[Var] = set()
+
+    def need(a: Any) -> None:
+        if isinstance(a, Var) and a not in unknown and a not in const_vars and a not in seen:
+            seen.add(a)
+            residuals.append(a)
+
+    # Only residuals that the live part of the unknown function uses.
+    unknown_outs = [a for a, u in zip(fn.outputs, out_unknown) if u]
+    live_unknown = dce(Function([], [], unknown_eqns, unknown_outs))
+    for eqn in live_unknown.eqns:
+        for a in eqn.inputs:
+            need(a)
+    for a in unknown_outs:
+        need(a)
+    known_outs = [a for a, u in zip(fn.outputs, out_unknown) if not u]
+    known_fn = dce(Function([v for v, u in zip(fn.inputs, unknown_inputs) if not u], fn.consts,
+                            known_eqns, known_outs + residuals))
+    unknown_fn = dce(Function(residuals + [v for v, u in zip(fn.inputs, unknown_inputs) if u],
+                              fn.consts, live_unknown.eqns, unknown_outs))
+    return Split(known_fn, unknown_fn, out_unknown, residuals)
+
+
+def linearize_function(fn: Function, nonzero: Sequence[bool]) -> tuple[Function, Function, int]:
+    """(primal_fn, linear_fn, num_res): primal_fn maps fn.inputs to fn.outputs + residuals;
+    linear_fn maps residuals + tangents (of the `nonzero` inputs) to the float outputs' tangents."""
+    jfn = jvp_function(fn, nonzero)
+    n_in, n_out = len(fn.inputs), len(fn.outputs)
+    n_tangents = len(jfn.inputs) - n_in
+    n_t_out = len(jfn.outputs) - n_out
+    split = partial_eval(jfn, [False] * n_in + [True] * n_tangents,
+                         [False] * n_out + [True] * n_t_out)
+    if any(split.out_unknown[:n_out]):
+        raise AssertionError("linearize: a primal output depends on a tangent")
+    return split.known, split.unknown, len(split.residuals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial evaluation of control flow
+# ---------------------------------------------------------------------------------------------
+
+def _permute_inputs(fn: Function, order: Sequence[int]) -> Function:
+    return Function([fn.inputs[i] for i in order], fn.consts, fn.eqns, fn.outputs)
+
+
+def _scan_partial_eval(eqn: Eqn, flags: list[bool]):
+    p = eqn.params
+    body, nc, nk, length = p["body"], p["num_consts"], p["num_carry"], p["length"]
+    n_in = len(eqn.inputs)
+    carry_unknown = flags[nc:nc + nk]
+    n_ys = len(body.outputs) - nk
+    while True:
+        body_flags = flags[:nc] + carry_unknown + flags[nc + nk:]
+        split = partial_eval(body, body_flags, carry_unknown + [False] * n_ys)
+        grown = [a or b for a, b in zip(carry_unknown, split.out_unknown[:nk])]
+        if grown == carry_unknown:
+            break
+        carry_unknown = grown
+    all_flags = flags[:nc] + carry_unknown + flags[nc + nk:]
+    known_idx = [i for i in range(n_in) if not all_flags[i]]
+    unknown_idx = [i for i in range(n_in) if all_flags[i]]
+    # Residuals that are known consts of the body are passed as consts, not stacked per step.
+    const_inputs = {body.inputs[i]: i for i in range(nc) if not all_flags[i]}
+    res = split.residuals
+    const_res = [r for r in res if r in const_inputs]
+    step_res = [r for r in res if r not in const_inputs]
+    n_known_out = len(split.known.outputs) - len(res)
+    known_body = Function(split.known.inputs, split.known.consts, split.known.eqns,
+                          list(split.known.outputs[:n_known_out]) + step_res)
+    known_body = dce(known_body)
+    n_kc = sum(1 for i in known_idx if i < nc)
+    n_kk = sum(1 for i in known_idx if nc <= i < nc + nk)
+    known_carry_out = [v for v, u in zip(eqn.outputs[:nk], carry_unknown) if not u]
+    known_ys = [v for v, u in zip(eqn.outputs[nk:], split.out_unknown[nk:]) if not u]
+    stacked = [Var(r.type.with_shape((length,) + r.type.shape)) for r in step_res]
+    known_eqn = Eqn(P.scan_p, [eqn.inputs[i] for i in known_idx], known_carry_out + known_ys
+                    + stacked, dict(p, body=known_body, num_consts=n_kc, num_carry=n_kk))
+    # unknown body inputs: residuals (res order) + unknown consts, carry, xs
+    u_inputs = split.unknown.inputs
+    pos_of_res = {r: k for k, r in enumerate(res)}
+    n_res = len(res)
+    u_consts = [n_res + k for k, i in enumerate(unknown_idx) if i < nc]
+    u_carry = [n_res + k for k, i in enumerate(unknown_idx) if nc <= i < nc + nk]
+    u_xs = [n_res + k for k, i in enumerate(unknown_idx) if i >= nc + nk]
+    order = (u_consts + [pos_of_res[r] for r in const_res] + u_carry
+             + [pos_of_res[r] for r in step_res] + u_xs)
+    unknown_body = _permute_inputs(split.unknown, order)
+    assert len(order) == len(u_inputs)
+    const_res_operands = [eqn.inputs[const_inputs[r]] for r in const_res]
+    u_operands = ([eqn.inputs[i] for i in unknown_idx if i < nc] + const_res_operands
+                  + [eqn.inputs[i] for i in unknown_idx if nc <= i < nc + nk] + stacked
+                  + [eqn.inputs[i] for i in unknown_idx if i >= nc + nk])
+    unknown_carry_out = [v for v, u in zip(eqn.outputs[:nk], carry_unknown) if u]
+    unknown_ys = [v for v, u in zip(eqn.outputs[nk:], split.out_unknown[nk:]) if u]
+    unknown_eqn = Eqn(P.scan_p, u_operands, unknown_carry_out + unknown_ys,
+                      dict(p, body=unknown_body, num_consts=len(u_consts) + len(const_res),
+                           num_carry=len(u_carry)))
+    out_flags = carry_unknown + split.out_unknown[nk:]
+    return [known_eqn], [unknown_eqn], out_flags
+
+
+partial_eval_rules[P.scan_p] = _scan_partial_eval
+
+
+def _cond_partial_eval(eqn: Eqn, flags: list[bool]):
+    branches = eqn.params["branches"]
+    index, operands = eqn.inputs[0], eqn.inputs[1:]
+    op_flags = flags[1:]
+    splits = [partial_eval(b, op_flags) for b in branches]
+    out_unknown = [any(s.out_unknown[k] for s in splits) for k in range(len(eqn.outputs))]
+    splits = [partial_eval(b, op_flags, out_unknown) for b in branches]
+    res_types = [[r.type for r in s.residuals] for s in splits]
+    all_res_types = [t for ts in res_types for t in ts]
+    known_ops = [a for a, f in zip(operands, op_flags) if not f]
+    known_types = [a.type for a in known_ops]
+
+    def known_branch(i: int) -> Function:
+        s = splits[i]
+        n_known_out = len(s.known.outputs) - len(s.residuals)
+
+        def run(*args):
+            outs = apply_function(s.known, *args)
+            slots = []
+            for j, ts in enumerate(res_types):
+                slots += list(outs[n_known_out:]) if j == i else [ops.zeros(t) for t in ts]
+            return list(outs[:n_known_out]) + slots
+        fn, captures = trace_flat(run, known_types)
+        assert not captures
+        return fn
+
+    def unknown_branch(i: int) -> Function:
+        s = splits[i]
+        n_res = len(s.residuals)
+        inputs = []
+        for j, ts in enumerate(res_types):
+            inputs += list(s.unknown.inputs[:n_res]) if j == i else [Var(t) for t in ts]
+        return Function(inputs + list(s.unknown.inputs[n_res:]), s.unknown.consts,
+                        s.unknown.eqns, s.unknown.outputs)
+
+    res_vars = [Var(t) for t in all_res_types]
+    known_outs = [v for v, u in zip(eqn.outputs, out_unknown) if not u]
+    known_eqn = Eqn(P.cond_p, [index] + known_ops, known_outs + res_vars,
+                    {"branches": tuple(known_branch(i) for i in range(len(branches)))})
+    unknown_ops = [a for a, f in zip(operands, op_flags) if f]
+    unknown_outs = [v for v, u in zip(eqn.outputs, out_unknown) if u]
+    unknown_eqn = Eqn(P.cond_p, [index] + res_vars + unknown_ops, unknown_outs,
+                      {"branches": tuple(unknown_branch(i) for i in range(len(branches)))})
+    return [known_eqn], [unknown_eqn], out_unknown
+
+
+partial_eval_rules[P.cond_p] = _cond_partial_eval
+
+__all__ = ["partial_eval", "linearize_function", "dce", "Split", "Literal"]

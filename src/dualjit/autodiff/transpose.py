@@ -1,0 +1,361 @@
+"""Transposition of linear Functions and the transpose rule of every linear primitive."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import Function, Literal, Primitive, TensorType, Var
+from ..ir import primitives as P
+from ..tracer.core import apply_function, bind, trace_flat
+from . import ops
+from .jvp import Zero, custom_lin_p
+from .ops import add, neg, select, type_of, unbroadcast
+
+
+class LinearArg:
+    """Stands for a linear operand inside a transpose rule (its value is what we solve for)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: TensorType):
+        self.type = type
+
+
+def is_linear(x: Any) -> bool:
+    return isinstance(x, LinearArg)
+
+
+transpose_rules: dict[Primitive, Callable] = {}
+
+
+class NonLinearError(TypeError):
+    """A transform met an operation that cannot be reversed."""
+
+
+_NOT_TRANSPOSABLE = {
+    P.while_p: ("reverse-mode differentiation (grad, vjp, jacrev) through while_loop is not "
+                "supported: its trip count is only known at run time, so the values of every "
+                "iteration cannot be stored for the backward pass. Use lax.fori_loop with "
+                "static Python-int bounds (it becomes a scan) or lax.scan, or use forward mode "
+                "(jvp, jacfwd)."),
+}
+
+
+def backward_pass(fn: Function, linear: Sequence[bool], nonlinear_values: Sequence[Any],
+                  cts: Sequence[Any]) -> list[Any]:
+    """Cotangents of fn's linear inputs, given values of its other inputs and output cts."""
+    env: dict[Var, Any] = {}
+    linear_vars: set[Var] = set()
+    values = iter(nonlinear_values)
+    for v, is_lin in zip(fn.inputs, linear):
+        if is_lin:
+            linear_vars.add(v)
+        else:
+            env[v] = next(values)
+    env.update(fn.consts)
+
+    def read(a):
+        return ops.scalar(a.value, a.type.dtype) if isinstance(a, Literal) else env[a]
+
+    linear_eqns = []
+    for eqn in fn.eqns:  # forward: evaluate what does not depend on the linear inputs
+        if any(isinstance(a, Var) and a in linear_vars for a in eqn.inputs):
+            linear_eqns.append(eqn)
+            linear_vars.update(eqn.outputs)
+        else:
+            outs = bind(eqn.primitive, *map(read, eqn.inputs), **eqn.params)
+            env.update(zip(eqn.outputs, outs if eqn.primitive.multiple_results else [outs]))
+    ct_env: dict[Var, Any] = {}
+
+    def accumulate(v: Var, ct: Any) -> None:
+        if ct is None or isinstance(ct, Zero):
+            return
+        ct_env[v] = add(ct_env[v], ct) if v in ct_env else ct
+
+    for out, ct in zip(fn.outputs, cts):
+        if isinstance(out, Var) and out in linear_vars:
+            accumulate(out, ct)
+    for eqn in reversed(linear_eqns):
+        cts_out = [ct_env.pop(v, None) for v in eqn.outputs]
+        if all(c is None for c in cts_out):
+            continue
+        cts_out = [ops.zeros(v.type) if c is None else c for v, c in zip(eqn.outputs, cts_out)]
+        rule = transpose_rules.get(eqn.primitive)
+        if rule is None:
+            raise NonLinearError(_NOT_TRANSPOSABLE.get(
+                eqn.primitive, f"reverse-mode differentiation of {eqn.primitive.name} is not "
+                "supported (it has no transpose rule)"))
+        args = [LinearArg(a.type) if isinstance(a, Var) and a in linear_vars else read(a)
+                for a in eqn.inputs]
+        ct_arg = cts_out if eqn.primitive.multiple_results else cts_out[0]
+        cts_in = rule(ct_arg, *args, **eqn.params)
+        for a, ct in zip(eqn.inputs, cts_in):
+            if isinstance(a, Var) and a in linear_vars:
+                accumulate(a, ct)
+    return [ct_env.get(v) for v, is_lin in zip(fn.inputs, linear) if is_lin]
+
+
+def transpose_function(fn: Function, linear: Sequence[bool]) -> Function:
+    """The transpose of fn with respect to its `linear` inputs.
+
+    Inputs: fn's non-linear inputs, then one cotangent per output.
+    Outputs: one cotangent per linear input (zeros where nothing flows back).
+    """
+    nonlinear_types = [v.type for v, is_lin in zip(fn.inputs, linear) if not is_lin]
+    linear_types = [v.type for v, is_lin in zip(fn.inputs, linear) if is_lin]
+    k = len(nonlinear_types)
+
+    def body(*args):
+        cts_in = backward_pass(fn, linear, args[:k], args[k:])
+        return [ops.zeros(t) if ct is None else ct for t, ct in zip(linear_types, cts_in)]
+
+    out, captures = trace_flat(body, nonlinear_types + fn.out_types)
+    assert not captures
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+def _add_transpose(ct, x, y):
+    return [unbroadcast(ct, x.type) if is_linear(x) else None,
+            unbroadcast(ct, y.type) if is_linear(y) else None]
+
+
+def _sub_transpose(ct, x, y):
+    return [unbroadcast(ct, x.type) if is_linear(x) else None,
+            unbroadcast(neg(ct), y.type) if is_linear(y) else None]
+
+
+def _mul_transpose(ct, x, y):
+    if is_linear(x) and is_linear(y):
+        raise NonLinearError("mul of two linear values is not linear")
+    if is_linear(x):
+        return [unbroadcast(ops.mul(ct, y), x.type), None]
+    return [None, unbroadcast(ops.mul(x, ct), y.type)]
+
+
+def _div_transpose(ct, x, y):
+    if is_linear(y):
+        raise NonLinearError("division by a linear value is not linear")
+    return [unbroadcast(ops.div(ct, y), x.type), None]
+
+
+transpose_rules[P.add_p] = _add_transpose
+transpose_rules[P.sub_p] = _sub_transpose
+transpose_rules[P.mul_p] = _mul_transpose
+transpose_rules[P.div_p] = _div_transpose
+transpose_rules[P.neg_p] = lambda ct, x: [neg(ct)]
+transpose_rules[P.convert_element_type_p] = lambda ct, x, *, new_dtype: [
+    ops.convert(ct, x.type.dtype)]
+
+
+def _reduce_sum_transpose(ct, x, *, axes):
+    kept = tuple(i for i in range(x.type.ndim) if i not in axes)
+    return [bind(P.broadcast_in_dim_p, ct, shape=x.type.shape, broadcast_dimensions=kept)]
+
+
+def _broadcast_transpose(ct, x, *, shape, broadcast_dimensions):
+    in_shape = x.type.shape
+    summed = [d for d in range(len(shape)) if d not in broadcast_dimensions]
+    summed += [bd for d, bd in zip(in_shape, broadcast_dimensions) if d == 1 and shape[bd] != 1]
+    out = ops.reduce_sum(ct, sorted(summed))
+    return [bind(P.reshape_p, out, new_sizes=in_shape) if type_of(out).shape != in_shape else out]
+
+
+transpose_rules[P.reduce_sum_p] = _reduce_sum_transpose
+transpose_rules[P.broadcast_in_dim_p] = _broadcast_transpose
+transpose_rules[P.reshape_p] = lambda ct, x, *, new_sizes: [
+    bind(P.reshape_p, ct, new_sizes=x.type.shape)]
+transpose_rules[P.transpose_p] = lambda ct, x, *, permutation: [
+    bind(P.transpose_p, ct, permutation=tuple(int(i) for i in np.argsort(permutation)))]
+
+
+def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
+    config = []
+    for d, lo, n_out, st in zip(x.type.shape, start_indices, type_of(ct).shape, strides):
+        used = lo + (n_out + (n_out - 1) * (st - 1) if n_out else 0)
+        config.append((lo, d - used, st - 1 if n_out else 0))
+    return [bind(P.pad_p, ct, ops.lit(0, ct), padding_config=tuple(config))]
+
+
+def _pad_transpose(ct, x, padding_value, *, padding_config):
+    ct_x = None
+    if is_linear(x):
+        unpadded = bind(P.pad_p, ct, ops.lit(0, ct),
+                        padding_config=tuple((-lo, -hi, 0) for lo, hi, _ in padding_config))
+        n = type_of(unpadded).shape
+        ct_x = bind(P.slice_p, unpadded, start_indices=(0,) * len(n), limit_indices=n,
+                    strides=tuple(i + 1 for _, _, i in padding_config))
+    ct_pad = None
+    if is_linear(padding_value):
+        total = ops.reduce_sum(ct, range(type_of(ct).ndim))
+        inner = ops.reduce_sum(ct_x, range(type_of(ct_x).ndim)) if ct_x is not None else None
+        ct_pad = ops.sub(total, inner) if inner is not None else total
+    return [ct_x, ct_pad]
+
+
+transpose_rules[P.slice_p] = _slice_transpose
+transpose_rules[P.pad_p] = _pad_transpose
+
+
+def _concatenate_transpose(ct, *xs, dimension):
+    out, start = [], 0
+    shape = type_of(ct).shape
+    for x in xs:
+        size = x.type.shape[dimension] if is_linear(x) else np.shape(x)[dimension]
+        if is_linear(x):
+            lo = [0] * len(shape)
+            hi = list(shape)
+            lo[dimension], hi[dimension] = start, start + size
+            out.append(bind(P.slice_p, ct, start_indices=tuple(lo), limit_indices=tuple(hi),
+                            strides=(1,) * len(shape)))
+        else:
+            out.append(None)
+        start += size
+    return out
+
+
+transpose_rules[P.concatenate_p] = _concatenate_transpose
+
+
+def _gather_transpose(ct, x, indices, *, axis):
+    return [bind(P.scatter_add_p, ops.zeros(x.type), indices, ct, axis=axis), None]
+
+
+def _scatter_add_transpose(ct, x, indices, updates, *, axis):
+    return [ct if is_linear(x) else None, None,
+            bind(P.gather_p, ct, indices, axis=axis) if is_linear(updates) else None]
+
+
+def _dynamic_slice_transpose(ct, x, *starts, slice_sizes):
+    return [bind(P.dynamic_update_slice_p, ops.zeros(x.type), ct, *starts)] + [None] * len(starts)
+
+
+def _dynamic_update_slice_transpose(ct, x, update, *starts):
+    u_type = update.type if is_linear(update) else type_of(update)
+    ct_x = bind(P.dynamic_update_slice_p, ct, ops.zeros(u_type), *starts) if is_linear(x) else None
+    ct_u = (bind(P.dynamic_slice_p, ct, *starts, slice_sizes=u_type.shape)
+            if is_linear(update) else None)
+    return [ct_x, ct_u] + [None] * len(starts)
+
+
+transpose_rules[P.gather_p] = _gather_transpose
+transpose_rules[P.scatter_add_p] = _scatter_add_transpose
+transpose_rules[P.dynamic_slice_p] = _dynamic_slice_transpose
+transpose_rules[P.dynamic_update_slice_p] = _dynamic_update_slice_transpose
+
+
+def _select_transpose(ct, pred, a, b):
+    if is_linear(pred):
+        raise NonLinearError("select with a linear predicate")
+    zero = ops.lit(0, ct)
+    return [None,
+            unbroadcast(select(pred, ct, zero), a.type) if is_linear(a) else None,
+            unbroadcast(select(pred, zero, ct), b.type) if is_linear(b) else None]
+
+
+transpose_rules[P.select_p] = _select_transpose
+
+
+def _dot_general_transpose(ct, x, y, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    if is_linear(x) and is_linear(y):
+        raise NonLinearError("dot_general of two linear values is not linear")
+    x_t = x.type if is_linear(x) else type_of(x)
+    y_t = y.type if is_linear(y) else type_of(y)
+    nb = len(lb)
+    lfree = [i for i in range(x_t.ndim) if i not in lc and i not in lb]
+    rfree = [i for i in range(y_t.ndim) if i not in rc and i not in rb]
+    ct_batch = tuple(range(nb))
+    ct_lfree = tuple(range(nb, nb + len(lfree)))
+    ct_rfree = tuple(range(nb + len(lfree), nb + len(lfree) + len(rfree)))
+    if is_linear(x):
+        out = bind(P.dot_general_p, ct, y, dimension_numbers=(
+            (ct_rfree, tuple(rfree)), (ct_batch, tuple(rb))))
+        order = list(lb) + lfree + [lc[j] for j in np.argsort(rc)]
+        return [_to_order(out, order), None]
+    out = bind(P.dot_general_p, ct, x, dimension_numbers=(
+        (ct_lfree, tuple(lfree)), (ct_batch, tuple(lb))))
+    order = list(rb) + rfree + [rc[j] for j in np.argsort(lc)]
+    return [None, _to_order(out, order)]
+
+
+def _to_order(out: Any, dims: Sequence[int]) -> Any:
+    """`out`'s axis k holds operand axis dims[k]; transpose it back to operand order."""
+    perm = tuple(int(i) for i in np.argsort(dims))
+    return out if perm == tuple(range(len(perm))) else bind(P.transpose_p, out, permutation=perm)
+
+
+transpose_rules[P.dot_general_p] = _dot_general_transpose
+
+
+def _cond_transpose(cts, index, *operands, branches):
+    linear = [is_linear(a) for a in operands]
+    nonlinear = [a for a in operands if not is_linear(a)]
+    transposed = tuple(transpose_function(b, linear) for b in branches)
+    cts_in = bind(P.cond_p, index, *nonlinear, *cts, branches=transposed)
+    it = iter(cts_in)
+    return [None] + [next(it) if lin else None for lin in linear]
+
+
+transpose_rules[P.cond_p] = _cond_transpose
+
+
+def _scan_transpose(cts, *args, body, length, num_consts, num_carry, reverse):
+    nc, nk = num_consts, num_carry
+    consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+    const_lin = [is_linear(c) for c in consts]
+    xs_lin = [is_linear(x) for x in xs]
+    mask = const_lin + [True] * nk + xs_lin
+    tbody_inner = transpose_function(body, mask)
+    nl_consts = [c for c in consts if not is_linear(c)]
+    nl_xs = [x for x in xs if not is_linear(x)]
+    acc_types = [c.type for c in consts if is_linear(c)]
+    carry_types = [type_of(c) if not is_linear(c) else c.type for c in carry]
+    lin_x_types = [x.type for x in xs if is_linear(x)]
+    ct_carry, ct_ys = cts[:nk], cts[nk:]
+    n_nlc, n_acc, n_nlx = len(nl_consts), len(acc_types), len(nl_xs)
+    y_types = [type_of(c) for c in ct_ys]
+
+    def step(*a):
+        nlc = a[:n_nlc]
+        acc = a[n_nlc:n_nlc + n_acc]
+        ctc = a[n_nlc + n_acc:n_nlc + n_acc + nk]
+        rest = a[n_nlc + n_acc + nk:]
+        nlx, cty = rest[:n_nlx], rest[n_nlx:]
+        outs = apply_function(tbody_inner, *nlc, *nlx, *ctc, *cty)
+        ct_lc, ct_c, ct_lx = outs[:n_acc], outs[n_acc:n_acc + nk], outs[n_acc + nk:]
+        return [add(s, t) for s, t in zip(acc, ct_lc)] + list(ct_c) + list(ct_lx)
+
+    slice_types = [TensorType(type_of(x).dtype, type_of(x).shape[1:]) for x in nl_xs]
+    y_slice = [TensorType(t.dtype, t.shape[1:]) for t in y_types]
+    tbody, captures = trace_flat(step, [type_of(c) for c in nl_consts] + acc_types + carry_types
+                                 + slice_types + y_slice)
+    assert not captures
+    outs = bind(P.scan_p, *nl_consts, *[ops.zeros(t) for t in acc_types], *ct_carry, *nl_xs,
+                *ct_ys, body=tbody, length=length, num_consts=n_nlc,
+                num_carry=n_acc + nk, reverse=not reverse)
+    acc_out, ct_carry_in, ct_xs = outs[:n_acc], outs[n_acc:n_acc + nk], outs[n_acc + nk:]
+    acc_it, xs_it = iter(acc_out), iter(ct_xs)
+    result = [next(acc_it) if lin else None for lin in const_lin]
+    result += list(ct_carry_in)
+    result += [next(xs_it) if lin else None for lin in xs_lin]
+    del lin_x_types
+    return result
+
+
+transpose_rules[P.scan_p] = _scan_transpose
+
+
+def _custom_lin_transpose(cts, *args, bwd, num_res, out_types):
+    res = args[:num_res]
+    cts_in = apply_function(bwd, *res, *cts)
+    return [None] * num_res + list(cts_in)
+
+
+transpose_rules[custom_lin_p] = _custom_lin_transpose
