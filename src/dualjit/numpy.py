@@ -17,7 +17,15 @@ import numpy as _np
 
 from .ir import DType, as_dtype
 from .ir import primitives as P
-from .tracer.core import Tracer, array_methods, as_array, bind, is_weak, mark_weak
+from .tracer.core import (
+    Tracer,
+    array_methods,
+    as_array,
+    bind,
+    current_builder,
+    is_weak,
+    mark_weak,
+)
 
 ndarray = _np.ndarray
 float32, float64, int32, int64 = _np.float32, _np.float64, _np.int32, _np.int64
@@ -764,7 +772,13 @@ def array(obj: Any, dtype: Any = None) -> Any:
         return stack([array(x) for x in obj]) if dtype is None else astype(
             stack([array(x) for x in obj]), dtype)
     arr = as_array(obj, "array")
-    return arr if dtype is None else arr.astype(as_dtype(dtype).np)
+    arr = arr if dtype is None else arr.astype(as_dtype(dtype).np)
+    builder = current_builder()
+    if builder is not None and arr.ndim > 0:
+        # Inside a trace, an array becomes a traced constant, so indexing it with a traced
+        # index (x[i] in a loop body) goes through dualjit rather than numpy.
+        return builder.const_tracer(arr)
+    return arr
 
 
 asarray = array

@@ -226,4 +226,13 @@ def _cond_partial_eval(eqn: Eqn, flags: list[bool]):
 
 partial_eval_rules[P.cond_p] = _cond_partial_eval
 
+
+def _while_partial_eval(eqn: Eqn, flags: list[bool]):
+    from .transpose import _NOT_TRANSPOSABLE, NonLinearError
+
+    raise NonLinearError(_NOT_TRANSPOSABLE[P.while_p])
+
+
+partial_eval_rules[P.while_p] = _while_partial_eval
+
 __all__ = ["partial_eval", "linearize_function", "dce", "Split", "Literal"]

@@ -116,6 +116,10 @@ class Builder:
             self.captures.append((outer, var))
         return found
 
+    def const_tracer(self, arr: np.ndarray) -> Tracer:
+        """A tracer of this trace standing for the constant array `arr`."""
+        return self._const(arr, arr)
+
     def _const(self, original: Any, arr: np.ndarray) -> Tracer:
         found = self._const_ids.get(id(original))
         if found is None or found[0] is not original:
@@ -352,7 +356,14 @@ def _concretization_message(tracer: Tracer, operation: str) -> str:
             f"make_ir values are abstract (only shapes and dtypes are known).{location}\n"
             "Fixes: use dualjit.lax.cond or dualjit.numpy.where instead of `if`; "
             "dualjit.lax.while_loop, fori_loop or scan instead of a Python loop on a traced "
-            "value; or mark the argument static with jit(f, static_argnums=...).")
+            "value; or mark the argument static with jit(f, static_argnums=...)."
+            + (_NUMPY_INDEX_HINT if operation in ("use as an index", "conversion to a numpy array")
+               else ""))
+
+
+_NUMPY_INDEX_HINT = (
+    "\nIf this is a NumPy array indexed by a traced index (x[i] in a loop body), NumPy "
+    "cannot see the trace: use dualjit.numpy.take(x, i), or pass x in as an argument.")
 
 
 # ---------------------------------------------------------------------------------------------
