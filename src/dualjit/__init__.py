@@ -1,6 +1,19 @@
 """dualjit: automatic differentiation as IR transforms, compiled to native code with llvmlite."""
 
-from . import lax, numpy  # noqa: F401
+from . import lax, nn, numpy  # noqa: F401
+from .autodiff import (  # noqa: F401
+    custom_jvp,
+    custom_vjp,
+    grad,
+    hessian,
+    jacfwd,
+    jacrev,
+    jvp,
+    linearize,
+    stop_gradient,
+    value_and_grad,
+    vjp,
+)
 from .jit import jit  # noqa: F401
 from .tracer import (  # noqa: F401
     ConcretizationError,

@@ -450,7 +450,7 @@ amax, amin = max, min
 def _check_nonempty(op: str, a: Any, axis: Any) -> None:
     shp = _np.shape(a)
     axes = _axes(op, axis, len(shp))
-    if any(shp[i] == 0 for i in axes) or (axis is None and math.prod(shp) == 0):
+    if builtins.any(shp[i] == 0 for i in axes) or (axis is None and math.prod(shp) == 0):
         raise ValueError(f"{op}: zero-size array {shp} along axis {axis} has no identity")
 
 
@@ -829,7 +829,7 @@ def matmul(a: Any, b: Any) -> Any:
     sa2, sb2 = _np.shape(a2), _np.shape(b2)
     if sa2[-1] != sb2[-2]:
         raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: "
-                         f"{sa2[-1]} (dim {len(sa) - 1}) != {sb2[-2]} (dim {max(len(sb) - 2, 0)})")
+                         f"{sa2[-1]} (dim {len(sa) - 1}) != {sb2[-2]} (dim {builtins.max(len(sb) - 2, 0)})")
     batch = _broadcast_shapes("matmul", sa2[:-2], sb2[:-2])
     a2 = broadcast_to(a2, batch + sa2[-2:])
     b2 = broadcast_to(b2, batch + sb2[-2:])

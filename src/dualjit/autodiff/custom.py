@@ -62,13 +62,17 @@ class custom_jvp:
 
         call_fn, call_caps = trace_flat(call, types)
         float_pos = [i for i, t in enumerate(types) if has_tangent(t)]
+        jvp_rule = self.jvp_rule
+        n_caps = len(call_caps)
 
         def rule(*xs):
+            caps, xs = xs[:n_caps], xs[n_caps:]
+            del caps  # closed-over values are constants for the rule (as in JAX)
             primals = list(xs[:len(types)])
             given = iter(xs[len(types):])
             tangents = [next(given) if has_tangent(t) else _zeros_like_type(t) for t in types]
-            out, t_out = self.jvp_rule(tuple(tree_unflatten(tree, primals)),
-                                       tuple(tree_unflatten(tree, tangents)))
+            out, t_out = jvp_rule(tuple(tree_unflatten(tree, primals)),
+                                  tuple(tree_unflatten(tree, tangents)))
             out_leaves = tree_flatten(out)[0]
             t_leaves = tree_flatten(t_out)[0]
             if len(t_leaves) != len(out_leaves):
@@ -81,13 +85,37 @@ class custom_jvp:
                     float_t.append(_cast(t, o_t))
             return list(out_leaves) + float_t
 
-        jvp_fn, jvp_caps = trace_flat(rule, types + [types[i] for i in float_pos])
-        captures = _union(call_caps, jvp_caps)
-        call_fn = _resign(call_fn, call_caps, captures)
-        jvp_fn = _resign(jvp_fn, jvp_caps, captures)
-        outs = bind(P.custom_jvp_call_p, *captures, *leaves, call=call_fn, jvp=jvp_fn,
-                    num_consts=len(captures))
+        cap_types = [c.aval for c in call_caps]
+        lazy = LazyJVP(getattr(self.fun, "__name__", "f"), rule,
+                       cap_types + types + [types[i] for i in float_pos])
+        outs = bind(P.custom_jvp_call_p, *call_caps, *leaves, call=call_fn, jvp=lazy,
+                    num_consts=n_caps)
         return tree_unflatten(out_tree_box[0], outs)
+
+
+class LazyJVP:
+    """A custom JVP rule traced into a Function only when something differentiates the call.
+
+    (Tracing it eagerly would recurse: rules usually call the function they differentiate.)
+    """
+
+    def __init__(self, name: str, rule: Callable, in_types: list):
+        self.name = name
+        self.rule = rule
+        self.in_types = in_types
+        self._function = None
+
+    def function(self):
+        if self._function is None:
+            fn, captures = trace_flat(self.rule, self.in_types)
+            if captures:
+                raise TypeError(f"custom_jvp rule of {self.name} closes over a traced value; "
+                                "pass it as an argument instead")
+            self._function = fn
+        return self._function
+
+    def __repr__(self) -> str:
+        return f"<jvp rule of {self.name} #{id(self):x}>"
 
 
 def _zeros_like_type(t: TensorType):

@@ -452,7 +452,7 @@ jvp_rules[P.while_p] = _while_jvp
 def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
     float_inputs = [i for i in range(num_consts, len(primals)) if has_tangent(type_of(primals[i]))]
     given = [instantiate(tangents[i]) for i in float_inputs]
-    outs = apply_function(jvp, *primals, *given)
+    outs = apply_function(jvp.function(), *primals, *given)
     n = len(call.outputs)
     return _split_outputs(call, outs, n)
 
