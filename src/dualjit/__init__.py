@@ -14,6 +14,21 @@ from .autodiff import (  # noqa: F401
     value_and_grad,
     vjp,
 )
+from .eager import (  # noqa: F401
+    Tensor,
+    arange,
+    enable_grad,
+    eye,
+    linspace,
+    manual_seed,
+    matmul,
+    no_grad,
+    ones,
+    rand,
+    randn,
+    tensor,
+    zeros,
+)
 from .jit import jit  # noqa: F401
 from .tracer import (  # noqa: F401
     ConcretizationError,

@@ -63,3 +63,12 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 
 def mse_loss(prediction: Any, target: Any) -> Any:
     return jnp.mean((prediction - target) ** 2)
+
+
+def __getattr__(name: str):
+    # dualjit.nn.functional is the torch-spelled API on Tensors (imported lazily: eager uses nn).
+    if name == "functional":
+        from .eager import functional
+
+        return functional
+    raise AttributeError(f"module 'dualjit.nn' has no attribute {name!r}")
