@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .ir import Function, eval_function, verify
+from .ir.passes import simplify
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
 from .tracer.core import as_array
 from .tracer.make_ir import normalize_argnums, trace_pytree
@@ -116,7 +117,7 @@ class Jitted:
                 return entry
             t0 = time.perf_counter()
             traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
-            fn = verify(traced.function)
+            fn = verify(simplify(traced.function))
             t1 = time.perf_counter()
             compiled = _backend["compile"](fn)
             t2 = time.perf_counter()
@@ -136,7 +137,7 @@ class Jitted:
     def lower(self, *args: Any) -> Lowered:
         nums, dynamic, statics = self._split(args)
         traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
-        fn = verify(traced.function)
+        fn = verify(simplify(traced.function))
         return Lowered(fn, _backend["compile"](fn))
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..ir import Function, verify
+from ..ir.passes import simplify
 from .core import abstractify, trace_flat
 from .pytree import PyTreeDef, tree_flatten, tree_unflatten
 
@@ -66,5 +67,5 @@ def make_ir(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[.
     """make_ir(f)(*args) traces f with abstract values of args' types into a verified Function."""
     def traced(*args: Any) -> Function:
         nums = normalize_argnums(static_argnums, len(args), "static_argnums")
-        return verify(trace_pytree(f, args, static_argnums=nums).function)
+        return verify(simplify(trace_pytree(f, args, static_argnums=nums).function))
     return traced
