@@ -487,6 +487,18 @@ def _custom_vjp_call_jvp(primals, tangents, *, call, fwd, bwd, num_res, num_cons
 jvp_rules[P.custom_vjp_call_p] = _custom_vjp_call_jvp
 
 
+def _custom_lin_jvp(primals, tangents, *, bwd, num_res, out_types):
+    """Linear in its tangent operands; the residuals' own perturbation is not modelled."""
+    res, ts = primals[:num_res], tangents[num_res:]
+    out = bind(custom_lin_p, *primals, bwd=bwd, num_res=num_res, out_types=out_types)
+    t_out = bind(custom_lin_p, *res, *map(instantiate, ts), bwd=bwd, num_res=num_res,
+                 out_types=out_types)
+    return out, t_out
+
+
+jvp_rules[custom_lin_p] = _custom_lin_jvp
+
+
 def differentiable(prim: Primitive) -> bool:
     return prim in jvp_rules or prim in zero_derivative
 
