@@ -489,8 +489,9 @@ def any(a: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
 def _arg_reduce(prim, op: str, a: Any, axis: Any, keepdims: bool) -> Any:
     a = _operand(a, op)
     if axis is None:
-        a = ravel(a)
-        axis = 0
+        nd_in = ndim(a)
+        out = _arg_reduce(prim, op, ravel(a), 0, False)
+        return reshape(out, (1,) * nd_in) if keepdims else out
     nd = len(_np.shape(a))
     (ax,) = _axes(op, axis, nd)
     if _np.shape(a)[ax] == 0:
