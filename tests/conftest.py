@@ -2,6 +2,8 @@
 
 import os
 
+# jit uses the native backend unless DUALJIT_BACKEND=interpreter; tests/codegen compares the
+# two directly, and the rest of the suite runs through whichever is selected.
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=25, deadline=None,

@@ -23,7 +23,17 @@ def _interpreter_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
     return functools.partial(eval_function, fn)
 
 
-_backend: dict[str, Callable] = {"compile": _interpreter_backend}
+def _default_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
+    """Native code through llvmlite (imported on first compile, so `import dualjit` stays fast);
+    DUALJIT_BACKEND=interpreter selects the reference interpreter."""
+    if os.environ.get("DUALJIT_BACKEND", "native") == "interpreter":
+        return _interpreter_backend(fn)
+    from .codegen import compile_function
+
+    return compile_function(fn)
+
+
+_backend: dict[str, Callable] = {"compile": _default_backend}
 
 
 def set_backend(compile_function: Callable[[Function], Callable[..., list[np.ndarray]]]) -> None:

@@ -1,0 +1,705 @@
+"""Lowering: straight-line IR segments to LLVM loop nests, with elementwise and index-map fusion.
+
+Each materialized value is one loop nest over its shape. Elementwise, broadcast, reshape,
+transpose, slice, pad, concatenate, gather, dynamic_slice, iota and select equations are
+*fused*: they are emitted as scalar expressions inside the loop of the value that consumes
+them, so they never get a buffer. Reductions and argmax consume fused producers; dot_general,
+scatter_add and dynamic_update_slice read materialized operands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from llvmlite import ir as L
+
+from ..ir import DType, Eqn, Literal, TensorType, Var
+
+I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
+F32, F64 = L.FloatType(), L.DoubleType()
+PTR = L.PointerType()
+REG = {DType.bool: I1, DType.int32: I32, DType.int64: I64, DType.float32: F32,
+       DType.float64: F64}
+MEM = {DType.bool: I8, DType.int32: I32, DType.int64: I64, DType.float32: F32,
+       DType.float64: F64}
+PYARRAY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (16 bytes), then char *data
+
+ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
+         "dot_general", "scatter_add", "dynamic_update_slice"}
+HOST = {"cond", "while", "scan", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
+CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
+         "iota", "stop_gradient", "neg"}
+NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice"}
+
+
+def strides(shape: Sequence[int]) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return list(reversed(out))
+
+
+def const(t: L.Type, value) -> L.Constant:
+    return L.Constant(t, value)
+
+
+def i64(v: int) -> L.Constant:
+    return L.Constant(I64, v)
+
+
+class Segment:
+    """A run of equations lowered into one kernel: buffers in, buffers out, temporaries."""
+
+    def __init__(self, eqns: list[Eqn], live_in: list[Var], live_out: list[Var]):
+        self.eqns = eqns
+        self.live_in = live_in
+        self.live_out = live_out
+        self.producer = {v: e for e in eqns for v in e.outputs}
+        uses: dict[Var, int] = {}
+        for e in eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    uses[a] = uses.get(a, 0) + 1
+        self.materialized: list[Var] = []
+        outs = set(live_out)
+        for e in eqns:
+            name = e.primitive.name
+            for a in e.inputs:
+                if (name in NEEDS_MATERIALIZED_INPUTS and isinstance(a, Var)
+                        and a in self.producer and a not in self.materialized):
+                    self.materialized.append(a)
+            for v in e.outputs:
+                if (name in ROOTS or v in outs or (uses.get(v, 0) > 1 and name not in CHEAP)):
+                    if v not in self.materialized:
+                        self.materialized.append(v)
+        order = {v: i for i, e in enumerate(eqns) for v in e.outputs}
+        self.materialized.sort(key=lambda v: order[v])
+        self.temps = [v for v in self.materialized if v not in outs]
+
+
+class KernelBuilder:
+    """Emits one kernel function `void name(PyArrayObject* buffers...)` for a Segment."""
+
+    def __init__(self, module: L.Module, name: str, segment: Segment,
+                 math_function: Callable[[L.Module, str, DType], L.Function]):
+        self.module = module
+        self.segment = segment
+        self.math_function = math_function
+        self.args = segment.live_in + segment.live_out + segment.temps
+        fnty = L.FunctionType(L.VoidType(), [PTR] * len(self.args))
+        self.fn = L.Function(module, fnty, name)
+        self.fn.attributes.add("nounwind")
+        entry = self.fn.append_basic_block("entry")
+        self.b = L.IRBuilder(entry)
+        self.buffers: dict[Var, L.Value] = {}
+        for var, arg in zip(self.args, self.fn.args):
+            field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
+            self.buffers[var] = self.b.load(field, typ=PTR)
+        self.memo: dict = {}
+
+    # -- loops ----------------------------------------------------------------------------------
+    def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
+        """for idx in ndindex(shape): body(idx); counters live in allocas (mem2reg promotes)."""
+        idx: list[L.Value] = []
+
+        def level(d: int) -> None:
+            if d == len(shape):
+                saved = dict(self.memo)
+                body(list(idx))
+                self.memo = saved
+                return
+            self.counted_loop(shape[d], lambda i: (idx.append(i), level(d + 1), idx.pop()))
+        level(0)
+
+    def counted_loop(self, n: int, body: Callable[[L.Value], None]) -> None:
+        b = self.b
+        counter = self._alloca(I64)
+        b.store(i64(0), counter)
+        cond_block = self.fn.append_basic_block("loop.cond")
+        body_block = self.fn.append_basic_block("loop.body")
+        exit_block = self.fn.append_basic_block("loop.exit")
+        b.branch(cond_block)
+        b.position_at_end(cond_block)
+        i = b.load(counter, typ=I64)
+        b.cbranch(b.icmp_signed("<", i, i64(n)), body_block, exit_block)
+        b.position_at_end(body_block)
+        saved = dict(self.memo)
+        body(i)
+        self.memo = saved
+        b.store(b.add(i, i64(1), flags=("nsw",)), counter)
+        b.branch(cond_block)
+        b.position_at_end(exit_block)
+
+    def _alloca(self, t: L.Type) -> L.Value:
+        with self.b.goto_entry_block():
+            return self.b.alloca(t)
+
+    # -- memory ---------------------------------------------------------------------------------
+    def linear(self, idx: Sequence[L.Value], shape: Sequence[int]) -> L.Value:
+        if not shape:
+            return i64(0)
+        total = None
+        for i, s in zip(idx, strides(shape)):
+            term = i if s == 1 else self.b.mul(i, i64(s), flags=("nsw",))
+            total = term if total is None else self.b.add(total, term, flags=("nsw",))
+        return total
+
+    def load(self, var: Var, idx: Sequence[L.Value]) -> L.Value:
+        t = var.type
+        ptr = self.b.gep(self.buffers[var], [self.linear(idx, t.shape)], inbounds=True,
+                         source_etype=MEM[t.dtype])
+        value = self.b.load(ptr, typ=MEM[t.dtype])
+        return self.b.trunc(value, I1) if t.dtype is DType.bool else value
+
+    def store(self, var: Var, idx: Sequence[L.Value], value: L.Value) -> None:
+        t = var.type
+        ptr = self.b.gep(self.buffers[var], [self.linear(idx, t.shape)], inbounds=True,
+                         source_etype=MEM[t.dtype])
+        if t.dtype is DType.bool:
+            value = self.b.zext(value, I8)
+        self.b.store(value, ptr)
+
+    # -- values ---------------------------------------------------------------------------------
+    def value(self, atom, idx: Sequence[L.Value]) -> L.Value:
+        """The scalar value of `atom` at multi-index `idx` (rank-0 atoms ignore idx)."""
+        if isinstance(atom, Literal):
+            return literal(atom)
+        if atom.type.shape == ():
+            idx = []
+        key = (atom, tuple(id(i) for i in idx))
+        found = self.memo.get(key)
+        if found is not None:
+            return found[0]
+        if atom in self.buffers and (atom not in self.segment.producer
+                                     or atom in self.done):
+            out = self.load(atom, idx)
+        else:
+            eqn = self.segment.producer[atom]
+            out = FUSED[eqn.primitive.name](self, eqn, idx)
+        self.memo[key] = (out, idx)  # holding idx keeps the ids in the key from being reused
+        return out
+
+    def emit(self) -> None:
+        self.done: set[Var] = set()
+        for var in self.segment.materialized:
+            eqn = self.segment.producer[var]
+            name = eqn.primitive.name
+            if name in ROOT_RULES:
+                ROOT_RULES[name](self, eqn)
+            else:
+                self.loop_nest(var.type.shape, lambda idx, v=var: self.store(v, idx,
+                                                                             self.value(v, idx)))
+            self.done.update(eqn.outputs)
+        self.b.ret_void()
+
+
+def literal(lit: Literal) -> L.Constant:
+    d = lit.type.dtype
+    if d is DType.bool:
+        return const(I1, int(bool(lit.value)))
+    if d.is_int:
+        return const(REG[d], int(lit.value))
+    return const(REG[d], float(lit.value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar arithmetic
+# ---------------------------------------------------------------------------------------------
+
+def _fp(instr):
+    instr.flags.append("contract")
+    return instr
+
+
+def _intrinsic(k: KernelBuilder, name: str, t: L.Type, args: list) -> L.Value:
+    fn = k.module.declare_intrinsic(name, [t])
+    return k.b.call(fn, args)
+
+
+def _libm(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
+    """A C math library function (resolved by the JIT from the process)."""
+    t = REG[dtype]
+    symbol = name + ("f" if dtype is DType.float32 else "")
+    fn = k.module.globals.get(symbol)
+    if fn is None:
+        fn = L.Function(k.module, L.FunctionType(t, [t] * len(args)), symbol)
+    return k.b.call(fn, args)
+
+
+def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
+    fn = k.math_function(k.module, name, dtype) if k.math_function else None
+    if fn is not None:
+        return k.b.call(fn, args)
+    intrinsics = {"exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin", "cos": "llvm.cos",
+                  "sqrt": "llvm.sqrt", "pow": "llvm.pow"}
+    if name in intrinsics:
+        return _intrinsic(k, intrinsics[name], REG[dtype], args)
+    return _libm(k, name, dtype, args)
+
+
+def _is_nan(b: L.IRBuilder, x: L.Value) -> L.Value:
+    return b.fcmp_unordered("uno", x, x)
+
+
+def unary(k: KernelBuilder, name: str, dtype: DType, x: L.Value) -> L.Value:
+    b, t = k.b, REG[dtype]
+    if name == "neg":
+        return b.fneg(x) if dtype.is_float else b.neg(x)
+    if name == "not":
+        return b.not_(x)
+    if name == "abs":
+        if dtype.is_float:
+            return _intrinsic(k, "llvm.fabs", t, [x])
+        return b.select(b.icmp_signed("<", x, const(t, 0)), b.neg(x), x)
+    if name == "sign":
+        if dtype.is_float:
+            pos = b.select(b.fcmp_ordered(">", x, const(t, 0.0)), const(t, 1.0), x)
+            return b.select(b.fcmp_ordered("<", x, const(t, 0.0)), const(t, -1.0), pos)
+        pos = b.select(b.icmp_signed(">", x, const(t, 0)), const(t, 1), const(t, 0))
+        return b.select(b.icmp_signed("<", x, const(t, 0)), const(t, -1), pos)
+    if name in ("floor", "ceil"):
+        return _intrinsic(k, f"llvm.{name}", t, [x])
+    if name == "round":
+        return _intrinsic(k, "llvm.roundeven", t, [x])
+    if name == "rsqrt":
+        return _fp(b.fdiv(const(t, 1.0), _math(k, "sqrt", dtype, [x])))
+    if name == "logistic":
+        e = _math(k, "exp", dtype, [_fp(b.fneg(x))])
+        return _fp(b.fdiv(const(t, 1.0), _fp(b.fadd(const(t, 1.0), e))))
+    return _math(k, name, dtype, [x])
+
+
+def binary(k: KernelBuilder, name: str, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
+    b, t = k.b, REG[dtype]
+    f = dtype.is_float
+    if name in ("add", "sub", "mul"):
+        if f:
+            return _fp({"add": b.fadd, "sub": b.fsub, "mul": b.fmul}[name](x, y))
+        return {"add": b.add, "sub": b.sub, "mul": b.mul}[name](x, y)
+    if name in ("and", "or", "xor"):
+        return {"and": b.and_, "or": b.or_, "xor": b.xor}[name](x, y)
+    if name == "div" and f:
+        return _fp(b.fdiv(x, y))
+    if name == "rem" and f:
+        return b.frem(x, y)
+    if name in ("div", "rem"):
+        # C semantics with the IR's guards: x/0 = 0, x%0 = 0; INT_MIN/-1 must not trap.
+        zero = b.icmp_signed("==", y, const(t, 0))
+        minus_one = b.icmp_signed("==", y, const(t, -1))
+        safe_y = b.select(b.or_(zero, minus_one), const(t, 1), y)
+        q = b.sdiv(x, safe_y) if name == "div" else b.srem(x, safe_y)
+        q = b.select(minus_one, b.neg(x) if name == "div" else const(t, 0), q)
+        return b.select(zero, const(t, 0), q)
+    if name in ("max", "min"):
+        if f:
+            pick = b.fcmp_ordered(">" if name == "max" else "<", x, y)
+            chosen = b.select(pick, x, y)
+            either_nan = b.fcmp_unordered("uno", x, y)
+            return b.select(either_nan, _fp(b.fadd(x, y)), chosen)
+        pick = b.icmp_signed(">" if name == "max" else "<", x, y)
+        return b.select(pick, x, y)
+    if name in ("pow", "atan2"):
+        return _math(k, name, dtype, [x, y])
+    raise NotImplementedError(name)
+
+
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def compare(k: KernelBuilder, name: str, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
+    op = _COMPARE[name]
+    if dtype.is_float:
+        return k.b.fcmp_unordered(op, x, y) if name == "ne" else k.b.fcmp_ordered(op, x, y)
+    if dtype is DType.bool:
+        return k.b.icmp_unsigned(op, x, y)
+    return k.b.icmp_signed(op, x, y)
+
+
+def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
+    b = k.b
+    if src is dst:
+        return x
+    if dst is DType.bool:
+        return b.fcmp_unordered("!=", x, const(REG[src], 0.0)) if src.is_float else \
+            b.icmp_unsigned("!=", x, const(REG[src], 0))
+    if src is DType.bool:
+        return b.uitofp(x, REG[dst]) if dst.is_float else b.zext(x, REG[dst])
+    if src.is_float and dst.is_float:
+        return b.fpext(x, REG[dst]) if dst is DType.float64 else b.fptrunc(x, REG[dst])
+    if src.is_float:
+        return b.fptosi(x, REG[dst])
+    if dst.is_float:
+        return b.sitofp(x, REG[dst])
+    if REG[dst].width > REG[src].width:
+        return b.sext(x, REG[dst])
+    return b.trunc(x, REG[dst])
+
+
+def integer_pow(k: KernelBuilder, dtype: DType, x: L.Value, y: int) -> L.Value:
+    b, t = k.b, REG[dtype]
+    one = const(t, 1.0 if dtype.is_float else 1)
+
+    def mul(a, c):
+        return _fp(b.fmul(a, c)) if dtype.is_float else b.mul(a, c)
+
+    n, acc, base = abs(y), one, x
+    while n:
+        if n & 1:
+            acc = base if acc is one else mul(acc, base)
+        n >>= 1
+        if n:
+            base = mul(base, base)
+    if y < 0:
+        if dtype.is_float:
+            return _fp(b.fdiv(one, acc))
+        return binary(k, "div", dtype, one, acc)
+    return acc
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused equations: value at an output index
+# ---------------------------------------------------------------------------------------------
+
+FUSED: dict[str, Callable] = {}
+
+
+def _operands(k, eqn, idx):
+    return [k.value(a, idx) for a in eqn.inputs]
+
+
+def _register_elementwise():
+    from ..ir.primitives import _BINARY, _UNARY
+    from ..ir.primitives import _COMPARE as COMPARE_NAMES
+
+    for name in _UNARY:
+        FUSED[name] = (lambda n: lambda k, e, idx: unary(k, n, e.outputs[0].type.dtype,
+                                                         *_operands(k, e, idx)))(name)
+    for name in _BINARY:
+        FUSED[name] = (lambda n: lambda k, e, idx: binary(k, n, e.outputs[0].type.dtype,
+                                                          *_operands(k, e, idx)))(name)
+    for name in COMPARE_NAMES:
+        FUSED[name] = (lambda n: lambda k, e, idx: compare(k, n, e.inputs[0].type.dtype,
+                                                           *_operands(k, e, idx)))(name)
+
+
+_register_elementwise()
+FUSED["select"] = lambda k, e, idx: k.b.select(*_operands(k, e, idx))
+FUSED["integer_pow"] = lambda k, e, idx: integer_pow(k, e.outputs[0].type.dtype,
+                                                     k.value(e.inputs[0], idx), e.params["y"])
+FUSED["convert_element_type"] = lambda k, e, idx: convert(
+    k, k.value(e.inputs[0], idx), e.inputs[0].type.dtype, e.outputs[0].type.dtype)
+FUSED["stop_gradient"] = lambda k, e, idx: k.value(e.inputs[0], idx)
+
+
+def _broadcast(k, e, idx):
+    x = e.inputs[0]
+    out_shape = e.params["shape"]
+    in_idx = [i64(0) if (d == 1 and out_shape[od] != 1) else idx[od]
+              for d, od in zip(x.type.shape, e.params["broadcast_dimensions"])]
+    return k.value(x, in_idx)
+
+
+def _delinearize(k, linear, shape):
+    out = []
+    for s, d in zip(strides(shape), shape):
+        q = k.b.udiv(linear, i64(s)) if s != 1 else linear
+        out.append(k.b.urem(q, i64(d)) if d != 1 else i64(0))
+    return out
+
+
+def _reshape(k, e, idx):
+    x = e.inputs[0]
+    linear = k.linear(idx, e.outputs[0].type.shape)
+    return k.value(x, _delinearize(k, linear, x.type.shape))
+
+
+def _transpose(k, e, idx):
+    perm = e.params["permutation"]
+    in_idx = [None] * len(perm)
+    for out_d, in_d in enumerate(perm):
+        in_idx[in_d] = idx[out_d]
+    return k.value(e.inputs[0], in_idx)
+
+
+def _slice(k, e, idx):
+    in_idx = []
+    for i, lo, st in zip(idx, e.params["start_indices"], e.params["strides"]):
+        j = i if st == 1 else k.b.mul(i, i64(st))
+        in_idx.append(j if lo == 0 else k.b.add(j, i64(lo)))
+    return k.value(e.inputs[0], in_idx)
+
+
+def _clamp(k, v, lo, hi):
+    b = k.b
+    v = b.select(b.icmp_signed("<", v, i64(lo)), i64(lo), v)
+    return b.select(b.icmp_signed(">", v, i64(hi)), i64(hi), v)
+
+
+def _pad(k, e, idx):
+    x, pad_value = e.inputs
+    b = k.b
+    inside = const(I1, 1)
+    in_idx = []
+    for i, (lo, _, interior), n in zip(idx, e.params["padding_config"], x.type.shape):
+        t = b.sub(i, i64(lo))
+        step = interior + 1
+        q = b.sdiv(t, i64(step)) if step != 1 else t
+        ok = b.and_(b.icmp_signed(">=", t, i64(0)), b.icmp_signed("<", q, i64(n)))
+        if step != 1:
+            ok = b.and_(ok, b.icmp_signed("==", b.srem(t, i64(step)), i64(0)))
+        inside = b.and_(inside, ok)
+        in_idx.append(_clamp(k, q, 0, max(n - 1, 0)))
+    if x.type.size == 0:
+        return k.value(pad_value, [])
+    return b.select(inside, k.value(x, in_idx), k.value(pad_value, []))
+
+
+def _concatenate(k, e, idx):
+    d = e.params["dimension"]
+    b = k.b
+    result, start = None, 0
+    for x in e.inputs:
+        n = x.type.shape[d]
+        local = list(idx)
+        local[d] = _clamp(k, b.sub(idx[d], i64(start)), 0, max(n - 1, 0))
+        v = k.value(x, local)
+        if result is None:
+            result = v
+        else:
+            result = b.select(b.icmp_signed(">=", idx[d], i64(start)), v, result)
+        start += n
+    return result
+
+
+def _index_value(k, atom, idx) -> L.Value:
+    v = k.value(atom, idx)
+    return k.b.sext(v, I64) if atom.type.dtype is DType.int32 else v
+
+
+def _gather(k, e, idx):
+    x, indices = e.inputs
+    axis = e.params["axis"]
+    n_idx = indices.type.ndim
+    which = _index_value(k, indices, idx[axis:axis + n_idx])
+    position = _clamp(k, which, 0, max(x.type.shape[axis] - 1, 0))
+    return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
+
+
+def _dynamic_starts(k, e, x_shape, sizes):
+    return [_clamp(k, _index_value(k, s, []), 0, d - n)
+            for s, d, n in zip(e.inputs[1 + (e.primitive.name == "dynamic_update_slice"):],
+                               x_shape, sizes)]
+
+
+def _dynamic_slice(k, e, idx):
+    x = e.inputs[0]
+    starts = _dynamic_starts(k, e, x.type.shape, e.params["slice_sizes"])
+    return k.value(x, [k.b.add(s, i) for s, i in zip(starts, idx)])
+
+
+def _iota(k, e, idx):
+    return convert(k, idx[e.params["dimension"]], DType.int64, e.outputs[0].type.dtype)
+
+
+FUSED.update({"broadcast_in_dim": _broadcast, "reshape": _reshape, "transpose": _transpose,
+              "slice": _slice, "pad": _pad, "concatenate": _concatenate, "gather": _gather,
+              "dynamic_slice": _dynamic_slice, "iota": _iota})
+
+
+# ---------------------------------------------------------------------------------------------
+# Roots: equations that get their own loop structure
+# ---------------------------------------------------------------------------------------------
+
+ROOT_RULES: dict[str, Callable] = {}
+
+
+def _split_axes(shape, axes):
+    kept = [d for d in range(len(shape)) if d not in axes]
+    return kept, list(axes)
+
+
+def _reduction(kind: str):
+    def rule(k: KernelBuilder, e: Eqn) -> None:
+        x, out = e.inputs[0], e.outputs[0]
+        dtype = x.type.dtype
+        t = REG[dtype]
+        kept, axes = _split_axes(x.type.shape, e.params["axes"])
+        b = k.b
+
+        def outer(out_idx):
+            acc = k._alloca(t)
+            b.store(_identity(kind, dtype), acc)
+
+            def inner(red_idx):
+                full = [None] * x.type.ndim
+                for d, i in zip(kept, out_idx):
+                    full[d] = i
+                for d, i in zip(axes, red_idx):
+                    full[d] = i
+                v = k.value(x, full)
+                current = b.load(acc, typ=t)
+                b.store(_combine(k, kind, dtype, current, v), acc)
+
+            k.loop_nest([x.type.shape[d] for d in axes], inner)
+            k.store(out, out_idx, b.load(acc, typ=t))
+
+        k.loop_nest(out.type.shape, outer)
+    return rule
+
+
+def _identity(kind, dtype):
+    t = REG[dtype]
+    if kind == "sum":
+        return const(t, 0.0 if dtype.is_float else 0)
+    if kind == "prod":
+        return const(t, 1.0 if dtype.is_float else 1)
+    if dtype.is_float:
+        return const(t, -math.inf if kind == "max" else math.inf)
+    if dtype is DType.bool:
+        return const(t, 0 if kind == "max" else 1)
+    bits = t.width
+    return const(t, -(2 ** (bits - 1)) if kind == "max" else 2 ** (bits - 1) - 1)
+
+
+def _combine(k, kind, dtype, acc, v):
+    b = k.b
+    if kind in ("sum", "prod"):
+        if dtype.is_float:
+            instr = b.fadd(acc, v) if kind == "sum" else b.fmul(acc, v)
+            instr.flags.extend(["reassoc", "contract"])  # lets the reduction vectorize
+            return instr
+        return b.add(acc, v) if kind == "sum" else b.mul(acc, v)
+    if dtype is DType.bool:
+        return b.or_(acc, v) if kind == "max" else b.and_(acc, v)
+    return binary(k, kind, dtype, acc, v)
+
+
+for _kind in ("sum", "max", "min", "prod"):
+    ROOT_RULES[f"reduce_{_kind}"] = _reduction(_kind)
+
+
+def _arg_reduce(kind: str):
+    def rule(k: KernelBuilder, e: Eqn) -> None:
+        x, out = e.inputs[0], e.outputs[0]
+        axis, dtype = e.params["axis"], x.type.dtype
+        t = REG[dtype]
+        kept = [d for d in range(x.type.ndim) if d != axis]
+        b = k.b
+
+        def outer(out_idx):
+            best, best_i = k._alloca(t), k._alloca(I64)
+
+            def at(i):
+                full = [None] * x.type.ndim
+                for d, j in zip(kept, out_idx):
+                    full[d] = j
+                full[axis] = i
+                return k.value(x, full)
+
+            b.store(at(i64(0)), best)
+            b.store(i64(0), best_i)
+
+            def inner(i):
+                v = at(i)
+                current = b.load(best, typ=t)
+                if dtype.is_float:
+                    better = b.fcmp_ordered(">" if kind == "argmax" else "<", v, current)
+                    first_nan = b.and_(_is_nan(b, v), b.not_(_is_nan(b, current)))
+                    better = b.or_(better, first_nan)
+                else:
+                    better = (b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned)(
+                        ">" if kind == "argmax" else "<", v, current)
+                b.store(b.select(better, v, current), best)
+                b.store(b.select(better, i, b.load(best_i, typ=I64)), best_i)
+
+            k.counted_loop(x.type.shape[axis], inner)
+            k.store(out, out_idx, convert(k, b.load(best_i, typ=I64), DType.int64,
+                                          out.type.dtype))
+
+        k.loop_nest(out.type.shape, outer)
+    return rule
+
+
+ROOT_RULES["argmax"] = _arg_reduce("argmax")
+ROOT_RULES["argmin"] = _arg_reduce("argmin")
+
+
+def _dot_general(k: KernelBuilder, e: Eqn) -> None:
+    lhs, rhs = e.inputs
+    out = e.outputs[0]
+    (lc, rc), (lb, rb) = e.params["dimension_numbers"]
+    lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
+    rfree = [d for d in range(rhs.type.ndim) if d not in rc and d not in rb]
+    dtype = out.type.dtype
+    t = REG[dtype]
+    b = k.b
+    nb, nl = len(lb), len(lfree)
+
+    def outer(out_idx):
+        acc = k._alloca(t)
+        b.store(_identity("sum", dtype), acc)
+
+        def inner(c_idx):
+            li = [None] * lhs.type.ndim
+            ri = [None] * rhs.type.ndim
+            for j, (dl, dr) in enumerate(zip(lb, rb)):
+                li[dl] = ri[dr] = out_idx[j]
+            for j, d in enumerate(lfree):
+                li[d] = out_idx[nb + j]
+            for j, d in enumerate(rfree):
+                ri[d] = out_idx[nb + nl + j]
+            for j, (dl, dr) in enumerate(zip(lc, rc)):
+                li[dl] = ri[dr] = c_idx[j]
+            prod = binary(k, "mul", dtype, k.value(lhs, li), k.value(rhs, ri))
+            b.store(_combine(k, "sum", dtype, b.load(acc, typ=t), prod), acc)
+
+        k.loop_nest([lhs.type.shape[d] for d in lc], inner)
+        k.store(out, out_idx, b.load(acc, typ=t))
+
+    k.loop_nest(out.type.shape, outer)
+
+
+def _copy_into(k: KernelBuilder, out: Var, x) -> None:
+    k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, k.value(x, idx)))
+
+
+def _scatter_add(k: KernelBuilder, e: Eqn) -> None:
+    x, indices, updates = e.inputs
+    out = e.outputs[0]
+    axis = e.params["axis"]
+    n_idx = indices.type.ndim
+    _copy_into(k, out, x)
+    if out.type.shape[axis] == 0:
+        return
+
+    def body(u_idx):
+        which = _index_value(k, indices, u_idx[axis:axis + n_idx])
+        position = _clamp(k, which, 0, out.type.shape[axis] - 1)
+        o_idx = u_idx[:axis] + [position] + u_idx[axis + n_idx:]
+        total = binary(k, "add", out.type.dtype, k.load(out, o_idx), k.value(updates, u_idx))
+        k.store(out, o_idx, total)
+
+    k.loop_nest(updates.type.shape, body)
+
+
+def _dynamic_update_slice(k: KernelBuilder, e: Eqn) -> None:
+    x, update = e.inputs[:2]
+    out = e.outputs[0]
+    _copy_into(k, out, x)
+    starts = _dynamic_starts(k, e, out.type.shape, update.type.shape)
+    k.loop_nest(update.type.shape, lambda idx: k.store(
+        out, [k.b.add(s, i) for s, i in zip(starts, idx)], k.value(update, idx)))
+
+
+ROOT_RULES.update({"dot_general": _dot_general, "scatter_add": _scatter_add,
+                   "dynamic_update_slice": _dynamic_update_slice})
+
+
+def lowerable(name: str) -> bool:
+    return name in FUSED or name in ROOT_RULES
+
+
+def type_of(v) -> TensorType:
+    return v.type

@@ -1,0 +1,257 @@
+"""The native runtime: compile a Function into kernels plus host steps, check arguments, call."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from llvmlite import ir as L
+
+from ..ir import Function, Literal, TensorType, Var, as_dtype
+from ..ir.interpreter import literal_value
+from .engine import CompiledModule
+from .lower import HOST, PYARRAY_DATA_OFFSET, KernelBuilder, Segment, lowerable
+
+
+def _check_data_offset() -> None:
+    probe = np.arange(3.0)
+    field = ctypes.cast(id(probe) + PYARRAY_DATA_OFFSET, ctypes.POINTER(ctypes.c_void_p))[0]
+    if field != probe.ctypes.data:
+        raise RuntimeError("dualjit codegen: numpy's array layout is not the expected one "
+                           "(data pointer offset); set DUALJIT_BACKEND=interpreter")
+
+
+_check_data_offset()
+
+
+class ArgumentError(TypeError):
+    """A compiled function was called with an argument of the wrong dtype, shape or kind."""
+
+
+def _math_function():
+    try:
+        from .vecmath import math_function
+    except ImportError:
+        return None
+
+    def get(module, name, dtype):
+        try:
+            return math_function(module, name, dtype.short)
+        except (KeyError, ValueError, NotImplementedError):
+            return None
+    return get
+
+
+class _Kernel:
+    __slots__ = ("segment", "name", "call")
+
+    def __init__(self, segment: Segment, name: str):
+        self.segment = segment
+        self.name = name
+        self.call = None
+
+
+class CompiledFunction:
+    """A Function compiled to native kernels; callable on numpy arrays, returns a list of arrays."""
+
+    def __init__(self, fn: Function):
+        t0 = time.perf_counter()
+        self.function = fn
+        self.in_types = fn.in_types
+        self.steps: list[Any] = []
+        self._plan()
+        module = L.Module(name="dualjit")
+        kernels = [s for s in self.steps if isinstance(s, _Kernel)]
+        for kernel in kernels:
+            KernelBuilder(module, kernel.name, kernel.segment, _math_function()).emit()
+        t1 = time.perf_counter()
+        self.compiled = CompiledModule(str(module)) if kernels else None
+        for kernel in kernels:
+            n = len(kernel.segment.live_in) + len(kernel.segment.live_out) + len(
+                kernel.segment.temps)
+            proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
+            kernel.call = proto(self.compiled.address(kernel.name))
+        self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
+        self._lock = threading.Lock()
+
+    # -- planning -------------------------------------------------------------------------------
+    def _plan(self) -> None:
+        fn = self.function
+        last_use: dict[Var, int] = {}
+        for i, eqn in enumerate(fn.eqns):
+            for a in eqn.inputs:
+                if isinstance(a, Var):
+                    last_use[a] = i
+        run: list = []
+        start = 0
+        for i, eqn in enumerate(fn.eqns):
+            name = eqn.primitive.name
+            if name in HOST or not lowerable(name):
+                self._flush(run, start, i)
+                self.steps.append(_HostStep(eqn))
+                run = []
+                start = i + 1
+            else:
+                run.append(eqn)
+        self._flush(run, start, len(fn.eqns))
+
+    def _flush(self, run: list, start: int, end: int) -> None:
+        if not run:
+            return
+        fn = self.function
+        defined = {v for e in run for v in e.outputs}
+        live_in: list[Var] = []
+        for e in run:
+            for a in e.inputs:
+                if isinstance(a, Var) and a not in defined and a not in live_in:
+                    live_in.append(a)
+        later = {a for e in fn.eqns[end:] for a in e.inputs if isinstance(a, Var)}
+        later |= {a for a in fn.outputs if isinstance(a, Var)}
+        live_out = [v for e in run for v in e.outputs if v in later]
+        segment = Segment(run, live_in, live_out)
+        self.steps.append(_Kernel(segment, f"kernel{len(self.steps)}"))
+
+    # -- calling --------------------------------------------------------------------------------
+    def check_arguments(self, args: Sequence[Any]) -> list[np.ndarray]:
+        if len(args) != len(self.in_types):
+            raise ArgumentError(f"compiled function takes {len(self.in_types)} arguments, "
+                                f"got {len(args)}")
+        out = []
+        for i, (a, t) in enumerate(zip(args, self.in_types)):
+            if type(a) is not np.ndarray or a.dtype != t.dtype.np or a.shape != t.shape or \
+                    not a.flags.c_contiguous or not a.flags.aligned:
+                a = self._coerce(i, a, t)
+            out.append(a)
+        return out
+
+    @staticmethod
+    def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "biuf":
+            raise ArgumentError(f"argument {i}: dtype {arr.dtype} is not supported (expected "
+                                f"{t.dtype.np})")
+        if arr.shape != t.shape:
+            raise ArgumentError(f"argument {i}: expected shape {t.shape} ({t}), got "
+                                f"{arr.shape}")
+        if arr.dtype != t.dtype.np:
+            if not np.can_cast(arr.dtype, t.dtype.np, casting="same_kind"):
+                raise ArgumentError(f"argument {i}: expected dtype {t.dtype.np}, got {arr.dtype}")
+            arr = arr.astype(t.dtype.np)
+        # Non-contiguous, Fortran-ordered, misaligned or byte-swapped: copy to what kernels read.
+        return np.ascontiguousarray(arr, dtype=t.dtype.np.newbyteorder("="))
+
+    def __call__(self, *args: Any) -> list[np.ndarray]:
+        fn = self.function
+        env: dict[Var, Any] = dict(zip(fn.inputs, self.check_arguments(args)))
+        env.update(fn.consts)
+        for step in self.steps:
+            if isinstance(step, _Kernel):
+                seg = step.segment
+                outs = [np.empty(v.type.shape, v.type.dtype.np) for v in seg.live_out]
+                temps = [np.empty(v.type.shape, v.type.dtype.np) for v in seg.temps]
+                step.call(*[env[v] for v in seg.live_in], *outs, *temps)
+                env.update(zip(seg.live_out, outs))
+            else:
+                step.run(env)
+        return [_output(env, a) for a in fn.outputs]
+
+    def llvm_ir(self) -> str:
+        return self.compiled.optimized_ir if self.compiled else ""
+
+    def asm(self) -> str:
+        return self.compiled.asm() if self.compiled else ""
+
+
+def _output(env: dict, atom: Any) -> np.ndarray:
+    if isinstance(atom, Literal):
+        return np.asarray(literal_value(atom))
+    value = env[atom]
+    return value if isinstance(value, np.ndarray) and value.flags.writeable else np.array(value)
+
+
+class _HostStep:
+    """Control flow and calls, run from Python around natively compiled sub-Functions."""
+
+    def __init__(self, eqn):
+        self.eqn = eqn
+        self.name = eqn.primitive.name
+        params = eqn.params
+        if self.name == "cond":
+            self.branches = [compile_function(b) for b in params["branches"]]
+        elif self.name == "while":
+            self.cond = compile_function(params["cond_fun"])
+            self.body = compile_function(params["body_fun"])
+        elif self.name == "scan":
+            self.body = compile_function(params["body"])
+        elif self.name in ("custom_jvp_call", "custom_vjp_call"):
+            self.call = compile_function(params["call"])
+        else:
+            from ..ir import impl_rules
+
+            self.impl = impl_rules[eqn.primitive]
+
+    def run(self, env: dict) -> None:
+        eqn, p = self.eqn, self.eqn.params
+        args = [np.asarray(literal_value(a)) if isinstance(a, Literal) else env[a]
+                for a in eqn.inputs]
+        if self.name == "cond":
+            i = int(min(max(int(args[0]), 0), len(self.branches) - 1))
+            outs = self.branches[i](*args[1:])
+        elif self.name == "while":
+            cc, bc = p["cond_nconsts"], p["body_nconsts"]
+            cond_consts, body_consts = args[:cc], args[cc:cc + bc]
+            carry = args[cc + bc:]
+            while bool(self.cond(*cond_consts, *carry)[0]):
+                carry = self.body(*body_consts, *carry)
+            outs = carry
+        elif self.name == "scan":
+            outs = self._scan(args, p)
+        elif self.name in ("custom_jvp_call", "custom_vjp_call"):
+            outs = self.call(*args)
+        else:
+            out = self.impl(*args, **p)
+            outs = out if eqn.primitive.multiple_results else [out]
+        for v, value in zip(eqn.outputs, outs):
+            env[v] = np.asarray(value, dtype=v.type.dtype.np)
+
+    def _scan(self, args, p):
+        nc, nk, n = p["num_consts"], p["num_carry"], p["length"]
+        consts, carry = args[:nc], list(args[nc:nc + nk])
+        xs = [np.asarray(x) for x in args[nc + nk:]]
+        y_types = self.body.function.out_types[nk:]
+        ys = [np.empty((n,) + t.shape, t.dtype.np) for t in y_types]
+        order = range(n - 1, -1, -1) if p["reverse"] else range(n)
+        body = self.body
+        for i in order:
+            out = body(*consts, *carry, *[x[i] for x in xs])
+            carry = out[:nk]
+            for y, v in zip(ys, out[nk:]):
+                y[i] = v
+        return carry + ys
+
+
+_cache: dict[Function, CompiledFunction] = {}
+_cache_lock = threading.RLock()
+
+
+def compile_function(fn: Function) -> CompiledFunction:
+    """Compile fn (cached by its structure: identical Functions compile once per process)."""
+    found = _cache.get(fn)
+    if found is None:
+        with _cache_lock:
+            found = _cache.get(fn)
+            if found is None:
+                found = CompiledFunction(fn)
+                _cache[fn] = found
+    return found
+
+
+def type_str(t: TensorType) -> str:
+    return str(t)
+
+
+__all__ = ["compile_function", "CompiledFunction", "ArgumentError", "as_dtype"]
