@@ -69,6 +69,31 @@ class Lowered:
         return getter()
 
 
+_SCALARS = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
+
+
+def _state_is_eager() -> bool:
+    return current_builder() is None
+
+
+def _fast_caller(entry: _Entry) -> Callable:
+    """Call a compiled entry on a tuple of arrays, skipping pytree handling when possible."""
+    compiled, consts, out_tree = entry.compiled, entry.const_args, entry.out_tree
+    direct = getattr(compiled, "fast_call", None)
+    single = out_tree.kind is None
+    if consts:
+        def call(args):
+            return tree_unflatten(out_tree, compiled(*consts, *args))
+    elif direct is not None and single:
+        def call(args):
+            return direct(args)[0]
+    else:
+        def call(args):
+            outs = compiled(*args)
+            return outs[0] if single else tree_unflatten(out_tree, outs)
+    return call
+
+
 class _Entry:
     __slots__ = ("function", "compiled", "out_tree", "const_args")
 
@@ -86,6 +111,7 @@ class Jitted:
         self.fun = fun
         self.static_argnums = static_argnums
         self._cache: dict[Any, _Entry] = {}
+        self._fast: dict[Any, Callable] = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun)
 
@@ -104,6 +130,20 @@ class Jitted:
         return nums, dynamic, tuple(statics)
 
     def __call__(self, *args: Any) -> Any:
+        if self._fast and _state_is_eager():
+            # Fast path: flat numpy arrays and scalars, no transform active, seen before.
+            if not all(type(a) is np.ndarray for a in args):
+                args = tuple(np.asarray(a) if type(a) in _SCALARS else a for a in args)
+            try:
+                key = tuple([(a.dtype, a.shape) for a in args])
+            except AttributeError:
+                key = None
+            entry = self._fast.get(key)
+            if entry is not None:
+                return entry(args)
+        return self._call_general(args)
+
+    def _call_general(self, args: tuple) -> Any:
         nums, dynamic, statics = self._split(args)
         if current_builder() is not None:  # inside another transform: inline the trace
             traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
@@ -117,6 +157,9 @@ class Jitted:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, nums)
+            if not statics and in_tree == tree_flatten(list(args))[1] and \
+                    all(type(a) is np.ndarray for a in args):
+                self._fast[tuple((a.dtype, a.shape) for a in args)] = _fast_caller(entry)
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
 

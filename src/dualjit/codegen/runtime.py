@@ -76,7 +76,7 @@ class CompiledFunction:
             proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
             kernel.call = proto(self.compiled.address(kernel.name))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
-        self._lock = threading.Lock()
+        self.fast_call = self._single_kernel_caller()
 
     # -- planning -------------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -114,6 +114,50 @@ class CompiledFunction:
         live_out = [v for e in run for v in e.outputs if v in later]
         segment = Segment(run, live_in, live_out)
         self.steps.append(_Kernel(segment, f"kernel{len(self.steps)}"))
+
+    def _single_kernel_caller(self):
+        """For a Function that is one kernel reading its inputs in order: a lean call path."""
+        fn = self.function
+        if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel) or fn.consts:
+            return None
+        seg = self.steps[0].segment
+        if seg.live_in != list(fn.inputs) or seg.live_out != list(fn.outputs):
+            return None
+        kernel = self.steps[0].call
+        # dtype identity, shape and C-contiguous strides: a few tuple compares per argument.
+        expected = [(t.dtype.np, t.shape, tuple(s * t.dtype.np.itemsize for s in
+                                                 _strides(t.shape))) for t in self.in_types]
+        out_specs = [(v.type.shape, v.type.dtype.np) for v in seg.live_out]
+        temp_specs = [(v.type.shape, v.type.dtype.np) for v in seg.temps]
+        empty = np.empty
+        n_args = len(expected)
+
+        def valid(args):
+            if len(args) != n_args:
+                return False
+            for a, (d, shape, strides) in zip(args, expected):
+                if a.dtype is not d or a.shape != shape or (a.strides != strides and a.size > 1):
+                    return False
+            return True
+
+        if len(out_specs) == 1 and not temp_specs:
+            (out_shape, out_dtype), = out_specs
+
+            def call(args):
+                if not valid(args):
+                    args = self.check_arguments(args)
+                out = empty(out_shape, out_dtype)
+                kernel(*args, out)
+                return [out]
+            return call
+
+        def call(args):
+            if not valid(args):
+                args = self.check_arguments(args)
+            outs = [empty(s, d) for s, d in out_specs]
+            kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
+            return outs
+        return call
 
     # -- calling --------------------------------------------------------------------------------
     def check_arguments(self, args: Sequence[Any]) -> list[np.ndarray]:
@@ -164,6 +208,14 @@ class CompiledFunction:
 
     def asm(self) -> str:
         return self.compiled.asm() if self.compiled else ""
+
+
+def _strides(shape) -> list[int]:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return list(reversed(out))
 
 
 def _output(env: dict, atom: Any) -> np.ndarray:
