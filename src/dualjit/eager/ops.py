@@ -22,6 +22,10 @@ def _binary(name: str, fn, fast):
     return op, rop
 
 
+_SMALL_POWERS = [np.ones_like, np.positive, np.square, lambda x: x * x * x,
+                 lambda x: np.square(np.square(x))]
+
+
 def _pow(self, exponent):
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         e = exponent
@@ -29,6 +33,8 @@ def _pow(self, exponent):
         params = (("exponent", int(e) if is_int else float(e)),)
 
         def fast(x):
+            if is_int and 0 <= e <= 4:  # NumPy's float pow is slow; short products are exact
+                return _SMALL_POWERS[int(e)](x)
             return np.power(x, x.dtype.type(e))
         return apply_op("PowBackward", lambda x, exponent: jnp.power(x, exponent), [self],
                         params, fast=fast)

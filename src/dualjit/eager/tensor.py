@@ -60,13 +60,14 @@ _op_functions: dict[Any, Any] = {}
 retained_refs: list[weakref.ref] = []  # non-leaf tensors whose .grad backward() fills
 
 
-def _op_function(name: str, fn: Callable, types: tuple[TensorType, ...], params: tuple):
-    """The IR Function of one operation on inputs of `types` (traced once, then cached)."""
-    key = (name, types, params)
+def _op_function(name: str, fn: Callable, values: Sequence[np.ndarray], params: tuple):
+    """The IR Function of one operation on inputs like `values` (traced once, then cached)."""
+    key = (name, params, *[(v.dtype, v.shape) for v in values])
     found = _op_functions.get(key)
     if found is None:
         kwargs = dict(params)
-        found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], list(types))
+        types = [_type(v) for v in values]
+        found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], types)
         assert not captures
         _op_functions[key] = found
     return found
@@ -125,13 +126,11 @@ def _type(x: Any) -> TensorType:
 def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
              fast: Callable | None = None) -> Tensor:
     """Run fn on the tensors' values; record it when grad mode is on and an input requires grad."""
-    values = [_unwrap(a) for a in args]
-    kwargs = dict(params)
-    value = fast(*values) if fast is not None else fn(*values, **kwargs)
-    record = _grad_mode.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)
-    if not record:
+    values = [a._value if isinstance(a, Tensor) else a for a in args]
+    value = fast(*values) if fast is not None else fn(*values, **dict(params))
+    if not (_grad_mode.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
         return Tensor._wrap(np.asarray(value))
-    function = _op_function(name, fn, tuple(_type(v) for v in values), params)
+    function = _op_function(name, fn, values, params)
     node = Node(name, function, [_source(a) for a in args])
     out = Tensor._wrap(np.asarray(value))
     out.requires_grad = True
