@@ -157,9 +157,10 @@ class Jitted:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, nums)
-            if not statics and in_tree == tree_flatten(list(args))[1] and \
-                    all(type(a) is np.ndarray for a in args):
-                self._fast[tuple((a.dtype, a.shape) for a in args)] = _fast_caller(entry)
+            flat = tuple(np.asarray(a) if type(a) in _SCALARS else a for a in args)
+            if not statics and all(type(a) is np.ndarray for a in flat) and \
+                    in_tree == tree_flatten(list(flat))[1]:
+                self._fast[tuple((a.dtype, a.shape) for a in flat)] = _fast_caller(entry)
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
 

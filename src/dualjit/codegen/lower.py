@@ -182,17 +182,33 @@ class KernelBuilder:
         return out
 
     def emit(self) -> None:
+        """One loop nest per root; consecutive same-shape fused values share one loop nest, so
+        a chain of elementwise values is computed in registers and stored once each."""
         self.done: set[Var] = set()
-        for var in self.segment.materialized:
-            eqn = self.segment.producer[var]
-            name = eqn.primitive.name
-            if name in ROOT_RULES:
-                ROOT_RULES[name](self, eqn)
+        for group in self._groups():
+            eqn = self.segment.producer[group[0]]
+            if eqn.primitive.name in ROOT_RULES:
+                ROOT_RULES[eqn.primitive.name](self, eqn)
             else:
-                self.loop_nest(var.type.shape, lambda idx, v=var: self.store(v, idx,
-                                                                             self.value(v, idx)))
-            self.done.update(eqn.outputs)
+                def body(idx, group=group):
+                    for v in group:
+                        self.store(v, idx, self.value(v, idx))
+                self.loop_nest(group[0].type.shape, body)
+            for v in group:
+                self.done.update(self.segment.producer[v].outputs)
         self.b.ret_void()
+
+    def _groups(self) -> list[list[Var]]:
+        groups: list[list[Var]] = []
+        for var in self.segment.materialized:
+            is_root = self.segment.producer[var].primitive.name in ROOT_RULES
+            last = groups[-1] if groups else None
+            if (last is not None and not is_root and last[0].type.shape == var.type.shape
+                    and self.segment.producer[last[0]].primitive.name not in ROOT_RULES):
+                last.append(var)
+            else:
+                groups.append([var])
+        return groups
 
 
 def literal(lit: Literal) -> L.Constant:

@@ -90,7 +90,7 @@ class CompiledFunction:
         start = 0
         for i, eqn in enumerate(fn.eqns):
             name = eqn.primitive.name
-            if name in HOST or not lowerable(name):
+            if name in HOST or not lowerable(name) or _blas_sized(eqn):
                 self._flush(run, start, i)
                 self.steps.append(_HostStep(eqn))
                 run = []
@@ -223,6 +223,20 @@ def _output(env: dict, atom: Any) -> np.ndarray:
         return np.asarray(literal_value(atom))
     value = env[atom]
     return value if isinstance(value, np.ndarray) and value.flags.writeable else np.array(value)
+
+
+BLAS_MIN_FLOPS = 1 << 15
+
+
+def _blas_sized(eqn) -> bool:
+    """Large contractions run on the OpenBLAS that numpy ships (through numpy's matmul)."""
+    if eqn.primitive.name != "dot_general":
+        return False
+    (lc, _), _ = eqn.params["dimension_numbers"]
+    k = 1
+    for d in lc:
+        k *= eqn.inputs[0].type.shape[d]
+    return eqn.outputs[0].type.size * k >= BLAS_MIN_FLOPS
 
 
 class _HostStep:
