@@ -198,3 +198,22 @@ def test_lower_gives_llvm_ir_and_assembly():
     assert "mul" in lowered.as_text() or "exp" in lowered.as_text()
     assert "define" in lowered.llvm_ir()
     assert ".text" in lowered.asm() or "ret" in lowered.asm()
+
+
+def test_scan_runs_as_a_native_loop_and_matches_the_interpreter():
+    xs = rng.standard_normal((6, 3))
+    table = np.linspace(0.0, 1.0, 3)
+
+    def f(c0, xs):
+        def outer(c, x):
+            inner, ys = dj.lax.scan(lambda a, b: (a * 0.5 + b * table, a.sum()), c, jnp.stack([x, x]))
+            return inner + 1.0, (ys, 2.0 * x)
+        return dj.lax.scan(outer, c0, xs, reverse=True)
+
+    fn = dj.make_ir(f)(np.ones(3), xs)
+    compiled = CompiledFunction(fn)
+    assert [type(s).__name__ for s in compiled.steps] == ["_Kernel"]
+    assert_same(fn, [np.ones(3), xs], 1e-13)
+    grad_fn = dj.make_ir(dj.grad(lambda c, xs: jnp.sum(f(c, xs)[0]) + jnp.sum(f(c, xs)[1][0])))(
+        np.ones(3), xs)
+    assert_same(grad_fn, [np.ones(3), xs], 1e-12)

@@ -26,11 +26,12 @@ MEM = {DType.bool: I8, DType.int32: I32, DType.int64: I64, DType.float32: F32,
 PYARRAY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (16 bytes), then char *data
 
 ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
-         "dot_general", "scatter_add", "dynamic_update_slice"}
-HOST = {"cond", "while", "scan", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
+         "dot_general", "scatter_add", "dynamic_update_slice", "scan"}
+HOST = {"cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
 CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
          "iota", "stop_gradient", "neg"}
-NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice"}
+NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan"}
+STACK_LIMIT = 1 << 20  # bytes of loop-body temporaries a native scan may keep on the stack
 
 
 def strides(shape: Sequence[int]) -> list[int]:
@@ -132,9 +133,30 @@ class KernelBuilder:
         b.branch(cond_block)
         b.position_at_end(exit_block)
 
-    def _alloca(self, t: L.Type) -> L.Value:
+    def _alloca(self, t: L.Type, count: int = 1) -> L.Value:
         with self.b.goto_entry_block():
-            return self.b.alloca(t)
+            return self.b.alloca(t, size=i64(count)) if count != 1 else self.b.alloca(t)
+
+    def stack_buffer(self, t: TensorType) -> L.Value:
+        return self._alloca(MEM[t.dtype], max(t.size, 1))
+
+    def constant_buffer(self, value) -> L.Value:
+        data = bytearray(value.tobytes())
+        array_type = L.ArrayType(I8, len(data))
+        g = L.GlobalVariable(self.module, array_type, name=self.module.get_unique_name("const"))
+        g.initializer = L.Constant(array_type, data)
+        g.global_constant = True
+        g.linkage = "internal"
+        g.align = 64
+        return g
+
+    def sub_emitter(self, segment: Segment, buffers: dict) -> KernelBuilder:
+        """An emitter for a nested Function body that writes into this kernel's builder."""
+        sub = object.__new__(KernelBuilder)
+        sub.module, sub.segment, sub.math_function = self.module, segment, self.math_function
+        sub.fn, sub.b, sub.buffers, sub.memo = self.fn, self.b, dict(buffers), {}
+        sub.args = []
+        return sub
 
     # -- memory ---------------------------------------------------------------------------------
     def linear(self, idx: Sequence[L.Value], shape: Sequence[int]) -> L.Value:
@@ -184,8 +206,14 @@ class KernelBuilder:
     def emit(self) -> None:
         """One loop nest per root; consecutive same-shape fused values share one loop nest, so
         a chain of elementwise values is computed in registers and stored once each."""
+        self.emit_body()
+        self.b.ret_void()
+
+    def emit_body(self) -> None:
         self.done: set[Var] = set()
         for group in self._groups():
+            if group[0] in self.done:
+                continue
             eqn = self.segment.producer[group[0]]
             if eqn.primitive.name in ROOT_RULES:
                 ROOT_RULES[eqn.primitive.name](self, eqn)
@@ -196,7 +224,6 @@ class KernelBuilder:
                 self.loop_nest(group[0].type.shape, body)
             for v in group:
                 self.done.update(self.segment.producer[v].outputs)
-        self.b.ret_void()
 
     def _groups(self) -> list[list[Var]]:
         groups: list[list[Var]] = []
@@ -709,8 +736,117 @@ def _dynamic_update_slice(k: KernelBuilder, e: Eqn) -> None:
         out, [k.b.add(s, i) for s, i in zip(starts, idx)], k.value(update, idx)))
 
 
+def _operand_buffer(k: KernelBuilder, atom) -> L.Value:
+    if isinstance(atom, Literal):
+        slot = k._alloca(MEM[atom.type.dtype])
+        value = literal(atom)
+        k.b.store(k.b.zext(value, I8) if atom.type.dtype is DType.bool else value, slot)
+        return slot
+    return k.buffers[atom]
+
+
+def _offset(k: KernelBuilder, base: L.Value, t: TensorType, step: L.Value) -> L.Value:
+    """The address of slice `step` of a buffer whose leading axis is scanned."""
+    return k.b.gep(base, [k.b.mul(step, i64(max(t.size, 1)))], source_etype=MEM[t.dtype])
+
+
+def _copy_buffer(k: KernelBuilder, t: TensorType, src: L.Value, dst: L.Value) -> None:
+    def body(idx):
+        offset = k.linear(idx, t.shape)
+        value = k.b.load(k.b.gep(src, [offset], source_etype=MEM[t.dtype]), typ=MEM[t.dtype])
+        k.b.store(value, k.b.gep(dst, [offset], source_etype=MEM[t.dtype]))
+    k.loop_nest(t.shape, body)
+
+
+def body_segment(body) -> Segment:
+    defined = {v for e in body.eqns for v in e.outputs}
+    outs = []
+    for a in body.outputs:
+        if isinstance(a, Var) and a in defined and a not in outs:
+            outs.append(a)
+    return Segment(list(body.eqns), list(body.inputs) + [v for v, _ in body.consts], outs)
+
+
+def _scan(k: KernelBuilder, e: Eqn) -> None:
+    p = e.params
+    body, nc, nk, n = p["body"], p["num_consts"], p["num_carry"], p["length"]
+    operands = e.inputs
+    carry_out, ys = e.outputs[:nk], e.outputs[nk:]
+    seg = body_segment(body)
+    for init, out in zip(operands[nc:nc + nk], carry_out):
+        _copy_into(k, out, init)
+    next_carry = [k.stack_buffer(v.type) for v in carry_out]
+    temps = {v: k.stack_buffer(v.type) for v in seg.temps}
+    consts = {v: k.constant_buffer(value) for v, value in body.consts}
+    const_ops = [_operand_buffer(k, a) for a in operands[:nc]]
+
+    def iteration(i):
+        step = k.b.sub(i64(n - 1), i) if p["reverse"] else i
+        buffers = dict(consts)
+        buffers.update(temps)
+        ins = body.inputs
+        buffers.update(zip(ins[:nc], const_ops))
+        buffers.update((v, k.buffers[c]) for v, c in zip(ins[nc:nc + nk], carry_out))
+        for v, x in zip(ins[nc + nk:], operands[nc + nk:]):
+            buffers[v] = _offset(k, k.buffers[x], v.type, step)
+        destinations = list(next_carry) + [_offset(k, k.buffers[y], body.outputs[nk + j].type, step)
+                                           for j, y in enumerate(ys)]
+        first_home = {}
+        for atom, dst in zip(body.outputs, destinations):
+            if isinstance(atom, Var) and atom in seg.producer and atom not in first_home:
+                buffers[atom] = dst
+                first_home[atom] = dst
+        sub = k.sub_emitter(seg, buffers)
+        sub.emit_body()
+        for atom, dst in zip(body.outputs, destinations):
+            if isinstance(atom, Var) and first_home.get(atom) is dst:
+                continue
+            t = atom.type
+            if isinstance(atom, Literal):
+                k.loop_nest(t.shape, lambda idx, a=atom, d=dst: k.b.store(
+                    k.b.zext(literal(a), I8) if t.dtype is DType.bool else literal(a),
+                    k.b.gep(d, [k.linear(idx, t.shape)], source_etype=MEM[t.dtype])))
+            else:
+                _copy_buffer(k, t, first_home.get(atom) or buffers[atom], dst)
+        for out, nxt in zip(carry_out, next_carry):
+            _copy_buffer(k, out.type, nxt, k.buffers[out])
+
+    k.counted_loop(n, iteration)
+
+
+def native_scan_ok(eqn: Eqn) -> bool:
+    """A scan runs as a native loop when everything in its body lowers and fits the stack."""
+    body = eqn.params["body"]
+    seg = body_segment(body)
+    stack = sum(v.type.size * v.type.dtype.np.itemsize
+                for v in seg.temps + list(eqn.outputs[:eqn.params["num_carry"]]))
+    if stack > STACK_LIMIT:
+        return False
+    for inner in body.eqns:
+        name = inner.primitive.name
+        if name == "scan":
+            if not native_scan_ok(inner):
+                return False
+        elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
+            return False
+        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS:
+            return False
+    return True
+
+
+BLAS_MIN_FLOPS = 1 << 15
+
+
+def _contraction_size(eqn: Eqn) -> int:
+    (lc, _), _ = eqn.params["dimension_numbers"]
+    k = 1
+    for d in lc:
+        k *= eqn.inputs[0].type.shape[d]
+    return eqn.outputs[0].type.size * k
+
+
 ROOT_RULES.update({"dot_general": _dot_general, "scatter_add": _scatter_add,
-                   "dynamic_update_slice": _dynamic_update_slice})
+                   "dynamic_update_slice": _dynamic_update_slice, "scan": _scan})
 
 
 def lowerable(name: str) -> bool:

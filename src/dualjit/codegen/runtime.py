@@ -14,7 +14,16 @@ from llvmlite import ir as L
 from ..ir import Function, Literal, TensorType, Var, as_dtype
 from ..ir.interpreter import literal_value
 from .engine import CompiledModule
-from .lower import HOST, PYARRAY_DATA_OFFSET, KernelBuilder, Segment, lowerable
+from .lower import (
+    BLAS_MIN_FLOPS,
+    HOST,
+    PYARRAY_DATA_OFFSET,
+    KernelBuilder,
+    Segment,
+    _contraction_size,
+    lowerable,
+    native_scan_ok,
+)
 
 
 def _check_data_offset() -> None:
@@ -90,7 +99,9 @@ class CompiledFunction:
         start = 0
         for i, eqn in enumerate(fn.eqns):
             name = eqn.primitive.name
-            if name in HOST or not lowerable(name) or _blas_sized(eqn):
+            host = name in HOST or not lowerable(name) or _blas_sized(eqn) or (
+                name == "scan" and not native_scan_ok(eqn))
+            if host:
                 self._flush(run, start, i)
                 self.steps.append(_HostStep(eqn))
                 run = []
@@ -225,18 +236,9 @@ def _output(env: dict, atom: Any) -> np.ndarray:
     return value if isinstance(value, np.ndarray) and value.flags.writeable else np.array(value)
 
 
-BLAS_MIN_FLOPS = 1 << 15
-
-
 def _blas_sized(eqn) -> bool:
     """Large contractions run on the OpenBLAS that numpy ships (through numpy's matmul)."""
-    if eqn.primitive.name != "dot_general":
-        return False
-    (lc, _), _ = eqn.params["dimension_numbers"]
-    k = 1
-    for d in lc:
-        k *= eqn.inputs[0].type.shape[d]
-    return eqn.outputs[0].type.size * k >= BLAS_MIN_FLOPS
+    return eqn.primitive.name == "dot_general" and _contraction_size(eqn) >= BLAS_MIN_FLOPS
 
 
 class _HostStep:
