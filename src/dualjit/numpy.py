@@ -313,19 +313,12 @@ def power(x: Any, y: Any) -> Any:
     return _elementwise(P.pow_p, "power", x, y, dtype=dt)
 
 
-def _compare(prim, op: str):
-    def fn(x, y):
-        return _elementwise(prim, op, x, y)
-    fn.__name__ = op
-    return fn
-
-
-equal = _compare(P.eq_p, "equal")
-not_equal = _compare(P.ne_p, "not_equal")
-less = _compare(P.lt_p, "less")
-less_equal = _compare(P.le_p, "less_equal")
-greater = _compare(P.gt_p, "greater")
-greater_equal = _compare(P.ge_p, "greater_equal")
+equal = _binary(P.eq_p, "equal")
+not_equal = _binary(P.ne_p, "not_equal")
+less = _binary(P.lt_p, "less")
+less_equal = _binary(P.le_p, "less_equal")
+greater = _binary(P.gt_p, "greater")
+greater_equal = _binary(P.ge_p, "greater_equal")
 
 
 def logical_and(x: Any, y: Any) -> Any:
