@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir as L
 
 from ..ir import DType, Eqn, Literal, TensorType, Var
+from . import vecmath
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -31,6 +32,8 @@ HOST = {"cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
 CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
          "iota", "stop_gradient", "neg"}
 NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan"}
+RERUNNABLE_ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
+                    "argmin"}
 STACK_LIMIT = 1 << 20  # bytes of loop-body temporaries a native scan may keep on the stack
 
 
@@ -99,6 +102,7 @@ class KernelBuilder:
             field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
             self.buffers[var] = self.b.load(field, typ=PTR)
         self.memo: dict = {}
+        self.range_flag = None  # set while emitting a loop that may use fast sin/cos
 
     # -- loops ----------------------------------------------------------------------------------
     def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
@@ -155,7 +159,7 @@ class KernelBuilder:
         sub = object.__new__(KernelBuilder)
         sub.module, sub.segment, sub.math_function = self.module, segment, self.math_function
         sub.fn, sub.b, sub.buffers, sub.memo = self.fn, self.b, dict(buffers), {}
-        sub.args = []
+        sub.args, sub.range_flag = [], None
         return sub
 
     # -- memory ---------------------------------------------------------------------------------
@@ -215,15 +219,42 @@ class KernelBuilder:
             if group[0] in self.done:
                 continue
             eqn = self.segment.producer[group[0]]
-            if eqn.primitive.name in ROOT_RULES:
-                ROOT_RULES[eqn.primitive.name](self, eqn)
+            name = eqn.primitive.name
+            if name in ROOT_RULES:
+                if name in RERUNNABLE_ROOTS:
+                    self.versioned(lambda eqn=eqn: ROOT_RULES[eqn.primitive.name](self, eqn))
+                else:
+                    ROOT_RULES[name](self, eqn)
             else:
                 def body(idx, group=group):
                     for v in group:
                         self.store(v, idx, self.value(v, idx))
-                self.loop_nest(group[0].type.shape, body)
+                self.versioned(lambda group=group, body=body: self.loop_nest(
+                    group[0].type.shape, body))
             for v in group:
                 self.done.update(self.segment.producer[v].outputs)
+
+    def versioned(self, emit_loops: Callable[[], None]) -> None:
+        """Emit loops with fast vectorizable sin/cos; if any argument was outside their range
+        (or nan/inf), run the same loops again with the C library. The loops are idempotent
+        (they only write their own outputs), so running them twice is safe."""
+        if not self._uses_range_reduced_math():
+            emit_loops()
+            return
+        flag = self._alloca(I1)
+        self.b.store(const(I1, 0), flag)
+        self.range_flag = flag
+        emit_loops()
+        self.range_flag = None
+        with self.b.if_then(self.b.load(flag, typ=I1), likely=False):
+            emit_loops()
+
+    def _uses_range_reduced_math(self) -> bool:
+        found = getattr(self, "_range_math", None)
+        if found is None:
+            found = any(e.primitive.name in ("sin", "cos") for e in self.segment.eqns)
+            self._range_math = found
+        return found
 
     def _groups(self) -> list[list[Var]]:
         groups: list[list[Var]] = []
@@ -272,9 +303,13 @@ def _libm(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
 
 
 def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
-    fn = k.math_function(k.module, name, dtype) if k.math_function else None
-    if fn is not None:
-        return k.b.call(fn, args)
+    is_f32 = dtype is DType.float32
+    if name == "exp":
+        return vecmath.emit(k.module, k.b, name, is_f32, args[0])
+    if name in ("sin", "cos") and k.range_flag is not None:
+        bad = vecmath.out_of_range(k.b, k.module, args[0], is_f32)
+        k.b.store(k.b.or_(k.b.load(k.range_flag, typ=I1), bad), k.range_flag)
+        return vecmath.emit(k.module, k.b, name, is_f32, args[0])
     intrinsics = {"exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin", "cos": "llvm.cos",
                   "sqrt": "llvm.sqrt", "pow": "llvm.pow"}
     if name in intrinsics:

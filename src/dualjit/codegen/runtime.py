@@ -41,20 +41,6 @@ class ArgumentError(TypeError):
     """A compiled function was called with an argument of the wrong dtype, shape or kind."""
 
 
-def _math_function():
-    try:
-        from .vecmath import math_function
-    except ImportError:
-        return None
-
-    def get(module, name, dtype):
-        try:
-            return math_function(module, name, dtype.short)
-        except (KeyError, ValueError, NotImplementedError):
-            return None
-    return get
-
-
 class _Kernel:
     __slots__ = ("segment", "name", "call")
 
@@ -76,7 +62,7 @@ class CompiledFunction:
         module = L.Module(name="dualjit")
         kernels = [s for s in self.steps if isinstance(s, _Kernel)]
         for kernel in kernels:
-            KernelBuilder(module, kernel.name, kernel.segment, _math_function()).emit()
+            KernelBuilder(module, kernel.name, kernel.segment, None).emit()
         t1 = time.perf_counter()
         self.compiled = CompiledModule(str(module)) if kernels else None
         for kernel in kernels:
