@@ -32,6 +32,7 @@ HOST = {"cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
 CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
          "iota", "stop_gradient", "neg"}
 NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan"}
+FAST_MATH_MIN_ELEMENTS = 1024
 RERUNNABLE_ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
                     "argmin"}
 STACK_LIMIT = 1 << 20  # bytes of loop-body temporaries a native scan may keep on the stack
@@ -103,6 +104,7 @@ class KernelBuilder:
             self.buffers[var] = self.b.load(field, typ=PTR)
         self.memo: dict = {}
         self.range_flag = None  # set while emitting a loop that may use fast sin/cos
+        self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
 
     # -- loops ----------------------------------------------------------------------------------
     def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
@@ -159,7 +161,7 @@ class KernelBuilder:
         sub = object.__new__(KernelBuilder)
         sub.module, sub.segment, sub.math_function = self.module, segment, self.math_function
         sub.fn, sub.b, sub.buffers, sub.memo = self.fn, self.b, dict(buffers), {}
-        sub.args, sub.range_flag = [], None
+        sub.args, sub.range_flag, sub.fast_math = [], None, False
         return sub
 
     # -- memory ---------------------------------------------------------------------------------
@@ -222,32 +224,60 @@ class KernelBuilder:
             name = eqn.primitive.name
             if name in ROOT_RULES:
                 if name in RERUNNABLE_ROOTS:
-                    self.versioned(lambda eqn=eqn: ROOT_RULES[eqn.primitive.name](self, eqn))
+                    self.versioned(lambda k, eqn=eqn: ROOT_RULES[eqn.primitive.name](k, eqn),
+                                   eqn.inputs[0].type.size)
                 else:
                     ROOT_RULES[name](self, eqn)
             else:
-                def body(idx, group=group):
-                    for v in group:
-                        self.store(v, idx, self.value(v, idx))
-                self.versioned(lambda group=group, body=body: self.loop_nest(
-                    group[0].type.shape, body))
+                def loops(k, group=group):
+                    def body(idx):
+                        for v in group:
+                            k.store(v, idx, k.value(v, idx))
+                    k.loop_nest(group[0].type.shape, body)
+                self.versioned(loops, group[0].type.size)
             for v in group:
                 self.done.update(self.segment.producer[v].outputs)
 
-    def versioned(self, emit_loops: Callable[[], None]) -> None:
-        """Emit loops with fast vectorizable sin/cos; if any argument was outside their range
-        (or nan/inf), run the same loops again with the C library. The loops are idempotent
-        (they only write their own outputs), so running them twice is safe."""
+    def versioned(self, emit_loops: Callable[[KernelBuilder], None], elements: int) -> None:
+        """Emit loops with fast vectorizable sin/cos; if an argument was outside their range
+        (or nan/inf), call a cold copy of the same loops that uses the C library. The loops
+        are idempotent (they only write their own outputs), so running them twice is safe."""
+        if elements < FAST_MATH_MIN_ELEMENTS:  # the polynomials' compile time would not pay off
+            emit_loops(self)
+            return
+        self.fast_math = True
         if not self._uses_range_reduced_math():
-            emit_loops()
+            emit_loops(self)
+            self.fast_math = False
             return
         flag = self._alloca(I1)
         self.b.store(const(I1, 0), flag)
         self.range_flag = flag
-        emit_loops()
+        emit_loops(self)
         self.range_flag = None
+        self.fast_math = False
+        slow, args = self._slow_copy(emit_loops)
         with self.b.if_then(self.b.load(flag, typ=I1), likely=False):
-            emit_loops()
+            self.b.call(slow, args)
+
+    def _slow_copy(self, emit_loops: Callable[[KernelBuilder], None]):
+        """A separate small, cold function running `emit_loops` with the C library's math."""
+        items = list(self.buffers.items())
+        fnty = L.FunctionType(L.VoidType(), [PTR] * len(items))
+        fn = L.Function(self.module, fnty, self.module.get_unique_name(self.fn.name + ".slow"))
+        for attribute in ("cold", "noinline", "optsize", "nounwind"):
+            fn.attributes.add(attribute)
+        fn.linkage = "internal"
+        sub = object.__new__(KernelBuilder)
+        sub.module, sub.segment, sub.math_function = self.module, self.segment, self.math_function
+        sub.fn, sub.b = fn, L.IRBuilder(fn.append_basic_block("entry"))
+        sub.buffers = {var: arg for (var, _), arg in zip(items, fn.args)}
+        sub.memo, sub.args, sub.range_flag, sub.fast_math = {}, [], None, False
+        sub.done = set(self.done)
+        sub._range_math = False
+        emit_loops(sub)
+        sub.b.ret_void()
+        return fn, [ptr for _, ptr in items]
 
     def _uses_range_reduced_math(self) -> bool:
         found = getattr(self, "_range_math", None)
@@ -304,7 +334,7 @@ def _libm(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
 
 def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
     is_f32 = dtype is DType.float32
-    if name == "exp":
+    if name == "exp" and k.fast_math:
         return vecmath.emit(k.module, k.b, name, is_f32, args[0])
     if name in ("sin", "cos") and k.range_flag is not None:
         bad = vecmath.out_of_range(k.b, k.module, args[0], is_f32)
