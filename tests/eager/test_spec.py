@@ -267,3 +267,17 @@ def test_backward_function_is_compiled_once_per_graph_shape():
     for k in range(5):
         (x * float(k) + x * x).sum().backward()
     assert len(backward._backward_cache) - before == 1
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_gradients_never_share_storage(shape):
+    # d(a + b)/da and d(a + b)/db are the same array inside the engine; each leaf must still
+    # get its own .grad, so accumulating into one cannot change the other.
+    a = dj.tensor(np.ones(shape), requires_grad=True)
+    b = dj.tensor(np.ones(shape), requires_grad=True)
+    (a + b).sum().backward()
+    (a * 1.0 + b).backward(dj.tensor(np.full(shape, 2.0))) if shape else (a + b).backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full(shape, 3.0 if shape else 2.0))
+    a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(shape, 3.0 if shape else 2.0))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())

@@ -109,35 +109,47 @@ class CompiledFunction:
         later = {a for e in fn.eqns[end:] for a in e.inputs if isinstance(a, Var)}
         later |= {a for a in fn.outputs if isinstance(a, Var)}
         live_out = [v for e in run for v in e.outputs if v in later]
+        # Function inputs and outputs first, in the Function's order, so that a Function which
+        # is a single kernel can be called with its own arguments (see _single_kernel_caller).
+        position = {v: i for i, v in enumerate(fn.inputs)}
+        live_in.sort(key=lambda v: position.get(v, len(position)))
+        position = {}
+        for i, v in enumerate(fn.outputs):
+            if isinstance(v, Var):
+                position.setdefault(v, i)
+        live_out.sort(key=lambda v: position.get(v, len(position)))
         segment = Segment(run, live_in, live_out)
         self.steps.append(_Kernel(segment, f"kernel{len(self.steps)}"))
 
     def _single_kernel_caller(self):
-        """For a Function that is one kernel reading its inputs in order: a lean call path."""
+        """For a Function that is one kernel reading (some of) its inputs: a lean call path."""
         fn = self.function
         if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel) or fn.consts:
             return None
         seg = self.steps[0].segment
-        if seg.live_in != list(fn.inputs) or seg.live_out != list(fn.outputs):
+        if seg.live_out != list(fn.outputs) or not set(seg.live_in) <= set(fn.inputs):
             return None
+        inputs = list(fn.inputs)
+        picked = None if seg.live_in == inputs else [inputs.index(v) for v in seg.live_in]
         kernel = self.steps[0].call
         # dtype identity, shape and C-contiguous strides: a few tuple compares per argument.
         expected = [(t.dtype.np, t.shape, tuple(s * t.dtype.np.itemsize for s in
                                                  _strides(t.shape))) for t in self.in_types]
         out_specs = [(v.type.shape, v.type.dtype.np) for v in seg.live_out]
         temp_specs = [(v.type.shape, v.type.dtype.np) for v in seg.temps]
-        empty = np.empty
+        empty, ndarray = np.empty, np.ndarray
         n_args = len(expected)
 
         def valid(args):
             if len(args) != n_args:
                 return False
             for a, (d, shape, strides) in zip(args, expected):
-                if a.dtype is not d or a.shape != shape or (a.strides != strides and a.size > 1):
+                if type(a) is not ndarray or a.dtype is not d or a.shape != shape or (
+                        a.strides != strides and a.size > 1):
                     return False
             return True
 
-        if len(out_specs) == 1 and not temp_specs:
+        if len(out_specs) == 1 and not temp_specs and picked is None:
             (out_shape, out_dtype), = out_specs
 
             def call(args):
@@ -151,6 +163,8 @@ class CompiledFunction:
         def call(args):
             if not valid(args):
                 args = self.check_arguments(args)
+            if picked is not None:
+                args = [args[i] for i in picked]
             outs = [empty(s, d) for s, d in out_specs]
             kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
             return outs

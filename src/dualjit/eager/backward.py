@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -11,55 +12,57 @@ from ..ir import Function, TensorType, as_dtype
 from ..tracer.core import apply_function, trace_flat
 from .tensor import Node, Tensor, retained_refs
 
+_creation_order = operator.attrgetter("seq")
+
 
 class Graph:
     """The recorded graph behind a root node, numbered so its structure can key a cache."""
 
     def __init__(self, root: Node, retained: list[Tensor], check_freed: bool = True):
-        self.nodes: list[Node] = []
-        self.leaves: list[Tensor] = []
-        self.consts: list[np.ndarray] = []
-        index: dict[int, tuple] = {}
-        slots = []
-        retained_nodes = {id(t.grad_fn): k for k, t in enumerate(retained)}
-        stack = [(root, False)]
-        while stack:  # iterative post-order DFS: inputs before the nodes that use them
-            node, expanded = stack.pop()
-            if id(node) in index:
-                continue
-            if expanded:
-                index[id(node)] = ("n", len(self.nodes))
-                self.nodes.append(node)
-                continue
-            stack.append((node, True))
-            for src in reversed(node.inputs):
-                if isinstance(src, Node) and id(src) not in index:
-                    stack.append((src, False))
-        for node in self.nodes:
+        # Every reachable node; a node is created after its inputs, so sorting by creation
+        # order puts inputs before the nodes that use them.
+        reached = {id(root): root}
+        stack = [root]
+        while stack:
+            for src in stack.pop().inputs:
+                if type(src) is Node and id(src) not in reached:
+                    reached[id(src)] = src
+                    stack.append(src)
+        nodes = sorted(reached.values(), key=_creation_order)
+        leaves: list[Tensor] = []
+        consts: list[np.ndarray] = []
+        # A slot is (id of the node's Function, *input codes); an input code is 3k for the
+        # k-th node, 3i+1 for the i-th leaf, 3j+2 for the j-th constant.
+        slots: list[tuple] = []
+        code: dict[int, int] = {}
+        for k, node in enumerate(nodes):
             if node.freed and check_freed:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            row = []
+            row = [id(node.function)]
             for src in node.inputs:
-                if isinstance(src, Node):
-                    row.append(index[id(src)])
-                elif isinstance(src, Tensor):
-                    if id(src) not in index:
-                        index[id(src)] = ("w", len(self.leaves))
-                        self.leaves.append(src)
-                    row.append(index[id(src)])
-                else:
-                    row.append(("c", len(self.consts)))
-                    self.consts.append(np.asarray(src))
-            slots.append((id(node.function), tuple(row)))
-        self.retained = []
-        for n in self.nodes:
-            self.retained.append(sum(r is not None for r in self.retained)
-                                 if id(n) in retained_nodes else None)
-        self.slots = slots
+                c = code.get(id(src))
+                if c is None:
+                    if type(src) is np.ndarray or not isinstance(src, Tensor):
+                        c = 3 * len(consts) + 2
+                        consts.append(src if type(src) is np.ndarray else np.asarray(src))
+                    else:
+                        c = code[id(src)] = 3 * len(leaves) + 1
+                        leaves.append(src)
+                row.append(c)
+            code[id(node)] = 3 * k
+            slots.append(tuple(row))
+        self.nodes, self.leaves, self.consts, self.slots = nodes, leaves, consts, slots
+        self.retained: list[int | None] = [None] * len(nodes)
+        if retained:
+            retained_nodes = {id(t.grad_fn) for t in retained}
+            count = 0
+            for k, n in enumerate(nodes):
+                if id(n) in retained_nodes:
+                    self.retained[k], count = count, count + 1
         self.key = (tuple(slots), tuple(self.retained))
 
     def input_types(self) -> list[TensorType]:
@@ -78,9 +81,9 @@ class Graph:
             leaves, bumps = args[:n_leaves], args[n_leaves:n_leaves + n_kept]
             consts = args[n_leaves + n_kept:]
             values: list[Any] = []
-            for node, (_, row), kept in zip(self.nodes, self.slots, self.retained):
-                ins = [values[i] if kind == "n" else leaves[i] if kind == "w" else consts[i]
-                       for kind, i in row]
+            sources = (values, leaves, consts)
+            for node, slot, kept in zip(self.nodes, self.slots, self.retained):
+                ins = [sources[c % 3][c // 3] for c in slot[1:]]
                 out = apply_function(node.function, *ins)[0]
                 if kept is not None:
                     out = out + bumps[kept]  # d out / d bump = d out / d (this tensor)
@@ -117,27 +120,51 @@ def run_backward(out: Tensor, gradient: Any, retain_graph: bool) -> None:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this "
                                f"output has shape {tuple(out.shape)}); pass a gradient of that "
                                "shape: out.backward(v) computes the vector-Jacobian product")
-        ct = np.ones_like(out._value)
+        ct = _ones(out._value)
     else:
         ct = _ct(gradient, out)
-    retained = _retained_tensors(out)
+    retained = _retained_tensors(out) if retained_refs else []
     graph = Graph(out.grad_fn, retained)
-    key = (graph.key, tuple(t.function.out_types[0] for t in graph.nodes[-1:]))
+    key = (graph.key, graph.nodes[-1].function.out_types[0])
     compiled = _backward_cache.get(key)
     if compiled is None:
         fn = graph.function()
         n_wrt = len(graph.leaves) + sum(r is not None for r in graph.retained)
         compiled = _compile(vjp_function(fn, list(range(n_wrt))))
+        # One native kernel: call it through its lean path (which checks every argument too).
+        compiled = getattr(compiled, "fast_call", None) or (lambda args, c=compiled: c(*args))
         _backward_cache[key] = compiled
-    kept_values = [np.zeros_like(t._value) for t in _in_node_order(graph, retained)]
-    grads = compiled(*[leaf._value for leaf in graph.leaves], *kept_values, *graph.consts, ct)
+    kept_values = [np.zeros_like(t._value) for t in _in_node_order(graph, retained)] \
+        if retained else []
+    grads = compiled([*[leaf._value for leaf in graph.leaves], *kept_values, *graph.consts, ct])
+    taken = set()
     for leaf, g in zip(graph.leaves, grads):
-        _accumulate(leaf, g)
-    for t, g in zip(_in_node_order(graph, retained), grads[len(graph.leaves):]):
-        _accumulate(t, g)
+        if leaf._grad is None and type(g) is np.ndarray and g.dtype is leaf._value.dtype \
+                and g.shape == leaf._value.shape and g.base is None and id(g) not in taken \
+                and g is not ct:
+            taken.add(id(g))  # a fresh array of the kernel's, given to one leaf: no copy
+            leaf._grad = Tensor._wrap(g)
+        else:
+            _accumulate(leaf, g)
+    if retained:
+        for t, g in zip(_in_node_order(graph, retained), grads[len(graph.leaves):]):
+            _accumulate(t, g)
     if not retain_graph:
         for node in graph.nodes:
             node.freed = True
+
+
+_ones_cache: dict[tuple, np.ndarray] = {}
+
+
+def _ones(like: np.ndarray) -> np.ndarray:
+    """A read-only array of ones like `like` (the implicit gradient of a scalar output)."""
+    key = (like.dtype, like.shape)
+    found = _ones_cache.get(key)
+    if found is None:
+        found = _ones_cache[key] = np.ones_like(like)
+        found.flags.writeable = False
+    return found
 
 
 def _retained_tensors(out: Tensor) -> list[Tensor]:

@@ -8,17 +8,19 @@ import numpy as np
 
 from .. import nn
 from .. import numpy as jnp
-from .tensor import Tensor, _grad_mode, _operand, _unwrap, apply_op
+from .tensor import Tensor, _grad_mode, _operand, _unwrap, apply_binary, apply_op
 
 
 def _binary(name: str, fn, fast):
     def op(self, other):
-        other = _operand(other, self._value)
-        return apply_op(name, fn, [self, other], fast=fast)
+        if not isinstance(other, Tensor):
+            other = _operand(other, self._value)
+        return apply_binary(name, fn, fast, self, other)
 
     def rop(self, other):
-        other = _operand(other, self._value)
-        return apply_op(name, fn, [other, self], fast=fast)
+        if not isinstance(other, Tensor):
+            other = _operand(other, self._value)
+        return apply_binary(name, fn, fast, other, self)
     return op, rop
 
 
@@ -81,16 +83,17 @@ def _check_inplace(t: Tensor) -> None:
 
 def _inplace(binary_name: str, numpy_fn):
     def op(self, other):
-        _check_inplace(self)
         if _grad_mode.enabled and (self.requires_grad or (isinstance(other, Tensor)
                                                           and other.requires_grad)):
+            _check_inplace(self)
             # A non-leaf updated in place: record the op and move this tensor onto the result.
             result = getattr(Tensor, binary_name)(self, other)
             self._value, self.grad_fn, self.requires_grad = (
                 result._value, result.grad_fn, result.requires_grad)
             return self
-        other_value = _unwrap(_operand(other, self._value))
-        numpy_fn(self._value, other_value, out=self._value, casting="same_kind")
+        value = self._value
+        other_value = other._value if isinstance(other, Tensor) else _operand(other, value)
+        numpy_fn(value, other_value, out=value, casting="same_kind")
         return self
     return op
 
@@ -122,14 +125,33 @@ def _axis_param(dim):
     return None if dim is None else (tuple(dim) if isinstance(dim, (list, tuple)) else int(dim))
 
 
+def _float_reduction(mean: bool, axis, keepdims):
+    """NumPy's sum or mean as the eager fast path (floats only: integer sums promote otherwise).
+
+    np.add.reduce is what np.sum runs (pairwise summation), without np.sum's Python layer.
+    """
+    def fast(x):
+        if x.dtype.kind != "f":
+            return None
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        if not mean:
+            return total
+        count = x.size if axis is None else int(np.prod([x.shape[a] for a in (
+            axis if isinstance(axis, tuple) else (axis,))]))
+        return np.true_divide(total, count, dtype=x.dtype) if count else None
+    return fast
+
+
 def _sum(self, dim=None, keepdim=False):
-    params = (("axis", _axis_param(dim)), ("keepdims", bool(keepdim)))
-    return apply_op("SumBackward", jnp.sum, [self], params)
+    axis, keepdims = _axis_param(dim), bool(keepdim)
+    return apply_op("SumBackward", jnp.sum, [self], (("axis", axis), ("keepdims", keepdims)),
+                    fast=_float_reduction(False, axis, keepdims))
 
 
 def _mean(self, dim=None, keepdim=False):
-    params = (("axis", _axis_param(dim)), ("keepdims", bool(keepdim)))
-    return apply_op("MeanBackward", jnp.mean, [self], params)
+    axis, keepdims = _axis_param(dim), bool(keepdim)
+    return apply_op("MeanBackward", jnp.mean, [self], (("axis", axis), ("keepdims", keepdims)),
+                    fast=_float_reduction(True, axis, keepdims))
 
 
 def _max(self, dim=None, keepdim=False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import warnings
 import weakref
@@ -60,17 +61,17 @@ _op_functions: dict[Any, Any] = {}
 retained_refs: list[weakref.ref] = []  # non-leaf tensors whose .grad backward() fills
 
 
-def _op_function(name: str, fn: Callable, values: Sequence[np.ndarray], params: tuple):
-    """The IR Function of one operation on inputs like `values` (traced once, then cached)."""
-    key = (name, params, *[(v.dtype, v.shape) for v in values])
-    found = _op_functions.get(key)
-    if found is None:
-        kwargs = dict(params)
-        types = [_type(v) for v in values]
-        found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], types)
-        assert not captures
-        _op_functions[key] = found
+def _op_function(key: tuple, fn: Callable, values: Sequence[np.ndarray], params: tuple):
+    """Trace the IR Function of one operation on inputs like `values` and cache it by key."""
+    kwargs = dict(params)
+    types = [_type(v) for v in values]
+    found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], types)
+    assert not captures
+    _op_functions[key] = found
     return found
+
+
+_node_counter = itertools.count()
 
 
 class Node:
@@ -79,13 +80,14 @@ class Node:
     An input source is another Node, a leaf Tensor that requires grad, or a constant array.
     """
 
-    __slots__ = ("name", "function", "inputs", "freed")
+    __slots__ = ("name", "function", "inputs", "freed", "seq")
 
     def __init__(self, name: str, function: Any, inputs: list):
         self.name = name
         self.function = function
         self.inputs = inputs
         self.freed = False
+        self.seq = next(_node_counter)  # creation order: a topological order of any graph
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -125,16 +127,68 @@ def _type(x: Any) -> TensorType:
 
 def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
              fast: Callable | None = None) -> Tensor:
-    """Run fn on the tensors' values; record it when grad mode is on and an input requires grad."""
-    values = [a._value if isinstance(a, Tensor) else a for a in args]
-    value = fast(*values) if fast is not None else fn(*values, **dict(params))
-    if not (_grad_mode.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
-        return Tensor._wrap(np.asarray(value))
-    function = _op_function(name, fn, values, params)
-    node = Node(name, function, [_source(a) for a in args])
-    out = Tensor._wrap(np.asarray(value))
-    out.requires_grad = True
-    out.grad_fn = node
+    """Run fn on the tensors' values; record it when grad mode is on and an input requires grad.
+
+    This is the imperative per-op path, so it is written for speed: `fast` is the op in plain
+    NumPy (None when it does not apply), and the IR Function is looked up by a tuple key.
+    """
+    values = []
+    record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            values.append(a._value)
+            record = record or a.requires_grad
+        else:
+            values.append(a)
+    value = None if fast is None else fast(*values)
+    if value is None:
+        value = fn(*values, **dict(params))
+    out = Tensor.__new__(Tensor)
+    out._value = value if type(value) is np.ndarray else np.asarray(value)
+    out._grad = None
+    out._retains_grad = False
+    if record and _grad_mode.enabled:
+        key = (name, params, *[(v.dtype, v.shape) for v in values])
+        function = _op_functions.get(key)
+        if function is None:
+            function = _op_function(key, fn, values, params)
+        sources = []
+        for a in args:  # _source, inlined
+            if isinstance(a, Tensor):
+                a = a.grad_fn or (a if a.requires_grad else a._value)
+            sources.append(a)
+        out.grad_fn = Node(name, function, sources)
+        out.requires_grad = True
+    else:
+        out.grad_fn = None
+        out.requires_grad = False
+    return out
+
+
+def apply_binary(name: str, fn: Callable, fast: Callable, x: Any, y: Any) -> Tensor:
+    """apply_op for a binary elementwise op (the commonest case), with fewer steps."""
+    x_is, y_is = isinstance(x, Tensor), isinstance(y, Tensor)
+    xv = x._value if x_is else x
+    yv = y._value if y_is else y
+    value = fast(xv, yv)
+    out = Tensor.__new__(Tensor)
+    out._value = value if type(value) is np.ndarray else np.asarray(value)
+    out._grad = None
+    out._retains_grad = False
+    if ((x_is and x.requires_grad) or (y_is and y.requires_grad)) and _grad_mode.enabled:
+        key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
+        function = _op_functions.get(key)
+        if function is None:
+            function = _op_function(key, fn, [xv, yv], ())
+        if x_is:
+            x = x.grad_fn or (x if x.requires_grad else xv)
+        if y_is:
+            y = y.grad_fn or (y if y.requires_grad else yv)
+        out.grad_fn = Node(name, function, [x, y])
+        out.requires_grad = True
+    else:
+        out.grad_fn = None
+        out.requires_grad = False
     return out
 
 
@@ -159,13 +213,25 @@ def _as_value(data: Any, dtype: Any) -> np.ndarray:
                     f"(dtype {arr.dtype}); use numbers, nested lists or numpy arrays")
 
 
+_scalars: dict[tuple, np.ndarray] = {}  # read-only 0-d arrays of recently used Python scalars
+
+
 def _operand(x: Any, like: np.ndarray) -> Any:
     """Python scalars take the tensor's dtype (PyTorch's rule); arrays pass through."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (bool, int, float)):
-        dt = like.dtype if (like.dtype.kind == "f" or not isinstance(x, float)) else np.float32
-        return np.asarray(x, dtype=dt)
+        key = (type(x), x, like.dtype)
+        found = _scalars.get(key)
+        if found is None or x == 0:  # (0.0 and -0.0 are equal keys; don't cache zeros)
+            dt = like.dtype if (like.dtype.kind == "f" or not isinstance(x, float)) \
+                else np.float32
+            found = np.asarray(x, dtype=dt)
+            found.flags.writeable = False
+            if len(_scalars) > 4096:
+                _scalars.clear()
+            _scalars[key] = found
+        return found
     if isinstance(x, np.ndarray):
         return x
     return np.asarray(x)
@@ -203,7 +269,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if not self.is_leaf and not self._retains_grad:
+        if self.grad_fn is not None and not self._retains_grad:
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being "
                           "accessed. Its .grad attribute won't be populated during backward(). "
                           "If you indeed want the gradient for a non-leaf Tensor, call "
