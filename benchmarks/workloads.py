@@ -117,7 +117,7 @@ def w1_imperative():
 
         def run():
             params = [lib.tensor(v, requires_grad=True) for v in (0.1, 0.2, 0.3, 0.4)]
-            for _ in range(200):
+            for _ in range(STEPS):
                 a, b, c, d = params
                 loss = ((a + b * x + c * x ** 2 + d * x ** 3) - y).pow(2).sum()
                 loss.backward()
@@ -133,6 +133,24 @@ def w1_imperative():
 
         torch.set_num_threads(1)
         impls["torch"] = make(torch, torch.no_grad)
+    return impls
+
+
+def imperative_per_op():
+    """1000 recorded multiplications of small tensors (f32[4], requires_grad)."""
+    import dualjit as dj
+
+    def make(lib):
+        x = lib.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+        y = lib.tensor([0.5, 0.25, 2.0, 1.0])
+        return lambda: [x * y for _ in range(1000)]
+
+    impls = {"dualjit": make(dj)}
+    if _have("torch"):
+        import torch
+
+        torch.set_num_threads(1)
+        impls["torch"] = make(torch)
     return impls
 
 
@@ -315,7 +333,8 @@ def w6_matmul(dtype):
 WORKLOADS = {
     "W1 cubic fit, 2000 steps in one jit": w1_loop_in_jit,
     "W1 cubic fit, 200 jitted steps from Python": w1_step_from_python,
-    "W1 cubic fit, 200 imperative steps": w1_imperative,
+    "W1 cubic fit, 2000 imperative steps": w1_imperative,
+    "imperative per-op: 1000 recorded x*y on f32[4]": imperative_per_op,
     "W2 MLP 784-256-10 step, batch 128": w2_mlp,
     "W3 f(x), n=1e6, forward": lambda: w3_elementwise(False),
     "W3 f(x), n=1e6, grad": lambda: w3_elementwise(True),
