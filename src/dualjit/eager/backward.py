@@ -21,20 +21,21 @@ class Graph:
     def __init__(self, root: Node, retained: list[Tensor], check_freed: bool = True):
         # Every reachable node; a node is created after its inputs, so sorting by creation
         # order puts inputs before the nodes that use them.
-        reached = {id(root): root}
+        reached = {root}
         stack = [root]
         while stack:
             for src in stack.pop().inputs:
-                if type(src) is Node and id(src) not in reached:
-                    reached[id(src)] = src
+                if type(src) is Node and src not in reached:
+                    reached.add(src)
                     stack.append(src)
-        nodes = sorted(reached.values(), key=_creation_order)
+        nodes = sorted(reached, key=_creation_order)
         leaves: list[Tensor] = []
         consts: list[np.ndarray] = []
         # A slot is (id of the node's Function, *input codes); an input code is 3k for the
-        # k-th node, 3i+1 for the i-th leaf, 3j+2 for the j-th constant.
+        # k-th node, 3i+1 for the i-th leaf, 3j+2 for the j-th constant. `code` is keyed by
+        # the Node itself, or by id() for a leaf Tensor.
         slots: list[tuple] = []
-        code: dict[int, int] = {}
+        code: dict[Any, int] = {}
         for k, node in enumerate(nodes):
             if node.freed and check_freed:
                 raise RuntimeError(
@@ -44,16 +45,19 @@ class Graph:
                     "retain_graph=True if you need to backward through the graph a second time.")
             row = [id(node.function)]
             for src in node.inputs:
-                c = code.get(id(src))
-                if c is None:
-                    if type(src) is np.ndarray or not isinstance(src, Tensor):
-                        c = 3 * len(consts) + 2
-                        consts.append(src if type(src) is np.ndarray else np.asarray(src))
-                    else:
+                kind = type(src)
+                if kind is Node:
+                    row.append(code[src])
+                elif kind is np.ndarray or not isinstance(src, Tensor):
+                    row.append(3 * len(consts) + 2)
+                    consts.append(src if kind is np.ndarray else np.asarray(src))
+                else:
+                    c = code.get(id(src))
+                    if c is None:
                         c = code[id(src)] = 3 * len(leaves) + 1
                         leaves.append(src)
-                row.append(c)
-            code[id(node)] = 3 * k
+                    row.append(c)
+            code[node] = 3 * k
             slots.append(tuple(row))
         self.nodes, self.leaves, self.consts, self.slots = nodes, leaves, consts, slots
         self.retained: list[int | None] = [None] * len(nodes)

@@ -93,7 +93,7 @@ def _inplace(binary_name: str, numpy_fn):
             return self
         value = self._value
         other_value = other._value if isinstance(other, Tensor) else _operand(other, value)
-        numpy_fn(value, other_value, out=value, casting="same_kind")
+        numpy_fn(value, other_value, out=value)  # (a ufunc's default casting: same_kind)
         return self
     return op
 
