@@ -282,7 +282,7 @@ class KernelBuilder:
     def _uses_range_reduced_math(self) -> bool:
         found = getattr(self, "_range_math", None)
         if found is None:
-            found = any(e.primitive.name in ("sin", "cos") for e in self.segment.eqns)
+            found = any(vecmath.needs_range_check(e.primitive.name) for e in self.segment.eqns)
             self._range_math = found
         return found
 
@@ -334,12 +334,13 @@ def _libm(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
 
 def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
     is_f32 = dtype is DType.float32
-    if name == "exp" and k.fast_math:
-        return vecmath.emit(k.module, k.b, name, is_f32, args[0])
-    if name in ("sin", "cos") and k.range_flag is not None:
-        bad = vecmath.out_of_range(k.b, k.module, args[0], is_f32)
-        k.b.store(k.b.or_(k.b.load(k.range_flag, typ=I1), bad), k.range_flag)
-        return vecmath.emit(k.module, k.b, name, is_f32, args[0])
+    if vecmath.needs_range_check(name):
+        if k.range_flag is not None:
+            bad = vecmath.out_of_range(k.b, k.module, args[0], is_f32)
+            k.b.store(k.b.or_(k.b.load(k.range_flag, typ=I1), bad), k.range_flag)
+            return vecmath.emit(k.module, k.b, name, is_f32, args[0])
+    elif k.fast_math and vecmath.available(name, is_f32):
+        return vecmath.emit(k.module, k.b, name, is_f32, *args)
     intrinsics = {"exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin", "cos": "llvm.cos",
                   "sqrt": "llvm.sqrt", "pow": "llvm.pow"}
     if name in intrinsics:

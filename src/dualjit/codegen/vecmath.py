@@ -1,4 +1,6 @@
-"""Vectorizable math in LLVM IR: exp, sin and cos written without branches or library calls.
+"""Vectorizable math in LLVM IR, written without branches or library calls.
+
+exp, log, log1p, expm1, tanh, sin, cos, tan, atan2 (both float dtypes), and pow for float32.
 
 LLVM's llvm.exp/llvm.sin intrinsics become scalar C library calls, which stop the loop
 vectorizer. These versions use range reduction plus polynomials evaluated with FMA, so a loop
@@ -16,7 +18,9 @@ from llvmlite import ir as L
 
 F32, F64, I64 = L.FloatType(), L.DoubleType(), L.IntType(64)
 RANGE_LIMIT = 1.0e5
-SUPPORTED = {"exp", "sin", "cos"}
+SUPPORTED = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "atan2"}
+SUPPORTED_F32_ONLY = {"pow"}  # float64 pow needs an extra-precise log: the C library's is used
+RANGE_REDUCED = {"sin", "cos", "tan"}
 
 # fdlibm's kernel polynomials on |r| <= pi/4 (public-domain constants of the algorithm).
 _SIN = [-1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04,
@@ -25,6 +29,19 @@ _COS = [4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.4801587289476
         -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11]
 _PIO2 = [1.57079632673412561417e+00, 6.07710050630396597660e-11, 2.02226624871116645580e-21]
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+# fdlibm's log(1+f) = f - f*f/2 + s*(f*f/2 + R(s*s)) polynomial, s = f/(2+f).
+_LG = [6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01]
+# fdlibm's atan(t) = t - t*z*P(z), z = t*t, on |t| <= 7/16.
+_AT = [3.33333333333329318027e-01, -1.99999999998764832476e-01, 1.42857142725034663711e-01,
+       -1.11111104054623557880e-01, 9.09088713343650656196e-02, -7.69187620504482999495e-02,
+       6.66107313738753120669e-02, -5.83357013379057348645e-02, 4.97687799461593236017e-02,
+       -3.65315727442169155270e-02, 1.62858201153657823623e-02]
+_PI_HI, _PI_LO = 3.14159265358979311600e+00, 1.22464679914735317723e-16
+_PIO2_HI, _PIO2_LO = 1.57079632679489655800e+00, 6.12323399573676588613e-17
+_PIO4_HI, _PIO4_LO = 7.85398163397448278999e-01, 3.06161699786838301793e-17
+_TAN_PI_8 = 0.41421356237309503
 _EXP_HI, _EXP_LO = 709.782712893384, -745.1332191019412
 
 
@@ -112,20 +129,178 @@ class _Math:
         negative = b.icmp_unsigned(">=", q, L.Constant(I64, 2))
         return b.select(negative, b.fneg(value), value)
 
+    # -- helpers --------------------------------------------------------------------------------
+    def select(self, cond, a, b):
+        return self.b.select(cond, a, b)
 
-def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, x):
-    """The vectorizable `name`(x) inline at the builder's position (float32 via float64)."""
+    def lt(self, a, v):
+        return self.b.fcmp_ordered("<", a, _c(v) if isinstance(v, float) else v)
+
+    def gt(self, a, v):
+        return self.b.fcmp_ordered(">", a, _c(v) if isinstance(v, float) else v)
+
+    def eq(self, a, v):
+        return self.b.fcmp_ordered("==", a, _c(v) if isinstance(v, float) else v)
+
+    def isnan(self, x):
+        return self.b.fcmp_unordered("uno", x, x)
+
+    def copysign(self, magnitude, sign):
+        fn = self.m.declare_intrinsic("llvm.copysign", [F64], L.FunctionType(F64, [F64, F64]))
+        return self.b.call(fn, [magnitude, sign])
+
+    def signbit(self, x):
+        return self.b.icmp_signed("<", self.b.bitcast(x, I64), L.Constant(I64, 0))
+
+    # -- log family -----------------------------------------------------------------------------
+    def _split(self, u):
+        """u > 0 as 2**k * m with m in [sqrt(2)/2, sqrt(2)): returns (k as double, m)."""
+        b = self.b
+        tiny = self.lt(u, 2.2250738585072014e-308)  # subnormal: scale into the normal range
+        scaled = self.select(tiny, b.fmul(u, _c(2.0 ** 54)), u)
+        bits = b.bitcast(scaled, I64)
+        k = b.sub(b.ashr(bits, L.Constant(I64, 52)), L.Constant(I64, 1023))
+        k = b.sub(k, self.select(tiny, L.Constant(I64, 54), L.Constant(I64, 0)))
+        m_bits = b.or_(b.and_(bits, L.Constant(I64, (1 << 52) - 1)),
+                       L.Constant(I64, 0x3FF << 52))
+        m = b.bitcast(m_bits, F64)
+        big = self.gt(m, math.sqrt(2.0))
+        m = self.select(big, b.fmul(m, _c(0.5)), m)
+        k = b.add(k, b.zext(big, I64))
+        return b.sitofp(k, F64), m
+
+    def _log_kernel(self, dk, f, correction):
+        """dk*ln2 + log(1+f) + correction (fdlibm's evaluation order)."""
+        b = self.b
+        s = b.fdiv(f, b.fadd(_c(2.0), f))
+        z = b.fmul(s, s)
+        r = b.fmul(z, self.horner(z, _LG))
+        hfsq = b.fmul(_c(0.5), b.fmul(f, f))
+        inner = b.fadd(b.fmul(s, b.fadd(hfsq, r)), b.fadd(b.fmul(dk, _c(_LN2_LO)), correction))
+        return b.fsub(b.fmul(dk, _c(_LN2_HI)), b.fsub(b.fsub(hfsq, inner), f))
+
+    def log(self, x):
+        b = self.b
+        dk, m = self._split(x)
+        y = self._log_kernel(dk, b.fsub(m, _c(1.0)), _c(0.0))
+        y = self.select(self.eq(x, math.inf), x, y)
+        y = self.select(self.eq(x, 0.0), _c(-math.inf), y)
+        y = self.select(self.lt(x, 0.0), _c(math.nan), y)
+        return self.select(self.isnan(x), x, y)
+
+    def log1p(self, x):
+        b = self.b
+        u = b.fadd(_c(1.0), x)
+        dk, m = self._split(u)
+        k_zero = self.eq(dk, 0.0)
+        # the rounding error of 1 + x, relative to u: log(1+x) = log(u) + c
+        c = self.select(self.gt(dk, 0.0), b.fsub(_c(1.0), b.fsub(u, x)),
+                        b.fsub(x, b.fsub(u, _c(1.0))))
+        c = self.select(k_zero, _c(0.0), b.fdiv(c, u))
+        f = self.select(k_zero, x, b.fsub(m, _c(1.0)))  # with k = 0, f = x exactly
+        y = self._log_kernel(dk, f, c)
+        y = self.select(self.eq(x, math.inf), x, y)
+        y = self.select(self.eq(x, -1.0), _c(-math.inf), y)
+        y = self.select(self.lt(x, -1.0), _c(math.nan), y)
+        y = self.select(self.eq(x, 0.0), x, y)  # keeps -0.0
+        return self.select(self.isnan(x), x, y)
+
+    def expm1(self, x):
+        """x = n*ln2 + r: expm1(x) = 2**n * expm1(r) + (2**n - 1), expm1(r) by a series."""
+        b = self.b
+        n = self.roundeven(b.fmul(x, _c(1 / math.log(2))))
+        n = self.select(self.isnan(n), _c(0.0), n)
+        n = self.select(self.gt(n, 1024.0), _c(1024.0), n)
+        n = self.select(self.lt(n, -60.0), _c(-60.0), n)
+        r = self.fma(b.fneg(n), _c(_LN2_HI), x)
+        r = self.fma(b.fneg(n), _c(_LN2_LO), r)
+        series = [1.0 / math.factorial(k) for k in range(2, 16)]
+        em = self.fma(b.fmul(r, r), self.horner(r, series), r)
+        large = self.gt(n, 52.0)  # the -1 no longer matters; 2**n may be 2**1024
+        t = self.pow2(self.select(large, b.fsub(n, _c(1.0)), n))
+        small_result = b.fadd(b.fmul(t, em), b.fsub(t, _c(1.0)))
+        large_result = b.fmul(b.fmul(t, b.fadd(_c(1.0), em)), _c(2.0))
+        y = self.select(large, large_result, small_result)
+        y = self.select(self.lt(x, -40.0), _c(-1.0), y)
+        y = self.select(self.gt(x, _EXP_HI), _c(math.inf), y)
+        y = self.select(self.eq(x, 0.0), x, y)  # keeps -0.0
+        return self.select(self.isnan(x), x, y)
+
+    def tanh(self, x):
+        b = self.b
+        a = self.fabs(x)
+        e = self.expm1(b.fmul(a, _c(-2.0)))
+        t = b.fdiv(b.fneg(e), b.fadd(_c(2.0), e))
+        t = self.select(self.gt(a, 22.0), _c(1.0), t)
+        return self.select(self.isnan(x), x, self.copysign(t, x))
+
+    # -- tan, atan2 -----------------------------------------------------------------------------
+    def tan(self, x):
+        b = self.b
+        r, quadrant = self._reduce(x)
+        s, c = self._kernel_sin(r), self._kernel_cos(r)
+        odd = b.icmp_unsigned("==", b.and_(quadrant, L.Constant(I64, 1)), L.Constant(I64, 1))
+        return self.select(odd, b.fdiv(b.fneg(c), s), b.fdiv(s, c))
+
+    def _atan_poly(self, t):
+        b = self.b
+        z = b.fmul(t, t)
+        return self.fma(b.fneg(b.fmul(t, z)), self.horner(z, _AT), t)
+
+    def atan2(self, y, x):
+        b = self.b
+        ax, ay = self.fabs(x), self.fabs(y)
+        swap = self.gt(ay, ax)
+        num, den = self.select(swap, ax, ay), self.select(swap, ay, ax)
+        t = b.fdiv(num, den)
+        t = self.select(self.eq(den, 0.0), _c(0.0), t)  # both zero
+        t = self.select(self.eq(num, math.inf), _c(1.0), t)  # both infinite
+        big = self.gt(t, _TAN_PI_8)
+        t2 = self.select(big, b.fdiv(b.fsub(t, _c(1.0)), b.fadd(t, _c(1.0))), t)
+        p = self._atan_poly(t2)
+        a = self.select(big, b.fadd(_c(_PIO4_HI), b.fadd(p, _c(_PIO4_LO))), p)
+        a = self.select(swap, b.fadd(b.fsub(_c(_PIO2_HI), a), _c(_PIO2_LO)), a)
+        a = self.select(self.signbit(x), b.fadd(b.fsub(_c(_PI_HI), a), _c(_PI_LO)), a)
+        a = self.copysign(a, y)
+        return self.select(b.fcmp_unordered("uno", x, y), b.fadd(x, y), a)
+
+    # -- pow (float32 arguments, evaluated in float64) --------------------------------------
+    def pow_f32(self, x, y):
+        b = self.b
+        ax = self.fabs(x)
+        r = self.exp(b.fmul(y, self.log(ax)))
+        integer = self.eq(self.roundeven(y), y)
+        half = b.fmul(y, _c(0.5))
+        odd = b.and_(integer, b.fcmp_ordered("!=", self.roundeven(half), half))
+        negative = self.signbit(x)
+        r = self.select(b.and_(negative, odd), b.fneg(r), r)
+        finite_negative = b.and_(self.lt(x, 0.0), self.gt(x, -math.inf))
+        r = self.select(b.and_(finite_negative, b.not_(integer)), _c(math.nan), r)
+        r = self.select(b.and_(self.eq(ax, 1.0), self.eq(self.fabs(y), math.inf)), _c(1.0), r)
+        r = self.select(self.eq(x, 1.0), _c(1.0), r)
+        return self.select(self.eq(y, 0.0), _c(1.0), r)
+
+
+def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, *args):
+    """The vectorizable `name`(*args) inline at the builder's position (float32 via float64)."""
     m = _Math(module, builder)
-    wide = builder.fpext(x, F64) if is_f32 else x
-    if name == "exp":
-        out = m.exp(wide)
+    wide = [builder.fpext(a, F64) if is_f32 else a for a in args]
+    if name in ("sin", "cos"):
+        out = m.sin_cos(wide[0], want_cos=(name == "cos"))
+    elif name == "pow":
+        assert is_f32
+        out = m.pow_f32(*wide)
     else:
-        out = m.sin_cos(wide, want_cos=(name == "cos"))
+        out = getattr(m, name)(*wide)
     return builder.fptrunc(out, F32) if is_f32 else out
 
 
+def available(name: str, is_f32: bool) -> bool:
+    return name in SUPPORTED or (is_f32 and name in SUPPORTED_F32_ONLY)
+
+
 def needs_range_check(name: str) -> bool:
-    return name in ("sin", "cos")
+    return name in RANGE_REDUCED
 
 
 def out_of_range(builder: L.IRBuilder, module: L.Module, x, is_f32: bool):
