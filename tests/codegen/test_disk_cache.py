@@ -1,0 +1,60 @@
+"""The optional on-disk cache of object code: hits skip LLVM, bad entries are never loaded."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PROGRAM = r"""
+import json, numpy as np, dualjit as dj, dualjit.numpy as jnp
+from dualjit.codegen.runtime import compile_function
+f = lambda x: jnp.sum(jnp.tanh(x) * jnp.exp(-x * x)) + x[3]
+x = np.linspace(-3, 3, 4096)
+fn = dj.make_ir(f)(x)
+compiled = compile_function(fn)
+value = float(compiled(x)[0])
+print(json.dumps({"hit": compiled.compiled.cache_hit, "value": value,
+                  "asm": "ret" in compiled.asm(), "ir": "define" in compiled.llvm_ir()}))
+"""
+
+
+def run(cache: Path) -> dict:
+    env = dict(os.environ, DUALJIT_CACHE_DIR=str(cache), DUALJIT_BACKEND="native")
+    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def expected() -> float:
+    x = np.linspace(-3, 3, 4096)
+    return float(np.sum(np.tanh(x) * np.exp(-x * x)) + x[3])
+
+
+def test_second_process_loads_object_code_from_the_cache(tmp_path):
+    first = run(tmp_path)
+    assert not first["hit"]
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".ll", ".o"]
+    second = run(tmp_path)
+    assert second["hit"] and second["asm"] and second["ir"]
+    assert second["value"] == first["value"]
+    np.testing.assert_allclose(second["value"], expected(), rtol=1e-12)
+
+
+def test_corrupted_or_truncated_entries_are_ignored_and_rewritten(tmp_path):
+    run(tmp_path)
+    (obj,) = tmp_path.glob("*.o")
+    data = bytearray(obj.read_bytes())
+    data[-20:] = b"\xff" * 20  # damage the object code, keep the checksum line
+    obj.write_bytes(bytes(data))
+    damaged = run(tmp_path)
+    assert not damaged["hit"]
+    np.testing.assert_allclose(damaged["value"], expected(), rtol=1e-12)
+    assert run(tmp_path)["hit"]  # the entry was written again, whole
+    obj.write_bytes(obj.read_bytes()[:40])  # truncated
+    truncated = run(tmp_path)
+    assert not truncated["hit"]
+    np.testing.assert_allclose(truncated["value"], expected(), rtol=1e-12)
