@@ -222,3 +222,18 @@ def test_scan_runs_as_a_native_loop_and_matches_the_interpreter():
     grad_fn = dj.make_ir(dj.grad(lambda c, xs: jnp.sum(f(c, xs)[0]) + jnp.sum(f(c, xs)[1][0])))(
         np.ones(3), xs)
     assert_same(grad_fn, [np.ones(3), xs], 1e-12)
+
+
+def test_temporaries_with_disjoint_lifetimes_share_buffers():
+    def f(x):
+        for _ in range(6):
+            x = jnp.sin(x) - jnp.mean(jnp.sin(x))
+        return jnp.sum(x)
+    x = np.linspace(0, 1, 1000)
+    fn = dj.make_ir(dj.grad(f))(x)
+    compiled = compile_function(fn)
+    segments = [s.segment for s in compiled.steps if hasattr(s, "segment")]
+    planned = sum(sum(seg.slot_bytes) for seg in segments)
+    separate = sum(v.type.size * v.type.dtype.np.itemsize for seg in segments for v in seg.temps)
+    assert planned < separate / 2
+    assert_same(fn, [x])

@@ -82,6 +82,69 @@ class Segment:
         order = {v: i for i, e in enumerate(eqns) for v in e.outputs}
         self.materialized.sort(key=lambda v: order[v])
         self.temps = [v for v in self.materialized if v not in outs]
+        self._plan_temporaries()
+
+    def groups(self) -> list[list[Var]]:
+        """The materialized values in emission order, same-shape elementwise runs together."""
+        groups: list[list[Var]] = []
+        for var in self.materialized:
+            is_root = self.producer[var].primitive.name in ROOT_RULES
+            last = groups[-1] if groups else None
+            if (last is not None and not is_root and last[0].type.shape == var.type.shape
+                    and self.producer[last[0]].primitive.name not in ROOT_RULES):
+                last.append(var)
+            else:
+                groups.append([var])
+        return groups
+
+    def _reads(self, group: list[Var]) -> set[Var]:
+        """Materialized values a group's loops read (through the expressions fused into it)."""
+        found: set[Var] = set()
+        stack = [a for v in group for a in self.producer[v].inputs]
+        seen: set[Var] = set()
+        materialized = set(self.materialized)
+        while stack:
+            a = stack.pop()
+            if not isinstance(a, Var) or a in seen:
+                continue
+            seen.add(a)
+            if a in materialized:
+                found.add(a)
+            elif a in self.producer:
+                stack.extend(self.producer[a].inputs)
+        return found
+
+    def _plan_temporaries(self) -> None:
+        """Temporaries whose lifetimes do not overlap share a buffer (`slot`): a value lives
+        from the group that writes it to the last group that reads it."""
+        groups = self.groups()
+        temps = set(self.temps)
+        defined_at: dict[Var, int] = {}
+        last_read: dict[Var, int] = {}
+        for i, group in enumerate(groups):
+            for v in group:
+                for out in self.producer[v].outputs:
+                    defined_at.setdefault(out, i)
+            for a in self._reads(group):
+                last_read[a] = i
+        self.slot_bytes: list[int] = []
+        self.slot_of: dict[Var, int] = {}
+        free: list[int] = []
+        ending: dict[int, list[int]] = {}
+        for v in sorted(temps, key=lambda v: (defined_at.get(v, 0), self.materialized.index(v))):
+            start = defined_at.get(v, 0)
+            for i in sorted(k for k in ending if k < start):
+                free.extend(ending.pop(i))
+            need = max(v.type.size, 1) * v.type.dtype.np.itemsize
+            fits = [s for s in free if self.slot_bytes[s] >= need]
+            if fits:
+                slot = min(fits, key=lambda s: self.slot_bytes[s])
+                free.remove(slot)
+            else:
+                slot = len(self.slot_bytes)
+                self.slot_bytes.append(need)
+            self.slot_of[v] = slot
+            ending.setdefault(max(last_read.get(v, start), start), []).append(slot)
 
 
 class KernelBuilder:
@@ -92,16 +155,21 @@ class KernelBuilder:
         self.module = module
         self.segment = segment
         self.math_function = math_function
-        self.args = segment.live_in + segment.live_out + segment.temps
-        fnty = L.FunctionType(L.VoidType(), [PTR] * len(self.args))
+        self.args = segment.live_in + segment.live_out
+        n_args = len(self.args) + len(segment.slot_bytes)
+        fnty = L.FunctionType(L.VoidType(), [PTR] * n_args)
         self.fn = L.Function(module, fnty, name)
         self.fn.attributes.add("nounwind")
         entry = self.fn.append_basic_block("entry")
         self.b = L.IRBuilder(entry)
-        self.buffers: dict[Var, L.Value] = {}
-        for var, arg in zip(self.args, self.fn.args):
+        pointers = []
+        for arg in self.fn.args:
             field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
-            self.buffers[var] = self.b.load(field, typ=PTR)
+            pointers.append(self.b.load(field, typ=PTR))
+        self.buffers: dict[Var, L.Value] = dict(zip(self.args, pointers))
+        slots = pointers[len(self.args):]
+        for var in segment.temps:  # temporaries in the buffers planned for them
+            self.buffers[var] = slots[segment.slot_of[var]]
         self.memo: dict = {}
         self.range_flag = None  # set while emitting a loop that may use fast sin/cos
         self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
@@ -287,16 +355,7 @@ class KernelBuilder:
         return found
 
     def _groups(self) -> list[list[Var]]:
-        groups: list[list[Var]] = []
-        for var in self.segment.materialized:
-            is_root = self.segment.producer[var].primitive.name in ROOT_RULES
-            last = groups[-1] if groups else None
-            if (last is not None and not is_root and last[0].type.shape == var.type.shape
-                    and self.segment.producer[last[0]].primitive.name not in ROOT_RULES):
-                last.append(var)
-            else:
-                groups.append([var])
-        return groups
+        return self.segment.groups()
 
 
 def literal(lit: Literal) -> L.Constant:

@@ -67,7 +67,7 @@ class CompiledFunction:
         self.compiled = CompiledModule(str(module)) if kernels else None
         for kernel in kernels:
             n = len(kernel.segment.live_in) + len(kernel.segment.live_out) + len(
-                kernel.segment.temps)
+                kernel.segment.slot_bytes)
             proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
             kernel.call = proto(self.compiled.address(kernel.name))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
@@ -136,7 +136,7 @@ class CompiledFunction:
         expected = [(t.dtype.np, t.shape, tuple(s * t.dtype.np.itemsize for s in
                                                  _strides(t.shape))) for t in self.in_types]
         out_specs = [(v.type.shape, v.type.dtype.np) for v in seg.live_out]
-        temp_specs = [(v.type.shape, v.type.dtype.np) for v in seg.temps]
+        temp_specs = [(n, np.uint8) for n in seg.slot_bytes]
         empty, ndarray = np.empty, np.ndarray
         n_args = len(expected)
 
@@ -207,7 +207,7 @@ class CompiledFunction:
             if isinstance(step, _Kernel):
                 seg = step.segment
                 outs = [np.empty(v.type.shape, v.type.dtype.np) for v in seg.live_out]
-                temps = [np.empty(v.type.shape, v.type.dtype.np) for v in seg.temps]
+                temps = [np.empty(n, np.uint8) for n in seg.slot_bytes]
                 step.call(*[env[v] for v in seg.live_in], *outs, *temps)
                 env.update(zip(seg.live_out, outs))
             else:
