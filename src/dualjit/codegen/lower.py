@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir as L
 
 from ..ir import DType, Eqn, Literal, TensorType, Var
+from ..ir import primitives as P
 from . import vecmath
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
@@ -33,6 +34,9 @@ CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_t
          "iota", "stop_gradient", "neg"}
 NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan"}
 FAST_MATH_MIN_ELEMENTS = 1024
+ELEMENTWISE_NAMES = (set(P.unary_primitives) | set(P.binary_primitives)
+                     | set(P.compare_primitives)
+                     | {"select", "integer_pow", "convert_element_type", "stop_gradient"})
 RERUNNABLE_ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
                     "argmin"}
 STACK_LIMIT = 1 << 20  # bytes of loop-body temporaries a native scan may keep on the stack
@@ -81,8 +85,33 @@ class Segment:
                         self.materialized.append(v)
         order = {v: i for i, e in enumerate(eqns) for v in e.outputs}
         self.materialized.sort(key=lambda v: order[v])
+        self._keep_in_registers(outs)
         self.temps = [v for v in self.materialized if v not in outs]
         self._plan_temporaries()
+
+    def _keep_in_registers(self, outs: set[Var]) -> None:
+        """A value used several times needs no buffer when every use is in its own loop at the
+        same index (only elementwise operations in between): the loop body computes it once."""
+        required = {a for e in self.eqns if e.primitive.name in NEEDS_MATERIALIZED_INPUTS
+                    for a in e.inputs if isinstance(a, Var)}
+        groups = self.groups()
+        direct_reads, other_reads = [], []
+        for group in groups:
+            direct, other = self._reads(group, split=True)
+            direct_reads.append(direct)
+            other_reads.append(other)
+        drop = set()
+        for g, group in enumerate(groups):
+            for v in group:
+                if (v in outs or v in required
+                        or self.producer[v].primitive.name not in ELEMENTWISE_NAMES
+                        or v in other_reads[g]
+                        or any(v in direct_reads[h] or v in other_reads[h]
+                               for h in range(len(groups)) if h != g)):
+                    continue
+                drop.add(v)
+        if drop:
+            self.materialized = [v for v in self.materialized if v not in drop]
 
     def groups(self) -> list[list[Var]]:
         """The materialized values in emission order, same-shape elementwise runs together."""
@@ -97,22 +126,28 @@ class Segment:
                 groups.append([var])
         return groups
 
-    def _reads(self, group: list[Var]) -> set[Var]:
-        """Materialized values a group's loops read (through the expressions fused into it)."""
-        found: set[Var] = set()
-        stack = [a for v in group for a in self.producer[v].inputs]
-        seen: set[Var] = set()
+    def _reads(self, group: list[Var], split: bool = False):
+        """Materialized values a group's loops read (through the expressions fused into it).
+
+        With split=True: (values reached through elementwise operations only, the others)."""
+        direct: set[Var] = set()
+        other: set[Var] = set()
+        stack = [(a, self.producer[v].primitive.name in ELEMENTWISE_NAMES)
+                 for v in group for a in self.producer[v].inputs]
+        seen: set = set()
         materialized = set(self.materialized)
         while stack:
-            a = stack.pop()
-            if not isinstance(a, Var) or a in seen:
+            a, same_index = stack.pop()
+            if not isinstance(a, Var) or (a, same_index) in seen:
                 continue
-            seen.add(a)
+            seen.add((a, same_index))
             if a in materialized:
-                found.add(a)
+                (direct if same_index else other).add(a)
             elif a in self.producer:
-                stack.extend(self.producer[a].inputs)
-        return found
+                e = self.producer[a]
+                keep = same_index and e.primitive.name in ELEMENTWISE_NAMES
+                stack.extend((b, keep) for b in e.inputs)
+        return (direct, other) if split else direct | other
 
     def _plan_temporaries(self) -> None:
         """Temporaries whose lifetimes do not overlap share a buffer (`slot`): a value lives
@@ -151,19 +186,25 @@ class KernelBuilder:
     """Emits one kernel function `void name(PyArrayObject* buffers...)` for a Segment."""
 
     def __init__(self, module: L.Module, name: str, segment: Segment,
-                 math_function: Callable[[L.Module, str, DType], L.Function]):
+                 math_function: Callable[[L.Module, str, DType], L.Function],
+                 chunk_of: int | None = None):
+        """chunk_of=n: the kernel takes (start, end) after its buffers and runs only that
+        range of every loop over n elements (a flat segment's elements; see parallel.py)."""
         self.module = module
         self.segment = segment
         self.math_function = math_function
         self.args = segment.live_in + segment.live_out
         n_args = len(self.args) + len(segment.slot_bytes)
-        fnty = L.FunctionType(L.VoidType(), [PTR] * n_args)
+        extra = [I64, I64] if chunk_of is not None else []
+        fnty = L.FunctionType(L.VoidType(), [PTR] * n_args + extra)
         self.fn = L.Function(module, fnty, name)
         self.fn.attributes.add("nounwind")
         entry = self.fn.append_basic_block("entry")
         self.b = L.IRBuilder(entry)
+        self.chunk_of = chunk_of
+        self.chunk = tuple(self.fn.args[n_args:]) if chunk_of is not None else None
         pointers = []
-        for arg in self.fn.args:
+        for arg in self.fn.args[:n_args]:
             field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
             pointers.append(self.b.load(field, typ=PTR))
         self.buffers: dict[Var, L.Value] = dict(zip(self.args, pointers))
@@ -191,14 +232,16 @@ class KernelBuilder:
     def counted_loop(self, n: int, body: Callable[[L.Value], None]) -> None:
         b = self.b
         counter = self._alloca(I64)
-        b.store(i64(0), counter)
+        start, end = (self.chunk if self.chunk is not None and n == self.chunk_of
+                      else (i64(0), i64(n)))
+        b.store(start, counter)
         cond_block = self.fn.append_basic_block("loop.cond")
         body_block = self.fn.append_basic_block("loop.body")
         exit_block = self.fn.append_basic_block("loop.exit")
         b.branch(cond_block)
         b.position_at_end(cond_block)
         i = b.load(counter, typ=I64)
-        b.cbranch(b.icmp_signed("<", i, i64(n)), body_block, exit_block)
+        b.cbranch(b.icmp_signed("<", i, end), body_block, exit_block)
         b.position_at_end(body_block)
         saved = dict(self.memo)
         body(i)
@@ -230,6 +273,7 @@ class KernelBuilder:
         sub.module, sub.segment, sub.math_function = self.module, segment, self.math_function
         sub.fn, sub.b, sub.buffers, sub.memo = self.fn, self.b, dict(buffers), {}
         sub.args, sub.range_flag, sub.fast_math = [], None, False
+        sub.chunk, sub.chunk_of = None, None
         return sub
 
     # -- memory ---------------------------------------------------------------------------------
@@ -331,7 +375,8 @@ class KernelBuilder:
     def _slow_copy(self, emit_loops: Callable[[KernelBuilder], None]):
         """A separate small, cold function running `emit_loops` with the C library's math."""
         items = list(self.buffers.items())
-        fnty = L.FunctionType(L.VoidType(), [PTR] * len(items))
+        extra = [I64, I64] if self.chunk is not None else []
+        fnty = L.FunctionType(L.VoidType(), [PTR] * len(items) + extra)
         fn = L.Function(self.module, fnty, self.module.get_unique_name(self.fn.name + ".slow"))
         for attribute in ("cold", "noinline", "optsize", "nounwind"):
             fn.attributes.add(attribute)
@@ -343,9 +388,11 @@ class KernelBuilder:
         sub.memo, sub.args, sub.range_flag, sub.fast_math = {}, [], None, False
         sub.done = set(self.done)
         sub._range_math = False
+        sub.chunk_of = self.chunk_of
+        sub.chunk = tuple(fn.args[len(items):]) if self.chunk is not None else None
         emit_loops(sub)
         sub.b.ret_void()
-        return fn, [ptr for _, ptr in items]
+        return fn, [ptr for _, ptr in items] + list(self.chunk or ())
 
     def _uses_range_reduced_math(self) -> bool:
         found = getattr(self, "_range_math", None)

@@ -13,6 +13,7 @@ from llvmlite import ir as L
 
 from ..ir import Function, Literal, TensorType, Var, as_dtype
 from ..ir.interpreter import literal_value
+from . import parallel
 from .engine import CompiledModule
 from .lower import (
     BLAS_MIN_FLOPS,
@@ -42,12 +43,22 @@ class ArgumentError(TypeError):
 
 
 class _Kernel:
-    __slots__ = ("segment", "name", "call")
+    __slots__ = ("segment", "name", "call", "flat", "chunk_call")
 
     def __init__(self, segment: Segment, name: str):
         self.segment = segment
         self.name = name
         self.call = None
+        self.flat = None  # a parallel.FlatSegment when the work can be split across threads
+        self.chunk_call = None
+
+    def run(self, ins: list, out_specs: list, temp_specs: list) -> list:
+        workers = parallel.threads() if self.flat is not None else 1
+        if workers > 1:
+            return parallel.run(self.chunk_call, self.flat, ins, out_specs, workers)
+        outs = [np.empty(s, d) for s, d in out_specs]
+        self.call(*ins, *outs, *[np.empty(n, np.uint8) for n in temp_specs])
+        return outs
 
 
 class CompiledFunction:
@@ -63,6 +74,10 @@ class CompiledFunction:
         kernels = [s for s in self.steps if isinstance(s, _Kernel)]
         for kernel in kernels:
             KernelBuilder(module, kernel.name, kernel.segment, None).emit()
+            kernel.flat = parallel.flatten(kernel.segment)
+            if kernel.flat is not None:
+                KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment, None,
+                              chunk_of=kernel.flat.n).emit()
         t1 = time.perf_counter()
         self.compiled = CompiledModule(str(module)) if kernels else None
         for kernel in kernels:
@@ -70,6 +85,12 @@ class CompiledFunction:
                 kernel.segment.slot_bytes)
             proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
             kernel.call = proto(self.compiled.address(kernel.name))
+            if kernel.flat is not None:
+                flat = kernel.flat.segment
+                n = len(flat.live_in) + len(flat.live_out) + len(flat.slot_bytes)
+                proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n), ctypes.c_int64,
+                                         ctypes.c_int64)
+                kernel.chunk_call = proto(self.compiled.address(kernel.name + "_chunk"))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
         self.fast_call = self._single_kernel_caller()
 
@@ -126,6 +147,8 @@ class CompiledFunction:
         fn = self.function
         if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel) or fn.consts:
             return None
+        if self.steps[0].flat is not None and parallel.threads() > 1:
+            return None  # split across threads by the general path
         seg = self.steps[0].segment
         if seg.live_out != list(fn.outputs) or not set(seg.live_in) <= set(fn.inputs):
             return None
@@ -206,9 +229,9 @@ class CompiledFunction:
         for step in self.steps:
             if isinstance(step, _Kernel):
                 seg = step.segment
-                outs = [np.empty(v.type.shape, v.type.dtype.np) for v in seg.live_out]
-                temps = [np.empty(n, np.uint8) for n in seg.slot_bytes]
-                step.call(*[env[v] for v in seg.live_in], *outs, *temps)
+                outs = step.run([env[v] for v in seg.live_in],
+                                [(v.type.shape, v.type.dtype.np) for v in seg.live_out],
+                                seg.slot_bytes)
                 env.update(zip(seg.live_out, outs))
             else:
                 step.run(env)

@@ -1,0 +1,77 @@
+"""Kernels split across threads: same results as one thread and as the interpreter."""
+
+import numpy as np
+import pytest
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.codegen import compile_function, parallel
+from dualjit.ir.interpreter import eval_function
+
+N = parallel.MIN_ELEMENTS * 2 + 77  # not a multiple of the chunk alignment
+
+
+@pytest.fixture(params=["1", "2", "3"])
+def threads(request, monkeypatch):
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", request.param)
+    return int(request.param)
+
+
+def compiled(f, *args):
+    fn = dj.make_ir(f)(*args)
+    return fn, compile_function(fn)
+
+
+def test_elementwise_and_reductions_match_the_interpreter(threads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(N)
+    x[N - 5] = 3e5  # outside the fast sin range, in the last chunk only: that chunk reruns
+
+    def f(x):
+        y = jnp.sin(x) * jnp.exp(-x * x) + jnp.tanh(x)
+        return y, jnp.sum(y), jnp.max(x), jnp.min(y), jnp.prod(1.0 + x * 1e-6)
+
+    fn, c = compiled(f, x)
+    assert c.steps[0].flat is not None
+    for got, want in zip(c(x), eval_function(fn, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_nan_and_integer_reductions(threads):
+    x = np.arange(N, dtype=np.int64)
+    fn, c = compiled(lambda x: (jnp.sum(x * 3), jnp.max(x - 7)), x)
+    assert [int(v) for v in c(x)] == [int(np.sum(x * 3)), int(np.max(x - 7))]
+    y = np.ones(N)
+    y[N // 2 + 1000] = np.nan
+    fn, c = compiled(lambda y: (jnp.max(y), jnp.sum(y)), y)
+    assert all(np.isnan(v) for v in c(y))
+
+
+def test_gradient_of_the_w3_function(threads):
+    x = np.random.default_rng(1).standard_normal(N)
+
+    def f(x):
+        return jnp.sum(jnp.sin(x) * jnp.cos(x) + jnp.exp(-x * x) * x ** 3)
+
+    g = dj.make_ir(dj.grad(f))(x)
+    want = np.cos(x) ** 2 - np.sin(x) ** 2 + np.exp(-x * x) * (3 * x ** 2 - 2 * x ** 4)
+    np.testing.assert_allclose(compile_function(g)(x)[0], want, rtol=1e-12, atol=1e-14)
+
+
+def test_kernels_that_read_across_indices_are_not_split():
+    x = np.ones((600, 600))
+    fn, c = compiled(lambda x: x + x.T, x)
+    assert all(getattr(s, "flat", None) is None for s in c.steps)
+    fn, c = compiled(lambda x: x - jnp.mean(x), np.ones(N))  # a reduction read in the kernel
+    assert all(getattr(s, "flat", None) is None for s in c.steps)
+    fn, c = compiled(lambda x: x * 2.0, np.ones(1000))  # too small to pay for threads
+    assert all(getattr(s, "flat", None) is None for s in c.steps)
+
+
+def test_chunks_cover_the_range_once():
+    for n, parts in [(N, 2), (N, 3), (130, 2), (64, 4)]:
+        ranges = parallel.chunks(n, parts)
+        assert ranges[0][0] == 0 and ranges[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(s % parallel.CHUNK_ALIGN == 0 for s, _ in ranges)
+        assert len(ranges) <= parts
