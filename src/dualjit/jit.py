@@ -77,21 +77,55 @@ def _state_is_eager() -> bool:
 
 
 def _fast_caller(entry: _Entry) -> Callable:
-    """Call a compiled entry on a tuple of arrays, skipping pytree handling when possible."""
-    compiled, consts, out_tree = entry.compiled, entry.const_args, entry.out_tree
+    """Call a compiled entry on a sequence of arrays, skipping pytree handling when possible."""
+    compiled, consts, out_tree = entry.compiled, list(entry.const_args), entry.out_tree
     direct = getattr(compiled, "fast_call", None)
+    if direct is None:
+        def direct(args):
+            return compiled(*args)
     single = out_tree.kind is None
+    flat_kind = out_tree.kind if out_tree.kind in (tuple, list) and all(
+        c.kind is None for c in out_tree.children) else None
     if consts:
         def call(args):
-            return tree_unflatten(out_tree, compiled(*consts, *args))
-    elif direct is not None and single:
+            return tree_unflatten(out_tree, direct([*consts, *args]))
+    elif single:
         def call(args):
             return direct(args)[0]
+    elif flat_kind is not None:
+        def call(args):
+            return flat_kind(direct(args))
     else:
         def call(args):
-            outs = compiled(*args)
-            return outs[0] if single else tree_unflatten(out_tree, outs)
+            return tree_unflatten(out_tree, direct(args))
     return call
+
+
+def _shallow_flatten(args: tuple) -> tuple[list, tuple] | None:
+    """Leaves and a structure key for arguments that are arrays, scalars, or tuples/lists of
+    them (the usual parameter tuple); None for anything else (the general pytree path)."""
+    leaves: list = []
+    structure = []
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            leaves.append(a)
+            structure.append(None)
+        elif kind in _SCALARS:
+            leaves.append(np.asarray(a))
+            structure.append(None)
+        elif kind is tuple or kind is list:
+            for x in a:
+                if type(x) is np.ndarray:
+                    leaves.append(x)
+                elif type(x) in _SCALARS:
+                    leaves.append(np.asarray(x))
+                else:
+                    return None
+            structure.append((kind, len(a)))
+        else:
+            return None
+    return leaves, tuple(structure)
 
 
 class _Entry:
@@ -131,16 +165,14 @@ class Jitted:
 
     def __call__(self, *args: Any) -> Any:
         if self._fast and _state_is_eager():
-            # Fast path: flat numpy arrays and scalars, no transform active, seen before.
-            if not all(type(a) is np.ndarray for a in args):
-                args = tuple(np.asarray(a) if type(a) in _SCALARS else a for a in args)
-            try:
-                key = tuple([(a.dtype, a.shape) for a in args])
-            except AttributeError:
-                key = None
-            entry = self._fast.get(key)
-            if entry is not None:
-                return entry(args)
+            # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
+            # active; seen before.
+            flat = _shallow_flatten(args)
+            if flat is not None:
+                leaves, structure = flat
+                entry = self._fast.get((structure, *[(a.dtype, a.shape) for a in leaves]))
+                if entry is not None:
+                    return entry(leaves)
         return self._call_general(args)
 
     def _call_general(self, args: tuple) -> Any:
@@ -157,10 +189,12 @@ class Jitted:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, nums)
-            flat = tuple(np.asarray(a) if type(a) in _SCALARS else a for a in args)
-            if not statics and all(type(a) is np.ndarray for a in flat) and \
-                    in_tree == tree_flatten(list(flat))[1]:
-                self._fast[tuple((a.dtype, a.shape) for a in flat)] = _fast_caller(entry)
+            flat = _shallow_flatten(args) if not statics else None
+            if flat is not None and [(a.dtype, a.shape) for a in flat[0]] == [
+                    (a.dtype, a.shape) for a in arrays]:
+                leaves, structure = flat
+                self._fast[(structure, *[(a.dtype, a.shape) for a in leaves])] = \
+                    _fast_caller(entry)
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
 

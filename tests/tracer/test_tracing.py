@@ -139,3 +139,29 @@ def test_escaped_tracer_is_reported():
     dj.jit(lambda x: leaked.append(x) or x)(1.0)
     with pytest.raises(EscapedTracerError):
         dj.jit(lambda y: y + leaked[0])(1.0)
+
+
+def test_repeat_calls_with_parameter_tuples_match_the_first_call():
+    # The second call goes through the dispatch fast path (tuples of arrays, captured
+    # constants); the results must equal a fresh trace-and-run of the same function.
+    data = np.linspace(-1, 1, 50)
+
+    def step(p, scale):
+        a, b = p
+        g = dj.grad(lambda q: jnp.sum((q[0] + q[1] * data) ** 2))(p)
+        return (a - scale * g[0], [b - scale * g[1], a * b])
+
+    jitted = dj.jit(step)
+    p = (np.float64(0.3), np.float64(-0.2))
+    first = jitted(p, 0.1)
+    again = jitted(p, 0.1)
+    fresh = dj.jit(step)(p, 0.1)
+    for x, y, z in zip(dj.tree_leaves(first), dj.tree_leaves(again), dj.tree_leaves(fresh)):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    assert isinstance(again, tuple) and isinstance(again[1], list)
+    # a different structure or shape is a different entry, not a wrong hit
+    three = jitted([np.float64(0.3), np.float64(-0.2)], 0.1)
+    np.testing.assert_allclose(three[0], first[0])
+    with pytest.raises(Exception):
+        jitted((np.ones(2), np.ones(3)), 0.1)

@@ -145,15 +145,19 @@ class CompiledFunction:
     def _single_kernel_caller(self):
         """For a Function that is one kernel reading (some of) its inputs: a lean call path."""
         fn = self.function
-        if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel) or fn.consts:
+        if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel):
             return None
         if self.steps[0].flat is not None and parallel.threads() > 1:
             return None  # split across threads by the general path
         seg = self.steps[0].segment
-        if seg.live_out != list(fn.outputs) or not set(seg.live_in) <= set(fn.inputs):
+        consts = dict(fn.consts)
+        if seg.live_out != list(fn.outputs) or not set(seg.live_in) <= set(fn.inputs) | set(
+                consts):
             return None
         inputs = list(fn.inputs)
-        picked = None if seg.live_in == inputs else [inputs.index(v) for v in seg.live_in]
+        # each kernel input: an argument's position, or a constant array of the Function's
+        picked = None if seg.live_in == inputs else [
+            consts[v] if v in consts else inputs.index(v) for v in seg.live_in]
         kernel = self.steps[0].call
         # dtype identity, shape and C-contiguous strides: a few tuple compares per argument.
         expected = [(t.dtype.np, t.shape, tuple(s * t.dtype.np.itemsize for s in
@@ -187,7 +191,7 @@ class CompiledFunction:
             if not valid(args):
                 args = self.check_arguments(args)
             if picked is not None:
-                args = [args[i] for i in picked]
+                args = [args[i] if type(i) is int else i for i in picked]
             outs = [empty(s, d) for s, d in out_specs]
             kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
             return outs

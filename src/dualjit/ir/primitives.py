@@ -562,8 +562,12 @@ def _dot_general_impl(lhs, rhs, *, dimension_numbers):
     n = math.prod(rhs.shape[i] for i in rfree)
     k = math.prod(lhs.shape[i] for i in lc)
     b = math.prod(batch)
-    a = np.transpose(lhs, lb + lfree + lc).reshape(b, m, k)
-    c = np.transpose(rhs, rb + rc + rfree).reshape(b, k, n)
+    if not batch:  # a plain matrix product: numpy's 2-D path straight into BLAS
+        a = np.transpose(lhs, lfree + lc).reshape(m, k)
+        c = np.transpose(rhs, rc + rfree).reshape(k, n)
+    else:
+        a = np.transpose(lhs, lb + lfree + lc).reshape(b, m, k)
+        c = np.transpose(rhs, rb + rc + rfree).reshape(b, k, n)
     out = np.matmul(a, c)
     return out.reshape(batch + [lhs.shape[i] for i in lfree] + [rhs.shape[i] for i in rfree])
 
