@@ -15,6 +15,7 @@ import numpy as np
 from .ir import Function, eval_function, verify
 from .ir.passes import simplify
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
+from .tracer.core import _state as _trace_state
 from .tracer.core import as_array
 from .tracer.make_ir import normalize_argnums, trace_pytree
 
@@ -86,9 +87,12 @@ def _fast_caller(entry: _Entry) -> Callable:
     single = out_tree.kind is None
     flat_kind = out_tree.kind if out_tree.kind in (tuple, list) and all(
         c.kind is None for c in out_tree.children) else None
+    typed = getattr(compiled, "typed_call", None)
     if consts:
         def call(args):
             return tree_unflatten(out_tree, direct([*consts, *args]))
+    elif single and typed is not None:
+        return typed  # the fast path's key has checked every dtype and shape
     elif single:
         def call(args):
             return direct(args)[0]
@@ -99,6 +103,17 @@ def _fast_caller(entry: _Entry) -> Callable:
         def call(args):
             return tree_unflatten(out_tree, direct(args))
     return call
+
+
+_ONE_ARRAY = (None,)
+
+
+def _fast_key(leaves: list, structure: tuple) -> tuple:
+    key = [structure]
+    for a in leaves:
+        key.append(a.dtype)
+        key.append(a.shape)
+    return tuple(key)
 
 
 def _shallow_flatten(args: tuple) -> tuple[list, tuple] | None:
@@ -164,15 +179,24 @@ class Jitted:
         return nums, dynamic, tuple(statics)
 
     def __call__(self, *args: Any) -> Any:
-        if self._fast and _state_is_eager():
+        fast = self._fast
+        if fast and not _trace_state.stack:
             # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
-            # active; seen before.
+            # active; seen before. The key holds every leaf's dtype and shape.
+            if len(args) == 1:
+                a = args[0]
+                if type(a) is not np.ndarray and type(a) in _SCALARS:
+                    a = np.asarray(a)
+                    args = (a,)
+                if type(a) is np.ndarray:
+                    entry = fast.get((_ONE_ARRAY, a.dtype, a.shape))
+                    if entry is not None:
+                        return entry(args)
             flat = _shallow_flatten(args)
             if flat is not None:
-                leaves, structure = flat
-                entry = self._fast.get((structure, *[(a.dtype, a.shape) for a in leaves]))
+                entry = fast.get(_fast_key(*flat))
                 if entry is not None:
-                    return entry(leaves)
+                    return entry(flat[0])
         return self._call_general(args)
 
     def _call_general(self, args: tuple) -> Any:
@@ -192,9 +216,7 @@ class Jitted:
             flat = _shallow_flatten(args) if not statics else None
             if flat is not None and [(a.dtype, a.shape) for a in flat[0]] == [
                     (a.dtype, a.shape) for a in arrays]:
-                leaves, structure = flat
-                self._fast[(structure, *[(a.dtype, a.shape) for a in leaves])] = \
-                    _fast_caller(entry)
+                self._fast[_fast_key(*flat)] = _fast_caller(entry)
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
 

@@ -163,5 +163,5 @@ def test_repeat_calls_with_parameter_tuples_match_the_first_call():
     # a different structure or shape is a different entry, not a wrong hit
     three = jitted([np.float64(0.3), np.float64(-0.2)], 0.1)
     np.testing.assert_allclose(three[0], first[0])
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="do not broadcast"):
         jitted((np.ones(2), np.ones(3)), 0.1)

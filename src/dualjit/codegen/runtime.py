@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -92,6 +93,7 @@ class CompiledFunction:
                                          ctypes.c_int64)
                 kernel.chunk_call = proto(self.compiled.address(kernel.name + "_chunk"))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
+        self.typed_call = None  # set with fast_call for one-output kernels: see below
         self.fast_call = self._single_kernel_caller()
 
     # -- planning -------------------------------------------------------------------------------
@@ -185,6 +187,32 @@ class CompiledFunction:
                 out = empty(out_shape, out_dtype)
                 kernel(*args, out)
                 return [out]
+
+            contiguous = [(strides, math.prod(shape) > 1) for _, shape, strides in expected]
+
+            if n_args == 1:  # the commonest case, without the loop
+                (strides0, check0), = contiguous
+
+                def typed1(args):
+                    """call() for an array whose dtype and shape the caller checked already."""
+                    if check0 and args[0].strides != strides0:
+                        args = self.check_arguments(args)
+                    out = empty(out_shape, out_dtype)
+                    kernel(args[0], out)
+                    return out
+                self.typed_call = typed1
+                return call
+
+            def typed(args):
+                """call() for arrays whose dtypes and shapes the caller has checked already."""
+                for a, (strides, check) in zip(args, contiguous):
+                    if check and a.strides != strides:
+                        args = self.check_arguments(args)
+                        break
+                out = empty(out_shape, out_dtype)
+                kernel(*args, out)
+                return out
+            self.typed_call = typed
             return call
 
         def call(args):
