@@ -2,6 +2,8 @@
 
 import os
 
+os.environ.setdefault("DUALJIT_CHECKS", "1")  # verify the IR after every transform
+
 # jit uses the native backend unless DUALJIT_BACKEND=interpreter; tests/codegen compares the
 # two directly, and the rest of the suite runs through whichever is selected.
 from hypothesis import HealthCheck, settings

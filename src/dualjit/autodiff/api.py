@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Function, TensorType, verify
+from ..ir import Function, TensorType
 from ..ir import primitives as P
 from ..ir.passes import simplify
+from ..ir.verifier import check
 from ..tracer.core import Tracer, apply_function, bind, current_builder, trace_flat
 from ..tracer.make_ir import normalize_argnums, trace_pytree
 from ..tracer.pytree import tree_flatten, tree_unflatten
@@ -69,7 +70,7 @@ def vjp_function(fn: Function, wrt: Sequence[int], return_outputs: bool = False)
         return (list(outs) if return_outputs else []) + list(grads)
 
     out, _ = trace_flat(body, fn.in_types + fn.out_types)
-    return verify(simplify(out))
+    return check(simplify(out))
 
 
 # ---------------------------------------------------------------------------------------------

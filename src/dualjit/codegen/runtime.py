@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import math
 import threading
@@ -357,12 +358,14 @@ class _HostStep:
         return carry + ys
 
 
-_cache: dict[Function, CompiledFunction] = {}
+CACHE_SIZE = 512  # compiled Functions kept for reuse by structure (least recently used go)
+_cache: collections.OrderedDict[Function, CompiledFunction] = collections.OrderedDict()
 _cache_lock = threading.RLock()
 
 
 def compile_function(fn: Function) -> CompiledFunction:
-    """Compile fn (cached by its structure: identical Functions compile once per process)."""
+    """Compile fn (cached by its structure: identical Functions compile once per process,
+    while they stay among the CACHE_SIZE most recently compiled or used)."""
     found = _cache.get(fn)
     if found is None:
         with _cache_lock:
@@ -370,6 +373,12 @@ def compile_function(fn: Function) -> CompiledFunction:
             if found is None:
                 found = CompiledFunction(fn)
                 _cache[fn] = found
+                while len(_cache) > CACHE_SIZE:
+                    _cache.popitem(last=False)
+    else:
+        with _cache_lock:
+            if fn in _cache:
+                _cache.move_to_end(fn)
     return found
 
 

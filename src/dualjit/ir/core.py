@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from typing import Any
@@ -40,6 +41,8 @@ class DType(enum.Enum):
 
     def __repr__(self) -> str:
         return self.value
+
+    __hash__ = object.__hash__  # identity (members are singletons); Enum's hashes the name
 
 
 _NUMPY_OF = {
@@ -92,11 +95,11 @@ class TensorType:
     __slots__ = ("dtype", "shape", "_hash")
 
     def __init__(self, dtype: DType | str, shape: Sequence[int]):
-        self.dtype = as_dtype(dtype)
-        self.shape = tuple(int(d) for d in shape)
-        if any(d < 0 for d in self.shape):
-            raise IRError(f"negative dimension in shape {self.shape}")
-        self._hash = hash((self.dtype, self.shape))
+        self.dtype = dtype if type(dtype) is DType else as_dtype(dtype)
+        self.shape = shape = tuple(map(int, shape))
+        if shape and min(shape) < 0:
+            raise IRError(f"negative dimension in shape {shape}")
+        self._hash = hash((self.dtype, shape))
 
     @property
     def ndim(self) -> int:
@@ -104,7 +107,7 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def with_dtype(self, dtype: DType) -> TensorType:
         return TensorType(dtype, self.shape)
@@ -300,6 +303,8 @@ def _frozen_array(a: Any) -> np.ndarray:
 def sub_functions(eqn: Eqn) -> list[Function]:
     """The Functions an equation carries in its params (control flow, custom rules)."""
     found = []
+    if not eqn.params:
+        return found
     for v in eqn.params.values():
         if isinstance(v, Function):
             found.append(v)

@@ -33,7 +33,10 @@ def _shape_str(t: TensorType) -> str:
 
 
 def _elementwise_type(name: str, types: Sequence[TensorType], allowed: Sequence[DType]) -> TensorType:
-    dtype = types[0].dtype
+    first = types[0]
+    if first.dtype in allowed and all(t == first for t in types):
+        return first  # the common case: operands of one type (types are immutable)
+    dtype = first.dtype
     if any(t.dtype is not dtype for t in types):
         raise IRError(f"{name}: operand dtypes differ: " + ", ".join(_shape_str(t) for t in types))
     if dtype not in allowed:

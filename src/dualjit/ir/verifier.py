@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import os
+
 from .core import Function, IRError, Literal, TensorType, Var, abstract_eval, sub_functions
+
+
+def checks_enabled() -> bool:
+    """DUALJIT_CHECKS=1: verify the IR after every transform (the test suite turns it on).
+
+    Types are derived by the shape rules while tracing, so IR is well-typed by construction;
+    the extra checks catch bugs in transforms, at a cost of ~20% of a compile."""
+    return os.environ.get("DUALJIT_CHECKS", "") not in ("", "0")
+
+
+def check(fn: Function) -> Function:
+    """verify(fn) when checks are enabled; fn unchanged otherwise."""
+    return verify(fn) if checks_enabled() else fn
 
 
 def verify(fn: Function) -> Function:
