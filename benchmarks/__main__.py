@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 
+from . import memory
 from .workloads import WORKLOADS, time_once
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -114,6 +115,8 @@ def main() -> int:
     text = (f"# dualjit benchmarks\n\n{stamp} — {machine()}\n\nMedians over interleaved "
             f"passes; the last column is each implementation's time divided by dualjit's "
             f"(above 1: dualjit is faster).\n\n{table(rows)}\n")
+    if not args.only or args.only in "memory":
+        text += f"\n{memory.table(memory.peak_memory())}\n"
     (RESULTS / "latest.md").write_text(text)
     if chart(rows, RESULTS / "latest.png"):
         text += "\n![ratios](latest.png)\n"
