@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -186,16 +187,41 @@ def test_many_threads_call_one_compiled_function():
     f(xs[0])
     results = [None] * 8
 
-    def work(k):
+    def work(k):  # each thread its own shape: concurrent compiles and calls
         for _ in range(20):
-            results[k] = float(f(xs[0]))
+            results[k] = float(f(xs[k]))
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(np.isclose(r, 1000.0) for r in results)
+    assert all(np.isclose(r, 1000.0 + k) for k, r in enumerate(results))
+
+
+def test_native_calls_release_the_gil(monkeypatch):
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
+    f = dj.jit(lambda x: jnp.sum(jnp.sqrt(jnp.abs(jnp.sin(x)) + 1.0)))
+    x = rng.standard_normal(8_000_000)
+    f(x)
+    stamps, done = [], threading.Event()
+
+    def spin():  # a pure-Python thread: it can only run while nobody holds the GIL
+        while not done.is_set():
+            stamps.append(time.perf_counter())
+            time.sleep(0)
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    windows = []
+    for _ in range(3):
+        start = time.perf_counter()
+        f(x)  # tens of milliseconds of native work
+        windows.append((start, time.perf_counter()))
+    done.set()
+    spinner.join()
+    inside = [sum(a < t < b for t in stamps) for a, b in windows]
+    assert max(inside) > 10, inside  # the other thread ran while the call was in native code
 
 
 def test_lower_gives_llvm_ir_and_assembly():

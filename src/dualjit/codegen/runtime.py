@@ -15,7 +15,7 @@ from llvmlite import ir as L
 
 from ..ir import Function, Literal, TensorType, Var, as_dtype
 from ..ir.interpreter import literal_value
-from . import parallel
+from . import parallel, pycall
 from .engine import CompiledModule
 from .lower import (
     BLAS_MIN_FLOPS,
@@ -45,7 +45,7 @@ class ArgumentError(TypeError):
 
 
 class _Kernel:
-    __slots__ = ("segment", "name", "call", "flat", "chunk_call")
+    __slots__ = ("segment", "name", "call", "flat", "chunk_call", "entry")
 
     def __init__(self, segment: Segment, name: str):
         self.segment = segment
@@ -53,6 +53,7 @@ class _Kernel:
         self.call = None
         self.flat = None  # a parallel.FlatSegment when the work can be split across threads
         self.chunk_call = None
+        self.entry = None
 
     def run(self, ins: list, out_specs: list, temp_specs: list) -> list:
         workers = parallel.threads() if self.flat is not None else 1
@@ -74,8 +75,12 @@ class CompiledFunction:
         self._plan()
         module = L.Module(name="dualjit")
         kernels = [s for s in self.steps if isinstance(s, _Kernel)]
+        native_entries = pycall.register_symbols()
         for kernel in kernels:
-            KernelBuilder(module, kernel.name, kernel.segment, None).emit()
+            builder = KernelBuilder(module, kernel.name, kernel.segment, None)
+            builder.emit()
+            if native_entries:
+                pycall.emit_entry(module, builder.fn, len(builder.fn.args))
             kernel.flat = parallel.flatten(kernel.segment)
             if kernel.flat is not None:
                 KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment, None,
@@ -85,8 +90,13 @@ class CompiledFunction:
         for kernel in kernels:
             n = len(kernel.segment.live_in) + len(kernel.segment.live_out) + len(
                 kernel.segment.slot_bytes)
-            proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
-            kernel.call = proto(self.compiled.address(kernel.name))
+            if native_entries:  # a builtin: no ctypes argument conversion per call
+                kernel.entry = pycall.Builtin(kernel.name, self.compiled.address(
+                    kernel.name + "_py"))
+                kernel.call = kernel.entry.function
+            else:
+                proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
+                kernel.call = proto(self.compiled.address(kernel.name))
             if kernel.flat is not None:
                 flat = kernel.flat.segment
                 n = len(flat.live_in) + len(flat.live_out) + len(flat.slot_bytes)
