@@ -73,7 +73,8 @@ class Lowered:
         return getter()
 
 
-_SCALARS = (float, int, bool, np.float64, np.float32, np.int64, np.int32, np.bool_)
+_NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_))
+_SCALARS = frozenset((float, int, bool)) | _NUMPY_SCALARS
 
 
 def _state_is_eager() -> bool:
@@ -202,7 +203,11 @@ class Jitted:
             # active; seen before. The key holds every leaf's dtype and shape.
             if len(args) == 1:
                 a = args[0]
-                if type(a) is not np.ndarray and type(a) in _SCALARS:
+                kind = type(a)
+                if kind in _NUMPY_SCALARS:
+                    a = a.__array__()  # a 0-d array, faster than np.asarray
+                    args = (a,)
+                elif kind in _SCALARS:
                     a = np.asarray(a)
                     args = (a,)
                 if type(a) is np.ndarray:
