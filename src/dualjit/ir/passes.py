@@ -131,10 +131,11 @@ def drop_identities(fn: Function) -> Function:
 def simplify(fn: Function) -> Function:
     """Constant folding, identities, CSE and DCE until nothing changes."""
     for _ in range(10):
-        new = dce(cse(drop_identities(fold_constants(fn))))
-        if len(new.eqns) == len(fn.eqns):
-            return new
-        fn = new
+        rewritten = cse(drop_identities(fold_constants(fn)))
+        settled = len(rewritten.eqns) == len(fn.eqns)  # (the rewrites only ever drop eqns)
+        fn = dce(rewritten)
+        if settled:  # dropping dead equations alone opens no new rewrites
+            return fn
     return fn
 
 
