@@ -8,20 +8,12 @@ import numpy as np
 
 from .. import nn
 from .. import numpy as jnp
-from .tensor import Tensor, _grad_mode, _operand, _unwrap, apply_binary, apply_op
+from .tensor import Tensor, _grad_mode, _operand, _unwrap, apply_op, binary_method
 
 
 def _binary(name: str, fn, fast):
-    def op(self, other):
-        if not isinstance(other, Tensor):
-            other = _operand(other, self._value)
-        return apply_binary(name, fn, fast, self, other)
-
-    def rop(self, other):
-        if not isinstance(other, Tensor):
-            other = _operand(other, self._value)
-        return apply_binary(name, fn, fast, other, self)
-    return op, rop
+    return (binary_method(name, fn, fast, reflected=False),
+            binary_method(name, fn, fast, reflected=True))
 
 
 _SMALL_POWERS = [np.ones_like, np.positive, np.square, lambda x: x * x * x,

@@ -165,31 +165,50 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
     return out
 
 
-def apply_binary(name: str, fn: Callable, fast: Callable, x: Any, y: Any) -> Tensor:
-    """apply_op for a binary elementwise op (the commonest case), with fewer steps."""
-    x_is, y_is = isinstance(x, Tensor), isinstance(y, Tensor)
-    xv = x._value if x_is else x
-    yv = y._value if y_is else y
-    value = fast(xv, yv)
-    out = Tensor.__new__(Tensor)
-    out._value = value if type(value) is np.ndarray else np.asarray(value)
-    out._grad = None
-    out._retains_grad = False
-    if ((x_is and x.requires_grad) or (y_is and y.requires_grad)) and _grad_mode.enabled:
-        key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
-        function = _op_functions.get(key)
-        if function is None:
-            function = _op_function(key, fn, [xv, yv], ())
-        if x_is:
-            x = x.grad_fn or (x if x.requires_grad else xv)
-        if y_is:
-            y = y.grad_fn or (y if y.requires_grad else yv)
-        out.grad_fn = Node(name, function, [x, y])
-        out.requires_grad = True
-    else:
-        out.grad_fn = None
-        out.requires_grad = False
-    return out
+def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
+    """A Tensor operator method: apply_binary inlined into one function (the hot path of
+    imperative code: one Python call per operator, the node built without __init__)."""
+    new_tensor, new_node, ndarray = Tensor.__new__, Node.__new__, np.ndarray
+    functions, counter, mode = _op_functions, _node_counter, _grad_mode
+
+    def method(self, other):
+        if isinstance(other, Tensor):
+            ov = other._value
+            other_grad = other.requires_grad
+        else:
+            other = ov = _operand(other, self._value)
+            other_grad = False
+        sv = self._value
+        xv, yv = (ov, sv) if reflected else (sv, ov)
+        value = fast(xv, yv)
+        out = new_tensor(Tensor)
+        out._value = value if type(value) is ndarray else np.asarray(value)
+        out._grad = None
+        out._retains_grad = False
+        if (self.requires_grad or other_grad) and mode.enabled:
+            key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
+            function = functions.get(key)
+            if function is None:
+                function = _op_function(key, fn, [xv, yv], ())
+            a = self.grad_fn or (self if self.requires_grad else sv)
+            if other is ov:
+                b = ov
+            else:
+                b = other.grad_fn or (other if other_grad else ov)
+            node = new_node(Node)
+            node.name = name
+            node.function = function
+            node.inputs = [b, a] if reflected else [a, b]
+            node.freed = False
+            node.seq = next(counter)
+            out.grad_fn = node
+            out.requires_grad = True
+        else:
+            out.grad_fn = None
+            out.requires_grad = False
+        return out
+    method.__name__ = name
+    return method
 
 
 # ---------------------------------------------------------------------------------------------
