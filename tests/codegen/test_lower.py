@@ -263,3 +263,60 @@ def test_temporaries_with_disjoint_lifetimes_share_buffers():
     separate = sum(v.type.size * v.type.dtype.np.itemsize for seg in segments for v in seg.temps)
     assert planned < separate / 2
     assert_same(fn, [x])
+
+
+def _host_steps(fn):
+    return [s for s in compile_function(fn).steps if not hasattr(s, "segment")]
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_while_and_cond_run_natively_inside_the_kernel(n):
+    from dualjit import lax
+
+    def f(x, n):
+        def cond(c):
+            return (c[0] < n) & (jnp.sum(c[1]) < 1e6)
+
+        def body(c):
+            return (c[0] + 1, c[1] * 1.5 + jnp.sin(c[1]))
+        i, y = lax.while_loop(cond, body, (0, x))
+        z = lax.switch(i - 1, [lambda v: v * 2.0, lambda v: v - 1.0, lambda v: jnp.cos(v)], y)
+        return z, i
+
+    x = np.linspace(0, 1, 7)
+    fn = dj.make_ir(f)(x, n)
+    assert _host_steps(fn) == []  # one kernel: no Python between iterations or branches
+    assert_same(fn, [x, np.asarray(n)])
+
+
+def test_switch_clamps_out_of_range_indices_like_the_interpreter():
+    from dualjit import lax
+
+    def f(i, x):
+        return lax.switch(i, [lambda v: v + 1.0, lambda v: v * 3.0, lambda v: -v], x)
+
+    x = np.arange(4.0)
+    fn = dj.make_ir(f)(np.int32(0), x)
+    for i in (-5, 0, 1, 2, 9):
+        assert_same(fn, [np.asarray(i, np.int32), x])
+
+
+def test_while_nested_in_scan_and_its_gradient():
+    from dualjit import lax
+
+    def f(x):
+        def step(carry, xi):
+            def body(c):
+                return (c[0] + 1, c[1] * 0.5 + xi)
+            _, v = lax.while_loop(lambda c: c[0] < 3, body, (0, carry))
+            return v, v * xi
+        last, ys = lax.scan(step, x[0], x)
+        return last + jnp.sum(ys)
+
+    x = np.linspace(-1, 1, 6)
+    fn = dj.make_ir(f)(x)
+    assert _host_steps(fn) == []
+    assert_same(fn, [x])
+    grad = dj.make_ir(dj.grad(lambda x: lax.fori_loop(0, 4, lambda i, c: c * jnp.sin(c) + x,
+                                                       x).sum()))(x)
+    assert_same(grad, [x])

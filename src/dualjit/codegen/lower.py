@@ -28,11 +28,12 @@ MEM = {DType.bool: I8, DType.int32: I32, DType.int64: I64, DType.float32: F32,
 PYARRAY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (16 bytes), then char *data
 
 ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
-         "dot_general", "scatter_add", "dynamic_update_slice", "scan"}
-HOST = {"cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
+         "dot_general", "scatter_add", "dynamic_update_slice", "scan", "cond", "while"}
+HOST = {"custom_jvp_call", "custom_vjp_call", "custom_lin"}
 CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
          "iota", "stop_gradient", "neg"}
-NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan"}
+NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan",
+                             "cond", "while"}
 FAST_MATH_MIN_ELEMENTS = 1024
 ELEMENTWISE_NAMES = (set(P.unary_primitives) | set(P.binary_primitives)
                      | set(P.compare_primitives)
@@ -939,51 +940,151 @@ def body_segment(body) -> Segment:
     return Segment(list(body.eqns), list(body.inputs) + [v for v, _ in body.consts], outs)
 
 
+def _emit_call(k: KernelBuilder, fn, seg: Segment, in_buffers: list, destinations: list,
+               temps: dict, consts: dict) -> None:
+    """Emit `fn`'s equations inline: its inputs read from `in_buffers`, its outputs written
+    to `destinations` (buffers with the outputs' types); temporaries live in `temps`."""
+    buffers = dict(consts)
+    buffers.update(temps)
+    buffers.update(zip(fn.inputs, in_buffers))
+    first_home = {}
+    for atom, dst in zip(fn.outputs, destinations):
+        if isinstance(atom, Var) and atom in seg.producer and atom not in first_home:
+            buffers[atom] = dst
+            first_home[atom] = dst
+    sub = k.sub_emitter(seg, buffers)
+    sub.emit_body()
+    for atom, dst in zip(fn.outputs, destinations):
+        if isinstance(atom, Var) and first_home.get(atom) is dst:
+            continue
+        t = atom.type
+        if isinstance(atom, Literal):
+            k.loop_nest(t.shape, lambda idx, a=atom, d=dst, t=t: k.b.store(
+                k.b.zext(literal(a), I8) if t.dtype is DType.bool else literal(a),
+                k.b.gep(d, [k.linear(idx, t.shape)], source_etype=MEM[t.dtype])))
+        else:
+            _copy_buffer(k, t, first_home.get(atom) or buffers[atom], dst)
+
+
+def _frame(k: KernelBuilder, fn):
+    """A nested Function's segment, stack temporaries and constant buffers."""
+    seg = body_segment(fn)
+    temps = {v: k.stack_buffer(v.type) for v in seg.temps}
+    consts = {v: k.constant_buffer(value) for v, value in fn.consts}
+    return seg, temps, consts
+
+
 def _scan(k: KernelBuilder, e: Eqn) -> None:
     p = e.params
     body, nc, nk, n = p["body"], p["num_consts"], p["num_carry"], p["length"]
     operands = e.inputs
     carry_out, ys = e.outputs[:nk], e.outputs[nk:]
-    seg = body_segment(body)
+    seg, temps, consts = _frame(k, body)
     for init, out in zip(operands[nc:nc + nk], carry_out):
         _copy_into(k, out, init)
     next_carry = [k.stack_buffer(v.type) for v in carry_out]
-    temps = {v: k.stack_buffer(v.type) for v in seg.temps}
-    consts = {v: k.constant_buffer(value) for v, value in body.consts}
     const_ops = [_operand_buffer(k, a) for a in operands[:nc]]
 
     def iteration(i):
         step = k.b.sub(i64(n - 1), i) if p["reverse"] else i
-        buffers = dict(consts)
-        buffers.update(temps)
         ins = body.inputs
-        buffers.update(zip(ins[:nc], const_ops))
-        buffers.update((v, k.buffers[c]) for v, c in zip(ins[nc:nc + nk], carry_out))
-        for v, x in zip(ins[nc + nk:], operands[nc + nk:]):
-            buffers[v] = _offset(k, k.buffers[x], v.type, step)
+        in_buffers = list(const_ops) + [k.buffers[c] for c in carry_out] + [
+            _offset(k, k.buffers[x], v.type, step)
+            for v, x in zip(ins[nc + nk:], operands[nc + nk:])]
         destinations = list(next_carry) + [_offset(k, k.buffers[y], body.outputs[nk + j].type, step)
                                            for j, y in enumerate(ys)]
-        first_home = {}
-        for atom, dst in zip(body.outputs, destinations):
-            if isinstance(atom, Var) and atom in seg.producer and atom not in first_home:
-                buffers[atom] = dst
-                first_home[atom] = dst
-        sub = k.sub_emitter(seg, buffers)
-        sub.emit_body()
-        for atom, dst in zip(body.outputs, destinations):
-            if isinstance(atom, Var) and first_home.get(atom) is dst:
-                continue
-            t = atom.type
-            if isinstance(atom, Literal):
-                k.loop_nest(t.shape, lambda idx, a=atom, d=dst: k.b.store(
-                    k.b.zext(literal(a), I8) if t.dtype is DType.bool else literal(a),
-                    k.b.gep(d, [k.linear(idx, t.shape)], source_etype=MEM[t.dtype])))
-            else:
-                _copy_buffer(k, t, first_home.get(atom) or buffers[atom], dst)
+        _emit_call(k, body, seg, in_buffers, destinations, temps, consts)
         for out, nxt in zip(carry_out, next_carry):
             _copy_buffer(k, out.type, nxt, k.buffers[out])
 
     k.counted_loop(n, iteration)
+
+
+def _while(k: KernelBuilder, e: Eqn) -> None:
+    """while cond_fun(carry): carry = body_fun(carry), as a native loop in the kernel."""
+    p = e.params
+    cond_fn, body_fn = p["cond_fun"], p["body_fun"]
+    cc, bc = p["cond_nconsts"], p["body_nconsts"]
+    operands = [_operand_buffer(k, a) for a in e.inputs]
+    cond_consts, body_consts = operands[:cc], operands[cc:cc + bc]
+    carry = e.outputs
+    for init, out in zip(e.inputs[cc + bc:], carry):
+        _copy_into(k, out, init)
+    cond_frame, body_frame = _frame(k, cond_fn), _frame(k, body_fn)
+    flag = k.stack_buffer(cond_fn.out_types[0])
+    next_carry = [k.stack_buffer(v.type) for v in carry]
+    b = k.b
+    test_block = k.fn.append_basic_block("while.test")
+    body_block = k.fn.append_basic_block("while.body")
+    exit_block = k.fn.append_basic_block("while.exit")
+    b.branch(test_block)
+    b.position_at_end(test_block)
+    saved = dict(k.memo)
+    _emit_call(k, cond_fn, cond_frame[0], cond_consts + [k.buffers[c] for c in carry], [flag],
+               *cond_frame[1:])
+    keep_going = b.icmp_unsigned("!=", b.load(flag, typ=I8), const(I8, 0))
+    b.cbranch(keep_going, body_block, exit_block)
+    b.position_at_end(body_block)
+    k.memo = dict(saved)
+    _emit_call(k, body_fn, body_frame[0], body_consts + [k.buffers[c] for c in carry],
+               next_carry, *body_frame[1:])
+    for out, nxt in zip(carry, next_carry):
+        _copy_buffer(k, out.type, nxt, k.buffers[out])
+    b.branch(test_block)
+    b.position_at_end(exit_block)
+    k.memo = saved
+
+
+def _cond(k: KernelBuilder, e: Eqn) -> None:
+    """cond: the clamped index picks one branch, emitted inline; a switch jumps to it."""
+    branches = e.params["branches"]
+    index, operands = e.inputs[0], [_operand_buffer(k, a) for a in e.inputs[1:]]
+    b = k.b
+    i = k.value(index, [])
+    i = b.sext(i, I64) if i.type.width < 64 else i
+    i = _clamp(k, i, 0, len(branches) - 1)
+    frames = [_frame(k, fn) for fn in branches]
+    done = k.fn.append_basic_block("cond.done")
+    blocks = [k.fn.append_basic_block(f"cond.branch{j}") for j in range(len(branches))]
+    switch = b.switch(i, blocks[-1])
+    for j, block in enumerate(blocks[:-1]):
+        switch.add_case(i64(j), block)
+    saved = dict(k.memo)
+    for fn, frame, block in zip(branches, frames, blocks):
+        b.position_at_end(block)
+        k.memo = dict(saved)
+        _emit_call(k, fn, frame[0], operands, [k.buffers[v] for v in e.outputs], *frame[1:])
+        b.branch(done)
+    b.position_at_end(done)
+    k.memo = saved
+
+
+def native_control_ok(eqn: Eqn) -> bool:
+    """cond and while run natively when their Functions do (see native_scan_ok)."""
+    p = eqn.params
+    functions = list(p["branches"]) if eqn.primitive.name == "cond" else [
+        p["cond_fun"], p["body_fun"]]
+    stack = sum(v.type.size * v.type.dtype.np.itemsize for v in eqn.outputs)
+    return stack <= STACK_LIMIT and all(_native_function_ok(fn) for fn in functions)
+
+
+def _native_function_ok(fn) -> bool:
+    seg = body_segment(fn)
+    if sum(v.type.size * v.type.dtype.np.itemsize for v in seg.temps) > STACK_LIMIT:
+        return False
+    for inner in fn.eqns:
+        name = inner.primitive.name
+        if name == "scan":
+            if not native_scan_ok(inner):
+                return False
+        elif name in ("cond", "while"):
+            if not native_control_ok(inner):
+                return False
+        elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
+            return False
+        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS:
+            return False
+    return True
 
 
 def native_scan_ok(eqn: Eqn) -> bool:
@@ -998,6 +1099,9 @@ def native_scan_ok(eqn: Eqn) -> bool:
         name = inner.primitive.name
         if name == "scan":
             if not native_scan_ok(inner):
+                return False
+        elif name in ("cond", "while"):
+            if not native_control_ok(inner):
                 return False
         elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
             return False
@@ -1018,7 +1122,8 @@ def _contraction_size(eqn: Eqn) -> int:
 
 
 ROOT_RULES.update({"dot_general": _dot_general, "scatter_add": _scatter_add,
-                   "dynamic_update_slice": _dynamic_update_slice, "scan": _scan})
+                   "dynamic_update_slice": _dynamic_update_slice, "scan": _scan,
+                   "while": _while, "cond": _cond})
 
 
 def lowerable(name: str) -> bool:

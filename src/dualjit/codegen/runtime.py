@@ -25,6 +25,7 @@ from .lower import (
     Segment,
     _contraction_size,
     lowerable,
+    native_control_ok,
     native_scan_ok,
 )
 
@@ -120,7 +121,8 @@ class CompiledFunction:
         for i, eqn in enumerate(fn.eqns):
             name = eqn.primitive.name
             host = name in HOST or not lowerable(name) or _blas_sized(eqn) or (
-                name == "scan" and not native_scan_ok(eqn))
+                name == "scan" and not native_scan_ok(eqn)) or (
+                name in ("cond", "while") and not native_control_ok(eqn))
             if host:
                 self._flush(run, start, i)
                 self.steps.append(_HostStep(eqn))
