@@ -31,13 +31,15 @@ def llvm():
     return binding
 
 
-def target_machine():
-    """A fresh TargetMachine for the host CPU (an MCJIT engine takes ownership of the one it gets)."""
+def target_machine(opt: int = 3):
+    """A fresh TargetMachine for the host CPU (an MCJIT engine takes ownership of the one it gets).
+
+    `opt` is the machine-code generation level; the IR is optimized at O3 either way."""
     binding = llvm()
     target = binding.Target.from_triple(binding.get_process_triple())
     return target.create_target_machine(cpu=binding.get_host_cpu_name(),
                                         features=binding.get_host_cpu_features().flatten(),
-                                        opt=3, jit=True)
+                                        opt=opt, jit=True)
 
 
 CACHE_FORMAT = 1
@@ -47,11 +49,11 @@ def cache_dir() -> str | None:
     return os.environ.get("DUALJIT_CACHE_DIR") or None
 
 
-def _cache_key(llvm_ir: str) -> str:
+def _cache_key(llvm_ir: str, codegen_opt: int) -> str:
     import llvmlite
 
     binding = llvm()
-    parts = [str(CACHE_FORMAT), llvmlite.__version__, str(binding.llvm_version_info),
+    parts = [str(CACHE_FORMAT), str(codegen_opt), llvmlite.__version__, str(binding.llvm_version_info),
              binding.get_process_triple(), binding.get_host_cpu_name(),
              binding.get_host_cpu_features().flatten(), llvm_ir]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -95,16 +97,16 @@ class _DiskEntry:
 class CompiledModule:
     """An optimized, JIT-compiled LLVM module; keeps its engine alive while addresses are used."""
 
-    def __init__(self, llvm_ir: str, name: str = "dualjit"):
+    def __init__(self, llvm_ir: str, name: str = "dualjit", codegen_opt: int = 3):
         binding = llvm()
         directory = cache_dir()
-        entry = _DiskEntry(directory, _cache_key(llvm_ir)) if directory else None
+        entry = _DiskEntry(directory, _cache_key(llvm_ir, codegen_opt)) if directory else None
         with _lock:
             t0 = time.perf_counter()
             module = binding.parse_assembly(llvm_ir)
             module.name = name
             module.verify()
-            tm = target_machine()
+            tm = target_machine(codegen_opt)
             module.triple = binding.get_process_triple()
             module.data_layout = str(tm.target_data)
             t1 = time.perf_counter()
