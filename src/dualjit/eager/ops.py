@@ -20,18 +20,34 @@ _SMALL_POWERS = [np.ones_like, np.positive, np.square, lambda x: x * x * x,
                  lambda x: np.square(np.square(x))]
 
 
-def _pow(self, exponent):
-    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        e = exponent
+def _power_by(x, exponent):
+    return jnp.power(x, exponent)
+
+
+_pow_cache: dict[tuple, tuple] = {}  # (type, exponent) -> (params, NumPy fast path)
+
+
+def _pow_rule(e) -> tuple:
+    key = (type(e), e)
+    found = _pow_cache.get(key)
+    if found is None:
         is_int = isinstance(e, int) or float(e).is_integer()
         params = (("exponent", int(e) if is_int else float(e)),)
+        if is_int and 0 <= e <= 4:  # NumPy's float pow is slow; short products are exact
+            fast = _SMALL_POWERS[int(e)]
+        else:
+            def fast(x):
+                return np.power(x, x.dtype.type(e))
+        found = (params, fast)
+        if len(_pow_cache) < 1024:
+            _pow_cache[key] = found
+    return found
 
-        def fast(x):
-            if is_int and 0 <= e <= 4:  # NumPy's float pow is slow; short products are exact
-                return _SMALL_POWERS[int(e)](x)
-            return np.power(x, x.dtype.type(e))
-        return apply_op("PowBackward", lambda x, exponent: jnp.power(x, exponent), [self],
-                        params, fast=fast)
+
+def _pow(self, exponent):
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        params, fast = _pow_rule(exponent)
+        return apply_op("PowBackward", _power_by, [self], params, fast=fast)
     other = _operand(exponent, self._value)
     return apply_op("PowBackward", jnp.power, [self, other], fast=np.power)
 
@@ -134,16 +150,30 @@ def _float_reduction(mean: bool, axis, keepdims):
     return fast
 
 
+_reduction_cache: dict[tuple, tuple] = {}  # (mean, axis, keepdims) -> (params, fast path)
+
+
+def _reduction_rule(mean: bool, dim, keepdim) -> tuple:
+    key = (mean, dim if isinstance(dim, (int, type(None))) else tuple(np.ravel(dim).tolist()),
+           keepdim)
+    found = _reduction_cache.get(key)
+    if found is None:
+        axis, keepdims = _axis_param(dim), bool(keepdim)
+        found = ((("axis", axis), ("keepdims", keepdims)),
+                 _float_reduction(mean, axis, keepdims))
+        if len(_reduction_cache) < 1024:
+            _reduction_cache[key] = found
+    return found
+
+
 def _sum(self, dim=None, keepdim=False):
-    axis, keepdims = _axis_param(dim), bool(keepdim)
-    return apply_op("SumBackward", jnp.sum, [self], (("axis", axis), ("keepdims", keepdims)),
-                    fast=_float_reduction(False, axis, keepdims))
+    params, fast = _reduction_rule(False, dim, keepdim)
+    return apply_op("SumBackward", jnp.sum, [self], params, fast=fast)
 
 
 def _mean(self, dim=None, keepdim=False):
-    axis, keepdims = _axis_param(dim), bool(keepdim)
-    return apply_op("MeanBackward", jnp.mean, [self], (("axis", axis), ("keepdims", keepdims)),
-                    fast=_float_reduction(True, axis, keepdims))
+    params, fast = _reduction_rule(True, dim, keepdim)
+    return apply_op("MeanBackward", jnp.mean, [self], params, fast=fast)
 
 
 def _max(self, dim=None, keepdim=False):
