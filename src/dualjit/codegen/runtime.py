@@ -107,7 +107,7 @@ class CompiledFunction:
                 kernel.chunk_call = proto(self.compiled.address(kernel.name + "_chunk"))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
         self.typed_call = None  # set with fast_call for one-output kernels: see below
-        self.fast_call = self._single_kernel_caller()
+        self.fast_call = self._single_kernel_caller() or self._single_host_caller()
 
     # -- planning -------------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -237,6 +237,32 @@ class CompiledFunction:
             outs = [empty(s, d) for s, d in out_specs]
             kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
             return outs
+        return call
+
+    def _single_host_caller(self):
+        """For a Function that is one library call on its inputs (a BLAS-sized matmul): call
+        it directly, after the same argument checks."""
+        fn = self.function
+        if len(self.steps) != 1 or not isinstance(self.steps[0], _HostStep) or fn.consts:
+            return None
+        step = self.steps[0]
+        eqn = step.eqn
+        if (getattr(step, "impl", None) is None or eqn.primitive.multiple_results
+                or list(eqn.inputs) != list(fn.inputs) or list(fn.outputs) != [eqn.outputs[0]]):
+            return None
+        impl, params, n_args = step.impl, dict(eqn.params), len(fn.inputs)
+        expected = [(t.dtype.np, t.shape) for t in self.in_types]
+        out_dtype = eqn.outputs[0].type.dtype.np
+        ndarray = np.ndarray
+
+        def call(args):
+            if len(args) != n_args or not all(
+                    type(a) is ndarray and a.dtype is d and a.shape == shape
+                    for a, (d, shape) in zip(args, expected)):
+                args = self.check_arguments(args)
+            out = impl(*args, **params)
+            return [out if type(out) is ndarray and out.dtype is out_dtype
+                    else np.asarray(out, dtype=out_dtype)]
         return call
 
     # -- calling --------------------------------------------------------------------------------
