@@ -320,3 +320,18 @@ def test_while_nested_in_scan_and_its_gradient():
     grad = dj.make_ir(dj.grad(lambda x: lax.fori_loop(0, 4, lambda i, c: c * jnp.sin(c) + x,
                                                        x).sum()))(x)
     assert_same(grad, [x])
+
+
+def test_library_call_functions_check_their_arguments_too():
+    a = rng.standard_normal((64, 64))
+    fn = dj.make_ir(jnp.matmul)(a, a)
+    compiled = compile_function(fn)
+    assert compiled.fast_call is not None and not hasattr(compiled.steps[0], "segment")
+    np.testing.assert_allclose(compiled.fast_call([a, a])[0], a @ a, rtol=1e-12)
+    fortran = np.asfortranarray(a)
+    np.testing.assert_allclose(compiled.fast_call([fortran, a[:, ::-1]])[0], a @ a[:, ::-1],
+                               rtol=1e-12)
+    with pytest.raises(ArgumentError, match="shape"):
+        compiled.fast_call([a, np.ones((64, 3))])
+    with pytest.raises(ArgumentError, match="dtype"):
+        compiled.fast_call([a, a.astype(np.complex128)])
