@@ -323,15 +323,41 @@ def test_while_nested_in_scan_and_its_gradient():
 
 
 def test_library_call_functions_check_their_arguments_too():
-    a = rng.standard_normal((64, 64))
+    a = rng.standard_normal((4, 64, 64))  # batched: numpy's matmul between kernels
     fn = dj.make_ir(jnp.matmul)(a, a)
     compiled = compile_function(fn)
     assert compiled.fast_call is not None and not hasattr(compiled.steps[0], "segment")
     np.testing.assert_allclose(compiled.fast_call([a, a])[0], a @ a, rtol=1e-12)
     fortran = np.asfortranarray(a)
-    np.testing.assert_allclose(compiled.fast_call([fortran, a[:, ::-1]])[0], a @ a[:, ::-1],
-                               rtol=1e-12)
+    np.testing.assert_allclose(compiled.fast_call([fortran, a[:, :, ::-1]])[0],
+                               a @ a[:, :, ::-1], rtol=1e-12)
     with pytest.raises(ArgumentError, match="shape"):
-        compiled.fast_call([a, np.ones((64, 3))])
+        compiled.fast_call([a, np.ones((4, 64, 3))])
     with pytest.raises(ArgumentError, match="dtype"):
         compiled.fast_call([a, a.astype(np.complex128)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pattern", ["nn", "tn", "nt", "tt"])
+def test_large_products_call_gemm_inside_the_kernel(dtype, pattern):
+    from dualjit.codegen import blas
+
+    if dtype not in [d.np for d in blas.gemms()]:
+        pytest.skip("no gemm in this numpy build: products run through numpy's matmul")
+    a = rng.standard_normal((70, 40)).astype(dtype)
+    b = rng.standard_normal((40, 90)).astype(dtype)
+    lhs = a.T.copy() if pattern[0] == "t" else a
+    rhs = b.T.copy() if pattern[1] == "t" else b
+
+    def f(x, y):
+        x = x.T if pattern[0] == "t" else x
+        y = y.T if pattern[1] == "t" else y
+        return jnp.tanh(x @ y) * 2.0
+
+    fn = dj.make_ir(f)(lhs, rhs)
+    compiled = compile_function(fn)
+    assert all(hasattr(s, "segment") for s in compiled.steps)  # no host step
+    assert "gemm" in compiled.llvm_ir()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(compiled(lhs, rhs)[0], np.tanh(a @ b) * 2.0, rtol=tol, atol=tol)
+    assert_same(fn, [lhs, rhs])

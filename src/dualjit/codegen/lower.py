@@ -16,7 +16,7 @@ from llvmlite import ir as L
 
 from ..ir import DType, Eqn, Literal, TensorType, Var
 from ..ir import primitives as P
-from . import vecmath
+from . import blas, vecmath
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -845,6 +845,9 @@ ROOT_RULES["argmin"] = _arg_reduce("argmin")
 def _dot_general(k: KernelBuilder, e: Eqn) -> None:
     lhs, rhs = e.inputs
     out = e.outputs[0]
+    if _contraction_size(e) >= BLAS_MIN_FLOPS and blas.gemm_ok(e):
+        blas.emit_gemm(k, e, _operand_buffer(k, lhs), _operand_buffer(k, rhs), k.buffers[out])
+        return
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
     lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
     rfree = [d for d in range(rhs.type.ndim) if d not in rc and d not in rb]
@@ -1082,7 +1085,8 @@ def _native_function_ok(fn) -> bool:
                 return False
         elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
             return False
-        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS:
+        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS and \
+                not blas.gemm_ok(inner):
             return False
     return True
 
@@ -1105,7 +1109,8 @@ def native_scan_ok(eqn: Eqn) -> bool:
                 return False
         elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
             return False
-        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS:
+        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS and \
+                not blas.gemm_ok(inner):
             return False
     return True
 

@@ -15,7 +15,7 @@ from llvmlite import ir as L
 
 from ..ir import Function, Literal, TensorType, Var, as_dtype
 from ..ir.interpreter import literal_value
-from . import parallel, pycall
+from . import blas, parallel, pycall
 from .engine import CompiledModule
 from .lower import (
     BLAS_MIN_FLOPS,
@@ -346,8 +346,10 @@ def _output(env: dict, atom: Any) -> np.ndarray:
 
 
 def _blas_sized(eqn) -> bool:
-    """Large contractions run on the OpenBLAS that numpy ships (through numpy's matmul)."""
-    return eqn.primitive.name == "dot_general" and _contraction_size(eqn) >= BLAS_MIN_FLOPS
+    """Large contractions that the kernel cannot hand to gemm itself (a batched or
+    integer product, or no BLAS found) run through numpy's matmul between kernels."""
+    return (eqn.primitive.name == "dot_general" and _contraction_size(eqn) >= BLAS_MIN_FLOPS
+            and not blas.gemm_ok(eqn))
 
 
 class _HostStep:
