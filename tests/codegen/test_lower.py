@@ -361,3 +361,17 @@ def test_large_products_call_gemm_inside_the_kernel(dtype, pattern):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(compiled(lhs, rhs)[0], np.tanh(a @ b) * 2.0, rtol=tol, atol=tol)
     assert_same(fn, [lhs, rhs])
+
+
+def test_without_native_blas_products_run_through_numpy():
+    program = (
+        "import numpy as np, dualjit as dj, dualjit.numpy as jnp\n"
+        "from dualjit.codegen import compile_function\n"
+        "a = np.arange(64 * 64, dtype=np.float64).reshape(64, 64) / 4096\n"
+        "c = compile_function(dj.make_ir(lambda x: jnp.tanh(x @ x))(a))\n"
+        "assert any(not hasattr(s, 'segment') for s in c.steps)\n"
+        "np.testing.assert_allclose(c(a)[0], np.tanh(a @ a), rtol=1e-12)\n")
+    env = dict(__import__("os").environ, DUALJIT_NATIVE_BLAS="0")
+    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
