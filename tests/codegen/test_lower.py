@@ -126,6 +126,34 @@ def test_random_programs_and_their_gradients(program):
     assert_same(grad_fn, list(args), tol)
 
 
+@given(programs(max_ops=5))
+def test_random_programs_inside_native_control_flow(program):
+    # the random program becomes a while body, both branches of a cond and a scan body
+    from dualjit import lax
+
+    f, args, _ = program
+
+    def wrapped(a, b, loop="while"):
+        def body(c):
+            i, u, v = c
+            return i + 1, u * 0.5 + f(u, v) * 0.01, v
+        if loop == "while":
+            _, u, _ = lax.while_loop(lambda c: c[0] < 3, body, (0, a, b))
+        else:  # reverse mode needs a static trip count
+            u = lax.fori_loop(0, 3, lambda i, u: body((i, u, b))[1], a)
+        w = lax.cond(jnp.sum(u) > 0, lambda t: f(t, b), lambda t: f(b, t) * 2.0, u)
+        carry, ys = lax.scan(lambda c, _: (c + f(a, c) * 0.1, c), b, None, length=2)
+        return w + jnp.sum(carry) + jnp.sum(ys)
+
+    fn = dj.make_ir(wrapped)(*args)
+    assert _host_steps(fn) == []
+    tol = 1e-4 if args[0].dtype == np.float32 else 1e-10
+    assert_same(fn, list(args), tol)
+    grad = dj.make_ir(dj.grad(lambda a, b: wrapped(a, b, "fori"), argnums=(0, 1)))(*args)
+    assert _host_steps(grad) == []
+    assert_same(grad, list(args), tol)
+
+
 def test_fusion_makes_one_kernel_without_temporaries():
     fn = dj.make_ir(lambda x: jnp.sum(jnp.sin(x) * 2.0 + jnp.exp(-x * x) * x ** 3))(np.ones(100))
     compiled = CompiledFunction(fn)
