@@ -75,14 +75,21 @@ def test_atan2_accuracy(dtype, max_ulp):
         assert ulp_distance(f(y, x), reference("arctan2", y, x)).max() <= max_ulp, scale
 
 
-def test_float32_pow_accuracy():
+@pytest.mark.parametrize("dtype,max_ulp", [(np.float64, 4), (np.float32, 2)])
+def test_pow_accuracy(dtype, max_ulp):
     rng = np.random.default_rng(2)
     f = dj.jit(jnp.power)
-    x = rng.uniform(0, 10, 100_000).astype(np.float32)
-    y = rng.uniform(-30, 30, 100_000).astype(np.float32)
-    assert ulp_distance(f(x, y), reference("power", x, y)).max() <= 2
-    n = np.round(y)  # negative bases with integer exponents
-    assert ulp_distance(f(-x, n), reference("power", -x, n)).max() <= 2
+    n = 100_000
+    log_x = rng.uniform(-700, 700, n) if dtype == np.float64 else rng.uniform(-80, 80, n)
+    cases = [(rng.uniform(0, 10, n), rng.uniform(-30, 30, n)),
+             (rng.uniform(0.5, 2, n), rng.uniform(-1000, 1000, n)),  # |y log x| up to ~700
+             (1 + rng.uniform(-1e-3, 1e-3, n), rng.uniform(-5e5, 5e5, n)),  # x near 1
+             (np.exp(log_x), rng.uniform(-1, 1, n) * 700 / np.maximum(abs(log_x), 1)),
+             (-rng.uniform(0, 10, n), np.round(rng.uniform(-30, 30, n)))]  # negative bases
+    for x, y in cases:
+        with np.errstate(over="ignore", under="ignore"):
+            x, y = x.astype(dtype), y.astype(dtype)
+        assert ulp_distance(f(x, y), reference("power", x, y)).max() <= max_ulp
 
 
 SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-310, -1e-310, 1e10, -1e300, 3e38, 710.0,
@@ -110,7 +117,7 @@ def test_binary_special_values_match_numpy(dtype):
         values = np.array(SPECIAL, dtype=dtype)
     y, x = (np.tile(a.ravel(), 2) for a in np.meshgrid(values, values))  # every pair, twice
     assert y.size >= 1024  # so that the loops use our math
-    names = ["arctan2"] + (["power"] if dtype == np.float32 else [])
+    names = ["arctan2", "power"]
     for name in names:
         got = dj.jit(getattr(jnp, name))(y, x)
         expected = reference(name, y, x)
@@ -121,9 +128,11 @@ def test_binary_special_values_match_numpy(dtype):
                                       err_msg=name)
 
 
-@pytest.mark.parametrize("name", ["log", "log1p", "expm1", "tanh", "arctan2", "logistic"])
+@pytest.mark.parametrize("name", ["log", "log1p", "expm1", "tanh", "arctan2", "logistic",
+                                  "power"])
 def test_each_function_vectorizes_without_library_calls(name):
-    special = {"arctan2": lambda x: jnp.arctan2(x, x + 1.0), "logistic": dualjit.nn.sigmoid}
+    special = {"arctan2": lambda x: jnp.arctan2(x, x + 1.0), "logistic": dualjit.nn.sigmoid,
+               "power": lambda x: jnp.power(x, x * 0.5 + 1.25)}
     fn = special[name] if name in special else getattr(jnp, name)
     text = dj.jit(fn).lower(np.ones(4096)).llvm_ir()
     assert "<4 x double>" in text or "<8 x double>" in text

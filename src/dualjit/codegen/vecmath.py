@@ -1,6 +1,6 @@
 """Vectorizable math in LLVM IR, written without branches or library calls.
 
-exp, log, log1p, expm1, tanh, sin, cos, tan, atan2 (both float dtypes), and pow for float32.
+exp, log, log1p, expm1, tanh, sin, cos, tan, atan2 and pow, for both float dtypes.
 
 LLVM's llvm.exp/llvm.sin intrinsics become scalar C library calls, which stop the loop
 vectorizer. These versions use range reduction plus polynomials evaluated with FMA, so a loop
@@ -18,8 +18,7 @@ from llvmlite import ir as L
 
 F32, F64, I64 = L.FloatType(), L.DoubleType(), L.IntType(64)
 RANGE_LIMIT = 1.0e5
-SUPPORTED = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "atan2"}
-SUPPORTED_F32_ONLY = {"pow"}  # float64 pow needs an extra-precise log: the C library's is used
+SUPPORTED = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "atan2", "pow"}
 RANGE_REDUCED = {"sin", "cos", "tan"}
 
 # fdlibm's kernel polynomials on |r| <= pi/4 (public-domain constants of the algorithm).
@@ -264,11 +263,70 @@ class _Math:
         a = self.copysign(a, y)
         return self.select(b.fcmp_unordered("uno", x, y), b.fadd(x, y), a)
 
-    # -- pow (float32 arguments, evaluated in float64) --------------------------------------
-    def pow_f32(self, x, y):
+    # -- pow ------------------------------------------------------------------------------------
+    def two_sum(self, a, c):
+        b = self.b
+        s = b.fadd(a, c)
+        v = b.fsub(s, a)
+        return s, b.fadd(b.fsub(a, b.fsub(s, v)), b.fsub(c, v))
+
+    def fast_two_sum(self, a, c):  # |a| >= |c|
+        b = self.b
+        s = b.fadd(a, c)
+        return s, b.fsub(c, b.fsub(s, a))
+
+    def log_dd(self, ax):
+        """log(ax) as hi + lo, good to ~2**-66 relative, for finite ax > 0 (other values give
+        garbage; the caller selects around them)."""
+        b = self.b
+        dk, m = self._split(ax)
+        f = b.fsub(m, _c(1.0))  # exact
+        d = b.fadd(_c(2.0), f)
+        d_lo = b.fadd(b.fsub(_c(2.0), d), f)  # d + d_lo == 2 + f exactly
+        s_hi = b.fdiv(f, d)
+        residual = b.fsub(self.fma(b.fneg(s_hi), d, f), b.fmul(s_hi, d_lo))
+        s_lo = b.fdiv(residual, d)  # s_hi + s_lo = f / (2 + f)
+        # log(1+f) = 2s + (2/3)s^3 + s^5 Q(s^2); the first two terms in double-double
+        s2 = b.fmul(s_hi, s_hi)
+        s2_lo = b.fadd(self.fma(s_hi, s_hi, b.fneg(s2)), b.fmul(_c(2.0), b.fmul(s_hi, s_lo)))
+        s3 = b.fmul(s2, s_hi)
+        s3_lo = b.fadd(self.fma(s2, s_hi, b.fneg(s3)),
+                       b.fadd(b.fmul(s2_lo, s_hi), b.fmul(s2, s_lo)))
+        c_hi, c_lo = 2.0 / 3.0, 3.700743415417188e-17  # 2/3 = c_hi + c_lo
+        t = b.fmul(s3, _c(c_hi))
+        t_lo = b.fadd(self.fma(s3, _c(c_hi), b.fneg(t)),
+                      b.fadd(b.fmul(s3, _c(c_lo)), b.fmul(s3_lo, _c(c_hi))))
+        series = [2.0 / (2 * n + 5) for n in range(10)]
+        tail = b.fmul(b.fmul(s3, s2), self.horner(s2, series))
+        hi, err = self.two_sum(b.fmul(_c(2.0), s_hi), t)
+        lo = b.fadd(err, b.fadd(b.fmul(_c(2.0), s_lo), b.fadd(t_lo, tail)))
+        lm_hi, lm_lo = self.fast_two_sum(hi, lo)
+        k_hi = b.fmul(dk, _c(_LN2_HI))  # exact: ln2_hi has trailing zero bits
+        k_lo = b.fmul(dk, _c(_LN2_LO))
+        h, e = self.two_sum(k_hi, lm_hi)
+        return self.fast_two_sum(h, b.fadd(e, b.fadd(lm_lo, k_lo)))
+
+    def pow(self, x, y):
+        """float64 pow: exp(y * log|x|) with log|x| and the product in double-double, so that
+        |y log x| up to ~745 keeps the result within a few ulp; signs and special values as
+        C99/numpy."""
         b = self.b
         ax = self.fabs(x)
-        r = self.exp(b.fmul(y, self.log(ax)))
+        l_hi, l_lo = self.log_dd(ax)
+        l_hi = self.select(self.eq(ax, 0.0), _c(-math.inf), l_hi)
+        l_hi = self.select(self.eq(ax, math.inf), _c(math.inf), l_hi)
+        l_hi = self.select(self.isnan(ax), ax, l_hi)
+        p = b.fmul(y, l_hi)
+        p_lo = b.fadd(self.fma(y, l_hi, b.fneg(p)), b.fmul(y, l_lo))
+        finite = b.fcmp_ordered("<", self.fabs(p), _c(math.inf))
+        p_lo = self.select(finite, p_lo, _c(0.0))
+        r = self.exp(p)
+        r_finite = b.fcmp_ordered("<", r, _c(math.inf))
+        r = self.select(r_finite, self.fma(r, p_lo, r), r)
+        return self._pow_signs(x, y, ax, r)
+
+    def _pow_signs(self, x, y, ax, r):
+        b = self.b
         integer = self.eq(self.roundeven(y), y)
         half = b.fmul(y, _c(0.5))
         odd = b.and_(integer, b.fcmp_ordered("!=", self.roundeven(half), half))
@@ -280,6 +338,13 @@ class _Math:
         r = self.select(self.eq(x, 1.0), _c(1.0), r)
         return self.select(self.eq(y, 0.0), _c(1.0), r)
 
+    # -- pow (float32 arguments, evaluated in float64) --------------------------------------
+    def pow_f32(self, x, y):
+        b = self.b
+        ax = self.fabs(x)
+        r = self.exp(b.fmul(y, self.log(ax)))
+        return self._pow_signs(x, y, ax, r)
+
 
 def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, *args):
     """The vectorizable `name`(*args) inline at the builder's position (float32 via float64)."""
@@ -288,15 +353,14 @@ def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, *args)
     if name in ("sin", "cos"):
         out = m.sin_cos(wide[0], want_cos=(name == "cos"))
     elif name == "pow":
-        assert is_f32
-        out = m.pow_f32(*wide)
+        out = m.pow_f32(*wide) if is_f32 else m.pow(*wide)
     else:
         out = getattr(m, name)(*wide)
     return builder.fptrunc(out, F32) if is_f32 else out
 
 
 def available(name: str, is_f32: bool) -> bool:
-    return name in SUPPORTED or (is_f32 and name in SUPPORTED_F32_ONLY)
+    return name in SUPPORTED
 
 
 def needs_range_check(name: str) -> bool:
