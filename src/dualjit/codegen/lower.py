@@ -1071,9 +1071,12 @@ def native_control_ok(eqn: Eqn) -> bool:
     return stack <= STACK_LIMIT and all(_native_function_ok(fn) for fn in functions)
 
 
-def _native_function_ok(fn) -> bool:
+def _native_function_ok(fn, extra_stack: int = 0) -> bool:
+    """Every equation of `fn` lowers inside a kernel, and its temporaries (plus extra_stack
+    bytes) fit the stack."""
     seg = body_segment(fn)
-    if sum(v.type.size * v.type.dtype.np.itemsize for v in seg.temps) > STACK_LIMIT:
+    stack = extra_stack + sum(v.type.size * v.type.dtype.np.itemsize for v in seg.temps)
+    if stack > STACK_LIMIT:
         return False
     for inner in fn.eqns:
         name = inner.primitive.name
@@ -1093,26 +1096,9 @@ def _native_function_ok(fn) -> bool:
 
 def native_scan_ok(eqn: Eqn) -> bool:
     """A scan runs as a native loop when everything in its body lowers and fits the stack."""
-    body = eqn.params["body"]
-    seg = body_segment(body)
-    stack = sum(v.type.size * v.type.dtype.np.itemsize
-                for v in seg.temps + list(eqn.outputs[:eqn.params["num_carry"]]))
-    if stack > STACK_LIMIT:
-        return False
-    for inner in body.eqns:
-        name = inner.primitive.name
-        if name == "scan":
-            if not native_scan_ok(inner):
-                return False
-        elif name in ("cond", "while"):
-            if not native_control_ok(inner):
-                return False
-        elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
-            return False
-        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS and \
-                not blas.gemm_ok(inner):
-            return False
-    return True
+    carry = eqn.outputs[:eqn.params["num_carry"]]
+    return _native_function_ok(eqn.params["body"], sum(
+        v.type.size * v.type.dtype.np.itemsize for v in carry))
 
 
 BLAS_MIN_FLOPS = 1 << 15
