@@ -11,7 +11,9 @@ import numpy as np
 PROGRAM = r"""
 import json, numpy as np, dualjit as dj, dualjit.numpy as jnp
 from dualjit.codegen.runtime import compile_function
-f = lambda x: jnp.sum(jnp.tanh(x) * jnp.exp(-x * x)) + x[3]
+def f(x):  # vector math, a gemm call and the GIL-releasing entry: all resolved on load
+    m = jnp.reshape(x, (64, 64))
+    return jnp.sum(jnp.tanh(x) * jnp.exp(-x * x)) + x[3] + jnp.sum(m @ m) * 1e-3
 x = np.linspace(-3, 3, 4096)
 fn = dj.make_ir(f)(x)
 compiled = compile_function(fn)
@@ -31,7 +33,8 @@ def run(cache: Path) -> dict:
 
 def expected() -> float:
     x = np.linspace(-3, 3, 4096)
-    return float(np.sum(np.tanh(x) * np.exp(-x * x)) + x[3])
+    m = x.reshape(64, 64)
+    return float(np.sum(np.tanh(x) * np.exp(-x * x)) + x[3] + np.sum(m @ m) * 1e-3)
 
 
 def test_second_process_loads_object_code_from_the_cache(tmp_path):
