@@ -124,6 +124,7 @@ def _gc_paused():
 
 
 _ONE_ARRAY = (None,)
+_FLOAT64_SCALAR_KEY = (_ONE_ARRAY, np.dtype(np.float64), ())
 
 
 def _fast_key(leaves: list, structure: tuple) -> tuple:
@@ -179,6 +180,7 @@ class Jitted:
         self.static_argnums = static_argnums
         self._cache: dict[Any, _Entry] = {}
         self._fast: dict[Any, Callable] = {}
+        self._float_entry: Callable | None = None  # for one float / float64 scalar argument
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun)
 
@@ -204,6 +206,8 @@ class Jitted:
             if len(args) == 1:
                 a = args[0]
                 kind = type(a)
+                if (kind is float or kind is np.float64) and self._float_entry is not None:
+                    return self._float_entry(a)  # the object's double, read in place
                 if kind in _NUMPY_SCALARS:
                     a = a.__array__()  # a 0-d array, faster than np.asarray
                     args = (a,)
@@ -238,7 +242,12 @@ class Jitted:
             flat = _shallow_flatten(args) if not statics else None
             if flat is not None and [(a.dtype, a.shape) for a in flat[0]] == [
                     (a.dtype, a.shape) for a in arrays]:
-                self._fast[_fast_key(*flat)] = _fast_caller(entry)
+                key = _fast_key(*flat)
+                self._fast[key] = _fast_caller(entry)
+                float_call = getattr(entry.compiled, "float_call", None)
+                if (key == _FLOAT64_SCALAR_KEY and float_call is not None
+                        and not entry.const_args and entry.out_tree.kind is None):
+                    self._float_entry = float_call
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
 

@@ -165,3 +165,19 @@ def test_repeat_calls_with_parameter_tuples_match_the_first_call():
     np.testing.assert_allclose(three[0], first[0])
     with pytest.raises(ValueError, match="do not broadcast"):
         jitted((np.ones(2), np.ones(3)), 0.1)
+
+
+def test_float_arguments_read_in_place_match_the_array_path():
+    # one float64 scalar argument: repeat calls pass the float object to native code without
+    # making an array of it; results must equal those for the same value as a 0-d array
+    f = dj.jit(lambda x: jnp.sin(x) * x + jnp.where(x > 0, 1.0, -0.5))
+    g = dj.jit(lambda x: jnp.sin(x) * x + jnp.where(x > 0, 1.0, -0.5))
+    values = [0.0, -0.0, 1.5, -2.25, 1e-310, 1e300, np.inf, -np.inf, np.nan, 3.0]
+    f(1.0)
+    assert f._float_entry is not None
+    for v in values:
+        for arg in (v, np.float64(v)):
+            got, want = f(arg), g(np.asarray(v))
+            assert type(got) is np.ndarray and got.dtype == np.float64 and got.shape == ()
+            np.testing.assert_array_equal(got, want)
+            assert np.signbit(got) == np.signbit(want)

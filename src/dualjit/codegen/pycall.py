@@ -46,13 +46,41 @@ def _declare(module: L.Module, name: str, fnty: L.FunctionType) -> L.Function:
     return found if found is not None else L.Function(module, fnty, name)
 
 
-def emit_entry(module: L.Module, kernel: L.Function, n_args: int) -> str:
-    """Add the METH_FASTCALL wrapper of `kernel` (which takes n_args object pointers)."""
-    name = kernel.name + "_py"
+FLOAT_VALUE_OFFSET = 16  # where a Python float / numpy float64 object keeps its double
+
+
+def _float_layout_ok() -> bool:
+    """Python floats and numpy float64 scalars keep their double at FLOAT_VALUE_OFFSET (true
+    of CPython's standard builds; if not, the float entry is simply not used)."""
+    import numpy as np
+
+    for probe in (1.2345678901234567, np.float64(-7.654321098765432)):
+        stored = ctypes.cast(id(probe) + FLOAT_VALUE_OFFSET, ctypes.POINTER(ctypes.c_double))
+        if stored[0] != probe:
+            return False
+    return True
+
+
+FLOAT_OBJECTS_OK = _float_layout_ok()
+
+
+def emit_entry(module: L.Module, kernel: L.Function, n_args: int,
+               float_objects: bool = False) -> str:
+    """Add the METH_FASTCALL wrapper of `kernel` (which takes n_args object pointers).
+
+    float_objects=True: a second wrapper, `<kernel>_pyf`, whose first argument is a Python
+    float or numpy float64 object (the caller checks the exact type): the kernel gets a
+    stand-in array header whose data pointer is the address of the object's double."""
+    name = kernel.name + ("_pyf" if float_objects else "_py")
     fn = L.Function(module, L.FunctionType(PTR, [PTR, PTR, I64]), name)
     b = L.IRBuilder(fn.append_basic_block("entry"))
     args = [b.load(b.gep(fn.args[1], [L.Constant(I64, i)], source_etype=PTR), typ=PTR)
             for i in range(n_args)]
+    if float_objects:
+        header = b.alloca(PTR, size=L.Constant(I64, 4))
+        value = b.gep(args[0], [L.Constant(I64, FLOAT_VALUE_OFFSET)], source_etype=L.IntType(8))
+        b.store(value, b.gep(header, [L.Constant(I64, 2)], source_etype=PTR))  # offset 16
+        args[0] = header
     save = _declare(module, "PyEval_SaveThread", L.FunctionType(PTR, []))
     restore = _declare(module, "PyEval_RestoreThread", L.FunctionType(L.VoidType(), [PTR]))
     incref = _declare(module, "Py_IncRef", L.FunctionType(L.VoidType(), [PTR]))

@@ -82,6 +82,8 @@ class CompiledFunction:
             builder.emit()
             if native_entries:
                 pycall.emit_entry(module, builder.fn, len(builder.fn.args))
+                if _takes_one_float(fn, kernel.segment):
+                    pycall.emit_entry(module, builder.fn, len(builder.fn.args), True)
             kernel.flat = parallel.flatten(kernel.segment)
             if kernel.flat is not None:
                 KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment, None,
@@ -96,6 +98,9 @@ class CompiledFunction:
                 kernel.entry = pycall.Builtin(kernel.name, self.compiled.address(
                     kernel.name + "_py"))
                 kernel.call = kernel.entry.function
+                if _takes_one_float(fn, kernel.segment):
+                    self._float_entry = pycall.Builtin(kernel.name, self.compiled.address(
+                        kernel.name + "_pyf"))
             else:
                 proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))
                 kernel.call = proto(self.compiled.address(kernel.name))
@@ -107,6 +112,7 @@ class CompiledFunction:
                 kernel.chunk_call = proto(self.compiled.address(kernel.name + "_chunk"))
         self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
         self.typed_call = None  # set with fast_call for one-output kernels: see below
+        self.float_call = None  # ... and for a single float64 scalar input
         self.fast_call = self._single_kernel_caller() or self._single_host_caller()
 
     # -- planning -------------------------------------------------------------------------------
@@ -215,6 +221,17 @@ class CompiledFunction:
                     kernel(args[0], out)
                     return out
                 self.typed_call = typed1
+                entry = getattr(self, "_float_entry", None)
+                if entry is not None and len(self.steps) == 1:
+                    float_kernel = entry.function
+
+                    def float_call(x):
+                        """typed1 for a Python float or numpy float64 object (exact type checked
+                        by the caller), passed without making a 0-d array of it."""
+                        out = empty(out_shape, out_dtype)
+                        float_kernel(x, out)
+                        return out
+                    self.float_call = float_call
                 return call
 
             def typed(args):
@@ -314,6 +331,13 @@ class CompiledFunction:
 
     def asm(self) -> str:
         return self.compiled.asm() if self.compiled else ""
+
+
+def _takes_one_float(fn: Function, segment) -> bool:
+    """The Function's only input is a float64 scalar, read by this kernel as its only input."""
+    return (pycall.FLOAT_OBJECTS_OK and len(fn.inputs) == 1
+            and fn.inputs[0].type == TensorType("float64", ())
+            and list(segment.live_in) == list(fn.inputs) and not fn.consts)
 
 
 SMALL_ELEMENTS = 1024
