@@ -3,8 +3,10 @@
 For each kernel the code generator adds `<kernel>_py`, a CPython METH_FASTCALL function
 `PyObject *(PyObject *self, PyObject *const *args, Py_ssize_t nargs)` that releases the GIL,
 calls the kernel on the argument objects (numpy arrays, already checked by the runtime),
-takes the GIL back and returns None. The runtime wraps its address with PyCFunction_NewEx,
-so a call costs what calling any builtin costs (ctypes spends ~0.4 µs converting arguments).
+takes the GIL back and returns None. (Kernels of tiny functions, a few hundred element
+operations without loops of their own, keep the GIL: releasing it would cost more.) The
+runtime wraps its address with PyCFunction_NewEx, so a call costs what calling any builtin
+costs (ctypes spends ~0.4 µs converting arguments).
 The CPython symbols the wrappers use are registered with LLVM by name, so cached object code
 stays valid in another process.
 """
@@ -65,7 +67,7 @@ FLOAT_OBJECTS_OK = _float_layout_ok()
 
 
 def emit_entry(module: L.Module, kernel: L.Function, n_args: int,
-               float_objects: bool = False) -> str:
+               float_objects: bool = False, release_gil: bool = True) -> str:
     """Add the METH_FASTCALL wrapper of `kernel` (which takes n_args object pointers).
 
     float_objects=True: a second wrapper, `<kernel>_pyf`, whose first argument is a Python
@@ -87,9 +89,12 @@ def emit_entry(module: L.Module, kernel: L.Function, n_args: int,
     none = module.globals.get("_Py_NoneStruct")
     if none is None:
         none = L.GlobalVariable(module, L.IntType(8), "_Py_NoneStruct")
-    state = b.call(save, [])
-    b.call(kernel, args)
-    b.call(restore, [state])
+    if release_gil:
+        state = b.call(save, [])
+        b.call(kernel, args)
+        b.call(restore, [state])
+    else:  # a few dozen nanoseconds of work: handing the GIL over would cost more
+        b.call(kernel, args)
     b.call(incref, [none])
     b.ret(none)
     return name

@@ -81,9 +81,12 @@ class CompiledFunction:
             builder = KernelBuilder(module, kernel.name, kernel.segment, None)
             builder.emit()
             if native_entries:
-                pycall.emit_entry(module, builder.fn, len(builder.fn.args))
+                release = not _tiny(fn)
+                pycall.emit_entry(module, builder.fn, len(builder.fn.args),
+                                  release_gil=release)
                 if _takes_one_float(fn, kernel.segment):
-                    pycall.emit_entry(module, builder.fn, len(builder.fn.args), True)
+                    pycall.emit_entry(module, builder.fn, len(builder.fn.args), True,
+                                      release_gil=release)
             kernel.flat = parallel.flatten(kernel.segment)
             if kernel.flat is not None:
                 KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment, None,
@@ -338,6 +341,23 @@ def _takes_one_float(fn: Function, segment) -> bool:
     return (pycall.FLOAT_OBJECTS_OK and len(fn.inputs) == 1
             and fn.inputs[0].type == TensorType("float64", ())
             and list(segment.live_in) == list(fn.inputs) and not fn.consts)
+
+
+TINY_WORK = 256  # element operations
+
+
+def _tiny(fn: Function) -> bool:
+    """A function whose whole work is a few hundred element operations and no loops of its
+    own (well under a microsecond): its kernel keeps the GIL."""
+    work = 0
+    for eqn in fn.eqns:
+        if eqn.primitive.name in ("scan", "while", "cond", "dot_general", "reduce_sum",
+                                  "reduce_max", "reduce_min", "reduce_prod"):
+            work += sum(a.type.size for a in eqn.inputs if isinstance(a, Var))
+        work += sum(v.type.size for v in eqn.outputs)
+        if eqn.primitive.name in ("scan", "while") or work >= TINY_WORK:
+            return False
+    return True
 
 
 SMALL_ELEMENTS = 1024
