@@ -403,3 +403,11 @@ def test_without_native_blas_products_run_through_numpy():
     out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_only_kernels_with_real_work_hand_over_the_gil():
+    def wrapper_text(x):
+        text = compile_function(dj.make_ir(lambda x: x * 2.0 + 1.0)(x)).llvm_ir()
+        return [f for f in text.split("\ndefine ")[1:] if f.split("(")[0].endswith("_py")][0]
+    assert "PyEval_SaveThread" not in wrapper_text(np.float64(1.5))  # nanoseconds of work
+    assert "PyEval_SaveThread" in wrapper_text(np.ones(100_000))
