@@ -110,14 +110,20 @@ def chunks(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 
 
 def pool(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    """The shared worker threads (grown, never shrunk, when more are asked for)."""
+    global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:
+        if _pool is None or _pool_size < workers:
+            old = _pool
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dualjit")
+            _pool_size = workers
+            if old is not None:
+                old.shutdown(wait=False)  # its queued work still runs
         return _pool
 
 
