@@ -411,3 +411,29 @@ def test_only_kernels_with_real_work_hand_over_the_gil():
         return [f for f in text.split("\ndefine ")[1:] if f.split("(")[0].endswith("_py")][0]
     assert "PyEval_SaveThread" not in wrapper_text(np.float64(1.5))  # nanoseconds of work
     assert "PyEval_SaveThread" in wrapper_text(np.ones(100_000))
+
+
+def test_sibling_reductions_share_one_loop_and_keep_their_input_in_registers():
+    x = np.linspace(-3, 3, 2000)
+    y = np.sin(x)
+
+    def loss(p):
+        a, b, c, d = p
+        return jnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
+
+    p = (0.1, 0.2, 0.3, 0.4)
+    fn = dj.make_ir(dj.grad(loss))(p)
+    seg = compile_function(fn).steps[0].segment
+    assert len(seg.groups()) == 1 and seg.temps == []  # four sums, one pass over the data
+    assert_same(fn, [np.asarray(v) for v in p])
+    r = 0.1 + 0.2 * x + 0.3 * x ** 2 + 0.4 * x ** 3 - y  # the gradient by hand
+    want = [np.sum(2 * r * x ** k) for k in range(4)]
+    np.testing.assert_allclose(compile_function(fn)(*[np.asarray(v) for v in p]), want,
+                               rtol=1e-12)
+
+
+def test_a_reduction_that_reads_its_sibling_is_not_merged_with_it():
+    x = rng.standard_normal((30, 40))
+    f = dj.make_ir(lambda x: (jnp.sum(x, axis=1), jnp.max(x - jnp.mean(x), axis=1),
+                              jnp.prod(x * 0.1 + 1.0, axis=1)))(x)
+    assert_same(f, [x])

@@ -106,13 +106,30 @@ class Segment:
             for v in group:
                 if (v in outs or v in required
                         or self.producer[v].primitive.name not in ELEMENTWISE_NAMES
-                        or v in other_reads[g]
-                        or any(v in direct_reads[h] or v in other_reads[h]
-                               for h in range(len(groups)) if h != g)):
+                        or v in other_reads[g]):
                     continue
-                drop.add(v)
+                readers = [h for h in range(len(groups)) if h != g
+                           and (v in direct_reads[h] or v in other_reads[h])]
+                if not readers:
+                    drop.add(v)
+                elif (len(readers) == 1 and v not in direct_reads[g]
+                      and self._fusable_into(v, groups[readers[0]], other_reads[readers[0]])):
+                    drop.add(v)  # computed inside its one reader's loop instead
         if drop:
             self.materialized = [v for v in self.materialized if v not in drop]
+
+    def _fusable_into(self, v: Var, group: list[Var], other: set[Var]) -> bool:
+        """v's one reading loop is a reduction (or sibling reductions) over v's own shape that
+        reads v at its own index only: v can be computed there, once per element."""
+        space = self._reduction_space(group[0])
+        return space is not None and v not in other and space[0] == v.type.shape
+
+    def _reduction_space(self, var: Var):
+        """(input shape, reduced axes) of a reduction's loop nest, None for anything else."""
+        e = self.producer[var]
+        if e.primitive.name not in REDUCTION_KINDS:
+            return None
+        return e.inputs[0].type.shape, tuple(e.params["axes"])
 
     def groups(self) -> list[list[Var]]:
         """The materialized values in emission order, same-shape elementwise runs together."""
@@ -120,7 +137,12 @@ class Segment:
         for var in self.materialized:
             is_root = self.producer[var].primitive.name in ROOT_RULES
             last = groups[-1] if groups else None
-            if (last is not None and not is_root and last[0].type.shape == var.type.shape
+            space = self._reduction_space(var)
+            if (last is not None and space is not None
+                    and self._reduction_space(last[0]) == space
+                    and not set(last) & self._reads([var])):
+                last.append(var)  # sibling reductions over one space share a loop nest
+            elif (last is not None and not is_root and last[0].type.shape == var.type.shape
                     and self.producer[last[0]].primitive.name not in ROOT_RULES):
                 last.append(var)
             else:
@@ -130,10 +152,13 @@ class Segment:
     def _reads(self, group: list[Var], split: bool = False):
         """Materialized values a group's loops read (through the expressions fused into it).
 
-        With split=True: (values reached through elementwise operations only, the others)."""
+        With split=True: (values read at the loop's own index — through elementwise
+        operations only, from an elementwise value or a reduction's input — and the others)."""
         direct: set[Var] = set()
         other: set[Var] = set()
-        stack = [(a, self.producer[v].primitive.name in ELEMENTWISE_NAMES)
+        # a reduction's loop runs over its input's index space: it reads its input in place
+        stack = [(a, self.producer[v].primitive.name in ELEMENTWISE_NAMES
+                  or self.producer[v].primitive.name in REDUCTION_KINDS)
                  for v in group for a in self.producer[v].inputs]
         seen: set = set()
         materialized = set(self.materialized)
@@ -335,7 +360,11 @@ class KernelBuilder:
                 continue
             eqn = self.segment.producer[group[0]]
             name = eqn.primitive.name
-            if name in ROOT_RULES:
+            if len(group) > 1 and name in REDUCTION_KINDS:
+                eqns = [self.segment.producer[v] for v in group]
+                self.versioned(lambda k, eqns=eqns: _sibling_reductions(k, eqns),
+                               eqn.inputs[0].type.size)
+            elif name in ROOT_RULES:
                 if name in RERUNNABLE_ROOTS:
                     self.versioned(lambda k, eqn=eqn: ROOT_RULES[eqn.primitive.name](k, eqn),
                                    eqn.inputs[0].type.size)
@@ -794,6 +823,41 @@ def _combine(k, kind, dtype, acc, v):
 
 for _kind in ("sum", "max", "min", "prod"):
     ROOT_RULES[f"reduce_{_kind}"] = _reduction(_kind)
+REDUCTION_KINDS = {f"reduce_{kind}": kind for kind in ("sum", "max", "min", "prod")}
+
+
+def _sibling_reductions(k: KernelBuilder, eqns: list[Eqn]) -> None:
+    """Reductions over the same space in one loop nest, an accumulator each; values they
+    share are computed once per element."""
+    x0 = eqns[0].inputs[0]
+    kept, axes = _split_axes(x0.type.shape, eqns[0].params["axes"])
+    b = k.b
+
+    def outer(out_idx):
+        accs = []
+        for e in eqns:
+            dtype = e.inputs[0].type.dtype
+            acc = k._alloca(REG[dtype])
+            b.store(_identity(REDUCTION_KINDS[e.primitive.name], dtype), acc)
+            accs.append(acc)
+
+        def inner(red_idx):
+            full = [None] * x0.type.ndim
+            for d, i in zip(kept, out_idx):
+                full[d] = i
+            for d, i in zip(axes, red_idx):
+                full[d] = i
+            for e, acc in zip(eqns, accs):
+                dtype = e.inputs[0].type.dtype
+                v = k.value(e.inputs[0], full)
+                current = b.load(acc, typ=REG[dtype])
+                b.store(_combine(k, REDUCTION_KINDS[e.primitive.name], dtype, current, v), acc)
+
+        k.loop_nest([x0.type.shape[d] for d in axes], inner)
+        for e, acc in zip(eqns, accs):
+            k.store(e.outputs[0], out_idx, b.load(acc, typ=REG[e.inputs[0].type.dtype]))
+
+    k.loop_nest(eqns[0].outputs[0].type.shape, outer)
 
 
 def _arg_reduce(kind: str):
