@@ -765,33 +765,8 @@ def _split_axes(shape, axes):
     return kept, list(axes)
 
 
-def _reduction(kind: str):
-    def rule(k: KernelBuilder, e: Eqn) -> None:
-        x, out = e.inputs[0], e.outputs[0]
-        dtype = x.type.dtype
-        t = REG[dtype]
-        kept, axes = _split_axes(x.type.shape, e.params["axes"])
-        b = k.b
-
-        def outer(out_idx):
-            acc = k._alloca(t)
-            b.store(_identity(kind, dtype), acc)
-
-            def inner(red_idx):
-                full = [None] * x.type.ndim
-                for d, i in zip(kept, out_idx):
-                    full[d] = i
-                for d, i in zip(axes, red_idx):
-                    full[d] = i
-                v = k.value(x, full)
-                current = b.load(acc, typ=t)
-                b.store(_combine(k, kind, dtype, current, v), acc)
-
-            k.loop_nest([x.type.shape[d] for d in axes], inner)
-            k.store(out, out_idx, b.load(acc, typ=t))
-
-        k.loop_nest(out.type.shape, outer)
-    return rule
+def _reduction(k: KernelBuilder, e: Eqn) -> None:
+    _sibling_reductions(k, [e])
 
 
 def _identity(kind, dtype):
@@ -821,14 +796,13 @@ def _combine(k, kind, dtype, acc, v):
     return binary(k, kind, dtype, acc, v)
 
 
-for _kind in ("sum", "max", "min", "prod"):
-    ROOT_RULES[f"reduce_{_kind}"] = _reduction(_kind)
 REDUCTION_KINDS = {f"reduce_{kind}": kind for kind in ("sum", "max", "min", "prod")}
+ROOT_RULES.update({name: _reduction for name in REDUCTION_KINDS})
 
 
 def _sibling_reductions(k: KernelBuilder, eqns: list[Eqn]) -> None:
-    """Reductions over the same space in one loop nest, an accumulator each; values they
-    share are computed once per element."""
+    """Reductions over the same space (one or more) in one loop nest, an accumulator each;
+    values they share are computed once per element."""
     x0 = eqns[0].inputs[0]
     kept, axes = _split_axes(x0.type.shape, eqns[0].params["axes"])
     b = k.b
