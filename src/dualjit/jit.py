@@ -77,10 +77,6 @@ _NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_
 _SCALARS = frozenset((float, int, bool)) | _NUMPY_SCALARS
 
 
-def _state_is_eager() -> bool:
-    return current_builder() is None
-
-
 def _fast_caller(entry: _Entry) -> Callable:
     """Call a compiled entry on a sequence of arrays, skipping pytree handling when possible."""
     compiled, consts, out_tree = entry.compiled, list(entry.const_args), entry.out_tree

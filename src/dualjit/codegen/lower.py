@@ -88,6 +88,7 @@ class Segment:
         self.materialized.sort(key=lambda v: order[v])
         self._keep_in_registers(outs)
         self.temps = [v for v in self.materialized if v not in outs]
+        self.grouped = self.groups()  # final: the emitter's loop nests, in order
         self._plan_temporaries()
 
     def _keep_in_registers(self, outs: set[Var]) -> None:
@@ -178,7 +179,7 @@ class Segment:
     def _plan_temporaries(self) -> None:
         """Temporaries whose lifetimes do not overlap share a buffer (`slot`): a value lives
         from the group that writes it to the last group that reads it."""
-        groups = self.groups()
+        groups = self.grouped
         temps = set(self.temps)
         defined_at: dict[Var, int] = {}
         last_read: dict[Var, int] = {}
@@ -432,7 +433,7 @@ class KernelBuilder:
         return found
 
     def _groups(self) -> list[list[Var]]:
-        return self.segment.groups()
+        return self.segment.grouped
 
 
 def literal(lit: Literal) -> L.Constant:

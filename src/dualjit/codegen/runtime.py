@@ -77,6 +77,7 @@ class CompiledFunction:
         module = L.Module(name="dualjit")
         kernels = [s for s in self.steps if isinstance(s, _Kernel)]
         native_entries = pycall.register_symbols()
+        self._float_entry = None  # the kernel's entry taking a float object, when it has one
         for kernel in kernels:
             builder = KernelBuilder(module, kernel.name, kernel.segment, None)
             builder.emit()
@@ -224,7 +225,7 @@ class CompiledFunction:
                     kernel(args[0], out)
                     return out
                 self.typed_call = typed1
-                entry = getattr(self, "_float_entry", None)
+                entry = self._float_entry
                 if entry is not None and len(self.steps) == 1:
                     float_kernel = entry.function
 
@@ -479,10 +480,6 @@ def compile_function(fn: Function) -> CompiledFunction:
             if fn in _cache:
                 _cache.move_to_end(fn)
     return found
-
-
-def type_str(t: TensorType) -> str:
-    return str(t)
 
 
 __all__ = ["compile_function", "CompiledFunction", "ArgumentError", "as_dtype"]

@@ -110,16 +110,6 @@ def _unwrap(x: Any) -> Any:
     return x._value if isinstance(x, Tensor) else x
 
 
-def _source(x: Any) -> Any:
-    if isinstance(x, Tensor):
-        if x.grad_fn is not None:
-            return x.grad_fn
-        if x.requires_grad:
-            return x
-        return x._value
-    return x
-
-
 def _type(x: Any) -> TensorType:
     arr = np.asarray(x)
     return TensorType(as_dtype(arr.dtype), arr.shape)
@@ -153,7 +143,7 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
         if function is None:
             function = _op_function(key, fn, values, params)
         sources = []
-        for a in args:  # _source, inlined
+        for a in args:  # each input's source: its node, itself (a leaf) or its value
             if isinstance(a, Tensor):
                 a = a.grad_fn or (a if a.requires_grad else a._value)
             sources.append(a)
