@@ -1,6 +1,14 @@
 """Test configuration: hypothesis profiles (a quick one for CI, a deeper one for local runs)."""
 
 import os
+import pathlib
+import sys
+
+# Test the tree this file sits in, whatever `pip install -e` points at (several checkouts of the
+# repository may share one environment); subprocesses the tests start inherit the same path.
+_SRC = str(pathlib.Path(__file__).resolve().parent.parent / "src")
+sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 os.environ.setdefault("DUALJIT_CHECKS", "1")  # verify the IR after every transform
 
