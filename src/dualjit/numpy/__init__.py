@@ -1,0 +1,19 @@
+"""dualjit.numpy: NumPy's array API over traced and plain arrays, composed from primitives.
+
+NumPy broadcasting and dtype promotion become explicit broadcast_in_dim and
+convert_element_type equations. On plain numpy arrays outside any transform these functions
+evaluate at once and return numpy arrays. The submodules group the functions by theme; every
+public name is re-exported here, so `import dualjit.numpy as jnp` is all users need.
+"""
+
+from . import (
+    _methods,  # noqa: F401  (installs the operators and methods of traced arrays)
+    linalg,  # noqa: F401
+)
+from ._core import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .products import *  # noqa: F401,F403
+from .reductions import *  # noqa: F401,F403
+from .shapes import *  # noqa: F401,F403

@@ -1,0 +1,156 @@
+"""Operands of dualjit.numpy: conversion, dtype promotion, broadcasting and axis arguments.
+
+Every public function turns its array-like arguments into operands here, so NumPy's rules
+(weak Python scalars, NumPy 2 promotion, broadcasting) are applied the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as _np
+
+from ..ir import DType, as_dtype
+from ..ir import primitives as P
+from ..tracer.core import Tracer, as_array, bind, is_weak, mark_weak
+
+__all__ = ["ndarray", "float32", "float64", "int32", "int64", "bool_", "pi", "e", "inf", "nan",
+           "newaxis", "shape", "ndim", "result_type", "broadcast_to"]
+
+ndarray = _np.ndarray
+float32, float64, int32, int64 = _np.float32, _np.float64, _np.int32, _np.int64
+bool_ = _np.bool_
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
+
+PY_SCALARS = (bool, int, float)
+
+# ---------------------------------------------------------------------------------------------
+# Operands: dtype, shape, promotion and broadcasting
+# ---------------------------------------------------------------------------------------------
+
+def is_array(x: Any) -> bool:
+    return isinstance(x, (Tracer, _np.ndarray, _np.generic))
+
+
+def operand(x: Any, op: str) -> Any:
+    """Tracers and numpy arrays pass; Python scalars stay weak; anything else becomes an array."""
+    if isinstance(x, (Tracer, _np.ndarray)) or type(x) in PY_SCALARS:
+        if isinstance(x, _np.ndarray) and x.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: dtype {x.dtype} is not supported; dualjit arrays are bool, "
+                            "int32, int64, float32 or float64")
+        return x
+    if isinstance(x, _np.generic):
+        return as_array(x, f"{op}: operand")
+    if isinstance(x, complex):
+        raise TypeError(f"{op}: complex numbers are not supported")
+    return as_array(x, f"{op}: operand of type {type(x).__name__}")
+
+
+def shape(x: Any) -> tuple[int, ...]:
+    return x.shape if is_array(x) else _np.shape(x)
+
+
+def ndim(x: Any) -> int:
+    return len(shape(x))
+
+
+def dtype_of(x: Any) -> DType:
+    if isinstance(x, Tracer):
+        return x.aval.dtype
+    return as_dtype(_np.asarray(x).dtype)
+
+
+def result_type(*args: Any) -> _np.dtype:
+    """NumPy 2 promotion (Python scalars are weak) mapped onto dualjit's dtypes."""
+    parts = [a if type(a) in PY_SCALARS else _weak_stand_in(a) if is_weak(a) else
+             (a.dtype if is_array(a) else _np.asarray(a).dtype) for a in args]
+    return as_dtype(_np.result_type(*parts)).np
+
+
+def _weak_stand_in(x: Tracer) -> Any:
+    """A Python scalar of a weakly typed tracer's kind, so promotion treats it as weak."""
+    kind = x.dtype.kind
+    return True if kind == "b" else (0 if kind in "iu" else 0.0)
+
+
+def convert(x: Any, dtype: _np.dtype) -> Any:
+    if type(x) in PY_SCALARS:
+        return _np.asarray(x, dtype=dtype)[()]
+    if isinstance(x, Tracer):
+        if x.dtype == dtype:
+            return x
+        return bind(P.convert_element_type_p, x, new_dtype=as_dtype(dtype))
+    x = _np.asarray(x)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+def joint_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(_np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} do not broadcast") from None
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    x = operand(x, "broadcast_to")
+    shape = tuple(int(d) for d in shape)
+    src = _np.shape(x)
+    if src == shape:
+        return x
+    if len(src) > len(shape) or joint_shape("broadcast_to", src, shape) != shape:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {src} to {shape}")
+    dims = tuple(range(len(shape) - len(src), len(shape)))
+    if type(x) in PY_SCALARS:
+        x = _np.asarray(x, dtype=result_type(x))[()]
+    return bind(P.broadcast_in_dim_p, x, shape=shape, broadcast_dimensions=dims)
+
+
+def promote(op: str, *args: Any, dtype: _np.dtype | None = None) -> list[Any]:
+    """Operands converted to one dtype; non-scalar operands broadcast to one shape."""
+    args = [operand(a, op) for a in args]
+    target = dtype if dtype is not None else result_type(*args)
+    args = [convert(a, target) for a in args]
+    out_shape = joint_shape(op, *[_np.shape(a) for a in args])
+    return [a if _np.shape(a) in ((), out_shape) else broadcast_to(a, out_shape) for a in args]
+
+
+def elementwise_op(prim, op: str, *args: Any, dtype: _np.dtype | None = None) -> Any:
+    out = bind(prim, *promote(op, *args, dtype=dtype))
+    if dtype is None and builtins.all(is_weak(a) or type(a) in PY_SCALARS for a in args):
+        mark_weak(out)
+    return out
+
+
+def float_dtype(*args: Any) -> _np.dtype:
+    dt = result_type(*args)
+    return dt if dt.kind == "f" else _np.dtype(_np.float64)
+
+
+def normalize_axes(op: str, axis: Any, nd: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(nd))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, _np.integer)) or not -nd <= a < nd:
+            raise ValueError(f"{op}: axis {axis} is out of bounds for an array of "
+                             f"dimension {nd}")
+        out.append(int(a) % nd)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+def slice_axis(a: Any, axis: int, lo: int, hi: int, step: int = 1) -> Any:
+    shp = _np.shape(a)
+    starts = [0] * len(shp)
+    limits = list(shp)
+    strides = [1] * len(shp)
+    starts[axis], limits[axis], strides[axis] = lo, hi, step
+    if (lo, hi, step) == (0, shp[axis], 1):
+        return a
+    return bind(P.slice_p, a, start_indices=tuple(starts), limit_indices=tuple(limits),
+                strides=tuple(strides))
