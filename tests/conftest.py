@@ -14,7 +14,7 @@ os.environ.setdefault("DUALJIT_CHECKS", "1")  # verify the IR after every transf
 
 # jit uses the native backend unless DUALJIT_BACKEND=interpreter; tests/codegen compares the
 # two directly, and the rest of the suite runs through whichever is selected.
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, settings  # noqa: E402 (after the path set-up)
 
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -459,7 +459,7 @@ def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
 
 jvp_rules[P.custom_jvp_call_p] = _custom_jvp_call_jvp
 
-custom_lin_p = new_primitive("custom_lin", multiple_results=True)
+custom_lin_p = new_primitive("custom_lin", multiple_results=True, higher_order=True)
 shape_rules[custom_lin_p] = lambda *args, bwd, num_res, out_types: list(out_types)
 
 

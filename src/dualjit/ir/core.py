@@ -77,6 +77,7 @@ def as_dtype(x: Any) -> DType:
     except TypeError:
         raise TypeError(f"dtype {x!r} is not supported; dualjit supports "
                         "bool, int32, int64, float32 and float64") from None
+    npd = npd.newbyteorder("=")  # byte-swapped data has the same type (values are copied)
     if npd in _DTYPE_OF_NUMPY:
         return _DTYPE_OF_NUMPY[npd]
     if npd.kind in "iu" and npd.itemsize <= 4:
@@ -192,11 +193,24 @@ class FrozenDict(dict):
 
 
 class Primitive:
-    """A named operation; its rules live in per-layer tables keyed by the primitive."""
+    """A named operation; its rules live in per-layer tables keyed by the primitive.
 
-    def __init__(self, name: str, multiple_results: bool = False):
+    Its traits say what kind of operation it is, for the passes that treat a whole kind alike:
+    - elementwise: each output element depends only on the operands' elements at the same
+      index (rank-0 operands broadcast);
+    - reduction: the monoid a reduction folds its axes with ("sum", "max", "min", "prod"),
+      None for anything else;
+    - higher_order: its params carry Functions or rules that it applies (control flow and
+      custom-rule calls): never evaluated at trace time by constant folding.
+    """
+
+    def __init__(self, name: str, multiple_results: bool = False, *, elementwise: bool = False,
+                 reduction: str | None = None, higher_order: bool = False):
         self.name = name
         self.multiple_results = multiple_results
+        self.elementwise = elementwise
+        self.reduction = reduction
+        self.higher_order = higher_order
 
     def __repr__(self) -> str:
         return self.name
@@ -212,10 +226,11 @@ shape_rules: dict[Primitive, Callable[..., Any]] = {}
 impl_rules: dict[Primitive, Callable[..., Any]] = {}
 
 
-def new_primitive(name: str, multiple_results: bool = False) -> Primitive:
+def new_primitive(name: str, multiple_results: bool = False, **traits: Any) -> Primitive:
+    """Define and register a primitive; `traits` are Primitive's keyword traits."""
     if name in primitives:
         raise IRError(f"primitive {name!r} is defined twice")
-    prim = Primitive(name, multiple_results)
+    prim = Primitive(name, multiple_results, **traits)
     primitives[name] = prim
     return prim
 

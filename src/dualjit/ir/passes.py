@@ -7,9 +7,6 @@ from typing import Any
 from .core import Eqn, FrozenDict, Function, Literal, Var, impl_rules, sub_functions
 from .interpreter import literal_value
 
-# Primitives whose params hold sub-Functions or rules: never folded, their bodies recursed into.
-_OPAQUE = {"cond", "while", "scan", "custom_jvp_call", "custom_vjp_call", "custom_lin"}
-
 
 def _map_sub_functions(eqn: Eqn, transform) -> Eqn:
     if not sub_functions(eqn):
@@ -77,7 +74,8 @@ def fold_constants(fn: Function) -> Function:
     for eqn in fn.eqns:
         eqn = _map_sub_functions(eqn, fold_constants)
         inputs = [sub(a) for a in eqn.inputs]
-        foldable = (eqn.primitive.name not in _OPAQUE and not eqn.primitive.multiple_results
+        # higher-order primitives (their params hold Functions or rules) are never folded
+        foldable = (not eqn.primitive.higher_order and not eqn.primitive.multiple_results
                     and all(isinstance(a, Literal) for a in inputs)
                     and eqn.outputs[0].type.shape == ())
         if foldable:

@@ -94,7 +94,7 @@ _UNARY = {
 
 unary_primitives = {}
 for _name, (_fn, _allowed) in _UNARY.items():
-    _p = new_primitive(_name)
+    _p = new_primitive(_name, elementwise=True)
     unary_primitives[_name] = _p
     shape_rules[_p] = (lambda n, a: lambda x: _elementwise_type(n, [x], a))(_name, _allowed)
     impl_rules[_p] = _quiet((lambda f: lambda x: np.asarray(f(np.asarray(x))))(_fn))
@@ -148,7 +148,7 @@ _BINARY = {
 }
 binary_primitives = {}
 for _name, (_fn, _allowed) in _BINARY.items():
-    _p = new_primitive(_name)
+    _p = new_primitive(_name, elementwise=True)
     binary_primitives[_name] = _p
     shape_rules[_p] = (lambda n, a: lambda x, y: _elementwise_type(n, [x, y], a))(_name, _allowed)
     impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
@@ -162,7 +162,7 @@ _COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equ
             "gt": np.greater, "ge": np.greater_equal}
 compare_primitives = {}
 for _name, _fn in _COMPARE.items():
-    _p = new_primitive(_name)
+    _p = new_primitive(_name, elementwise=True)
     compare_primitives[_name] = _p
     shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(
         n, [x, y], (DType.bool,) + NUMBERS).with_dtype(DType.bool))(_name)
@@ -170,7 +170,7 @@ for _name, _fn in _COMPARE.items():
 eq_p, ne_p, lt_p, le_p, gt_p, ge_p = (compare_primitives[n] for n in _COMPARE)
 
 
-select_p = new_primitive("select")
+select_p = new_primitive("select", elementwise=True)
 
 
 def _select_shape(pred, on_true, on_false):
@@ -186,7 +186,7 @@ shape_rules[select_p] = _select_shape
 impl_rules[select_p] = lambda p, t, f: np.asarray(np.where(p, t, f)).astype(
     np.result_type(np.asarray(t).dtype, np.asarray(f).dtype))
 
-integer_pow_p = new_primitive("integer_pow")
+integer_pow_p = new_primitive("integer_pow", elementwise=True)
 shape_rules[integer_pow_p] = lambda x, *, y: _elementwise_type("integer_pow", [x], NUMBERS)
 
 
@@ -207,7 +207,7 @@ impl_rules[integer_pow_p] = _integer_pow
 # Type and shape manipulation
 # ---------------------------------------------------------------------------------------------
 
-convert_element_type_p = new_primitive("convert_element_type")
+convert_element_type_p = new_primitive("convert_element_type", elementwise=True)
 shape_rules[convert_element_type_p] = lambda x, *, new_dtype: x.with_dtype(as_dtype(new_dtype))
 
 
@@ -490,10 +490,10 @@ def _identity_min(dtype):
     return np.inf if dtype.kind == "f" else (True if dtype.kind == "b" else np.iinfo(dtype).max)
 
 
-reduce_sum_p = new_primitive("reduce_sum")
-reduce_max_p = new_primitive("reduce_max")
-reduce_min_p = new_primitive("reduce_min")
-reduce_prod_p = new_primitive("reduce_prod")
+reduce_sum_p = new_primitive("reduce_sum", reduction="sum")
+reduce_max_p = new_primitive("reduce_max", reduction="max")
+reduce_min_p = new_primitive("reduce_min", reduction="min")
+reduce_prod_p = new_primitive("reduce_prod", reduction="prod")
 shape_rules[reduce_sum_p] = _reduce_shape("reduce_sum", NUMBERS)
 shape_rules[reduce_max_p] = _reduce_shape("reduce_max", NUMBERS + (DType.bool,))
 shape_rules[reduce_min_p] = _reduce_shape("reduce_min", NUMBERS + (DType.bool,))
@@ -597,7 +597,7 @@ def _iota_impl(*, dtype, shape, dimension):
 shape_rules[iota_p] = _iota_shape
 impl_rules[iota_p] = _iota_impl
 
-stop_gradient_p = new_primitive("stop_gradient")
+stop_gradient_p = new_primitive("stop_gradient", elementwise=True)
 shape_rules[stop_gradient_p] = lambda x: x
 impl_rules[stop_gradient_p] = lambda x: np.asarray(x)
 
@@ -612,7 +612,7 @@ def _check_call(name: str, fn: Function, in_types: Sequence[TensorType]) -> None
                       f"but is given ({', '.join(map(str, in_types))})")
 
 
-cond_p = new_primitive("cond", multiple_results=True)
+cond_p = new_primitive("cond", multiple_results=True, higher_order=True)
 
 
 def _cond_shape(index, *operands, branches):
@@ -637,7 +637,7 @@ def _cond_impl(index, *operands, branches):
 shape_rules[cond_p] = _cond_shape
 impl_rules[cond_p] = _cond_impl
 
-while_p = new_primitive("while", multiple_results=True)
+while_p = new_primitive("while", multiple_results=True, higher_order=True)
 
 
 def _while_shape(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
@@ -668,7 +668,7 @@ def _while_impl(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
 shape_rules[while_p] = _while_shape
 impl_rules[while_p] = _while_impl
 
-scan_p = new_primitive("scan", multiple_results=True)
+scan_p = new_primitive("scan", multiple_results=True, higher_order=True)
 
 
 def _scan_shape(*args, body, length, num_consts, num_carry, reverse):
@@ -709,7 +709,7 @@ def _scan_impl(*args, body, length, num_consts, num_carry, reverse):
 shape_rules[scan_p] = _scan_shape
 impl_rules[scan_p] = _scan_impl
 
-custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True)
+custom_jvp_call_p = new_primitive("custom_jvp_call", multiple_results=True, higher_order=True)
 
 
 def _custom_jvp_shape(*args, call, jvp, num_consts):
@@ -726,7 +726,7 @@ def _call_impl(*args, call, **_):
 shape_rules[custom_jvp_call_p] = _custom_jvp_shape
 impl_rules[custom_jvp_call_p] = _call_impl
 
-custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True)
+custom_vjp_call_p = new_primitive("custom_vjp_call", multiple_results=True, higher_order=True)
 
 
 def _custom_vjp_shape(*args, call, fwd, bwd, num_res, num_consts):
