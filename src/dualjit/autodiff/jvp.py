@@ -10,6 +10,14 @@ import numpy as np
 from ..ir import DType, Function, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.core import impl_rules, new_primitive, shape_rules
+from ..ir.util import (
+    cond_operands,
+    merge_lists,
+    scan_operands,
+    scan_results,
+    split_list,
+    while_operands,
+)
 from ..tracer.core import apply_function, bind, trace_flat
 from . import ops
 from .ops import add, broadcast, convert, div, lit, mul, neg, select, sub, type_of
@@ -78,27 +86,56 @@ def jvp_eval(fn: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> t
     return [p for p, _ in results], [t for _, t in results]
 
 
-def jvp_function(fn: Function, nonzero: Sequence[bool], instantiate_zeros: bool = True) -> Function:
+def jvp_function(fn: Function, nonzero: Sequence[bool]) -> Function:
     """The JVP of fn.
 
     Inputs: fn.inputs, then one tangent per input marked `nonzero` (float inputs only).
     Outputs: fn.outputs, then one tangent per float output.
     """
-    nonzero = [nz and has_tangent(v.type) for nz, v in zip(nonzero, fn.inputs)]
-    tangent_types = [v.type for nz, v in zip(nonzero, fn.inputs) if nz]
-    n = len(fn.inputs)
+    nonzero = [nz and has_tangent(t) for nz, t in zip(nonzero, fn.in_types)]
+    return jvp_function_grouped(fn, [], nonzero, [], [has_tangent(t) for t in fn.out_types])
+
+
+def jvp_function_grouped(fn: Function, in_sizes: Sequence[int], nonzero: Sequence[bool],
+                         out_sizes: Sequence[int], out_nonzero: Sequence[bool]) -> Function:
+    """The JVP of fn with each group's tangents right after the group.
+
+    fn's inputs are cut into groups at `in_sizes` (as split_list does); the result takes, for
+    each group, its primals and then the tangents of its `nonzero` members. Outputs likewise:
+    per group of `out_sizes`, the primals, then the tangents of the `out_nonzero` ones (zeros
+    instantiated). A scan body keeps its consts | carry | xs layout this way.
+    """
+    in_groups = split_list(list(zip(fn.in_types, nonzero)), in_sizes)
+    types = [t for group in in_groups
+             for t in [t for t, _ in group] + [t for t, nz in group if nz]]
 
     def body(*args):
-        primals, given = args[:n], iter(args[n:])
-        tangents = [next(given) if nz else Zero(v.type) for nz, v in zip(nonzero, fn.inputs)]
+        primals, tangents, rest = [], [], list(args)
+        for group in in_groups:
+            group_nz = [nz for _, nz in group]
+            ps, given, rest = split_list(rest, [len(group), sum(group_nz)])
+            primals += ps
+            tangents += with_zeros(group_nz, given, [t for t, _ in group])
         outs, t_outs = jvp_eval(fn, primals, tangents)
-        float_t = [instantiate(t) if instantiate_zeros else t
-                   for v, t in zip(fn.outputs, t_outs) if has_tangent(v.type)]
-        return list(outs) + float_t
+        out_groups = zip(split_list(outs, out_sizes), split_list(t_outs, out_sizes),
+                         split_list(out_nonzero, out_sizes))
+        return [x for ps, ts, group_nz in out_groups for x in ps + given_tangents(ts, group_nz)]
 
-    out, captures = trace_flat(body, fn.in_types + tangent_types)
-    assert not captures, "jvp_function of a closed Function captured outer values"
+    out, captures = trace_flat(body, types)
+    assert not captures, "jvp of a closed Function captured outer values"
     return out
+
+
+def given_tangents(tangents: Sequence[Any], nonzero: Sequence[bool]) -> list[Any]:
+    """The tangents marked `nonzero`, zeros instantiated: what a JVP Function takes or returns."""
+    return [instantiate(t) for t, nz in zip(tangents, nonzero) if nz]
+
+
+def with_zeros(nonzero: Sequence[bool], given: Sequence[Any], types: Sequence[TensorType]
+               ) -> list[Any]:
+    """The inverse of given_tangents: symbolic Zeros (of `types`) where nothing was given."""
+    zeros = [Zero(t) for t, nz in zip(types, nonzero) if not nz]
+    return merge_lists(nonzero, zeros, given)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,115 +372,74 @@ def _nonzero(tangents: Sequence[Any]) -> list[bool]:
     return [not isinstance(t, Zero) for t in tangents]
 
 
+def _types(values: Sequence[Any]) -> list[TensorType]:
+    return [type_of(v) for v in values]
+
+
+def _float_flags(types: Sequence[TensorType]) -> list[bool]:
+    return [has_tangent(t) for t in types]
+
+
+def _split_outputs(out_types: Sequence[TensorType], outs: Sequence[Any]) -> tuple[list, list]:
+    """A JVP'd call's results (primal outputs, then float tangents) as (primals, tangents)."""
+    primals, given = split_list(outs, [len(out_types)])
+    return primals, with_zeros(_float_flags(out_types), given, out_types)
+
+
 def _cond_jvp(primals, tangents, *, branches):
-    index, ops_ = primals[0], primals[1:]
-    nz = _nonzero(tangents[1:])
-    new_branches = tuple(jvp_function(b, nz) for b in branches)
-    given = [t for t, z in zip(tangents[1:], nz) if z]
-    outs = bind(P.cond_p, index, *ops_, *given, branches=new_branches)
-    n = len(branches[0].outputs)
-    return _split_outputs(branches[0], outs, n)
-
-
-def _split_outputs(fn: Function, outs: Sequence[Any], n: int) -> tuple[list, list]:
-    primal, tangent_iter = list(outs[:n]), iter(outs[n:])
-    tangents = [next(tangent_iter) if has_tangent(v.type) else Zero(v.type)
-                for v in fn.outputs]
-    return primal, tangents
+    (index, operands), (_, operands_dot) = cond_operands(primals), cond_operands(tangents)
+    nonzero = _nonzero(operands_dot)
+    outs = bind(P.cond_p, index, *operands, *given_tangents(operands_dot, nonzero),
+                branches=tuple(jvp_function(b, nonzero) for b in branches))
+    return _split_outputs(branches[0].out_types, outs)
 
 
 jvp_rules[P.cond_p] = _cond_jvp
 
 
-def _reorder_inputs(fn: Function, order: Sequence[int]) -> Function:
-    return Function([fn.inputs[i] for i in order], fn.consts, fn.eqns, fn.outputs)
-
-
-def _reorder_outputs(fn: Function, order: Sequence[int]) -> Function:
-    return Function(fn.inputs, fn.consts, fn.eqns, [fn.outputs[i] for i in order])
+def _carry_nonzero(carry: Sequence[Any], tangents: Sequence[Any]) -> list[bool]:
+    """Float carries get tangents whenever anything is perturbed: the loop mixes everything."""
+    perturbed = any(_nonzero(tangents))
+    return [perturbed and has_tangent(t) for t in _types(carry)]
 
 
 def _scan_jvp(primals, tangents, *, body, length, num_consts, num_carry, reverse):
-    nc, nk = num_consts, num_carry
-    n_in = len(primals)
-    nz = _nonzero(tangents)
-    # Float carries get tangents whenever anything is perturbed: the carry mixes everything.
-    any_nz = any(nz)
-    for i in range(nc, nc + nk):
-        nz[i] = any_nz and has_tangent(type_of(primals[i]))
-    jbody = jvp_function(body, nz)
-    # jbody inputs: [consts, carry, xs, dconsts, dcarry, dxs]; scan wants consts|carry|xs groups.
-    groups = [list(range(0, nc)), list(range(nc, nc + nk)), list(range(nc + nk, n_in))]
-    tangent_pos, pos = {}, n_in
-    for i in range(n_in):
-        if nz[i]:
-            tangent_pos[i] = pos
-            pos += 1
-    order = []
-    for g in groups:
-        order += g + [tangent_pos[i] for i in g if i in tangent_pos]
-    jbody = _reorder_inputs(jbody, order)
-    # jbody outputs: [carry_out, ys, dcarry_out (float), dys (float)] -> [carry, dcarry, ys, dys]
-    outs_t = body.out_types
-    n_out = len(outs_t)
-    t_out_pos, pos = {}, n_out
-    for i, t in enumerate(outs_t):
-        if has_tangent(t):
-            t_out_pos[i] = pos
-            pos += 1
-    carry_idx, ys_idx = list(range(nk)), list(range(nk, n_out))
-    out_order = (carry_idx + [t_out_pos[i] for i in carry_idx if i in t_out_pos]
-                 + ys_idx + [t_out_pos[i] for i in ys_idx if i in t_out_pos])
-    jbody = _reorder_outputs(jbody, out_order)
-    carry_t_in = [nz[i] for i in range(nc, nc + nk)]  # == the float carries, as are their outputs
-    args = []
-    for g in groups:
-        args += [primals[i] for i in g] + [instantiate(tangents[i]) for i in g if nz[i]]
-    n_dc = sum(carry_t_in)
-    outs = bind(P.scan_p, *args, body=jbody, length=length, num_consts=nc + sum(nz[:nc]),
-                num_carry=nk + n_dc, reverse=reverse)
-    carry, dcarry_it = outs[:nk], iter(outs[nk:nk + n_dc])
-    rest = outs[nk + n_dc:]
-    ys_types = outs_t[nk:]
-    rest_it = iter(rest)
-    ys = [next(rest_it) for _ in ys_types]
-    dys = [next(rest_it) if has_tangent(t) else Zero(t) for t in ys_types]
-    dcarry = [next(dcarry_it) if carry_t_in[i] else Zero(outs_t[i]) for i in range(nk)]
-    return list(carry) + ys, dcarry + dys
+    consts, carry, xs = scan_operands(primals, num_consts, num_carry)
+    consts_dot, carry_dot, xs_dot = scan_operands(tangents, num_consts, num_carry)
+    consts_nz, carry_nz, xs_nz = _nonzero(consts_dot), _carry_nonzero(carry, tangents), \
+        _nonzero(xs_dot)
+    ys_nz = _float_flags(scan_results(body.out_types, num_carry)[1])
+    jvp_body = jvp_function_grouped(body, [num_consts, num_carry], consts_nz + carry_nz + xs_nz,
+                                    [num_carry], carry_nz + ys_nz)
+    outs = bind(P.scan_p, *consts, *given_tangents(consts_dot, consts_nz),
+                *carry, *given_tangents(carry_dot, carry_nz), *xs, *given_tangents(xs_dot, xs_nz),
+                body=jvp_body, length=length, num_consts=num_consts + sum(consts_nz),
+                num_carry=num_carry + sum(carry_nz), reverse=reverse)
+    carry_out, carry_out_dot, ys, ys_dot = split_list(outs, [num_carry, sum(carry_nz), len(ys_nz)])
+    return carry_out + ys, (with_zeros(carry_nz, carry_out_dot, _types(carry_out))
+                            + with_zeros(ys_nz, ys_dot, _types(ys)))
 
 
 jvp_rules[P.scan_p] = _scan_jvp
 
 
 def _while_jvp(primals, tangents, *, cond_fun, body_fun, cond_nconsts, body_nconsts):
-    cc, bc = cond_nconsts, body_nconsts
-    nz = _nonzero(tangents)
-    any_nz = any(nz)
-    carry_start = cc + bc
-    for i in range(carry_start, len(primals)):
-        nz[i] = any_nz and has_tangent(type_of(primals[i]))
-    body_nz = nz[cc:]
-    jbody = jvp_function(body_fun, body_nz)
-    nb = len(primals) - cc  # body inputs: consts + carry
-    n_bconst_t = sum(body_nz[:bc])
-    carry_t = [i for i in range(bc, nb) if body_nz[i]]
-    # jbody inputs [bconsts, carry, dbconsts, dcarry] -> [bconsts, dbconsts, carry, dcarry]
-    order = (list(range(bc)) + list(range(nb, nb + n_bconst_t)) + list(range(bc, nb))
-             + list(range(nb + n_bconst_t, nb + n_bconst_t + len(carry_t))))
-    jbody = _reorder_inputs(jbody, order)
-    # cond sees the carry and ignores the tangent part
-    dcarry_types = [type_of(primals[cc + i]) for i in carry_t]
-    jcond = Function(list(cond_fun.inputs) + [Var(t) for t in dcarry_types], cond_fun.consts,
-                     cond_fun.eqns, cond_fun.outputs)
-    bconst_t = [tangents[cc + i] for i in range(bc) if body_nz[i]]
-    carry_dots = [instantiate(tangents[cc + i]) for i in carry_t]
-    outs = bind(P.while_p, *primals[:cc], *primals[cc:cc + bc], *bconst_t,
-                *primals[carry_start:], *carry_dots, cond_fun=jcond, body_fun=jbody,
-                cond_nconsts=cc, body_nconsts=bc + len(bconst_t))
-    n_carry = len(primals) - carry_start
-    carry, dit = outs[:n_carry], iter(outs[n_carry:])
-    dcarry = [next(dit) if body_nz[bc + i] else Zero(type_of(carry[i])) for i in range(n_carry)]
-    return list(carry), dcarry
+    cond_consts, body_consts, carry = while_operands(primals, cond_nconsts, body_nconsts)
+    _, body_consts_dot, carry_dot = while_operands(tangents, cond_nconsts, body_nconsts)
+    body_consts_nz, carry_nz = _nonzero(body_consts_dot), _carry_nonzero(carry, tangents)
+    jvp_body = jvp_function_grouped(body_fun, [body_nconsts], body_consts_nz + carry_nz, [],
+                                    carry_nz)
+    carry_dot_types = [t for t, nz in zip(_types(carry), carry_nz) if nz]
+    # cond_fun sees the carry's primals and ignores its tangents
+    jvp_cond = Function(list(cond_fun.inputs) + [Var(t) for t in carry_dot_types],
+                        cond_fun.consts, cond_fun.eqns, cond_fun.outputs)
+    body_consts_given = given_tangents(body_consts_dot, body_consts_nz)
+    outs = bind(P.while_p, *cond_consts, *body_consts, *body_consts_given,
+                *carry, *given_tangents(carry_dot, carry_nz), cond_fun=jvp_cond,
+                body_fun=jvp_body, cond_nconsts=cond_nconsts,
+                body_nconsts=body_nconsts + len(body_consts_given))
+    carry_out, carry_out_dot = split_list(outs, [len(carry)])
+    return carry_out, with_zeros(carry_nz, carry_out_dot, _types(carry_out))
 
 
 jvp_rules[P.while_p] = _while_jvp
@@ -453,8 +449,7 @@ def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
     float_inputs = [i for i in range(num_consts, len(primals)) if has_tangent(type_of(primals[i]))]
     given = [instantiate(tangents[i]) for i in float_inputs]
     outs = apply_function(jvp.function(), *primals, *given)
-    n = len(call.outputs)
-    return _split_outputs(call, outs, n)
+    return _split_outputs(call.out_types, outs)
 
 
 jvp_rules[P.custom_jvp_call_p] = _custom_jvp_call_jvp

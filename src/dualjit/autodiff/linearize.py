@@ -7,6 +7,7 @@ from typing import Any
 
 from ..ir import Eqn, Function, Literal, Primitive, Var
 from ..ir import primitives as P
+from ..ir.util import partition_list, scan_operands, split_list
 from ..tracer.core import apply_function, trace_flat
 from . import ops
 from .jvp import jvp_function
@@ -115,64 +116,66 @@ def linearize_function(fn: Function, nonzero: Sequence[bool]) -> tuple[Function,
 # Partial evaluation of control flow
 # ---------------------------------------------------------------------------------------------
 
-def _permute_inputs(fn: Function, order: Sequence[int]) -> Function:
-    return Function([fn.inputs[i] for i in order], fn.consts, fn.eqns, fn.outputs)
-
-
 def _scan_partial_eval(eqn: Eqn, flags: list[bool]):
-    p = eqn.params
-    body, nc, nk, length = p["body"], p["num_consts"], p["num_carry"], p["length"]
-    n_in = len(eqn.inputs)
-    carry_unknown = flags[nc:nc + nk]
-    n_ys = len(body.outputs) - nk
+    """A scan with unknown operands becomes a known scan, which also stacks the residuals each
+    step needs, followed by an unknown scan over them."""
+    body, num_consts, num_carry = (eqn.params[k] for k in ("body", "num_consts", "num_carry"))
+    consts_uk, carry_uk, xs_uk = scan_operands(flags, num_consts, num_carry)
+    # A carry is unknown if its initial value or its update is: iterate to the fixed point.
     while True:
-        body_flags = flags[:nc] + carry_unknown + flags[nc + nk:]
-        split = partial_eval(body, body_flags, carry_unknown + [False] * n_ys)
-        grown = [a or b for a, b in zip(carry_unknown, split.out_unknown[:nk])]
-        if grown == carry_unknown:
+        split = partial_eval(body, consts_uk + carry_uk + xs_uk,
+                             carry_uk + [False] * (len(body.outputs) - num_carry))
+        grown = [a or b for a, b in zip(carry_uk, split.out_unknown[:num_carry])]
+        if grown == carry_uk:
             break
-        carry_unknown = grown
-    all_flags = flags[:nc] + carry_unknown + flags[nc + nk:]
-    known_idx = [i for i in range(n_in) if not all_flags[i]]
-    unknown_idx = [i for i in range(n_in) if all_flags[i]]
+        carry_uk = grown
+    uk = consts_uk + carry_uk + xs_uk
     # Residuals that are known consts of the body are passed as consts, not stacked per step.
-    const_inputs = {body.inputs[i]: i for i in range(nc) if not all_flags[i]}
-    res = split.residuals
-    const_res = [r for r in res if r in const_inputs]
-    step_res = [r for r in res if r not in const_inputs]
-    n_known_out = len(split.known.outputs) - len(res)
-    known_body = Function(split.known.inputs, split.known.consts, split.known.eqns,
-                          list(split.known.outputs[:n_known_out]) + step_res)
-    known_body = dce(known_body)
-    n_kc = sum(1 for i in known_idx if i < nc)
-    n_kk = sum(1 for i in known_idx if nc <= i < nc + nk)
-    known_carry_out = [v for v, u in zip(eqn.outputs[:nk], carry_unknown) if not u]
-    known_ys = [v for v, u in zip(eqn.outputs[nk:], split.out_unknown[nk:]) if not u]
-    stacked = [Var(r.type.with_shape((length,) + r.type.shape)) for r in step_res]
-    known_eqn = Eqn(P.scan_p, [eqn.inputs[i] for i in known_idx], known_carry_out + known_ys
-                    + stacked, dict(p, body=known_body, num_consts=n_kc, num_carry=n_kk))
-    # unknown body inputs: residuals (res order) + unknown consts, carry, xs
-    u_inputs = split.unknown.inputs
-    pos_of_res = {r: k for k, r in enumerate(res)}
-    n_res = len(res)
-    u_consts = [n_res + k for k, i in enumerate(unknown_idx) if i < nc]
-    u_carry = [n_res + k for k, i in enumerate(unknown_idx) if nc <= i < nc + nk]
-    u_xs = [n_res + k for k, i in enumerate(unknown_idx) if i >= nc + nk]
-    order = (u_consts + [pos_of_res[r] for r in const_res] + u_carry
-             + [pos_of_res[r] for r in step_res] + u_xs)
-    unknown_body = _permute_inputs(split.unknown, order)
-    assert len(order) == len(u_inputs)
-    const_res_operands = [eqn.inputs[const_inputs[r]] for r in const_res]
-    u_operands = ([eqn.inputs[i] for i in unknown_idx if i < nc] + const_res_operands
-                  + [eqn.inputs[i] for i in unknown_idx if nc <= i < nc + nk] + stacked
-                  + [eqn.inputs[i] for i in unknown_idx if i >= nc + nk])
-    unknown_carry_out = [v for v, u in zip(eqn.outputs[:nk], carry_unknown) if u]
-    unknown_ys = [v for v, u in zip(eqn.outputs[nk:], split.out_unknown[nk:]) if u]
-    unknown_eqn = Eqn(P.scan_p, u_operands, unknown_carry_out + unknown_ys,
-                      dict(p, body=unknown_body, num_consts=len(u_consts) + len(const_res),
-                           num_carry=len(u_carry)))
-    out_flags = carry_unknown + split.out_unknown[nk:]
-    return [known_eqn], [unknown_eqn], out_flags
+    body_consts = scan_operands(body.inputs, num_consts, num_carry)[0]
+    outer = {v: a for v, a, u in zip(body_consts, eqn.inputs, consts_uk) if not u}
+    const_res, step_res = partition_list([r not in outer for r in split.residuals],
+                                         split.residuals)
+    stacked = [Var(r.type.with_shape((eqn.params["length"],) + r.type.shape)) for r in step_res]
+    out_uk = carry_uk + split.out_unknown[num_carry:]
+    known_outs, unknown_outs = partition_list(out_uk, eqn.outputs)
+    known_eqn = _known_scan(eqn, split, uk, step_res, known_outs + stacked)
+    unknown_eqn = _unknown_scan(eqn, split, uk, const_res, step_res, outer, stacked,
+                                unknown_outs)
+    return [known_eqn], [unknown_eqn], out_uk
+
+
+def _known_scan(eqn: Eqn, split: Split, unknown: list[bool], step_res: list[Var],
+                outputs: list[Var]) -> Eqn:
+    """The scan of the known part; it also returns the per-step residuals, stacked."""
+    num_consts, num_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    known = split.known
+    outs = known.outputs[:len(known.outputs) - len(split.residuals)]
+    body = dce(Function(known.inputs, known.consts, known.eqns, list(outs) + step_res))
+    consts, carry, xs = (partition_list(u, a)[0] for u, a in zip(
+        scan_operands(unknown, num_consts, num_carry),
+        scan_operands(eqn.inputs, num_consts, num_carry)))
+    return Eqn(P.scan_p, consts + carry + xs, outputs,
+               dict(eqn.params, body=body, num_consts=len(consts), num_carry=len(carry)))
+
+
+def _unknown_scan(eqn: Eqn, split: Split, unknown: list[bool], const_res: list[Var],
+                  step_res: list[Var], outer: dict, stacked: list[Var],
+                  outputs: list[Var]) -> Eqn:
+    """The scan of the unknown part: residuals join its consts (loop-invariant) or xs."""
+    num_consts, num_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    consts, carry, xs = (partition_list(u, a)[1] for u, a in zip(
+        scan_operands(unknown, num_consts, num_carry),
+        scan_operands(eqn.inputs, num_consts, num_carry)))
+    res_inputs, own_inputs = split_list(split.unknown.inputs, [len(split.residuals)])
+    res_input = dict(zip(split.residuals, res_inputs))
+    body_consts, body_carry, body_xs = split_list(own_inputs, [len(consts), len(carry)])
+    inputs = (body_consts + [res_input[r] for r in const_res] + body_carry
+              + [res_input[r] for r in step_res] + body_xs)
+    u = split.unknown
+    body = Function(inputs, u.consts, u.eqns, u.outputs)
+    return Eqn(P.scan_p, consts + [outer[r] for r in const_res] + carry + stacked + xs, outputs,
+               dict(eqn.params, body=body, num_consts=len(consts) + len(const_res),
+                    num_carry=len(carry)))
 
 
 partial_eval_rules[P.scan_p] = _scan_partial_eval

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..ir import Function, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
+from ..ir.util import merge_lists, partition_list, scan_operands, scan_results, split_list
 from ..tracer.core import apply_function, bind, trace_flat
 from . import ops
 from .jvp import Zero, custom_lin_p
@@ -296,57 +297,53 @@ transpose_rules[P.dot_general_p] = _dot_general_transpose
 
 def _cond_transpose(cts, index, *operands, branches):
     linear = [is_linear(a) for a in operands]
-    nonlinear = [a for a in operands if not is_linear(a)]
-    transposed = tuple(transpose_function(b, linear) for b in branches)
-    cts_in = bind(P.cond_p, index, *nonlinear, *cts, branches=transposed)
-    it = iter(cts_in)
-    return [None] + [next(it) if lin else None for lin in linear]
+    nonlinear, _ = partition_list(linear, operands)
+    cts_in = bind(P.cond_p, index, *nonlinear, *cts,
+                  branches=tuple(transpose_function(b, linear) for b in branches))
+    return [None] + merge_lists(linear, [None] * len(nonlinear), cts_in)
 
 
 transpose_rules[P.cond_p] = _cond_transpose
 
 
 def _scan_transpose(cts, *args, body, length, num_consts, num_carry, reverse):
-    nc, nk = num_consts, num_carry
-    consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
-    const_lin = [is_linear(c) for c in consts]
-    xs_lin = [is_linear(x) for x in xs]
-    mask = const_lin + [True] * nk + xs_lin
-    tbody_inner = transpose_function(body, mask)
-    nl_consts = [c for c in consts if not is_linear(c)]
-    nl_xs = [x for x in xs if not is_linear(x)]
-    acc_types = [c.type for c in consts if is_linear(c)]
-    carry_types = [type_of(c) if not is_linear(c) else c.type for c in carry]
-    lin_x_types = [x.type for x in xs if is_linear(x)]
-    ct_carry, ct_ys = cts[:nk], cts[nk:]
-    n_nlc, n_acc, n_nlx = len(nl_consts), len(acc_types), len(nl_xs)
-    y_types = [type_of(c) for c in ct_ys]
+    """A scan running the other way over the transposed body; the consts' cotangents are
+    accumulated in extra carries, the xs' cotangents come out as ys."""
+    consts, carry, xs = scan_operands(args, num_consts, num_carry)
+    consts_lin, xs_lin = [is_linear(c) for c in consts], [is_linear(x) for x in xs]
+    nonlinear_consts, linear_consts = partition_list(consts_lin, consts)
+    nonlinear_xs, _ = partition_list(xs_lin, xs)
+    ct_carry, ct_ys = scan_results(cts, num_carry)
+    # body_t: nonlinear consts, nonlinear xs, ct carry, ct ys -> ct of the linear inputs
+    body_t = transpose_function(body, consts_lin + [True] * num_carry + xs_lin)
+    acc_types = [c.type for c in linear_consts]
+    sizes = [len(nonlinear_consts), len(acc_types), num_carry, len(nonlinear_xs)]
 
-    def step(*a):
-        nlc = a[:n_nlc]
-        acc = a[n_nlc:n_nlc + n_acc]
-        ctc = a[n_nlc + n_acc:n_nlc + n_acc + nk]
-        rest = a[n_nlc + n_acc + nk:]
-        nlx, cty = rest[:n_nlx], rest[n_nlx:]
-        outs = apply_function(tbody_inner, *nlc, *nlx, *ctc, *cty)
-        ct_lc, ct_c, ct_lx = outs[:n_acc], outs[n_acc:n_acc + nk], outs[n_acc + nk:]
-        return [add(s, t) for s, t in zip(acc, ct_lc)] + list(ct_c) + list(ct_lx)
+    def step(*step_args):
+        nl_consts, acc, ct_carry, nl_xs, ct_ys = split_list(step_args, sizes)
+        ct_consts, ct_carry, ct_xs = split_list(
+            apply_function(body_t, *nl_consts, *nl_xs, *ct_carry, *ct_ys),
+            [len(acc), num_carry])
+        return [add(s, t) for s, t in zip(acc, ct_consts)] + ct_carry + ct_xs
 
-    slice_types = [TensorType(type_of(x).dtype, type_of(x).shape[1:]) for x in nl_xs]
-    y_slice = [TensorType(t.dtype, t.shape[1:]) for t in y_types]
-    tbody, captures = trace_flat(step, [type_of(c) for c in nl_consts] + acc_types + carry_types
-                                 + slice_types + y_slice)
+    carry_types = [c.type if is_linear(c) else type_of(c) for c in carry]
+    step_types = ([type_of(c) for c in nonlinear_consts] + acc_types + carry_types
+                  + [_slice_type(x) for x in nonlinear_xs] + [_slice_type(c) for c in ct_ys])
+    step_fn, captures = trace_flat(step, step_types)
     assert not captures
-    outs = bind(P.scan_p, *nl_consts, *[ops.zeros(t) for t in acc_types], *ct_carry, *nl_xs,
-                *ct_ys, body=tbody, length=length, num_consts=n_nlc,
-                num_carry=n_acc + nk, reverse=not reverse)
-    acc_out, ct_carry_in, ct_xs = outs[:n_acc], outs[n_acc:n_acc + nk], outs[n_acc + nk:]
-    acc_it, xs_it = iter(acc_out), iter(ct_xs)
-    result = [next(acc_it) if lin else None for lin in const_lin]
-    result += list(ct_carry_in)
-    result += [next(xs_it) if lin else None for lin in xs_lin]
-    del lin_x_types
-    return result
+    outs = bind(P.scan_p, *nonlinear_consts, *map(ops.zeros, acc_types), *ct_carry,
+                *nonlinear_xs, *ct_ys, body=step_fn, length=length,
+                num_consts=len(nonlinear_consts), num_carry=len(acc_types) + num_carry,
+                reverse=not reverse)
+    ct_consts, ct_carry_init, ct_xs = split_list(outs, [len(acc_types), num_carry])
+    return (merge_lists(consts_lin, [None] * len(nonlinear_consts), ct_consts) + ct_carry_init
+            + merge_lists(xs_lin, [None] * len(nonlinear_xs), ct_xs))
+
+
+def _slice_type(x: Any) -> TensorType:
+    """The type of one step's slice of a scanned array."""
+    t = type_of(x)
+    return TensorType(t.dtype, t.shape[1:])
 
 
 transpose_rules[P.scan_p] = _scan_transpose

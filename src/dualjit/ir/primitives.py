@@ -22,6 +22,8 @@ from .core import (
     new_primitive,
     shape_rules,
 )
+from .interpreter import eval_function
+from .util import scan_operands, scan_results, while_operands
 
 FLOATS = (DType.float32, DType.float64)
 INTS = (DType.int32, DType.int64)
@@ -627,11 +629,17 @@ def _cond_shape(index, *operands, branches):
     return branches[0].out_types
 
 
-def _cond_impl(index, *operands, branches):
-    from .interpreter import eval_function
+def branch_index(index, num_branches: int) -> int:
+    """cond's index clamped into [0, num_branches) (out-of-range picks the nearest branch)."""
+    return int(min(max(int(index), 0), num_branches - 1))
 
-    i = int(min(max(int(index), 0), len(branches) - 1))
-    return eval_function(branches[i], *operands)
+
+# The control-flow impls below are the one host interpreter of cond, while and scan. Each takes
+# `run_function(fn, *args) -> list of arrays`, the runner of its sub-Functions: the reference
+# interpreter by default; the native runtime passes compiled callables for its host steps.
+
+def _cond_impl(index, *operands, branches, run_function=eval_function):
+    return run_function(branches[branch_index(index, len(branches))], *operands)
 
 
 shape_rules[cond_p] = _cond_shape
@@ -641,28 +649,23 @@ while_p = new_primitive("while", multiple_results=True, higher_order=True)
 
 
 def _while_shape(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
-    cond_consts = args[:cond_nconsts]
-    body_consts = args[cond_nconsts:cond_nconsts + body_nconsts]
-    carry = args[cond_nconsts + body_nconsts:]
-    _check_call("while cond_fun", cond_fun, list(cond_consts) + list(carry))
-    _check_call("while body_fun", body_fun, list(body_consts) + list(carry))
+    cond_consts, body_consts, carry = while_operands(args, cond_nconsts, body_nconsts)
+    _check_call("while cond_fun", cond_fun, cond_consts + carry)
+    _check_call("while body_fun", body_fun, body_consts + carry)
     if cond_fun.out_types != [TensorType(DType.bool, ())]:
         raise IRError(f"while: cond_fun must return a bool scalar, returns {cond_fun.out_types}")
-    if body_fun.out_types != list(carry):
+    if body_fun.out_types != carry:
         raise IRError(f"while: body_fun returns ({', '.join(map(str, body_fun.out_types))}) "
                       f"but the carry is ({', '.join(map(str, carry))})")
-    return list(carry)
-
-
-def _while_impl(*args, cond_fun, body_fun, cond_nconsts, body_nconsts):
-    from .interpreter import eval_function
-
-    cond_consts = list(args[:cond_nconsts])
-    body_consts = list(args[cond_nconsts:cond_nconsts + body_nconsts])
-    carry = list(args[cond_nconsts + body_nconsts:])
-    while bool(eval_function(cond_fun, *cond_consts, *carry)[0]):
-        carry = eval_function(body_fun, *body_consts, *carry)
     return carry
+
+
+def _while_impl(*args, cond_fun, body_fun, cond_nconsts, body_nconsts,
+                run_function=eval_function):
+    cond_consts, body_consts, carry = while_operands(args, cond_nconsts, body_nconsts)
+    while bool(run_function(cond_fun, *cond_consts, *carry)[0]):
+        carry = run_function(body_fun, *body_consts, *carry)
+    return list(carry)
 
 
 shape_rules[while_p] = _while_shape
@@ -672,36 +675,30 @@ scan_p = new_primitive("scan", multiple_results=True, higher_order=True)
 
 
 def _scan_shape(*args, body, length, num_consts, num_carry, reverse):
-    consts = args[:num_consts]
-    carry = args[num_consts:num_consts + num_carry]
-    xs = args[num_consts + num_carry:]
+    consts, carry, xs = scan_operands(args, num_consts, num_carry)
     for x in xs:
         if x.ndim == 0 or x.shape[0] != length:
             raise IRError(f"scan: scanned operand {_shape_str(x)} must have leading "
                           f"dimension {length}")
     x_slices = [TensorType(x.dtype, x.shape[1:]) for x in xs]
-    _check_call("scan body", body, list(consts) + list(carry) + x_slices)
-    outs = body.out_types
-    if outs[:num_carry] != list(carry):
-        raise IRError(f"scan: body returns carry ({', '.join(map(str, outs[:num_carry]))}) "
+    _check_call("scan body", body, consts + carry + x_slices)
+    carry_out, y_slices = scan_results(body.out_types, num_carry)
+    if carry_out != carry:
+        raise IRError(f"scan: body returns carry ({', '.join(map(str, carry_out))}) "
                       f"but the initial carry is ({', '.join(map(str, carry))})")
-    ys = [TensorType(t.dtype, (length,) + t.shape) for t in outs[num_carry:]]
-    return list(carry) + ys
+    return carry + [TensorType(t.dtype, (length,) + t.shape) for t in y_slices]
 
 
-def _scan_impl(*args, body, length, num_consts, num_carry, reverse):
-    from .interpreter import eval_function
-
-    consts = list(args[:num_consts])
-    carry = list(args[num_consts:num_consts + num_carry])
-    xs = [np.asarray(x) for x in args[num_consts + num_carry:]]
-    y_types = body.out_types[num_carry:]
+def _scan_impl(*args, body, length, num_consts, num_carry, reverse,
+               run_function=eval_function):
+    consts, carry, xs = scan_operands(args, num_consts, num_carry)
+    xs = [np.asarray(x) for x in xs]
+    _, y_types = scan_results(body.out_types, num_carry)
     ys = [np.empty((length,) + t.shape, t.dtype.np) for t in y_types]
-    steps = range(length - 1, -1, -1) if reverse else range(length)
-    for i in steps:
-        out = eval_function(body, *consts, *carry, *[x[i] for x in xs])
-        carry = out[:num_carry]
-        for y, v in zip(ys, out[num_carry:]):
+    for i in (range(length - 1, -1, -1) if reverse else range(length)):
+        carry, y_slices = scan_results(run_function(body, *consts, *carry, *[x[i] for x in xs]),
+                                       num_carry)
+        for y, v in zip(ys, y_slices):
             y[i] = v
     return carry + ys
 
@@ -717,10 +714,8 @@ def _custom_jvp_shape(*args, call, jvp, num_consts):
     return call.out_types
 
 
-def _call_impl(*args, call, **_):
-    from .interpreter import eval_function
-
-    return eval_function(call, *args)
+def _call_impl(*args, call, run_function=eval_function, **_):
+    return run_function(call, *args)
 
 
 shape_rules[custom_jvp_call_p] = _custom_jvp_shape
