@@ -24,7 +24,9 @@ print(json.dumps({"hit": compiled.compiled.cache_hit, "value": value,
 
 
 def run(cache: Path) -> dict:
-    env = dict(os.environ, DUALJIT_CACHE_DIR=str(cache), DUALJIT_BACKEND="native")
+    cache.mkdir(mode=0o700, exist_ok=True)
+    env = dict(os.environ, DUALJIT_CACHE_DIR=str(cache), DUALJIT_BACKEND="native",
+               XDG_CONFIG_HOME=str(cache.parent / "config"))  # the per-user cache key
     out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -38,16 +40,18 @@ def expected() -> float:
 
 
 def test_second_process_loads_object_code_from_the_cache(tmp_path):
-    first = run(tmp_path)
+    cache = tmp_path / "cache"
+    first = run(cache)
     assert not first["hit"]
-    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".ll", ".o"]
-    second = run(tmp_path)
+    assert [p.suffix for p in cache.iterdir()] == [".o"]
+    second = run(cache)
     assert second["hit"] and second["asm"] and second["ir"]
     assert second["value"] == first["value"]
     np.testing.assert_allclose(second["value"], expected(), rtol=1e-12)
 
 
 def test_corrupted_or_truncated_entries_are_ignored_and_rewritten(tmp_path):
+    tmp_path = tmp_path / "cache"
     run(tmp_path)
     (obj,) = tmp_path.glob("*.o")
     data = bytearray(obj.read_bytes())
