@@ -146,35 +146,31 @@ def warn_once(message: str) -> None:
     warnings.warn(f"dualjit: {message}", CacheWarning, stacklevel=3)
 
 
-def _owner_problem(path: str, st: os.stat_result, what: str) -> str | None:
-    """Why `path` may be changed by someone other than the user (None if it may not)."""
-    if not hasattr(os, "geteuid"):
-        return None  # no POSIX ownership (Windows): nothing to check
-    if st.st_uid not in (os.geteuid(), 0):
+def _others_can_change(path: str, st: os.stat_result, what: str, owners: tuple) -> str | None:
+    """Why someone other than the user could change `path` (None if nobody can)."""
+    if st.st_uid not in owners:
         return f"{what} {path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (
-            what == "parent directory" and st.st_mode & stat.S_ISVTX):
-        return f"{what} {path} is writable by its group or by everyone (mode {st.st_mode & 0o7777:o})"
+    sticky = what == "parent directory" and st.st_mode & stat.S_ISVTX  # like /tmp
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
+        return (f"{what} {path} is writable by its group or by everyone "
+                f"(mode {st.st_mode & 0o7777:o})")
     return None
 
 
 def _directory_problem(path: str) -> str | None:
-    """Why object code must not be loaded from `path`, or None when it is safe."""
+    """Why object code must not be loaded from directory `path`, or None when it is safe."""
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         return f"{path} is not a directory"
-    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
-        return f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})"
-    problem = _owner_problem(path, st, "cache directory")
-    if problem:
-        return problem
+    if not hasattr(os, "geteuid"):
+        return None  # no POSIX ownership (Windows): nothing more to check
+    me = os.geteuid()
+    problem = _others_can_change(path, st, "cache directory", (me,))
     parent = os.path.dirname(path)
-    while parent and parent != path:  # a writable ancestor could swap the directory
-        problem = _owner_problem(parent, os.stat(parent), "parent directory")
-        if problem:
-            return problem
+    while problem is None and parent != path:  # a writable ancestor could swap the directory
+        problem = _others_can_change(parent, os.stat(parent), "parent directory", (me, 0))
         path, parent = parent, os.path.dirname(parent)
-    return None
+    return problem
 
 
 def usable_cache_dir() -> str | None:
