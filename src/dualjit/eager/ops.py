@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import nn
 from .. import numpy as jnp
+from ..nn import functions as nn
 from .tensor import Tensor, _grad_mode, _operand, _unwrap, apply_op, binary_method
 
 

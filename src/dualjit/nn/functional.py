@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import nn
-from .tensor import Tensor, _operand, apply_op
+from ..eager.tensor import Tensor, _operand, apply_op
+from . import functions as nn
 
 
 def _t(x: Any, like: Tensor) -> Any:

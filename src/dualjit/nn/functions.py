@@ -1,13 +1,13 @@
-"""dualjit.nn: activations and losses with numerically stable derivatives."""
+"""JAX-style activations and losses on arrays (traced or NumPy), with numerically stable derivatives."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import numpy as jnp
-from .ir import primitives as P
-from .lax import stop_gradient
-from .tracer.core import bind
+from .. import numpy as jnp
+from ..ir import primitives as P
+from ..lax import stop_gradient
+from ..tracer.core import bind
 
 
 def relu(x: Any) -> Any:
@@ -64,11 +64,3 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 def mse_loss(prediction: Any, target: Any) -> Any:
     return jnp.mean((prediction - target) ** 2)
 
-
-def __getattr__(name: str):
-    # dualjit.nn.functional is the torch-spelled API on Tensors (imported lazily: eager uses nn).
-    if name == "functional":
-        from .eager import functional
-
-        return functional
-    raise AttributeError(f"module 'dualjit.nn' has no attribute {name!r}")
