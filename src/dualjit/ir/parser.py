@@ -57,6 +57,27 @@ def _dtypes_back(v: Any) -> Any:
     return v
 
 
+_SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf")}
+
+
+def _parse_array(text: str) -> Any:
+    """The nested list of an inline constant (as printed by tolist(): nan and inf are bare)."""
+    def value(node: ast.expr) -> Any:
+        if isinstance(node, ast.List):
+            return [value(e) for e in node.elts]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -value(node.operand)
+        if isinstance(node, ast.Name) and node.id in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[node.id]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
+            return node.value
+        raise IRError(f"parse: cannot read constant {text!r}")
+    try:
+        return value(ast.parse(text.strip(), mode="eval").body)
+    except SyntaxError:
+        raise IRError(f"parse: cannot read constant {text!r}") from None
+
+
 def _parse_literal(text: str) -> Literal:
     value, dtype = text.rsplit(":", 1)
     d = _DTYPES[dtype]
@@ -117,7 +138,7 @@ def _parse_function(lines: _Lines, header: str, consts: list[np.ndarray]) -> Fun
                     raise IRError("parse: a large constant must be supplied in consts=")
                 value = np.asarray(consts.pop(0), dtype=var.type.dtype.np)
             else:
-                value = np.asarray(ast.literal_eval(payload), dtype=var.type.dtype.np)
+                value = np.asarray(_parse_array(payload), dtype=var.type.dtype.np)
             const_pairs.append((var, value.reshape(var.type.shape)))
             continue
         head, _, operand_text = rhs.partition(" ") if "[" not in rhs.split(" ")[0] else \
