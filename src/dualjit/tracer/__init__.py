@@ -24,3 +24,4 @@ from .pytree import (  # noqa: F401
     tree_structure,
     tree_unflatten,
 )
+from .shape_dtype import ShapeDtypeStruct  # noqa: F401

@@ -24,6 +24,7 @@ from ..ir import (
     impl_rules,
 )
 from ..ir.interpreter import literal_value
+from .shape_dtype import ShapeDtypeStruct
 
 
 class ConcretizationError(Exception):
@@ -414,5 +415,7 @@ def abstractify(x: Any, what: str) -> tuple[TensorType, Any]:
     """The type of a top-level argument and its concrete value (None for an abstract tracer)."""
     if isinstance(x, Tracer):
         return x.aval, x.value
+    if isinstance(x, ShapeDtypeStruct):
+        return x.aval, None
     arr = as_array(x, what)
     return TensorType(as_dtype(arr.dtype), arr.shape), arr
