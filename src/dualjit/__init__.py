@@ -29,9 +29,18 @@ from .eager import (  # noqa: F401
     tensor,
     zeros,
 )
+
+# export: programs that travel (serialize, load anywhere, pickle jit functions)
+from .exported import (  # noqa: F401, E402
+    DeserializationError,
+    Exported,
+    deserialize,
+    export,
+)
 from .jit import jit  # noqa: F401
 from .tracer import (  # noqa: F401
     ConcretizationError,
+    ShapeDtypeStruct,
     make_ir,
     register_dataclass,
     register_pytree_node,

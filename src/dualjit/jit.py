@@ -178,6 +178,7 @@ class Jitted:
         self._fast: dict[Any, Callable] = {}
         self._float_entry: Callable | None = None  # for one float / float64 scalar argument
         self._lock = threading.Lock()
+        self._exported: dict[Any, Any] = {}  # unpickled specializations, compiled on first use
         functools.update_wrapper(self, fun)
 
     def _split(self, args: Sequence[Any]) -> tuple[tuple[int, ...], list[Any], tuple]:
@@ -252,6 +253,11 @@ class Jitted:
             entry = self._cache.get(key)
             if entry is not None:
                 return entry
+            exported = self._exported.pop(key, None)
+            if exported is not None:  # arrived by pickle: its program, without tracing
+                entry = _Entry(exported.function, exported.compiled(), exported.out_tree, [])
+                self._cache[key] = entry
+                return entry
             t0 = time.perf_counter()
             with _gc_paused():
                 traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
@@ -271,6 +277,22 @@ class Jitted:
             entry = _Entry(fn, compiled, traced.out_tree, const_args)
             self._cache[key] = entry
             return entry
+
+    # -- pickling (dualjit.exported.pickling): each compiled specialization travels exported
+    def __reduce__(self):
+        from .exported.pickling import reduce_jitted
+
+        return reduce_jitted(self)
+
+    def _specializations(self) -> list[tuple[tuple, Any, _Entry]]:
+        """(static arguments, input pytree structure, entry) of each compiled specialization."""
+        return [(statics, in_tree, entry) for (in_tree, _, statics), entry in self._cache.items()]
+
+    def _adopt(self, statics: tuple, in_tree: Any, exported: Any) -> None:
+        """Use `exported` (an Exported) for calls with these static args, structure and types."""
+        key = (in_tree, tuple((a.dtype, a.shape) for a in exported.in_avals), statics)
+        if key not in self._cache:
+            self._exported[key] = exported
 
     def lower(self, *args: Any) -> Lowered:
         nums, dynamic, statics = self._split(args)
