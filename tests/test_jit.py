@@ -17,3 +17,85 @@ def test_byte_swapped_arguments_are_accepted_by_jit_and_grad(dtype):
     if np.dtype(dtype).kind == "f":
         grad = dj.grad(lambda x: jnp.sum(x * x * 3.0))(x)
         np.testing.assert_allclose(grad, 6.0 * native, rtol=1e-6)
+
+
+# Arrays whose dtype is not the one the compiled code reads: another byte order, a narrower
+# integer or float. Each call must convert them (or raise), never pass them to a kernel as
+# they are (issue 10: the second call read garbage, and past the end of narrow buffers).
+ODD_LAYOUTS = {
+    "big-endian f32": np.arange(6.0).astype(">f4"),
+    "uint16": np.array([60000], np.uint16),
+    "int8": np.array([100], np.int8),
+    "float16 scalar": np.array(1.5, np.float16),
+    "big-endian f64 scalar": np.array(2.5, ">f8"),
+}
+
+
+def _in_ir_dtype(x):
+    return x.astype(dj.ir.as_dtype(x.dtype).np)
+
+
+@pytest.mark.parametrize("name", sorted(ODD_LAYOUTS))
+def test_repeat_calls_check_dtype_itemsize_and_byte_order(name):
+    x = ODD_LAYOUTS[name]
+    want = _in_ir_dtype(x) * 2 + 1
+    f = dj.jit(lambda x: x * 2 + 1)
+    for _ in range(3):  # the first call compiles, the next ones take the fast paths
+        np.testing.assert_array_equal(f(x), want)
+    pair = dj.jit(lambda x, y: x * y)
+    for _ in range(3):
+        np.testing.assert_array_equal(pair(x, x), _in_ir_dtype(x) ** 2)
+    native = dj.jit(lambda x: x * 2 + 1)
+    native(_in_ir_dtype(x))  # the native layout first, then the odd one
+    for _ in range(2):
+        np.testing.assert_array_equal(native(x), want)
+
+
+@pytest.mark.parametrize("name", sorted(ODD_LAYOUTS))
+def test_repeat_calls_of_jit_grad_check_dtypes(name):
+    x = ODD_LAYOUTS[name]
+    g = dj.jit(dj.grad(lambda x: jnp.sum(x * x * 3.0)))
+    if x.dtype.kind != "f":  # integer inputs have no gradient: the same error every time
+        for _ in range(2):
+            with pytest.raises(TypeError, match="only float inputs have gradients"):
+                g(x)
+        return
+    want = 6.0 * _in_ir_dtype(x)
+    for _ in range(3):
+        np.testing.assert_allclose(g(x), want, rtol=1e-6)
+
+
+def _fresh(result, *args):
+    return not any(np.shares_memory(r, a) for r in dj.tree_leaves(result) for a in args)
+
+
+@pytest.mark.parametrize("backend", ["native", "interpreter"])
+def test_outputs_never_alias_inputs(backend, monkeypatch):
+    monkeypatch.setenv("DUALJIT_BACKEND", backend)
+    b, c = np.arange(3.0), np.arange(4.0).reshape(2, 2)
+    functions = [
+        (lambda x: x, (b,)),
+        (lambda x, y: (x, {"y": y * 2.0, "x": [x]}), (b, c)),
+        (lambda x: jnp.reshape(x, x.shape), (c,)),
+        (lambda x: x.astype(np.float64), (b,)),
+        (lambda x: jnp.reshape(x, (4,)), (c,)),
+        (lambda x, y: (y, x * 2.0), (b, c)),
+    ]
+    for f, args in functions:
+        jitted = dj.jit(f)
+        for _ in range(3):  # first and repeat calls
+            out = jitted(*args)
+            assert _fresh(out, *args)
+    for leaf in dj.tree_leaves(dj.jit(lambda x: (x, x))(b)):
+        leaf[0] = 99.0  # writing into results never changes the argument
+    assert b[0] == 0.0
+
+
+def test_outputs_do_not_alias_each_other_or_captured_arrays():
+    w = np.ones(3)
+    u, v = dj.jit(lambda x: (x * 2.0, x * 2.0))(np.arange(3.0))
+    u[0] = 7.0
+    assert v[0] == 0.0
+    out = dj.jit(lambda x: w)(np.arange(3.0))
+    out[0] = 5.0
+    assert w[0] == 1.0

@@ -24,7 +24,11 @@ from .tracer.make_ir import normalize_argnums, trace_pytree
 
 
 def _interpreter_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
-    return functools.partial(eval_function, fn)
+    def call(*args):
+        from .codegen.callers import unaliased
+
+        return unaliased(eval_function(fn, *args), args)
+    return call
 
 
 def _default_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
@@ -43,6 +47,11 @@ _backend: dict[str, Callable] = {"compile": _default_backend}
 def set_backend(compile_function: Callable[[Function], Callable[..., list[np.ndarray]]]) -> None:
     """Install the compiler jit uses: Function -> callable(*arrays) -> list of arrays."""
     _backend["compile"] = compile_function
+
+
+def get_backend() -> Callable[[Function], Callable[..., list[np.ndarray]]]:
+    """The compiler jit uses (native code, or the interpreter with DUALJIT_BACKEND=interpreter)."""
+    return _backend["compile"]
 
 
 def _log_compiles() -> bool:
@@ -65,6 +74,13 @@ class Lowered:
     def asm(self) -> str:
         return self._native("asm")
 
+    def plan(self):
+        """What the code generator decided (kernels, fusion groups, buffers, host steps);
+        print it to see why something was or was not fused."""
+        from .codegen.schedule import plan_function
+
+        return getattr(self._compiled, "plan", None) or plan_function(self.function)
+
     def _native(self, what: str) -> str:
         getter = getattr(self._compiled, what, None)
         if getter is None:
@@ -77,8 +93,11 @@ _NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_
 _SCALARS = frozenset((float, int, bool)) | _NUMPY_SCALARS
 
 
-def _fast_caller(entry: _Entry) -> Callable:
-    """Call a compiled entry on a sequence of arrays, skipping pytree handling when possible."""
+def _fast_caller(entry: _Entry, dtypes: list[np.dtype]) -> Callable:
+    """Call a compiled entry on a sequence of arrays, skipping pytree handling when possible.
+
+    `dtypes` are the leaves' dtypes in the dispatch key this caller is stored under: every
+    call that reaches it has arrays of exactly these dtypes (and the key's shapes)."""
     compiled, consts, out_tree = entry.compiled, list(entry.const_args), entry.out_tree
     direct = getattr(compiled, "fast_call", None)
     if direct is None:
@@ -91,8 +110,8 @@ def _fast_caller(entry: _Entry) -> Callable:
     if consts:
         def call(args):
             return tree_unflatten(out_tree, direct([*consts, *args]))
-    elif single and typed is not None:
-        return typed  # the fast path's key has checked every dtype and shape
+    elif single and typed is not None and compiled.spec.key_fits(dtypes):
+        return typed  # the key guarantees the contract's dtypes and shapes (callers.py)
     elif single:
         def call(args):
             return direct(args)[0]
@@ -240,7 +259,7 @@ class Jitted:
             if flat is not None and [(a.dtype, a.shape) for a in flat[0]] == [
                     (a.dtype, a.shape) for a in arrays]:
                 key = _fast_key(*flat)
-                self._fast[key] = _fast_caller(entry)
+                self._fast[key] = _fast_caller(entry, [a.dtype for a in flat[0]])
                 float_call = getattr(entry.compiled, "float_call", None)
                 if (key == _FLOAT64_SCALAR_KEY and float_call is not None
                         and not entry.const_args and entry.out_tree.kind is None):

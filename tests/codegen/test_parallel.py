@@ -5,10 +5,10 @@ import pytest
 
 import dualjit as dj
 import dualjit.numpy as jnp
-from dualjit.codegen import compile_function, parallel
+from dualjit.codegen import compile_function, parallel, schedule
 from dualjit.ir.interpreter import eval_function
 
-N = parallel.MIN_ELEMENTS * 2 + 77  # not a multiple of the chunk alignment
+N = schedule.PARALLEL_MIN_ELEMENTS * 2 + 77  # not a multiple of the chunk alignment
 
 
 @pytest.fixture(params=["1", "2", "3"])

@@ -1,22 +1,27 @@
-"""Lowering: straight-line IR segments to LLVM loop nests, with elementwise and index-map fusion.
+"""Lowering: a Plan's kernels to LLVM IR, emitting exactly what the plan decided.
 
-Each materialized value is one loop nest over its shape. Elementwise, broadcast, reshape,
-transpose, slice, pad, concatenate, gather, dynamic_slice, iota and select equations are
-*fused*: they are emitted as scalar expressions inside the loop of the value that consumes
-them, so they never get a buffer. Reductions and argmax consume fused producers; dot_general,
-scatter_add and dynamic_update_slice read materialized operands.
+Each group of a kernel's Segment becomes one loop nest (or one root's own loops). Fused
+equations (elementwise operations and index maps) are emitted as scalar expressions inside
+the loop of the value that consumes them: `fused_rules[p](k, eqn, idx)` gives the value of
+eqn's output at multi-index idx. Roots (reductions, argmax, products, indexed writes,
+control flow) emit their own loops: `root_rules[p](k, eqn, group)`. Both tables are keyed by
+Primitive; schedule.lowerings says which table a primitive belongs to.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 
 from llvmlite import ir as L
 
-from ..ir import DType, Eqn, Literal, TensorType, Var
+from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
-from . import blas, vecmath
+from . import blas, pycall, vecmath
+from .abi import PYARRAY_DATA_OFFSET, strides
+from .engine import llvm
+from .schedule import FAST, LIBM, LOOP, Group, Plan, Segment
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -25,30 +30,6 @@ REG = {DType.bool: I1, DType.int32: I32, DType.int64: I64, DType.float32: F32,
        DType.float64: F64}
 MEM = {DType.bool: I8, DType.int32: I32, DType.int64: I64, DType.float32: F32,
        DType.float64: F64}
-PYARRAY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (16 bytes), then char *data
-
-ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax", "argmin",
-         "dot_general", "scatter_add", "dynamic_update_slice", "scan", "cond", "while"}
-HOST = {"custom_jvp_call", "custom_vjp_call", "custom_lin"}
-CHEAP = {"broadcast_in_dim", "reshape", "transpose", "slice", "convert_element_type",
-         "iota", "stop_gradient", "neg"}
-NEEDS_MATERIALIZED_INPUTS = {"dot_general", "scatter_add", "dynamic_update_slice", "scan",
-                             "cond", "while"}
-FAST_MATH_MIN_ELEMENTS = 1024
-ELEMENTWISE_NAMES = (set(P.unary_primitives) | set(P.binary_primitives)
-                     | set(P.compare_primitives)
-                     | {"select", "integer_pow", "convert_element_type", "stop_gradient"})
-RERUNNABLE_ROOTS = {"reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "argmax",
-                    "argmin"}
-STACK_LIMIT = 1 << 20  # bytes of loop-body temporaries a native scan may keep on the stack
-
-
-def strides(shape: Sequence[int]) -> list[int]:
-    out, acc = [], 1
-    for d in reversed(shape):
-        out.append(acc)
-        acc *= d
-    return list(reversed(out))
 
 
 def const(t: L.Type, value) -> L.Constant:
@@ -59,188 +40,64 @@ def i64(v: int) -> L.Constant:
     return L.Constant(I64, v)
 
 
-class Segment:
-    """A run of equations lowered into one kernel: buffers in, buffers out, temporaries."""
-
-    def __init__(self, eqns: list[Eqn], live_in: list[Var], live_out: list[Var]):
-        self.eqns = eqns
-        self.live_in = live_in
-        self.live_out = live_out
-        self.producer = {v: e for e in eqns for v in e.outputs}
-        uses: dict[Var, int] = {}
-        for e in eqns:
-            for a in e.inputs:
-                if isinstance(a, Var):
-                    uses[a] = uses.get(a, 0) + 1
-        self.materialized: list[Var] = []
-        outs = set(live_out)
-        for e in eqns:
-            name = e.primitive.name
-            for a in e.inputs:
-                if (name in NEEDS_MATERIALIZED_INPUTS and isinstance(a, Var)
-                        and a in self.producer and a not in self.materialized):
-                    self.materialized.append(a)
-            for v in e.outputs:
-                if (name in ROOTS or v in outs or (uses.get(v, 0) > 1 and name not in CHEAP)):
-                    if v not in self.materialized:
-                        self.materialized.append(v)
-        order = {v: i for i, e in enumerate(eqns) for v in e.outputs}
-        self.materialized.sort(key=lambda v: order[v])
-        self._keep_in_registers(outs)
-        self.temps = [v for v in self.materialized if v not in outs]
-        self.grouped = self.groups()  # final: the emitter's loop nests, in order
-        self._plan_temporaries()
-
-    def _keep_in_registers(self, outs: set[Var]) -> None:
-        """A value used several times needs no buffer when every use is in its own loop at the
-        same index (only elementwise operations in between): the loop body computes it once."""
-        required = {a for e in self.eqns if e.primitive.name in NEEDS_MATERIALIZED_INPUTS
-                    for a in e.inputs if isinstance(a, Var)}
-        groups = self.groups()
-        direct_reads, other_reads = [], []
-        for group in groups:
-            direct, other = self._reads(group, split=True)
-            direct_reads.append(direct)
-            other_reads.append(other)
-        drop = set()
-        for g, group in enumerate(groups):
-            for v in group:
-                if (v in outs or v in required
-                        or self.producer[v].primitive.name not in ELEMENTWISE_NAMES
-                        or v in other_reads[g]):
-                    continue
-                readers = [h for h in range(len(groups)) if h != g
-                           and (v in direct_reads[h] or v in other_reads[h])]
-                if not readers:
-                    drop.add(v)
-                elif (len(readers) == 1 and v not in direct_reads[g]
-                      and self._fusable_into(v, groups[readers[0]], other_reads[readers[0]])):
-                    drop.add(v)  # computed inside its one reader's loop instead
-        if drop:
-            self.materialized = [v for v in self.materialized if v not in drop]
-
-    def _fusable_into(self, v: Var, group: list[Var], other: set[Var]) -> bool:
-        """v's one reading loop is a reduction (or sibling reductions) over v's own shape that
-        reads v at its own index only: v can be computed there, once per element."""
-        space = self._reduction_space(group[0])
-        return space is not None and v not in other and space[0] == v.type.shape
-
-    def _reduction_space(self, var: Var):
-        """(input shape, reduced axes) of a reduction's loop nest, None for anything else."""
-        e = self.producer[var]
-        if e.primitive.name not in REDUCTION_KINDS:
-            return None
-        return e.inputs[0].type.shape, tuple(e.params["axes"])
-
-    def groups(self) -> list[list[Var]]:
-        """The materialized values in emission order, same-shape elementwise runs together."""
-        groups: list[list[Var]] = []
-        for var in self.materialized:
-            is_root = self.producer[var].primitive.name in ROOT_RULES
-            last = groups[-1] if groups else None
-            space = self._reduction_space(var)
-            if (last is not None and space is not None
-                    and self._reduction_space(last[0]) == space
-                    and not set(last) & self._reads([var])):
-                last.append(var)  # sibling reductions over one space share a loop nest
-            elif (last is not None and not is_root and last[0].type.shape == var.type.shape
-                    and self.producer[last[0]].primitive.name not in ROOT_RULES):
-                last.append(var)
-            else:
-                groups.append([var])
-        return groups
-
-    def _reads(self, group: list[Var], split: bool = False):
-        """Materialized values a group's loops read (through the expressions fused into it).
-
-        With split=True: (values read at the loop's own index — through elementwise
-        operations only, from an elementwise value or a reduction's input — and the others)."""
-        direct: set[Var] = set()
-        other: set[Var] = set()
-        # a reduction's loop runs over its input's index space: it reads its input in place
-        stack = [(a, self.producer[v].primitive.name in ELEMENTWISE_NAMES
-                  or self.producer[v].primitive.name in REDUCTION_KINDS)
-                 for v in group for a in self.producer[v].inputs]
-        seen: set = set()
-        materialized = set(self.materialized)
-        while stack:
-            a, same_index = stack.pop()
-            if not isinstance(a, Var) or (a, same_index) in seen:
-                continue
-            seen.add((a, same_index))
-            if a in materialized:
-                (direct if same_index else other).add(a)
-            elif a in self.producer:
-                e = self.producer[a]
-                keep = same_index and e.primitive.name in ELEMENTWISE_NAMES
-                stack.extend((b, keep) for b in e.inputs)
-        return (direct, other) if split else direct | other
-
-    def _plan_temporaries(self) -> None:
-        """Temporaries whose lifetimes do not overlap share a buffer (`slot`): a value lives
-        from the group that writes it to the last group that reads it."""
-        groups = self.grouped
-        temps = set(self.temps)
-        defined_at: dict[Var, int] = {}
-        last_read: dict[Var, int] = {}
-        for i, group in enumerate(groups):
-            for v in group:
-                for out in self.producer[v].outputs:
-                    defined_at.setdefault(out, i)
-            for a in self._reads(group):
-                last_read[a] = i
-        self.slot_bytes: list[int] = []
-        self.slot_of: dict[Var, int] = {}
-        free: list[int] = []
-        ending: dict[int, list[int]] = {}
-        for v in sorted(temps, key=lambda v: (defined_at.get(v, 0), self.materialized.index(v))):
-            start = defined_at.get(v, 0)
-            for i in sorted(k for k in ending if k < start):
-                free.extend(ending.pop(i))
-            need = max(v.type.size, 1) * v.type.dtype.np.itemsize
-            fits = [s for s in free if self.slot_bytes[s] >= need]
-            if fits:
-                slot = min(fits, key=lambda s: self.slot_bytes[s])
-                free.remove(slot)
-            else:
-                slot = len(self.slot_bytes)
-                self.slot_bytes.append(need)
-            self.slot_of[v] = slot
-            ending.setdefault(max(last_read.get(v, start), start), []).append(slot)
+def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
+    """The LLVM module of a plan: each kernel, its Python entries, its thread-split variant."""
+    module = L.Module(name="dualjit")
+    for kernel in plan.kernels:
+        builder = KernelBuilder(module, kernel.name, kernel.segment)
+        builder.emit()
+        if builtin_entries:
+            n_args = len(builder.fn.args)
+            pycall.emit_entry(module, builder.fn, n_args, release_gil=plan.release_gil)
+            if kernel.float_entry:
+                pycall.emit_entry(module, builder.fn, n_args, True, release_gil=plan.release_gil)
+        if kernel.flat is not None:
+            KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment,
+                          chunk_of=kernel.flat.n).emit()
+    return module
 
 
 class KernelBuilder:
     """Emits one kernel function `void name(PyArrayObject* buffers...)` for a Segment."""
 
     def __init__(self, module: L.Module, name: str, segment: Segment,
-                 math_function: Callable[[L.Module, str, DType], L.Function],
                  chunk_of: int | None = None):
         """chunk_of=n: the kernel takes (start, end) after its buffers and runs only that
         range of every loop over n elements (a flat segment's elements; see parallel.py)."""
         self.module = module
         self.segment = segment
-        self.math_function = math_function
-        self.args = segment.live_in + segment.live_out
-        n_args = len(self.args) + len(segment.slot_bytes)
+        args = segment.live_in + segment.live_out
+        n_args = len(args) + len(segment.slot_bytes)
         extra = [I64, I64] if chunk_of is not None else []
-        fnty = L.FunctionType(L.VoidType(), [PTR] * n_args + extra)
-        self.fn = L.Function(module, fnty, name)
+        self.fn = L.Function(module, L.FunctionType(L.VoidType(), [PTR] * n_args + extra), name)
         self.fn.attributes.add("nounwind")
-        entry = self.fn.append_basic_block("entry")
-        self.b = L.IRBuilder(entry)
+        self.b = L.IRBuilder(self.fn.append_basic_block("entry"))
         self.chunk_of = chunk_of
         self.chunk = tuple(self.fn.args[n_args:]) if chunk_of is not None else None
         pointers = []
         for arg in self.fn.args[:n_args]:
             field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
             pointers.append(self.b.load(field, typ=PTR))
-        self.buffers: dict[Var, L.Value] = dict(zip(self.args, pointers))
-        slots = pointers[len(self.args):]
+        self.buffers: dict[Var, L.Value] = dict(zip(args, pointers))
+        slots = pointers[len(args):]
         for var in segment.temps:  # temporaries in the buffers planned for them
             self.buffers[var] = slots[segment.slot_of[var]]
         self.memo: dict = {}
+        self.done: set[Var] = set()  # values whose group has been emitted: read from memory
         self.range_flag = None  # set while emitting a loop that may use fast sin/cos
         self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
+
+    def child(self, segment: Segment, buffers: dict, *, fn: L.Function | None = None,
+              chunk=None, chunk_of: int | None = None, done: set[Var] = frozenset()):
+        """A builder on the same module: for a sub-Function inlined at the current position
+        (same function and IR builder), or, given `fn`, for loops emitted into that function."""
+        sub = copy.copy(self)
+        sub.segment, sub.buffers = segment, dict(buffers)
+        if fn is not None:
+            sub.fn, sub.b = fn, L.IRBuilder(fn.append_basic_block("entry"))
+        sub.chunk, sub.chunk_of = chunk, chunk_of
+        sub.memo, sub.done, sub.range_flag, sub.fast_math = {}, set(done), None, False
+        return sub
 
     # -- loops ----------------------------------------------------------------------------------
     def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
@@ -258,7 +115,7 @@ class KernelBuilder:
 
     def counted_loop(self, n: int, body: Callable[[L.Value], None]) -> None:
         b = self.b
-        counter = self._alloca(I64)
+        counter = self.alloca(I64)
         start, end = (self.chunk if self.chunk is not None and n == self.chunk_of
                       else (i64(0), i64(n)))
         b.store(start, counter)
@@ -277,12 +134,12 @@ class KernelBuilder:
         b.branch(cond_block)
         b.position_at_end(exit_block)
 
-    def _alloca(self, t: L.Type, count: int = 1) -> L.Value:
+    def alloca(self, t: L.Type, count: int = 1) -> L.Value:
         with self.b.goto_entry_block():
             return self.b.alloca(t, size=i64(count)) if count != 1 else self.b.alloca(t)
 
     def stack_buffer(self, t: TensorType) -> L.Value:
-        return self._alloca(MEM[t.dtype], max(t.size, 1))
+        return self.alloca(MEM[t.dtype], max(t.size, 1))
 
     def constant_buffer(self, value) -> L.Value:
         data = bytearray(value.tobytes())
@@ -293,15 +150,6 @@ class KernelBuilder:
         g.linkage = "internal"
         g.align = 64
         return g
-
-    def sub_emitter(self, segment: Segment, buffers: dict) -> KernelBuilder:
-        """An emitter for a nested Function body that writes into this kernel's builder."""
-        sub = object.__new__(KernelBuilder)
-        sub.module, sub.segment, sub.math_function = self.module, segment, self.math_function
-        sub.fn, sub.b, sub.buffers, sub.memo = self.fn, self.b, dict(buffers), {}
-        sub.args, sub.range_flag, sub.fast_math = [], None, False
-        sub.chunk, sub.chunk_of = None, None
-        return sub
 
     # -- memory ---------------------------------------------------------------------------------
     def linear(self, idx: Sequence[L.Value], shape: Sequence[int]) -> L.Value:
@@ -339,69 +187,47 @@ class KernelBuilder:
         found = self.memo.get(key)
         if found is not None:
             return found[0]
-        if atom in self.buffers and (atom not in self.segment.producer
-                                     or atom in self.done):
+        if atom in self.buffers and (atom not in self.segment.producer or atom in self.done):
             out = self.load(atom, idx)
         else:
             eqn = self.segment.producer[atom]
-            out = FUSED[eqn.primitive.name](self, eqn, idx)
+            out = fused_rules[eqn.primitive](self, eqn, idx)
         self.memo[key] = (out, idx)  # holding idx keeps the ids in the key from being reused
         return out
 
     def emit(self) -> None:
-        """One loop nest per root; consecutive same-shape fused values share one loop nest, so
-        a chain of elementwise values is computed in registers and stored once each."""
         self.emit_body()
         self.b.ret_void()
 
     def emit_body(self) -> None:
-        self.done: set[Var] = set()
-        for group in self._groups():
-            if group[0] in self.done:
-                continue
-            eqn = self.segment.producer[group[0]]
-            name = eqn.primitive.name
-            if len(group) > 1 and name in REDUCTION_KINDS:
-                eqns = [self.segment.producer[v] for v in group]
-                self.versioned(lambda k, eqns=eqns: _sibling_reductions(k, eqns),
-                               eqn.inputs[0].type.size)
-            elif name in ROOT_RULES:
-                if name in RERUNNABLE_ROOTS:
-                    self.versioned(lambda k, eqn=eqn: ROOT_RULES[eqn.primitive.name](k, eqn),
-                                   eqn.inputs[0].type.size)
-                else:
-                    ROOT_RULES[name](self, eqn)
-            else:
-                def loops(k, group=group):
-                    def body(idx):
-                        for v in group:
-                            k.store(v, idx, k.value(v, idx))
-                    k.loop_nest(group[0].type.shape, body)
-                self.versioned(loops, group[0].type.size)
-            for v in group:
-                self.done.update(self.segment.producer[v].outputs)
+        """Each group of the segment in order: a loop nest, or a root's own loops."""
+        for group in self.segment.groups:
+            self.emit_group(group)
+            for e in group.eqns:
+                self.done.update(e.outputs)
 
-    def versioned(self, emit_loops: Callable[[KernelBuilder], None], elements: int) -> None:
-        """Emit loops with fast vectorizable sin/cos; if an argument was outside their range
-        (or nan/inf), call a cold copy of the same loops that uses the C library. The loops
-        are idempotent (they only write their own outputs), so running them twice is safe."""
-        if elements < FAST_MATH_MIN_ELEMENTS:  # the polynomials' compile time would not pay off
-            emit_loops(self)
+    def emit_group(self, group: Group) -> None:
+        """With the math the plan chose: the C library, the fast polynomials, or the fast
+        polynomials plus a rerun with the C library when an argument was outside their range
+        (the group's loops only write its outputs, so running them twice is safe)."""
+        emit = _loops if group.kind == LOOP else root_rules[group.eqns[0].primitive]
+        if group.math == LIBM:
+            emit(self, group.eqns[0], group)
             return
         self.fast_math = True
-        if not self._uses_range_reduced_math():
-            emit_loops(self)
-            self.fast_math = False
-            return
-        flag = self._alloca(I1)
-        self.b.store(const(I1, 0), flag)
-        self.range_flag = flag
-        emit_loops(self)
-        self.range_flag = None
+        if group.math == FAST:
+            emit(self, group.eqns[0], group)
+        else:
+            flag = self.alloca(I1)
+            self.b.store(const(I1, 0), flag)
+            self.range_flag = flag
+            emit(self, group.eqns[0], group)
+            self.range_flag = None
         self.fast_math = False
-        slow, args = self._slow_copy(emit_loops)
-        with self.b.if_then(self.b.load(flag, typ=I1), likely=False):
-            self.b.call(slow, args)
+        if group.math != FAST:
+            slow, args = self._slow_copy(lambda k: emit(k, group.eqns[0], group))
+            with self.b.if_then(self.b.load(flag, typ=I1), likely=False):
+                self.b.call(slow, args)
 
     def _slow_copy(self, emit_loops: Callable[[KernelBuilder], None]):
         """A separate small, cold function running `emit_loops` with the C library's math."""
@@ -412,28 +238,20 @@ class KernelBuilder:
         for attribute in ("cold", "noinline", "optsize", "nounwind"):
             fn.attributes.add(attribute)
         fn.linkage = "internal"
-        sub = object.__new__(KernelBuilder)
-        sub.module, sub.segment, sub.math_function = self.module, self.segment, self.math_function
-        sub.fn, sub.b = fn, L.IRBuilder(fn.append_basic_block("entry"))
-        sub.buffers = {var: arg for (var, _), arg in zip(items, fn.args)}
-        sub.memo, sub.args, sub.range_flag, sub.fast_math = {}, [], None, False
-        sub.done = set(self.done)
-        sub._range_math = False
-        sub.chunk_of = self.chunk_of
-        sub.chunk = tuple(fn.args[len(items):]) if self.chunk is not None else None
+        chunk = tuple(fn.args[len(items):]) if self.chunk is not None else None
+        sub = self.child(self.segment, {var: arg for (var, _), arg in zip(items, fn.args)},
+                         fn=fn, chunk=chunk, chunk_of=self.chunk_of, done=self.done)
         emit_loops(sub)
         sub.b.ret_void()
         return fn, [ptr for _, ptr in items] + list(self.chunk or ())
 
-    def _uses_range_reduced_math(self) -> bool:
-        found = getattr(self, "_range_math", None)
-        if found is None:
-            found = any(vecmath.needs_range_check(e.primitive.name) for e in self.segment.eqns)
-            self._range_math = found
-        return found
 
-    def _groups(self) -> list[list[Var]]:
-        return self.segment.grouped
+def _loops(k: KernelBuilder, _: Eqn, group: Group) -> None:
+    """Same-shape values in one loop nest: a chain is computed in registers, stored once each."""
+    def body(idx):
+        for v in group.values:
+            k.store(v, idx, k.value(v, idx))
+    k.loop_nest(group.values[0].type.shape, body)
 
 
 def literal(lit: Literal) -> L.Constant:
@@ -469,7 +287,13 @@ def _libm(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
     return k.b.call(fn, args)
 
 
+_INTRINSICS = {"exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin", "cos": "llvm.cos",
+               "sqrt": "llvm.sqrt", "pow": "llvm.pow"}
+
+
 def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
+    """The math function `name`: our vectorizable version when the group's plan chose fast
+    math (range-checked for sin/cos/tan), else an LLVM intrinsic or the C library."""
     is_f32 = dtype is DType.float32
     if vecmath.needs_range_check(name):
         if k.range_flag is not None:
@@ -478,10 +302,8 @@ def _math(k: KernelBuilder, name: str, dtype: DType, args: list) -> L.Value:
             return vecmath.emit(k.module, k.b, name, is_f32, args[0])
     elif k.fast_math and vecmath.available(name, is_f32):
         return vecmath.emit(k.module, k.b, name, is_f32, *args)
-    intrinsics = {"exp": "llvm.exp", "log": "llvm.log", "sin": "llvm.sin", "cos": "llvm.cos",
-                  "sqrt": "llvm.sqrt", "pow": "llvm.pow"}
-    if name in intrinsics:
-        return _intrinsic(k, intrinsics[name], REG[dtype], args)
+    if name in _INTRINSICS:
+        return _intrinsic(k, _INTRINSICS[name], REG[dtype], args)
     return _libm(k, name, dtype, args)
 
 
@@ -489,78 +311,115 @@ def _is_nan(b: L.IRBuilder, x: L.Value) -> L.Value:
     return b.fcmp_unordered("uno", x, x)
 
 
-def unary(k: KernelBuilder, name: str, dtype: DType, x: L.Value) -> L.Value:
-    b, t = k.b, REG[dtype]
-    if name == "neg":
-        return b.fneg(x) if dtype.is_float else b.neg(x)
-    if name == "not":
-        return b.not_(x)
-    if name == "abs":
-        if dtype.is_float:
-            return _intrinsic(k, "llvm.fabs", t, [x])
-        return b.select(b.icmp_signed("<", x, const(t, 0)), b.neg(x), x)
-    if name == "sign":
-        if dtype.is_float:
-            pos = b.select(b.fcmp_ordered(">", x, const(t, 0.0)), const(t, 1.0), x)
-            return b.select(b.fcmp_ordered("<", x, const(t, 0.0)), const(t, -1.0), pos)
-        pos = b.select(b.icmp_signed(">", x, const(t, 0)), const(t, 1), const(t, 0))
-        return b.select(b.icmp_signed("<", x, const(t, 0)), const(t, -1), pos)
-    if name in ("floor", "ceil"):
-        return _intrinsic(k, f"llvm.{name}", t, [x])
-    if name == "round":
-        return _intrinsic(k, "llvm.roundeven", t, [x])
-    if name == "rsqrt":
-        return _fp(b.fdiv(const(t, 1.0), _math(k, "sqrt", dtype, [x])))
-    if name == "logistic":
-        e = _math(k, "exp", dtype, [_fp(b.fneg(x))])
-        return _fp(b.fdiv(const(t, 1.0), _fp(b.fadd(const(t, 1.0), e))))
-    return _math(k, name, dtype, [x])
-
-
-def binary(k: KernelBuilder, name: str, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
-    b, t = k.b, REG[dtype]
-    f = dtype.is_float
-    if name in ("add", "sub", "mul"):
-        if f:
-            return _fp({"add": b.fadd, "sub": b.fsub, "mul": b.fmul}[name](x, y))
-        return {"add": b.add, "sub": b.sub, "mul": b.mul}[name](x, y)
-    if name in ("and", "or", "xor"):
-        return {"and": b.and_, "or": b.or_, "xor": b.xor}[name](x, y)
-    if name == "div" and f:
-        return _fp(b.fdiv(x, y))
-    if name == "rem" and f:
-        return b.frem(x, y)
-    if name in ("div", "rem"):
-        # C semantics with the IR's guards: x/0 = 0, x%0 = 0; INT_MIN/-1 must not trap.
-        zero = b.icmp_signed("==", y, const(t, 0))
-        minus_one = b.icmp_signed("==", y, const(t, -1))
-        safe_y = b.select(b.or_(zero, minus_one), const(t, 1), y)
-        q = b.sdiv(x, safe_y) if name == "div" else b.srem(x, safe_y)
-        q = b.select(minus_one, b.neg(x) if name == "div" else const(t, 0), q)
-        return b.select(zero, const(t, 0), q)
-    if name in ("max", "min"):
-        if f:
-            pick = b.fcmp_ordered(">" if name == "max" else "<", x, y)
-            chosen = b.select(pick, x, y)
-            either_nan = b.fcmp_unordered("uno", x, y)
-            return b.select(either_nan, _fp(b.fadd(x, y)), chosen)
-        pick = b.icmp_signed(">" if name == "max" else "<", x, y)
-        return b.select(pick, x, y)
-    if name in ("pow", "atan2"):
-        return _math(k, name, dtype, [x, y])
-    raise NotImplementedError(name)
-
-
-_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-
-
-def compare(k: KernelBuilder, name: str, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
-    op = _COMPARE[name]
+def _abs(k, dtype, x):
     if dtype.is_float:
-        return k.b.fcmp_unordered(op, x, y) if name == "ne" else k.b.fcmp_ordered(op, x, y)
-    if dtype is DType.bool:
-        return k.b.icmp_unsigned(op, x, y)
-    return k.b.icmp_signed(op, x, y)
+        return _intrinsic(k, "llvm.fabs", REG[dtype], [x])
+    return k.b.select(k.b.icmp_signed("<", x, const(REG[dtype], 0)), k.b.neg(x), x)
+
+
+def _sign(k, dtype, x):
+    b, t = k.b, REG[dtype]
+    if dtype.is_float:
+        pos = b.select(b.fcmp_ordered(">", x, const(t, 0.0)), const(t, 1.0), x)
+        return b.select(b.fcmp_ordered("<", x, const(t, 0.0)), const(t, -1.0), pos)
+    pos = b.select(b.icmp_signed(">", x, const(t, 0)), const(t, 1), const(t, 0))
+    return b.select(b.icmp_signed("<", x, const(t, 0)), const(t, -1), pos)
+
+
+def _logistic(k, dtype, x):
+    t = REG[dtype]
+    e = _math(k, "exp", dtype, [_fp(k.b.fneg(x))])
+    return _fp(k.b.fdiv(const(t, 1.0), _fp(k.b.fadd(const(t, 1.0), e))))
+
+
+def _rounding(intrinsic: str):
+    return lambda k, dtype, x: _intrinsic(k, intrinsic, REG[dtype], [x])
+
+
+# Unary primitives without a row here are the math function of their name (exp, sin, tanh...).
+_UNARY: dict[Primitive, Callable] = {
+    P.neg_p: lambda k, dtype, x: k.b.fneg(x) if dtype.is_float else k.b.neg(x),
+    P.not_p: lambda k, dtype, x: k.b.not_(x),
+    P.abs_p: _abs,
+    P.sign_p: _sign,
+    P.floor_p: _rounding("llvm.floor"),
+    P.ceil_p: _rounding("llvm.ceil"),
+    P.round_p: _rounding("llvm.roundeven"),
+    P.rsqrt_p: lambda k, dtype, x: _fp(k.b.fdiv(const(REG[dtype], 1.0),
+                                                _math(k, "sqrt", dtype, [x]))),
+    P.logistic_p: _logistic,
+}
+
+
+def _arithmetic(float_op: str, int_op: str):
+    def rule(k, dtype, x, y):
+        if dtype.is_float:
+            return _fp(getattr(k.b, float_op)(x, y))
+        return getattr(k.b, int_op)(x, y)
+    return rule
+
+
+def _int_divide(k, dtype, x, y, remainder: bool):
+    """C semantics with the IR's guards: x/0 = 0, x%0 = 0; INT_MIN/-1 must not trap."""
+    b, t = k.b, REG[dtype]
+    zero = b.icmp_signed("==", y, const(t, 0))
+    minus_one = b.icmp_signed("==", y, const(t, -1))
+    safe_y = b.select(b.or_(zero, minus_one), const(t, 1), y)
+    q = b.srem(x, safe_y) if remainder else b.sdiv(x, safe_y)
+    q = b.select(minus_one, const(t, 0) if remainder else b.neg(x), q)
+    return b.select(zero, const(t, 0), q)
+
+
+def _div(k, dtype, x, y):
+    return _fp(k.b.fdiv(x, y)) if dtype.is_float else _int_divide(k, dtype, x, y, False)
+
+
+def _rem(k, dtype, x, y):
+    return k.b.frem(x, y) if dtype.is_float else _int_divide(k, dtype, x, y, True)
+
+
+def _extremum(op: str):
+    """max/min; a NaN operand gives NaN (x + y propagates it)."""
+    def rule(k, dtype, x, y):
+        b = k.b
+        if not dtype.is_float:
+            return b.select(b.icmp_signed(op, x, y), x, y)
+        chosen = b.select(b.fcmp_ordered(op, x, y), x, y)
+        return b.select(b.fcmp_unordered("uno", x, y), _fp(b.fadd(x, y)), chosen)
+    return rule
+
+
+# Binary primitives without a row here are the math function of their name (pow, atan2).
+_BINARY: dict[Primitive, Callable] = {
+    P.add_p: _arithmetic("fadd", "add"),
+    P.sub_p: _arithmetic("fsub", "sub"),
+    P.mul_p: _arithmetic("fmul", "mul"),
+    P.div_p: _div,
+    P.rem_p: _rem,
+    P.max_p: _extremum(">"),
+    P.min_p: _extremum("<"),
+    P.and_p: lambda k, dtype, x, y: k.b.and_(x, y),
+    P.or_p: lambda k, dtype, x, y: k.b.or_(x, y),
+    P.xor_p: lambda k, dtype, x, y: k.b.xor(x, y),
+}
+
+_PREDICATES = {P.eq_p: "==", P.ne_p: "!=", P.lt_p: "<", P.le_p: "<=", P.gt_p: ">", P.ge_p: ">="}
+
+
+def _compare(op: str):
+    def rule(k, dtype, x, y):
+        if dtype.is_float:  # ordered, except `ne`: NaN != anything
+            return (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, x, y)
+        return (k.b.icmp_unsigned if dtype is DType.bool else k.b.icmp_signed)(op, x, y)
+    return rule
+
+
+def _math_function(name: str):
+    return lambda k, dtype, *args: _math(k, name, dtype, list(args))
+
+
+def binary(k: KernelBuilder, p: Primitive, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
+    return _BINARY[p](k, dtype, x, y)
 
 
 def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
@@ -584,59 +443,50 @@ def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
 
 
 def integer_pow(k: KernelBuilder, dtype: DType, x: L.Value, y: int) -> L.Value:
-    b, t = k.b, REG[dtype]
-    one = const(t, 1.0 if dtype.is_float else 1)
-
-    def mul(a, c):
-        return _fp(b.fmul(a, c)) if dtype.is_float else b.mul(a, c)
-
+    one = const(REG[dtype], 1.0 if dtype.is_float else 1)
     n, acc, base = abs(y), one, x
     while n:
         if n & 1:
-            acc = base if acc is one else mul(acc, base)
+            acc = base if acc is one else binary(k, P.mul_p, dtype, acc, base)
         n >>= 1
         if n:
-            base = mul(base, base)
-    if y < 0:
-        if dtype.is_float:
-            return _fp(b.fdiv(one, acc))
-        return binary(k, "div", dtype, one, acc)
-    return acc
+            base = binary(k, P.mul_p, dtype, base, base)
+    return binary(k, P.div_p, dtype, one, acc) if y < 0 else acc
 
 
 # ---------------------------------------------------------------------------------------------
 # Fused equations: value at an output index
 # ---------------------------------------------------------------------------------------------
 
-FUSED: dict[str, Callable] = {}
+fused_rules: dict[Primitive, Callable] = {}
 
 
 def _operands(k, eqn, idx):
     return [k.value(a, idx) for a in eqn.inputs]
 
 
-def _register_elementwise():
-    from ..ir.primitives import _BINARY, _UNARY
-    from ..ir.primitives import _COMPARE as COMPARE_NAMES
-
-    for name in _UNARY:
-        FUSED[name] = (lambda n: lambda k, e, idx: unary(k, n, e.outputs[0].type.dtype,
-                                                         *_operands(k, e, idx)))(name)
-    for name in _BINARY:
-        FUSED[name] = (lambda n: lambda k, e, idx: binary(k, n, e.outputs[0].type.dtype,
-                                                          *_operands(k, e, idx)))(name)
-    for name in COMPARE_NAMES:
-        FUSED[name] = (lambda n: lambda k, e, idx: compare(k, n, e.inputs[0].type.dtype,
-                                                           *_operands(k, e, idx)))(name)
+def _on_result_type(rule):
+    return lambda k, e, idx: rule(k, e.outputs[0].type.dtype, *_operands(k, e, idx))
 
 
-_register_elementwise()
-FUSED["select"] = lambda k, e, idx: k.b.select(*_operands(k, e, idx))
-FUSED["integer_pow"] = lambda k, e, idx: integer_pow(k, e.outputs[0].type.dtype,
-                                                     k.value(e.inputs[0], idx), e.params["y"])
-FUSED["convert_element_type"] = lambda k, e, idx: convert(
+def _on_operand_type(rule):
+    return lambda k, e, idx: rule(k, e.inputs[0].type.dtype, *_operands(k, e, idx))
+
+
+for _name, _p in P.unary_primitives.items():
+    fused_rules[_p] = _on_result_type(_UNARY.get(_p) or _math_function(_name))
+for _name, _p in P.binary_primitives.items():
+    fused_rules[_p] = _on_result_type(_BINARY.get(_p) or _math_function(_name))
+for _p, _op in _PREDICATES.items():
+    fused_rules[_p] = _on_operand_type(_compare(_op))
+assert set(_PREDICATES) == set(P.compare_primitives.values())
+
+fused_rules[P.select_p] = lambda k, e, idx: k.b.select(*_operands(k, e, idx))
+fused_rules[P.integer_pow_p] = lambda k, e, idx: integer_pow(
+    k, e.outputs[0].type.dtype, k.value(e.inputs[0], idx), e.params["y"])
+fused_rules[P.convert_element_type_p] = lambda k, e, idx: convert(
     k, k.value(e.inputs[0], idx), e.inputs[0].type.dtype, e.outputs[0].type.dtype)
-FUSED["stop_gradient"] = lambda k, e, idx: k.value(e.inputs[0], idx)
+fused_rules[P.stop_gradient_p] = lambda k, e, idx: k.value(e.inputs[0], idx)
 
 
 def _broadcast(k, e, idx):
@@ -733,15 +583,14 @@ def _gather(k, e, idx):
     return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
 
 
-def _dynamic_starts(k, e, x_shape, sizes):
+def _dynamic_starts(k, start_operands, x_shape, sizes):
     return [_clamp(k, _index_value(k, s, []), 0, d - n)
-            for s, d, n in zip(e.inputs[1 + (e.primitive.name == "dynamic_update_slice"):],
-                               x_shape, sizes)]
+            for s, d, n in zip(start_operands, x_shape, sizes)]
 
 
 def _dynamic_slice(k, e, idx):
     x = e.inputs[0]
-    starts = _dynamic_starts(k, e, x.type.shape, e.params["slice_sizes"])
+    starts = _dynamic_starts(k, e.inputs[1:], x.type.shape, e.params["slice_sizes"])
     return k.value(x, [k.b.add(s, i) for s, i in zip(starts, idx)])
 
 
@@ -749,25 +598,24 @@ def _iota(k, e, idx):
     return convert(k, idx[e.params["dimension"]], DType.int64, e.outputs[0].type.dtype)
 
 
-FUSED.update({"broadcast_in_dim": _broadcast, "reshape": _reshape, "transpose": _transpose,
-              "slice": _slice, "pad": _pad, "concatenate": _concatenate, "gather": _gather,
-              "dynamic_slice": _dynamic_slice, "iota": _iota})
+fused_rules.update({
+    P.broadcast_in_dim_p: _broadcast,
+    P.reshape_p: _reshape,
+    P.transpose_p: _transpose,
+    P.slice_p: _slice,
+    P.pad_p: _pad,
+    P.concatenate_p: _concatenate,
+    P.gather_p: _gather,
+    P.dynamic_slice_p: _dynamic_slice,
+    P.iota_p: _iota,
+})
 
 
 # ---------------------------------------------------------------------------------------------
 # Roots: equations that get their own loop structure
 # ---------------------------------------------------------------------------------------------
 
-ROOT_RULES: dict[str, Callable] = {}
-
-
-def _split_axes(shape, axes):
-    kept = [d for d in range(len(shape)) if d not in axes]
-    return kept, list(axes)
-
-
-def _reduction(k: KernelBuilder, e: Eqn) -> None:
-    _sibling_reductions(k, [e])
+root_rules: dict[Primitive, Callable[[KernelBuilder, Eqn, Group], None]] = {}
 
 
 def _identity(kind, dtype):
@@ -794,39 +642,42 @@ def _combine(k, kind, dtype, acc, v):
         return b.add(acc, v) if kind == "sum" else b.mul(acc, v)
     if dtype is DType.bool:
         return b.or_(acc, v) if kind == "max" else b.and_(acc, v)
-    return binary(k, kind, dtype, acc, v)
+    return binary(k, P.max_p if kind == "max" else P.min_p, dtype, acc, v)
 
 
-REDUCTION_KINDS = {f"reduce_{kind}": kind for kind in ("sum", "max", "min", "prod")}
-ROOT_RULES.update({name: _reduction for name in REDUCTION_KINDS})
+def _scatter_index(kept, axes, out_idx, inner_idx, rank):
+    full = [None] * rank
+    for d, i in zip(kept, out_idx):
+        full[d] = i
+    for d, i in zip(axes, inner_idx):
+        full[d] = i
+    return full
 
 
-def _sibling_reductions(k: KernelBuilder, eqns: list[Eqn]) -> None:
-    """Reductions over the same space (one or more) in one loop nest, an accumulator each;
-    values they share are computed once per element."""
+def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
+    """Reductions over the same space (one or more: group.eqns) in one loop nest, an
+    accumulator each; values they share are computed once per element."""
+    eqns = group.eqns
     x0 = eqns[0].inputs[0]
-    kept, axes = _split_axes(x0.type.shape, eqns[0].params["axes"])
+    axes = list(eqns[0].params["axes"])
+    kept = [d for d in range(x0.type.ndim) if d not in axes]
     b = k.b
 
     def outer(out_idx):
         accs = []
         for e in eqns:
             dtype = e.inputs[0].type.dtype
-            acc = k._alloca(REG[dtype])
-            b.store(_identity(REDUCTION_KINDS[e.primitive.name], dtype), acc)
+            acc = k.alloca(REG[dtype])
+            b.store(_identity(e.primitive.reduction, dtype), acc)
             accs.append(acc)
 
         def inner(red_idx):
-            full = [None] * x0.type.ndim
-            for d, i in zip(kept, out_idx):
-                full[d] = i
-            for d, i in zip(axes, red_idx):
-                full[d] = i
+            full = _scatter_index(kept, axes, out_idx, red_idx, x0.type.ndim)
             for e, acc in zip(eqns, accs):
                 dtype = e.inputs[0].type.dtype
                 v = k.value(e.inputs[0], full)
                 current = b.load(acc, typ=REG[dtype])
-                b.store(_combine(k, REDUCTION_KINDS[e.primitive.name], dtype, current, v), acc)
+                b.store(_combine(k, e.primitive.reduction, dtype, current, v), acc)
 
         k.loop_nest([x0.type.shape[d] for d in axes], inner)
         for e, acc in zip(eqns, accs):
@@ -835,37 +686,40 @@ def _sibling_reductions(k: KernelBuilder, eqns: list[Eqn]) -> None:
     k.loop_nest(eqns[0].outputs[0].type.shape, outer)
 
 
-def _arg_reduce(kind: str):
-    def rule(k: KernelBuilder, e: Eqn) -> None:
+root_rules[P.reduce_sum_p] = _reductions
+root_rules[P.reduce_max_p] = _reductions
+root_rules[P.reduce_min_p] = _reductions
+root_rules[P.reduce_prod_p] = _reductions
+
+
+def _better(k, dtype, v, current, op):
+    """v beats current in an arg-reduction; the first NaN beats everything (as numpy's)."""
+    b = k.b
+    if not dtype.is_float:
+        return (b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned)(op, v, current)
+    first_nan = b.and_(_is_nan(b, v), b.not_(_is_nan(b, current)))
+    return b.or_(b.fcmp_ordered(op, v, current), first_nan)
+
+
+def _arg_reduce(op: str):
+    def rule(k: KernelBuilder, e: Eqn, _: Group) -> None:
         x, out = e.inputs[0], e.outputs[0]
         axis, dtype = e.params["axis"], x.type.dtype
-        t = REG[dtype]
         kept = [d for d in range(x.type.ndim) if d != axis]
         b = k.b
 
         def outer(out_idx):
-            best, best_i = k._alloca(t), k._alloca(I64)
+            best, best_i = k.alloca(REG[dtype]), k.alloca(I64)
 
             def at(i):
-                full = [None] * x.type.ndim
-                for d, j in zip(kept, out_idx):
-                    full[d] = j
-                full[axis] = i
-                return k.value(x, full)
+                return k.value(x, _scatter_index(kept, [axis], out_idx, [i], x.type.ndim))
 
             b.store(at(i64(0)), best)
             b.store(i64(0), best_i)
 
             def inner(i):
-                v = at(i)
-                current = b.load(best, typ=t)
-                if dtype.is_float:
-                    better = b.fcmp_ordered(">" if kind == "argmax" else "<", v, current)
-                    first_nan = b.and_(_is_nan(b, v), b.not_(_is_nan(b, current)))
-                    better = b.or_(better, first_nan)
-                else:
-                    better = (b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned)(
-                        ">" if kind == "argmax" else "<", v, current)
+                v, current = at(i), b.load(best, typ=REG[dtype])
+                better = _better(k, dtype, v, current, op)
                 b.store(b.select(better, v, current), best)
                 b.store(b.select(better, i, b.load(best_i, typ=I64)), best_i)
 
@@ -877,26 +731,25 @@ def _arg_reduce(kind: str):
     return rule
 
 
-ROOT_RULES["argmax"] = _arg_reduce("argmax")
-ROOT_RULES["argmin"] = _arg_reduce("argmin")
+root_rules[P.argmax_p] = _arg_reduce(">")
+root_rules[P.argmin_p] = _arg_reduce("<")
 
 
-def _dot_general(k: KernelBuilder, e: Eqn) -> None:
+def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
     lhs, rhs = e.inputs
     out = e.outputs[0]
-    if _contraction_size(e) >= BLAS_MIN_FLOPS and blas.gemm_ok(e):
-        blas.emit_gemm(k, e, _operand_buffer(k, lhs), _operand_buffer(k, rhs), k.buffers[out])
+    if group.library == "gemm":
+        _gemm_call(k, e, _operand_buffer(k, lhs), _operand_buffer(k, rhs), k.buffers[out])
         return
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
     lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
     rfree = [d for d in range(rhs.type.ndim) if d not in rc and d not in rb]
     dtype = out.type.dtype
-    t = REG[dtype]
     b = k.b
     nb, nl = len(lb), len(lfree)
 
     def outer(out_idx):
-        acc = k._alloca(t)
+        acc = k.alloca(REG[dtype])
         b.store(_identity("sum", dtype), acc)
 
         def inner(c_idx):
@@ -910,20 +763,52 @@ def _dot_general(k: KernelBuilder, e: Eqn) -> None:
                 ri[d] = out_idx[nb + nl + j]
             for j, (dl, dr) in enumerate(zip(lc, rc)):
                 li[dl] = ri[dr] = c_idx[j]
-            prod = binary(k, "mul", dtype, k.value(lhs, li), k.value(rhs, ri))
-            b.store(_combine(k, "sum", dtype, b.load(acc, typ=t), prod), acc)
+            prod = binary(k, P.mul_p, dtype, k.value(lhs, li), k.value(rhs, ri))
+            b.store(_combine(k, "sum", dtype, b.load(acc, typ=REG[dtype]), prod), acc)
 
         k.loop_nest([lhs.type.shape[d] for d in lc], inner)
-        k.store(out, out_idx, b.load(acc, typ=t))
+        k.store(out, out_idx, b.load(acc, typ=REG[dtype]))
 
     k.loop_nest(out.type.shape, outer)
+
+
+root_rules[P.dot_general_p] = _dot_general
+_registered_symbols: set[str] = set()
+
+
+def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
+    """out[M,N] = lhs . rhs through BLAS's gemm, with the transposes the dimension numbers
+    imply (row-major); the gemm's address is registered with LLVM by its symbol name."""
+    lhs, rhs = eqn.inputs
+    (lc, rc), _ = eqn.params["dimension_numbers"]
+    dtype = eqn.outputs[0].type.dtype
+    gemm = blas.gemms()[dtype]
+    if gemm.symbol not in _registered_symbols:
+        llvm().add_symbol(gemm.symbol, gemm.address)
+        _registered_symbols.add(gemm.symbol)
+    it, ft = L.IntType(gemm.int_bits), REG[dtype]
+    fn = k.module.globals.get(gemm.symbol)
+    if fn is None:
+        fn = L.Function(k.module, L.FunctionType(L.VoidType(), [
+            I32, I32, I32, it, it, it, ft, PTR, it, PTR, it, ft, PTR, it]), gemm.symbol)
+    (l0, l1), (r0, r1) = lhs.type.shape, rhs.type.shape
+    trans_a = lc[0] == 0  # lhs stored K x M
+    trans_b = rc[0] == 1  # rhs stored N x K
+    m, kk = (l1, l0) if trans_a else (l0, l1)
+    n = r0 if trans_b else r1
+    flags = [L.Constant(I32, blas.ROW_MAJOR)] + [
+        L.Constant(I32, blas.TRANS if t else blas.NO_TRANS) for t in (trans_a, trans_b)]
+    k.b.call(fn, flags + [L.Constant(it, m), L.Constant(it, n), L.Constant(it, kk),
+                          L.Constant(ft, 1.0), lhs_ptr, L.Constant(it, max(1, l1)), rhs_ptr,
+                          L.Constant(it, max(1, r1)), L.Constant(ft, 0.0), out_ptr,
+                          L.Constant(it, max(1, n))])
 
 
 def _copy_into(k: KernelBuilder, out: Var, x) -> None:
     k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, k.value(x, idx)))
 
 
-def _scatter_add(k: KernelBuilder, e: Eqn) -> None:
+def _scatter_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
     x, indices, updates = e.inputs
     out = e.outputs[0]
     axis = e.params["axis"]
@@ -936,24 +821,32 @@ def _scatter_add(k: KernelBuilder, e: Eqn) -> None:
         which = _index_value(k, indices, u_idx[axis:axis + n_idx])
         position = _clamp(k, which, 0, out.type.shape[axis] - 1)
         o_idx = u_idx[:axis] + [position] + u_idx[axis + n_idx:]
-        total = binary(k, "add", out.type.dtype, k.load(out, o_idx), k.value(updates, u_idx))
+        total = binary(k, P.add_p, out.type.dtype, k.load(out, o_idx), k.value(updates, u_idx))
         k.store(out, o_idx, total)
 
     k.loop_nest(updates.type.shape, body)
 
 
-def _dynamic_update_slice(k: KernelBuilder, e: Eqn) -> None:
+def _dynamic_update_slice(k: KernelBuilder, e: Eqn, _: Group) -> None:
     x, update = e.inputs[:2]
     out = e.outputs[0]
     _copy_into(k, out, x)
-    starts = _dynamic_starts(k, e, out.type.shape, update.type.shape)
+    starts = _dynamic_starts(k, e.inputs[2:], out.type.shape, update.type.shape)
     k.loop_nest(update.type.shape, lambda idx: k.store(
         out, [k.b.add(s, i) for s, i in zip(starts, idx)], k.value(update, idx)))
 
 
+root_rules[P.scatter_add_p] = _scatter_add
+root_rules[P.dynamic_update_slice_p] = _dynamic_update_slice
+
+
+# ---------------------------------------------------------------------------------------------
+# Control flow: sub-Functions emitted inline, temporaries on the stack
+# ---------------------------------------------------------------------------------------------
+
 def _operand_buffer(k: KernelBuilder, atom) -> L.Value:
     if isinstance(atom, Literal):
-        slot = k._alloca(MEM[atom.type.dtype])
+        slot = k.alloca(MEM[atom.type.dtype])
         value = literal(atom)
         k.b.store(k.b.zext(value, I8) if atom.type.dtype is DType.bool else value, slot)
         return slot
@@ -973,55 +866,45 @@ def _copy_buffer(k: KernelBuilder, t: TensorType, src: L.Value, dst: L.Value) ->
     k.loop_nest(t.shape, body)
 
 
-def body_segment(body) -> Segment:
-    defined = {v for e in body.eqns for v in e.outputs}
-    outs = []
-    for a in body.outputs:
-        if isinstance(a, Var) and a in defined and a not in outs:
-            outs.append(a)
-    return Segment(list(body.eqns), list(body.inputs) + [v for v, _ in body.consts], outs)
+def _store_literal(k: KernelBuilder, lit: Literal, dst: L.Value) -> None:
+    t = lit.type
+    value = k.b.zext(literal(lit), I8) if t.dtype is DType.bool else literal(lit)
+    k.loop_nest(t.shape, lambda idx: k.b.store(
+        value, k.b.gep(dst, [k.linear(idx, t.shape)], source_etype=MEM[t.dtype])))
 
 
-def _emit_call(k: KernelBuilder, fn, seg: Segment, in_buffers: list, destinations: list,
-               temps: dict, consts: dict) -> None:
-    """Emit `fn`'s equations inline: its inputs read from `in_buffers`, its outputs written
-    to `destinations` (buffers with the outputs' types); temporaries live in `temps`."""
-    buffers = dict(consts)
-    buffers.update(temps)
-    buffers.update(zip(fn.inputs, in_buffers))
-    first_home = {}
-    for atom, dst in zip(fn.outputs, destinations):
-        if isinstance(atom, Var) and atom in seg.producer and atom not in first_home:
-            buffers[atom] = dst
-            first_home[atom] = dst
-    sub = k.sub_emitter(seg, buffers)
-    sub.emit_body()
-    for atom, dst in zip(fn.outputs, destinations):
-        if isinstance(atom, Var) and first_home.get(atom) is dst:
-            continue
-        t = atom.type
-        if isinstance(atom, Literal):
-            k.loop_nest(t.shape, lambda idx, a=atom, d=dst, t=t: k.b.store(
-                k.b.zext(literal(a), I8) if t.dtype is DType.bool else literal(a),
-                k.b.gep(d, [k.linear(idx, t.shape)], source_etype=MEM[t.dtype])))
-        else:
-            _copy_buffer(k, t, first_home.get(atom) or buffers[atom], dst)
+class _Frame:
+    """A sub-Function's planned Segment, its stack temporaries and its constant buffers."""
+
+    def __init__(self, k: KernelBuilder, group: Group, fn):
+        self.fn = fn
+        self.segment = group.body(fn)
+        self.temps = {v: k.stack_buffer(v.type) for v in self.segment.temps}
+        self.consts = {v: k.constant_buffer(value) for v, value in fn.consts}
+
+    def emit_call(self, k: KernelBuilder, in_buffers: list, destinations: list) -> None:
+        """The Function's equations inline: inputs read from `in_buffers`, outputs written to
+        `destinations` (buffers of the outputs' types)."""
+        fn = self.fn
+        buffers = {**self.consts, **self.temps, **dict(zip(fn.inputs, in_buffers))}
+        first_home = {}
+        for atom, dst in zip(fn.outputs, destinations):
+            if isinstance(atom, Var) and atom in self.segment.producer and atom not in first_home:
+                buffers[atom] = first_home[atom] = dst
+        k.child(self.segment, buffers).emit_body()
+        for atom, dst in zip(fn.outputs, destinations):
+            if isinstance(atom, Literal):
+                _store_literal(k, atom, dst)
+            elif first_home.get(atom) is not dst:
+                _copy_buffer(k, atom.type, first_home.get(atom) or buffers[atom], dst)
 
 
-def _frame(k: KernelBuilder, fn):
-    """A nested Function's segment, stack temporaries and constant buffers."""
-    seg = body_segment(fn)
-    temps = {v: k.stack_buffer(v.type) for v in seg.temps}
-    consts = {v: k.constant_buffer(value) for v, value in fn.consts}
-    return seg, temps, consts
-
-
-def _scan(k: KernelBuilder, e: Eqn) -> None:
+def _scan(k: KernelBuilder, e: Eqn, group: Group) -> None:
     p = e.params
     body, nc, nk, n = p["body"], p["num_consts"], p["num_carry"], p["length"]
     operands = e.inputs
     carry_out, ys = e.outputs[:nk], e.outputs[nk:]
-    seg, temps, consts = _frame(k, body)
+    frame = _Frame(k, group, body)
     for init, out in zip(operands[nc:nc + nk], carry_out):
         _copy_into(k, out, init)
     next_carry = [k.stack_buffer(v.type) for v in carry_out]
@@ -1035,25 +918,24 @@ def _scan(k: KernelBuilder, e: Eqn) -> None:
             for v, x in zip(ins[nc + nk:], operands[nc + nk:])]
         destinations = list(next_carry) + [_offset(k, k.buffers[y], body.outputs[nk + j].type, step)
                                            for j, y in enumerate(ys)]
-        _emit_call(k, body, seg, in_buffers, destinations, temps, consts)
+        frame.emit_call(k, in_buffers, destinations)
         for out, nxt in zip(carry_out, next_carry):
             _copy_buffer(k, out.type, nxt, k.buffers[out])
 
     k.counted_loop(n, iteration)
 
 
-def _while(k: KernelBuilder, e: Eqn) -> None:
+def _while(k: KernelBuilder, e: Eqn, group: Group) -> None:
     """while cond_fun(carry): carry = body_fun(carry), as a native loop in the kernel."""
     p = e.params
-    cond_fn, body_fn = p["cond_fun"], p["body_fun"]
     cc, bc = p["cond_nconsts"], p["body_nconsts"]
     operands = [_operand_buffer(k, a) for a in e.inputs]
     cond_consts, body_consts = operands[:cc], operands[cc:cc + bc]
     carry = e.outputs
     for init, out in zip(e.inputs[cc + bc:], carry):
         _copy_into(k, out, init)
-    cond_frame, body_frame = _frame(k, cond_fn), _frame(k, body_fn)
-    flag = k.stack_buffer(cond_fn.out_types[0])
+    cond_frame, body_frame = _Frame(k, group, p["cond_fun"]), _Frame(k, group, p["body_fun"])
+    flag = k.stack_buffer(p["cond_fun"].out_types[0])
     next_carry = [k.stack_buffer(v.type) for v in carry]
     b = k.b
     test_block = k.fn.append_basic_block("while.test")
@@ -1062,14 +944,12 @@ def _while(k: KernelBuilder, e: Eqn) -> None:
     b.branch(test_block)
     b.position_at_end(test_block)
     saved = dict(k.memo)
-    _emit_call(k, cond_fn, cond_frame[0], cond_consts + [k.buffers[c] for c in carry], [flag],
-               *cond_frame[1:])
+    cond_frame.emit_call(k, cond_consts + [k.buffers[c] for c in carry], [flag])
     keep_going = b.icmp_unsigned("!=", b.load(flag, typ=I8), const(I8, 0))
     b.cbranch(keep_going, body_block, exit_block)
     b.position_at_end(body_block)
     k.memo = dict(saved)
-    _emit_call(k, body_fn, body_frame[0], body_consts + [k.buffers[c] for c in carry],
-               next_carry, *body_frame[1:])
+    body_frame.emit_call(k, body_consts + [k.buffers[c] for c in carry], next_carry)
     for out, nxt in zip(carry, next_carry):
         _copy_buffer(k, out.type, nxt, k.buffers[out])
     b.branch(test_block)
@@ -1077,7 +957,7 @@ def _while(k: KernelBuilder, e: Eqn) -> None:
     k.memo = saved
 
 
-def _cond(k: KernelBuilder, e: Eqn) -> None:
+def _cond(k: KernelBuilder, e: Eqn, group: Group) -> None:
     """cond: the clamped index picks one branch, emitted inline; a switch jumps to it."""
     branches = e.params["branches"]
     index, operands = e.inputs[0], [_operand_buffer(k, a) for a in e.inputs[1:]]
@@ -1085,80 +965,22 @@ def _cond(k: KernelBuilder, e: Eqn) -> None:
     i = k.value(index, [])
     i = b.sext(i, I64) if i.type.width < 64 else i
     i = _clamp(k, i, 0, len(branches) - 1)
-    frames = [_frame(k, fn) for fn in branches]
+    frames = [_Frame(k, group, fn) for fn in branches]
     done = k.fn.append_basic_block("cond.done")
     blocks = [k.fn.append_basic_block(f"cond.branch{j}") for j in range(len(branches))]
     switch = b.switch(i, blocks[-1])
     for j, block in enumerate(blocks[:-1]):
         switch.add_case(i64(j), block)
     saved = dict(k.memo)
-    for fn, frame, block in zip(branches, frames, blocks):
+    for frame, block in zip(frames, blocks):
         b.position_at_end(block)
         k.memo = dict(saved)
-        _emit_call(k, fn, frame[0], operands, [k.buffers[v] for v in e.outputs], *frame[1:])
+        frame.emit_call(k, operands, [k.buffers[v] for v in e.outputs])
         b.branch(done)
     b.position_at_end(done)
     k.memo = saved
 
 
-def native_control_ok(eqn: Eqn) -> bool:
-    """cond and while run natively when their Functions do (see native_scan_ok)."""
-    p = eqn.params
-    functions = list(p["branches"]) if eqn.primitive.name == "cond" else [
-        p["cond_fun"], p["body_fun"]]
-    stack = sum(v.type.size * v.type.dtype.np.itemsize for v in eqn.outputs)
-    return stack <= STACK_LIMIT and all(_native_function_ok(fn) for fn in functions)
-
-
-def _native_function_ok(fn, extra_stack: int = 0) -> bool:
-    """Every equation of `fn` lowers inside a kernel, and its temporaries (plus extra_stack
-    bytes) fit the stack."""
-    seg = body_segment(fn)
-    stack = extra_stack + sum(v.type.size * v.type.dtype.np.itemsize for v in seg.temps)
-    if stack > STACK_LIMIT:
-        return False
-    for inner in fn.eqns:
-        name = inner.primitive.name
-        if name == "scan":
-            if not native_scan_ok(inner):
-                return False
-        elif name in ("cond", "while"):
-            if not native_control_ok(inner):
-                return False
-        elif not (name in FUSED or name in ROOT_RULES) or name in HOST:
-            return False
-        elif name == "dot_general" and _contraction_size(inner) >= BLAS_MIN_FLOPS and \
-                not blas.gemm_ok(inner):
-            return False
-    return True
-
-
-def native_scan_ok(eqn: Eqn) -> bool:
-    """A scan runs as a native loop when everything in its body lowers and fits the stack."""
-    carry = eqn.outputs[:eqn.params["num_carry"]]
-    return _native_function_ok(eqn.params["body"], sum(
-        v.type.size * v.type.dtype.np.itemsize for v in carry))
-
-
-BLAS_MIN_FLOPS = 1 << 15
-
-
-def _contraction_size(eqn: Eqn) -> int:
-    (lc, _), _ = eqn.params["dimension_numbers"]
-    k = 1
-    for d in lc:
-        k *= eqn.inputs[0].type.shape[d]
-    return eqn.outputs[0].type.size * k
-
-
-ROOT_RULES.update({"dot_general": _dot_general, "scatter_add": _scatter_add,
-                   "dynamic_update_slice": _dynamic_update_slice, "scan": _scan,
-                   "while": _while, "cond": _cond})
-
-
-def lowerable(name: str) -> bool:
-    return name in FUSED or name in ROOT_RULES
-
-
-def type_of(v) -> TensorType:
-    return v.type
+root_rules[P.scan_p] = _scan
+root_rules[P.while_p] = _while
+root_rules[P.cond_p] = _cond

@@ -1,30 +1,25 @@
-"""Multi-core kernels: large elementwise work and full reductions split across threads.
+"""Multi-core kernels: running a kernel's thread-split variant on disjoint chunks.
 
-A kernel qualifies when every value in it has one shape S (or is a scalar), its equations are
-elementwise, broadcasts of scalars, or reductions over all axes whose results leave the kernel.
-Such a kernel is lowered a second time over the flat index range [0, prod(S)) with `start`
-and `end` parameters; the runtime calls it from several threads on disjoint ranges (the call
-releases the GIL) and combines the reductions' per-chunk partial results. Partial sums are
-added in chunk order, so a float sum may differ from the one-thread result by rounding.
+schedule.flat_variant decides which kernels get a variant over one flat index range [0, n)
+with `start` and `end` parameters (large elementwise work and full reductions). Here the
+runtime calls it from several threads on disjoint ranges (the call releases the GIL) and
+combines the reductions' per-chunk partial results. Partial sums are added in chunk order, so
+a float sum may differ from the one-thread result by rounding.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..ir import Eqn, TensorType, Var
-from .lower import ELEMENTWISE_NAMES, Segment
+from .schedule import FlatSegment
 
-MIN_ELEMENTS = 1 << 17  # below this, a thread hand-off costs more than it saves
 CHUNK_ALIGN = 64  # chunk boundaries on multiples of this many elements
-
-REDUCTIONS = {"reduce_sum": np.add, "reduce_prod": np.multiply, "reduce_max": np.maximum,
-              "reduce_min": np.minimum}
+# A reduction's monoid (Primitive.reduction) -> the ufunc that merges partial results.
+MERGE = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
 def threads() -> int:
@@ -36,71 +31,6 @@ def threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-class FlatSegment:
-    """A qualifying Segment rewritten over one flat axis of n elements."""
-
-    def __init__(self, segment: Segment, n: int, combine: list):
-        self.segment = segment
-        self.n = n
-        self.combine = combine  # per live_out: None (shared array) or the numpy combiner
-
-
-def flatten(segment: Segment) -> FlatSegment | None:
-    shape = None
-    for e in segment.eqns:
-        for a in (*e.inputs, *e.outputs):
-            if isinstance(a, Var) and a.type.ndim > 0:
-                if shape is None:
-                    shape = a.type.shape
-                elif a.type.shape != shape:
-                    return None
-    if shape is None:
-        return None
-    n = math.prod(shape)
-    if n < MIN_ELEMENTS:
-        return None
-    reduced: dict[Var, str] = {}
-    for e in segment.eqns:
-        name = e.primitive.name
-        if name in ELEMENTWISE_NAMES:
-            continue
-        if name == "broadcast_in_dim" and e.inputs[0].type.ndim == 0:
-            continue
-        if name in REDUCTIONS and len(e.params["axes"]) == len(shape):
-            reduced[e.outputs[0]] = name
-            continue
-        return None
-    if any(a in reduced for e in segment.eqns for a in e.inputs):
-        return None  # a reduction read inside the kernel would need every chunk's result
-    if not set(reduced) <= set(segment.live_out):
-        return None
-    if any(v.type.ndim == 0 and v not in reduced for v in segment.live_out):
-        return None  # every chunk would write the same scalar output
-    flat: dict[Var, Var] = {}
-
-    def f(a):
-        if not isinstance(a, Var) or a.type.ndim == 0:
-            return a
-        if a not in flat:
-            flat[a] = Var(TensorType(a.type.dtype, (n,)))
-        return flat[a]
-
-    eqns = []
-    for e in segment.eqns:
-        params = dict(e.params)
-        if e.primitive.name == "broadcast_in_dim":
-            params["shape"] = (n,)
-        elif e.primitive.name in REDUCTIONS:
-            params["axes"] = (0,)
-        eqns.append(Eqn(e.primitive, [f(a) for a in e.inputs], [f(v) for v in e.outputs],
-                        params))
-    rewritten = Segment(eqns, [f(v) for v in segment.live_in], [f(v) for v in segment.live_out])
-    if any(v.type.ndim == 0 for v in rewritten.temps):
-        return None  # every chunk would write the same scalar temporary
-    combine = [REDUCTIONS[reduced[v]] if v in reduced else None for v in segment.live_out]
-    return FlatSegment(rewritten, n, combine)
 
 
 def chunks(n: int, parts: int) -> list[tuple[int, int]]:
@@ -144,12 +74,12 @@ def run(call, flat: FlatSegment, inputs: list, out_specs: list, parts: int) -> l
     for job in jobs:
         job.result()
     results = []
-    for j, combine in enumerate(flat.combine):
-        if combine is None:
+    for j, monoid in enumerate(flat.combine):
+        if monoid is None:
             results.append(shared[j])
             continue
         total = per_chunk[0][j]
         for outs in per_chunk[1:]:
-            combine(total, outs[j], out=total)
+            MERGE[monoid](total, outs[j], out=total)
         results.append(total)
     return results

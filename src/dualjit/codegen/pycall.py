@@ -17,6 +17,7 @@ import ctypes
 
 from llvmlite import ir as L
 
+from .abi import FLOAT_VALUE_OFFSET
 from .engine import llvm
 
 PTR = L.PointerType()
@@ -46,24 +47,6 @@ def register_symbols() -> bool:
 def _declare(module: L.Module, name: str, fnty: L.FunctionType) -> L.Function:
     found = module.globals.get(name)
     return found if found is not None else L.Function(module, fnty, name)
-
-
-FLOAT_VALUE_OFFSET = 16  # where a Python float / numpy float64 object keeps its double
-
-
-def _float_layout_ok() -> bool:
-    """Python floats and numpy float64 scalars keep their double at FLOAT_VALUE_OFFSET (true
-    of CPython's standard builds; if not, the float entry is simply not used)."""
-    import numpy as np
-
-    for probe in (1.2345678901234567, np.float64(-7.654321098765432)):
-        stored = ctypes.cast(id(probe) + FLOAT_VALUE_OFFSET, ctypes.POINTER(ctypes.c_double))
-        if stored[0] != probe:
-            return False
-    return True
-
-
-FLOAT_OBJECTS_OK = _float_layout_ok()
 
 
 def emit_entry(module: L.Module, kernel: L.Function, n_args: int,

@@ -103,9 +103,9 @@ _backward_cache: dict[Any, Any] = {}
 
 
 def _compile(fn: Function):
-    from ..jit import _backend
+    from ..jit import get_backend
 
-    return _backend["compile"](fn)
+    return get_backend()(fn)
 
 
 def forward_function(root: Node) -> Function:

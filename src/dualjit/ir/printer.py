@@ -22,6 +22,13 @@ def _names():
                 yield name
 
 
+def var_names(fn: Function) -> dict[Var, str]:
+    """The names print_function gives fn's own Vars: inputs, constants, equation outputs."""
+    fresh = _names()
+    variables = [*fn.inputs, *(v for v, _ in fn.consts), *(v for e in fn.eqns for v in e.outputs)]
+    return {v: next(fresh) for v in dict.fromkeys(variables)}
+
+
 def format_literal(lit: Literal) -> str:
     v = lit.value
     if isinstance(v, float):

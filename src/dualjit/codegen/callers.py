@@ -1,0 +1,268 @@
+"""The call path into native code: the argument contract (CallSpec) and the callers built on it.
+
+A kernel reads its arguments' memory directly, so what it may assume about each array it is
+given is a contract, checked before every native call:
+
+  1. the argument is a numpy.ndarray (exactly; the kernel reads the data pointer out of the
+     PyArrayObject);
+  2. its dtype equals the native numpy dtype of the IR type (same kind and itemsize, native
+     byte order: a narrower or byte-swapped array would be read as garbage, or past its end);
+  3. its shape is the IR type's shape;
+  4. it is C-contiguous (any strides when it has at most one element) and aligned.
+
+`CallSpec.coerce` establishes the contract for any arguments (converting integer and float
+dtypes of the same kind, copying byte-swapped, strided, Fortran-ordered or misaligned arrays,
+and raising ArgumentError for anything else); `CallSpec.fits` checks it in a few tuple
+compares (dtype by identity, so an equal but distinct dtype takes the coerce path).
+
+Every native entry point, and what checks its arguments:
+- `CompiledFunction.__call__`: coerce() on every argument; host steps then call numpy, or
+  compiled sub-Functions through their own `__call__`.
+- `fast_call` (built here; also eager backward's compiled call): fits(), else coerce().
+- `typed_call`: checks (4) only. jit's dispatch key holds each leaf's exact dtype and shape,
+  and jit installs typed_call only for a key whose dtypes equal the spec's
+  (`CallSpec.key_fits`), so (1)-(3) hold for every call that reaches it.
+- `float_call`: one Python float or numpy.float64 (exact type, checked by jit), whose double
+  the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
+- the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`) and the thread-split chunk
+  kernels: called only from the callers above and `parallel.run`, with checked arrays and the
+  exact argument count the kernel was compiled for.
+
+Outputs are fresh arrays: kernel outputs always are; an output that is an input, a view of
+one, a constant, or another output is copied (only then), so writing into a result never
+changes an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..ir import Function, TensorType, Var
+from .abi import strides
+
+
+class ArgumentError(TypeError):
+    """A compiled function was called with an argument of the wrong dtype, shape or kind."""
+
+
+class CallSpec:
+    """The argument contract of a compiled Function (see the module docstring)."""
+
+    def __init__(self, in_types: Sequence[TensorType]):
+        self.types = list(in_types)
+        self.dtypes = tuple(t.dtype.np for t in self.types)
+        self.shapes = tuple(t.shape for t in self.types)
+        self.strides = tuple(tuple(s * t.dtype.np.itemsize for s in strides(t.shape))
+                             for t in self.types)
+        # (C strides, whether they need checking): arrays of at most one element have any
+        self.layouts = tuple((s, math.prod(shape) > 1) for s, shape in zip(self.strides, self.shapes))
+        self._expected = tuple(zip(self.dtypes, self.shapes, self.strides))
+
+    def fits(self, args: Sequence[Any]) -> bool:
+        """The contract holds for args as they are (exact type, dtype identity, shape, C strides)."""
+        if len(args) != len(self._expected):
+            return False
+        for a, (dtype, shape, c_strides) in zip(args, self._expected):
+            if type(a) is not np.ndarray or a.dtype is not dtype or a.shape != shape or (
+                    a.strides != c_strides and a.size > 1) or not a.flags.aligned:
+                return False
+        return True
+
+    def key_fits(self, dtypes: Sequence[np.dtype]) -> bool:
+        """Arrays whose dtypes equal these (as a jit dispatch key compares them) have the
+        contract's dtypes: same kind, itemsize and byte order."""
+        return len(dtypes) == len(self.dtypes) and all(
+            d == expected for d, expected in zip(dtypes, self.dtypes))
+
+    def coerce(self, args: Sequence[Any]) -> list[np.ndarray]:
+        """args, each one converted or copied to what the contract requires, or ArgumentError."""
+        if len(args) != len(self.types):
+            raise ArgumentError(f"compiled function takes {len(self.types)} arguments, "
+                                f"got {len(args)}")
+        out = []
+        for i, (a, t) in enumerate(zip(args, self.types)):
+            if type(a) is not np.ndarray or a.dtype != t.dtype.np or a.shape != t.shape or \
+                    not a.flags.c_contiguous or not a.flags.aligned:
+                a = _coerce(i, a, t)
+            out.append(a)
+        return out
+
+
+def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise ArgumentError(f"argument {i}: dtype {arr.dtype} is not supported (expected "
+                            f"{t.dtype.np})")
+    if arr.shape != t.shape:
+        raise ArgumentError(f"argument {i}: expected shape {t.shape} ({t}), got {arr.shape}")
+    if arr.dtype != t.dtype.np and not np.can_cast(arr.dtype, t.dtype.np, casting="same_kind"):
+        raise ArgumentError(f"argument {i}: expected dtype {t.dtype.np}, got {arr.dtype}")
+    # Another width or byte order, non-contiguous, Fortran-ordered or misaligned: a C-ordered,
+    # aligned copy in the expected dtype (native byte order) is what kernels read.
+    return np.require(arr.astype(t.dtype.np, copy=False), requirements=("C", "A"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+
+def unaliased(outs: list, args: Sequence[Any], fresh: Sequence[bool] | None = None) -> list:
+    """outs, with each output that may share memory with an argument, an earlier output, or
+    that is read-only (a constant) replaced by a copy. fresh[i]: output i is known to be a
+    new array (a kernel's output), so it is not checked."""
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    result: list[np.ndarray] = []
+    for i, out in enumerate(outs):
+        if fresh is None or not fresh[i]:
+            out = np.asarray(out)
+            if not out.flags.writeable or any(np.may_share_memory(out, a)
+                                               for a in (*arrays, *result)):
+                out = out.copy()
+        result.append(out)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Callers of a Function that is one kernel
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class KernelLayout:
+    """How a Function that is one kernel calls it: the kernel's inputs (None: exactly the
+    Function's arguments; else, per kernel input, an argument index or a constant array),
+    its outputs' (shape, dtype) and its temporaries' (bytes, uint8)."""
+
+    picks: list[int | np.ndarray] | None
+    out_specs: list[tuple[tuple[int, ...], np.dtype]]
+    temp_specs: list[tuple[int, type]]
+
+    @property
+    def simple(self) -> bool:
+        """One output, no temporaries, the Function's own arguments."""
+        return len(self.out_specs) == 1 and not self.temp_specs and self.picks is None
+
+
+def kernel_layout(fn: Function, live_in: list[Var], live_out: list[Var],
+                  slot_bytes: list[int]) -> KernelLayout | None:
+    """The layout of a kernel whose outputs are exactly fn's outputs and whose inputs are fn's
+    arguments or constants; None for any other kernel."""
+    consts = dict(fn.consts)
+    if live_out != list(fn.outputs) or not set(live_in) <= set(fn.inputs) | set(consts):
+        return None
+    inputs = list(fn.inputs)
+    picks = None if live_in == inputs else [
+        consts[v] if v in consts else inputs.index(v) for v in live_in]
+    return KernelLayout(picks, [(v.type.shape, v.type.dtype.np) for v in live_out],
+                        [(n, np.uint8) for n in slot_bytes])
+
+
+@dataclass
+class Callers:
+    """call(args) -> list of outputs, for any arguments; typed(args) -> the one output, for
+    arguments whose dtypes and shapes the caller guarantees; float_call(x) -> the one output,
+    for one Python float or numpy.float64."""
+
+    call: Callable[[Sequence[Any]], list[np.ndarray]]
+    typed: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None
+    float_call: Callable[[float], np.ndarray] | None = None
+
+
+def kernel_callers(spec: CallSpec, kernel: Callable, layout: KernelLayout,
+                   float_kernel: Callable | None = None) -> Callers:
+    if not layout.simple:
+        return Callers(_general_call(spec, kernel, layout))
+    (shape, dtype), = layout.out_specs
+    call = _simple_call(spec, kernel, shape, dtype)
+    if len(spec.types) != 1:
+        return Callers(call, _typed_call(spec, kernel, shape, dtype))
+    return Callers(call, _typed1_call(spec, kernel, shape, dtype),
+                   _float_call(float_kernel, shape, dtype) if float_kernel else None)
+
+
+def _general_call(spec: CallSpec, kernel: Callable, layout: KernelLayout) -> Callable:
+    fits, coerce, empty = spec.fits, spec.coerce, np.empty
+    picks, out_specs, temp_specs = layout.picks, layout.out_specs, layout.temp_specs
+
+    def call(args):
+        if not fits(args):
+            args = coerce(args)
+        if picks is not None:
+            args = [args[i] if type(i) is int else i for i in picks]
+        outs = [empty(s, d) for s, d in out_specs]
+        kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
+        return outs
+    return call
+
+
+def _simple_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
+    fits, coerce, empty = spec.fits, spec.coerce, np.empty
+
+    def call(args):
+        if not fits(args):
+            args = coerce(args)
+        out = empty(shape, dtype)
+        kernel(*args, out)
+        return [out]
+    return call
+
+
+def _typed_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
+    coerce, empty, layouts = spec.coerce, np.empty, spec.layouts
+
+    def typed(args):
+        """call() for arrays whose dtypes and shapes the caller has checked already."""
+        for a, (c_strides, check) in zip(args, layouts):
+            if check and a.strides != c_strides or not a.flags.aligned:
+                args = coerce(args)
+                break
+        out = empty(shape, dtype)
+        kernel(*args, out)
+        return out
+    return typed
+
+
+def _typed1_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
+    """_typed_call for one argument, the commonest case, without the loop."""
+    coerce, empty = spec.coerce, np.empty
+    (c_strides, check), = spec.layouts
+
+    def typed1(args):
+        a = args[0]
+        if check and a.strides != c_strides or not a.flags.aligned:
+            args = coerce(args)
+        out = empty(shape, dtype)
+        kernel(args[0], out)
+        return out
+    return typed1
+
+
+def _float_call(float_kernel: Callable, shape, dtype) -> Callable:
+    empty = np.empty
+
+    def float_call(x):
+        """typed1 for a Python float or numpy float64 object (exact type checked by the
+        caller), passed without making a 0-d array of it."""
+        out = empty(shape, dtype)
+        float_kernel(x, out)
+        return out
+    return float_call
+
+
+def host_call_callers(spec: CallSpec, impl: Callable, params: dict, out_dtype) -> Callers:
+    """For a Function that is one library call on its arguments (a BLAS-sized batched
+    matmul): call its implementation directly, after the same checks."""
+    fits, coerce, ndarray = spec.fits, spec.coerce, np.ndarray
+
+    def call(args):
+        if not fits(args):
+            args = coerce(args)
+        out = impl(*args, **params)
+        out = out if type(out) is ndarray and out.dtype is out_dtype else np.asarray(
+            out, dtype=out_dtype)
+        return unaliased([out], args)
+    return Callers(call)

@@ -1,0 +1,702 @@
+"""Scheduling: every decision about the native code of a Function, made before any LLVM IR.
+
+`plan_function(fn)` splits a Function into kernels and host steps and decides, for each
+kernel, which values get buffers and which loop nest computes each of them (fusion), which
+temporaries share memory, where control flow runs as native loops, which products call BLAS,
+which loops use the fast vectorized math, which kernels also get a variant split across
+threads, and how kernels are entered (GIL hand-over, machine-code level). The result is a
+printable `Plan`; `lower.py` emits what it says and `runtime.py` calls it.
+
+This module does not import llvmlite: plans can be made and tested without it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
+from ..ir import primitives as P
+from ..ir.printer import format_literal, format_param, var_names
+from . import abi, blas
+
+FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
+BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
+STACK_LIMIT = 1 << 20  # bytes of temporaries native control flow may keep on the stack
+PARALLEL_MIN_ELEMENTS = 1 << 17  # below this, handing work to threads costs more than it saves
+TINY_WORK = 256  # element operations: a function doing less keeps the GIL in its kernel
+SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machine-code generation
+
+# Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
+# that use them check the bound and rerun with the C library when it is exceeded.
+RANGE_LIMITED = frozenset({P.sin_p, P.cos_p, P.tan_p})
+
+LIBM, FAST, FAST_CHECKED = "libm", "fast", "fast, libm rerun out of range"  # Group.math
+LOOP, REDUCE, ROOT = "loop", "reduce", "root"  # Group.kind
+
+
+def nbytes(t: TensorType) -> int:
+    return t.size * t.dtype.np.itemsize
+
+
+def contraction_size(eqn: Eqn) -> int:
+    """Multiply-adds of a dot_general."""
+    (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+    return eqn.outputs[0].type.size * math.prod(eqn.inputs[0].type.shape[d] for d in lhs_contract)
+
+
+# ---------------------------------------------------------------------------------------------
+# One row per primitive: how codegen treats it
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lowering:
+    """How the code generator treats a primitive (a row of `lowerings`).
+
+    fused: emitted as a scalar expression at its consumer's index, with no loop or buffer of
+      its own (elementwise operations, index maps); otherwise a root with its own loop nest.
+    cheap: recomputed at each use rather than stored when used more than once.
+    reads_memory: its operands must be in buffers (library calls, indexed writes, control flow).
+    rerunnable: its loops write only its outputs, so they may run twice (fast math's rerun).
+    control_flow: runs its sub-Functions inline.
+    library: eqn -> the library routine that computes it ("gemm"), or None for native loops.
+    host_when: (eqn, planner) -> why the equation must run on the host, or None.
+    """
+
+    fused: bool = False
+    cheap: bool = False
+    reads_memory: bool = False
+    rerunnable: bool = False
+    control_flow: bool = False
+    library: Callable[[Eqn], str | None] | None = None
+    host_when: Callable[[Eqn, Planner], str | None] | None = None
+
+
+def _gemm(eqn: Eqn) -> str | None:
+    return "gemm" if contraction_size(eqn) >= BLAS_MIN_FLOPS and blas.gemm_ok(eqn) else None
+
+
+def _product_on_host(eqn: Eqn, planner: Planner) -> str | None:
+    if contraction_size(eqn) >= BLAS_MIN_FLOPS and not blas.gemm_ok(eqn):
+        return ("a large product that BLAS's gemm cannot take (batched, integer, or no BLAS "
+                "found): numpy's matmul")
+    return None
+
+
+def _stack_reason(n: int) -> str | None:
+    return f"needs {n} bytes of stack (limit {STACK_LIMIT})" if n > STACK_LIMIT else None
+
+
+def _scan_on_host(eqn: Eqn, planner: Planner) -> str | None:
+    carry = eqn.outputs[:eqn.params["num_carry"]]
+    return planner.body_reason(eqn.params["body"], sum(nbytes(v.type) for v in carry))
+
+
+def _branches_on_host(eqn: Eqn, planner: Planner) -> str | None:
+    """cond and while: their outputs and each Function's temporaries fit the stack."""
+    reason = _stack_reason(sum(nbytes(v.type) for v in eqn.outputs))
+    for fn in sub_functions(eqn):
+        reason = reason or planner.body_reason(fn, 0)
+    return reason
+
+
+ELEMENTWISE = Lowering(fused=True)
+INDEX_MAP = Lowering(fused=True)
+CHEAP = Lowering(fused=True, cheap=True)
+REDUCTION = Lowering(rerunnable=True)
+INDEXED_WRITE = Lowering(reads_memory=True)
+
+lowerings: dict[Primitive, Lowering] = {
+    p: ELEMENTWISE for p in (*P.unary_primitives.values(), *P.binary_primitives.values(),
+                             *P.compare_primitives.values(), P.select_p, P.integer_pow_p)}
+lowerings.update({
+    P.neg_p: CHEAP,
+    P.convert_element_type_p: CHEAP,
+    P.stop_gradient_p: CHEAP,
+    P.broadcast_in_dim_p: CHEAP,
+    P.reshape_p: CHEAP,
+    P.transpose_p: CHEAP,
+    P.slice_p: CHEAP,
+    P.iota_p: CHEAP,
+    P.pad_p: INDEX_MAP,
+    P.concatenate_p: INDEX_MAP,
+    P.gather_p: INDEX_MAP,
+    P.dynamic_slice_p: INDEX_MAP,
+    P.reduce_sum_p: REDUCTION,
+    P.reduce_max_p: REDUCTION,
+    P.reduce_min_p: REDUCTION,
+    P.reduce_prod_p: REDUCTION,
+    P.argmax_p: REDUCTION,
+    P.argmin_p: REDUCTION,
+    P.dot_general_p: Lowering(reads_memory=True, library=_gemm, host_when=_product_on_host),
+    P.scatter_add_p: INDEXED_WRITE,
+    P.dynamic_update_slice_p: INDEXED_WRITE,
+    P.scan_p: Lowering(reads_memory=True, control_flow=True, host_when=_scan_on_host),
+    P.while_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
+    P.cond_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
+})
+# custom_jvp_call, custom_vjp_call, custom_lin and any primitive without a row run on the host.
+_NO_LOWERING = Lowering(reads_memory=True)
+
+
+def lowering(p: Primitive) -> Lowering:
+    return lowerings.get(p, _NO_LOWERING)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels: groups, materialized values, temporaries
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Group:
+    """One loop nest of a kernel (or one root equation's own loops), in emission order.
+
+    kind: LOOP (same-shape values computed together), REDUCE (sibling reductions over one
+      space, an accumulator each), ROOT (an equation with its own loop structure).
+    values: the materialized values it writes; eqns: the reductions or the root equation.
+    math: LIBM, FAST (vectorizable polynomials) or FAST_CHECKED (plus a libm rerun).
+    library: the library routine a ROOT calls ("gemm"), None for native loops.
+    bodies: for control flow, (sub-Function, its Segment) pairs, emitted inline.
+    """
+
+    kind: str
+    values: list[Var]
+    eqns: list[Eqn]
+    math: str = LIBM
+    library: str | None = None
+    bodies: tuple[tuple[Function, Segment], ...] = ()
+
+    def body(self, fn: Function) -> Segment:
+        return next(seg for f, seg in self.bodies if f is fn)
+
+
+class Segment:
+    """A run of equations lowered into one kernel: buffers in, buffers out, temporaries.
+
+    A value gets a buffer (is materialized) when it is a root's output, live out of the
+    segment, an operand a root reads from memory, or used more than once and not cheap; and
+    not when its every use can compute it in registers (`_keep_in_registers`)."""
+
+    def __init__(self, eqns: Sequence[Eqn], live_in: Sequence[Var], live_out: Sequence[Var],
+                 planner: Planner | None = None):
+        self.eqns = list(eqns)
+        self.live_in = list(live_in)
+        self.live_out = list(live_out)
+        self.producer = {v: e for e in self.eqns for v in e.outputs}
+        self.range_limited = any(e.primitive in RANGE_LIMITED for e in self.eqns)
+        outs = set(self.live_out)
+        self.materialized = self._must_store(outs)
+        self._keep_in_registers(outs)
+        self.temps = [v for v in self.materialized if v not in outs]
+        self.groups = self._groups(planner or Planner())
+        self.slot_of, self.slot_bytes = self._plan_temporaries()
+
+    def _must_store(self, outs: set[Var]) -> list[Var]:
+        uses: dict[Var, int] = {}
+        for e in self.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    uses[a] = uses.get(a, 0) + 1
+        stored: dict[Var, None] = {}
+        for e in self.eqns:
+            row = lowering(e.primitive)
+            if row.reads_memory:
+                stored.update((a, None) for a in e.inputs if isinstance(a, Var) and a in self.producer)
+            for v in e.outputs:
+                if not row.fused or v in outs or (uses.get(v, 0) > 1 and not row.cheap):
+                    stored[v] = None
+        order = {v: i for i, e in enumerate(self.eqns) for v in e.outputs}
+        return sorted(stored, key=lambda v: order[v])
+
+    def _keep_in_registers(self, outs: set[Var]) -> None:
+        """A value used several times needs no buffer when every use is in its own loop at the
+        same index (only elementwise operations in between): the loop body computes it once."""
+        required = {a for e in self.eqns if lowering(e.primitive).reads_memory
+                    for a in e.inputs if isinstance(a, Var)}
+        groups = self._loop_groups()
+        reads = [self._reads(group, split=True) for group in groups]
+        drop = set()
+        for g, group in enumerate(groups):
+            direct, other = reads[g]
+            for v in group:
+                if (v in outs or v in required or v in other
+                        or not self.producer[v].primitive.elementwise):
+                    continue
+                readers = [h for h in range(len(groups)) if h != g
+                           and (v in reads[h][0] or v in reads[h][1])]
+                if not readers:
+                    drop.add(v)
+                elif (len(readers) == 1 and v not in direct
+                      and self._fusable_into(v, groups[readers[0]], reads[readers[0]][1])):
+                    drop.add(v)  # computed inside its one reader's loop instead
+        if drop:
+            self.materialized = [v for v in self.materialized if v not in drop]
+
+    def _fusable_into(self, v: Var, group: list[Var], other: set[Var]) -> bool:
+        """v's one reading loop is a reduction (or sibling reductions) over v's own shape that
+        reads v at its own index only: v can be computed there, once per element."""
+        space = self._reduction_space(group[0])
+        return space is not None and v not in other and space[0] == v.type.shape
+
+    def _reduction_space(self, var: Var):
+        """(input shape, reduced axes) of a reduction's loop nest, None for anything else."""
+        e = self.producer[var]
+        if e.primitive.reduction is None:
+            return None
+        return e.inputs[0].type.shape, tuple(e.params["axes"])
+
+    def _loop_groups(self) -> list[list[Var]]:
+        """The materialized values in emission order, same-shape elementwise runs together."""
+        groups: list[list[Var]] = []
+        for var in self.materialized:
+            is_root = not lowering(self.producer[var].primitive).fused
+            last = groups[-1] if groups else None
+            space = self._reduction_space(var)
+            if (last is not None and space is not None
+                    and self._reduction_space(last[0]) == space
+                    and not set(last) & self._reads([var])):
+                last.append(var)  # sibling reductions over one space share a loop nest
+            elif (last is not None and not is_root and last[0].type.shape == var.type.shape
+                    and lowering(self.producer[last[0]].primitive).fused):
+                last.append(var)
+            else:
+                groups.append([var])
+        return groups
+
+    def _reads(self, group: list[Var], split: bool = False):
+        """Materialized values a group's loops read (through the expressions fused into it).
+
+        With split=True: (values read at the loop's own index — through elementwise
+        operations only, from an elementwise value or a reduction's input — and the others)."""
+        direct: set[Var] = set()
+        other: set[Var] = set()
+        # a reduction's loop runs over its input's index space: it reads its input in place
+        stack = [(a, self._same_index(self.producer[v].primitive))
+                 for v in group for a in self.producer[v].inputs]
+        seen: set = set()
+        materialized = set(self.materialized)
+        while stack:
+            a, same_index = stack.pop()
+            if not isinstance(a, Var) or (a, same_index) in seen:
+                continue
+            seen.add((a, same_index))
+            if a in materialized:
+                (direct if same_index else other).add(a)
+            elif a in self.producer:
+                e = self.producer[a]
+                keep = same_index and e.primitive.elementwise
+                stack.extend((b, keep) for b in e.inputs)
+        return (direct, other) if split else direct | other
+
+    @staticmethod
+    def _same_index(p: Primitive) -> bool:
+        return p.elementwise or p.reduction is not None
+
+    def _groups(self, planner: Planner) -> list[Group]:
+        groups: list[Group] = []
+        for values in self._loop_groups():
+            eqn = self.producer[values[0]]
+            if groups and groups[-1].kind == ROOT and groups[-1].eqns[0] is eqn:
+                groups[-1].values.extend(values)  # another output of the same root
+            else:
+                groups.append(self._group(values, eqn, planner))
+        return groups
+
+    def _group(self, values: list[Var], eqn: Eqn, planner: Planner) -> Group:
+        row = lowering(eqn.primitive)
+        if eqn.primitive.reduction is not None:
+            return Group(REDUCE, values, [self.producer[v] for v in values],
+                         self._math(eqn.inputs[0].type.size))
+        if row.fused:
+            return Group(LOOP, values, [self.producer[v] for v in values],
+                         self._math(values[0].type.size))
+        math_kind = self._math(eqn.inputs[0].type.size) if row.rerunnable else LIBM
+        bodies = tuple((fn, planner.body(fn)) for fn in sub_functions(eqn)) \
+            if row.control_flow else ()
+        library = row.library(eqn) if row.library else None
+        return Group(ROOT, values, [eqn], math_kind, library, bodies)
+
+    def _math(self, elements: int) -> str:
+        """Vectorizable polynomials pay for their compile time from FAST_MATH_MIN_ELEMENTS on;
+        a loop where a range-limited function may meet a large argument gets a libm rerun."""
+        if elements < FAST_MATH_MIN_ELEMENTS:
+            return LIBM
+        return FAST_CHECKED if self.range_limited else FAST
+
+    def _plan_temporaries(self) -> tuple[dict[Var, int], list[int]]:
+        """Temporaries whose lifetimes do not overlap share a buffer (a slot): a value lives
+        from the group that writes it to the last group that reads it."""
+        defined_at: dict[Var, int] = {}
+        last_read: dict[Var, int] = {}
+        for i, group in enumerate(self.groups):
+            for v in group.values:
+                for out in self.producer[v].outputs:
+                    defined_at.setdefault(out, i)
+            for a in self._reads(group.values):
+                last_read[a] = i
+        slot_bytes: list[int] = []
+        slot_of: dict[Var, int] = {}
+        free: list[int] = []
+        ending: dict[int, list[int]] = {}
+        position = {v: i for i, v in enumerate(self.materialized)}
+        for v in sorted(self.temps, key=lambda v: (defined_at.get(v, 0), position[v])):
+            start = defined_at.get(v, 0)
+            for i in sorted(k for k in ending if k < start):
+                free.extend(ending.pop(i))
+            need = max(v.type.size, 1) * v.type.dtype.np.itemsize
+            fits = [s for s in free if slot_bytes[s] >= need]
+            if fits:
+                slot = min(fits, key=lambda s: slot_bytes[s])
+                free.remove(slot)
+            else:
+                slot = len(slot_bytes)
+                slot_bytes.append(need)
+            slot_of[v] = slot
+            ending.setdefault(max(last_read.get(v, start), start), []).append(slot)
+        return slot_of, slot_bytes
+
+    def fused_into(self, group: Group) -> list[Eqn]:
+        """The equations a group computes: its own plus those fused into its expressions."""
+        stored = set(self.materialized) - set(group.values)
+        found: set[Eqn] = set()
+        stack = [self.producer[v] for v in group.values]
+        while stack:
+            e = stack.pop()
+            if e not in found:
+                found.add(e)
+                stack.extend(self.producer[a] for a in e.inputs
+                             if isinstance(a, Var) and a in self.producer and a not in stored)
+        return [e for e in self.eqns if e in found]
+
+
+def body_segment(body: Function, planner: Planner | None = None) -> Segment:
+    """The Segment of a sub-Function emitted inline (control flow): its inputs and constants
+    come in, its computed outputs go out."""
+    defined = {v for e in body.eqns for v in e.outputs}
+    outs: dict[Var, None] = {a: None for a in body.outputs if isinstance(a, Var) and a in defined}
+    return Segment(body.eqns, list(body.inputs) + [v for v, _ in body.consts], list(outs),
+                   planner)
+
+
+class Planner:
+    """Decides where equations run, planning each control-flow body once."""
+
+    def __init__(self):
+        self._bodies: dict[int, tuple[Function, Segment]] = {}
+
+    def host_reason(self, eqn: Eqn) -> str | None:
+        """Why `eqn` runs on the host between kernels; None when it runs inside a kernel."""
+        if eqn.primitive not in lowerings:
+            return "no native lowering (runs its numpy implementation)"
+        row = lowerings[eqn.primitive]
+        return row.host_when(eqn, self) if row.host_when else None
+
+    def body(self, fn: Function) -> Segment:
+        found = self._bodies.get(id(fn))
+        if found is None:  # the Function is kept with its plan, so its id is not reused
+            found = self._bodies[id(fn)] = (fn, body_segment(fn, self))
+        return found[1]
+
+    def body_reason(self, fn: Function, extra_stack: int) -> str | None:
+        """Why a control-flow body cannot be emitted inline: its temporaries (plus extra_stack
+        bytes) overflow the stack, or one of its equations runs on the host."""
+        reason = _stack_reason(extra_stack + sum(nbytes(v.type) for v in self.body(fn).temps))
+        if reason is not None:
+            return reason
+        for eqn in fn.eqns:
+            inner = self.host_reason(eqn)
+            if inner is not None:
+                return f"its {eqn.primitive.name} runs on the host: {inner}"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The variant of a kernel split across threads
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class FlatSegment:
+    """A kernel's Segment rewritten over one flat axis of n elements, to run on disjoint
+    [start, end) chunks from several threads. combine: per live-out value, None (each chunk
+    writes its part of one shared array) or the monoid that merges the chunks' partial
+    reductions ("sum", "max", ...)."""
+
+    segment: Segment
+    n: int
+    combine: list[str | None]
+
+
+def _common_shape(segment: Segment) -> tuple[int, ...] | None:
+    shape = None
+    for e in segment.eqns:
+        for a in (*e.inputs, *e.outputs):
+            if isinstance(a, Var) and a.type.ndim > 0:
+                if shape is not None and a.type.shape != shape:
+                    return None
+                shape = a.type.shape
+    return shape
+
+
+def _full_reductions(segment: Segment, rank: int) -> dict[Var, str] | None:
+    """Outputs of reductions over every axis -> their monoid; None if an equation is neither
+    that, nor elementwise, nor a broadcast of a scalar."""
+    reduced: dict[Var, str] = {}
+    for e in segment.eqns:
+        p = e.primitive
+        if p.elementwise or (p is P.broadcast_in_dim_p and e.inputs[0].type.ndim == 0):
+            continue
+        if p.reduction is None or len(e.params["axes"]) != rank:
+            return None
+        reduced[e.outputs[0]] = p.reduction
+    return reduced
+
+
+def flat_variant(segment: Segment) -> FlatSegment | None:
+    """The thread-split variant of a kernel whose values all have one shape (or are scalars),
+    made of elementwise operations, scalar broadcasts and full reductions that leave it."""
+    shape = _common_shape(segment)
+    if shape is None or math.prod(shape) < PARALLEL_MIN_ELEMENTS:
+        return None
+    reduced = _full_reductions(segment, len(shape))
+    if reduced is None or any(a in reduced for e in segment.eqns for a in e.inputs):
+        return None  # a reduction read inside the kernel would need every chunk's result
+    if not set(reduced) <= set(segment.live_out) or any(
+            v.type.ndim == 0 and v not in reduced for v in segment.live_out):
+        return None  # every chunk would write the same scalar output
+    n = math.prod(shape)
+    flat = _flattened_segment(segment, n)
+    if any(v.type.ndim == 0 for v in flat.temps):
+        return None  # every chunk would write the same scalar temporary
+    return FlatSegment(flat, n, [reduced.get(v) for v in segment.live_out])
+
+
+def _flattened_segment(segment: Segment, n: int) -> Segment:
+    flat: dict[Var, Var] = {}
+
+    def f(a):
+        if not isinstance(a, Var) or a.type.ndim == 0:
+            return a
+        if a not in flat:
+            flat[a] = Var(TensorType(a.type.dtype, (n,)))
+        return flat[a]
+
+    eqns = []
+    for e in segment.eqns:
+        params = dict(e.params)
+        if e.primitive is P.broadcast_in_dim_p:
+            params["shape"] = (n,)
+        elif e.primitive.reduction is not None:
+            params["axes"] = (0,)
+        eqns.append(Eqn(e.primitive, [f(a) for a in e.inputs], [f(v) for v in e.outputs],
+                        params))
+    return Segment(eqns, [f(v) for v in segment.live_in], [f(v) for v in segment.live_out])
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan of a Function
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class KernelPlan:
+    """One native kernel: its Segment, its optional thread-split variant, and whether it also
+    gets an entry that reads a Python float argument in place."""
+
+    name: str
+    segment: Segment
+    flat: FlatSegment | None = None
+    float_entry: bool = False
+
+
+@dataclass(eq=False)
+class HostStepPlan:
+    """An equation run from Python between kernels, and why."""
+
+    eqn: Eqn
+    reason: str
+
+
+@dataclass(eq=False)
+class Plan:
+    """The steps of a compiled Function, in order, and how its kernels are entered.
+
+    release_gil: kernels hand the GIL over while they run (not in tiny functions).
+    codegen_level: LLVM's machine-code generation level (0 for small functions; the IR is
+      optimized at O3 either way)."""
+
+    function: Function
+    steps: list[KernelPlan | HostStepPlan]
+    release_gil: bool = True
+    codegen_level: int = 3
+
+    @property
+    def kernels(self) -> list[KernelPlan]:
+        return [s for s in self.steps if isinstance(s, KernelPlan)]
+
+    @property
+    def host_steps(self) -> list[HostStepPlan]:
+        return [s for s in self.steps if isinstance(s, HostStepPlan)]
+
+    def __str__(self) -> str:
+        return format_plan(self)
+
+
+def plan_function(fn: Function) -> Plan:
+    """Split fn into kernels (maximal runs of natively lowered equations) and host steps."""
+    planner = Planner()
+    steps: list[KernelPlan | HostStepPlan] = []
+    run: list[Eqn] = []
+    for i, eqn in enumerate(fn.eqns):
+        reason = planner.host_reason(eqn)
+        if reason is None:
+            run.append(eqn)
+            continue
+        if run:
+            steps.append(_kernel(fn, run, i, f"kernel{len(steps)}", planner))
+        steps.append(HostStepPlan(eqn, reason))
+        run = []
+    if run:
+        steps.append(_kernel(fn, run, len(fn.eqns), f"kernel{len(steps)}", planner))
+    if len(steps) == 1 and isinstance(steps[0], KernelPlan):
+        steps[0].float_entry = _takes_one_float(fn, steps[0].segment)
+    return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if _small(fn) else 3)
+
+
+def _kernel(fn: Function, run: list[Eqn], end: int, name: str, planner: Planner) -> KernelPlan:
+    """The kernel of fn.eqns[..end] == run: what it reads, what later steps need from it."""
+    defined = {v for e in run for v in e.outputs}
+    live_in: dict[Var, None] = {}
+    for e in run:
+        live_in.update((a, None) for a in e.inputs if isinstance(a, Var) and a not in defined)
+    later = {a for e in fn.eqns[end:] for a in e.inputs if isinstance(a, Var)}
+    later |= {a for a in fn.outputs if isinstance(a, Var)}
+    live_out = [v for e in run for v in e.outputs if v in later]
+    # Function inputs and outputs first, in the Function's order, so that a Function which is
+    # a single kernel can be called with its own arguments (see callers.py).
+    position = {v: i for i, v in enumerate(fn.inputs)}
+    ins = sorted(live_in, key=lambda v: position.get(v, len(position)))
+    position = {}
+    for i, v in enumerate(fn.outputs):
+        if isinstance(v, Var):
+            position.setdefault(v, i)
+    live_out.sort(key=lambda v: position.get(v, len(position)))
+    segment = Segment(run, ins, live_out, planner)
+    return KernelPlan(name, segment, flat_variant(segment))
+
+
+def _takes_one_float(fn: Function, segment: Segment) -> bool:
+    """The Function's only input is a float64 scalar, read by this kernel as its only input:
+    it can be passed as the Python float object itself."""
+    return (abi.FLOAT_OBJECTS_OK and len(fn.inputs) == 1
+            and fn.inputs[0].type == TensorType("float64", ())
+            and segment.live_in == list(fn.inputs) and not fn.consts)
+
+
+def _tiny(fn: Function) -> bool:
+    """A function whose whole work is a few hundred element operations, without control flow
+    (well under a microsecond): its kernels keep the GIL, which costs less than handing it
+    over."""
+    work = 0
+    for eqn in fn.eqns:
+        row = lowering(eqn.primitive)
+        if row.control_flow:
+            return False
+        if not row.fused:  # a root's loops run over its operands
+            work += sum(a.type.size for a in eqn.inputs if isinstance(a, Var))
+        work += sum(v.type.size for v in eqn.outputs)
+        if work >= TINY_WORK:
+            return False
+    return True
+
+
+def _small(fn: Function) -> bool:
+    """Only small loops and no control flow: machine code is generated at LLVM's fastest level
+    (the IR is still optimized at O3). Such code runs for well under a microsecond, and
+    generating it this way takes about half the time."""
+    return not any(lowering(eqn.primitive).control_flow or any(
+        v.type.size >= SMALL_ELEMENTS for v in eqn.outputs) for eqn in fn.eqns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing
+# ---------------------------------------------------------------------------------------------
+
+def format_plan(plan: Plan) -> str:
+    names = var_names(plan.function)
+    kernels, hosts = len(plan.kernels), len(plan.host_steps)
+    lines = [f"plan: {kernels} kernel{'s' * (kernels != 1)}, {hosts} host "
+             f"step{'s' * (hosts != 1)}; kernels {'release' if plan.release_gil else 'keep'} "
+             f"the GIL; machine code at level {plan.codegen_level}"]
+    for step in plan.steps:
+        if isinstance(step, HostStepPlan):
+            lines.append(f"host step: {_eqn_text(step.eqn, names)}")
+            lines.append(f"  because: {step.reason}")
+        else:
+            lines.extend(_kernel_lines(step, names))
+    return "\n".join(lines)
+
+
+def _kernel_lines(kernel: KernelPlan, names: dict[Var, str]) -> list[str]:
+    seg = kernel.segment
+    lines = [f"{kernel.name}({_names(seg.live_in, names)}) -> ({_names(seg.live_out, names)})"]
+    if seg.temps:
+        lines.append(f"  temporaries: {_names(seg.temps, names)} in {len(seg.slot_bytes)} "
+                     f"buffer{'s' * (len(seg.slot_bytes) != 1)} ({sum(seg.slot_bytes)} bytes)")
+    lines.extend(_segment_lines(seg, names, "  "))
+    if kernel.flat is not None:
+        merged = sorted({c for c in kernel.flat.combine if c is not None})
+        lines.append(f"  split across threads: {kernel.flat.n} elements in chunks"
+                     + (f", partial results merged by {', '.join(merged)}" if merged else ""))
+    if kernel.float_entry:
+        lines.append("  entry: also takes its float64 argument as a Python float, in place")
+    return lines
+
+
+def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
+    lines = []
+    for group in seg.groups:
+        head = {LOOP: f"loop over {group.values[0].type}",
+                REDUCE: f"reduction loop over {group.eqns[0].inputs[0].type}",
+                ROOT: f"{group.eqns[0].primitive.name}"}[group.kind]
+        notes = [f"math: {group.math}"] + ([f"calls {group.library}"] if group.library else [])
+        lines.append(f"{pad}{head} -> {_names(group.values, names)}  [{'; '.join(notes)}]")
+        for e in seg.fused_into(group):
+            lines.append(f"{pad}    {_eqn_text(e, names)}")
+        for fn, body in group.bodies:
+            inner = var_names(fn)
+            lines.append(f"{pad}    body ({_names(fn.inputs, inner)}) -> "
+                         f"({', '.join(_atom(a, inner) for a in fn.outputs)}):")
+            lines.extend(_segment_lines(body, inner, pad + "      "))
+    return lines
+
+
+def _names(values: Sequence[Var], names: dict[Var, str]) -> str:
+    return ", ".join(_atom(v, names) for v in values)
+
+
+def _atom(a, names: dict[Var, str]) -> str:
+    if isinstance(a, Literal):
+        return format_literal(a)
+    return names.get(a) or _fresh_name(a, names)
+
+
+def _fresh_name(v: Var, names: dict[Var, str]) -> str:
+    """Values of a thread-split variant are new: they are named on first sight."""
+    taken = set(names.values())
+    name = next(f"v{i}" for i in itertools.count() if f"v{i}" not in taken)
+    names[v] = name
+    return name
+
+
+def _eqn_text(e: Eqn, names: dict[Var, str]) -> str:
+    params = {k: v for k, v in e.params.items() if not _holds_function(v)}
+    shown = ", ".join(f"{k}={format_param(v)}" for k, v in sorted(params.items()))
+    rhs = e.primitive.name + (f"[{shown}]" if shown else "")
+    operands = " ".join(_atom(a, names) for a in e.inputs)
+    return f"{_names(e.outputs, names)} = {rhs} {operands}".rstrip()
+
+
+def _holds_function(value) -> bool:
+    return isinstance(value, Function) or (
+        isinstance(value, tuple) and bool(value) and isinstance(value[0], Function))
