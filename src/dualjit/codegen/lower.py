@@ -18,6 +18,7 @@ from llvmlite import ir as L
 
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
+from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
 from . import blas, pycall, vecmath
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -901,25 +902,24 @@ class _Frame:
 
 def _scan(k: KernelBuilder, e: Eqn, group: Group) -> None:
     p = e.params
-    body, nc, nk, n = p["body"], p["num_consts"], p["num_carry"], p["length"]
-    operands = e.inputs
-    carry_out, ys = e.outputs[:nk], e.outputs[nk:]
+    body, n = p["body"], p["length"]
+    consts, init, xs = scan_operands(e.inputs, p["num_consts"], p["num_carry"])
+    carry, ys = scan_results(e.outputs, p["num_carry"])
+    _, _, x_slices = scan_operands(body.inputs, p["num_consts"], p["num_carry"])
+    _, y_slices = scan_results(body.outputs, p["num_carry"])
     frame = _Frame(k, group, body)
-    for init, out in zip(operands[nc:nc + nk], carry_out):
-        _copy_into(k, out, init)
-    next_carry = [k.stack_buffer(v.type) for v in carry_out]
-    const_ops = [_operand_buffer(k, a) for a in operands[:nc]]
+    for start, out in zip(init, carry):
+        _copy_into(k, out, start)
+    next_carry = [k.stack_buffer(v.type) for v in carry]
+    const_buffers = [_operand_buffer(k, a) for a in consts]
 
     def iteration(i):
         step = k.b.sub(i64(n - 1), i) if p["reverse"] else i
-        ins = body.inputs
-        in_buffers = list(const_ops) + [k.buffers[c] for c in carry_out] + [
-            _offset(k, k.buffers[x], v.type, step)
-            for v, x in zip(ins[nc + nk:], operands[nc + nk:])]
-        destinations = list(next_carry) + [_offset(k, k.buffers[y], body.outputs[nk + j].type, step)
-                                           for j, y in enumerate(ys)]
-        frame.emit_call(k, in_buffers, destinations)
-        for out, nxt in zip(carry_out, next_carry):
+        x_buffers = [_offset(k, k.buffers[x], v.type, step) for v, x in zip(x_slices, xs)]
+        y_buffers = [_offset(k, k.buffers[y], v.type, step) for v, y in zip(y_slices, ys)]
+        frame.emit_call(k, const_buffers + [k.buffers[c] for c in carry] + x_buffers,
+                        next_carry + y_buffers)
+        for out, nxt in zip(carry, next_carry):
             _copy_buffer(k, out.type, nxt, k.buffers[out])
 
     k.counted_loop(n, iteration)
@@ -928,12 +928,13 @@ def _scan(k: KernelBuilder, e: Eqn, group: Group) -> None:
 def _while(k: KernelBuilder, e: Eqn, group: Group) -> None:
     """while cond_fun(carry): carry = body_fun(carry), as a native loop in the kernel."""
     p = e.params
-    cc, bc = p["cond_nconsts"], p["body_nconsts"]
-    operands = [_operand_buffer(k, a) for a in e.inputs]
-    cond_consts, body_consts = operands[:cc], operands[cc:cc + bc]
+    cond_consts, body_consts, init = while_operands(e.inputs, p["cond_nconsts"],
+                                                    p["body_nconsts"])
+    cond_consts = [_operand_buffer(k, a) for a in cond_consts]
+    body_consts = [_operand_buffer(k, a) for a in body_consts]
     carry = e.outputs
-    for init, out in zip(e.inputs[cc + bc:], carry):
-        _copy_into(k, out, init)
+    for start, out in zip(init, carry):
+        _copy_into(k, out, start)
     cond_frame, body_frame = _Frame(k, group, p["cond_fun"]), _Frame(k, group, p["body_fun"])
     flag = k.stack_buffer(p["cond_fun"].out_types[0])
     next_carry = [k.stack_buffer(v.type) for v in carry]
@@ -960,7 +961,8 @@ def _while(k: KernelBuilder, e: Eqn, group: Group) -> None:
 def _cond(k: KernelBuilder, e: Eqn, group: Group) -> None:
     """cond: the clamped index picks one branch, emitted inline; a switch jumps to it."""
     branches = e.params["branches"]
-    index, operands = e.inputs[0], [_operand_buffer(k, a) for a in e.inputs[1:]]
+    index, operands = cond_operands(e.inputs)
+    operands = [_operand_buffer(k, a) for a in operands]
     b = k.b
     i = k.value(index, [])
     i = b.sext(i, I64) if i.type.width < 64 else i

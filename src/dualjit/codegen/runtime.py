@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, Literal, Var, impl_rules
-from ..ir import primitives as P
 from ..ir.interpreter import literal_value
 from . import parallel, pycall
 from .callers import (
@@ -70,63 +69,35 @@ class _Kernel:
 
 
 class _HostStep:
-    """An equation run from Python around natively compiled sub-Functions."""
+    """An equation run from Python between kernels, through its implementation (ir's one host
+    interpreter); the sub-Functions of control flow and custom-rule calls run compiled."""
 
     def __init__(self, plan: HostStepPlan):
-        eqn = plan.eqn
-        self.plan, self.eqn = plan, eqn
-        params = eqn.params
-        self.impl = None
-        if eqn.primitive is P.cond_p:
-            self.branches = [compile_function(b) for b in params["branches"]]
-        elif eqn.primitive is P.while_p:
-            self.cond = compile_function(params["cond_fun"])
-            self.body = compile_function(params["body_fun"])
-        elif eqn.primitive is P.scan_p:
-            self.body = compile_function(params["body"])
-        elif eqn.primitive in (P.custom_jvp_call_p, P.custom_vjp_call_p):
-            self.call = compile_function(params["call"])
-        else:
-            self.impl = impl_rules[eqn.primitive]
+        self.plan, self.eqn = plan, plan.eqn
+        self.impl = impl_rules[self.eqn.primitive]
+        self.params = dict(self.eqn.params)
+        if self.eqn.primitive.higher_order:
+            self.params["run_function"] = _compiled_runner()
 
     def run(self, env: dict) -> None:
-        eqn, p = self.eqn, self.eqn.params
+        eqn = self.eqn
         args = [np.asarray(literal_value(a)) if isinstance(a, Literal) else env[a]
                 for a in eqn.inputs]
-        if eqn.primitive is P.cond_p:
-            i = int(min(max(int(args[0]), 0), len(self.branches) - 1))
-            outs = self.branches[i](*args[1:])
-        elif eqn.primitive is P.while_p:
-            cc, bc = p["cond_nconsts"], p["body_nconsts"]
-            cond_consts, body_consts = args[:cc], args[cc:cc + bc]
-            carry = args[cc + bc:]
-            while bool(self.cond(*cond_consts, *carry)[0]):
-                carry = self.body(*body_consts, *carry)
-            outs = carry
-        elif eqn.primitive is P.scan_p:
-            outs = self._scan(args, p)
-        elif eqn.primitive in (P.custom_jvp_call_p, P.custom_vjp_call_p):
-            outs = self.call(*args)
-        else:
-            out = self.impl(*args, **p)
-            outs = out if eqn.primitive.multiple_results else [out]
-        for v, value in zip(eqn.outputs, outs):
+        out = self.impl(*args, **self.params)
+        for v, value in zip(eqn.outputs, out if eqn.primitive.multiple_results else [out]):
             env[v] = np.asarray(value, dtype=v.type.dtype.np)
 
-    def _scan(self, args, p):
-        nc, nk, n = p["num_consts"], p["num_carry"], p["length"]
-        consts, carry = args[:nc], list(args[nc:nc + nk])
-        xs = [np.asarray(x) for x in args[nc + nk:]]
-        y_types = self.body.function.out_types[nk:]
-        ys = [np.empty((n,) + t.shape, t.dtype.np) for t in y_types]
-        order = range(n - 1, -1, -1) if p["reverse"] else range(n)
-        body = self.body
-        for i in order:
-            out = body(*consts, *carry, *[x[i] for x in xs])
-            carry = out[:nk]
-            for y, v in zip(ys, out[nk:]):
-                y[i] = v
-        return carry + ys
+
+def _compiled_runner():
+    """run_function(fn, *args) for the control-flow impls: fn compiled on first use."""
+    compiled: dict[int, tuple[Function, CompiledFunction]] = {}
+
+    def run_function(fn: Function, *args):
+        found = compiled.get(id(fn))
+        if found is None:  # keeping fn keeps its id from being reused
+            found = compiled[id(fn)] = (fn, compile_function(fn))
+        return found[1](*args)
+    return run_function
 
 
 class CompiledFunction:
@@ -195,7 +166,7 @@ class CompiledFunction:
             return None
         step = self.steps[0]
         eqn = step.eqn
-        if (step.impl is None or eqn.primitive.multiple_results
+        if (eqn.primitive.higher_order or eqn.primitive.multiple_results
                 or list(eqn.inputs) != list(fn.inputs) or list(fn.outputs) != [eqn.outputs[0]]):
             return None
         return host_call_callers(self.spec, step.impl, dict(eqn.params),
