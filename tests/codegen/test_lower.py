@@ -213,6 +213,22 @@ def test_bad_inputs_do_not_crash_the_process():
     assert result.stdout.split()[:2] == ["8.0", "4.0"]
 
 
+def test_fast_callers_outlive_their_compiled_function():
+    # a kernel's builtin function object must keep its method table alive by itself
+    code = (
+        "import gc, ctypes, numpy as np, dualjit as dj\n"
+        "from dualjit.codegen.runtime import CompiledFunction\n"
+        "fn = dj.make_ir(lambda x: x * 2.0 + 1.0)(np.ones(3))\n"
+        "calls = [CompiledFunction(fn).typed_call for _ in range(50)]\n"
+        "gc.collect()\n"
+        "junk = [ctypes.create_string_buffer(32) for _ in range(100000)]\n"
+        "print(sum(float(c([np.ones(3)])[0]) for c in calls))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "150.0"
+
+
 def test_many_threads_call_one_compiled_function():
     f = dj.jit(lambda x: jnp.sum(jnp.sin(x) ** 2 + jnp.cos(x) ** 2))
     xs = [rng.standard_normal(1000 + k) for k in range(8)]

@@ -88,13 +88,12 @@ class _MethodDef(ctypes.Structure):
                 ("ml_flags", ctypes.c_int), ("ml_doc", ctypes.c_char_p)]
 
 
-class Builtin:
-    """A builtin function object around a METH_FASTCALL address (keeps its method table)."""
-
-    def __init__(self, name: str, address: int):
-        self._name = name.encode()
-        self._definition = _MethodDef(self._name, address, METH_FASTCALL, None)
-        new = ctypes.pythonapi.PyCFunction_NewEx
-        new.restype = ctypes.py_object
-        new.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
-        self.function = new(ctypes.byref(self._definition), None, None)
+def builtin(name: str, address: int, code_owner: object):
+    """A builtin function object around a METH_FASTCALL address. Its `self` (which the
+    wrapper ignores) holds its method table and `code_owner`, the object that keeps the
+    machine code alive: whoever holds the function can call it, however long."""
+    definition = _MethodDef(name.encode(), address, METH_FASTCALL, None)
+    new = ctypes.pythonapi.PyCFunction_NewEx
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
+    return new(ctypes.byref(definition), (definition, code_owner), None)

@@ -29,31 +29,21 @@ from .schedule import HostStepPlan, KernelPlan, plan_function
 class _Kernel:
     """A planned kernel bound to its compiled code."""
 
-    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "entries")
+    __slots__ = ("plan", "segment", "flat", "call", "chunk_call")
 
     def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool):
         self.plan, self.segment, self.flat = plan, plan.segment, plan.flat
         seg = plan.segment
-        self.entries: dict[str, pycall.Builtin] = {}  # kept alive: they own their method tables
         if builtin_entries:  # a builtin: no ctypes argument conversion per call
-            self.call = self.entry(compiled, "_py")
+            self.call = pycall.builtin(plan.name, compiled.address(plan.name + "_py"), compiled)
         else:
             n = len(seg.live_in) + len(seg.live_out) + len(seg.slot_bytes)
-            self.call = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n))(
-                compiled.address(plan.name))
+            self.call = _ctypes_call(compiled, plan.name, n)
         self.chunk_call = None
         if plan.flat is not None:
             flat = plan.flat.segment
             n = len(flat.live_in) + len(flat.live_out) + len(flat.slot_bytes)
-            proto = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n), ctypes.c_int64,
-                                     ctypes.c_int64)
-            self.chunk_call = proto(compiled.address(plan.name + "_chunk"))
-
-    def entry(self, compiled: CompiledModule, suffix: str):
-        """The builtin function object of the kernel's entry `<name><suffix>`."""
-        name = self.plan.name
-        found = self.entries[suffix] = pycall.Builtin(name, compiled.address(name + suffix))
-        return found.function
+            self.chunk_call = _ctypes_call(compiled, plan.name + "_chunk", n, chunked=True)
 
     def run(self, env: dict) -> None:
         seg = self.segment
@@ -66,6 +56,16 @@ class _Kernel:
             outs = [np.empty(s, d) for s, d in out_specs]
             self.call(*ins, *outs, *[np.empty(n, np.uint8) for n in seg.slot_bytes])
         env.update(zip(seg.live_out, outs))
+
+
+def _ctypes_call(compiled: CompiledModule, name: str, n_arrays: int, chunked: bool = False):
+    """A ctypes function calling kernel `name` (n_arrays array objects, then start and end
+    when chunked); it holds `compiled`, which keeps the machine code alive."""
+    extra = [ctypes.c_int64, ctypes.c_int64] if chunked else []
+    call = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n_arrays), *extra)(
+        compiled.address(name))
+    call.code_owner = compiled
+    return call
 
 
 class _HostStep:
@@ -157,7 +157,9 @@ class CompiledFunction:
             return None
         float_kernel = None
         if builtin_entries and kernel.plan.float_entry:
-            float_kernel = kernel.entry(self.compiled, "_pyf")
+            name = kernel.plan.name
+            float_kernel = pycall.builtin(name, self.compiled.address(name + "_pyf"),
+                                          self.compiled)
         return kernel_callers(self.spec, kernel.call, layout, float_kernel)
 
     def _one_host_step_callers(self):
