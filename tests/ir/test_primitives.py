@@ -7,6 +7,8 @@ from dualjit import ir
 from dualjit.ir import Function, IRError, Literal, TensorType, Var, abstract_eval, eval_function
 from dualjit.ir import primitives as P
 
+from ..numpy.primitive_cases import NUMPY_CASES
+
 rng = np.random.default_rng(0)
 a34 = rng.standard_normal((3, 4))
 b34 = rng.standard_normal((3, 4))
@@ -125,6 +127,7 @@ def _scan_case():
             [np.float64(6.0), np.array([6.0, 5.0, 3.0])])
 
 
+CASES.update(NUMPY_CASES)  # the numpy area's primitives (tests/numpy/primitive_cases.py)
 CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
 

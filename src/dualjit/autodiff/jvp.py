@@ -504,3 +504,164 @@ def float_dtype(t: TensorType) -> DType:
 
 __all__ = ["Zero", "jvp_function", "jvp_eval", "jvp_rules", "zero_derivative", "custom_lin_p",
            "has_tangent", "instantiate", "np"]
+
+
+# =============================================================================================
+# numpy area: JVP rules of the primitives dualjit.numpy added (math, scans, sort, search)
+# =============================================================================================
+
+def _rsqrt(x):
+    return bind(P.rsqrt_p, x)
+
+
+defjvp_unary(P.asin_p, lambda x, y: _rsqrt(mul(sub(lit(1, x), x), _one_plus(x))))
+defjvp_unary(P.acos_p, lambda x, y: neg(_rsqrt(mul(sub(lit(1, x), x), _one_plus(x)))))
+defjvp_unary(P.atan_p, lambda x, y: div(lit(1, x), _one_plus(mul(x, x))))
+defjvp_unary(P.asinh_p, lambda x, y: _rsqrt(_one_plus(mul(x, x))))
+defjvp_unary(P.acosh_p, lambda x, y: _rsqrt(mul(sub(x, lit(1, x)), _one_plus(x))))
+defjvp_unary(P.atanh_p, lambda x, y: div(lit(1, x), mul(sub(lit(1, x), x), _one_plus(x))))
+defjvp_unary(P.sinh_p, lambda x, y: bind(P.cosh_p, x))
+defjvp_unary(P.cosh_p, lambda x, y: bind(P.sinh_p, x))
+defjvp_unary(P.cbrt_p, lambda x, y: div(lit(1 / 3, x), mul(y, y)))
+defjvp_unary(P.exp2_p, lambda x, y: mul(y, lit(np.log(2.0), x)))
+defjvp_unary(P.log2_p, lambda x, y: div(lit(1 / np.log(2.0), x), x))
+defjvp_unary(P.log10_p, lambda x, y: div(lit(1 / np.log(10.0), x), x))
+
+
+def _hypot_d(x, y, h):
+    # x / h, with the subgradient 0 at the origin (as abs'(0) = 0)
+    return div(x, select(bind(P.eq_p, h, lit(0, h)), lit(1, h), h))
+
+
+defjvp_binary(P.hypot_p, lambda x, y, h: _hypot_d(x, y, h), lambda x, y, h: _hypot_d(y, x, h))
+
+
+def _copysign_jvp(primals, tangents):
+    # copysign(x, y) = |x| with y's sign: d/dx = +-1 by the two sign bits, d/dy = 0
+    (x, y), (x_dot, _) = primals, tangents
+    out = bind(P.copysign_p, x, y)
+    if isinstance(x_dot, Zero):
+        return out, Zero(type_of(out))
+    flip = mul(bind(P.copysign_p, lit(1, x), x), bind(P.copysign_p, lit(1, y), y))
+    return out, broadcast(mul(x_dot, flip), type_of(out).shape)
+
+
+jvp_rules[P.copysign_p] = _copysign_jvp
+
+
+def _not_differentiable(name: str, reason: str):
+    def rule(primals, tangents, **params):
+        raise TypeError(f"{name} is not differentiable: {reason}")
+    return rule
+
+
+jvp_rules[P.nextafter_p] = _not_differentiable(
+    "nextafter", "it steps to the adjacent float, a piecewise-constant function with jumps "
+    "at every float; apply stop_gradient to its operands if a zero derivative is intended")
+
+
+def _ldexp_jvp(primals, tangents):
+    (x, n), (x_dot, _) = primals, tangents
+    out = bind(P.ldexp_p, x, n)
+    if isinstance(x_dot, Zero):
+        return out, Zero(type_of(out))
+    return out, bind(P.ldexp_p, broadcast(x_dot, type_of(out).shape), n)
+
+
+jvp_rules[P.ldexp_p] = _ldexp_jvp
+
+
+def _frexp_jvp(primals, tangents):
+    # x = m * 2**e with e piecewise constant: dm = dx * 2**-e
+    (x,), (x_dot,) = primals, tangents
+    m, e = bind(P.frexp_p, x)
+    return [m, e], [bind(P.ldexp_p, x_dot, neg(e)), Zero(type_of(e))]
+
+
+jvp_rules[P.frexp_p] = _frexp_jvp
+zero_derivative.add(P.searchsorted_p)
+
+
+# Scans and sorting. `previous` shifts along the scan direction; `take_along` gathers one
+# element per position along an axis (numpy's take_along_axis), written with primitives.
+
+def previous(x: Any, fill: float, *, axis: int, reverse: bool) -> Any:
+    """x shifted one step along the scan direction, `fill` entering at the start."""
+    config = [(0, 0, 0)] * type_of(x).ndim
+    config[axis] = (0, 0, 0) if type_of(x).shape[axis] == 0 else ((-1, 1, 0) if reverse
+                                                                 else (1, -1, 0))
+    return bind(P.pad_p, x, lit(fill, x), padding_config=tuple(config))
+
+
+def take_along(x: Any, index: Any, axis: int) -> Any:
+    """out[..., i, ...] = x[..., index[..., i, ...], ...] (index shaped like x)."""
+    t = type_of(x)
+    strides = [int(np.prod(t.shape[d + 1:])) for d in range(t.ndim)]
+    flat = mul(convert(index, DType.int64), np.int64(strides[axis]))
+    for d in range(t.ndim):
+        if d != axis and t.shape[d] > 1:
+            ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=d)
+            flat = add(flat, mul(ramp, np.int64(strides[d])))
+    flat_x = bind(P.reshape_p, x, new_sizes=(t.size,))
+    return bind(P.gather_p, flat_x, flat, axis=0)
+
+
+deflinear(P.cumsum_p, (0,))
+
+
+def _cumprod_jvp(primals, tangents, *, axis, reverse):
+    # y[i] = x[i] * y[i-1], so y_dot[i] = x[i] * y_dot[i-1] + x_dot[i] * y[i-1]: exact at zeros
+    (x,), (x_dot,) = primals, tangents
+    y = bind(P.cumprod_p, x, axis=axis, reverse=reverse)
+    drive = mul(x_dot, previous(y, 1, axis=axis, reverse=reverse))
+    return y, bind(P.linear_recurrence_p, x, drive, axis=axis, reverse=reverse)
+
+
+jvp_rules[P.cumprod_p] = _cumprod_jvp
+
+
+def _linear_recurrence_jvp(primals, tangents, *, axis, reverse):
+    # z[i] = a[i] z[i-1] + b[i]: z_dot[i] = a[i] z_dot[i-1] + (a_dot[i] z[i-1] + b_dot[i])
+    (a, b), (a_dot, b_dot) = primals, tangents
+    z = bind(P.linear_recurrence_p, a, b, axis=axis, reverse=reverse)
+    drive = [] if isinstance(b_dot, Zero) else [b_dot]
+    if not isinstance(a_dot, Zero):
+        drive.append(mul(a_dot, previous(z, 0, axis=axis, reverse=reverse)))
+    drive = drive[0] if len(drive) == 1 else add(*drive)
+    return z, bind(P.linear_recurrence_p, a, drive, axis=axis, reverse=reverse)
+
+
+jvp_rules[P.linear_recurrence_p] = _linear_recurrence_jvp
+
+
+def _running_extreme_jvp(prim: Primitive):
+    """cummax/cummin: each output's tangent is that of the element holding the running
+    extreme (on ties, the latest one along the scan)."""
+    def rule(primals, tangents, *, axis, reverse):
+        (x,), (x_dot,) = primals, tangents
+        y = bind(prim, x, axis=axis, reverse=reverse)
+        t = type_of(x)
+        holds = bind(P.or_p, bind(P.eq_p, x, y), bind(P.ne_p, x, x))
+        ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=axis)
+        never = np.int64(t.shape[axis] if reverse else -1)
+        latest = P.cummin_p if reverse else P.cummax_p  # the latest holder along the scan
+        source = bind(latest, select(holds, ramp, never), axis=axis, reverse=reverse)
+        return y, take_along(x_dot, source, axis)
+    return rule
+
+
+jvp_rules[P.cummax_p] = _running_extreme_jvp(P.cummax_p)
+jvp_rules[P.cummin_p] = _running_extreme_jvp(P.cummin_p)
+
+
+def _sort_jvp(primals, tangents, *, axis, num_keys):
+    # Sort a position ramp along: the permutation carries every operand's tangent.
+    t = type_of(primals[0])
+    ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=axis)
+    *outs, order = bind(P.sort_p, *primals, ramp, axis=axis, num_keys=num_keys)
+    outs_dot = [t_in if isinstance(t_in, Zero) else take_along(t_in, order, axis)
+                for t_in in tangents]
+    return outs, outs_dot
+
+
+jvp_rules[P.sort_p] = _sort_jvp

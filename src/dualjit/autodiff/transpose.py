@@ -356,3 +356,33 @@ def _custom_lin_transpose(cts, *args, bwd, num_res, out_types):
 
 
 transpose_rules[custom_lin_p] = _custom_lin_transpose
+
+
+# =============================================================================================
+# numpy area: transpose rules of the linear primitives dualjit.numpy added
+# =============================================================================================
+
+def _cumsum_transpose(ct, x, *, axis, reverse):
+    return [bind(P.cumsum_p, ct, axis=axis, reverse=not reverse)]
+
+
+def _linear_recurrence_transpose(ct, a, b, *, axis, reverse):
+    # z = L b with L[i, j] = a[j+1] ... a[i]; L^T runs the recurrence the other way, with the
+    # coefficients shifted one step: w[j] = ct[j] + a[j+1] w[j+1].
+    if is_linear(a):
+        raise NonLinearError("linear_recurrence is not linear in its coefficients")
+    from .jvp import previous
+
+    shifted = previous(a, 0, axis=axis, reverse=not reverse)
+    return [None, bind(P.linear_recurrence_p, shifted, ct, axis=axis, reverse=not reverse)]
+
+
+def _ldexp_transpose(ct, x, n):
+    if is_linear(n):
+        raise NonLinearError("ldexp is not linear in its exponent")
+    return [unbroadcast(bind(P.ldexp_p, ct, n), x.type), None]
+
+
+transpose_rules[P.cumsum_p] = _cumsum_transpose
+transpose_rules[P.linear_recurrence_p] = _linear_recurrence_transpose
+transpose_rules[P.ldexp_p] = _ldexp_transpose

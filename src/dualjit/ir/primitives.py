@@ -732,3 +732,178 @@ def _custom_vjp_shape(*args, call, fwd, bwd, num_res, num_consts):
 
 shape_rules[custom_vjp_call_p] = _custom_vjp_shape
 impl_rules[custom_vjp_call_p] = _call_impl
+
+
+# =============================================================================================
+# numpy area: primitives for dualjit.numpy's breadth — accurate elementwise math, cumulative
+# scans, sorting and searching. None has a native lowering yet: codegen runs them as host
+# steps (their numpy implementation, between kernels).
+# =============================================================================================
+
+_NUMPY_UNARY = {
+    "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "asinh": np.arcsinh,
+    "acosh": np.arccosh, "atanh": np.arctanh, "sinh": np.sinh, "cosh": np.cosh,
+    "cbrt": np.cbrt, "exp2": np.exp2, "log2": np.log2, "log10": np.log10,
+}
+numpy_unary_primitives = {}
+for _name, _fn in _NUMPY_UNARY.items():
+    _p = new_primitive(_name)
+    numpy_unary_primitives[_name] = _p
+    shape_rules[_p] = (lambda n: lambda x: _elementwise_type(n, [x], FLOATS))(_name)
+    impl_rules[_p] = _quiet((lambda f: lambda x: np.asarray(f(np.asarray(x))))(_fn))
+
+asin_p, acos_p, atan_p, asinh_p, acosh_p, atanh_p = (
+    numpy_unary_primitives[n] for n in ("asin", "acos", "atan", "asinh", "acosh", "atanh"))
+sinh_p, cosh_p, cbrt_p, exp2_p, log2_p, log10_p = (
+    numpy_unary_primitives[n] for n in ("sinh", "cosh", "cbrt", "exp2", "log2", "log10"))
+
+_NUMPY_BINARY = {"hypot": np.hypot, "copysign": np.copysign, "nextafter": np.nextafter}
+numpy_binary_primitives = {}
+for _name, _fn in _NUMPY_BINARY.items():
+    _p = new_primitive(_name)
+    numpy_binary_primitives[_name] = _p
+    shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(n, [x, y], FLOATS))(_name)
+    impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
+hypot_p, copysign_p, nextafter_p = (numpy_binary_primitives[n]
+                                    for n in ("hypot", "copysign", "nextafter"))
+
+# ldexp(x, n) = x * 2**n without overflow in between; frexp(x) = (mantissa, exponent).
+ldexp_p = new_primitive("ldexp")
+
+
+def _ldexp_shape(x, n):
+    if x.dtype not in FLOATS or n.dtype not in INTS:
+        raise IRError(f"ldexp: expects a float and an integer operand, got {_shape_str(x)} "
+                      f"and {_shape_str(n)}")
+    if n.shape not in ((), x.shape) and x.shape != ():
+        raise IRError(f"ldexp: operand shapes {x.shape} and {n.shape} do not match")
+    return TensorType(x.dtype, x.shape if x.shape != () else n.shape)
+
+
+shape_rules[ldexp_p] = _ldexp_shape
+impl_rules[ldexp_p] = _quiet(lambda x, n: np.asarray(np.ldexp(
+    np.asarray(x), np.clip(np.asarray(n), -2**31, 2**31 - 1).astype(np.int32))))
+
+frexp_p = new_primitive("frexp", multiple_results=True)
+
+
+def _frexp_shape(x):
+    _elementwise_type("frexp", [x], FLOATS)
+    return [x, x.with_dtype(DType.int32)]
+
+
+shape_rules[frexp_p] = _frexp_shape
+impl_rules[frexp_p] = lambda x: [np.asarray(a) for a in np.frexp(np.asarray(x))]
+
+
+# Cumulative scans along one axis (reverse: from the end). The numpy implementations run the
+# scan in numpy's accumulate, flipped for reverse.
+
+def _cumulative_shape(name, allowed):
+    def rule(x, *, axis, reverse):
+        if not 0 <= axis < x.ndim:
+            raise IRError(f"{name}: axis {axis} is out of range for {_shape_str(x)}")
+        if x.dtype not in allowed:
+            raise IRError(f"{name}: dtype {x.dtype.short} is not supported")
+        return x
+    return rule
+
+
+def _cumulative_impl(accumulate):
+    def impl(x, *, axis, reverse):
+        x = np.asarray(x)
+        if reverse:
+            return np.flip(accumulate(np.flip(x, axis), axis=axis), axis).astype(x.dtype)
+        return accumulate(x, axis=axis).astype(x.dtype)
+    return _quiet(impl)
+
+
+cumsum_p = new_primitive("cumsum")
+cumprod_p = new_primitive("cumprod")
+cummax_p = new_primitive("cummax")
+cummin_p = new_primitive("cummin")
+shape_rules[cumsum_p] = _cumulative_shape("cumsum", NUMBERS)
+shape_rules[cumprod_p] = _cumulative_shape("cumprod", NUMBERS)
+shape_rules[cummax_p] = _cumulative_shape("cummax", NUMBERS + (DType.bool,))
+shape_rules[cummin_p] = _cumulative_shape("cummin", NUMBERS + (DType.bool,))
+impl_rules[cumsum_p] = _cumulative_impl(lambda x, axis: np.cumsum(x, axis, dtype=x.dtype))
+impl_rules[cumprod_p] = _cumulative_impl(lambda x, axis: np.cumprod(x, axis, dtype=x.dtype))
+impl_rules[cummax_p] = _cumulative_impl(np.maximum.accumulate)
+impl_rules[cummin_p] = _cumulative_impl(np.minimum.accumulate)
+
+# linear_recurrence(a, b): z[i] = a[i] * z[i-1] + b[i] along `axis` (z[-1] = 0). Linear in b;
+# the derivatives of cumprod are written with it (exact where elements are zero).
+linear_recurrence_p = new_primitive("linear_recurrence")
+
+
+def _linear_recurrence_shape(a, b, *, axis, reverse):
+    if a != b or a.dtype not in FLOATS:
+        raise IRError(f"linear_recurrence: operands {_shape_str(a)} and {_shape_str(b)} must "
+                      "be float arrays of one type")
+    return _cumulative_shape("linear_recurrence", FLOATS)(b, axis=axis, reverse=reverse)
+
+
+@_quiet
+def _linear_recurrence_impl(a, b, *, axis, reverse):
+    # Hillis-Steele doubling over the pairs (a, b) composed as affine maps: log2(n) numpy
+    # passes instead of a Python loop over n steps.
+    a = np.moveaxis(np.array(a, copy=True), axis, 0)
+    z = np.moveaxis(np.array(b, copy=True), axis, 0)
+    if reverse:
+        a, z = a[::-1].copy(), z[::-1].copy()
+    step = 1
+    while step < z.shape[0]:
+        z[step:] = z[step:] + a[step:] * z[:-step]
+        a[step:] = a[step:] * a[:-step]
+        step *= 2
+    if reverse:
+        z = z[::-1]
+    return np.ascontiguousarray(np.moveaxis(z, 0, axis))
+
+
+shape_rules[linear_recurrence_p] = _linear_recurrence_shape
+impl_rules[linear_recurrence_p] = _linear_recurrence_impl
+
+# sort: sorts all operands along `axis` by the first `num_keys` of them (lexicographically,
+# the first key primary), stably, with NaNs after every number as in NumPy.
+sort_p = new_primitive("sort", multiple_results=True)
+
+
+def _sort_shape(*operands, axis, num_keys):
+    if not operands or not 1 <= num_keys <= len(operands):
+        raise IRError(f"sort: needs 1 <= num_keys <= {len(operands)} operands, got {num_keys}")
+    shape = operands[0].shape
+    if any(o.shape != shape for o in operands):
+        raise IRError("sort: operand shapes differ: " + ", ".join(map(_shape_str, operands)))
+    if not 0 <= axis < len(shape):
+        raise IRError(f"sort: axis {axis} is out of range for {_shape_str(operands[0])}")
+    return list(operands)
+
+
+def _sort_impl(*operands, axis, num_keys):
+    operands = [np.asarray(o) for o in operands]
+    keys = operands[:num_keys]
+    if num_keys == 1:
+        order = np.argsort(keys[0], axis=axis, kind="stable")
+    else:  # np.lexsort: the last key is the primary one
+        order = np.lexsort(keys[::-1], axis=axis)
+    return [np.take_along_axis(o, order, axis=axis) for o in operands]
+
+
+shape_rules[sort_p] = _sort_shape
+impl_rules[sort_p] = _sort_impl
+
+# searchsorted(sorted_a, v): for each v, the insertion index into the 1-D sorted_a.
+searchsorted_p = new_primitive("searchsorted")
+
+
+def _searchsorted_shape(a, v, *, side):
+    if a.ndim != 1 or a.dtype is not v.dtype or side not in ("left", "right"):
+        raise IRError(f"searchsorted: needs a 1-D sorted array and values of its dtype and "
+                      f"side 'left' or 'right', got {_shape_str(a)}, {_shape_str(v)}, {side!r}")
+    return TensorType(DType.int64, v.shape)
+
+
+shape_rules[searchsorted_p] = _searchsorted_shape
+impl_rules[searchsorted_p] = lambda a, v, *, side: np.asarray(
+    np.searchsorted(np.asarray(a), np.asarray(v), side=side), dtype=np.int64)

@@ -12,8 +12,10 @@ from . import (
 )
 from ._core import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
+from .cumulative import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .products import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403

@@ -7,6 +7,7 @@ Every public function turns its array-like arguments into operands here, so NumP
 from __future__ import annotations
 
 import builtins
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,7 +36,12 @@ def is_array(x: Any) -> bool:
 
 
 def operand(x: Any, op: str) -> Any:
-    """Tracers and numpy arrays pass; Python scalars stay weak; anything else becomes an array."""
+    """`x` as an operand of `op`: the one conversion every dualjit.numpy function applies.
+
+    Tracers and numpy arrays pass; Python scalars stay weak; lists and tuples holding traced
+    values are stacked into one traced array (as jnp.asarray does); anything else becomes a
+    numpy array.
+    """
     if isinstance(x, (Tracer, _np.ndarray)) or type(x) in PY_SCALARS:
         if isinstance(x, _np.ndarray) and x.dtype.kind not in "biuf":
             raise TypeError(f"{op}: dtype {x.dtype} is not supported; dualjit arrays are bool, "
@@ -45,11 +51,60 @@ def operand(x: Any, op: str) -> Any:
         return as_array(x, f"{op}: operand")
     if isinstance(x, complex):
         raise TypeError(f"{op}: complex numbers are not supported")
+    if isinstance(x, (list, tuple)) and holds_tracer(x):
+        return _stack_leaves(x, op)
     return as_array(x, f"{op}: operand of type {type(x).__name__}")
 
 
+def holds_tracer(obj: Any) -> bool:
+    """Whether a (nested) list or tuple has a traced value among its leaves."""
+    if isinstance(obj, Tracer):
+        return True
+    return isinstance(obj, (list, tuple)) and builtins.any(holds_tracer(x) for x in obj)
+
+
+def _stack_leaves(items: list | tuple, op: str) -> Any:
+    """A nested sequence holding traced values as one array, by NumPy's promotion rules."""
+    parts = [_stack_leaves(x, op) if isinstance(x, (list, tuple)) else operand(x, op)
+             for x in items]
+    shapes = {_np.shape(p) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"{op}: setting an array element with a sequence: the nested list has "
+                         f"an inhomogeneous shape (elements of shapes "
+                         f"{sorted(shapes, key=len)})")
+    dt = result_type(*parts)
+    inner = shapes.pop()
+    parts = [bind(P.reshape_p, convert(p, dt), new_sizes=(1,) + inner) for p in parts]
+    return parts[0] if len(parts) == 1 else bind(P.concatenate_p, *parts, dimension=0)
+
+
+def static_int(value: Any, what: str, op: str) -> int:
+    """A size or other integer that fixes an output shape: it must not be traced."""
+    if isinstance(value, Tracer):
+        raise TypeError(f"{op}: {what} must be a static integer (it fixes the output shape), "
+                        f"but it is a traced value {value.aval}; pass a Python int, or mark "
+                        "the argument static with jit(f, static_argnums=...)")
+    return operator.index(value)
+
+
+def static_shape(shape_: Any, op: str) -> tuple[int, ...]:
+    if isinstance(shape_, (Tracer, int, _np.integer)):
+        return (static_int(shape_, "the shape", op),)
+    return tuple(static_int(d, "the shape", op) for d in shape_)
+
+
+def refuse_out(op: str, out: Any) -> None:
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported: dualjit arrays are immutable values; "
+                        "use the returned array instead")
+
+
 def shape(x: Any) -> tuple[int, ...]:
-    return x.shape if is_array(x) else _np.shape(x)
+    if is_array(x):
+        return x.shape
+    if isinstance(x, (list, tuple)) and holds_tracer(x):
+        return _np.shape(operand(x, "shape"))
+    return _np.shape(x)
 
 
 def ndim(x: Any) -> int:
@@ -59,14 +114,25 @@ def ndim(x: Any) -> int:
 def dtype_of(x: Any) -> DType:
     if isinstance(x, Tracer):
         return x.aval.dtype
-    return as_dtype(_np.asarray(x).dtype)
+    return as_dtype(_np.result_type(operand(x, "dtype")))
 
 
 def result_type(*args: Any) -> _np.dtype:
     """NumPy 2 promotion (Python scalars are weak) mapped onto dualjit's dtypes."""
-    parts = [a if type(a) in PY_SCALARS else _weak_stand_in(a) if is_weak(a) else
-             (a.dtype if is_array(a) else _np.asarray(a).dtype) for a in args]
-    return as_dtype(_np.result_type(*parts)).np
+    return as_dtype(_np.result_type(*map(_promotion_key, args))).np
+
+
+def _promotion_key(a: Any) -> Any:
+    """What NumPy's result_type should see for `a`: weak scalars stay Python scalars."""
+    if type(a) in PY_SCALARS:
+        return a
+    if is_weak(a):
+        return _weak_stand_in(a)
+    if is_array(a):
+        return a.dtype
+    if isinstance(a, (_np.dtype, type, str)):
+        return _np.dtype(a)
+    return _promotion_key(operand(a, "result_type"))
 
 
 def _weak_stand_in(x: Tracer) -> Any:
@@ -106,6 +172,13 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     if type(x) in PY_SCALARS:
         x = _np.asarray(x, dtype=result_type(x))[()]
     return bind(P.broadcast_in_dim_p, x, shape=shape, broadcast_dimensions=dims)
+
+
+def unify(op: str, *args: Any, dtype: _np.dtype | None = None) -> list[Any]:
+    """Operands converted to one dtype (by promotion, or `dtype`), shapes left alone."""
+    args = [operand(a, op) for a in args]
+    target = dtype if dtype is not None else result_type(*args)
+    return [convert(a, target) for a in args]
 
 
 def promote(op: str, *args: Any, dtype: _np.dtype | None = None) -> list[Any]:
@@ -154,3 +227,14 @@ def slice_axis(a: Any, axis: int, lo: int, hi: int, step: int = 1) -> Any:
         return a
     return bind(P.slice_p, a, start_indices=tuple(starts), limit_indices=tuple(limits),
                 strides=tuple(strides))
+
+
+def keep_dims(x: Any, axes: tuple[int, ...], keepdims: bool, nd: int) -> Any:
+    """A reduction's result with the reduced axes kept as size 1 when `keepdims`."""
+    if not keepdims:
+        return x
+    dims = iter(_np.shape(x))
+    shape = tuple(1 if i in axes else next(dims) for i in range(nd))
+    if type(x) in PY_SCALARS:
+        x = _np.asarray(x)
+    return bind(P.reshape_p, x, new_sizes=shape) if shape != _np.shape(x) else x

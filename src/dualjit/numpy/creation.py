@@ -9,88 +9,158 @@ import numpy as _np
 
 from ..ir import as_dtype
 from ..ir import primitives as P
-from ..tracer.core import Tracer, as_array, bind, current_builder
-from ._core import broadcast_to, convert, is_array, operand
-from .shapes import stack
+from ..tracer.core import Tracer, bind, current_builder
+from ._core import (
+    broadcast_to,
+    convert,
+    float_dtype,
+    operand,
+    promote,
+    slice_axis,
+    static_int,
+    static_shape,
+)
+from .elementwise import abs, add, divide, exp, floor, log, multiply, power, subtract
+from .elementwise import sign as _sign
+from .shapes import concatenate, expand_dims, moveaxis, reshape
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace",
-           "eye", "array", "asarray", "astype", "iota"]
+           "eye", "array", "asarray", "astype", "iota", "logspace", "geomspace"]
 
 def _creation_dtype(dtype: Any, default: Any) -> _np.dtype:
     return as_dtype(dtype if dtype is not None else default).np
 
 
-def _shape_arg(shape_: Any) -> tuple[int, ...]:
-    return (int(shape_),) if isinstance(shape_, (int, _np.integer)) else tuple(int(d) for d in shape_)
-
-
 def zeros(shape: Any, dtype: Any = None) -> _np.ndarray:
-    return _np.zeros(_shape_arg(shape), _creation_dtype(dtype, _np.float64))
+    return _np.zeros(static_shape(shape, "zeros"), _creation_dtype(dtype, _np.float64))
 
 
 def ones(shape: Any, dtype: Any = None) -> _np.ndarray:
-    return _np.ones(_shape_arg(shape), _creation_dtype(dtype, _np.float64))
+    return _np.ones(static_shape(shape, "ones"), _creation_dtype(dtype, _np.float64))
 
 
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
-    shp = _shape_arg(shape)
-    if isinstance(fill_value, Tracer):
-        return broadcast_to(convert(fill_value, _creation_dtype(dtype, fill_value.dtype)), shp)
-    dt = _creation_dtype(dtype, _np.asarray(fill_value).dtype)
-    return _np.full(shp, fill_value, dt)
+    """An array of `shape` filled with `fill_value` (traced fill values are differentiated)."""
+    shp = static_shape(shape, "full")
+    fill = operand(fill_value, "full")
+    if isinstance(fill, Tracer):
+        return broadcast_to(convert(fill, _creation_dtype(dtype, fill.dtype)), shp)
+    return _np.full(shp, fill, _creation_dtype(dtype, _np.result_type(fill)))
 
 
-def zeros_like(a: Any, dtype: Any = None) -> Any:
-    return _filled_like(a, 0, dtype)
+def zeros_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
+    return full_like(a, 0, dtype, shape)
 
 
-def ones_like(a: Any, dtype: Any = None) -> Any:
-    return _filled_like(a, 1, dtype)
+def ones_like(a: Any, dtype: Any = None, shape: Any = None) -> Any:
+    return full_like(a, 1, dtype, shape)
 
 
-def full_like(a: Any, fill_value: Any, dtype: Any = None) -> Any:
-    return _filled_like(a, fill_value, dtype)
-
-
-def _filled_like(a: Any, value: Any, dtype: Any) -> Any:
-    dt = _creation_dtype(dtype, a.dtype if is_array(a) else _np.asarray(a).dtype)
-    shp = _np.shape(a)
+def full_like(a: Any, fill_value: Any, dtype: Any = None, shape: Any = None) -> Any:
+    """An array like `a` (its shape and dtype unless given) filled with `fill_value`."""
+    a = operand(a, "full_like")
+    dt = _creation_dtype(dtype, _np.result_type(a))
+    shp = _np.shape(a) if shape is None else static_shape(shape, "full_like")
+    fill = operand(fill_value, "full_like")
+    if isinstance(fill, Tracer):
+        return broadcast_to(convert(fill, dt), shp)
     if isinstance(a, Tracer):
-        scalar = _np.asarray(value, dt)[()]
-        if shp == ():
-            return bind(P.convert_element_type_p, scalar, new_dtype=as_dtype(dt))
-        return bind(P.broadcast_in_dim_p, scalar, shape=shp, broadcast_dimensions=())
-    return _np.full(shp, value, dt)
+        return broadcast_to(convert(_np.asarray(fill, dt), dt), shp)
+    return _np.full(shp, fill, dt)
 
 
 def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> _np.ndarray:
     for v in (start, stop, step):
         if isinstance(v, Tracer):
             raise TypeError("arange: bounds must be static Python numbers (the output shape "
-                            "depends on them); mark them static with static_argnums")
+                            f"depends on them), got a traced value {v.aval}; mark them static "
+                            "with jit(f, static_argnums=...), or use linspace for traced "
+                            "endpoints")
     out = _np.arange(start, stop, step) if stop is not None else _np.arange(start)
     return out.astype(as_dtype(dtype if dtype is not None else out.dtype).np)
 
 
-def linspace(start: float, stop: float, num: int = 50, endpoint: bool = True,
-             dtype: Any = None) -> _np.ndarray:
-    return _np.linspace(start, stop, num, endpoint=endpoint).astype(
-        _creation_dtype(dtype, _np.float64))
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype: Any = None, axis: int = 0) -> Any:
+    """`num` evenly spaced values from start to stop; traced endpoints are differentiated."""
+    num = static_int(num, "num", "linspace")
+    if num < 0:
+        raise ValueError(f"linspace: number of samples, {num}, must be non-negative")
+    start, stop = operand(start, "linspace"), operand(stop, "linspace")
+    if not (isinstance(start, Tracer) or isinstance(stop, Tracer)):
+        out = _np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, axis=axis)
+        values, step = out if retstep else (out, None)
+        values = values.astype(_creation_dtype(dtype, float_dtype(start, stop)))
+        return (values, step) if retstep else values
+    values, step = _traced_linspace(start, stop, num, endpoint, axis)
+    dt = _creation_dtype(dtype, float_dtype(start, stop))
+    values = floor(values) if dt.kind in "iu" else values
+    values = convert(values, dt)
+    return (values, step) if retstep else values
+
+
+def _traced_linspace(start: Any, stop: Any, num: int, endpoint: bool, axis: int):
+    dt = float_dtype(start, stop)
+    start, stop = promote("linspace", start, stop, dtype=dt)
+    div = (num - 1) if endpoint else num
+    step = divide(subtract(stop, start), builtins.max(div, 1))
+    ramp = _np.arange(num, dtype=dt).reshape((num,) + (1,) * _np.ndim(start))
+    values = add(start, multiply(ramp, step))
+    if endpoint and num > 1:  # the last sample is exactly `stop`, as in NumPy
+        values = concatenate([slice_axis(values, 0, 0, num - 1), expand_dims(stop, 0)], axis=0)
+    if div == 0:
+        step = full_like(step, _np.nan)
+    return moveaxis(values, 0, axis), step
+
+
+def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: Any = 10.0,
+             dtype: Any = None, axis: int = 0) -> Any:
+    """base ** linspace(start, stop): traced endpoints (and base) are differentiated."""
+    exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    base = operand(base, "logspace")
+    if _np.ndim(base):
+        base = expand_dims(base, axis)
+    out = power(base, exponents)
+    return out if dtype is None else astype(out, dtype)
+
+
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None,
+              axis: int = 0) -> Any:
+    """Geometrically spaced values from start to stop (same sign), endpoints exact."""
+    start, stop = operand(start, "geomspace"), operand(stop, "geomspace")
+    if not (isinstance(start, Tracer) or isinstance(stop, Tracer)):
+        out = _np.geomspace(start, stop, num, endpoint=endpoint, axis=axis)
+        return out.astype(_creation_dtype(dtype, float_dtype(start, stop)))
+    num = static_int(num, "num", "geomspace")
+    sign = _sign(start)
+    logs = linspace(log(abs(start)), log(abs(stop)), num, endpoint=endpoint, axis=0)
+    values = multiply(sign, exp(logs))
+    if num > 0:  # endpoints exactly as given, as in NumPy
+        ends = [expand_dims(start, 0), slice_axis(values, 0, 1, num - 1 if endpoint else num)]
+        if endpoint and num > 1:
+            ends.append(expand_dims(stop, 0))
+        values = concatenate(ends, axis=0)
+    values = moveaxis(values, 0, axis)
+    return values if dtype is None else astype(values, dtype)
 
 
 def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> _np.ndarray:
+    N = static_int(N, "N", "eye")
+    M = N if M is None else static_int(M, "M", "eye")
+    k = static_int(k, "the diagonal offset k", "eye")
     return _np.eye(N, M, k, dtype=_creation_dtype(dtype, _np.float64))
 
 
-def array(obj: Any, dtype: Any = None) -> Any:
+def array(obj: Any, dtype: Any = None, copy: bool = True, ndmin: int = 0) -> Any:
+    """`obj` as an array: traced values stay traced; nested lists of them are stacked."""
+    obj = operand(obj, "array")
+    if dtype is not None:
+        obj = convert(obj, as_dtype(dtype).np)
+    if ndmin and _np.ndim(obj) < ndmin:
+        obj = reshape(obj, (1,) * (ndmin - _np.ndim(obj)) + _np.shape(obj))
     if isinstance(obj, Tracer):
-        return obj if dtype is None else astype(obj, dtype)
-    if isinstance(obj, (list, tuple)) and builtins.any(
-            isinstance(x, Tracer) for x in _flatten_nested(obj)):
-        return stack([array(x) for x in obj]) if dtype is None else astype(
-            stack([array(x) for x in obj]), dtype)
-    arr = as_array(obj, "array")
-    arr = arr if dtype is None else arr.astype(as_dtype(dtype).np)
+        return obj
+    arr = _np.asarray(obj)
     builder = current_builder()
     if builder is not None and arr.ndim > 0:
         # Inside a trace, an array becomes a traced constant, so indexing it with a traced
@@ -99,15 +169,8 @@ def array(obj: Any, dtype: Any = None) -> Any:
     return arr
 
 
-asarray = array
-
-
-def _flatten_nested(obj: Any):
-    if isinstance(obj, (list, tuple)):
-        for x in obj:
-            yield from _flatten_nested(x)
-    else:
-        yield obj
+def asarray(a: Any, dtype: Any = None, copy: Any = None) -> Any:
+    return array(a, dtype=dtype)
 
 
 def astype(x: Any, dtype: Any) -> Any:
