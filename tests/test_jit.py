@@ -99,3 +99,41 @@ def test_outputs_do_not_alias_each_other_or_captured_arrays():
     out = dj.jit(lambda x: w)(np.arange(3.0))
     out[0] = 5.0
     assert w[0] == 1.0
+
+
+def _misaligned(values):
+    """A C-contiguous float64 array whose data starts one byte past an aligned address."""
+    raw = np.zeros(values.size * 8 + 1, np.uint8)
+    x = np.frombuffer(raw.data, np.float64, count=values.size, offset=1)
+    x.setflags(write=True)
+    x[:] = values
+    assert not x.flags.aligned and x.flags.c_contiguous
+    return x
+
+
+def test_misaligned_arrays_are_copied_on_every_path(monkeypatch):
+    from dualjit.codegen import pycall
+    from dualjit.codegen.runtime import CompiledFunction
+
+    values = np.linspace(-1.0, 1.0, 7)
+    x = _misaligned(values)
+    one, two = dj.jit(lambda x: x * 2.0 + 1.0), dj.jit(lambda x, y: x * y + 1.0)
+    for _ in range(3):
+        np.testing.assert_array_equal(one(x), values * 2.0 + 1.0)
+        np.testing.assert_array_equal(two(x, x), values * values + 1.0)
+    fn = dj.make_ir(lambda x: (jnp.sin(x), x * 3.0))(values)
+    compiled = CompiledFunction(fn)
+    for got, want in zip(compiled.fast_call([x]), (np.sin(values), values * 3.0)):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    monkeypatch.setattr(pycall, "register_symbols", lambda: False)  # kernels through ctypes
+    np.testing.assert_array_equal(CompiledFunction(fn).fast_call([x])[1], values * 3.0)
+
+
+def test_kernel_entries_refuse_a_wrong_argument_count():
+    from dualjit.codegen.abi import KernelEntryError
+    from dualjit.codegen.runtime import CompiledFunction
+
+    compiled = CompiledFunction(dj.make_ir(lambda x: x * 2.0)(np.ones(3)))
+    kernel = compiled.steps[0].call
+    with pytest.raises(KernelEntryError, match="takes 2 arguments"):
+        kernel(np.ones(3))

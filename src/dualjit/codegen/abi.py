@@ -16,6 +16,11 @@ PYARRAY_DATA_OFFSET = 16  # PyArrayObject: PyObject_HEAD (16 bytes), then char *
 FLOAT_VALUE_OFFSET = 16  # where a Python float / numpy float64 object keeps its double
 
 
+class KernelEntryError(ValueError):
+    """A kernel's entry refused its arguments: an input array's data is not aligned for its
+    dtype (callers then copy the arrays and call again), or the argument count is wrong."""
+
+
 def strides(shape: Sequence[int]) -> list[int]:
     """Element strides of a C-ordered array of this shape (kernels' buffers all are)."""
     out, acc = [], 1

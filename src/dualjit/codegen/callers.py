@@ -8,12 +8,15 @@ given is a contract, checked before every native call:
   2. its dtype equals the native numpy dtype of the IR type (same kind and itemsize, native
      byte order: a narrower or byte-swapped array would be read as garbage, or past its end);
   3. its shape is the IR type's shape;
-  4. it is C-contiguous (any strides when it has at most one element) and aligned.
+  4. it is C-contiguous (any strides when it has at most one element) and its data is
+     aligned for its dtype.
 
 `CallSpec.coerce` establishes the contract for any arguments (converting integer and float
 dtypes of the same kind, copying byte-swapped, strided, Fortran-ordered or misaligned arrays,
-and raising ArgumentError for anything else); `CallSpec.fits` checks it in a few tuple
-compares (dtype by identity, so an equal but distinct dtype takes the coerce path).
+and raising ArgumentError for anything else); `CallSpec.fits` checks (1)-(4) but alignment in
+a few tuple compares (dtype by identity, so an equal but distinct dtype takes the coerce
+path). Alignment is checked by the kernel's entry itself (pycall.py, a few instructions): it
+raises abi.KernelEntryError, and the callers below then coerce and call again.
 
 Every native entry point, and what checks its arguments:
 - `CompiledFunction.__call__`: coerce() on every argument; host steps then call numpy, or
@@ -24,9 +27,10 @@ Every native entry point, and what checks its arguments:
   (`CallSpec.key_fits`), so (1)-(3) hold for every call that reaches it.
 - `float_call`: one Python float or numpy.float64 (exact type, checked by jit), whose double
   the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
-- the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`) and the thread-split chunk
-  kernels: called only from the callers above and `parallel.run`, with checked arrays and the
-  exact argument count the kernel was compiled for.
+- the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`): called only from the callers
+  above with checked arrays; they check the argument count and (4)'s alignment themselves.
+- the ctypes kernel calls (when builtins are unavailable) check alignment in Python; the
+  thread-split chunk kernels get the arrays `CompiledFunction.__call__` coerced.
 
 Outputs are fresh arrays: kernel outputs always are; an output that is an input, a view of
 one, a constant, or another output is copied (only then), so writing into a result never
@@ -43,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, TensorType, Var
-from .abi import strides
+from .abi import KernelEntryError, strides
 
 
 class ArgumentError(TypeError):
@@ -64,12 +68,13 @@ class CallSpec:
         self._expected = tuple(zip(self.dtypes, self.shapes, self.strides))
 
     def fits(self, args: Sequence[Any]) -> bool:
-        """The contract holds for args as they are (exact type, dtype identity, shape, C strides)."""
+        """The contract holds for args as they are (exact type, dtype identity, shape, C
+        strides; the kernel's entry checks alignment)."""
         if len(args) != len(self._expected):
             return False
         for a, (dtype, shape, c_strides) in zip(args, self._expected):
             if type(a) is not np.ndarray or a.dtype is not dtype or a.shape != shape or (
-                    a.strides != c_strides and a.size > 1) or not a.flags.aligned:
+                    a.strides != c_strides and a.size > 1):
                 return False
         return True
 
@@ -191,10 +196,12 @@ def _general_call(spec: CallSpec, kernel: Callable, layout: KernelLayout) -> Cal
     def call(args):
         if not fits(args):
             args = coerce(args)
-        if picks is not None:
-            args = [args[i] if type(i) is int else i for i in picks]
+        ins = args if picks is None else [args[i] if type(i) is int else i for i in picks]
         outs = [empty(s, d) for s, d in out_specs]
-        kernel(*args, *outs, *[empty(s, d) for s, d in temp_specs])
+        try:
+            kernel(*ins, *outs, *[empty(s, d) for s, d in temp_specs])
+        except KernelEntryError:
+            return call(coerce(args))
         return outs
     return call
 
@@ -206,7 +213,10 @@ def _simple_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
         if not fits(args):
             args = coerce(args)
         out = empty(shape, dtype)
-        kernel(*args, out)
+        try:
+            kernel(*args, out)
+        except KernelEntryError:
+            kernel(*coerce(args), out)
         return [out]
     return call
 
@@ -217,11 +227,14 @@ def _typed_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
     def typed(args):
         """call() for arrays whose dtypes and shapes the caller has checked already."""
         for a, (c_strides, check) in zip(args, layouts):
-            if check and a.strides != c_strides or not a.flags.aligned:
+            if check and a.strides != c_strides:
                 args = coerce(args)
                 break
         out = empty(shape, dtype)
-        kernel(*args, out)
+        try:
+            kernel(*args, out)
+        except KernelEntryError:
+            kernel(*coerce(args), out)
         return out
     return typed
 
@@ -232,11 +245,13 @@ def _typed1_call(spec: CallSpec, kernel: Callable, shape, dtype) -> Callable:
     (c_strides, check), = spec.layouts
 
     def typed1(args):
-        a = args[0]
-        if check and a.strides != c_strides or not a.flags.aligned:
+        if check and args[0].strides != c_strides:
             args = coerce(args)
         out = empty(shape, dtype)
-        kernel(args[0], out)
+        try:
+            kernel(args[0], out)
+        except KernelEntryError:
+            kernel(coerce(args)[0], out)
         return out
     return typed1
 

@@ -48,10 +48,13 @@ def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
         builder = KernelBuilder(module, kernel.name, kernel.segment)
         builder.emit()
         if builtin_entries:
-            n_args = len(builder.fn.args)
-            pycall.emit_entry(module, builder.fn, n_args, release_gil=plan.release_gil)
+            seg = kernel.segment
+            alignments = [v.type.dtype.np.itemsize for v in seg.live_in] + [1] * (
+                len(builder.fn.args) - len(seg.live_in))
+            pycall.emit_entry(module, builder.fn, alignments, release_gil=plan.release_gil)
             if kernel.float_entry:
-                pycall.emit_entry(module, builder.fn, n_args, True, release_gil=plan.release_gil)
+                pycall.emit_entry(module, builder.fn, alignments, True,
+                                  release_gil=plan.release_gil)
         if kernel.flat is not None:
             KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment,
                           chunk_of=kernel.flat.n).emit()

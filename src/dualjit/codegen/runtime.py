@@ -13,6 +13,7 @@ import numpy as np
 from ..ir import Function, Literal, Var, impl_rules
 from ..ir.interpreter import literal_value
 from . import parallel, pycall
+from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
     CallSpec,
@@ -38,7 +39,7 @@ class _Kernel:
             self.call = pycall.builtin(plan.name, compiled.address(plan.name + "_py"), compiled)
         else:
             n = len(seg.live_in) + len(seg.live_out) + len(seg.slot_bytes)
-            self.call = _ctypes_call(compiled, plan.name, n)
+            self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in))
         self.chunk_call = None
         if plan.flat is not None:
             flat = plan.flat.segment
@@ -66,6 +67,16 @@ def _ctypes_call(compiled: CompiledModule, name: str, n_arrays: int, chunked: bo
         compiled.address(name))
     call.code_owner = compiled
     return call
+
+
+def _aligned_first(call, n_inputs: int):
+    """call, refusing arrays among the first n_inputs whose data is not aligned (what the
+    builtin entries check natively; see pycall.py)."""
+    def checked(*arrays):
+        if not all(a.flags.aligned for a in arrays[:n_inputs]):
+            raise KernelEntryError("an argument's data is not aligned for its dtype")
+        return call(*arrays)
+    return checked
 
 
 class _HostStep:
