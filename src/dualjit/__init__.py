@@ -1,6 +1,8 @@
 """dualjit: automatic differentiation as IR transforms, compiled to native code with llvmlite."""
 
-from . import lax, nn, numpy  # noqa: F401
+# PyTorch-style API (torch helper): Tensors, torch-spelled functions, dtypes, constructors.
+# Imported first, so the JAX-style names below win where both spell a name (grad, jit, ...).
+from . import lax, nn, numpy  # noqa: E402,F401
 from .autodiff import (  # noqa: F401
     custom_jvp,
     custom_vjp,
@@ -13,21 +15,6 @@ from .autodiff import (  # noqa: F401
     stop_gradient,
     value_and_grad,
     vjp,
-)
-from .eager import (  # noqa: F401
-    Tensor,
-    arange,
-    enable_grad,
-    eye,
-    linspace,
-    manual_seed,
-    matmul,
-    no_grad,
-    ones,
-    rand,
-    randn,
-    tensor,
-    zeros,
 )
 
 # export: programs that travel (serialize, load anywhere, pickle jit functions)
@@ -52,3 +39,17 @@ from .tracer import (  # noqa: F401
 )
 
 __version__ = "0.1.0"
+
+# PyTorch-style modules loaded on first use, so `import dualjit` stays fast (torch helper).
+_LAZY = {"autograd": ".autograd", "optim": ".optim", "compile": ".compiler",
+         "save": ".serialization", "load": ".serialization"}
+
+
+def __getattr__(name: str):
+    path = _LAZY.get(name)
+    if path is None:
+        raise AttributeError(f"module 'dualjit' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(path, __name__)
+    return module if path.endswith(name) else getattr(module, name)

@@ -1,168 +1,480 @@
-"""backward(): gather the recorded graph into one Function, apply the shared VJP, accumulate."""
+"""backward() and autograd.grad(): the recorded graph's VJP, composed from each node's IR VJP.
+
+The graph behind the outputs is numbered (nodes in creation order, leaves, constants) so its
+structure keys a cache. The usual case runs *fused*: the VJPs of all nodes (each node's IR
+Function through the shared `vjp_function`, linearized at the node's recorded input values)
+are traced into one Function, simplified, compiled once per graph structure and called with
+the leaves', constants' and nodes' values. Graphs that need Python between nodes (custom
+autograd.Functions, hooks on non-leaf tensors) or whose backward must itself be recorded
+(create_graph=True) run *stepwise*: the same per-node VJP Functions applied node by node,
+as recorded Tensor operations when create_graph is set.
+"""
 
 from __future__ import annotations
 
-import operator
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..autodiff import vjp_function
 from ..ir import Function, TensorType, as_dtype
-from ..tracer.core import apply_function, trace_flat
-from .tensor import Node, Tensor, retained_refs
+from ..ir.passes import dce
+from ..tracer.core import Tracer, apply_function, current_builder, trace_flat
+from .tensor import (
+    Node,
+    Tensor,
+    _extra,
+    _grad_mode,
+    _new_tensor,
+    _record,
+    _source,
+    is_grad_enabled,
+    set_grad_enabled,
+    version_counter,
+)
 
-_creation_order = operator.attrgetter("seq")
+ndarray = np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes that run Python (custom autograd.Functions)
+# ---------------------------------------------------------------------------------------------
+
+class PythonNode(Node):
+    """A custom autograd.Function application: `backward(cts)` returns one gradient (or None)
+    per input. Its outputs are OutputNodes, so each output tensor has a one-output node."""
+
+    __slots__ = ("backward_fn", "n_outputs")
+
+    def backward(self, cts: list) -> Sequence[Any]:
+        return self.backward_fn(cts)
+
+
+class OutputNode(Node):
+    """Output `index` of a PythonNode (its only input)."""
+
+    __slots__ = ("index",)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-node VJP Functions
+# ---------------------------------------------------------------------------------------------
+
+_node_vjps: dict[tuple, tuple] = {}
+
+
+def node_vjp(function: Function, wrt: tuple[int, ...]) -> tuple[Function, frozenset]:
+    """(vjp Function: (inputs..., ct) -> one cotangent per wrt input, the inputs it reads)."""
+    key = (id(function), wrt)
+    found = _node_vjps.get(key)
+    if found is None:
+        fn = vjp_function(function, list(wrt))
+        found = (fn, _used_inputs(fn), function)  # (keeps `function` alive: its id is the key)
+        _node_vjps[key] = found
+    return found[0], found[1]
+
+
+def reads_input(function: Function, wrt: tuple[int, ...], i: int) -> bool:
+    """Whether the derivative of `function` with respect to inputs `wrt` reads input i."""
+    return bool(wrt) and i in node_vjp(function, wrt)[1]
+
+
+# Operations whose derivative PyTorch computes from their output: changing that output in
+# place makes backward() raise the version error there, so it does here too.
+SAVES_RESULT = frozenset(("ExpBackward", "Exp2Backward", "Expm1Backward", "TanhBackward",
+                          "SigmoidBackward", "SqrtBackward", "RsqrtBackward", "ReluBackward",
+                          "SoftmaxBackward", "LogSoftmaxBackward", "ReciprocalBackward"))
+
+
+def _used_inputs(fn: Function) -> frozenset:
+    read = set()
+    for eqn in fn.eqns:
+        read.update(a for a in eqn.inputs if not hasattr(a, "val"))
+    read.update(fn.outputs)
+    return frozenset(i for i, v in enumerate(fn.inputs) if v in read)
+
+
+_projections: dict[tuple, Function] = {}
+
+
+def _projection(fn: Function, j: int) -> Function:
+    """fn restricted to its j-th output (a one-output Function for a recorded node)."""
+    key = (id(fn), j)
+    found = _projections.get(key)
+    if found is None:
+        found = _projections[key] = dce(Function(fn.inputs, fn.consts, fn.eqns,
+                                                 [fn.outputs[j]]))
+        _projections[(id(fn), j, "keep")] = fn
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph
+# ---------------------------------------------------------------------------------------------
+
+LEAF, CONST, NODE = 1, 2, 0  # input code = 3 * index + kind
 
 
 class Graph:
-    """The recorded graph behind a root node, numbered so its structure can key a cache."""
+    """The recorded graph behind root nodes, numbered so its structure can key a cache."""
 
-    def __init__(self, root: Node, retained: list[Tensor], check_freed: bool = True):
-        # Every reachable node; a node is created after its inputs, so sorting by creation
-        # order puts inputs before the nodes that use them.
-        reached = {root}
-        stack = [root]
+    def __init__(self, roots: Sequence[Node], check_freed: bool = True):
+        reached = set(roots)
+        stack = list(roots)
         while stack:
             for src in stack.pop().inputs:
-                if type(src) is Node and src not in reached:
+                if isinstance(src, Node) and src not in reached:
                     reached.add(src)
                     stack.append(src)
         nodes = sorted(reached, key=_creation_order)
-        leaves: list[Tensor] = []
-        consts: list[np.ndarray] = []
-        # A slot is (id of the node's Function, *input codes); an input code is 3k for the
-        # k-th node, 3i+1 for the i-th leaf, 3j+2 for the j-th constant. `code` is keyed by
-        # the Node itself, or by id() for a leaf Tensor.
-        slots: list[tuple] = []
-        code: dict[Any, int] = {}
-        for k, node in enumerate(nodes):
+        self.nodes = nodes
+        self.leaves: list[Tensor] = []
+        self.consts: list[Any] = []
+        self.index = {node: k for k, node in enumerate(nodes)}
+        self.codes: list[tuple] = []
+        self.wrt: list[tuple] = []
+        self.stale: list[tuple] = []  # (code, message) of values changed in place since use
+        self.python = False
+        leaf_codes: dict[int, int] = {}
+        for node in nodes:
             if node.freed and check_freed:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            row = [id(node.function)]
-            for src in node.inputs:
-                kind = type(src)
-                if kind is Node:
-                    row.append(code[src])
-                elif kind is np.ndarray or not isinstance(src, Tensor):
-                    row.append(3 * len(consts) + 2)
-                    consts.append(src if kind is np.ndarray else np.asarray(src))
-                else:
-                    c = code.get(id(src))
-                    if c is None:
-                        c = code[id(src)] = 3 * len(leaves) + 1
-                        leaves.append(src)
-                    row.append(c)
-            code[node] = 3 * k
-            slots.append(tuple(row))
-        self.nodes, self.leaves, self.consts, self.slots = nodes, leaves, consts, slots
-        self.retained: list[int | None] = [None] * len(nodes)
-        if retained:
-            retained_nodes = {id(t.grad_fn) for t in retained}
-            count = 0
-            for k, n in enumerate(nodes):
-                if id(n) in retained_nodes:
-                    self.retained[k], count = count, count + 1
-        self.key = (tuple(slots), tuple(self.retained))
+            self._number(node, leaf_codes)
+        self.key = (tuple(self.codes), tuple(self.wrt),
+                    tuple(id(n.function) if n.function is not None else type(n) for n in nodes))
 
-    def input_types(self) -> list[TensorType]:
-        def t(a):
-            return TensorType(as_dtype(a.dtype), a.shape)
-        kept = [n for n, r in zip(self.nodes, self.retained) if r is not None]
-        return ([t(leaf._value) for leaf in self.leaves]
-                + [n.function.out_types[0] for n in kept]
-                + [t(c) for c in self.consts])
+    def _number(self, node: Node, leaf_codes: dict) -> None:
+        codes, wrt = [], []
+        if node.counter[0] != node.version:
+            self.stale.append((3 * self.index[node], node))
+        c = node.checks
+        checked = {c[j]: (c[j + 1], c[j + 2]) for j in range(0, len(c), 3)}
+        for i, src in enumerate(node.inputs):
+            if isinstance(src, Node):
+                code = 3 * self.index[src]
+                wrt.append(i)
+            elif isinstance(src, Tensor):
+                code = leaf_codes.get(id(src))
+                if code is None:
+                    code = leaf_codes[id(src)] = 3 * len(self.leaves) + LEAF
+                    self.leaves.append(src)
+                wrt.append(i)
+            else:
+                code = 3 * len(self.consts) + CONST
+                self.consts.append(src)
+            check = checked.get(i)
+            if check is not None and check[0][0] != check[1]:
+                self.stale.append((code, (node, i, check[0][0], check[1])))
+            codes.append(code)
+        if isinstance(node, PythonNode) or node.hooks:
+            self.python = True
+        self.codes.append(tuple(codes))
+        self.wrt.append(tuple(wrt))
 
-    def function(self) -> Function:
-        """Inputs: leaves, zero perturbations of retained non-leaves, constants -> root value."""
-        n_leaves, n_kept = len(self.leaves), sum(r is not None for r in self.retained)
+    def value(self, code: int) -> Any:
+        k, kind = divmod(code, 3)
+        if kind == NODE:
+            return self.nodes[k].value
+        if kind == LEAF:
+            return self.leaves[k]._value
+        return self.consts[k]
 
-        def replay(*args):
-            leaves, bumps = args[:n_leaves], args[n_leaves:n_leaves + n_kept]
-            consts = args[n_leaves + n_kept:]
-            values: list[Any] = []
-            sources = (values, leaves, consts)
-            for node, slot, kept in zip(self.nodes, self.slots, self.retained):
-                ins = [sources[c % 3][c // 3] for c in slot[1:]]
-                out = apply_function(node.function, *ins)[0]
-                if kept is not None:
-                    out = out + bumps[kept]  # d out / d bump = d out / d (this tensor)
-                values.append(out)
-            return [values[-1]]
+    def check_versions(self, used_codes: set) -> None:
+        """The version-counter error, for values backward() reads that were modified in place
+        after the forward pass used them."""
+        for code, what in self.stale:
+            if code not in used_codes and not (isinstance(what, Node) and what.name in
+                                               SAVES_RESULT):
+                continue
+            if isinstance(what, Node):
+                arr, now, then = what.value, what.counter[0], what.version
+                desc = f"which is output 0 of {what.name}"
+            else:
+                node, i, now, then = what
+                arr = self.value(code)
+                desc = f"which is input {i} of {node.name}"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{np.dtype(arr.dtype)} tensor of shape {tuple(arr.shape)}], "
+                f"{desc}, is at version {now}; expected version {then} instead. Hint: clone() "
+                "the tensor before modifying it in place, or modify it before using it.")
 
-        fn, captures = trace_flat(replay, self.input_types())
-        assert not captures
-        return fn
+
+def _creation_order(node: Node) -> int:
+    return node.seq
 
 
-_backward_cache: dict[Any, Any] = {}
+# ---------------------------------------------------------------------------------------------
+# Fused backward: one compiled Function per graph structure
+# ---------------------------------------------------------------------------------------------
+
+class _Fused:
+    """A compiled backward: which graph values it reads, and the callable."""
+
+    __slots__ = ("function", "used", "call")
+
+    def __init__(self, function: Function, used: list[int], call: Callable | None):
+        self.function = function
+        self.used = used
+        self.call = call
 
 
-def _compile(fn: Function):
+_backward_cache: dict[Any, _Fused] = {}
+
+
+def _value_type(x: Any) -> TensorType:
+    return TensorType(as_dtype(x.dtype), tuple(x.shape))
+
+
+def _fused_function(graph: Graph, root_ks: list[int], targets: list[int]) -> Function:
+    """(leaves, consts, node values, root cotangents) -> cotangents of `targets` (codes)."""
+    n_l, n_c, n_n = len(graph.leaves), len(graph.consts), len(graph.nodes)
+    in_types = ([_value_type(t._value) for t in graph.leaves]
+                + [_value_type(c) for c in graph.consts]
+                + [n.function.out_types[0] for n in graph.nodes]
+                + [graph.nodes[k].function.out_types[0] for k in root_ks])
+
+    def body(*args):
+        leaves, consts = args[:n_l], args[n_l:n_l + n_c]
+        values, root_cts = args[n_l + n_c:n_l + n_c + n_n], args[n_l + n_c + n_n:]
+        sources = (values, leaves, consts)
+        cts: dict[int, Any] = {}
+        for k, ct in zip(root_ks, root_cts):
+            _add_to(cts, 3 * k, ct)
+        for k in range(n_n - 1, -1, -1):
+            ct = cts.get(3 * k)
+            if ct is None or not graph.wrt[k]:
+                continue
+            codes = graph.codes[k]
+            vjp, _ = node_vjp(graph.nodes[k].function, graph.wrt[k])
+            ins = [sources[c % 3][c // 3] for c in codes]
+            for i, g in zip(graph.wrt[k], apply_function(vjp, *ins, ct)):
+                _add_to(cts, codes[i], g)
+        return [_or_zeros(cts.get(code), _code_type(graph, code)) for code in targets]
+
+    fn, captures = trace_flat(body, in_types)
+    assert not captures
+    from ..ir.passes import simplify
+
+    return simplify(fn)
+
+
+def _add_to(cts: dict, code: int, ct: Any) -> None:
+    found = cts.get(code)
+    cts[code] = ct if found is None else found + ct
+
+
+def _or_zeros(ct: Any, t: TensorType) -> Any:
+    if ct is not None:
+        return ct
+    from .. import numpy as jnp
+
+    return jnp.zeros(t.shape, t.dtype.np)
+
+
+def _code_type(graph: Graph, code: int) -> TensorType:
+    k, kind = divmod(code, 3)
+    if kind == NODE:
+        return graph.nodes[k].function.out_types[0]
+    return _value_type(graph.leaves[k]._value)
+
+
+def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: list[int]):
+    key = (graph.key, tuple(root_ks), tuple(targets),
+           tuple((np.dtype(c.dtype), c.shape) for c in root_cts))
+    entry = _backward_cache.get(key)
+    if entry is None:
+        entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
+    n_graph = len(graph.leaves) + len(graph.consts) + len(graph.nodes)
+    codes = [_input_code(graph, p) for p in entry.used if p < n_graph]
+    if graph.stale:
+        graph.check_versions(set(codes))
+    args = [graph.value(c) for c in codes] + [root_cts[p - n_graph] for p in entry.used
+                                                if p >= n_graph]
+    if entry.call is None or any(type(a) is not ndarray for a in args):
+        return apply_function(entry.function, *args)
+    return entry.call(args)
+
+
+def _input_code(graph: Graph, position: int) -> int:
+    n_l, n_c = len(graph.leaves), len(graph.consts)
+    if position < n_l:
+        return 3 * position + LEAF
+    if position < n_l + n_c:
+        return 3 * (position - n_l) + CONST
+    return 3 * (position - n_l - n_c) + NODE
+
+
+def _compile_fused(graph: Graph, root_ks: list[int], targets: list[int]) -> _Fused:
+    fn = _fused_function(graph, root_ks, targets)
+    used = sorted(_used_inputs(fn))
+    fn = Function([fn.inputs[i] for i in used], fn.consts, fn.eqns, fn.outputs)
+    if current_builder() is not None:  # tracing (dj.compile): inline, don't compile
+        return _Fused(fn, used, None)
+    compiled = compile_function(fn)
+    call = getattr(compiled, "fast_call", None) or (lambda args, c=compiled: c(*args))
+    return _Fused(fn, used, call)
+
+
+def compile_function(fn: Function) -> Callable:
     from ..jit import get_backend
 
     return get_backend()(fn)
 
 
-def forward_function(root: Node) -> Function:
-    return Graph(root, [], check_freed=False).function()
+# ---------------------------------------------------------------------------------------------
+# Stepwise backward: node by node (Python between nodes, or a recorded backward)
+# ---------------------------------------------------------------------------------------------
 
-
-def run_backward(out: Tensor, gradient: Any, retain_graph: bool) -> None:
-    if not out.requires_grad or out.grad_fn is None:
-        if out.requires_grad:  # a leaf: d out / d out
-            _accumulate(out, np.ones_like(out._value) if gradient is None else _ct(gradient, out))
-            return
-        raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                           "grad_fn: nothing that requires grad was used to compute it")
-    if gradient is None:
-        if out._value.size != 1:
-            raise RuntimeError(f"grad can be implicitly created only for scalar outputs (this "
-                               f"output has shape {tuple(out.shape)}); pass a gradient of that "
-                               "shape: out.backward(v) computes the vector-Jacobian product")
-        ct = _ones(out._value)
-    else:
-        ct = _ct(gradient, out)
-    retained = _retained_tensors(out) if retained_refs else []
-    graph = Graph(out.grad_fn, retained)
-    key = (graph.key, graph.nodes[-1].function.out_types[0])
-    compiled = _backward_cache.get(key)
-    if compiled is None:
-        fn = graph.function()
-        n_wrt = len(graph.leaves) + sum(r is not None for r in graph.retained)
-        compiled = _compile(vjp_function(fn, list(range(n_wrt))))
-        # One native kernel: call it through its lean path (which checks every argument too).
-        compiled = getattr(compiled, "fast_call", None) or (lambda args, c=compiled: c(*args))
-        _backward_cache[key] = compiled
-    kept_values = [np.zeros_like(t._value) for t in _in_node_order(graph, retained)] \
-        if retained else []
-    grads = compiled([*[leaf._value for leaf in graph.leaves], *kept_values, *graph.consts, ct])
-    taken = set()
-    for leaf, g in zip(graph.leaves, grads):
-        if leaf._grad is None and type(g) is np.ndarray and g.dtype is leaf._value.dtype \
-                and g.shape == leaf._value.shape and g.base is None and id(g) not in taken \
-                and g is not ct:
-            taken.add(id(g))  # a fresh array of the kernel's, given to one leaf: no copy
-            leaf._grad = Tensor._wrap(g)
+def _run_stepwise(graph: Graph, root_ks: list[int], root_cts: list[Tensor], targets: list[int],
+                  create_graph: bool) -> list:
+    cts: dict[int, Tensor] = {}
+    python_cts: dict[int, list] = {}
+    found: dict[int, Tensor] = {}
+    wanted = set(targets)
+    for k, ct in zip(root_ks, root_cts):
+        _add_tensor(cts, 3 * k, ct)
+    used: set = set()
+    for k in range(len(graph.nodes) - 1, -1, -1):
+        node = graph.nodes[k]
+        if isinstance(node, PythonNode):
+            node_cts = python_cts.pop(k, None)
+            if node_cts is None:
+                continue
+            grads = _python_backward(node, node_cts)
         else:
-            _accumulate(leaf, g)
-    if retained:
-        for t, g in zip(_in_node_order(graph, retained), grads[len(graph.leaves):]):
-            _accumulate(t, g)
-    if not retain_graph:
-        for node in graph.nodes:
-            node.freed = True
+            ct = cts.pop(3 * k, None)
+            if ct is None:
+                continue
+            if node.hooks:
+                ct = _run_hooks(node.hooks, ct)
+            if 3 * k in wanted:
+                found[3 * k] = ct
+            if isinstance(node, OutputNode):
+                owner = graph.index[node.inputs[0]]
+                slot = python_cts.setdefault(owner, [None] * node.inputs[0].n_outputs)
+                slot[node.index] = ct if slot[node.index] is None else slot[node.index] + ct
+                continue
+            if not graph.wrt[k]:
+                continue
+            grads = _node_backward(graph, k, ct, create_graph, used)
+        codes = graph.codes[k]
+        for i, g in zip(graph.wrt[k] if not isinstance(node, PythonNode) else
+                        range(len(codes)), grads):
+            if g is not None:
+                _add_tensor(cts, codes[i], g)
+    if graph.stale:
+        graph.check_versions(used)
+    for code in targets:
+        if code % 3 != NODE:
+            found[code] = cts.get(code)
+    return [found.get(code) for code in targets]
 
 
-_ones_cache: dict[tuple, np.ndarray] = {}
+def _add_tensor(cts: dict, code: int, ct: Tensor) -> None:
+    found = cts.get(code)
+    cts[code] = ct if found is None else found + ct
 
 
-def _ones(like: np.ndarray) -> np.ndarray:
+def _run_hooks(hooks: list, ct: Tensor) -> Tensor:
+    for hook in hooks:
+        out = hook(ct)
+        if out is not None:
+            ct = out if isinstance(out, Tensor) else Tensor(out)
+    return ct
+
+
+def _node_backward(graph: Graph, k: int, ct: Tensor, create_graph: bool, used: set) -> list:
+    node, codes, wrt = graph.nodes[k], graph.codes[k], graph.wrt[k]
+    vjp, reads = node_vjp(node.function, wrt)
+    used.update(codes[i] for i in reads if i < len(codes))
+    values = [graph.value(c) for c in codes]
+    if any(v is None for v in values):
+        raise RuntimeError("Trying to backward through the graph a second time; specify "
+                           "retain_graph=True the first time")
+    outs = apply_function(vjp, *values, ct._value)
+    if not (create_graph and is_grad_enabled()):
+        return [_new_tensor(np.asarray(o) if not isinstance(o, Tracer) else o) for o in outs]
+    args = [_as_input(graph, c) for c in codes] + [ct]
+    return [_record(f"{node.name}Backward", _projection(vjp, j), args, _eager(o))
+            for j, o in enumerate(outs)]
+
+
+def _eager(value: Any) -> Any:
+    return value if isinstance(value, Tracer) else np.asarray(value)
+
+
+def _as_input(graph: Graph, code: int) -> Any:
+    """An input of a node's VJP as a Tensor the recording can trace back (create_graph)."""
+    k, kind = divmod(code, 3)
+    if kind == NODE:
+        node = graph.nodes[k]
+        return _new_tensor(node.value, node, node.counter)
+    if kind == LEAF:
+        return graph.leaves[k]
+    return graph.consts[k]
+
+
+def _python_backward(node: PythonNode, cts: list) -> list:
+    grads = node.backward(cts)
+    if len(grads) != len(node.inputs):
+        raise RuntimeError(f"function {node.name} returned an incorrect number of gradients "
+                           f"(expected {len(node.inputs)}, got {len(grads)})")
+    return [None if g is None else (g if isinstance(g, Tensor) else Tensor(g)) for g in grads]
+
+
+# ---------------------------------------------------------------------------------------------
+# backward() and grad()
+# ---------------------------------------------------------------------------------------------
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _root_cts(outputs: list[Tensor], grads: list, create_graph: bool) -> list[Tensor]:
+    cts = []
+    for i, out in enumerate(outputs):
+        g = grads[i] if i < len(grads) else None
+        if not isinstance(out, Tensor):
+            raise TypeError(f"backward: outputs must be Tensors, got {type(out).__name__}")
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
+                               "a grad_fn: nothing that requires grad was used to compute it")
+        if g is None:
+            if out._value.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
+                                   f"(this output has shape {tuple(out.shape)}); pass a "
+                                   "gradient of that shape: out.backward(v) computes the "
+                                   "vector-Jacobian product")
+            cts.append(_new_tensor(_ones(out._value)))
+            continue
+        g = g if isinstance(g, Tensor) else Tensor(np.asarray(g))
+        if tuple(g.shape) != tuple(out.shape):
+            raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)}, but the output "
+                               f"has shape {tuple(out.shape)}; they must match")
+        if g.dtype != out.dtype:
+            g = g.type(out.dtype)
+        cts.append(g if create_graph else _new_tensor(g._value))
+    return cts
+
+
+_ones_cache: dict[tuple, ndarray] = {}
+
+
+def _ones(like: Any) -> Any:
     """A read-only array of ones like `like` (the implicit gradient of a scalar output)."""
+    if isinstance(like, Tracer):
+        from .. import numpy as jnp
+
+        return jnp.ones(like.shape, like.dtype)
     key = (like.dtype, like.shape)
     found = _ones_cache.get(key)
     if found is None:
@@ -171,28 +483,206 @@ def _ones(like: np.ndarray) -> np.ndarray:
     return found
 
 
-def _retained_tensors(out: Tensor) -> list[Tensor]:
-    alive = [r() for r in retained_refs]
-    retained_refs[:] = [r for r, t in zip(retained_refs, alive) if t is not None]
-    return [t for t in alive if t is not None and t._retains_grad and t.grad_fn is not None]
+def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor] | None,
+                   retain_graph: bool, create_graph: bool) -> tuple[list, list]:
+    """Gradients of sum(<ct, output>) for `inputs` (or every leaf and retained tensor).
+
+    Returns (tensors, gradients); a gradient is None where the tensor was not reached.
+    """
+    roots, root_cts, direct = [], [], []
+    for out, ct in zip(outputs, cts):
+        src = _source(out)
+        if isinstance(src, Node):
+            roots.append(src)
+            root_cts.append(ct)
+        else:
+            direct.append((out, ct))
+    graph = Graph(roots) if roots else None
+    tensors, targets = _targets(graph, inputs)
+    results: list = [None] * len(tensors)
+    if graph is not None and targets:
+        codes = [c for c in targets if c is not None]
+        root_ks = [graph.index[r] for r in roots]
+        if graph.python or create_graph:
+            with set_grad_enabled(create_graph):
+                found = _run_stepwise(graph, root_ks, root_cts, codes, create_graph)
+        else:
+            found = _run_fused(graph, root_ks, [c._value for c in root_cts], codes)
+            found = [_wrap_grad(g) for g in found]
+        it = iter(found)
+        results = [next(it) if c is not None else None for c in targets]
+    for out, ct in direct:  # an output that is itself a leaf (or an input)
+        for i, t in enumerate(tensors):
+            if t is out:
+                results[i] = ct if results[i] is None else results[i] + ct
+    if graph is not None and not retain_graph:
+        for node in graph.nodes:
+            node.freed = True
+            node.value = None
+    return tensors, results
 
 
-def _in_node_order(graph: Graph, retained: list[Tensor]) -> list[Tensor]:
-    by_node = {id(t.grad_fn): t for t in retained}
-    return [by_node[id(n)] for n, r in zip(graph.nodes, graph.retained) if r is not None]
+def _wrap_grad(g: Any) -> Tensor:
+    return _new_tensor(g if type(g) is ndarray or isinstance(g, Tracer) else np.asarray(g))
 
 
-def _ct(gradient: Any, out: Tensor) -> np.ndarray:
-    g = gradient._value if isinstance(gradient, Tensor) else np.asarray(gradient)
-    if g.shape != out._value.shape:
-        raise RuntimeError(f"backward: gradient has shape {g.shape}, but the output has shape "
-                           f"{out._value.shape}; they must match")
-    return g.astype(out._value.dtype)
+def _targets(graph: Graph | None, inputs: list[Tensor] | None) -> tuple[list, list]:
+    """The tensors whose gradients are wanted, and the graph code of each (None: unreached)."""
+    if inputs is None:  # backward(): every leaf, and non-leaves that retain their grad
+        if graph is None:
+            return [], []
+        tensors = list(graph.leaves)
+        codes = [3 * i + LEAF for i in range(len(graph.leaves))]
+        for k, node in enumerate(graph.nodes):
+            t = node.retained() if node.retained is not None else None
+            if t is not None and t.grad_fn is node:
+                tensors.append(t)
+                codes.append(3 * k)
+        return tensors, codes
+    codes = []
+    leaf_codes = {id(t): 3 * i + LEAF for i, t in enumerate(graph.leaves)} if graph else {}
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        src = _source(t)
+        if isinstance(src, Node):
+            codes.append(3 * graph.index[src] if graph and src in graph.index else None)
+        else:
+            codes.append(leaf_codes.get(id(t)))
+    return list(inputs), codes
 
 
-def _accumulate(t: Tensor, g: Any) -> None:
-    g = np.asarray(g, dtype=t._value.dtype).reshape(t._value.shape)
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
+             create_graph: bool = False, inputs: Any = None) -> None:
+    """Accumulate d(sum of <grad, tensor>) into the .grad of every leaf (or of `inputs`)."""
+    outputs = _as_list(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    cts = _root_cts(outputs, _as_list(grad_tensors), create_graph)
+    wanted = _as_list(inputs) if inputs is not None else None
+    if wanted is not None and not wanted:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty")
+    targets, grads = _differentiate(outputs, cts, wanted, retain_graph, create_graph)
+    given = {id(c._value) for c in cts}  # arrays a .grad must not take over (copy them)
+    for t, g in zip(targets, grads):
+        if g is not None:
+            _accumulate(t, g, create_graph, given)
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool | None = None,
+         materialize_grads: bool = False) -> tuple:
+    """The gradients of sum(<grad_output, output>) with respect to each input (not
+    accumulated into .grad)."""
+    outs, ins = _as_list(outputs), _as_list(inputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    cts = _root_cts(outs, _as_list(grad_outputs), create_graph)
+    _, grads = _differentiate(outs, cts, ins, retain_graph, create_graph)
+    result = []
+    for t, g in zip(ins, grads):
+        if g is None:
+            if materialize_grads:
+                g = _new_tensor(np.zeros_like(t._value))
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+        elif t._extra is not None and t._extra.hooks:
+            g = _run_hooks(t._extra.hooks, g)
+        result.append(g)
+    return tuple(result)
+
+
+def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set) -> None:
+    """t.grad += g (a fresh tensor the first time), after t's hooks."""
+    extra = t._extra
+    if extra is not None and extra.hooks and t.grad_fn is None:
+        g = _run_hooks(extra.hooks, g)
+    if g.dtype != t.dtype:
+        g = g.type(t.dtype)
+    if create_graph:
+        t._grad = g if t._grad is None else t._grad + g
+        return
+    value = g._value
     if t._grad is None:
-        t._grad = Tensor._wrap(np.array(g))
+        if type(value) is ndarray and (value.base is not None or not value.flags.writeable
+                                       or value.shape != t.shape or id(value) in given):
+            value = np.array(np.broadcast_to(value, t.shape))
+        given.add(id(value))
+        t._grad = _new_tensor(value)
+    elif type(t._grad._value) is ndarray and type(value) is ndarray:
+        t._grad._value += value
+        version_counter(t._grad)[0] += 1
     else:
-        t._grad._value += g
+        t._grad = _new_tensor(t._grad._value + value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hooks and retained gradients
+# ---------------------------------------------------------------------------------------------
+
+class RemovableHandle:
+    def __init__(self, hooks: list, hook: Callable):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def register_hook(t: Tensor, hook: Callable) -> RemovableHandle:
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if t.grad_fn is None:
+        extra = _extra(t)
+        if extra.hooks is None:
+            extra.hooks = []
+        extra.hooks.append(hook)
+        return RemovableHandle(extra.hooks, hook)
+    node = t.grad_fn
+    if node.hooks is None:
+        node.hooks = []
+    node.hooks.append(hook)
+    return RemovableHandle(node.hooks, hook)
+
+
+def retain(t: Tensor) -> None:
+    """Make backward() fill this non-leaf tensor's .grad (Tensor.retain_grad)."""
+    if not t.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    if t.grad_fn is None:
+        return
+    _extra(t).retains_grad = True
+    t.grad_fn.retained = weakref.ref(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# The recorded graph as a forward Function (grad_fn.ir())
+# ---------------------------------------------------------------------------------------------
+
+def forward_function(root: Node) -> Function:
+    """Leaves and constants -> the root's value, replaying the recorded nodes."""
+    graph = Graph([root], check_freed=False)
+    if graph.python:
+        raise RuntimeError("ir(): the graph contains custom autograd.Functions (Python)")
+    types = ([_value_type(t._value) for t in graph.leaves]
+             + [_value_type(np.asarray(c)) for c in graph.consts])
+    n_l = len(graph.leaves)
+
+    def replay(*args):
+        values: list = []
+        sources = (values, args[:n_l], args[n_l:])
+        for node, codes in zip(graph.nodes, graph.codes):
+            ins = [sources[c % 3][c // 3] for c in codes]
+            values.append(apply_function(node.function, *ins)[0])
+        return [values[-1]]
+
+    fn, _ = trace_flat(replay, types)
+    return fn
+
+
+__all__ = ["backward", "grad", "register_hook", "retain", "forward_function", "PythonNode",
+           "OutputNode", "Graph", "_grad_mode"]

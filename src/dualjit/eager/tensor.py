@@ -1,18 +1,33 @@
-"""Tensor: PyTorch's imperative autograd, recorded as IR and differentiated by the shared VJP."""
+"""Tensor: PyTorch's imperative autograd, recorded as IR and differentiated by the shared VJP.
+
+Every operation on Tensors runs at once (NumPy) and, when an input requires grad, records a
+Node: the operation's IR Function (traced once per operation and input types), the sources
+of its inputs (other Nodes, leaf Tensors, or constant arrays) and its output value. backward()
+(eager/backward.py) composes the Nodes' VJPs into one IR Function.
+
+In-place operations write into the tensor's storage (so NumPy views see them, as PyTorch's
+views do), bump the storage's version counter, and record a new Node for the tensor; an
+in-place operation on a view records the change on the view's base ("CopySlices").
+"""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import numpy as jnp
 from ..ir import TensorType, as_dtype
-from ..tracer.core import trace_flat
+from ..nn import functions as nnf
+from ..tracer.core import Tracer, trace_flat
+from . import array_ops as A
+from . import dtypes
+
+ndarray = np.ndarray
 
 # ---------------------------------------------------------------------------------------------
 # Grad mode
@@ -29,65 +44,125 @@ def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 
 
-class no_grad:
-    """Context manager (and decorator) in which nothing is recorded for differentiation."""
+class set_grad_enabled:
+    """Turn recording on or off, as a function call, context manager or decorator."""
+
+    def __init__(self, mode: bool = True):
+        self._mode = bool(mode)
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
 
     def __enter__(self) -> None:
-        self._previous = _grad_mode.enabled
-        _grad_mode.enabled = False
+        pass
 
     def __exit__(self, *exc: Any) -> None:
         _grad_mode.enabled = self._previous
 
     def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+        _grad_mode.enabled = self._previous  # used as a decorator: don't change the mode now
+
         def wrapped(*args, **kwargs):
-            with no_grad():
+            previous = _grad_mode.enabled
+            _grad_mode.enabled = mode
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _grad_mode.enabled = previous
         wrapped.__name__ = getattr(fn, "__name__", "wrapped")
+        wrapped.__doc__ = getattr(fn, "__doc__", None)
+        return wrapped
+
+
+class no_grad:
+    """Context manager (and decorator) in which nothing is recorded for differentiation."""
+
+    _mode = False
+
+    def __enter__(self) -> None:
+        self._previous = _grad_mode.enabled
+        _grad_mode.enabled = self._mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _grad_mode.enabled = self._previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
+        def wrapped(*args, **kwargs):
+            previous = _grad_mode.enabled
+            _grad_mode.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _grad_mode.enabled = previous
+        wrapped.__name__ = getattr(fn, "__name__", "wrapped")
+        wrapped.__doc__ = getattr(fn, "__doc__", None)
         return wrapped
 
 
 class enable_grad(no_grad):
-    def __enter__(self) -> None:
-        self._previous = _grad_mode.enabled
-        _grad_mode.enabled = True
+    _mode = True
+
+
+class inference_mode(no_grad):
+    """Like no_grad (dualjit has no separate inference tensors)."""
+
+    def __init__(self, mode: bool = True):
+        self._mode = not mode
 
 
 # ---------------------------------------------------------------------------------------------
 # Recorded operations
 # ---------------------------------------------------------------------------------------------
 
-_op_functions: dict[Any, Any] = {}
-retained_refs: list[weakref.ref] = []  # non-leaf tensors whose .grad backward() fills
-
-
-def _op_function(key: tuple, fn: Callable, values: Sequence[np.ndarray], params: tuple):
-    """Trace the IR Function of one operation on inputs like `values` and cache it by key."""
-    kwargs = dict(params)
-    types = [_type(v) for v in values]
-    found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], types)
-    assert not captures
-    _op_functions[key] = found
-    return found
-
-
 _node_counter = itertools.count()
 
 
 class Node:
-    """A recorded operation (a tensor's grad_fn): its IR Function and its inputs' sources.
+    """A recorded operation (a tensor's grad_fn).
 
-    An input source is another Node, a leaf Tensor that requires grad, or a constant array.
+    `function` is the operation's IR Function (one output). `inputs` holds each input's source:
+    another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a flat
+    tuple of (input position, version counter, version) triples for inputs that were Tensors
+    not produced by a Node, so backward() can tell when one was modified in place after use. `value` is
+    the output as computed, `counter`/`version` its storage's version counter and the version
+    the value was written at.
     """
 
-    __slots__ = ("name", "function", "inputs", "freed", "seq")
+    __slots__ = ("name", "function", "inputs", "checks", "value", "counter", "version", "freed",
+                 "seq", "extras", "__weakref__")
 
-    def __init__(self, name: str, function: Any, inputs: list):
+    def __init__(self, name: str, function: Any, inputs: list, checks: tuple, value: Any,
+                 counter: list):
         self.name = name
         self.function = function
         self.inputs = inputs
+        self.checks = checks
+        self.value = value
+        self.counter = counter
+        self.version = counter[0]
         self.freed = False
         self.seq = next(_node_counter)  # creation order: a topological order of any graph
+        self.extras = None  # (hooks, retained): see the properties below
+
+    @property
+    def hooks(self) -> list | None:
+        """Tensor hooks of the (non-leaf) tensor this node produced."""
+        return self.extras[0] if self.extras else None
+
+    @hooks.setter
+    def hooks(self, hooks: list | None) -> None:
+        self.extras = (hooks, self.retained)
+
+    @property
+    def retained(self) -> Any:
+        """A weakref to the non-leaf tensor that called retain_grad(), or None."""
+        return self.extras[1] if self.extras else None
+
+    @retained.setter
+    def retained(self, ref: Any) -> None:
+        self.extras = (self.hooks, ref)
 
     def __repr__(self) -> str:
         return f"<{self.name}>"
@@ -105,95 +180,207 @@ class Node:
 
         return forward_function(self).text
 
+    def register_hook(self, hook: Callable) -> None:
+        raise NotImplementedError("hooks on grad_fn nodes are not supported; use "
+                                  "Tensor.register_hook on the tensor instead")
 
-def _unwrap(x: Any) -> Any:
-    return x._value if isinstance(x, Tensor) else x
+
+_op_functions: dict[Any, Any] = {}
 
 
 def _type(x: Any) -> TensorType:
-    arr = np.asarray(x)
-    return TensorType(as_dtype(arr.dtype), arr.shape)
+    return TensorType(as_dtype(x.dtype), tuple(x.shape))
+
+
+def op_function(key: tuple, fn: Callable, values: Sequence[Any], params: tuple):
+    """The IR Function of one operation on inputs like `values`, traced once per key."""
+    found = _op_functions.get(key)
+    if found is None:
+        kwargs = dict(params)
+        found, captures = trace_flat(lambda *xs: [fn(*xs, **kwargs)], [_type(v) for v in values])
+        if captures:
+            raise RuntimeError(f"internal error: the recorded operation {key[0]} captured "
+                               "a traced value")
+        _op_functions[key] = found
+    return found
+
+
+def _new_tensor(value: Any, grad_fn: Node | None = None, counter: list | None = None) -> Tensor:
+    """The one place that makes a Tensor object (constructors, operations, views)."""
+    t = _tensor_new(Tensor)
+    t._value = value
+    t.grad_fn = grad_fn
+    t.requires_grad = grad_fn is not None
+    t._grad = None
+    t._counter = counter  # None until a version is needed (version_counter)
+    t._extra = None
+    return t
+
+
+_tensor_new = object.__new__
+
+
+def version_counter(t: Tensor) -> list:
+    """The tensor's storage version counter, a one-element list shared by its views."""
+    c = t._counter
+    if c is None:
+        c = t._counter = [0]
+    return c
+
+
+def _source(t: Tensor) -> Any:
+    """What a recorded node keeps for an input tensor: its node, itself (a leaf), or its value."""
+    extra = t._extra
+    if extra is not None and extra.base is not None:
+        _sync_view(t)
+    if t.grad_fn is not None:
+        return t.grad_fn
+    return t if t.requires_grad else t._value
+
+
+def _record(name: str, function: Any, args: Sequence[Any], value: Any,
+            counter: list | None = None) -> Tensor:
+    """A new tensor holding `value`, produced by a Node applying `function` to `args`."""
+    sources = []
+    checks = ()
+    i = 0
+    for a in args:
+        if isinstance(a, Tensor):
+            src = _source(a)
+            if type(src) is not Node:
+                c = a._counter or version_counter(a)
+                checks += (i, c, c[0])
+            sources.append(src)
+        else:
+            sources.append(a)
+        i += 1
+    counter = [0] if counter is None else counter
+    node = Node(name, function, sources, checks, value, counter)
+    return _new_tensor(value, node, counter)
+
+
+def _matches(value: Any, function: Any) -> Any:
+    """The eager value in the recorded Function's output type (NumPy and the IR may pick
+    different dtypes for the same operation; the IR's is the one backward() relies on)."""
+    out = function.outputs[0].type
+    if type(value) is ndarray:
+        dtype = out.dtype.np
+        if value.dtype is not dtype and value.dtype != dtype:
+            value = value.astype(dtype)
+        if value.shape != out.shape:
+            raise RuntimeError(f"internal error: eager value of shape {value.shape} for an "
+                               f"operation whose IR gives {out}")
+    return value
+
+
+_NO_KWARGS: dict = {}
 
 
 def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
-             fast: Callable | None = None) -> Tensor:
+             fast: Callable | None = None, view: bool = False) -> Tensor:
     """Run fn on the tensors' values; record it when grad mode is on and an input requires grad.
 
-    This is the imperative per-op path, so it is written for speed: `fast` is the op in plain
-    NumPy (None when it does not apply), and the IR Function is looked up by a tuple key.
+    `fast` is the same operation in plain NumPy (called with the same parameters); None
+    means fn (a dualjit.numpy composition) computes the value too. `view` marks operations
+    whose result may share the input's storage (reshape, slicing, transpose...).
     """
     values = []
     record = False
+    concrete = True
     for a in args:
         if isinstance(a, Tensor):
-            values.append(a._value)
-            record = record or a.requires_grad
+            if a._extra is not None and a._extra.base is not None:
+                _sync_view(a)
+            v = a._value
+            if a.requires_grad:
+                record = True
         else:
-            values.append(a)
-    value = None if fast is None else fast(*values)
+            v = a
+        if type(v) is not ndarray:
+            concrete = False
+        values.append(v)
+    kwargs = dict(params) if params else _NO_KWARGS
+    value = fast(*values, **kwargs) if fast is not None and concrete else None
     if value is None:
-        value = fn(*values, **dict(params))
-    out = Tensor.__new__(Tensor)
-    out._value = value if type(value) is np.ndarray else np.asarray(value)
-    out._grad = None
-    out._retains_grad = False
-    if record and _grad_mode.enabled:
+        value = fn(*values, **kwargs)
+    if type(value) is not ndarray and not isinstance(value, Tracer):
+        value = np.asarray(value)
+    counter = None
+    if view:
+        counter = _view_counter(args[0], value)
+    elif concrete and value.base is not None:
+        value = _unshared(value, values)
+    if record and _grad_mode.enabled and value.dtype.kind == "f":
         key = (name, params, *[(v.dtype, v.shape) for v in values])
-        function = _op_functions.get(key)
-        if function is None:
-            function = _op_function(key, fn, values, params)
-        sources = []
-        for a in args:  # each input's source: its node, itself (a leaf) or its value
-            if isinstance(a, Tensor):
-                a = a.grad_fn or (a if a.requires_grad else a._value)
-            sources.append(a)
-        out.grad_fn = Node(name, function, sources)
-        out.requires_grad = True
+        function = _op_functions.get(key) or op_function(key, fn, values, params)
+        out = _record(name, function, args, _matches(value, function), counter)
     else:
-        out.grad_fn = None
-        out.requires_grad = False
+        out = _new_tensor(value, None, counter)
+    if counter is not None:
+        _mark_view(out, args[0], fn, kwargs)
     return out
 
 
-def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
-    """A Tensor operator method: apply_binary inlined into one function (the hot path of
-    imperative code: one Python call per operator, the node built without __init__)."""
-    new_tensor, new_node, ndarray = Tensor.__new__, Node.__new__, np.ndarray
-    functions, counter, mode = _op_functions, _node_counter, _grad_mode
+def _unshared(value: ndarray, inputs: list) -> ndarray:
+    """A copy of `value` if NumPy returned a view of an input from a non-view operation
+    (PyTorch gives such operations fresh storage)."""
+    for v in inputs:
+        if type(v) is ndarray and np.may_share_memory(value, v):
+            return value.copy()
+    return value
 
-    def method(self, other):
-        if isinstance(other, Tensor):
-            ov = other._value
-            other_grad = other.requires_grad
+
+def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = False) -> Callable:
+    """A Tensor arithmetic operator: x (op) y for a Tensor x and a Tensor or Python number y,
+    with PyTorch's promotion.
+
+    This is the hot path of imperative code (one call per operator), so the common case (same
+    dtypes, NumPy values) is written out here, with the Tensor and Node built inline: the one
+    inlined copy of _new_tensor/_record.
+    """
+    new_tensor, functions, mode = _tensor_new, _op_functions, _grad_mode
+
+    def method(x, y):
+        xv = x._value
+        if isinstance(y, Tensor):
+            yv = y._value
+            y_grad = y.requires_grad
+            if y._extra is not None and y._extra.base is not None:
+                _sync_view(y)
         else:
-            other = ov = _operand(other, self._value)
-            other_grad = False
-        sv = self._value
-        xv, yv = (ov, sv) if reflected else (sv, ov)
-        value = fast(xv, yv)
+            y = yv = _scalar_operand(y, xv)
+            y_grad = False
+        if x._extra is not None and x._extra.base is not None:
+            _sync_view(x)
+        record = (x.requires_grad or y_grad) and mode.enabled
+        if reflected:
+            x, y, xv, yv = y, x, yv, xv
+        if xv.dtype is not yv.dtype and xv.dtype != yv.dtype:
+            return _promoted_binary(name, fn, fast, x, y, xv, yv)
+        if type(xv) is ndarray and type(yv) is ndarray:
+            value = fast(xv, yv)
+            if type(value) is not ndarray:
+                value = np.asarray(value)
+        else:
+            value = fn(xv, yv)
         out = new_tensor(Tensor)
-        out._value = value if type(value) is ndarray else np.asarray(value)
+        out._value = value
         out._grad = None
-        out._retains_grad = False
-        if (self.requires_grad or other_grad) and mode.enabled:
+        out._extra = None
+        if record and value.dtype.kind == "f":
             key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
             function = functions.get(key)
             if function is None:
-                function = _op_function(key, fn, [xv, yv], ())
-            a = self.grad_fn or (self if self.requires_grad else sv)
-            if other is ov:
-                b = ov
-            else:
-                b = other.grad_fn or (other if other_grad else ov)
-            node = new_node(Node)
-            node.name = name
-            node.function = function
-            node.inputs = [b, a] if reflected else [a, b]
-            node.freed = False
-            node.seq = next(counter)
+                function = op_function(key, fn, [xv, yv], ())
+            counter = [0]
+            node = Node(name, function, [_source(x) if type(x) is Tensor else x,
+                                         _source(y) if type(y) is Tensor else y],
+                        _checks(x, y), value, counter)
+            out._counter = counter
             out.grad_fn = node
             out.requires_grad = True
         else:
+            out._counter = None
             out.grad_fn = None
             out.requires_grad = False
         return out
@@ -201,75 +388,378 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool) -> C
     return method
 
 
+def _checks(x: Any, y: Any) -> tuple:
+    """Node.checks for the two inputs of a binary operation."""
+    checks = ()
+    if type(x) is Tensor and x.grad_fn is None:
+        c = version_counter(x)
+        checks = (0, c, c[0])
+    if type(y) is Tensor and y.grad_fn is None:
+        c = version_counter(y)
+        checks += (1, c, c[0])
+    return checks
+
+
+def binary_op(name: str, fn: Callable, fast: Callable, x: Any, y: Any,
+              reflected: bool = False) -> Tensor:
+    """x (op) y as a function call (the operators use binary_method)."""
+    return binary_method(name, fn, fast, reflected)(x, y)
+
+
+def _promoted_binary(name, fn, fast, x, y, xv, yv) -> Tensor:
+    rt = dtypes.result_type(x if isinstance(x, Tensor) else xv, y if isinstance(y, Tensor) else yv)
+    if name == "DivBackward":
+        rt = dtypes.float_result(rt)
+    return apply_op(name, _cast_then(fn), [x, y], (("dtype", rt),), fast=_cast_then(fast))
+
+
+_cast_fns: dict[Any, Callable] = {}
+
+
+def _cast_then(fn: Callable) -> Callable:
+    """fn applied after casting both operands to `dtype` (inside the recorded Function, so
+    gradients flow back in each operand's own dtype)."""
+    found = _cast_fns.get(fn)
+    if found is None:
+        def found(x, y, dtype):
+            return fn(A.astype(x, dtype), A.astype(y, dtype))
+        _cast_fns[fn] = found
+    return found
+
+
+_scalars: dict[tuple, ndarray] = {}  # read-only 0-d arrays of recently used Python scalars
+
+
+def _scalar_operand(x: Any, like: ndarray) -> ndarray:
+    """A Python number as an operand beside a tensor: weak, so it takes the tensor's dtype
+    unless it is of a higher category (a float with an integer tensor gives the default
+    float dtype, as in PyTorch)."""
+    kind = type(x)
+    key = (kind, x, like.dtype)
+    found = _scalars.get(key)
+    if found is None or x == 0:  # (0.0 and -0.0 are equal keys; don't cache zeros)
+        if kind is float or kind is int or kind is bool:
+            weak = dtypes.scalar_dtype(x)
+            dt = like.dtype if dtypes.category(weak) <= dtypes.category(like.dtype) else \
+                dtypes.promote_types(like.dtype, weak)
+        elif isinstance(x, (np.generic, ndarray)):
+            return np.asarray(x)
+        elif isinstance(x, Tracer):
+            return x
+        else:
+            raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor "
+                            "operation; use a Tensor or a Python number")
+        found = np.asarray(x, dtype=dt)
+        found.flags.writeable = False
+        if len(_scalars) > 4096:
+            _scalars.clear()
+        _scalars[key] = found
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Views and in-place operations
+# ---------------------------------------------------------------------------------------------
+
+class _Extra:
+    """Rarely used tensor state: a view's base and how to get it from the base's storage;
+    hooks on a leaf; whether a non-leaf retains its grad."""
+
+    __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad")
+
+    def __init__(self):
+        self.base = None
+        self.view_fn = None
+        self.view_version = 0
+        self.hooks = None
+        self.retains_grad = False
+
+
+def _extra(t: Tensor) -> _Extra:
+    if t._extra is None:
+        t._extra = _Extra()
+    return t._extra
+
+
+def _view_counter(base: Tensor, value: Any) -> list | None:
+    """The base's version counter if `value` shares its storage (then it is a view)."""
+    bv = base._value
+    if type(value) is ndarray and type(bv) is ndarray:
+        return version_counter(base) if np.may_share_memory(value, bv) else None
+    return None
+
+
+def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
+    """Remember that `out` is a view of parent's base, and the map from base to view."""
+    pe = parent._extra
+    if pe is not None and pe.base is not None:
+        base, parent_fn = pe.base, pe.view_fn
+    else:
+        base, parent_fn = parent, None
+
+    def view_fn(a, parent_fn=parent_fn):
+        return fn(a if parent_fn is None else parent_fn(a), **kwargs)
+    extra = _extra(out)
+    extra.base = base
+    extra.view_fn = view_fn
+    extra.view_version = version_counter(out)[0]
+
+
+def view_positions(t: Tensor) -> ndarray:
+    """For a view, the flat position in its base of each of its elements."""
+    extra = t._extra
+    base = extra.base
+    return np.asarray(extra.view_fn(np.arange(base._value.size).reshape(base._value.shape)))
+
+
+def _sync_view(t: Tensor) -> None:
+    """After its base was modified in place (its storage's version moved on), a view's
+    grad_fn must read the base's new graph: regenerate it as a gather from the base."""
+    extra = t._extra
+    version = version_counter(t)[0]
+    if extra.view_version == version:
+        return
+    extra.view_version = version
+    base = extra.base
+    if base.requires_grad and _grad_mode.enabled:
+        positions = view_positions(t)
+        function = op_function(("AsStridedBackward", positions.shape, base._value.dtype,
+                                base._value.shape), A.gather_positions,
+                               [base._value, positions], ())
+        node = _record("AsStridedBackward", function, [base, positions], t._value,
+                       version_counter(t)).grad_fn
+        t.grad_fn, t.requires_grad = node, True
+
+
+def _check_inplace(t: Tensor) -> None:
+    if not _grad_mode.enabled:
+        return
+    if t.requires_grad and t.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation. Update parameters inside `with dualjit.no_grad():` or "
+                           "through `.data` (e.g. w.data -= lr * w.grad), which keep w a leaf.")
+    extra = t._extra
+    if extra is not None and extra.base is not None:
+        base = extra.base
+        if base.requires_grad and base.grad_fn is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in "
+                               "an in-place operation; do it under `with dualjit.no_grad():` "
+                               "or on .data")
+
+
+def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params: tuple = (),
+               fast: Callable | None = None) -> Tensor:
+    """t <- fn(t, *others), written into t's storage and recorded as a new node for t."""
+    _check_inplace(t)
+    if t._extra is not None and t._extra.base is not None:
+        _sync_view(t)
+    kwargs = dict(params)
+    values = [t._value] + [o._value if isinstance(o, Tensor) else o for o in others]
+    concrete = all(type(v) is ndarray for v in values)
+    new = fast(*values, **kwargs) if fast is not None and concrete else None
+    if new is None:
+        new = fn(*values, **kwargs)
+    dt = t._value.dtype
+    if np.dtype(new.dtype) != dt:
+        if new.dtype.kind == "f" and dt.kind != "f" or new.dtype.kind in "iu" and dt.kind == "b":
+            raise RuntimeError(f"result type {new.dtype} can't be cast to the desired output "
+                               f"type {dt} of the in-place operation {name}")
+        new = A.astype(new, dt)
+    record = _grad_mode.enabled and dt.kind == "f" and (
+        t.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others))
+    if record:
+        key = (name, params, *[(np.dtype(v.dtype), np.shape(v)) for v in values])
+        function = op_function(key, _cast_result(fn, dt), values, params)
+        old = _original(t, function, others)
+    _write(t, new)
+    if record:
+        if t._extra is not None and t._extra.base is not None:
+            _rebase(t, name, function, old, others)
+        else:
+            node = _record(name, function, [old, *others], t._value, version_counter(t)).grad_fn
+            t.grad_fn, t.requires_grad = node, True
+    return t
+
+
+def _original(t: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
+    """t as it is before an in-place operation overwrites it. When the operation's own
+    derivative reads it (x.mul_(w) needs the old x for w's gradient), a copy is kept, as
+    PyTorch saves the original for the operation; other users of the old value get the
+    version-counter error if their derivative reads it."""
+    from .backward import reads_input
+
+    wrt = tuple(i for i, a in enumerate([t, *others]) if isinstance(a, Tensor) and a.requires_grad)
+    if type(t._value) is ndarray and reads_input(function, wrt, 0):
+        if t.grad_fn is None:
+            return _new_tensor(t._value.copy())
+        snapshot = _record("CloneBackward", _identity_function(function.in_types[0]), [t],
+                           t._value.copy())
+        return snapshot
+    old = _new_tensor(t._value, t.grad_fn, version_counter(t))
+    old.requires_grad = t.requires_grad
+    return old
+
+
+_identities: dict[Any, Any] = {}
+
+
+def _identity_function(t: TensorType) -> Any:
+    found = _identities.get(t)
+    if found is None:
+        found = _identities[t] = trace_flat(lambda x: [x], [t])[0]
+    return found
+
+
+def _cast_result(fn: Callable, dtype: np.dtype) -> Callable:
+    def cast(*args, **kwargs):
+        return A.astype(fn(*args, **kwargs), dtype)
+    return cast
+
+
+def _write(t: Tensor, new: Any) -> None:
+    """Store `new` into t's storage (views see it) and bump its version."""
+    value = t._value
+    if type(value) is ndarray and type(new) is not Tracer:
+        if not value.flags.writeable:
+            raise RuntimeError("unsupported operation: this tensor's storage is read-only (more "
+                               "than one element of an expanded tensor may refer to a single "
+                               "memory location); clone() it first")
+        np.copyto(value, new, casting="unsafe")
+    else:  # a traced value (dj.compile): there is no storage, rebind
+        t._value = new
+        extra = t._extra
+        if extra is not None and extra.base is not None:
+            base = extra.base
+            base._value = A.scatter_positions(base._value, new, view_positions(t))
+    counter = version_counter(t)
+    counter[0] += 1
+    if t._extra is not None:
+        t._extra.view_version = counter[0]
+
+
+def _rebase(view: Tensor, name: str, function: Any, old_view: Tensor, others: Sequence) -> None:
+    """An in-place operation on a view changes its base: record base <- base with the view's
+    elements replaced by function(view, *others) (PyTorch's CopySlices), then make the view
+    a gather from the new base."""
+    base = view._extra.base
+    positions = view_positions(view)
+    old_base = _new_tensor(base._value, base.grad_fn, version_counter(base))
+    old_base.requires_grad = base.requires_grad
+    other_values = [o._value if isinstance(o, Tensor) else o for o in others]
+    index = A.placement_index(positions, base._value.size)
+    params = (("inner", function),)
+    key = ("CopySlices", id(function), base._value.dtype, base._value.shape, positions.shape,
+           *[(np.dtype(v.dtype), np.shape(v)) for v in other_values])
+    rebased = op_function(key, A.copy_slices, [base._value, positions, index, *other_values],
+                          params)
+    node = _record("CopySlices", rebased, [old_base, positions, index, *others], base._value,
+                   version_counter(base)).grad_fn
+    base.grad_fn, base.requires_grad = node, True
+    view._extra.view_version = -1  # force _sync_view to regenerate the view's grad_fn
+    _sync_view(view)
+
+
+def _operand(x: Any, like: Any) -> Any:
+    """A non-Tensor operand beside a tensor: Python numbers are weak, arrays pass."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (bool, int, float)):
+        return _scalar_operand(x, like if type(like) is ndarray else np.asarray(0, like.dtype))
+    if isinstance(x, (ndarray, Tracer)):
+        return x
+    return np.asarray(x)
+
+
+def as_tensor_arg(x: Any, name: str = "input") -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (bool, int, float, list, tuple, np.ndarray, np.generic)):
+        return _new_tensor(as_value(x, None))
+    raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------------------------
 
-def _as_value(data: Any, dtype: Any) -> np.ndarray:
+def as_value(data: Any, dtype: Any, copy: bool = True) -> ndarray:
+    """`data` as a fresh array: PyTorch's inference (Python floats -> the default float dtype,
+    ints -> int64, bools -> bool; NumPy arrays keep their dtype)."""
     if isinstance(data, Tensor):
         data = data._value
+    elif isinstance(data, (list, tuple)):
+        data = _nested_values(data)
     if dtype is not None:
-        return np.array(data, dtype=as_dtype(dtype).np)
-    arr = np.array(data)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float32) if arr.dtype != np.float32 and not isinstance(
-            data, np.ndarray) else arr.astype(as_dtype(arr.dtype).np)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "b":
-        return arr
-    raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
-                    f"(dtype {arr.dtype}); use numbers, nested lists or numpy arrays")
+        d = dtypes.to_numpy_dtype(dtype)
+        return np.array(data, dtype=d, copy=copy or None)
+    if isinstance(data, ndarray):
+        arr = np.array(data, copy=copy or None)
+    else:
+        arr = np.array(data)
+        if arr.dtype.kind == "f":
+            arr = arr.astype(dtypes.get_default_dtype())
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
+                        f"(dtype {arr.dtype}); use numbers, nested lists or numpy arrays")
+    try:
+        native = as_dtype(arr.dtype).np
+    except TypeError as e:
+        raise TypeError(f"tensor: {e}") from None
+    return arr if arr.dtype == native else arr.astype(native)
 
 
-_scalars: dict[tuple, np.ndarray] = {}  # read-only 0-d arrays of recently used Python scalars
+def _nested_values(data: list | tuple) -> Any:
+    if any(isinstance(d, Tensor) for d in data):
+        return [d._value if isinstance(d, Tensor) else d for d in data]
+    if any(isinstance(d, (list, tuple)) for d in data):
+        return [_nested_values(d) if isinstance(d, (list, tuple)) else d for d in data]
+    return data
 
 
-def _operand(x: Any, like: np.ndarray) -> Any:
-    """Python scalars take the tensor's dtype (PyTorch's rule); arrays pass through."""
-    if isinstance(x, Tensor):
-        return x
-    if isinstance(x, (bool, int, float)):
-        key = (type(x), x, like.dtype)
-        found = _scalars.get(key)
-        if found is None or x == 0:  # (0.0 and -0.0 are equal keys; don't cache zeros)
-            dt = like.dtype if (like.dtype.kind == "f" or not isinstance(x, float)) \
-                else np.float32
-            found = np.asarray(x, dtype=dt)
-            found.flags.writeable = False
-            if len(_scalars) > 4096:
-                _scalars.clear()
-            _scalars[key] = found
-        return found
-    if isinstance(x, np.ndarray):
-        return x
-    return np.asarray(x)
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(d) for d in shape)
+
+
+def _dim(dim: Any) -> Any:
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        return tuple(int(d) for d in dim)
+    return int(dim)
+
+
+_GRAD_UFUNC_OPERATORS = {}  # filled below the class: ufunc -> Tensor method name
 
 
 class Tensor:
     """An array that records the operations applied to it, for backward()."""
 
-    __slots__ = ("_value", "requires_grad", "_grad", "grad_fn", "_retains_grad", "__weakref__")
+    __slots__ = ("_value", "requires_grad", "_grad", "grad_fn", "_counter", "_extra",
+                 "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False):
-        self._value = _as_value(data, dtype)
+    def __init__(self, *data: Any, dtype: Any = None, requires_grad: bool = False):
+        if len(data) == 1 and not isinstance(data[0], int):
+            value = as_value(data[0], dtype)
+            if dtype is None and value.dtype.kind in "iub" and not isinstance(data[0], ndarray):
+                value = value.astype(dtypes.get_default_dtype())  # torch.Tensor is float
+        elif all(isinstance(d, int) for d in data):  # torch.Tensor(2, 3): a shape
+            value = np.zeros(_shape_arg(data), dtypes.to_numpy_dtype(dtype) if dtype is not None
+                             else dtypes.get_default_dtype())
+        else:
+            raise TypeError("Tensor(data) or Tensor(*sizes)")
+        self._value = value
         self._grad = None
         self.grad_fn = None
-        self._retains_grad = False
+        self._counter = None
+        self._extra = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
-
-    @classmethod
-    def _wrap(cls, value: np.ndarray) -> Tensor:
-        t = cls.__new__(cls)
-        t._value = value
-        t._grad = None
-        t.grad_fn = None
-        t._retains_grad = False
-        t.requires_grad = False
-        return t
 
     # -- autograd state -------------------------------------------------------------------------
     @property
@@ -278,7 +768,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if self.grad_fn is not None and not self._retains_grad:
+        if self.grad_fn is not None and not (self._extra and self._extra.retains_grad):
             warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being "
                           "accessed. Its .grad attribute won't be populated during backward(). "
                           "If you indeed want the gradient for a non-leaf Tensor, call "
@@ -287,10 +777,29 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
-        self._grad = value if value is None or isinstance(value, Tensor) else Tensor(value)
+        if value is not None and not isinstance(value, Tensor):
+            value = Tensor(value)
+        if value is not None and value.shape != self.shape:
+            raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor has "
+                               f"shape {self.shape}")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return bool(self._extra and self._extra.retains_grad)
+
+    @property
+    def _version(self) -> int:
+        return version_counter(self)[0]
+
+    @property
+    def _base(self) -> Tensor | None:
+        return self._extra.base if self._extra is not None else None
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf:
+            if requires_grad:
+                return self
             raise RuntimeError("you can only change requires_grad flags of leaf variables; "
                                "use .detach() to get a leaf that does not require grad")
         if requires_grad and self._value.dtype.kind not in "f":
@@ -300,39 +809,63 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        if not self.requires_grad:
-            raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
-        if not self.is_leaf and not self._retains_grad:
-            self._retains_grad = True
-            retained_refs.append(weakref.ref(self))
+        from .backward import retain
+
+        retain(self)
+
+    def register_hook(self, hook: Callable) -> Any:
+        """Call hook(grad) when backward() computes this tensor's gradient; a returned tensor
+        replaces the gradient."""
+        from .backward import register_hook
+
+        return register_hook(self, hook)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self._value)
+        """A tensor sharing this one's storage and version counter, outside the graph."""
+        return _new_tensor(self._value, None, version_counter(self))
+
+    def detach_(self) -> Tensor:
+        if self._extra is not None and self._extra.base is not None:
+            raise RuntimeError("can't detach_() a view; use detach()")
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
 
     @property
     def data(self) -> Tensor:
-        return Tensor._wrap(self._value)
+        """A tensor sharing this one's storage, outside the graph, whose in-place changes are
+        not seen by autograd's version checks (PyTorch's .data)."""
+        return _new_tensor(self._value)
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._value = _unwrap(value) if isinstance(value, Tensor) else np.asarray(value)
+        self._value = value._value if isinstance(value, Tensor) else as_value(value, None)
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        from .backward import run_backward
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        from .backward import backward
 
-        run_backward(self, gradient, retain_graph)
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
+                 inputs)
 
     # -- values ---------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._value.shape
+        return Size(self._value.shape)
 
-    def size(self, dim: int | None = None):
-        return self._value.shape if dim is None else self._value.shape[dim]
+    def size(self, dim: int | None = None) -> Any:
+        return Size(self._value.shape) if dim is None else self._value.shape[dim]
 
     @property
     def dtype(self) -> np.dtype:
         return self._value.dtype
+
+    @property
+    def device(self) -> str:
+        return device("cpu")
+
+    is_cuda = False
+    layout = "strided"
 
     @property
     def ndim(self) -> int:
@@ -341,26 +874,76 @@ class Tensor:
     def dim(self) -> int:
         return self._value.ndim
 
-    def numel(self) -> int:
-        return self._value.size
+    ndimension = dim
 
-    def numpy(self) -> np.ndarray:
-        return self._value
+    def numel(self) -> int:
+        return int(self._value.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._value.dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._value.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._value.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None) -> Any:
+        strides = tuple(s // self._value.itemsize for s in self._value.strides)
+        return strides if dim is None else strides[dim]
+
+    def data_ptr(self) -> int:
+        return self._value.__array_interface__["data"][0]
+
+    def numpy(self, force: bool = False) -> ndarray:
+        """The values as a NumPy array sharing this tensor's storage (also on a tensor that
+        requires grad: the values are read, nothing is recorded)."""
+        return _concrete(self, ".numpy()")
 
     def item(self) -> Any:
-        if self._value.size != 1:
-            raise ValueError(f"item(): a Tensor with {self._value.size} elements cannot be "
+        value = _concrete(self, ".item()")
+        if value.size != 1:
+            raise ValueError(f"item(): a Tensor with {value.size} elements cannot be "
                              "converted to a Python scalar")
-        return self._value.item()
+        return value.item()
 
     def tolist(self) -> Any:
-        return self._value.tolist()
+        return _concrete(self, ".tolist()").tolist()
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._value if dtype is None else self._value.astype(dtype)
+    def __array__(self, dtype: Any = None, copy: Any = None) -> ndarray:
+        if self.requires_grad:
+            raise RuntimeError("Can't convert a Tensor that requires grad to a NumPy array: "
+                               "NumPy would drop its gradient. Use tensor.detach().numpy() "
+                               "for the values, or dualjit's functions to keep the gradient.")
+        value = _concrete(self, "conversion to a NumPy array")
+        return value if dtype is None else value.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # ndarray (op) Tensor lands here: let the Tensor operator record it.
+        operator = _GRAD_UFUNC_OPERATORS.get(ufunc)
+        if method == "__call__" and operator is not None and not kwargs and len(inputs) == 2:
+            x, y = inputs
+            if isinstance(x, Tensor):
+                return getattr(x, operator[0])(y)
+            return getattr(y, operator[1])(x)
+        return _numpy_on_tensors(f"numpy.{ufunc.__name__}", ufunc if method == "__call__"
+                                 else getattr(ufunc, method), inputs, kwargs, wrap=True)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        name = f"{func.__module__.split('.')[0]}.{func.__name__}"
+        return _numpy_on_tensors(name, func, args, kwargs, wrap=False)
 
     def __len__(self) -> int:
+        if self._value.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self._value)
+
+    def __iter__(self):
+        if self._value.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._value)))
 
     def __float__(self) -> float:
         return float(self.item())
@@ -368,14 +951,27 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __index__(self) -> int:
+        if self._value.dtype.kind not in "iu" or self._value.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
     def __bool__(self) -> bool:
-        return bool(self._value)
+        value = _concrete(self, "bool()")
+        if value.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {value.size} elements is "
+                               "ambiguous")
+        return bool(value)
 
     def __repr__(self) -> str:
+        if isinstance(self._value, Tracer):
+            return f"tensor(<traced {self._value.aval}>)"
         body = np.array2string(self._value, separator=", ", prefix="tensor(")
         extras = []
-        if self._value.dtype not in (np.float32, np.int64, np.bool_):
-            extras.append(f"dtype={self._value.dtype}")
+        if self._value.dtype not in (dtypes.get_default_dtype(), np.int64, np.bool_) or (
+                self._value.size == 0 and self._value.dtype != np.float32):
+            extras.append(f"dtype=dualjit.{self._value.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
         elif self.requires_grad:
@@ -384,5 +980,1295 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        if self.grad_fn is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol")
+        out = type(self).__new__(type(self))
+        Tensor.__init__(out, self._value.copy())
+        out.requires_grad = self.requires_grad
+        if self._grad is not None:
+            out._grad = _new_tensor(self._grad._value.copy())
+        memo[id(self)] = out
+        return out
+
+    def __reduce_ex__(self, protocol: int):
+        return (_rebuild, (self._value, self.requires_grad))
+
+    # -- conversions ----------------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """to(dtype), to(device), to(device, dtype), to(other): a copy only when the dtype
+        changes (the only device is the CPU)."""
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (np.dtype, type)) or (isinstance(a, str) and a not in (
+                    "cpu",) and not a.startswith("cpu")):
+                dtype = a
+            else:
+                _check_device(a)
+        if "device" in kwargs:
+            _check_device(kwargs["device"])
+        if dtype is None:
+            return self
+        return self.type(dtype)
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"dualjit.{self._value.dtype}Tensor"
+        d = dtypes.to_numpy_dtype(dtype)
+        if d == self._value.dtype:
+            return self
+        return apply_op("ToCopyBackward", A.astype, [self], (("dtype", d),),
+                        fast=A.np_astype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.type(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.type(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.type(dtypes.float64)
+
+    def long(self) -> Tensor:
+        return self.type(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.type(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.type(dtypes.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise RuntimeError("dualjit runs on the CPU only; there is no CUDA device")
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        if self._value.flags.c_contiguous:
+            return self
+        return apply_op("CloneBackward", A.identity, [self], fast=np.ascontiguousarray)
+
+    def clone(self, memory_format: Any = None) -> Tensor:
+        return apply_op("CloneBackward", A.identity, [self], fast=np.copy)
+
+    def pin_memory(self) -> Tensor:
+        return self
+
+    def share_memory_(self) -> Tensor:
+        return self
+
+    # -- arithmetic operators -------------------------------------------------------------------
+    __add__ = binary_method("AddBackward", jnp.add, np.add)
+    __radd__ = binary_method("AddBackward", jnp.add, np.add, reflected=True)
+    __sub__ = binary_method("SubBackward", jnp.subtract, np.subtract)
+    __rsub__ = binary_method("SubBackward", jnp.subtract, np.subtract, reflected=True)
+    __mul__ = binary_method("MulBackward", jnp.multiply, np.multiply)
+    __rmul__ = binary_method("MulBackward", jnp.multiply, np.multiply, reflected=True)
+    __truediv__ = binary_method("DivBackward", jnp.divide, np.true_divide)
+    __rtruediv__ = binary_method("DivBackward", jnp.divide, np.true_divide, reflected=True)
+
+    def __floordiv__(self, other):
+        return binary_op("FloorDivideBackward", jnp.floor_divide, np.floor_divide, self, other)
+
+    def __rfloordiv__(self, other):
+        return binary_op("FloorDivideBackward", jnp.floor_divide, np.floor_divide, self, other,
+                         reflected=True)
+
+    def __mod__(self, other):
+        return binary_op("RemainderBackward", A.torch_remainder, np.remainder, self, other)
+
+    def __rmod__(self, other):
+        return binary_op("RemainderBackward", A.torch_remainder, np.remainder, self, other,
+                         reflected=True)
+
+    def __matmul__(self, other):
+        if not isinstance(other, Tensor):
+            other = as_tensor_arg(other, "matmul operand")
+        return binary_op("MatmulBackward", jnp.matmul, np.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return as_tensor_arg(other, "matmul operand") @ self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            params, fast = A.pow_rule(exponent, self._value.dtype)
+            return apply_op("PowBackward", A.power_by, [self], params, fast=fast)
+        return binary_op("PowBackward", jnp.power, np.power, self, exponent)
+
+    def __rpow__(self, base):
+        return binary_op("PowBackward", jnp.power, np.power, self, base, reflected=True)
+
+    def __neg__(self):
+        if self._value.dtype == np.bool_:
+            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported; "
+                               "use the `~` or logical_not() operator instead")
+        return apply_op("NegBackward", jnp.negative, [self], fast=np.negative)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def __invert__(self):
+        if self._value.dtype != np.bool_:
+            return apply_op("BitwiseNot", jnp.invert, [self], fast=np.invert)
+        return apply_op("LogicalNot", jnp.logical_not, [self], fast=np.logical_not)
+
+    def __and__(self, other):
+        return _logical(self, other, jnp.bitwise_and, np.bitwise_and)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return _logical(self, other, jnp.bitwise_or, np.bitwise_or)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return _logical(self, other, jnp.bitwise_xor, np.bitwise_xor)
+
+    __rxor__ = __xor__
+
+    # -- comparisons (never recorded: their values are bool) ------------------------------------
+    def __lt__(self, other):
+        return _compare(self, other, jnp.less, np.less)
+
+    def __le__(self, other):
+        return _compare(self, other, jnp.less_equal, np.less_equal)
+
+    def __gt__(self, other):
+        return _compare(self, other, jnp.greater, np.greater)
+
+    def __ge__(self, other):
+        return _compare(self, other, jnp.greater_equal, np.greater_equal)
+
+    def __eq__(self, other):
+        return _compare(self, other, jnp.equal, np.equal)
+
+    def __ne__(self, other):
+        return _compare(self, other, jnp.not_equal, np.not_equal)
+
+    lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def equal(self, other: Tensor) -> bool:
+        return self.shape == other.shape and bool(np.array_equal(self._value, other._value))
+
+    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
+                 equal_nan: bool = False) -> bool:
+        return bool(np.allclose(self._value, _unwrap(other), rtol, atol, equal_nan))
+
+    def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
+                equal_nan: bool = False) -> Tensor:
+        return _new_tensor(np.isclose(self._value, _unwrap(other), rtol, atol, equal_nan))
+
+    def logical_not(self) -> Tensor:
+        return _new_tensor(np.logical_not(_concrete(self, "logical_not")))
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _new_tensor(np.logical_and(self._value, _unwrap(other)))
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _new_tensor(np.logical_or(self._value, _unwrap(other)))
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _new_tensor(np.logical_xor(self._value, _unwrap(other)))
+
+    def isnan(self) -> Tensor:
+        return apply_op("IsNan", jnp.isnan, [self], fast=np.isnan)
+
+    def isinf(self) -> Tensor:
+        return apply_op("IsInf", jnp.isinf, [self], fast=np.isinf)
+
+    def isfinite(self) -> Tensor:
+        return apply_op("IsFinite", jnp.isfinite, [self], fast=np.isfinite)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return apply_op("Any", jnp.any, [self], (("axis", _dim(dim)), ("keepdims", keepdim)),
+                        fast=np.any)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return apply_op("All", jnp.all, [self], (("axis", _dim(dim)), ("keepdims", keepdim)),
+                        fast=np.all)
+
+    # -- named arithmetic -----------------------------------------------------------------------
+    def add(self, other, alpha=1):
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other, alpha=1):
+        return self - (other * alpha if alpha != 1 else other)
+
+    subtract = sub
+
+    def mul(self, other):
+        return self * other
+
+    multiply = mul
+
+    def div(self, other, rounding_mode: str | None = None):
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self // other
+        if rounding_mode == "trunc":
+            q = self / other
+            return q.trunc() if q.is_floating_point() and self.is_floating_point() else \
+                (q.trunc()).type(self.dtype)
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
+                         f"got {rounding_mode!r}")
+
+    divide = true_divide = div
+
+    def floor_divide(self, other):
+        return self // other
+
+    def remainder(self, other):
+        return self % other
+
+    def fmod(self, other):
+        return binary_op("FmodBackward", jnp.fmod, np.fmod, self, other)
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def float_power(self, exponent):
+        return self.double() ** (exponent.double() if isinstance(exponent, Tensor) else exponent)
+
+    def matmul(self, other):
+        return self @ other
+
+    def mm(self, other):
+        if self.ndim != 2 or _ndim(other) != 2:
+            raise RuntimeError(f"mm: both arguments must be 2-D, got {self.ndim}-D and "
+                               f"{_ndim(other)}-D")
+        return self @ other
+
+    def bmm(self, other):
+        if self.ndim != 3 or _ndim(other) != 3:
+            raise RuntimeError(f"bmm: both arguments must be 3-D, got {self.ndim}-D and "
+                               f"{_ndim(other)}-D")
+        return self @ other
+
+    def mv(self, vec):
+        return self @ vec
+
+    def dot(self, other):
+        if self.ndim != 1 or _ndim(other) != 1:
+            raise RuntimeError("1D tensors expected, but got "
+                               f"{self.ndim}D and {_ndim(other)}D tensors")
+        return self @ other
+
+    inner = dot
+
+    def outer(self, other):
+        return self.reshape(-1, 1) * as_tensor_arg(other).reshape(1, -1)
+
+    ger = outer
+
+    def maximum(self, other):
+        return binary_op("MaximumBackward", jnp.maximum, np.maximum, self, other)
+
+    def minimum(self, other):
+        return binary_op("MinimumBackward", jnp.minimum, np.minimum, self, other)
+
+    fmax, fmin = maximum, minimum
+
+    def atan2(self, other):
+        return binary_op("Atan2Backward", jnp.arctan2, np.arctan2, self, other)
+
+    arctan2 = atan2
+
+    def hypot(self, other):
+        return (self * self + other * other).sqrt()
+
+    def lerp(self, end, weight):
+        return self + (end - self) * weight
+
+    def addmm(self, mat1, mat2, beta=1, alpha=1):
+        return self * beta + (mat1 @ mat2) * alpha if (beta, alpha) != (1, 1) else \
+            self + mat1 @ mat2
+
+    def addcmul(self, tensor1, tensor2, value=1):
+        return self + tensor1 * tensor2 * value
+
+    def addcdiv(self, tensor1, tensor2, value=1):
+        return self + tensor1 / tensor2 * value
+
+    # -- elementwise math -----------------------------------------------------------------------
+    def exp(self):
+        return apply_op("ExpBackward", jnp.exp, [self], fast=np.exp)
+
+    def exp2(self):
+        return apply_op("Exp2Backward", jnp.exp2, [self], fast=np.exp2)
+
+    def expm1(self):
+        return apply_op("Expm1Backward", A.expm1, [self], fast=np.expm1)
+
+    def log(self):
+        return apply_op("LogBackward", jnp.log, [self], fast=np.log)
+
+    def log2(self):
+        return apply_op("Log2Backward", jnp.log2, [self], fast=np.log2)
+
+    def log10(self):
+        return apply_op("Log10Backward", jnp.log10, [self], fast=np.log10)
+
+    def log1p(self):
+        return apply_op("Log1pBackward", A.log1p, [self], fast=np.log1p)
+
+    def sin(self):
+        return apply_op("SinBackward", jnp.sin, [self], fast=np.sin)
+
+    def cos(self):
+        return apply_op("CosBackward", jnp.cos, [self], fast=np.cos)
+
+    def tan(self):
+        return apply_op("TanBackward", jnp.tan, [self], fast=np.tan)
+
+    def asin(self):
+        return apply_op("AsinBackward", jnp.arcsin, [self], fast=np.arcsin)
+
+    def acos(self):
+        return apply_op("AcosBackward", jnp.arccos, [self], fast=np.arccos)
+
+    def atan(self):
+        return apply_op("AtanBackward", jnp.arctan, [self], fast=np.arctan)
+
+    arcsin, arccos, arctan = asin, acos, atan
+
+    def sinh(self):
+        return apply_op("SinhBackward", jnp.sinh, [self], fast=np.sinh)
+
+    def cosh(self):
+        return apply_op("CoshBackward", jnp.cosh, [self], fast=np.cosh)
+
+    def tanh(self):
+        return apply_op("TanhBackward", jnp.tanh, [self], fast=np.tanh)
+
+    def asinh(self):
+        return apply_op("AsinhBackward", A.asinh, [self], fast=np.arcsinh)
+
+    def acosh(self):
+        return apply_op("AcoshBackward", A.acosh, [self], fast=np.arccosh)
+
+    def atanh(self):
+        return apply_op("AtanhBackward", A.atanh, [self], fast=np.arctanh)
+
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def sqrt(self):
+        return apply_op("SqrtBackward", jnp.sqrt, [_float(self)], fast=np.sqrt)
+
+    def rsqrt(self):
+        return apply_op("RsqrtBackward", A.rsqrt, [_float(self)])
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return apply_op("ReciprocalBackward", A.reciprocal, [_float(self)],
+                        fast=np.reciprocal)
+
+    def abs(self):
+        return apply_op("AbsBackward", jnp.abs, [self], fast=np.abs)
+
+    absolute = abs
+
+    def neg(self):
+        return -self
+
+    negative = neg
+
+    def sign(self):
+        return apply_op("SignBackward", jnp.sign, [self], fast=np.sign)
+
+    def sgn(self):
+        return self.sign()
+
+    def signbit(self):
+        return _new_tensor(np.signbit(self._value))
+
+    def floor(self):
+        if self._value.dtype.kind != "f":
+            return self.clone()
+        return apply_op("FloorBackward", jnp.floor, [self], fast=np.floor)
+
+    def ceil(self):
+        if self._value.dtype.kind != "f":
+            return self.clone()
+        return apply_op("CeilBackward", jnp.ceil, [self], fast=np.ceil)
+
+    def round(self, decimals: int = 0):
+        if decimals:
+            scale = 10.0 ** decimals
+            return (self * scale).round() / scale
+        return apply_op("RoundBackward", jnp.round, [self], fast=np.round)
+
+    def trunc(self):
+        if self._value.dtype.kind != "f":
+            return self.clone()
+        return apply_op("TruncBackward", A.trunc, [self], fast=np.trunc)
+
+    fix = trunc
+
+    def frac(self):
+        return self - self.trunc()
+
+    def sigmoid(self):
+        return apply_op("SigmoidBackward", nnf.sigmoid, [self])
+
+    def logit(self, eps: float | None = None):
+        x = self if eps is None else self.clamp(eps, 1 - eps)
+        return (x / (1 - x)).log()
+
+    def relu(self):
+        return apply_op("ReluBackward", nnf.relu, [self], fast=A.np_relu)
+
+    def softmax(self, dim: int = -1, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        return apply_op("SoftmaxBackward", nnf.softmax, [x], (("axis", int(dim)),))
+
+    def log_softmax(self, dim: int = -1, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),))
+
+    def erf(self):
+        return apply_op("ErfBackward", A.erf, [_float(self)])
+
+    def clamp(self, min: Any = None, max: Any = None):  # noqa: A002
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = out.maximum(min)
+            if max is not None:
+                out = out.minimum(max)
+            return out
+        params = (("lo", min), ("hi", max))
+        return apply_op("ClampBackward", A.clamp, [self], params, fast=A.np_clamp)
+
+    clip = clamp
+
+    def clamp_min(self, min):  # noqa: A002
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):  # noqa: A002
+        return self.clamp(max=max)
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None):
+        info = np.finfo(self._value.dtype) if self.is_floating_point() else None
+        posinf = info.max if posinf is None and info is not None else posinf
+        neginf = info.min if neginf is None and info is not None else neginf
+        params = (("nan", nan), ("posinf", posinf), ("neginf", neginf))
+        return apply_op("NanToNumBackward", A.nan_to_num, [self], params)
+
+    # -- reductions -----------------------------------------------------------------------------
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
+            x = x.long()
+        params, fast = A.reduction_rule(False, dim, keepdim)
+        return apply_op("SumBackward", jnp.sum, [x], params, fast=fast)
+
+    def nansum(self, dim: Any = None, keepdim: bool = False):
+        return self.nan_to_num(0.0, float("inf"), float("-inf")).sum(dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        if not x.is_floating_point():
+            raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
+                               f"either a floating point or complex dtype. Got: {x.dtype}")
+        params, fast = A.reduction_rule(True, dim, keepdim)
+        return apply_op("MeanBackward", jnp.mean, [x], params, fast=fast)
+
+    def nanmean(self, dim: Any = None, keepdim: bool = False):
+        keep = ~self.isnan()
+        return self.nan_to_num(0.0, float("inf"), float("-inf")).sum(dim, keepdim) / \
+            keep.sum(dim, keepdim)
+
+    def prod(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
+            x = x.long()
+        return apply_op("ProdBackward", jnp.prod, [x],
+                        (("axis", _dim(dim)), ("keepdims", bool(keepdim))), fast=np.prod)
+
+    def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None):
+        ddof = A.correction(unbiased, correction)
+        return apply_op("VarBackward", jnp.var, [_float(self)],
+                        (("axis", _dim(dim)), ("ddof", ddof), ("keepdims", bool(keepdim))),
+                        fast=np.var)
+
+    def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
+            correction: Any = None):
+        ddof = A.correction(unbiased, correction)
+        return apply_op("StdBackward", jnp.std, [_float(self)],
+                        (("axis", _dim(dim)), ("ddof", ddof), ("keepdims", bool(keepdim))),
+                        fast=np.std)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None):
+        x = _float(self if dtype is None else self.type(dtype))
+        if p in ("fro", 2, 2.0, None):
+            return apply_op("NormBackward", A.norm2, [x],
+                            (("axis", _dim(dim)), ("keepdims", bool(keepdim))))
+        if p == float("inf"):
+            return x.abs().amax(dim, keepdim) if dim is not None else x.abs().max()
+        if p == float("-inf"):
+            return x.abs().amin(dim, keepdim) if dim is not None else x.abs().min()
+        if p == 0:
+            return (x != 0).type(x.dtype).sum(dim, keepdim)
+        if p == 1:
+            return x.abs().sum(dim, keepdim)
+        return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False):
+        return apply_op("LogsumexpBackward", nnf.logsumexp, [_float(self)],
+                        (("axis", _dim(dim)), ("keepdims", bool(keepdim))))
+
+    def amax(self, dim: Any = (), keepdim: bool = False):
+        axis = None if dim == () or dim is None else _dim(dim)
+        return apply_op("AmaxBackward", jnp.max, [self], (("axis", axis),
+                                                          ("keepdims", bool(keepdim))),
+                        fast=np.max)
+
+    def amin(self, dim: Any = (), keepdim: bool = False):
+        axis = None if dim == () or dim is None else _dim(dim)
+        return apply_op("AminBackward", jnp.min, [self], (("axis", axis),
+                                                          ("keepdims", bool(keepdim))),
+                        fast=np.min)
+
+    def max(self, dim: Any = None, keepdim: bool = False):
+        """max() of all elements, max(other) elementwise, or max(dim) as (values, indices)."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return apply_op("MaxBackward", jnp.max, [self], fast=np.max)
+        return _select_along(self, "MaxBackward", A.np_argmax, int(dim), keepdim, "max")
+
+    def min(self, dim: Any = None, keepdim: bool = False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return apply_op("MinBackward", jnp.min, [self], fast=np.min)
+        return _select_along(self, "MinBackward", A.np_argmin, int(dim), keepdim, "min")
+
+    def argmax(self, dim: Any = None, keepdim: bool = False):
+        return _new_tensor(A.np_arg(np.argmax, _concrete(self, "argmax"), dim, keepdim))
+
+    def argmin(self, dim: Any = None, keepdim: bool = False):
+        return _new_tensor(A.np_arg(np.argmin, _concrete(self, "argmin"), dim, keepdim))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        order = A.np_argsort(_concrete(self, "sort"), int(dim), descending)
+        return _return("sort", take_along_dim(self, order, dim), _new_tensor(order))
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        return _new_tensor(A.np_argsort(_concrete(self, "argsort"), int(dim), descending))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        order = A.np_argsort(_concrete(self, "topk"), int(dim), largest)
+        order = np.take(order, np.arange(int(k)), axis=int(dim))
+        return _return("topk", take_along_dim(self, order, dim), _new_tensor(order))
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
+        order = A.np_argsort(_concrete(self, "kthvalue"), int(dim), False)
+        index = np.take(order, [int(k) - 1], axis=int(dim))
+        return _selected(self, "kthvalue", index, int(dim), keepdim)
+
+    def median(self, dim: Any = None, keepdim: bool = False):
+        """The lower median (of an even count, the smaller middle value), as PyTorch."""
+        if dim is None:
+            flat = self.reshape(-1)
+            order = A.np_argsort(_concrete(flat, "median"), 0, False)
+            return flat[int(order[(flat.numel() - 1) // 2])]
+        d = int(dim) % max(self.ndim, 1)
+        order = A.np_argsort(_concrete(self, "median"), d, False)
+        index = np.take(order, [(self.shape[d] - 1) // 2], axis=d)
+        return _selected(self, "median", index, d, keepdim)
+
+    def mode(self, dim: int = -1, keepdim: bool = False):
+        value = _concrete(self, "mode")
+        d = int(dim) % max(self.ndim, 1)
+        index = np.expand_dims(A.np_mode_index(value, d), d)
+        return _selected(self, "mode", index, d, keepdim)
+
+    def cumsum(self, dim: int, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
+            x = x.long()
+        return apply_op("CumsumBackward", A.cumsum, [x], (("axis", int(dim)),),
+                        fast=np.cumsum)
+
+    def cumprod(self, dim: int, dtype: Any = None):
+        x = self if dtype is None else self.type(dtype)
+        return apply_op("CumprodBackward", A.cumprod, [x], (("axis", int(dim)),),
+                        fast=np.cumprod)
+
+    def cummax(self, dim: int):
+        return A.cumulative_extreme(self, int(dim), np.maximum, "cummax")
+
+    def cummin(self, dim: int):
+        return A.cumulative_extreme(self, int(dim), np.minimum, "cummin")
+
+    def count_nonzero(self, dim: Any = None):
+        return _new_tensor(np.asarray(np.count_nonzero(self._value, axis=_dim(dim)),
+                                      np.int64))
+
+    def diff(self, n: int = 1, dim: int = -1):
+        out = self
+        for _ in range(n):
+            out = out.narrow(dim, 1, out.shape[dim] - 1) - out.narrow(dim, 0, out.shape[dim] - 1)
+        return out
+
+    def trace(self):
+        return self.diagonal().sum()
+
+    # -- shapes ---------------------------------------------------------------------------------
+    def view(self, *shape: Any):
+        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
+            return self.type(shape[0])  # view(dtype)
+        shape = _shape_arg(shape)
+        if not self._value.flags.c_contiguous and type(self._value) is ndarray:
+            raise RuntimeError("view size is not compatible with input tensor's size and "
+                               "stride (at least one dimension spans across two contiguous "
+                               "subspaces). Use .reshape(...) instead.")
+        return apply_op("ViewBackward", jnp.reshape, [self], (("newshape", shape),),
+                        fast=A.np_reshape, view=True)
+
+    def reshape(self, *shape: Any):
+        return apply_op("ReshapeBackward", jnp.reshape, [self],
+                        (("newshape", _shape_arg(shape)),), fast=A.np_reshape, view=True)
+
+    def view_as(self, other: Tensor):
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        shape = self.shape
+        if not shape:
+            return self.reshape(1)
+        start, end = start_dim % len(shape), end_dim % len(shape)
+        new = shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+        return self.reshape(new)
+
+    def unflatten(self, dim: int, sizes: Sequence[int]):
+        d = dim % self.ndim
+        return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    def squeeze(self, dim: Any = None):
+        if dim is None:
+            axis = tuple(i for i, n in enumerate(self.shape) if n == 1)
+        else:
+            dims = (dim,) if isinstance(dim, int) else tuple(dim)
+            axis = tuple(d % max(self.ndim, 1) for d in dims if self.ndim and
+                         self.shape[d % self.ndim] == 1)
+        if not axis:
+            return apply_op("SqueezeBackward", A.identity, [self], fast=A.np_view, view=True)
+        return apply_op("SqueezeBackward", jnp.squeeze, [self], (("axis", axis),),
+                        fast=np.squeeze, view=True)
+
+    def unsqueeze(self, dim: int):
+        d = int(dim)
+        if d < 0:
+            d += self.ndim + 1
+        return apply_op("UnsqueezeBackward", jnp.expand_dims, [self], (("axis", d),),
+                        fast=np.expand_dims, view=True)
+
+    def transpose(self, dim0: int, dim1: int):
+        return apply_op("TransposeBackward", jnp.swapaxes, [self],
+                        (("axis1", int(dim0)), ("axis2", int(dim1))), fast=np.swapaxes,
+                        view=True)
+
+    swapaxes = swapdims = transpose
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}D")
+        return apply_op("TBackward", jnp.transpose, [self], fast=np.transpose, view=True)
+
+    @property
+    def T(self):
+        return apply_op("PermuteBackward", jnp.transpose, [self], fast=np.transpose, view=True)
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def permute(self, *dims: Any):
+        return apply_op("PermuteBackward", jnp.transpose, [self], (("axes", _shape_arg(dims)),),
+                        fast=np.transpose, view=True)
+
+    def movedim(self, source: Any, destination: Any):
+        return apply_op("MovedimBackward", jnp.moveaxis, [self],
+                        (("source", _dim(source)), ("destination", _dim(destination))),
+                        fast=np.moveaxis, view=True)
+
+    moveaxis = movedim
+
+    def expand(self, *sizes: Any):
+        sizes = _shape_arg(sizes)
+        shape = A.expanded_shape(self.shape, sizes)
+        return apply_op("ExpandBackward", jnp.broadcast_to, [self], (("shape", shape),),
+                        fast=np.broadcast_to, view=True)
+
+    def expand_as(self, other: Tensor):
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Any):
+        return self.expand(shape)
+
+    def repeat(self, *sizes: Any):
+        reps = _shape_arg(sizes)
+        if len(reps) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
+                               "number of dimensions of tensor")
+        return apply_op("RepeatBackward", jnp.tile, [self], (("reps", reps),), fast=np.tile)
+
+    def tile(self, *dims: Any):
+        return apply_op("TileBackward", jnp.tile, [self], (("reps", _shape_arg(dims)),),
+                        fast=np.tile)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None):
+        if isinstance(repeats, Tensor):
+            repeats = repeats._value
+        x = self.reshape(-1) if dim is None else self
+        axis = 0 if dim is None else int(dim) % x.ndim
+        index = np.repeat(np.arange(x.shape[axis]), repeats)
+        return x.index_select(axis, index)
+
+    def flip(self, *dims: Any):
+        return apply_op("FlipBackward", jnp.flip, [self], (("axis", _shape_arg(dims)),),
+                        fast=np.flip)
+
+    def fliplr(self):
+        return self.flip(1)
+
+    def flipud(self):
+        return self.flip(0)
+
+    def roll(self, shifts: Any, dims: Any = None):
+        return apply_op("RollBackward", A.roll, [self],
+                        (("shift", _dim(shifts)), ("axis", _dim(dims))), fast=np.roll)
+
+    def narrow(self, dim: int, start: int, length: int):
+        d = int(dim) % self.ndim
+        start = int(start) % self.shape[d] if start < 0 else int(start)
+        key = (slice(None),) * d + (slice(start, start + int(length)),)
+        return self[key]
+
+    def select(self, dim: int, index: int):
+        d = int(dim) % self.ndim
+        return self[(slice(None),) * d + (int(index),)]
+
+    def unbind(self, dim: int = 0):
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def split(self, split_size: Any, dim: int = 0):
+        d = int(dim) % self.ndim
+        n = self.shape[d]
+        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
+            if isinstance(split_size, int) else list(split_size)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+        starts = np.cumsum([0] + sizes[:-1])
+        return tuple(self.narrow(d, int(s), int(k)) for s, k in zip(starts, sizes))
+
+    def chunk(self, chunks: int, dim: int = 0):
+        n = self.shape[int(dim)]
+        size = -(-n // int(chunks))
+        return self.split(size, dim) if n else (self,)
+
+    def tensor_split(self, sections: Any, dim: int = 0):
+        d = int(dim) % self.ndim
+        return tuple(self[(slice(None),) * d + (slice(a, b),)]
+                     for a, b in A.split_bounds(self.shape[d], sections))
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
+        return apply_op("DiagonalBackward", A.diagonal, [self],
+                        (("offset", int(offset)), ("axis1", int(dim1)), ("axis2", int(dim2))),
+                        fast=A.np_diagonal)
+
+    def diag(self, diagonal: int = 0):
+        if self.ndim == 1:
+            return apply_op("DiagBackward", A.diag_embed, [self], (("k", int(diagonal)),),
+                            fast=A.np_diag)
+        return self.diagonal(diagonal)
+
+    def tril(self, diagonal: int = 0):
+        return apply_op("TrilBackward", A.tril, [self], (("k", int(diagonal)),), fast=np.tril)
+
+    def triu(self, diagonal: int = 0):
+        return apply_op("TriuBackward", A.triu, [self], (("k", int(diagonal)),), fast=np.triu)
+
+    # -- indexing -------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        spec, arrays, np_key = A.split_index(key, self.ndim)
+        basic = not arrays
+        return apply_op("IndexBackward" if not basic else "SliceBackward", A.getitem,
+                        [self, *arrays], (("spec", spec),), fast=A.np_getitem, view=basic)
+
+    def __setitem__(self, key, value):
+        spec, arrays, np_key = A.split_index(key, self.ndim)
+        if isinstance(value, Tensor):
+            if value.dtype != self.dtype:
+                value = value.type(self.dtype)
+        elif isinstance(value, (int, float, bool)):
+            value = np.asarray(_scalar_operand(value, self._value), self._value.dtype)
+        else:
+            value = as_tensor_arg(value).type(self.dtype)
+        recording = _grad_mode.enabled and (self.requires_grad or (
+            isinstance(value, Tensor) and value.requires_grad))
+        if not recording and type(self._value) is ndarray:
+            _check_inplace(self)
+            if self._extra is not None and self._extra.base is not None:
+                _sync_view(self)
+            if not self._value.flags.writeable:
+                _write(self, self._value)  # (raises the read-only error)
+            self._value[np_key] = _unwrap(value)
+            counter = version_counter(self)
+            counter[0] += 1
+            if self._extra is not None:
+                self._extra.view_version = counter[0]
+            return
+        positions = np.arange(self._value.size).reshape(self._value.shape)[np_key]
+        index = A.placement_index(positions, self._value.size)
+        inplace_op(self, "IndexPutBackward", A.place, [value, index],
+                   (("positions_shape", positions.shape),), fast=A.np_place)
+
+    def index_select(self, dim: int, index: Any):
+        idx = _index_values(index)
+        return apply_op("IndexSelectBackward", A.take, [self, idx], (("axis", int(dim)),),
+                        fast=A.np_take)
+
+    def gather(self, dim: int, index: Any):
+        return take_along_dim(self, _index_values(index), dim)
+
+    def take(self, index: Any):
+        return self.reshape(-1).index_select(0, _index_values(index).reshape(-1)).reshape(
+            np.shape(_index_values(index)))
+
+    def masked_select(self, mask: Any):
+        m = _bool_values(mask)
+        x, m = (self, m) if m.shape == self.shape else (self.expand(
+            np.broadcast_shapes(self.shape, m.shape)), np.broadcast_to(
+                m, np.broadcast_shapes(self.shape, m.shape)))
+        return x[m]
+
+    def masked_fill(self, mask: Any, value: Any):
+        m = _bool_values(mask)
+        fill = value if isinstance(value, Tensor) else _scalar_operand(value, self._value)
+        return where(_new_tensor(m), self, fill)
+
+    def nonzero(self, as_tuple: bool = False):
+        found = np.nonzero(_concrete(self, "nonzero"))
+        if as_tuple:
+            return tuple(_new_tensor(i.astype(np.int64)) for i in found)
+        return _new_tensor(np.stack(found, axis=1).astype(np.int64))
+
+    def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None,
+                reduce: str | None = None):
+        return self.clone().scatter_(dim, index, src if src is not None else value, reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: Any):
+        return self.clone().scatter_add_(dim, index, src)
+
+    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1):
+        return self.clone().index_add_(dim, index, source, alpha=alpha)
+
+    def index_fill(self, dim: int, index: Any, value: Any):
+        return self.clone().index_fill_(dim, index, value)
+
+    def index_copy(self, dim: int, index: Any, source: Any):
+        return self.clone().index_copy_(dim, index, source)
+
+    def put(self, index: Any, source: Any, accumulate: bool = False):
+        return self.clone().put_(index, source, accumulate)
+
+    # -- in-place operations --------------------------------------------------------------------
+    def __iadd__(self, other):
+        return inplace_op(self, "AddBackward", jnp.add, [_operand(other, self._value)],
+                          fast=np.add)
+
+    def __isub__(self, other):
+        return inplace_op(self, "SubBackward", jnp.subtract, [_operand(other, self._value)],
+                          fast=np.subtract)
+
+    def __imul__(self, other):
+        return inplace_op(self, "MulBackward", jnp.multiply, [_operand(other, self._value)],
+                          fast=np.multiply)
+
+    def __itruediv__(self, other):
+        return inplace_op(self, "DivBackward", jnp.divide, [_operand(other, self._value)],
+                          fast=np.true_divide)
+
+    def __ipow__(self, other):
+        return inplace_op(self, "PowBackward", jnp.power, [_operand(other, self._value)],
+                          fast=np.power)
+
+    def add_(self, other, alpha=1):
+        return self.__iadd__(other * alpha if alpha != 1 else other)
+
+    def sub_(self, other, alpha=1):
+        return self.__isub__(other * alpha if alpha != 1 else other)
+
+    def mul_(self, other):
+        return self.__imul__(other)
+
+    def div_(self, other, rounding_mode: str | None = None):
+        if rounding_mode is not None:
+            return self.copy_(self.div(other, rounding_mode=rounding_mode))
+        return self.__itruediv__(other)
+
+    def pow_(self, exponent):
+        return self.__ipow__(exponent)
+
+    def addcmul_(self, tensor1, tensor2, value=1):
+        return self.add_(tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, value=1):
+        return self.add_(tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
+
+    def lerp_(self, end, weight):
+        return self.add_((end - self) * weight)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        v = value if isinstance(value, Tensor) else _scalar_operand(value, self._value)
+        return inplace_op(self, "FillBackward", A.fill_like, [v], fast=A.np_fill_like)
+
+    def copy_(self, src, non_blocking: bool = False):
+        s = src if isinstance(src, Tensor) else as_tensor_arg(src)
+        if s.dtype != self.dtype:
+            s = s.type(self.dtype)
+        return inplace_op(self, "CopyBackwards", A.copy_from, [s], fast=A.np_copy_from)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return self.copy_(self.clamp(min, max)) if self.requires_grad or any(
+            isinstance(b, Tensor) for b in (min, max)) else inplace_op(
+            self, "ClampBackward", A.clamp, [], (("lo", min), ("hi", max)), fast=A.np_clamp)
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min):  # noqa: A002
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max):  # noqa: A002
+        return self.clamp_(max=max)
+
+    def masked_fill_(self, mask, value):
+        return self.copy_(self.masked_fill(mask, value))
+
+    def index_add_(self, dim: int, index: Any, source: Any, alpha: Any = 1):
+        idx = _index_values(index)
+        src = source * alpha if alpha != 1 else source
+        src = as_tensor_arg(src)
+        return inplace_op(self, "IndexAddBackward", A.index_add, [src, idx],
+                          (("axis", int(dim)),), fast=A.np_index_add)
+
+    def index_fill_(self, dim: int, index: Any, value: Any):
+        d = int(dim) % self.ndim
+        key = (slice(None),) * d + (_index_values(index),)
+        self[key] = value
+        return self
+
+    def index_copy_(self, dim: int, index: Any, source: Any):
+        d = int(dim) % self.ndim
+        self[(slice(None),) * d + (_index_values(index),)] = source
+        return self
+
+    def scatter_add_(self, dim: int, index: Any, src: Any):
+        idx = _index_values(index)
+        src = as_tensor_arg(src)
+        return inplace_op(self, "ScatterAddBackward", A.scatter_add_along, [src, idx],
+                          (("axis", int(dim)),), fast=A.np_scatter_add_along)
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, value: Any = None,
+                 reduce: str | None = None):
+        if src is None:
+            src = value
+        idx = _index_values(index)
+        if reduce == "add":
+            return self.scatter_add_(dim, idx, src if isinstance(src, Tensor) else
+                                     full_like(_new_tensor(idx), src, dtype=self.dtype))
+        if reduce is not None:
+            raise NotImplementedError(f"scatter_: reduce={reduce!r} is not supported (use "
+                                      "'add' or None)")
+        positions = A.along_positions(self.shape, idx, int(dim))
+        if isinstance(src, Tensor):
+            values = src[tuple(slice(0, n) for n in idx.shape)]
+        else:
+            values = src
+        flat = self.view(-1) if self.is_contiguous() else None
+        if flat is None:
+            raise RuntimeError("scatter_ needs a contiguous tensor")
+        flat[positions] = values
+        return self
+
+    def put_(self, index: Any, source: Any, accumulate: bool = False):
+        flat = self.view(-1)
+        idx = _index_values(index).reshape(-1)
+        if accumulate:
+            flat.index_add_(0, idx, as_tensor_arg(source).reshape(-1))
+        else:
+            flat[idx] = as_tensor_arg(source).reshape(-1)
+        return self
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None):
+        from .factories import rng
+
+        return self._fill_random(rng(generator).uniform(a, b, self.shape))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None):
+        from .factories import rng
+
+        return self._fill_random(rng(generator).normal(mean, std, self.shape))
+
+    def bernoulli_(self, p: float = 0.5, generator: Any = None):
+        from .factories import rng
+
+        return self._fill_random(rng(generator).random(self.shape) < p)
+
+    def exponential_(self, lambd: float = 1.0, generator: Any = None):
+        from .factories import rng
+
+        return self._fill_random(rng(generator).exponential(1.0 / lambd, self.shape))
+
+    def random_(self, low: int = 0, high: int | None = None, generator: Any = None):
+        from .factories import rng
+
+        if high is None:
+            low, high = 0, low if low else 2 ** 24
+        return self._fill_random(rng(generator).integers(low, high, self.shape))
+
+    def _fill_random(self, values: ndarray) -> Tensor:
+        _check_inplace(self)
+        _write(self, np.asarray(values).astype(self._value.dtype))
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers the Tensor class uses
+# ---------------------------------------------------------------------------------------------
+
+class Size(tuple):
+    """A tensor's shape (torch.Size): a tuple of ints with numel()."""
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"dualjit.Size({list(self)})"
+
+
+class device:
+    """torch.device('cpu'): the only device."""
+
+    def __init__(self, kind: Any = "cpu", index: Any = None):
+        if isinstance(kind, device):
+            kind = kind.type
+        _check_device(kind)
+        self.type = "cpu"
+        self.index = None
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, device) or other == "cpu"
+
+    def __hash__(self) -> int:
+        return hash("cpu")
+
+    def __repr__(self) -> str:
+        return "device(type='cpu')"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+def _check_device(d: Any) -> None:
+    if d is None or isinstance(d, device):
+        return
+    if isinstance(d, str) and (d == "cpu" or d.startswith("cpu:")):
+        return
+    raise RuntimeError(f"device {d!r} is not available: dualjit runs on the CPU only "
+                       "(use 'cpu')")
+
+
+def _rebuild(value: ndarray, requires_grad: bool) -> Tensor:
+    t = _new_tensor(value)
+    t.requires_grad = requires_grad
+    return t
+
+
+def _unwrap(x: Any) -> Any:
+    return x._value if isinstance(x, Tensor) else x
+
+
+def _ndim(x: Any) -> int:
+    return x.ndim if isinstance(x, Tensor) else np.ndim(x)
+
+
+def _float(t: Tensor) -> Tensor:
+    """t itself if it has a float dtype, else t converted to the default float dtype."""
+    return t if t._value.dtype.kind == "f" else t.type(dtypes.get_default_dtype())
+
+
+def _concrete(t: Tensor, operation: str) -> ndarray:
+    value = t._value
+    if type(value) is not ndarray:
+        if isinstance(value, Tracer):
+            return value._concrete(operation)
+        return np.asarray(value)
+    return value
+
+
+def _numpy_on_tensors(name: str, func: Callable, args: Any, kwargs: dict, wrap: bool) -> Any:
+    """A NumPy function called on Tensors: refused when one requires grad (NumPy would drop the
+    gradient silently); otherwise run on their values."""
+    tensors = []
+
+    def unwrap(x):
+        if isinstance(x, Tensor):
+            tensors.append(x)
+            return _concrete(x, f"{name}()")
+        if isinstance(x, (list, tuple)):
+            return type(x)(unwrap(v) for v in x)
+        return x
+
+    args = unwrap(list(args))
+    kwargs = {k: unwrap(v) for k, v in kwargs.items()}
+    if any(t.requires_grad for t in tensors):
+        raise RuntimeError(f"{name}() was called on a Tensor that requires grad: NumPy cannot "
+                           "record it, so the gradient would be lost. Use the dualjit function "
+                           f"or Tensor method instead (e.g. dualjit.{name.split('.')[-1]}(t) or "
+                           f"t.{name.split('.')[-1]}()), or {name}(t.detach().numpy()) if you "
+                           "want the values without a gradient.")
+    out = func(*args, **kwargs)
+    if wrap and isinstance(out, ndarray):
+        return _new_tensor(out)
+    return out
+
+
+def _compare(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
+    xv = x._value
+    yv = y._value if isinstance(y, Tensor) else _scalar_operand(y, xv) if isinstance(
+        y, (bool, int, float)) else np.asarray(y) if not isinstance(y, Tracer) else y
+    if xv.dtype != yv.dtype:
+        rt = dtypes.result_type(x, y if isinstance(y, Tensor) else yv)
+        xv, yv = A.astype(xv, rt), A.astype(yv, rt)
+    if type(xv) is ndarray and type(yv) is ndarray:
+        return _new_tensor(np.asarray(fast(xv, yv)))
+    return _new_tensor(fn(xv, yv))
+
+
+def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
+    xv = x._value
+    yv = y._value if isinstance(y, Tensor) else np.asarray(y, dtype=xv.dtype if isinstance(
+        y, (bool, int)) else None)
+    if xv.dtype.kind == "f" or yv.dtype.kind == "f":
+        raise TypeError("bitwise and logical operators (&, |, ^) need bool or integer tensors")
+    if type(xv) is ndarray and type(yv) is ndarray:
+        return _new_tensor(np.asarray(fast(xv, yv)))
+    return _new_tensor(fn(xv, yv))
+
+
+def _index_values(index: Any) -> Any:
+    v = index._value if isinstance(index, Tensor) else np.asarray(index)
+    if v.dtype.kind not in "iu":
+        raise IndexError(f"index tensors must be integer (int64), got {v.dtype}")
+    return v.astype(np.int64) if type(v) is ndarray and v.dtype != np.int64 else v
+
+
+def _bool_values(mask: Any) -> Any:
+    v = mask._value if isinstance(mask, Tensor) else np.asarray(mask)
+    if v.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{v.dtype}")
+    return v
+
+
+def take_along_dim(x: Tensor, indices: Any, dim: Any) -> Tensor:
+    """x's values at `indices` along dim (torch.gather), recorded as a gather, so the
+    gradient goes to exactly the chosen positions."""
+    idx = _index_values(indices)
+    return apply_op("GatherBackward", A.take_along_axis, [x, idx], (("axis", int(dim)),),
+                    fast=A.np_take_along_axis)
+
+
+def _select_along(x: Tensor, name: str, arg: Callable, dim: int, keepdim: bool, kind: str):
+    index = np.expand_dims(arg(_concrete(x, kind), dim), dim % max(x.ndim, 1)) if x.ndim else \
+        np.zeros((), np.int64)
+    return _selected(x, kind, index, dim, keepdim)
+
+
+def _selected(x: Tensor, kind: str, index: ndarray, dim: int, keepdim: bool):
+    """(values, indices) of a selecting reduction from the chosen index (kept dimension)."""
+    if x.ndim == 0:
+        return _return(kind, x.clone(), _new_tensor(np.zeros((), np.int64)))
+    d = dim % x.ndim
+    values = take_along_dim(x, index, d)
+    indices = _new_tensor(index.astype(np.int64))
+    if not keepdim:
+        values, indices = values.squeeze(d), indices.squeeze(d)
+    return _return(kind, values, indices)
+
+
+def _return(kind: str, values: Tensor, indices: Tensor):
+    from .return_types import RETURN_TYPES
+
+    return RETURN_TYPES[kind](values, indices)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:  # noqa: A002
+    cond = condition._value if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    rt = dtypes.result_type(input, other)
+    xs = [_cast_operand(a, rt) for a in (input, other)]
+    return apply_op("WhereBackward", jnp.where, [cond, *xs], fast=np.where)
+
+
+def _cast_operand(a: Any, dtype: np.dtype) -> Any:
+    if isinstance(a, Tensor):
+        return a if a.dtype == dtype else a.type(dtype)
+    return np.asarray(a, dtype=dtype)
+
+
+def full_like(t: Tensor, value: Any, dtype: Any = None) -> Tensor:
+    d = t.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)
+    return _new_tensor(np.full(t.shape, value, d))
+
+
+_GRAD_UFUNC_OPERATORS.update({
+    np.add: ("__add__", "__radd__"), np.subtract: ("__sub__", "__rsub__"),
+    np.multiply: ("__mul__", "__rmul__"), np.true_divide: ("__truediv__", "__rtruediv__"),
+    np.matmul: ("__matmul__", "__rmatmul__"), np.power: ("__pow__", "__rpow__"),
+    np.floor_divide: ("__floordiv__", "__rfloordiv__"), np.remainder: ("__mod__", "__rmod__"),
+    np.less: ("__lt__", "__gt__"), np.less_equal: ("__le__", "__ge__"),
+    np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
+    np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
+})
 
 Number = (int, float, bool)

@@ -1,0 +1,632 @@
+"""The array-level compositions behind Tensor operations (dualjit.numpy on traced or NumPy
+values) and their NumPy fast paths, with PyTorch's semantics where they differ from NumPy's.
+
+Each recorded operation has two spellings: a dualjit.numpy composition (traced once per
+operation and input types into the IR Function that backward() differentiates) and, for
+speed, the same operation in plain NumPy (`np_*`), which computes eager values. Functions
+dualjit.numpy does not have yet (`cumsum`, `take_along_axis`, `roll`, `diagonal`...) use it
+when it appears and compose it from primitives until then.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import numpy as jnp
+from ..autodiff import custom_jvp
+from ..ir import primitives as P
+from ..tracer.core import Tracer, bind
+
+ndarray = np.ndarray
+
+
+def _pending(name: str, fallback):
+    """dualjit.numpy's `name` once it exists, else our composition."""
+    return getattr(jnp, name, None) or fallback
+
+
+# ---------------------------------------------------------------------------------------------
+# Casts and elementwise functions
+# ---------------------------------------------------------------------------------------------
+
+def astype(x: Any, dtype: Any) -> Any:
+    if type(x) is ndarray:
+        return x if x.dtype == dtype else x.astype(dtype)
+    return jnp.astype(x, dtype)
+
+
+def np_astype(x: ndarray, dtype: Any) -> ndarray:
+    return x.astype(dtype)
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def np_reshape(x: ndarray, newshape: tuple) -> ndarray:
+    return np.reshape(x, newshape)
+
+
+def np_view(x: ndarray) -> ndarray:
+    return x.view()
+
+
+def torch_remainder(x: Any, y: Any) -> Any:
+    """Python's (and PyTorch's) remainder: the sign of the divisor."""
+    return jnp.remainder(x, y)
+
+
+_SMALL_POWERS = [np.ones_like, np.positive, np.square, lambda x: x * x * x,
+                 lambda x: np.square(np.square(x))]
+_pow_cache: dict[tuple, tuple] = {}  # (type, exponent, dtype) -> (params, NumPy fast path)
+
+
+def pow_rule(e: Any, dtype: np.dtype) -> tuple:
+    """Params and NumPy fast path of x ** e for a Python number e."""
+    key = (type(e), e, dtype)
+    found = _pow_cache.get(key)
+    if found is None:
+        is_int = isinstance(e, int) or float(e).is_integer()
+        if dtype.kind != "f" and not isinstance(e, int):
+            from .dtypes import get_default_dtype
+            params = (("exponent", float(e)), ("dtype", get_default_dtype()))
+        else:
+            params = (("exponent", int(e) if is_int else float(e)), ("dtype", None))
+        if is_int and 0 <= e <= 4 and dtype.kind == "f":
+            small = _SMALL_POWERS[int(e)]
+
+            def fast(x, exponent, dtype):
+                return small(x)
+        else:
+            def fast(x, exponent, dtype):
+                x = x if dtype is None else x.astype(dtype)
+                if x.dtype.kind != "f" and exponent < 0:
+                    raise RuntimeError("Integers to negative integer powers are not allowed.")
+                return np.power(x, x.dtype.type(exponent))
+        found = (params, fast)
+        if len(_pow_cache) < 1024:
+            _pow_cache[key] = found
+    return found
+
+
+def power_by(x: Any, exponent: Any, dtype: Any) -> Any:
+    if dtype is not None:
+        x = astype(x, dtype)
+    return jnp.power(x, exponent)
+
+
+def expm1(x):
+    return jnp.expm1(x)
+
+
+def log1p(x):
+    return jnp.log1p(x)
+
+
+def _asinh(x):
+    a = jnp.abs(x)
+    return jnp.sign(x) * jnp.log1p(a + a * a / (1.0 + jnp.sqrt(1.0 + a * a)))
+
+
+def _acosh(x):
+    return jnp.log(x + jnp.sqrt(x * x - 1.0))
+
+
+def _atanh(x):
+    return 0.5 * jnp.log1p(2.0 * x / (1.0 - x))
+
+
+asinh = _pending("arcsinh", _asinh)
+acosh = _pending("arccosh", _acosh)
+atanh = _pending("arctanh", _atanh)
+
+
+def rsqrt(x):
+    return bind(P.rsqrt_p, x)
+
+
+def reciprocal(x):
+    return jnp.reciprocal(x)
+
+
+def _trunc(x):
+    return jnp.where(jnp.less(x, 0), jnp.ceil(x), jnp.floor(x))
+
+
+trunc = _pending("trunc", _trunc)
+
+
+def relu(x):
+    """max(x, 0) with PyTorch's choices: relu'(0) = 0 and relu(nan) = nan."""
+    return jnp.where(jnp.less_equal(x, 0), jnp.zeros_like(x), x)
+
+
+def np_relu(x):
+    return np.where(x <= 0, x.dtype.type(0), x)
+
+
+@custom_jvp
+def _erf(x):
+    # Abramowitz & Stegun 7.1.26 is too coarse for float64; this is the complementary
+    # error function's Chebyshev fit (Numerical Recipes' erfc, |error| < 1.2e-7 relative).
+    z = jnp.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
+        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
+            1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    erfc = t * jnp.exp(poly)
+    return jnp.sign(x) * (1.0 - erfc)
+
+
+@_erf.defjvp
+def _erf_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    return _erf(x), (2.0 / math.sqrt(math.pi)) * jnp.exp(-x * x) * x_dot
+
+
+erf = _pending("erf", _erf)
+
+
+def clamp(x, lo, hi):
+    """PyTorch's clamp: gradient 1 where lo <= x <= hi (boundaries included), else 0."""
+    out = x
+    if lo is not None:
+        out = jnp.where(jnp.less(x, lo), jnp.full_like(x, lo), out)
+    if hi is not None:
+        out = jnp.where(jnp.greater(x, hi), jnp.full_like(x, hi), out)
+    return out
+
+
+def np_clamp(x, lo, hi):
+    out = x
+    if lo is not None:
+        out = np.where(x < lo, x.dtype.type(lo), out)
+    if hi is not None:
+        out = np.where(x > hi, x.dtype.type(hi), out)
+    return np.asarray(out, x.dtype)
+
+
+def nan_to_num(x, nan, posinf, neginf):
+    out = jnp.where(jnp.isnan(x), jnp.full_like(x, nan), x)
+    if posinf is not None:
+        out = jnp.where(jnp.equal(x, np.inf), jnp.full_like(x, posinf), out)
+    if neginf is not None:
+        out = jnp.where(jnp.equal(x, -np.inf), jnp.full_like(x, neginf), out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions
+# ---------------------------------------------------------------------------------------------
+
+def _axis_param(dim):
+    return None if dim is None else (tuple(dim) if isinstance(dim, (list, tuple)) else int(dim))
+
+
+def _float_reduction(mean: bool, axis, keepdims):
+    """NumPy's sum or mean as the eager fast path. np.add.reduce is what np.sum runs
+    (pairwise summation), without np.sum's Python layer."""
+    def fast(x, axis=axis, keepdims=keepdims):
+        if x.dtype.kind != "f":
+            return np.mean(x, axis=axis, keepdims=keepdims) if mean else \
+                np.sum(x, axis=axis, keepdims=keepdims)
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        if not mean:
+            return total
+        count = x.size if axis is None else int(np.prod([x.shape[a] for a in (
+            axis if isinstance(axis, tuple) else (axis,))]))
+        return np.true_divide(total, count, dtype=x.dtype) if count else None
+    return fast
+
+
+_reduction_cache: dict[tuple, tuple] = {}  # (mean, axis, keepdims) -> (params, fast path)
+
+
+def reduction_rule(mean: bool, dim, keepdim) -> tuple:
+    key = (mean, dim if isinstance(dim, (int, type(None))) else tuple(np.ravel(dim).tolist()),
+           keepdim)
+    found = _reduction_cache.get(key)
+    if found is None:
+        axis, keepdims = _axis_param(dim), bool(keepdim)
+        if isinstance(axis, tuple) and not axis:
+            axis = None
+        found = ((("axis", axis), ("keepdims", keepdims)), _float_reduction(mean, axis, keepdims))
+        if len(_reduction_cache) < 1024:
+            _reduction_cache[key] = found
+    return found
+
+
+def correction(unbiased: Any, corr: Any) -> int:
+    if corr is not None:
+        return int(corr)
+    return 0 if unbiased is False else 1
+
+
+def norm2(x, axis, keepdims):
+    """sqrt(sum(x²)) whose gradient at an all-zero input is 0 (PyTorch's choice), not NaN."""
+    s = jnp.sum(x * x, axis=axis, keepdims=keepdims)
+    positive = jnp.greater(s, 0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, jnp.ones_like(s))),
+                     jnp.zeros_like(s))
+
+
+def np_argmax(x: ndarray, dim: int) -> ndarray:
+    return np.argmax(x, axis=dim)
+
+
+def np_argmin(x: ndarray, dim: int) -> ndarray:
+    return np.argmin(x, axis=dim)
+
+
+def np_arg(fn, x: ndarray, dim: Any, keepdim: bool) -> ndarray:
+    if dim is None:
+        out = np.asarray(fn(x), np.int64)
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    return np.asarray(fn(x, axis=int(dim), keepdims=keepdim), np.int64)
+
+
+def np_argsort(x: ndarray, dim: int, descending: bool) -> ndarray:
+    """Stable sort order (ties keep their order); NaN sorts as the largest value."""
+    if descending:
+        key = ~x if x.dtype == np.bool_ else -x
+        order = np.argsort(key, axis=dim, kind="stable")
+        if x.dtype.kind == "f":  # -nan is nan: move NaNs first, as the largest
+            nan_first = np.argsort(~np.isnan(np.take_along_axis(x, order, dim)), axis=dim,
+                                   kind="stable")
+            order = np.take_along_axis(order, nan_first, dim)
+        return order.astype(np.int64)
+    return np.argsort(x, axis=dim, kind="stable").astype(np.int64)
+
+
+def np_mode_index(x: ndarray, dim: int) -> ndarray:
+    """Index (along dim) of the most frequent value; among equally frequent values the
+    smallest, and of its occurrences the last (PyTorch's CPU choice)."""
+    moved = np.moveaxis(x, dim, -1)
+    flat = moved.reshape(-1, moved.shape[-1]) if moved.size else moved.reshape(-1, 1)
+    out = np.empty(flat.shape[0], np.int64)
+    for r, row in enumerate(flat):
+        values, counts = np.unique(row, return_counts=True)
+        best = values[np.argmax(counts)]  # unique sorts, argmax takes the first (smallest)
+        out[r] = np.nonzero(row == best)[0][-1]
+    return out.reshape(moved.shape[:-1])
+
+
+def _cumsum(x, axis):
+    moved = jnp.moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    upper = np.triu(np.ones((n, n), x.dtype))
+    return jnp.moveaxis(jnp.matmul(moved, upper), -1, axis)
+
+
+def _cumprod(x, axis):
+    n = x.shape[axis]
+    parts = [slice_along(x, axis, 0, 1)]
+    for i in range(1, n):
+        parts.append(parts[-1] * slice_along(x, axis, i, i + 1))
+    return jnp.concatenate(parts, axis=axis) if parts else x
+
+
+def slice_along(x, axis, start, stop):
+    key = (slice(None),) * (axis % len(x.shape)) + (slice(start, stop),)
+    return jnp.getitem(x, key)
+
+
+cumsum = _pending("cumsum", _cumsum)
+cumprod = _pending("cumprod", _cumprod)
+
+
+def cumulative_extreme(t, dim: int, np_fn, kind: str):
+    """(values, indices) of cummax / cummin: values gathered at the running extreme's index
+    (the last of tied ones, as PyTorch), so the gradient reaches that element."""
+    from .tensor import _concrete, _new_tensor, _return, take_along_dim
+
+    x = _concrete(t, kind)
+    d = dim % max(x.ndim, 1)
+    moved = np.moveaxis(x, d, -1)
+    running = np_fn.accumulate(moved, axis=-1)
+    idx = np.zeros(moved.shape, np.int64)
+    for i in range(moved.shape[-1]):
+        hit = moved[..., i] == running[..., i]
+        idx[..., i] = np.where(hit, i, idx[..., i - 1] if i else 0)
+    idx = np.moveaxis(idx, -1, d)
+    return _return(kind, take_along_dim(t, idx, d), _new_tensor(idx))
+
+
+# ---------------------------------------------------------------------------------------------
+# Shapes
+# ---------------------------------------------------------------------------------------------
+
+def expanded_shape(shape: tuple, sizes: tuple) -> tuple:
+    if len(sizes) < len(shape):
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                           f"greater or equal to the number of dimensions in the tensor "
+                           f"({len(shape)})")
+    lead = len(sizes) - len(shape)
+    out = []
+    for i, s in enumerate(sizes):
+        if s == -1:
+            if i < lead:
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing "
+                                   "dimension")
+            s = shape[i - lead]
+        elif i >= lead and shape[i - lead] not in (1, s):
+            raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing "
+                               f"size ({shape[i - lead]}) at non-singleton dimension {i}. "
+                               f"Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def gather_static(x, index_map):
+    """x's elements at the positions index_map picks from arange(x.size).reshape(x.shape)
+    (any static rearrangement: diagonal, roll, ...) as one gather."""
+    shape = tuple(x.shape)
+    positions = np.asarray(index_map(np.arange(int(np.prod(shape))).reshape(shape)))
+    return jnp.take(jnp.reshape(x, (-1,)), positions.astype(np.int64))
+
+
+def _roll(x, shift, axis):
+    return gather_static(x, lambda p: np.roll(p, shift, axis))
+
+
+roll = _pending("roll", _roll)
+
+
+def split_bounds(n: int, sections: Any) -> list[tuple[int, int]]:
+    if isinstance(sections, int):
+        q, r = divmod(n, sections)
+        sizes = [q + 1] * r + [q] * (sections - r)
+        edges = np.cumsum([0] + sizes)
+    else:
+        edges = [0] + [int(i) for i in sections] + [n]
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _diagonal(x, offset, axis1, axis2):
+    return gather_static(x, lambda p: np.diagonal(p, offset, axis1, axis2))
+
+
+diagonal = _pending("diagonal", _diagonal)
+
+
+def np_diagonal(x, offset, axis1, axis2):
+    return np.diagonal(x, offset, axis1, axis2).copy()
+
+
+def diag_embed(x, k):
+    """A matrix with x on its k-th diagonal: one gather from x with a zero appended."""
+    n = x.shape[0] + abs(k)
+    target = np.full((n, n), x.shape[0], np.int64)
+    rows = np.arange(x.shape[0]) + max(-k, 0)
+    target[rows, rows + k] = np.arange(x.shape[0])
+    padded = jnp.concatenate([x, jnp.zeros((1,), x.dtype)], axis=0)
+    return jnp.take(padded, target)
+
+
+def np_diag(x, k):
+    return np.diag(x, k)
+
+
+def _tril(x, k):
+    n, m = x.shape[-2], x.shape[-1]
+    return jnp.where(np.tri(n, m, k, dtype=bool), x, jnp.zeros_like(x))
+
+
+def _triu(x, k):
+    n, m = x.shape[-2], x.shape[-1]
+    return jnp.where(~np.tri(n, m, k - 1, dtype=bool), x, jnp.zeros_like(x))
+
+
+tril = _pending("tril", _tril)
+triu = _pending("triu", _triu)
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexing
+# ---------------------------------------------------------------------------------------------
+
+def split_index(key: Any, ndim: int) -> tuple[tuple, list, tuple]:
+    """A Tensor index as (hashable spec, index arrays, NumPy key).
+
+    Index arrays (integer tensors, lists, boolean masks as their nonzero positions) are
+    inputs of the recorded operation, not parameters, so large indices don't key caches.
+    """
+    from .tensor import Tensor
+
+    items = key if isinstance(key, tuple) else (key,)
+    spec, arrays, np_key = [], [], []
+    for k in items:
+        if isinstance(k, Tensor):
+            k = k._value
+            if isinstance(k, ndarray) and k.ndim == 0 and k.dtype.kind in "iu":
+                k = int(k)
+        if isinstance(k, slice):
+            bounds = tuple(None if b is None else int(b) for b in (k.start, k.stop, k.step))
+            spec.append(("s", *bounds))
+            np_key.append(slice(*bounds))
+        elif k is None or k is Ellipsis:
+            spec.append(k)
+            np_key.append(k)
+        elif isinstance(k, (bool, np.bool_)):
+            raise IndexError("indexing with a Python bool is not supported")
+        elif isinstance(k, (int, np.integer)):
+            spec.append(int(k))
+            np_key.append(int(k))
+        elif isinstance(k, Tracer):
+            if k.aval.dtype.is_float:
+                raise IndexError("tensors used as indices must be long, int or bool tensors")
+            spec.append(("a", len(arrays)))
+            arrays.append(k)
+            np_key.append(k)
+        else:
+            a = np.asarray(k)
+            if a.dtype == np.bool_:
+                for idx in np.nonzero(a):
+                    spec.append(("a", len(arrays)))
+                    arrays.append(idx.astype(np.int64))
+                    np_key.append(arrays[-1])
+                continue
+            if a.dtype.kind not in "iu":
+                raise IndexError("tensors used as indices must be long, int or bool tensors, "
+                                 f"got {a.dtype}")
+            spec.append(("a", len(arrays)))
+            arrays.append(a.astype(np.int64))
+            np_key.append(arrays[-1])
+    return tuple(spec), arrays, tuple(np_key)
+
+
+def _rebuild_key(spec: tuple, arrays: tuple) -> tuple:
+    key = []
+    for s in spec:
+        if isinstance(s, tuple) and s[0] == "s":
+            key.append(slice(*s[1:]))
+        elif isinstance(s, tuple):
+            key.append(arrays[s[1]])
+        else:
+            key.append(s)
+    return tuple(key)
+
+
+def getitem(x, *arrays, spec):
+    return jnp.getitem(x, _rebuild_key(spec, arrays))
+
+
+def np_getitem(x, *arrays, spec):
+    return x[_rebuild_key(spec, arrays)]
+
+
+def placement_index(positions: ndarray, size: int) -> ndarray:
+    """For each flat position of a tensor: which of the assigned values lands there (-1: none;
+    of repeated positions the last assignment wins, as NumPy's and PyTorch's CPU setitem)."""
+    index = np.full(size, -1, np.int64)
+    index[positions.reshape(-1)] = np.arange(positions.size)
+    return index
+
+
+def place(base, values, index, positions_shape):
+    """base with values (broadcast to positions_shape) written where index >= 0."""
+    if int(np.prod(positions_shape)) == 0:
+        return base
+    flat = jnp.reshape(base, (-1,))
+    vals = jnp.reshape(jnp.broadcast_to(astype(values, base.dtype), positions_shape), (-1,))
+    chosen = jnp.take(vals, jnp.maximum(index, 0))
+    return jnp.reshape(jnp.where(jnp.greater_equal(index, 0), chosen, flat), base.shape)
+
+
+def np_place(base, values, index, positions_shape):
+    out = base.reshape(-1).copy()
+    if out.size:
+        vals = np.broadcast_to(values, positions_shape).reshape(-1)
+        hit = index >= 0
+        out[hit] = vals[index[hit]]
+    return out.reshape(base.shape)
+
+
+def take(x, index, axis):
+    return jnp.take(x, index, axis=axis)
+
+
+def np_take(x, index, axis):
+    return np.take(x, index, axis=axis)
+
+
+def along_positions(shape: tuple, index: ndarray, axis: int) -> ndarray:
+    """Flat positions in an array of `shape` of index's entries along axis (torch.gather's
+    addressing: the other coordinates are the entry's own)."""
+    axis %= len(shape)
+    n = shape[axis]
+    if index.size and (index.max() >= n or index.min() < -n):
+        raise IndexError(f"index {int(index.max() if index.max() >= n else index.min())} is "
+                         f"out of bounds for dimension {axis} with size {n}")
+    coords = list(np.indices(index.shape, sparse=True))
+    coords[axis] = np.where(index < 0, index + n, index)
+    return np.ravel_multi_index(coords, shape).astype(np.int64)
+
+
+def _traced_along_positions(shape, index, axis):
+    strides = np.cumprod((1,) + tuple(shape[::-1]))[::-1][1:]
+    flat = None
+    for d, stride in enumerate(strides):
+        if d == axis:
+            coord = jnp.where(jnp.less(index, 0), index + shape[d], index)
+        else:
+            coord = np.arange(index.shape[d]).reshape(
+                [-1 if i == d else 1 for i in range(len(index.shape))])
+        term = coord * int(stride)
+        flat = term if flat is None else flat + term
+    return jnp.broadcast_to(flat, index.shape)
+
+
+def take_along_axis(x, index, axis):
+    axis %= len(x.shape)
+    if isinstance(index, Tracer):
+        positions = _traced_along_positions(tuple(x.shape), index, axis)
+    else:
+        positions = along_positions(tuple(x.shape), np.asarray(index), axis)
+    return jnp.take(jnp.reshape(x, (-1,)), positions)
+
+
+def np_take_along_axis(x, index, axis):
+    return x.reshape(-1)[along_positions(x.shape, index, axis)]
+
+
+def gather_positions(base, positions):
+    return jnp.take(jnp.reshape(base, (-1,)), positions)
+
+
+def scatter_positions(base, new, positions):
+    index = placement_index(np.asarray(positions), int(np.prod(base.shape)))
+    return place(base, new, index, positions.shape)
+
+
+def copy_slices(base, positions, index, *others, inner):
+    """base with the elements at `positions` replaced by inner(those elements, *others): an
+    in-place operation on a view, seen from its base."""
+    from ..tracer.core import apply_function
+
+    view = gather_positions(base, positions)
+    new = apply_function(inner, view, *others)[0]
+    return place(base, new, index, tuple(positions.shape))
+
+
+def fill_like(x, value):
+    return jnp.broadcast_to(astype(value, x.dtype), x.shape)
+
+
+def np_fill_like(x, value):
+    return np.broadcast_to(np.asarray(value, x.dtype), x.shape).copy()
+
+
+copy_from = fill_like
+np_copy_from = np_fill_like
+
+
+def index_add(x, source, index, axis):
+    return bind(P.scatter_add_p, x, index, astype(source, x.dtype), axis=axis % len(x.shape))
+
+
+def np_index_add(x, source, index, axis):
+    out = x.copy()
+    moved = np.moveaxis(out, axis, 0)
+    np.add.at(moved, index, np.moveaxis(np.asarray(source, x.dtype), axis, 0))
+    return out
+
+
+def scatter_add_along(x, source, index, axis):
+    """torch.scatter_add: x[..., index[i,j,..], ...] += source[i, j, ...] along axis."""
+    positions = along_positions(tuple(x.shape), np.asarray(index), axis) \
+        if not isinstance(index, Tracer) else _traced_along_positions(tuple(x.shape), index, axis)
+    src = jnp.getitem(source, tuple(slice(0, n) for n in index.shape))
+    flat = bind(P.scatter_add_p, jnp.reshape(x, (-1,)), jnp.reshape(positions, (-1,)),
+                jnp.reshape(astype(src, x.dtype), (-1,)), axis=0)
+    return jnp.reshape(flat, x.shape)
+
+
+def np_scatter_add_along(x, source, index, axis):
+    out = x.copy().reshape(-1)
+    src = np.asarray(source, x.dtype)[tuple(slice(0, n) for n in index.shape)]
+    np.add.at(out, along_positions(x.shape, index, axis).reshape(-1), src.reshape(-1))
+    return out.reshape(x.shape)
