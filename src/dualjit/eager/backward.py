@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import vjp_function
-from ..ir import Function, TensorType, as_dtype
+from ..ir import Function, Literal, TensorType, as_dtype
+from ..ir.interpreter import literal_value
 from ..ir.passes import dce
 from ..tracer.core import Tracer, apply_function, current_builder, trace_flat
 from .tensor import (
@@ -255,7 +256,7 @@ def _fused_function(graph: Graph, root_ks: list[int], targets: list[int]) -> Fun
             vjp, _ = node_vjp(graph.nodes[k].function, graph.wrt[k])
             ins = [sources[c % 3][c // 3] for c in codes]
             for i, g in zip(graph.wrt[k], apply_function(vjp, *ins, ct)):
-                _add_to(cts, codes[i], g)
+                _add_to(cts, codes[i], literal_value(g) if isinstance(g, Literal) else g)
         return [_or_zeros(cts.get(code), _code_type(graph, code)) for code in targets]
 
     fn, captures = trace_flat(body, in_types)
@@ -398,7 +399,8 @@ def _node_backward(graph: Graph, k: int, ct: Tensor, create_graph: bool, used: s
     if any(v is None for v in values):
         raise RuntimeError("Trying to backward through the graph a second time; specify "
                            "retain_graph=True the first time")
-    outs = apply_function(vjp, *values, ct._value)
+    outs = [literal_value(o) if isinstance(o, Literal) else o
+            for o in apply_function(vjp, *values, ct._value)]
     if not (create_graph and is_grad_enabled()):
         return [_new_tensor(np.asarray(o) if not isinstance(o, Tracer) else o) for o in outs]
     args = [_as_input(graph, c) for c in codes] + [ct]

@@ -435,26 +435,33 @@ def _scalar_operand(x: Any, like: ndarray) -> ndarray:
     unless it is of a higher category (a float with an integer tensor gives the default
     float dtype, as in PyTorch)."""
     kind = type(x)
+    if kind is not float and kind is not int and kind is not bool:
+        return _array_operand(x)
     key = (kind, x, like.dtype)
     found = _scalars.get(key)
     if found is None or x == 0:  # (0.0 and -0.0 are equal keys; don't cache zeros)
-        if kind is float or kind is int or kind is bool:
-            weak = dtypes.scalar_dtype(x)
-            dt = like.dtype if dtypes.category(weak) <= dtypes.category(like.dtype) else \
-                dtypes.promote_types(like.dtype, weak)
-        elif isinstance(x, (np.generic, ndarray)):
-            return np.asarray(x)
-        elif isinstance(x, Tracer):
-            return x
-        else:
-            raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor "
-                            "operation; use a Tensor or a Python number")
+        weak = dtypes.scalar_dtype(x)
+        dt = like.dtype if dtypes.category(weak) <= dtypes.category(like.dtype) else \
+            dtypes.promote_types(like.dtype, weak)
         found = np.asarray(x, dtype=dt)
         found.flags.writeable = False
         if len(_scalars) > 4096:
             _scalars.clear()
         _scalars[key] = found
     return found
+
+
+def _array_operand(x: Any) -> Any:
+    """A NumPy array, NumPy scalar or nested list beside a tensor: a constant (as PyTorch
+    makes a tensor of it)."""
+    if isinstance(x, (ndarray, Tracer)):
+        return x
+    if isinstance(x, np.generic):
+        return np.asarray(x)
+    if isinstance(x, (list, tuple)):
+        return as_value(x, None)
+    raise TypeError(f"unsupported operand type {type(x).__name__} for a Tensor operation; use "
+                    "a Tensor, a NumPy array or a Python number")
 
 
 # ---------------------------------------------------------------------------------------------
