@@ -1,8 +1,6 @@
 """dualjit: automatic differentiation as IR transforms, compiled to native code with llvmlite."""
 
-# PyTorch-style API (torch helper): Tensors, torch-spelled functions, dtypes, constructors.
-# Imported first, so the JAX-style names below win where both spell a name (grad, jit, ...).
-from . import lax, nn, numpy  # noqa: E402,F401
+from . import lax, nn, numpy  # noqa: F401
 from .autodiff import (  # noqa: F401
     custom_jvp,
     custom_vjp,
@@ -16,6 +14,10 @@ from .autodiff import (  # noqa: F401
     value_and_grad,
     vjp,
 )
+
+# PyTorch-style API (torch helper): Tensors, torch-spelled functions, dtypes, constructors
+# (eager/__init__.py's __all__; none of them is spelled like a JAX-style name above).
+from .eager import *  # noqa: F401,F403,E402
 
 # export: programs that travel (serialize, load anywhere, pickle jit functions)
 from .exported import (  # noqa: F401, E402
