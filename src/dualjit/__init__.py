@@ -42,6 +42,10 @@ from .tracer import (  # noqa: F401
 
 __version__ = "0.1.0"
 
+# vmap, random numbers, checkpointing and JAX's smaller transform API (the vmap area)
+from . import tree_util  # noqa: F401, E402
+from .batching import vmap  # noqa: F401, E402
+
 # PyTorch-style modules loaded on first use, so `import dualjit` stays fast (torch helper).
 _LAZY = {"autograd": ".autograd", "optim": ".optim", "compile": ".compiler",
          "save": ".serialization", "load": ".serialization"}

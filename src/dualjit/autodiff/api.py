@@ -160,8 +160,10 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     return grad_f
 
 
-def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
-    """(f(*primals), J·tangents) by forward mode."""
+def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False) -> tuple:
+    """(f(*primals), J·tangents) by forward mode; with has_aux, f returns (output, aux) and
+    the result is (output, J·tangents, aux)."""
     primals, tangents = tuple(primals), tuple(tangents)
     p_leaves, p_tree = tree_flatten(list(primals))
     t_leaves, t_tree = tree_flatten(list(tangents))
@@ -173,15 +175,29 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple
         if np.shape(t) != p.type.shape:
             raise ValueError(f"jvp: tangent {i} has shape {np.shape(t)}, its primal has "
                              f"shape {p.type.shape}")
+    out_tree = _main_tree(traced.out_tree, has_aux, "jvp")
+    n_out = out_tree.num_leaves
+    main = _only_outputs(fn, n_out)
     nonzero = [False] * nc + [has_tangent(v.type) for v in fn.inputs[nc:]]
-    jfn = jvp_function(fn, nonzero)
+    jfn = jvp_function(main, nonzero)
     given = [_as_type(t, v.type) for t, v in zip(t_leaves, fn.inputs[nc:]) if has_tangent(v.type)]
     results = _run(jfn, *traced.captures, *p_leaves, *given)
-    n_out = len(fn.outputs)
     outs, t_it = results[:n_out], iter(results[n_out:])
-    t_outs = [next(t_it) if has_tangent(v.type) else _zeros_of(v.type) for v in fn.outputs]
-    return (tree_unflatten(traced.out_tree, list(outs)),
-            tree_unflatten(traced.out_tree, t_outs))
+    t_outs = [next(t_it) if has_tangent(v.type) else _zeros_of(v.type) for v in main.outputs]
+    out = tree_unflatten(out_tree, list(outs)), tree_unflatten(out_tree, t_outs)
+    if not has_aux:
+        return out
+    aux_fn = Function(fn.inputs, fn.consts, fn.eqns, fn.outputs[n_out:])
+    aux = _run(dce(aux_fn), *traced.captures, *p_leaves)
+    return (*out, tree_unflatten(traced.out_tree.children[1], aux))
+
+
+def _main_tree(out_tree, has_aux: bool, name: str):
+    if not has_aux:
+        return out_tree
+    if out_tree.kind is not tuple or len(out_tree.children) != 2:
+        raise TypeError(f"{name}(has_aux=True): the function must return a pair (output, aux)")
+    return out_tree.children[0]
 
 
 def _as_type(x: Any, t: TensorType) -> Any:
@@ -265,89 +281,126 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Jacobians
+# Jacobians: one batched program over the standard basis (vmap of jvp or of the pullback)
 # ---------------------------------------------------------------------------------------------
 
-def _stack(parts: list[Any], shape: tuple[int, ...]) -> Any:
-    """Stack per-element results (each of shape `tail`) into an array of shape + tail."""
-    if any(isinstance(p, Tracer) for p in parts) or current_builder() is not None:
-        tail = ops.type_of(parts[0]).shape
-        rows = [bind(P.reshape_p, p, new_sizes=(1,) + tail) for p in parts]
-        whole = rows[0] if len(rows) == 1 else bind(P.concatenate_p, *rows, dimension=0)
-        return bind(P.reshape_p, whole, new_sizes=shape + tail)
-    return np.stack([np.asarray(p) for p in parts]).reshape(shape + np.shape(parts[0]))
+def _standard_basis(types: Sequence[TensorType]) -> list[np.ndarray]:
+    """The rows of the identity over all leaves' elements, split per leaf: (N, *leaf.shape)."""
+    total = sum(t.size for t in types)
+    basis, start = [], 0
+    for t in types:
+        rows = np.zeros((total, t.size), t.dtype.np)
+        rows[start:start + t.size] = np.eye(t.size, dtype=t.dtype.np)
+        basis.append(rows.reshape((total,) + t.shape))
+        start += t.size
+    return basis
 
 
-def _basis(t: TensorType):
-    for k in range(t.size):
-        e = np.zeros(t.size, t.dtype.np)
-        e[k] = 1
-        yield e.reshape(t.shape)
+def _block(x: Any, axis: int, start: int, stop: int, shape: tuple[int, ...]) -> Any:
+    """x[..., start:stop, ...] along `axis`, reshaped to `shape`."""
+    t = ops.type_of(x)
+    lo = [0] * t.ndim
+    hi = list(t.shape)
+    lo[axis], hi[axis] = start, stop
+    part = x if (start, stop) == (0, t.shape[axis]) else bind(
+        P.slice_p, x, start_indices=tuple(lo), limit_indices=tuple(hi), strides=(1,) * t.ndim)
+    return part if tuple(shape) == t.shape else bind(P.reshape_p, part, new_sizes=shape)
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian by forward mode: one jvp per input element. Shape: out.shape + in.shape."""
+def _check_float(types: Sequence[TensorType], name: str, what: str) -> None:
+    for i, t in enumerate(types):
+        if not t.dtype.is_float:
+            raise TypeError(f"{name}: {what} leaf {i} has type {t}; only float values can be "
+                            "differentiated")
+
+
+def _fix_args(fun: Callable, args: Sequence[Any], nums: Sequence[int]) -> Callable:
+    """fun as a function of args[nums] only (the other arguments fixed)."""
+    def f_dyn(*dyn):
+        full = list(args)
+        for n, a in zip(nums, dyn):
+            full[n] = a
+        return fun(*full)
+    return f_dyn
+
+
+def _per_argnums(blocks: list[Any], dyn_tree: Any, argnums: int | Sequence[int]) -> Any:
+    trees = tree_unflatten(dyn_tree, blocks)
+    return trees[0] if isinstance(argnums, int) else tuple(trees)
+
+
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian by forward mode: vmap of jvp over the input basis. For each output leaf, a
+    tree like args[argnums] of arrays of shape out.shape + in.shape."""
+    from ..batching import vmap  # batching builds on autodiff, so it is imported late
+
     @functools.wraps(fun)
     def jac(*args):
         nums = normalize_argnums(argnums, len(args), "argnums")
-        results = []
-        for n in nums:
-            x = args[n]
-            x_t = ops.type_of(x)
-            if not x_t.dtype.is_float:
-                raise TypeError(f"jacfwd: argument {n} has type {x_t}; only float inputs "
-                                "can be differentiated")
+        dyn = tuple(args[n] for n in nums)
+        dyn_leaves, dyn_tree = tree_flatten(list(dyn))
+        in_types = [ops.type_of(x) for x in dyn_leaves]
+        _check_float(in_types, "jacfwd", "input")
+        f_dyn = _fix_args(fun, args, nums)
 
-            def f_of_x(xn, n=n):
-                return fun(*[xn if i == n else a for i, a in enumerate(args)])
-            cols = [jvp(f_of_x, (x,), (e,))[1] for e in _basis(x_t)]
-            out_leaves, out_tree = tree_flatten(cols[0])
-            per_leaf = []
-            for j in range(len(out_leaves)):
-                parts = [tree_flatten(c)[0][j] for c in cols]
-                stacked = _stack(parts, x_t.shape)  # in.shape + out.shape
-                out_nd = ops.type_of(parts[0]).ndim
-                perm = tuple(range(x_t.ndim, x_t.ndim + out_nd)) + tuple(range(x_t.ndim))
-                per_leaf.append(bind(P.transpose_p, stacked, permutation=perm)
-                                if perm != tuple(range(len(perm))) else stacked)
-            results.append(tree_unflatten(out_tree, per_leaf))
-        return results[0] if isinstance(argnums, int) else tuple(results)
+        def push(*t_leaves):
+            out = jvp(f_dyn, dyn, tree_unflatten(dyn_tree, list(t_leaves)), has_aux=has_aux)
+            return (out[1], out[2]) if has_aux else out[1]
+
+        pushed = vmap(push, out_axes=(-1, None) if has_aux else -1)(*_standard_basis(in_types))
+        y_dot, aux = pushed if has_aux else (pushed, None)
+        y_leaves, y_tree = tree_flatten(y_dot)
+        per_out = []
+        for y in y_leaves:
+            y_shape = ops.type_of(y).shape[:-1]
+            blocks, start = [], 0
+            for t in in_types:
+                blocks.append(_block(y, len(y_shape), start, start + t.size, y_shape + t.shape))
+                start += t.size
+            per_out.append(_per_argnums(blocks, dyn_tree, argnums))
+        result = tree_unflatten(y_tree, per_out)
+        return (result, aux) if has_aux else result
 
     return jac
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Jacobian by reverse mode: one pullback per output element. Shape: out.shape + in.shape."""
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Jacobian by reverse mode: vmap of the pullback over the output basis. For each
+    output leaf, a tree like args[argnums] of arrays of shape out.shape + in.shape."""
+    from ..batching import vmap  # batching builds on autodiff, so it is imported late
+
     @functools.wraps(fun)
     def jac(*args):
         nums = normalize_argnums(argnums, len(args), "argnums")
-        for n in nums:
-            t = ops.type_of(args[n]) if not isinstance(args[n], (list, tuple, dict)) else None
-            if t is not None and not t.dtype.is_float:
-                raise TypeError(f"jacrev: argument {n} has type {t}; only float inputs "
-                                "can be differentiated")
+        dyn = tuple(args[n] for n in nums)
+        dyn_leaves, dyn_tree = tree_flatten(list(dyn))
+        _check_float([ops.type_of(x) for x in dyn_leaves], "jacrev", "input")
+        y, pullback, *aux = vjp(_fix_args(fun, args, nums), *dyn, has_aux=has_aux)
+        y_leaves, y_tree = tree_flatten(y)
+        out_types = [ops.type_of(x) for x in y_leaves]
+        _check_float(out_types, "jacrev", "output")
 
-        def f_sel(*sel):
-            full = list(args)
-            for n, s in zip(nums, sel):
-                full[n] = s
-            return fun(*full)
-        out, pullback = vjp(f_sel, *[args[n] for n in nums])
-        out_leaves, out_tree = tree_flatten(out)
-        if len(out_leaves) != 1:
-            raise TypeError("jacrev: functions with several outputs are not supported yet; "
-                            "return one array")
-        out_t = ops.type_of(out_leaves[0])
-        rows = [pullback(tree_unflatten(out_tree, [e])) for e in _basis(out_t)]
-        results = []
-        for k in range(len(nums)):
-            parts = [r[k] for r in rows]
-            results.append(_stack(parts, out_t.shape))
-        return results[0] if isinstance(argnums, int) else tuple(results)
+        def pull(*ct_leaves):
+            return pullback(tree_unflatten(y_tree, list(ct_leaves)))
+
+        basis = _standard_basis(out_types)
+        if len(basis[0]) == 1:  # one output element (a gradient): no batch axis needed
+            cts = [bind(P.reshape_p, ct, new_sizes=(1,) + ops.type_of(ct).shape)
+                   for ct in tree_flatten(list(pull(*[b[0] for b in basis])))[0]]
+        else:
+            cts = tree_flatten(list(vmap(pull)(*basis)))[0]
+        per_out, start = [], 0
+        for t in out_types:
+            blocks = [_block(ct, 0, start, start + t.size, t.shape + ops.type_of(ct).shape[1:])
+                      for ct in cts]
+            per_out.append(_per_argnums(blocks, dyn_tree, argnums))
+            start += t.size
+        result = tree_unflatten(y_tree, per_out)
+        return (result, aux[0]) if has_aux else result
 
     return jac
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """jacfwd(jacrev(f)): the matrix of second derivatives."""
-    return jacfwd(jacrev(fun, argnums), argnums)
+    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
