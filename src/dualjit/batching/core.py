@@ -104,9 +104,7 @@ def apply_batched(prim: Primitive, size: int, args: Sequence[Any], dims: Sequenc
         outs = bind(prim, *args, **params)
         outs = outs if prim.multiple_results else [outs]
         return list(outs), [not_mapped] * len(outs)
-    rule = batching_rules.get(prim)
-    if rule is None:
-        rule = _fallback(prim)
+    rule = batching_rules.get(prim) or _generic_rule(prim)
     outs, out_dims = rule(size, list(args), list(dims), **params)
     if not prim.multiple_results:
         return [outs], [out_dims]
@@ -218,7 +216,14 @@ def loop_rule(prim: Primitive) -> Callable:
     return rule
 
 
-def _fallback(prim: Primitive) -> Callable:
+def _generic_rule(prim: Primitive) -> Callable:
+    """The rule of a primitive nobody wrote one for: elementwise ones batch like any
+    elementwise primitive; anything else loops over the batch, with a warning."""
+    if getattr(prim, "elementwise", False):
+        from .rules import batch_elementwise
+
+        batch_elementwise(prim)
+        return batching_rules[prim]
     if prim.name not in _warned:
         _warned.add(prim.name)
         warnings.warn(f"vmap: primitive {prim.name} has no batching rule; it runs once per "
