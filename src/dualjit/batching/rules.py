@@ -16,6 +16,7 @@ from .core import (
     bdim_at,
     broadcast_batch,
     full_axis,
+    loop_rule,
     member_shape,
     moveaxis,
     not_mapped,
@@ -47,13 +48,16 @@ def batch_elementwise(prim):
             if any(d is not not_mapped and s == out_shape for d, s in zip(dims, shapes)) else 0
         operands = [_elementwise_operand(x, d, size, out_dim, out_shape)
                     for x, d in zip(args, dims)]
-        return bind(prim, *operands, **params), out_dim
+        out = bind(prim, *operands, **params)
+        return (out, [out_dim] * len(out)) if prim.multiple_results else (out, out_dim)
     batching_rules[prim] = rule
 
 
 for _prim in (*P.unary_primitives.values(), *P.binary_primitives.values(),
               *P.compare_primitives.values(), P.select_p, P.integer_pow_p,
-              P.convert_element_type_p, P.stop_gradient_p):
+              P.convert_element_type_p, P.stop_gradient_p,
+              *P.numpy_unary_primitives.values(), *P.numpy_binary_primitives.values(),
+              P.ldexp_p, P.frexp_p):
     batch_elementwise(_prim)
 
 
@@ -335,5 +339,46 @@ def _iota_rule(size, args, dims, **params):
 
 
 batching_rules[P.iota_p] = _iota_rule
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Scans along an axis, sorting and searching
+# ---------------------------------------------------------------------------------------------
+
+def _cumulative_rule(prim):
+    def rule(size, args, dims, *, axis, reverse):
+        (x,), (bdim,) = args, dims
+        return bind(prim, x, axis=full_axis(axis, bdim), reverse=reverse), bdim
+    batching_rules[prim] = rule
+
+
+for _prim in (P.cumsum_p, P.cumprod_p, P.cummax_p, P.cummin_p):
+    _cumulative_rule(_prim)
+
+
+def _linear_recurrence_rule(size, args, dims, *, axis, reverse):
+    a, b = (to_front(x, d, size) for x, d in zip(args, dims))
+    return bind(P.linear_recurrence_p, a, b, axis=axis + 1, reverse=reverse), 0
+
+
+def _sort_rule(size, args, dims, *, axis, num_keys):
+    operands = [to_front(x, d, size) for x, d in zip(args, dims)]
+    outs = bind(P.sort_p, *operands, axis=axis + 1, num_keys=num_keys)
+    return outs, [0] * len(outs)
+
+
+def _searchsorted_rule(size, args, dims, *, side):
+    (a, v), (a_dim, v_dim) = args, dims
+    if a_dim is not_mapped:
+        return bind(P.searchsorted_p, a, v, side=side), v_dim
+    # Each member searches its own sorted array: one search per member (NaNs sort last, so
+    # counting comparisons would not agree with a search).
+    return loop_rule(P.searchsorted_p)(size, args, dims, side=side)
+
+
+batching_rules[P.linear_recurrence_p] = _linear_recurrence_rule
+batching_rules[P.sort_p] = _sort_rule
+batching_rules[P.searchsorted_p] = _searchsorted_rule
 
 __all__ = ["batch_elementwise", "bdim_at", "Any"]
