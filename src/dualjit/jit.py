@@ -18,8 +18,7 @@ from .ir import Function, eval_function, verify
 from .ir.passes import simplify
 from .ir.verifier import check
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
-from .tracer.core import _state as _trace_state
-from .tracer.core import as_array
+from .tracer.core import as_array, tracing
 from .tracer.make_ir import normalize_argnums, trace_pytree
 
 
@@ -216,7 +215,7 @@ class Jitted:
 
     def __call__(self, *args: Any) -> Any:
         fast = self._fast
-        if fast and not _trace_state.stack:
+        if fast and not tracing():
             # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
             # active; seen before. The key holds every leaf's dtype and shape.
             if len(args) == 1:

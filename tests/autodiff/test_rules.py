@@ -7,7 +7,7 @@ import dualjit as dj
 import dualjit.numpy as jnp
 from dualjit import ir
 from dualjit.autodiff import jvp_rules, transpose_rules, zero_derivative
-from dualjit.autodiff.jvp import custom_lin_p
+from dualjit.ir import primitives as P
 
 from .check import check_grads
 
@@ -144,7 +144,7 @@ def test_every_primitive_has_derivative_rules():
               "scatter_add", "dynamic_slice", "dynamic_update_slice", "select", "dot_general",
               "cond", "scan"]
     missing_transpose = [n for n in linear if ir.registry[n] not in transpose_rules]
-    assert missing_transpose == [] and custom_lin_p in transpose_rules
+    assert missing_transpose == [] and P.custom_lin_p in transpose_rules
 
 
 def test_pad_and_scatter_and_dynamic_update_slice():

@@ -146,11 +146,27 @@ def test_primitive_semantics_and_shape_rule(name):
         assert t == ir.type_of_array(o), f"shape rule says {t}, numpy gives {o.dtype}{o.shape}"
 
 
-def test_every_primitive_has_a_case_and_rules():
-    from dualjit.autodiff.jvp import custom_lin_p
+# Primitives whose impl refuses to run, with the error that says why and what to use instead.
+REFUSING = {
+    # the tangent map of a custom_vjp call: only its transpose (bwd) is known
+    "custom_lin": (P.custom_lin_p, [np.ones(3), np.ones(3)],
+                   {"bwd": _sub("mul", 2), "num_res": 1, "out_types": (TensorType("f64", (3,)),)},
+                   "forward-mode differentiation .* custom_vjp .* use custom_jvp, or reverse"),
+}
 
-    names = {p.name for p in ir.registry.values()} - {custom_lin_p.name}
-    covered = {CASES[k][0].name for k in CASES}
+
+@pytest.mark.parametrize("name", sorted(REFUSING))
+def test_refusing_primitives_type_their_outputs_and_raise_a_clear_error(name):
+    prim, args, params, message = REFUSING[name]
+    in_types = [ir.type_of_array(np.asarray(a)) for a in args]
+    assert abstract_eval(prim, in_types, params) == list(params["out_types"])
+    with pytest.raises(TypeError, match=message):
+        ir.impl_rules[prim](*args, **params)
+
+
+def test_every_primitive_has_a_case_and_rules():
+    names = {p.name for p in ir.registry.values()}
+    covered = {CASES[k][0].name for k in CASES} | {REFUSING[k][0].name for k in REFUSING}
     assert names - covered == set()
     for p in ir.registry.values():
         assert p in ir.shape_rules and p in ir.impl_rules, p.name

@@ -10,14 +10,14 @@ import numpy as np
 
 from ..ir import Function, TensorType
 from ..ir import primitives as P
-from ..ir.passes import simplify
+from ..ir.passes import dce, simplify
 from ..ir.verifier import check
 from ..tracer.core import Tracer, apply_function, bind, current_builder, trace_flat
 from ..tracer.make_ir import normalize_argnums, trace_pytree
 from ..tracer.pytree import tree_flatten, tree_unflatten
 from . import ops
 from .jvp import has_tangent, jvp_function
-from .linearize import dce, linearize_function
+from .linearize import linearize_function
 from .transpose import transpose_function
 
 # ---------------------------------------------------------------------------------------------
@@ -100,10 +100,6 @@ def _check_differentiable(fn: Function, positions: Sequence[int], name: str,
                             "or pass allow_int=True to get zero gradients)")
 
 
-def _run(fn: Function, *args: Any) -> list[Any]:
-    return apply_function(fn, *args)
-
-
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
                    allow_int: bool = False) -> Callable:
     """f -> (value, gradient of f's scalar output with respect to args[argnums])."""
@@ -134,7 +130,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         leaves = tree_flatten(list(args))[0]
         one = ops.scalar(1.0, out_leaves[0].type.dtype)
         cts = [one] + [_zeros_of(a.type) for a in out_leaves[1:]]
-        results = _run(vg, *traced.captures, *leaves, *cts)
+        results = apply_function(vg, *traced.captures, *leaves, *cts)
         outs, grads = results[:len(out_leaves)], results[len(out_leaves):]
         grad_trees, it = [], iter(grads)
         for n in nums:
@@ -181,14 +177,14 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
     nonzero = [False] * nc + [has_tangent(v.type) for v in fn.inputs[nc:]]
     jfn = jvp_function(main, nonzero)
     given = [_as_type(t, v.type) for t, v in zip(t_leaves, fn.inputs[nc:]) if has_tangent(v.type)]
-    results = _run(jfn, *traced.captures, *p_leaves, *given)
+    results = apply_function(jfn, *traced.captures, *p_leaves, *given)
     outs, t_it = results[:n_out], iter(results[n_out:])
     t_outs = [next(t_it) if has_tangent(v.type) else _zeros_of(v.type) for v in main.outputs]
     out = tree_unflatten(out_tree, list(outs)), tree_unflatten(out_tree, t_outs)
     if not has_aux:
         return out
     aux_fn = Function(fn.inputs, fn.consts, fn.eqns, fn.outputs[n_out:])
-    aux = _run(dce(aux_fn), *traced.captures, *p_leaves)
+    aux = apply_function(dce(aux_fn), *traced.captures, *p_leaves)
     return (*out, tree_unflatten(traced.out_tree.children[1], aux))
 
 
@@ -221,7 +217,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     float_wrt = [i for i in wrt if has_tangent(fn.inputs[i].type)]
     forward, backward, num_res = vjp_split(_only_outputs(fn, n_main), float_wrt)
     leaves = tree_flatten(list(primals))[0]
-    outs_res = _run(forward, *traced.captures, *leaves)
+    outs_res = apply_function(forward, *traced.captures, *leaves)
     outs, res = outs_res[:n_main], outs_res[n_main:]
     main_tree = out_tree.children[0] if has_aux else out_tree
     main_types = fn.out_types[:n_main]
@@ -236,7 +232,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                 raise ValueError(f"vjp pullback: cotangent {i} has shape {np.shape(c)}, the "
                                  f"output has shape {t.shape}")
         given = [_as_type(c, t) for c, t in zip(ct_leaves, main_types) if has_tangent(t)]
-        grads = _run(backward, *res, *given)
+        grads = apply_function(backward, *res, *given)
         by_pos = dict(zip(float_wrt, grads))
         flat = [by_pos[i] if i in by_pos else _zeros_of(fn.inputs[i].type) for i in wrt]
         trees, it = [], iter(flat)
@@ -248,7 +244,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     out = tree_unflatten(main_tree, list(outs))
     if has_aux:
         aux_fn = Function(fn.inputs, fn.consts, fn.eqns, fn.outputs[n_main:])
-        aux = _run(dce(aux_fn), *traced.captures, *leaves)
+        aux = apply_function(dce(aux_fn), *traced.captures, *leaves)
         return out, pullback, tree_unflatten(out_tree.children[1], aux)
     return out, pullback
 
@@ -265,7 +261,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     nonzero = [False] * nc + [has_tangent(v.type) for v in fn.inputs[nc:]]
     primal, linear, num_res = linearize_function(fn, nonzero)
     leaves = tree_flatten(list(primals))[0]
-    outs_res = _run(primal, *traced.captures, *leaves)
+    outs_res = apply_function(primal, *traced.captures, *leaves)
     n_out = len(fn.outputs)
     outs, res = outs_res[:n_out], outs_res[n_out:]
     in_types = [v.type for v in fn.inputs[nc:]]
@@ -273,7 +269,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple[Any, Callable]:
     def f_jvp(*tangents):
         t_leaves = tree_flatten(list(tangents))[0]
         given = [_as_type(t, ty) for t, ty in zip(t_leaves, in_types) if has_tangent(ty)]
-        t_outs = iter(_run(linear, *res, *given))
+        t_outs = iter(apply_function(linear, *res, *given))
         flat = [next(t_outs) if has_tangent(v.type) else _zeros_of(v.type) for v in fn.outputs]
         return tree_unflatten(traced.out_tree, flat)
 

@@ -17,7 +17,7 @@ def _leaf_types(leaves, name):
     return [abstractify(x, f"{name}: argument leaf {i}")[0] for i, x in enumerate(leaves)]
 
 
-def _resign(fn, captures, all_captures, n_lead=0):
+def _resign(fn, captures, all_captures):
     """fn (inputs: its captures, then the rest) re-signed to take all_captures first."""
     from ..ir import Function, Var
 
@@ -172,7 +172,6 @@ class custom_vjp:
         n_out = len(call_fn.outputs)
         res_types = fwd_fn.out_types[n_out:]
         out_types = call_fn.out_types
-        float_in = [t for t in types if has_tangent(t)]
         float_out = [t for t in out_types if has_tangent(t)]
 
         def bwd(*xs):
@@ -191,7 +190,6 @@ class custom_vjp:
         if bwd_caps:
             raise TypeError("custom_vjp bwd closes over a traced value; pass it through the "
                             "residuals returned by fwd instead")
-        del float_in
         captures = _union(call_caps, fwd_caps)
         call_fn = _resign(call_fn, call_caps, captures)
         fwd_fn = _resign(fwd_fn, fwd_caps, captures)

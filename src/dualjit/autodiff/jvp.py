@@ -9,7 +9,6 @@ import numpy as np
 
 from ..ir import DType, Function, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
-from ..ir.core import impl_rules, new_primitive, shape_rules
 from ..ir.util import (
     cond_operands,
     merge_lists,
@@ -141,10 +140,6 @@ def with_zeros(nonzero: Sequence[bool], given: Sequence[Any], types: Sequence[Te
 # ---------------------------------------------------------------------------------------------
 # Rules: elementwise
 # ---------------------------------------------------------------------------------------------
-
-def _scale(t: Any, factor: Any) -> Any:
-    return t if isinstance(t, Zero) else mul(t, factor)
-
 
 def defjvp_unary(prim: Primitive, derivative: Callable[[Any, Any], Any]) -> None:
     """d prim(x) = derivative(x, y) * x_dot, where y = prim(x)."""
@@ -454,19 +449,6 @@ def _custom_jvp_call_jvp(primals, tangents, *, call, jvp, num_consts):
 
 jvp_rules[P.custom_jvp_call_p] = _custom_jvp_call_jvp
 
-custom_lin_p = new_primitive("custom_lin", multiple_results=True, higher_order=True)
-shape_rules[custom_lin_p] = lambda *args, bwd, num_res, out_types: list(out_types)
-
-
-def _custom_lin_impl(*args, **params):
-    raise TypeError("forward-mode differentiation (jvp, jacfwd) of a custom_vjp function is "
-                    "not supported: custom_vjp defines only the reverse-mode rule; use "
-                    "custom_jvp, or reverse mode (grad, vjp, jacrev)")
-
-
-impl_rules[custom_lin_p] = _custom_lin_impl
-
-
 def _custom_vjp_call_jvp(primals, tangents, *, call, fwd, bwd, num_res, num_consts):
     outs_res = apply_function(fwd, *primals)
     n = len(call.outputs)
@@ -474,7 +456,7 @@ def _custom_vjp_call_jvp(primals, tangents, *, call, fwd, bwd, num_res, num_cons
     float_inputs = [i for i in range(num_consts, len(primals)) if has_tangent(type_of(primals[i]))]
     given = [instantiate(tangents[i]) for i in float_inputs]
     float_outs = tuple(v.type for v in call.outputs if has_tangent(v.type))
-    t_outs = bind(custom_lin_p, *res, *given, bwd=bwd, num_res=num_res, out_types=float_outs)
+    t_outs = bind(P.custom_lin_p, *res, *given, bwd=bwd, num_res=num_res, out_types=float_outs)
     t_it = iter(t_outs)
     return list(outs), [next(t_it) if has_tangent(v.type) else Zero(v.type) for v in call.outputs]
 
@@ -485,25 +467,17 @@ jvp_rules[P.custom_vjp_call_p] = _custom_vjp_call_jvp
 def _custom_lin_jvp(primals, tangents, *, bwd, num_res, out_types):
     """Linear in its tangent operands; the residuals' own perturbation is not modelled."""
     res, ts = primals[:num_res], tangents[num_res:]
-    out = bind(custom_lin_p, *primals, bwd=bwd, num_res=num_res, out_types=out_types)
-    t_out = bind(custom_lin_p, *res, *map(instantiate, ts), bwd=bwd, num_res=num_res,
+    out = bind(P.custom_lin_p, *primals, bwd=bwd, num_res=num_res, out_types=out_types)
+    t_out = bind(P.custom_lin_p, *res, *map(instantiate, ts), bwd=bwd, num_res=num_res,
                  out_types=out_types)
     return out, t_out
 
 
-jvp_rules[custom_lin_p] = _custom_lin_jvp
+jvp_rules[P.custom_lin_p] = _custom_lin_jvp
 
 
 def differentiable(prim: Primitive) -> bool:
     return prim in jvp_rules or prim in zero_derivative
-
-
-def float_dtype(t: TensorType) -> DType:
-    return t.dtype if t.dtype.is_float else DType.float64
-
-
-__all__ = ["Zero", "jvp_function", "jvp_eval", "jvp_rules", "zero_derivative", "custom_lin_p",
-           "has_tangent", "instantiate", "np"]
 
 
 # =============================================================================================

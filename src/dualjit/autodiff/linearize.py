@@ -5,30 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..ir import Eqn, Function, Literal, Primitive, Var
+from ..ir import Eqn, Function, Primitive, Var
 from ..ir import primitives as P
+from ..ir.passes import dce
 from ..ir.util import partition_list, scan_operands, split_list
 from ..tracer.core import apply_function, trace_flat
 from . import ops
 from .jvp import jvp_function
-
-
-def dce(fn: Function) -> Function:
-    """Drop equations whose outputs nothing uses (every primitive is pure)."""
-    try:
-        from ..ir.passes import dce as shared_dce
-    except ImportError:
-        shared_dce = None
-    if shared_dce is not None:
-        return shared_dce(fn)
-    live = {a for a in fn.outputs if isinstance(a, Var)}
-    kept = []
-    for eqn in reversed(fn.eqns):
-        if any(v in live for v in eqn.outputs):
-            kept.append(eqn)
-            live.update(a for a in eqn.inputs if isinstance(a, Var))
-    consts = [(v, a) for v, a in fn.consts if v in live]
-    return Function(fn.inputs, consts, list(reversed(kept)), fn.outputs)
+from .transpose import not_reversible
 
 
 class Split:
@@ -231,11 +215,7 @@ partial_eval_rules[P.cond_p] = _cond_partial_eval
 
 
 def _while_partial_eval(eqn: Eqn, flags: list[bool]):
-    from .transpose import _NOT_TRANSPOSABLE, NonLinearError
-
-    raise NonLinearError(_NOT_TRANSPOSABLE[P.while_p])
+    raise not_reversible(P.while_p)
 
 
 partial_eval_rules[P.while_p] = _while_partial_eval
-
-__all__ = ["partial_eval", "linearize_function", "dce", "Split", "Literal"]

@@ -12,7 +12,7 @@ from ..ir import primitives as P
 from ..ir.util import merge_lists, partition_list, scan_operands, scan_results, split_list
 from ..tracer.core import apply_function, bind, trace_flat
 from . import ops
-from .jvp import Zero, custom_lin_p
+from .jvp import Zero
 from .ops import add, neg, select, type_of, unbroadcast
 
 
@@ -36,13 +36,20 @@ class NonLinearError(TypeError):
     """A transform met an operation that cannot be reversed."""
 
 
-_NOT_TRANSPOSABLE = {
+_NOT_REVERSIBLE = {
     P.while_p: ("reverse-mode differentiation (grad, vjp, jacrev) through while_loop is not "
                 "supported: its trip count is only known at run time, so the values of every "
                 "iteration cannot be stored for the backward pass. Use lax.fori_loop with "
                 "static Python-int bounds (it becomes a scan) or lax.scan, or use forward mode "
                 "(jvp, jacfwd)."),
 }
+
+
+def not_reversible(prim: Primitive) -> NonLinearError:
+    """The error for reverse-mode differentiation through `prim`, saying why and what to use."""
+    return NonLinearError(_NOT_REVERSIBLE.get(
+        prim, f"reverse-mode differentiation of {prim.name} is not supported (it has no "
+        "transpose rule)"))
 
 
 def backward_pass(fn: Function, linear: Sequence[bool], nonlinear_values: Sequence[Any],
@@ -86,9 +93,7 @@ def backward_pass(fn: Function, linear: Sequence[bool], nonlinear_values: Sequen
         cts_out = [ops.zeros(v.type) if c is None else c for v, c in zip(eqn.outputs, cts_out)]
         rule = transpose_rules.get(eqn.primitive)
         if rule is None:
-            raise NonLinearError(_NOT_TRANSPOSABLE.get(
-                eqn.primitive, f"reverse-mode differentiation of {eqn.primitive.name} is not "
-                "supported (it has no transpose rule)"))
+            raise not_reversible(eqn.primitive)
         args = [LinearArg(a.type) if isinstance(a, Var) and a in linear_vars else read(a)
                 for a in eqn.inputs]
         ct_arg = cts_out if eqn.primitive.multiple_results else cts_out[0]
@@ -355,7 +360,7 @@ def _custom_lin_transpose(cts, *args, bwd, num_res, out_types):
     return [None] * num_res + list(cts_in)
 
 
-transpose_rules[custom_lin_p] = _custom_lin_transpose
+transpose_rules[P.custom_lin_p] = _custom_lin_transpose
 
 
 # =============================================================================================

@@ -215,11 +215,6 @@ class Primitive:
     def __repr__(self) -> str:
         return self.name
 
-    def bind(self, *args: Any, **params: Any) -> Any:
-        from ..tracer.core import bind  # the tracer layer owns dispatch
-
-        return bind(self, *args, **params)
-
 
 primitives: dict[str, Primitive] = {}
 shape_rules: dict[Primitive, Callable[..., Any]] = {}

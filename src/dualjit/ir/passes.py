@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import Eqn, FrozenDict, Function, Literal, Var, impl_rules, sub_functions
+from .core import Eqn, Function, Literal, Var, impl_rules, sub_functions
 from .interpreter import literal_value
 
 
@@ -136,5 +136,3 @@ def simplify(fn: Function) -> Function:
             return fn
     return fn
 
-
-__all__ = ["dce", "cse", "fold_constants", "drop_identities", "simplify", "FrozenDict"]

@@ -733,6 +733,24 @@ def _custom_vjp_shape(*args, call, fwd, bwd, num_res, num_consts):
 shape_rules[custom_vjp_call_p] = _custom_vjp_shape
 impl_rules[custom_vjp_call_p] = _call_impl
 
+# custom_lin: the linear (tangent) part of a custom_vjp call after linearization. `bwd` is its
+# transpose, so reverse mode needs nothing else; its forward map is never known.
+custom_lin_p = new_primitive("custom_lin", multiple_results=True, higher_order=True)
+
+
+def _custom_lin_shape(*args, bwd, num_res, out_types):
+    return list(out_types)
+
+
+def _custom_lin_impl(*args, bwd, num_res, out_types):
+    raise TypeError("forward-mode differentiation (jvp, jacfwd) of a custom_vjp function is "
+                    "not supported: custom_vjp defines only the reverse-mode rule; use "
+                    "custom_jvp, or reverse mode (grad, vjp, jacrev)")
+
+
+shape_rules[custom_lin_p] = _custom_lin_shape
+impl_rules[custom_lin_p] = _custom_lin_impl
+
 
 # =============================================================================================
 # numpy area: primitives for dualjit.numpy's breadth — accurate elementwise math, cumulative

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import DType, Function, Literal, TensorType, Var
+from .core import DType, Function, Literal, Var
 
 INLINE_CONST_LIMIT = 16
 
@@ -103,7 +103,3 @@ def print_function(fn: Function, name: str = "f") -> str:
     printer = _Printer()
     printer.function(fn, 0, f"def {name}")
     return "\n".join(printer.lines)
-
-
-def type_str(t: TensorType) -> str:
-    return str(t)

@@ -12,6 +12,7 @@ from .core import (  # noqa: F401
     bind,
     current_builder,
     trace_flat,
+    tracing,
 )
 from .make_ir import make_ir, trace_pytree  # noqa: F401
 from .pytree import (  # noqa: F401

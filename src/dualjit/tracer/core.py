@@ -48,8 +48,14 @@ _state = _State()
 
 
 def current_builder() -> Builder | None:
+    """The innermost active trace of this thread, or None outside every transform."""
     stack = _state.stack
     return stack[-1] if stack else None
+
+
+def tracing() -> bool:
+    """Whether a transform is recording on this thread (cheap enough for jit's fast path)."""
+    return bool(_state.stack)
 
 
 class Builder:
