@@ -1,7 +1,5 @@
 """Native code against the reference interpreter: every primitive and dtype, random programs."""
 
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,6 +18,7 @@ from dualjit.ir import primitives as P
 
 from ..ir.test_primitives import CASES
 from ..strategies import programs
+from . import run_python
 
 rng = np.random.default_rng(1)
 SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 0.5, -2.5, 1e-310, 3e5,
@@ -207,10 +206,7 @@ def test_bad_inputs_do_not_crash_the_process():
         "print(g(np.arange(5)))\n"
         "h = dj.jit(lambda x: x[np.array([4, 0])])\n"
         "print(h(np.arange(5.0)[::2].repeat(2)[:5]))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[:2] == ["8.0", "4.0"]
+    assert run_python(code).split()[:2] == ["8.0", "4.0"]
 
 
 def test_fast_callers_outlive_their_compiled_function():
@@ -223,10 +219,7 @@ def test_fast_callers_outlive_their_compiled_function():
         "gc.collect()\n"
         "junk = [ctypes.create_string_buffer(32) for _ in range(100000)]\n"
         "print(sum(float(c([np.ones(3)])[0]) for c in calls))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "150.0"
+    assert run_python(code).strip() == "150.0"
 
 
 def test_many_threads_call_one_compiled_function():
@@ -419,10 +412,7 @@ def test_without_native_blas_products_run_through_numpy():
         "c = compile_function(dj.make_ir(lambda x: jnp.tanh(x @ x))(a))\n"
         "assert any(not hasattr(s, 'segment') for s in c.steps)\n"
         "np.testing.assert_allclose(c(a)[0], np.tanh(a @ a), rtol=1e-12)\n")
-    env = dict(__import__("os").environ, DUALJIT_NATIVE_BLAS="0")
-    out = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    run_python(program, env=dict(__import__("os").environ, DUALJIT_NATIVE_BLAS="0"))
 
 
 def test_only_kernels_with_real_work_hand_over_the_gil():

@@ -1,8 +1,5 @@
 """Plans without LLVM: fusion groups, buffers, host steps, BLAS, threads, entries, printing."""
 
-import subprocess
-import sys
-
 import numpy as np
 from hypothesis import given
 
@@ -15,6 +12,7 @@ from dualjit.ir import Var
 from dualjit.ir import primitives as P
 
 from ..strategies import programs
+from . import run_python
 
 
 def plan(f, *args):
@@ -238,10 +236,7 @@ def test_schedule_imports_and_plans_without_llvmlite():
         "    np.ones((70, 70)), np.ones((70, 70)))\n"
         "print(plan_function(fn))\n"
         "assert not any(m.startswith('llvmlite') for m in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("plan: 1 kernel")
+    assert run_python(program).startswith("plan: 1 kernel")
 
 
 def test_every_var_of_a_group_is_materialized_in_emission_order():

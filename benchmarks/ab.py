@@ -1,0 +1,116 @@
+"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only TEXT]: dualjit against itself.
+
+Times dualjit's implementation of every workload in two environments, interleaved in one run:
+this checkout (`src/` first on the path) and OLD_PYTHON, an interpreter whose environment has
+another dualjit installed (for example a virtualenv with an older commit installed, not
+editable). Each environment runs in a worker process that builds each workload once, then
+the workers take turns, one repetition at a time (the order alternates every pass), so both
+see the same machine load. Prints a table of medians and the ratio new / old (below 1: this
+checkout is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+WORKER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])  # the benchmarks package; dualjit comes from the environment
+from benchmarks import workloads
+workloads._have = lambda module: False  # dualjit only: no peers
+import dualjit
+print(json.dumps({"dualjit": dualjit.__file__}), flush=True)
+built = {}
+for line in sys.stdin:
+    command, name = json.loads(line)
+    try:
+        if command == "build":
+            built[name] = workloads.WORKLOADS[name]()["dualjit"]
+            reply = {"ok": True}
+        else:
+            reply = {"seconds": workloads.time_once(built[name])}
+    except Exception as error:
+        reply = {"error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(reply), flush=True)
+"""
+
+
+class Worker:
+    def __init__(self, python: str, env: dict):
+        self.process = subprocess.Popen([python, "-c", WORKER, str(ROOT)], env=env, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.dualjit = json.loads(self.process.stdout.readline())["dualjit"]
+
+    def ask(self, command: str, name: str) -> dict:
+        self.process.stdin.write(json.dumps([command, name]) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def environments(old_python: str) -> dict[str, Worker]:
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    new_env = dict(clean, PYTHONPATH=str(ROOT / "src"))
+    return {"new": Worker(sys.executable, new_env), "old": Worker(old_python, clean)}
+
+
+def measure(workers: dict[str, Worker], name: str, passes: int) -> dict[str, list[float]]:
+    for worker in workers.values():
+        reply = worker.ask("build", name)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+    samples: dict[str, list[float]] = {label: [] for label in workers}
+    order = list(workers)
+    for i in range(passes):
+        for label in order if i % 2 == 0 else order[::-1]:
+            reply = workers[label].ask("time", name)
+            if "error" in reply:
+                raise RuntimeError(reply["error"])
+            samples[label].append(reply["seconds"])
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("old_python", help="the interpreter of the other environment")
+    parser.add_argument("--passes", type=int, default=7)
+    parser.add_argument("--only", help="run workloads whose name contains this text")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.workloads import WORKLOADS
+
+    workers = environments(args.old_python)
+    print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n")
+    print("| workload | old median | new median | new / old |\n|---|---:|---:|---:|")
+    try:
+        for name in WORKLOADS:
+            if args.only and args.only not in name:
+                continue
+            try:
+                samples = measure(workers, name, args.passes)
+            except RuntimeError as error:
+                print(f"| {name} | {error} | | |")
+                continue
+            old, new = (statistics.median(samples[k]) for k in ("old", "new"))
+            print(f"| {name} | {old * 1e3:.3f} ms | {new * 1e3:.3f} ms | {new / old:.2f} |",
+                  flush=True)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
