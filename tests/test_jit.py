@@ -1,4 +1,5 @@
-"""jit's dispatch: argument layouts, byte orders and dtypes on first and repeat calls."""
+"""jit's caches and dispatch: static args, repeat-call fast paths, argument layouts, byte
+orders and dtypes on first and repeat calls, fresh outputs."""
 
 import numpy as np
 import pytest
@@ -137,3 +138,73 @@ def test_kernel_entries_refuse_a_wrong_argument_count():
     kernel = compiled.steps[0].call
     with pytest.raises(KernelEntryError, match="takes 2 arguments"):
         kernel(np.ones(3))
+
+
+def test_static_argnums_and_cache_counts_traces():
+    traces = []
+
+    def f(x, n):
+        traces.append(1)
+        return x * n
+
+    g = dj.jit(f, static_argnums=1)
+    g(np.ones(3), 2)
+    g(np.ones(3) * 5, 2)
+    assert len(traces) == 1
+    g(np.ones(3), 3)
+    g(np.ones(4), 3)
+    g(np.ones(4, np.float32), 3)
+    assert len(traces) == 4
+    np.testing.assert_allclose(g(np.ones(2), 7), [7.0, 7.0])
+    with pytest.raises(TypeError, match="not hashable"):
+        g(np.ones(2), [1])
+
+
+def test_lower_text_equals_make_ir():
+    def f(x):
+        return jnp.sum(jnp.exp(x) * 2.0)
+
+    x = np.ones((2, 2), np.float32)
+    assert dj.jit(f).lower(x).as_text() == dj.make_ir(f)(x).text
+
+
+def test_repeat_calls_with_parameter_tuples_match_the_first_call():
+    # The second call goes through the dispatch fast path (tuples of arrays, captured
+    # constants); the results must equal a fresh trace-and-run of the same function.
+    data = np.linspace(-1, 1, 50)
+
+    def step(p, scale):
+        a, b = p
+        g = dj.grad(lambda q: jnp.sum((q[0] + q[1] * data) ** 2))(p)
+        return (a - scale * g[0], [b - scale * g[1], a * b])
+
+    jitted = dj.jit(step)
+    p = (np.float64(0.3), np.float64(-0.2))
+    first = jitted(p, 0.1)
+    again = jitted(p, 0.1)
+    fresh = dj.jit(step)(p, 0.1)
+    for x, y, z in zip(dj.tree_leaves(first), dj.tree_leaves(again), dj.tree_leaves(fresh)):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    assert isinstance(again, tuple) and isinstance(again[1], list)
+    # a different structure or shape is a different entry, not a wrong hit
+    three = jitted([np.float64(0.3), np.float64(-0.2)], 0.1)
+    np.testing.assert_allclose(three[0], first[0])
+    with pytest.raises(ValueError, match="do not broadcast"):
+        jitted((np.ones(2), np.ones(3)), 0.1)
+
+
+def test_float_arguments_read_in_place_match_the_array_path():
+    # one float64 scalar argument: repeat calls pass the float object to native code without
+    # making an array of it; results must equal those for the same value as a 0-d array
+    f = dj.jit(lambda x: jnp.sin(x) * x + jnp.where(x > 0, 1.0, -0.5))
+    g = dj.jit(lambda x: jnp.sin(x) * x + jnp.where(x > 0, 1.0, -0.5))
+    values = [0.0, -0.0, 1.5, -2.25, 1e-310, 1e300, np.inf, -np.inf, np.nan, 3.0]
+    f(1.0)
+    assert f._float_entry is not None
+    for v in values:
+        for arg in (v, np.float64(v)):
+            got, want = f(arg), g(np.asarray(v))
+            assert type(got) is np.ndarray and got.dtype == np.float64 and got.shape == ()
+            np.testing.assert_array_equal(got, want)
+            assert np.signbit(got) == np.signbit(want)
