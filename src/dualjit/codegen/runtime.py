@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Function, Literal, Var, impl_rules
+from ..ir import Function, Literal, Var, impl_rules, sub_functions
 from ..ir.interpreter import literal_value
 from . import parallel, pycall
 from .abi import KernelEntryError
@@ -24,7 +24,7 @@ from .callers import (
 )
 from .engine import CompiledModule
 from .lower import emit_module
-from .schedule import HostStepPlan, KernelPlan, plan_function
+from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 
 
 class _Kernel:
@@ -88,7 +88,7 @@ class _HostStep:
         self.impl = impl_rules[self.eqn.primitive]
         self.params = dict(self.eqn.params)
         if self.eqn.primitive.higher_order:
-            self.params["run_function"] = _compiled_runner()
+            self.params["run_function"] = _SubFunctions(self.eqn)
 
     def run(self, env: dict) -> None:
         eqn = self.eqn
@@ -99,16 +99,22 @@ class _HostStep:
             env[v] = np.asarray(value, dtype=v.type.dtype.np)
 
 
-def _compiled_runner():
-    """run_function(fn, *args) for the control-flow impls: fn compiled on first use."""
-    compiled: dict[int, tuple[Function, CompiledFunction]] = {}
+class _SubFunctions:
+    """run_function(fn, *args) for a host step's implementation: its sub-Functions compiled.
+    Control flow's are compiled with the step; a custom-rule call's on first use (its impl
+    runs `call`, never the `fwd` and `bwd` rules it also carries)."""
 
-    def run_function(fn: Function, *args):
-        found = compiled.get(id(fn))
+    def __init__(self, eqn):
+        self.compiled: dict[int, tuple[Function, CompiledFunction]] = {}
+        if lowering(eqn.primitive).control_flow:
+            for fn in sub_functions(eqn):
+                self.compiled[id(fn)] = (fn, compile_function(fn))
+
+    def __call__(self, fn: Function, *args) -> list[np.ndarray]:
+        found = self.compiled.get(id(fn))
         if found is None:  # keeping fn keeps its id from being reused
-            found = compiled[id(fn)] = (fn, compile_function(fn))
+            found = self.compiled[id(fn)] = (fn, compile_function(fn))
         return found[1](*args)
-    return run_function
 
 
 class CompiledFunction:
