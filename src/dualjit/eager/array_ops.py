@@ -10,6 +10,7 @@ when it appears and compose it from primitives until then.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -148,23 +149,64 @@ def np_relu(x):
     return np.where(x <= 0, x.dtype.type(0), x)
 
 
+@functools.cache
+def _erfc_coefficients() -> np.ndarray:
+    """Chebyshev coefficients of g(t) = erfc(x) exp(x²), t = 1/(1 + x/2) in (0, 1], fitted
+    once to math.erfc (relative error of erf below 2e-15 for x > 0.5; erfc's below 2e-13)."""
+    from numpy.polynomial import chebyshev
+
+    t = np.cos(np.linspace(0.0, np.pi, 4001)) * 0.5 + 0.5
+    t = t[t > 1e-4]
+    x = 2.0 * (1.0 / t - 1.0)
+
+    def g(v):
+        if v < 25.0:
+            return math.erfc(v) * math.exp(v * v)
+        total, term = 1.0, 1.0  # the asymptotic series, where exp(v²) overflows
+        for n in range(1, 12):
+            term *= -(2 * n - 1) / (2 * v * v)
+            total += term
+        return total / (v * math.sqrt(math.pi))
+    return chebyshev.chebfit(2.0 * t - 1.0, np.array([g(v) for v in x]), 24)
+
+
+_TAYLOR = [(-1) ** k * 2 / math.sqrt(math.pi) / (math.factorial(k) * (2 * k + 1))
+           for k in range(13)]
+
+
+def erf_with(xp, x):
+    """erf on array module xp (NumPy for eager values, dualjit.numpy when traced): the Taylor
+    series for |x| <= 0.5, else 1 - exp(-x²) g(t) with g's Chebyshev fit (Clenshaw)."""
+    a = xp.abs(x)
+    small = xp.minimum(a, 0.5)
+    x2 = small * small
+    series = _TAYLOR[-1] + 0 * x2
+    for c in reversed(_TAYLOR[:-1]):
+        series = series * x2 + c
+    large = xp.maximum(a, 0.5)
+    u = 2.0 * (1.0 / (1.0 + 0.5 * large)) - 1.0
+    b1 = b2 = 0 * u
+    coefficients = _erfc_coefficients()
+    for c in coefficients[:0:-1]:
+        b1, b2 = 2.0 * u * b1 - b2 + c, b1
+    g = u * b1 - b2 + coefficients[0]
+    tail = 1.0 - xp.exp(-large * large) * g
+    return xp.where(a <= 0.5, small * series, tail) * xp.sign(x)
+
+
 @custom_jvp
 def _erf(x):
-    # Abramowitz & Stegun 7.1.26 is too coarse for float64; this is the complementary
-    # error function's Chebyshev fit (Numerical Recipes' erfc, |error| < 1.2e-7 relative).
-    z = jnp.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-        0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-            1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    erfc = t * jnp.exp(poly)
-    return jnp.sign(x) * (1.0 - erfc)
+    return erf_with(jnp, x)
 
 
 @_erf.defjvp
 def _erf_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
     return _erf(x), (2.0 / math.sqrt(math.pi)) * jnp.exp(-x * x) * x_dot
+
+
+def np_erf(x):
+    return np.asarray(erf_with(np, x), x.dtype)
 
 
 erf = _pending("erf", _erf)

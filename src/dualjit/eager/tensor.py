@@ -373,8 +373,8 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
             if function is None:
                 function = op_function(key, fn, [xv, yv], ())
             counter = [0]
-            node = Node(name, function, [_source(x) if type(x) is Tensor else x,
-                                         _source(y) if type(y) is Tensor else y],
+            node = Node(name, function, [_source(x) if isinstance(x, Tensor) else x,
+                                         _source(y) if isinstance(y, Tensor) else y],
                         _checks(x, y), value, counter)
             out._counter = counter
             out.grad_fn = node
@@ -391,10 +391,10 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
 def _checks(x: Any, y: Any) -> tuple:
     """Node.checks for the two inputs of a binary operation."""
     checks = ()
-    if type(x) is Tensor and x.grad_fn is None:
+    if isinstance(x, Tensor) and x.grad_fn is None:
         c = version_counter(x)
         checks = (0, c, c[0])
-    if type(y) is Tensor and y.grad_fn is None:
+    if isinstance(y, Tensor) and y.grad_fn is None:
         c = version_counter(y)
         checks += (1, c, c[0])
     return checks
@@ -473,6 +473,7 @@ class _Extra:
     hooks on a leaf; whether a non-leaf retains its grad."""
 
     __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad")
+    # view_fn is (the parent view's view_fn or None, operation, its keyword arguments).
 
     def __init__(self):
         self.base = None
@@ -489,34 +490,37 @@ def _extra(t: Tensor) -> _Extra:
 
 
 def _view_counter(base: Tensor, value: Any) -> list | None:
-    """The base's version counter if `value` shares its storage (then it is a view)."""
-    bv = base._value
-    if type(value) is ndarray and type(bv) is ndarray:
-        return version_counter(base) if np.may_share_memory(value, bv) else None
+    """The base's version counter if `value` shares its storage (then it is a view: the NumPy
+    fast path of a view operation reads only its input, so any base of the result is it)."""
+    if type(value) is ndarray and value.base is not None:
+        return version_counter(base)
     return None
 
 
 def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
     """Remember that `out` is a view of parent's base, and the map from base to view."""
     pe = parent._extra
-    if pe is not None and pe.base is not None:
-        base, parent_fn = pe.base, pe.view_fn
-    else:
-        base, parent_fn = parent, None
-
-    def view_fn(a, parent_fn=parent_fn):
-        return fn(a if parent_fn is None else parent_fn(a), **kwargs)
     extra = _extra(out)
-    extra.base = base
-    extra.view_fn = view_fn
-    extra.view_version = version_counter(out)[0]
+    if pe is not None and pe.base is not None:
+        extra.base, extra.view_fn = pe.base, (pe.view_fn, fn, kwargs)
+    else:
+        extra.base, extra.view_fn = parent, (None, fn, kwargs)
+    extra.view_version = out._counter[0]
 
 
 def view_positions(t: Tensor) -> ndarray:
     """For a view, the flat position in its base of each of its elements."""
     extra = t._extra
     base = extra.base
-    return np.asarray(extra.view_fn(np.arange(base._value.size).reshape(base._value.shape)))
+    positions = np.arange(base._value.size).reshape(base._value.shape)
+    chain = []
+    step = extra.view_fn
+    while step is not None:  # (parent's chain, fn, kwargs), innermost first
+        chain.append(step[1:])
+        step = step[0]
+    for fn, kwargs in reversed(chain):
+        positions = fn(positions, **kwargs)
+    return np.asarray(positions)
 
 
 def _sync_view(t: Tensor) -> None:
@@ -1445,7 +1449,7 @@ class Tensor:
         return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),))
 
     def erf(self):
-        return apply_op("ErfBackward", A.erf, [_float(self)])
+        return apply_op("ErfBackward", A.erf, [_float(self)], fast=A.np_erf)
 
     def clamp(self, min: Any = None, max: Any = None):  # noqa: A002
         if min is None and max is None:

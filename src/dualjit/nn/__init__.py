@@ -1,9 +1,10 @@
 """dualjit.nn: JAX-style functions on arrays, and PyTorch-style modules and functional on Tensors.
 
 `functions` (relu, softmax, cross_entropy, ...) works on arrays and traced values, as jax.nn;
-it is imported at once. The PyTorch-spelled parts (`functional`, and later `Module`, layers,
-losses, `init`, `utils`) work on Tensors and are imported on first use, so `import dualjit`
-stays fast and the eager layer (which uses `functions`) has no import cycle with them.
+it is imported at once. The PyTorch-spelled parts (`Module`, `Parameter`, layers, losses,
+`functional`, `init`, `utils`) work on Tensors and are imported on first use, so
+`import dualjit` stays fast and the eager layer (which uses `functions`) has no import cycle
+with them.
 """
 
 from .functions import (  # noqa: F401
@@ -18,12 +19,29 @@ from .functions import (  # noqa: F401
     softplus,
 )
 
-_LAZY_SUBMODULES = ("functional",)
+_LAZY_SUBMODULES = ("functional", "init", "utils", "module", "layers", "loss")
+_LAZY_NAMES = {
+    "module": ("Module", "Parameter"),
+    "layers": ("Identity", "Linear", "Bilinear", "Embedding", "LayerNorm", "BatchNorm1d",
+               "Dropout", "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Tanh", "Sigmoid",
+               "Softplus", "Softmax", "LogSoftmax", "Flatten", "Unflatten", "Sequential",
+               "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"),
+    "loss": ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
+             "NLLLoss", "CrossEntropyLoss", "KLDivLoss"),
+}
+_HOME = {name: module for module, names in _LAZY_NAMES.items() for name in names}
 
 
 def __getattr__(name: str):
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    home = _HOME.get(name)
+    if home is not None:
+        return getattr(importlib.import_module(f"{__name__}.{home}"), name)
     raise AttributeError(f"module 'dualjit.nn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_HOME))

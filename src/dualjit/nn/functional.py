@@ -1,41 +1,546 @@
-"""dualjit.nn.functional: the torch-spelled losses and activations on Tensors."""
+"""dualjit.nn.functional: torch.nn.functional on Tensors — activations, linear, normalization,
+dropout, embedding and losses, each one recorded operation with a stable derivative."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ..eager.tensor import Tensor, _operand, apply_op
-from . import functions as nn
+import numpy as np
+
+from .. import numpy as jnp
+from ..eager import array_ops as A
+from ..eager.tensor import Tensor, _new_tensor, _operand, apply_op, as_tensor_arg, where
+from . import functions as nnf
+
+# -- activations ----------------------------------------------------------------------------------
 
 
-def _t(x: Any, like: Tensor) -> Any:
-    return _operand(x, like._value)
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    out = input.relu()
+    return input.copy_(out) if inplace else out
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any) -> Tensor:
-    return apply_op("BinaryCrossEntropyWithLogitsBackward", nn.binary_cross_entropy_with_logits,
-                    [input, _t(target, input)])
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def mse_loss(input: Tensor, target: Any) -> Tensor:
-    return apply_op("MseLossBackward", nn.mse_loss, [input, _t(target, input)])
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
+               inplace: bool = False) -> Tensor:
+    out = apply_op("LeakyReluBackward", _leaky_relu, [input], (("slope", float(negative_slope)),))
+    return input.copy_(out) if inplace else out
 
 
-def cross_entropy(input: Tensor, target: Any) -> Tensor:
-    return apply_op("CrossEntropyBackward", nn.cross_entropy, [input, _t(target, input)])
+def _leaky_relu(x, slope):
+    return jnp.where(jnp.greater(x, 0), x, x * slope)
 
 
-def relu(input: Tensor) -> Tensor:
-    return apply_op("ReluBackward", nn.relu, [input])
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    out = apply_op("EluBackward", _elu, [input], (("alpha", float(alpha)),))
+    return input.copy_(out) if inplace else out
 
 
-def sigmoid(input: Tensor) -> Tensor:
-    return apply_op("SigmoidBackward", nn.sigmoid, [input])
+def _elu(x, alpha):
+    return jnp.where(jnp.greater(x, 0), x, alpha * A.expm1(jnp.minimum(x, 0.0)))
 
 
-def softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return apply_op("SoftmaxBackward", nn.softmax, [input], (("axis", int(dim)),))
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
+             inplace: bool = False) -> Tensor:
+    out = input.clamp(min_val, max_val)
+    return input.copy_(out) if inplace else out
 
 
-def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
-    return apply_op("LogSoftmaxBackward", nn.log_softmax, [input], (("axis", int(dim)),))
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    return input.tanh()
+
+
+def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    return apply_op("LogSigmoidBackward", _logsigmoid, [input])
+
+
+def _logsigmoid(x):
+    return -nnf.softplus(-x)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    return apply_op("SoftplusBackward", _softplus, [input],
+                    (("beta", float(beta)), ("threshold", float(threshold))))
+
+
+def _softplus(x, beta, threshold):
+    scaled = x * beta
+    return jnp.where(jnp.greater(scaled, threshold), x, nnf.softplus(scaled) / beta)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply_op("GeluBackward", _gelu, [input], (("approximate", approximate),),
+                    fast=_np_gelu)
+
+
+def _gelu(x, approximate):
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + jnp.tanh(inner))
+    return 0.5 * x * (1.0 + A.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def _np_gelu(x, approximate):
+    if x.dtype.kind != "f":
+        return None
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + np.tanh(inner))
+    return np.asarray(0.5 * x * (1.0 + A.erf_with(np, x * (1.0 / math.sqrt(2.0)))), x.dtype)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    out = apply_op("SiluBackward", _silu, [input])
+    return input.copy_(out) if inplace else out
+
+
+def _silu(x):
+    return x * nnf.sigmoid(x)
+
+
+def mish(input: Tensor) -> Tensor:  # noqa: A002
+    return input * softplus(input).tanh()
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+    return input.softmax(_softmax_dim(input, dim), dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+    return input.log_softmax(_softmax_dim(input, dim), dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
+    return (-input).softmax(_softmax_dim(input, dim))
+
+
+def _softmax_dim(input: Tensor, dim: int | None) -> int:
+    if dim is not None:
+        return int(dim)
+    return 0 if input.ndim in (0, 1, 3) else 1  # (PyTorch's legacy implicit choice)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    return input / input.norm(p, dim=dim, keepdim=True).clamp_min(eps)
+
+
+# -- layers as functions --------------------------------------------------------------------------
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """input @ weight.T + bias as one recorded operation."""
+    if bias is None:
+        return apply_op("MmBackward", _linear_no_bias, [input, weight], fast=_np_linear_no_bias)
+    return apply_op("AddmmBackward", _linear, [input, weight, bias], fast=_np_linear)
+
+
+def _linear(x, w, b):
+    return jnp.matmul(x, jnp.transpose(w)) + b
+
+
+def _np_linear(x, w, b):
+    out = np.matmul(x, w.T)
+    out += b
+    return out
+
+
+def _linear_no_bias(x, w):
+    return jnp.matmul(x, jnp.transpose(w))
+
+
+def _np_linear_no_bias(x, w):
+    return np.matmul(x, w.T)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    from ..eager.functions import einsum
+
+    out = einsum("bi,oij,bj->bo", input1, weight, input2)
+    return out + bias if bias is not None else out
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,  # noqa: A002
+              max_norm: Any = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    idx = input._value if isinstance(input, Tensor) else np.asarray(input)
+    if padding_idx is not None:
+        # The padding row gets no gradient: gather it from a copy outside the graph.
+        rows = weight[idx]
+        pad = _new_tensor(np.asarray(idx == (padding_idx % weight.shape[0])))
+        return where(pad.unsqueeze(-1), weight.detach()[idx], rows)
+    return weight[idx]
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    idx = tensor._value
+    n = int(idx.max()) + 1 if num_classes < 0 else int(num_classes)
+    return _new_tensor((idx[..., None] == np.arange(n)).astype(np.int64))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+            inplace: bool = False) -> Tensor:
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    from ..eager.factories import rng
+
+    keep = rng().random(input.shape) >= p
+    mask = (keep / (1.0 - p)).astype(input.dtype)
+    out = input * _new_tensor(mask)
+    return input.copy_(out) if inplace else out
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[-len(shape):]) != shape:
+        raise RuntimeError(f"layer_norm: expected input with shape [*, {', '.join(map(str, shape))}]"
+                           f", but got input of size {list(input.shape)}")
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    args = [input] + [t for t in (weight, bias) if t is not None]
+    params = (("axes", axes), ("eps", float(eps)), ("affine", (weight is not None, bias is not None)))
+    return apply_op("NativeLayerNormBackward", _layer_norm, args, params)
+
+
+def _normalized(x, axes, eps):
+    mean = jnp.mean(x, axis=axes, keepdims=True)
+    centered = x - mean
+    var = jnp.mean(centered * centered, axis=axes, keepdims=True)
+    return centered * A.rsqrt(var + eps)
+
+
+def _layer_norm(x, *wb, axes, eps, affine):
+    out = _normalized(x, axes, eps)
+    wb = list(wb)
+    if affine[0]:
+        out = out * wb.pop(0)
+    if affine[1]:
+        out = out + wb.pop(0)
+    return out
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize over every dimension but the channels (dim 1); in training, update the
+    running statistics in place (the variance unbiased, as PyTorch)."""
+    axes = (0,) + tuple(range(2, input.ndim))
+    view = [1, -1] + [1] * (input.ndim - 2)
+    if training:
+        n = int(np.prod([input.shape[a] for a in axes]))
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {list(input.shape)}")
+        if running_mean is not None:
+            from ..eager.tensor import no_grad
+
+            with no_grad():
+                mean = input.detach().mean(axes)
+                var = input.detach().var(axes, unbiased=True)
+                running_mean.mul_(1 - momentum).add_(mean * momentum)
+                running_var.mul_(1 - momentum).add_(var * momentum)
+        args = [input] + [t for t in (weight, bias) if t is not None]
+        params = (("axes", axes), ("eps", float(eps)),
+                  ("affine", (weight is not None, bias is not None)), ("view", tuple(view)))
+        return apply_op("NativeBatchNormBackward", _batch_norm_train, args, params)
+    out = (input - running_mean.reshape(view)) * (running_var.reshape(view) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(view)
+    if bias is not None:
+        out = out + bias.reshape(view)
+    return out
+
+
+def _batch_norm_train(x, *wb, axes, eps, affine, view):
+    out = _normalized(x, axes, eps)
+    wb = list(wb)
+    if affine[0]:
+        out = out * jnp.reshape(wb.pop(0), view)
+    if affine[1]:
+        out = out + jnp.reshape(wb.pop(0), view)
+    return out
+
+
+# -- losses ---------------------------------------------------------------------------------------
+
+def _reduce(losses, reduction):
+    if reduction == "mean":
+        return jnp.mean(losses)
+    if reduction == "sum":
+        return jnp.sum(losses)
+    return losses
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction (use 'mean', 'sum' "
+                         "or 'none')")
+    return reduction
+
+
+def _target(target: Any, like: Tensor) -> Any:
+    t = _operand(target, like._value)
+    if isinstance(t, Tensor) and t.shape != like.shape:
+        import warnings
+
+        warnings.warn(f"Using a target size ({t.shape}) that is different to the input size "
+                      f"({like.shape}). This will likely lead to incorrect results due to "
+                      "broadcasting. Please ensure they have the same size.", UserWarning,
+                      stacklevel=3)
+    return t
+
+
+def mse_loss(input: Tensor, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+             reduction: str = "mean") -> Tensor:
+    return apply_op("MseLossBackward", _mse, [input, _target(target, input)],
+                    (("reduction", _check_reduction(reduction)),), fast=_np_mse)
+
+
+def _mse(x, y, reduction):
+    d = x - y
+    return _reduce(d * d, reduction)
+
+
+def _np_reduce(losses, reduction):
+    if reduction == "none":
+        return losses
+    total = np.add.reduce(losses, axis=None)
+    return total / losses.dtype.type(losses.size) if reduction == "mean" else total
+
+
+def _np_mse(x, y, reduction):
+    if x.dtype != y.dtype:
+        return None
+    d = x - y
+    return _np_reduce(d * d, reduction)
+
+
+def l1_loss(input: Tensor, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+            reduction: str = "mean") -> Tensor:
+    return apply_op("L1LossBackward", _l1, [input, _target(target, input)],
+                    (("reduction", _check_reduction(reduction)),), fast=_np_l1)
+
+
+def _l1(x, y, reduction):
+    return _reduce(jnp.abs(x - y), reduction)
+
+
+def _np_l1(x, y, reduction):
+    return _np_reduce(np.abs(x - y), reduction) if x.dtype == y.dtype else None
+
+
+def smooth_l1_loss(input: Tensor, target: Any, size_average: Any = None,  # noqa: A002
+                   reduce: Any = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    return apply_op("SmoothL1LossBackward", _smooth_l1, [input, _target(target, input)],
+                    (("reduction", _check_reduction(reduction)), ("beta", float(beta))))
+
+
+def _smooth_l1(x, y, reduction, beta):
+    d = jnp.abs(x - y)
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(jnp.where(jnp.less(d, beta), 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0, weight: Any = None) -> Tensor:
+    return apply_op("HuberLossBackward", _huber, [input, _target(target, input)],
+                    (("reduction", _check_reduction(reduction)), ("delta", float(delta))))
+
+
+def _huber(x, y, reduction, delta):
+    d = jnp.abs(x - y)
+    return _reduce(jnp.where(jnp.less(d, delta), 0.5 * d * d, delta * (d - 0.5 * delta)),
+                   reduction)
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+                         size_average: Any = None, reduce: Any = None,
+                         reduction: str = "mean") -> Tensor:
+    """-(y log x + (1 - y) log(1 - x)), each log clamped at -100 as PyTorch does."""
+    args = [input, _target(target, input)] + ([_operand(weight, input._value)]
+                                              if weight is not None else [])
+    if isinstance(input._value, np.ndarray) and ((input._value < 0) | (input._value > 1)).any():
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    return apply_op("BinaryCrossEntropyBackward", _bce, args,
+                    (("reduction", _check_reduction(reduction)),))
+
+
+def _bce(x, y, *weight, reduction):
+    log_x = jnp.maximum(jnp.log(x), -100.0)
+    log_1mx = jnp.maximum(A.log1p(-x), -100.0)
+    losses = -(y * log_x + (1.0 - y) * log_1mx)
+    if weight:
+        losses = losses * weight[0]
+    return _reduce(losses, reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
+                                     size_average: Any = None, reduce: Any = None,
+                                     reduction: str = "mean", pos_weight: Any = None) -> Tensor:
+    extra = [w for w in (weight, pos_weight) if w is not None]
+    args = [input, _target(target, input)] + [_operand(w, input._value) for w in extra]
+    params = (("reduction", _check_reduction(reduction)),
+              ("has", (weight is not None, pos_weight is not None)))
+    return apply_op("BinaryCrossEntropyWithLogitsBackward", _bce_logits, args, params)
+
+
+def _bce_logits(z, y, *extra, reduction, has):
+    extra = list(extra)
+    weight = extra.pop(0) if has[0] else None
+    pos_weight = extra.pop(0) if has[1] else None
+    log1p_exp = A.log1p(jnp.exp(-jnp.abs(z))) + jnp.maximum(-z, 0.0)  # log(1 + e^-z), stable
+    if pos_weight is None:
+        losses = (1.0 - y) * z + log1p_exp
+    else:
+        losses = (1.0 - y) * z + (1.0 + (pos_weight - 1.0) * y) * log1p_exp
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def _class_axis_last(x):
+    nd = len(x.shape)
+    return x if nd <= 2 else jnp.moveaxis(x, 1, -1)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    labels = _labels(target, input)
+    args = [input, labels] + ([as_tensor_arg(weight)] if weight is not None else [])
+    params = (("reduction", _check_reduction(reduction)), ("ignore_index", int(ignore_index)),
+              ("smoothing", 0.0), ("logits", False))
+    return apply_op("NllLossBackward", _class_loss, args, params)
+
+
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax over dim 1 (the class dimension) then NLL, with class-index targets
+    (ignore_index, weight, label_smoothing) or class-probability targets."""
+    reduction = _check_reduction(reduction)
+    t = target._value if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind == "f":  # probabilities
+        args = [input, _operand(target, input._value)] + (
+            [as_tensor_arg(weight)] if weight is not None else [])
+        params = (("reduction", reduction), ("smoothing", float(label_smoothing)))
+        return apply_op("CrossEntropyBackward", _soft_cross_entropy, args, params)
+    args = [input, _labels(target, input)] + ([as_tensor_arg(weight)] if weight is not None else [])
+    params = (("reduction", reduction), ("ignore_index", int(ignore_index)),
+              ("smoothing", float(label_smoothing)), ("logits", True))
+    return apply_op("CrossEntropyBackward", _class_loss, args, params, fast=_np_class_loss)
+
+
+def _labels(target: Any, input: Tensor) -> Any:
+    t = target._value if isinstance(target, Tensor) else np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise RuntimeError(f"expected scalar type Long for the target but found {t.dtype}")
+    expected = input.shape[:1] + input.shape[2:] if input.ndim >= 2 else ()
+    if tuple(t.shape) != tuple(expected):
+        raise ValueError(f"Expected target of shape {tuple(expected)} for input of shape "
+                         f"{tuple(input.shape)}, got {tuple(t.shape)}")
+    return t.astype(np.int64) if isinstance(t, np.ndarray) else t
+
+
+def _class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
+    logp = _class_axis_last(x)
+    if logits:
+        logp = nnf.log_softmax(logp, axis=-1)
+    n_classes = logp.shape[-1]
+    keep = jnp.not_equal(labels, ignore_index)
+    one_hot = jnp.equal(jnp.expand_dims(jnp.where(keep, labels, 0), -1), jnp.arange(n_classes))
+    w = weight[0] if weight else None
+    picked = jnp.sum(jnp.where(one_hot, logp, jnp.zeros_like(logp)), axis=-1)
+    w_label = jnp.sum(jnp.where(one_hot, w, jnp.zeros_like(logp)), axis=-1) \
+        if w is not None else jnp.ones_like(picked)
+    w_label = jnp.where(keep, w_label, jnp.zeros_like(w_label))
+    losses = -w_label * picked
+    if smoothing:
+        smooth = -jnp.sum(logp * w if w is not None else logp, axis=-1) / n_classes
+        smooth = jnp.where(keep, smooth, jnp.zeros_like(smooth))
+        losses = (1.0 - smoothing) * losses + smoothing * smooth
+    if reduction == "mean":
+        return jnp.sum(losses) / jnp.sum(w_label)
+    return _reduce(losses, reduction)
+
+
+def _np_class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
+    """NumPy's value of the common case (2-D logits, no weight, no smoothing)."""
+    if weight or smoothing or x.ndim != 2 or not logits or x.dtype.kind != "f":
+        return None
+    shifted = x - x.max(axis=1, keepdims=True)
+    logz = np.log(np.exp(shifted).sum(axis=1))
+    keep = labels != ignore_index
+    picked = shifted[np.arange(len(labels)), np.where(keep, labels, 0)] - logz
+    losses = np.where(keep, -picked, x.dtype.type(0))
+    if reduction == "mean":
+        return np.asarray(losses.sum() / x.dtype.type(keep.sum()), x.dtype)
+    return _np_reduce(losses, reduction)
+
+
+def _soft_cross_entropy(x, probs, *weight, reduction, smoothing):
+    logp = nnf.log_softmax(_class_axis_last(x), axis=-1)
+    p = _class_axis_last(probs)
+    n_classes = logp.shape[-1]
+    if smoothing:
+        p = p * (1.0 - smoothing) + smoothing / n_classes
+    terms = logp * p if not weight else logp * p * weight[0]
+    losses = -jnp.sum(terms, axis=-1)
+    if reduction == "mean":
+        return jnp.sum(losses) / (int(np.prod(losses.shape)) or 1)
+    return _reduce(losses, reduction)
+
+
+def kl_div(input: Tensor, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    t = as_tensor_arg(target)
+    pointwise = (t.exp() * (t - input)) if log_target else where(
+        t > 0, t * (t.clamp_min(1e-300).log() - input), 0.0 * input)
+    if reduction == "batchmean":
+        return pointwise.sum() / input.shape[0]
+    return {"mean": pointwise.mean, "sum": pointwise.sum}.get(reduction, lambda: pointwise)()
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    num = (x1 * x2).sum(dim)
+    return num / (x1.norm(dim=dim) * x2.norm(dim=dim)).clamp_min(eps)
+
+
+def pad(input: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported (use 'constant')")
+    out = input
+    for i in range(len(pad) // 2):
+        d = input.ndim - 1 - i
+        before, after = int(pad[2 * i]), int(pad[2 * i + 1])
+        from ..eager.factories import full
+        from ..eager.functions import cat
+
+        shape = list(out.shape)
+        parts = []
+        if before:
+            shape[d] = before
+            parts.append(full(tuple(shape), value, dtype=out.dtype))
+        parts.append(out)
+        if after:
+            shape[d] = after
+            parts.append(full(tuple(shape), value, dtype=out.dtype))
+        out = cat(parts, d)
+    return out
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "math", "np", "jnp", "A", "Any", "Tensor", "apply_op", "as_tensor_arg",
+    "where", "nnf")]

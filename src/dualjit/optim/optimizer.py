@@ -1,0 +1,221 @@
+"""The Optimizer base: parameter groups, per-parameter state, state_dict, and the fused step.
+
+An algorithm (SGD, Adam, ...) writes its update for ONE parameter as a dualjit.numpy function
+of arrays (PyTorch's documented formulas). step() applies it to every parameter of a group
+inside one `dualjit.jit` program, so the whole update is one compiled kernel per step; the
+hyperparameters are inputs of the kernel (changing the learning rate does not recompile).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..eager.tensor import Tensor, _new_tensor, _write, no_grad
+
+
+class _RequiredParameter:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+class Optimizer:
+    """Base class: subclasses set `hyper` (names of float hyperparameters passed to the
+    kernel), `state_names` (per-parameter state arrays) and implement `update`."""
+
+    hyper: tuple[str, ...] = ()
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Any, defaults: dict):
+        self.defaults = defaults
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}")
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+        self._kernels: dict = {}
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(k for k in group if k != "params"):
+                lines.append(f"    {key}: {group[key]}")
+        return "\n".join(lines) + "\n)"
+
+    def add_param_group(self, param_group: dict) -> None:
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params "
+                                f"is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                if set_to_none:
+                    p._grad = None
+                else:
+                    if p._grad.grad_fn is not None:
+                        p._grad = p._grad.detach()
+                    p._grad.zero_()
+
+    # -- the fused step -------------------------------------------------------------------------
+    def update(self, p, g, state: dict, h: dict, static: tuple) -> tuple[Any, dict]:
+        """One parameter's update: (new value, new state arrays), on dualjit.numpy arrays."""
+        raise NotImplementedError
+
+    def static(self, group: dict) -> tuple:
+        """Hyperparameters that change the program's structure (booleans, zero or not)."""
+        return ()
+
+    def init_state(self, p: Tensor, group: dict) -> dict:
+        """The state arrays of a parameter before its first step (zeros by default)."""
+        return {name: np.zeros_like(p._value) for name in self.state_names}
+
+    @no_grad()
+    def step(self, closure: Callable | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            from ..eager.tensor import enable_grad
+
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict) -> None:
+        params = [p for p in group["params"] if p._grad is not None]
+        if not params:
+            return
+        states = [self._state_of(p, group) for p in params]
+        names = [tuple(sorted(k for k in s if k != "step")) for s in states]
+        static = self.static(group)
+        key = (static, tuple((p._value.dtype, p._value.shape, n) for p, n in zip(params, names)))
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = self._make_kernel(static, names)
+        hyper = np.array([float(group[h]) for h in self.hyper], np.float64)
+        args = [hyper]
+        for p, s, n in zip(params, states, names):
+            args += [p._value, p._grad._value, s["step"]._value] + [s[k]._value for k in n]
+        outs = kernel(*args)
+        i = 0
+        for p, s, n in zip(params, states, names):
+            _write(p, outs[i])  # in place: views and .data aliases of p see the update
+            s["step"]._value = outs[i + 1]
+            for j, k in enumerate(n):
+                s[k]._value = outs[i + 2 + j]
+            i += 2 + len(n)
+
+    def _state_of(self, p: Tensor, group: dict) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = _new_tensor(np.zeros((), np.float32))
+            for name, value in self.init_state(p, group).items():
+                state[name] = _new_tensor(value)
+        return state
+
+    def _make_kernel(self, static: tuple, names: list[tuple]) -> Callable:
+        from ..jit import jit
+
+        hyper_names = self.hyper
+        update = self.update
+
+        def kernel(hyper, *flat):
+            h = {name: hyper[i] for i, name in enumerate(hyper_names)}
+            outs, i = [], 0
+            for n in names:
+                p, g, step = flat[i], flat[i + 1], flat[i + 2]
+                state = dict(zip(n, flat[i + 3:i + 3 + len(n)]))
+                step = step + 1.0
+                hp = {k: v.astype(p.dtype) for k, v in h.items()}
+                new_p, new_state = update(p, g, state, hp, static, step.astype(p.dtype))
+                outs += [new_p, step] + [new_state[k] for k in n]
+                i += 3 + len(n)
+            return outs
+
+        kernel.__name__ = f"{type(self).__name__}_step"
+        return jit(kernel)
+
+    # -- state_dict -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{'state': {index: {name: tensor}}, 'param_groups': [{hyperparameters, 'params':
+        [indices]}]}, as PyTorch's (parameters are numbered across groups in order)."""
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = []
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+                packed["params"].append(index[id(p)])
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state and self.state[p]:
+                    state[index[id(p)]] = {k: (v.detach() if isinstance(v, Tensor) else v)
+                                           for k, v in self.state[p].items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        by_index = {}
+        for own, saved in zip(self.param_groups, groups):
+            if len(own["params"]) != len(saved["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+            by_index.update(zip(saved["params"], own["params"]))
+            for k, v in saved.items():
+                if k != "params":
+                    own[k] = v
+        self.state = defaultdict(dict)
+        for i, values in state_dict["state"].items():
+            p = by_index[int(i)]
+            self.state[p] = {k: _state_value(v, p) for k, v in values.items()}
+
+
+def _state_value(v: Any, p: Tensor) -> Any:
+    if isinstance(v, Tensor):
+        value = v._value
+    elif isinstance(v, np.ndarray):
+        value = v
+    else:
+        return v
+    dtype = np.float32 if value.ndim == 0 else p._value.dtype
+    return _new_tensor(np.array(value, dtype=dtype if value.dtype.kind == "f" else value.dtype))
+
+
+def params_of(params: Iterable) -> list:
+    return list(params)
