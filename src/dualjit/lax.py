@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Function, TensorType, Var, as_dtype
+from .ir import Function, Literal, TensorType, Var, as_dtype
 from .ir import primitives as P
 from .tracer.core import Tracer, abstractify, bind, trace_flat
 from .tracer.pytree import PyTreeDef, tree_flatten, tree_unflatten
@@ -113,23 +113,31 @@ def switch(index: Any, branches: Sequence[Callable], *operands: Any) -> Any:
                             ".astype or by returning arrays of the same shape)")
     captures = _union_captures(traced)
     fns = tuple(_with_captures(b, captures) for b in traced)
-    idx = _index_operand(index)
+    idx = _index_operand(index, len(branches))
     outs = bind(P.cond_p, idx, *captures, *leaves, branches=fns)
     return tree_unflatten(traced[0].out_tree, outs)
 
 
-def _index_operand(index: Any) -> Any:
+def _index_operand(index: Any, n_branches: int) -> Any:
+    """The branch index as an int32 scalar, clamped into [0, n_branches - 1] in the index's own
+    type first (so a wide or unsigned index is never wrapped by the narrowing)."""
     if isinstance(index, Tracer):
         if index.shape != ():
             raise TypeError(f"cond: the predicate/index must be a scalar, got {index.aval}")
         if index.aval.dtype.is_float:
             raise TypeError(f"cond: the predicate/index must be bool or integer, got {index.aval}")
+        if index.aval.dtype.is_int:
+            dtype = index.aval.dtype
+            if dtype.is_signed_int:
+                index = bind(P.max_p, index, Literal(0, dtype))
+            top = min(n_branches - 1, int(np.iinfo(dtype.np).max))
+            index = bind(P.min_p, index, Literal(top, dtype))
         return bind(P.convert_element_type_p, index, new_dtype=as_dtype("int32"))
     arr = np.asarray(index)
     if arr.shape != () or arr.dtype.kind not in "biu":
         raise TypeError(f"cond: the predicate/index must be a bool or integer scalar, got "
                         f"{arr.dtype}{list(arr.shape)}")
-    return np.int32(int(arr))
+    return np.int32(min(max(int(arr), 0), n_branches - 1))
 
 
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:

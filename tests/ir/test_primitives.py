@@ -131,6 +131,22 @@ CASES.update(NUMPY_CASES)  # the numpy area's primitives (tests/numpy/primitive_
 CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
 
+# Integer bit operations (dtypes area), expected values worked out bit by bit.
+_i8 = np.array([-128, -1, 64, 5], np.int8)
+CASES.update({
+    "shift_left": (P.shift_left_p, [np.array([0b1011_0001, 1, 1, 255], np.uint8),
+                                    np.array([1, 7, 8, 200], np.uint8)], {},
+                   np.array([0b0110_0010, 128, 0, 0], np.uint8)),
+    "shift_right_logical": (P.shift_right_logical_p, [_i8, np.array([1, 7, 9, 0], np.int8)], {},
+                            np.array([64, 1, 0, 5], np.int8)),
+    "shift_right_arithmetic": (P.shift_right_arithmetic_p, [_i8, np.array([1, 7, 9, -1], np.int8)],
+                               {}, np.array([-64, -1, 0, 0], np.int8)),
+    "population_count": (P.population_count_p, [np.array([0, -1, 7, 2**31], np.int64)], {},
+                         np.array([0, 64, 3, 1])),
+    "clz": (P.clz_p, [np.array([0, 1, 0x8000, 0x00FF], np.uint16)], {},
+            np.array([16, 15, 0, 8], np.uint16)),
+})
+
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_primitive_semantics_and_shape_rule(name):

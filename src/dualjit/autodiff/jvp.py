@@ -281,6 +281,10 @@ zero_derivative.update([
     P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p, P.ge_p, P.argmax_p, P.argmin_p, P.iota_p,
     P.stop_gradient_p,
 ])
+zero_derivative.update([  # integer bit operations (dtypes area): integers carry no tangent
+    P.shift_left_p, P.shift_right_logical_p, P.shift_right_arithmetic_p,
+    P.population_count_p, P.clz_p,
+])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -438,12 +438,23 @@ def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
     if src.is_float and dst.is_float:
         return b.fpext(x, REG[dst]) if dst is DType.float64 else b.fptrunc(x, REG[dst])
     if src.is_float:
-        return b.fptosi(x, REG[dst])
+        return _float_to_int(k, x, src, dst)
     if dst.is_float:
         return b.sitofp(x, REG[dst])
     if REG[dst].width > REG[src].width:
         return b.sext(x, REG[dst])
     return b.trunc(x, REG[dst])
+
+
+def _float_to_int(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
+    """Truncation that saturates at dst's range and maps NaN to 0 (the IR's rule; a plain
+    fptosi gives poison out of range)."""
+    kind = "fptoui" if dst.is_unsigned else "fptosi"
+    name = f"llvm.{kind}.sat.i{REG[dst].width}.{src.short}"
+    fn = k.module.globals.get(name)
+    if fn is None:
+        fn = L.Function(k.module, L.FunctionType(REG[dst], [REG[src]]), name)
+    return k.b.call(fn, [x])
 
 
 def integer_pow(k: KernelBuilder, dtype: DType, x: L.Value, y: int) -> L.Value:

@@ -2,6 +2,7 @@
 
 from . import primitives  # noqa: F401  (registers the primitive set)
 from .core import (  # noqa: F401
+    SUPPORTED_DTYPES,
     DType,
     Eqn,
     FrozenDict,

@@ -18,8 +18,14 @@ class IRError(Exception):
 
 class DType(enum.Enum):
     bool = "bool"
+    int8 = "i8"
+    int16 = "i16"
     int32 = "i32"
     int64 = "i64"
+    uint8 = "u8"
+    uint16 = "u16"
+    uint32 = "u32"
+    uint64 = "u64"
     float32 = "f32"
     float64 = "f64"
 
@@ -37,7 +43,21 @@ class DType(enum.Enum):
 
     @property
     def is_int(self) -> bool:
-        return self in (DType.int32, DType.int64)
+        """Any integer type, signed or unsigned (bool is not an integer here)."""
+        return self in _SIGNED or self in _UNSIGNED
+
+    @property
+    def is_signed_int(self) -> bool:
+        return self in _SIGNED
+
+    @property
+    def is_unsigned(self) -> bool:
+        return self in _UNSIGNED
+
+    @property
+    def bits(self) -> int:
+        """The width in bits (1 for bool)."""
+        return 1 if self is DType.bool else 8 * _NUMPY_OF[self].itemsize
 
     def __repr__(self) -> str:
         return self.value
@@ -45,17 +65,14 @@ class DType(enum.Enum):
     __hash__ = object.__hash__  # identity (members are singletons); Enum's hashes the name
 
 
-_NUMPY_OF = {
-    DType.bool: np.dtype(np.bool_),
-    DType.int32: np.dtype(np.int32),
-    DType.int64: np.dtype(np.int64),
-    DType.float32: np.dtype(np.float32),
-    DType.float64: np.dtype(np.float64),
-}
+_SIGNED = frozenset((DType.int8, DType.int16, DType.int32, DType.int64))
+_UNSIGNED = frozenset((DType.uint8, DType.uint16, DType.uint32, DType.uint64))
+_NUMPY_OF = {d: np.dtype(d.name if d is not DType.bool else np.bool_) for d in DType}
 _DTYPE_OF_NUMPY = {v: k for k, v in _NUMPY_OF.items()}
+_DTYPE_OF_KIND = {(v.kind, v.itemsize): k for k, v in _NUMPY_OF.items()}
 _DTYPE_OF_SHORT = {d.value: d for d in DType}
-_DTYPE_ALIASES = {"bool": DType.bool, "int32": DType.int32, "int64": DType.int64,
-                  "float32": DType.float32, "float64": DType.float64}
+_DTYPE_ALIASES = {d.name: d for d in DType}
+SUPPORTED_DTYPES = ", ".join(d.name for d in DType)
 
 
 def as_dtype(x: Any) -> DType:
@@ -76,18 +93,14 @@ def as_dtype(x: Any) -> DType:
         npd = np.dtype(x)
     except TypeError:
         raise TypeError(f"dtype {x!r} is not supported; dualjit supports "
-                        "bool, int32, int64, float32 and float64") from None
+                        f"{SUPPORTED_DTYPES}") from None
     npd = npd.newbyteorder("=")  # byte-swapped data has the same type (values are copied)
-    if npd in _DTYPE_OF_NUMPY:
-        return _DTYPE_OF_NUMPY[npd]
-    if npd.kind in "iu" and npd.itemsize <= 4:
-        return DType.int32
-    if npd.kind in "iu":
-        return DType.int64
-    if npd.kind == "f" and npd.itemsize <= 4:
-        return DType.float32
-    raise TypeError(f"dtype {npd} is not supported; dualjit supports "
-                    "bool, int32, int64, float32 and float64")
+    found = _DTYPE_OF_NUMPY.get(npd) or _DTYPE_OF_KIND.get((npd.kind, npd.itemsize))
+    if found is not None:  # aliased spellings (intc, longlong, ...) land here too
+        return found
+    if npd.kind == "f" and npd.itemsize < 4:
+        return DType.float32  # float16 computes in float32
+    raise TypeError(f"dtype {npd} is not supported; dualjit supports {SUPPORTED_DTYPES}")
 
 
 class TensorType:

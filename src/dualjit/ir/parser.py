@@ -11,8 +11,10 @@ import numpy as np
 
 from .core import DType, Eqn, Function, IRError, Literal, TensorType, Var, primitives
 
-_TYPE = re.compile(r"^(bool|i32|i64|f32|f64)\[([0-9,]*)\]$")
 _DTYPES = {d.short: d for d in DType}
+_DTYPE_NAMES = "|".join(sorted(_DTYPES, key=len, reverse=True))
+_TYPE = re.compile(rf"^({_DTYPE_NAMES})\[([0-9,]*)\]$")
+_DTYPE_WORD = re.compile(rf"\b({_DTYPE_NAMES})\b(?!\[)")
 
 
 def parse_type(text: str) -> TensorType:
@@ -41,7 +43,7 @@ def _split_top(text: str, sep: str = ",") -> list[str]:
 
 
 def _parse_value(text: str) -> Any:
-    quoted = re.sub(r"\b(bool|i32|i64|f32|f64)\b(?!\[)", r"'\1'", text)
+    quoted = _DTYPE_WORD.sub(r"'\1'", text)
     try:
         value = ast.literal_eval(quoted)
     except (ValueError, SyntaxError):

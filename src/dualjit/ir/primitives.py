@@ -26,7 +26,9 @@ from .interpreter import eval_function
 from .util import scan_operands, scan_results, while_operands
 
 FLOATS = (DType.float32, DType.float64)
-INTS = (DType.int32, DType.int64)
+SIGNED_INTS = (DType.int8, DType.int16, DType.int32, DType.int64)
+UNSIGNED_INTS = (DType.uint8, DType.uint16, DType.uint32, DType.uint64)
+INTS = SIGNED_INTS + UNSIGNED_INTS
 NUMBERS = INTS + FLOATS
 
 
@@ -114,10 +116,11 @@ floor_p, ceil_p, round_p, not_p = (unary_primitives[n] for n in ("floor", "ceil"
 # ---------------------------------------------------------------------------------------------
 
 def _int_div(a, b):
-    """C-style division: truncates toward zero; division by zero gives 0."""
+    """C-style division: truncates toward zero; division by zero gives 0; MIN / -1 wraps."""
     safe_b = np.where(b == 0, 1, b)
-    q = np.abs(a) // np.abs(safe_b)
-    q = np.where((a < 0) != (safe_b < 0), -q, q)
+    q = np.floor_divide(a, safe_b)
+    inexact = np.remainder(a, safe_b) != 0
+    q = np.where(inexact & ((a < 0) != (safe_b < 0)), q + 1, q)  # floor -> truncation
     return np.where(b == 0, 0, q).astype(np.result_type(a, b))
 
 
@@ -198,8 +201,22 @@ def _integer_pow(x, *, y):
     if y < 0 and x.dtype.kind in "iu":
         return np.asarray(np.where(x == 1, 1, 0) if y % 2 == 0 else np.where(np.abs(x) == 1, x, 0),
                           dtype=x.dtype)
+    if x.dtype.kind in "iu":
+        return _wrapping_power(x, y)
     return np.asarray(np.power(x, x.dtype.type(y)) if y >= 0 else np.power(x, float(y)),
                       dtype=x.dtype)
+
+
+def _wrapping_power(x, y):
+    """x ** y (y >= 0) by squaring in x's own integer type, so it wraps as NumPy's does."""
+    out, base = np.ones_like(x), x
+    while y:
+        if y & 1:
+            out = out * base
+        y >>= 1
+        if y:
+            base = base * base
+    return np.asarray(out, dtype=x.dtype)
 
 
 impl_rules[integer_pow_p] = _integer_pow
@@ -219,7 +236,20 @@ def _convert(x, *, new_dtype):
     target = as_dtype(new_dtype)
     if target is DType.bool:
         return x != 0
+    if target.is_int and x.dtype.kind == "f":
+        return _float_to_int(x, target.np)
     return x.astype(target.np)
+
+
+def _float_to_int(x, dtype):
+    """Truncation toward zero, saturating at the type's range, NaN to 0 (NumPy leaves values
+    out of range undefined; this is JAX's rule and LLVM's fptosi.sat/fptoui.sat)."""
+    info = np.iinfo(dtype)
+    t = np.trunc(x)
+    too_big = t >= 2.0 ** (info.bits - (info.min < 0))  # a power of two: exact in float32
+    too_small = t < info.min
+    safe = np.where(too_big | too_small | np.isnan(t), 0, t).astype(dtype)
+    return np.where(too_big, info.max, np.where(too_small, info.min, safe)).astype(dtype)
 
 
 impl_rules[convert_element_type_p] = _convert
@@ -383,13 +413,21 @@ def _gather_shape(x, indices, *, axis):
     return TensorType(x.dtype, x.shape[:axis] + indices.shape + x.shape[axis + 1:])
 
 
+def clamp_indices(indices, n):
+    """Integer indices of any width and signedness clamped into [0, n - 1], as int64."""
+    indices = np.asarray(indices)
+    if indices.dtype.kind == "u":
+        return np.minimum(indices.astype(np.uint64), n - 1).astype(np.int64)
+    return np.clip(indices.astype(np.int64), 0, n - 1)
+
+
 def _gather_impl(x, indices, *, axis):
     x = np.asarray(x)
     n = x.shape[axis]
     if n == 0:
         shape = x.shape[:axis] + np.shape(indices) + x.shape[axis + 1:]
         return np.zeros(shape, x.dtype)
-    return np.take(x, np.clip(indices, 0, n - 1), axis=axis)
+    return np.take(x, clamp_indices(indices, n), axis=axis)
 
 
 shape_rules[gather_p] = _gather_shape
@@ -411,7 +449,7 @@ def _scatter_add_impl(x, indices, updates, *, axis):
     if n == 0:
         return out
     moved = np.moveaxis(out, axis, 0)
-    idx = np.clip(np.asarray(indices), 0, n - 1)
+    idx = clamp_indices(indices, n)
     upd = np.moveaxis(np.asarray(updates), list(range(axis, axis + idx.ndim)),
                       list(range(idx.ndim)))
     np.add.at(moved, idx, upd)
@@ -592,7 +630,7 @@ def _iota_shape(*, dtype, shape, dimension):
 def _iota_impl(*, dtype, shape, dimension):
     expanded = [1] * len(shape)
     expanded[dimension] = shape[dimension]
-    ramp = np.arange(shape[dimension], dtype=as_dtype(dtype).np).reshape(expanded)
+    ramp = np.arange(shape[dimension]).astype(as_dtype(dtype).np).reshape(expanded)  # wraps
     return np.broadcast_to(ramp, shape)
 
 
@@ -925,3 +963,88 @@ def _searchsorted_shape(a, v, *, side):
 shape_rules[searchsorted_p] = _searchsorted_shape
 impl_rules[searchsorted_p] = lambda a, v, *, side: np.asarray(
     np.searchsorted(np.asarray(a), np.asarray(v), side=side), dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer bit operations (dtypes area). The bitwise `and/or/xor/not` above serve every integer
+# width and bool. Shifts follow JAX (and NumPy's loops): both operands have one integer dtype,
+# the shift amount is read as unsigned, and an amount >= the width gives 0 (shift_left,
+# shift_right_logical) or the sign fill (shift_right_arithmetic: -1 for negative x, else 0).
+# `shift_right_logical` sees x's bits as unsigned, `shift_right_arithmetic` as signed, whatever
+# x's signedness.
+# ---------------------------------------------------------------------------------------------
+
+_UNSIGNED_OF = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_SIGNED_OF = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _bits_as(x, table):
+    """x's bits reinterpreted as the integer type of the same width from `table`."""
+    x = np.asarray(x)
+    return x.view(table[x.dtype.itemsize])
+
+
+def _shift_amount(x, y):
+    """y read as unsigned, the mask of amounts below x's width, and the amount clipped to it."""
+    amount = _bits_as(y, _UNSIGNED_OF)
+    width = 8 * np.asarray(x).dtype.itemsize
+    in_range = amount < width
+    return in_range, np.minimum(amount, width - 1)
+
+
+def _shift_left(x, y):
+    in_range, amount = _shift_amount(x, y)
+    bits = _bits_as(x, _UNSIGNED_OF)
+    shifted = np.left_shift(bits, amount.astype(bits.dtype))
+    return np.where(in_range, shifted, 0).astype(bits.dtype).view(np.asarray(x).dtype)
+
+
+def _shift_right_logical(x, y):
+    in_range, amount = _shift_amount(x, y)
+    bits = _bits_as(x, _UNSIGNED_OF)
+    shifted = np.right_shift(bits, amount.astype(bits.dtype))
+    return np.where(in_range, shifted, 0).astype(bits.dtype).view(np.asarray(x).dtype)
+
+
+def _shift_right_arithmetic(x, y):
+    _, amount = _shift_amount(x, y)  # shifting by width - 1 already gives the sign fill
+    bits = _bits_as(x, _SIGNED_OF)
+    shifted = np.right_shift(bits, amount.astype(bits.dtype))
+    return np.asarray(shifted, dtype=bits.dtype).view(np.asarray(x).dtype)
+
+
+def _population_count(x):
+    """The number of 1 bits of x's two's-complement pattern, in x's dtype."""
+    return np.asarray(np.bitwise_count(_bits_as(x, _UNSIGNED_OF))).astype(np.asarray(x).dtype)
+
+
+def _clz(x):
+    """The number of leading 0 bits of x's two's-complement pattern, in x's dtype."""
+    bits = _bits_as(x, _UNSIGNED_OF)
+    value = bits.astype(np.uint64)
+    length = np.zeros(bits.shape, np.int64)
+    for step in (32, 16, 8, 4, 2, 1):  # binary search for the highest set bit
+        high = value >= np.uint64(1 << step)
+        length = length + np.where(high, step, 0)
+        value = np.where(high, value >> np.uint64(step), value)
+    length = length + (value > 0)
+    return np.asarray(8 * bits.dtype.itemsize - length).astype(np.asarray(x).dtype)
+
+
+_BIT_BINARY = {"shift_left": _shift_left, "shift_right_logical": _shift_right_logical,
+               "shift_right_arithmetic": _shift_right_arithmetic}
+_BIT_UNARY = {"population_count": _population_count, "clz": _clz}
+bit_primitives = {}  # kept apart from unary/binary_primitives until codegen lowers them
+for _name, _fn in _BIT_BINARY.items():
+    _p = bit_primitives[_name] = new_primitive(_name, elementwise=True)
+    shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(n, [x, y], INTS))(_name)
+    impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
+for _name, _fn in _BIT_UNARY.items():
+    _p = bit_primitives[_name] = new_primitive(_name, elementwise=True)
+    shape_rules[_p] = (lambda n: lambda x: _elementwise_type(n, [x], INTS))(_name)
+    impl_rules[_p] = _quiet((lambda f: lambda x: np.asarray(f(np.asarray(x))))(_fn))
+
+shift_left_p = bit_primitives["shift_left"]
+shift_right_logical_p = bit_primitives["shift_right_logical"]
+shift_right_arithmetic_p = bit_primitives["shift_right_arithmetic"]
+population_count_p, clz_p = bit_primitives["population_count"], bit_primitives["clz"]

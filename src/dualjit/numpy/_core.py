@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as _np
 
-from ..ir import DType, as_dtype
+from ..ir import SUPPORTED_DTYPES, DType, as_dtype
 from ..ir import primitives as P
 from ..tracer.core import Tracer, as_array, bind, is_weak, mark_weak
 
@@ -44,8 +44,8 @@ def operand(x: Any, op: str) -> Any:
     """
     if isinstance(x, (Tracer, _np.ndarray)) or type(x) in PY_SCALARS:
         if isinstance(x, _np.ndarray) and x.dtype.kind not in "biuf":
-            raise TypeError(f"{op}: dtype {x.dtype} is not supported; dualjit arrays are bool, "
-                            "int32, int64, float32 or float64")
+            raise TypeError(f"{op}: dtype {x.dtype} is not supported; dualjit arrays are "
+                            f"{SUPPORTED_DTYPES}")
         return x
     if isinstance(x, _np.generic):
         return as_array(x, f"{op}: operand")
@@ -185,7 +185,10 @@ def promote(op: str, *args: Any, dtype: _np.dtype | None = None) -> list[Any]:
     """Operands converted to one dtype; non-scalar operands broadcast to one shape."""
     args = [operand(a, op) for a in args]
     target = dtype if dtype is not None else result_type(*args)
-    args = [convert(a, target) for a in args]
+    try:
+        args = [convert(a, target) for a in args]
+    except OverflowError as e:  # a Python int outside the operands' type, as NumPy 2 refuses
+        raise OverflowError(f"{op}: {e}") from None
     out_shape = joint_shape(op, *[_np.shape(a) for a in args])
     return [a if _np.shape(a) in ((), out_shape) else broadcast_to(a, out_shape) for a in args]
 

@@ -22,7 +22,7 @@ from ._core import (
     shape,
     slice_axis,
 )
-from .elementwise import add, less, multiply, where
+from .elementwise import add, less, minimum, multiply, where
 from .shapes import expand_dims, ravel, reshape, squeeze, transpose
 
 __all__ = ["take", "getitem"]
@@ -39,8 +39,9 @@ def take(a: Any, indices: Any, axis: int | None = None) -> Any:
 
 def _index_array(indices: Any, n: int, op: str) -> Any:
     if isinstance(indices, Tracer):
-        if indices.aval.dtype not in (DType.int32, DType.int64):
+        if not indices.aval.dtype.is_int:
             raise IndexError(f"{op}: index arrays must be integers, got {indices.dtype}")
+        indices = _int64_index(indices)
         return where(less(indices, 0), indices + n, indices)
     idx = _np.asarray(indices)
     if idx.dtype.kind not in "iu":
@@ -126,7 +127,7 @@ def getitem(a: Any, key: Any) -> Any:
                 raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
             out = squeeze(slice_axis(out, axis, i % n, i % n + 1), axis)
         elif isinstance(k, Tracer):
-            if k.shape != () or k.aval.dtype not in (DType.int32, DType.int64):
+            if k.shape != () or not k.aval.dtype.is_int:
                 raise IndexError(f"getitem: traced index must be an integer scalar, got {k.aval}")
             out = _dynamic_index(out, axis, k)
         else:
@@ -138,11 +139,19 @@ def getitem(a: Any, key: Any) -> Any:
     return out
 
 
+def _int64_index(i: Tracer) -> Any:
+    """A traced integer index as int64; uint64 values beyond int64 saturate (indices clamp)."""
+    if i.aval.dtype is DType.uint64:
+        i = minimum(i, _np.uint64(2**63 - 1))
+    return convert(i, _np.dtype(_np.int64))
+
+
 def _dynamic_index(a: Any, axis: int, i: Any) -> Any:
     n = shape(a)[axis]
+    i = _int64_index(i)
     i = where(less(i, 0), i + n, i)
     starts = [_np.int64(0)] * ndim(a)
-    starts[axis] = convert(i, _np.dtype(_np.int64))
+    starts[axis] = i
     sizes = list(shape(a))
     sizes[axis] = 1
     out = bind(P.dynamic_slice_p, a, *starts, slice_sizes=tuple(sizes))

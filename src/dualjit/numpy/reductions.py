@@ -47,8 +47,9 @@ def _accumulator_dtype(prim, a: Any, dtype: Any) -> _np.dtype:
     if dtype is not None:
         return as_dtype(dtype).np
     dt = result_type(a)
-    if prim in (P.reduce_sum_p, P.reduce_prod_p) and dt.kind in "biu":
-        return _np.dtype(_np.int64)  # NumPy accumulates bools and small ints in int64
+    if prim in (P.reduce_sum_p, P.reduce_prod_p) and dt.kind in "biu" and dt.itemsize < 8:
+        # NumPy accumulates bools and narrow ints in 64 bits, keeping unsigned unsigned
+        return _np.dtype(_np.uint64 if dt.kind == "u" else _np.int64)
     return dt
 
 

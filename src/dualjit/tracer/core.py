@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import (
+    SUPPORTED_DTYPES,
     DType,
     Eqn,
     Function,
@@ -145,10 +146,11 @@ class Builder:
 
 
 def _python_scalar_dtype(x: Any) -> DType:
+    """The dtype np.asarray gives a Python scalar: ints of 2**63 and above are uint64."""
     if isinstance(x, bool):
         return DType.bool
     if isinstance(x, int):
-        return DType.int64
+        return DType.uint64 if x >= 2**63 else DType.int64
     return DType.float64
 
 
@@ -161,8 +163,10 @@ def as_array(x: Any, what: str) -> np.ndarray:
     except Exception as e:  # ragged lists and objects numpy refuses
         raise TypeError(f"{what}: cannot convert {type(x).__name__} to an array ({e})") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what}: dtype {arr.dtype} of {type(x).__name__} is not supported; "
-                        "dualjit arrays are bool, int32, int64, float32 or float64")
+        too_big = isinstance(x, int) and arr.dtype.kind == "O"
+        detail = " (a Python int outside the int64 and uint64 ranges)" if too_big else ""
+        raise TypeError(f"{what}: dtype {arr.dtype} of {type(x).__name__}{detail} is not "
+                        f"supported; dualjit arrays are {SUPPORTED_DTYPES}")
     dtype = as_dtype(arr.dtype)
     return arr if arr.dtype == dtype.np else arr.astype(dtype.np)
 
