@@ -44,6 +44,7 @@ __version__ = "0.1.0"
 
 # vmap, random numbers, checkpointing and JAX's smaller transform API (the vmap area)
 from . import tree_util  # noqa: F401, E402
+from .autodiff import checkpoint, checkpoint_policies, remat  # noqa: F401, E402
 from .batching import vmap  # noqa: F401, E402
 
 # PyTorch-style modules loaded on first use, so `import dualjit` stays fast (torch helper).

@@ -35,9 +35,10 @@ def _default_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
     DUALJIT_BACKEND=interpreter selects the reference interpreter."""
     if os.environ.get("DUALJIT_BACKEND", "native") == "interpreter":
         return _interpreter_backend(fn)
+    from .autodiff.remat import inline_checkpoints
     from .codegen import compile_function
 
-    return compile_function(fn)
+    return compile_function(inline_checkpoints(fn))  # (checkpoints are calls once passes ran)
 
 
 _backend: dict[str, Callable] = {"compile": _default_backend}

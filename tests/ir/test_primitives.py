@@ -7,6 +7,7 @@ from dualjit import ir
 from dualjit.ir import Function, IRError, Literal, TensorType, Var, abstract_eval, eval_function
 from dualjit.ir import primitives as P
 
+from ..batching.primitive_cases import VMAP_CASES
 from ..numpy.primitive_cases import NUMPY_CASES
 
 rng = np.random.default_rng(0)
@@ -128,6 +129,7 @@ def _scan_case():
 
 
 CASES.update(NUMPY_CASES)  # the numpy area's primitives (tests/numpy/primitive_cases.py)
+CASES.update(VMAP_CASES)  # the vmap area's primitives (tests/batching/primitive_cases.py)
 CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
 

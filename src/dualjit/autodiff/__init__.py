@@ -16,4 +16,5 @@ from .api import (  # noqa: F401
 from .custom import custom_jvp, custom_vjp  # noqa: F401
 from .jvp import jvp_function, jvp_rules, zero_derivative  # noqa: F401
 from .linearize import linearize_function, partial_eval  # noqa: F401
+from .remat import checkpoint, checkpoint_policies, inline_checkpoints, remat  # noqa: F401
 from .transpose import transpose_function, transpose_rules  # noqa: F401

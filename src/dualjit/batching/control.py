@@ -267,4 +267,14 @@ def _custom_lin_rule(size, args, dims, *, bwd, num_res, out_types):
 
 batching_rules[custom_lin_p] = _custom_lin_rule
 
+
+def _checkpoint_rule(size, args, dims, *, call, policy):
+    batched, out_dims = batch_function(call, dims, size)
+    return bind(P.checkpoint_p, *args, call=batched, policy=policy), out_dims
+
+
+batching_rules[P.checkpoint_p] = _checkpoint_rule
+batching_rules[P.optimization_barrier_p] = lambda size, args, dims: (
+    bind(P.optimization_barrier_p, *args), dims)
+
 __all__ = ["BatchedJVPRule", "batch_cotangent_rule", "DType", "match_dim"]

@@ -1048,3 +1048,27 @@ shift_left_p = bit_primitives["shift_left"]
 shift_right_logical_p = bit_primitives["shift_right_logical"]
 shift_right_arithmetic_p = bit_primitives["shift_right_arithmetic"]
 population_count_p, clz_p = bit_primitives["population_count"], bit_primitives["clz"]
+
+
+# =============================================================================================
+# vmap area: checkpoint (dj.checkpoint / dj.remat) — a call whose intermediates reverse mode
+# recomputes instead of storing; `policy` names the values it may store instead. jit inlines
+# the call after simplification (autodiff.remat.inline_checkpoints).
+# =============================================================================================
+
+checkpoint_p = new_primitive("checkpoint", multiple_results=True, higher_order=True)
+
+
+def _checkpoint_shape(*args, call, policy):
+    _check_call("checkpoint", call, args)
+    return call.out_types
+
+
+shape_rules[checkpoint_p] = _checkpoint_shape
+impl_rules[checkpoint_p] = _call_impl
+
+# optimization_barrier: the identity on its operands, which no pass looks through or reorders
+# across (a checkpoint's recomputation waits, through one, for the cotangents of its outputs).
+optimization_barrier_p = new_primitive("optimization_barrier", multiple_results=True)
+shape_rules[optimization_barrier_p] = lambda *xs: list(xs)
+impl_rules[optimization_barrier_p] = lambda *xs: [np.asarray(x) for x in xs]
