@@ -8,11 +8,7 @@ from typing import Any
 from ..autodiff.jvp import has_tangent
 from ..ir import DType, Function
 from ..ir import primitives as P
-
-try:
-    from ..ir.primitives import custom_lin_p
-except ImportError:  # until custom_lin moves from autodiff.jvp to ir.primitives
-    from ..autodiff.jvp import custom_lin_p
+from ..ir.primitives import custom_lin_p
 from ..tracer.core import bind, trace_flat
 from .core import (
     any_dim,
