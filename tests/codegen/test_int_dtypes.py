@@ -12,6 +12,7 @@ from dualjit import ir, lax
 from dualjit.codegen import compile_function
 from dualjit.ir import Eqn, Function, Var, abstract_eval, eval_function
 from dualjit.ir import primitives as P
+from dualjit.tracer.core import bind
 
 from .. import integers as I
 
@@ -84,8 +85,8 @@ def test_random_integer_programs(data):
 
     def f(a, b):
         for name in names:
-            a, b = ELEMENTWISE[name].bind(a, b), a
-        return a, ELEMENTWISE["mul"].bind(a, k), jnp.sum(a), jnp.max(b)
+            a, b = bind(ELEMENTWISE[name], a, b), a
+        return a, bind(ELEMENTWISE["mul"], a, k), jnp.sum(a), jnp.max(b)
 
     native = dj.jit(f)(x, y)
     reference = _interpreted(f, x, y)
@@ -140,8 +141,8 @@ def test_uint32_mixing_loop_matches_python():
         def body(i, carry):
             a, b = carry
             a = a + b  # wraps at 2**32
-            b = P.or_p.bind(P.shift_left_p.bind(b, np.uint32(13)),
-                            P.shift_right_logical_p.bind(b, np.uint32(19)))
+            b = bind(P.or_p, bind(P.shift_left_p, b, np.uint32(13)),
+                     bind(P.shift_right_logical_p, b, np.uint32(19)))
             return a, b ^ a
         return lax.fori_loop(0, n, body, key)
 
