@@ -54,3 +54,56 @@ def test_scripts_run_from_the_command_line(script):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "tensor(" in result.stdout or "w = " in result.stdout
+
+
+# -- PyTorch programs (examples/pytorch): `import dualjit as torch` is their only change ----------
+
+PYTORCH = EXAMPLES / "pytorch"
+PYTORCH_EXAMPLES = ["polynomial_tensor", "polynomial_autograd", "polynomial_custom_function",
+                    "polynomial_nn", "polynomial_module", "mlp_classifier"]
+QUICK_STEPS = {"polynomial_tensor": 100, "polynomial_autograd": 100,
+               "polynomial_custom_function": 100, "polynomial_nn": 100,
+               "polynomial_module": 100, "mlp_classifier": 1}
+
+
+def load_pytorch_example(name, backend="dualjit"):
+    import types
+
+    path = PYTORCH / f"{name}.py"
+    source = path.read_text()
+    first = "import dualjit as torch  # the only change from the PyTorch program: import torch"
+    assert source.count(first) == 1 and source.count("dualjit") == 1
+    if backend == "torch":
+        source = source.replace(first, "import torch")
+    module = types.ModuleType(f"{name}_{backend}")
+    module.__file__ = str(path)
+    exec(compile(source, str(path), "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("name", PYTORCH_EXAMPLES)
+def test_pytorch_examples_train_and_reach_their_loss(name):
+    module = load_pytorch_example(name)
+    losses = module.main()  # (asserts its own final loss)
+    assert losses[-1] < losses[0]
+
+
+def _parameters(built):
+    return list(built.parameters()) if hasattr(built, "parameters") else list(built)
+
+
+@pytest.mark.parametrize("name", PYTORCH_EXAMPLES)
+def test_pytorch_examples_match_pytorch_from_the_same_start(name):
+    torch = pytest.importorskip("torch")
+    import random
+
+    ours, theirs = load_pytorch_example(name), load_pytorch_example(name, "torch")
+    built_ours, built_theirs = ours.build(), theirs.build()
+    with torch.no_grad():
+        for p_ours, p_theirs in zip(_parameters(built_ours), _parameters(built_theirs)):
+            p_theirs.copy_(torch.from_numpy(p_ours.detach().numpy().copy()))
+    random.seed(0)
+    losses_ours = ours.train(built_ours, QUICK_STEPS[name])
+    random.seed(0)
+    losses_theirs = theirs.train(built_theirs, QUICK_STEPS[name])
+    np.testing.assert_allclose(losses_ours, losses_theirs, rtol=2e-3)

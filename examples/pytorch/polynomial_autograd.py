@@ -1,0 +1,46 @@
+"""Fit y = sin(x) with a cubic polynomial; autograd computes the gradients."""
+
+import math
+
+import dualjit as torch  # the only change from the PyTorch program: import torch
+
+
+def build():
+    torch.manual_seed(0)
+    return [torch.randn((), dtype=torch.float, requires_grad=True) for _ in range(4)]
+
+
+def train(params, steps=2000, learning_rate=1e-6):
+    x = torch.linspace(-math.pi, math.pi, 2000, dtype=torch.float)
+    y = torch.sin(x)
+    a, b, c, d = params
+    losses = []
+    for _ in range(steps):
+        y_pred = a + b * x + c * x ** 2 + d * x ** 3
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            a -= learning_rate * a.grad
+            b -= learning_rate * b.grad
+            c -= learning_rate * c.grad
+            d -= learning_rate * d.grad
+            a.grad = None
+            b.grad = None
+            c.grad = None
+            d.grad = None
+    return losses
+
+
+def main(steps=2000):
+    params = build()
+    losses = train(params, steps)
+    a, b, c, d = params
+    print(f"Result: y = {a.item()} + {b.item()} x + {c.item()} x^2 + {d.item()} x^3")
+    print(f"final loss {losses[-1]:.3f}")
+    assert losses[-1] < 30 and losses[-1] < losses[0]
+    return losses
+
+
+if __name__ == "__main__":
+    main()
