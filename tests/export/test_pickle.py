@@ -6,6 +6,7 @@ import pickle
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
+import cloudpickle
 import numpy as np
 import pytest
 
@@ -90,7 +91,6 @@ def test_an_unpickled_copy_calls_without_tracing_and_keeps_its_fast_path(model):
 
 
 def test_lambdas_pickle_by_value_with_cloudpickle():
-    cloudpickle = pytest.importorskip("cloudpickle")
     f = dj.jit(lambda x: x * 2 + 1)
     f(np.arange(3.0))
     with pytest.raises((pickle.PicklingError, AttributeError)):
