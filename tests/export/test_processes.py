@@ -43,7 +43,8 @@ params = [Layer(z["w0"], z["b0"]), Layer(z["w1"], z["b1"])]
 value, grads = exported.call(params, Batch(z["x"], z["labels"]))
 assert isinstance(grads[0], Layer)
 np.savez(sys.argv[3], value=value, *[a for g in grads for a in g])
-print(json.dumps({"object_code_used": exported.object_code_used}))
+print(json.dumps({"object_code_used": exported.object_code_used,
+                  "without_emitting": exported.modules_loaded_without_emitting}))
 '''
 
 
@@ -67,12 +68,13 @@ def loss(params, batch):
 
 def inputs(types, seed=0):
     rng = np.random.default_rng(seed)
-    params = [types.Layer(rng.standard_normal((6, 16)).astype(np.float32) * 0.5,
-                          np.zeros(16, np.float32)),
-              types.Layer(rng.standard_normal((16, 3)).astype(np.float32) * 0.5,
+    # 64 x 24 @ 24 x 32 is large enough for the BLAS gemm, called from inside the kernel
+    params = [types.Layer(rng.standard_normal((24, 32)).astype(np.float32) * 0.3,
+                          np.zeros(32, np.float32)),
+              types.Layer(rng.standard_normal((32, 3)).astype(np.float32) * 0.3,
                           np.zeros(3, np.float32))]
-    return params, types.Batch(rng.standard_normal((32, 6)).astype(np.float32),
-                               rng.integers(0, 3, 32))
+    return params, types.Batch(rng.standard_normal((64, 24)).astype(np.float32),
+                               rng.integers(0, 3, 64))
 
 
 def load_in_fresh_process(tmp_path, blob: bytes, types, **env):
@@ -110,7 +112,9 @@ def test_a_jitted_gradient_runs_in_a_fresh_process_from_its_object_code(tmp_path
     blob = dj.export(dj.jit(dj.value_and_grad(loss)))(*inputs(types_module)).serialize()
     out = load_in_fresh_process(tmp_path, blob, types_module)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.splitlines()[-1]) == {"object_code_used": True}
+    # found by its Function and plan: linked without emitting LLVM IR at all
+    assert json.loads(out.stdout.splitlines()[-1]) == {"object_code_used": True,
+                                                       "without_emitting": 1}
     check_outputs(tmp_path, types_module)  # the same machine code: the same bits
 
 
@@ -118,7 +122,7 @@ def test_without_object_code_the_ir_is_compiled_there(tmp_path, types_module):
     blob = dj.export(dj.value_and_grad(loss))(*inputs(types_module)).serialize(object_code=False)
     out = load_in_fresh_process(tmp_path, blob, types_module)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.splitlines()[-1]) == {"object_code_used": False}
+    assert json.loads(out.stdout.splitlines()[-1])["object_code_used"] is False
     check_outputs(tmp_path, types_module)
     out = load_in_fresh_process(tmp_path, blob, types_module, DUALJIT_BACKEND="interpreter")
     assert out.returncode == 0, out.stderr
@@ -170,8 +174,20 @@ def test_object_code_for_another_host_or_damaged_is_rebuilt_from_the_ir(tmp_path
     blob = dj.export(dj.value_and_grad(loss))(*inputs(types_module)).serialize()
     out = load_in_fresh_process(tmp_path, rewrite_object_code(blob, change), types_module)
     assert out.returncode == 0, out.stderr  # LLVM would abort on the garbage
-    assert json.loads(out.stdout.splitlines()[-1]) == {"object_code_used": False}
+    assert json.loads(out.stdout.splitlines()[-1])["object_code_used"] is False
     check_outputs(tmp_path, types_module)
+
+
+def test_a_loader_that_plans_differently_compiles_the_ir(tmp_path, types_module):
+    """Without the BLAS gemm the plan moves the matrix products out of the kernel, so the
+    exported kernel (which calls gemm, with other arguments) must not be bound: neither its
+    plan key nor its LLVM IR key matches."""
+    blob = dj.export(dj.value_and_grad(loss))(*inputs(types_module)).serialize()
+    out = load_in_fresh_process(tmp_path, blob, types_module, DUALJIT_NATIVE_BLAS="0")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == {"object_code_used": False,
+                                                       "without_emitting": 0}
+    check_outputs(tmp_path, types_module, exact=False)
 
 
 def test_the_loader_needs_no_source_of_the_program(tmp_path, types_module):

@@ -97,12 +97,37 @@ class CompiledModule:
     def _link(module, tm, code: bytes, symbols: tuple):
         """An engine running checked object code in place of `module`'s, or None when one of
         the module's functions did not resolve in it."""
+        if not object_cache.symbols_resolve(code):
+            return None
         engine = llvm().create_mcjit_compiler(module, tm)
         engine.set_object_cache(getbuffer_func=lambda _module: code)
         engine.finalize_object()
         if all(engine.get_function_address(name) for name, _ in symbols):
             return engine
         return None
+
+    @classmethod
+    def from_object_code(cls, obj: object_cache.ObjectCode, codegen_opt: int = 3
+                         ) -> CompiledModule | None:
+        """A module made of checked object code alone (an exported program's, found by its
+        Function and plan, so its LLVM IR was never emitted); None if a symbol is missing."""
+        binding = llvm()
+        with _lock:
+            t0 = time.perf_counter()
+            if not object_cache.symbols_resolve(obj.code):
+                return None
+            module = binding.parse_assembly("")
+            module.triple = binding.get_process_triple()
+            engine = binding.create_mcjit_compiler(module, target_machine(codegen_opt))
+            engine.add_object_file(binding.ObjectFileRef.from_data(obj.code))
+            engine.finalize_object()
+            if not all(engine.get_function_address(name) for name, _ in obj.symbols):
+                return None
+            self = cls.__new__(cls)
+            self.engine, self.module, self.object_code = engine, module, obj
+            self.cache_hit, self._asm_tm = True, target_machine()
+            self.timings = {"object code load": time.perf_counter() - t0}
+        return self
 
     def address(self, name: str) -> int:
         return self.engine.get_function_address(name)

@@ -43,13 +43,15 @@ class CacheWarning(UserWarning):
 class ObjectCode:
     """Object code of one LLVM module, with what binds it to that module."""
 
-    __slots__ = ("key", "symbols", "code", "_optimized")
+    __slots__ = ("key", "symbols", "code", "_optimized", "plan_key")
 
-    def __init__(self, key: str, symbols: tuple, code: bytes, optimized: str | Callable[[], str]):
+    def __init__(self, key: str, symbols: tuple, code: bytes, optimized: str | Callable[[], str],
+                 plan_key: str | None = None):
         self.key = key
         self.symbols = symbols  # ((function name, number of arguments), ...) it defines
         self.code = code
         self._optimized = optimized  # the optimized LLVM IR text, or a function giving it
+        self.plan_key = plan_key  # see plan_key(): set on exported object code
 
     @property
     def optimized_ir(self) -> str:
@@ -83,6 +85,41 @@ def module_key(llvm_ir: str, codegen_opt: int) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def plan_key(fn, plan, builtin_entries: bool) -> str:
+    """A key for the object code of a Function's kernels that needs no LLVM IR: the Function
+    (text and constants), its plan (kernels, their arguments, loops, library calls), how
+    kernels are entered, the host, and a fingerprint of the code generator's source. Equal
+    keys mean this dualjit would emit the same module, so exported code can skip emission."""
+    consts = hashlib.sha256()
+    for _, a in fn.consts:
+        consts.update(a.tobytes())
+    kernels = [(k.name, k.flat is not None, k.float_entry) for k in plan.kernels]
+    parts = ["plan", str(CACHE_FORMAT), *host_signature(), codegen_fingerprint(),
+             str(builtin_entries), str(plan.release_gil), str(plan.codegen_level),
+             repr(kernels), str(plan), fn.text, consts.hexdigest()]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+_fingerprint: str | None = None
+
+
+def codegen_fingerprint() -> str:
+    """A hash of the source of dualjit.codegen and dualjit.ir: what decides the code emitted."""
+    global _fingerprint
+    if _fingerprint is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        digest = hashlib.sha256()
+        for package in ("codegen", "ir"):
+            folder = os.path.join(root, package)
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(".py"):
+                    digest.update(name.encode())
+                    with open(os.path.join(folder, name), "rb") as f:
+                        digest.update(f.read())
+        _fingerprint = digest.hexdigest()
+    return _fingerprint
+
+
 def defined_symbols(module) -> tuple[tuple[str, int], ...]:
     """The functions a parsed llvmlite module defines, with their arities, in name order."""
     return tuple(sorted((f.name, len(list(f.arguments))) for f in module.functions
@@ -92,12 +129,15 @@ def defined_symbols(module) -> tuple[tuple[str, int], ...]:
 # -- where object code comes from ---------------------------------------------------------------
 
 class Supplied:
-    """Object code handed in by an exported program, by module key; counts what was used."""
+    """Object code handed in by an exported program, by module key and by plan key; counts
+    what was used (and how often without emitting LLVM IR at all)."""
 
-    def __init__(self, objects: dict[str, ObjectCode]):
-        self.objects = objects
+    def __init__(self, objects: list[ObjectCode]):
+        self.objects = {o.key: o for o in objects}
+        self.by_plan = {o.plan_key: o for o in objects if o.plan_key}
         self.used = 0
         self.missed = 0
+        self.without_emitting = 0
 
 
 _supplied = threading.local()
@@ -112,6 +152,21 @@ def supplying(source: Supplied) -> Iterator[Supplied]:
         yield source
     finally:
         stack.pop()
+
+
+def lookup_plan(fn, plan, builtin_entries: bool) -> ObjectCode | None:
+    """Supplied object code for this Function and plan (see plan_key), checked; or None."""
+    stack = _supplied.__dict__.get("stack")
+    if not stack or not any(source.by_plan for source in stack):
+        return None
+    key = plan_key(fn, plan, builtin_entries)
+    for source in reversed(stack):
+        found = source.by_plan.get(key)
+        if found is not None and is_host_object(found.code):
+            source.used += 1
+            source.without_emitting += 1
+            return found
+    return None
 
 
 def lookup(key: str, symbols: tuple) -> ObjectCode | None:
@@ -352,3 +407,51 @@ def is_host_object(code: bytes) -> bool:
         if sh_type != 8 and sh_offset + sh_size > len(code):  # 8: SHT_NOBITS (.bss)
             return False
     return True
+
+
+def undefined_symbols(code: bytes) -> list[str] | None:
+    """The names an ELF object (already checked by is_host_object) needs from outside: libm,
+    CPython, the BLAS gemm. None if its symbol table cannot be read."""
+    order = "<" if sys.byteorder == "little" else ">"
+    is64 = sys.maxsize > 2**32
+    section = order + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
+    symbol = order + ("IBBHQQ" if is64 else "IIIBBH")
+    shoff, = struct.unpack_from(order + ("Q" if is64 else "I"), code, 40 if is64 else 32)
+    shentsize, shnum = struct.unpack_from(order + "HH", code, 58 if is64 else 46)
+    headers = [struct.unpack_from(section, code, shoff + i * shentsize) for i in range(shnum)]
+    names: list[str] = []
+    for h in headers:
+        if h[1] != 2:  # SHT_SYMTAB
+            continue
+        link = h[6]
+        if link >= shnum:
+            return None
+        strings = headers[link]
+        size, entsize = h[5], struct.calcsize(symbol)
+        for at in range(h[4], h[4] + size - entsize + 1, entsize):
+            fields = struct.unpack_from(symbol, code, at)
+            name_at, shndx = fields[0], (fields[3] if is64 else fields[5])
+            if shndx == 0 and name_at:  # SHN_UNDEF, named
+                start = strings[4] + name_at
+                end = code.find(b"\0", start, strings[4] + strings[5])
+                if end < 0:
+                    return None
+                names.append(code[start:end].decode("ascii", "replace"))
+    return names
+
+
+def symbols_resolve(code: bytes) -> bool:
+    """Whether every symbol the object code needs is known to LLVM (registering the ones
+    dualjit provides: CPython's and the BLAS gemm). Unresolved symbols link to address 0."""
+    from . import blas, pycall
+    from .engine import llvm
+
+    needed = undefined_symbols(code)
+    if needed is None:
+        return False
+    binding = llvm()
+    if any(not binding.address_of_symbol(name) for name in needed):
+        pycall.register_symbols()
+        for gemm in blas.gemms().values():
+            binding.add_symbol(gemm.symbol, gemm.address)
+    return all(binding.address_of_symbol(name) for name in needed)

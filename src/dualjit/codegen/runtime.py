@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import Function, Literal, Var, impl_rules, sub_functions
 from ..ir.interpreter import literal_value
-from . import parallel, pycall
+from . import object_cache, parallel, pycall
 from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
@@ -161,6 +161,11 @@ class CompiledFunction:
     def _emit_module(self, builtin_entries: bool) -> CompiledModule | None:
         if not self.plan.kernels:
             return None
+        # an exported program's object code for this very Function and plan: no emission
+        found = object_cache.lookup_plan(self.function, self.plan, builtin_entries)
+        loaded = found and CompiledModule.from_object_code(found, self.plan.codegen_level)
+        if loaded:
+            return loaded
         module = emit_module(self.plan, builtin_entries)
         return CompiledModule(str(module), codegen_opt=self.plan.codegen_level)
 

@@ -47,6 +47,7 @@ class Exported:
         self._compiled = compiled
         self._lock = threading.Lock()
         self.object_code_used: bool | None = None  # after the first call: did it load object code?
+        self.modules_loaded_without_emitting = 0  # ... found by Function and plan (fastest)
 
     def __repr__(self) -> str:
         ins = ", ".join(str(t) for t in self.function.in_types)
@@ -112,7 +113,7 @@ class Exported:
     def _compile(self) -> Callable[..., list[np.ndarray]]:
         from ..jit import _backend
 
-        usable = self._stored.usable() if self._stored and _native() else {}
+        usable = self._stored.usable() if self._stored and _native() else []
         if not usable:
             self.object_code_used = False
             return _backend["compile"](self.function)
@@ -123,6 +124,7 @@ class Exported:
         # None: nothing was built (this process had compiled the same program already)
         self.object_code_used = None if source.used == source.missed == 0 else (
             source.missed == 0)
+        self.modules_loaded_without_emitting = source.without_emitting
         return compiled
 
     # -- writing ------------------------------------------------------------------------------
