@@ -79,6 +79,12 @@ def test_two_workers_take_the_single_process_steps_and_stay_identical():
         assert_close(trainer.opt_state, expected_velocity)
         assert trainer.parameters_identical()  # bit for bit, on both workers
         assert trainer.steps == len(data) and losses[-2] < losses[0]
+        x, labels = data[0]  # bad batches are refused before any worker runs
+        with pytest.raises(ValueError, match="different leading dimensions"):
+            trainer.step((x, labels[:5]))
+        with pytest.raises(ValueError, match="cannot be split over 2 workers"):
+            trainer.step((x[:1], labels[:1]))
+        assert trainer.steps == len(data)
 
 
 def test_a_dead_or_silent_worker_fails_the_step_and_restart_resumes():
@@ -115,13 +121,3 @@ def test_a_dead_or_silent_worker_fails_the_step_and_restart_resumes():
         assert_close(trainer.params, expected_params)
         assert_close(trainer.opt_state, expected_velocity)
         assert trainer.parameters_identical()
-
-
-def test_bad_batches_are_refused_before_any_worker_runs():
-    with dd.data_parallel(loss, dd.sgd(0.1), init(), num_workers=2) as trainer:
-        x, labels = batches(1)[0]
-        with pytest.raises(ValueError, match="different leading dimensions"):
-            trainer.step((x, labels[:5]))
-        with pytest.raises(ValueError, match="cannot be split over 2 workers"):
-            trainer.step((x[:1], labels[:1]))
-        assert trainer.steps == 0

@@ -194,3 +194,16 @@ def test_interpreter_backend_runs_the_same_program(monkeypatch):
     loaded = dj.deserialize(blob)
     np.testing.assert_allclose(loaded.call(*args), dj.jit(mlp_loss)(*args), rtol=1e-6)
     assert loaded.object_code_used is False
+
+
+def test_vmap_batches_an_exported_per_example_program():
+    params, x, _ = mlp_args()
+    per_example = dj.export(lambda p, v: jnp.tanh(v @ p["hidden"][0] + p["hidden"][1]))(
+        params, x[0])
+    loaded = round_trip(per_example)
+    np.testing.assert_allclose(dj.vmap(loaded.call, in_axes=(None, 0))(params, x),
+                               np.tanh(x @ params["hidden"][0] + params["hidden"][1]),
+                               rtol=1e-6, atol=1e-7)
+    grads = dj.jit(dj.vmap(dj.grad(lambda v: jnp.sum(loaded.call(params, v)))))(x)
+    expected = [dj.grad(lambda v: jnp.sum(jnp.tanh(v @ params["hidden"][0])))(row) for row in x]
+    np.testing.assert_allclose(grads, np.stack(expected), rtol=1e-5, atol=1e-7)
