@@ -298,8 +298,11 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
         graph.check_versions(set(codes))
     args = [graph.value(c) for c in codes] + [root_cts[p - n_graph] for p in entry.used
                                                 if p >= n_graph]
-    if entry.call is None or any(type(a) is not ndarray for a in args):
-        return apply_function(entry.function, *args)
+    if any(type(a) is not ndarray for a in args):
+        return apply_function(entry.function, *args)  # traced (dj.compile): inline it
+    if entry.call is None:
+        compiled = compile_function(entry.function)
+        entry.call = getattr(compiled, "fast_call", None) or (lambda a, c=compiled: c(*a))
     return entry.call(args)
 
 

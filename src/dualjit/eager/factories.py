@@ -47,6 +47,12 @@ default_generator = Generator()
 
 
 def rng(generator: Generator | None = None) -> np.random.Generator:
+    from ..tracer.core import ConcretizationError, current_builder
+
+    if current_builder() is not None:
+        raise ConcretizationError("random numbers drawn while tracing (dualjit.compile or jit) "
+                                  "would be fixed at trace time; draw them outside and pass "
+                                  "them in (dropout does this by itself)")
     return (generator or default_generator)._rng
 
 

@@ -472,7 +472,7 @@ class _Extra:
     """Rarely used tensor state: a view's base and how to get it from the base's storage;
     hooks on a leaf; whether a non-leaf retains its grad."""
 
-    __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad")
+    __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad", "alias_of")
     # view_fn is (the parent view's view_fn or None, operation, its keyword arguments).
 
     def __init__(self):
@@ -481,6 +481,7 @@ class _Extra:
         self.view_version = 0
         self.hooks = None
         self.retains_grad = False
+        self.alias_of = None  # (traced values only) the tensor whose storage this one shares
 
 
 def _extra(t: Tensor) -> _Extra:
@@ -540,6 +541,14 @@ def _sync_view(t: Tensor) -> None:
         node = _record("AsStridedBackward", function, [base, positions], t._value,
                        version_counter(t)).grad_fn
         t.grad_fn, t.requires_grad = node, True
+
+
+def _alias(t: Tensor, alias: Tensor) -> Tensor:
+    """alias shares t's storage; with traced values (no storage) its in-place changes are
+    forwarded to t."""
+    if type(t._value) is not ndarray:
+        _extra(alias).alias_of = t
+    return alias
 
 
 def _check_inplace(t: Tensor) -> None:
@@ -642,6 +651,8 @@ def _write(t: Tensor, new: Any) -> None:
         if extra is not None and extra.base is not None:
             base = extra.base
             base._value = A.scatter_positions(base._value, new, view_positions(t))
+        if extra is not None and extra.alias_of is not None:  # .data / detach() of a tensor
+            extra.alias_of._value = new
     counter = version_counter(t)
     counter[0] += 1
     if t._extra is not None:
@@ -833,7 +844,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's storage and version counter, outside the graph."""
-        return _new_tensor(self._value, None, version_counter(self))
+        return _alias(self, _new_tensor(self._value, None, version_counter(self)))
 
     def detach_(self) -> Tensor:
         if self._extra is not None and self._extra.base is not None:
@@ -846,7 +857,7 @@ class Tensor:
     def data(self) -> Tensor:
         """A tensor sharing this one's storage, outside the graph, whose in-place changes are
         not seen by autograd's version checks (PyTorch's .data)."""
-        return _new_tensor(self._value)
+        return _alias(self, _new_tensor(self._value))
 
     @data.setter
     def data(self, value: Any) -> None:

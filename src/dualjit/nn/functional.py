@@ -194,10 +194,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
         return input
     if p == 1:
         return input * 0.0
+    from ..compiler import dynamic_input
     from ..eager.factories import rng
 
-    keep = rng().random(input.shape) >= p
-    mask = (keep / (1.0 - p)).astype(input.dtype)
+    def draw():
+        return ((rng().random(input.shape) >= p) / (1.0 - p)).astype(input.dtype)
+    mask = dynamic_input(None, draw, input.shape, input.dtype)  # drawn afresh at every call
     out = input * _new_tensor(mask)
     return input.copy_(out) if inplace else out
 

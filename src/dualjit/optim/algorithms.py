@@ -81,12 +81,10 @@ class Adam(Optimizer):
                                       maximize=maximize, foreach=foreach, capturable=capturable,
                                       differentiable=differentiable, fused=fused))
 
-    def _step_group(self, group: dict) -> None:
-        group["beta1"], group["beta2"] = group["betas"]
-        try:
-            super()._step_group(group)
-        finally:
-            del group["beta1"], group["beta2"]
+    def hyper_values(self, group: dict) -> list[float]:
+        beta1, beta2 = group["betas"]
+        return [float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                float(group["weight_decay"])]
 
     def static(self, group: dict) -> tuple:
         return (group["weight_decay"] != 0, bool(group["amsgrad"]), bool(group["maximize"]))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compiler import dynamic_input
 from ..eager.tensor import Tensor, _new_tensor, _write, no_grad
 
 
@@ -93,6 +94,10 @@ class Optimizer:
         """One parameter's update: (new value, new state arrays), on dualjit.numpy arrays."""
         raise NotImplementedError
 
+    def hyper_values(self, group: dict) -> list[float]:
+        """The values of `hyper` for a group (kernel inputs, read at every step)."""
+        return [float(group[h]) for h in self.hyper]
+
     def static(self, group: dict) -> tuple:
         """Hyperparameters that change the program's structure (booleans, zero or not)."""
         return ()
@@ -124,7 +129,8 @@ class Optimizer:
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = self._kernels[key] = self._make_kernel(static, names)
-        hyper = np.array([float(group[h]) for h in self.hyper], np.float64)
+        hyper = dynamic_input(("hyper", id(self), id(group)), lambda: np.array(
+            self.hyper_values(group), np.float64), (len(self.hyper),), np.float64)
         args = [hyper]
         for p, s, n in zip(params, states, names):
             args += [p._value, p._grad._value, s["step"]._value] + [s[k]._value for k in n]

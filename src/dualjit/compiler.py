@@ -1,0 +1,453 @@
+"""dualjit.compile: trace a Module's forward, or a whole training step (forward, backward,
+optimizer update), into ONE jit-compiled program, like torch.compile.
+
+The traced call runs the ordinary eager code on Tensors whose values are tracers: the
+recorded backward is inlined (the fused backward Function applied to traced values) and the
+optimizer's update kernel is inlined too, so the program is forward + backward + update.
+State the function reaches — parameters, buffers, gradients and optimizer state of the
+Modules and Optimizers in its closure, its globals and its `self` — becomes inputs and
+outputs of the program (written back in place after each call); arguments are inputs.
+Values that must change between calls without being tensors (learning rates, dropout masks)
+are drawn afresh each call as extra inputs (`dynamic_input`).
+
+Guards: a program is reused only for the same argument structure, shapes, dtypes and
+requires_grad, the same static (non-tensor) arguments, the same state shapes and dtypes,
+which parameters have gradients, the modules' training flags, the optimizers' structural
+options and the grad mode. The first call with a new guard key runs eagerly (it creates
+optimizer state and lazily built buffers); the second traces and compiles. Where tracing is
+impossible (a Python decision on a tensor's value, `.item()`, NumPy on a tensor) the call
+runs eagerly and the reason is logged once (logger "dualjit.compile").
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .eager.tensor import Tensor, _new_tensor, _record, _write, is_grad_enabled
+from .ir import Function, TensorType, as_dtype
+from .tracer.core import Builder, Tracer, current_builder
+
+log = logging.getLogger("dualjit.compile")
+
+
+class _Context(threading.local):
+    trace = None  # the _Trace being recorded, if any
+
+
+_context = _Context()
+
+
+def is_compiling() -> bool:
+    return _context.trace is not None
+
+
+def dynamic_input(key: Any, make: Callable[[], np.ndarray], shape: tuple, dtype: Any) -> Any:
+    """Inside a compiled trace: a program input of this shape and dtype whose value make()
+    computes afresh at every call (a learning rate read from a param group, a dropout mask).
+    Outside a trace: make(). A key of None takes a fresh one (random draws)."""
+    trace = _context.trace
+    if trace is None or current_builder() is not trace.builder:
+        return make()
+    return trace.dynamic(key, make, TensorType(as_dtype(dtype), tuple(shape)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the state a function reaches
+# ---------------------------------------------------------------------------------------------
+
+def _referenced_objects(fn: Callable) -> list[Any]:
+    """Objects fn can reach by name: its closure, the globals its code names, `self`."""
+    found: list[Any] = []
+    if isinstance(fn, types.MethodType):
+        found.append(fn.__self__)
+        found.extend(vars(fn.__self__).values() if hasattr(fn.__self__, "__dict__") else ())
+        fn = fn.__func__
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return found
+    for cell in fn.__closure__ or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:
+            pass
+    globals_ = getattr(fn, "__globals__", {})
+    for name in _names(code):
+        if name in globals_:
+            found.append(globals_[name])
+    return found
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+class _State:
+    """The modules, optimizers and tensors a call reaches, in a stable order."""
+
+    def __init__(self, objects: list[Any]):
+        from .nn.module import Module
+        from .optim.optimizer import Optimizer
+
+        self.modules: list[Module] = []
+        self.optimizers: list[Optimizer] = []
+        self.tensors: list[Tensor] = []
+        self._tensor_ids: set[int] = set()
+        seen: set[int] = set()
+        for obj in objects:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, Module):
+                self.modules.append(obj)
+            elif isinstance(obj, Optimizer):
+                self.optimizers.append(obj)
+            elif isinstance(obj, Tensor):
+                self._add(obj)
+        for m in self.modules:
+            for t in list(m.parameters()) + list(m.buffers()):
+                self._add(t)
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    self._add(p)
+                    for v in opt.state.get(p, {}).values():
+                        if isinstance(v, Tensor):
+                            self._add(v)
+
+    def _add(self, t: Tensor) -> None:
+        if id(t) not in self._tensor_ids and isinstance(t._value, np.ndarray):
+            self._tensor_ids.add(id(t))
+            self.tensors.append(t)
+
+    def key(self) -> tuple:
+        parts = [tuple((t._value.dtype, t._value.shape, t.requires_grad, t._grad is None)
+                       for t in self.tensors),
+                 tuple(m.training for m in self.modules)]
+        for opt in self.optimizers:
+            parts.append(tuple((opt.static(g), len(opt.state)) for g in opt.param_groups))
+        return tuple(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing a call
+# ---------------------------------------------------------------------------------------------
+
+class CompileFallback(Exception):
+    """The call cannot be traced into one program; it runs eagerly."""
+
+
+def _flatten(obj: Any, tensors: list[Tensor]) -> Any:
+    """The structure of obj with each Tensor replaced by its index in `tensors` (as a tagged
+    tuple); other values must be hashable (they are part of the guard key)."""
+    if isinstance(obj, Tensor):
+        tensors.append(obj)
+        return ("$t", len(tensors) - 1)
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_flatten(v, tensors) for v in obj))
+    if isinstance(obj, dict):
+        return ("dict", tuple((k, _flatten(v, tensors)) for k, v in obj.items()))
+    try:
+        hash(obj)
+    except TypeError:
+        raise CompileFallback(f"an argument of type {type(obj).__name__} is neither a tensor "
+                              "nor hashable") from None
+    return ("static", obj)
+
+
+def _unflatten(structure: Any, tensors: list[Any]) -> Any:
+    kind, body = structure
+    if kind == "$t":
+        return tensors[body]
+    if kind in ("list", "tuple"):
+        items = [_unflatten(s, tensors) for s in body]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {k: _unflatten(s, tensors) for k, s in body}
+    return body
+
+
+class _Trace:
+    """One trace in progress: the builder, lifted state, dynamic inputs."""
+
+    def __init__(self, builder: Builder):
+        self.builder = builder
+        self.dynamics: list[tuple[Any, Callable]] = []
+        self.dynamic_tracers: dict[Any, Tracer] = {}
+
+    def dynamic(self, key: Any, make: Callable[[], np.ndarray], t: TensorType) -> Tracer:
+        if key is None:
+            key = ("fresh", len(self.dynamics))
+        found = self.dynamic_tracers.get(key)
+        if found is None:
+            found = self.builder.new_input(t, None)
+            self.dynamics.append((key, make, t))
+            self.dynamic_tracers[key] = found
+        return found
+
+
+class _Program:
+    """A compiled call: how to gather its inputs, run it, and scatter its outputs."""
+
+    def __init__(self, function: Function, n_args: int, state: list[Tensor], grads: list[bool],
+                 dynamics: list, outputs: list, result: Any, record: bool):
+        self.function = function
+        self.n_args = n_args
+        self.state = state
+        self.grads = grads  # which state tensors had their grad lifted
+        self.dynamics = dynamics
+        self.outputs = outputs  # ("result", i) | ("value", k) | ("grad", k) | ("grad-none", k)
+        self.result = result
+        self.record = record
+        self.compiled = None
+
+    def run(self, args: list[Tensor]) -> Any:
+        from .eager.backward import compile_function
+
+        values = [a._value for a in args]
+        for t, lifted in zip(self.state, self.grads):
+            values.append(t._value)
+            if lifted:
+                values.append(t._grad._value)
+        values += [np.asarray(make(), t.dtype.np) for _, make, t in self.dynamics]
+        if self.compiled is None:
+            self.compiled = compile_function(self.function)
+        outs = self.compiled(*values)
+        results = []
+        for (kind, k), out in zip(self.outputs, outs):
+            if kind == "result":
+                results.append(out)
+            elif kind == "value":
+                _write(self.state[k], out)
+            elif kind == "grad":
+                t = self.state[k]
+                if t._grad is None:
+                    t._grad = _new_tensor(out)
+                else:
+                    _write(t._grad, out)
+        for kind, k in self.outputs:
+            if kind == "grad-none":
+                self.state[k]._grad = None
+        tensors = [_new_tensor(np.asarray(r)) for r in results]
+        if self.record and is_grad_enabled():
+            tensors = self._recorded(args, values, tensors)
+        return _unflatten(self.result, tensors)
+
+    def _recorded(self, args: list[Tensor], values: list, tensors: list[Tensor]) -> list:
+        """Forward-only programs called with grad enabled: each float result is a recorded
+        node applying the program (projected to that result), so backward() works outside."""
+        from .eager.backward import _projection
+
+        inputs: list[Any] = list(args)
+        for t, lifted in zip(self.state, self.grads):
+            inputs.append(t)
+            if lifted:
+                inputs.append(t._grad._value)
+        inputs += values[len(inputs):]
+        out = []
+        for j, t in enumerate(tensors):
+            if t._value.dtype.kind == "f" and any(isinstance(a, Tensor) and a.requires_grad
+                                                  for a in inputs):
+                t = _record("CompiledFunctionBackward", _projection(self.function, j),
+                              inputs, t._value)
+            out.append(t)
+        return out
+
+
+def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State) -> _Program:
+    lifted_values: dict[int, Tracer] = {}
+    saved = [(t, t._value, t._grad, None if t._grad is None else t._grad._value,
+              None if t._counter is None else t._counter[0]) for t in state.tensors]
+    arg_saved = [(a, a._value) for a in args]
+    builder = Builder()
+    trace = _Trace(builder)
+    grads = []
+    with builder:
+        for a in args:
+            a._value = builder.new_input(TensorType(as_dtype(a._value.dtype), a._value.shape))
+        for t in state.tensors:
+            t._value = lifted_values[id(t)] = builder.new_input(
+                TensorType(as_dtype(t._value.dtype), t._value.shape))
+            lifted = t._grad is not None
+            grads.append(lifted)
+            if lifted:
+                t._grad._value = builder.new_input(
+                    TensorType(as_dtype(t._grad._value.dtype), t._grad._value.shape))
+        grad_inputs = {id(t): t._grad._value for t in state.tensors if t._grad is not None}
+        previous, _context.trace = _context.trace, trace
+        try:
+            positional, keywords = _unflatten(structure, args)
+            result = fn(*positional, **keywords)
+            outputs, out_atoms, result_structure = _collect(result, state, lifted_values,
+                                                            grad_inputs)
+            fn_ir, captures = builder.build(out_atoms)
+        finally:
+            _context.trace = previous
+            for t, value, grad, grad_value, version in saved:
+                t._value, t._grad = value, grad
+                if grad is not None:
+                    grad._value = grad_value
+                if version is not None:
+                    t._counter[0] = version
+            for a, value in arg_saved:
+                a._value = value
+    if captures:
+        raise CompileFallback("the function uses a value traced by an enclosing transform")
+    from .ir.passes import simplify
+    from .ir.verifier import check
+
+    fn_ir = check(simplify(fn_ir))
+    # A call that produced gradients is a training step; otherwise (a forward) its results
+    # are recorded as nodes when called with grad enabled, so backward() works outside.
+    step = any(kind in ("grad", "grad-none") for kind, _ in outputs)
+    record = not step and any(kind == "result" for kind, _ in outputs)
+    return _Program(fn_ir, len(args), state.tensors, grads, trace.dynamics, outputs,
+                    result_structure, record)
+
+
+def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tuple:
+    """Program outputs: the result's tensors, then every state value or gradient that the
+    call changed."""
+    tensors: list[Tensor] = []
+    structure = _flatten(result, tensors)
+    outputs, atoms = [], []
+    for i, t in enumerate(tensors):
+        outputs.append(("result", i))
+        atoms.append(t._value)
+    for k, t in enumerate(state.tensors):
+        if t._value is not lifted[id(t)]:
+            outputs.append(("value", k))
+            atoms.append(t._value)
+        g = t._grad
+        if g is None:
+            if id(t) in grad_inputs:
+                outputs.append(("grad-none", k))
+        elif g._value is not grad_inputs.get(id(t)):
+            outputs.append(("grad", k))
+            atoms.append(g._value)
+    for v in atoms:
+        if isinstance(v, Tracer) and v.builder is not current_builder():
+            raise CompileFallback("a traced value from another trace reached the result")
+    return outputs, atoms, structure
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled callable
+# ---------------------------------------------------------------------------------------------
+
+_EAGER = object()
+
+
+class CompiledFunction:
+    """What dj.compile returns for a function (or, wrapped by CompiledModule, a forward)."""
+
+    def __init__(self, fn: Callable, owners: tuple = ()):
+        self.fn = fn
+        self.owners = owners  # objects whose state is reached besides fn's references
+        self._programs: dict[Any, Any] = {}
+        self._warmed: set = set()
+        self._logged: set = set()
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _context.trace is not None or current_builder() is not None:
+            return self.fn(*args, **kwargs)
+        try:
+            tensors: list[Tensor] = []
+            structure = _flatten((args, kwargs), tensors)
+            if any(not isinstance(t._value, np.ndarray) for t in tensors):
+                raise CompileFallback("an argument holds a traced value")
+            state = _State(list(self.owners) + _referenced_objects(self.fn))
+            key = (structure, tuple((t._value.dtype, t._value.shape, t.requires_grad)
+                                    for t in tensors), state.key(), is_grad_enabled())
+            hash(key)
+        except CompileFallback as e:
+            self._log(None, str(e))
+            return self.fn(*args, **kwargs)
+        program = self._programs.get(key)
+        if program is None:
+            if key not in self._warmed:  # the first call runs eagerly: it creates state
+                self._warmed.add(key)
+                return self.fn(*args, **kwargs)
+            program = self._compile(key, tensors, structure, state)
+        if program is _EAGER:
+            return self.fn(*args, **kwargs)
+        return program.run(tensors)
+
+    def _compile(self, key: Any, tensors: list[Tensor], structure: Any, state: _State) -> Any:
+        from .tracer.core import ConcretizationError
+
+        try:
+            program = _trace_call(self.fn, tensors, structure, state)
+        except (CompileFallback, ConcretizationError, RuntimeError, TypeError) as e:
+            self._log(key, f"{type(e).__name__}: {str(e).splitlines()[0]}")
+            program = _EAGER
+        self._programs[key] = program
+        return program
+
+    def _log(self, key: Any, reason: str) -> None:
+        if key in self._logged:
+            return
+        self._logged.add(key)
+        log.warning("dualjit.compile(%s) runs eagerly: %s", getattr(self.fn, "__name__", "fn"),
+                    reason)
+
+
+class CompiledModule:
+    """dj.compile(module): calls run the compiled forward; attributes are the module's."""
+
+    def __init__(self, module: Any):
+        object.__setattr__(self, "_orig_mod", module)
+        object.__setattr__(self, "_forward", CompiledFunction(module.forward, (module,)))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._forward(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._orig_mod, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._orig_mod, name, value)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._orig_mod[index]
+
+    def __len__(self) -> int:
+        return len(self._orig_mod)
+
+    def __iter__(self):
+        return iter(self._orig_mod)
+
+    def __repr__(self) -> str:
+        return f"OptimizedModule(\n  (_orig_mod): {self._orig_mod!r}\n)".replace(
+            "\n)\n)", "\n  )\n)")
+
+
+def compile(model: Any = None, *, fullgraph: bool = False, dynamic: Any = None,  # noqa: A001
+            backend: Any = "inductor", mode: Any = None, options: Any = None,
+            disable: bool = False) -> Any:
+    """Compile a Module (its forward) or a function (e.g. a whole training step) into one
+    native program per guard key; see the module docstring. Usable as a decorator."""
+    if model is None:
+        return functools.partial(compile, fullgraph=fullgraph, dynamic=dynamic,
+                                 backend=backend, mode=mode, options=options, disable=disable)
+    if disable:
+        return model
+    from .nn.module import Module
+
+    if isinstance(model, Module):
+        return CompiledModule(model)
+    if not callable(model):
+        raise TypeError(f"dualjit.compile expects a Module or a callable, got "
+                        f"{type(model).__name__}")
+    return CompiledFunction(model)
