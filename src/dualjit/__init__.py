@@ -43,7 +43,7 @@ from .tracer import (  # noqa: F401
 __version__ = "0.1.0"
 
 # vmap, random numbers, checkpointing and JAX's smaller transform API (the vmap area)
-from . import tree_util  # noqa: F401, E402
+from . import random, tree_util  # noqa: F401, E402
 from .autodiff import checkpoint, checkpoint_policies, remat  # noqa: F401, E402
 from .batching import vmap  # noqa: F401, E402
 
