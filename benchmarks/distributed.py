@@ -15,16 +15,10 @@ are noisy: the report gives the load average seen during the run.
 
 from __future__ import annotations
 
-import os
-
-# One thread per process (BLAS and dualjit's own), in workers and in the baseline alike: the
-# comparison is between processes, and nested threads would fight over the two cores.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "DUALJIT_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -33,6 +27,12 @@ import tempfile
 import time
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+# One thread per process (BLAS and dualjit's own), in workers and in the baseline alike: the
+# comparison is between processes, and nested threads would fight over the two cores. (Set
+# before numpy is first imported, in main().)
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "DUALJIT_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 MODEL = '''
 import numpy as np
@@ -62,14 +62,14 @@ object_cache.host_signature()
 sys.path.insert(0, sys.argv[2])
 import bench_model as m
 args = m.mlp()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if sys.argv[1] == "source":
     dj.jit(m.step).lower(*args)  # trace, simplify, compile
 else:
     exp = dj.deserialize(open(sys.argv[1], "rb").read())
     exp.compiled()
-t1 = time.perf_counter()
-print(json.dumps({"ms": 1e3 * (t1 - t0)}))
+t1, c1 = time.perf_counter(), time.process_time()
+print(json.dumps({"ms": 1e3 * (t1 - t0), "cpu_ms": 1e3 * (c1 - c0)}))
 '''
 
 
@@ -92,15 +92,16 @@ def load_times(rounds: int) -> dict[str, float]:
             path.write_bytes(blob)
             paths[name] = str(path)
         env = {k: v for k, v in os.environ.items() if k != "DUALJIT_CACHE_DIR"}
-        samples: dict[str, list[float]] = {name: [] for name in paths}
+        samples: dict[str, list[dict]] = {name: [] for name in paths}
         for _ in range(rounds):
             for name, path in paths.items():
                 out = subprocess.run([sys.executable, pathlib.Path(tmp, "load.py"), path, tmp],
                                      capture_output=True, text=True, env=env, timeout=600)
                 if out.returncode:
                     raise RuntimeError(out.stderr)
-                samples[name].append(json.loads(out.stdout.splitlines()[-1])["ms"])
-        return {name: statistics.median(v) for name, v in samples.items()}
+                samples[name].append(json.loads(out.stdout.splitlines()[-1]))
+        return {name: (statistics.median(s["ms"] for s in v),
+                       statistics.median(s["cpu_ms"] for s in v)) for name, v in samples.items()}
 
 
 def scaling(batches: list[int], steps: int, rounds: int) -> list[tuple[int, dict]]:
@@ -145,9 +146,9 @@ def scaling(batches: list[int], steps: int, rounds: int) -> list[tuple[int, dict
 
 def report(load: dict, scale: list, conditions: str) -> str:
     lines = [f"Run {datetime.datetime.now():%Y-%m-%d %H:%M}; {conditions}", "",
-             "| loading the MLP step (784-256-10, batch 128) in a fresh process | median |",
-             "|---|---:|"]
-    lines += [f"| {name} | {ms:.1f} ms |" for name, ms in load.items()]
+             "| loading the MLP step (784-256-10, batch 128) in a fresh process | median wall "
+             "time | median CPU time |", "|---|---:|---:|"]
+    lines += [f"| {name} | {ms:.1f} ms | {cpu:.1f} ms |" for name, (ms, cpu) in load.items()]
     lines += ["", "| global batch | in this process (jit) | 1 Ray worker | 2 Ray workers | "
               "efficiency 1 -> 2 workers |", "|---:|---:|---:|---:|---:|"]
     for batch, t in scale:

@@ -111,16 +111,16 @@ class Exported:
         return self._compiled
 
     def _compile(self) -> Callable[..., list[np.ndarray]]:
-        from ..jit import _backend
+        from ..jit import get_backend
 
         usable = self._stored.usable() if self._stored and _native() else []
         if not usable:
             self.object_code_used = False
-            return _backend["compile"](self.function)
+            return get_backend()(self.function)
         from ..codegen.object_cache import Supplied, supplying
 
         with supplying(Supplied(usable)) as source:
-            compiled = _backend["compile"](self.function)
+            compiled = get_backend()(self.function)
         # None: nothing was built (this process had compiled the same program already)
         self.object_code_used = None if source.used == source.missed == 0 else (
             source.missed == 0)
@@ -159,11 +159,12 @@ _STATIC_HINT = ("; if some of these are static arguments, they were fixed when t
 
 
 def _native() -> bool:
+    """Whether programs compile to native code here (not the interpreter, no custom backend)."""
     import os
 
-    from ..jit import _backend, _default_backend
+    from ..jit import _default_backend, get_backend
 
-    return _backend["compile"] is _default_backend and os.environ.get(
+    return get_backend() is _default_backend and os.environ.get(
         "DUALJIT_BACKEND", "native") != "interpreter"
 
 
