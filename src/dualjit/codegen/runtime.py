@@ -151,23 +151,28 @@ class CompiledFunction:
         self.spec = CallSpec(self.in_types)
         self.plan = plan_function(fn)
         builtin_entries = pycall.register_symbols()
+        self._lower_seconds = time.perf_counter() - t0  # planning; _emit_module adds emission
         self.compiled = self._emit_module(builtin_entries)
-        t1 = time.perf_counter()
         self.steps = self._bind_steps(builtin_entries)
-        self.timings = {"lower": t1 - t0, **(self.compiled.timings if self.compiled else {})}
+        self.timings = {"lower": self._lower_seconds,
+                        **(self.compiled.timings if self.compiled else {})}
         self._make_callers(builtin_entries)
         self._dead_after = _dead_after_steps(fn, self.plan.steps)
 
     def _emit_module(self, builtin_entries: bool) -> CompiledModule | None:
+        """The plan's kernels, compiled: an exported program's object code for this very
+        Function and plan when there is one, else LLVM IR emitted now, then optimized and
+        JIT-compiled."""
         if not self.plan.kernels:
             return None
-        # an exported program's object code for this very Function and plan: no emission
         found = object_cache.lookup_plan(self.function, self.plan, builtin_entries)
         loaded = found and CompiledModule.from_object_code(found, self.plan.codegen_level)
         if loaded:
             return loaded
-        module = emit_module(self.plan, builtin_entries)
-        return CompiledModule(str(module), codegen_opt=self.plan.codegen_level)
+        t0 = time.perf_counter()
+        text = str(emit_module(self.plan, builtin_entries))
+        self._lower_seconds += time.perf_counter() - t0
+        return CompiledModule(text, codegen_opt=self.plan.codegen_level)
 
     def _bind_steps(self, builtin_entries: bool) -> list:
         return [_Kernel(s, self.compiled, builtin_entries) if isinstance(s, KernelPlan)
