@@ -197,6 +197,20 @@ def test_bad_inputs_raise_or_are_handled():
     assert float(empty(np.ones((0, 3)))[0]) == 0.0
 
 
+def test_empty_operands_are_never_read():
+    # a clamped index into an empty axis would point past the buffer: the reference's value
+    # (zeros for a gather) without a read, and empty concatenation pieces skipped
+    past_the_end = np.full(10, 7.0)[3:3]  # empty, but memory right after it holds 7.0
+    cases = [
+        (lambda x, i: jnp.take(x, i) * 2.0, (past_the_end, np.array([0, 1, -3]))),
+        (lambda x, i: jnp.take(x, i, axis=1), (np.ones((2, 0)), np.array([[1], [2]]))),
+        (lambda x, y: jnp.concatenate([x, y, x]) * 2.0, (np.ones(0), np.arange(3.0))),
+        (lambda x, y: jnp.concatenate([y, x], axis=1), (np.ones((2, 0)), np.ones((2, 3)))),
+    ]
+    for f, args in cases:
+        assert_same(dj.make_ir(f)(*args), list(args))
+
+
 def test_bad_inputs_do_not_crash_the_process():
     code = (
         "import numpy as np, dualjit as dj, dualjit.numpy as jnp\n"

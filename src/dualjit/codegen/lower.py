@@ -573,6 +573,8 @@ def _concatenate(k, e, idx):
     result, start = None, 0
     for x in e.inputs:
         n = x.type.shape[d]
+        if n == 0:
+            continue  # an empty piece: never read (a clamped index would point past it)
         local = list(idx)
         local[d] = _clamp(k, b.sub(idx[d], i64(start)), 0, max(n - 1, 0))
         v = k.value(x, local)
@@ -593,6 +595,8 @@ def _gather(k, e, idx):
     x, indices = e.inputs
     axis = e.params["axis"]
     n_idx = indices.type.ndim
+    if x.type.shape[axis] == 0:  # nothing to read (the reference gives zeros)
+        return const(REG[x.type.dtype], 0.0 if x.type.dtype.is_float else 0)
     which = _index_value(k, indices, idx[axis:axis + n_idx])
     position = _clamp(k, which, 0, max(x.type.shape[axis] - 1, 0))
     return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
