@@ -145,7 +145,7 @@ def test_compiled_steps_release_values_after_their_last_use():
     def reads(step):
         return set(step.segment.live_in) if isinstance(step, KernelPlan) else set(step.eqn.inputs)
     released = 0
-    for i, dead in enumerate(compiled._dead_after):
+    for i, dead in enumerate(compiled.plan.dead_after):
         for v in dead:
             assert v not in fn.outputs and all(v not in reads(s) for s in steps[i + 1:])
             released += 1

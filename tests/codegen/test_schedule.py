@@ -250,3 +250,21 @@ def test_range_limited_functions_are_the_ones_vecmath_range_checks():
     from dualjit.codegen import vecmath
 
     assert {p.name for p in schedule.RANGE_LIMITED} == vecmath.RANGE_REDUCED
+
+
+def test_values_between_steps_are_freed_after_their_last_reader():
+    @dj.custom_jvp
+    def clip(x):
+        return jnp.minimum(x, 1.0)
+    clip.defjvp(lambda primals, tangents: (clip(primals[0]), tangents[0]))
+
+    fn = dj.make_ir(lambda x: jnp.sum(clip(jnp.sin(x)) * 2.0) + jnp.sum(clip(x)))(np.ones(4))
+    p = plan_function(fn)
+    assert len(p.steps) > 2 and len(p.dead_after) == len(p.steps)
+    for i, dead in enumerate(p.dead_after):
+        for v in dead:
+            assert v not in fn.outputs and v not in fn.inputs
+            later = p.steps[i + 1:]
+            assert all(v not in (s.segment.live_in if hasattr(s, "segment") else s.eqn.inputs)
+                       for s in later)
+    assert sum(map(len, p.dead_after)) > 0 and "then frees:" in str(p)

@@ -117,27 +117,6 @@ class _SubFunctions:
         return found[1](*args)
 
 
-def _step_reads(step) -> list:
-    if isinstance(step, KernelPlan):
-        return list(step.segment.live_in)
-    return [a for a in step.eqn.inputs if isinstance(a, Var)]
-
-
-def _dead_after_steps(fn: Function, steps: list) -> list[list]:
-    """For each step, the values no later step or output needs: dropped once it has run, so
-    a value between kernels lives only as long as it is used."""
-    keep = {a for a in fn.outputs if isinstance(a, Var)} | set(fn.inputs) | {v for v, _ in fn.consts}
-    last: dict = {}
-    for i, step in enumerate(steps):
-        for v in _step_reads(step):
-            last[v] = i
-    dead: list[list] = [[] for _ in steps]
-    for v, i in last.items():
-        if v not in keep:
-            dead[i].append(v)
-    return dead
-
-
 class CompiledFunction:
     """A Function compiled to native kernels; callable on numpy arrays, returns a list of arrays.
 
@@ -157,7 +136,6 @@ class CompiledFunction:
         self.timings = {"lower": self._lower_seconds,
                         **(self.compiled.timings if self.compiled else {})}
         self._make_callers(builtin_entries)
-        self._dead_after = _dead_after_steps(fn, self.plan.steps)
 
     def _emit_module(self, builtin_entries: bool) -> CompiledModule | None:
         """The plan's kernels, compiled: an exported program's object code for this very
@@ -231,7 +209,7 @@ class CompiledFunction:
         fn = self.function
         env: dict[Var, Any] = dict(zip(fn.inputs, self.spec.coerce(args)))
         env.update(fn.consts)
-        for step, dead in zip(self.steps, self._dead_after):
+        for step, dead in zip(self.steps, self.plan.dead_after):
             step.run(env)
             for v in dead:
                 env.pop(v, None)

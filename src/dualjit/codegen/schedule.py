@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
@@ -531,12 +531,15 @@ class Plan:
 
     release_gil: kernels hand the GIL over while they run (not in tiny functions).
     codegen_level: LLVM's machine-code generation level (0 for small functions; the IR is
-      optimized at O3 either way)."""
+      optimized at O3 either way).
+    dead_after: per step, the values between steps that no later step or output needs: the
+      runtime drops them once the step has run, so each lives only as long as it is used."""
 
     function: Function
     steps: list[KernelPlan | HostStepPlan]
     release_gil: bool = True
     codegen_level: int = 3
+    dead_after: list[list[Var]] = field(default_factory=list)
 
     @property
     def kernels(self) -> list[KernelPlan]:
@@ -568,7 +571,8 @@ def plan_function(fn: Function) -> Plan:
         steps.append(_kernel(fn, run, len(fn.eqns), f"kernel{len(steps)}", planner))
     if len(steps) == 1 and isinstance(steps[0], KernelPlan):
         steps[0].float_entry = _takes_one_float(fn, steps[0].segment)
-    return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if _small(fn) else 3)
+    return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if _small(fn) else 3,
+                dead_after=_dead_after(fn, steps))
 
 
 def _kernel(fn: Function, run: list[Eqn], end: int, name: str, planner: Planner) -> KernelPlan:
@@ -591,6 +595,22 @@ def _kernel(fn: Function, run: list[Eqn], end: int, name: str, planner: Planner)
     live_out.sort(key=lambda v: position.get(v, len(position)))
     segment = Segment(run, ins, live_out, planner)
     return KernelPlan(name, segment, flat_variant(segment))
+
+
+def _dead_after(fn: Function, steps: list[KernelPlan | HostStepPlan]) -> list[list[Var]]:
+    """Per step, the values it is the last to read (the Function's inputs, constants and
+    outputs excepted)."""
+    keep = {a for a in fn.outputs if isinstance(a, Var)} | set(fn.inputs)
+    keep |= {v for v, _ in fn.consts}
+    last: dict[Var, int] = {}
+    for i, step in enumerate(steps):
+        reads = step.segment.live_in if isinstance(step, KernelPlan) else step.eqn.inputs
+        last.update((v, i) for v in reads if isinstance(v, Var))
+    dead: list[list[Var]] = [[] for _ in steps]
+    for v, i in last.items():
+        if v not in keep:
+            dead[i].append(v)
+    return dead
 
 
 def _takes_one_float(fn: Function, segment: Segment) -> bool:
@@ -636,12 +656,14 @@ def format_plan(plan: Plan) -> str:
     lines = [f"plan: {kernels} kernel{'s' * (kernels != 1)}, {hosts} host "
              f"step{'s' * (hosts != 1)}; kernels {'release' if plan.release_gil else 'keep'} "
              f"the GIL; machine code at level {plan.codegen_level}"]
-    for step in plan.steps:
+    for i, step in enumerate(plan.steps):
         if isinstance(step, HostStepPlan):
             lines.append(f"host step: {_eqn_text(step.eqn, names)}")
             lines.append(f"  because: {step.reason}")
         else:
             lines.extend(_kernel_lines(step, names))
+        if len(plan.steps) > 1 and plan.dead_after and plan.dead_after[i]:
+            lines.append(f"  then frees: {_names(plan.dead_after[i], names)}")
     return "\n".join(lines)
 
 
