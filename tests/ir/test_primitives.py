@@ -8,6 +8,7 @@ from dualjit.ir import Function, IRError, Literal, TensorType, Var, abstract_eva
 from dualjit.ir import primitives as P
 
 from ..batching.primitive_cases import VMAP_CASES
+from ..linalg.cases import LINALG_CASES
 from ..numpy.primitive_cases import NUMPY_CASES
 
 rng = np.random.default_rng(0)
@@ -132,6 +133,7 @@ CASES.update(NUMPY_CASES)  # the numpy area's primitives (tests/numpy/primitive_
 CASES.update(VMAP_CASES)  # the vmap area's primitives (tests/batching/primitive_cases.py)
 CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
+CASES.update(LINALG_CASES)  # tests/linalg/cases.py: the linear-algebra primitives
 
 # Integer bit operations (dtypes area), expected values worked out bit by bit.
 _i8 = np.array([-128, -1, 64, 5], np.int8)

@@ -643,3 +643,249 @@ def _sort_jvp(primals, tangents, *, axis, num_keys):
 
 
 jvp_rules[P.sort_p] = _sort_jvp
+
+
+# =============================================================================================
+# Linear algebra (linalg): the factorizations and the triangular solve, as matrix formulas.
+# Each rule reads only the triangle its primitive reads, so it is exact for any input.
+# =============================================================================================
+
+def _mT(x):
+    """The matrix transpose of a stack of matrices."""
+    nd = type_of(x).ndim
+    return bind(P.transpose_p, x, permutation=tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def _matmul(x, y):
+    """x @ y for stacks of matrices with equal batch dimensions."""
+    nd = type_of(x).ndim
+    batch = tuple(range(nd - 2))
+    return bind(P.dot_general_p, x, y, dimension_numbers=(((nd - 1,), (nd - 2,)), (batch, batch)))
+
+
+def _row_col(shape):
+    """Row and column index of every element of a stack of matrices of `shape` (int32)."""
+    nd = len(shape)
+    return (bind(P.iota_p, dtype=DType.int32, shape=tuple(shape), dimension=nd - 2),
+            bind(P.iota_p, dtype=DType.int32, shape=tuple(shape), dimension=nd - 1))
+
+
+def _band(x, keep):
+    """x where keep(row, col) holds, 0 elsewhere."""
+    row, col = _row_col(type_of(x).shape)
+    return select(keep(row, col), x, lit(0, x))
+
+
+def _tril(x, k=0):
+    return _band(x, lambda row, col: bind(P.le_p, col, add(row, np.int32(k))))
+
+
+def _triu(x, k=0):
+    return _band(x, lambda row, col: bind(P.ge_p, col, add(row, np.int32(k))))
+
+
+def _diagonal_part(x):
+    return _band(x, lambda row, col: bind(P.eq_p, row, col))
+
+
+def _eye(shape, dtype, from_row=0):
+    """Ones on the diagonal from row `from_row` on, for a stack of matrices of `shape`."""
+    row, col = _row_col(shape)
+    on = bind(P.and_p, bind(P.eq_p, row, col), bind(P.ge_p, row, np.int32(from_row)))
+    return convert(on, dtype)
+
+
+def _symmetric_from_lower(x):
+    """The symmetric matrix whose lower triangle is x's: what cholesky and eigh read."""
+    return add(_tril(x), _mT(_tril(x, -1)))
+
+
+def _spread(v, shape, axis):
+    """A stack of vectors v [..., k] broadcast along matrix axis `axis` (-1: v[j], -2: v[i])."""
+    nd = len(shape)
+    dims = tuple(range(nd - 2)) + (nd + axis,)
+    return bind(P.broadcast_in_dim_p, v, shape=tuple(shape), broadcast_dimensions=dims)
+
+
+def _off_diagonal_reciprocal(gaps):
+    """1 / gaps off the diagonal, 0 on it (gaps[i, j] = 0 off the diagonal gives inf)."""
+    t = type_of(gaps)
+    on_diagonal = bind(P.eq_p, *_row_col(t.shape))
+    return select(on_diagonal, lit(0, gaps), div(lit(1, gaps), select(on_diagonal, lit(1, gaps),
+                                                                     gaps)))
+
+
+def _solve(a, b, *, left_side, lower, transpose_a=False, unit_diagonal=False):
+    return bind(P.triangular_solve_p, a, b, left_side=left_side, lower=lower,
+                transpose_a=transpose_a, unit_diagonal=unit_diagonal)
+
+
+def _cholesky_jvp(primals, tangents):
+    # A = L L^T  =>  L_dot = L Phi(L^-1 A_dot L^-T), Phi: lower triangle, diagonal halved
+    (a,), (a_dot,) = primals, tangents
+    chol = bind(P.cholesky_p, a)
+    left = _solve(chol, _symmetric_from_lower(a_dot), left_side=True, lower=True)
+    inner = _solve(chol, left, left_side=False, lower=True, transpose_a=True)
+    phi = add(_tril(inner, -1), mul(_diagonal_part(inner), lit(0.5, inner)))
+    return chol, _matmul(chol, phi)
+
+
+jvp_rules[P.cholesky_p] = _cholesky_jvp
+
+
+def _triangular_solve_jvp(primals, tangents, **params):
+    # op(A) X = B  =>  op(A) X_dot = B_dot - op(A_dot) X   (left side; mirrored on the right)
+    (a, b), (a_dot, b_dot) = primals, tangents
+    x = bind(P.triangular_solve_p, a, b, **params)
+    rhs = None if isinstance(b_dot, Zero) else b_dot
+    if not isinstance(a_dot, Zero):
+        skip_diagonal = 1 if params["unit_diagonal"] else 0
+        a_dot = (_tril(a_dot, -skip_diagonal) if params["lower"]
+                 else _triu(a_dot, skip_diagonal))
+        op_a_dot = _mT(a_dot) if params["transpose_a"] else a_dot
+        term = _matmul(op_a_dot, x) if params["left_side"] else _matmul(x, op_a_dot)
+        rhs = neg(term) if rhs is None else sub(rhs, term)
+    return x, bind(P.triangular_solve_p, a, rhs, **params)
+
+
+jvp_rules[P.triangular_solve_p] = _triangular_solve_jvp
+
+
+def _permute_rows(x, permutation):
+    """x[..., permutation[...], :]: one gather on the flattened stack."""
+    t = type_of(x)
+    m, n = t.shape[-2:]
+    if t.ndim == 2:
+        return bind(P.gather_p, x, permutation, axis=0)
+    stack = int(np.prod(t.shape[:-2]))
+    flat = bind(P.reshape_p, x, new_sizes=(stack * m, n))
+    offsets = mul(bind(P.iota_p, dtype=DType.int32, shape=(stack, m), dimension=0), np.int32(m))
+    rows = add(bind(P.reshape_p, permutation, new_sizes=(stack, m)), offsets)
+    return bind(P.reshape_p, bind(P.gather_p, flat, rows, axis=0), new_sizes=t.shape)
+
+
+def _resize_last(x, size, axis):
+    """x's matrix axis `axis` (-1 or -2) cut or zero-padded to `size`."""
+    t = type_of(x)
+    dim = t.ndim + axis
+    have = t.shape[dim]
+    if have >= size:
+        limits = tuple(size if i == dim else d for i, d in enumerate(t.shape))
+        return bind(P.slice_p, x, start_indices=(0,) * t.ndim, limit_indices=limits,
+                    strides=(1,) * t.ndim)
+    config = tuple((0, size - have if i == dim else 0, 0) for i in range(t.ndim))
+    return bind(P.pad_p, x, lit(0, x), padding_config=config)
+
+
+def _lu_jvp(primals, tangents):
+    # P A = L U, L padded to m x m and U to n x n with identity blocks; with
+    # X = L^-1 P A_dot U^-1:  L_dot = L tril(X, -1),  U_dot = triu(X) U  (packed like lu)
+    (a,), (a_dot,) = primals, tangents
+    lu, pivots, permutation = bind(P.lu_p, a)
+    t = type_of(a)
+    m, n = t.shape[-2:]
+    batch = t.shape[:-2]
+    l_full = add(_tril(_resize_last(lu, m, -1), -1), _eye(batch + (m, m), t.dtype))
+    u_full = add(_triu(_resize_last(lu, n, -2)), _eye(batch + (n, n), t.dtype, from_row=m))
+    x = _solve(l_full, _permute_rows(a_dot, permutation), left_side=True, lower=True,
+               unit_diagonal=True)
+    x = _solve(u_full, x, left_side=False, lower=False)
+    lu_dot = add(_matmul(l_full, _tril(x, -1)), _matmul(_triu(x), u_full))
+    return [lu, pivots, permutation], [lu_dot, Zero(type_of(pivots)), Zero(type_of(permutation))]
+
+
+jvp_rules[P.lu_p] = _lu_jvp
+zero_derivative.add(P.lu_pivots_to_permutation_p)
+
+
+def _qr_tangents(q, r, a_dot):
+    # A = Q R (m >= n, reduced): C = Q^T A_dot R^-1 = Q^T Q_dot + R_dot R^-1, where Q^T Q_dot
+    # is skew-symmetric and R_dot R^-1 upper triangular; split C into those two parts.
+    a_dot_r_inv = _solve(r, a_dot, left_side=False, lower=False)
+    c = _matmul(_mT(q), a_dot_r_inv)
+    skew = sub(_tril(c, -1), _mT(_tril(c, -1)))
+    upper = sub(c, skew)
+    return sub(a_dot_r_inv, _matmul(q, upper)), _matmul(upper, r)
+
+
+def _qr_jvp(primals, tangents, *, full_matrices):
+    (a,), (a_dot,) = primals, tangents
+    q, r = bind(P.qr_p, a, full_matrices=full_matrices)
+    t = type_of(a)
+    m, n = t.shape[-2:]
+    if m >= n:
+        if full_matrices and m > n:
+            raise NotImplementedError(
+                "qr: the derivative of the complete QR decomposition of a tall matrix is not "
+                "defined (its last m - n columns of Q are not unique); use mode='reduced'")
+        return [q, r], list(_qr_tangents(q, r, a_dot))
+    # wide: A = Q [R1 R2] with A1 = Q R1 square, and R2 = Q^T A2
+    a2, a2_dot = (_columns(x, m, n) for x in (a, a_dot))
+    q_dot, r1_dot = _qr_tangents(q, _columns(r, 0, m), _columns(a_dot, 0, m))
+    r2_dot = add(_matmul(_mT(q_dot), a2), _matmul(_mT(q), a2_dot))
+    r_dot = bind(P.concatenate_p, r1_dot, r2_dot, dimension=t.ndim - 1)
+    return [q, r], [q_dot, r_dot]
+
+
+def _columns(x, start, stop):
+    t = type_of(x)
+    return bind(P.slice_p, x, start_indices=(0,) * (t.ndim - 1) + (start,),
+                limit_indices=t.shape[:-1] + (stop,), strides=(1,) * t.ndim)
+
+
+jvp_rules[P.qr_p] = _qr_jvp
+
+
+def _eigh_jvp(primals, tangents):
+    # A = V diag(w) V^T: w_dot = diag(V^T A_dot V); V_dot = V (F * V^T A_dot V) with
+    # F[i, j] = 1 / (w[j] - w[i]) off the diagonal (infinite for repeated eigenvalues)
+    (a,), (a_dot,) = primals, tangents
+    w, v = bind(P.eigh_p, a)
+    shape = type_of(a).shape
+    a_dot_v = _matmul(_symmetric_from_lower(a_dot), v)
+    w_dot = bind(P.reduce_sum_p, mul(v, a_dot_v), axes=(len(shape) - 2,))
+    f = _off_diagonal_reciprocal(sub(_spread(w, shape, -1), _spread(w, shape, -2)))
+    v_dot = _matmul(v, mul(f, _matmul(_mT(v), a_dot_v)))
+    return [w, v], [w_dot, v_dot]
+
+
+jvp_rules[P.eigh_p] = _eigh_jvp
+
+
+def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
+    # A = U S V^T (reduced), dS = U^T A_dot V: s_dot = diag(dS);
+    # U_dot = U (F * (dS S + S dS^T)) + (I - U U^T) A_dot V S^-1,
+    # V_dot = V (F * (S dS + dS^T S)) + (I - V V^T) A_dot^T U S^-1,  F[i,j] = 1/(s_j^2 - s_i^2)
+    (a,), (a_dot,) = primals, tangents
+    t = type_of(a)
+    m, n = t.shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise NotImplementedError(
+            "svd: the derivative of the full SVD of a non-square matrix is not defined (the "
+            "extra singular vectors are not unique); use full_matrices=False")
+    s, u, vt = bind(P.svd_p, a, full_matrices=False, compute_uv=True)
+    v = _mT(vt)
+    a_dot_v = _matmul(a_dot, v)
+    s_dot = bind(P.reduce_sum_p, mul(u, a_dot_v), axes=(t.ndim - 2,))
+    if not compute_uv:
+        return [s], [s_dot]
+    ds = _matmul(_mT(u), a_dot_v)
+    k_shape = type_of(ds).shape
+    s_j, s_i = _spread(s, k_shape, -1), _spread(s, k_shape, -2)
+    f = _off_diagonal_reciprocal(mul(sub(s_j, s_i), add(s_j, s_i)))
+    u_dot = _matmul(u, mul(f, add(mul(ds, s_j), mul(s_i, _mT(ds)))))
+    v_dot = _matmul(v, mul(f, add(mul(s_i, ds), mul(_mT(ds), s_j))))
+    if m > n:
+        u_dot = add(u_dot, _projected_away(u, a_dot_v, s))
+    if n > m:
+        v_dot = add(v_dot, _projected_away(v, _matmul(_mT(a_dot), u), s))
+    return [s, u, vt], [s_dot, u_dot, _mT(v_dot)]
+
+
+def _projected_away(basis, x, s):
+    """(I - basis basis^T) x S^-1: the part of x outside the span of basis, columns over s."""
+    outside = sub(x, _matmul(basis, _matmul(_mT(basis), x)))
+    return div(outside, _spread(s, type_of(x).shape, -1))
+
+
+jvp_rules[P.svd_p] = _svd_jvp

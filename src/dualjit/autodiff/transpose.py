@@ -391,3 +391,18 @@ def _ldexp_transpose(ct, x, n):
 transpose_rules[P.cumsum_p] = _cumsum_transpose
 transpose_rules[P.linear_recurrence_p] = _linear_recurrence_transpose
 transpose_rules[P.ldexp_p] = _ldexp_transpose
+
+
+# =============================================================================================
+# Linear algebra (linalg): triangular_solve is linear in its right-hand side
+# =============================================================================================
+
+def _triangular_solve_transpose(ct, a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    # X = op(A)^-1 B  =>  B_bar = op(A)^-T X_bar   (and X = B op(A)^-1 => B_bar = X_bar op(A)^-T)
+    if is_linear(a):
+        raise NonLinearError("triangular_solve is linear in its right-hand side only")
+    return [None, bind(P.triangular_solve_p, a, ct, left_side=left_side, lower=lower,
+                       transpose_a=not transpose_a, unit_diagonal=unit_diagonal)]
+
+
+transpose_rules[P.triangular_solve_p] = _triangular_solve_transpose

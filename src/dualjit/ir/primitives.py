@@ -1072,3 +1072,114 @@ impl_rules[checkpoint_p] = _call_impl
 optimization_barrier_p = new_primitive("optimization_barrier", multiple_results=True)
 shape_rules[optimization_barrier_p] = lambda *xs: list(xs)
 impl_rules[optimization_barrier_p] = lambda *xs: [np.asarray(x) for x in xs]
+
+
+# =============================================================================================
+# Linear algebra (linalg): factorizations and triangular solves on stacks of matrices
+# (leading batch dimensions). numpy implementations in linalg_impl.py; NaN where one fails.
+# =============================================================================================
+
+from . import linalg_impl  # noqa: E402
+
+
+def _matrices(name: str, x: TensorType, square: bool = False) -> tuple[int, int]:
+    """The (rows, columns) of a float matrix or stack of matrices, or an IRError."""
+    if x.dtype not in FLOATS or x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
+        kind = "square matrix" if square else "matrix"
+        raise IRError(f"{name}: expected a float32 or float64 {kind} (or a stack of them), "
+                      f"got {_shape_str(x)}")
+    return x.shape[-2], x.shape[-1]
+
+
+cholesky_p = new_primitive("cholesky")
+
+
+def _cholesky_shape(a):
+    _matrices("cholesky", a, square=True)
+    return a
+
+
+shape_rules[cholesky_p] = _cholesky_shape
+impl_rules[cholesky_p] = linalg_impl.cholesky
+
+triangular_solve_p = new_primitive("triangular_solve")
+
+
+def _triangular_solve_shape(a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    k, _ = _matrices("triangular_solve", a, square=True)
+    rows, cols = _matrices("triangular_solve", b)
+    if a.dtype is not b.dtype or a.shape[:-2] != b.shape[:-2] or k != (
+            rows if left_side else cols):
+        side = "rows" if left_side else "columns"
+        raise IRError(f"triangular_solve: a {_shape_str(a)} and b {_shape_str(b)} must share "
+                      f"dtype and batch dimensions, and b needs {k} {side}")
+    return b
+
+
+shape_rules[triangular_solve_p] = _triangular_solve_shape
+impl_rules[triangular_solve_p] = linalg_impl.triangular_solve
+
+lu_p = new_primitive("lu", multiple_results=True)
+
+
+def _lu_shape(a):
+    m, n = _matrices("lu", a)
+    batch = a.shape[:-2]
+    return [a, TensorType(DType.int32, batch + (min(m, n),)), TensorType(DType.int32, batch + (m,))]
+
+
+shape_rules[lu_p] = _lu_shape
+impl_rules[lu_p] = linalg_impl.lu
+
+lu_pivots_to_permutation_p = new_primitive("lu_pivots_to_permutation")
+
+
+def _pivots_shape(pivots, *, permutation_size):
+    if pivots.dtype not in INTS or pivots.ndim < 1 or pivots.shape[-1] > permutation_size:
+        raise IRError(f"lu_pivots_to_permutation: pivots must be integers with at most "
+                      f"{permutation_size} entries per row, got {_shape_str(pivots)}")
+    return TensorType(DType.int32, pivots.shape[:-1] + (permutation_size,))
+
+
+shape_rules[lu_pivots_to_permutation_p] = _pivots_shape
+impl_rules[lu_pivots_to_permutation_p] = lambda pivots, *, permutation_size: (
+    linalg_impl.pivots_to_permutation(pivots, permutation_size))
+
+qr_p = new_primitive("qr", multiple_results=True)
+
+
+def _qr_shape(a, *, full_matrices):
+    m, n = _matrices("qr", a)
+    k = m if full_matrices else min(m, n)
+    return [a.with_shape(a.shape[:-2] + (m, k)), a.with_shape(a.shape[:-2] + (k, n))]
+
+
+shape_rules[qr_p] = _qr_shape
+impl_rules[qr_p] = linalg_impl.qr
+
+eigh_p = new_primitive("eigh", multiple_results=True)
+
+
+def _eigh_shape(a):
+    n, _ = _matrices("eigh", a, square=True)
+    return [a.with_shape(a.shape[:-1]), a]
+
+
+shape_rules[eigh_p] = _eigh_shape
+impl_rules[eigh_p] = linalg_impl.eigh
+
+svd_p = new_primitive("svd", multiple_results=True)
+
+
+def _svd_shape(a, *, full_matrices, compute_uv):
+    m, n = _matrices("svd", a)
+    k, batch = min(m, n), a.shape[:-2]
+    s = a.with_shape(batch + (k,))
+    if not compute_uv:
+        return [s]
+    u_cols, vt_rows = (m, n) if full_matrices else (k, k)
+    return [s, a.with_shape(batch + (m, u_cols)), a.with_shape(batch + (vt_rows, n))]
+
+
+shape_rules[svd_p] = _svd_shape
+impl_rules[svd_p] = linalg_impl.svd

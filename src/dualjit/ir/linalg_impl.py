@@ -1,0 +1,262 @@
+"""numpy implementations of the linear-algebra primitives, on stacks of matrices.
+
+numpy.linalg has no LU factorization and no triangular solve, but numpy's wheel ships OpenBLAS
+with LAPACK inside (`scipy_dgetrf_64_`, `scipy_dtrsm_64_`, ...: Fortran routines with 64-bit
+integers). Those two call it through ctypes when the library is found, and fall back to plain
+numpy loops otherwise (`DUALJIT_NATIVE_BLAS=0` forces the fallback). The rest use numpy.linalg.
+
+Failures are values, never exceptions (the same rule as under `jit`, where nothing can raise):
+a matrix that is not positive definite has a Cholesky factor of NaNs, an eigen- or singular
+value decomposition that does not converge (NaN input) gives NaNs, and an exactly singular
+matrix gets a zero pivot in its LU factors, so solves with it give inf/NaN as IEEE division
+makes them. Each matrix of a stack fails on its own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+_INT = ctypes.c_int64
+_library: ctypes.CDLL | None | bool = False  # False: not looked for yet
+
+
+def _candidates() -> list[str]:
+    root = os.path.dirname(np.__file__)
+    patterns = [os.path.join(root, "..", "numpy.libs", "*openblas*"),
+                os.path.join(root, ".libs", "*openblas*"),
+                os.path.join(root, ".dylibs", "*openblas*")]
+    return sorted(p for pattern in patterns for p in glob.glob(pattern))
+
+
+def openblas() -> ctypes.CDLL | None:
+    """numpy's bundled OpenBLAS with its ILP64 LAPACK, or None (absent, or disabled)."""
+    global _library
+    if _library is False:
+        _library = None
+        if os.environ.get("DUALJIT_NATIVE_BLAS", "1") != "0":
+            for path in _candidates():
+                try:
+                    lib = ctypes.CDLL(path)
+                except OSError:
+                    continue
+                if hasattr(lib, "scipy_dgetrf_64_") and hasattr(lib, "scipy_strsm_64_"):
+                    _library = lib
+                    break
+    return _library
+
+
+def lapack_symbol(routine: str, dtype: np.dtype) -> str:
+    """The exported name of a LAPACK/BLAS routine ('getrf') for a float dtype."""
+    return f"scipy_{'d' if np.dtype(dtype) == np.float64 else 's'}{routine}_64_"
+
+
+def _routine(routine: str, dtype: np.dtype) -> Callable | None:
+    lib = openblas()
+    return None if lib is None else getattr(lib, lapack_symbol(routine, dtype))
+
+
+def _stack(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """a [..., m, n] as a C-contiguous, writable [B, m, n] copy, and the batch shape."""
+    a = np.asarray(a)
+    return np.array(_flat(a), order="C", copy=True), a.shape[:-2]
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """a [..., m, n] as [B, m, n] (B = 1 for a single matrix; exact even when sizes are 0)."""
+    return a.reshape((math.prod(a.shape[:-2]),) + a.shape[-2:])
+
+
+def _int(v: int) -> ctypes._Pointer:
+    return ctypes.byref(_INT(v))
+
+
+# ---------------------------------------------------------------------------------------------
+# LU factorization with partial pivoting: P a = L U
+# ---------------------------------------------------------------------------------------------
+
+def lu(a: np.ndarray) -> list[np.ndarray]:
+    """(lu, pivots, permutation): L (unit diagonal, below) and U packed in lu; pivots are
+    LAPACK's row swaps (0-based, int32); a[..., permutation, :] = L @ U."""
+    a = np.asarray(a)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    stack, batch = _stack(a)
+    getrf = _routine("getrf", a.dtype)
+    if stack.size == 0 or getrf is None:
+        factors, pivots = _lu_numpy(stack)
+    else:
+        factors, pivots = _lu_lapack(getrf, stack)
+    permutation = pivots_to_permutation(pivots, m)
+    return [factors.reshape(batch + (m, n)), pivots.reshape(batch + (k,)),
+            permutation.reshape(batch + (m,))]
+
+
+def _lu_lapack(getrf: Callable, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    b, m, n = stack.shape
+    k = min(m, n)
+    columns = np.ascontiguousarray(np.swapaxes(stack, 1, 2))  # each matrix in Fortran order
+    ipiv = np.zeros((b, max(k, 1)), np.int64)
+    info = _INT(0)
+    step = m * n * columns.itemsize
+    for i in range(b):
+        getrf(_int(m), _int(n), ctypes.c_void_p(columns.ctypes.data + i * step), _int(max(1, m)),
+              ctypes.c_void_p(ipiv.ctypes.data + i * ipiv.strides[0]), ctypes.byref(info))
+    return np.ascontiguousarray(np.swapaxes(columns, 1, 2)), (ipiv[:, :k] - 1).astype(np.int32)
+
+
+def _lu_numpy(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Right-looking LU with partial pivoting, vectorized over the stack (LAPACK's getf2)."""
+    b, m, n = stack.shape
+    k = min(m, n)
+    a = stack
+    rows = np.arange(b)
+    pivots = np.zeros((b, k), np.int32)
+    for j in range(k):
+        column = np.abs(a[:, j:, j])
+        p = j + np.argmax(np.where(np.isnan(column), np.inf, column), axis=1)
+        pivots[:, j] = p
+        a[rows, j], a[rows, p] = a[rows, p].copy(), a[rows, j].copy()
+        pivot = a[:, j, j]
+        with np.errstate(all="ignore"):
+            # A zero pivot means the column below is zero too: leave it (as LAPACK does).
+            a[:, j + 1:, j] /= np.where(pivot == 0, 1, pivot)[:, None]
+            a[:, j + 1:, j + 1:] -= a[:, j + 1:, j:j + 1] * a[:, j:j + 1, j + 1:]
+    return a, pivots
+
+
+def pivots_to_permutation(pivots: np.ndarray, size: int) -> np.ndarray:
+    """The row permutation that LAPACK's sequence of swaps (row i <-> pivots[i]) makes."""
+    pivots = np.asarray(pivots)
+    batch = pivots.shape[:-1]
+    swaps = pivots.reshape(math.prod(batch), pivots.shape[-1]).astype(np.int64)
+    perm = np.tile(np.arange(size, dtype=np.int32), (swaps.shape[0], 1))
+    rows = np.arange(swaps.shape[0])
+    for i in range(min(swaps.shape[1], size)):
+        p = np.clip(swaps[:, i], 0, size - 1)
+        perm[rows, i], perm[rows, p] = perm[rows, p], perm[rows, i].copy()
+    return perm.reshape(batch + (size,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Triangular solve
+# ---------------------------------------------------------------------------------------------
+
+def triangular_solve(a: np.ndarray, b: np.ndarray, *, left_side: bool, lower: bool,
+                     transpose_a: bool, unit_diagonal: bool) -> np.ndarray:
+    """x with op(a) x = b (left_side) or x op(a) = b; op(a) = a.T if transpose_a. Only a's
+    `lower` (or upper) triangle is read, and not its diagonal if `unit_diagonal`."""
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.result_type(a.dtype, b.dtype)
+    a_stack = np.ascontiguousarray(_flat(a), dtype=dtype)
+    b_stack, batch = _stack(b.astype(dtype, copy=False))
+    trsm = _routine("trsm", dtype)
+    if b_stack.size == 0:
+        return b_stack.reshape(b.shape)
+    if trsm is None:
+        x = _triangular_numpy(a_stack, b_stack, left_side, lower, transpose_a, unit_diagonal)
+    else:
+        x = _triangular_lapack(trsm, a_stack, b_stack, left_side, lower, transpose_a,
+                               unit_diagonal)
+    return x.reshape(b.shape)
+
+
+def _triangular_lapack(trsm, a, b, left_side, lower, transpose_a, unit_diagonal):
+    # Fortran sees each row-major matrix transposed. op(a) x = b becomes x^T op(a)^T = b^T:
+    # a right-side solve with the other triangle (and a x = b's dual for left_side=False).
+    rows, cols = b.shape[1:]
+    k = a.shape[1]
+    side = b"R" if left_side else b"L"
+    uplo = b"U" if lower else b"L"
+    trans = b"T" if transpose_a else b"N"
+    diag = b"U" if unit_diagonal else b"N"
+    alpha = (ctypes.c_double if b.dtype == np.float64 else ctypes.c_float)(1.0)
+    a_step, b_step = a.strides[0], b.strides[0]
+    for i in range(b.shape[0]):
+        trsm(side, uplo, trans, diag, _int(cols), _int(rows), ctypes.byref(alpha),
+             ctypes.c_void_p(a.ctypes.data + i * a_step), _int(max(1, k)),
+             ctypes.c_void_p(b.ctypes.data + i * b_step), _int(max(1, cols)),
+             ctypes.c_size_t(1), ctypes.c_size_t(1), ctypes.c_size_t(1), ctypes.c_size_t(1))
+    return b
+
+
+def _triangular_numpy(a, b, left_side, lower, transpose_a, unit_diagonal):
+    """Forward substitution, vectorized over the stack and the right-hand sides."""
+    t = np.swapaxes(a, 1, 2) if transpose_a else a
+    t_lower = lower != transpose_a
+    if not left_side:  # x t = b  <=>  t^T x^T = b^T
+        t, b, t_lower = np.swapaxes(t, 1, 2), np.swapaxes(b, 1, 2), not t_lower
+    if not t_lower:  # reversing rows and columns makes an upper triangle lower
+        t, b = t[:, ::-1, ::-1], b[:, ::-1, :]
+    x = np.zeros_like(b)
+    with np.errstate(all="ignore"):
+        for i in range(t.shape[1]):
+            rhs = b[:, i, :] - np.einsum("bj,bjn->bn", t[:, i, :i], x[:, :i, :])
+            x[:, i, :] = rhs if unit_diagonal else rhs / t[:, i, i][:, None]
+    if not t_lower:
+        x = x[:, ::-1, :]
+    return np.swapaxes(x, 1, 2) if not left_side else x
+
+
+# ---------------------------------------------------------------------------------------------
+# Cholesky, QR, symmetric eigendecomposition, SVD: numpy.linalg, NaN where it fails
+# ---------------------------------------------------------------------------------------------
+
+def _per_matrix(fn: Callable, a: np.ndarray, out_shapes: list[tuple[int, ...]]) -> list:
+    """fn on the whole stack; if numpy raises for the stack, matrix by matrix, NaN where it fails."""
+    try:
+        with np.errstate(all="ignore"):
+            outs = fn(a)
+        return list(outs) if isinstance(outs, tuple) else [outs]
+    except np.linalg.LinAlgError:
+        pass
+    stack = _flat(a)
+    batch = a.shape[:-2]
+    results = [np.full((stack.shape[0],) + s, np.nan, a.dtype) for s in out_shapes]
+    for i, matrix in enumerate(stack):
+        try:
+            with np.errstate(all="ignore"):
+                outs = fn(matrix)
+        except np.linalg.LinAlgError:
+            continue
+        for r, o in zip(results, outs if isinstance(outs, tuple) else [outs]):
+            r[i] = o
+    return [r.reshape(batch + s) for r, s in zip(results, out_shapes)]
+
+
+def cholesky(a: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor (upper triangle zero), read from a's lower triangle."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    return _per_matrix(np.linalg.cholesky, a, [(n, n)])[0]
+
+
+def qr(a: np.ndarray, *, full_matrices: bool) -> list[np.ndarray]:
+    with np.errstate(all="ignore"):
+        q, r = np.linalg.qr(a, mode="complete" if full_matrices else "reduced")
+    return [q, r]
+
+
+def eigh(a: np.ndarray) -> list[np.ndarray]:
+    """(eigenvalues ascending, eigenvectors as columns), read from a's lower triangle."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    return _per_matrix(lambda x: tuple(np.linalg.eigh(x, UPLO="L")), a, [(n,), (n, n)])
+
+
+def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool) -> list[np.ndarray]:
+    """(s, u, vt), or (s,) without compute_uv; a = u @ diag(s) @ vt."""
+    a = np.asarray(a)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if not compute_uv:
+        return _per_matrix(lambda x: np.linalg.svd(x, compute_uv=False), a, [(k,)])
+    u_cols, vt_rows = (m, n) if full_matrices else (k, k)
+    u, s, vt = _per_matrix(lambda x: tuple(np.linalg.svd(x, full_matrices=full_matrices)), a,
+                           [(m, u_cols), (k,), (vt_rows, n)])
+    return [s, u, vt]
