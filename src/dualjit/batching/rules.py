@@ -382,3 +382,19 @@ batching_rules[P.sort_p] = _sort_rule
 batching_rules[P.searchsorted_p] = _searchsorted_rule
 
 __all__ = ["batch_elementwise", "bdim_at", "Any"]
+
+
+# =============================================================================================
+# Linear algebra (linalg): the factorizations and solves map over leading batch dimensions
+# =============================================================================================
+
+def _leading_batch_rule(prim):
+    def rule(size, args, dims, **params):
+        out = bind(prim, *[to_front(x, d, size) for x, d in zip(args, dims)], **params)
+        return (out, [0] * len(out)) if prim.multiple_results else (out, 0)
+    batching_rules[prim] = rule
+
+
+for _prim in (P.cholesky_p, P.triangular_solve_p, P.lu_p, P.lu_pivots_to_permutation_p,
+              P.qr_p, P.eigh_p, P.svd_p):
+    _leading_batch_rule(_prim)
