@@ -199,7 +199,9 @@ shape_rules[integer_pow_p] = lambda x, *, y: _elementwise_type("integer_pow", [x
 def _integer_pow(x, *, y):
     x = np.asarray(x)
     if y < 0 and x.dtype.kind in "iu":
-        return np.asarray(np.where(x == 1, 1, 0) if y % 2 == 0 else np.where(np.abs(x) == 1, x, 0),
+        # 1 / x**|y| in integers: only x = +-1 survive, and (-1)**y = 1 for even y
+        unit = np.abs(x.astype(np.float64)) == 1.0
+        return np.asarray(np.where(unit, 1, 0) if y % 2 == 0 else np.where(unit, x, 0),
                           dtype=x.dtype)
     if x.dtype.kind in "iu":
         return _wrapping_power(x, y)
