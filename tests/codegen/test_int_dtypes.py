@@ -10,6 +10,7 @@ import dualjit as dj
 import dualjit.numpy as jnp
 from dualjit import ir, lax
 from dualjit.codegen import compile_function
+from dualjit.codegen.schedule import plan_function
 from dualjit.ir import Eqn, Function, Var, abstract_eval, eval_function
 from dualjit.ir import primitives as P
 from dualjit.tracer.core import bind
@@ -27,6 +28,7 @@ def single(prim, in_types, params=None):
 
 
 def assert_native_matches_interpreter(fn, *args):
+    assert not plan_function(fn).host_steps, fn  # every integer width is compiled
     native = compile_function(fn)(*args)
     reference = eval_function(fn, *args)
     for n, r in zip(native, reference):
@@ -88,6 +90,7 @@ def test_random_integer_programs(data):
             a, b = bind(ELEMENTWISE[name], a, b), a
         return a, bind(ELEMENTWISE["mul"], a, k), jnp.sum(a), jnp.max(b)
 
+    assert not plan_function(dj.make_ir(f)(x, y)).host_steps
     native = dj.jit(f)(x, y)
     reference = _interpreted(f, x, y)
     for n, r in zip(native, reference):
@@ -147,6 +150,7 @@ def test_uint32_mixing_loop_matches_python():
         return lax.fori_loop(0, n, body, key)
 
     key = (np.array([0xDEADBEEF, 1], np.uint32), np.array([0x12345678, 2**32 - 1], np.uint32))
+    assert not plan_function(dj.make_ir(mix, static_argnums=1)(key, 20)).host_steps
     got = dj.jit(mix, static_argnums=1)(key, 20)
     want = []
     for a, b in zip(*[k.tolist() for k in key]):

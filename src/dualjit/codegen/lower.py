@@ -27,10 +27,10 @@ from .schedule import FAST, LIBM, LOOP, Group, Plan, Segment
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
 PTR = L.PointerType()
-REG = {DType.bool: I1, DType.int32: I32, DType.int64: I64, DType.float32: F32,
-       DType.float64: F64}
-MEM = {DType.bool: I8, DType.int32: I32, DType.int64: I64, DType.float32: F32,
-       DType.float64: F64}
+# Integers of either signedness share LLVM's sign-less iN; the operations choose signedness.
+REG = {DType.bool: I1, DType.float32: F32, DType.float64: F64,
+       **{d: L.IntType(d.bits) for d in DType if d.is_int}}
+MEM = {**REG, DType.bool: I8}  # bools are bytes in memory
 
 
 def const(t: L.Type, value) -> L.Constant:
@@ -263,8 +263,15 @@ def literal(lit: Literal) -> L.Constant:
     if d is DType.bool:
         return const(I1, int(bool(lit.value)))
     if d.is_int:
-        return const(REG[d], int(lit.value))
+        return int_const(REG[d], int(lit.value))
     return const(REG[d], float(lit.value))
+
+
+def int_const(t: L.IntType, value: int) -> L.Constant:
+    """An integer constant of t from any value of a t-wide type (unsigned ones included),
+    written in two's complement."""
+    value %= 1 << t.width
+    return const(t, value - (1 << t.width) if value >> (t.width - 1) else value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,11 +325,15 @@ def _is_nan(b: L.IRBuilder, x: L.Value) -> L.Value:
 def _abs(k, dtype, x):
     if dtype.is_float:
         return _intrinsic(k, "llvm.fabs", REG[dtype], [x])
+    if dtype.is_unsigned:
+        return x
     return k.b.select(k.b.icmp_signed("<", x, const(REG[dtype], 0)), k.b.neg(x), x)
 
 
 def _sign(k, dtype, x):
     b, t = k.b, REG[dtype]
+    if dtype.is_unsigned:
+        return b.zext(b.icmp_unsigned("!=", x, const(t, 0)), t)
     if dtype.is_float:
         pos = b.select(b.fcmp_ordered(">", x, const(t, 0.0)), const(t, 1.0), x)
         return b.select(b.fcmp_ordered("<", x, const(t, 0.0)), const(t, -1.0), pos)
@@ -367,6 +378,10 @@ def _int_divide(k, dtype, x, y, remainder: bool):
     """C semantics with the IR's guards: x/0 = 0, x%0 = 0; INT_MIN/-1 must not trap."""
     b, t = k.b, REG[dtype]
     zero = b.icmp_signed("==", y, const(t, 0))
+    if dtype.is_unsigned:
+        safe_y = b.select(zero, const(t, 1), y)
+        q = b.urem(x, safe_y) if remainder else b.udiv(x, safe_y)
+        return b.select(zero, const(t, 0), q)
     minus_one = b.icmp_signed("==", y, const(t, -1))
     safe_y = b.select(b.or_(zero, minus_one), const(t, 1), y)
     q = b.srem(x, safe_y) if remainder else b.sdiv(x, safe_y)
@@ -387,7 +402,7 @@ def _extremum(op: str):
     def rule(k, dtype, x, y):
         b = k.b
         if not dtype.is_float:
-            return b.select(b.icmp_signed(op, x, y), x, y)
+            return b.select(_icmp(b, dtype)(op, x, y), x, y)
         chosen = b.select(b.fcmp_ordered(op, x, y), x, y)
         return b.select(b.fcmp_unordered("uno", x, y), _fp(b.fadd(x, y)), chosen)
     return rule
@@ -414,8 +429,44 @@ def _compare(op: str):
     def rule(k, dtype, x, y):
         if dtype.is_float:  # ordered, except `ne`: NaN != anything
             return (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, x, y)
-        return (k.b.icmp_unsigned if dtype is DType.bool else k.b.icmp_signed)(op, x, y)
+        return _icmp(k.b, dtype)(op, x, y)
     return rule
+
+
+def _icmp(b: L.IRBuilder, dtype: DType):
+    """The integer comparison of dtype's signedness (bool compares as unsigned)."""
+    return b.icmp_signed if dtype.is_signed_int else b.icmp_unsigned
+
+
+def _shift(kind: str):
+    """JAX's shifts: an amount (read as unsigned) >= the width gives 0, or the sign fill for
+    the arithmetic shift; LLVM's shifts by such amounts are poison, so amounts are chosen
+    before shifting."""
+    def rule(k, dtype, x, y):
+        b, t = k.b, REG[dtype]
+        in_range = b.icmp_unsigned("<", y, const(t, t.width))
+        if kind == "ashr":
+            return b.ashr(x, b.select(in_range, y, const(t, t.width - 1)))
+        shifted = getattr(b, kind)(x, b.select(in_range, y, const(t, 0)))
+        return b.select(in_range, shifted, const(t, 0))
+    return rule
+
+
+def _count_leading_zeros(k, dtype, x):
+    t = REG[dtype]
+    name = f"llvm.ctlz.i{t.width}"  # (x, is_zero_poison); llvmlite would declare one operand
+    fn = k.module.globals.get(name) or L.Function(k.module, L.FunctionType(t, [t, I1]), name)
+    return k.b.call(fn, [x, const(I1, 0)])  # defined at 0 (gives the width)
+
+
+_BIT_OPERATIONS: dict[Primitive, Callable] = {
+    P.shift_left_p: _shift("shl"),
+    P.shift_right_logical_p: _shift("lshr"),
+    P.shift_right_arithmetic_p: _shift("ashr"),
+    P.population_count_p: lambda k, dtype, x: _intrinsic(k, "llvm.ctpop", REG[dtype], [x]),
+    P.clz_p: _count_leading_zeros,
+}
+assert set(_BIT_OPERATIONS) == set(P.bit_primitives.values())
 
 
 def _math_function(name: str):
@@ -440,10 +491,12 @@ def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
     if src.is_float:
         return _float_to_int(k, x, src, dst)
     if dst.is_float:
-        return b.sitofp(x, REG[dst])
+        return b.uitofp(x, REG[dst]) if src.is_unsigned else b.sitofp(x, REG[dst])
     if REG[dst].width > REG[src].width:
-        return b.sext(x, REG[dst])
-    return b.trunc(x, REG[dst])
+        return b.zext(x, REG[dst]) if src.is_unsigned else b.sext(x, REG[dst])
+    if REG[dst].width < REG[src].width:
+        return b.trunc(x, REG[dst])
+    return x  # same width, other signedness: the same bits
 
 
 def _float_to_int(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
@@ -495,6 +548,9 @@ for _name, _p in P.binary_primitives.items():
 for _p, _op in _PREDICATES.items():
     fused_rules[_p] = _on_operand_type(_compare(_op))
 assert set(_PREDICATES) == set(P.compare_primitives.values())
+
+for _p, _rule in _BIT_OPERATIONS.items():
+    fused_rules[_p] = _on_result_type(_rule)
 
 fused_rules[P.select_p] = lambda k, e, idx: k.b.select(*_operands(k, e, idx))
 fused_rules[P.integer_pow_p] = lambda k, e, idx: integer_pow(
@@ -586,9 +642,15 @@ def _concatenate(k, e, idx):
     return result
 
 
-def _index_value(k, atom, idx) -> L.Value:
+def _clamped_index(k, atom, idx, hi: int) -> L.Value:
+    """The integer `atom` at idx as an i64 clamped into [0, hi], read with its signedness (a
+    uint64 beyond 2**63 is large, not negative)."""
+    b, dtype = k.b, atom.type.dtype
     v = k.value(atom, idx)
-    return k.b.sext(v, I64) if atom.type.dtype is DType.int32 else v
+    if not dtype.is_unsigned:
+        return _clamp(k, b.sext(v, I64) if v.type.width < 64 else v, 0, hi)
+    v = b.zext(v, I64) if v.type.width < 64 else v
+    return b.select(b.icmp_unsigned(">", v, i64(hi)), i64(hi), v)
 
 
 def _gather(k, e, idx):
@@ -597,14 +659,12 @@ def _gather(k, e, idx):
     n_idx = indices.type.ndim
     if x.type.shape[axis] == 0:  # nothing to read (the reference gives zeros)
         return const(REG[x.type.dtype], 0.0 if x.type.dtype.is_float else 0)
-    which = _index_value(k, indices, idx[axis:axis + n_idx])
-    position = _clamp(k, which, 0, max(x.type.shape[axis] - 1, 0))
+    position = _clamped_index(k, indices, idx[axis:axis + n_idx], x.type.shape[axis] - 1)
     return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
 
 
 def _dynamic_starts(k, start_operands, x_shape, sizes):
-    return [_clamp(k, _index_value(k, s, []), 0, d - n)
-            for s, d, n in zip(start_operands, x_shape, sizes)]
+    return [_clamped_index(k, s, [], d - n) for s, d, n in zip(start_operands, x_shape, sizes)]
 
 
 def _dynamic_slice(k, e, idx):
@@ -647,8 +707,9 @@ def _identity(kind, dtype):
         return const(t, -math.inf if kind == "max" else math.inf)
     if dtype is DType.bool:
         return const(t, 0 if kind == "max" else 1)
-    bits = t.width
-    return const(t, -(2 ** (bits - 1)) if kind == "max" else 2 ** (bits - 1) - 1)
+    low, high = (0, 2**t.width - 1) if dtype.is_unsigned else (-2**(t.width - 1),
+                                                               2**(t.width - 1) - 1)
+    return int_const(t, low if kind == "max" else high)
 
 
 def _combine(k, kind, dtype, acc, v):
@@ -715,7 +776,7 @@ def _better(k, dtype, v, current, op):
     """v beats current in an arg-reduction; the first NaN beats everything (as numpy's)."""
     b = k.b
     if not dtype.is_float:
-        return (b.icmp_signed if dtype is not DType.bool else b.icmp_unsigned)(op, v, current)
+        return _icmp(b, dtype)(op, v, current)
     first_nan = b.and_(_is_nan(b, v), b.not_(_is_nan(b, current)))
     return b.or_(b.fcmp_ordered(op, v, current), first_nan)
 
@@ -837,8 +898,8 @@ def _scatter_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
         return
 
     def body(u_idx):
-        which = _index_value(k, indices, u_idx[axis:axis + n_idx])
-        position = _clamp(k, which, 0, out.type.shape[axis] - 1)
+        position = _clamped_index(k, indices, u_idx[axis:axis + n_idx],
+                                  out.type.shape[axis] - 1)
         o_idx = u_idx[:axis] + [position] + u_idx[axis + n_idx:]
         total = binary(k, P.add_p, out.type.dtype, k.load(out, o_idx), k.value(updates, u_idx))
         k.store(out, o_idx, total)
@@ -982,9 +1043,7 @@ def _cond(k: KernelBuilder, e: Eqn, group: Group) -> None:
     index, operands = cond_operands(e.inputs)
     operands = [_operand_buffer(k, a) for a in operands]
     b = k.b
-    i = k.value(index, [])
-    i = b.sext(i, I64) if i.type.width < 64 else i
-    i = _clamp(k, i, 0, len(branches) - 1)
+    i = _clamped_index(k, index, [], len(branches) - 1)
     frames = [_Frame(k, group, fn) for fn in branches]
     done = k.fn.append_basic_block("cond.done")
     blocks = [k.fn.append_basic_block(f"cond.branch{j}") for j in range(len(branches))]

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
+from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas
@@ -32,10 +32,6 @@ SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machi
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
 # that use them check the bound and rerun with the C library when it is exceeded.
 RANGE_LIMITED = frozenset({P.sin_p, P.cos_p, P.tan_p})
-
-# Values of other dtypes (int8/16, the unsigned integers) run on the host until the lowering
-# keeps their width and signedness.
-NATIVE_DTYPES = frozenset({DType.bool, DType.int32, DType.int64, DType.float32, DType.float64})
 
 LIBM, FAST, FAST_CHECKED = "libm", "fast", "fast, libm rerun out of range"  # Group.math
 LOOP, REDUCE, ROOT = "loop", "reduce", "root"  # Group.kind
@@ -114,7 +110,8 @@ INDEXED_WRITE = Lowering(reads_memory=True)
 
 lowerings: dict[Primitive, Lowering] = {
     p: ELEMENTWISE for p in (*P.unary_primitives.values(), *P.binary_primitives.values(),
-                             *P.compare_primitives.values(), P.select_p, P.integer_pow_p)}
+                             *P.compare_primitives.values(), *P.bit_primitives.values(),
+                             P.select_p, P.integer_pow_p)}
 lowerings.update({
     P.neg_p: CHEAP,
     P.convert_element_type_p: CHEAP,
@@ -394,8 +391,6 @@ class Planner:
         """Why `eqn` runs on the host between kernels; None when it runs inside a kernel."""
         if eqn.primitive not in lowerings:
             return "no native lowering (runs its numpy implementation)"
-        if not all(a.type.dtype in NATIVE_DTYPES for a in (*eqn.inputs, *eqn.outputs)):
-            return "a narrow or unsigned integer dtype (not lowered yet)"
         row = lowerings[eqn.primitive]
         return row.host_when(eqn, self) if row.host_when else None
 
@@ -408,8 +403,6 @@ class Planner:
     def body_reason(self, fn: Function, extra_stack: int) -> str | None:
         """Why a control-flow body cannot be emitted inline: its temporaries (plus extra_stack
         bytes) overflow the stack, or one of its equations runs on the host."""
-        if not all(a.type.dtype in NATIVE_DTYPES for a in (*fn.inputs, *fn.outputs)):
-            return "a narrow or unsigned integer dtype (not lowered yet)"
         reason = _stack_reason(extra_stack + sum(nbytes(v.type) for v in self.body(fn).temps))
         if reason is not None:
             return reason
