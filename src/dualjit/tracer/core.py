@@ -343,7 +343,8 @@ def _install_operator(name: str) -> None:
 for _op in ("__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ "
             "__floordiv__ __rfloordiv__ __mod__ __rmod__ __pow__ __rpow__ __matmul__ "
             "__rmatmul__ __neg__ __pos__ __abs__ __invert__ __and__ __rand__ __or__ __ror__ "
-            "__xor__ __rxor__ __lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__").split():
+            "__xor__ __rxor__ __lshift__ __rlshift__ __rshift__ __rrshift__ "
+            "__lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__").split():
     _install_operator(_op)
 
 
