@@ -207,3 +207,19 @@ def test_vmap_batches_an_exported_per_example_program():
     grads = dj.jit(dj.vmap(dj.grad(lambda v: jnp.sum(loaded.call(params, v)))))(x)
     expected = [dj.grad(lambda v: jnp.sum(jnp.tanh(v @ params["hidden"][0])))(row) for row in x]
     np.testing.assert_allclose(grads, np.stack(expected), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                   np.uint32, np.int64, np.uint64, np.float32, np.float64])
+def test_every_dtype_travels_as_argument_constant_and_result(dtype):
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    values = (np.array([info.min, info.max, 0, 1] * 5, dtype) if info is not None else
+              np.array([True, False] * 10) if dtype is np.bool_ else
+              np.array([np.finfo(dtype).max, -0.0, np.nan, np.inf] * 5, dtype))
+    table = values[::-1].copy()  # an out-of-line constant (20 values) of this dtype
+
+    def f(x):
+        return x, table, jnp.where(x == table, x, table)
+    loaded = round_trip(dj.export(f)(values))
+    assert [a.dtype for a in loaded.in_avals + loaded.out_avals] == [np.dtype(dtype)] * 4
+    assert_trees_equal(loaded.call(values), dj.jit(f)(values))
