@@ -6,6 +6,7 @@ import signal
 
 import numpy as np
 import pytest
+import ray
 
 import dualjit as dj
 import dualjit.numpy as jnp
@@ -67,12 +68,26 @@ def assert_close(a, b, rtol=2e-5, atol=2e-6):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
 
 
+def rows_dataset(n=96, seed=5):
+    """A Ray Dataset of n examples with an id column, and the same examples as arrays."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, n)
+    return ray.data.from_items([{"x": x[i], "y": labels[i], "i": i} for i in range(n)]), x, labels
+
+
 def test_two_workers_take_the_single_process_steps_and_stay_identical():
     data = batches(8) + batches(1, size=45, seed=7)  # 45 = 23 + 22: unequal shards at the end
     params, velocity = init(), zeros_like(init())
     with dd.data_parallel(loss, momentum(), params, opt_state=velocity, num_workers=2,
                           example_batch=data[0]) as trainer:
         losses = [trainer.step(batch) for batch in data]
+        # then an epoch over a Ray Dataset, each worker reading its own split (as Ray Train)
+        dataset, x, labels = rows_dataset()
+        fit_losses, ids = trainer.fit(dataset, 32, columns=("x", "y"), id_column="i")
+        assert len(ids) == 3 and sorted(i for step in ids for i in step) == list(range(96))
+        data += [(x[step], labels[step]) for step in ids]  # the examples each step used
+        losses += fit_losses
         expected_losses, expected_params, expected_velocity = single_process(params, velocity, data)
         np.testing.assert_allclose(losses, expected_losses, rtol=2e-5)
         assert_close(trainer.params, expected_params)

@@ -162,7 +162,7 @@ def lookup_plan(fn, plan, builtin_entries: bool) -> ObjectCode | None:
     key = plan_key(fn, plan, builtin_entries)
     for source in reversed(stack):
         found = source.by_plan.get(key)
-        if found is not None and is_host_object(found.code):
+        if found is not None and is_host_object(found.code) and symbols_resolve(found.code):
             source.used += 1
             source.without_emitting += 1
             return found

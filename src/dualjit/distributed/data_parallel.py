@@ -74,6 +74,25 @@ class _Worker:
         loss, *grads = self.grad_programs[key](*self.params, *shard)
         return float(loss), grads
 
+    def start_epoch(self, shard: Any, batch_size: int, columns: list[str],
+                    id_column: str | None) -> None:
+        """Iterate over this worker's split of a Ray Dataset (a DataIterator), by batches."""
+        self.batches = iter(shard.iter_batches(batch_size=batch_size, batch_format="numpy",
+                                               drop_last=True))
+        self.columns, self.id_column = columns, id_column
+
+    def step_next(self, target: int, mean_grads: list | None, key: Any
+                  ) -> tuple[float, list, int, list] | None:
+        """step() on the next batch of this worker's split; None when the split is done."""
+        self.apply(target, mean_grads)
+        batch = next(self.batches, None)
+        if batch is None:
+            return None
+        shard = [np.ascontiguousarray(batch[c]) for c in self.columns]
+        loss, *grads = self.grad_programs[key](*self.params, *shard)
+        ids = batch[self.id_column].tolist() if self.id_column else []
+        return float(loss), grads, len(shard[0]), ids
+
     def apply(self, target: int, mean_grads: list | None) -> int:
         """Make the update that brings this worker to `target` steps (once: a repeated
         request is ignored, so the driver may always resend what is pending)."""
@@ -221,13 +240,50 @@ class DataParallel:
         refs = [w.step.remote(self.steps, self._pending, key, tree_flatten(s)[0])
                 for w, key, s in zip(self._workers, keys, shards)]
         results = self._get(refs, "computing gradients")
-        sizes = [_leading(s) for s in shards]
-        total = sum(sizes)
-        weights = [n / total for n in sizes]
-        mean = [sum(w * g for w, g in zip(weights, grads)) for grads in zip(*(r[1] for r in results))]
-        self._pending = ray.put([np.asarray(m, dtype=g.dtype) for m, g in zip(mean, results[0][1])])
+        return self._average([loss for loss, _ in results], [grads for _, grads in results],
+                             [_leading(s) for s in shards])
+
+    def _average(self, losses: list[float], grads: list[list], sizes: list[int]) -> float:
+        """Queue the size-weighted mean of the workers' gradients (summed in rank order, so
+        every run sums alike) for the next call; the batch's mean loss."""
+        weights = [n / sum(sizes) for n in sizes]
+        mean = [sum(w * g for w, g in zip(weights, leaf)) for leaf in zip(*grads)]
+        self._pending = ray.put([np.asarray(m, dtype=g.dtype) for m, g in zip(mean, grads[0])])
         self.steps += 1
-        return float(sum(w * loss for w, (loss, _) in zip(weights, results)))
+        return float(sum(w * loss for w, loss in zip(weights, losses)))
+
+    def fit(self, dataset: Any, batch_size: int, *, columns: Sequence[str], epochs: int = 1,
+            id_column: str | None = None) -> list[float] | tuple[list[float], list[list]]:
+        """Train on a Ray Dataset, as Ray Train does: the dataset is split over the workers
+        (`streaming_split`), each reads its own batches of batch_size / num_workers rows (no
+        data passes through the driver), and the batch given to loss_fn is the tuple of
+        `columns`. Incomplete last batches are dropped. Returns the loss of every step (and,
+        with id_column, the ids of the examples each step used)."""
+        if self._failed:
+            raise WorkerFailedError(f"data_parallel: {self._failed}; call restart() first")
+        if batch_size % self.num_workers:
+            raise ValueError(f"data_parallel.fit: batch_size={batch_size} does not split "
+                             f"evenly over {self.num_workers} workers")
+        per_worker, columns = batch_size // self.num_workers, list(columns)
+        sample = dataset.take_batch(per_worker, batch_format="numpy")
+        key = self._program_key(tuple(np.ascontiguousarray(sample[c]) for c in columns))
+        losses, ids = [], []
+        for _ in range(epochs):
+            splits = dataset.streaming_split(self.num_workers, equal=True)
+            self._get([w.start_epoch.remote(split, per_worker, columns, id_column)
+                       for w, split in zip(self._workers, splits)], "starting an epoch")
+            while True:
+                results = self._get([w.step_next.remote(self.steps, self._pending, key)
+                                     for w in self._workers], "computing gradients")
+                if any(r is None for r in results):
+                    if not all(r is None for r in results):
+                        raise RuntimeError("data_parallel.fit: the dataset's splits ended "
+                                           "unevenly (streaming_split(equal=True) should not)")
+                    break
+                losses.append(self._average([r[0] for r in results], [r[1] for r in results],
+                                            [r[2] for r in results]))
+                ids.append([i for r in results for i in r[3]])
+        return (losses, ids) if id_column else losses
 
     def _shards(self, batch: Any) -> list:
         leaves, tree = tree_flatten(batch)
