@@ -28,6 +28,22 @@ def llvm():
     return binding
 
 
+_searchable = False
+
+
+def process_symbols_searchable():
+    """llvmlite.binding, with the process's own symbols (libm, CPython) visible to
+    address_of_symbol, as they are to MCJIT's linker once any engine exists."""
+    global _searchable
+    binding = llvm()
+    with _lock:
+        if not _searchable:
+            module = binding.parse_assembly("")
+            binding.create_mcjit_compiler(module, target_machine(0))
+            _searchable = True
+    return binding
+
+
 def target_machine(opt: int = 3):
     """A fresh TargetMachine for the host CPU (an MCJIT engine takes ownership of the one it gets).
 
@@ -56,6 +72,7 @@ class CompiledModule:
                 if self.engine is None:  # an unresolved symbol: never call into such code
                     found = None
                     module, tm = self._parse(llvm_ir, name, codegen_opt)
+            object_cache.note_link(found, emitted=True)
             if found is None:
                 tuning = binding.create_pipeline_tuning_options(speed_level=3)
                 tuning.loop_vectorization = True
@@ -123,6 +140,7 @@ class CompiledModule:
             engine.finalize_object()
             if not all(engine.get_function_address(name) for name, _ in obj.symbols):
                 return None
+            object_cache.note_link(obj, emitted=False)
             self = cls.__new__(cls)
             self.engine, self.module, self.object_code = engine, module, obj
             self.cache_hit, self._asm_tm = True, target_machine()

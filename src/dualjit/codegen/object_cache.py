@@ -162,9 +162,7 @@ def lookup_plan(fn, plan, builtin_entries: bool) -> ObjectCode | None:
     key = plan_key(fn, plan, builtin_entries)
     for source in reversed(stack):
         found = source.by_plan.get(key)
-        if found is not None and is_host_object(found.code) and symbols_resolve(found.code):
-            source.used += 1
-            source.without_emitting += 1
+        if found is not None and is_host_object(found.code):
             return found
     return None
 
@@ -174,11 +172,21 @@ def lookup(key: str, symbols: tuple) -> ObjectCode | None:
     for source in reversed(_supplied.__dict__.get("stack", ())):
         found = source.objects.get(key)
         if found is not None and found.symbols == symbols and is_host_object(found.code):
-            source.used += 1
             return found
-        source.missed += 1
     directory = usable_cache_dir()
     return _DiskEntry(directory, key).load(symbols) if directory else None
+
+
+def note_link(obj: ObjectCode | None, *, emitted: bool) -> None:
+    """Count, in the active supplied sources, a module linked from `obj` (None: compiled from
+    its IR), after emitting LLVM IR or not."""
+    for source in _supplied.__dict__.get("stack", ()):
+        if obj is not None and source.objects.get(obj.key) is obj:
+            source.used += 1
+            source.without_emitting += not emitted
+            return
+    for source in _supplied.__dict__.get("stack", ()):
+        source.missed += 1
 
 
 def store(obj: ObjectCode) -> None:
@@ -444,12 +452,12 @@ def symbols_resolve(code: bytes) -> bool:
     """Whether every symbol the object code needs is known to LLVM (registering the ones
     dualjit provides: CPython's and the BLAS gemm). Unresolved symbols link to address 0."""
     from . import blas, pycall
-    from .engine import llvm
+    from .engine import process_symbols_searchable
 
     needed = undefined_symbols(code)
     if needed is None:
         return False
-    binding = llvm()
+    binding = process_symbols_searchable()
     if any(not binding.address_of_symbol(name) for name in needed):
         pycall.register_symbols()
         for gemm in blas.gemms().values():
