@@ -43,9 +43,11 @@ from .tracer import (  # noqa: F401
 __version__ = "0.1.0"
 
 # vmap, random numbers, checkpointing and JAX's smaller transform API (the vmap area)
-from . import random, tree_util  # noqa: F401, E402
+from . import debug, random, tree_util  # noqa: F401, E402
 from .autodiff import checkpoint, checkpoint_policies, remat  # noqa: F401, E402
 from .batching import vmap  # noqa: F401, E402
+from .host import pure_callback  # noqa: F401, E402
+from .transforms import closure_convert, eval_shape, linear_transpose  # noqa: F401, E402
 
 # PyTorch-style modules loaded on first use, so `import dualjit` stays fast (torch helper).
 _LAZY = {"autograd": ".autograd", "optim": ".optim", "compile": ".compiler",

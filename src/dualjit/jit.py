@@ -61,9 +61,21 @@ def _log_compiles() -> bool:
 class Lowered:
     """A traced (and compiled on demand) jit specialization, for reading dumps."""
 
-    def __init__(self, function: Function, compiled: Any):
+    def __init__(self, function: Function, compiled: Any, in_tree: Any = None,
+                 out_tree: Any = None, static_argnums: tuple = ()):
         self.function = function
         self._compiled = compiled
+        self._trees = (in_tree, out_tree, static_argnums)
+
+    def compile(self) -> Compiled:
+        """The compiled specialization, callable on arguments of the lowered types."""
+        return Compiled(self)
+
+    def cost_analysis(self) -> dict:
+        """Flops, transcendental operations and bytes accessed, in total and per kernel."""
+        from .costs import cost_analysis
+
+        return cost_analysis(self.function, self.plan())
 
     def as_text(self) -> str:
         return self.function.text
@@ -87,6 +99,29 @@ class Lowered:
             raise RuntimeError(f"{what}: this function runs on the reference interpreter "
                                "(no native code was generated)")
         return getter()
+
+
+class Compiled:
+    """jit(f).lower(*args).compile(): one compiled specialization, called without dispatch."""
+
+    def __init__(self, lowered: Lowered):
+        self.lowered = lowered
+        self.in_tree, self.out_tree, self.static_argnums = lowered._trees
+
+    def __call__(self, *args: Any) -> Any:
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        leaves, in_tree = tree_flatten(dynamic)
+        if self.in_tree is not None and in_tree != self.in_tree:
+            raise TypeError(f"Compiled: arguments have structure {in_tree}, the lowered "
+                            f"function takes {self.in_tree}")
+        outs = self.lowered._compiled(*leaves)
+        return outs if self.out_tree is None else tree_unflatten(self.out_tree, outs)
+
+    def cost_analysis(self) -> dict:
+        return self.lowered.cost_analysis()
+
+    def as_text(self) -> str:
+        return self.lowered.as_text()
 
 
 _NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_))
@@ -190,9 +225,16 @@ class _Entry:
 class Jitted:
     """The callable jit(f) returns."""
 
-    def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = ()):
+    def __init__(self, fun: Callable, static_argnums: int | Sequence[int] = (),
+                 static_argnames: str | Sequence[str] = (),
+                 donate_argnums: int | Sequence[int] = (),
+                 donate_argnames: str | Sequence[str] = ()):
         self.fun = fun
-        self.static_argnums = static_argnums
+        self.static_argnums, self._static_names = _resolve_statics(fun, static_argnums,
+                                                                   static_argnames)
+        self.donate_argnums = _as_tuple(donate_argnums)
+        self.donate_argnames = _as_tuple(donate_argnames)
+        self._keyword_jits: dict[Any, Jitted] = {}
         self._cache: dict[Any, _Entry] = {}
         self._fast: dict[Any, Callable] = {}
         self._float_entry: Callable | None = None  # for one float / float64 scalar argument
@@ -214,7 +256,9 @@ class Jitted:
         dynamic = [a for i, a in enumerate(args) if i not in nums]
         return nums, dynamic, tuple(statics)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            return self._keyword_jit(len(args), kwargs)(*args, *self._dynamic_values(kwargs))
         fast = self._fast
         if fast and not tracing():
             # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
@@ -313,13 +357,78 @@ class Jitted:
         if key not in self._cache:
             self._exported[key] = exported
 
-    def lower(self, *args: Any) -> Lowered:
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        if kwargs:
+            return self._keyword_jit(len(args), kwargs).lower(*args,
+                                                              *self._dynamic_values(kwargs))
         nums, dynamic, statics = self._split(args)
         traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
         fn = verify(simplify(traced.function))
-        return Lowered(fn, _backend["compile"](fn))
+        in_tree = tree_flatten(dynamic)[1]
+        return Lowered(fn, _backend["compile"](fn), in_tree, traced.out_tree, nums)
+
+    # -- keyword arguments: one positional jit per (keywords, static keyword values) -----------
+    def _dynamic_values(self, kwargs: dict) -> list:
+        return [kwargs[k] for k in sorted(kwargs) if k not in self._static_names]
+
+    def _keyword_jit(self, n_args: int, kwargs: dict) -> Jitted:
+        statics = []
+        for k in sorted(kwargs):
+            if k in self._static_names:
+                try:
+                    hash(kwargs[k])
+                except TypeError:
+                    raise TypeError(f"jit: static argument {k!r} of type "
+                                    f"{type(kwargs[k]).__name__} is not hashable; static "
+                                    "arguments key the compile cache") from None
+                statics.append((k, kwargs[k]))
+        names = tuple(k for k in sorted(kwargs) if k not in self._static_names)
+        key = (n_args, names, tuple(statics))
+        inner = self._keyword_jits.get(key)
+        if inner is None:
+            fun, fixed = self.fun, dict(statics)
+
+            def positional(*values):
+                return fun(*values[:n_args], **fixed, **dict(zip(names, values[n_args:])))
+            positional.__name__ = getattr(fun, "__name__", "function")
+            nums = tuple(i % n_args for i in _as_tuple(self.static_argnums)
+                         if -n_args <= i < n_args)  # (static ones given by name are fixed)
+            inner = self._keyword_jits[key] = Jitted(positional, nums)
+        return inner
 
 
-def jit(fun: Callable, static_argnums: int | Sequence[int] = ()) -> Jitted:
-    """Compile `fun` for each new (pytree structure, shapes, dtypes, static args) it is called with."""
-    return Jitted(fun, static_argnums)
+def _as_tuple(x: Any) -> tuple:
+    if x is None:
+        return ()
+    return (x,) if isinstance(x, (int, str)) else tuple(x)
+
+
+def _resolve_statics(fun: Callable, nums: Any, names: Any) -> tuple[Any, frozenset]:
+    """static_argnums and static_argnames completed from each other through fun's signature
+    (a positional parameter is static by either its position or its name)."""
+    nums, names = _as_tuple(nums), set(_as_tuple(names))
+    if not names:
+        return (nums if len(nums) != 1 else nums[0]) if nums else (), frozenset()
+    import inspect
+
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                       p.POSITIONAL_OR_KEYWORD)]
+    nums = tuple(sorted(set(nums) | {positional.index(n) for n in names if n in positional}))
+    names |= {positional[i] for i in nums if 0 <= i < len(positional)}
+    return nums, frozenset(names)
+
+
+def jit(fun: Callable, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = (), donate_argnums: int | Sequence[int] = (),
+        donate_argnames: str | Sequence[str] = ()) -> Jitted:
+    """Compile `fun` for each new (pytree structure, shapes, dtypes, static args) it is called with.
+
+    static_argnums / static_argnames: arguments that are Python values keying the cache
+    (hashable), by position or by name. Keyword arguments are traced like positional ones.
+    donate_argnums / donate_argnames: arguments the caller will not use again, so their
+    buffers may be reused for outputs (accepted as in JAX; dualjit does not reuse them yet)."""
+    return Jitted(fun, static_argnums, static_argnames, donate_argnums, donate_argnames)

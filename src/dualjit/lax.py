@@ -248,3 +248,299 @@ def stop_gradient(x: Any) -> Any:
     """x, with a zero derivative in every transform."""
     leaves, tree = tree_flatten(x)
     return tree_unflatten(tree, [bind(P.stop_gradient_p, leaf) for leaf in leaves])
+
+
+# =============================================================================================
+# vmap area: the rest of JAX's lax API used with transforms — map, associative_scan, reduce,
+# dynamic slicing, pad, select, dot_general, sort, top_k, cumulative reductions.
+# =============================================================================================
+
+def _jnp():
+    from . import numpy as jnp  # dualjit.numpy builds on lax's callers, so it is imported late
+
+    return jnp
+
+
+def map(f: Callable, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa: A001
+    """f applied to each slice of xs along its leading axis (a scan), stacking the results;
+    with batch_size, vmap over chunks of that size inside the scan."""
+    leaves = tree_flatten(xs)[0]
+    if not leaves:
+        raise ValueError("lax.map: xs has no arrays to map over")
+    n = np.shape(leaves[0])[0]
+    if batch_size is None or batch_size >= n:
+        if batch_size is not None:
+            from .batching import vmap
+            return vmap(f)(xs)
+        return scan(lambda carry, x: (carry, f(x)), (), xs)[1]
+    from .batching import vmap
+
+    jnp = _jnp()
+    full = n - n % batch_size
+    chunks = tree_map_leaves(lambda x: jnp.reshape(x[:full], (full // batch_size, batch_size)
+                                                   + np.shape(x)[1:]), xs)
+    ys = scan(lambda carry, x: (carry, vmap(f)(x)), (), chunks)[1]
+    ys = tree_map_leaves(lambda y: jnp.reshape(y, (full,) + np.shape(y)[2:]), ys)
+    if full == n:
+        return ys
+    rest = vmap(f)(tree_map_leaves(lambda x: x[full:], xs))
+    return tree_map_leaves(lambda a, b: jnp.concatenate([a, b]), ys, rest)
+
+
+def tree_map_leaves(f: Callable, tree: Any, *rest: Any) -> Any:
+    leaves, treedef = tree_flatten(tree)
+    others = [tree_flatten(r)[0] for r in rest]
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def _slice_in(x: Any, axis: int, start: int, stop: int | None, step: int = 1) -> Any:
+    jnp = _jnp()
+    index = [slice(None)] * jnp.ndim(x)
+    index[axis] = slice(start, stop, step)
+    return x[tuple(index)]
+
+
+def _interleave(even: Any, odd: Any, axis: int) -> Any:
+    """c with c[0::2] = even and c[1::2] = odd along `axis` (len(even) - len(odd) is 0 or 1)."""
+    jnp = _jnp()
+    n_odd = np.shape(odd)[axis]
+    pairs = jnp.stack([_slice_in(even, axis, 0, n_odd), odd], axis=axis + 1)
+    shape = list(np.shape(odd))
+    shape[axis] = 2 * n_odd
+    woven = jnp.reshape(pairs, tuple(shape))
+    if np.shape(even)[axis] == n_odd:
+        return woven
+    return jnp.concatenate([woven, _slice_in(even, axis, n_odd, None)], axis=axis)
+
+
+def associative_scan(fn: Callable, elems: Any, reverse: bool = False, axis: int = 0) -> Any:
+    """All prefix combinations fn(...fn(fn(e0, e1), e2)..., ei) of an associative fn, in
+    O(log n) vectorized steps (the parallel prefix algorithm JAX uses)."""
+    jnp = _jnp()
+    leaves, tree = tree_flatten(elems)
+    if not leaves:
+        return elems
+    axis = axis % jnp.ndim(leaves[0])
+    lengths = {np.shape(x)[axis] for x in leaves}
+    if len(lengths) != 1:
+        raise ValueError(f"lax.associative_scan: leaves have different lengths along axis "
+                         f"{axis}: {sorted(lengths)}")
+    if reverse:
+        leaves = [jnp.flip(x, axis) for x in leaves]
+
+    def combine(a, b):
+        out = tree_flatten(fn(tree_unflatten(tree, a), tree_unflatten(tree, b)))[0]
+        if len(out) != len(a):
+            raise TypeError("lax.associative_scan: fn must return the structure of its inputs")
+        return out
+
+    def prefix(xs):
+        n = np.shape(xs[0])[axis]
+        if n < 2:
+            return xs
+        odd = prefix(combine([_slice_in(x, axis, 0, n - 1, 2) for x in xs],
+                             [_slice_in(x, axis, 1, None, 2) for x in xs]))
+        rest = [_slice_in(x, axis, 2, None, 2) for x in xs]
+        heads = [_slice_in(o, axis, 0, np.shape(o)[axis] - 1) for o in odd] if n % 2 == 0 \
+            else odd
+        even = combine(heads, rest) if np.shape(rest[0])[axis] else rest
+        even = [jnp.concatenate([_slice_in(x, axis, 0, 1), e], axis=axis)
+                for x, e in zip(xs, even)]
+        return [_interleave(e, o, axis) for e, o in zip(even, odd)]
+
+    out = prefix(leaves)
+    if reverse:
+        out = [jnp.flip(x, axis) for x in out]
+    return tree_unflatten(tree, out)
+
+
+def reduce(operands: Any, init_values: Any, computation: Callable,
+           dimensions: Sequence[int]) -> Any:
+    """Reduce operands over `dimensions` with an associative, commutative `computation` whose
+    identity is init_values (as XLA's reduce): pairwise halving, then one combine with init."""
+    jnp = _jnp()
+    leaves, tree = tree_flatten(operands)
+    inits, init_tree = tree_flatten(init_values)
+    if init_tree != tree:
+        raise TypeError(f"lax.reduce: init_values {init_tree} must match operands {tree}")
+    known = _known_reduction(computation) if len(leaves) == 1 else None
+    dims = tuple(sorted(d % jnp.ndim(leaves[0]) for d in dimensions))
+    if known is not None:
+        reduced = bind(known, jnp.asarray(leaves[0]), axes=dims)
+        return tree_unflatten(tree, [computation(reduced, inits[0])])
+
+    def combine(a, b):
+        return tree_flatten(computation(tree_unflatten(tree, a), tree_unflatten(tree, b)))[0]
+
+    xs = [jnp.asarray(x) for x in leaves]
+    for d in reversed(dims):
+        while np.shape(xs[0])[d] > 1:
+            n = np.shape(xs[0])[d]
+            half = n // 2
+            paired = combine([_slice_in(x, d, 0, 2 * half, 2) for x in xs],
+                             [_slice_in(x, d, 1, 2 * half, 2) for x in xs])
+            xs = paired if n % 2 == 0 else [jnp.concatenate([p, _slice_in(x, d, n - 1, n)], d)
+                                             for p, x in zip(paired, xs)]
+        xs = [jnp.squeeze(x, d) if np.shape(x)[d] == 1 else
+              jnp.full(np.shape(x)[:d] + np.shape(x)[d + 1:], i, dtype=jnp.result_type(x))
+              for x, i in zip(xs, inits)]
+    return tree_unflatten(tree, combine(xs, [jnp.broadcast_to(i, np.shape(x))
+                                             for i, x in zip(inits, xs)]))
+
+
+_KNOWN_REDUCTIONS: dict = {}
+
+
+def _known_reduction(computation: Callable) -> Any:
+    """The reduce primitive of a computation we recognize (add, mul, max, min), or None."""
+    if not _KNOWN_REDUCTIONS:
+        import operator
+
+        jnp = _jnp()
+        _KNOWN_REDUCTIONS.update({
+            jnp.add: P.reduce_sum_p, operator.add: P.reduce_sum_p,
+            jnp.multiply: P.reduce_prod_p, operator.mul: P.reduce_prod_p,
+            jnp.maximum: P.reduce_max_p, jnp.minimum: P.reduce_min_p})
+    try:
+        return _KNOWN_REDUCTIONS.get(computation)
+    except TypeError:  # an unhashable callable
+        return None
+
+
+def _starts(starts: Sequence[Any]) -> list[Any]:
+    return [s if isinstance(s, Tracer) else np.int64(s) for s in starts]
+
+
+def dynamic_slice(operand: Any, start_indices: Sequence[Any], slice_sizes: Sequence[int]) -> Any:
+    """operand[s0:s0+n0, ...] with start indices that may be traced (clamped into range)."""
+    return bind(P.dynamic_slice_p, operand, *_starts(start_indices),
+                slice_sizes=tuple(int(n) for n in slice_sizes))
+
+
+def dynamic_update_slice(operand: Any, update: Any, start_indices: Sequence[Any]) -> Any:
+    """operand with `update` written at (possibly traced, clamped) start indices."""
+    return bind(P.dynamic_update_slice_p, operand, update, *_starts(start_indices))
+
+
+def dynamic_slice_in_dim(operand: Any, start_index: Any, slice_size: int, axis: int = 0) -> Any:
+    shape = np.shape(operand)
+    axis = axis % len(shape)
+    starts = [0] * len(shape)
+    starts[axis] = start_index
+    sizes = list(shape)
+    sizes[axis] = slice_size
+    return dynamic_slice(operand, starts, sizes)
+
+
+def dynamic_index_in_dim(operand: Any, index: Any, axis: int = 0, keepdims: bool = True) -> Any:
+    out = dynamic_slice_in_dim(operand, index, 1, axis)
+    return out if keepdims else _jnp().squeeze(out, axis % np.ndim(operand))
+
+
+def dynamic_update_slice_in_dim(operand: Any, update: Any, start_index: Any, axis: int) -> Any:
+    starts = [0] * np.ndim(operand)
+    starts[axis % np.ndim(operand)] = start_index
+    return dynamic_update_slice(operand, update, starts)
+
+
+def dynamic_update_index_in_dim(operand: Any, update: Any, index: Any, axis: int) -> Any:
+    axis = axis % np.ndim(operand)
+    if np.ndim(update) == np.ndim(operand) - 1:
+        update = _jnp().expand_dims(update, axis)
+    return dynamic_update_slice_in_dim(operand, update, index, axis)
+
+
+def pad(operand: Any, padding_value: Any, padding_config: Sequence[tuple[int, int, int]]) -> Any:
+    """operand padded by (low, high, interior) per axis; negative low/high crop."""
+    jnp = _jnp()
+    x = jnp.asarray(operand)
+    value = jnp.astype(padding_value, jnp.result_type(x))
+    return bind(P.pad_p, x, value, padding_config=tuple(tuple(int(v) for v in c)
+                                                       for c in padding_config))
+
+
+def select(pred: Any, on_true: Any, on_false: Any) -> Any:
+    """Elementwise pred ? on_true : on_false (operands of one shape and dtype, as in lax)."""
+    return bind(P.select_p, pred, on_true, on_false)
+
+
+def dot_general(lhs: Any, rhs: Any, dimension_numbers: Any, precision: Any = None,
+                preferred_element_type: Any = None) -> Any:
+    """lax.dot_general: ((lhs_contract, rhs_contract), (lhs_batch, rhs_batch))."""
+    del precision
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    out = bind(P.dot_general_p, lhs, rhs, dimension_numbers=dn)
+    return out if preferred_element_type is None else _jnp().astype(out, preferred_element_type)
+
+
+def sort(operand: Any, dimension: int = -1, is_stable: bool = True, num_keys: int = 1) -> Any:
+    """Sort an array, or a sequence of arrays by the first num_keys of them (NaNs last)."""
+    del is_stable  # the sort primitive is always stable
+    single = not isinstance(operand, (tuple, list))
+    operands = [operand] if single else list(operand)
+    dimension = dimension % np.ndim(operands[0])
+    outs = bind(P.sort_p, *operands, axis=dimension, num_keys=num_keys)
+    return outs[0] if single else tuple(outs)
+
+
+def sort_key_val(keys: Any, values: Any, dimension: int = -1) -> tuple[Any, Any]:
+    return sort((keys, values), dimension=dimension, num_keys=1)
+
+
+def top_k(operand: Any, k: int) -> tuple[Any, Any]:
+    """The k largest entries along the last axis and their indices (ties: lower index first)."""
+    jnp = _jnp()
+    x = jnp.asarray(operand)
+    n = np.shape(x)[-1]
+    if not 0 <= k <= n:
+        raise ValueError(f"lax.top_k: k={k} is out of range for a last axis of size {n}")
+    descending = -x if jnp.result_type(x).kind == "f" else jnp.invert(x)
+    index = bind(P.iota_p, dtype=as_dtype("int32"), shape=np.shape(x), dimension=np.ndim(x) - 1)
+    order = sort((descending, index), dimension=-1)[1]
+    order = _slice_in(order, np.ndim(x) - 1, 0, k)
+    return _take_along_last_axis(x, order), order
+
+
+def _take_along_last_axis(x: Any, index: Any) -> Any:
+    """x[..., index[..., j]] for every leading position (one gather on the flattened array)."""
+    jnp = _jnp()
+    lead, n, k = np.shape(x)[:-1], np.shape(x)[-1], np.shape(index)[-1]
+    rows = int(np.prod(lead, dtype=np.int64))
+    offsets = np.arange(rows, dtype=np.int64).reshape(lead + (1,)) * n
+    flat = jnp.reshape(x, (rows * n,))
+    linear = jnp.reshape(jnp.astype(index, np.int64) + offsets, (rows * k,))
+    return jnp.reshape(bind(P.gather_p, flat, linear, axis=0), lead + (k,))
+
+
+def _cumulative(prim):
+    def run(operand: Any, axis: int = 0, reverse: bool = False) -> Any:
+        x = _jnp().asarray(operand)
+        return bind(prim, x, axis=axis % np.ndim(x), reverse=bool(reverse))
+    run.__name__ = prim.name
+    run.__doc__ = f"The running {prim.name[3:]} along `axis` (from the end if reverse)."
+    return run
+
+
+cumsum, cumprod = _cumulative(P.cumsum_p), _cumulative(P.cumprod_p)
+cummax, cummin = _cumulative(P.cummax_p), _cumulative(P.cummin_p)
+
+
+def optimization_barrier(operand: Any) -> Any:
+    """operand unchanged; no pass looks through it or moves work across it."""
+    leaves, tree = tree_flatten(operand)
+    return tree_unflatten(tree, bind(P.optimization_barrier_p, *leaves)) if leaves else operand
+
+
+def convert_element_type(operand: Any, new_dtype: Any) -> Any:
+    return bind(P.convert_element_type_p, operand, new_dtype=as_dtype(new_dtype))
+
+
+def broadcast_in_dim(operand: Any, shape: Sequence[int], broadcast_dimensions: Sequence[int]
+                     ) -> Any:
+    return bind(P.broadcast_in_dim_p, operand, shape=tuple(shape),
+                broadcast_dimensions=tuple(broadcast_dimensions))
+
+
+def iota(dtype: Any, size: int) -> Any:
+    return bind(P.iota_p, dtype=as_dtype(dtype), shape=(int(size),), dimension=0)

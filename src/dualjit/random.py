@@ -575,17 +575,30 @@ def choice(key: Any, a: Any, shape: Any = (), replace: bool = True, p: Any = Non
 # Multivariate
 # ---------------------------------------------------------------------------------------------
 
-def _linalg(name: str, what: str) -> Any:
+def _concrete(x: Any) -> Any:
+    """x's value when it is known (a NumPy array or a concretely traced value), else None."""
+    if isinstance(x, Tracer):
+        return x.value
+    return np.asarray(x)
+
+
+def _linalg(name: str, what: str, *args: Any) -> Any:
+    """dualjit.numpy.linalg's `name` on args, or NumPy's on concrete values until it exists."""
     fn = getattr(getattr(jnp, "linalg", None), name, None)
-    if fn is None:
-        raise NotImplementedError(f"random.{what} needs dualjit.numpy.linalg.{name}, which "
-                                  "does not exist yet")
-    return fn
+    if fn is not None:
+        return fn(*args)
+    values = [_concrete(a) for a in args]
+    if any(v is None for v in values):
+        raise NotImplementedError(f"random.{what} on traced values needs "
+                                  f"dualjit.numpy.linalg.{name}, which does not exist yet; "
+                                  "call it outside jit")
+    return getattr(np.linalg, name)(*values)
 
 
 def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Any = None, dtype: Any = None,
                         method: str = "cholesky") -> Any:
-    """Samples of N(mean, cov): mean + factor @ z with factor factor^T = cov."""
+    """Samples of N(mean, cov): mean + factor @ z with factor factor^T = cov (cholesky, eigh or
+    svd of cov; NumPy's on concrete values until dualjit.numpy.linalg has them)."""
     key = _check_key(key, "multivariate_normal")
     d = _float_dtype(dtype, "multivariate_normal")
     mean, cov = jnp.asarray(mean), jnp.asarray(cov)
@@ -596,18 +609,18 @@ def multivariate_normal(key: Any, mean: Any, cov: Any, shape: Any = None, dtype:
     batch = tuple(np.broadcast_shapes(jnp.shape(mean)[:-1], jnp.shape(cov)[:-2]))
     shape = batch if shape is None else _shape(shape, "multivariate_normal")
     if method == "cholesky":
-        factor = _linalg("cholesky", "multivariate_normal")(cov)
+        factor = _linalg("cholesky", "multivariate_normal", cov)
     elif method == "eigh":
-        w, v = _linalg("eigh", "multivariate_normal")(cov)
+        w, v = _linalg("eigh", "multivariate_normal", cov)
         factor = v * jnp.sqrt(jnp.maximum(w, 0.0))[..., None, :]
     elif method == "svd":
-        u, s, _ = _linalg("svd", "multivariate_normal")(cov)
+        u, s, _ = _linalg("svd", "multivariate_normal", cov)
         factor = u * jnp.sqrt(s)[..., None, :]
     else:
         raise ValueError(f"random.multivariate_normal: method must be 'cholesky', 'eigh' or "
                          f"'svd', got {method!r}")
     z = normal(key, shape + (n,), d.np)
-    return mean + jnp.einsum("...ij,...j->...i", factor, z)
+    return mean + jnp.sum(factor * jnp.expand_dims(z, -2), axis=-1)  # factor @ z, broadcast
 
 
 def orthogonal(key: Any, n: int, shape: Any = (), dtype: Any = None) -> Any:
@@ -615,8 +628,9 @@ def orthogonal(key: Any, n: int, shape: Any = (), dtype: Any = None) -> Any:
     key = _check_key(key, "orthogonal")
     d = _float_dtype(dtype, "orthogonal")
     z = normal(key, _shape(shape, "orthogonal") + (n, n), d.np)
-    q, r = _linalg("qr", "orthogonal")(z)
-    diagonal = jnp.diagonal(r, axis1=-2, axis2=-1)
+    q, r = _linalg("qr", "orthogonal", z)
+    diagonal = jnp.diagonal(r, axis1=-2, axis2=-1) if hasattr(jnp, "diagonal") else \
+        np.diagonal(r, axis1=-2, axis2=-1)
     return q * jnp.sign(diagonal)[..., None, :]
 
 

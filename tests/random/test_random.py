@@ -231,17 +231,16 @@ def test_samples_compose_with_grad_and_traced_bounds():
     np.testing.assert_allclose(g_lo, np.sum(1 - u), rtol=1e-12)
 
 
-def test_multivariate_samplers_need_linear_algebra():
+def test_multivariate_normal_and_orthogonal():
     k = random.key(8)
     cov = np.array([[2.0, 0.6], [0.6, 1.0]])
-    linalg = getattr(jnp, "linalg", None)
-    if getattr(linalg, "cholesky", None) is None:
-        with pytest.raises(NotImplementedError, match="cholesky"):
-            random.multivariate_normal(k, np.zeros(2), cov, (10,))
-        return
-    x = random.multivariate_normal(k, np.array([1.0, -1.0]), cov, (40000,))
-    np.testing.assert_allclose(x.mean(0), [1.0, -1.0], atol=0.03)
-    np.testing.assert_allclose(np.cov(x.T), cov, atol=0.05)
+    for method in ("cholesky", "eigh", "svd"):
+        x = random.multivariate_normal(k, np.array([1.0, -1.0]), cov, (40000,), method=method)
+        np.testing.assert_allclose(x.mean(0), [1.0, -1.0], atol=0.03)
+        np.testing.assert_allclose(np.cov(x.T), cov, atol=0.05)
     q = random.orthogonal(k, 4, (3,))
     np.testing.assert_allclose(q @ np.swapaxes(q, -1, -2), np.broadcast_to(np.eye(4), (3, 4, 4)),
                                atol=1e-12)
+    if getattr(getattr(jnp, "linalg", None), "cholesky", None) is None:
+        with pytest.raises(NotImplementedError, match="cholesky"):  # traced: needs linalg
+            dj.jit(lambda c: random.multivariate_normal(k, np.zeros(2), c, (3,)))(cov)

@@ -1,6 +1,7 @@
 """Differentiation as IR transforms: jvp, linearize (partial evaluation), transpose, grad family."""
 
 from ..lax import stop_gradient  # noqa: F401
+from . import callbacks  # noqa: F401  (rules of host callbacks)
 from .api import (  # noqa: F401
     grad,
     hessian,

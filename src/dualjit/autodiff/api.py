@@ -104,9 +104,9 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
                    allow_int: bool = False) -> Callable:
     """f -> (value, gradient of f's scalar output with respect to args[argnums])."""
     @functools.wraps(fun)
-    def value_and_grad_f(*args):
+    def value_and_grad_f(*args, **kwargs):  # keyword arguments are not differentiated
         nums = normalize_argnums(argnums, len(args), "argnums")
-        traced = _trace(fun, args, "grad")
+        traced = _trace(_with_keywords(fun, kwargs), args, "grad")
         fn, nc = traced.function, len(traced.captures)
         out_leaves = fn.outputs
         if has_aux:
@@ -149,8 +149,8 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
     vg = value_and_grad(fun, argnums, has_aux, allow_int)
 
     @functools.wraps(fun)
-    def grad_f(*args):
-        value, g = vg(*args)
+    def grad_f(*args, **kwargs):
+        value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return grad_f
@@ -310,6 +310,11 @@ def _check_float(types: Sequence[TensorType], name: str, what: str) -> None:
                             "differentiated")
 
 
+def _with_keywords(fun: Callable, kwargs: dict) -> Callable:
+    """fun with keyword arguments fixed (as in JAX, they are passed through undifferentiated)."""
+    return functools.partial(fun, **kwargs) if kwargs else fun
+
+
 def _fix_args(fun: Callable, args: Sequence[Any], nums: Sequence[int]) -> Callable:
     """fun as a function of args[nums] only (the other arguments fixed)."""
     def f_dyn(*dyn):
@@ -331,13 +336,13 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     from ..batching import vmap  # batching builds on autodiff, so it is imported late
 
     @functools.wraps(fun)
-    def jac(*args):
+    def jac(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "argnums")
         dyn = tuple(args[n] for n in nums)
         dyn_leaves, dyn_tree = tree_flatten(list(dyn))
         in_types = [ops.type_of(x) for x in dyn_leaves]
         _check_float(in_types, "jacfwd", "input")
-        f_dyn = _fix_args(fun, args, nums)
+        f_dyn = _fix_args(_with_keywords(fun, kwargs), args, nums)
 
         def push(*t_leaves):
             out = jvp(f_dyn, dyn, tree_unflatten(dyn_tree, list(t_leaves)), has_aux=has_aux)
@@ -366,12 +371,13 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     from ..batching import vmap  # batching builds on autodiff, so it is imported late
 
     @functools.wraps(fun)
-    def jac(*args):
+    def jac(*args, **kwargs):
         nums = normalize_argnums(argnums, len(args), "argnums")
         dyn = tuple(args[n] for n in nums)
         dyn_leaves, dyn_tree = tree_flatten(list(dyn))
         _check_float([ops.type_of(x) for x in dyn_leaves], "jacrev", "input")
-        y, pullback, *aux = vjp(_fix_args(fun, args, nums), *dyn, has_aux=has_aux)
+        y, pullback, *aux = vjp(_fix_args(_with_keywords(fun, kwargs), args, nums), *dyn,
+                                has_aux=has_aux)
         y_leaves, y_tree = tree_flatten(y)
         out_types = [ops.type_of(x) for x in y_leaves]
         _check_float(out_types, "jacrev", "output")

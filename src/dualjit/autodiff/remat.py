@@ -90,19 +90,20 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Any = None,
     chosen = _as_policy(policy)
 
     @functools.wraps(fun)
-    def checkpointed(*args: Any) -> Any:
+    def checkpointed(*args: Any, **kwargs: Any) -> Any:
         nums = set(normalize_argnums(static_argnums, len(args), "static_argnums")
                    if static_argnums != () else ())
         dynamic = [a for i, a in enumerate(args) if i not in nums]
-        leaves, tree = tree_flatten(dynamic)
+        leaves, tree = tree_flatten((dynamic, kwargs))
         types = [abstractify(x, f"checkpoint: argument leaf {i}")[0]
                  for i, x in enumerate(leaves)]
         box = []
 
         def flat(*xs):
-            rebuilt = iter(tree_unflatten(tree, list(xs)))
-            out_leaves, out_tree = tree_flatten(fun(*[a if i in nums else next(rebuilt)
-                                                      for i, a in enumerate(args)]))
+            given, keywords = tree_unflatten(tree, list(xs))
+            rebuilt = iter(given)
+            full = [a if i in nums else next(rebuilt) for i, a in enumerate(args)]
+            out_leaves, out_tree = tree_flatten(fun(*full, **keywords))
             box.append(out_tree)
             return out_leaves
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..autodiff.jvp import has_tangent
 from ..ir import DType, Function
 from ..ir import primitives as P
@@ -272,5 +274,57 @@ def _checkpoint_rule(size, args, dims, *, call, policy):
 batching_rules[P.checkpoint_p] = _checkpoint_rule
 batching_rules[P.optimization_barrier_p] = lambda size, args, dims: (
     bind(P.optimization_barrier_p, *args), dims)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host callbacks: called once per member, or once on the whole batch when the user says so
+# ---------------------------------------------------------------------------------------------
+
+class PerMember:
+    """A host callback called once per batch member on that member's slices of its arguments."""
+
+    def __init__(self, callback: Any, dims: Sequence[int | None], size: int):
+        self.callback, self.dims, self.size = callback, list(dims), size
+
+    def members(self, args):
+        for b in range(self.size):
+            yield self.callback(*[a if d is not_mapped else np.take(a, b, axis=d)
+                                  for a, d in zip(args, self.dims)])
+
+    def __call__(self, *args):
+        return list(self.members(args))
+
+    def __repr__(self) -> str:
+        return f"<per member of {self.callback!r}>"
+
+
+class StackedMembers(PerMember):
+    """A pure callback per member, its results stacked along a new leading axis."""
+
+    def __call__(self, *args):
+        results = [r if isinstance(r, (list, tuple)) else [r] for r in self.members(args)]
+        return [np.stack([np.asarray(r[k]) for r in results]) for k in range(len(results[0]))]
+
+
+def _debug_callback_rule(size, args, dims, *, callback):
+    return bind(P.debug_callback_p, *args, callback=PerMember(callback, dims, size)), []
+
+
+def _pure_callback_rule(size, args, dims, *, callback, result_types, vmap_method):
+    batched_types = tuple(batched_type(t, 0, size) for t in result_types)
+    if vmap_method == "sequential":
+        new = StackedMembers(callback, dims, size)
+    else:
+        new = callback
+        args = [to_front(x, d, size) if vmap_method == "broadcast_all" or d is not not_mapped
+                else bind(P.reshape_p, x, new_sizes=(1,) + type_of(x).shape)
+                for x, d in zip(args, dims)]
+    outs = bind(P.pure_callback_p, *args, callback=new, result_types=batched_types,
+                vmap_method=vmap_method)
+    return outs, [0] * len(outs)
+
+
+batching_rules[P.debug_callback_p] = _debug_callback_rule
+batching_rules[P.pure_callback_p] = _pure_callback_rule
 
 __all__ = ["BatchedJVPRule", "batch_cotangent_rule", "DType", "match_dim"]

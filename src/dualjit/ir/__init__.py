@@ -14,6 +14,7 @@ from .core import (  # noqa: F401
     Var,
     abstract_eval,
     as_dtype,
+    has_effects,
     impl_rules,
     shape_rules,
     sub_functions,

@@ -215,15 +215,19 @@ class Primitive:
       None for anything else;
     - higher_order: its params carry Functions or rules that it applies (control flow and
       custom-rule calls): never evaluated at trace time by constant folding.
+    - effectful: it does something besides computing its outputs (a host callback that
+      prints): passes never drop, merge or fold it, and tracing never runs it early.
     """
 
     def __init__(self, name: str, multiple_results: bool = False, *, elementwise: bool = False,
-                 reduction: str | None = None, higher_order: bool = False):
+                 reduction: str | None = None, higher_order: bool = False,
+                 effectful: bool = False):
         self.name = name
         self.multiple_results = multiple_results
         self.elementwise = elementwise
         self.reduction = reduction
         self.higher_order = higher_order
+        self.effectful = effectful
 
     def __repr__(self) -> str:
         return self.name
@@ -333,4 +337,16 @@ def sub_functions(eqn: Eqn) -> list[Function]:
             found.append(v)
         elif isinstance(v, tuple):
             found.extend(x for x in v if isinstance(x, Function))
+    return found
+
+
+def has_effects(eqn: Eqn) -> bool:
+    """The equation is effectful, or applies a sub-Function that contains an effect."""
+    return eqn.primitive.effectful or any(function_has_effects(f) for f in sub_functions(eqn))
+
+
+def function_has_effects(fn: Function) -> bool:
+    found = fn.__dict__.get("_has_effects")
+    if found is None:
+        found = fn.__dict__["_has_effects"] = any(has_effects(e) for e in fn.eqns)
     return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import Eqn, Function, Literal, Var, impl_rules, sub_functions
+from .core import Eqn, Function, Literal, Var, has_effects, impl_rules, sub_functions
 from .interpreter import literal_value
 
 
@@ -26,7 +26,7 @@ def dce(fn: Function) -> Function:
     live = {a for a in fn.outputs if isinstance(a, Var)}
     kept = []
     for eqn in reversed(fn.eqns):
-        if any(v in live for v in eqn.outputs):
+        if any(v in live for v in eqn.outputs) or has_effects(eqn):
             kept.append(_map_sub_functions(eqn, dce))
             live.update(a for a in eqn.inputs if isinstance(a, Var))
     consts = [(v, a) for v, a in fn.consts if v in live]
@@ -53,6 +53,8 @@ def cse(fn: Function) -> Function:
             key = (eqn.primitive, tuple(_atom_key(a) for a in inputs), hash(eqn.params))
         except TypeError:
             key = None
+        if has_effects(eqn):  # two identical prints print twice
+            key = None
         if key is not None and key in seen:
             rename.update(zip(eqn.outputs, seen[key]))
             continue
@@ -75,7 +77,8 @@ def fold_constants(fn: Function) -> Function:
         eqn = _map_sub_functions(eqn, fold_constants)
         inputs = [sub(a) for a in eqn.inputs]
         # higher-order primitives (their params hold Functions or rules) are never folded
-        foldable = (not eqn.primitive.higher_order and not eqn.primitive.multiple_results
+        foldable = (not eqn.primitive.higher_order and not eqn.primitive.effectful
+                    and not eqn.primitive.multiple_results
                     and all(isinstance(a, Literal) for a in inputs)
                     and eqn.outputs[0].type.shape == ())
         if foldable:

@@ -1075,6 +1075,45 @@ optimization_barrier_p = new_primitive("optimization_barrier", multiple_results=
 shape_rules[optimization_barrier_p] = lambda *xs: list(xs)
 impl_rules[optimization_barrier_p] = lambda *xs: [np.asarray(x) for x in xs]
 
+# Host callbacks (dj.debug.callback / dj.debug.print, dj.pure_callback): `callback` is the
+# Python function, called with numpy arrays. debug_callback has no results and is effectful
+# (never dropped or merged); pure_callback returns arrays of `result_types` and is pure
+# (`vmap_method` says how vmap calls it: "sequential", "expand_dims" or "broadcast_all").
+debug_callback_p = new_primitive("debug_callback", multiple_results=True, effectful=True)
+shape_rules[debug_callback_p] = lambda *args, callback: []
+
+
+def _debug_callback_impl(*args, callback):
+    callback(*[np.asarray(a) for a in args])
+    return []
+
+
+impl_rules[debug_callback_p] = _debug_callback_impl
+
+pure_callback_p = new_primitive("pure_callback", multiple_results=True)
+shape_rules[pure_callback_p] = lambda *args, callback, result_types, vmap_method: list(
+    result_types)
+
+
+def _pure_callback_impl(*args, callback, result_types, vmap_method):
+    results = callback(*[np.asarray(a) for a in args])
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    if len(results) != len(result_types):
+        raise TypeError(f"pure_callback: the callback returned {len(results)} arrays, "
+                        f"result_shape_dtypes describes {len(result_types)}")
+    out = []
+    for i, (r, t) in enumerate(zip(results, result_types)):
+        r = np.asarray(r)
+        if r.shape != t.shape:
+            raise TypeError(f"pure_callback: result {i} has shape {r.shape}, "
+                            f"result_shape_dtypes says {t}")
+        out.append(r.astype(t.dtype.np, copy=False))
+    return out
+
+
+impl_rules[pure_callback_p] = _pure_callback_impl
+
+
 
 # =============================================================================================
 # Linear algebra (linalg): factorizations and triangular solves on stacks of matrices

@@ -7,6 +7,28 @@ it is imported at once. The PyTorch-spelled parts (`Module`, `Parameter`, layers
 with them.
 """
 
+from . import initializers  # noqa: F401  (JAX-style initializers on dj.random keys)
+from .activations import (  # noqa: F401  (JAX-style activations: the vmap area)
+    celu,
+    elu,
+    gelu,
+    glu,
+    hard_sigmoid,
+    hard_silu,
+    hard_swish,
+    hard_tanh,
+    leaky_relu,
+    log_sigmoid,
+    mish,
+    normalize,
+    one_hot,
+    relu6,
+    selu,
+    silu,
+    soft_sign,
+    standardize,
+    swish,
+)
 from .functions import (  # noqa: F401
     binary_cross_entropy_with_logits,
     cross_entropy,

@@ -11,6 +11,7 @@ from . import (
     linalg,  # noqa: F401
 )
 from ._core import *  # noqa: F401,F403
+from .at import at  # noqa: F401  (x.at[index].set/add/...: the vmap area)
 from .bits import *  # noqa: F401,F403  (dtypes area: shifts, bit counts, gcd/lcm, iinfo)
 from .creation import *  # noqa: F401,F403
 from .cumulative import *  # noqa: F401,F403

@@ -78,11 +78,24 @@ def _is_advanced(k: Any) -> bool:
         isinstance(k, _np.ndarray) and k.ndim == 0)
 
 
+def _expand_masks(key: Any) -> tuple:
+    """key with each n-d boolean NumPy mask replaced by its n integer index arrays (before
+    counting axes: a mask consumes as many axes as it has)."""
+    items = []
+    for k in (key if isinstance(key, tuple) else (key,)):
+        if isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool \
+                and _np.ndim(k) > 0:
+            items.extend(_np.nonzero(_np.asarray(k)))
+        else:
+            items.append(k)
+    return tuple(items)
+
+
 def getitem(a: Any, key: Any) -> Any:
     a = operand(a, "getitem")
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
-    items = _expand_index(key, ndim(a))
+    items = _expand_index(_expand_masks(key), ndim(a))
     # Boolean numpy masks become integer index arrays (their shape is static).
     expanded = []
     for k in items:

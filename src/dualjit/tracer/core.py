@@ -208,6 +208,8 @@ def _eager_value(a: Any) -> Any:
 
 def _known_values(builder: Builder, atoms: list, prim: Primitive, params: dict) -> list | None:
     """Output values when every input value is known (concrete tracing), else None."""
+    if prim.effectful:  # runs when the traced program runs, not while tracing
+        return None
     values = []
     for a in atoms:
         if isinstance(a, Literal):
