@@ -361,3 +361,8 @@ def time_once(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+# Issue 12's workloads (per-example gradients, Hessian, random normals): benchmarks/transforms.py
+from .transforms import TRANSFORM_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(TRANSFORM_WORKLOADS)

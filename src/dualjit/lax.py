@@ -60,7 +60,7 @@ def _as_carry(leaf: Any, t: TensorType) -> Any:
 
 
 def _types_str(types: Sequence[TensorType]) -> str:
-    return "(" + ", ".join(map(str, types)) + ")"
+    return "(" + ", ".join(str(t) for t in types) + ")"
 
 
 def _fix_weak_carry(carry_types: list[TensorType], weak: list[bool],
@@ -262,6 +262,7 @@ def _jnp():
 
 
 def map(f: Callable, xs: Any, *, batch_size: int | None = None) -> Any:  # noqa: A001
+    # (this module's `map` is lax.map: the code here writes comprehensions, not builtin map)
     """f applied to each slice of xs along its leading axis (a scan), stacking the results;
     with batch_size, vmap over chunks of that size inside the scan."""
     leaves = tree_flatten(xs)[0]
