@@ -154,6 +154,12 @@ _arg_reduce_rule(P.argmin_p)
 # Contraction
 # ---------------------------------------------------------------------------------------------
 
+def _permuted(x, permutation):
+    if permutation == tuple(range(len(permutation))):
+        return x
+    return bind(P.transpose_p, x, permutation=permutation)
+
+
 def _outer_product(lhs, rhs, lhs_batch, rhs_batch):
     """dot_general without contracting dimensions is an elementwise product of broadcasts."""
     l_t, r_t = type_of(lhs), type_of(rhs)
@@ -162,12 +168,20 @@ def _outer_product(lhs, rhs, lhs_batch, rhs_batch):
     nb, nl = len(lhs_batch), len(l_free)
     shape = (tuple(l_t.shape[i] for i in lhs_batch) + tuple(l_t.shape[i] for i in l_free)
              + tuple(r_t.shape[i] for i in r_free))
-    lhs = bind(P.transpose_p, lhs, permutation=tuple(lhs_batch) + tuple(l_free))
-    rhs = bind(P.transpose_p, rhs, permutation=tuple(rhs_batch) + tuple(r_free))
+    lhs = _permuted(lhs, tuple(lhs_batch) + tuple(l_free))
+    rhs = _permuted(rhs, tuple(rhs_batch) + tuple(r_free))
     lhs = bind(P.broadcast_in_dim_p, lhs, shape=shape, broadcast_dimensions=tuple(range(nb + nl)))
     rhs = bind(P.broadcast_in_dim_p, rhs, shape=shape, broadcast_dimensions=(
         tuple(range(nb)) + tuple(range(nb + nl, len(shape)))))
     return bind(P.mul_p, lhs, rhs)
+
+
+def _drop_axes(x, drop, keep_indices):
+    """x without its size-1 axes `drop`, and `keep_indices` renumbered accordingly."""
+    shape = type_of(x).shape
+    kept = [i for i in range(len(shape)) if i not in drop]
+    x = bind(P.reshape_p, x, new_sizes=tuple(shape[i] for i in kept)) if drop else x
+    return x, tuple(kept.index(i) for i in keep_indices)
 
 
 def _dot_general_rule(size, args, dims, *, dimension_numbers):
@@ -177,7 +191,11 @@ def _dot_general_rule(size, args, dims, *, dimension_numbers):
         lhs, rhs = moveaxis(lhs, l_dim, 0), moveaxis(rhs, r_dim, 0)
         lb, rb = (0,) + tuple(i + 1 for i in lb), (0,) + tuple(i + 1 for i in rb)
         lc, rc = tuple(i + 1 for i in lc), tuple(i + 1 for i in rc)
-        if not lc:
+        if math.prod(type_of(lhs).shape[i] for i in lc) == 1:
+            # Nothing to sum (matmul's vectors become 1-row matrices): per-member outer
+            # products, which fuse with what consumes them instead of a batched matmul.
+            lhs, lb = _drop_axes(lhs, lc, lb)
+            rhs, rb = _drop_axes(rhs, rc, rb)
             return _outer_product(lhs, rhs, lb, rb), 0
         return bind(P.dot_general_p, lhs, rhs, dimension_numbers=((lc, rc), (lb, rb))), 0
     # One operand is batched: its batch axis is one more free axis of that operand.
