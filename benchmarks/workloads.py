@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from .torch_api import WORKLOADS as TORCH_API_WORKLOADS
+
 STEPS, LR = 2000, 1e-6
 
 
@@ -355,6 +357,7 @@ WORKLOADS = {
     "W6 matmul 512x512 f64": lambda: w6_matmul(np.float64),
     "W6 matmul 512x512 f32": lambda: w6_matmul(np.float32),
 }
+WORKLOADS.update(TORCH_API_WORKLOADS)  # issue 13: PyTorch programs, eager and compiled
 
 
 def time_once(fn) -> float:

@@ -1,4 +1,4 @@
-"""Every rule and worked case of shared/spec/imperative-autograd.md, with the seeds' numbers."""
+"""Every rule and worked case of docs/imperative-autograd.md, with the seeds' numbers."""
 
 import math
 import warnings

@@ -339,6 +339,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     inlined copy of _new_tensor/_record.
     """
     new_tensor, functions, mode = _tensor_new, _op_functions, _grad_mode
+    true_division = name == "DivBackward"  # (int / int gives the default float dtype)
 
     def method(x, y):
         xv = x._value
@@ -355,7 +356,8 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         record = (x.requires_grad or y_grad) and mode.enabled
         if reflected:
             x, y, xv, yv = y, x, yv, xv
-        if xv.dtype is not yv.dtype and xv.dtype != yv.dtype:
+        if (xv.dtype is not yv.dtype and xv.dtype != yv.dtype) or (
+                true_division and xv.dtype.kind != "f"):
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
         if type(xv) is ndarray and type(yv) is ndarray:
             value = fast(xv, yv)
@@ -1898,7 +1900,7 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any):
         m = _bool_values(mask)
         fill = value if isinstance(value, Tensor) else _scalar_operand(value, self._value)
-        return where(_new_tensor(m), self, fill)
+        return where(_new_tensor(m), fill, self)
 
     def nonzero(self, as_tuple: bool = False):
         found = np.nonzero(_concrete(self, "nonzero"))

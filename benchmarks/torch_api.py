@@ -1,0 +1,168 @@
+"""Workloads of issue 13: PyTorch training code run by dualjit and by PyTorch in the same run.
+
+W7: the polynomial fit of examples/pytorch/polynomial_nn.py (nn.Sequential, MSELoss(sum),
+RMSprop), 2000 steps. W8: an MLP 784-256-10 (ReLU, CrossEntropyLoss, SGD with momentum) for one
+epoch of 60 mini-batches of 128. Each eagerly, and compiled (dj.compile / torch.compile) in
+steady state; and the time to the first compiled step (compile time), from fresh objects.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+STEPS = 2000
+BATCHES, BATCH = 60, 128
+
+
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+# -- the programs (the same source for both libraries) ---------------------------------------------
+
+def poly_setup(lib):
+    lib.manual_seed(0)
+    x = lib.linspace(-math.pi, math.pi, 2000)
+    y = lib.sin(x)
+    xx = x.unsqueeze(-1).pow(lib.tensor([1, 2, 3]))
+    model = lib.nn.Sequential(lib.nn.Linear(3, 1), lib.nn.Flatten(0, 1))
+    loss_fn = lib.nn.MSELoss(reduction="sum")
+    optimizer = lib.optim.RMSprop(model.parameters(), lr=1e-3)
+
+    def step(xx, y):
+        loss = loss_fn(model(xx), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, (xx, y)
+
+
+def mlp_setup(lib):
+    lib.manual_seed(0)
+    rng = np.random.default_rng(0)
+    images = lib.from_numpy(rng.random((BATCHES * BATCH, 784), dtype=np.float32))
+    labels = lib.from_numpy(rng.integers(0, 10, BATCHES * BATCH))
+    batches = [(images[i * BATCH:(i + 1) * BATCH], labels[i * BATCH:(i + 1) * BATCH])
+               for i in range(BATCHES)]
+    model = lib.nn.Sequential(lib.nn.Linear(784, 256), lib.nn.ReLU(), lib.nn.Linear(256, 10))
+    loss_fn = lib.nn.CrossEntropyLoss()
+    optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step(x, target):
+        loss = loss_fn(model(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, batches
+
+
+def _poly_run(step, data, steps=STEPS):
+    def run():
+        for _ in range(steps):
+            step(*data)
+    return run
+
+
+def _mlp_run(step, batches):
+    def run():
+        for x, target in batches:
+            step(x, target)
+    return run
+
+
+# -- workloads -------------------------------------------------------------------------------------
+
+def _impls(setup, runner, compiled: bool):
+    import dualjit as dj
+
+    impls = {}
+    step, data = setup(dj)
+    if compiled:
+        step = dj.compile(step)
+        runner(step, data)()  # (warm: the first calls trace and compile)
+    impls["dualjit"] = runner(step, data)
+    if _have("torch"):
+        torch = _torch()
+        step, data = setup(torch)
+        if compiled:
+            step = torch.compile(step)
+            runner(step, data)()
+        impls["torch.compile" if compiled else "torch"] = runner(step, data)
+    return impls
+
+
+def _poly_runner(step, data):
+    return _poly_run(step, data)
+
+
+def w7_eager():
+    return _impls(poly_setup, _poly_runner, False)
+
+
+def w7_compiled():
+    return _impls(poly_setup, _poly_runner, True)
+
+
+def w8_eager():
+    return _impls(mlp_setup, _mlp_run, False)
+
+
+def w8_compiled():
+    return _impls(mlp_setup, _mlp_run, True)
+
+
+def _first_compiled_steps(setup, lib_name):
+    """Fresh objects, then the calls until a compiled program has run (dualjit: the eager
+    first call and the traced second; torch.compile: its first two calls)."""
+    def run():
+        if lib_name == "dualjit":
+            import dualjit as lib
+        else:
+            lib = _torch()
+            lib._dynamo.reset()
+        step, data = setup(lib)
+        first = data if not isinstance(data, list) else data[0]
+        step = lib.compile(step)
+        step(*first)
+        step(*first)
+    return run
+
+
+def w7_compile_time():
+    impls = {"dualjit": _first_compiled_steps(poly_setup, "dualjit")}
+    if _have("torch"):
+        impls["torch.compile"] = _first_compiled_steps(poly_setup, "torch")
+    return impls
+
+
+def w8_compile_time():
+    impls = {"dualjit": _first_compiled_steps(mlp_setup, "dualjit")}
+    if _have("torch"):
+        impls["torch.compile"] = _first_compiled_steps(mlp_setup, "torch")
+    return impls
+
+
+WORKLOADS = {
+    "W7 poly fit nn+RMSprop, 2000 eager steps": w7_eager,
+    "W7 poly fit nn+RMSprop, 2000 compiled steps": w7_compiled,
+    "W7 poly fit: compile (first compiled step)": w7_compile_time,
+    "W8 MLP 784-256-10 epoch (60 x 128), eager": w8_eager,
+    "W8 MLP 784-256-10 epoch (60 x 128), compiled": w8_compiled,
+    "W8 MLP: compile (first compiled step)": w8_compile_time,
+}
