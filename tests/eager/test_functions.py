@@ -61,8 +61,7 @@ UNARY = {
     "reshape": (lambda t: t.reshape(4, -1) * 2, lambda x: x.reshape(4, -1) * 2, normal),
     "view-T": (lambda t: t.view(12).unsqueeze(0).T.squeeze() * 3, lambda x: x.ravel() * 3, normal),
     "flatten": (lambda t: dj.flatten(t) * 2, lambda x: x.ravel() * 2, normal),
-    "transpose": (lambda t: t.transpose(0, 1) * dj.arange(3.0).view(4 // 4 * 4, 1) if False else
-                  t.transpose(0, 1) * 2, lambda x: x.T * 2, normal),
+    "transpose": (lambda t: t.transpose(0, 1) * 2, lambda x: x.T * 2, normal),
     "permute": (lambda t: t.unsqueeze(2).permute(2, 1, 0) * 2, lambda x: x.T[None] * 2, normal),
     "flip": (lambda t: dj.flip(t, [0, 1]) * 2, lambda x: x[::-1, ::-1] * 2, normal),
     "roll": (lambda t: dj.roll(t, 1, 1) * 2, lambda x: np.roll(x, 1, 1) * 2, normal),

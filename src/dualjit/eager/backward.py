@@ -27,7 +27,6 @@ from .tensor import (
     Node,
     Tensor,
     _extra,
-    _grad_mode,
     _new_tensor,
     _record,
     _source,
@@ -690,4 +689,4 @@ def forward_function(root: Node) -> Function:
 
 
 __all__ = ["backward", "grad", "register_hook", "retain", "forward_function", "PythonNode",
-           "OutputNode", "Graph", "_grad_mode"]
+           "OutputNode", "Graph"]

@@ -2294,5 +2294,3 @@ _GRAD_UFUNC_OPERATORS.update({
     np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
     np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
 })
-
-Number = (int, float, bool)

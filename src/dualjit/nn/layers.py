@@ -8,8 +8,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
 from ..eager import dtypes
 from ..eager.factories import empty, ones, zeros
 from ..eager.tensor import Tensor
@@ -531,5 +529,3 @@ class ParameterDict(Module):
     def values(self):
         return self._parameters.values()
 
-
-_ = np  # (numpy is used by the annotations of subclasses users write against this module)

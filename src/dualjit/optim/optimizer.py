@@ -9,7 +9,7 @@ hyperparameters are inputs of the kernel (changing the learning rate does not re
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -221,7 +221,3 @@ def _state_value(v: Any, p: Tensor) -> Any:
         return v
     dtype = np.float32 if value.ndim == 0 else p._value.dtype
     return _new_tensor(np.array(value, dtype=dtype if value.dtype.kind == "f" else value.dtype))
-
-
-def params_of(params: Iterable) -> list:
-    return list(params)
