@@ -151,31 +151,37 @@ class Graph:
 
     def _number(self, node: Node, leaf_codes: dict) -> None:
         codes, wrt = [], []
-        if node.counter[0] != node.version:
-            self.stale.append((3 * self.index[node], node))
-        c = node.checks
-        checked = {c[j]: (c[j + 1], c[j + 2]) for j in range(0, len(c), 3)}
+        index = self.index
         for i, src in enumerate(node.inputs):
             if isinstance(src, Node):
-                code = 3 * self.index[src]
+                codes.append(3 * index[src])
                 wrt.append(i)
             elif isinstance(src, Tensor):
                 code = leaf_codes.get(id(src))
                 if code is None:
                     code = leaf_codes[id(src)] = 3 * len(self.leaves) + LEAF
                     self.leaves.append(src)
+                codes.append(code)
                 wrt.append(i)
             else:
-                code = 3 * len(self.consts) + CONST
+                codes.append(3 * len(self.consts) + CONST)
                 self.consts.append(src)
-            check = checked.get(i)
-            if check is not None and check[0][0] != check[1]:
-                self.stale.append((code, (node, i, check[0][0], check[1])))
-            codes.append(code)
+        self._check_versions_of(node, codes)
         if isinstance(node, PythonNode) or node.hooks:
             self.python = True
         self.codes.append(tuple(codes))
         self.wrt.append(tuple(wrt))
+
+    def _check_versions_of(self, node: Node, codes: list) -> None:
+        """Note the node's output, or its leaf and constant inputs, changed in place since."""
+        if node.counter[0] != node.version:
+            self.stale.append((3 * self.index[node], node))
+        checks = node.checks
+        for j in range(0, len(checks), 3):
+            counter, version = checks[j + 1], checks[j + 2]
+            if counter[0] != version:
+                i = checks[j]
+                self.stale.append((codes[i], (node, i, counter[0], version)))
 
     def value(self, code: int) -> Any:
         k, kind = divmod(code, 3)
@@ -217,11 +223,13 @@ def _creation_order(node: Node) -> int:
 class _Fused:
     """A compiled backward: which graph values it reads, and the callable."""
 
-    __slots__ = ("function", "used", "call")
+    __slots__ = ("function", "used", "codes", "call")
 
-    def __init__(self, function: Function, used: list[int], call: Callable | None):
+    def __init__(self, function: Function, used: list[int], codes: list[int],
+                 call: Callable | None):
         self.function = function
-        self.used = used
+        self.used = used  # the input positions the Function reads
+        self.codes = codes  # their graph codes (root cotangents: -1 - index)
         self.call = call
 
 
@@ -291,12 +299,9 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
     entry = _backward_cache.get(key)
     if entry is None:
         entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
-    n_graph = len(graph.leaves) + len(graph.consts) + len(graph.nodes)
-    codes = [_input_code(graph, p) for p in entry.used if p < n_graph]
     if graph.stale:
-        graph.check_versions(set(codes))
-    args = [graph.value(c) for c in codes] + [root_cts[p - n_graph] for p in entry.used
-                                                if p >= n_graph]
+        graph.check_versions(set(entry.codes))
+    args = [graph.value(c) if c >= 0 else root_cts[-1 - c] for c in entry.codes]
     if any(type(a) is not ndarray for a in args):
         return apply_function(entry.function, *args)  # traced (dj.compile): inline it
     if entry.call is None:
@@ -318,11 +323,13 @@ def _compile_fused(graph: Graph, root_ks: list[int], targets: list[int]) -> _Fus
     fn = _fused_function(graph, root_ks, targets)
     used = sorted(_used_inputs(fn))
     fn = Function([fn.inputs[i] for i in used], fn.consts, fn.eqns, fn.outputs)
+    n_graph = len(graph.leaves) + len(graph.consts) + len(graph.nodes)
+    codes = [_input_code(graph, p) if p < n_graph else -1 - (p - n_graph) for p in used]
     if current_builder() is not None:  # tracing (dj.compile): inline, don't compile
-        return _Fused(fn, used, None)
+        return _Fused(fn, used, codes, None)
     compiled = compile_function(fn)
     call = getattr(compiled, "fast_call", None) or (lambda args, c=compiled: c(*args))
-    return _Fused(fn, used, call)
+    return _Fused(fn, used, codes, call)
 
 
 def compile_function(fn: Function) -> Callable:

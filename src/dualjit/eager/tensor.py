@@ -13,6 +13,7 @@ in-place operation on a view records the change on the view's base ("CopySlices"
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -1685,7 +1686,7 @@ class Tensor:
         if not shape:
             return self.reshape(1)
         start, end = start_dim % len(shape), end_dim % len(shape)
-        new = shape[:start] + (int(np.prod(shape[start:end + 1])),) + shape[end + 1:]
+        new = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
         return self.reshape(new)
 
     def unflatten(self, dim: int, sizes: Sequence[int]):
