@@ -137,3 +137,30 @@ def test_batch_norm_running_statistics_update_in_compiled_forward():
         expected = 0.9 * expected + 0.1 * x.numpy().mean(0)
     np.testing.assert_allclose(bn.running_mean.numpy(), expected, rtol=1e-6)
     assert bn.num_batches_tracked.item() == 3
+
+
+def test_max_with_dim_and_argmax_compile_and_match_eager():
+    from dualjit.compiler import _EAGER
+
+    x0 = np.array([[1.0, 5.0, 5.0, -2.0], [3.0, 2.0, 3.0, 0.5], [np.nan, 1.0, 9.0, 9.0]])
+
+    def f(x):
+        values, indices = x.max(1)
+        low = dj.min(x, dim=0, keepdim=True)
+        agree = (x.argmax(1) == indices).sum() + x.argmin(0)
+        return values * 2 + low.values.sum(), indices, low.indices, agree
+
+    run = dj.compile(f)
+    x = dj.tensor(x0, requires_grad=True)
+    for _ in range(3):
+        outs = run(x)
+    assert len(run._programs) == 1 and next(iter(run._programs.values())) is not _EAGER
+    expected = f(dj.tensor(x0))
+    for got, want in zip(outs, expected):
+        np.testing.assert_array_equal(got.detach().numpy(), want.numpy())
+    np.testing.assert_array_equal(outs[1].numpy(), [1, 0, 0])  # first of ties; NaN is the max
+    outs[0][1:].sum().backward()  # rows 1, 2: all of the gradient to the chosen element
+    expected_grad = np.zeros_like(x0)
+    expected_grad[[1, 2], [0, 0]] = 2.0
+    expected_grad[np.argmin(x0, 0), np.arange(4)] += 2.0  # low.values.sum(); NaN is the min too
+    np.testing.assert_array_equal(x.grad.numpy(), expected_grad)

@@ -1589,10 +1589,10 @@ class Tensor:
         return _select_along(self, "MinBackward", A.np_argmin, int(dim), keepdim, "min")
 
     def argmax(self, dim: Any = None, keepdim: bool = False):
-        return _new_tensor(A.np_arg(np.argmax, _concrete(self, "argmax"), dim, keepdim))
+        return _new_tensor(_arg_index(self, "argmax", dim, keepdim))
 
     def argmin(self, dim: Any = None, keepdim: bool = False):
-        return _new_tensor(A.np_arg(np.argmin, _concrete(self, "argmin"), dim, keepdim))
+        return _new_tensor(_arg_index(self, "argmin", dim, keepdim))
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
         order = A.np_argsort(_concrete(self, "sort"), int(dim), descending)
@@ -1989,9 +1989,18 @@ class Tensor:
         return inplace_op(self, "CopyBackwards", A.copy_from, [s], fast=A.np_copy_from)
 
     def clamp_(self, min=None, max=None):  # noqa: A002
-        return self.copy_(self.clamp(min, max)) if self.requires_grad or any(
-            isinstance(b, Tensor) for b in (min, max)) else inplace_op(
-            self, "ClampBackward", A.clamp, [], (("lo", min), ("hi", max)), fast=A.np_clamp)
+        if min is None and max is None:
+            raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            if min is not None:
+                inplace_op(self, "ClampMinBackward", jnp.maximum,
+                           [_operand(min, self._value)], fast=np.maximum)
+            if max is not None:
+                inplace_op(self, "ClampMaxBackward", jnp.minimum,
+                           [_operand(max, self._value)], fast=np.minimum)
+            return self
+        return inplace_op(self, "ClampBackward", A.clamp, [], (("lo", min), ("hi", max)),
+                          fast=A.np_clamp)
 
     clip_ = clamp_
 
@@ -2220,7 +2229,8 @@ def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
 
 
 def _index_values(index: Any) -> Any:
-    v = index._value if isinstance(index, Tensor) else np.asarray(index)
+    v = index._value if isinstance(index, Tensor) else index if isinstance(
+        index, Tracer) else np.asarray(index)
     if v.dtype.kind not in "iu":
         raise IndexError(f"index tensors must be integer (int64), got {v.dtype}")
     return v.astype(np.int64) if type(v) is ndarray and v.dtype != np.int64 else v
@@ -2234,6 +2244,39 @@ def _bool_values(mask: Any) -> Any:
     return v
 
 
+
+# In-place elementwise methods (t.exp_(), t.relu_(), ...): t <- f(t), recorded as f applied to
+# t's old value (kept for the derivative), as PyTorch's in-place functions are.
+_IN_PLACE_UNARY = {
+    "exp_": ("ExpBackward", jnp.exp, np.exp), "expm1_": ("Expm1Backward", A.expm1, np.expm1),
+    "log_": ("LogBackward", jnp.log, np.log), "log1p_": ("Log1pBackward", A.log1p, np.log1p),
+    "log2_": ("Log2Backward", jnp.log2, np.log2), "sin_": ("SinBackward", jnp.sin, np.sin),
+    "cos_": ("CosBackward", jnp.cos, np.cos), "tan_": ("TanBackward", jnp.tan, np.tan),
+    "tanh_": ("TanhBackward", jnp.tanh, np.tanh), "sigmoid_": ("SigmoidBackward", nnf.sigmoid, None),
+    "relu_": ("ReluBackward", nnf.relu, A.np_relu), "sqrt_": ("SqrtBackward", jnp.sqrt, np.sqrt),
+    "rsqrt_": ("RsqrtBackward", A.rsqrt, None),
+    "reciprocal_": ("ReciprocalBackward", A.reciprocal, np.reciprocal),
+    "abs_": ("AbsBackward", jnp.abs, np.abs), "neg_": ("NegBackward", jnp.negative, np.negative),
+    "sign_": ("SignBackward", jnp.sign, np.sign), "floor_": ("FloorBackward", jnp.floor, np.floor),
+    "ceil_": ("CeilBackward", jnp.ceil, np.ceil), "round_": ("RoundBackward", jnp.round, np.round),
+    "trunc_": ("TruncBackward", A.trunc, np.trunc),
+}
+
+
+def _in_place_unary(method: str, name: str, fn: Callable, fast: Callable | None) -> Callable:
+    def in_place(self):
+        return inplace_op(self, name, fn, [], fast=fast)
+    in_place.__name__ = in_place.__qualname__ = method
+    in_place.__doc__ = f"In place: self <- {method[:-1]}(self)."
+    return in_place
+
+
+for _method, (_name, _fn, _fast) in _IN_PLACE_UNARY.items():
+    setattr(Tensor, _method, _in_place_unary(_method, _name, _fn, _fast))
+Tensor.negative_, Tensor.absolute_, Tensor.fix_ = Tensor.neg_, Tensor.abs_, Tensor.trunc_
+Tensor.square_ = lambda self: self.mul_(self.clone())  # (mul_ keeps the old value)
+
+
 def take_along_dim(x: Tensor, indices: Any, dim: Any) -> Tensor:
     """x's values at `indices` along dim (torch.gather), recorded as a gather, so the
     gradient goes to exactly the chosen positions."""
@@ -2242,9 +2285,20 @@ def take_along_dim(x: Tensor, indices: Any, dim: Any) -> Tensor:
                     fast=A.np_take_along_axis)
 
 
+def _arg_index(t: Tensor, kind: str, dim: Any, keepdim: bool) -> Any:
+    """argmax / argmin indices (int64; the first of equal values, NaN as the largest): NumPy's
+    on values, the IR's argmax/argmin while tracing (dj.compile), which pick the same."""
+    if isinstance(t._value, Tracer):
+        return getattr(jnp, kind)(t._value, axis=None if dim is None else int(dim),
+                                  keepdims=keepdim)
+    return A.np_arg(getattr(np, kind), _concrete(t, kind), dim, keepdim)
+
+
 def _select_along(x: Tensor, name: str, arg: Callable, dim: int, keepdim: bool, kind: str):
-    index = np.expand_dims(arg(_concrete(x, kind), dim), dim % max(x.ndim, 1)) if x.ndim else \
-        np.zeros((), np.int64)
+    """max(dim) / min(dim): the values at the arg index, recorded as a gather."""
+    if not x.ndim:
+        return _selected(x, kind, np.zeros((), np.int64), dim, keepdim)
+    index = _arg_index(x, "argmax" if kind == "max" else "argmin", dim, True)
     return _selected(x, kind, index, dim, keepdim)
 
 
@@ -2254,7 +2308,7 @@ def _selected(x: Tensor, kind: str, index: ndarray, dim: int, keepdim: bool):
         return _return(kind, x.clone(), _new_tensor(np.zeros((), np.int64)))
     d = dim % x.ndim
     values = take_along_dim(x, index, d)
-    indices = _new_tensor(index.astype(np.int64))
+    indices = _new_tensor(A.astype(index, np.int64))
     if not keepdim:
         values, indices = values.squeeze(d), indices.squeeze(d)
     return _return(kind, values, indices)
