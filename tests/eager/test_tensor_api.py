@@ -339,3 +339,18 @@ def test_in_place_functions_on_integer_tensors_refuse_float_results():
     with pytest.raises(RuntimeError, match="can't be cast"):
         t.sqrt_()
     np.testing.assert_array_equal(t.neg_().numpy(), [-1, -4])
+
+
+def test_item_assignment_after_use_raises_the_version_error():
+    x = leaf([[0.5, 1.5], [2.0, -1.0]])
+    b = x * 1
+    z = (b * b).sum()  # mul's derivative reads b
+    b[b > 1] = 0.0
+    assert b._version == 1
+    with pytest.raises(RuntimeError, match="is at version 1; expected version 0"):
+        z.backward()
+    c = x * 1
+    w = (c * 3).sum()  # (c * 3)'s derivative does not read c: changing c is fine
+    c[0] = 7.0
+    w.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 3.0))
