@@ -354,3 +354,16 @@ def test_item_assignment_after_use_raises_the_version_error():
     c[0] = 7.0
     w.backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 2), 3.0))
+
+
+def test_var_mean_std_mean_and_aminmax():
+    x = rng.standard_normal((3, 4))
+    check_grad(lambda t: dj.var_mean(t, 1)[0] + 2 * dj.var_mean(t, 1)[1],
+               lambda a: a.var(1, ddof=1) + 2 * a.mean(1), x)
+    check_grad(lambda t: dj.std_mean(t, 0, correction=0)[0] * dj.std_mean(t, 0)[1],
+               lambda a: a.std(0) * a.mean(0), x)
+    low, high = dj.tensor(x).aminmax(dim=1)
+    np.testing.assert_array_equal(low.numpy(), x.min(1))
+    np.testing.assert_array_equal(high.numpy(), x.max(1))
+    both = dj.aminmax(dj.tensor(x))
+    assert both.min.item() == x.min() and both.max.item() == x.max()

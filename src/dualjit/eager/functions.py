@@ -33,10 +33,11 @@ __all__ = [
     "prod", "promote_types", "ravel", "reciprocal", "relu", "remainder", "repeat_interleave",
     "reshape", "result_type", "roll", "round", "row_stack", "rsqrt", "scatter", "scatter_add",
     "select", "set_printoptions", "sgn", "sigmoid", "sign", "signbit", "sin", "sinh", "softmax",
-    "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "subtract", "sum",
+    "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "std_mean", "sub", "subtract",
+    "sum",
     "swapaxes", "swapdims", "t", "take", "tan", "tanh", "tensor_split", "tensordot", "tile",
     "topk", "trace", "transpose", "tril", "triu", "true_divide", "trunc", "unbind", "unflatten",
-    "unsqueeze", "var", "vstack",
+    "unsqueeze", "var", "var_mean", "vstack",
 ]
 
 
@@ -242,6 +243,20 @@ def aminmax(input: Tensor, *, dim: Any = None, keepdim: bool = False):  # noqa: 
 
     return RETURN_TYPES["aminmax"](input.amin(dim if dim is not None else (), keepdim),
                                    input.amax(dim if dim is not None else (), keepdim))
+
+
+def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None,  # noqa: A002
+             keepdim: bool = False, *, correction: Any = None):
+    """(var, mean) over dim, a plain tuple as torch.var_mean returns."""
+    return (input.var(dim, unbiased, keepdim, correction=correction),
+            input.mean(dim, keepdim))
+
+
+def std_mean(input: Tensor, dim: Any = None, unbiased: Any = None,  # noqa: A002
+             keepdim: bool = False, *, correction: Any = None):
+    """(std, mean) over dim, a plain tuple as torch.std_mean returns."""
+    return (input.std(dim, unbiased, keepdim, correction=correction),
+            input.mean(dim, keepdim))
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:

@@ -1573,6 +1573,11 @@ class Tensor:
                                                           ("keepdims", bool(keepdim))),
                         fast=np.min)
 
+    def aminmax(self, *, dim: Any = None, keepdim: bool = False):
+        from .functions import aminmax
+
+        return aminmax(self, dim=dim, keepdim=keepdim)
+
     def max(self, dim: Any = None, keepdim: bool = False):
         """max() of all elements, max(other) elementwise, or max(dim) as (values, indices)."""
         if isinstance(dim, Tensor):
