@@ -96,7 +96,9 @@ class _HostStep:
                 for a in eqn.inputs]
         out = self.impl(*args, **self.params)
         for v, value in zip(eqn.outputs, out if eqn.primitive.multiple_results else [out]):
-            env[v] = np.asarray(value, dtype=v.type.dtype.np)
+            # kernels read their inputs as C-ordered memory: an implementation may return a
+            # view (a transpose, a reversed or broadcast array); 0-d arrays stay 0-d
+            env[v] = np.asarray(value, dtype=v.type.dtype.np, order="C")
 
 
 class _SubFunctions:

@@ -200,7 +200,7 @@ def _triangular_numpy(a, b, left_side, lower, transpose_a, unit_diagonal):
             x[:, i, :] = rhs if unit_diagonal else rhs / t[:, i, i][:, None]
     if not t_lower:
         x = x[:, ::-1, :]
-    return np.swapaxes(x, 1, 2) if not left_side else x
+    return np.ascontiguousarray(np.swapaxes(x, 1, 2) if not left_side else x)
 
 
 # ---------------------------------------------------------------------------------------------
