@@ -1,6 +1,6 @@
 """dualjit: automatic differentiation as IR transforms, compiled to native code with llvmlite."""
 
-from . import lax, nn, numpy  # noqa: F401
+from . import lax, nn, numpy, scipy  # noqa: F401
 from .autodiff import (  # noqa: F401
     custom_jvp,
     custom_vjp,
