@@ -9,8 +9,8 @@ HYPOTHESIS_PROFILE=deep) runs all of them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 import numpy as np
 import pytest
