@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +20,46 @@ from ..ir.util import (
 )
 from ..tracer.core import apply_function, bind, trace_flat
 from . import ops
-from .ops import add, broadcast, convert, div, lit, mul, neg, select, sub, type_of
+from .ops import (  # one helper per primitive (see ops.py), so rules read as formulas
+    add,
+    broadcast,
+    broadcast_to_kept,
+    concatenate,
+    convert,
+    convert_element_type,
+    copysign,
+    cos,
+    cosh,
+    cumprod,
+    div,
+    dot_general,
+    eq,
+    frexp,
+    gather,
+    gt,
+    integer_pow,
+    iota,
+    ldexp,
+    linear_recurrence,
+    log,
+    lt,
+    mul,
+    ne,
+    neg,
+    or_,
+    pad,
+    reduce_prod,
+    reduce_sum,
+    reshape,
+    rsqrt,
+    select,
+    sign,
+    sin,
+    sinh,
+    sort,
+    sub,
+    type_of,
+)
 
 
 class Zero:
@@ -38,8 +78,9 @@ def has_tangent(t: TensorType) -> bool:
     return t.dtype.is_float
 
 
-def instantiate(t: Any) -> Any:
-    return ops.zeros(t.type) if isinstance(t, Zero) else t
+def instantiate(t: Any, like: TensorType | None = None) -> Any:
+    """A tangent as a value: symbolic zeros become zeros (of `like`'s type when given)."""
+    return ops.zeros(like or t.type) if isinstance(t, Zero) else t
 
 
 jvp_rules: dict[Primitive, Callable] = {}
@@ -138,7 +179,7 @@ def with_zeros(nonzero: Sequence[bool], given: Sequence[Any], types: Sequence[Te
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules: elementwise
+# Rules: elementwise, one line each (y = prim(x), z = prim(x, y))
 # ---------------------------------------------------------------------------------------------
 
 def defjvp_unary(prim: Primitive, derivative: Callable[[Any, Any], Any]) -> None:
@@ -150,6 +191,17 @@ def defjvp_unary(prim: Primitive, derivative: Callable[[Any, Any], Any]) -> None
     jvp_rules[prim] = rule
 
 
+def defjvp_binary(prim: Primitive, dx: Callable | None, dy: Callable | None) -> None:
+    """d prim(x, y) = dx(x, y, z) * x_dot + dy(x, y, z) * y_dot (None: that operand's term is 1)."""
+    def rule(primals, tangents):
+        (x, y), (x_dot, y_dot) = primals, tangents
+        z = bind(prim, x, y)
+        terms = [t if d is None else mul(t, d(x, y, z))
+                 for t, d in ((x_dot, dx), (y_dot, dy)) if not isinstance(t, Zero)]
+        return z, _sum_tangents(type_of(z).shape, *terms)
+    jvp_rules[prim] = rule
+
+
 def _sum_tangents(out_shape: tuple[int, ...], *terms: Any) -> Any:
     live = [broadcast(t, out_shape) for t in terms if not isinstance(t, Zero)]
     total = live[0]
@@ -158,109 +210,64 @@ def _sum_tangents(out_shape: tuple[int, ...], *terms: Any) -> Any:
     return total
 
 
-def defjvp_binary(prim: Primitive, dx: Callable | None, dy: Callable | None) -> None:
-    """d prim(x, y) = dx(x, y, z) * x_dot + dy(x, y, z) * y_dot (None: that operand's term is 1)."""
-    def rule(primals, tangents):
-        (x, y), (x_dot, y_dot) = primals, tangents
-        z = bind(prim, x, y)
-        terms = []
-        for t, d in ((x_dot, dx), (y_dot, dy)):
-            if isinstance(t, Zero):
-                continue
-            terms.append(t if d is None else mul(t, d(x, y, z)))
-        return z, _sum_tangents(type_of(z).shape, *terms)
-    jvp_rules[prim] = rule
-
-
-def _one_plus(x):
-    return add(x, lit(1, x))
-
-
-defjvp_unary(P.neg_p, lambda x, y: lit(-1, x))
+defjvp_unary(P.neg_p, lambda x, y: -1)
 defjvp_unary(P.exp_p, lambda x, y: y)
-defjvp_unary(P.log_p, lambda x, y: div(lit(1, x), x))
-defjvp_unary(P.log1p_p, lambda x, y: div(lit(1, x), _one_plus(x)))
-defjvp_unary(P.expm1_p, lambda x, y: _one_plus(y))
-defjvp_unary(P.sin_p, lambda x, y: bind(P.cos_p, x))
-defjvp_unary(P.cos_p, lambda x, y: neg(bind(P.sin_p, x)))
-defjvp_unary(P.tan_p, lambda x, y: _one_plus(mul(y, y)))
-defjvp_unary(P.tanh_p, lambda x, y: sub(lit(1, x), mul(y, y)))
-defjvp_unary(P.logistic_p, lambda x, y: mul(y, sub(lit(1, x), y)))
-defjvp_unary(P.sqrt_p, lambda x, y: div(lit(0.5, x), y))
-defjvp_unary(P.rsqrt_p, lambda x, y: mul(lit(-0.5, x), div(y, x)))
-defjvp_unary(P.abs_p, lambda x, y: bind(P.sign_p, x))
+defjvp_unary(P.log_p, lambda x, y: div(1, x))
+defjvp_unary(P.log1p_p, lambda x, y: div(1, add(x, 1)))
+defjvp_unary(P.expm1_p, lambda x, y: add(y, 1))
+defjvp_unary(P.sin_p, lambda x, y: cos(x))
+defjvp_unary(P.cos_p, lambda x, y: neg(sin(x)))
+defjvp_unary(P.tan_p, lambda x, y: add(1, mul(y, y)))
+defjvp_unary(P.tanh_p, lambda x, y: sub(1, mul(y, y)))
+defjvp_unary(P.logistic_p, lambda x, y: mul(y, sub(1, y)))
+defjvp_unary(P.sqrt_p, lambda x, y: div(0.5, y))
+defjvp_unary(P.rsqrt_p, lambda x, y: mul(-0.5, div(y, x)))
+defjvp_unary(P.abs_p, lambda x, y: sign(x))
 
 defjvp_binary(P.add_p, None, None)
-defjvp_binary(P.sub_p, None, lambda x, y, z: lit(-1, y))
+defjvp_binary(P.sub_p, None, lambda x, y, z: -1)
 defjvp_binary(P.mul_p, lambda x, y, z: y, lambda x, y, z: x)
-defjvp_binary(P.div_p, lambda x, y, z: div(lit(1, y), y), lambda x, y, z: neg(div(z, y)))
-defjvp_binary(P.rem_p, None,
-              lambda x, y, z: neg(bind(P.round_p, div(sub(x, z), y))))
-defjvp_binary(P.atan2_p,
-              lambda a, b, z: div(b, add(mul(a, a), mul(b, b))),
-              lambda a, b, z: neg(div(a, add(mul(a, a), mul(b, b)))))
+defjvp_binary(P.div_p, lambda x, y, z: div(1, y), lambda x, y, z: neg(div(z, y)))
+defjvp_binary(P.rem_p, None, lambda x, y, z: neg(ops.round(div(sub(x, z), y))))
+defjvp_binary(P.atan2_p, lambda x, y, z: div(y, add(mul(x, x), mul(y, y))),
+              lambda x, y, z: neg(div(x, add(mul(x, x), mul(y, y)))))
+# x**y: y * x**(y-1), with the exponent y-1 taken as 0 where y == 0 so that x**0 has derivative
+# 0 * x**0 = 0 at x = 0 too (not 0 * inf), at every order; log(x) is taken as 0 where x == 0.
+defjvp_binary(P.pow_p, lambda x, y, z: mul(y, ops.pow(x, sub(select(eq(y, 0), 1, y), 1))),
+              lambda x, y, z: select(eq(x, 0), 0, mul(z, log(select(eq(x, 0), 1, x)))))
 
 
-def _pow_dx(x, y, z):
-    # y * x**(y-1), written without dividing by x so x = 0 works
-    return mul(y, bind(P.pow_p, x, sub(y, lit(1, y))))
+def _wins(mask: Any, ties: Any, like: Any) -> Any:
+    """1 where mask holds, 1/2 on ties: how max/min pass derivatives (ties split, as in JAX)."""
+    dtype = type_of(like).dtype
+    return add(convert(mask, dtype), mul(convert(ties, dtype), 0.5))
 
 
-def _pow_dy(x, y, z):
-    # z * log(x), with 0**y contributing 0 rather than 0 * -inf = nan
-    is_zero = bind(P.eq_p, x, lit(0, x))
-    log_x = bind(P.log_p, select(is_zero, lit(1, x), x))
-    return select(is_zero, lit(0, z), mul(z, log_x))
-
-
-defjvp_binary(P.pow_p, _pow_dx, _pow_dy)
-
-
-def _select_weight(mask, like):
-    return convert(mask, type_of(like).dtype)
-
-
-def _max_min_rule(prim: Primitive, winner: Primitive) -> None:
-    """Ties split the derivative evenly between the operands (as JAX does)."""
-    def dx(x, y, z):
-        wins = _select_weight(bind(winner, x, y), z)
-        ties = _select_weight(bind(P.eq_p, x, y), z)
-        return add(wins, mul(ties, lit(0.5, z)))
-
-    def dy(x, y, z):
-        wins = _select_weight(bind(winner, y, x), z)
-        ties = _select_weight(bind(P.eq_p, x, y), z)
-        return add(wins, mul(ties, lit(0.5, z)))
-    defjvp_binary(prim, dx, dy)
-
-
-_max_min_rule(P.max_p, P.gt_p)
-_max_min_rule(P.min_p, P.lt_p)
+defjvp_binary(P.max_p, lambda x, y, z: _wins(gt(x, y), eq(x, y), z),
+              lambda x, y, z: _wins(gt(y, x), eq(x, y), z))
+defjvp_binary(P.min_p, lambda x, y, z: _wins(lt(x, y), eq(x, y), z),
+              lambda x, y, z: _wins(lt(y, x), eq(x, y), z))
 
 
 def _integer_pow_jvp(primals, tangents, *, y):
     (x,), (x_dot,) = primals, tangents
-    out = bind(P.integer_pow_p, x, y=y)
-    if y == 0:
+    out = integer_pow(x, y=y)
+    if y == 0:  # x**0 == 1 everywhere, also at x == 0
         return out, Zero(type_of(out))
     if y == 1:
         return out, x_dot
-    power = x if y == 2 else bind(P.integer_pow_p, x, y=y - 1)
-    factor = mul(lit(y, x), power)
-    return out, mul(x_dot, factor)
+    return out, mul(x_dot, mul(y, x if y == 2 else integer_pow(x, y=y - 1)))
 
 
 jvp_rules[P.integer_pow_p] = _integer_pow_jvp
 
 
 def _select_jvp(primals, tangents):
-    pred, a, b = primals
-    _, a_dot, b_dot = tangents
+    (pred, a, b), (_, a_dot, b_dot) = primals, tangents
     out = select(pred, a, b)
     t = type_of(out)
-    a_dot = ops.zeros(t) if isinstance(a_dot, Zero) else broadcast(a_dot, t.shape)
-    b_dot = ops.zeros(t) if isinstance(b_dot, Zero) else broadcast(b_dot, t.shape)
-    return out, select(pred, a_dot, b_dot)
+    return out, select(pred, broadcast(instantiate(a_dot, t), t.shape),
+                       broadcast(instantiate(b_dot, t), t.shape))
 
 
 jvp_rules[P.select_p] = _select_jvp
@@ -268,10 +275,10 @@ jvp_rules[P.select_p] = _select_jvp
 
 def _convert_jvp(primals, tangents, *, new_dtype):
     (x,), (x_dot,) = primals, tangents
-    out = bind(P.convert_element_type_p, x, new_dtype=new_dtype)
+    out = convert_element_type(x, new_dtype=new_dtype)
     if not (type_of(x).dtype.is_float and type_of(out).dtype.is_float):
         return out, Zero(type_of(out))
-    return out, bind(P.convert_element_type_p, x_dot, new_dtype=new_dtype)
+    return out, convert_element_type(x_dot, new_dtype=new_dtype)
 
 
 jvp_rules[P.convert_element_type_p] = _convert_jvp
@@ -288,7 +295,7 @@ zero_derivative.update([  # integer bit operations (dtypes area): integers carry
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules: structural primitives that are linear in some operands
+# Rules: structural primitives that are linear in some operands, reductions, contraction
 # ---------------------------------------------------------------------------------------------
 
 def deflinear(prim: Primitive, linear_args: Sequence[int]) -> None:
@@ -310,8 +317,8 @@ deflinear(P.dynamic_update_slice_p, (0, 1))
 
 
 def _concatenate_jvp(primals, tangents, *, dimension):
-    out = bind(P.concatenate_p, *primals, dimension=dimension)
-    return out, bind(P.concatenate_p, *map(instantiate, tangents), dimension=dimension)
+    out = concatenate(*primals, dimension=dimension)
+    return out, concatenate(*map(instantiate, tangents), dimension=dimension)
 
 
 jvp_rules[P.concatenate_p] = _concatenate_jvp
@@ -319,12 +326,12 @@ jvp_rules[P.concatenate_p] = _concatenate_jvp
 
 def _dot_general_jvp(primals, tangents, *, dimension_numbers):
     (x, y), (x_dot, y_dot) = primals, tangents
-    out = bind(P.dot_general_p, x, y, dimension_numbers=dimension_numbers)
+    out = dot_general(x, y, dimension_numbers=dimension_numbers)
     terms = []
     if not isinstance(x_dot, Zero):
-        terms.append(bind(P.dot_general_p, x_dot, y, dimension_numbers=dimension_numbers))
+        terms.append(dot_general(x_dot, y, dimension_numbers=dimension_numbers))
     if not isinstance(y_dot, Zero):
-        terms.append(bind(P.dot_general_p, x, y_dot, dimension_numbers=dimension_numbers))
+        terms.append(dot_general(x, y_dot, dimension_numbers=dimension_numbers))
     return out, _sum_tangents(type_of(out).shape, *terms)
 
 
@@ -336,13 +343,8 @@ def _reduce_chosen_jvp(prim: Primitive) -> Callable:
     def rule(primals, tangents, *, axes):
         (x,), (x_dot,) = primals, tangents
         y = bind(prim, x, axes=axes)
-        t = type_of(x)
-        kept = tuple(i for i in range(t.ndim) if i not in axes)
-        y_b = bind(P.broadcast_in_dim_p, y, shape=t.shape, broadcast_dimensions=kept)
-        mask = convert(bind(P.eq_p, x, y_b), t.dtype)
-        count = bind(P.reduce_sum_p, mask, axes=axes)
-        picked = bind(P.reduce_sum_p, mul(x_dot, mask), axes=axes)
-        return y, div(picked, count)
+        chosen = convert(eq(x, broadcast_to_kept(y, type_of(x), axes)), type_of(x).dtype)
+        return y, div(reduce_sum(mul(x_dot, chosen), axes), reduce_sum(chosen, axes))
     return rule
 
 
@@ -351,13 +353,46 @@ jvp_rules[P.reduce_min_p] = _reduce_chosen_jvp(P.reduce_min_p)
 
 
 def _reduce_prod_jvp(primals, tangents, *, axes):
-    # d prod = sum_i x_dot_i * prod_{j != i} x_j, computed as prod / x_i (nan where x_i == 0)
+    """The product rule applied over a pairwise product tree: no division by the elements, so
+    it is exact where they are zero, at every order of differentiation (as in JAX)."""
     (x,), (x_dot,) = primals, tangents
-    y = bind(P.reduce_prod_p, x, axes=axes)
+    kept = [d for i, d in enumerate(type_of(x).shape) if i not in axes]
+    _, y_dot = _product_tree(_reduced_axes_first(x, axes), _reduced_axes_first(x_dot, axes))
+    return reduce_prod(x, axes=axes), reshape(y_dot, new_sizes=tuple(kept))
+
+
+def _reduced_axes_first(x: Any, axes: Sequence[int]) -> Any:
+    """x with the reduced axes moved to the front and merged: shape (n, *kept)."""
     t = type_of(x)
-    kept = tuple(i for i in range(t.ndim) if i not in axes)
-    y_b = bind(P.broadcast_in_dim_p, y, shape=t.shape, broadcast_dimensions=kept)
-    return y, bind(P.reduce_sum_p, mul(x_dot, div(y_b, x)), axes=axes)
+    kept = [i for i in range(t.ndim) if i not in axes]
+    moved = ops.transpose(x, permutation=tuple(axes) + tuple(kept))
+    n = int(np.prod([t.shape[a] for a in axes]))
+    return reshape(moved, new_sizes=(n,) + tuple(t.shape[i] for i in kept))
+
+
+def _product_tree(p: Any, p_dot: Any) -> tuple[Any, Any]:
+    """(prod, its tangent) over axis 0, multiplying neighbours pairwise: (ab)' = a'b + ab'."""
+    if type_of(p).shape[0] == 0:  # no factors: the product is 1, its tangent 0
+        p, p_dot = _append_row(p, 1), _append_row(p_dot, 0)
+    while (n := type_of(p).shape[0]) > 1:
+        if n % 2:  # an odd count: one more factor 1, with tangent 0
+            p, p_dot = _append_row(p, 1), _append_row(p_dot, 0)
+        (a, b), (a_dot, b_dot) = _even_odd_rows(p), _even_odd_rows(p_dot)
+        p, p_dot = mul(a, b), add(mul(a_dot, b), mul(a, b_dot))
+    return p, p_dot
+
+
+def _append_row(x: Any, value: float) -> Any:
+    config = ((0, 1, 0),) + ((0, 0, 0),) * (type_of(x).ndim - 1)
+    return pad(x, value, padding_config=config)
+
+
+def _even_odd_rows(x: Any) -> tuple[Any, Any]:
+    t = type_of(x)
+    rest = (0,) * (t.ndim - 1)
+    strides = (2,) + (1,) * (t.ndim - 1)
+    return tuple(ops.slice(x, start_indices=(first,) + rest, limit_indices=t.shape,
+                           strides=strides) for first in (0, 1))
 
 
 jvp_rules[P.reduce_prod_p] = _reduce_prod_jvp
@@ -488,39 +523,30 @@ def differentiable(prim: Primitive) -> bool:
 # numpy area: JVP rules of the primitives dualjit.numpy added (math, scans, sort, search)
 # =============================================================================================
 
-def _rsqrt(x):
-    return bind(P.rsqrt_p, x)
-
-
-defjvp_unary(P.asin_p, lambda x, y: _rsqrt(mul(sub(lit(1, x), x), _one_plus(x))))
-defjvp_unary(P.acos_p, lambda x, y: neg(_rsqrt(mul(sub(lit(1, x), x), _one_plus(x)))))
-defjvp_unary(P.atan_p, lambda x, y: div(lit(1, x), _one_plus(mul(x, x))))
-defjvp_unary(P.asinh_p, lambda x, y: _rsqrt(_one_plus(mul(x, x))))
-defjvp_unary(P.acosh_p, lambda x, y: _rsqrt(mul(sub(x, lit(1, x)), _one_plus(x))))
-defjvp_unary(P.atanh_p, lambda x, y: div(lit(1, x), mul(sub(lit(1, x), x), _one_plus(x))))
-defjvp_unary(P.sinh_p, lambda x, y: bind(P.cosh_p, x))
-defjvp_unary(P.cosh_p, lambda x, y: bind(P.sinh_p, x))
-defjvp_unary(P.cbrt_p, lambda x, y: div(lit(1 / 3, x), mul(y, y)))
-defjvp_unary(P.exp2_p, lambda x, y: mul(y, lit(np.log(2.0), x)))
-defjvp_unary(P.log2_p, lambda x, y: div(lit(1 / np.log(2.0), x), x))
-defjvp_unary(P.log10_p, lambda x, y: div(lit(1 / np.log(10.0), x), x))
-
-
-def _hypot_d(x, y, h):
-    # x / h, with the subgradient 0 at the origin (as abs'(0) = 0)
-    return div(x, select(bind(P.eq_p, h, lit(0, h)), lit(1, h), h))
-
-
-defjvp_binary(P.hypot_p, lambda x, y, h: _hypot_d(x, y, h), lambda x, y, h: _hypot_d(y, x, h))
+defjvp_unary(P.asin_p, lambda x, y: rsqrt(mul(sub(1, x), add(1, x))))
+defjvp_unary(P.acos_p, lambda x, y: neg(rsqrt(mul(sub(1, x), add(1, x)))))
+defjvp_unary(P.atan_p, lambda x, y: div(1, add(1, mul(x, x))))
+defjvp_unary(P.asinh_p, lambda x, y: rsqrt(add(1, mul(x, x))))
+defjvp_unary(P.acosh_p, lambda x, y: rsqrt(mul(sub(x, 1), add(x, 1))))
+defjvp_unary(P.atanh_p, lambda x, y: div(1, mul(sub(1, x), add(1, x))))
+defjvp_unary(P.sinh_p, lambda x, y: cosh(x))
+defjvp_unary(P.cosh_p, lambda x, y: sinh(x))
+defjvp_unary(P.cbrt_p, lambda x, y: div(1 / 3, mul(y, y)))
+defjvp_unary(P.exp2_p, lambda x, y: mul(y, math.log(2)))
+defjvp_unary(P.log2_p, lambda x, y: div(1 / math.log(2), x))
+defjvp_unary(P.log10_p, lambda x, y: div(1 / math.log(10), x))
+# hypot(x, y) = h: dh = (x dx + y dy) / h, with the subgradient 0 at the origin (abs'(0) = 0)
+defjvp_binary(P.hypot_p, lambda x, y, h: div(x, select(eq(h, 0), 1, h)),
+              lambda x, y, h: div(y, select(eq(h, 0), 1, h)))
 
 
 def _copysign_jvp(primals, tangents):
     # copysign(x, y) = |x| with y's sign: d/dx = +-1 by the two sign bits, d/dy = 0
     (x, y), (x_dot, _) = primals, tangents
-    out = bind(P.copysign_p, x, y)
+    out = copysign(x, y)
     if isinstance(x_dot, Zero):
         return out, Zero(type_of(out))
-    flip = mul(bind(P.copysign_p, lit(1, x), x), bind(P.copysign_p, lit(1, y), y))
+    flip = mul(copysign(1, x), copysign(1, y))
     return out, broadcast(mul(x_dot, flip), type_of(out).shape)
 
 
@@ -540,10 +566,10 @@ jvp_rules[P.nextafter_p] = _not_differentiable(
 
 def _ldexp_jvp(primals, tangents):
     (x, n), (x_dot, _) = primals, tangents
-    out = bind(P.ldexp_p, x, n)
+    out = ldexp(x, n)
     if isinstance(x_dot, Zero):
         return out, Zero(type_of(out))
-    return out, bind(P.ldexp_p, broadcast(x_dot, type_of(out).shape), n)
+    return out, ldexp(broadcast(x_dot, type_of(out).shape), n)
 
 
 jvp_rules[P.ldexp_p] = _ldexp_jvp
@@ -552,8 +578,8 @@ jvp_rules[P.ldexp_p] = _ldexp_jvp
 def _frexp_jvp(primals, tangents):
     # x = m * 2**e with e piecewise constant: dm = dx * 2**-e
     (x,), (x_dot,) = primals, tangents
-    m, e = bind(P.frexp_p, x)
-    return [m, e], [bind(P.ldexp_p, x_dot, neg(e)), Zero(type_of(e))]
+    m, e = frexp(x)
+    return [m, e], [ldexp(x_dot, neg(e)), Zero(type_of(e))]
 
 
 jvp_rules[P.frexp_p] = _frexp_jvp
@@ -568,7 +594,7 @@ def previous(x: Any, fill: float, *, axis: int, reverse: bool) -> Any:
     config = [(0, 0, 0)] * type_of(x).ndim
     config[axis] = (0, 0, 0) if type_of(x).shape[axis] == 0 else ((-1, 1, 0) if reverse
                                                                  else (1, -1, 0))
-    return bind(P.pad_p, x, lit(fill, x), padding_config=tuple(config))
+    return pad(x, fill, padding_config=tuple(config))
 
 
 def take_along(x: Any, index: Any, axis: int) -> Any:
@@ -578,10 +604,9 @@ def take_along(x: Any, index: Any, axis: int) -> Any:
     flat = mul(convert(index, DType.int64), np.int64(strides[axis]))
     for d in range(t.ndim):
         if d != axis and t.shape[d] > 1:
-            ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=d)
+            ramp = iota(dtype=DType.int64, shape=t.shape, dimension=d)
             flat = add(flat, mul(ramp, np.int64(strides[d])))
-    flat_x = bind(P.reshape_p, x, new_sizes=(t.size,))
-    return bind(P.gather_p, flat_x, flat, axis=0)
+    return gather(reshape(x, new_sizes=(t.size,)), flat, axis=0)
 
 
 deflinear(P.cumsum_p, (0,))
@@ -590,9 +615,9 @@ deflinear(P.cumsum_p, (0,))
 def _cumprod_jvp(primals, tangents, *, axis, reverse):
     # y[i] = x[i] * y[i-1], so y_dot[i] = x[i] * y_dot[i-1] + x_dot[i] * y[i-1]: exact at zeros
     (x,), (x_dot,) = primals, tangents
-    y = bind(P.cumprod_p, x, axis=axis, reverse=reverse)
+    y = cumprod(x, axis=axis, reverse=reverse)
     drive = mul(x_dot, previous(y, 1, axis=axis, reverse=reverse))
-    return y, bind(P.linear_recurrence_p, x, drive, axis=axis, reverse=reverse)
+    return y, linear_recurrence(x, drive, axis=axis, reverse=reverse)
 
 
 jvp_rules[P.cumprod_p] = _cumprod_jvp
@@ -601,12 +626,12 @@ jvp_rules[P.cumprod_p] = _cumprod_jvp
 def _linear_recurrence_jvp(primals, tangents, *, axis, reverse):
     # z[i] = a[i] z[i-1] + b[i]: z_dot[i] = a[i] z_dot[i-1] + (a_dot[i] z[i-1] + b_dot[i])
     (a, b), (a_dot, b_dot) = primals, tangents
-    z = bind(P.linear_recurrence_p, a, b, axis=axis, reverse=reverse)
+    z = linear_recurrence(a, b, axis=axis, reverse=reverse)
     drive = [] if isinstance(b_dot, Zero) else [b_dot]
     if not isinstance(a_dot, Zero):
         drive.append(mul(a_dot, previous(z, 0, axis=axis, reverse=reverse)))
     drive = drive[0] if len(drive) == 1 else add(*drive)
-    return z, bind(P.linear_recurrence_p, a, drive, axis=axis, reverse=reverse)
+    return z, linear_recurrence(a, drive, axis=axis, reverse=reverse)
 
 
 jvp_rules[P.linear_recurrence_p] = _linear_recurrence_jvp
@@ -619,8 +644,8 @@ def _running_extreme_jvp(prim: Primitive):
         (x,), (x_dot,) = primals, tangents
         y = bind(prim, x, axis=axis, reverse=reverse)
         t = type_of(x)
-        holds = bind(P.or_p, bind(P.eq_p, x, y), bind(P.ne_p, x, x))
-        ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=axis)
+        holds = or_(eq(x, y), ne(x, x))
+        ramp = iota(dtype=DType.int64, shape=t.shape, dimension=axis)
         never = np.int64(t.shape[axis] if reverse else -1)
         latest = P.cummin_p if reverse else P.cummax_p  # the latest holder along the scan
         source = bind(latest, select(holds, ramp, never), axis=axis, reverse=reverse)
@@ -635,8 +660,8 @@ jvp_rules[P.cummin_p] = _running_extreme_jvp(P.cummin_p)
 def _sort_jvp(primals, tangents, *, axis, num_keys):
     # Sort a position ramp along: the permutation carries every operand's tangent.
     t = type_of(primals[0])
-    ramp = bind(P.iota_p, dtype=DType.int64, shape=t.shape, dimension=axis)
-    *outs, order = bind(P.sort_p, *primals, ramp, axis=axis, num_keys=num_keys)
+    ramp = iota(dtype=DType.int64, shape=t.shape, dimension=axis)
+    *outs, order = sort( *primals, ramp, axis=axis, num_keys=num_keys)
     outs_dot = [t_in if isinstance(t_in, Zero) else take_along(t_in, order, axis)
                 for t_in in tangents]
     return outs, outs_dot

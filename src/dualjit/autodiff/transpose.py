@@ -13,7 +13,29 @@ from ..ir.util import merge_lists, partition_list, scan_operands, scan_results, 
 from ..tracer.core import apply_function, bind, trace_flat
 from . import ops
 from .jvp import Zero
-from .ops import add, neg, select, type_of, unbroadcast
+from .ops import (  # one helper per primitive (see ops.py)
+    add,
+    broadcast_to_kept,
+    convert,
+    cumsum,
+    div,
+    dot_general,
+    dynamic_slice,
+    dynamic_update_slice,
+    gather,
+    ldexp,
+    linear_recurrence,
+    mul,
+    neg,
+    pad,
+    reduce_sum,
+    reshape,
+    scatter_add,
+    select,
+    sub,
+    type_of,
+    unbroadcast,
+)
 
 
 class LinearArg:
@@ -141,14 +163,14 @@ def _mul_transpose(ct, x, y):
     if is_linear(x) and is_linear(y):
         raise NonLinearError("mul of two linear values is not linear")
     if is_linear(x):
-        return [unbroadcast(ops.mul(ct, y), x.type), None]
-    return [None, unbroadcast(ops.mul(x, ct), y.type)]
+        return [unbroadcast(mul(ct, y), x.type), None]
+    return [None, unbroadcast(mul(x, ct), y.type)]
 
 
 def _div_transpose(ct, x, y):
     if is_linear(y):
         raise NonLinearError("division by a linear value is not linear")
-    return [unbroadcast(ops.div(ct, y), x.type), None]
+    return [unbroadcast(div(ct, y), x.type), None]
 
 
 transpose_rules[P.add_p] = _add_transpose
@@ -157,28 +179,27 @@ transpose_rules[P.mul_p] = _mul_transpose
 transpose_rules[P.div_p] = _div_transpose
 transpose_rules[P.neg_p] = lambda ct, x: [neg(ct)]
 transpose_rules[P.convert_element_type_p] = lambda ct, x, *, new_dtype: [
-    ops.convert(ct, x.type.dtype)]
+    convert(ct, x.type.dtype)]
 
 
 def _reduce_sum_transpose(ct, x, *, axes):
-    kept = tuple(i for i in range(x.type.ndim) if i not in axes)
-    return [bind(P.broadcast_in_dim_p, ct, shape=x.type.shape, broadcast_dimensions=kept)]
+    return [broadcast_to_kept(ct, x.type, axes)]
 
 
 def _broadcast_transpose(ct, x, *, shape, broadcast_dimensions):
     in_shape = x.type.shape
     summed = [d for d in range(len(shape)) if d not in broadcast_dimensions]
     summed += [bd for d, bd in zip(in_shape, broadcast_dimensions) if d == 1 and shape[bd] != 1]
-    out = ops.reduce_sum(ct, sorted(summed))
-    return [bind(P.reshape_p, out, new_sizes=in_shape) if type_of(out).shape != in_shape else out]
+    out = reduce_sum(ct, sorted(summed))
+    return [reshape(out, new_sizes=in_shape) if type_of(out).shape != in_shape else out]
 
 
 transpose_rules[P.reduce_sum_p] = _reduce_sum_transpose
 transpose_rules[P.broadcast_in_dim_p] = _broadcast_transpose
 transpose_rules[P.reshape_p] = lambda ct, x, *, new_sizes: [
-    bind(P.reshape_p, ct, new_sizes=x.type.shape)]
+    reshape(ct, new_sizes=x.type.shape)]
 transpose_rules[P.transpose_p] = lambda ct, x, *, permutation: [
-    bind(P.transpose_p, ct, permutation=tuple(int(i) for i in np.argsort(permutation)))]
+    ops.transpose(ct, permutation=tuple(int(i) for i in np.argsort(permutation)))]
 
 
 def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
@@ -186,22 +207,22 @@ def _slice_transpose(ct, x, *, start_indices, limit_indices, strides):
     for d, lo, n_out, st in zip(x.type.shape, start_indices, type_of(ct).shape, strides):
         used = lo + (n_out + (n_out - 1) * (st - 1) if n_out else 0)
         config.append((lo, d - used, st - 1 if n_out else 0))
-    return [bind(P.pad_p, ct, ops.lit(0, ct), padding_config=tuple(config))]
+    return [pad(ct, 0, padding_config=tuple(config))]
 
 
 def _pad_transpose(ct, x, padding_value, *, padding_config):
     ct_x = None
     if is_linear(x):
-        unpadded = bind(P.pad_p, ct, ops.lit(0, ct),
+        unpadded = pad(ct, 0,
                         padding_config=tuple((-lo, -hi, 0) for lo, hi, _ in padding_config))
         n = type_of(unpadded).shape
-        ct_x = bind(P.slice_p, unpadded, start_indices=(0,) * len(n), limit_indices=n,
+        ct_x = ops.slice(unpadded, start_indices=(0,) * len(n), limit_indices=n,
                     strides=tuple(i + 1 for _, _, i in padding_config))
     ct_pad = None
     if is_linear(padding_value):
-        total = ops.reduce_sum(ct, range(type_of(ct).ndim))
-        inner = ops.reduce_sum(ct_x, range(type_of(ct_x).ndim)) if ct_x is not None else None
-        ct_pad = ops.sub(total, inner) if inner is not None else total
+        total = reduce_sum(ct, range(type_of(ct).ndim))
+        inner = reduce_sum(ct_x, range(type_of(ct_x).ndim)) if ct_x is not None else None
+        ct_pad = sub(total, inner) if inner is not None else total
     return [ct_x, ct_pad]
 
 
@@ -218,7 +239,7 @@ def _concatenate_transpose(ct, *xs, dimension):
             lo = [0] * len(shape)
             hi = list(shape)
             lo[dimension], hi[dimension] = start, start + size
-            out.append(bind(P.slice_p, ct, start_indices=tuple(lo), limit_indices=tuple(hi),
+            out.append(ops.slice(ct, start_indices=tuple(lo), limit_indices=tuple(hi),
                             strides=(1,) * len(shape)))
         else:
             out.append(None)
@@ -230,22 +251,22 @@ transpose_rules[P.concatenate_p] = _concatenate_transpose
 
 
 def _gather_transpose(ct, x, indices, *, axis):
-    return [bind(P.scatter_add_p, ops.zeros(x.type), indices, ct, axis=axis), None]
+    return [scatter_add(ops.zeros(x.type), indices, ct, axis=axis), None]
 
 
 def _scatter_add_transpose(ct, x, indices, updates, *, axis):
     return [ct if is_linear(x) else None, None,
-            bind(P.gather_p, ct, indices, axis=axis) if is_linear(updates) else None]
+            gather(ct, indices, axis=axis) if is_linear(updates) else None]
 
 
 def _dynamic_slice_transpose(ct, x, *starts, slice_sizes):
-    return [bind(P.dynamic_update_slice_p, ops.zeros(x.type), ct, *starts)] + [None] * len(starts)
+    return [dynamic_update_slice(ops.zeros(x.type), ct, *starts)] + [None] * len(starts)
 
 
 def _dynamic_update_slice_transpose(ct, x, update, *starts):
     u_type = update.type if is_linear(update) else type_of(update)
-    ct_x = bind(P.dynamic_update_slice_p, ct, ops.zeros(u_type), *starts) if is_linear(x) else None
-    ct_u = (bind(P.dynamic_slice_p, ct, *starts, slice_sizes=u_type.shape)
+    ct_x = dynamic_update_slice(ct, ops.zeros(u_type), *starts) if is_linear(x) else None
+    ct_u = (dynamic_slice(ct, *starts, slice_sizes=u_type.shape)
             if is_linear(update) else None)
     return [ct_x, ct_u] + [None] * len(starts)
 
@@ -259,10 +280,9 @@ transpose_rules[P.dynamic_update_slice_p] = _dynamic_update_slice_transpose
 def _select_transpose(ct, pred, a, b):
     if is_linear(pred):
         raise NonLinearError("select with a linear predicate")
-    zero = ops.lit(0, ct)
     return [None,
-            unbroadcast(select(pred, ct, zero), a.type) if is_linear(a) else None,
-            unbroadcast(select(pred, zero, ct), b.type) if is_linear(b) else None]
+            unbroadcast(select(pred, ct, 0), a.type) if is_linear(a) else None,
+            unbroadcast(select(pred, 0, ct), b.type) if is_linear(b) else None]
 
 
 transpose_rules[P.select_p] = _select_transpose
@@ -281,11 +301,11 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
     ct_lfree = tuple(range(nb, nb + len(lfree)))
     ct_rfree = tuple(range(nb + len(lfree), nb + len(lfree) + len(rfree)))
     if is_linear(x):
-        out = bind(P.dot_general_p, ct, y, dimension_numbers=(
+        out = dot_general(ct, y, dimension_numbers=(
             (ct_rfree, tuple(rfree)), (ct_batch, tuple(rb))))
         order = list(lb) + lfree + [lc[j] for j in np.argsort(rc)]
         return [_to_order(out, order), None]
-    out = bind(P.dot_general_p, ct, x, dimension_numbers=(
+    out = dot_general(ct, x, dimension_numbers=(
         (ct_lfree, tuple(lfree)), (ct_batch, tuple(lb))))
     order = list(rb) + rfree + [rc[j] for j in np.argsort(lc)]
     return [None, _to_order(out, order)]
@@ -294,7 +314,7 @@ def _dot_general_transpose(ct, x, y, *, dimension_numbers):
 def _to_order(out: Any, dims: Sequence[int]) -> Any:
     """`out`'s axis k holds operand axis dims[k]; transpose it back to operand order."""
     perm = tuple(int(i) for i in np.argsort(dims))
-    return out if perm == tuple(range(len(perm))) else bind(P.transpose_p, out, permutation=perm)
+    return out if perm == tuple(range(len(perm))) else ops.transpose(out, permutation=perm)
 
 
 transpose_rules[P.dot_general_p] = _dot_general_transpose
@@ -368,7 +388,7 @@ transpose_rules[P.custom_lin_p] = _custom_lin_transpose
 # =============================================================================================
 
 def _cumsum_transpose(ct, x, *, axis, reverse):
-    return [bind(P.cumsum_p, ct, axis=axis, reverse=not reverse)]
+    return [cumsum(ct, axis=axis, reverse=not reverse)]
 
 
 def _linear_recurrence_transpose(ct, a, b, *, axis, reverse):
@@ -379,13 +399,13 @@ def _linear_recurrence_transpose(ct, a, b, *, axis, reverse):
     from .jvp import previous
 
     shifted = previous(a, 0, axis=axis, reverse=not reverse)
-    return [None, bind(P.linear_recurrence_p, shifted, ct, axis=axis, reverse=not reverse)]
+    return [None, linear_recurrence(shifted, ct, axis=axis, reverse=not reverse)]
 
 
 def _ldexp_transpose(ct, x, n):
     if is_linear(n):
         raise NonLinearError("ldexp is not linear in its exponent")
-    return [unbroadcast(bind(P.ldexp_p, ct, n), x.type), None]
+    return [unbroadcast(ldexp(ct, n), x.type), None]
 
 
 transpose_rules[P.cumsum_p] = _cumsum_transpose
