@@ -88,7 +88,7 @@ def _torch_derivatives(exponent, x0):
     x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     (d1,) = torch.autograd.grad(x ** exponent, x, create_graph=True)
     (d2,) = torch.autograd.grad(d1, x) if d1.requires_grad else (torch.zeros(()),)
-    return float(d1), float(d2)
+    return float(d1.detach()), float(d2.detach())
 
 
 @pytest.mark.parametrize("exponent, x0", itertools.product(

@@ -41,6 +41,7 @@ from .ops import (  # one helper per primitive (see ops.py), so rules read as fo
     iota,
     ldexp,
     linear_recurrence,
+    lit,
     log,
     lt,
     mul,
