@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .eager.tensor import Tensor, _new_tensor, _record, _write, is_grad_enabled
+from .eager.tensor import Tensor, _new_tensor, _record, _write, is_grad_enabled, native_steps
 from .ir import Function, TensorType, as_dtype
 from .tracer.core import Builder, Tracer, current_builder
 
@@ -126,6 +126,8 @@ class _State:
                             self._add(v)
 
     def _add(self, t: Tensor) -> None:
+        if isinstance(t._value, np.generic):  # a NumPy scalar: give it storage to update
+            t._value = np.asarray(t._value)
         if id(t) not in self._tensor_ids and isinstance(t._value, np.ndarray):
             self._tensor_ids.add(id(t))
             self.tensors.append(t)
@@ -377,12 +379,24 @@ class CompiledFunction:
         program = self._programs.get(key)
         if program is None:
             if key not in self._warmed:  # the first call runs eagerly: it creates state
-                self._warmed.add(key)
-                return self.fn(*args, **kwargs)
+                return self._warm_up(key, args, kwargs, tensors, structure)
             program = self._compile(key, tensors, structure, state)
         if program is _EAGER:
             return self.fn(*args, **kwargs)
         return program.run(tensors)
+
+    def _warm_up(self, key: Any, args: tuple, kwargs: dict, tensors: list, structure: Any) -> Any:
+        """Run fn eagerly (without native code) to create its state; the next call with these
+        guards, as they read now that the state exists, traces and compiles."""
+        self._warmed.add(key)
+        previous, native_steps.enabled = native_steps.enabled, False
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            native_steps.enabled = previous
+        state = _State(list(self.owners) + _referenced_objects(self.fn))
+        self._warmed.add((structure, key[1], state.key(), is_grad_enabled()))
+        return result
 
     def _compile(self, key: Any, tensors: list[Tensor], structure: Any, state: _State) -> Any:
         from .tracer.core import ConcretizationError

@@ -164,3 +164,25 @@ def test_max_with_dim_and_argmax_compile_and_match_eager():
     expected_grad[[1, 2], [0, 0]] = 2.0
     expected_grad[np.argmin(x0, 0), np.arange(4)] += 2.0  # low.values.sum(); NaN is the min too
     np.testing.assert_array_equal(x.grad.numpy(), expected_grad)
+
+
+def test_first_call_compiles_nothing_and_the_second_runs_the_program():
+    from dualjit.codegen import runtime
+
+    xx, y = _data()
+    model, opt = _setup(dj.optim.Adam, lr=0.01)
+
+    def step(xx, y):
+        loss = nn.functional.mse_loss(model(xx), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = dj.compile(step)
+    runtime._cache.clear()
+    run(xx, y)  # eager, creating Adam's state; its backward and update are not compiled
+    assert len(runtime._cache) == 0 and not run._programs
+    run(xx, y)
+    assert len(run._programs) == 1 and len(runtime._cache) == 1
+

@@ -31,6 +31,7 @@ from .tensor import (
     _record,
     _source,
     is_grad_enabled,
+    native_steps,
     set_grad_enabled,
     version_counter,
 )
@@ -514,7 +515,7 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
     if graph is not None and targets:
         codes = [c for c in targets if c is not None]
         root_ks = [graph.index[r] for r in roots]
-        if graph.python or create_graph:
+        if graph.python or create_graph or not native_steps.enabled:
             with set_grad_enabled(create_graph):
                 found = _run_stepwise(graph, root_ks, root_cts, codes, create_graph)
         else:

@@ -41,6 +41,16 @@ class _GradMode(threading.local):
 _grad_mode = _GradMode()
 
 
+class _NativeSteps(threading.local):
+    """Whether backward() and optimizer steps compile native code. dj.compile turns it off
+    for its first, eager call, which only creates state: compiling code that the traced
+    program replaces would only add to the compile time (they run on the interpreter)."""
+    enabled = True
+
+
+native_steps = _NativeSteps()
+
+
 def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler import dynamic_input
-from ..eager.tensor import Tensor, _new_tensor, _write, no_grad
+from ..eager.tensor import Tensor, _new_tensor, _write, native_steps, no_grad
 
 
 class _RequiredParameter:
@@ -134,7 +134,10 @@ class Optimizer:
         args = [hyper]
         for p, s, n in zip(params, states, names):
             args += [p._value, p._grad._value, s["step"]._value] + [s[k]._value for k in n]
-        outs = kernel(*args)
+        if native_steps.enabled:
+            outs = kernel(*args)
+        else:  # (dj.compile's eager first call: evaluated op by op, nothing compiled)
+            outs = [np.asarray(o) for o in kernel.fun(*args)]
         i = 0
         for p, s, n in zip(params, states, names):
             _write(p, outs[i])  # in place: views and .data aliases of p see the update
