@@ -103,10 +103,12 @@ def _lu_lapack(getrf: Callable, stack: np.ndarray) -> tuple[np.ndarray, np.ndarr
     columns = np.ascontiguousarray(np.swapaxes(stack, 1, 2))  # each matrix in Fortran order
     ipiv = np.zeros((b, max(k, 1)), np.int64)
     info = _INT(0)
-    step = m * n * columns.itemsize
+    sizes = (_int(m), _int(n), _int(max(1, m)))  # the same for every matrix: made once
+    data, step = columns.ctypes.data, m * n * columns.itemsize
+    pivots, pivot_step = ipiv.ctypes.data, ipiv.strides[0]
     for i in range(b):
-        getrf(_int(m), _int(n), ctypes.c_void_p(columns.ctypes.data + i * step), _int(max(1, m)),
-              ctypes.c_void_p(ipiv.ctypes.data + i * ipiv.strides[0]), ctypes.byref(info))
+        getrf(sizes[0], sizes[1], ctypes.c_void_p(data + i * step), sizes[2],
+              ctypes.c_void_p(pivots + i * pivot_step), ctypes.byref(info))
     return np.ascontiguousarray(np.swapaxes(columns, 1, 2)), (ipiv[:, :k] - 1).astype(np.int32)
 
 
@@ -176,12 +178,13 @@ def _triangular_lapack(trsm, a, b, left_side, lower, transpose_a, unit_diagonal)
     trans = b"T" if transpose_a else b"N"
     diag = b"U" if unit_diagonal else b"N"
     alpha = (ctypes.c_double if b.dtype == np.float64 else ctypes.c_float)(1.0)
-    a_step, b_step = a.strides[0], b.strides[0]
+    # the arguments every matrix shares, made once (ctypes conversions dominate small solves)
+    head = (side, uplo, trans, diag, _int(cols), _int(rows), ctypes.byref(alpha))
+    lda, ldb, one = _int(max(1, k)), _int(max(1, cols)), ctypes.c_size_t(1)
+    a_data, a_step, b_data, b_step = a.ctypes.data, a.strides[0], b.ctypes.data, b.strides[0]
     for i in range(b.shape[0]):
-        trsm(side, uplo, trans, diag, _int(cols), _int(rows), ctypes.byref(alpha),
-             ctypes.c_void_p(a.ctypes.data + i * a_step), _int(max(1, k)),
-             ctypes.c_void_p(b.ctypes.data + i * b_step), _int(max(1, cols)),
-             ctypes.c_size_t(1), ctypes.c_size_t(1), ctypes.c_size_t(1), ctypes.c_size_t(1))
+        trsm(*head, ctypes.c_void_p(a_data + i * a_step), lda, ctypes.c_void_p(b_data + i * b_step),
+             ldb, one, one, one, one)
     return b
 
 
