@@ -30,3 +30,27 @@ LINALG_CASES = {
     "eigh": (P.eigh_p, [_spd], {}, [_w, _v]),
     "svd": (P.svd_p, [_wide], {"full_matrices": False, "compute_uv": True}, [_s, _u, _vt]),
 }
+
+# the special functions: points in every branch of each implementation, special values too
+import scipy.special as ss  # noqa: E402
+
+_x = np.array([-30.0, -5.5, -1.1, -0.5, -1e-30, 0.0, 0.3, 0.9, 1.1, 2.5, 4.0, 7.0, 30.0,
+               np.inf, -np.inf, np.nan])
+_g = np.array([-30.5, -5.5, -0.5, 1e-30, 0.3, 0.9, 1.0, 1.2, 1.5, 2.0, 3.3, 7.9, 30.0, 1e20,
+               np.inf, np.nan])
+_p = np.array([0.0, 1e-300, 1e-10, 0.02, 0.3, 0.5, 0.7, 0.98, 1 - 1e-12, 1.0, np.nan])
+_e = np.array([-1.0, -0.999999, -0.6, -0.1, 0.0, 1e-20, 0.2, 0.45, 0.55, 0.9, 1.0, 1.5,
+               np.nan])
+
+SPECIAL_CASES = {
+    "erf": (P.erf_p, [_x], {}, ss.erf(_x)),
+    "erfc": (P.erfc_p, [_x], {}, ss.erfc(_x)),
+    "erfcx": (P.erfcx_p, [_x[_x > -26]], {}, ss.erfcx(_x[_x > -26])),
+    "erf_inv": (P.erf_inv_p, [_e], {}, ss.erfinv(_e)),
+    "lgamma": (P.lgamma_p, [_g], {}, ss.gammaln(_g)),
+    "digamma": (P.digamma_p, [_g], {}, ss.digamma(_g)),
+    "ndtr": (P.ndtr_p, [_x], {}, ss.ndtr(_x)),
+    "ndtri": (P.ndtri_p, [_p], {}, ss.ndtri(_p)),
+    "polygamma": (P.polygamma_p, [_g[_g < 1e10]], {"order": 2}, ss.polygamma(2, _g[_g < 1e10])),
+}
+LINALG_CASES.update(SPECIAL_CASES)

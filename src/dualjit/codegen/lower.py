@@ -1063,3 +1063,9 @@ def _cond(k: KernelBuilder, e: Eqn, group: Group) -> None:
 root_rules[P.scan_p] = _scan
 root_rules[P.while_p] = _while
 root_rules[P.cond_p] = _cond
+
+
+# The special functions: each one's formula emitted inline (codegen/special.py).
+from .special import special_rules  # noqa: E402
+
+fused_rules.update(special_rules)

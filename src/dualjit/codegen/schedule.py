@@ -138,6 +138,9 @@ lowerings.update({
     P.while_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
     P.cond_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
 })
+# The special functions (erf, lgamma, ...) are fused as their formulas (codegen/special.py);
+# polygamma, a sum whose length depends on its argument, runs on the host.
+lowerings.update({p: ELEMENTWISE for p in P.special_primitives.values()})
 # custom_jvp_call, custom_vjp_call, custom_lin and any primitive without a row run on the host.
 _NO_LOWERING = Lowering(reads_memory=True)
 

@@ -1224,3 +1224,40 @@ def _svd_shape(a, *, full_matrices, compute_uv):
 
 shape_rules[svd_p] = _svd_shape
 impl_rules[svd_p] = linalg_impl.svd
+
+
+# =============================================================================================
+# Special functions (linalg area): elementwise float primitives for dualjit.scipy.special.
+# numpy implementations in special_impl.py (numpy and the standard library only).
+# =============================================================================================
+
+from . import special_impl  # noqa: E402
+
+_SPECIAL_UNARY = {
+    "erf": special_impl.erf, "erfc": special_impl.erfc, "erfcx": special_impl.erfcx,
+    "erf_inv": special_impl.erfinv, "lgamma": special_impl.lgamma,
+    "digamma": special_impl.digamma, "ndtr": special_impl.ndtr, "ndtri": special_impl.ndtri,
+}
+special_primitives = {}
+for _name, _fn in _SPECIAL_UNARY.items():
+    _p = new_primitive(_name, elementwise=True)
+    special_primitives[_name] = _p
+    shape_rules[_p] = (lambda n: lambda x: _elementwise_type(n, [x], FLOATS))(_name)
+    impl_rules[_p] = _fn
+erf_p, erfc_p, erfcx_p, erf_inv_p = (special_primitives[n]
+                                     for n in ("erf", "erfc", "erfcx", "erf_inv"))
+lgamma_p, digamma_p, ndtr_p, ndtri_p = (special_primitives[n]
+                                        for n in ("lgamma", "digamma", "ndtr", "ndtri"))
+
+# polygamma[order](x): the order-th derivative of digamma (order >= 1)
+polygamma_p = new_primitive("polygamma", elementwise=True)
+
+
+def _polygamma_shape(x, *, order):
+    if not isinstance(order, int) or order < 1:
+        raise IRError(f"polygamma: order must be an integer >= 1, got {order!r}")
+    return _elementwise_type("polygamma", [x], FLOATS)
+
+
+shape_rules[polygamma_p] = _polygamma_shape
+impl_rules[polygamma_p] = special_impl.polygamma

@@ -1,3 +1,3 @@
 """dualjit.scipy: SciPy's linear algebra (linalg) and special functions (special), like jax.scipy."""
 
-from . import linalg  # noqa: F401
+from . import linalg, special  # noqa: F401
