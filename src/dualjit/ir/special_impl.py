@@ -351,8 +351,8 @@ def lgamma(x, xp):
 # ---------------------------------------------------------------------------------------------
 
 # The positive zero of digamma as a double-double, and the Chebyshev coefficients of
-# digamma(x) / (x - root) on [1, 2] (computed with mpmath at 50 digits: see
-# tests/linalg/special_coefficients.py, which regenerates and checks them).
+# digamma(x) / (x - root) on [1, 2] (interpolated with mpmath at 50 digits;
+# tests/linalg/test_special.py checks digamma there against SciPy and mpmath).
 DIGAMMA_ROOT = (1.4616321449683622, 9.549995429965697e-17)
 DIGAMMA_CHEBYSHEV = (1.967140520883134, -0.2270640863346444, 0.03336889902393011,
                      -0.005320077271596548, 0.0008788656937820505, -0.00014773492650606044,
