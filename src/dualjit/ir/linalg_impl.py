@@ -136,11 +136,18 @@ def pivots_to_permutation(pivots: np.ndarray, size: int) -> np.ndarray:
     """The row permutation that LAPACK's sequence of swaps (row i <-> pivots[i]) makes."""
     pivots = np.asarray(pivots)
     batch = pivots.shape[:-1]
-    swaps = pivots.reshape(math.prod(batch), pivots.shape[-1]).astype(np.int64)
+    swaps = np.clip(pivots.reshape(math.prod(batch), pivots.shape[-1]).astype(np.int64), 0,
+                    max(size - 1, 0))
+    steps = min(swaps.shape[1], size)
+    if swaps.shape[0] == 1:  # one matrix: Python's swaps cost less than numpy's per step
+        perm = list(range(size))
+        for i, p in enumerate(swaps[0, :steps].tolist()):
+            perm[i], perm[p] = perm[p], perm[i]
+        return np.asarray(perm, np.int32).reshape(batch + (size,))
     perm = np.tile(np.arange(size, dtype=np.int32), (swaps.shape[0], 1))
     rows = np.arange(swaps.shape[0])
-    for i in range(min(swaps.shape[1], size)):
-        p = np.clip(swaps[:, i], 0, size - 1)
+    for i in range(steps):
+        p = swaps[:, i]
         perm[rows, i], perm[rows, p] = perm[rows, p], perm[rows, i].copy()
     return perm.reshape(batch + (size,))
 
