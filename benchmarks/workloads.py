@@ -369,3 +369,8 @@ def time_once(fn) -> float:
 from .transforms import TRANSFORM_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(TRANSFORM_WORKLOADS)
+
+# Issue 11's linear algebra and special functions: benchmarks/linalg_ops.py
+from .linalg_ops import LINALG_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(LINALG_WORKLOADS)
