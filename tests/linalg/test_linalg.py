@@ -223,3 +223,16 @@ def test_a_host_step_returning_a_strided_view_feeds_kernels_correctly(monkeypatc
     a = spd(4, (2,))
     f = dj.jit(lambda a: LA.cholesky(a) * 2.0 + 1.0)
     np.testing.assert_allclose(f(a), np.linalg.cholesky(a) * 2.0 + 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["eager", "jit"])
+def test_decompositions_of_nan_matrices_give_nans_for_that_matrix_only(mode):
+    run = MODES[mode]
+    a = np.stack([spd(3), np.full((3, 3), np.nan)])
+    for f, reference in [(lambda m: LA.eigh(m).eigenvalues, lambda m: np.linalg.eigh(m)[0]),
+                         (lambda m: LA.svd(m, compute_uv=False), np.linalg.svdvals),
+                         (lambda m: LA.qr(m).R, lambda m: np.linalg.qr(m).R),
+                         (LA.cholesky, np.linalg.cholesky)]:
+        out = run(f)(a)
+        np.testing.assert_allclose(out[0], reference(a[0]), rtol=1e-10, atol=1e-12)
+        assert np.isnan(out[1]).any() and not np.isnan(out[0]).any()
