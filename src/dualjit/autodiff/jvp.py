@@ -921,31 +921,22 @@ jvp_rules[P.svd_p] = _svd_jvp
 # Special functions (linalg area): derivatives as formulas
 # =============================================================================================
 
-import math  # noqa: E402
-
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
-
-def _exp(x):
-    return bind(P.exp_p, x)
-
-
-defjvp_unary(P.erf_p, lambda x, y: mul(lit(_TWO_OVER_SQRT_PI, x), _exp(neg(mul(x, x)))))
-defjvp_unary(P.erfc_p, lambda x, y: mul(lit(-_TWO_OVER_SQRT_PI, x), _exp(neg(mul(x, x)))))
-defjvp_unary(P.erfcx_p, lambda x, y: sub(mul(mul(lit(2, x), x), y), lit(_TWO_OVER_SQRT_PI, x)))
-defjvp_unary(P.erf_inv_p, lambda x, y: mul(lit(math.sqrt(math.pi) / 2, x), _exp(mul(y, y))))
-defjvp_unary(P.ndtr_p, lambda x, y: mul(lit(1 / math.sqrt(2 * math.pi), x),
-                                        _exp(mul(lit(-0.5, x), mul(x, x)))))
-defjvp_unary(P.ndtri_p, lambda x, y: mul(lit(math.sqrt(2 * math.pi), x),
-                                         _exp(mul(lit(0.5, y), mul(y, y)))))
-defjvp_unary(P.lgamma_p, lambda x, y: bind(P.digamma_p, x))
-defjvp_unary(P.digamma_p, lambda x, y: bind(P.polygamma_p, x, order=1))
+defjvp_unary(P.erf_p, lambda x, y: mul(_TWO_OVER_SQRT_PI, ops.exp(neg(mul(x, x)))))
+defjvp_unary(P.erfc_p, lambda x, y: mul(-_TWO_OVER_SQRT_PI, ops.exp(neg(mul(x, x)))))
+defjvp_unary(P.erfcx_p, lambda x, y: sub(mul(mul(2, x), y), lit(_TWO_OVER_SQRT_PI, x)))
+defjvp_unary(P.erf_inv_p, lambda x, y: mul(math.sqrt(math.pi) / 2, ops.exp(mul(y, y))))
+defjvp_unary(P.ndtr_p, lambda x, y: div(ops.exp(mul(-0.5, mul(x, x))), _SQRT_2PI))
+defjvp_unary(P.ndtri_p, lambda x, y: mul(_SQRT_2PI, ops.exp(mul(0.5, mul(y, y)))))
+defjvp_unary(P.lgamma_p, lambda x, y: ops.digamma(x))
+defjvp_unary(P.digamma_p, lambda x, y: ops.polygamma(x, order=1))
 
 
 def _polygamma_jvp(primals, tangents, *, order):
     (x,), (x_dot,) = primals, tangents
-    return (bind(P.polygamma_p, x, order=order),
-            mul(x_dot, bind(P.polygamma_p, x, order=order + 1)))
+    return ops.polygamma(x, order=order), mul(x_dot, ops.polygamma(x, order=order + 1))
 
 
 jvp_rules[P.polygamma_p] = _polygamma_jvp
