@@ -61,11 +61,12 @@ def per_example_grads():
         from torch.func import grad, vmap
 
         tp = tuple(torch.from_numpy(a.copy()) for a in params)
-        tx, tl = torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
+        # torch.func.vmap cannot index by a batched label (.item()); one-hot rows instead
+        tx, tl = torch.from_numpy(x), torch.from_numpy(np.eye(10, dtype=np.float32)[labels])
 
-        def tloss(p, x, label):
+        def tloss(p, x, target):
             h = torch.tanh(x @ p[0] + p[1])
-            return -torch.log_softmax(h @ p[2] + p[3], -1)[label]
+            return -torch.sum(torch.log_softmax(h @ p[2] + p[3], -1) * target)
 
         tf = vmap(grad(tloss), in_dims=(None, 0, 0))
         tf(tp, tx, tl)
@@ -94,14 +95,18 @@ def hessian64():
         import jax
         import jax.numpy as jjnp
 
-        jax.config.update("jax_enable_x64", True)
-
         def jf(v):
             return jjnp.sum(jjnp.tanh(w @ v) ** 2) + jjnp.sum(jjnp.sin(v) * v)
 
         jh = jax.jit(jax.hessian(jf))
-        jax.block_until_ready(jh(x))
-        impls["jax"] = lambda: jax.block_until_ready(jh(x))
+
+        def jax_hessian():
+            # float64 only here: a global jax_enable_x64 would change the other JAX workloads
+            with jax.enable_x64(True):
+                return jax.block_until_ready(jh(x))
+
+        jax_hessian()
+        impls["jax"] = jax_hessian
     if _have("torch"):
         import torch
         from torch.func import hessian
@@ -145,16 +150,25 @@ TRANSFORM_WORKLOADS = {
 }
 
 
+def _repeats(fn, sample_seconds: float = 0.02) -> int:
+    """Calls per sample, so that a sample of a sub-millisecond call is not mostly timer noise."""
+    t0 = time.perf_counter()
+    fn()
+    return max(1, min(100, int(sample_seconds / max(time.perf_counter() - t0, 1e-6))))
+
+
 def main(passes: int = 15) -> None:
     rows = []
     for name, build in TRANSFORM_WORKLOADS.items():
         impls = build()
         samples = {impl: [] for impl in impls}
+        repeats = {impl: _repeats(fn) for impl, fn in impls.items()}
         for _ in range(passes):
             for impl, fn in impls.items():
                 t0 = time.perf_counter()
-                fn()
-                samples[impl].append(time.perf_counter() - t0)
+                for _ in range(repeats[impl]):
+                    fn()
+                samples[impl].append((time.perf_counter() - t0) / repeats[impl])
         base = statistics.median(samples["dualjit"])
         for impl, times in samples.items():
             median = statistics.median(times)
