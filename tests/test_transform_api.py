@@ -91,6 +91,22 @@ def test_pad_select_dot_general_sort_top_k_cumulative():
     np.testing.assert_array_equal(lax.optimization_barrier((x, m))[1], m)
 
 
+def test_cumlogsumexp_does_not_overflow_and_differentiates():
+    m = rng.standard_normal((3, 5)) * 3
+    m[1] += 1000.0  # exp would overflow
+    np.testing.assert_allclose(lax.cumlogsumexp(m, axis=1), np.logaddexp.accumulate(m, 1),
+                               rtol=1e-12)
+    np.testing.assert_allclose(dj.jit(lambda v: lax.cumlogsumexp(v, axis=0, reverse=True))(m),
+                               np.logaddexp.accumulate(m[::-1], 0)[::-1], rtol=1e-12)
+    # d/dx_j of log sum_{i<=k} exp(x_i), summed over k: a softmax of each prefix
+    row = m[0]
+    expected = sum(np.where(np.arange(5) <= k, np.exp(row - np.logaddexp.reduce(row[:k + 1])), 0)
+                   for k in range(5))
+    np.testing.assert_allclose(dj.grad(lambda v: jnp.sum(lax.cumlogsumexp(v)))(row), expected,
+                               rtol=1e-12)
+    check_grads(lambda v: lax.cumlogsumexp(v, axis=1), (m[:, :4] * 0.1,), order=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # x.at[]
 # ---------------------------------------------------------------------------------------------

@@ -527,6 +527,12 @@ cumsum, cumprod = _cumulative(P.cumsum_p), _cumulative(P.cumprod_p)
 cummax, cummin = _cumulative(P.cummax_p), _cumulative(P.cummin_p)
 
 
+def cumlogsumexp(operand: Any, axis: int = 0, reverse: bool = False) -> Any:
+    """log(cumsum(exp(operand))) along `axis` without overflow: a parallel prefix of logaddexp."""
+    jnp = _jnp()
+    return associative_scan(jnp.logaddexp, jnp.asarray(operand), reverse=reverse, axis=axis)
+
+
 def optimization_barrier(operand: Any) -> Any:
     """operand unchanged; no pass looks through it or moves work across it."""
     leaves, tree = tree_flatten(operand)
