@@ -107,6 +107,48 @@ def test_cumlogsumexp_does_not_overflow_and_differentiates():
     check_grads(lambda v: lax.cumlogsumexp(v, axis=1), (m[:, :4] * 0.1,), order=2)
 
 
+def _reduce_precision_bits(x, exponent_bits, mantissa_bits):
+    """XLA's reduce_precision on the bit pattern: round the mantissa field to nearest even,
+    then overflow to inf / flush to zero by the exponent field (an independent reference)."""
+    uint, src_e, src_m = {4: (np.uint32, 8, 23), 8: (np.uint64, 11, 52)}[x.itemsize]
+    one = uint(1)
+    bits = x.view(uint).copy()
+    if mantissa_bits < src_m:
+        drop = uint(src_m - mantissa_bits)
+        bias = (one << (drop - one)) - one + ((bits >> drop) & one)
+        bits = (bits + bias) & ~((one << drop) - one)
+    if exponent_bits < src_e:
+        sign = bits & (one << uint(8 * x.itemsize - 1))
+        exponent = (bits >> uint(src_m)) & uint(2 ** src_e - 1)
+        src_bias, reduced_bias = 2 ** (src_e - 1) - 1, 2 ** (exponent_bits - 1) - 1
+        inf = np.array(np.inf, x.dtype).view(uint)
+        bits = np.where(exponent > src_bias + reduced_bias, sign | inf, bits)
+        bits = np.where(exponent <= src_bias - reduced_bias, sign, bits)
+    return np.where(np.isnan(x), x, bits.view(x.dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reduce_precision_matches_the_bit_level_rounding(dtype):
+    uint = np.uint32 if dtype == np.float32 else np.uint64
+    x = np.random.default_rng(3).integers(0, np.iinfo(uint).max, 3000, uint).view(dtype)
+    x = np.concatenate([x, np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.5, 2.5, -3.5, 65504,
+                                     65520, 6.1e-5, 5.9e-5, 5.3e-5, 1e-8, 3.4e38], dtype)])
+    for e, m in [(5, 10), (8, 7), (4, 3), (5, 2), (8, 0), (11, 10), (8, 23), (11, 52), (6, 30)]:
+        expected = _reduce_precision_bits(x, e, m)
+        for got in (lax.reduce_precision(x, e, m),
+                    dj.jit(lambda v, e=e, m=m: lax.reduce_precision(v, e, m))(x)):
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(got, expected, err_msg=f"exponent {e}, mantissa {m}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+    v = np.array([1.1, 2.3, -0.7])  # straight-through derivative, batched like a loop
+    np.testing.assert_allclose(dj.grad(lambda w: jnp.sum(lax.reduce_precision(w, 8, 7) * w))(v),
+                               _reduce_precision_bits(v, 8, 7) + v, rtol=1e-15)
+    np.testing.assert_array_equal(dj.vmap(lambda w: lax.reduce_precision(w, 5, 2))(v),
+                                  _reduce_precision_bits(v, 5, 2))
+    with pytest.raises(TypeError, match="reduce_precision"):
+        lax.reduce_precision(np.arange(3), 5, 2)
+
+
 # ---------------------------------------------------------------------------------------------
 # x.at[]
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -531,6 +532,61 @@ def cumlogsumexp(operand: Any, axis: int = 0, reverse: bool = False) -> Any:
     """log(cumsum(exp(operand))) along `axis` without overflow: a parallel prefix of logaddexp."""
     jnp = _jnp()
     return associative_scan(jnp.logaddexp, jnp.asarray(operand), reverse=reverse, axis=axis)
+
+
+_FLOAT_WIDTHS = {np.dtype(np.float32): (8, 23), np.dtype(np.float64): (11, 52)}
+
+
+def reduce_precision(operand: Any, exponent_bits: int, mantissa_bits: int) -> Any:
+    """operand rounded to a float format with these field widths, kept in its own dtype (as
+    XLA): mantissa to nearest, ties to even; beyond the format's largest value ±inf, below its
+    smallest normal value ±0. Its derivative passes tangents and cotangents through."""
+    jnp = _jnp()
+    x = jnp.asarray(operand)
+    if np.dtype(x.dtype) == np.float16:
+        x = jnp.astype(x, np.float32)  # float16 computes in float32 everywhere in dualjit
+    widths = _FLOAT_WIDTHS.get(np.dtype(x.dtype))
+    if widths is None:
+        raise TypeError(f"lax.reduce_precision: operand must be a float array, got {x.dtype}")
+    if int(exponent_bits) < 1 or int(mantissa_bits) < 0:
+        raise ValueError(f"lax.reduce_precision: needs exponent_bits >= 1 and mantissa_bits "
+                         f">= 0, got {exponent_bits} and {mantissa_bits}")
+    return _rounding_to(int(exponent_bits), int(mantissa_bits), widths)(x)
+
+
+@functools.cache
+def _rounding_to(exponent_bits: int, mantissa_bits: int, source: tuple[int, int]) -> Callable:
+    """The rounding function of one format (a custom_jvp: rint's derivative would be zero)."""
+    from .autodiff.custom import custom_jvp
+
+    narrower_exponent = exponent_bits < source[0]
+    ebits, mbits = min(exponent_bits, source[0]), min(mantissa_bits, source[1])
+    emax = 2 ** (ebits - 1) - 1
+    emin = 1 - emax
+
+    @custom_jvp
+    def rounded(x):
+        jnp = _jnp()
+        _, e = jnp.frexp(x)  # x = m * 2**e with 0.5 <= |m| < 1: the leading bit is 2**(e-1)
+        # the last kept bit: mbits below the leading one (XLA: also below the smallest normal
+        # value when the exponent narrows, and what rounds up to it is kept), or the source's
+        # subnormal quantum
+        quantum = e - (mbits + 1)
+        if not narrower_exponent:
+            quantum = jnp.maximum(quantum, emin - mbits)
+        r = jnp.astype(jnp.ldexp(jnp.rint(jnp.ldexp(x, -quantum)), quantum), x.dtype)
+        if not narrower_exponent:
+            return r
+        big, tiny = jnp.abs(r) >= 2.0 ** (emax + 1), jnp.abs(r) < 2.0 ** emin
+        r = jnp.where(big, jnp.copysign(np.array(np.inf, x.dtype), x), r)
+        return jnp.where(tiny, jnp.copysign(np.zeros((), x.dtype), x), r)
+
+    @rounded.defjvp
+    def _(primals, tangents):
+        # straight through: JAX rounds the tangent too, which is not linear, so could not be
+        # transposed; the two differ by that rounding only
+        return rounded(primals[0]), tangents[0]
+    return rounded
 
 
 def optimization_barrier(operand: Any) -> Any:
