@@ -572,6 +572,93 @@ def choice(key: Any, a: Any, shape: Any = (), replace: bool = True, p: Any = Non
 
 
 # ---------------------------------------------------------------------------------------------
+# Gamma and what is built on it
+# ---------------------------------------------------------------------------------------------
+
+def _gamma_impl(key, a):
+    """Marsaglia and Tsang's squeeze method for Gamma(a, 1), every element in one while loop
+    (a proposal per element and round until each has accepted; a < 1 is boosted: a sample of
+    Gamma(a + 1) times u ** (1 / a))."""
+    from . import lax
+
+    shape, dtype = jnp.shape(a), jnp.result_type(a)
+    boost_key, loop_key = split(key)
+    alpha = jnp.where(a < 1, a + 1, a)
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+
+    def not_done(state):
+        return jnp.logical_not(jnp.all(state[1]))
+
+    def propose(state):
+        step, done, value = state
+        normal_key, uniform_key = split(fold_in(loop_key, step))
+        z = _normal_impl(normal_key, shape, dtype)
+        u = _uniform_impl(uniform_key, np.finfo(dtype).tiny, 1.0, shape, dtype)
+        v = (1.0 + c * z) ** 3
+        positive = v > 0
+        log_v = jnp.log(jnp.where(positive, v, 1.0))
+        accept = positive & (jnp.log(u) < 0.5 * z * z + d - d * v + d * log_v)
+        value = jnp.where(accept & jnp.logical_not(done), d * v, value)
+        return step + np.uint32(1), done | accept, value
+
+    start = (np.uint32(0), jnp.zeros(shape, bool), jnp.zeros(shape, dtype))
+    _, _, sample = lax.while_loop(not_done, propose, start)
+    u = _uniform_impl(boost_key, np.finfo(dtype).tiny, 1.0, shape, dtype)
+    boost = jnp.exp(jnp.log(u) / jnp.where(a < 1, a, 1.0))
+    return jnp.where(a < 1, sample * boost, sample)
+
+
+_gamma_jit = jit(_gamma_impl)
+
+
+def _gamma_of(key: Any, a: Any) -> Any:
+    return _gamma_jit(key, a)
+
+
+def _gamma_jvp(primals, tangents):
+    raise NotImplementedError(
+        "random.gamma: the derivative of a sample with respect to its shape parameter `a` "
+        "(implicit reparametrization) is not implemented; hold `a` constant "
+        "(lax.stop_gradient(a)) or use a score-function estimator")
+
+
+def gamma(key: Any, a: Any, shape: Any = None, dtype: Any = None) -> Any:
+    """Gamma(a, 1) samples (a > 0; default dtype float64, shape: a's shape). Not
+    differentiable with respect to `a` (an error says so)."""
+    from .autodiff.custom import custom_jvp
+
+    key = _check_key(key, "gamma")
+    d = _float_dtype(dtype, "gamma").np
+    shape = _shape(shape, "gamma") if shape is not None else jnp.shape(a)
+    a = jnp.broadcast_to(jnp.astype(a, d), shape)
+    if not isinstance(a, Tracer):
+        return _gamma_jit(key, a)  # a constant `a`: nothing to differentiate
+    sampler = custom_jvp(_gamma_of)
+    sampler.defjvp(_gamma_jvp)
+    return sampler(key, a)
+
+
+def beta(key: Any, a: Any, b: Any, shape: Any = None, dtype: Any = None) -> Any:
+    """Beta(a, b) samples: x / (x + y) of independent Gamma(a) and Gamma(b) samples."""
+    key = _check_key(key, "beta")
+    shape = _shape(shape, "beta") if shape is not None else tuple(
+        np.broadcast_shapes(jnp.shape(a), jnp.shape(b)))
+    key_a, key_b = split(key)
+    x, y = gamma(key_a, a, shape, dtype), gamma(key_b, b, shape, dtype)
+    return x / (x + y)
+
+
+def dirichlet(key: Any, alpha: Any, shape: Any = None, dtype: Any = None) -> Any:
+    """Dirichlet(alpha) samples along the last axis: normalized Gamma(alpha_i) samples."""
+    key = _check_key(key, "dirichlet")
+    alpha = jnp.asarray(alpha)
+    batch = _shape(shape, "dirichlet") if shape is not None else jnp.shape(alpha)[:-1]
+    g = gamma(key, alpha, tuple(batch) + jnp.shape(alpha)[-1:], dtype)
+    return g / jnp.sum(g, axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # Multivariate
 # ---------------------------------------------------------------------------------------------
 

@@ -156,6 +156,41 @@ def test_distributions_pass_kolmogorov_smirnov_and_moments(name):
         assert x.min() > -0.5 and x.max() < 2.0
 
 
+@pytest.mark.parametrize("a", [0.3, 1.0, 4.5])
+def test_gamma_passes_kolmogorov_smirnov_and_moments(a):
+    stats = pytest.importorskip("scipy.stats")
+    x = random.gamma(random.key(7), a, (20000,))
+    assert _ks_statistic(x, stats.gamma(a).cdf) < KS_LIMIT
+    assert abs(x.mean() - a) < 4 * math.sqrt(a / len(x))  # mean and variance are both a
+    assert abs(x.var() / a - 1) < 0.08
+    assert x.min() > 0
+
+
+def test_gamma_beta_dirichlet_same_everywhere_and_not_differentiable_in_a():
+    stats = pytest.importorskip("scipy.stats")
+    k = random.key(11)
+    a = np.array([[0.5], [2.0], [9.0]])
+    eager = random.gamma(k, a, (3, 4), np.float32)
+    assert eager.dtype == np.float32 and eager.shape == (3, 4)
+    np.testing.assert_allclose(dj.jit(lambda k: random.gamma(k, a, (3, 4), np.float32))(k),
+                               eager, rtol=1e-6)
+    keys = random.split(k, 3)
+    np.testing.assert_allclose(dj.vmap(lambda kk: random.gamma(kk, 2.0, (5,)))(keys),
+                               np.stack([random.gamma(kk, 2.0, (5,)) for kk in keys]), rtol=1e-12)
+    b = random.beta(k, 2.0, 5.0, (20000,))
+    assert _ks_statistic(b, stats.beta(2.0, 5.0).cdf) < KS_LIMIT
+    d = random.dirichlet(k, np.array([1.0, 2.0, 3.0]), (20000,))
+    np.testing.assert_allclose(d.sum(-1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(d.mean(0), [1 / 6, 2 / 6, 3 / 6], atol=4 * math.sqrt(0.25 / 20000))
+    # a scale outside the sampler differentiates; the shape parameter says it cannot
+    np.testing.assert_allclose(dj.grad(lambda s: s * random.gamma(k, 2.0))(3.0),
+                               random.gamma(k, 2.0), rtol=1e-12)
+    with pytest.raises(NotImplementedError, match="shape parameter"):
+        dj.grad(lambda a: random.gamma(k, a))(2.0)
+    with pytest.raises(NotImplementedError, match="shape parameter"):
+        dj.jvp(lambda a: random.gamma(k, a), (2.0,), (1.0,))
+
+
 def test_split_streams_are_independent():
     keys = random.split(random.key(0), 4)
     draws = np.stack([random.normal(k, (20000,)) for k in keys])
