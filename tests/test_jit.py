@@ -208,3 +208,22 @@ def test_float_arguments_read_in_place_match_the_array_path():
             assert type(got) is np.ndarray and got.dtype == np.float64 and got.shape == ()
             np.testing.assert_array_equal(got, want)
             assert np.signbit(got) == np.signbit(want)
+
+
+def test_backend_accessors(monkeypatch):
+    import importlib
+
+    jit_module = importlib.import_module("dualjit.jit")  # dualjit.jit is also the function
+
+    monkeypatch.setenv("DUALJIT_BACKEND", "native")
+    assert jit_module.native_backend()
+    monkeypatch.setenv("DUALJIT_BACKEND", "interpreter")
+    assert not jit_module.native_backend()
+    calls = []
+    monkeypatch.setattr(jit_module, "_backend", {"compile": lambda fn: calls.append(fn) or (
+        lambda *args: dj.ir.eval_function(fn, *args))})
+    assert jit_module.get_backend() is jit_module._backend["compile"]
+    monkeypatch.setenv("DUALJIT_BACKEND", "native")
+    assert not jit_module.native_backend()  # another compiler is installed
+    np.testing.assert_array_equal(dj.jit(lambda x: x + 1.0)(np.zeros(2)), [1.0, 1.0])
+    assert len(calls) == 1

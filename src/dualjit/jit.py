@@ -54,6 +54,13 @@ def get_backend() -> Callable[[Function], Callable[..., list[np.ndarray]]]:
     return _backend["compile"]
 
 
+def native_backend() -> bool:
+    """Whether jit compiles to native code now: the default backend is installed and
+    DUALJIT_BACKEND does not select the interpreter."""
+    return _backend["compile"] is _default_backend and os.environ.get(
+        "DUALJIT_BACKEND", "native") != "interpreter"
+
+
 def _log_compiles() -> bool:
     return os.environ.get("DUALJIT_LOG_COMPILES", "") not in ("", "0")
 
