@@ -227,3 +227,16 @@ def test_backend_accessors(monkeypatch):
     assert not jit_module.native_backend()  # another compiler is installed
     np.testing.assert_array_equal(dj.jit(lambda x: x + 1.0)(np.zeros(2)), [1.0, 1.0])
     assert len(calls) == 1
+
+
+def test_captured_arrays_of_any_layout_are_read_correctly():
+    base = np.arange(32.0).reshape(4, 8)
+    strided = base[:, ::2]
+    swapped = np.arange(4.0).astype(">f8")
+    misaligned = _misaligned(np.arange(4.0))
+    for captured in (strided, swapped, misaligned, np.asfortranarray(base[:, :4])):
+        captured.setflags(write=False)  # read-only arrays are captured without a copy
+        x = np.ones(captured.shape)
+        f = dj.jit(lambda x, c=captured: x * 3.0 + c)
+        for _ in range(2):
+            np.testing.assert_array_equal(f(x), x * 3.0 + np.asarray(captured, np.float64))

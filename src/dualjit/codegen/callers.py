@@ -112,6 +112,13 @@ def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
     return np.require(arr.astype(t.dtype.np, copy=False), requirements=("C", "A"))
 
 
+def kernel_constants(fn: Function) -> dict[Var, np.ndarray]:
+    """fn's constant arrays as kernels may read them: the contract holds for constants too (a
+    captured read-only array may be strided, byte-swapped or misaligned; such is copied)."""
+    return {v: np.require(np.asarray(a, dtype=v.type.dtype.np), requirements=("C", "A"))
+            for v, a in fn.consts}
+
+
 # ---------------------------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------------------------
@@ -153,10 +160,9 @@ class KernelLayout:
 
 
 def kernel_layout(fn: Function, live_in: list[Var], live_out: list[Var],
-                  slot_bytes: list[int]) -> KernelLayout | None:
+                  slot_bytes: list[int], consts: dict[Var, np.ndarray]) -> KernelLayout | None:
     """The layout of a kernel whose outputs are exactly fn's outputs and whose inputs are fn's
-    arguments or constants; None for any other kernel."""
-    consts = dict(fn.consts)
+    arguments or constants (`kernel_constants`); None for any other kernel."""
     if live_out != list(fn.outputs) or not set(live_in) <= set(fn.inputs) | set(consts):
         return None
     inputs = list(fn.inputs)

@@ -19,6 +19,7 @@ from .callers import (
     CallSpec,
     host_call_callers,
     kernel_callers,
+    kernel_constants,
     kernel_layout,
     unaliased,
 )
@@ -130,6 +131,7 @@ class CompiledFunction:
         self.function = fn
         self.in_types = fn.in_types
         self.spec = CallSpec(self.in_types)
+        self.consts = kernel_constants(fn)
         self.plan = plan_function(fn)
         builtin_entries = pycall.register_symbols()
         self._lower_seconds = time.perf_counter() - t0  # planning; _emit_module adds emission
@@ -181,7 +183,8 @@ class CompiledFunction:
         if kernel.flat is not None and parallel.threads() > 1:
             return None  # split across threads by the general path
         seg = kernel.segment
-        layout = kernel_layout(self.function, seg.live_in, seg.live_out, seg.slot_bytes)
+        layout = kernel_layout(self.function, seg.live_in, seg.live_out, seg.slot_bytes,
+                               self.consts)
         if layout is None:
             return None
         float_kernel = None
@@ -210,7 +213,7 @@ class CompiledFunction:
     def __call__(self, *args: Any) -> list[np.ndarray]:
         fn = self.function
         env: dict[Var, Any] = dict(zip(fn.inputs, self.spec.coerce(args)))
-        env.update(fn.consts)
+        env.update(self.consts)
         for step, dead in zip(self.steps, self.plan.dead_after):
             step.run(env)
             for v in dead:
