@@ -240,3 +240,5 @@ def test_captured_arrays_of_any_layout_are_read_correctly():
         f = dj.jit(lambda x, c=captured: x * 3.0 + c)
         for _ in range(2):
             np.testing.assert_array_equal(f(x), x * 3.0 + np.asarray(captured, np.float64))
+        in_loop = dj.jit(lambda x, c=captured: dj.lax.fori_loop(0, 2, lambda i, y: y + c, x))
+        np.testing.assert_array_equal(in_loop(x), x + 2.0 * np.asarray(captured, np.float64))

@@ -14,6 +14,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from llvmlite import ir as L
 
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
@@ -960,7 +961,8 @@ class _Frame:
         self.fn = fn
         self.segment = group.body(fn)
         self.temps = {v: k.stack_buffer(v.type) for v in self.segment.temps}
-        self.consts = {v: k.constant_buffer(value) for v, value in fn.consts}
+        self.consts = {v: k.constant_buffer(np.asarray(value, v.type.dtype.np))  # native order
+                       for v, value in fn.consts}
 
     def emit_call(self, k: KernelBuilder, in_buffers: list, destinations: list) -> None:
         """The Function's equations inline: inputs read from `in_buffers`, outputs written to
