@@ -18,7 +18,7 @@ from .ir import Function, eval_function, verify
 from .ir.passes import simplify
 from .ir.verifier import check
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
-from .tracer.core import as_array, tracing
+from .tracer.core import as_array, trace_state
 from .tracer.make_ir import normalize_argnums, trace_pytree
 
 
@@ -267,7 +267,7 @@ class Jitted:
         if kwargs:
             return self._keyword_jit(len(args), kwargs)(*args, *self._dynamic_values(kwargs))
         fast = self._fast
-        if fast and not tracing():
+        if fast and not trace_state.stack:
             # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
             # active; seen before. The key holds every leaf's dtype and shape.
             if len(args) == 1:
