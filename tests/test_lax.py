@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 import dualjit as dj
 import dualjit.numpy as jnp
 from dualjit import lax
+from dualjit.ir import impl_rules
+from dualjit.ir import primitives as P
 
 
 @given(st.floats(-5, 5), st.integers(0, 6))
@@ -93,3 +95,30 @@ def test_closures_over_outer_values_become_consts():
 
     np.testing.assert_allclose(dj.jit(f)(2.0), 3 * w * 2.0)
     np.testing.assert_allclose(dj.grad(lambda x: jnp.sum(f(x)))(2.0), 9.0)
+
+
+def test_a_million_step_loop_costs_no_more_to_trace_or_differentiate_than_ten(monkeypatch):
+    # issue 10 item 11: eager grad evaluated the loop step by step in the interpreter (twice)
+    a, b = 0.999999, 1e-6
+
+    def f(n):
+        return lambda x: lax.fori_loop(0, n, lambda i, c: c * a + b, x)
+
+    stepped = []
+    interpreted = impl_rules[P.scan_p]
+
+    def counting(*args, length, **params):
+        stepped.append(length)
+        return interpreted(*args, length=length, **params)
+
+    monkeypatch.setitem(impl_rules, P.scan_p, counting)
+    texts = [dj.make_ir(dj.grad(f(n)))(0.5).text.replace(f"={n}", "=N") for n in (10, 10**6)]
+    assert texts[0] == texts[1]  # the same program; only the trip count differs
+    n = 10**6
+    value = a**n * 0.5 + b * (1 - a**n) / (1 - a)
+    np.testing.assert_allclose(dj.value_and_grad(f(n))(0.5), (value, a**n), rtol=1e-9)
+    np.testing.assert_allclose(dj.jit(dj.grad(f(n)))(0.5), a**n, rtol=1e-9)
+    np.testing.assert_allclose(f(n)(0.5), value, rtol=1e-9)  # outside any transform
+    assert max(stepped, default=0) < 1000, "a long loop ran in the interpreter"
+    np.testing.assert_allclose(dj.grad(f(10))(0.5), a**10, rtol=1e-12)
+    assert stepped and max(stepped) == 10  # short loops still run in the interpreter

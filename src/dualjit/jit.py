@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .ir import Function, eval_function, verify
+from .ir import Eqn, Function, Primitive, TensorType, Var, abstract_eval, as_dtype, eval_function, verify
 from .ir.passes import simplify
 from .ir.verifier import check
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
+from .tracer import core as tracer_core
 from .tracer.core import as_array, trace_state
 from .tracer.make_ir import normalize_argnums, trace_pytree
 
@@ -52,6 +53,19 @@ def set_backend(compile_function: Callable[[Function], Callable[..., list[np.nda
 def get_backend() -> Callable[[Function], Callable[..., list[np.ndarray]]]:
     """The compiler jit uses (native code, or the interpreter with DUALJIT_BACKEND=interpreter)."""
     return _backend["compile"]
+
+
+def _compiled_loop(prim: Primitive, values: list, params: dict) -> list[np.ndarray]:
+    """One loop equation on concrete values, compiled by jit's backend (the tracer's loop
+    evaluator: eager grad of a million-step scan runs it natively, not step by step)."""
+    arrays = [np.asarray(v) for v in values]
+    ins = [Var(TensorType(as_dtype(a.dtype), a.shape)) for a in arrays]
+    outs = [Var(t) for t in abstract_eval(prim, [v.type for v in ins], params)]
+    fn = Function(ins, [], [Eqn(prim, ins, outs, params)], outs)
+    return _backend["compile"](fn)(*arrays)
+
+
+tracer_core.loop_evaluator[:] = [_compiled_loop]
 
 
 def native_backend() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,12 @@ def literal_value(lit: Literal) -> Any:
     return lit.type.dtype.np.type(lit.value)
 
 
-def eval_function(fn: Function, *args: Any) -> list[np.ndarray]:
-    """Evaluate `fn` on numpy values; returns one numpy array per output."""
+def eval_function(fn: Function, *args: Any, evaluate: Callable | None = None
+                  ) -> list[np.ndarray]:
+    """Evaluate `fn` on numpy values; returns one numpy array per output.
+
+    evaluate(prim, values, params) replaces impl_rules for the top-level equations (the
+    tracer's, which runs long loops as native code)."""
     if len(args) != len(fn.inputs):
         raise IRError(f"function takes {len(fn.inputs)} inputs, got {len(args)}")
     env: dict[Any, Any] = {v: np.asarray(a) for v, a in zip(fn.inputs, args)}
@@ -24,7 +29,10 @@ def eval_function(fn: Function, *args: Any) -> list[np.ndarray]:
         return literal_value(atom) if isinstance(atom, Literal) else env[atom]
 
     for eqn in fn.eqns:
-        out = impl_rules[eqn.primitive](*map(read, eqn.inputs), **eqn.params)
+        if evaluate is None:
+            out = impl_rules[eqn.primitive](*map(read, eqn.inputs), **eqn.params)
+        else:
+            out = evaluate(eqn.primitive, list(map(read, eqn.inputs)), eqn.params)
         if not eqn.primitive.multiple_results:
             out = [out]
         for var, value in zip(eqn.outputs, out):

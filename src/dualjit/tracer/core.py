@@ -24,7 +24,8 @@ from ..ir import (
     as_dtype,
     impl_rules,
 )
-from ..ir.interpreter import literal_value
+from ..ir import primitives as P
+from ..ir.interpreter import eval_function, literal_value
 from .shape_dtype import ShapeDtypeStruct
 
 
@@ -178,12 +179,28 @@ def as_array(x: Any, what: str) -> np.ndarray:
 # Dispatch
 # ---------------------------------------------------------------------------------------------
 
+# Concrete values of long loops (eager grad and other concrete tracing, apply_function outside
+# a trace): jit.py installs an evaluator that compiles the loop's one equation, so a scan of a
+# million steps costs one native loop instead of a million interpreter steps (trace time does
+# not grow with the trip count). Without it (or with DUALJIT_BACKEND=interpreter, which the
+# evaluator follows) the reference interpreter runs them.
+loop_evaluator: list[Callable[[Primitive, list, dict], Any]] = []
+COMPILED_LOOP_MIN_STEPS = 1000  # shorter scans run in the interpreter (compiling costs more)
+
+
+def evaluate(prim: Primitive, values: Sequence[Any], params: dict) -> Any:
+    """impl_rules[prim](*values, **params), with long scans through the loop evaluator."""
+    if loop_evaluator and prim is P.scan_p and params["length"] >= COMPILED_LOOP_MIN_STEPS:
+        return loop_evaluator[0](prim, list(values), params)
+    return impl_rules[prim](*values, **params)
+
+
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply a primitive: record it in the innermost trace, or evaluate it with numpy."""
     builder = current_builder()
     if builder is None:
         values = [_eager_value(a) for a in args]
-        out = impl_rules[prim](*values, **params)
+        out = evaluate(prim, values, params)
         return [np.asarray(o) for o in out] if prim.multiple_results else np.asarray(out)
     atoms = [builder.atom(a) for a in args]
     out_types = abstract_eval(prim, [a.type for a in atoms], params)
@@ -222,7 +239,7 @@ def _known_values(builder: Builder, atoms: list, prim: Primitive, params: dict) 
         if v is None:
             return None
         values.append(v)
-    out = impl_rules[prim](*values, **params)
+    out = evaluate(prim, values, params)
     return [np.asarray(o) for o in out] if prim.multiple_results else [np.asarray(out)]
 
 
@@ -315,9 +332,29 @@ class Tracer:
     def __complex__(self) -> complex:
         return complex(self._concrete("complex()"))
 
+    # NumPy cannot trace: a NumPy function would compute with the concrete value (a constant
+    # to every transform: a silent zero derivative) or fail obscurely. So conversion and every
+    # NumPy function raise, naming the function and its dualjit.numpy replacement, as JAX
+    # does; `ndarray (op) traced` reaches __array_ufunc__ and applies the traced operator.
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        value = self._concrete("conversion to a numpy array")
-        return np.asarray(value, dtype=dtype)
+        raise TypeError(numpy_on_tracer_message("numpy.asarray (conversion to a NumPy array)",
+                                                self, "asarray"))
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        operator = _UFUNC_OPERATORS.get(ufunc.__name__)
+        if method == "__call__" and operator is not None and not kwargs and len(inputs) == 2:
+            x, y = inputs
+            return getattr(x, operator[0])(y) if isinstance(x, Tracer) else \
+                getattr(y, operator[1])(x)
+        name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        raise TypeError(numpy_on_tracer_message(f"numpy.{name}", self, ufunc.__name__))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _SHAPE_QUERIES:
+            return _SHAPE_QUERIES[func](*args, **kwargs)
+        module = func.__module__.replace("numpy._core", "numpy").replace(".fromnumeric", "")
+        raise TypeError(numpy_on_tracer_message(f"{module}.{func.__name__}", self,
+                                                func.__name__))
 
     def __hash__(self) -> int:
         raise TypeError("traced arrays are not hashable")
@@ -351,6 +388,44 @@ for _op in ("__add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rt
             "__xor__ __rxor__ __lshift__ __rlshift__ __rshift__ __rrshift__ "
             "__lt__ __le__ __gt__ __ge__ __eq__ __ne__ __getitem__").split():
     _install_operator(_op)
+
+
+# ufunc name -> (method of the traced left operand, method of the traced right operand)
+_UFUNC_OPERATORS = {
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "true_divide": ("__truediv__", "__rtruediv__"),
+    "divide": ("__truediv__", "__rtruediv__"),
+    "floor_divide": ("__floordiv__", "__rfloordiv__"), "remainder": ("__mod__", "__rmod__"),
+    "power": ("__pow__", "__rpow__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "bitwise_and": ("__and__", "__rand__"), "bitwise_or": ("__or__", "__ror__"),
+    "bitwise_xor": ("__xor__", "__rxor__"), "left_shift": ("__lshift__", "__rlshift__"),
+    "right_shift": ("__rshift__", "__rrshift__"),
+    "less": ("__lt__", "__gt__"), "less_equal": ("__le__", "__ge__"),
+    "greater": ("__gt__", "__lt__"), "greater_equal": ("__ge__", "__le__"),
+    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
+}
+
+def _dtypes_of(args: Sequence[Any]) -> list[Any]:
+    return [a.dtype if isinstance(a, Tracer) else a for a in args]
+
+
+# NumPy functions that only read the type: answered from it
+_SHAPE_QUERIES = {
+    np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim,
+    np.size: lambda x, axis=None: x.size if axis is None else x.shape[axis],
+    np.result_type: lambda *args: np.result_type(*_dtypes_of(args)),
+    np.can_cast: lambda x, *args, **kw: np.can_cast(*_dtypes_of([x]), *args, **kw),
+    np.iscomplexobj: lambda x: x.dtype.kind == "c", np.isrealobj: lambda x: x.dtype.kind != "c",
+}
+
+
+def numpy_on_tracer_message(function: str, tracer: Tracer, name: str) -> str:
+    where = _user_frame()
+    location = f"\n  at {where[0]}:{where[1]}: {where[2]}" if where else ""
+    return (f"{function} was called on a traced array {tracer.aval}: NumPy cannot trace, so "
+            "its result would be a constant to grad, jvp, vjp and vmap (a silently wrong "
+            f"derivative) and unknown under jit.{location}\nUse dualjit.numpy.{name} instead "
+            "(import dualjit.numpy as jnp), which works on traced and plain arrays alike.")
 
 
 def _user_frame() -> tuple[str, int, str] | None:
@@ -408,9 +483,7 @@ def trace_flat(fun: Callable[..., Sequence[Any]], in_types: Sequence[TensorType]
 def apply_function(fn: Function, *args: Any) -> list[Any]:
     """Run `fn` on `args`: inline its equations into the current trace, or evaluate with numpy."""
     if current_builder() is None:
-        from ..ir.interpreter import eval_function
-
-        return eval_function(fn, *[_eager_value(a) for a in args])
+        return eval_function(fn, *[_eager_value(a) for a in args], evaluate=evaluate)
     if len(args) != len(fn.inputs):
         raise IRError(f"function takes {len(fn.inputs)} inputs, got {len(args)}")
     env: dict[Var, Any] = dict(zip(fn.inputs, args))
