@@ -268,3 +268,27 @@ def test_values_between_steps_are_freed_after_their_last_reader():
             assert all(v not in (s.segment.live_in if hasattr(s, "segment") else s.eqn.inputs)
                        for s in later)
     assert sum(map(len, p.dead_after)) > 0 and "then frees:" in str(p)
+
+
+def _fusion_depth(seg):
+    """Independently of the planner: the longest chain of values computed in registers."""
+    stored, depth = set(seg.materialized), {}
+    for e in seg.eqns:
+        d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
+        for v in e.outputs:
+            depth[v] = 0 if v in stored else d
+    return max(depth.values(), default=0)
+
+
+def test_a_long_chain_is_cut_into_stored_pieces():
+    # lower.py emits a fused value by recursion into its operands: the plan bounds the depth
+    def f(x):
+        for _ in range(500):
+            x = jnp.sin(x) * 1.5
+        return x
+
+    seg = only_kernel(plan(f, np.ones(8)))
+    assert _fusion_depth(seg) < schedule.MAX_FUSION_DEPTH
+    assert len(seg.temps) >= 1000 // schedule.MAX_FUSION_DEPTH
+    short = only_kernel(plan(lambda x: jnp.sin(jnp.sin(x) * 1.5) * 1.5, np.ones(8)))
+    assert short.temps == []

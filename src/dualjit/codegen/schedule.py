@@ -28,6 +28,10 @@ STACK_LIMIT = 1 << 20  # bytes of temporaries native control flow may keep on th
 PARALLEL_MIN_ELEMENTS = 1 << 17  # below this, handing work to threads costs more than it saves
 TINY_WORK = 256  # element operations: a function doing less keeps the GIL in its kernel
 SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machine-code generation
+# lower.py emits a fused value by recursing into its operands: a longer chain of fused
+# values is cut by storing one (a load and a store per element; keeps emission's recursion
+# depth bounded for programs of any length)
+MAX_FUSION_DEPTH = 64
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
 # that use them check the bound and rerun with the C library when it is exceeded.
@@ -193,6 +197,7 @@ class Segment:
         outs = set(self.live_out)
         self.materialized = self._must_store(outs)
         self._keep_in_registers(outs)
+        self._cap_fusion_depth()
         self.temps = [v for v in self.materialized if v not in outs]
         self.groups = self._groups(planner or Planner())
         self.slot_of, self.slot_bytes = self._plan_temporaries()
@@ -237,6 +242,25 @@ class Segment:
                     drop.add(v)  # computed inside its one reader's loop instead
         if drop:
             self.materialized = [v for v in self.materialized if v not in drop]
+
+    def _cap_fusion_depth(self) -> None:
+        """Store every MAX_FUSION_DEPTH-th value of a chain of fused values."""
+        stored = set(self.materialized)
+        depth: dict[Var, int] = {}
+        added = False
+        for e in self.eqns:
+            d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
+            for v in e.outputs:
+                if v in stored:
+                    continue
+                if d >= MAX_FUSION_DEPTH:
+                    stored.add(v)
+                    added = True
+                else:
+                    depth[v] = d
+        if added:
+            order = {v: i for i, e in enumerate(self.eqns) for v in e.outputs}
+            self.materialized = sorted(stored, key=lambda v: order[v])
 
     def _fusable_into(self, v: Var, group: list[Var], other: set[Var]) -> bool:
         """v's one reading loop is a reduction (or sibling reductions) over v's own shape that

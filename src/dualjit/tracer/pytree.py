@@ -48,17 +48,39 @@ class PyTreeDef:
         self._hash = hash((kind, aux, children))
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, PyTreeDef) and self.kind is other.kind
-                and self.aux == other.aux and self.children == other.children)
+        if not isinstance(other, PyTreeDef):
+            return False
+        pairs = [(self, other)]  # compared node by node: a deep tree must not recurse
+        while pairs:
+            a, b = pairs.pop()
+            if a is b:
+                continue
+            if (a._hash != b._hash or a.kind is not b.kind or a.aux != b.aux
+                    or len(a.children) != len(b.children)):
+                return False
+            pairs.extend(zip(a.children, b.children))
+        return True
 
     def __hash__(self) -> int:
         return self._hash
 
     def __repr__(self) -> str:
-        if self.kind is None:
-            return "*"
-        inner = ", ".join(map(repr, self.children))
-        return f"{self.kind.__name__}({inner})"
+        parts: list[str] = []
+        stack: list = [self]  # nodes, and the text that closes a node's children
+        while stack:
+            td = stack.pop()
+            if isinstance(td, str):
+                parts.append(td)
+            elif td.kind is None:
+                parts.append("*")
+            else:
+                parts.append(f"{td.kind.__name__}(")
+                stack.append(")")
+                for i, c in enumerate(reversed(td.children)):
+                    stack.append(c)
+                    if i < len(td.children) - 1:
+                        stack.append(", ")
+        return "".join(parts)
 
 
 LEAF = PyTreeDef(None, None, ())
@@ -75,34 +97,50 @@ def _node_kind(x: Any) -> tuple[type, NodeKind] | None:
 
 def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None
                  ) -> tuple[list[Any], PyTreeDef]:
+    """(leaves left to right, structure). Walks with an explicit stack: any depth works."""
     leaves: list[Any] = []
-
-    def walk(x: Any) -> PyTreeDef:
+    done: list[PyTreeDef] = []  # finished subtrees, children before their parent
+    stack: list = [(False, tree)]
+    while stack:
+        built, x = stack.pop()
+        if built:  # x = (cls, aux, number of children): its children are on `done`
+            cls, aux, n = x
+            kids = tuple(done[len(done) - n:])
+            del done[len(done) - n:]
+            done.append(PyTreeDef(cls, aux, kids))
+            continue
         found = None if (is_leaf is not None and is_leaf(x)) else _node_kind(x)
         if found is None:
             leaves.append(x)
-            return LEAF
+            done.append(LEAF)
+            continue
         cls, kind = found
         kids, aux = kind.flatten(x)
-        return PyTreeDef(cls, aux, tuple(walk(k) for k in kids))
-
-    treedef = walk(tree)
-    return leaves, treedef
+        stack.append((True, (cls, aux, len(kids))))
+        stack.extend((False, k) for k in reversed(kids))
+    return leaves, done[0]
 
 
 def tree_unflatten(treedef: PyTreeDef, leaves: list[Any]) -> Any:
+    """Rebuild the tree of `treedef` from leaves (iteratively, like tree_flatten)."""
     it = iter(leaves)
-
-    def build(td: PyTreeDef) -> Any:
+    done: list[Any] = []
+    stack: list = [(False, treedef)]
+    while stack:
+        built, td = stack.pop()
         if td.kind is None:
-            return next(it)
-        kids = [build(c) for c in td.children]
-        found = _registry.get(td.kind)
-        if found is None:  # namedtuple
-            return td.kind(*kids)
-        return found.unflatten(td.aux, kids)
-
-    return build(treedef)
+            done.append(next(it))
+        elif not built:
+            stack.append((True, td))
+            stack.extend((False, c) for c in reversed(td.children))
+        else:
+            n = len(td.children)
+            kids = done[len(done) - n:]
+            del done[len(done) - n:]
+            found = _registry.get(td.kind)
+            done.append(td.kind(*kids) if found is None  # namedtuple
+                        else found.unflatten(td.aux, kids))
+    return done[0]
 
 
 def tree_leaves(tree: Any) -> list[Any]:
