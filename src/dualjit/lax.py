@@ -607,3 +607,33 @@ def broadcast_in_dim(operand: Any, shape: Sequence[int], broadcast_dimensions: S
 
 def iota(dtype: Any, size: int) -> Any:
     return bind(P.iota_p, dtype=as_dtype(dtype), shape=(int(size),), dimension=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Special functions (linalg area): JAX's lax names for the primitives behind
+# dualjit.scipy.special (float operands; no promotion, as in lax)
+# ---------------------------------------------------------------------------------------------
+
+def erf(x: Any) -> Any:
+    return bind(P.erf_p, x)
+
+
+def erfc(x: Any) -> Any:
+    return bind(P.erfc_p, x)
+
+
+def erf_inv(x: Any) -> Any:
+    return bind(P.erf_inv_p, x)
+
+
+def lgamma(x: Any) -> Any:
+    return bind(P.lgamma_p, x)
+
+
+def digamma(x: Any) -> Any:
+    return bind(P.digamma_p, x)
+
+
+def polygamma(m: int, x: Any) -> Any:
+    """The m-th derivative of digamma (m a static integer >= 1; m = 0 is digamma)."""
+    return bind(P.digamma_p, x) if m == 0 else bind(P.polygamma_p, x, order=int(m))

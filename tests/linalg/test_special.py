@@ -328,3 +328,17 @@ def test_float32_derivatives_stay_float32():
         f = UNARY[name][0]
         g = dj.grad(lambda x: jnp.sum(f(x)))(x if name != "ndtri" else x / 2)
         assert g.dtype == np.float32
+
+
+def test_lax_names_are_the_primitives():
+    from dualjit import lax
+
+    x = np.array([-2.5, 0.3, 1.7, 6.0])
+    for ours, theirs in [(lax.erf, ss.erf), (lax.erfc, ss.erfc), (lax.lgamma, ss.gammaln),
+                         (lax.digamma, ss.digamma), (lambda x: lax.polygamma(2, x),
+                                                     lambda x: ss.polygamma(2, x))]:
+        np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-14)
+        np.testing.assert_allclose(dj.jit(ours)(x), theirs(x), rtol=1e-14)
+    np.testing.assert_allclose(lax.erf_inv(np.array([-0.5, 0.9])), ss.erfinv([-0.5, 0.9]),
+                               rtol=1e-14)
+    np.testing.assert_allclose(dj.grad(lax.lgamma)(3.5), ss.digamma(3.5), rtol=1e-14)
