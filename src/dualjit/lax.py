@@ -637,3 +637,23 @@ def digamma(x: Any) -> Any:
 def polygamma(m: int, x: Any) -> Any:
     """The m-th derivative of digamma (m a static integer >= 1; m = 0 is digamma)."""
     return bind(P.digamma_p, x) if m == 0 else bind(P.polygamma_p, x, order=int(m))
+
+
+# speed area: convolutions and window reductions live in lax_conv.py
+from .lax_conv import (  # noqa: E402, F401
+    ConvDimensionNumbers,
+    conv,
+    conv_dimension_numbers,
+    conv_general_dilated,
+    conv_transpose,
+    padtype_to_pads,
+    reduce_window,
+)
+
+
+def __getattr__(name: str) -> Any:
+    from .lax_conv import LAX_ELEMENTWISE, lax_elementwise  # add, max, min (not imported:
+                                                            # they would shadow builtins here)
+    if name in LAX_ELEMENTWISE:
+        return lax_elementwise(name)
+    raise AttributeError(f"module 'dualjit.lax' has no attribute {name!r}")

@@ -8,6 +8,7 @@ from dualjit.ir import Function, IRError, Literal, TensorType, Var, abstract_eva
 from dualjit.ir import primitives as P
 
 from ..batching.primitive_cases import VMAP_CASES
+from ..conv.cases import CONV_CASES
 from ..linalg.cases import LINALG_CASES
 from ..numpy.primitive_cases import NUMPY_CASES
 
@@ -134,6 +135,7 @@ CASES.update(VMAP_CASES)  # the vmap area's primitives (tests/batching/primitive
 CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
 CASES.update(LINALG_CASES)  # tests/linalg/cases.py: the linear-algebra primitives
+CASES.update(CONV_CASES)  # tests/conv/cases.py: convolution and window primitives (speed)
 
 # Integer bit operations (dtypes area), expected values worked out bit by bit.
 _i8 = np.array([-128, -1, 64, 5], np.int8)

@@ -1,7 +1,10 @@
 """Differentiation as IR transforms: jvp, linearize (partial evaluation), transpose, grad family."""
 
 from ..lax import stop_gradient  # noqa: F401
-from . import callbacks  # noqa: F401  (rules of host callbacks)
+from . import (  # noqa: F401
+    callbacks,  # rules of host callbacks
+    windows,  # speed area: convolution and pooling rules
+)
 from .api import (  # noqa: F401
     grad,
     hessian,

@@ -1,6 +1,10 @@
 """Batching (vmap) as an IR transform: a batching rule per primitive, batch_function, vmap."""
 
-from . import control, rules  # noqa: F401  (register the rules)
+from . import (  # noqa: F401  (register the rules)
+    control,
+    rules,
+    windows,  # noqa: F401, E402  (speed area: convolution and window rules)
+)
 from .api import vmap  # noqa: F401
 from .core import (  # noqa: F401
     BatchingFallbackWarning,

@@ -1261,3 +1261,127 @@ def _polygamma_shape(x, *, order):
 
 shape_rules[polygamma_p] = _polygamma_shape
 impl_rules[polygamma_p] = special_impl.polygamma
+
+
+# =============================================================================================
+# Convolution and pooling (speed): conv_general_dilated, window sums and maxima, and the
+# max-pool derivative pair. numpy implementations (im2col + matmul) in window_impl.py.
+# =============================================================================================
+
+from . import window_impl  # noqa: E402
+
+conv_general_dilated_p = new_primitive("conv_general_dilated")
+
+
+def _positive_ints(name: str, what: str, values, count: int) -> None:
+    if len(values) != count or any(int(v) < 1 for v in values):
+        raise IRError(f"{name}: {what} must be {count} integers >= 1, got {tuple(values)}")
+
+
+def _check_padding(name: str, padding, count: int) -> None:
+    if len(padding) != count or any(len(p) != 2 for p in padding):
+        raise IRError(f"{name}: padding must be {count} (low, high) pairs, got {padding}")
+
+
+def _check_specs(lhs, rhs, dimension_numbers) -> None:
+    specs = tuple(tuple(s) for s in dimension_numbers)
+    if len(specs) != 3 or any(sorted(s) != list(range(lhs.ndim)) for s in specs):
+        raise IRError(f"conv_general_dilated: dimension_numbers {dimension_numbers} must be "
+                      f"three permutations of range({lhs.ndim}) (lhs, rhs, out specs)")
+
+
+def _conv_groups(lhs, rhs, dimension_numbers, feature_group_count, batch_group_count) -> None:
+    (lhs_spec, rhs_spec, _), fg, bg = dimension_numbers, feature_group_count, batch_group_count
+    n, c = lhs.shape[lhs_spec[0]], lhs.shape[lhs_spec[1]]
+    o, i = rhs.shape[rhs_spec[0]], rhs.shape[rhs_spec[1]]
+    ok = (fg >= 1 and bg >= 1 and (fg == 1 or bg == 1) and c % fg == 0 and c // fg == i
+          and o % (fg * bg) == 0 and n % bg == 0)
+    if not ok:
+        raise IRError(f"conv_general_dilated: lhs {_shape_str(lhs)} (batch {n}, features {c}) "
+                      f"and rhs {_shape_str(rhs)} (out features {o}, in features {i}) do not fit "
+                      f"feature_group_count={fg}, batch_group_count={bg}: need in features = "
+                      "features / feature_group_count, out features divisible by the group "
+                      "count, batch divisible by batch_group_count, and one count equal to 1")
+    if any(rhs.shape[a] < 1 for a in rhs_spec[2:]):
+        raise IRError(f"conv_general_dilated: kernel {_shape_str(rhs)} has an empty window")
+
+
+def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                dimension_numbers, feature_group_count, batch_group_count):
+    name = "conv_general_dilated"
+    if lhs.dtype is not rhs.dtype or lhs.dtype not in NUMBERS or lhs.ndim != rhs.ndim \
+            or lhs.ndim < 2:
+        raise IRError(f"{name}: lhs {_shape_str(lhs)} and rhs {_shape_str(rhs)} must share a "
+                      "numeric dtype and a rank >= 2")
+    _check_specs(lhs, rhs, dimension_numbers)
+    nsp = lhs.ndim - 2
+    for what, values in (("window_strides", window_strides), ("lhs_dilation", lhs_dilation),
+                         ("rhs_dilation", rhs_dilation)):
+        _positive_ints(name, what, values, nsp)
+    _check_padding(name, padding, nsp)
+    _conv_groups(lhs, rhs, dimension_numbers, feature_group_count, batch_group_count)
+    return TensorType(lhs.dtype, window_impl.conv_output_shape(
+        lhs.shape, rhs.shape, window_strides=window_strides, padding=padding,
+        lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+        dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+        batch_group_count=batch_group_count))
+
+
+shape_rules[conv_general_dilated_p] = _conv_shape
+impl_rules[conv_general_dilated_p] = window_impl.conv_general_dilated
+
+
+def _window_shape(name, x, window_dimensions, window_strides, padding, base_dilation,
+                  window_dilation) -> tuple[int, ...]:
+    """The window counts of a windowed reduction over x, after checking its parameters."""
+    if x.dtype not in NUMBERS:
+        raise IRError(f"{name}: operand {_shape_str(x)} must be numeric")
+    for what, values in (("window_dimensions", window_dimensions),
+                         ("window_strides", window_strides), ("base_dilation", base_dilation),
+                         ("window_dilation", window_dilation)):
+        _positive_ints(name, what, values, x.ndim)
+    _check_padding(name, padding, x.ndim)
+    return tuple(window_impl.window_count(*a) for a in zip(
+        x.shape, window_dimensions, window_strides, padding, base_dilation, window_dilation))
+
+
+reduce_window_sum_p = new_primitive("reduce_window_sum")
+reduce_window_max_p = new_primitive("reduce_window_max")
+# select_and_gather_add(t, x): t at each window's first maximum of x (max pool's JVP);
+# select_and_scatter_add(s, x): s added at those positions (its transpose, max pool's VJP).
+select_and_gather_add_p = new_primitive("select_and_gather_add")
+select_and_scatter_add_p = new_primitive("select_and_scatter_add")
+window_primitives = (reduce_window_sum_p, reduce_window_max_p, select_and_gather_add_p,
+                     select_and_scatter_add_p)
+
+
+def _reduce_window_shape(name):
+    def rule(x, **window):
+        return TensorType(x.dtype, _window_shape(name, x, **window))
+    return rule
+
+
+def _select_and_gather_shape(t, x, **window):
+    counts = _window_shape("select_and_gather_add", x, **window)
+    if t.shape != x.shape or t.dtype not in FLOATS:
+        raise IRError(f"select_and_gather_add: tangent {_shape_str(t)} must be a float array "
+                      f"of the operand's shape {x.shape}")
+    return TensorType(t.dtype, counts)
+
+
+def _select_and_scatter_shape(s, x, **window):
+    counts = _window_shape("select_and_scatter_add", x, **window)
+    if s.shape != counts or s.dtype not in FLOATS:
+        raise IRError(f"select_and_scatter_add: source {_shape_str(s)} must be a float array "
+                      f"of the window counts {counts}")
+    return TensorType(s.dtype, x.shape)
+
+
+shape_rules[reduce_window_sum_p] = _reduce_window_shape("reduce_window_sum")
+shape_rules[reduce_window_max_p] = _reduce_window_shape("reduce_window_max")
+shape_rules[select_and_gather_add_p] = _select_and_gather_shape
+shape_rules[select_and_scatter_add_p] = _select_and_scatter_shape
+impl_rules[reduce_window_sum_p] = window_impl.reduce_window_sum
+impl_rules[reduce_window_max_p] = window_impl.reduce_window_max
+impl_rules[select_and_gather_add_p] = window_impl.select_and_gather_add
+impl_rules[select_and_scatter_add_p] = window_impl.select_and_scatter_add

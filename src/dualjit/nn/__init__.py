@@ -41,7 +41,8 @@ from .functions import (  # noqa: F401
     softplus,
 )
 
-_LAZY_SUBMODULES = ("functional", "init", "utils", "module", "layers", "loss")
+_LAZY_SUBMODULES = ("functional", "init", "utils", "module", "layers", "loss", "convolution",
+                    "conv_layers")
 _LAZY_NAMES = {
     "module": ("Module", "Parameter"),
     "layers": ("Identity", "Linear", "Bilinear", "Embedding", "LayerNorm", "BatchNorm1d",
@@ -50,6 +51,10 @@ _LAZY_NAMES = {
                "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"),
     "loss": ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
              "NLLLoss", "CrossEntropyLoss", "KLDivLoss"),
+    # speed area: convolution and pooling (arrays: convolution.py; modules: conv_layers.py)
+    "convolution": ("conv", "max_pool", "avg_pool"),
+    "conv_layers": ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+                    "BatchNorm2d"),
 }
 _HOME = {name: module for module, names in _LAZY_NAMES.items() for name in names}
 

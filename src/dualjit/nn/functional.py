@@ -546,3 +546,14 @@ def pad(input: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
     "annotations", "math", "np", "jnp", "A", "Any", "Tensor", "apply_op", "as_tensor_arg",
     "where", "nnf")]
+
+
+# speed area: convolution and pooling (nn/convolution.py)
+from .convolution import (  # noqa: E402, F401
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    max_pool1d,
+    max_pool2d,
+)

@@ -1,0 +1,81 @@
+"""Direct loop implementations of convolution and window reductions: the independent reference
+for tests (every output element summed term by term from the definitions)."""
+
+import itertools
+
+import numpy as np
+
+
+def _source_index(out_pos, offset, stride, window_dilation, low, base_dilation, size):
+    """The operand index a window element reads, or None for padding or a dilation hole."""
+    pos = out_pos * stride + offset * window_dilation - low
+    if pos < 0 or pos % base_dilation:
+        return None
+    index = pos // base_dilation
+    return index if index < size else None
+
+
+def conv(lhs, rhs, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+         feature_group_count=1, batch_group_count=1):
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    x, w = np.transpose(lhs, lhs_spec), np.transpose(rhs, rhs_spec)
+    n, (o, i), spatial, kernel = x.shape[0], w.shape[:2], x.shape[2:], w.shape[2:]
+    out_spatial = []
+    for size, k, s, (lo, hi), ld, rd in zip(spatial, kernel, strides, padding, lhs_dilation,
+                                             rhs_dilation):
+        padded = lo + hi + ((size - 1) * ld + 1 if size else 0)
+        out_spatial.append(max(0, (padded - ((k - 1) * rd + 1)) // s + 1))
+    groups = feature_group_count * batch_group_count
+    out = np.zeros((n // batch_group_count, o, *out_spatial), np.result_type(lhs, rhs))
+    for index in itertools.product(*map(range, out.shape)):
+        nb, oo, pos = index[0], index[1], index[2:]
+        g = oo // (o // groups)
+        acc = 0
+        for ii, offsets in itertools.product(range(i), itertools.product(*map(range, kernel))):
+            src = [_source_index(*a) for a in zip(pos, offsets, strides, rhs_dilation,
+                                                  [p[0] for p in padding], lhs_dilation, spatial)]
+            if None in src:
+                continue
+            batch = nb + g * (n // batch_group_count) if batch_group_count > 1 else nb
+            feature = g * i + ii if feature_group_count > 1 else ii
+            acc += x[(batch, feature, *src)] * w[(oo, ii, *offsets)]
+        out[index] = acc
+    return np.transpose(out, np.argsort(out_spec))
+
+
+def reduce_window(x, reducer, init, window_dimensions, window_strides, padding, base_dilation,
+                  window_dilation):
+    """Each window reduced with reducer(acc, value), padding and holes taking init."""
+    counts = []
+    for size, k, s, (lo, hi), bd, wd in zip(x.shape, window_dimensions, window_strides, padding,
+                                             base_dilation, window_dilation):
+        padded = lo + hi + ((size - 1) * bd + 1 if size else 0)
+        counts.append(max(0, (padded - ((k - 1) * wd + 1)) // s + 1))
+    out = np.empty(counts, x.dtype)
+    for pos in itertools.product(*map(range, counts)):
+        acc = init
+        for offsets in itertools.product(*map(range, window_dimensions)):
+            src = [_source_index(*a) for a in zip(pos, offsets, window_strides, window_dilation,
+                                                  [p[0] for p in padding], base_dilation,
+                                                  x.shape)]
+            acc = reducer(acc, init if None in src else x[tuple(src)])
+        out[pos] = acc
+    return out
+
+
+def first_max_positions(x, window_dimensions, window_strides, padding, base_dilation,
+                        window_dilation):
+    """Per window, the operand index of its first maximum (None if the window holds none)."""
+    result = {}
+    counts = reduce_window(x, max, -np.inf, window_dimensions, window_strides, padding,
+                           base_dilation, window_dilation).shape
+    for pos in itertools.product(*map(range, counts)):
+        best, where = -np.inf, None
+        for offsets in itertools.product(*map(range, window_dimensions)):
+            src = [_source_index(*a) for a in zip(pos, offsets, window_strides, window_dilation,
+                                                  [p[0] for p in padding], base_dilation,
+                                                  x.shape)]
+            if None not in src and (where is None or x[tuple(src)] > best):
+                best, where = x[tuple(src)], tuple(src)
+        result[pos] = where
+    return result, counts

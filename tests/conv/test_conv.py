@@ -1,0 +1,260 @@
+"""Convolutions and window reductions: values against the direct loop reference for random
+layouts, strides, padding, dilations and groups; derivatives against finite differences;
+native (jit) against the interpreter; JAX's spellings (padding strings, layout strings,
+conv_transpose) against JAX itself."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dualjit as dj
+from dualjit import lax
+from dualjit.ir import IRError
+
+from ..autodiff.check import check_grads
+from . import reference
+
+
+@st.composite
+def conv_problems(draw):
+    """A small 1-D or 2-D convolution with random layout, strides, padding, dilation, groups."""
+    nsp = draw(st.integers(1, 2))
+    ndim = nsp + 2
+    fg = draw(st.sampled_from([1, 1, 2, 3]))
+    bg = 1 if fg > 1 else draw(st.sampled_from([1, 1, 2]))
+    n = bg * draw(st.integers(1, 2))
+    i = draw(st.integers(1, 2))
+    c, o = i * fg, fg * bg * draw(st.integers(1, 2))
+    kernel = [draw(st.integers(1, 3)) for _ in range(nsp)]
+    spatial = [draw(st.integers(1, 6)) for _ in range(nsp)]
+    perms = st.permutations(list(range(ndim))).map(tuple)
+    specs = (draw(perms), draw(perms), draw(perms))
+    params = dict(window_strides=tuple(draw(st.integers(1, 3)) for _ in range(nsp)),
+                  padding=tuple((draw(st.integers(-1, 2)), draw(st.integers(-1, 2)))
+                                for _ in range(nsp)),
+                  lhs_dilation=tuple(draw(st.integers(1, 2)) for _ in range(nsp)),
+                  rhs_dilation=tuple(draw(st.integers(1, 2)) for _ in range(nsp)),
+                  dimension_numbers=specs, feature_group_count=fg, batch_group_count=bg)
+    canonical_lhs, canonical_rhs = [n, c, *spatial], [o, i, *kernel]
+    lhs_shape, rhs_shape = [0] * ndim, [0] * ndim
+    for j in range(ndim):
+        lhs_shape[specs[0][j]] = canonical_lhs[j]
+        rhs_shape[specs[1][j]] = canonical_rhs[j]
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(lhs_shape), rng.standard_normal(rhs_shape), params
+
+
+def _expected(x, w, p):
+    return reference.conv(x, w, p["window_strides"], p["padding"], p["lhs_dilation"],
+                          p["rhs_dilation"], p["dimension_numbers"], p["feature_group_count"],
+                          p["batch_group_count"])
+
+
+def _padded_enough(x, w, p):
+    """Negative padding may crop the input below one window: the output is then empty."""
+    return all(s > 0 for s in _expected(x, w, p).shape)
+
+
+@given(conv_problems())
+def test_conv_matches_the_loop_reference(problem):
+    x, w, p = problem
+    expected = _expected(x, w, p)
+    got = lax.conv_general_dilated(x, w, **p)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@given(conv_problems())
+def test_conv_native_matches_interpreter(problem):
+    x, w, p = problem
+    f = lambda x, w: lax.conv_general_dilated(x, w, **p)  # noqa: E731
+    np.testing.assert_allclose(dj.jit(f)(x.astype(np.float32), w.astype(np.float32)),
+                               _expected(x, w, p), rtol=1e-4, atol=1e-4)
+
+
+@given(conv_problems())
+def test_conv_derivatives_match_finite_differences(problem):
+    x, w, p = problem
+    if not _padded_enough(x, w, p):
+        return
+    check_grads(lambda x, w: lax.conv_general_dilated(x, w, **p), [x, w], order=2)
+
+
+def test_conv_grad_of_a_strided_dilated_grouped_conv_matches_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 9, 8, 4)), rng.standard_normal((3, 2, 2, 6))
+    kw = dict(window_strides=(2, 1), padding=((1, 0), (2, 1)), lhs_dilation=(1, 2),
+              rhs_dilation=(2, 1), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+              feature_group_count=2)
+    ours = dj.grad(lambda x, w: (lax.conv_general_dilated(x, w, **kw) ** 2).sum(),
+                   argnums=(0, 1))(x, w)
+    theirs = jax.grad(lambda x, w: (jax.lax.conv_general_dilated(x, w, **kw) ** 2).sum(),
+                      argnums=(0, 1))(x, w)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID", "SAME_LOWER"])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
+def test_padding_strings_and_layouts_follow_jax(padding, strides):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 7, 8, 3)), rng.standard_normal((3, 2, 3, 5))
+    dn = ("NHWC", "HWIO", "NCHW")
+    ours = lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=(1, 2),
+                                    dimension_numbers=dn)
+    theirs = jax.lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=(1, 2),
+                                          dimension_numbers=dn)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["SAME", "VALID", ((2, 1), (0, 1))])
+@pytest.mark.parametrize("transpose_kernel", [False, True])
+def test_conv_transpose_follows_jax(padding, transpose_kernel):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((3, 6, 3, 2))
+    if transpose_kernel:  # the kernel's I and O axes trade places
+        w = np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+    kw = dict(strides=(2, 3), padding=padding, transpose_kernel=transpose_kernel,
+              dimension_numbers=("NCHW", "IOHW", "NCHW"))
+    np.testing.assert_allclose(lax.conv_transpose(x, w, **kw),
+                               jax.lax.conv_transpose(x, w, **kw), rtol=1e-10, atol=1e-12)
+
+
+def test_conv_transpose_with_transposed_kernel_is_the_gradient_of_conv():
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((1, 2, 7, 6)), rng.standard_normal((3, 2, 3, 3))
+    conv = lambda x: lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)))  # noqa: E731
+    ct = rng.standard_normal(conv(x).shape)
+    _, pullback = dj.vjp(conv, x)
+    (x_bar,) = pullback(ct)
+    # padding (k - 1 - low, (in - 1) + low - (out - 1) * stride) per spatial dimension
+    up = lax.conv_transpose(ct, w, (2, 2), ((1, 1), (1, 2)), transpose_kernel=True,
+                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    np.testing.assert_allclose(up, x_bar, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Window reductions
+# ---------------------------------------------------------------------------------------------
+
+@st.composite
+def window_problems(draw):
+    ndim = draw(st.integers(1, 3))
+    shape = [draw(st.integers(1, 5)) for _ in range(ndim)]
+    params = dict(window_dimensions=tuple(draw(st.integers(1, 3)) for _ in range(ndim)),
+                  window_strides=tuple(draw(st.integers(1, 3)) for _ in range(ndim)),
+                  padding=tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+                                for _ in range(ndim)),
+                  base_dilation=tuple(draw(st.integers(1, 2)) for _ in range(ndim)),
+                  window_dilation=tuple(draw(st.integers(1, 2)) for _ in range(ndim)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    x = rng.integers(-3, 4, shape).astype(np.float64)  # small integers: many ties
+    return x, params
+
+
+@given(window_problems())
+def test_window_sum_and_max_match_the_loop_reference(problem):
+    x, p = problem
+    np.testing.assert_allclose(lax.reduce_window(x, 0.0, lax.add, **p),
+                               reference.reduce_window(x, np.add, 0.0, **p))
+    np.testing.assert_array_equal(lax.reduce_window(x, -np.inf, lax.max, **p),
+                                  reference.reduce_window(x, max, -np.inf, **p))
+    np.testing.assert_array_equal(lax.reduce_window(x, np.inf, lax.min, **p),
+                                  reference.reduce_window(x, min, np.inf, **p))
+    jitted = dj.jit(lambda x: lax.reduce_window(x, -np.inf, lax.max, **p))
+    np.testing.assert_array_equal(jitted(x), reference.reduce_window(x, max, -np.inf, **p))
+
+
+@given(window_problems())
+def test_max_pool_gradient_goes_to_the_first_maximum_of_each_window(problem):
+    x, p = problem
+    where, counts = reference.first_max_positions(x, **p)
+    ct = np.arange(1.0, 1.0 + int(np.prod(counts))).reshape(counts)
+    expected = np.zeros_like(x)
+    for pos, src in where.items():
+        if src is not None:
+            expected[src] += ct[pos]
+    _, pullback = dj.vjp(lambda x: lax.reduce_window(x, -np.inf, lax.max, **p), x)
+    np.testing.assert_array_equal(pullback(ct)[0], expected)
+
+
+def test_max_pool_ties_follow_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, 3.0, 3.0], [0.0, 0.0, 0.0, 0.0]])
+    kw = dict(window_dimensions=(2, 2), window_strides=(1, 1), padding="SAME")
+    ours = dj.grad(lambda x: lax.reduce_window(x, -np.inf, lax.max, **kw).sum())(x)
+    theirs = jax.grad(lambda x: jax.lax.reduce_window(x, -np.inf, jax.lax.max, **kw).sum())(x)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@given(window_problems())
+def test_window_derivatives_match_finite_differences(problem):
+    x, p = problem
+    rng = np.random.default_rng(0)
+    x = x + rng.standard_normal(x.shape) * 0.1 + np.arange(x.size).reshape(x.shape) * 1e-2
+    check_grads(lambda x: lax.reduce_window(x, 0.0, lax.add, **p), [x], order=2)
+    maxima = reference.reduce_window(x, max, -np.inf, **p)
+    if maxima.size and np.isfinite(maxima).all():  # (a window of padding only has max -inf)
+        check_grads(lambda x: lax.reduce_window(x, -np.inf, lax.max, **p), [x], order=2,
+                    atol=1e-5)
+
+
+def test_integer_window_max_and_min_use_the_integer_range():
+    x = np.array([[0, 255, 7], [1, 2, 3]], np.uint8)
+    kw = dict(window_dimensions=(2, 2), window_strides=(1, 1), padding="VALID")
+    np.testing.assert_array_equal(lax.reduce_window(x, 0, lax.max, **kw), [[255, 255]])
+    np.testing.assert_array_equal(lax.reduce_window(x, 255, lax.min, **kw), [[0, 2]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and edge cases
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("w_shape, kw, message", [
+    ((4, 3, 3), {}, "do not fit feature_group_count"),
+    ((4, 2, 3), {"feature_group_count": 3}, "do not fit"),
+    ((4, 2, 0), {}, "empty window"),
+    ((4, 2, 3), {"window_strides": (0,)}, "window_strides must be 1 integers >= 1"),
+])
+def test_conv_errors_say_what_does_not_fit(w_shape, kw, message):
+    x, w = np.ones((1, 2, 5)), np.ones(w_shape)
+    params = {"window_strides": (1,), "padding": "VALID", **kw}
+    with pytest.raises(IRError, match=message):
+        lax.conv_general_dilated(x, w, **params)
+
+
+def test_conv_dtype_mismatch_is_an_error():
+    with pytest.raises(IRError, match="must share a numeric dtype"):
+        lax.conv_general_dilated(np.ones((1, 1, 3), np.float32), np.ones((1, 1, 2)), (1,),
+                                 "VALID")
+
+
+def test_empty_batch_and_cropped_output_give_empty_results_and_zero_gradients():
+    w = np.ones((2, 1, 3))
+    assert lax.conv_general_dilated(np.ones((0, 1, 5)), w, (1,), "VALID").shape == (0, 2, 3)
+    crop = lambda x: lax.conv_general_dilated(x, w, (1,), ((-2, -2),)).sum()  # noqa: E731
+    assert lax.conv_general_dilated(np.ones((1, 1, 5)), w, (1,), ((-2, -2),)).shape == (1, 2, 0)
+    np.testing.assert_array_equal(dj.grad(crop)(np.ones((1, 1, 5))), np.zeros((1, 1, 5)))
+
+
+def test_reduce_window_refuses_an_add_with_nonzero_init():
+    with pytest.raises(ValueError, match="init_value 0"):
+        lax.reduce_window(np.ones(3), 1.0, lax.add, (2,), (1,), "VALID")
+
+
+def test_vmap_of_conv_over_examples_and_kernels():
+    rng = np.random.default_rng(5)
+    xs, ws = rng.standard_normal((3, 2, 4, 6)), rng.standard_normal((3, 4, 2, 3))
+    conv = lambda x, w: lax.conv_general_dilated(x, w, (1,), "SAME", feature_group_count=2)  # noqa: E731
+    got = dj.vmap(conv)(xs, ws)
+    for b in range(3):
+        np.testing.assert_allclose(got[b], conv(xs[b], ws[b]), rtol=1e-12)
