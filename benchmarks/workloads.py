@@ -374,3 +374,9 @@ WORKLOADS.update(TRANSFORM_WORKLOADS)
 from .linalg_ops import LINALG_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(LINALG_WORKLOADS)
+
+# Issue 14's model workloads (LeNet CNN, transformer block, separable 1-D convs): benchmarks/models.py;
+# under load: python -m benchmarks.load
+from .models import MODEL_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(MODEL_WORKLOADS)

@@ -2,41 +2,37 @@
 
 schedule.flat_variant decides which kernels get a variant over one flat index range [0, n)
 with `start` and `end` parameters (large elementwise work and full reductions). Here the
-runtime calls it from several threads on disjoint ranges (the call releases the GIL) and
-combines the reductions' per-chunk partial results. Partial sums are added in chunk order, so
-a float sum may differ from the one-thread result by rounding.
+runtime cuts [0, n) into chunks of a fixed size (CHUNK_ELEMENTS, whatever the thread count)
+that the caller and up to `workers - 1` pool threads take from a shared queue (threads.py;
+the call releases the GIL), then combines the reductions' per-chunk partial results in chunk
+order. So results are identical for any thread count and load; a float sum may differ from
+the unsplit kernel's (used below PARALLEL_MIN_ELEMENTS) by rounding.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import threads as _threads
 from .schedule import FlatSegment
 
 CHUNK_ALIGN = 64  # chunk boundaries on multiples of this many elements
+CHUNK_ELEMENTS = 1 << 15  # the chunk size: small enough to balance, large enough to amortize
 # A reduction's monoid (Primitive.reduction) -> the ufunc that merges partial results.
 MERGE = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
 def threads() -> int:
     """Worker count: DUALJIT_NUM_THREADS, else the cores this process may run on."""
-    env = os.environ.get("DUALJIT_NUM_THREADS", "")
-    if env.strip():
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return _threads.configured()
 
 
-def chunks(n: int, parts: int) -> list[tuple[int, int]]:
-    step = -(-n // parts)
-    step = -(-step // CHUNK_ALIGN) * CHUNK_ALIGN
-    return [(s, min(s + step, n)) for s in range(0, n, step)]
+def chunks(n: int) -> list[tuple[int, int]]:
+    """[0, n) in pieces of CHUNK_ELEMENTS (a multiple of CHUNK_ALIGN)."""
+    return [(s, min(s + CHUNK_ELEMENTS, n)) for s in range(0, n, CHUNK_ELEMENTS)]
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -57,22 +53,28 @@ def pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run(call, flat: FlatSegment, inputs: list, out_specs: list, parts: int) -> list:
-    """Run the chunk kernel `call` on `parts` threads; returns the live-out arrays."""
+def run(call, flat: FlatSegment, inputs: list, out_specs: list, workers: int) -> list:
+    """Run the chunk kernel `call` over every chunk, on the calling thread and up to
+    `workers - 1` helpers (no more than the idle cores); returns the live-out arrays."""
     seg = flat.segment
     shared = [None if c is not None else np.empty(shape, dtype)
               for (shape, dtype), c in zip(out_specs, flat.combine)]
     temps = [np.empty(n, np.uint8) for n in seg.slot_bytes]
-    ranges = chunks(flat.n, parts)
+    ranges = chunks(flat.n)
     per_chunk = []
     for _ in ranges:
         per_chunk.append([a if a is not None else np.empty(shape, dtype)
                           for a, (shape, dtype) in zip(shared, out_specs)])
-    jobs = [pool(parts - 1).submit(call, *inputs, *outs, *temps, start, end)
-            for outs, (start, end) in zip(per_chunk[1:], ranges[1:])]
-    call(*inputs, *per_chunk[0], *temps, *ranges[0])
-    for job in jobs:
-        job.result()
+    queue = _threads.ChunkQueue(len(ranges))
+
+    def run_chunk(i: int) -> None:
+        call(*inputs, *per_chunk[i], *temps, *ranges[i])
+
+    helpers = min(workers, _threads.free_cores(), len(ranges)) - 1
+    for _ in range(max(0, helpers)):
+        pool(helpers).submit(queue.work, run_chunk)
+    queue.work(run_chunk)
+    queue.wait()
     results = []
     for j, monoid in enumerate(flat.combine):
         if monoid is None:

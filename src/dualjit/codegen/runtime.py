@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import Function, Literal, Var, impl_rules, sub_functions
 from ..ir.interpreter import literal_value
-from . import object_cache, parallel, pycall
+from . import object_cache, parallel, profile, pycall, threads
 from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
@@ -31,7 +31,7 @@ from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 class _Kernel:
     """A planned kernel bound to its compiled code."""
 
-    __slots__ = ("plan", "segment", "flat", "call", "chunk_call")
+    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "blas_flops")
 
     def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool):
         self.plan, self.segment, self.flat = plan, plan.segment, plan.flat
@@ -41,6 +41,9 @@ class _Kernel:
         else:
             n = len(seg.live_in) + len(seg.live_out) + len(seg.slot_bytes)
             self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in))
+        self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
+        if self.blas_flops:
+            self.call = threads.with_blas_threads(self.call, self.blas_flops)
         self.chunk_call = None
         if plan.flat is not None:
             flat = plan.flat.segment
@@ -51,9 +54,8 @@ class _Kernel:
         seg = self.segment
         ins = [env[v] for v in seg.live_in]
         out_specs = [(v.type.shape, v.type.dtype.np) for v in seg.live_out]
-        workers = parallel.threads() if self.flat is not None else 1
-        if workers > 1:
-            outs = parallel.run(self.chunk_call, self.flat, ins, out_specs, workers)
+        if self.flat is not None:  # chunked at any thread count: results independent of it
+            outs = parallel.run(self.chunk_call, self.flat, ins, out_specs, parallel.threads())
         else:
             outs = [np.empty(s, d) for s, d in out_specs]
             self.call(*ins, *outs, *[np.empty(n, np.uint8) for n in seg.slot_bytes])
@@ -87,6 +89,9 @@ class _HostStep:
     def __init__(self, plan: HostStepPlan):
         self.plan, self.eqn = plan, plan.eqn
         self.impl = impl_rules[self.eqn.primitive]
+        flops = threads.blas_flops([self.eqn])  # numpy's matmul uses the same BLAS
+        if flops:
+            self.impl = threads.with_blas_threads(self.impl, flops)
         self.params = dict(self.eqn.params)
         if self.eqn.primitive.higher_order:
             self.params["run_function"] = _SubFunctions(self.eqn)
@@ -164,6 +169,8 @@ class CompiledFunction:
         """fast_call (any arguments, checked), typed_call and float_call (see callers.py) for
         a Function that is one kernel or one library call; None where they do not apply."""
         callers = self._one_kernel_callers(builtin_entries) or self._one_host_step_callers()
+        if profile.ENABLED:  # DUALJIT_PROFILE=1: every call goes through the timed steps
+            callers = None
         self.fast_call = callers.call if callers else None
         self.typed_call = callers.typed if callers else None
         self.float_call = callers.float_call if callers else None
@@ -180,8 +187,8 @@ class CompiledFunction:
         if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel):
             return None
         kernel = self.steps[0]
-        if kernel.flat is not None and parallel.threads() > 1:
-            return None  # split across threads by the general path
+        if kernel.flat is not None:
+            return None  # split into chunks by the general path
         seg = kernel.segment
         layout = kernel_layout(self.function, seg.live_in, seg.live_out, seg.slot_bytes,
                                self.consts)
@@ -212,15 +219,29 @@ class CompiledFunction:
 
     def __call__(self, *args: Any) -> list[np.ndarray]:
         fn = self.function
-        env: dict[Var, Any] = dict(zip(fn.inputs, self.spec.coerce(args)))
-        env.update(self.consts)
-        for step, dead in zip(self.steps, self.plan.dead_after):
-            step.run(env)
-            for v in dead:
-                env.pop(v, None)
+        if profile.ENABLED:
+            env = self._profiled_steps(args)
+        else:
+            env: dict[Var, Any] = dict(zip(fn.inputs, self.spec.coerce(args)))
+            env.update(self.consts)
+            for step, dead in zip(self.steps, self.plan.dead_after):
+                step.run(env)
+                for v in dead:
+                    env.pop(v, None)
         outs = [np.asarray(literal_value(a)) if isinstance(a, Literal) else env[a]
                 for a in fn.outputs]
         return unaliased(outs, args, self._fresh)
+
+    def _profiled_steps(self, args) -> dict:
+        start = time.perf_counter()
+        samples: list[list[float]] = [[] for _ in self.steps]
+        env = profile.timed_call(self, self.spec.coerce(args), samples)
+        profile.record(self, samples, time.perf_counter() - start)
+        return env
+
+    def profile(self, *args: Any, repeats: int = 10) -> profile.Profile:
+        """Each step's median time over `repeats` calls on args (see codegen/profile.py)."""
+        return profile.profile(self, args, repeats)
 
     def llvm_ir(self) -> str:
         return self.compiled.optimized_ir if self.compiled else ""

@@ -51,8 +51,8 @@ def padded_base(x, fill, padding, base_dilation):
 def windows(x, fill, window_dimensions, window_strides, padding, base_dilation, window_dilation):
     """A read-only view of shape (window counts..., window_dimensions...) over padded x."""
     x = np.asarray(x)
-    counts = [window_count(*args) for args in zip(x.shape, window_dimensions, window_strides,
-                                                  padding, base_dilation, window_dilation)]
+    counts = _counts(x.shape, window_dimensions, window_strides, padding, base_dilation,
+                     window_dilation)
     if 0 in counts or 0 in window_dimensions:
         return np.full(tuple(counts) + tuple(window_dimensions), fill, x.dtype)
     base = padded_base(x, fill, padding, base_dilation)
@@ -63,44 +63,78 @@ def windows(x, fill, window_dimensions, window_strides, padding, base_dilation, 
     return view[picks]
 
 
+def _counts(shape, window_dimensions, window_strides, padding, base_dilation, window_dilation):
+    return tuple(window_count(*args) for args in zip(shape, window_dimensions, window_strides,
+                                                     padding, base_dilation, window_dilation))
+
+
+def window_slices(x, fill, window_dimensions, window_strides, padding, base_dilation,
+                  window_dilation):
+    """(counts, [one strided view of shape counts per window offset, row-major]): the k-th
+    view holds element k of every window. Reductions loop over these: a handful of full-size
+    vectorized passes instead of one pass over tiny trailing window axes."""
+    x = np.asarray(x)
+    counts = _counts(x.shape, window_dimensions, window_strides, padding, base_dilation,
+                     window_dilation)
+    if 0 in counts or 0 in window_dimensions:
+        return counts, [np.full(counts, fill, x.dtype)] * max(1, math.prod(window_dimensions))
+    base = padded_base(x, fill, padding, base_dilation)
+    views = []
+    for offsets in np.ndindex(*window_dimensions):
+        views.append(base[tuple(slice(o * d, o * d + (c - 1) * s + 1, s) for o, d, c, s in
+                                zip(offsets, window_dilation, counts, window_strides))])
+    return counts, views
+
+
 def lowest(dtype: np.dtype):
     """The identity of max: -inf for floats, the smallest integer otherwise."""
     dtype = np.dtype(dtype)
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
 
 
-def _window_axes(ndim: int) -> tuple[int, ...]:
-    return tuple(range(ndim, 2 * ndim))
-
-
 def reduce_window_sum(x, **window):
     x = np.asarray(x)
-    view = windows(x, 0, **window)
-    return np.sum(view, axis=_window_axes(x.ndim), dtype=x.dtype)
+    _, views = window_slices(x, 0, **window)
+    total = views[0].copy()
+    for v in views[1:]:
+        total += v
+    return total
 
 
 def reduce_window_max(x, **window):
     x = np.asarray(x)
-    view = windows(x, lowest(x.dtype), **window)
-    return np.max(view, axis=_window_axes(x.ndim), initial=lowest(x.dtype))
+    _, views = window_slices(x, lowest(x.dtype), **window)
+    best = views[0].copy()
+    for v in views[1:]:
+        np.maximum(best, v, out=best)
+    return best
 
 
 def _first_argmax(x, window):
-    """Per window, the flat (row-major) offset of its first maximum (NaN counts as largest)."""
-    view = windows(x, lowest(x.dtype), **window)
-    counts = view.shape[:x.ndim]
-    size = math.prod(window["window_dimensions"])
-    if 0 in counts:
-        return np.zeros(counts, np.intp), counts
-    return view.reshape(counts + (size,)).argmax(axis=-1), counts
+    """Per window, the row-major offset of its first maximum (NaN counts as largest)."""
+    x = np.asarray(x)
+    counts, views = window_slices(x, lowest(x.dtype), **window)
+    best, chosen = views[0].copy(), np.zeros(counts, np.intp)
+    nan = x.dtype.kind == "f" and bool(np.isnan(x).any())
+    better = np.empty(counts, bool)
+    for k, v in enumerate(views[1:], start=1):
+        np.greater(v, best, out=better)
+        if nan:
+            better |= np.isnan(v) & ~np.isnan(best)
+        np.copyto(best, v, where=better)
+        np.copyto(chosen, k, where=better)
+    return chosen, counts
 
 
 def select_and_gather_add(t, x, **window):
     """The tangent t at each window's first maximum of x (the JVP of a max pool)."""
     t, x = np.asarray(t), np.asarray(x)
     chosen, counts = _first_argmax(x, window)
-    values = windows(t, 0, **window).reshape(counts + (math.prod(window["window_dimensions"]),))
-    return np.take_along_axis(values, chosen[..., None], axis=-1)[..., 0]
+    _, values = window_slices(t, 0, **window)
+    out = np.zeros(counts, t.dtype)
+    for k, v in enumerate(values):
+        np.copyto(out, v, where=chosen == k)
+    return out
 
 
 def select_and_scatter_add(s, x, **window):
@@ -111,11 +145,11 @@ def select_and_scatter_add(s, x, **window):
     base_shape = [lo + hi + dilated(n, d) for n, (lo, hi), d in zip(x.shape, padding, base_dilation)]
     total = np.zeros(base_shape, s.dtype)
     if s.size:
-        offsets = np.unravel_index(chosen, window["window_dimensions"])
-        grids = np.indices(counts, sparse=True)
-        where = tuple(g * stride + o * d for g, o, stride, d in
-                      zip(grids, offsets, window["window_strides"], window["window_dilation"]))
-        np.add.at(total, where, s)
+        for k, offsets in enumerate(np.ndindex(*window["window_dimensions"])):
+            # within one offset, distinct windows touch distinct elements: += is safe
+            total[tuple(slice(o * d, o * d + (c - 1) * st + 1, st) for o, d, c, st in zip(
+                offsets, window["window_dilation"], counts, window["window_strides"]))] += \
+                np.where(chosen == k, s, s.dtype.type(0))
     # back from the padded, dilated base to x's elements
     cropped = padded_base(total, 0, [(-lo, -hi) for lo, hi in padding], [1] * x.ndim)
     return np.ascontiguousarray(cropped[tuple(slice(None, None, d) for d in base_dilation)])
@@ -125,27 +159,52 @@ def select_and_scatter_add(s, x, **window):
 # Convolution
 # ---------------------------------------------------------------------------------------------
 
+def _patches(x, kernel, window):
+    """(C, K, N, P): element k of window p of x[n, c], K kernel offsets and P window positions
+    (so each group's rows are one contiguous matrix), looping over the shorter of K and P."""
+    n, c = x.shape[:2]
+    counts = _counts(x.shape, (1, 1) + tuple(kernel), **window)[2:]
+    k, p = math.prod(kernel), math.prod(counts)
+    cols = np.zeros((c, k, n, p), x.dtype)
+    if k == 0 or p == 0:
+        return cols, counts
+    if k <= p:
+        _, views = window_slices(x, 0, (1, 1) + tuple(kernel), **window)
+        for i, v in enumerate(views):
+            cols[:, i] = v.reshape(n, c, p).transpose(1, 0, 2)
+        return cols, counts
+    view = windows(x, 0, (1, 1) + tuple(kernel), **window)  # (N, C, counts..., 1, 1, kernel...)
+    for j, position in enumerate(np.ndindex(*counts)):
+        cols[:, :, :, j] = view[(slice(None), slice(None)) + position].reshape(n, c, k).transpose(
+            1, 2, 0)
+    return cols, counts
+
+
 def conv_general_dilated(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                          dimension_numbers, feature_group_count, batch_group_count):
-    """out[n, o, p] = sum over (c, k) of window p of lhs[n, c] times rhs[o, c, k], by group."""
+    """out[n, o, p] = sum over (c, k) of rhs[o, c, k] times element k of window p of
+    lhs[n, c]: per group one matrix product (O/groups, C/groups * K) @ (C/groups * K, N * P)."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     x = np.transpose(np.asarray(lhs), lhs_spec)  # (N, C, spatial...)
     w = np.transpose(np.asarray(rhs), rhs_spec)  # (O, I, kernel...)
-    nsp = x.ndim - 2
     (n, c), (o, i), kernel = x.shape[:2], w.shape[:2], w.shape[2:]
-    patches = windows(x, 0, (1, 1) + kernel, (1, 1) + tuple(window_strides),
-                      ((0, 0), (0, 0)) + tuple(padding), (1, 1) + tuple(lhs_dilation),
-                      (1, 1) + tuple(rhs_dilation))
-    spatial = patches.shape[2:2 + nsp]
-    groups, fg, bg = feature_group_count * batch_group_count, feature_group_count, batch_group_count
-    p, k = math.prod(spatial), math.prod(kernel)
-    # (B, N/B, G, C/G, P, K) -> (groups, N/B * P, C/G * K): one matrix of patches per group
-    cols = patches.reshape(bg, n // bg, fg, c // fg, p, k).transpose(0, 2, 1, 4, 3, 5)
-    cols = cols.reshape(groups, (n // bg) * p, (c // fg) * k)
-    mats = w.reshape(groups, o // groups, i, k).transpose(0, 2, 3, 1).reshape(groups, i * k, -1)
-    out = np.matmul(cols, mats)  # (groups, N/B * P, O/groups)
-    out = out.reshape(groups, n // bg, p, o // groups).transpose(1, 0, 3, 2)
-    out = out.reshape((n // bg, o) + spatial)
+    window = dict(window_strides=(1, 1) + tuple(window_strides),
+                  padding=((0, 0), (0, 0)) + tuple(padding),
+                  base_dilation=(1, 1) + tuple(lhs_dilation),
+                  window_dilation=(1, 1) + tuple(rhs_dilation))
+    cols, counts = _patches(x, kernel, window)
+    k, p = math.prod(kernel), math.prod(counts)
+    groups, bg = feature_group_count * batch_group_count, batch_group_count
+    og, nb = o // groups, n // bg
+    mats = np.ascontiguousarray(w).reshape(groups, og, i * k)
+    out = np.empty((nb, o, p), np.result_type(x, w))
+    for g in range(groups):
+        if bg == 1:  # group g: features g*I .. (g+1)*I of every example
+            rows = cols[g * i:(g + 1) * i].reshape(i * k, n * p)
+        else:  # batch group g: examples g*N/B .. (g+1)*N/B, every feature
+            rows = cols[:, :, g * nb:(g + 1) * nb].reshape(c * k, nb * p)
+        out[:, g * og:(g + 1) * og] = (mats[g] @ rows).reshape(og, nb, p).transpose(1, 0, 2)
+    out = out.reshape((nb, o) + tuple(counts))
     return np.ascontiguousarray(np.transpose(out, np.argsort(out_spec)))
 
 

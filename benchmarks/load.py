@@ -1,0 +1,120 @@
+"""python -m benchmarks.load [--busy N] [--passes P] [--only TEXT]: every selected workload on
+an idle machine and beside N busy processes (default: one per core), each implementation
+timed in interleaved passes (idle and loaded phases alternate within every pass), medians.
+
+The busy processes are started once and paused (SIGSTOP) during idle phases, so switching
+load costs nothing. "Idle" means: no busy process of ours; other users of the machine are not
+controlled, so the machine line of the report says how loaded it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from .workloads import WORKLOADS, time_once
+
+DEFAULT = ("W2", "W3", "W7 LeNet", "W8 transformer", "W9 depthwise")
+BURN = "while True:\n    pass\n"
+
+
+class Burners:
+    """N busy-looping processes, paused or running on demand; killed on exit."""
+
+    def __init__(self, n: int):
+        self.procs = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(n)]
+        self.pause()
+
+    def _signal(self, sig) -> None:
+        for p in self.procs:
+            os.kill(p.pid, sig)
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def run(self) -> None:
+        self._signal(signal.SIGCONT)
+        time.sleep(0.05)  # let them take the cores
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def _selected(only: str | None) -> dict:
+    from .models import MODEL_WORKLOADS
+
+    everything = {**WORKLOADS, **MODEL_WORKLOADS}
+    keys = [only] if only else DEFAULT
+    return {name: build for name, build in everything.items() if any(k in name for k in keys)}
+
+
+def measure(workloads: dict, burners: Burners, passes: int) -> list[tuple]:
+    rows = []
+    for name, build in workloads.items():
+        try:
+            impls = build()
+        except Exception as error:  # noqa: BLE001 — one broken cell must not stop the run
+            rows.append((name, "dualjit", None, None, f"unavailable: {error}"))
+            continue
+        idle = {impl: [] for impl in impls}
+        loaded = {impl: [] for impl in impls}
+        for _ in range(passes):
+            for samples, busy in ((idle, False), (loaded, True)):
+                if busy:
+                    burners.run()
+                for impl, fn in impls.items():
+                    samples[impl].append(time_once(fn))
+                if busy:
+                    burners.pause()
+        for impl in impls:
+            rows.append((name, impl, statistics.median(idle[impl]),
+                         statistics.median(loaded[impl]), ""))
+        print(name + ": " + ", ".join(f"{r[1]} {r[2] * 1e3:.2f}/{r[3] * 1e3:.2f} ms"
+                                      for r in rows if r[0] == name and r[2] is not None),
+              file=sys.stderr)
+    return rows
+
+
+def table(rows: list[tuple], busy: int) -> str:
+    lines = [f"| workload | implementation | idle median | with {busy} busy processes | "
+             "loaded / idle | loaded vs dualjit loaded |", "|---|---|---:|---:|---:|---:|"]
+    base = {r[0]: r[3] for r in rows if r[1] == "dualjit" and r[3] is not None}
+    for name, impl, idle, loaded, note in rows:
+        if idle is None:
+            lines.append(f"| {name} | {impl} | {note} | | | |")
+            continue
+        versus = f"{loaded / base[name]:.2f}x" if name in base else ""
+        lines.append(f"| {name} | {impl} | {idle * 1e3:.2f} ms | {loaded * 1e3:.2f} ms | "
+                     f"{loaded / idle:.2f}x | {versus} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--busy", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--only", help="workloads whose name contains this text")
+    args = parser.parse_args()
+    from .__main__ import machine
+
+    burners = Burners(args.busy)
+    try:
+        load_before = os.getloadavg()[0]
+        rows = measure(_selected(args.only), burners, args.passes)
+    finally:
+        burners.close()
+    print(f"{machine()}; 1-minute load average before the run {load_before:.1f}\n\n"
+          f"Medians of {args.passes} interleaved passes; last column: time / dualjit's time "
+          f"under the same load (above 1: dualjit is faster).\n\n{table(rows, args.busy)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

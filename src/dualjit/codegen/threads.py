@@ -1,0 +1,232 @@
+"""Threads on a shared machine: how many cores are free right now, BLAS's thread count chosen
+per call from the problem size and those cores, and the chunk queue multi-core kernels share.
+
+OpenBLAS's worker threads spin while they wait for each other; when another process holds
+the cores they are descheduled and every product waits for a time slice (a 2-core machine
+with two busy processes made a 1.5 ms training step take 17-144 ms). So products run on as
+many threads as there are idle cores (Linux: runnable tasks in /proc/loadavg, less our own
+runnable threads), and on one thread when small. Chunked kernels split their range into
+pieces of a fixed size that any thread, the caller included, takes from a shared counter: a
+descheduled helper delays one chunk, never the whole call, and nobody waits for a helper that
+has not started. The chunk layout depends only on the problem size, so results are the same
+for any thread count and any load.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+
+from . import blas
+
+BLAS_PARALLEL_MIN_FLOPS = 8_000_000  # smaller products run on one BLAS thread
+BLAS_FLOPS_PER_THREAD = 4_000_000  # a thread must get at least this much work
+SAMPLE_SECONDS = 0.02  # how long one reading of the machine's load stays valid
+
+
+def configured() -> int:
+    """The thread budget: DUALJIT_NUM_THREADS, else the cores this process may run on."""
+    env = os.environ.get("DUALJIT_NUM_THREADS", "")
+    if env.strip():
+        return max(1, int(env))
+    return _cores()
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Free cores
+# ---------------------------------------------------------------------------------------------
+
+_sample_lock = threading.Lock()
+_sample = (-1.0, 1)
+
+
+def free_cores() -> int:
+    """Cores not taken by other processes right now (at least 1), read at most every 20 ms."""
+    global _sample
+    now = time.monotonic()
+    taken, free = _sample
+    if now - taken < SAMPLE_SECONDS:
+        return free
+    with _sample_lock:
+        _sample = (now, _measure_free_cores())
+        return _sample[1]
+
+
+def _measure_free_cores() -> int:
+    cores = _cores()
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            runnable = int(f.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores  # not Linux: trust the configured budget
+    others = runnable - _own_runnable_threads()
+    return max(1, min(cores, cores - others))
+
+
+def _own_runnable_threads() -> int:
+    """Threads of this process that are running or ready to run (the reader is one)."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        end = stat.rfind(b")")
+        count += stat[end + 2:end + 3] == b"R"
+    return max(1, count)
+
+
+def set_load_reading(free: int | None) -> None:
+    """Pin free_cores() to `free` (tests and benchmarks); None measures again."""
+    global _sample
+    _sample = (float("inf"), free) if free is not None else (-1.0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# BLAS's thread count
+# ---------------------------------------------------------------------------------------------
+
+_SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+            "scipy_openblas_set_num_threads", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+            "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+_blas_lock = threading.Lock()
+_control: tuple | None = None  # (setter, getter) or () when none was found
+_blas_threads = 0  # the count we last set (0: not set yet)
+
+
+def _blas_control() -> tuple:
+    global _control
+    if _control is None:
+        found = ()
+        for path in blas._libraries():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            setter = next((getattr(lib, n) for n in _SETTERS if hasattr(lib, n)), None)
+            getter = next((getattr(lib, n) for n in _GETTERS if hasattr(lib, n)), None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                found = (setter, getter)
+                break
+        _control = found
+    return _control
+
+
+def blas_threads_for(flops: int) -> int:
+    """The BLAS threads for a product of `flops` multiply-adds: one when small, else as many
+    as the work, the budget and the idle cores allow."""
+    if flops < BLAS_PARALLEL_MIN_FLOPS:
+        return 1
+    return max(1, min(configured(), free_cores(), flops // BLAS_FLOPS_PER_THREAD))
+
+
+def use_blas_for(flops: int) -> None:
+    """Set BLAS's thread count for the products about to run (cheap when unchanged)."""
+    want = blas_threads_for(flops)
+    if want != _blas_threads:
+        set_blas_threads(want)
+
+
+def set_blas_threads(count: int) -> None:
+    global _blas_threads
+    control = _blas_control()
+    if not control:
+        return
+    with _blas_lock:
+        if count != _blas_threads:
+            control[0](count)
+            _blas_threads = count
+
+
+def blas_threads() -> int | None:
+    """BLAS's current thread count, or None when its library was not found."""
+    control = _blas_control()
+    return control[1]() if control else None
+
+
+def blas_flops(eqns) -> int:
+    """Multiply-adds of the equations that call BLAS (products and convolutions)."""
+    from ..ir import primitives as P
+    from .schedule import contraction_size
+
+    total = 0
+    for eqn in eqns:
+        if eqn.primitive is P.dot_general_p:
+            total += contraction_size(eqn)
+        elif eqn.primitive is P.conv_general_dilated_p:  # out size x (I x kernel size)
+            w = eqn.inputs[1].type
+            out_features = w.shape[eqn.params["dimension_numbers"][1][0]]
+            total += eqn.outputs[0].type.size * w.size // out_features if out_features else 0
+    return total
+
+
+def with_blas_threads(call, flops: int):
+    """call, setting BLAS's thread count first (for kernels entered without the runtime)."""
+    def run(*args, **params):
+        use_blas_for(flops)
+        return call(*args, **params)
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# The chunk queue
+# ---------------------------------------------------------------------------------------------
+
+class ChunkQueue:
+    """Chunks 0..n-1 taken in order by whoever asks; wait() returns once all are done."""
+
+    def __init__(self, n: int):
+        self.n, self.next, self.done = n, 0, 0
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.finished = threading.Condition(self.lock)
+
+    def claim(self) -> int | None:
+        with self.lock:
+            if self.next >= self.n or self.error is not None:
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self.lock:
+            self.done += 1
+            if error is not None and self.error is None:
+                self.error = error
+            if self.done >= self.next and (self.next >= self.n or self.error is not None):
+                self.finished.notify_all()
+
+    def work(self, run_chunk) -> None:
+        """Run chunks until none is left."""
+        while (i := self.claim()) is not None:
+            try:
+                run_chunk(i)
+            except BaseException as e:  # handed to the caller by wait()
+                self.finish(e)
+                return
+            self.finish()
+
+    def wait(self) -> None:
+        """Block until every claimed chunk is done (the caller has claimed all the rest)."""
+        with self.lock:
+            while self.done < self.next:
+                self.finished.wait()
+        if self.error is not None:
+            raise self.error

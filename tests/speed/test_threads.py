@@ -1,0 +1,145 @@
+"""The thread policy (codegen/threads.py): identical results for any thread count, BLAS's
+thread count chosen from problem size and idle cores, and no deadlock when many Python threads
+call compiled code while other processes keep every core busy."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.codegen import parallel, schedule, threads
+
+N = schedule.PARALLEL_MIN_ELEMENTS * 3 + 77
+
+
+def _program(x, a, b):
+    y = jnp.sin(x) * jnp.exp(-x * x) + jnp.tanh(x)
+    return y, jnp.sum(y), jnp.max(y), jnp.matmul(a, b)
+
+
+def _inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(N), rng.standard_normal((300, 200)), rng.standard_normal((200, 250))
+
+
+@pytest.fixture
+def reset_policy():
+    yield
+    threads.set_load_reading(None)
+
+
+@pytest.mark.parametrize("free", [1, 2])
+def test_results_are_identical_for_any_thread_count_and_load(monkeypatch, reset_policy, free):
+    threads.set_load_reading(free)
+    args = _inputs()
+    results = []
+    for count in ("1", "2", "3", "4"):
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
+        results.append(dj.jit(_program)(*args))
+    for other in results[1:]:
+        for got, want in zip(other[:3], results[0][:3]):
+            np.testing.assert_array_equal(got, want)  # same chunks, merged in the same order
+        # BLAS splits the output (not the sum) across threads: equal up to its kernels' order
+        np.testing.assert_allclose(other[3], results[0][3], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(results[0][1], np.sum(results[0][0]), rtol=1e-12)
+
+
+def test_blas_threads_follow_size_budget_and_idle_cores(monkeypatch, reset_policy):
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "4")
+    threads.set_load_reading(4)
+    assert threads.blas_threads_for(1000) == 1  # small: one thread
+    assert threads.blas_threads_for(10**9) == 4
+    assert threads.blas_threads_for(threads.BLAS_FLOPS_PER_THREAD * 2) == 2  # by the work
+    threads.set_load_reading(1)  # the other cores are busy
+    assert threads.blas_threads_for(10**9) == 1
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
+    threads.set_load_reading(4)
+    assert threads.blas_threads_for(10**9) == 1
+
+
+@pytest.mark.skipif(threads.blas_threads() is None, reason="numpy's OpenBLAS was not found")
+def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
+    a = np.ones((400, 400))
+    f = dj.jit(lambda a: jnp.matmul(a, a) + 1.0)
+    threads.set_load_reading(2)
+    f(a)
+    assert threads.blas_threads() == 2
+    threads.set_load_reading(1)
+    f(a)
+    assert threads.blas_threads() == 1
+    small = np.ones((8, 8))
+    threads.set_load_reading(2)
+    dj.jit(lambda a: jnp.matmul(a, a) * 2.0)(np.ones((300, 2)) @ np.ones((2, 300)))
+    dj.jit(lambda a: jnp.matmul(a, a))(small)
+    assert threads.blas_threads() in (1, 2)
+
+
+def test_chunk_queue_lets_the_caller_finish_when_helpers_never_start():
+    queue = threads.ChunkQueue(5)
+    done = []
+    queue.work(done.append)  # nobody else ever claims a chunk
+    queue.wait()
+    assert done == [0, 1, 2, 3, 4]
+
+
+def test_chunk_queue_hands_a_chunk_error_to_the_caller():
+    queue = threads.ChunkQueue(4)
+
+    def run(i):
+        if i == 1:
+            raise RuntimeError("chunk 1 failed")
+
+    queue.work(run)
+    with pytest.raises(RuntimeError, match="chunk 1"):
+        queue.wait()
+
+
+def test_chunks_do_not_depend_on_the_thread_count():
+    ranges = parallel.chunks(N)
+    assert ranges[0] == (0, parallel.CHUNK_ELEMENTS) and ranges[-1][1] == N
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+
+
+def _burners(count):
+    code = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+
+
+def test_no_deadlock_from_many_python_threads_on_busy_cores(reset_policy):
+    burners = _burners(os.cpu_count() or 2)
+    try:
+        assert threads._measure_free_cores() == 1  # every core has a busy process
+        args = _inputs(1)
+        f = dj.jit(_program)
+        expected = f(*args)
+        errors, finished = [], []
+
+        def caller():
+            try:
+                for _ in range(3):
+                    got = f(*args)
+                    np.testing.assert_array_equal(got[0], expected[0])
+                    np.testing.assert_array_equal(got[1], expected[1])
+                    np.testing.assert_allclose(got[3], expected[3], rtol=1e-12, atol=1e-12)
+                finished.append(1)
+            except BaseException as e:  # reported below
+                errors.append(e)
+
+        callers = [threading.Thread(target=caller) for _ in range(8)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(timeout=240)
+        assert not any(t.is_alive() for t in callers), "a caller is stuck"
+        assert not errors, errors[0]
+        assert len(finished) == 8
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
