@@ -380,3 +380,8 @@ WORKLOADS.update(LINALG_WORKLOADS)
 from .models import MODEL_WORKLOADS  # noqa: E402
 
 WORKLOADS.update(MODEL_WORKLOADS)
+
+# numpy area (issue 11): scans and sorting
+from .numpy_ops import NUMPY_WORKLOADS  # noqa: E402
+
+WORKLOADS.update(NUMPY_WORKLOADS)

@@ -554,15 +554,8 @@ def _copysign_jvp(primals, tangents):
 jvp_rules[P.copysign_p] = _copysign_jvp
 
 
-def _not_differentiable(name: str, reason: str):
-    def rule(primals, tangents, **params):
-        raise TypeError(f"{name} is not differentiable: {reason}")
-    return rule
-
-
-jvp_rules[P.nextafter_p] = _not_differentiable(
-    "nextafter", "it steps to the adjacent float, a piecewise-constant function with jumps "
-    "at every float; apply stop_gradient to its operands if a zero derivative is intended")
+# nextafter steps to an adjacent float: piecewise constant, like floor and round.
+zero_derivative.add(P.nextafter_p)
 
 
 def _ldexp_jvp(primals, tangents):

@@ -1071,3 +1071,118 @@ root_rules[P.cond_p] = _cond
 from .special import special_rules  # noqa: E402
 
 fused_rules.update(special_rules)
+
+
+# ---------------------------------------------------------------------------------------------
+# numpy area: accurate elementwise math, ldexp, running scans
+# ---------------------------------------------------------------------------------------------
+
+for _name, _p in {**P.numpy_unary_primitives, **P.numpy_binary_primitives}.items():
+    fused_rules[_p] = _on_result_type(_math_function(_name))  # asin, cbrt, hypot, ... of libm
+
+
+def _ldexp(k: KernelBuilder, e: Eqn, idx) -> L.Value:
+    """x * 2**n by the C library's ldexp (its int exponent clamped: beyond +-2**31 the result
+    is 0 or inf either way)."""
+    x, n = _operands(k, e, idx)
+    dtype, b = e.outputs[0].type.dtype, k.b
+    n64 = convert(k, n, e.inputs[1].type.dtype, DType.int64)
+    n64 = b.select(b.icmp_signed(">", n64, i64(2 ** 31 - 1)), i64(2 ** 31 - 1), n64)
+    n64 = b.select(b.icmp_signed("<", n64, i64(-2 ** 31)), i64(-2 ** 31), n64)
+    t = REG[dtype]
+    symbol = "ldexpf" if dtype is DType.float32 else "ldexp"
+    fn = k.module.globals.get(symbol) or L.Function(k.module, L.FunctionType(t, [t, I32]),
+                                                    symbol)
+    return b.call(fn, [x, b.trunc(n64, I32)])
+
+
+fused_rules[P.ldexp_p] = _ldexp
+
+_SCAN_KIND = {P.cumsum_p: "sum", P.cumprod_p: "prod", P.cummax_p: "max", P.cummin_p: "min"}
+
+
+def _scan_step(k: KernelBuilder, kind: str, dtype: DType, acc: L.Value, v: L.Value) -> L.Value:
+    """One step of a running scan, in order and without reassociation (NumPy's accumulate)."""
+    b = k.b
+    if kind in ("sum", "prod") and dtype.is_float:
+        return b.fadd(acc, v) if kind == "sum" else b.fmul(acc, v)
+    if kind in ("sum", "prod"):
+        return b.add(acc, v) if kind == "sum" else b.mul(acc, v)
+    if dtype is DType.bool:
+        return b.or_(acc, v) if kind == "max" else b.and_(acc, v)
+    return binary(k, P.max_p if kind == "max" else P.min_p, dtype, acc, v)
+
+
+def _scan_start(kind: str, dtype: DType) -> L.Constant:
+    if kind == "sum" and dtype.is_float:
+        return const(REG[dtype], -0.0)  # -0.0 + x == x for every x, -0.0 included
+    return _identity(kind, dtype)
+
+
+def _along_axis(k: KernelBuilder, out: Var, axis: int, reverse: bool, step) -> None:
+    """For each line along `axis`, step(full_index, position) in scan order."""
+    shape = out.type.shape
+    n = shape[axis]
+    rest = [d for i, d in enumerate(shape) if i != axis]
+
+    def line(rest_idx):
+        state = step.start()
+
+        def at(i):
+            j = k.b.sub(i64(n - 1), i) if reverse else i
+            full = list(rest_idx)
+            full.insert(axis, j)
+            step.visit(state, full, i)
+        k.counted_loop(n, at)
+    k.loop_nest(rest, line)
+
+
+class _RunningScan:
+    def __init__(self, k: KernelBuilder, e: Eqn):
+        self.k, self.e = k, e
+        self.kind = _SCAN_KIND[e.primitive]
+        self.dtype = e.outputs[0].type.dtype
+
+    def start(self) -> L.Value:
+        acc = self.k.alloca(REG[self.dtype])
+        self.k.b.store(_scan_start(self.kind, self.dtype), acc)
+        return acc
+
+    def visit(self, acc: L.Value, full: list, i: L.Value) -> None:
+        k, t = self.k, REG[self.dtype]
+        value = _scan_step(k, self.kind, self.dtype, k.b.load(acc, typ=t),
+                           k.value(self.e.inputs[0], full))
+        k.b.store(value, acc)
+        k.store(self.e.outputs[0], full, value)
+
+
+class _LinearRecurrence:
+    """z[i] = a[i] * z[i-1] + b[i], the first z being b[0] (no multiply by the start)."""
+
+    def __init__(self, k: KernelBuilder, e: Eqn):
+        self.k, self.e = k, e
+        self.dtype = e.outputs[0].type.dtype
+
+    def start(self) -> L.Value:
+        z = self.k.alloca(REG[self.dtype])
+        self.k.b.store(const(REG[self.dtype], 0.0), z)
+        return z
+
+    def visit(self, z: L.Value, full: list, i: L.Value) -> None:
+        k, b = self.k, self.k.b
+        a_i, b_i = (k.value(x, full) for x in self.e.inputs)
+        carried = b.fadd(b.fmul(a_i, b.load(z, typ=REG[self.dtype])), b_i)
+        value = b.select(b.icmp_signed("==", i, i64(0)), b_i, carried)
+        b.store(value, z)
+        k.store(self.e.outputs[0], full, value)
+
+
+def _running(visitor):
+    def rule(k: KernelBuilder, e: Eqn, _: Group) -> None:
+        _along_axis(k, e.outputs[0], e.params["axis"], e.params["reverse"], visitor(k, e))
+    return rule
+
+
+for _p in _SCAN_KIND:
+    root_rules[_p] = _running(_RunningScan)
+root_rules[P.linear_recurrence_p] = _running(_LinearRecurrence)

@@ -750,3 +750,10 @@ def _eqn_text(e: Eqn, names: dict[Var, str]) -> str:
 def _holds_function(value) -> bool:
     return isinstance(value, Function) or (
         isinstance(value, tuple) and bool(value) and isinstance(value[0], Function))
+
+# numpy area: the accurate elementwise math (C library calls), ldexp, and the running scans
+# (a sequential loop along their axis; they write only their outputs, so they may rerun).
+lowerings.update({p: ELEMENTWISE for p in (*P.numpy_unary_primitives.values(),
+                                           *P.numpy_binary_primitives.values(), P.ldexp_p)})
+lowerings.update({p: Lowering(rerunnable=True) for p in (
+    P.cumsum_p, P.cumprod_p, P.cummax_p, P.cummin_p, P.linear_recurrence_p)})

@@ -805,7 +805,7 @@ _NUMPY_UNARY = {
 }
 numpy_unary_primitives = {}
 for _name, _fn in _NUMPY_UNARY.items():
-    _p = new_primitive(_name)
+    _p = new_primitive(_name, elementwise=True)
     numpy_unary_primitives[_name] = _p
     shape_rules[_p] = (lambda n: lambda x: _elementwise_type(n, [x], FLOATS))(_name)
     impl_rules[_p] = _quiet((lambda f: lambda x: np.asarray(f(np.asarray(x))))(_fn))
@@ -818,7 +818,7 @@ sinh_p, cosh_p, cbrt_p, exp2_p, log2_p, log10_p = (
 _NUMPY_BINARY = {"hypot": np.hypot, "copysign": np.copysign, "nextafter": np.nextafter}
 numpy_binary_primitives = {}
 for _name, _fn in _NUMPY_BINARY.items():
-    _p = new_primitive(_name)
+    _p = new_primitive(_name, elementwise=True)
     numpy_binary_primitives[_name] = _p
     shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(n, [x, y], FLOATS))(_name)
     impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
@@ -826,7 +826,7 @@ hypot_p, copysign_p, nextafter_p = (numpy_binary_primitives[n]
                                     for n in ("hypot", "copysign", "nextafter"))
 
 # ldexp(x, n) = x * 2**n without overflow in between; frexp(x) = (mantissa, exponent).
-ldexp_p = new_primitive("ldexp")
+ldexp_p = new_primitive("ldexp", elementwise=True)
 
 
 def _ldexp_shape(x, n):
@@ -871,8 +871,9 @@ def _cumulative_impl(accumulate):
     def impl(x, *, axis, reverse):
         x = np.asarray(x)
         if reverse:
-            return np.flip(accumulate(np.flip(x, axis), axis=axis), axis).astype(x.dtype)
-        return accumulate(x, axis=axis).astype(x.dtype)
+            out = np.flip(accumulate(np.flip(x, axis), axis=axis), axis)
+            return np.ascontiguousarray(out, dtype=x.dtype)
+        return accumulate(x, axis=axis).astype(x.dtype, copy=False)
     return _quiet(impl)
 
 
@@ -940,6 +941,8 @@ def _sort_shape(*operands, axis, num_keys):
 
 def _sort_impl(*operands, axis, num_keys):
     operands = [np.asarray(o) for o in operands]
+    if len(operands) == 1:  # nothing carried along: equal keys are interchangeable
+        return [np.sort(operands[0], axis=axis)]
     keys = operands[:num_keys]
     if num_keys == 1:
         order = np.argsort(keys[0], axis=axis, kind="stable")

@@ -15,9 +15,44 @@ from .at import at  # noqa: F401  (x.at[index].set/add/...: the vmap area)
 from .bits import *  # noqa: F401,F403  (dtypes area: shifts, bit counts, gcd/lcm, iinfo)
 from .creation import *  # noqa: F401,F403
 from .cumulative import *  # noqa: F401,F403
+from .dtypes import *  # noqa: F401,F403
+from .einsum import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
+from .functional import *  # noqa: F401,F403
+from .index_tricks import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
+from .padding import *  # noqa: F401,F403
+from .polynomial import *  # noqa: F401,F403
 from .products import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403
 from .sorting import *  # noqa: F401,F403
+from .statistics import *  # noqa: F401,F403
+
+
+def _refusing_out(fn):
+    """fn, refusing NumPy's out= with the reason (its own signature has no out)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"{fn.__name__}: out= is not supported: dualjit arrays are "
+                            "immutable values; use the returned array instead")
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _wrap_functions_without_out() -> None:
+    import inspect
+    import types
+
+    namespace = globals()
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or not isinstance(value, types.FunctionType):
+            continue
+        if "out" not in inspect.signature(value).parameters:
+            namespace[name] = _refusing_out(value)
+
+
+_wrap_functions_without_out()

@@ -14,6 +14,7 @@ from ._core import (
     broadcast_to,
     convert,
     float_dtype,
+    joint_shape,
     operand,
     promote,
     slice_axis,
@@ -25,7 +26,9 @@ from .elementwise import sign as _sign
 from .shapes import concatenate, expand_dims, moveaxis, reshape
 
 __all__ = ["zeros", "ones", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace",
-           "eye", "array", "asarray", "astype", "iota", "logspace", "geomspace"]
+           "logspace", "geomspace", "eye", "array", "asarray", "astype", "iota", "empty",
+           "empty_like", "identity", "tri", "fromfunction", "fromiter", "bartlett", "blackman",
+           "hamming", "hanning", "kaiser", "meshgrid"]
 
 def _creation_dtype(dtype: Any, default: Any) -> _np.dtype:
     return as_dtype(dtype if dtype is not None else default).np
@@ -102,6 +105,8 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retste
 def _traced_linspace(start: Any, stop: Any, num: int, endpoint: bool, axis: int):
     dt = float_dtype(start, stop)
     start, stop = promote("linspace", start, stop, dtype=dt)
+    shape = joint_shape("linspace", _np.shape(start), _np.shape(stop))
+    start, stop = broadcast_to(start, shape), broadcast_to(stop, shape)
     div = (num - 1) if endpoint else num
     step = divide(subtract(stop, start), builtins.max(div, 1))
     ramp = _np.arange(num, dtype=dt).reshape((num,) + (1,) * _np.ndim(start))
@@ -180,3 +185,87 @@ def astype(x: Any, dtype: Any) -> Any:
 def iota(dtype: Any, size: int) -> Any:
     return bind(P.iota_p, dtype=as_dtype(dtype), shape=(int(size),), dimension=0)
 
+
+
+def empty(shape: Any, dtype: Any = None) -> _np.ndarray:
+    """Zeros: dualjit has no uninitialized memory to hand out."""
+    return zeros(shape, dtype)
+
+
+def empty_like(prototype: Any, dtype: Any = None, shape: Any = None) -> Any:
+    return zeros_like(prototype, dtype, shape)
+
+
+def identity(n: int, dtype: Any = None) -> _np.ndarray:
+    return eye(n, dtype=dtype)
+
+
+def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> _np.ndarray:
+    """Ones on and below the k-th diagonal."""
+    N = static_int(N, "N", "tri")
+    M = N if M is None else static_int(M, "M", "tri")
+    return _np.tri(N, M, static_int(k, "k", "tri"), dtype=_creation_dtype(dtype, _np.float64))
+
+
+def fromfunction(function: Any, shape: Any, *, dtype: Any = float, **kwargs: Any) -> Any:
+    """function(*index_grids) over the grid of `shape` (the grids are float by default)."""
+    grids = _np.indices(static_shape(shape, "fromfunction"), dtype=as_dtype(dtype).np)
+    return function(*grids, **kwargs)
+
+
+def fromiter(iter: Any, dtype: Any, count: int = -1, *, like: Any = None) -> Any:  # noqa: A002
+    """An array of the iterable's items (traced items are stacked)."""
+    items = list(iter) if count < 0 else [x for _, x in zip(range(count), iter)]
+    if count >= 0 and len(items) < count:
+        raise ValueError(f"fromiter: iterator too short: expected {count} but iterator had "
+                         f"only {len(items)} items")
+    return array(items, dtype=dtype) if items else _np.zeros(0, as_dtype(dtype).np)
+
+
+def _window(name: str, M: Any) -> _np.ndarray:
+    M = static_int(M, "M", name)
+    return getattr(_np, name)(M).astype(_np.float64)
+
+
+def bartlett(M: int) -> _np.ndarray:
+    return _window("bartlett", M)
+
+
+def blackman(M: int) -> _np.ndarray:
+    return _window("blackman", M)
+
+
+def hamming(M: int) -> _np.ndarray:
+    return _window("hamming", M)
+
+
+def hanning(M: int) -> _np.ndarray:
+    return _window("hanning", M)
+
+
+def kaiser(M: int, beta: float) -> _np.ndarray:
+    if isinstance(beta, Tracer):
+        raise TypeError("kaiser: beta must be a static number")
+    return _np.kaiser(static_int(M, "M", "kaiser"), float(beta)).astype(_np.float64)
+
+
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> list:
+    """Coordinate grids from 1-D coordinate arrays ('xy': the first two axes swapped)."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError("meshgrid: indexing must be 'xy' or 'ij'")
+    xi = [reshape(operand(x, "meshgrid"), (-1,)) for x in xi]
+    nd = len(xi)
+    shapes = [_np.shape(x)[0] for x in xi]
+    out = []
+    for k, x in enumerate(xi):
+        shape = [1] * nd
+        shape[k] = shapes[k]
+        if indexing == "xy" and nd > 1 and k < 2:
+            shape[0], shape[1] = shape[1], shape[0]
+        out.append(reshape(x, shape))
+    if sparse:
+        return out
+    full = list(shapes)
+    if indexing == "xy" and nd > 1:
+        full[0], full[1] = full[1], full[0]
+    return [broadcast_to(x, full) for x in out]

@@ -223,7 +223,9 @@ def _gradient_along(f: Any, ax: int, h: Any, edge_order: int) -> Any:
         return reshape(v, shape)
 
     if _np.ndim(h) == 0:
-        interior = divide(subtract(part(2, n), part(0, n - 2)), multiply(h, 2.0))
+        h = h if type(h) in PY_SCALARS else convert(operand(h, "gradient"), result_type(f))
+        twice = h * 2.0 if type(h) in PY_SCALARS else multiply(h, 2.0)
+        interior = divide(subtract(part(2, n), part(0, n - 2)), twice)
         if edge_order == 1:
             first = divide(subtract(part(1, 2), part(0, 1)), h)
             last = divide(subtract(part(n - 1, n), part(n - 2, n - 1)), h)

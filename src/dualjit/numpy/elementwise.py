@@ -38,7 +38,7 @@ __all__ = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", 
            "remainder", "mod", "fmod", "power", "pow", "equal", "not_equal", "less", "less_equal",
            "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "where", "clip",
            "isnan", "isinf", "isfinite", "nan_to_num", "isclose", "allclose", "array_equal",
-           "array_equiv"]
+           "array_equiv", "gcd", "lcm", "i0"]
 
 def _unary_float(prim, op: str):
     def fn(x):
@@ -174,14 +174,14 @@ def copysign(x: Any, y: Any) -> Any:
 
 
 def nextafter(x: Any, y: Any) -> Any:
-    """The next float after x toward y (not differentiable: stop_gradient the operands)."""
+    """The next float after x toward y (piecewise constant: its derivative is zero)."""
     return elementwise_op(P.nextafter_p, "nextafter", x, y, dtype=float_dtype(x, y))
 
 
 def spacing(x: Any) -> Any:
     """The distance from x to the adjacent float away from zero (negative for x < 0)."""
     x = operand(x, "spacing")
-    x = convert(x, float_dtype(x))
+    x = bind(P.stop_gradient_p, convert(x, float_dtype(x)))  # piecewise constant in x
     away = copysign(inf, x)
     return subtract(nextafter(x, away), x)
 
@@ -563,3 +563,60 @@ def array_equiv(a1: Any, a2: Any) -> Any:
     except ValueError:
         return False
     return all(equal(a1, a2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer number theory and a Bessel function
+# ---------------------------------------------------------------------------------------------
+
+def gcd(x1: Any, x2: Any) -> Any:
+    """Greatest common divisor of integers (Euclid's algorithm as a while_loop)."""
+    from ..lax import while_loop
+    from .reductions import any as any_
+
+    a, b = promote("gcd", x1, x2)
+    if result_type(a).kind not in "iu":
+        raise TypeError(f"gcd: operands must be integers, got {result_type(a)}")
+    shape = joint_shape("gcd", _np.shape(a), _np.shape(b))
+    a, b = abs(broadcast_to(a, shape)), abs(broadcast_to(b, shape))
+
+    def step(pair):
+        a, b = pair
+        nonzero = not_equal(b, 0)
+        safe = where(nonzero, b, 1)
+        return where(nonzero, b, a), where(nonzero, remainder(a, safe), 0)
+
+    a, _ = while_loop(lambda pair: any_(not_equal(pair[1], 0)), step, (a, b))
+    return a
+
+
+def lcm(x1: Any, x2: Any) -> Any:
+    """Least common multiple of integers (0 when either is 0)."""
+    a, b = promote("lcm", x1, x2)
+    if result_type(a).kind not in "iu":
+        raise TypeError(f"lcm: operands must be integers, got {result_type(a)}")
+    g = gcd(a, b)
+    safe = where(equal(g, 0), 1, g)
+    return abs(multiply(floor_divide(a, safe), b))
+
+
+def i0(x: Any) -> Any:
+    """The modified Bessel function of the first kind, order 0: its power series up to 30,
+    the asymptotic series beyond (each term exact in double precision at its end)."""
+    x = operand(x, "i0")
+    x = abs(convert(x, float_dtype(x)))
+    large = greater(x, 30.0)
+    small_x = where(large, 30.0, x)
+    quarter = multiply(multiply(small_x, small_x), 0.25)
+    term, series = 1.0, 1.0
+    for k in range(1, 60):
+        term = multiply(term, divide(quarter, float(k * k)))
+        series = add(series, term)
+    big_x = where(large, x, 30.0)
+    inverse = divide(1.0, multiply(big_x, 8.0))
+    term, tail = 1.0, 1.0
+    for k in range(1, 16):
+        term = multiply(term, multiply(inverse, float((2 * k - 1) ** 2) / k))
+        tail = add(tail, term)
+    asymptotic = multiply(divide(exp(big_x), sqrt(multiply(big_x, 2 * math.pi))), tail)
+    return where(large, asymptotic, series)

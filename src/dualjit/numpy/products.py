@@ -1,21 +1,42 @@
-"""Products of dualjit.numpy: dot, matmul, tensordot, inner, outer, einsum."""
+"""Products of dualjit.numpy: dot, matmul, tensordot, inner, outer, kron, cross, vander,
+convolve and correlate (einsum has its own module)."""
 
 from __future__ import annotations
 
 import builtins
-import string
 from typing import Any
 
 import numpy as _np
 
 from ..ir import primitives as P
 from ..tracer.core import bind
-from ._core import PY_SCALARS, broadcast_to, convert, joint_shape, ndim, operand, result_type, shape
-from .elementwise import multiply
+from ._core import (
+    PY_SCALARS,
+    broadcast_to,
+    convert,
+    joint_shape,
+    ndim,
+    operand,
+    refuse_out,
+    result_type,
+    shape,
+    static_int,
+)
+from .elementwise import multiply, subtract
 from .reductions import sum
-from .shapes import ravel, reshape, squeeze, transpose
+from .shapes import (
+    broadcast_arrays,
+    expand_dims,
+    flip,
+    moveaxis,
+    ravel,
+    reshape,
+    squeeze,
+    stack,
+)
 
-__all__ = ["dot_general", "matmul", "dot", "vdot", "inner", "outer", "tensordot", "einsum"]
+__all__ = ["dot_general", "matmul", "dot", "vdot", "inner", "outer", "tensordot", "matvec",
+           "vecmat", "vecdot", "kron", "cross", "vander", "convolve", "correlate"]
 
 def dot_general(lhs: Any, rhs: Any, dimension_numbers: Any) -> Any:
     lhs, rhs = (convert(operand(a, "dot_general"), result_type(lhs, rhs)) for a in (lhs, rhs))
@@ -34,7 +55,8 @@ def _matmul_operands(op: str, a: Any, b: Any) -> tuple[Any, Any]:
     return convert(a, dt), convert(b, dt)
 
 
-def matmul(a: Any, b: Any) -> Any:
+def matmul(a: Any, b: Any, out: Any = None) -> Any:
+    refuse_out("matmul", out)
     a, b = _matmul_operands("matmul", a, b)
     sa, sb = _np.shape(a), _np.shape(b)
     a2 = reshape(a, (1,) + sa) if len(sa) == 1 else a
@@ -56,7 +78,8 @@ def matmul(a: Any, b: Any) -> Any:
     return out
 
 
-def dot(a: Any, b: Any) -> Any:
+def dot(a: Any, b: Any, out: Any = None) -> Any:
+    refuse_out("dot", out)
     if ndim(a) == 0 or ndim(b) == 0:
         return multiply(a, b)
     if ndim(b) <= 2:
@@ -70,10 +93,13 @@ def vdot(a: Any, b: Any) -> Any:
 
 
 def inner(a: Any, b: Any) -> Any:
+    if ndim(a) == 0 or ndim(b) == 0:
+        return multiply(a, b)
     return tensordot(a, b, axes=((ndim(a) - 1,), (ndim(b) - 1,)))
 
 
-def outer(a: Any, b: Any) -> Any:
+def outer(a: Any, b: Any, out: Any = None) -> Any:
+    refuse_out("outer", out)
     return multiply(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
@@ -92,62 +118,131 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
     return bind(P.dot_general_p, a, b, dimension_numbers=((la, lb), ((), ())))
 
 
-def einsum(subscripts: str, *operands: Any) -> Any:
-    """Einstein summation over one or more operands (contracted pairwise, left to right)."""
-    subscripts = subscripts.replace(" ", "")
-    if "." in subscripts:
-        raise ValueError("einsum: ellipsis subscripts are not supported")
-    if "->" in subscripts:
-        inputs, output = subscripts.split("->")
-    else:
-        inputs = subscripts
-        letters = inputs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    specs = inputs.split(",")
-    if len(specs) != len(operands):
-        raise ValueError(f"einsum: {len(specs)} operand subscripts for {len(operands)} operands")
-    ops = [operand(o, "einsum") for o in operands]
-    for spec, o in zip(specs, ops):
-        if len(spec) != ndim(o) or builtins.any(c not in string.ascii_letters for c in spec):
-            raise ValueError(f"einsum: subscripts {spec!r} do not fit operand of shape {shape(o)}")
-        if len(set(spec)) != len(spec):
-            raise ValueError(f"einsum: repeated subscript in {spec!r} (diagonals) is not "
-                             "supported")
-    dt = result_type(*ops)
-    ops = [convert(o, dt) for o in ops]
-    spec, acc = specs[0], ops[0]
-    for i in range(1, len(ops)):
-        later = "".join(specs[i + 1:]) + output
-        spec, acc = _einsum_pair(spec, acc, specs[i], ops[i], later)
-    # Sum indices that do not appear in the output, then order as requested.
-    drop = [k for k, c in enumerate(spec) if c not in output]
-    if drop:
-        acc = sum(acc, axis=tuple(drop))
-        spec = "".join(c for c in spec if c in output)
-    return transpose(acc, [spec.index(c) for c in output])
+def matvec(x1: Any, x2: Any, /) -> Any:
+    """Matrix-vector products over the last axes: (..., m, n) x (..., n) -> (..., m)."""
+    x1, x2 = operand(x1, "matvec"), operand(x2, "matvec")
+    if ndim(x1) < 2 or ndim(x2) < 1:
+        raise ValueError("matvec: needs a matrix stack and a vector stack")
+    return squeeze(matmul(x1, expand_dims(x2, -1)), -1)
 
 
-def _einsum_pair(sa: str, a: Any, sb: str, b: Any, later: str) -> tuple[str, Any]:
-    for c in set(sa) & set(sb):
-        if shape(a)[sa.index(c)] != shape(b)[sb.index(c)]:
-            raise ValueError(f"einsum: dimension {c!r} has sizes {shape(a)[sa.index(c)]} and "
-                             f"{shape(b)[sb.index(c)]}")
-    # Indices only in one operand and not needed later are summed out first.
-    only_a = [k for k, c in enumerate(sa) if c not in sb and c not in later]
-    if only_a:
-        a = sum(a, axis=tuple(only_a))
-        sa = "".join(c for c in sa if c in sb or c in later)
-    only_b = [k for k, c in enumerate(sb) if c not in sa and c not in later]
-    if only_b:
-        b = sum(b, axis=tuple(only_b))
-        sb = "".join(c for c in sb if c in sa or c in later)
-    shared = [c for c in sa if c in sb]
-    batch = [c for c in shared if c in later]
-    contract = [c for c in shared if c not in later]
-    dn = ((tuple(sa.index(c) for c in contract), tuple(sb.index(c) for c in contract)),
-          (tuple(sa.index(c) for c in batch), tuple(sb.index(c) for c in batch)))
-    out = bind(P.dot_general_p, a, b, dimension_numbers=dn)
-    spec = ("".join(batch) + "".join(c for c in sa if c not in shared)
-            + "".join(c for c in sb if c not in shared))
-    return spec, out
+def vecmat(x1: Any, x2: Any, /) -> Any:
+    """Vector-matrix products over the last axes: (..., n) x (..., n, m) -> (..., m)."""
+    x1, x2 = operand(x1, "vecmat"), operand(x2, "vecmat")
+    if ndim(x1) < 1 or ndim(x2) < 2:
+        raise ValueError("vecmat: needs a vector stack and a matrix stack")
+    return squeeze(matmul(expand_dims(x1, -2), x2), -2)
 
+
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
+    """Dot products of vectors along axis (broadcasting the other axes)."""
+    x1, x2 = operand(x1, "vecdot"), operand(x2, "vecdot")
+    if shape(x1)[axis] != shape(x2)[axis]:
+        raise ValueError(f"vecdot: axis {axis} has sizes {shape(x1)[axis]} and {shape(x2)[axis]}")
+    return sum(multiply(x1, x2), axis=axis)
+
+
+def kron(a: Any, b: Any) -> Any:
+    """Kronecker product: blocks a[i, j] * b."""
+    a, b = operand(a, "kron"), operand(b, "kron")
+    nd = builtins.max(ndim(a), ndim(b))
+    sa = (1,) * (nd - ndim(a)) + tuple(shape(a))
+    sb = (1,) * (nd - ndim(b)) + tuple(shape(b))
+    a = reshape(a, [d for s in sa for d in (s, 1)])
+    b = reshape(b, [d for s in sb for d in (1, s)])
+    return reshape(multiply(a, b), [x * y for x, y in zip(sa, sb)])
+
+
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1,
+          axis: int | None = None) -> Any:
+    """Cross products of 3-vectors (2-vectors give the z component), along the given axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = moveaxis(operand(a, "cross"), axisa, -1)
+    b = moveaxis(operand(b, "cross"), axisb, -1)
+    na, nb = shape(a)[-1], shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError("cross: incompatible dimensions for cross product (dimension must "
+                         "be 2 or 3)")
+    dt = result_type(a, b)
+    a0, a1 = _component(a, 0), _component(a, 1)
+    b0, b1 = _component(b, 0), _component(b, 1)
+    a2 = _component(a, 2) if na == 3 else None
+    b2 = _component(b, 2) if nb == 3 else None
+    z = subtract(multiply(a0, b1), multiply(a1, b0))
+    if a2 is None and b2 is None:
+        return convert(z, dt)
+    zero = _np.asarray(0, dt)[()]
+    a2 = zero if a2 is None else a2
+    b2 = zero if b2 is None else b2
+    x = subtract(multiply(a1, b2), multiply(a2, b1))
+    y = subtract(multiply(a2, b0), multiply(a0, b2))
+    out = stack(broadcast_arrays(x, y, z), axis=-1)
+    return moveaxis(convert(out, dt), -1, axisc)
+
+
+def _component(v: Any, i: int) -> Any:
+    from ._core import slice_axis
+
+    n = ndim(v)
+    return squeeze(slice_axis(v, n - 1, i, i + 1), n - 1)
+
+
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:
+    """Columns x**(N-1), ..., x**0 (increasing: the other way), as exact integer powers."""
+    x = operand(x, "vander")
+    if ndim(x) != 1:
+        raise ValueError("vander: x must be a one-dimensional array or sequence")
+    n = shape(x)[0] if N is None else static_int(N, "N", "vander")
+    x = convert(x, result_type(x))
+    columns = [bind(P.integer_pow_p, x, y=k) for k in range(n)]
+    if not increasing:
+        columns = columns[::-1]
+    if not columns:
+        return reshape(x, (shape(x)[0], 0)) if shape(x)[0] == 0 else \
+            broadcast_to(_np.zeros((), result_type(x)), (shape(x)[0], 0))
+    return stack(columns, axis=1)
+
+
+def convolve(a: Any, v: Any, mode: str = "full", *, precision: Any = None,
+             preferred_element_type: Any = None) -> Any:
+    """Discrete linear convolution of two 1-D arrays ('full', 'same' or 'valid')."""
+    a, v = operand(a, "convolve"), operand(v, "convolve")
+    if ndim(a) != 1 or ndim(v) != 1:
+        raise ValueError("convolve: a and v must be one-dimensional")
+    if shape(a)[0] == 0 or shape(v)[0] == 0:
+        raise ValueError("convolve: a and v cannot be empty")
+    if shape(v)[0] > shape(a)[0]:
+        a, v = v, a
+    dt = result_type(a, v)
+    a, v = convert(a, dt), convert(v, dt)
+    n, m = shape(a)[0], shape(v)[0]
+    padded = bind(P.pad_p, a, _np.asarray(0, dt)[()], padding_config=((m - 1, m - 1, 0),))
+    windows = _np.arange(n + m - 1)[:, None] + _np.arange(m)[None, :]
+    rows = bind(P.gather_p, padded, windows.astype(_np.int64), axis=0)
+    full = bind(P.dot_general_p, rows, flip(v), dimension_numbers=(((1,), (0,)), ((), ())))
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (m - 1) // 2
+        return _slice1(full, start, start + n)
+    if mode == "valid":
+        return _slice1(full, m - 1, n)
+    raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
+
+
+def _slice1(x: Any, lo: int, hi: int) -> Any:
+    from ._core import slice_axis
+
+    return slice_axis(x, 0, lo, hi)
+
+
+def correlate(a: Any, v: Any, mode: str = "valid", *, precision: Any = None,
+              preferred_element_type: Any = None) -> Any:
+    """Cross-correlation of two 1-D arrays: sum_n a[n + k] * v[n] ('valid', 'same', 'full')."""
+    a, v = operand(a, "correlate"), operand(v, "correlate")
+    if ndim(a) != 1 or ndim(v) != 1:
+        raise ValueError("correlate: a and v must be one-dimensional")
+    if shape(v)[0] > shape(a)[0]:
+        return flip(convolve(v, flip(a), mode))
+    return convolve(a, flip(v), mode)

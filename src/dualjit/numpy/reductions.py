@@ -151,8 +151,11 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     dt = as_dtype(dtype).np if dtype is not None else float_dtype(a)
     a = convert(a, dt)
     center = _mean_of(a, axes, where, dt) if mean is None else convert(operand(mean, "var"), dt)
-    squares = square(subtract(a, center))
-    total = sum(squares, axis=axes, keepdims=keepdims, where=where)
+    deviations = subtract(a, center)
+    if where is not None:  # masked out before squaring, so NaNs there cannot reach gradients
+        mask = broadcast_to(convert(operand(where, "var"), _np.dtype(bool)), _np.shape(a))
+        deviations = where_(mask, deviations, _np.asarray(0, dt)[()])
+    total = sum(square(deviations), axis=axes, keepdims=keepdims)
     count = _count(a, axes, where, keepdims, dt)
     return divide(total, maximum(subtract(count, ddof), 0))
 

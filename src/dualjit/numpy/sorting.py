@@ -430,6 +430,8 @@ def setxor1d(ar1: Any, ar2: Any, assume_unique: bool = False, *, size: int | Non
     keep_b = logical_and(b_ok, logical_not(isin(b_vals, a_vals)))
     values = concatenate([a_vals, b_vals])
     keep = concatenate([keep_a, keep_b])
+    if _np.shape(values)[0] > 1:  # merge the two sorted halves, carrying the mask along
+        values, keep = bind(P.sort_p, values, keep, axis=0, num_keys=1)
     return _select_sorted(values, keep, size, fill_value, "setxor1d")
 
 

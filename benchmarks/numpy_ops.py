@@ -1,0 +1,87 @@
+"""Benchmarks of dualjit.numpy's scans and sorting (issue 11) against JAX and NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+N = 1_000_000
+
+
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except Exception:
+        return False
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(N), rng.standard_normal(N)
+
+
+def cumsum_grad():
+    """The gradient of sum(cumsum(x) * w): a reversed running sum of w."""
+    import dualjit as dj
+    import dualjit.numpy as jnp
+
+    x, w = _data()
+    grad = dj.jit(dj.grad(lambda v: jnp.sum(jnp.cumsum(v) * w)))
+    grad(x)
+    impls = {"dualjit": lambda: grad(x),
+             "numpy (by hand)": lambda: np.cumsum(w[::-1])[::-1].copy()}
+    if _have("jax"):
+        import jax
+        import jax.numpy as jjnp
+
+        jw = jjnp.asarray(w)
+        jgrad = jax.jit(jax.grad(lambda v: jjnp.sum(jjnp.cumsum(v) * jw)))
+        jx = jjnp.asarray(x)
+        jgrad(jx).block_until_ready()
+        impls["jax"] = lambda: jgrad(jx).block_until_ready()
+    return impls
+
+
+def cumsum_forward():
+    import dualjit as dj
+    import dualjit.numpy as jnp
+
+    x, _ = _data()
+    run = dj.jit(jnp.cumsum)
+    run(x)
+    impls = {"dualjit": lambda: run(x), "numpy": lambda: np.cumsum(x)}
+    if _have("jax"):
+        import jax
+        import jax.numpy as jjnp
+
+        jrun = jax.jit(jjnp.cumsum)
+        jx = jjnp.asarray(x)
+        jrun(jx).block_until_ready()
+        impls["jax"] = lambda: jrun(jx).block_until_ready()
+    return impls
+
+
+def sort():
+    import dualjit as dj
+    import dualjit.numpy as jnp
+
+    x, _ = _data()
+    run = dj.jit(jnp.sort)
+    run(x)
+    impls = {"dualjit": lambda: run(x), "numpy": lambda: np.sort(x)}
+    if _have("jax"):
+        import jax
+        import jax.numpy as jjnp
+
+        jrun = jax.jit(jjnp.sort)
+        jx = jjnp.asarray(x)
+        jrun(jx).block_until_ready()
+        impls["jax"] = lambda: jrun(jx).block_until_ready()
+    return impls
+
+
+NUMPY_WORKLOADS = {
+    "cumsum grad, f64[1e6]": cumsum_grad,
+    "cumsum, f64[1e6]": cumsum_forward,
+    "sort, f64[1e6]": sort,
+}
