@@ -119,3 +119,20 @@ def test_einsum_errors_name_the_problem():
         jnp.einsum("ij,jk", np.ones((2, 3)), np.ones((4, 2)))
     with pytest.raises(ValueError, match="output subscript 'z'"):
         jnp.einsum("ij->z", np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("name,ufunc", [("cumsum", np.add), ("cumprod", np.multiply),
+                                        ("cummax", np.maximum), ("cummin", np.minimum)])
+@pytest.mark.parametrize("axis,reverse", [(0, False), (1, True), (-1, False)])
+def test_lax_running_scans(name, ufunc, axis, reverse):
+    from ..autodiff.check import check_grads
+
+    x = np.random.default_rng(4).standard_normal((3, 5))
+    scan = getattr(dj.lax, name)
+    flipped = np.flip(x, axis) if reverse else x
+    expected = ufunc.accumulate(flipped, axis=axis)
+    expected = np.flip(expected, axis) if reverse else expected
+    np.testing.assert_allclose(scan(x, axis, reverse), expected, rtol=1e-14)
+    np.testing.assert_allclose(dj.jit(lambda v: scan(v, axis, reverse))(x), expected,
+                               rtol=1e-14)
+    check_grads(lambda v: scan(v, axis, reverse), [x], order=2)
