@@ -63,13 +63,6 @@ EXCLUDED = {
 # Shared names dualjit.numpy does not offer yet, each with the reason (the coverage test
 # fails when one of them appears, so the list cannot go stale, and when another goes missing).
 PENDING = {
-    # integer dtypes of every width and the bit operations on them (the dtypes helper)
-    "int8": "dtypes", "int16": "dtypes", "uint": "dtypes", "uint8": "dtypes",
-    "uint16": "dtypes", "uint32": "dtypes", "uint64": "dtypes",
-    "bitwise_count": "dtypes (population count)", "bitwise_left_shift": "dtypes (shifts)",
-    "bitwise_right_shift": "dtypes (shifts)", "left_shift": "dtypes (shifts)",
-    "right_shift": "dtypes (shifts)", "packbits": "dtypes (uint8)",
-    "unpackbits": "dtypes (uint8)",
     # complex numbers and FFT (issue 16)
     "complex64": "complex", "complex128": "complex", "cdouble": "complex",
     "csingle": "complex", "complexfloating": "complex", "sort_complex": "complex",

@@ -19,7 +19,8 @@ import numpy as np
 
 F = (np.float64, np.float32)
 F64 = (np.float64,)
-I = (np.int64, np.int32)
+I = (np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16, np.uint32, np.uint64)
+I_SIGNED = (np.int64, np.int32, np.int16, np.int8)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,17 @@ add(Op("floor_divide", ("real", "nonzero"), PAIRS, grad="zero"),
     Op("allclose", ("real", "real"), PAIRS, grad="no"),
     Op("array_equal", ("int", "int"), (((3,), (3,)), ((2, 3), (2, 3))), dtypes=I, grad="no"),
     Op("array_equiv", ("int", "int"), (((2, 3), (3,)),), dtypes=I, grad="no"))
+for _name in ["left_shift", "right_shift", "bitwise_left_shift", "bitwise_right_shift"]:
+    add(Op(_name, ("int", "shift"), PAIRS, dtypes=I, grad="no"))
+add(Op("bitwise_count", ("int",), S1, dtypes=I, grad="no"),
+    Op("packbits", ("bool",), (((3, 11),),), variants=({}, {"axis": 1},
+                                                        {"axis": 0, "bitorder": "little"}),
+       grad="no"),
+    Op("packbits", ("int",), (((13,),),), dtypes=I, grad="no"),
+    Op("unpackbits", ("byte",), (((3, 2),),), variants=({}, {"axis": 1, "count": -3},
+                                                         {"axis": 0, "bitorder": "little",
+                                                          "count": 30}),
+       dtypes=(np.uint8,), grad="no"))
 
 # ---- reductions -------------------------------------------------------------------------------
 for _name in ["sum", "prod", "max", "min", "amax", "amin", "mean", "var", "std", "ptp",
@@ -213,7 +225,7 @@ add(Op("sort", ("real",), S_AXES, variants=({}, {"axis": 0}, {"axis": None})),
        variants=({}, {"return_indices": True})),
     Op("setdiff1d", ("int", "int"), (((9,), (4,)),), dtypes=I, grad="no"),
     Op("setxor1d", ("int", "int"), (((6,), (5,)),), dtypes=I, grad="no"),
-    Op("bincount", ("nat",), (((9,),),), dtypes=I, grad="no",
+    Op("bincount", ("nat",), (((9,),),), dtypes=I_SIGNED, grad="no",
        variants=({}, {"minlength": 9})),
     Op("bincount", ("nat", "real"), (((9,), (9,)),), dtypes=F64, tags=("length",),
        call=lambda m, x, w, **k: m.bincount(x.astype(np.int64), weights=w, **k)),

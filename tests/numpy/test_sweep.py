@@ -63,6 +63,10 @@ def draw(domain: str, shape: tuple, dtype, rng) -> np.ndarray:
         return (rng.integers(1, 6, shape) * rng.choice([-1, 1], shape)).astype(dtype)
     elif domain == "nat":
         return rng.integers(0, 6, shape).astype(dtype)
+    elif domain == "shift":  # shift amounts, the type's width and more included
+        return rng.integers(0, 8 * np.dtype(dtype).itemsize + 3, shape).astype(dtype)
+    elif domain == "byte":
+        return rng.integers(0, 256, shape).astype(np.uint8)
     elif domain == "bool":
         return rng.random(shape) > 0.4
     elif domain == "sparse":

@@ -21,6 +21,7 @@ from .elementwise import *  # noqa: F401,F403
 from .functional import *  # noqa: F401,F403
 from .index_tricks import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
+from .packing import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .polynomial import *  # noqa: F401,F403
 from .products import *  # noqa: F401,F403

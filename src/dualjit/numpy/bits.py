@@ -1,4 +1,5 @@
-"""Integer functions of dualjit.numpy (dtypes area): shifts, bit counts, gcd/lcm, iinfo.
+"""Integer functions of dualjit.numpy (dtypes area): shifts, bit counts, gcd/lcm
+(iinfo is in dtypes.py, packbits/unpackbits in packing.py).
 
 They follow NumPy's ufuncs: operands promote as NumPy 2 promotes them, bools promote to int8
 for shifts, floats are refused, and results wrap at the result type's width.
@@ -13,10 +14,10 @@ import numpy as _np
 from ..ir import DType, as_dtype
 from ..ir import primitives as P
 from ..tracer.core import Tracer, array_methods, bind
-from ._core import convert, operand, promote, result_type
+from ._core import broadcast_to, convert, joint_shape, operand, promote, result_type
 
 __all__ = ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "left_shift", "right_shift",
-           "bitwise_left_shift", "bitwise_right_shift", "bitwise_count", "gcd", "lcm", "iinfo"]
+           "bitwise_left_shift", "bitwise_right_shift", "bitwise_count", "gcd", "lcm"]
 
 int8, int16 = _np.int8, _np.int16
 uint8, uint16, uint32, uint64 = _np.uint8, _np.uint16, _np.uint32, _np.uint64
@@ -80,6 +81,9 @@ def _euclid_steps(bits: int) -> int:
 def _gcd_of_magnitudes(a: Any, b: Any, bits: int) -> Any:
     from ..lax import fori_loop  # lax builds on dualjit.numpy
 
+    shape = joint_shape("gcd", _np.shape(a), _np.shape(b))  # the loop carries full arrays
+    a, b = broadcast_to(a, shape), broadcast_to(b, shape)
+
     def step(_, carry):
         a, b = carry
         nonzero = bind(P.ne_p, b, _np.zeros((), b.dtype))
@@ -105,14 +109,6 @@ def lcm(x1: Any, x2: Any) -> Any:
     product = bind(P.mul_p, bind(P.div_p, a, g), b)  # a / 0 is 0: lcm(0, 0) = 0
     return convert(product, dtype)
 
-
-def iinfo(int_type: Any) -> _np.iinfo:
-    """NumPy's iinfo for an integer dtype, array or traced array."""
-    if isinstance(int_type, Tracer):
-        int_type = int_type.dtype
-    elif isinstance(int_type, (_np.ndarray, _np.generic)):
-        int_type = int_type.dtype
-    return _np.iinfo(int_type)
 
 
 array_methods.update({

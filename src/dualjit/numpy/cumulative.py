@@ -52,8 +52,10 @@ def _scan(prim, op: str, a: Any, axis: Any, dtype: Any, reverse: bool = False) -
         a, axis = ravel(a), 0
     (ax,) = normalize_axes(op, axis, _np.ndim(a))
     dt = as_dtype(dtype).np if dtype is not None else result_type(a)
-    if dtype is None and dt.kind in "biu" and prim in (P.cumsum_p, P.cumprod_p):
-        dt = _np.dtype(_np.int64)  # NumPy accumulates bools and small ints in int64
+    if dtype is None and dt.kind in "biu" and dt.itemsize < 8 and prim in (P.cumsum_p,
+                                                                           P.cumprod_p):
+        # NumPy accumulates bools and narrow integers in 64 bits, unsigned ones unsigned
+        dt = _np.dtype(_np.uint64 if dt.kind == "u" else _np.int64)
     a = convert(a, dt)
     if _np.shape(a)[ax] == 0:
         return a

@@ -1,6 +1,6 @@
 """dtypes in dualjit.numpy: the scalar types, finfo/iinfo, promotion and casting queries.
 
-dualjit computes in bool, int32, int64, float32 and float64; the abstract NumPy classes
+The integer widths' scalar types live in bits.py; the abstract NumPy classes
 (number, floating, ...) are NumPy's own, so issubdtype and isinstance work as in NumPy.
 """
 
@@ -15,13 +15,13 @@ from ..ir import as_dtype
 from ..tracer.core import Tracer
 from ._core import operand
 
-__all__ = ["bool", "int_", "double", "single", "dtype", "generic", "number", "integer",
-           "signedinteger", "unsignedinteger", "floating", "inexact", "euler_gamma", "finfo",
-           "iinfo", "promote_types", "can_cast", "issubdtype", "isdtype", "isscalar", "iterable",
-           "size"]
+__all__ = ["bool", "int_", "double", "single", "uint", "dtype", "generic", "number", "integer",
+           "signedinteger", "unsignedinteger", "floating", "inexact", "euler_gamma", "finfo", "iinfo",
+           "promote_types", "can_cast", "issubdtype", "isdtype", "isscalar", "iterable", "size"]
 
 bool = _np.bool_  # noqa: A001  (NumPy 2 spells it jnp.bool)
 int_, double, single = _np.int64, _np.float64, _np.float32
+uint = _np.uint64  # NumPy 2's C unsigned long on 64-bit systems
 dtype = _np.dtype
 generic, number, integer, signedinteger, unsignedinteger = (
     _np.generic, _np.number, _np.integer, _np.signedinteger, _np.unsignedinteger)

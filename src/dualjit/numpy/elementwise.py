@@ -38,7 +38,7 @@ __all__ = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", 
            "remainder", "mod", "fmod", "power", "pow", "equal", "not_equal", "less", "less_equal",
            "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "where", "clip",
            "isnan", "isinf", "isfinite", "nan_to_num", "isclose", "allclose", "array_equal",
-           "array_equiv", "gcd", "lcm", "i0"]
+           "array_equiv", "i0"]
 
 def _unary_float(prim, op: str):
     def fn(x):
@@ -566,39 +566,8 @@ def array_equiv(a1: Any, a2: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
-# Integer number theory and a Bessel function
+# A Bessel function
 # ---------------------------------------------------------------------------------------------
-
-def gcd(x1: Any, x2: Any) -> Any:
-    """Greatest common divisor of integers (Euclid's algorithm as a while_loop)."""
-    from ..lax import while_loop
-    from .reductions import any as any_
-
-    a, b = promote("gcd", x1, x2)
-    if result_type(a).kind not in "iu":
-        raise TypeError(f"gcd: operands must be integers, got {result_type(a)}")
-    shape = joint_shape("gcd", _np.shape(a), _np.shape(b))
-    a, b = abs(broadcast_to(a, shape)), abs(broadcast_to(b, shape))
-
-    def step(pair):
-        a, b = pair
-        nonzero = not_equal(b, 0)
-        safe = where(nonzero, b, 1)
-        return where(nonzero, b, a), where(nonzero, remainder(a, safe), 0)
-
-    a, _ = while_loop(lambda pair: any_(not_equal(pair[1], 0)), step, (a, b))
-    return a
-
-
-def lcm(x1: Any, x2: Any) -> Any:
-    """Least common multiple of integers (0 when either is 0)."""
-    a, b = promote("lcm", x1, x2)
-    if result_type(a).kind not in "iu":
-        raise TypeError(f"lcm: operands must be integers, got {result_type(a)}")
-    g = gcd(a, b)
-    safe = where(equal(g, 0), 1, g)
-    return abs(multiply(floor_divide(a, safe), b))
-
 
 def i0(x: Any) -> Any:
     """The modified Bessel function of the first kind, order 0: its power series up to 30,
