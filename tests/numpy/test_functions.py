@@ -136,3 +136,21 @@ def test_lax_running_scans(name, ufunc, axis, reverse):
     np.testing.assert_allclose(dj.jit(lambda v: scan(v, axis, reverse))(x), expected,
                                rtol=1e-14)
     check_grads(lambda v: scan(v, axis, reverse), [x], order=2)
+
+
+def test_boolean_masks_of_several_dimensions():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    mask = x[0] > 5
+    for index in [x > 4, (slice(None), mask), (1, mask)]:
+        np.testing.assert_array_equal(jnp.getitem(x, index), x[index])
+        np.testing.assert_array_equal(dj.jit(lambda a, index=index: a[index])(x), x[index])
+    g = dj.grad(lambda a: jnp.sum(a[x > 4] ** 2))(x)
+    np.testing.assert_array_equal(g, np.where(x > 4, 2 * x, 0.0))
+
+
+def test_several_traced_index_arrays_clamp_each_axis():
+    # issue 10 item 8: the linearized gather must not cross rows
+    x = np.arange(12.0).reshape(3, 4)
+    f = dj.jit(lambda a, i, j: a[i, j])
+    np.testing.assert_array_equal(f(x, np.array([0, 5]), np.array([9, 1])), [3.0, 9.0])
+    np.testing.assert_array_equal(f(x, np.array([-1, 2]), np.array([-2, 0])), x[[-1, 2], [-2, 0]])

@@ -29,6 +29,7 @@ from .elementwise import (
     add,
     floor_divide,
     less,
+    maximum,
     minimum,
     multiply,
     not_equal,
@@ -97,7 +98,7 @@ def _expand_index(key: Any, nd: int) -> list[Any]:
     n_ellipsis = builtins.sum(1 for k in key if k is Ellipsis)
     if n_ellipsis > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    consumed = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    consumed = builtins.sum(_dims_indexed(k) for k in key if k is not None and k is not Ellipsis)
     if consumed > nd:
         raise IndexError(f"too many indices for array: array is {nd}-dimensional, but "
                          f"{consumed} were indexed")
@@ -110,6 +111,13 @@ def _expand_index(key: Any, nd: int) -> list[Any]:
     if n_ellipsis == 0:
         out.extend([slice(None)] * (nd - consumed))
     return out
+
+
+def _dims_indexed(k: Any) -> int:
+    """How many axes an index consumes: a boolean mask one per dimension, the rest one."""
+    if isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool:
+        return builtins.max(_np.ndim(k), 1)
+    return 1
 
 
 def _is_advanced(k: Any) -> bool:
@@ -222,6 +230,10 @@ def _advanced_gather(a: Any, axes: list[int], indices: list[Any]) -> Any:
     sizes = [shape(a)[position + k] for k in range(len(axes))]
     flat = list(shape(a)[:position]) + [math.prod(sizes)] + list(shape(a)[position + len(axes):])
     a = reshape(a, flat)
+    # traced indices cannot be checked: clamp each to its own axis (as JAX), never letting an
+    # out-of-range index reach the next row of the linearized array
+    indices = [minimum(maximum(i, 0), builtins.max(n - 1, 0)) if isinstance(i, Tracer) else i
+               for i, n in zip(indices, sizes)]
     linear = indices[0]
     for i, n in zip(indices[1:], sizes[1:]):
         linear = add(multiply(linear, n), i)
