@@ -154,3 +154,17 @@ def test_several_traced_index_arrays_clamp_each_axis():
     f = dj.jit(lambda a, i, j: a[i, j])
     np.testing.assert_array_equal(f(x, np.array([0, 5]), np.array([9, 1])), [3.0, 9.0])
     np.testing.assert_array_equal(f(x, np.array([-1, 2]), np.array([-2, 0])), x[[-1, 2], [-2, 0]])
+
+
+def test_traced_boolean_masks_work_while_their_value_is_known():
+    # eager grad and jvp trace concretely, so a mask computed from the argument has a value
+    # (as in JAX); under jit the result's shape would depend on it, which is an error
+    x = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 0.5]])
+    f = lambda a: jnp.sum(a[a > 0.75] ** 3)  # noqa: E731
+    np.testing.assert_allclose(f(x), np.sum(x[x > 0.75] ** 3))
+    np.testing.assert_allclose(dj.grad(f)(x), np.where(x > 0.75, 3 * x**2, 0.0))
+    _, tangent = dj.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(tangent, np.sum(np.where(x > 0.75, 3 * x**2, 0.0)))
+    for transform in (dj.jit, lambda g: dj.jit(dj.grad(g))):
+        with pytest.raises(IndexError, match="under jit.*where.*size="):
+            transform(f)(x)

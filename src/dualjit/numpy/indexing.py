@@ -115,9 +115,29 @@ def _expand_index(key: Any, nd: int) -> list[Any]:
 
 def _dims_indexed(k: Any) -> int:
     """How many axes an index consumes: a boolean mask one per dimension, the rest one."""
-    if isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool:
+    if _is_mask(k):
         return builtins.max(_np.ndim(k), 1)
     return 1
+
+
+def _is_mask(k: Any) -> bool:
+    if isinstance(k, Tracer):
+        return k.aval.dtype is DType.bool
+    return isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool
+
+
+def _mask_value(k: Any) -> _np.ndarray:
+    """A boolean mask's value: a traced mask is usable only while its value is known (eager
+    grad/jvp trace concretely, as JAX's do); under jit the result's shape would depend on it."""
+    if not isinstance(k, Tracer):
+        return _np.asarray(k)
+    if k.value is None:
+        raise IndexError(
+            f"boolean mask indexing with a traced mask ({k.aval}) under jit: the result's "
+            "shape would depend on the mask's values. Use dualjit.numpy.where(mask, x, 0) "
+            "(same shape), or dualjit.numpy.nonzero(mask, size=n) / extract(mask, x, size=n) "
+            "with a static n, or compute the mask outside jit and pass it as a numpy array")
+    return _np.asarray(k.value)
 
 
 def _is_advanced(k: Any) -> bool:
@@ -146,11 +166,8 @@ def getitem(a: Any, key: Any) -> Any:
     # Boolean numpy masks become integer index arrays (their shape is static).
     expanded = []
     for k in items:
-        if isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool:
-            expanded.extend(_np.nonzero(_np.asarray(k)))
-        elif isinstance(k, Tracer) and k.aval.dtype is DType.bool:
-            raise IndexError("boolean mask indexing with a traced mask has a data-dependent "
-                             "shape; use dualjit.numpy.where instead")
+        if _is_mask(k):
+            expanded.extend(_np.nonzero(_mask_value(k)))
         else:
             expanded.append(k)
     items = expanded
