@@ -98,7 +98,7 @@ def _expand_index(key: Any, nd: int) -> list[Any]:
     n_ellipsis = builtins.sum(1 for k in key if k is Ellipsis)
     if n_ellipsis > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    consumed = builtins.sum(_dims_indexed(k) for k in key if k is not None and k is not Ellipsis)
+    consumed = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
     if consumed > nd:
         raise IndexError(f"too many indices for array: array is {nd}-dimensional, but "
                          f"{consumed} were indexed")
@@ -113,13 +113,6 @@ def _expand_index(key: Any, nd: int) -> list[Any]:
     return out
 
 
-def _dims_indexed(k: Any) -> int:
-    """How many axes an index consumes: a boolean mask one per dimension, the rest one."""
-    if _is_mask(k):
-        return builtins.max(_np.ndim(k), 1)
-    return 1
-
-
 def _is_mask(k: Any) -> bool:
     if isinstance(k, Tracer):
         return k.aval.dtype is DType.bool
@@ -131,6 +124,9 @@ def _mask_value(k: Any) -> _np.ndarray:
     grad/jvp trace concretely, as JAX's do); under jit the result's shape would depend on it."""
     if not isinstance(k, Tracer):
         return _np.asarray(k)
+    if k.ndim == 0:
+        raise IndexError(f"a 0-d traced boolean index ({k.aval}) is not supported: use "
+                         "dualjit.numpy.where or lax.cond")
     if k.value is None:
         raise IndexError(
             f"boolean mask indexing with a traced mask ({k.aval}) under jit: the result's "
@@ -146,13 +142,12 @@ def _is_advanced(k: Any) -> bool:
 
 
 def _expand_masks(key: Any) -> tuple:
-    """key with each n-d boolean NumPy mask replaced by its n integer index arrays (before
-    counting axes: a mask consumes as many axes as it has)."""
+    """key with each n-d boolean mask replaced by its n integer index arrays (before counting
+    axes: a mask consumes as many axes as it has); a traced mask needs a known value."""
     items = []
     for k in (key if isinstance(key, tuple) else (key,)):
-        if isinstance(k, (list, _np.ndarray)) and _np.asarray(k).dtype == bool \
-                and _np.ndim(k) > 0:
-            items.extend(_np.nonzero(_np.asarray(k)))
+        if _is_mask(k) and (_np.ndim(k) > 0 or isinstance(k, Tracer)):
+            items.extend(_np.nonzero(_mask_value(k)))
         else:
             items.append(k)
     return tuple(items)
@@ -163,14 +158,6 @@ def getitem(a: Any, key: Any) -> Any:
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
     items = _expand_index(_expand_masks(key), ndim(a))
-    # Boolean numpy masks become integer index arrays (their shape is static).
-    expanded = []
-    for k in items:
-        if _is_mask(k):
-            expanded.extend(_np.nonzero(_mask_value(k)))
-        else:
-            expanded.append(k)
-    items = expanded
     advanced = builtins.any(_is_advanced(k) for k in items)
     out = a
     axis = 0
