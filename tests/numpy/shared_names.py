@@ -69,6 +69,4 @@ PENDING = {
     "roots": "complex (eigenvalues of the companion matrix)", "fft": "FFT (issue 16)",
     # half precision is not a dualjit dtype (issue 11 does not require it)
     "float16": "float16",
-    # least squares comes with dualjit.numpy.linalg
-    "polyfit": "needs linalg.lstsq",
 }

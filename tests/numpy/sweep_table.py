@@ -435,7 +435,12 @@ add(Op("linspace", ("real", "real"), (((), ()), ((3,), ())),
     Op("polyint", ("real",), (((4,),),), variants=({}, {"m": 2, "k": [1.0, -1.0]}),
        check_dtype=False),
     Op("polydiv", ("real", "nonzero"), (((5,), (2,)),),
-       call=lambda m, u, v: m.polydiv(u, v)[0]))
+       call=lambda m, u, v: m.polydiv(u, v)[0]),
+    Op("polyfit", ("real", "real"), (((8,), (8,)), ((8,), (8, 2))),
+       variants=({"deg": 2}, {"deg": 3}), call=lambda m, x, y, **k: m.polyfit(x, y, **k)),
+    Op("polyfit", ("real", "real", "pos"), (((7,), (7,), (7,)),),
+       variants=({"cov": True}, {"cov": "unscaled"}),
+       call=lambda m, x, y, w, **k: m.polyfit(x, y, 2, w=w, **k)[1]))
 
 # Functions of static arguments only (shapes, sizes, windows): values against NumPy.
 STATIC_CALLS = {
@@ -483,6 +488,6 @@ STATIC_CALLS = {
 # For float32 input NumPy computes these in float64 (in some methods or always); dualjit keeps
 # float32, as JAX does. Their values are compared at float32 precision, their dtypes not.
 KEEPS_FLOAT32 = {"quantile", "percentile", "median", "nanmedian", "nanquantile", "nanpercentile",
-                 "cov", "corrcoef", "interp", "vander", "geomspace", "polyint"}
+                 "cov", "corrcoef", "interp", "vander", "geomspace", "polyint", "polyfit"}
 TABLE[:] = [dataclasses.replace(op, check_dtype=False) if op.name in KEEPS_FLOAT32 else op
             for op in TABLE]

@@ -6,13 +6,16 @@ from typing import Any
 
 import numpy as _np
 
-from ..tracer.core import Tracer
+from ..ir import primitives as P
+from ..tracer.core import Tracer, bind
 from ._core import convert, float_dtype, operand, result_type, slice_axis, static_int, unify
-from .elementwise import add, divide, multiply, negative, subtract
-from .products import convolve
-from .shapes import concatenate, reshape
+from .elementwise import add, divide, multiply, negative, sqrt, subtract
+from .products import convolve, matmul, outer, vander
+from .reductions import sum
+from .shapes import concatenate, reshape, transpose
 
-__all__ = ["poly", "polyadd", "polysub", "polymul", "polyval", "polyder", "polyint", "polydiv"]
+__all__ = ["poly", "polyadd", "polysub", "polymul", "polyval", "polyder", "polyint", "polydiv",
+           "polyfit"]
 
 
 def _coefficients(p: Any, op: str) -> Any:
@@ -140,3 +143,59 @@ def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple[Any, A
         start = int(nonzero[0]) if nonzero.size else n - 1
         rem = slice_axis(rem, 0, start, n)
     return concatenate(quotient), rem
+
+
+def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None,
+            cov: bool | str = False) -> Any:
+    """Least-squares coefficients (highest power first) of a degree-`deg` polynomial through
+    (x, y), y one fit per column, as NumPy's: the Vandermonde columns scaled to unit norm,
+    then a QR solve (so derivatives flow through QR's rule). `rcond` only matters for
+    rank-deficient fits, which QR does not truncate: they give non-finite coefficients."""
+    del rcond
+    deg = static_int(deg, "deg", "polyfit")
+    if deg < 0:
+        raise ValueError(f"polyfit: expected deg >= 0, got {deg}")
+    if full:
+        raise NotImplementedError(
+            "polyfit(full=True) returns lstsq's rank and singular values: call "
+            "dualjit.numpy.linalg.lstsq(vander(x, deg + 1), y) for them")
+    x, y = operand(x, "polyfit"), operand(y, "polyfit")
+    dt = float_dtype(x, y)
+    order, n = deg + 1, (_np.shape(x) or (0,))[0]
+    if _np.ndim(x) != 1 or _np.ndim(y) not in (1, 2) or _np.shape(y)[0] != n or n == 0:
+        raise TypeError(f"polyfit: expected non-empty 1-D x and y (or 2-D y) of one length, "
+                        f"got shapes {_np.shape(x)} and {_np.shape(y)}")
+    if n < order:
+        raise ValueError(f"polyfit: {n} points cannot determine {order} coefficients (NumPy "
+                         "returns a minimum-norm fit with a RankWarning); lower deg")
+    lhs, rhs = vander(convert(x, dt), order), reshape(convert(y, dt), (n, -1))
+    if w is not None:
+        w = convert(operand(w, "polyfit"), dt)
+        if _np.shape(w) != (n,):
+            raise TypeError(f"polyfit: expected w of shape {(n,)}, got {_np.shape(w)}")
+        lhs, rhs = multiply(lhs, reshape(w, (n, 1))), multiply(rhs, reshape(w, (n, 1)))
+    scale = sqrt(sum(multiply(lhs, lhs), axis=0))
+    lhs = divide(lhs, scale)
+    q, r = bind(P.qr_p, lhs, full_matrices=False)
+    scaled = _upper_solve(r, matmul(transpose(q), rhs))
+    coefficients = divide(scaled, reshape(scale, (order, 1)))
+    squeeze = (lambda c: reshape(c, _np.shape(c)[:-1])) if _np.ndim(y) == 1 else (lambda c: c)
+    if not cov:
+        return squeeze(coefficients)
+    r_inverse = _upper_solve(r, _np.eye(order, dtype=dt))
+    base = divide(matmul(r_inverse, transpose(r_inverse)), outer(scale, scale))
+    if cov == "unscaled":
+        return squeeze(coefficients), base
+    if n <= order:
+        raise ValueError("polyfit: the data must have more points than deg + 1 to scale the "
+                         "covariance matrix (or pass cov='unscaled')")
+    residuals = subtract(matmul(lhs, scaled), rhs)
+    factor = divide(sum(multiply(residuals, residuals), axis=0), float(n - order))
+    if _np.ndim(y) == 1:
+        return squeeze(coefficients), multiply(base, reshape(factor, ()))
+    return coefficients, multiply(reshape(base, (order, order, 1)), factor)
+
+
+def _upper_solve(r: Any, b: Any) -> Any:
+    return bind(P.triangular_solve_p, r, convert(b, result_type(r)), left_side=True,
+                lower=False, transpose_a=False, unit_diagonal=False)
