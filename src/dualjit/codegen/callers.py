@@ -92,10 +92,16 @@ class CallSpec:
         out = []
         for i, (a, t) in enumerate(zip(args, self.types)):
             if type(a) is not np.ndarray or a.dtype != t.dtype.np or a.shape != t.shape or \
-                    not a.flags.c_contiguous or not a.flags.aligned:
+                    not a.flags.c_contiguous or not _aligned(a):
                 a = _coerce(i, a, t)
             out.append(a)
         return out
+
+
+def _aligned(a: np.ndarray) -> bool:
+    """numpy calls every empty array aligned, whatever its data pointer; the kernel's entry
+    checks the pointer itself, so an empty array must have an aligned one too."""
+    return a.flags.aligned and (a.size or a.ctypes.data % a.dtype.alignment == 0)
 
 
 def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
@@ -109,6 +115,8 @@ def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
         raise ArgumentError(f"argument {i}: expected dtype {t.dtype.np}, got {arr.dtype}")
     # Another width or byte order, non-contiguous, Fortran-ordered or misaligned: a C-ordered,
     # aligned copy in the expected dtype (native byte order) is what kernels read.
+    if arr.size == 0:
+        return np.empty(t.shape, t.dtype.np)  # (np.require keeps a misaligned empty array)
     return np.require(arr.astype(t.dtype.np, copy=False), requirements=("C", "A"))
 
 
@@ -206,8 +214,10 @@ def _general_call(spec: CallSpec, kernel: Callable, layout: KernelLayout) -> Cal
         outs = [empty(s, d) for s, d in out_specs]
         try:
             kernel(*ins, *outs, *[empty(s, d) for s, d in temp_specs])
-        except KernelEntryError:
-            return call(coerce(args))
+        except KernelEntryError:  # misaligned: once more with copies (which are aligned)
+            args = coerce(args)
+            ins = args if picks is None else [args[i] if type(i) is int else i for i in picks]
+            kernel(*ins, *outs, *[empty(s, d) for s, d in temp_specs])
         return outs
     return call
 
