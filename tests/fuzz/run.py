@@ -31,9 +31,12 @@ def _work(job: tuple[int, int, int, str]) -> dict:
             mismatches += report.mismatches
             for m in report.mismatches:
                 print(m[:2000], file=out, flush=True)
-            if n % 50 == 0:
+            if n % 20 == 0:
                 print(f"# seed {seed}: {checks['programs']} programs, {len(mismatches)} "
                       f"mismatches, {time.time() - t0:.0f}s", file=out, flush=True)
+                with open(log + ".json", "w") as progress:  # totals so far, if stopped early
+                    json.dump({"last_seed": seed, "checks": dict(checks),
+                               "mismatches": len(mismatches)}, progress)
     return {"checks": dict(checks), "mismatches": mismatches}
 
 

@@ -91,7 +91,6 @@ class CompiledModule:
             else:
                 self.object_code = found
             t3 = time.perf_counter()
-            self._asm_tm = target_machine()
         self.module = module
         self.cache_hit = found is not None
         if found is None:
@@ -143,7 +142,7 @@ class CompiledModule:
             object_cache.note_link(obj, emitted=False)
             self = cls.__new__(cls)
             self.engine, self.module, self.object_code = engine, module, obj
-            self.cache_hit, self._asm_tm = True, target_machine()
+            self.cache_hit = True
             self.timings = {"object code load": time.perf_counter() - t0}
         return self
 
@@ -155,8 +154,8 @@ class CompiledModule:
         return self.object_code.optimized_ir
 
     def asm(self) -> str:
-        with _lock:
+        with _lock:  # (a target machine made on demand: each costs memory while it lives)
             if self.cache_hit:  # the module was not optimized here: print the cached IR's code
                 module = llvm().parse_assembly(self.optimized_ir)
-                return self._asm_tm.emit_assembly(module)
-            return self._asm_tm.emit_assembly(self.module)
+                return target_machine().emit_assembly(module)
+            return target_machine().emit_assembly(self.module)

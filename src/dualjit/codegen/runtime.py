@@ -6,6 +6,7 @@ import collections
 import ctypes
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -250,28 +251,38 @@ class CompiledFunction:
         return self.compiled.asm() if self.compiled else ""
 
 
-CACHE_SIZE = 512  # compiled Functions kept for reuse by structure (least recently used go)
-_cache: collections.OrderedDict[Function, CompiledFunction] = collections.OrderedDict()
+# Compiled code is shared by structure: an equal Function compiles once while anyone holds its
+# CompiledFunction (a jit specialization, an eager backward program), and the CACHE_SIZE most
+# recently used stay a while after their last holder lets go (a jit of a new lambda per call
+# reuses them), unless their constants are large: a dropped closure over a big array must free
+# it. A CompiledFunction nobody holds is freed with its LLVM engine and machine code.
+CACHE_SIZE = 16
+CACHE_CONST_BYTES = 1 << 20  # a Function with more constant bytes is never kept for reuse
+_live: weakref.WeakValueDictionary[Function, CompiledFunction] = weakref.WeakValueDictionary()
+_recent: collections.OrderedDict[Function, CompiledFunction] = collections.OrderedDict()
 _cache_lock = threading.RLock()
 
 
 def compile_function(fn: Function) -> CompiledFunction:
-    """Compile fn (cached by its structure: identical Functions compile once per process,
-    while they stay among the CACHE_SIZE most recently compiled or used)."""
-    found = _cache.get(fn)
-    if found is None:
-        with _cache_lock:
-            found = _cache.get(fn)
+    """Compile fn, or reuse the compiled code of an equal Function (see CACHE_SIZE)."""
+    found = _live.get(fn)
+    with _cache_lock:
+        if found is None:
+            found = _live.get(fn)
             if found is None:
                 found = CompiledFunction(fn)
-                _cache[fn] = found
-                while len(_cache) > CACHE_SIZE:
-                    _cache.popitem(last=False)
-    else:
-        with _cache_lock:
-            if fn in _cache:
-                _cache.move_to_end(fn)
+                _live[fn] = found
+        _remember(fn, found)
     return found
+
+
+def _remember(fn: Function, compiled: CompiledFunction) -> None:
+    if sum(a.nbytes for _, a in fn.consts) > CACHE_CONST_BYTES:
+        return
+    _recent[fn] = compiled
+    _recent.move_to_end(fn)
+    while len(_recent) > CACHE_SIZE:
+        _recent.popitem(last=False)
 
 
 __all__ = ["compile_function", "CompiledFunction", "ArgumentError"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -304,10 +305,15 @@ class Function:
 
     @cached_property
     def _key(self) -> tuple:
-        return (self.text, tuple(a.tobytes() for _, a in self.consts))
+        # Constants by digest, computed once: a key holding their bytes would copy every
+        # captured array again (and keep the copy as long as the key lives).
+        return (self.text, tuple((a.dtype.str, a.shape, _digest(a)) for _, a in self.consts))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Function) and self._key == other._key
+        if self is other:
+            return True
+        return (isinstance(other, Function) and self._key == other._key and all(
+            _same_bytes(a, b) for (_, a), (_, b) in zip(self.consts, other.consts)))
 
     def __hash__(self) -> int:
         return hash(self._key)
@@ -317,6 +323,20 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<Function {len(self.inputs)} in, {len(self.eqns)} eqns, {len(self.outputs)} out>"
+
+
+def _digest(a: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+                           digest_size=16).digest()
+
+
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal digests are checked byte by byte: a cache hit must never be a collision."""
+    if a is b:
+        return True
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(
+        np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8)))
 
 
 def _frozen_array(a: Any) -> np.ndarray:
