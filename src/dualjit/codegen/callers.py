@@ -18,19 +18,34 @@ a few tuple compares (dtype by identity, so an equal but distinct dtype takes th
 path). Alignment is checked by the kernel's entry itself (pycall.py, a few instructions): it
 raises abi.KernelEntryError, and the callers below then coerce and call again.
 
-Every native entry point, and what checks its arguments:
-- `CompiledFunction.__call__`: coerce() on every argument; host steps then call numpy, or
-  compiled sub-Functions through their own `__call__`.
-- `fast_call` (built here; also eager backward's compiled call): fits(), else coerce().
-- `typed_call`: checks (4) only. jit's dispatch key holds each leaf's exact dtype and shape,
-  and jit installs typed_call only for a key whose dtypes equal the spec's
+Every native entry point, and what checks its arguments (tests/safety/test_entry_points.py
+scans the sources for calls into native code and fails on a module not listed here):
+- `CompiledFunction.__call__` (codegen/runtime.py): coerce() on every argument; host steps
+  then call numpy, or compiled sub-Functions through their own `__call__`. Every compiled
+  Function a backend returns is called this way unless a caller below says otherwise:
+  exported/program.py (`Exported.call` checks the exported types first, then the compiled
+  program), distributed/data_parallel.py and distributed/datasets.py (exported programs'
+  `compiled()`), compiler.py (`dj.compile`'s step).
+- `fast_call` (built here): fits(), else coerce(). Used by jit.py for Functions with
+  constants or several outputs, and by eager/backward.py for compiled backward programs.
+- `typed_call` (jit.py): checks (4) only. jit's dispatch key holds each leaf's exact dtype
+  and shape, and jit installs typed_call only for a key whose dtypes equal the spec's
   (`CallSpec.key_fits`), so (1)-(3) hold for every call that reaches it.
-- `float_call`: one Python float or numpy.float64 (exact type, checked by jit), whose double
-  the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
-- the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`): called only from the callers
-  above with checked arrays; they check the argument count and (4)'s alignment themselves.
-- the ctypes kernel calls (when builtins are unavailable) check alignment in Python; the
-  thread-split chunk kernels get the arrays `CompiledFunction.__call__` coerced.
+- `float_call` (jit.py): one Python float or numpy.float64 (exact type, checked by jit),
+  whose double the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
+- the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`; made by `pycall.builtin` in
+  codegen/runtime.py): called only from the callers above with checked arrays; they check
+  the argument count and (4)'s alignment themselves (an empty array's pointer too: coerce
+  gives empty arrays an aligned one, since numpy calls any empty array aligned).
+- the ctypes kernel calls (codegen/runtime.py `_ctypes_call`, when builtins are unavailable)
+  check alignment in Python; the thread-split chunk kernels (codegen/parallel.py) get the
+  arrays `CompiledFunction.__call__` coerced and the outputs it allocated.
+- codegen/blas.py: numpy's OpenBLAS gemm, registered with LLVM and called only from kernels,
+  on buffers whose shapes and strides the plan fixed.
+- ir/linalg_impl.py: LAPACK (getrf, trsm) through ctypes from the linear-algebra
+  primitives' implementations, which the interpreter may hand any array: they pass LAPACK
+  only C-contiguous copies whose dtype is exactly native float32 or float64 (`_routine`
+  returns no routine for any other dtype, and numpy computes those).
 
 Outputs are fresh arrays: kernel outputs always are; an output that is an input, a view of
 one, a constant, or another output is copied (only then), so writing into a result never

@@ -56,9 +56,17 @@ def lapack_symbol(routine: str, dtype: np.dtype) -> str:
     return f"scipy_{'d' if np.dtype(dtype) == np.float64 else 's'}{routine}_64_"
 
 
+_LAPACK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+
+
 def _routine(routine: str, dtype: np.dtype) -> Callable | None:
+    """The routine for arrays of `dtype`, or None (then numpy computes it): LAPACK reads the
+    memory as native float32 or float64, so any other dtype, a byte-swapped one included,
+    must never reach it."""
     lib = openblas()
-    return None if lib is None else getattr(lib, lapack_symbol(routine, dtype))
+    if lib is None or np.dtype(dtype) not in _LAPACK_DTYPES or not np.dtype(dtype).isnative:
+        return None
+    return getattr(lib, lapack_symbol(routine, dtype))
 
 
 def _stack(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
