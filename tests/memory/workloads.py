@@ -109,6 +109,24 @@ def backward(n: int) -> dict:
     return _loop(n, step)
 
 
+def backward_shapes(n: int) -> dict:
+    """Imperative backward() on n batch sizes: the compiled backward programs of old shapes
+    must not pile up (each holds an LLVM engine)."""
+    dj, _ = _warm_up()
+    w = dj.tensor(np.zeros(8), requires_grad=True)
+
+    def step(i):
+        x = dj.tensor(np.ones((i + 1, 8)))
+        ((x @ w).tanh() - 1.0).pow(2).mean().backward()
+        w.grad = None
+    for i in range(n):  # every size once: the first tenth is no warm-up here
+        step(i)
+    start = settled_rss_mb()
+    for i in range(n, 2 * n):
+        step(i)
+    return {"start": start, "end": settled_rss_mb()}
+
+
 def recompiles(n: int) -> dict:
     """A new jit object every iteration (the same program, a new closure): the compiled code
     is reused, and nothing accumulates."""
@@ -121,7 +139,8 @@ def recompiles(n: int) -> dict:
     return _loop(n, step)
 
 
-WORKLOADS = {f.__name__: f for f in (shapes, closures, jit_calls, grad_calls, backward, recompiles)}
+WORKLOADS = {f.__name__: f for f in (shapes, closures, jit_calls, grad_calls, backward,
+                                     backward_shapes, recompiles)}
 
 if __name__ == "__main__":
     name, count = sys.argv[1], int(sys.argv[2])

@@ -12,6 +12,7 @@ as recorded Tensor operations when create_graph is set.
 
 from __future__ import annotations
 
+import collections
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -234,7 +235,10 @@ class _Fused:
         self.call = call
 
 
-_backward_cache: dict[Any, _Fused] = {}
+# Compiled backward programs by graph, the BACKWARD_CACHE_SIZE most recently used: each holds
+# native code, so a loop over ever new shapes must not keep them all (safety helper).
+BACKWARD_CACHE_SIZE = 64
+_backward_cache: collections.OrderedDict[Any, _Fused] = collections.OrderedDict()
 
 
 def _value_type(x: Any) -> TensorType:
@@ -300,6 +304,13 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
     entry = _backward_cache.get(key)
     if entry is None:
         entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
+        while len(_backward_cache) > BACKWARD_CACHE_SIZE:
+            _backward_cache.pop(next(iter(_backward_cache)), None)
+    elif key in _backward_cache:
+        try:
+            _backward_cache.move_to_end(key)
+        except KeyError:  # dropped by another thread meanwhile
+            pass
     if graph.stale:
         graph.check_versions(set(entry.codes))
     args = [graph.value(c) if c >= 0 else root_cts[-1 - c] for c in entry.codes]
