@@ -42,6 +42,8 @@ scans the sources for calls into native code and fails on a module not listed he
   arrays `CompiledFunction.__call__` coerced and the outputs it allocated.
 - codegen/blas.py: numpy's OpenBLAS gemm, registered with LLVM and called only from kernels,
   on buffers whose shapes and strides the plan fixed.
+- codegen/threads.py: OpenBLAS's thread-count setter and getter through ctypes (one C int,
+  no arrays; argtypes declared so ctypes converts and checks it).
 - ir/linalg_impl.py: LAPACK (getrf, trsm) through ctypes from the linear-algebra
   primitives' implementations, which the interpreter may hand any array: they pass LAPACK
   only C-contiguous copies whose dtype is exactly native float32 or float64 (`_routine`
