@@ -11,7 +11,7 @@ import numpy as np
 from .ir import Function, Literal, TensorType, Var, as_dtype
 from .ir import primitives as P
 from .tracer.core import Tracer, abstractify, bind, trace_flat
-from .tracer.pytree import PyTreeDef, tree_flatten, tree_unflatten
+from .tracer.pytree import PyTreeDef, flatten_fun, tree_flatten, tree_unflatten
 
 _PY_SCALARS = (bool, int, float)
 
@@ -28,20 +28,10 @@ class _Body:
 def _trace_body(name: str, fun: Callable, in_trees: Sequence[PyTreeDef],
                 in_types: Sequence[Sequence[TensorType]], weak: Sequence[bool] = ()) -> _Body:
     """Trace fun(*trees) where tree k is built from in_types[k] by in_trees[k]."""
-    sizes = [len(t) for t in in_types]
-    box: list[PyTreeDef] = []
-
-    def flat(*tracers):
-        args, start = [], 0
-        for tree, n in zip(in_trees, sizes):
-            args.append(tree_unflatten(tree, list(tracers[start:start + n])))
-            start += n
-        leaves, tree = tree_flatten(fun(*args))
-        box.append(tree)
-        return leaves
-
+    args_tree = PyTreeDef(tuple, len(in_trees), tuple(in_trees))  # the tuple of the trees
+    flat, out_tree = flatten_fun(fun, args_tree)
     fn, captures = trace_flat(flat, [t for ts in in_types for t in ts], weak=weak)
-    return _Body(fn, captures, box[0])
+    return _Body(fn, captures, out_tree())
 
 
 def _leaf_types(name: str, leaves: Sequence[Any]) -> tuple[list[TensorType], list[bool]]:

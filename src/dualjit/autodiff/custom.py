@@ -9,7 +9,7 @@ from typing import Any
 from ..ir import TensorType
 from ..ir import primitives as P
 from ..tracer.core import abstractify, bind, trace_flat
-from ..tracer.pytree import tree_flatten, tree_unflatten
+from ..tracer.pytree import flatten_fun, tree_flatten, tree_unflatten
 from .jvp import has_tangent
 
 
@@ -52,14 +52,7 @@ class custom_jvp:
                             "define one with @f.defjvp")
         leaves, tree = tree_flatten(list(args))
         types = _leaf_types(leaves, "custom_jvp")
-        out_tree_box = []
-
-        def call(*xs):
-            out = self.fun(*tree_unflatten(tree, list(xs)))
-            out_leaves, out_tree = tree_flatten(out)
-            out_tree_box.append(out_tree)
-            return out_leaves
-
+        call, out_tree = flatten_fun(self.fun, tree)
         call_fn, call_caps = trace_flat(call, types)
         float_pos = [i for i, t in enumerate(types) if has_tangent(t)]
         jvp_rule = self.jvp_rule
@@ -90,7 +83,7 @@ class custom_jvp:
                        cap_types + types + [types[i] for i in float_pos])
         outs = bind(P.custom_jvp_call_p, *call_caps, *leaves, call=call_fn, jvp=lazy,
                     num_consts=n_caps)
-        return tree_unflatten(out_tree_box[0], outs)
+        return tree_unflatten(out_tree(), outs)
 
 
 class LazyJVP:
@@ -151,12 +144,8 @@ class custom_vjp:
                             "with f.defvjp(fwd, bwd)")
         leaves, tree = tree_flatten(list(args))
         types = _leaf_types(leaves, "custom_vjp")
-        out_tree_box, res_tree_box = [], []
-
-        def call(*xs):
-            out_leaves, out_tree = tree_flatten(self.fun(*tree_unflatten(tree, list(xs))))
-            out_tree_box.append(out_tree)
-            return out_leaves
+        res_tree_box = []
+        call, out_tree = flatten_fun(self.fun, tree)
 
         def fwd(*xs):
             result = self.fwd(*tree_unflatten(tree, list(xs)))
@@ -178,7 +167,7 @@ class custom_vjp:
             res = tree_unflatten(res_tree_box[0], list(xs[:len(res_types)]))
             cts_iter = iter(xs[len(res_types):])
             cts = [next(cts_iter) if has_tangent(t) else _zeros_like_type(t) for t in out_types]
-            ct_tree = tree_unflatten(out_tree_box[0], cts)
+            ct_tree = tree_unflatten(out_tree(), cts)
             grads = self.bwd(res, ct_tree)
             if not isinstance(grads, tuple) or len(grads) != len(args):
                 raise TypeError(f"custom_vjp bwd must return a tuple with one cotangent per "
@@ -195,4 +184,4 @@ class custom_vjp:
         fwd_fn = _resign(fwd_fn, fwd_caps, captures)
         outs = bind(P.custom_vjp_call_p, *captures, *leaves, call=call_fn, fwd=fwd_fn,
                     bwd=bwd_fn, num_res=len(res_types), num_consts=len(captures))
-        return tree_unflatten(out_tree_box[0], outs)
+        return tree_unflatten(out_tree(), outs)

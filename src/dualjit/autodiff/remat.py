@@ -19,7 +19,7 @@ from ..ir.core import sub_functions
 from ..ir.passes import dce
 from ..tracer.core import abstractify, apply_function, bind, trace_flat
 from ..tracer.make_ir import normalize_argnums
-from ..tracer.pytree import tree_flatten, tree_unflatten
+from ..tracer.pytree import flatten_fun, tree_flatten, tree_unflatten
 from .jvp import Zero, has_tangent, jvp_function, jvp_rules
 from .linearize import partial_eval, partial_eval_rules
 from .transpose import is_linear, transpose_function, transpose_rules
@@ -97,19 +97,16 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Any = None,
         leaves, tree = tree_flatten((dynamic, kwargs))
         types = [abstractify(x, f"checkpoint: argument leaf {i}")[0]
                  for i, x in enumerate(leaves)]
-        box = []
 
-        def flat(*xs):
-            given, keywords = tree_unflatten(tree, list(xs))
+        def with_static(given, keywords):
             rebuilt = iter(given)
-            full = [a if i in nums else next(rebuilt) for i, a in enumerate(args)]
-            out_leaves, out_tree = tree_flatten(fun(*full, **keywords))
-            box.append(out_tree)
-            return out_leaves
+            return fun(*[a if i in nums else next(rebuilt) for i, a in enumerate(args)],
+                       **keywords)
 
+        flat, out_tree = flatten_fun(with_static, tree)
         call, captures = trace_flat(flat, types)
         outs = bind(P.checkpoint_p, *captures, *leaves, call=call, policy=chosen)
-        return tree_unflatten(box[0], outs)
+        return tree_unflatten(out_tree(), outs)
 
     return checkpointed
 

@@ -8,7 +8,7 @@ from typing import Any
 from ..ir import Function, verify
 from ..ir.passes import simplify
 from .core import abstractify, trace_flat
-from .pytree import PyTreeDef, tree_flatten, tree_unflatten
+from .pytree import PyTreeDef, flatten_fun, tree_flatten
 
 
 def normalize_argnums(argnums: int | Sequence[int], nargs: int, what: str) -> tuple[int, ...]:
@@ -50,17 +50,14 @@ def trace_pytree(f: Callable, args: Sequence[Any], *, static_argnums: Sequence[i
         t, v = abstractify(leaf, f"{name}: argument leaf {i} ({type(leaf).__name__})")
         in_types.append(t)
         in_values.append(v)
-    out_tree_box: list[PyTreeDef] = []
 
-    def flat_fun(*tracers):
-        rebuilt = iter(tree_unflatten(in_tree, list(tracers)))
-        full = [a if i in static else next(rebuilt) for i, a in enumerate(args)]
-        out_leaves, out_tree = tree_flatten(f(*full))
-        out_tree_box.append(out_tree)
-        return out_leaves
+    def with_static(*given):
+        rebuilt = iter(given)
+        return f(*[a if i in static else next(rebuilt) for i, a in enumerate(args)])
 
+    flat_fun, out_tree = flatten_fun(with_static, in_tree)
     fn, captures = trace_flat(flat_fun, in_types, in_values if concrete else None)
-    return Traced(fn, captures, in_tree, out_tree_box[0])
+    return Traced(fn, captures, in_tree, out_tree())
 
 
 def make_ir(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callable[..., Function]:

@@ -143,6 +143,23 @@ def tree_unflatten(treedef: PyTreeDef, leaves: list[Any]) -> Any:
     return done[0]
 
 
+def flatten_fun(fun: Callable, in_tree: PyTreeDef
+                ) -> tuple[Callable[..., list[Any]], Callable[[], PyTreeDef]]:
+    """A function of pytrees as a function of leaves, for tracing.
+
+    flat(*leaves) calls fun(*args), args rebuilt from the leaves by in_tree (the structure
+    of the argument tuple or list), and returns the leaves of the result; out_tree(), read
+    after a call, is the structure of that result."""
+    box: list[PyTreeDef] = []
+
+    def flat(*leaves: Any) -> list[Any]:
+        out_leaves, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, list(leaves))))
+        box[:] = [out_tree]
+        return out_leaves
+
+    return flat, lambda: box[0]
+
+
 def tree_leaves(tree: Any) -> list[Any]:
     return tree_flatten(tree)[0]
 
