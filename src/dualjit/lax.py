@@ -13,7 +13,7 @@ from .ir import primitives as P
 from .tracer.core import Tracer, abstractify, bind, trace_flat
 from .tracer.pytree import PyTreeDef, flatten_fun, tree_flatten, tree_unflatten
 
-_PY_SCALARS = (bool, int, float)
+_PY_SCALARS = (bool, int, float, complex)
 
 
 class _Body:

@@ -9,6 +9,7 @@ from dualjit.ir import primitives as P
 
 from ..batching.primitive_cases import VMAP_CASES
 from ..conv.cases import CONV_CASES
+from ..complex.cases import COMPLEX_CASES
 from ..linalg.cases import LINALG_CASES
 from ..numpy.primitive_cases import NUMPY_CASES
 
@@ -136,6 +137,7 @@ CASES["while"] = _while_case()
 CASES["scan"] = _scan_case()
 CASES.update(LINALG_CASES)  # tests/linalg/cases.py: the linear-algebra primitives
 CASES.update(CONV_CASES)  # tests/conv/cases.py: convolution and window primitives (speed)
+CASES.update(COMPLEX_CASES)  # tests/complex/cases.py: complex primitives and operands
 
 # Integer bit operations (dtypes area), expected values worked out bit by bit.
 _i8 = np.array([-128, -1, 64, 5], np.int8)

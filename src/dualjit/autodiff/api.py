@@ -91,18 +91,34 @@ def _leaf_ranges(args: Sequence[Any]) -> list[range]:
 
 
 def _check_differentiable(fn: Function, positions: Sequence[int], name: str,
-                          allow_int: bool) -> None:
+                          allow_int: bool, holomorphic: bool = False) -> None:
     for i in positions:
         t = fn.inputs[i].type
-        if not t.dtype.is_float and not allow_int:
+        if holomorphic and not t.dtype.is_complex:
+            raise TypeError(f"{name}(holomorphic=True) requires complex inputs, got an input of "
+                            f"type {t}; convert it with .astype(complex)")
+        if not t.dtype.is_inexact and not allow_int:
             raise TypeError(f"{name}: cannot differentiate with respect to an input of type {t}; "
-                            "only float inputs have gradients (convert with .astype(float), "
-                            "or pass allow_int=True to get zero gradients)")
+                            "only float and complex inputs have gradients (convert with "
+                            ".astype(float), or pass allow_int=True to get zero gradients)")
+
+
+def _check_grad_output(t: TensorType, name: str, holomorphic: bool) -> None:
+    if holomorphic and not t.dtype.is_complex:
+        raise TypeError(f"{name}(holomorphic=True) requires a complex output, got {t}")
+    if not holomorphic and not t.dtype.is_float:
+        hint = ("; for the derivative of a holomorphic function pass holomorphic=True, and for "
+                "other complex-valued functions use vjp directly" if t.dtype.is_complex else "")
+        raise TypeError(f"{name} requires a real float output, got {t}{hint}")
 
 
 def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-                   allow_int: bool = False) -> Callable:
-    """f -> (value, gradient of f's scalar output with respect to args[argnums])."""
+                   allow_int: bool = False, holomorphic: bool = False) -> Callable:
+    """f -> (value, gradient of f's scalar output with respect to args[argnums]).
+
+    Complex inputs follow JAX: for real-valued f the result is df/dx - i df/dy (the conjugate
+    of the steepest-ascent direction); with holomorphic=True (complex output) it is f'(z).
+    """
     @functools.wraps(fun)
     def value_and_grad_f(*args, **kwargs):  # keyword arguments are not differentiated
         nums = normalize_argnums(argnums, len(args), "argnums")
@@ -121,11 +137,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
             raise TypeError(f"grad requires a scalar output (shape ()), but the function "
                             f"returned shape {shapes[0] if len(shapes) == 1 else shapes}; "
                             "use jacrev/vjp for non-scalar outputs, or reduce (e.g. .sum())")
-        if not out_leaves[0].type.dtype.is_float:
-            raise TypeError(f"grad requires a float output, got {out_leaves[0].type}")
+        _check_grad_output(out_leaves[0].type, "grad", holomorphic)
         ranges = _leaf_ranges(args)
         wrt = [nc + i for n in nums for i in ranges[n]]
-        _check_differentiable(fn, wrt, "grad", allow_int)
+        _check_differentiable(fn, wrt, "grad", allow_int, holomorphic)
         vg = vjp_function(fn, wrt, return_outputs=True)
         leaves = tree_flatten(list(args))[0]
         one = ops.scalar(1.0, out_leaves[0].type.dtype)
@@ -144,9 +159,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
 
 
 def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-         allow_int: bool = False) -> Callable:
-    """The gradient of f's scalar output with respect to args[argnums] (JAX's signature)."""
-    vg = value_and_grad(fun, argnums, has_aux, allow_int)
+         allow_int: bool = False, holomorphic: bool = False) -> Callable:
+    """The gradient of f's scalar output with respect to args[argnums] (JAX's signature and
+    complex convention: see value_and_grad)."""
+    vg = value_and_grad(fun, argnums, has_aux, allow_int, holomorphic)
 
     @functools.wraps(fun)
     def grad_f(*args, **kwargs):
@@ -303,11 +319,21 @@ def _block(x: Any, axis: int, start: int, stop: int, shape: tuple[int, ...]) -> 
     return part if tuple(shape) == t.shape else bind(P.reshape_p, part, new_sizes=shape)
 
 
-def _check_float(types: Sequence[TensorType], name: str, what: str) -> None:
+def _check_float(types: Sequence[TensorType], name: str, what: str,
+                 holomorphic: bool = False, complex_ok: bool = False) -> None:
+    """Jacobian operands: complex with holomorphic=True; else real floats (complex inputs of
+    jacrev are fine: `complex_ok`), as in JAX."""
     for i, t in enumerate(types):
-        if not t.dtype.is_float:
-            raise TypeError(f"{name}: {what} leaf {i} has type {t}; only float values can be "
-                            "differentiated")
+        if holomorphic and not t.dtype.is_complex:
+            raise TypeError(f"{name}(holomorphic=True): {what} leaf {i} has type {t}; it must "
+                            "be complex")
+        if holomorphic or t.dtype.is_float or (complex_ok and t.dtype.is_complex):
+            continue
+        hint = (f"; for holomorphic functions pass holomorphic=True, for other functions of "
+                f"complex values use {'jvp' if name == 'jacfwd' else 'vjp'} directly"
+                if t.dtype.is_complex else "")
+        raise TypeError(f"{name}: {what} leaf {i} has type {t}; only float values can be "
+                        f"differentiated{hint}")
 
 
 def _with_keywords(fun: Callable, kwargs: dict) -> Callable:
@@ -330,7 +356,8 @@ def _per_argnums(blocks: list[Any], dyn_tree: Any, argnums: int | Sequence[int])
     return trees[0] if isinstance(argnums, int) else tuple(trees)
 
 
-def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """The Jacobian by forward mode: vmap of jvp over the input basis. For each output leaf, a
     tree like args[argnums] of arrays of shape out.shape + in.shape."""
     from ..batching import vmap  # batching builds on autodiff, so it is imported late
@@ -341,7 +368,7 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         dyn = tuple(args[n] for n in nums)
         dyn_leaves, dyn_tree = tree_flatten(list(dyn))
         in_types = [ops.type_of(x) for x in dyn_leaves]
-        _check_float(in_types, "jacfwd", "input")
+        _check_float(in_types, "jacfwd", "input", holomorphic)
         f_dyn = _fix_args(_with_keywords(fun, kwargs), args, nums)
 
         def push(*t_leaves):
@@ -365,7 +392,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac
 
 
-def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+           holomorphic: bool = False) -> Callable:
     """The Jacobian by reverse mode: vmap of the pullback over the output basis. For each
     output leaf, a tree like args[argnums] of arrays of shape out.shape + in.shape."""
     from ..batching import vmap  # batching builds on autodiff, so it is imported late
@@ -375,12 +403,13 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         nums = normalize_argnums(argnums, len(args), "argnums")
         dyn = tuple(args[n] for n in nums)
         dyn_leaves, dyn_tree = tree_flatten(list(dyn))
-        _check_float([ops.type_of(x) for x in dyn_leaves], "jacrev", "input")
+        _check_float([ops.type_of(x) for x in dyn_leaves], "jacrev", "input", holomorphic,
+                     complex_ok=True)
         y, pullback, *aux = vjp(_fix_args(_with_keywords(fun, kwargs), args, nums), *dyn,
                                 has_aux=has_aux)
         y_leaves, y_tree = tree_flatten(y)
         out_types = [ops.type_of(x) for x in y_leaves]
-        _check_float(out_types, "jacrev", "output")
+        _check_float(out_types, "jacrev", "output", holomorphic)
 
         def pull(*ct_leaves):
             return pullback(tree_unflatten(y_tree, list(ct_leaves)))
@@ -403,6 +432,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     return jac
 
 
-def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
+            holomorphic: bool = False) -> Callable:
     """jacfwd(jacrev(f)): the matrix of second derivatives."""
-    return jacfwd(jacrev(fun, argnums, has_aux), argnums, has_aux)
+    return jacfwd(jacrev(fun, argnums, has_aux, holomorphic), argnums, has_aux, holomorphic)

@@ -76,7 +76,7 @@ class Zero:
 
 
 def has_tangent(t: TensorType) -> bool:
-    return t.dtype.is_float
+    return t.dtype.is_inexact
 
 
 def instantiate(t: Any, like: TensorType | None = None) -> Any:
@@ -223,7 +223,30 @@ defjvp_unary(P.tanh_p, lambda x, y: sub(1, mul(y, y)))
 defjvp_unary(P.logistic_p, lambda x, y: mul(y, sub(1, y)))
 defjvp_unary(P.sqrt_p, lambda x, y: div(0.5, y))
 defjvp_unary(P.rsqrt_p, lambda x, y: mul(-0.5, div(y, x)))
-defjvp_unary(P.abs_p, lambda x, y: sign(x))
+
+
+def _abs_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    if not type_of(x).dtype.is_complex:
+        return ops.abs(x), mul(x_dot, ops.sign(x))
+    # d|z| = Re(conj(z) dz) / |z| = Re(conj(sign z) dz); 0 at z = 0, where sign z = 0
+    return ops.abs(x), ops.real(mul(ops.conj(ops.sign(x)), x_dot))
+
+
+def _sign_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    s = ops.sign(x)
+    if not type_of(x).dtype.is_complex:
+        return s, Zero(type_of(s))  # piecewise constant
+    # s = z / |z|: ds = (dz - s Re(conj(s) dz)) / |z|, taken as 0 at z = 0 (|z| -> 1 there)
+    magnitude = ops.abs(x)
+    radial = ops.convert(ops.real(mul(ops.conj(s), x_dot)), type_of(x).dtype)
+    safe = ops.select(ops.eq(magnitude, 0.0), ops.lit(1, magnitude), magnitude)
+    return s, div(sub(x_dot, mul(s, radial)), ops.convert(safe, type_of(x).dtype))
+
+
+jvp_rules[P.abs_p] = _abs_jvp
+jvp_rules[P.sign_p] = _sign_jvp
 
 defjvp_binary(P.add_p, None, None)
 defjvp_binary(P.sub_p, None, lambda x, y, z: -1)
@@ -277,7 +300,7 @@ jvp_rules[P.select_p] = _select_jvp
 def _convert_jvp(primals, tangents, *, new_dtype):
     (x,), (x_dot,) = primals, tangents
     out = convert_element_type(x, new_dtype=new_dtype)
-    if not (type_of(x).dtype.is_float and type_of(out).dtype.is_float):
+    if not (type_of(x).dtype.is_inexact and type_of(out).dtype.is_inexact):
         return out, Zero(type_of(out))
     return out, convert_element_type(x_dot, new_dtype=new_dtype)
 
@@ -285,7 +308,7 @@ def _convert_jvp(primals, tangents, *, new_dtype):
 jvp_rules[P.convert_element_type_p] = _convert_jvp
 
 zero_derivative.update([
-    P.sign_p, P.floor_p, P.ceil_p, P.round_p, P.not_p, P.and_p, P.or_p, P.xor_p,
+    P.floor_p, P.ceil_p, P.round_p, P.not_p, P.and_p, P.or_p, P.xor_p,
     P.eq_p, P.ne_p, P.lt_p, P.le_p, P.gt_p, P.ge_p, P.argmax_p, P.argmin_p, P.iota_p,
     P.stop_gradient_p,
 ])
@@ -933,3 +956,12 @@ def _polygamma_jvp(primals, tangents, *, order):
 
 
 jvp_rules[P.polygamma_p] = _polygamma_jvp
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules: complex numbers (complex area). real, imag, conj and complex are linear over the reals.
+# ---------------------------------------------------------------------------------------------
+
+for _prim in (P.real_p, P.imag_p, P.conj_p):
+    deflinear(_prim, (0,))
+deflinear(P.complex_p, (0, 1))

@@ -426,3 +426,26 @@ def _triangular_solve_transpose(ct, a, b, *, left_side, lower, transpose_a, unit
 
 
 transpose_rules[P.triangular_solve_p] = _triangular_solve_transpose
+
+
+# ---------------------------------------------------------------------------------------------
+# Complex numbers (complex area). JAX's convention: the cotangent of z = x + iy is carried as
+# dL/dx - i dL/dy, so holomorphic maps transpose without conjugation (mul by c -> mul by c) and
+# the parts transpose as below.
+# ---------------------------------------------------------------------------------------------
+
+def _as_complex_parts(re, im):
+    return bind(P.complex_p, re, im)
+
+
+transpose_rules[P.real_p] = lambda ct, x: [_as_complex_parts(ct, ops.zeros(type_of(ct)))]
+transpose_rules[P.imag_p] = lambda ct, x: [_as_complex_parts(ops.zeros(type_of(ct)), neg(ct))]
+transpose_rules[P.conj_p] = lambda ct, x: [bind(P.conj_p, ct)]
+
+
+def _complex_transpose(ct, re, im):
+    return [bind(P.real_p, ct) if is_linear(re) else None,
+            neg(bind(P.imag_p, ct)) if is_linear(im) else None]
+
+
+transpose_rules[P.complex_p] = _complex_transpose

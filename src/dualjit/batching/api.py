@@ -13,7 +13,7 @@ from ..tracer.pytree import PyTreeDef, _node_kind, tree_flatten, tree_unflatten
 from ..tree_util import keystr, tree_flatten_with_path
 from .core import batch_function, not_mapped
 
-_PY_SCALARS = (bool, int, float)
+_PY_SCALARS = (bool, int, float, complex)
 
 
 def _is_axis_spec(x: Any) -> bool:

@@ -408,6 +408,11 @@ def body_segment(body: Function, planner: Planner | None = None) -> Segment:
                    planner)
 
 
+def _touches_complex(eqn: Eqn) -> bool:
+    """Kernels hold real values only: an equation reading or making a complex one stays out."""
+    return any(a.type.dtype.is_complex for a in (*eqn.inputs, *eqn.outputs))
+
+
 class Planner:
     """Decides where equations run, planning each control-flow body once."""
 
@@ -416,6 +421,8 @@ class Planner:
 
     def host_reason(self, eqn: Eqn) -> str | None:
         """Why `eqn` runs on the host between kernels; None when it runs inside a kernel."""
+        if _touches_complex(eqn):
+            return "complex values have no native lowering yet (runs its numpy implementation)"
         if eqn.primitive not in lowerings:
             return "no native lowering (runs its numpy implementation)"
         row = lowerings[eqn.primitive]

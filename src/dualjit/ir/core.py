@@ -29,6 +29,8 @@ class DType(enum.Enum):
     uint64 = "u64"
     float32 = "f32"
     float64 = "f64"
+    complex64 = "c64"
+    complex128 = "c128"
 
     @property
     def short(self) -> str:
@@ -41,6 +43,25 @@ class DType(enum.Enum):
     @property
     def is_float(self) -> bool:
         return self in (DType.float32, DType.float64)
+
+    @property
+    def is_complex(self) -> bool:
+        return self in (DType.complex64, DType.complex128)
+
+    @property
+    def is_inexact(self) -> bool:
+        """Float or complex: the types that carry tangents and cotangents."""
+        return self.is_float or self.is_complex
+
+    @property
+    def real_dtype(self) -> DType:
+        """The type of a complex type's real and imaginary parts (other types: themselves)."""
+        return _REAL_OF.get(self, self)
+
+    @property
+    def complex_dtype(self) -> DType:
+        """The complex type whose parts have this float type (complex types: themselves)."""
+        return _COMPLEX_OF.get(self, self)
 
     @property
     def is_int(self) -> bool:
@@ -68,6 +89,8 @@ class DType(enum.Enum):
 
 _SIGNED = frozenset((DType.int8, DType.int16, DType.int32, DType.int64))
 _UNSIGNED = frozenset((DType.uint8, DType.uint16, DType.uint32, DType.uint64))
+_REAL_OF = {DType.complex64: DType.float32, DType.complex128: DType.float64}
+_COMPLEX_OF = {DType.float32: DType.complex64, DType.float64: DType.complex128}
 _NUMPY_OF = {d: np.dtype(d.name if d is not DType.bool else np.bool_) for d in DType}
 _DTYPE_OF_NUMPY = {v: k for k, v in _NUMPY_OF.items()}
 _DTYPE_OF_KIND = {(v.kind, v.itemsize): k for k, v in _NUMPY_OF.items()}
@@ -90,6 +113,8 @@ def as_dtype(x: Any) -> DType:
         return DType.int64
     if x is float:
         return DType.float64
+    if x is complex:
+        return DType.complex128
     try:
         npd = np.dtype(x)
     except TypeError:
@@ -186,6 +211,9 @@ class Literal:
 
 
 def _same_scalar(a: Any, b: Any) -> bool:
+    if isinstance(a, complex) or isinstance(b, complex):
+        a, b = complex(a), complex(b)
+        return _same_scalar(a.real, b.real) and _same_scalar(a.imag, b.imag)
     if a != a and b != b:
         return True
     return a == b and np.signbit(a) == np.signbit(b)

@@ -73,6 +73,9 @@ def _parse_array(text: str) -> Any:
             return _SPECIAL_FLOATS[node.id]
         if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
             return node.value
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "complex" and len(node.args) == 2):
+            return complex(value(node.args[0]), value(node.args[1]))
         raise IRError(f"parse: cannot read constant {text!r}")
     try:
         return value(ast.parse(text.strip(), mode="eval").body)
@@ -80,11 +83,20 @@ def _parse_array(text: str) -> Any:
         raise IRError(f"parse: cannot read constant {text!r}") from None
 
 
+_COMPLEX_LITERAL = re.compile(r"^(-?(?:nan|inf|[0-9.]+(?:e[+-]?[0-9]+)?))"
+                              r"([+-](?:nan|inf|[0-9.]+(?:e[+-]?[0-9]+)?))j$")
+
+
 def _parse_literal(text: str) -> Literal:
     value, dtype = text.rsplit(":", 1)
     d = _DTYPES[dtype]
     if d is DType.bool:
         return Literal(value == "True", d)
+    if d.is_complex:
+        m = _COMPLEX_LITERAL.match(value)
+        if m is None:
+            raise IRError(f"parse: cannot read complex literal {text!r}")
+        return Literal(complex(float(m.group(1)), float(m.group(2))), d)
     return Literal(float(value) if d.is_float else int(value), d)
 
 

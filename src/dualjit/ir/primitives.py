@@ -30,6 +30,9 @@ SIGNED_INTS = (DType.int8, DType.int16, DType.int32, DType.int64)
 UNSIGNED_INTS = (DType.uint8, DType.uint16, DType.uint32, DType.uint64)
 INTS = SIGNED_INTS + UNSIGNED_INTS
 NUMBERS = INTS + FLOATS
+COMPLEX = (DType.complex64, DType.complex128)
+INEXACT = FLOATS + COMPLEX  # what carries a derivative
+ARITHMETIC = NUMBERS + COMPLEX  # what + - * / accept (NUMBERS alone are the ordered types)
 
 
 def _shape_str(t: TensorType) -> str:
@@ -76,20 +79,20 @@ def _sign(x):
 
 
 _UNARY = {
-    "neg": (np.negative, NUMBERS),
-    "exp": (np.exp, FLOATS),
-    "log": (np.log, FLOATS),
-    "log1p": (np.log1p, FLOATS),
-    "expm1": (np.expm1, FLOATS),
-    "sin": (np.sin, FLOATS),
-    "cos": (np.cos, FLOATS),
-    "tan": (np.tan, FLOATS),
-    "tanh": (np.tanh, FLOATS),
+    "neg": (np.negative, ARITHMETIC),
+    "exp": (np.exp, INEXACT),
+    "log": (np.log, INEXACT),
+    "log1p": (np.log1p, INEXACT),
+    "expm1": (np.expm1, INEXACT),
+    "sin": (np.sin, INEXACT),
+    "cos": (np.cos, INEXACT),
+    "tan": (np.tan, INEXACT),
+    "tanh": (np.tanh, INEXACT),
     "logistic": (_logistic, FLOATS),
-    "sqrt": (np.sqrt, FLOATS),
-    "rsqrt": (lambda x: (1 / np.sqrt(x)).astype(x.dtype), FLOATS),
-    "abs": (np.abs, NUMBERS),
-    "sign": (_sign, NUMBERS),
+    "sqrt": (np.sqrt, INEXACT),
+    "rsqrt": (lambda x: (1 / np.sqrt(x)).astype(x.dtype), INEXACT),
+    "abs": (np.abs, ARITHMETIC),
+    "sign": (_sign, ARITHMETIC),
     "floor": (np.floor, FLOATS),
     "ceil": (np.ceil, FLOATS),
     "round": (np.round, FLOATS),
@@ -109,6 +112,9 @@ sin_p, cos_p, tan_p, tanh_p, logistic_p = (unary_primitives[n] for n in
                                            ("sin", "cos", "tan", "tanh", "logistic"))
 sqrt_p, rsqrt_p, abs_p, sign_p = (unary_primitives[n] for n in ("sqrt", "rsqrt", "abs", "sign"))
 floor_p, ceil_p, round_p, not_p = (unary_primitives[n] for n in ("floor", "ceil", "round", "not"))
+# |z| of a complex z is real (as in NumPy and JAX)
+shape_rules[abs_p] = lambda x: _elementwise_type("abs", [x], ARITHMETIC).with_dtype(
+    x.dtype.real_dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,12 +144,12 @@ def _rem(a, b):
 
 
 _BINARY = {
-    "add": (np.add, NUMBERS),
-    "sub": (np.subtract, NUMBERS),
-    "mul": (np.multiply, NUMBERS),
-    "div": (_div, NUMBERS),
+    "add": (np.add, ARITHMETIC),
+    "sub": (np.subtract, ARITHMETIC),
+    "mul": (np.multiply, ARITHMETIC),
+    "div": (_div, ARITHMETIC),
     "rem": (_rem, NUMBERS),
-    "pow": (np.power, FLOATS),
+    "pow": (np.power, INEXACT),
     "max": (np.maximum, NUMBERS),
     "min": (np.minimum, NUMBERS),
     "atan2": (np.arctan2, FLOATS),
@@ -163,14 +169,27 @@ add_p, sub_p, mul_p, div_p, rem_p, pow_p = (binary_primitives[n] for n in
 max_p, min_p, atan2_p = binary_primitives["max"], binary_primitives["min"], binary_primitives["atan2"]
 and_p, or_p, xor_p = binary_primitives["and"], binary_primitives["or"], binary_primitives["xor"]
 
+def _unordered_refused(name: str, types: Sequence[TensorType]) -> Sequence[TensorType]:
+    if any(t.dtype.is_complex for t in types):
+        raise IRError(f"{name}: complex numbers have no order ({', '.join(map(_shape_str, types))}"
+                      "); compare real parts (real(z)) or magnitudes (abs(z)) instead")
+    return types
+
+
+for _p, _name in ((max_p, "max"), (min_p, "min")):
+    shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(
+        n, _unordered_refused(n, [x, y]), NUMBERS))(_name)
+
 _COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
             "gt": np.greater, "ge": np.greater_equal}
 compare_primitives = {}
 for _name, _fn in _COMPARE.items():
     _p = new_primitive(_name, elementwise=True)
     compare_primitives[_name] = _p
-    shape_rules[_p] = (lambda n: lambda x, y: _elementwise_type(
-        n, [x, y], (DType.bool,) + NUMBERS).with_dtype(DType.bool))(_name)
+    _allowed = (DType.bool,) + (ARITHMETIC if _name in ("eq", "ne") else NUMBERS)
+    shape_rules[_p] = (lambda n, a: lambda x, y: _elementwise_type(
+        n, [x, y] if n in ("eq", "ne") else _unordered_refused(n, [x, y]), a
+    ).with_dtype(DType.bool))(_name, _allowed)
     impl_rules[_p] = _quiet((lambda f: lambda x, y: np.asarray(f(np.asarray(x), np.asarray(y))))(_fn))
 eq_p, ne_p, lt_p, le_p, gt_p, ge_p = (compare_primitives[n] for n in _COMPARE)
 
@@ -181,7 +200,7 @@ select_p = new_primitive("select", elementwise=True)
 def _select_shape(pred, on_true, on_false):
     if pred.dtype is not DType.bool:
         raise IRError(f"select: predicate must be bool, got {_shape_str(pred)}")
-    out = _elementwise_type("select", [on_true, on_false], (DType.bool,) + NUMBERS)
+    out = _elementwise_type("select", [on_true, on_false], (DType.bool,) + ARITHMETIC)
     if pred.shape not in ((), out.shape) and out.shape != ():
         raise IRError(f"select: predicate shape {pred.shape} does not match {out.shape}")
     return out.with_shape(pred.shape if out.shape == () else out.shape)
@@ -192,7 +211,7 @@ impl_rules[select_p] = lambda p, t, f: np.asarray(np.where(p, t, f)).astype(
     np.result_type(np.asarray(t).dtype, np.asarray(f).dtype))
 
 integer_pow_p = new_primitive("integer_pow", elementwise=True)
-shape_rules[integer_pow_p] = lambda x, *, y: _elementwise_type("integer_pow", [x], NUMBERS)
+shape_rules[integer_pow_p] = lambda x, *, y: _elementwise_type("integer_pow", [x], ARITHMETIC)
 
 
 @_quiet
@@ -238,6 +257,8 @@ def _convert(x, *, new_dtype):
     target = as_dtype(new_dtype)
     if target is DType.bool:
         return x != 0
+    if x.dtype.kind == "c" and not target.is_complex:
+        x = x.real  # complex -> real keeps the real part (NumPy's astype, JAX's convert)
     if target.is_int and x.dtype.kind == "f":
         return _float_to_int(x, target.np)
     return x.astype(target.np)
@@ -536,10 +557,10 @@ reduce_sum_p = new_primitive("reduce_sum", reduction="sum")
 reduce_max_p = new_primitive("reduce_max", reduction="max")
 reduce_min_p = new_primitive("reduce_min", reduction="min")
 reduce_prod_p = new_primitive("reduce_prod", reduction="prod")
-shape_rules[reduce_sum_p] = _reduce_shape("reduce_sum", NUMBERS)
+shape_rules[reduce_sum_p] = _reduce_shape("reduce_sum", ARITHMETIC)
 shape_rules[reduce_max_p] = _reduce_shape("reduce_max", NUMBERS + (DType.bool,))
 shape_rules[reduce_min_p] = _reduce_shape("reduce_min", NUMBERS + (DType.bool,))
-shape_rules[reduce_prod_p] = _reduce_shape("reduce_prod", NUMBERS)
+shape_rules[reduce_prod_p] = _reduce_shape("reduce_prod", ARITHMETIC)
 impl_rules[reduce_sum_p] = _quiet(lambda x, *, axes: np.asarray(
     np.sum(x, axis=tuple(axes), dtype=np.asarray(x).dtype)))
 impl_rules[reduce_prod_p] = _quiet(lambda x, *, axes: np.asarray(
@@ -584,7 +605,7 @@ def _dot_dims(lhs_ndim, rhs_ndim, dimension_numbers):
 
 
 def _dot_general_shape(lhs, rhs, *, dimension_numbers):
-    if lhs.dtype is not rhs.dtype or lhs.dtype not in NUMBERS:
+    if lhs.dtype is not rhs.dtype or lhs.dtype not in ARITHMETIC:
         raise IRError(f"dot_general: operands {_shape_str(lhs)} and {_shape_str(rhs)} "
                       "must share a numeric dtype")
     lc, rc, lb, rb, lfree, rfree = _dot_dims(lhs.ndim, rhs.ndim, dimension_numbers)
@@ -1266,7 +1287,8 @@ shape_rules[polygamma_p] = _polygamma_shape
 impl_rules[polygamma_p] = special_impl.polygamma
 
 
-# =============================================================================================
+# ======================================================================================
+
 # Convolution and pooling (speed): conv_general_dilated, window sums and maxima, and the
 # max-pool derivative pair. numpy implementations (im2col + matmul) in window_impl.py.
 # =============================================================================================
@@ -1388,3 +1410,39 @@ impl_rules[reduce_window_sum_p] = window_impl.reduce_window_sum
 impl_rules[reduce_window_max_p] = window_impl.reduce_window_max
 impl_rules[select_and_gather_add_p] = window_impl.select_and_gather_add
 impl_rules[select_and_scatter_add_p] = window_impl.select_and_scatter_add
+=======
+# ---------------------------------------------------------------------------------------------
+# Complex numbers (complex area): parts, conjugate, construction, the FFT
+# ---------------------------------------------------------------------------------------------
+
+real_p = new_primitive("real", elementwise=True)
+imag_p = new_primitive("imag", elementwise=True)
+conj_p = new_primitive("conj", elementwise=True)
+complex_p = new_primitive("complex", elementwise=True)
+
+
+def _part_shape(name):
+    def rule(x):
+        return _elementwise_type(name, [x], COMPLEX).with_dtype(x.dtype.real_dtype)
+    return rule
+
+
+shape_rules[real_p] = _part_shape("real")
+shape_rules[imag_p] = _part_shape("imag")
+shape_rules[conj_p] = lambda x: _elementwise_type("conj", [x], COMPLEX)
+shape_rules[complex_p] = lambda re, im: _elementwise_type(
+    "complex", [re, im], FLOATS).with_dtype(re.dtype.complex_dtype)
+impl_rules[real_p] = lambda x: np.array(np.real(x))
+impl_rules[imag_p] = lambda x: np.array(np.imag(x))
+impl_rules[conj_p] = lambda x: np.asarray(np.conj(x))
+
+
+def _complex_impl(re, im):
+    re, im = np.asarray(re), np.asarray(im)
+    out = np.empty(np.broadcast_shapes(re.shape, im.shape),
+                   as_dtype(re.dtype).complex_dtype.np)
+    out.real, out.imag = re, im  # never re + 1j * im: 1j * inf would make the real part nan
+    return out
+
+
+impl_rules[complex_p] = _complex_impl

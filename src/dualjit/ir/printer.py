@@ -31,12 +31,17 @@ def var_names(fn: Function) -> dict[Var, str]:
 
 def format_literal(lit: Literal) -> str:
     v = lit.value
-    if isinstance(v, float):
-        text = "nan" if math.isnan(v) else ("inf" if v == math.inf else
-                                            "-inf" if v == -math.inf else repr(v))
+    if isinstance(v, complex):
+        imag = _float_text(v.imag)
+        text = f"{_float_text(v.real)}{'' if imag[0] == '-' else '+'}{imag}j"
     else:
-        text = repr(v)
+        text = _float_text(v) if isinstance(v, float) else repr(v)
     return f"{text}:{lit.type.dtype.short}"
+
+
+def _float_text(v: float) -> str:
+    return "nan" if math.isnan(v) else ("inf" if v == math.inf else
+                                        "-inf" if v == -math.inf else repr(v))
 
 
 def format_param(value: Any) -> str:
@@ -51,7 +56,15 @@ def format_param(value: Any) -> str:
 def format_array(a: np.ndarray) -> str:
     if a.size > INLINE_CONST_LIMIT:
         return f"<{a.size} values>"
+    if a.dtype.kind == "c":  # complex(re, im) per element: nan and inf parts stay readable
+        return _nested_text(a.tolist())
     return repr(a.tolist())
+
+
+def _nested_text(x: Any) -> str:
+    if isinstance(x, list):
+        return "[" + ", ".join(map(_nested_text, x)) + "]"
+    return f"complex({_float_text(x.real)}, {_float_text(x.imag)})"
 
 
 class _Printer:

@@ -17,15 +17,17 @@ from ..ir import SUPPORTED_DTYPES, DType, as_dtype
 from ..ir import primitives as P
 from ..tracer.core import Tracer, as_array, bind, is_weak, mark_weak
 
-__all__ = ["ndarray", "float32", "float64", "int32", "int64", "bool_", "pi", "e", "inf", "nan",
+__all__ = ["ndarray", "float32", "float64", "int32", "int64", "complex64", "complex128",
+           "bool_", "pi", "e", "inf", "nan",
            "newaxis", "shape", "ndim", "result_type", "broadcast_to"]
 
 ndarray = _np.ndarray
 float32, float64, int32, int64 = _np.float32, _np.float64, _np.int32, _np.int64
+complex64, complex128 = _np.complex64, _np.complex128
 bool_ = _np.bool_
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, None
 
-PY_SCALARS = (bool, int, float)
+PY_SCALARS = (bool, int, float, complex)
 
 # ---------------------------------------------------------------------------------------------
 # Operands: dtype, shape, promotion and broadcasting
@@ -43,14 +45,12 @@ def operand(x: Any, op: str) -> Any:
     numpy array.
     """
     if isinstance(x, (Tracer, _np.ndarray)) or type(x) in PY_SCALARS:
-        if isinstance(x, _np.ndarray) and x.dtype.kind not in "biuf":
+        if isinstance(x, _np.ndarray) and x.dtype.kind not in "biufc":
             raise TypeError(f"{op}: dtype {x.dtype} is not supported; dualjit arrays are "
                             f"{SUPPORTED_DTYPES}")
         return x
     if isinstance(x, _np.generic):
         return as_array(x, f"{op}: operand")
-    if isinstance(x, complex):
-        raise TypeError(f"{op}: complex numbers are not supported")
     if isinstance(x, (list, tuple)) and holds_tracer(x):
         return _stack_leaves(x, op)
     return as_array(x, f"{op}: operand of type {type(x).__name__}")
@@ -138,7 +138,7 @@ def _promotion_key(a: Any) -> Any:
 def _weak_stand_in(x: Tracer) -> Any:
     """A Python scalar of a weakly typed tracer's kind, so promotion treats it as weak."""
     kind = x.dtype.kind
-    return True if kind == "b" else (0 if kind in "iu" else 0.0)
+    return True if kind == "b" else (0 if kind in "iu" else 0.0 if kind == "f" else 0j)
 
 
 def convert(x: Any, dtype: _np.dtype) -> Any:
@@ -200,9 +200,17 @@ def elementwise_op(prim, op: str, *args: Any, dtype: _np.dtype | None = None) ->
     return out
 
 
+def refuse_complex_order(op: str, *args: Any) -> None:
+    """Complex numbers have no order: comparisons and extrema refuse them (JAX's lax does)."""
+    if builtins.any(result_type(a).kind == "c" for a in args):
+        raise TypeError(f"{op}: complex numbers have no order; compare real parts "
+                        "(jnp.real(z)) or magnitudes (jnp.abs(z)) instead")
+
+
 def float_dtype(*args: Any) -> _np.dtype:
+    """The inexact type a transcendental function computes in: ints and bools become float64."""
     dt = result_type(*args)
-    return dt if dt.kind == "f" else _np.dtype(_np.float64)
+    return dt if dt.kind in "fc" else _np.dtype(_np.float64)
 
 
 def normalize_axes(op: str, axis: Any, nd: int) -> tuple[int, ...]:

@@ -67,3 +67,25 @@ def _T(self: Tracer) -> Any:
 
 Tracer.T = property(_T)  # type: ignore[attr-defined]
 
+
+def _real(self: Tracer) -> Any:
+    from .elementwise import real
+
+    return real(self)
+
+
+def _imag(self: Tracer) -> Any:
+    from .elementwise import imag
+
+    return imag(self)
+
+
+def _conj(self: Tracer) -> Any:
+    from .elementwise import conjugate
+
+    return conjugate(self)
+
+
+Tracer.real = property(_real)  # type: ignore[attr-defined]
+Tracer.imag = property(_imag)  # type: ignore[attr-defined]
+array_methods.update({"conj": _conj, "conjugate": _conj})

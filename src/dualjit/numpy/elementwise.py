@@ -20,6 +20,7 @@ from ._core import (
     joint_shape,
     operand,
     promote,
+    refuse_complex_order,
     refuse_out,
     result_type,
 )
@@ -308,47 +309,50 @@ def isposinf(x: Any) -> Any:
     return equal(x, inf)
 
 
-# Complex-number helpers on real arrays (dualjit has no complex dtype): the identities NumPy
-# gives for real input.
+# Complex numbers (complex area): parts, conjugate, argument; on real input NumPy's identities
 
 def real(x: Any) -> Any:
-    return operand(x, "real")
+    x = operand(x, "real")
+    return bind(P.real_p, x) if result_type(x).kind == "c" else x
 
 
 def imag(x: Any) -> Any:
     x = operand(x, "imag")
+    if result_type(x).kind == "c":
+        return bind(P.imag_p, x)
     return multiply(x, 0) if result_type(x).kind != "b" else logical_and(x, False)
 
 
 def conjugate(x: Any) -> Any:
-    return operand(x, "conjugate")
+    x = operand(x, "conjugate")
+    return bind(P.conj_p, x) if result_type(x).kind == "c" else x
 
 
 conj = conjugate
 
 
 def angle(z: Any, deg: bool = False) -> Any:
-    """The argument of a real number: pi where it is negative (or -0.0), else 0."""
+    """The argument atan2(imag, real); of a real number: pi where it is negative (or -0.0)."""
     z = operand(z, "angle")
     z = convert(z, float_dtype(z))
-    out = arctan2(0.0, z)
+    out = arctan2(imag(z), real(z)) if result_type(z).kind == "c" else arctan2(0.0, z)
     return rad2deg(out) if deg else out
 
 
 def isreal(x: Any) -> Any:
-    return broadcast_to(_np.True_, _np.shape(operand(x, "isreal")))
+    return equal(imag(x), 0)
 
 
 def iscomplex(x: Any) -> Any:
-    return broadcast_to(_np.False_, _np.shape(operand(x, "iscomplex")))
+    return not_equal(imag(x), 0)
 
 
 def iscomplexobj(x: Any) -> bool:
-    return False
+    return result_type(operand(x, "iscomplexobj")).kind == "c"
 
 
 def isrealobj(x: Any) -> bool:
-    return True
+    return not iscomplexobj(x)
 
 
 def logical_not(x: Any) -> Any:
@@ -362,8 +366,13 @@ def invert(x: Any) -> Any:
 bitwise_not = bitwise_invert = invert
 
 
+_ORDERED = (P.lt_p, P.le_p, P.gt_p, P.ge_p, P.max_p, P.min_p)
+
+
 def _binary(prim, op: str):
     def fn(x, y):
+        if prim in _ORDERED:
+            refuse_complex_order(op, x, y)
         return elementwise_op(prim, op, x, y)
     fn.__name__ = op
     return fn
@@ -425,7 +434,7 @@ def power(x: Any, y: Any) -> Any:
         x = convert(x, result_type(x, int(y)) if type(y) is int else result_type(x, y))
         return bind(P.integer_pow_p, x, y=int(y))
     dt = result_type(x, y)
-    if dt.kind != "f":
+    if dt.kind not in "fc":
         raise TypeError("power: integer arrays raised to array powers are not supported; "
                         "use a Python int exponent or float operands")
     return elementwise_op(P.pow_p, "power", x, y, dtype=dt)

@@ -19,6 +19,7 @@ from ._core import (
     keep_dims,
     normalize_axes,
     operand,
+    refuse_complex_order,
     refuse_out,
     result_type,
 )
@@ -56,6 +57,8 @@ def _accumulator_dtype(prim, a: Any, dtype: Any) -> _np.dtype:
 def _reduce(prim, op: str, a: Any, axis: Any, keepdims: bool, dtype: Any = None,
             initial: Any = None, where: Any = None) -> Any:
     a = operand(a, op)
+    if prim in (P.reduce_max_p, P.reduce_min_p):
+        refuse_complex_order(op, a)
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
     a = convert(a, _accumulator_dtype(prim, a, dtype))
@@ -155,9 +158,19 @@ def var(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: floa
     if where is not None:  # masked out before squaring, so NaNs there cannot reach gradients
         mask = broadcast_to(convert(operand(where, "var"), _np.dtype(bool)), _np.shape(a))
         deviations = where_(mask, deviations, _np.asarray(0, dt)[()])
-    total = sum(square(deviations), axis=axes, keepdims=keepdims)
-    count = _count(a, axes, where, keepdims, dt)
+    squares = _abs_squared(deviations)  # |d|**2: real for complex data
+    total = sum(squares, axis=axes, keepdims=keepdims)
+    count = _count(a, axes, where, keepdims, result_type(squares))
     return divide(total, maximum(subtract(count, ddof), 0))
+
+
+def _abs_squared(d: Any) -> Any:
+    """|d|**2, real for complex d (NumPy's complex variance is real)."""
+    if result_type(d).kind != "c":
+        return square(d)
+    from .elementwise import imag, real
+
+    return add(square(real(d)), square(imag(d)))
 
 
 def _mean_of(a: Any, axes: tuple[int, ...], where: Any, dt: _np.dtype) -> Any:
@@ -192,6 +205,7 @@ def any(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
 
 def _arg_reduce(prim, op: str, a: Any, axis: Any, keepdims: bool) -> Any:
     a = operand(a, op)
+    refuse_complex_order(op, a)
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
     if axis is None:

@@ -105,7 +105,7 @@ class Builder:
             return self._capture(x).var
         if isinstance(x, Literal):
             return x
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.ndarray):
+        if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.ndarray):
             return Literal(x, _python_scalar_dtype(x))
         if isinstance(x, np.generic):
             return Literal(x.item(), as_dtype(x.dtype))
@@ -155,7 +155,7 @@ def _python_scalar_dtype(x: Any) -> DType:
         return DType.bool
     if isinstance(x, int):
         return DType.uint64 if x >= 2**63 else DType.int64
-    return DType.float64
+    return DType.complex128 if isinstance(x, complex) else DType.float64
 
 
 def as_array(x: Any, what: str) -> np.ndarray:
@@ -166,7 +166,7 @@ def as_array(x: Any, what: str) -> np.ndarray:
         arr = np.asarray(x)
     except Exception as e:  # ragged lists and objects numpy refuses
         raise TypeError(f"{what}: cannot convert {type(x).__name__} to an array ({e})") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biufc":
         too_big = isinstance(x, int) and arr.dtype.kind == "O"
         detail = " (a Python int outside the int64 and uint64 ranges)" if too_big else ""
         raise TypeError(f"{what}: dtype {arr.dtype} of {type(x).__name__}{detail} is not "
@@ -221,7 +221,7 @@ def _eager_value(a: Any) -> Any:
         return a.value
     if isinstance(a, Literal):
         return literal_value(a)
-    if isinstance(a, (bool, int, float)):
+    if isinstance(a, (bool, int, float, complex)):
         return a
     return as_array(a, "operand")
 
@@ -476,7 +476,7 @@ def trace_flat(fun: Callable[..., Sequence[Any]], in_types: Sequence[TensorType]
         tracers = [builder.new_input(t, v, w) for t, v, w in zip(in_types, values, weak)]
         outs = list(fun(*tracers))
         fn, captures = builder.build(outs)
-        fn.weak_outputs = [is_weak(o) or type(o) in (bool, int, float) for o in outs]
+        fn.weak_outputs = [is_weak(o) or type(o) in (bool, int, float, complex) for o in outs]
     return fn, captures
 
 
