@@ -55,3 +55,16 @@ COMPLEX_CASES = {
     "dot_general_c": (P.dot_general_p, [_z, _m], {"dimension_numbers": (((1,), (0,)), ((), ()))},
                       np.einsum("ik,kj->ij", _z, _m)),
 }
+
+_x = rng.standard_normal((2, 3, 6))
+_xc = _x + 1j * rng.standard_normal((2, 3, 6))
+_half = np.fft.rfftn(_x, axes=(1, 2))
+COMPLEX_CASES.update({
+    "fft": (P.fft_p, [_xc], {"fft_type": "fft", "fft_lengths": (6,)}, np.fft.fft(_xc)),
+    "ifft2": (P.fft_p, [_xc], {"fft_type": "ifft", "fft_lengths": (3, 6)},
+              np.fft.ifft2(_xc)),
+    "rfft2": (P.fft_p, [_x], {"fft_type": "rfft", "fft_lengths": (3, 6)}, _half),
+    "irfft2": (P.fft_p, [_half], {"fft_type": "irfft", "fft_lengths": (3, 6)}, _x),
+    "irfft_odd": (P.fft_p, [_xc[..., :4]], {"fft_type": "irfft", "fft_lengths": (7,)},
+                  np.fft.irfft(_xc[..., :4], n=7)),
+})

@@ -99,8 +99,9 @@ def _check_differentiable(fn: Function, positions: Sequence[int], name: str,
                             f"type {t}; convert it with .astype(complex)")
         if not t.dtype.is_inexact and not allow_int:
             raise TypeError(f"{name}: cannot differentiate with respect to an input of type {t}; "
-                            "only float and complex inputs have gradients (convert with "
-                            ".astype(float), or pass allow_int=True to get zero gradients)")
+                            "only float inputs have gradients (and complex ones; convert "
+                            "with .astype(float), or pass allow_int=True to get zero "
+                            "gradients)")
 
 
 def _check_grad_output(t: TensorType, name: str, holomorphic: bool) -> None:

@@ -965,3 +965,4 @@ jvp_rules[P.polygamma_p] = _polygamma_jvp
 for _prim in (P.real_p, P.imag_p, P.conj_p):
     deflinear(_prim, (0,))
 deflinear(P.complex_p, (0, 1))
+deflinear(P.fft_p, (0,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -449,3 +450,43 @@ def _complex_transpose(ct, re, im):
 
 
 transpose_rules[P.complex_p] = _complex_transpose
+
+
+# The FFT: the DFT matrix F is symmetric, so fft and ifft transpose to themselves. rfft is
+# F's first n//2+1 rows applied to real x: its transpose is Re(F u_padded). irfft is Re(B x)
+# with B = the Hermitian weights c (1, 2, ..., 2, [1]) times F-bar / N: its transpose is B^T v,
+# = c * conj(rfft(v)) / N for real v (JAX's fft transposes, same convention).
+
+def _fft_transpose(ct, x, *, fft_type, fft_lengths):
+    lengths = tuple(fft_lengths)
+    if fft_type in ("fft", "ifft"):
+        return [bind(P.fft_p, ct, fft_type=fft_type, fft_lengths=lengths)]
+    if fft_type == "rfft":
+        return [_rfft_transpose(ct, lengths)]
+    return [_irfft_transpose(ct, lengths)]
+
+
+def _rfft_transpose(ct, lengths):
+    t = type_of(ct)
+    missing = lengths[-1] - t.shape[-1]
+    padded = bind(P.pad_p, ct, ops.lit(0, ct),
+                  padding_config=((0, 0, 0),) * (t.ndim - 1) + ((0, missing, 0),))
+    return bind(P.real_p, bind(P.fft_p, padded, fft_type="fft", fft_lengths=lengths))
+
+
+def _irfft_transpose(ct, lengths):
+    spectrum = bind(P.fft_p, ct, fft_type="rfft", fft_lengths=lengths)
+    t = type_of(spectrum)
+    m, n = t.shape[-1], lengths[-1]
+    weights = np.full(m, 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    weights = (weights / math.prod(lengths)).astype(t.dtype.real_dtype.np)
+    scaled = ops.mul(bind(P.conj_p, spectrum), ops.convert(
+        bind(P.broadcast_in_dim_p, weights, shape=t.shape, broadcast_dimensions=(t.ndim - 1,)),
+        t.dtype))
+    return scaled
+
+
+transpose_rules[P.fft_p] = _fft_transpose

@@ -416,3 +416,15 @@ def _leading_batch_rule(prim):
 for _prim in (P.cholesky_p, P.triangular_solve_p, P.lu_p, P.lu_pivots_to_permutation_p,
               P.qr_p, P.eigh_p, P.svd_p):
     _leading_batch_rule(_prim)
+
+
+# =============================================================================================
+# The FFT (complex area): it transforms trailing axes, so a batch axis in front is free
+# =============================================================================================
+
+def _fft_batch_rule(size, args, dims, **params):
+    (x,), (d,) = args, dims
+    return bind(P.fft_p, to_front(x, d, size), **params), 0
+
+
+batching_rules[P.fft_p] = _fft_batch_rule

@@ -123,7 +123,7 @@ def _aligned(a: np.ndarray) -> bool:
 
 def _coerce(i: int, a: Any, t: TensorType) -> np.ndarray:
     arr = np.asarray(a)
-    if arr.dtype.kind not in "biufc":
+    if arr.dtype.kind not in "biufc" or (arr.dtype.kind == "c" and not t.dtype.is_complex):
         raise ArgumentError(f"argument {i}: dtype {arr.dtype} is not supported (expected "
                             f"{t.dtype.np})")
     if arr.shape != t.shape:

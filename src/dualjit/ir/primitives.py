@@ -1446,3 +1446,52 @@ def _complex_impl(re, im):
 
 
 impl_rules[complex_p] = _complex_impl
+
+# The FFT over the trailing len(fft_lengths) axes, as JAX's lax.fft: fft_type "fft" and "ifft"
+# (complex -> complex; ifft scaled by 1/N), "rfft" (real -> the non-negative frequencies of the
+# last axis) and "irfft" (those -> real of fft_lengths). NumPy's pocketfft computes it.
+fft_p = new_primitive("fft")
+FFT_TYPES = ("fft", "ifft", "rfft", "irfft")
+
+
+def _fft_shape(x, *, fft_type, fft_lengths):
+    lengths = tuple(fft_lengths)
+    if fft_type not in FFT_TYPES:
+        raise IRError(f"fft: fft_type must be one of {FFT_TYPES}, got {fft_type!r}")
+    if not 1 <= len(lengths) <= x.ndim or min(lengths) < 1:
+        raise IRError(f"fft: fft_lengths {lengths} do not fit {_shape_str(x)}")
+    want_real = fft_type == "rfft"
+    if (x.dtype in FLOATS) != want_real or (not want_real and x.dtype not in COMPLEX):
+        kind = "real" if want_real else "complex"
+        raise IRError(f"fft: {fft_type} needs a {kind} operand, got {_shape_str(x)}")
+    k = len(lengths)
+    trailing = lengths[:-1] + (lengths[-1] // 2 + 1,) if fft_type == "irfft" else lengths
+    if x.shape[-k:] != trailing:
+        raise IRError(f"fft: {fft_type} with fft_lengths {lengths} needs trailing dimensions "
+                      f"{trailing}, got {_shape_str(x)}")
+    batch = x.shape[:-k]
+    if fft_type == "rfft":
+        return TensorType(x.dtype.complex_dtype, batch + lengths[:-1] + (lengths[-1] // 2 + 1,))
+    if fft_type == "irfft":
+        return TensorType(x.dtype.real_dtype, batch + lengths)
+    return x
+
+
+def _fft_impl(x, *, fft_type, fft_lengths):
+    x = np.asarray(x)
+    axes = tuple(range(x.ndim - len(fft_lengths), x.ndim))
+    out_type = _fft_shape(TensorType(as_dtype(x.dtype), x.shape), fft_type=fft_type,
+                          fft_lengths=fft_lengths)
+    if fft_type == "fft":
+        out = np.fft.fftn(x, axes=axes)
+    elif fft_type == "ifft":
+        out = np.fft.ifftn(x, axes=axes)
+    elif fft_type == "rfft":
+        out = np.fft.rfftn(x, axes=axes)
+    else:
+        out = np.fft.irfftn(x, s=tuple(fft_lengths), axes=axes)
+    return np.asarray(out, dtype=out_type.dtype.np)
+
+
+shape_rules[fft_p] = _fft_shape
+impl_rules[fft_p] = _fft_impl

@@ -8,6 +8,7 @@ public name is re-exported here, so `import dualjit.numpy as jnp` is all users n
 
 from . import (
     _methods,  # noqa: F401  (installs the operators and methods of traced arrays)
+    fft,  # noqa: F401  (complex area: dualjit.numpy.fft)
     linalg,  # noqa: F401
 )
 from ._core import *  # noqa: F401,F403
