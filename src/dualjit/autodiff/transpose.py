@@ -453,40 +453,35 @@ transpose_rules[P.complex_p] = _complex_transpose
 
 
 # The FFT: the DFT matrix F is symmetric, so fft and ifft transpose to themselves. rfft is
-# F's first n//2+1 rows applied to real x: its transpose is Re(F u_padded). irfft is Re(B x)
-# with B = the Hermitian weights c (1, 2, ..., 2, [1]) times F-bar / N: its transpose is B^T v,
-# = c * conj(rfft(v)) / N for real v (JAX's fft transposes, same convention).
+# F's first m = n//2+1 rows applied to real x: its transpose is Re(F^T u) = Re(sum_k u_k w^-kn)
+# = n irfft(conj(u) / c)_n, with c the Hermitian weights (1, 2, ..., 2, [1]) irfft applies.
+# irfft is Re(B x) with B = c * F-bar / n: its transpose is B^T v = c * conj(rfft(v)) / n for
+# real v (JAX's convention; one half-length transform each way).
 
 def _fft_transpose(ct, x, *, fft_type, fft_lengths):
     lengths = tuple(fft_lengths)
     if fft_type in ("fft", "ifft"):
         return [bind(P.fft_p, ct, fft_type=fft_type, fft_lengths=lengths)]
     if fft_type == "rfft":
-        return [_rfft_transpose(ct, lengths)]
-    return [_irfft_transpose(ct, lengths)]
-
-
-def _rfft_transpose(ct, lengths):
-    t = type_of(ct)
-    missing = lengths[-1] - t.shape[-1]
-    padded = bind(P.pad_p, ct, ops.lit(0, ct),
-                  padding_config=((0, 0, 0),) * (t.ndim - 1) + ((0, missing, 0),))
-    return bind(P.real_p, bind(P.fft_p, padded, fft_type="fft", fft_lengths=lengths))
-
-
-def _irfft_transpose(ct, lengths):
+        weighted = _times_last_axis(bind(P.conj_p, ct), math.prod(lengths) / _hermitian(lengths))
+        return [bind(P.fft_p, weighted, fft_type="irfft", fft_lengths=lengths)]
     spectrum = bind(P.fft_p, ct, fft_type="rfft", fft_lengths=lengths)
-    t = type_of(spectrum)
-    m, n = t.shape[-1], lengths[-1]
-    weights = np.full(m, 2.0)
-    weights[0] = 1.0
-    if n % 2 == 0:
-        weights[-1] = 1.0
-    weights = (weights / math.prod(lengths)).astype(t.dtype.real_dtype.np)
-    scaled = ops.mul(bind(P.conj_p, spectrum), ops.convert(
-        bind(P.broadcast_in_dim_p, weights, shape=t.shape, broadcast_dimensions=(t.ndim - 1,)),
-        t.dtype))
-    return scaled
+    return [_times_last_axis(bind(P.conj_p, spectrum), _hermitian(lengths) / math.prod(lengths))]
+
+
+def _hermitian(lengths):
+    """The weight of each stored frequency of a real signal's half spectrum (1, 2, ..., 2, [1])."""
+    c = np.full(lengths[-1] // 2 + 1, 2.0)
+    c[0] = 1.0
+    if lengths[-1] % 2 == 0:
+        c[-1] = 1.0
+    return c
+
+
+def _times_last_axis(z, weights):
+    t = type_of(z)
+    w = np.broadcast_to(weights.astype(t.dtype.np), t.shape)  # a constant of the trace
+    return ops.mul(z, w)
 
 
 transpose_rules[P.fft_p] = _fft_transpose

@@ -375,7 +375,7 @@ def _run_stepwise(graph: Graph, root_ks: list[int], root_cts: list[Tensor], targ
             if ct is None:
                 continue
             if node.hooks:
-                ct = _run_hooks(node.hooks, ct)
+                ct = _flip(_run_hooks(node.hooks, _flip(ct)))
             if 3 * k in wanted:
                 found[3 * k] = ct
             if isinstance(node, OutputNode):
@@ -397,6 +397,20 @@ def _run_stepwise(graph: Graph, root_ks: list[int], root_cts: list[Tensor], targ
         if code % 3 != NODE:
             found[code] = cts.get(code)
     return [found.get(code) for code in targets]
+
+
+def _flip(ct: Any) -> Any:
+    """Between PyTorch's gradient of a complex value and JAX's cotangent, which the recorded
+    operations' VJPs compute: each is the other's conjugate (real values are unchanged)."""
+    if np.dtype((ct._value if isinstance(ct, Tensor) else ct).dtype).kind != "c":
+        return ct
+    if isinstance(ct, Tensor):
+        return ct.conj()
+    if isinstance(ct, Tracer):
+        from .. import numpy as jnp
+
+        return jnp.conj(ct)
+    return np.conj(ct)
 
 
 def _add_tensor(cts: dict, code: int, ct: Tensor) -> None:
@@ -472,6 +486,10 @@ def _root_cts(outputs: list[Tensor], grads: list, create_graph: bool) -> list[Te
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
                                "a grad_fn: nothing that requires grad was used to compute it")
         if g is None:
+            if out._value.dtype.kind == "c":
+                raise RuntimeError("grad can be implicitly created only for real scalar "
+                                   "outputs; pass a gradient (out.backward(torch.ones_like(out)) "
+                                   "for the conjugate Wirtinger derivative convention)")
             if out._value.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
                                    f"(this output has shape {tuple(out.shape)}); pass a "
@@ -528,10 +546,12 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
         root_ks = [graph.index[r] for r in roots]
         if graph.python or create_graph or not native_steps.enabled:
             with set_grad_enabled(create_graph):
-                found = _run_stepwise(graph, root_ks, root_cts, codes, create_graph)
+                found = _run_stepwise(graph, root_ks, list(map(_flip, root_cts)), codes,
+                                      create_graph)
+                found = [None if g is None else _flip(g) for g in found]
         else:
-            found = _run_fused(graph, root_ks, [c._value for c in root_cts], codes)
-            found = [_wrap_grad(g) for g in found]
+            found = _run_fused(graph, root_ks, [_flip(c._value) for c in root_cts], codes)
+            found = [_wrap_grad(_flip(g)) for g in found]
         it = iter(found)
         results = [next(it) if c is not None else None for c in targets]
     for out, ct in direct:  # an output that is itself a leaf (or an input)

@@ -59,7 +59,7 @@ def is_floating_point(dtype: np.dtype) -> bool:
 
 
 def category(dtype: np.dtype) -> int:
-    return {"b": 0, "u": 1, "i": 1, "f": 2}[dtype.kind]
+    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[dtype.kind]
 
 
 def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -68,6 +68,8 @@ def promote_types(a: np.dtype, b: np.dtype) -> np.dtype:
     if a is b or a == b:
         return a
     ca, cb = category(a), category(b)
+    if {ca, cb} == {2, 3}:  # complex with float: NumPy's rule (complex64, float64 -> complex128)
+        return np.promote_types(a, b)
     if ca != cb:
         return a if ca > cb else b
     return np.promote_types(a, b)

@@ -321,7 +321,7 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
         counter = _view_counter(args[0], value)
     elif concrete and value.base is not None:
         value = _unshared(value, values)
-    if record and _grad_mode.enabled and value.dtype.kind == "f":
+    if record and _grad_mode.enabled and value.dtype.kind in "fc":
         key = (name, params, *[(v.dtype, v.shape) for v in values])
         function = _op_functions.get(key) or op_function(key, fn, values, params)
         out = _record(name, function, args, _matches(value, function), counter)
@@ -380,7 +380,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._value = value
         out._grad = None
         out._extra = None
-        if record and value.dtype.kind == "f":
+        if record and value.dtype.kind in "fc":
             key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
             function = functions.get(key)
             if function is None:
@@ -598,7 +598,7 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
             raise RuntimeError(f"result type {new.dtype} can't be cast to the desired output "
                                f"type {dt} of the in-place operation {name}")
         new = A.astype(new, dt)
-    record = _grad_mode.enabled and dt.kind == "f" and (
+    record = _grad_mode.enabled and dt.kind in "fc" and (
         t.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others))
     if record:
         key = (name, params, *[(np.dtype(v.dtype), np.shape(v)) for v in values])
@@ -735,7 +735,7 @@ def as_value(data: Any, dtype: Any, copy: bool = True) -> ndarray:
             arr = arr.astype(dtypes.get_default_dtype())
         elif arr.dtype.kind in "iu":
             arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
                         f"(dtype {arr.dtype}); use numbers, nested lists or numpy arrays")
     try:
@@ -837,8 +837,9 @@ class Tensor:
                 return self
             raise RuntimeError("you can only change requires_grad flags of leaf variables; "
                                "use .detach() to get a leaf that does not require grad")
-        if requires_grad and self._value.dtype.kind not in "f":
-            raise RuntimeError(f"only tensors of floating point dtype can require gradients, "
+        if requires_grad and self._value.dtype.kind not in "fc":
+            raise RuntimeError(f"only tensors of floating point and complex dtype can require "
+                               f"gradients, "
                                f"got {self._value.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
@@ -1411,6 +1412,30 @@ class Tensor:
 
     def abs(self):
         return apply_op("AbsBackward", jnp.abs, [self], fast=np.abs)
+
+    # complex numbers (complex area); backward follows PyTorch's convention (eager/backward.py)
+    def conj(self):
+        if self._value.dtype.kind != "c":
+            return self
+        return apply_op("ConjBackward", jnp.conj, [self], fast=np.conj)
+
+    def angle(self):
+        return apply_op("AngleBackward", jnp.angle, [self], fast=np.angle)
+
+    def is_complex(self) -> bool:
+        return self._value.dtype.kind == "c"
+
+    @property
+    def real(self):
+        if self._value.dtype.kind != "c":
+            return self
+        return apply_op("RealBackward", jnp.real, [self], fast=np.real)
+
+    @property
+    def imag(self):
+        if self._value.dtype.kind != "c":
+            raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+        return apply_op("ImagBackward", jnp.imag, [self], fast=np.imag)
 
     absolute = abs
 
