@@ -54,7 +54,7 @@ class _Writer:
             return {"$tensor": self.array(value, obj), "requires_grad": bool(obj.requires_grad),
                     "parameter": isinstance(obj, Parameter)}
         if isinstance(obj, np.ndarray):
-            if obj.dtype.kind not in "biuf":
+            if obj.dtype.kind not in "biufc":
                 raise TypeError(f"dualjit.save: arrays of dtype {obj.dtype} are not supported")
             return {"$array": self.array(obj, obj)}
         if isinstance(obj, np.dtype):
@@ -146,7 +146,7 @@ class _Reader:
 
             return Parameter(_new_tensor(value), requires_grad=node.get("requires_grad", True))
         t = _new_tensor(value)
-        t.requires_grad = bool(node.get("requires_grad")) and value.dtype.kind == "f"
+        t.requires_grad = bool(node.get("requires_grad")) and value.dtype.kind in "fc"
         return t
 
 

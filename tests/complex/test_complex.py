@@ -308,3 +308,18 @@ def test_host_step_views_are_laid_out_for_the_kernels_that_read_them():
     z = rng.standard_normal((3, 5)) + 1j * rng.standard_normal((3, 5))
     got = dj.jit(lambda z: jnp.real(jnp.transpose(z)) * 2.0 + jnp.imag(z.T))(z)
     np.testing.assert_array_equal(got, z.real.T * 2.0 + z.imag.T)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, b: jnp.linalg.solve(a, b), lambda a, b: jnp.linalg.inv(a),
+    lambda a, b: jnp.linalg.det(a), lambda a, b: jnp.linalg.eigh(a), lambda a, b: jnp.linalg.svd(a),
+    lambda a, b: jnp.linalg.lstsq(a, b), lambda a, b: jnp.linalg.norm(a),
+    lambda a, b: jnp.linalg.cholesky(a), lambda a, b: jnp.linalg.slogdet(a),
+])
+def test_linalg_refuses_complex_matrices_rather_than_dropping_the_imaginary_part(call):
+    a = np.array([[2 + 1j, 1.0], [0.5j, 3.0]])
+    b = np.array([1.0, 2j])
+    with pytest.raises(TypeError, match="complex matrices are not supported yet"):
+        call(a, b)
+    with pytest.raises(TypeError, match="complex matrices are not supported yet"):
+        dj.jit(call)(a, b)

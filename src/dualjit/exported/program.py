@@ -177,7 +177,7 @@ def _converted(x: Any, expected: TensorType, where: Callable[[], str]) -> np.nda
         raise TypeError(f"{where()}: cannot convert {type(x).__name__} to an array ({e})") from None
     want = expected.dtype.np
     lenient = not isinstance(x, np.ndarray)  # Python scalars and lists: weakly typed
-    if arr.dtype.kind not in "biuf" or not (
+    if arr.dtype.kind not in "biufc" or not (
             lenient and np.can_cast(arr.dtype, want, "same_kind")
             or as_dtype(arr.dtype) is expected.dtype):
         raise TypeError(f"{where()}: expected dtype {want} ({expected}), got {arr.dtype}")
@@ -270,7 +270,7 @@ def _const_from(entry: Any, sections: list) -> np.ndarray:
     if not (isinstance(entry, list) and len(entry) == 3):
         raise DeserializationError(f"the export is malformed: bad constant entry {entry!r:.80}")
     dtype, shape, index = np.dtype(entry[0]), tuple(int(d) for d in entry[1]), int(entry[2])
-    if dtype.kind not in "biuf" or not 0 <= index < len(sections):
+    if dtype.kind not in "biufc" or not 0 <= index < len(sections):
         raise DeserializationError(f"the export is malformed: bad constant entry {entry!r:.80}")
     data = sections[index]
     if len(data) != dtype.itemsize * int(np.prod(shape, dtype=np.int64)):

@@ -46,6 +46,9 @@ def _float(x: Any, op: str) -> Any:
     """x as a float array (integers and bools become float64, as in numpy.linalg)."""
     x = operand(x, op)
     dt = dtype_of(x)
+    if dt.is_complex:  # never cast away the imaginary part
+        raise TypeError(f"{op}: complex matrices are not supported yet ({dt.short} given); "
+                        "dualjit.numpy.linalg works on real float matrices")
     return convert(x, dt.np if dt.is_float else _np.dtype(_np.float64))
 
 
@@ -108,6 +111,9 @@ def _broadcast_batch(op: str, a: Any, b: Any) -> tuple[Any, Any]:
 def _common_float(op: str, *xs: Any) -> list[Any]:
     xs = [operand(x, op) for x in xs]
     dt = jnp.result_type(*xs)
+    if dt.kind == "c":  # never cast away the imaginary part
+        raise TypeError(f"{op}: complex matrices are not supported yet ({dt} given); "
+                        "dualjit.numpy.linalg works on real float matrices")
     dt = dt if dt.kind == "f" else _np.dtype(_np.float64)
     return [convert(x, dt) for x in xs]
 
