@@ -54,7 +54,6 @@ from .ops import (  # one helper per primitive (see ops.py), so rules read as fo
     reshape,
     rsqrt,
     select,
-    sign,
     sin,
     sinh,
     sort,
