@@ -8,8 +8,8 @@ from dualjit.ir import Function, IRError, Literal, TensorType, Var, abstract_eva
 from dualjit.ir import primitives as P
 
 from ..batching.primitive_cases import VMAP_CASES
-from ..conv.cases import CONV_CASES
 from ..complex.cases import COMPLEX_CASES
+from ..conv.cases import CONV_CASES
 from ..linalg.cases import LINALG_CASES
 from ..numpy.primitive_cases import NUMPY_CASES
 

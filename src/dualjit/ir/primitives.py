@@ -1287,8 +1287,7 @@ shape_rules[polygamma_p] = _polygamma_shape
 impl_rules[polygamma_p] = special_impl.polygamma
 
 
-# ======================================================================================
-
+# =============================================================================================
 # Convolution and pooling (speed): conv_general_dilated, window sums and maxima, and the
 # max-pool derivative pair. numpy implementations (im2col + matmul) in window_impl.py.
 # =============================================================================================
@@ -1410,7 +1409,8 @@ impl_rules[reduce_window_sum_p] = window_impl.reduce_window_sum
 impl_rules[reduce_window_max_p] = window_impl.reduce_window_max
 impl_rules[select_and_gather_add_p] = window_impl.select_and_gather_add
 impl_rules[select_and_scatter_add_p] = window_impl.select_and_scatter_add
-=======
+
+
 # ---------------------------------------------------------------------------------------------
 # Complex numbers (complex area): parts, conjugate, construction, the FFT
 # ---------------------------------------------------------------------------------------------
