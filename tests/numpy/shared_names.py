@@ -64,9 +64,8 @@ EXCLUDED = {
 # fails when one of them appears, so the list cannot go stale, and when another goes missing).
 PENDING = {
     # complex numbers and FFT (issue 16)
-    "complex64": "complex", "complex128": "complex", "cdouble": "complex",
-    "csingle": "complex", "complexfloating": "complex", "sort_complex": "complex",
-    "roots": "complex (eigenvalues of the companion matrix)", "fft": "FFT (issue 16)",
+    "cdouble": "complex", "csingle": "complex", "complexfloating": "complex",
+    "sort_complex": "complex", "roots": "complex (eigenvalues of the companion matrix)",
     # half precision is not a dualjit dtype (issue 11 does not require it)
     "float16": "float16",
 }
