@@ -16,12 +16,13 @@ NOT_FUNCTIONS = {
     "int8", "int16", "int32", "int64", "int_", "integer", "ndarray", "number", "signedinteger",
     "single", "uint", "uint8", "uint16", "uint32", "uint64",
     "unsignedinteger", "e", "euler_gamma", "inf", "nan", "pi", "newaxis", "linalg", "ufunc",
-    "vectorize", "c_", "r_", "s_", "index_exp", "mgrid", "ogrid",
+    "vectorize", "c_", "r_", "s_", "index_exp", "mgrid", "ogrid", "complex64", "complex128", "fft",
 }
 # Checked by their own tests rather than the sweep table.
 DEDICATED = {
     "vectorize": "tests/numpy/test_functions.py", "ufunc": "tests/numpy/test_functions.py",
     "r_": "tests/numpy/test_functions.py", "c_": "tests/numpy/test_functions.py",
+    "fft": "tests/complex/test_fft.py",
 }
 
 
