@@ -320,7 +320,8 @@ def imag(x: Any) -> Any:
     x = operand(x, "imag")
     if result_type(x).kind == "c":
         return bind(P.imag_p, x)
-    return multiply(x, 0) if result_type(x).kind != "b" else logical_and(x, False)
+    # zeros, not x * 0 (which is NaN where x is NaN or infinite)
+    return broadcast_to(_np.zeros((), result_type(x))[()], _np.shape(x))
 
 
 def conjugate(x: Any) -> Any:
