@@ -166,8 +166,15 @@ def test_max_with_dim_and_argmax_compile_and_match_eager():
     np.testing.assert_array_equal(x.grad.numpy(), expected_grad)
 
 
-def test_first_call_compiles_nothing_and_the_second_runs_the_program():
+def test_first_call_compiles_nothing_and_the_second_runs_the_program(monkeypatch):
     from dualjit.codegen import runtime
+
+    compiled = []
+    original_init = runtime.CompiledFunction.__init__
+
+    def counting_init(self, fn, *args, **kwargs):
+        compiled.append(fn)
+        original_init(self, fn, *args, **kwargs)
 
     xx, y = _data()
     model, opt = _setup(dj.optim.Adam, lr=0.01)
@@ -180,9 +187,12 @@ def test_first_call_compiles_nothing_and_the_second_runs_the_program():
         return loss
 
     run = dj.compile(step)
-    runtime._cache.clear()
+    with runtime._cache_lock:  # forget reusable code so that the second call must compile
+        runtime._live.clear()
+        runtime._recent.clear()
+    monkeypatch.setattr(runtime.CompiledFunction, "__init__", counting_init)
     run(xx, y)  # eager, creating Adam's state; its backward and update are not compiled
-    assert len(runtime._cache) == 0 and not run._programs
+    assert compiled == [] and not run._programs
     run(xx, y)
-    assert len(run._programs) == 1 and len(runtime._cache) == 1
+    assert len(run._programs) == 1 and len(compiled) == 1
 
