@@ -367,3 +367,18 @@ def test_var_mean_std_mean_and_aminmax():
     np.testing.assert_array_equal(high.numpy(), x.max(1))
     both = dj.aminmax(dj.tensor(x))
     assert both.min.item() == x.min() and both.max.item() == x.max()
+
+
+def test_flip_and_permute_take_dims_positionally_or_by_keyword():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    t = dj.tensor(x, requires_grad=True)
+    np.testing.assert_array_equal(dj.flip(t, dims=(0, 2)).detach().numpy(), x[::-1, :, ::-1])
+    np.testing.assert_array_equal(t.flip(dims=[1]).detach().numpy(), x[:, ::-1])
+    np.testing.assert_array_equal(t.flip(0, 2).detach().numpy(), x[::-1, :, ::-1])
+    np.testing.assert_array_equal(t.permute(dims=(2, 0, 1)).detach().numpy(),
+                                  x.transpose(2, 0, 1))
+    w = np.random.default_rng(0).normal(size=(4, 2, 3))
+    (t.permute(dims=(2, 0, 1)) * dj.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), w.transpose(1, 2, 0))
+    with pytest.raises(TypeError, match="both"):
+        t.flip(0, dims=(1,))

@@ -1776,7 +1776,8 @@ class Tensor:
     def mT(self):
         return self.transpose(-2, -1)
 
-    def permute(self, *dims: Any):
+    def permute(self, *args: Any, dims: Any = None):
+        dims = _dims_given("permute", args, dims)
         return apply_op("PermuteBackward", jnp.transpose, [self], (("axes", _shape_arg(dims)),),
                         fast=np.transpose, view=True)
 
@@ -1818,7 +1819,8 @@ class Tensor:
         index = np.repeat(np.arange(x.shape[axis]), repeats)
         return x.index_select(axis, index)
 
-    def flip(self, *dims: Any):
+    def flip(self, *args: Any, dims: Any = None):
+        dims = _dims_given("flip", args, dims)
         return apply_op("FlipBackward", jnp.flip, [self], (("axis", _shape_arg(dims)),),
                         fast=np.flip)
 
@@ -2389,3 +2391,12 @@ _GRAD_UFUNC_OPERATORS.update({
     np.greater: ("__gt__", "__lt__"), np.greater_equal: ("__ge__", "__le__"),
     np.equal: ("__eq__", "__eq__"), np.not_equal: ("__ne__", "__ne__"),
 })
+
+
+def _dims_given(method: str, args: tuple, dims: Any) -> Any:
+    """The dimensions given to permute/flip positionally (t.flip(0, 1)) or as dims=, as PyTorch."""
+    if dims is None:
+        return args
+    if args:
+        raise TypeError(f"Tensor.{method}() got dimensions both positionally and as dims=")
+    return dims
