@@ -3,13 +3,11 @@ default initializations."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ..eager.tensor import Tensor
 from . import convolution as C
-from . import init
-from .layers import BatchNorm1d, _empty
+from .layers import BatchNorm1d, _empty, reset_weight_and_bias
 from .module import Module, Parameter
 
 
@@ -43,11 +41,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         fn = C.conv1d if self.spatial_dims == 1 else C.conv2d
