@@ -65,3 +65,32 @@ def test_corrupted_or_truncated_entries_are_ignored_and_rewritten(tmp_path):
     truncated = run(tmp_path)
     assert not truncated["hit"]
     np.testing.assert_allclose(truncated["value"], expected(), rtol=1e-12)
+
+
+LAZY_TEXT = r"""
+import os, sys, numpy as np, dualjit as dj, dualjit.numpy as jnp
+from dualjit.codegen import engine
+from dualjit.codegen.lower import emit_module
+from dualjit.codegen.schedule import plan_function
+fn = dj.make_ir(lambda x: jnp.sum(jnp.tanh(x) * jnp.exp(-x * x)))(np.linspace(-3, 3, 4096))
+text = str(emit_module(plan_function(fn), True))
+lazy = engine.CompiledModule(text)
+assert callable(lazy.object_code._optimized)  # not printed while compiling
+os.environ["DUALJIT_CACHE_DIR"] = sys.argv[1]  # the disk cache stores the text: printed now
+eager = engine.CompiledModule(text)
+assert not eager.cache_hit and isinstance(eager.object_code._optimized, str)
+assert lazy.optimized_ir == eager.optimized_ir != text
+assert " x double>" in lazy.optimized_ir  # optimized: the loop was vectorized
+print("same")
+"""
+
+
+def test_optimized_ir_text_made_on_demand_equals_the_text_printed_when_compiling(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    env = dict(os.environ, DUALJIT_BACKEND="native", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.pop("DUALJIT_CACHE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", LAZY_TEXT, str(cache)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["same"]

@@ -55,6 +55,32 @@ def target_machine(opt: int = 3):
                                         opt=opt, jit=True)
 
 
+def _optimize(module, tm) -> None:
+    """O3 with loop and SLP vectorization, in place."""
+    binding = llvm()
+    tuning = binding.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    builder = binding.create_pass_builder(tm, tuning)
+    builder.getModulePassManager().run(module, builder)
+
+
+def _optimized_text(module, llvm_ir: str, name: str, codegen_opt: int):
+    """The optimized IR's text: printed now when the disk cache will store it, otherwise a
+    function making it on demand (a dump, an export) by optimizing llvm_ir again, since code
+    generation changes `module` in place. Few compiles need the text, and printing costs
+    about as much as parsing; the pipeline is deterministic, so both give the same text."""
+    if object_cache.usable_cache_dir():
+        return str(module)
+
+    def text() -> str:
+        with _lock:
+            again, tm = CompiledModule._parse(llvm_ir, name, codegen_opt)
+            _optimize(again, tm)
+            return str(again)
+    return text
+
+
 class CompiledModule:
     """An optimized, JIT-compiled LLVM module; keeps its engine alive while addresses are used."""
 
@@ -74,12 +100,8 @@ class CompiledModule:
                     module, tm = self._parse(llvm_ir, name, codegen_opt)
             object_cache.note_link(found, emitted=True)
             if found is None:
-                tuning = binding.create_pipeline_tuning_options(speed_level=3)
-                tuning.loop_vectorization = True
-                tuning.slp_vectorization = True
-                builder = binding.create_pass_builder(tm, tuning)
-                builder.getModulePassManager().run(module, builder)
-                optimized = str(module)
+                _optimize(module, tm)
+                optimized = _optimized_text(module, llvm_ir, name, codegen_opt)
                 t2 = time.perf_counter()
                 self.engine = binding.create_mcjit_compiler(module, tm)
                 produced: list[bytes] = []
