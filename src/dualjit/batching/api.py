@@ -9,7 +9,7 @@ from typing import Any
 
 from ..ir import TensorType
 from ..tracer.core import Tracer, abstractify, apply_function, trace_flat
-from ..tracer.pytree import PyTreeDef, _node_kind, tree_flatten, tree_unflatten
+from ..tracer.pytree import PyTreeDef, _node_kind, flatten_fun, tree_flatten, tree_unflatten
 from ..tree_util import keystr, tree_flatten_with_path
 from .core import batch_function, not_mapped
 
@@ -166,21 +166,15 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_size: int | No
     def vmapped(*args: Any, **kwargs: Any) -> Any:
         leaves, in_tree = _input_leaves(fun, in_axes, args, kwargs)
         size = _axis_size(leaves, axis_size)
-        box: list[PyTreeDef] = []
-
-        def flat_fun(*tracers):
-            call_args, call_kwargs = tree_unflatten(in_tree, list(tracers))
-            out_leaves, out_tree = tree_flatten(fun(*call_args, **call_kwargs))
-            box.append(out_tree)
-            return out_leaves
-
+        flat_fun, out_tree = flatten_fun(
+            lambda call_args, call_kwargs: fun(*call_args, **call_kwargs), in_tree)
         fn, captures = trace_flat(flat_fun, [leaf.member_type for leaf in leaves],
                                   [leaf.member_value for leaf in leaves],
                                   [leaf.weak for leaf in leaves])
-        out_dims = _out_dims(out_axes, box[0], fn.out_types)
+        out_dims = _out_dims(out_axes, out_tree(), fn.out_types)
         in_dims = [not_mapped] * len(captures) + [leaf.axis for leaf in leaves]
         batched, _ = batch_function(fn, in_dims, size, out_dims)
         outs = apply_function(batched, *captures, *[leaf.value for leaf in leaves])
-        return tree_unflatten(box[0], outs)
+        return tree_unflatten(out_tree(), outs)
 
     return vmapped
