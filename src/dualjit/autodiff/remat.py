@@ -16,7 +16,7 @@ from typing import Any
 from ..ir import Eqn, Function, Literal, Primitive, Var
 from ..ir import primitives as P
 from ..ir.core import sub_functions
-from ..ir.passes import dce
+from ..ir.passes import dce, map_function_params
 from ..tracer.core import abstractify, apply_function, bind, trace_flat
 from ..tracer.make_ir import normalize_argnums
 from ..tracer.pytree import flatten_fun, tree_flatten, tree_unflatten
@@ -230,17 +230,6 @@ def _has_checkpoint(fn: Function) -> bool:
                for eqn in fn.eqns)
 
 
-def _inline_params(eqn: Eqn) -> dict:
-    params = {}
-    for k, v in eqn.params.items():
-        if isinstance(v, Function):
-            v = inline_checkpoints(v)
-        elif isinstance(v, tuple) and v and all(isinstance(x, Function) for x in v):
-            v = tuple(inline_checkpoints(x) for x in v)
-        params[k] = v
-    return params
-
-
 def _inline_eval(fn: Function, args: Sequence[Any]) -> list[Any]:
     env: dict[Var, Any] = dict(zip(fn.inputs, args))
     env.update(fn.consts)
@@ -253,7 +242,7 @@ def _inline_eval(fn: Function, args: Sequence[Any]) -> list[Any]:
         if eqn.primitive is P.checkpoint_p:
             outs = _inline_eval(eqn.params["call"], ins)
         else:
-            outs = bind(eqn.primitive, *ins, **_inline_params(eqn))
+            outs = bind(eqn.primitive, *ins, **map_function_params(eqn.params, inline_checkpoints))
             outs = outs if eqn.primitive.multiple_results else [outs]
         env.update(zip(eqn.outputs, outs))
     return [read(a) for a in fn.outputs]

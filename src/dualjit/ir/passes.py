@@ -8,17 +8,22 @@ from .core import Eqn, Function, Literal, Var, has_effects, impl_rules, sub_func
 from .interpreter import literal_value
 
 
-def _map_sub_functions(eqn: Eqn, transform) -> Eqn:
-    if not sub_functions(eqn):
-        return eqn
-    params = {}
-    for k, v in eqn.params.items():
+def map_function_params(params: dict, transform) -> dict:
+    """params with each sub-Function (alone or in a tuple of them) replaced by transform(it)."""
+    mapped = {}
+    for k, v in params.items():
         if isinstance(v, Function):
             v = transform(v)
         elif isinstance(v, tuple) and v and all(isinstance(x, Function) for x in v):
             v = tuple(transform(x) for x in v)
-        params[k] = v
-    return Eqn(eqn.primitive, eqn.inputs, eqn.outputs, params)
+        mapped[k] = v
+    return mapped
+
+
+def _map_sub_functions(eqn: Eqn, transform) -> Eqn:
+    if not sub_functions(eqn):
+        return eqn
+    return Eqn(eqn.primitive, eqn.inputs, eqn.outputs, map_function_params(eqn.params, transform))
 
 
 def dce(fn: Function) -> Function:
