@@ -168,16 +168,20 @@ def _mul_transpose(ct, x, y):
     return [None, unbroadcast(mul(x, ct), y.type)]
 
 
-def _div_transpose(ct, x, y):
-    if is_linear(y):
-        raise NonLinearError("division by a linear value is not linear")
-    return [unbroadcast(div(ct, y), x.type), None]
+def _linear_in_first(op: Callable, nonlinear: str) -> Callable:
+    """The transpose rule of op(x, y) linear in x alone (div, ldexp): op(ct, y), summed back
+    to x's shape; a linear y raises `nonlinear`."""
+    def rule(ct, x, y):
+        if is_linear(y):
+            raise NonLinearError(nonlinear)
+        return [unbroadcast(op(ct, y), x.type), None]
+    return rule
 
 
 transpose_rules[P.add_p] = _add_transpose
 transpose_rules[P.sub_p] = _sub_transpose
 transpose_rules[P.mul_p] = _mul_transpose
-transpose_rules[P.div_p] = _div_transpose
+transpose_rules[P.div_p] = _linear_in_first(div, "division by a linear value is not linear")
 transpose_rules[P.neg_p] = lambda ct, x: [neg(ct)]
 transpose_rules[P.convert_element_type_p] = lambda ct, x, *, new_dtype: [
     convert(ct, x.type.dtype)]
@@ -403,15 +407,9 @@ def _linear_recurrence_transpose(ct, a, b, *, axis, reverse):
     return [None, linear_recurrence(shifted, ct, axis=axis, reverse=not reverse)]
 
 
-def _ldexp_transpose(ct, x, n):
-    if is_linear(n):
-        raise NonLinearError("ldexp is not linear in its exponent")
-    return [unbroadcast(ldexp(ct, n), x.type), None]
-
-
 transpose_rules[P.cumsum_p] = _cumsum_transpose
 transpose_rules[P.linear_recurrence_p] = _linear_recurrence_transpose
-transpose_rules[P.ldexp_p] = _ldexp_transpose
+transpose_rules[P.ldexp_p] = _linear_in_first(ldexp, "ldexp is not linear in its exponent")
 
 
 # =============================================================================================
