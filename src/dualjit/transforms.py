@@ -6,8 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
+from .autodiff.api import cotangent_leaves
 from .autodiff.jvp import has_tangent
 from .autodiff.transpose import NonLinearError, transpose_function
 from .tracer.core import apply_function
@@ -44,14 +43,7 @@ def linear_transpose(fun: Callable, *primals: Any) -> Callable:
     out_types = fn.out_types
 
     def f_transpose(ct: Any) -> tuple:
-        leaves, tree = tree_flatten(ct)
-        if tree != traced.out_tree:
-            raise TypeError(f"linear_transpose: the cotangent has structure {tree}, the "
-                            f"function returns {traced.out_tree}")
-        for i, (c, t) in enumerate(zip(leaves, out_types)):
-            if np.shape(c) != t.shape:
-                raise ValueError(f"linear_transpose: cotangent leaf {i} has shape "
-                                 f"{np.shape(c)}, the output has shape {t.shape}")
+        leaves = cotangent_leaves(ct, traced.out_tree, out_types, "linear_transpose")
         cts = apply_function(transposed, *traced.captures, *leaves)
         rebuilt = tree_unflatten(traced.in_tree, list(cts))
         return tuple(rebuilt)

@@ -224,6 +224,21 @@ def _zeros_of(t: TensorType) -> Any:
     return ops.zeros(t) if current_builder() is not None else np.zeros(t.shape, t.dtype.np)
 
 
+def cotangent_leaves(ct: Any, out_tree: Any, out_types: Sequence[TensorType], who: str
+                     ) -> list[Any]:
+    """The leaves of a cotangent given for outputs of structure out_tree and types out_types;
+    a different structure or leaf shape raises, naming `who` received it."""
+    leaves, tree = tree_flatten(ct)
+    if tree != out_tree:
+        raise TypeError(f"{who}: the cotangent has structure {tree}, the outputs have "
+                        f"structure {out_tree}")
+    for i, (c, t) in enumerate(zip(leaves, out_types)):
+        if np.shape(c) != t.shape:
+            raise ValueError(f"{who}: cotangent leaf {i} has shape {np.shape(c)}, the output "
+                             f"has shape {t.shape}")
+    return leaves
+
+
 def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     """(f(*primals), pullback) where pullback(ct) = ctᵀJ for each primal."""
     traced = _trace(fun, primals, "vjp")
@@ -240,14 +255,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     main_types = fn.out_types[:n_main]
 
     def pullback(ct):
-        ct_leaves, ct_tree = tree_flatten(ct)
-        if ct_tree != main_tree:
-            raise TypeError(f"vjp pullback: cotangent structure {ct_tree} does not match the "
-                            f"output structure {main_tree}")
-        for i, (c, t) in enumerate(zip(ct_leaves, main_types)):
-            if np.shape(c) != t.shape:
-                raise ValueError(f"vjp pullback: cotangent {i} has shape {np.shape(c)}, the "
-                                 f"output has shape {t.shape}")
+        ct_leaves = cotangent_leaves(ct, main_tree, main_types, "vjp pullback")
         given = [_as_type(c, t) for c, t in zip(ct_leaves, main_types) if has_tangent(t)]
         grads = apply_function(backward, *res, *given)
         by_pos = dict(zip(float_wrt, grads))
