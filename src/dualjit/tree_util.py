@@ -7,13 +7,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .tracer.pytree import (  # noqa: F401
+from .tracer import register_dataclass, register_pytree_node, tree_leaves  # noqa: F401
+from .tracer.pytree import (
     PyTreeDef,
-    _node_kind,
-    register_dataclass,
-    register_pytree_node,
+    leaves_matching,
+    node_kind,
     tree_flatten,
-    tree_leaves,
     tree_map,
     tree_structure,
     tree_unflatten,
@@ -75,7 +74,7 @@ def tree_flatten_with_path(tree: Any, is_leaf: Callable[[Any], bool] | None = No
     pairs: list[tuple[KeyPath, Any]] = []
 
     def walk(x: Any, path: KeyPath) -> None:
-        found = None if (is_leaf is not None and is_leaf(x)) else _node_kind(x)
+        found = None if (is_leaf is not None and is_leaf(x)) else node_kind(x)
         if found is None:
             pairs.append((path, x))
             return
@@ -96,12 +95,8 @@ def tree_map_with_path(f: Callable, tree: Any, *rest: Any,
                        is_leaf: Callable[[Any], bool] | None = None) -> Any:
     """tree_map where f also receives each leaf's key path: f(path, leaf, *others)."""
     pairs, treedef = tree_flatten_with_path(tree, is_leaf)
-    others = [tree_flatten(r, is_leaf) for r in rest]
-    for i, (_, td) in enumerate(others):
-        if td != treedef:
-            raise ValueError(f"tree_map_with_path: argument {i + 1} has structure {td}, "
-                             f"expected {treedef}")
-    leaves = [f(path, x, *xs) for (path, x), *xs in zip(pairs, *(o[0] for o in others))]
+    others = leaves_matching(treedef, rest, is_leaf, "tree_map_with_path")
+    leaves = [f(path, x, *xs) for (path, x), *xs in zip(pairs, *others)]
     return tree_unflatten(treedef, leaves)
 
 
@@ -121,7 +116,7 @@ def tree_all(tree: Any) -> bool:
 
 def all_leaves(iterable: Any) -> bool:
     """True when every element of `iterable` is a leaf (not a pytree node)."""
-    return all(_node_kind(x) is None for x in iterable)
+    return all(node_kind(x) is None for x in iterable)
 
 
 __all__ = ["PyTreeDef", "register_pytree_node", "register_dataclass", "tree_flatten",

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..ir import TensorType
 from ..tracer.core import Tracer, abstractify, apply_function, trace_flat
-from ..tracer.pytree import PyTreeDef, _node_kind, flatten_fun, tree_flatten, tree_unflatten
+from ..tracer.pytree import PyTreeDef, flatten_fun, node_kind, tree_flatten, tree_unflatten
 from ..tree_util import keystr, tree_flatten_with_path
 from .core import batch_function, not_mapped
 
@@ -25,7 +25,7 @@ def broadcast_prefix(spec: Any, tree: Any, what: str) -> list[Any]:
     (ints or None) apply to whole subtrees."""
     if _is_axis_spec(spec):
         return [spec] * len(tree_flatten(tree)[0])
-    spec_node, tree_node = _node_kind(spec), _node_kind(tree)
+    spec_node, tree_node = node_kind(spec), node_kind(tree)
     spec_kids, spec_aux = spec_node[1].flatten(spec) if spec_node else ([], None)
     tree_kids, tree_aux = tree_node[1].flatten(tree) if tree_node else ([], None)
     if (spec_node is None or tree_node is None or spec_node[0] is not tree_node[0]

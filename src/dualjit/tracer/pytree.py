@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 
@@ -86,7 +86,7 @@ class PyTreeDef:
 LEAF = PyTreeDef(None, None, ())
 
 
-def _node_kind(x: Any) -> tuple[type, NodeKind] | None:
+def node_kind(x: Any) -> tuple[type, NodeKind] | None:
     cls = type(x)
     if cls in _registry:
         return cls, _registry[cls]
@@ -109,7 +109,7 @@ def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None
             del done[len(done) - n:]
             done.append(PyTreeDef(cls, aux, kids))
             continue
-        found = None if (is_leaf is not None and is_leaf(x)) else _node_kind(x)
+        found = None if (is_leaf is not None and is_leaf(x)) else node_kind(x)
         if found is None:
             leaves.append(x)
             done.append(LEAF)
@@ -168,11 +168,20 @@ def tree_structure(tree: Any) -> PyTreeDef:
     return tree_flatten(tree)[1]
 
 
+def leaves_matching(treedef: PyTreeDef, trees: Sequence[Any], is_leaf: Callable | None,
+                    who: str) -> list[list[Any]]:
+    """The leaves of each of `trees` (the arguments after the first of `who`), each of which
+    must have the structure treedef."""
+    found = []
+    for i, tree in enumerate(trees):
+        leaves, td = tree_flatten(tree, is_leaf)
+        if td != treedef:
+            raise ValueError(f"{who}: argument {i + 1} has structure {td}, expected {treedef}")
+        found.append(leaves)
+    return found
+
+
 def tree_map(f: Callable, tree: Any, *rest: Any, is_leaf: Callable | None = None) -> Any:
     leaves, treedef = tree_flatten(tree, is_leaf)
-    others = [tree_flatten(r, is_leaf) for r in rest]
-    for i, (_, td) in enumerate(others):
-        if td != treedef:
-            raise ValueError(f"tree_map: argument {i + 1} has structure {td}, "
-                             f"expected {treedef}")
-    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *(o[0] for o in others))])
+    others = leaves_matching(treedef, rest, is_leaf, "tree_map")
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
