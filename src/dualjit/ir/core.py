@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import itertools
@@ -234,6 +235,7 @@ class FrozenDict(dict):
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore
 
 
+@dataclasses.dataclass(eq=False, repr=False)  # compared and hashed by identity: table keys
 class Primitive:
     """A named operation; its rules live in per-layer tables keyed by the primitive.
 
@@ -248,15 +250,13 @@ class Primitive:
       prints): passes never drop, merge or fold it, and tracing never runs it early.
     """
 
-    def __init__(self, name: str, multiple_results: bool = False, *, elementwise: bool = False,
-                 reduction: str | None = None, higher_order: bool = False,
-                 effectful: bool = False):
-        self.name = name
-        self.multiple_results = multiple_results
-        self.elementwise = elementwise
-        self.reduction = reduction
-        self.higher_order = higher_order
-        self.effectful = effectful
+    name: str
+    multiple_results: bool = False
+    _: dataclasses.KW_ONLY
+    elementwise: bool = False
+    reduction: str | None = None
+    higher_order: bool = False
+    effectful: bool = False
 
     def __repr__(self) -> str:
         return self.name
