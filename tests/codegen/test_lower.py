@@ -36,12 +36,12 @@ def assert_same(fn, args, rtol=1e-12):
     reference = eval_function(fn, *args)
     # Cancellation leaves an absolute error of a few ulps of the magnitudes involved.
     finite = [abs(a[np.isfinite(a)]).max() for a in map(np.asarray, args)
-              if a.dtype.kind == "f" and np.isfinite(a).any()]
+              if a.dtype.kind in "fc" and np.isfinite(a).any()]
     scale = max([1.0, *finite])
     for n, r in zip(native, reference):
         assert n.dtype == r.dtype and n.shape == r.shape
-        if n.dtype.kind == "f":
-            tol = max(rtol, 1e-5 if n.dtype == np.float32 else rtol)
+        if n.dtype.kind in "fc":  # (complex: summation order and fused multiply-adds)
+            tol = max(rtol, 1e-5 if n.dtype in (np.float32, np.complex64) else rtol)
             atol = max(tol * 1e-3, 64 * np.finfo(n.dtype).eps * scale)
             np.testing.assert_allclose(n, r, rtol=tol, atol=atol, equal_nan=True)
         else:

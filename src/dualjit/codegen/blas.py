@@ -21,7 +21,12 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _NAMES = {DType.float64: [("scipy_cblas_dgemm64_", 64), ("cblas_dgemm64_", 64),
                           ("scipy_cblas_dgemm", 32), ("cblas_dgemm", 32)],
           DType.float32: [("scipy_cblas_sgemm64_", 64), ("cblas_sgemm64_", 64),
-                          ("scipy_cblas_sgemm", 32), ("cblas_sgemm", 32)]}
+                          ("scipy_cblas_sgemm", 32), ("cblas_sgemm", 32)],
+          # complex gemms take alpha and beta by pointer (lower._gemm_call)
+          DType.complex128: [("scipy_cblas_zgemm64_", 64), ("cblas_zgemm64_", 64),
+                             ("scipy_cblas_zgemm", 32), ("cblas_zgemm", 32)],
+          DType.complex64: [("scipy_cblas_cgemm64_", 64), ("cblas_cgemm64_", 64),
+                            ("scipy_cblas_cgemm", 32), ("cblas_cgemm", 32)]}
 
 
 class Gemm(NamedTuple):

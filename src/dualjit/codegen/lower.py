@@ -21,9 +21,10 @@ from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
 from . import blas, pycall, vecmath
+from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
-from .schedule import FAST, LIBM, LOOP, Group, Plan, Segment
+from .schedule import FAST, LIBM, LOOP, Group, Plan, Segment, touches_complex
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -32,6 +33,8 @@ PTR = L.PointerType()
 REG = {DType.bool: I1, DType.float32: F32, DType.float64: F64,
        **{d: L.IntType(d.bits) for d in DType if d.is_int}}
 MEM = {**REG, DType.bool: I8}  # bools are bytes in memory
+# A complex value is a Pair of floats in registers (codegen/complex.py), two in memory.
+MEM.update({d: L.ArrayType(t, 2) for d, t in C.PART.items()})
 
 
 def const(t: L.Type, value) -> L.Constant:
@@ -50,7 +53,7 @@ def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
         builder.emit()
         if builtin_entries:
             seg = kernel.segment
-            alignments = [v.type.dtype.np.itemsize for v in seg.live_in] + [1] * (
+            alignments = [v.type.dtype.np.alignment for v in seg.live_in] + [1] * (
                 len(builder.fn.args) - len(seg.live_in))
             pycall.emit_entry(module, builder.fn, alignments, release_gil=plan.release_gil)
             if kernel.float_entry:
@@ -170,6 +173,10 @@ class KernelBuilder:
         t = var.type
         ptr = self.b.gep(self.buffers[var], [self.linear(idx, t.shape)], inbounds=True,
                          source_etype=MEM[t.dtype])
+        if t.dtype.is_complex:
+            part = C.PART[t.dtype]
+            return C.Pair(self.b.load(ptr, typ=part),
+                          self.b.load(self._imaginary(ptr, part), typ=part))
         value = self.b.load(ptr, typ=MEM[t.dtype])
         return self.b.trunc(value, I1) if t.dtype is DType.bool else value
 
@@ -177,9 +184,42 @@ class KernelBuilder:
         t = var.type
         ptr = self.b.gep(self.buffers[var], [self.linear(idx, t.shape)], inbounds=True,
                          source_etype=MEM[t.dtype])
+        if t.dtype.is_complex:
+            self.b.store(value.re, ptr)
+            self.b.store(value.im, self._imaginary(ptr, C.PART[t.dtype]))
+            return
         if t.dtype is DType.bool:
             value = self.b.zext(value, I8)
         self.b.store(value, ptr)
+
+    def _imaginary(self, ptr: L.Value, part: L.Type) -> L.Value:
+        return self.b.gep(ptr, [i64(1)], inbounds=True, source_etype=part)
+
+    def accumulator(self, dtype: DType, initial) -> L.Value | C.Pair:
+        """A stack slot holding one scalar of dtype (two slots for a complex one)."""
+        if dtype.is_complex:
+            slot = C.Pair(self.alloca(C.PART[dtype]), self.alloca(C.PART[dtype]))
+        else:
+            slot = self.alloca(REG[dtype])
+        self.put(slot, initial)
+        return slot
+
+    def get(self, slot, dtype: DType):
+        if dtype.is_complex:
+            return C.Pair(*(self.b.load(s, typ=C.PART[dtype]) for s in slot))
+        return self.b.load(slot, typ=REG[dtype])
+
+    def put(self, slot, value) -> None:
+        if isinstance(slot, C.Pair):
+            self.b.store(value.re, slot.re)
+            self.b.store(value.im, slot.im)
+        else:
+            self.b.store(value, slot)
+
+    def select(self, condition: L.Value, x, y):
+        if isinstance(x, C.Pair):
+            return C.select(self.b, condition, x, y)
+        return self.b.select(condition, x, y)
 
     # -- values ---------------------------------------------------------------------------------
     def value(self, atom, idx: Sequence[L.Value]) -> L.Value:
@@ -196,7 +236,8 @@ class KernelBuilder:
             out = self.load(atom, idx)
         else:
             eqn = self.segment.producer[atom]
-            out = fused_rules[eqn.primitive](self, eqn, idx)
+            rules = C.complex_rules if touches_complex(eqn) else fused_rules
+            out = rules.get(eqn.primitive, fused_rules[eqn.primitive])(self, eqn, idx)
         self.memo[key] = (out, idx)  # holding idx keeps the ids in the key from being reused
         return out
 
@@ -259,8 +300,10 @@ def _loops(k: KernelBuilder, _: Eqn, group: Group) -> None:
     k.loop_nest(group.values[0].type.shape, body)
 
 
-def literal(lit: Literal) -> L.Constant:
+def literal(lit: Literal) -> L.Constant | C.Pair:
     d = lit.type.dtype
+    if d.is_complex:
+        return C.constant(d, complex(lit.value))
     if d is DType.bool:
         return const(I1, int(bool(lit.value)))
     if d.is_int:
@@ -475,6 +518,8 @@ def _math_function(name: str):
 
 
 def binary(k: KernelBuilder, p: Primitive, dtype: DType, x: L.Value, y: L.Value) -> L.Value:
+    if dtype.is_complex:
+        return {P.add_p: C.add, P.mul_p: C.mul}[p](k.b, x, y)
     return _BINARY[p](k, dtype, x, y)
 
 
@@ -482,6 +527,8 @@ def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
     b = k.b
     if src is dst:
         return x
+    if src.is_complex or dst.is_complex:
+        return _convert_complex(k, x, src, dst)
     if dst is DType.bool:
         return b.fcmp_unordered("!=", x, const(REG[src], 0.0)) if src.is_float else \
             b.icmp_unsigned("!=", x, const(REG[src], 0))
@@ -498,6 +545,19 @@ def convert(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
     if REG[dst].width < REG[src].width:
         return b.trunc(x, REG[dst])
     return x  # same width, other signedness: the same bits
+
+
+def _convert_complex(k: KernelBuilder, x, src: DType, dst: DType):
+    """As NumPy's astype: to complex the imaginary part is 0; from complex the real part is
+    kept (to bool: either part nonzero)."""
+    if src.is_complex and dst.is_complex:
+        return C.Pair(*(convert(k, part, src.real_dtype, dst.real_dtype) for part in x))
+    if dst.is_complex:
+        return C.Pair(convert(k, x, src, dst.real_dtype), C.zero(dst).im)
+    if dst is DType.bool:
+        zero = const(C.PART[src], 0.0)
+        return k.b.or_(k.b.fcmp_unordered("!=", x.re, zero), k.b.fcmp_unordered("!=", x.im, zero))
+    return convert(k, x.re, src.real_dtype, dst)
 
 
 def _float_to_int(k: KernelBuilder, x: L.Value, src: DType, dst: DType) -> L.Value:
@@ -621,7 +681,7 @@ def _pad(k, e, idx):
         in_idx.append(_clamp(k, q, 0, max(n - 1, 0)))
     if x.type.size == 0:
         return k.value(pad_value, [])
-    return b.select(inside, k.value(x, in_idx), k.value(pad_value, []))
+    return k.select(inside, k.value(x, in_idx), k.value(pad_value, []))
 
 
 def _concatenate(k, e, idx):
@@ -638,7 +698,7 @@ def _concatenate(k, e, idx):
         if result is None:
             result = v
         else:
-            result = b.select(b.icmp_signed(">=", idx[d], i64(start)), v, result)
+            result = k.select(b.icmp_signed(">=", idx[d], i64(start)), v, result)
         start += n
     return result
 
@@ -659,7 +719,7 @@ def _gather(k, e, idx):
     axis = e.params["axis"]
     n_idx = indices.type.ndim
     if x.type.shape[axis] == 0:  # nothing to read (the reference gives zeros)
-        return const(REG[x.type.dtype], 0.0 if x.type.dtype.is_float else 0)
+        return _identity("sum", x.type.dtype)
     position = _clamped_index(k, indices, idx[axis:axis + n_idx], x.type.shape[axis] - 1)
     return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
 
@@ -699,6 +759,8 @@ root_rules: dict[Primitive, Callable[[KernelBuilder, Eqn, Group], None]] = {}
 
 
 def _identity(kind, dtype):
+    if dtype.is_complex:
+        return C.zero(dtype) if kind == "sum" else C.one(dtype)
     t = REG[dtype]
     if kind == "sum":
         return const(t, 0.0 if dtype.is_float else 0)
@@ -715,6 +777,8 @@ def _identity(kind, dtype):
 
 def _combine(k, kind, dtype, acc, v):
     b = k.b
+    if dtype.is_complex:  # (reductions of complex values: sums and products only)
+        return C.add(b, acc, v, ("reassoc", "contract")) if kind == "sum" else C.mul(b, acc, v)
     if kind in ("sum", "prod"):
         if dtype.is_float:
             instr = b.fadd(acc, v) if kind == "sum" else b.fmul(acc, v)
@@ -742,27 +806,22 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
     x0 = eqns[0].inputs[0]
     axes = list(eqns[0].params["axes"])
     kept = [d for d in range(x0.type.ndim) if d not in axes]
-    b = k.b
 
     def outer(out_idx):
-        accs = []
-        for e in eqns:
-            dtype = e.inputs[0].type.dtype
-            acc = k.alloca(REG[dtype])
-            b.store(_identity(e.primitive.reduction, dtype), acc)
-            accs.append(acc)
+        accs = [k.accumulator(e.inputs[0].type.dtype,
+                              _identity(e.primitive.reduction, e.inputs[0].type.dtype))
+                for e in eqns]
 
         def inner(red_idx):
             full = _scatter_index(kept, axes, out_idx, red_idx, x0.type.ndim)
             for e, acc in zip(eqns, accs):
                 dtype = e.inputs[0].type.dtype
                 v = k.value(e.inputs[0], full)
-                current = b.load(acc, typ=REG[dtype])
-                b.store(_combine(k, e.primitive.reduction, dtype, current, v), acc)
+                k.put(acc, _combine(k, e.primitive.reduction, dtype, k.get(acc, dtype), v))
 
         k.loop_nest([x0.type.shape[d] for d in axes], inner)
         for e, acc in zip(eqns, accs):
-            k.store(e.outputs[0], out_idx, b.load(acc, typ=REG[e.inputs[0].type.dtype]))
+            k.store(e.outputs[0], out_idx, k.get(acc, e.inputs[0].type.dtype))
 
     k.loop_nest(eqns[0].outputs[0].type.shape, outer)
 
@@ -826,12 +885,10 @@ def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
     lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
     rfree = [d for d in range(rhs.type.ndim) if d not in rc and d not in rb]
     dtype = out.type.dtype
-    b = k.b
     nb, nl = len(lb), len(lfree)
 
     def outer(out_idx):
-        acc = k.alloca(REG[dtype])
-        b.store(_identity("sum", dtype), acc)
+        acc = k.accumulator(dtype, _identity("sum", dtype))
 
         def inner(c_idx):
             li = [None] * lhs.type.ndim
@@ -845,10 +902,10 @@ def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
             for j, (dl, dr) in enumerate(zip(lc, rc)):
                 li[dl] = ri[dr] = c_idx[j]
             prod = binary(k, P.mul_p, dtype, k.value(lhs, li), k.value(rhs, ri))
-            b.store(_combine(k, "sum", dtype, b.load(acc, typ=REG[dtype]), prod), acc)
+            k.put(acc, _combine(k, "sum", dtype, k.get(acc, dtype), prod))
 
         k.loop_nest([lhs.type.shape[d] for d in lc], inner)
-        k.store(out, out_idx, b.load(acc, typ=REG[dtype]))
+        k.store(out, out_idx, k.get(acc, dtype))
 
     k.loop_nest(out.type.shape, outer)
 
@@ -867,7 +924,11 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
     if gemm.symbol not in _registered_symbols:
         llvm().add_symbol(gemm.symbol, gemm.address)
         _registered_symbols.add(gemm.symbol)
-    it, ft = L.IntType(gemm.int_bits), REG[dtype]
+    it = L.IntType(gemm.int_bits)
+    # the scalars alpha = 1, beta = 0: by value for real gemms, by pointer for complex ones
+    ft = PTR if dtype.is_complex else REG[dtype]
+    alpha, beta = (_complex_scalar(k, dtype, v) if dtype.is_complex else L.Constant(ft, v)
+                   for v in (1.0, 0.0))
     fn = k.module.globals.get(gemm.symbol)
     if fn is None:
         fn = L.Function(k.module, L.FunctionType(L.VoidType(), [
@@ -880,9 +941,15 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
     flags = [L.Constant(I32, blas.ROW_MAJOR)] + [
         L.Constant(I32, blas.TRANS if t else blas.NO_TRANS) for t in (trans_a, trans_b)]
     k.b.call(fn, flags + [L.Constant(it, m), L.Constant(it, n), L.Constant(it, kk),
-                          L.Constant(ft, 1.0), lhs_ptr, L.Constant(it, max(1, l1)), rhs_ptr,
-                          L.Constant(it, max(1, r1)), L.Constant(ft, 0.0), out_ptr,
+                          alpha, lhs_ptr, L.Constant(it, max(1, l1)), rhs_ptr,
+                          L.Constant(it, max(1, r1)), beta, out_ptr,
                           L.Constant(it, max(1, n))])
+
+
+def _complex_scalar(k: KernelBuilder, dtype: DType, value: float) -> L.Value:
+    slot = k.alloca(MEM[dtype])
+    k.b.store(L.Constant(MEM[dtype], [value, 0.0]), slot)
+    return slot
 
 
 def _copy_into(k: KernelBuilder, out: Var, x) -> None:
@@ -1066,6 +1133,10 @@ root_rules[P.scan_p] = _scan
 root_rules[P.while_p] = _while
 root_rules[P.cond_p] = _cond
 
+
+# The complex-only primitives (lower.value takes the rules of every equation touching complex
+# values from complex.py).
+fused_rules.update({p: C.complex_rules[p] for p in (P.real_p, P.imag_p, P.conj_p, P.complex_p)})
 
 # The special functions: each one's formula emitted inline (codegen/special.py).
 from .special import special_rules  # noqa: E402

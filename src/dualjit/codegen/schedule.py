@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import platform
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -141,6 +143,10 @@ lowerings.update({
     P.scan_p: Lowering(reads_memory=True, control_flow=True, host_when=_scan_on_host),
     P.while_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
     P.cond_p: Lowering(reads_memory=True, control_flow=True, host_when=_branches_on_host),
+    P.real_p: ELEMENTWISE,
+    P.imag_p: ELEMENTWISE,
+    P.conj_p: CHEAP,
+    P.complex_p: ELEMENTWISE,
 })
 # The special functions (erf, lgamma, ...) are fused as their formulas (codegen/special.py);
 # polygamma, a sum whose length depends on its argument, runs on the host.
@@ -193,7 +199,8 @@ class Segment:
         self.live_in = list(live_in)
         self.live_out = list(live_out)
         self.producer = {v: e for e in self.eqns for v in e.outputs}
-        self.range_limited = any(e.primitive in RANGE_LIMITED for e in self.eqns)
+        self.range_limited = any(e.primitive in RANGE_LIMITED and not touches_complex(e)
+                                 for e in self.eqns)
         outs = set(self.live_out)
         self.materialized = self._must_store(outs)
         self._keep_in_registers(outs)
@@ -408,9 +415,23 @@ def body_segment(body: Function, planner: Planner | None = None) -> Segment:
                    planner)
 
 
-def _touches_complex(eqn: Eqn) -> bool:
-    """Kernels hold real values only: an equation reading or making a complex one stays out."""
+def touches_complex(eqn: Eqn) -> bool:
     return any(a.type.dtype.is_complex for a in (*eqn.inputs, *eqn.outputs))
+
+
+# Equations that read or make complex values are native for these primitives (pairs of floats;
+# codegen/complex.py); with others, and inside control flow, they run on the host.
+# exp/log/sqrt/sin/cos/tanh/pow call the C library's <complex.h> with the x86-64 convention.
+COMPLEX_LIBC_CALLS = (platform.machine().lower() in ("x86_64", "amd64")
+                      and sys.platform.startswith("linux"))
+COMPLEX_NATIVE = frozenset({
+    P.add_p, P.sub_p, P.mul_p, P.div_p, P.neg_p, P.eq_p, P.ne_p, P.select_p, P.integer_pow_p,
+    P.real_p, P.imag_p, P.conj_p, P.complex_p, P.abs_p, P.convert_element_type_p,
+    P.stop_gradient_p, P.broadcast_in_dim_p, P.reshape_p, P.transpose_p, P.slice_p, P.pad_p,
+    P.concatenate_p, P.gather_p, P.dynamic_slice_p, P.reduce_sum_p, P.reduce_prod_p,
+    P.dot_general_p, P.scatter_add_p, P.dynamic_update_slice_p,
+    *((P.exp_p, P.log_p, P.sqrt_p, P.sin_p, P.cos_p, P.tanh_p, P.pow_p)
+      if COMPLEX_LIBC_CALLS else ())})
 
 
 class Planner:
@@ -421,8 +442,9 @@ class Planner:
 
     def host_reason(self, eqn: Eqn) -> str | None:
         """Why `eqn` runs on the host between kernels; None when it runs inside a kernel."""
-        if _touches_complex(eqn):
-            return "complex values have no native lowering yet (runs its numpy implementation)"
+        if touches_complex(eqn) and eqn.primitive not in COMPLEX_NATIVE:
+            return (f"complex {eqn.primitive.name} has no native lowering (runs its numpy "
+                    "implementation)")
         if eqn.primitive not in lowerings:
             return "no native lowering (runs its numpy implementation)"
         row = lowerings[eqn.primitive]
@@ -441,6 +463,8 @@ class Planner:
         if reason is not None:
             return reason
         for eqn in fn.eqns:
+            if touches_complex(eqn):
+                return "complex values inside control flow run on the host"
             inner = self.host_reason(eqn)
             if inner is not None:
                 return f"its {eqn.primitive.name} runs on the host: {inner}"
