@@ -697,6 +697,20 @@ def _mT(x):
     return bind(P.transpose_p, x, permutation=tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
 
+def _mH(x):
+    """The conjugate transpose of a stack of matrices (the transpose of real ones)."""
+    return bind(P.conj_p, _mT(x)) if type_of(x).dtype.is_complex else _mT(x)
+
+
+def _real_part(x):
+    return bind(P.real_p, x) if type_of(x).dtype.is_complex else x
+
+
+def _like(x, y):
+    """Real x in y's (maybe complex) dtype."""
+    return convert(x, type_of(y).dtype) if type_of(x).dtype is not type_of(y).dtype else x
+
+
 def _matmul(x, y):
     """x @ y for stacks of matrices with equal batch dimensions."""
     nd = type_of(x).ndim
@@ -737,8 +751,9 @@ def _eye(shape, dtype, from_row=0):
 
 
 def _symmetric_from_lower(x):
-    """The symmetric matrix whose lower triangle is x's: what cholesky and eigh read."""
-    return add(_tril(x), _mT(_tril(x, -1)))
+    """The symmetric (complex: Hermitian) matrix whose lower triangle is x's: what cholesky
+    and eigh read."""
+    return add(_tril(x), _mH(_tril(x, -1)))
 
 
 def _spread(v, shape, axis):
@@ -878,15 +893,17 @@ jvp_rules[P.qr_p] = _qr_jvp
 
 
 def _eigh_jvp(primals, tangents):
-    # A = V diag(w) V^T: w_dot = diag(V^T A_dot V); V_dot = V (F * V^T A_dot V) with
-    # F[i, j] = 1 / (w[j] - w[i]) off the diagonal (infinite for repeated eigenvalues)
+    # A = V diag(w) V^H: w_dot = Re diag(V^H A_dot V); V_dot = V (F * V^H A_dot V) with
+    # F[i, j] = 1 / (w[j] - w[i]) off the diagonal (infinite for repeated eigenvalues); for
+    # complex A, JAX's gauge: V^H V_dot has a zero diagonal
     (a,), (a_dot,) = primals, tangents
     w, v = bind(P.eigh_p, a)
     shape = type_of(a).shape
     a_dot_v = _matmul(_symmetric_from_lower(a_dot), v)
-    w_dot = bind(P.reduce_sum_p, mul(v, a_dot_v), axes=(len(shape) - 2,))
+    conj_v = bind(P.conj_p, v) if type_of(v).dtype.is_complex else v
+    w_dot = _real_part(bind(P.reduce_sum_p, mul(conj_v, a_dot_v), axes=(len(shape) - 2,)))
     f = _off_diagonal_reciprocal(sub(_spread(w, shape, -1), _spread(w, shape, -2)))
-    v_dot = _matmul(v, mul(f, _matmul(_mT(v), a_dot_v)))
+    v_dot = _matmul(v, mul(_like(f, v), _matmul(_mH(v), a_dot_v)))
     return [w, v], [w_dot, v_dot]
 
 
@@ -894,9 +911,11 @@ jvp_rules[P.eigh_p] = _eigh_jvp
 
 
 def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
-    # A = U S V^T (reduced), dS = U^T A_dot V: s_dot = diag(dS);
-    # U_dot = U (F * (dS S + S dS^T)) + (I - U U^T) A_dot V S^-1,
-    # V_dot = V (F * (S dS + dS^T S)) + (I - V V^T) A_dot^T U S^-1,  F[i,j] = 1/(s_j^2 - s_i^2)
+    # A = U S V^H (reduced), dS = U^H A_dot V: s_dot = Re diag(dS);
+    # U_dot = U (F * (dS S + S dS^H) + D) + (I - U U^H) A_dot V S^-1,
+    # V_dot = V (F * (S dS + dS^H S)) + (I - V V^H) A_dot^H U S^-1,  F[i,j] = 1/(s_j^2 - s_i^2)
+    # D = (dS - dS^H)/2 S^-1 on the diagonal: 0 for real A; for complex A the phase (JAX's
+    # gauge, V^H V_dot with a zero imaginary diagonal)
     (a,), (a_dot,) = primals, tangents
     t = type_of(a)
     m, n = t.shape[-2:]
@@ -905,28 +924,34 @@ def _svd_jvp(primals, tangents, *, full_matrices, compute_uv):
             "svd: the derivative of the full SVD of a non-square matrix is not defined (the "
             "extra singular vectors are not unique); use full_matrices=False")
     s, u, vt = bind(P.svd_p, a, full_matrices=False, compute_uv=True)
-    v = _mT(vt)
+    v = _mH(vt)
     a_dot_v = _matmul(a_dot, v)
-    s_dot = bind(P.reduce_sum_p, mul(u, a_dot_v), axes=(t.ndim - 2,))
+    conj_u = bind(P.conj_p, u) if t.dtype.is_complex else u
+    s_dot = _real_part(bind(P.reduce_sum_p, mul(conj_u, a_dot_v), axes=(t.ndim - 2,)))
     if not compute_uv:
         return [s], [s_dot]
-    ds = _matmul(_mT(u), a_dot_v)
+    ds = _matmul(_mH(u), a_dot_v)
     k_shape = type_of(ds).shape
     s_j, s_i = _spread(s, k_shape, -1), _spread(s, k_shape, -2)
-    f = _off_diagonal_reciprocal(mul(sub(s_j, s_i), add(s_j, s_i)))
-    u_dot = _matmul(u, mul(f, add(mul(ds, s_j), mul(s_i, _mT(ds)))))
-    v_dot = _matmul(v, mul(f, add(mul(s_i, ds), mul(_mT(ds), s_j))))
+    f = _like(_off_diagonal_reciprocal(mul(sub(s_j, s_i), add(s_j, s_i))), ds)
+    s_j, s_i = _like(s_j, ds), _like(s_i, ds)
+    u_inner = mul(f, add(mul(ds, s_j), mul(s_i, _mH(ds))))
+    if t.dtype.is_complex:
+        phase = div(mul(sub(ds, _mH(ds)), lit(0.5, ds)), s_j)
+        u_inner = add(u_inner, _diagonal_part(phase))
+    u_dot = _matmul(u, u_inner)
+    v_dot = _matmul(v, mul(f, add(mul(s_i, ds), mul(_mH(ds), s_j))))
     if m > n:
         u_dot = add(u_dot, _projected_away(u, a_dot_v, s))
     if n > m:
-        v_dot = add(v_dot, _projected_away(v, _matmul(_mT(a_dot), u), s))
-    return [s, u, vt], [s_dot, u_dot, _mT(v_dot)]
+        v_dot = add(v_dot, _projected_away(v, _matmul(_mH(a_dot), u), s))
+    return [s, u, vt], [s_dot, u_dot, _mH(v_dot)]
 
 
 def _projected_away(basis, x, s):
-    """(I - basis basis^T) x S^-1: the part of x outside the span of basis, columns over s."""
-    outside = sub(x, _matmul(basis, _matmul(_mT(basis), x)))
-    return div(outside, _spread(s, type_of(x).shape, -1))
+    """(I - basis basis^H) x S^-1: the part of x outside the span of basis, columns over s."""
+    outside = sub(x, _matmul(basis, _matmul(_mH(basis), x)))
+    return div(outside, _like(_spread(s, type_of(x).shape, -1), x))
 
 
 jvp_rules[P.svd_p] = _svd_jvp

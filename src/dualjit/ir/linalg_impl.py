@@ -51,12 +51,16 @@ def openblas() -> ctypes.CDLL | None:
     return _library
 
 
+_PREFIX = {np.dtype(np.float32): "s", np.dtype(np.float64): "d",
+           np.dtype(np.complex64): "c", np.dtype(np.complex128): "z"}
+
+
 def lapack_symbol(routine: str, dtype: np.dtype) -> str:
-    """The exported name of a LAPACK/BLAS routine ('getrf') for a float dtype."""
-    return f"scipy_{'d' if np.dtype(dtype) == np.float64 else 's'}{routine}_64_"
+    """The exported name of a LAPACK/BLAS routine ('getrf') for a float or complex dtype."""
+    return f"scipy_{_PREFIX[np.dtype(dtype)]}{routine}_64_"
 
 
-_LAPACK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+_LAPACK_DTYPES = tuple(_PREFIX)  # native byte order only
 
 
 def _routine(routine: str, dtype: np.dtype) -> Callable | None:
@@ -192,7 +196,8 @@ def _triangular_lapack(trsm, a, b, left_side, lower, transpose_a, unit_diagonal)
     uplo = b"U" if lower else b"L"
     trans = b"T" if transpose_a else b"N"
     diag = b"U" if unit_diagonal else b"N"
-    alpha = (ctypes.c_double if b.dtype == np.float64 else ctypes.c_float)(1.0)
+    part = ctypes.c_double if b.dtype in (np.float64, np.complex128) else ctypes.c_float
+    alpha = (part * 2)(1.0, 0.0) if b.dtype.kind == "c" else part(1.0)  # complex: (re, im)
     # the arguments every matrix shares, made once (ctypes conversions dominate small solves)
     head = (side, uplo, trans, diag, _int(cols), _int(rows), ctypes.byref(alpha))
     lda, ldb, one = _int(max(1, k)), _int(max(1, cols)), ctypes.c_size_t(1)
@@ -264,7 +269,8 @@ def eigh(a: np.ndarray) -> list[np.ndarray]:
     """(eigenvalues ascending, eigenvectors as columns), read from a's lower triangle."""
     a = np.asarray(a)
     n = a.shape[-1]
-    return _per_matrix(lambda x: tuple(np.linalg.eigh(x, UPLO="L")), a, [(n,), (n, n)])
+    w, v = _per_matrix(lambda x: tuple(np.linalg.eigh(x, UPLO="L")), a, [(n,), (n, n)])
+    return [np.asarray(w.real), v]  # (real eigenvalues of Hermitian matrices; NaN rows too)
 
 
 def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool) -> list[np.ndarray]:
@@ -273,8 +279,9 @@ def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool) -> list[np.ndar
     m, n = a.shape[-2:]
     k = min(m, n)
     if not compute_uv:
-        return _per_matrix(lambda x: np.linalg.svd(x, compute_uv=False), a, [(k,)])
+        s, = _per_matrix(lambda x: np.linalg.svd(x, compute_uv=False), a, [(k,)])
+        return [np.asarray(s.real)]
     u_cols, vt_rows = (m, n) if full_matrices else (k, k)
     u, s, vt = _per_matrix(lambda x: tuple(np.linalg.svd(x, full_matrices=full_matrices)), a,
                            [(m, u_cols), (k,), (vt_rows, n)])
-    return [s, u, vt]
+    return [np.asarray(s.real), u, vt]  # (singular values are real; NaN rows too)

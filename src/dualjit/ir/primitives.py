@@ -1147,11 +1147,14 @@ impl_rules[pure_callback_p] = _pure_callback_impl
 from . import linalg_impl  # noqa: E402
 
 
-def _matrices(name: str, x: TensorType, square: bool = False) -> tuple[int, int]:
-    """The (rows, columns) of a float matrix or stack of matrices, or an IRError."""
-    if x.dtype not in FLOATS or x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
+def _matrices(name: str, x: TensorType, square: bool = False,
+              allowed: Sequence[DType] = FLOATS) -> tuple[int, int]:
+    """The (rows, columns) of a float (or, where allowed, complex) matrix or stack of
+    matrices, or an IRError."""
+    if x.dtype not in allowed or x.ndim < 2 or (square and x.shape[-1] != x.shape[-2]):
         kind = "square matrix" if square else "matrix"
-        raise IRError(f"{name}: expected a float32 or float64 {kind} (or a stack of them), "
+        names = " or ".join(d.np.name for d in allowed)
+        raise IRError(f"{name}: expected a {names} {kind} (or a stack of them), "
                       f"got {_shape_str(x)}")
     return x.shape[-2], x.shape[-1]
 
@@ -1171,8 +1174,8 @@ triangular_solve_p = new_primitive("triangular_solve")
 
 
 def _triangular_solve_shape(a, b, *, left_side, lower, transpose_a, unit_diagonal):
-    k, _ = _matrices("triangular_solve", a, square=True)
-    rows, cols = _matrices("triangular_solve", b)
+    k, _ = _matrices("triangular_solve", a, square=True, allowed=INEXACT)
+    rows, cols = _matrices("triangular_solve", b, allowed=INEXACT)
     if a.dtype is not b.dtype or a.shape[:-2] != b.shape[:-2] or k != (
             rows if left_side else cols):
         side = "rows" if left_side else "columns"
@@ -1188,7 +1191,7 @@ lu_p = new_primitive("lu", multiple_results=True)
 
 
 def _lu_shape(a):
-    m, n = _matrices("lu", a)
+    m, n = _matrices("lu", a, allowed=INEXACT)
     batch = a.shape[:-2]
     return [a, TensorType(DType.int32, batch + (min(m, n),)), TensorType(DType.int32, batch + (m,))]
 
@@ -1226,8 +1229,8 @@ eigh_p = new_primitive("eigh", multiple_results=True)
 
 
 def _eigh_shape(a):
-    n, _ = _matrices("eigh", a, square=True)
-    return [a.with_shape(a.shape[:-1]), a]
+    n, _ = _matrices("eigh", a, square=True, allowed=INEXACT)  # complex: Hermitian
+    return [TensorType(a.dtype.real_dtype, a.shape[:-1]), a]
 
 
 shape_rules[eigh_p] = _eigh_shape
@@ -1237,9 +1240,9 @@ svd_p = new_primitive("svd", multiple_results=True)
 
 
 def _svd_shape(a, *, full_matrices, compute_uv):
-    m, n = _matrices("svd", a)
+    m, n = _matrices("svd", a, allowed=INEXACT)
     k, batch = min(m, n), a.shape[:-2]
-    s = a.with_shape(batch + (k,))
+    s = TensorType(a.dtype.real_dtype, batch + (k,))
     if not compute_uv:
         return [s]
     u_cols, vt_rows = (m, n) if full_matrices else (k, k)

@@ -42,13 +42,20 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 # Operands and matrix helpers
 # ---------------------------------------------------------------------------------------------
 
+# The operations that take complex matrices (with derivatives in JAX's conventions).
+COMPLEX_OK = ("solve", "inv", "det", "slogdet", "eigh", "eigvalsh", "svd", "svdvals")
+
+
 def _float(x: Any, op: str) -> Any:
-    """x as a float array (integers and bools become float64, as in numpy.linalg)."""
+    """x as a float array (integers and bools become float64, as in numpy.linalg); complex
+    arrays stay complex for the operations of COMPLEX_OK."""
     x = operand(x, op)
     dt = dtype_of(x)
+    if dt.is_complex and op in COMPLEX_OK:
+        return x
     if dt.is_complex:  # never cast away the imaginary part
         raise TypeError(f"{op}: complex matrices are not supported yet ({dt.short} given); "
-                        "dualjit.numpy.linalg works on real float matrices")
+                        f"dualjit.numpy.linalg takes them in {', '.join(COMPLEX_OK)}")
     return convert(x, dt.np if dt.is_float else _np.dtype(_np.float64))
 
 
@@ -65,6 +72,11 @@ def _matrices(x: Any, op: str, square: bool = False) -> Any:
 
 def _mT(x: Any) -> Any:
     return jnp.swapaxes(x, -1, -2)
+
+
+def _mH(x: Any) -> Any:
+    """The conjugate transpose (the transpose of a real matrix)."""
+    return jnp.conj(_mT(x)) if dtype_of(x).is_complex else _mT(x)
 
 
 def _row_col(s: tuple[int, ...]) -> tuple[Any, Any]:
@@ -111,10 +123,10 @@ def _broadcast_batch(op: str, a: Any, b: Any) -> tuple[Any, Any]:
 def _common_float(op: str, *xs: Any) -> list[Any]:
     xs = [operand(x, op) for x in xs]
     dt = jnp.result_type(*xs)
-    if dt.kind == "c":  # never cast away the imaginary part
+    if dt.kind == "c" and op not in COMPLEX_OK:  # never cast away the imaginary part
         raise TypeError(f"{op}: complex matrices are not supported yet ({dt} given); "
-                        "dualjit.numpy.linalg works on real float matrices")
-    dt = dt if dt.kind == "f" else _np.dtype(_np.float64)
+                        f"dualjit.numpy.linalg takes them in {', '.join(COMPLEX_OK)}")
+    dt = dt if dt.kind in "fc" else _np.dtype(_np.float64)
     return [convert(x, dt) for x in xs]
 
 
@@ -202,13 +214,17 @@ def _slogdet(a: Any) -> tuple[Any, Any]:
 
 @_slogdet.defjvp
 def _slogdet_jvp(primals, tangents):
-    # d log|det a| = trace(a^-1 a_dot) = sum(a^-T * a_dot); the sign is piecewise constant
+    # t = trace(a^-1 a_dot) = sum(a^-T * a_dot): d log|det a| = Re t; the sign is piecewise
+    # constant for real a, and for complex a (det / |det|) turns: d sign = sign * i Im t
     (a,), (a_dot,) = primals, tangents
     lu, pivots, permutation = bind(P.lu_p, a)
     sign = _lu_sign(lu, pivots)
     logabsdet = jnp.sum(jnp.log(jnp.abs(_diagonal(lu))), axis=-1)
     inverse_t = _mT(lu_solve_factors(lu, permutation, _eye_like(a)))
-    return (sign, logabsdet), (jnp.zeros_like(sign), jnp.sum(inverse_t * a_dot, axis=(-2, -1)))
+    t = jnp.sum(inverse_t * a_dot, axis=(-2, -1))
+    if dtype_of(a).is_complex:
+        return (sign, logabsdet), (sign * (1j * jnp.imag(t)), jnp.real(t))
+    return (sign, logabsdet), (jnp.zeros_like(sign), t)
 
 
 def slogdet(a: Any) -> SlogdetResult:
@@ -245,14 +261,14 @@ def _adjugate(a: Any, d: Any) -> Any:
 
 
 def _adjugate_svd(a: Any) -> Any:
-    # a = U S V^T  =>  adj(a) = det(U) det(V) V diag(prod_{j != i} s_j) U^T
+    # a = U S V^H  =>  adj(a) = det(U) det(V^H) V diag(prod_{j != i} s_j) U^H
     s, u, vt = bind(P.svd_p, a, full_matrices=False, compute_uv=True)
     n = shape(s)[-1]
     others = jnp.where(jnp.eye(n, dtype=bool), 1.0, jnp.expand_dims(s, -2))
     cofactors = jnp.prod(convert(others, s.dtype), axis=-1)
     orientation = _det(u) * _det(vt)
-    scaled_ut = jnp.expand_dims(cofactors, -1) * _mT(u)
-    return jnp.expand_dims(orientation, (-2, -1)) * jnp.matmul(_mT(vt), scaled_ut)
+    scaled_ut = jnp.expand_dims(cofactors, -1) * _mH(u)
+    return jnp.expand_dims(orientation, (-2, -1)) * jnp.matmul(_mH(vt), scaled_ut)
 
 
 def det(a: Any) -> Any:
@@ -266,7 +282,8 @@ def det(a: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 def _symmetrized(a: Any) -> Any:
-    return (a + _mT(a)) * 0.5
+    """(a + a^H) / 2: symmetric, or Hermitian for complex a (as JAX's symmetrize_input)."""
+    return (a + _mH(a)) * 0.5
 
 
 def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = True) -> Any:
@@ -294,7 +311,7 @@ def _hermitian_input(a: Any, UPLO: str | None, symmetrize_input: bool, op: str) 
         raise ValueError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
     if symmetrize_input:
         return _symmetrized(a)
-    return _mT(a) if UPLO == "U" else a  # the primitive reads the lower triangle
+    return _mH(a) if UPLO == "U" else a  # the primitive reads the lower triangle
 
 
 def eigh(a: Any, UPLO: str | None = None, *, symmetrize_input: bool = True) -> EighResult:
@@ -333,7 +350,7 @@ def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
         return s
     u = _mT(_take_rows(_mT(v), order))
     signs = _take_rows(jnp.expand_dims(jnp.sign(w), -1), order)[..., 0]
-    return SVDResult(u, s, _mT(u * jnp.expand_dims(signs, -2)))
+    return SVDResult(u, s, _mH(u * jnp.expand_dims(signs, -2)))
 
 
 def svdvals(x: Any, /) -> Any:
@@ -341,8 +358,9 @@ def svdvals(x: Any, /) -> Any:
 
 
 def eig(a: Any) -> Any:
-    raise NotImplementedError("eig: eigenvalues of a general matrix are complex, and dualjit has "
-                              "no complex numbers; for symmetric matrices use eigh")
+    raise NotImplementedError("eig: the eigendecomposition of a general matrix (complex "
+                              "eigenvalues and vectors) is not implemented; for symmetric or "
+                              "Hermitian matrices use eigh")
 
 
 eigvals = eig
