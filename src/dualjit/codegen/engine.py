@@ -6,10 +6,16 @@ optimization and code generation; `object_cache` decides what may be loaded.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
+import struct
+import subprocess
+import sys
 import threading
 import time
 
-from . import object_cache
+from . import compile_worker, object_cache
 
 _lock = threading.RLock()
 _initialized = False
@@ -48,35 +54,110 @@ def target_machine(opt: int = 3):
     """A fresh TargetMachine for the host CPU (an MCJIT engine takes ownership of the one it gets).
 
     `opt` is the machine-code generation level; the IR is optimized at O3 either way."""
+    llvm()
+    return compile_worker.host_target_machine(opt)
+
+
+def _optimize_and_emit(module, tm, want_text: bool) -> tuple:
+    """`module` optimized and compiled in this process: (its engine, object code, the
+    optimized IR's text or "")."""
     binding = llvm()
-    target = binding.Target.from_triple(binding.get_process_triple())
-    return target.create_target_machine(cpu=binding.get_host_cpu_name(),
-                                        features=binding.get_host_cpu_features().flatten(),
-                                        opt=opt, jit=True)
+    compile_worker.optimize(module, tm)
+    optimized = str(module) if want_text else ""
+    engine = binding.create_mcjit_compiler(module, tm)
+    produced: list[bytes] = []
+    engine.set_object_cache(notify_func=lambda _module, code: produced.append(bytes(code)))
+    engine.finalize_object()
+    return engine, produced[0], optimized
 
 
-def _optimize(module, tm) -> None:
-    """O3 with loop and SLP vectorization, in place."""
-    binding = llvm()
-    tuning = binding.create_pipeline_tuning_options(speed_level=3)
-    tuning.loop_vectorization = True
-    tuning.slp_vectorization = True
-    builder = binding.create_pass_builder(tm, tuning)
-    builder.getModulePassManager().run(module, builder)
+WORKER_COMPILES = 200  # compiles before the worker is replaced (what LLVM kept goes with it)
+USE_WORKER = os.environ.get("DUALJIT_COMPILE_IN_PROCESS", "") in ("", "0")
 
 
-def _optimized_text(module, llvm_ir: str, name: str, codegen_opt: int):
-    """The optimized IR's text: printed now when the disk cache will store it, otherwise a
-    function making it on demand (a dump, an export) by optimizing llvm_ir again, since code
-    generation changes `module` in place. Few compiles need the text, and printing costs
-    about as much as parsing; the pipeline is deterministic, so both give the same text."""
-    if object_cache.usable_cache_dir():
-        return str(module)
+class _Worker:
+    """This process's compile worker (compile_worker.py): optimizes and emits object code in
+    a process of its own, so that what LLVM never frees is not kept here."""
 
+    def __init__(self):
+        path = compile_worker.__file__
+        # (-c and no sys.path[0], so that neither the current directory nor codegen/, which
+        # has a profile.py, shadows a module the worker imports)
+        code = f"import runpy, sys; del sys.path[0]; runpy.run_path({path!r}, run_name='__main__')"
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.owner = os.getpid()
+        self.compiles = 0
+
+    def compile(self, llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple[bytes, str]:
+        data = llvm_ir.encode()
+        self.process.stdin.write(compile_worker.REQUEST.pack(len(data), codegen_opt, want_text))
+        self.process.stdin.write(data)
+        self.process.stdin.flush()
+        ok, n_code, n_text = compile_worker.REPLY.unpack(_read(self.process.stdout,
+                                                               compile_worker.REPLY.size))
+        code, text = _read(self.process.stdout, n_code), _read(self.process.stdout, n_text)
+        self.compiles += 1
+        if not ok:
+            raise RuntimeError(text.decode())
+        return code, text.decode()
+
+    def close(self) -> None:
+        if self.owner == os.getpid():  # (a forked child leaves its parent's worker alone)
+            self.process.stdin.close()  # the worker leaves at the end of its input
+            self.process.wait()
+
+
+def _read(stream, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise EOFError("the compile worker stopped")
+    return data
+
+
+_worker: _Worker | None = None
+
+
+def _compile_in_worker(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple | None:
+    """(object code, optimized IR text) from the compile worker, or None when it failed
+    (then the caller compiles in this process and reports what went wrong). Under _lock."""
+    global _worker, USE_WORKER
+    if not USE_WORKER:
+        return None
+    worker = _worker
+    try:
+        if worker is None or worker.owner != os.getpid():
+            worker = _worker = _Worker()
+        elif worker.compiles >= WORKER_COMPILES:
+            worker.close()
+            worker = _worker = _Worker()
+        return worker.compile(llvm_ir, codegen_opt, want_text)
+    except RuntimeError:  # LLVM refused this module: the worker is fine
+        return None
+    except (OSError, EOFError, ValueError, struct.error):  # the worker stopped
+        USE_WORKER = worker is not None and worker.compiles > 0  # (none can run here at all)
+        _worker = None  # the next compile starts another
+        return None
+
+
+@atexit.register
+def _stop_worker() -> None:
+    if _worker is not None:
+        with contextlib.suppress(OSError):
+            _worker.close()
+
+
+def _optimized_text(llvm_ir: str, name: str, codegen_opt: int):
+    """A function making the optimized IR's text on demand (a dump, an export) by optimizing
+    llvm_ir again: few compiles need the text, and printing costs about as much as parsing;
+    the pipeline is deterministic, so both give the same text."""
     def text() -> str:
         with _lock:
+            built = _compile_in_worker(llvm_ir, codegen_opt, want_text=True)
+            if built is not None:
+                return built[1]
             again, tm = CompiledModule._parse(llvm_ir, name, codegen_opt)
-            _optimize(again, tm)
+            compile_worker.optimize(again, tm)
             return str(again)
     return text
 
@@ -85,7 +166,6 @@ class CompiledModule:
     """An optimized, JIT-compiled LLVM module; keeps its engine alive while addresses are used."""
 
     def __init__(self, llvm_ir: str, name: str = "dualjit", codegen_opt: int = 3):
-        binding = llvm()
         key = object_cache.module_key(llvm_ir, codegen_opt)
         with _lock:
             t0 = time.perf_counter()
@@ -100,15 +180,19 @@ class CompiledModule:
                     module, tm = self._parse(llvm_ir, name, codegen_opt)
             object_cache.note_link(found, emitted=True)
             if found is None:
-                _optimize(module, tm)
-                optimized = _optimized_text(module, llvm_ir, name, codegen_opt)
                 t2 = time.perf_counter()
-                self.engine = binding.create_mcjit_compiler(module, tm)
-                produced: list[bytes] = []
-                self.engine.set_object_cache(
-                    notify_func=lambda _module, code: produced.append(bytes(code)))
-                self.engine.finalize_object()
-                self.object_code = object_cache.ObjectCode(key, symbols, produced[0], optimized)
+                # (the text is printed now only when the disk cache will store it)
+                want_text = object_cache.usable_cache_dir() is not None
+                built = _compile_in_worker(llvm_ir, codegen_opt, want_text)
+                if built is not None:
+                    self.engine = self._link(module, tm, built[0], symbols)
+                if built is None or self.engine is None:  # compile in this process instead
+                    if built is not None:  # (the failed link consumed the module)
+                        module, tm = self._parse(llvm_ir, name, codegen_opt)
+                    self.engine, *built = _optimize_and_emit(module, tm, want_text)
+                code, text = built
+                optimized = text if want_text else _optimized_text(llvm_ir, name, codegen_opt)
+                self.object_code = object_cache.ObjectCode(key, symbols, code, optimized)
                 object_cache.store(self.object_code)
             else:
                 self.object_code = found
@@ -116,14 +200,16 @@ class CompiledModule:
         self.module = module
         self.cache_hit = found is not None
         if found is None:
-            self.timings = {"parse": t1 - t0, "optimize": t2 - t1, "codegen": t3 - t2}
+            self.timings = {"parse": t1 - t0, "optimize and codegen": t3 - t2}
         else:
             self.timings = {"parse": t1 - t0, "disk cache load": t3 - t1}
 
     @staticmethod
     def _parse(llvm_ir: str, name: str, codegen_opt: int):
         binding = llvm()
-        module = binding.parse_assembly(llvm_ir)
+        # A context of its own: what LLVM interns while parsing (types, constants, metadata)
+        # is freed with the module instead of piling up in the global context.
+        module = binding.parse_assembly(llvm_ir, context=binding.create_context())
         module.name = name
         module.verify()
         tm = target_machine(codegen_opt)
@@ -176,8 +262,8 @@ class CompiledModule:
         return self.object_code.optimized_ir
 
     def asm(self) -> str:
+        """The machine code as assembly (made again from the optimized IR: the module this
+        engine holds was compiled in a child process, or not at all when code was loaded)."""
         with _lock:  # (a target machine made on demand: each costs memory while it lives)
-            if self.cache_hit:  # the module was not optimized here: print the cached IR's code
-                module = llvm().parse_assembly(self.optimized_ir)
-                return target_machine().emit_assembly(module)
-            return target_machine().emit_assembly(self.module)
+            module = llvm().parse_assembly(self.optimized_ir)
+            return target_machine().emit_assembly(module)

@@ -1,0 +1,72 @@
+"""The compile worker: LLVM IR in, optimized object code out, in a process of its own.
+
+Why a process: LLVM keeps part of what every optimization pipeline run allocates (llvmlite's
+pass builder leaves its instrumentation callbacks behind, ~0.1-0.2 MB a compile), so a program
+compiling thousands of specializations would grow by hundreds of MB however carefully it drops
+them. engine.py sends IR here and links the object code it gets back, which frees fully; this
+process is replaced after a few hundred compiles, so what it leaks ends with it.
+
+Run by engine.py as a script (it needs llvmlite only). On stdin/stdout, repeatedly:
+request `<QBB` (IR bytes, codegen level, want the optimized IR's text) then the IR;
+reply `<BQQ` (1 if compiled, code bytes, text bytes) then the code and the text (on failure
+no code and the error message as text).
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+
+import llvmlite.binding as llvm
+
+REQUEST = struct.Struct("<QBB")
+REPLY = struct.Struct("<BQQ")
+
+
+def host_target_machine(opt: int):
+    """A TargetMachine for the host CPU; `opt` is the machine-code generation level."""
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                        features=llvm.get_host_cpu_features().flatten(),
+                                        opt=opt, jit=True)
+
+
+def optimize(module, tm) -> None:
+    """O3 with loop and SLP vectorization, in place."""
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    builder = llvm.create_pass_builder(tm, tuning)
+    builder.getModulePassManager().run(module, builder)
+
+
+def compile_ir(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple[bytes, str]:
+    """(object code, the optimized IR's text or "") of a module given as text."""
+    module = llvm.parse_assembly(llvm_ir, context=llvm.create_context())
+    module.name = "dualjit"
+    module.verify()
+    tm = host_target_machine(codegen_opt)
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(tm.target_data)
+    optimize(module, tm)
+    return tm.emit_object(module), str(module) if want_text else ""
+
+
+def serve(requests, replies) -> None:
+    while header := requests.read(REQUEST.size):
+        size, codegen_opt, want_text = REQUEST.unpack(header)
+        llvm_ir = requests.read(size).decode()
+        try:
+            code, text = compile_ir(llvm_ir, codegen_opt, bool(want_text))
+            ok = 1
+        except Exception as e:  # (the caller compiles in its own process and reports it)
+            code, text, ok = b"", f"{type(e).__name__}: {e}", 0
+        data = text.encode()
+        replies.write(REPLY.pack(ok, len(code), len(data)) + code + data)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    serve(sys.stdin.buffer, sys.stdout.buffer)
