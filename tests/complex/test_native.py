@@ -14,6 +14,8 @@ from dualjit import ir
 from dualjit.codegen import compile_function
 from dualjit.codegen.schedule import COMPLEX_LIBC_CALLS, plan_function
 from dualjit.ir import Eqn, Function, Var, abstract_eval
+from dualjit.ir import primitives as P
+from dualjit.tracer.core import bind
 
 rng = np.random.default_rng(16)
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-310, 1e300, -1e300, np.inf, -np.inf, np.nan]
@@ -94,6 +96,7 @@ UNARY = {
 LIBC = {
     "exp": (jnp.exp, np.exp, 0), "log": (jnp.log, np.log, 0), "sqrt": (jnp.sqrt, np.sqrt, 0),
     "sin": (jnp.sin, np.sin, 0), "cos": (jnp.cos, np.cos, 0), "tanh": (jnp.tanh, np.tanh, 0),
+    "tan": (jnp.tan, np.tan, 0), "rsqrt": (lambda z: bind(P.rsqrt_p, z), lambda z: 1 / np.sqrt(z), 0),
 }
 BINARY = {
     "add": (jnp.add, np.add, 0), "sub": (jnp.subtract, np.subtract, 0),

@@ -6,8 +6,8 @@ Arithmetic follows NumPy's loops formula for formula: the product (a + bi)(c + d
 fma(a, c, -bd) + fma(a, d, bc)i, as NumPy's vectorized loop on x86-64 with FMA (so the
 imaginary part of z * conj(z) is a rounding error, not 0, in both); the quotient is NumPy's
 scaled (Smith's) algorithm with its division-by-zero branch; |z| is NumPy's vectorized
-absolute (larger * sqrt(1 + ratio**2), inf before nan); exp/log/sqrt/sin/cos/tanh call the C
-library's cexp/clog/csqrt/csin/ccos/ctanh, as NumPy does (so their branch cuts, signed zeros,
+absolute (larger * sqrt(1 + ratio**2), inf before nan); exp/log/sqrt/sin/cos/tan/tanh call
+the C library's cexp/clog/csqrt/csin/ccos/ctan/ctanh, as NumPy does (so their branch cuts, signed zeros,
 inf and nan cases are NumPy's; these loops do not vectorize).
 pow is NumPy's: 1 for a zero exponent, 0 (positive real part of the exponent) or nan for a
 zero base, repeated (unfused) multiplication for integral exponents below 100 in magnitude,
@@ -176,7 +176,7 @@ def magnitude(k, dtype: DType, z: Pair) -> L.Value:
 
 
 LIBC_FUNCTIONS = {P.exp_p: "cexp", P.log_p: "clog", P.sqrt_p: "csqrt", P.sin_p: "csin",
-                  P.cos_p: "ccos", P.tanh_p: "ctanh"}
+                  P.cos_p: "ccos", P.tan_p: "ctan", P.tanh_p: "ctanh"}
 
 
 def integer_power(b, dtype: DType, z: Pair, n: int) -> Pair:
@@ -285,5 +285,7 @@ if COMPLEX_LIBC_CALLS:
     complex_rules.update({p: _unary((lambda name: lambda k, d, z: libc_call(k, name, d, z))(n))
                           for p, n in LIBC_FUNCTIONS.items()})
     complex_rules[P.pow_p] = _binary(power)
+    complex_rules[P.rsqrt_p] = _unary(  # 1 / sqrt(z), as the interpreter computes it
+        lambda k, d, z: div(k, one(d), libc_call(k, "csqrt", d, z)))
 # structural primitives move Pairs unchanged (lower.py's fused and root rules)
 assert set(complex_rules) <= COMPLEX_NATIVE

@@ -421,7 +421,7 @@ def touches_complex(eqn: Eqn) -> bool:
 
 # Equations that read or make complex values are native for these primitives (pairs of floats;
 # codegen/complex.py); with others, and inside control flow, they run on the host.
-# exp/log/sqrt/sin/cos/tanh/pow call the C library's <complex.h> with the x86-64 convention.
+# exp/log/sqrt/rsqrt/sin/cos/tan/tanh/pow call the C library's <complex.h> with the x86-64 convention.
 COMPLEX_LIBC_CALLS = (platform.machine().lower() in ("x86_64", "amd64")
                       and sys.platform.startswith("linux"))
 COMPLEX_NATIVE = frozenset({
@@ -430,7 +430,7 @@ COMPLEX_NATIVE = frozenset({
     P.stop_gradient_p, P.broadcast_in_dim_p, P.reshape_p, P.transpose_p, P.slice_p, P.pad_p,
     P.concatenate_p, P.gather_p, P.dynamic_slice_p, P.reduce_sum_p, P.reduce_prod_p,
     P.dot_general_p, P.scatter_add_p, P.dynamic_update_slice_p,
-    *((P.exp_p, P.log_p, P.sqrt_p, P.sin_p, P.cos_p, P.tanh_p, P.pow_p)
+    *((P.exp_p, P.log_p, P.sqrt_p, P.rsqrt_p, P.sin_p, P.cos_p, P.tan_p, P.tanh_p, P.pow_p)
       if COMPLEX_LIBC_CALLS else ())})
 
 
