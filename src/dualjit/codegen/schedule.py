@@ -12,12 +12,16 @@ This module does not import llvmlite: plans can be made and tested without it.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import itertools
 import math
+import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
@@ -34,6 +38,9 @@ SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machi
 # values is cut by storing one (a load and a store per element; keeps emission's recursion
 # depth bounded for programs of any length)
 MAX_FUSION_DEPTH = 64
+# A longer run of equations is split into several kernels (values crossing a cut are stored):
+# LLVM's optimization and code generation grow faster than linearly with a function's size.
+MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
 # that use them check the bound and rerun with the C library when it is exceeded.
@@ -233,6 +240,10 @@ class Segment:
                     for a in e.inputs if isinstance(a, Var)}
         groups = self._loop_groups()
         reads = [self._reads(group, split=True) for group in groups]
+        readers_of: dict[Var, list[int]] = {}
+        for h, (direct, other) in enumerate(reads):
+            for v in direct | other:
+                readers_of.setdefault(v, []).append(h)
         drop = set()
         for g, group in enumerate(groups):
             direct, other = reads[g]
@@ -240,8 +251,7 @@ class Segment:
                 if (v in outs or v in required or v in other
                         or not self.producer[v].primitive.elementwise):
                     continue
-                readers = [h for h in range(len(groups)) if h != g
-                           and (v in reads[h][0] or v in reads[h][1])]
+                readers = [h for h in readers_of.get(v, ()) if h != g]
                 if not readers:
                     drop.add(v)
                 elif (len(readers) == 1 and v not in direct
@@ -311,7 +321,7 @@ class Segment:
         stack = [(a, self._same_index(self.producer[v].primitive))
                  for v in group for a in self.producer[v].inputs]
         seen: set = set()
-        materialized = set(self.materialized)
+        materialized = self._materialized_set()
         while stack:
             a, same_index = stack.pop()
             if not isinstance(a, Var) or (a, same_index) in seen:
@@ -324,6 +334,12 @@ class Segment:
                 keep = same_index and e.primitive.elementwise
                 stack.extend((b, keep) for b in e.inputs)
         return (direct, other) if split else direct | other
+
+    def _materialized_set(self) -> set[Var]:
+        """set(self.materialized), made again only when that list is replaced."""
+        if getattr(self, "_set_of", None) is not self.materialized:
+            self._set_of, self._materialized = self.materialized, set(self.materialized)
+        return self._materialized
 
     @staticmethod
     def _same_index(p: Primitive) -> bool:
@@ -373,37 +389,65 @@ class Segment:
                 last_read[a] = i
         slot_bytes: list[int] = []
         slot_of: dict[Var, int] = {}
-        free: list[int] = []
-        ending: dict[int, list[int]] = {}
+        free = _FreeSlots()
+        ending: list[tuple[int, int]] = []  # heap of (last group reading a slot, slot)
         position = {v: i for i, v in enumerate(self.materialized)}
         for v in sorted(self.temps, key=lambda v: (defined_at.get(v, 0), position[v])):
             start = defined_at.get(v, 0)
-            for i in sorted(k for k in ending if k < start):
-                free.extend(ending.pop(i))
+            while ending and ending[0][0] < start:
+                free.add(heapq.heappop(ending)[1], slot_bytes)
             need = max(v.type.size, 1) * v.type.dtype.np.itemsize
-            fits = [s for s in free if slot_bytes[s] >= need]
-            if fits:
-                slot = min(fits, key=lambda s: slot_bytes[s])
-                free.remove(slot)
-            else:
+            slot = free.take(need, slot_bytes)
+            if slot is None:
                 slot = len(slot_bytes)
                 slot_bytes.append(need)
             slot_of[v] = slot
-            ending.setdefault(max(last_read.get(v, start), start), []).append(slot)
+            heapq.heappush(ending, (max(last_read.get(v, start), start), slot))
         return slot_of, slot_bytes
 
     def fused_into(self, group: Group) -> list[Eqn]:
         """The equations a group computes: its own plus those fused into its expressions."""
-        stored = set(self.materialized) - set(group.values)
+        stored, own = self._materialized_set(), set(group.values)
         found: set[Eqn] = set()
         stack = [self.producer[v] for v in group.values]
         while stack:
             e = stack.pop()
             if e not in found:
                 found.add(e)
-                stack.extend(self.producer[a] for a in e.inputs
-                             if isinstance(a, Var) and a in self.producer and a not in stored)
-        return [e for e in self.eqns if e in found]
+                stack.extend(self.producer[a] for a in e.inputs if isinstance(a, Var)
+                             and a in self.producer and (a not in stored or a in own))
+        return sorted(found, key=self._eqn_position.__getitem__)
+
+    @cached_property
+    def _eqn_position(self) -> dict[Eqn, int]:
+        return {e: i for i, e in enumerate(self.eqns)}
+
+
+class _FreeSlots:
+    """Free temporary buffers by size: `take` finds the smallest that holds `need` bytes
+    (the lowest-numbered of that size) without scanning every free one."""
+
+    def __init__(self):
+        self._sizes: list[int] = []  # sorted sizes that have a free slot
+        self._slots: dict[int, list[int]] = {}  # size -> heap of free slots
+
+    def add(self, slot: int, slot_bytes: list[int]) -> None:
+        size = slot_bytes[slot]
+        if size not in self._slots:
+            bisect.insort(self._sizes, size)
+            self._slots[size] = []
+        heapq.heappush(self._slots[size], slot)
+
+    def take(self, need: int, slot_bytes: list[int]) -> int | None:
+        i = bisect.bisect_left(self._sizes, need)
+        if i == len(self._sizes):
+            return None
+        size = self._sizes[i]
+        slots = self._slots[size]
+        slot = heapq.heappop(slots)
+        if not slots:
+            del self._slots[size], self._sizes[i]
+        return slot
 
 
 def body_segment(body: Function, planner: Planner | None = None) -> Segment:
@@ -605,36 +649,49 @@ class Plan:
 
 
 def plan_function(fn: Function) -> Plan:
-    """Split fn into kernels (maximal runs of natively lowered equations) and host steps."""
+    """Split fn into kernels (runs of natively lowered equations, at most MAX_KERNEL_EQNS
+    each) and host steps."""
     planner = Planner()
+    last_read = _last_read(fn)
     steps: list[KernelPlan | HostStepPlan] = []
     run: list[Eqn] = []
     for i, eqn in enumerate(fn.eqns):
         reason = planner.host_reason(eqn)
+        if reason is None and len(run) >= MAX_KERNEL_EQNS:
+            steps.append(_kernel(fn, run, i, last_read, f"kernel{len(steps)}", planner))
+            run = []
         if reason is None:
             run.append(eqn)
             continue
         if run:
-            steps.append(_kernel(fn, run, i, f"kernel{len(steps)}", planner))
+            steps.append(_kernel(fn, run, i, last_read, f"kernel{len(steps)}", planner))
         steps.append(HostStepPlan(eqn, reason))
         run = []
     if run:
-        steps.append(_kernel(fn, run, len(fn.eqns), f"kernel{len(steps)}", planner))
+        steps.append(_kernel(fn, run, len(fn.eqns), last_read, f"kernel{len(steps)}", planner))
     if len(steps) == 1 and isinstance(steps[0], KernelPlan):
         steps[0].float_entry = _takes_one_float(fn, steps[0].segment)
     return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if _small(fn) else 3,
                 dead_after=_dead_after(fn, steps))
 
 
-def _kernel(fn: Function, run: list[Eqn], end: int, name: str, planner: Planner) -> KernelPlan:
+def _last_read(fn: Function) -> dict[Var, int]:
+    """The index of the last equation reading each value (len(fn.eqns) for outputs)."""
+    last: dict[Var, int] = {}
+    for i, e in enumerate(fn.eqns):
+        last.update((a, i) for a in e.inputs if isinstance(a, Var))
+    last.update((a, len(fn.eqns)) for a in fn.outputs if isinstance(a, Var))
+    return last
+
+
+def _kernel(fn: Function, run: list[Eqn], end: int, last_read: dict[Var, int], name: str,
+            planner: Planner) -> KernelPlan:
     """The kernel of fn.eqns[..end] == run: what it reads, what later steps need from it."""
     defined = {v for e in run for v in e.outputs}
     live_in: dict[Var, None] = {}
     for e in run:
         live_in.update((a, None) for a in e.inputs if isinstance(a, Var) and a not in defined)
-    later = {a for e in fn.eqns[end:] for a in e.inputs if isinstance(a, Var)}
-    later |= {a for a in fn.outputs if isinstance(a, Var)}
-    live_out = [v for e in run for v in e.outputs if v in later]
+    live_out = [v for e in run for v in e.outputs if last_read.get(v, -1) >= end]
     # Function inputs and outputs first, in the Function's order, so that a Function which is
     # a single kernel can be called with its own arguments (see callers.py).
     position = {v: i for i, v in enumerate(fn.inputs)}
