@@ -68,21 +68,30 @@ def _child_keys(x: Any, n_children: int) -> list[Any]:
     return [FlattenedIndexKey(i) for i in range(n_children)]
 
 
+def _spelled_out(link: tuple | None) -> KeyPath:
+    keys = []
+    while link is not None:
+        link, key = link
+        keys.append(key)
+    return tuple(reversed(keys))
+
+
 def tree_flatten_with_path(tree: Any, is_leaf: Callable[[Any], bool] | None = None
                            ) -> tuple[list[tuple[KeyPath, Any]], PyTreeDef]:
     """Like tree_flatten, but each leaf comes with its key path from the root."""
     pairs: list[tuple[KeyPath, Any]] = []
-
-    def walk(x: Any, path: KeyPath) -> None:
+    # iteratively (a deep tree must not recurse); a node's path is a (parent's path, key)
+    # link, spelled out only at leaves, so a deep tree costs its size, not size * depth
+    stack: list[tuple[Any, tuple | None]] = [(tree, None)]
+    while stack:
+        x, link = stack.pop()
         found = None if (is_leaf is not None and is_leaf(x)) else node_kind(x)
         if found is None:
-            pairs.append((path, x))
-            return
+            pairs.append((_spelled_out(link), x))
+            continue
         kids, _ = found[1].flatten(x)
-        for key, kid in zip(_child_keys(x, len(kids)), kids):
-            walk(kid, path + (key,))
-
-    walk(tree, ())
+        keys = _child_keys(x, len(kids))
+        stack.extend((kid, (link, key)) for key, kid in reversed(list(zip(keys, kids))))
     return pairs, tree_structure(tree) if is_leaf is None else tree_flatten(tree, is_leaf)[1]
 
 

@@ -22,18 +22,24 @@ def _is_axis_spec(x: Any) -> bool:
 
 def broadcast_prefix(spec: Any, tree: Any, what: str) -> list[Any]:
     """One entry of `spec` per leaf of `tree`: spec is a pytree prefix of tree whose leaves
-    (ints or None) apply to whole subtrees."""
-    if _is_axis_spec(spec):
-        return [spec] * len(tree_flatten(tree)[0])
-    spec_node, tree_node = node_kind(spec), node_kind(tree)
-    spec_kids, spec_aux = spec_node[1].flatten(spec) if spec_node else ([], None)
-    tree_kids, tree_aux = tree_node[1].flatten(tree) if tree_node else ([], None)
-    if (spec_node is None or tree_node is None or spec_node[0] is not tree_node[0]
-            or spec_aux != tree_aux or len(spec_kids) != len(tree_kids)):
-        raise ValueError(f"vmap: {what} must be an int, None, or a pytree prefix of the value "
-                         f"it applies to, but {what} is {spec!r} and the value has structure "
-                         f"{tree_flatten(tree)[1]}")
-    return [axis for s, t in zip(spec_kids, tree_kids) for axis in broadcast_prefix(s, t, what)]
+    (ints or None) apply to whole subtrees. (Iterative: a deep tree must not recurse.)"""
+    axes: list[Any] = []
+    stack = [(spec, tree)]
+    while stack:
+        spec, tree = stack.pop()
+        if _is_axis_spec(spec):
+            axes.extend([spec] * len(tree_flatten(tree)[0]))
+            continue
+        spec_node, tree_node = node_kind(spec), node_kind(tree)
+        spec_kids, spec_aux = spec_node[1].flatten(spec) if spec_node else ([], None)
+        tree_kids, tree_aux = tree_node[1].flatten(tree) if tree_node else ([], None)
+        if (spec_node is None or tree_node is None or spec_node[0] is not tree_node[0]
+                or spec_aux != tree_aux or len(spec_kids) != len(tree_kids)):
+            raise ValueError(f"vmap: {what} must be an int, None, or a pytree prefix of the "
+                             f"value it applies to, but {what} is {spec!r} and the value has "
+                             f"structure {tree_flatten(tree)[1]}")
+        stack.extend(reversed(list(zip(spec_kids, tree_kids))))
+    return axes
 
 
 def _argument_names(fun: Callable, n_args: int) -> list[str]:
