@@ -26,6 +26,7 @@ from ..ir import (
 )
 from ..ir import primitives as P
 from ..ir.interpreter import eval_function, literal_value
+from ..ir.util import while_operands
 from .shape_dtype import ShapeDtypeStruct
 
 
@@ -180,19 +181,34 @@ def as_array(x: Any, what: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 # Concrete values of long loops (eager grad and other concrete tracing, apply_function outside
-# a trace): jit.py installs an evaluator that compiles the loop's one equation, so a scan of a
-# million steps costs one native loop instead of a million interpreter steps (trace time does
-# not grow with the trip count). Without it (or with DUALJIT_BACKEND=interpreter, which the
-# evaluator follows) the reference interpreter runs them.
+# a trace): jit.py installs an evaluator that compiles the loop's one equation, so a scan or
+# while_loop of a million steps costs one native loop instead of a million interpreter steps
+# (trace time does not grow with the trip count). Without it (or with
+# DUALJIT_BACKEND=interpreter, which the evaluator follows) the reference interpreter runs them.
 loop_evaluator: list[Callable[[Primitive, list, dict], Any]] = []
-COMPILED_LOOP_MIN_STEPS = 1000  # shorter scans run in the interpreter (compiling costs more)
+COMPILED_LOOP_MIN_STEPS = 1000  # shorter loops run in the interpreter (compiling costs more)
 
 
 def evaluate(prim: Primitive, values: Sequence[Any], params: dict) -> Any:
-    """impl_rules[prim](*values, **params), with long scans through the loop evaluator."""
+    """impl_rules[prim](*values, **params), with long loops through the loop evaluator."""
     if loop_evaluator and prim is P.scan_p and params["length"] >= COMPILED_LOOP_MIN_STEPS:
         return loop_evaluator[0](prim, list(values), params)
+    if loop_evaluator and prim is P.while_p:
+        return _while_then_compiled(list(values), params)
     return impl_rules[prim](*values, **params)
+
+
+def _while_then_compiled(values: list, params: dict) -> list:
+    """A while_loop's trip count is known only by running it: the interpreter takes the first
+    COMPILED_LOOP_MIN_STEPS steps, and a loop still running then continues from its carry as
+    one compiled loop."""
+    n_cond, n_body = params["cond_nconsts"], params["body_nconsts"]
+    cond_consts, body_consts, carry = while_operands(values, n_cond, n_body)
+    for _ in range(COMPILED_LOOP_MIN_STEPS):
+        if not bool(eval_function(params["cond_fun"], *cond_consts, *carry, evaluate=evaluate)[0]):
+            return list(carry)
+        carry = eval_function(params["body_fun"], *body_consts, *carry, evaluate=evaluate)
+    return loop_evaluator[0](P.while_p, [*cond_consts, *body_consts, *carry], params)
 
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
