@@ -1,6 +1,9 @@
 """Long programs are planned in time linear in their length: runs of equations are cut into
 kernels of at most MAX_KERNEL_EQNS equations (issue 10 item 5)."""
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -89,7 +92,7 @@ def test_temporaries_share_buffers_in_a_long_kernel():
     # many short-lived temporaries reuse a few buffers (the free-slot search is by size)
     def f(x):
         y = x
-        for _ in range(200):
+        for _ in range(100):
             y = jnp.sin(y) + jnp.sum(jnp.cos(y)) * 1e-3
         return y
     plan = schedule.plan_function(dj.make_ir(f)(np.ones(9)))
@@ -110,6 +113,60 @@ def test_temporaries_share_buffers_in_a_long_kernel():
 
 def _f_numpy(x):
     y = x
-    for _ in range(200):
+    for _ in range(100):
         y = np.sin(y) + np.sum(np.cos(y)) * 1e-3
     return y
+
+
+def mixed_chain_tensor(t, n):
+    """The same program on the imperative API (Tensors, backward())."""
+    y = t
+    for i in range(n):
+        k = i % 5
+        if k == 0:
+            y = y.sin()
+        elif k == 1:
+            y = y * 1.0001
+        elif k == 2:
+            y = y.cos() + t
+        elif k == 3:
+            y = y.tanh() - 0.1
+        elif i % 50 == 4:
+            y = y + y.sum() * 1e-3
+        else:
+            y = (-y * y).exp()
+    return y.sum()
+
+
+def check_long_program(n, x):
+    """jit, grad, jit(grad) and backward() of an n-operation program: values against NumPy,
+    the derivative against central differences of the NumPy program, the rest against it."""
+    np.testing.assert_allclose(dj.jit(mixed_chain(n))(x), mixed_chain_numpy(x, n), rtol=1e-10)
+    g = dj.grad(mixed_chain(n))(x)
+    h = 1e-6
+    fd = np.array([(mixed_chain_numpy(x + h * e, n) - mixed_chain_numpy(x - h * e, n)) / (2 * h)
+                   for e in np.eye(len(x))])
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dj.jit(dj.grad(mixed_chain(n)))(x), g, rtol=1e-10, atol=1e-300)
+    t = dj.tensor(x, requires_grad=True)
+    mixed_chain_tensor(t, n).backward()
+    np.testing.assert_allclose(np.asarray(t.grad), g, rtol=1e-10, atol=1e-300)
+
+
+def test_a_program_of_several_kernels_at_the_default_kernel_size():
+    n = 600  # jit(grad) of it is ~2,900 equations: several kernels of MAX_KERNEL_EQNS
+    x = np.linspace(-1.0, 1.0, 5)
+    plan = schedule.plan_function(dj.make_ir(dj.grad(mixed_chain(n)))(x))
+    assert len(plan.kernels) > 1
+    check_long_program(n, x)
+
+
+@pytest.mark.skipif(os.environ.get("DUALJIT_DEEP") != "1",
+                    reason="DUALJIT_DEEP=1: 100,000 operations take minutes")
+def test_a_100000_operation_program_under_the_default_recursion_limit():
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        check_long_program(100_000, np.linspace(-1.0, 1.0, 5))
+    finally:
+        sys.setrecursionlimit(old)
