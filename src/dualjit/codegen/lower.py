@@ -1143,6 +1143,8 @@ from .special import special_rules  # noqa: E402
 
 fused_rules.update(special_rules)
 
+# Convolutions and window reductions: root rules registered by codegen/conv.py.
+from . import conv as _conv  # noqa: E402, F401
 
 # ---------------------------------------------------------------------------------------------
 # numpy area: accurate elementwise math, ldexp, running scans

@@ -26,7 +26,7 @@ from functools import cached_property
 from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
-from . import abi, blas
+from . import abi, blas, conv_plan
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
@@ -158,6 +158,16 @@ lowerings.update({
 # The special functions (erf, lgamma, ...) are fused as their formulas (codegen/special.py);
 # polygamma, a sum whose length depends on its argument, runs on the host.
 lowerings.update({p: ELEMENTWISE for p in P.special_primitives.values()})
+# Convolutions (im2col + gemm or direct loops) and window reductions: codegen/conv.py.
+_WINDOW = Lowering(rerunnable=True, host_when=conv_plan.window_on_host)
+lowerings.update({
+    P.conv_general_dilated_p: Lowering(reads_memory=True, library=conv_plan.library,
+                                       host_when=conv_plan.conv_on_host),
+    P.reduce_window_sum_p: _WINDOW,
+    P.reduce_window_max_p: _WINDOW,
+    P.select_and_gather_add_p: _WINDOW,
+    P.select_and_scatter_add_p: _WINDOW,
+})
 # custom_jvp_call, custom_vjp_call, custom_lin and any primitive without a row run on the host.
 _NO_LOWERING = Lowering(reads_memory=True)
 

@@ -1,0 +1,522 @@
+"""Native lowering of convolutions and window reductions (root rules; the decisions are in
+conv_plan.py).
+
+A convolution runs either as im2col + gemm (for each group and tile of examples, the windows
+of the input are copied into a column matrix, multiplied by the group's kernel rows with
+BLAS, and the product is written to the output in its layout) or as direct loops (each
+kernel term added to a whole output row at once: depthwise and other few-term convolutions).
+Both read the operands through their dimension numbers, so every layout is lowered alike.
+
+Along the innermost axis of each run, the positions whose window element lies inside the
+input are computed once per run (a range), so the copy or the multiply-add over them is a
+plain strided loop that LLVM vectorizes; padding is written as zeros around it. Input
+dilation (holes) takes a per-element check instead.
+
+Window reductions (max, sum), and the max pool's derivative pair, are loops over the windows
+of each output element, padding and holes taking the reduction's identity; the pair follows
+each window's first maximum (the first NaN, if any), as the numpy implementation does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from llvmlite import ir as L
+
+from ..ir import DType, Eqn
+from ..ir import primitives as P
+from . import blas
+from .conv_plan import ConvGeometry
+from .engine import llvm
+from .lower import (
+    I1,
+    I32,
+    I64,
+    MEM,
+    PTR,
+    REG,
+    Group,
+    KernelBuilder,
+    _better,
+    _clamp,
+    _combine,
+    _identity,
+    _registered_symbols,
+    binary,
+    const,
+    i64,
+    root_rules,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Small emission helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _loop(k: KernelBuilder, start: L.Value, end: L.Value, body: Callable[[L.Value], None]):
+    """for i in range(start, end): body(i), with run-time bounds."""
+    b = k.b
+    counter = k.alloca(I64)
+    b.store(start, counter)
+    cond = k.fn.append_basic_block("run.cond")
+    loop_body = k.fn.append_basic_block("run.body")
+    done = k.fn.append_basic_block("run.exit")
+    b.branch(cond)
+    b.position_at_end(cond)
+    i = b.load(counter, typ=I64)
+    b.cbranch(b.icmp_signed("<", i, end), loop_body, done)
+    b.position_at_end(loop_body)
+    saved = dict(k.memo)
+    body(i)
+    k.memo = saved
+    b.store(b.add(i, i64(1), flags=("nsw",)), counter)
+    b.branch(cond)
+    b.position_at_end(done)
+
+
+def _libc(k: KernelBuilder, name: str, ret: L.Type, args: list[L.Type]) -> L.Function:
+    fn = k.module.globals.get(name)
+    return fn if fn is not None else L.Function(k.module, L.FunctionType(ret, args), name)
+
+
+def _malloc(k: KernelBuilder, dtype: DType, count: int) -> L.Value:
+    nbytes = max(count, 1) * dtype.np.itemsize
+    return k.b.call(_libc(k, "malloc", PTR, [I64]), [i64(nbytes)])
+
+
+def _free(k: KernelBuilder, ptr: L.Value) -> None:
+    k.b.call(_libc(k, "free", L.VoidType(), [PTR]), [ptr])
+
+
+def _fill_zeros(k: KernelBuilder, ptr: L.Value, dtype: DType, count: int) -> None:
+    memset = k.module.declare_intrinsic("llvm.memset", [PTR, I64])
+    k.b.call(memset, [ptr, L.Constant(L.IntType(8), 0), i64(count * dtype.np.itemsize),
+                      const(I1, 0)])
+
+
+def _at(k: KernelBuilder, base: L.Value, dtype: DType, index: L.Value) -> L.Value:
+    return k.b.gep(base, [index], inbounds=True, source_etype=MEM[dtype])
+
+
+def _linear(k: KernelBuilder, idx, shape) -> L.Value:
+    """Row-major linear index (compile-time shape, values of any origin)."""
+    return k.linear(list(idx), list(shape)) if shape else i64(0)
+
+
+def _axes(spec, first, second, rest) -> list:
+    """An index in an operand's own layout from its canonical parts (spec[j] = the operand axis
+    holding canonical axis j)."""
+    idx = [None] * len(spec)
+    for axis, value in zip(spec, [first, second, *rest]):
+        idx[axis] = value
+    return idx
+
+
+def _zero(dtype: DType) -> L.Constant:
+    return const(REG[dtype], 0.0 if dtype.is_float else 0)
+
+
+def _source(k: KernelBuilder, position, offset, stride, dilation, low, base_dilation, size):
+    """(inside, index): the operand element that window element `offset` of window
+    `position` reads along one axis; inside is false for padding and holes."""
+    b = k.b
+    pos = b.add(b.mul(position, i64(stride)), b.mul(offset, i64(dilation)))
+    pos = b.sub(pos, i64(low))
+    index = b.sdiv(pos, i64(base_dilation)) if base_dilation != 1 else pos
+    inside = b.and_(b.icmp_signed(">=", pos, i64(0)), b.icmp_signed("<", index, i64(size)))
+    if base_dilation != 1:
+        inside = b.and_(inside, b.icmp_signed("==", b.srem(pos, i64(base_dilation)), i64(0)))
+    return inside, _clamp(k, index, 0, max(size - 1, 0))
+
+
+def _inside_range(k: KernelBuilder, length: int, coef: int, offset: L.Value, size: int):
+    """[start, end): the v in [0, length) with 0 <= v * coef + offset < size."""
+    b = k.b
+    neg = b.sub(i64(0), offset)
+    start = b.select(b.icmp_signed(">", neg, i64(0)),
+                     b.udiv(b.add(neg, i64(coef - 1)), i64(coef)), i64(0))
+    high = b.sub(i64(size - 1), offset)
+    end = b.add(b.udiv(high, i64(coef)), i64(1))
+    end = b.select(b.icmp_signed("<", high, i64(0)), i64(0), end)
+    end = b.select(b.icmp_signed(">", end, i64(length)), i64(length), end)
+    start = b.select(b.icmp_signed(">", start, end), end, start)
+    return start, end
+
+
+def _run(k: KernelBuilder, length: int, coef: int, offset: L.Value, size: int,
+         base_dilation: int, outer_inside: L.Value, inside: Callable, outside: Callable | None):
+    """Along one run of `length` positions v reading operand index v * coef + offset (over a
+    base dilated by base_dilation): inside(v, index) where that is an operand element and the
+    other axes are inside too, else outside(v)."""
+    b = k.b
+    if base_dilation == 1:
+        start, end = _inside_range(k, length, coef, offset, size)
+        end = b.select(outer_inside, end, start)
+        if outside is not None:
+            _loop(k, i64(0), start, outside)
+        _loop(k, start, end, lambda v: inside(v, b.add(b.mul(v, i64(coef)), offset)))
+        if outside is not None:
+            _loop(k, end, i64(length), outside)
+        return
+
+    def each(v):
+        pos = b.add(b.mul(v, i64(coef)), offset)
+        index = b.sdiv(pos, i64(base_dilation))
+        ok = b.and_(outer_inside, b.and_(
+            b.icmp_signed(">=", pos, i64(0)), b.icmp_signed("<", index, i64(size))))
+        ok = b.and_(ok, b.icmp_signed("==", b.srem(pos, i64(base_dilation)), i64(0)))
+        with b.if_else(ok) as (then, otherwise):
+            with then:
+                inside(v, index)
+            with otherwise:
+                if outside is not None:
+                    outside(v)
+    _loop(k, i64(0), i64(length), each)
+
+
+def _outer_sources(k, geo: ConvGeometry, positions, offsets):
+    """(all inside, indices) along every spatial axis but the last."""
+    inside, indices = const(I1, 1), []
+    for d in range(len(geo.spatial) - 1):
+        ok, index = _source(k, positions[d], offsets[d], geo.strides[d], geo.rhs_dilation[d],
+                            geo.low[d], geo.lhs_dilation[d], geo.spatial[d])
+        inside = k.b.and_(inside, ok)
+        indices.append(index)
+    return inside, indices
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------------------------
+
+def _example(k, geo: ConvGeometry, g, n) -> L.Value:
+    """The input example of output example n in group g (batch groups take their own)."""
+    return k.b.add(n, k.b.mul(g, i64(geo.examples))) if geo.batch_groups > 1 else n
+
+
+def _feature(k, geo: ConvGeometry, g, c) -> L.Value:
+    """The input feature c of group g reads (feature groups take their own)."""
+    return k.b.add(c, k.b.mul(g, i64(geo.in_features))) if geo.feature_groups > 1 else c
+
+
+def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
+    geo = ConvGeometry.of(e)
+    out = e.outputs[0]
+    if geo.empty:
+        return
+    if e.inputs[0].type.size == 0 or geo.rows == 0:  # nothing to add: zeros
+        k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
+        return
+    (_conv_gemm if group.library == "gemm" else _conv_direct)(k, e, geo)
+
+
+root_rules[P.conv_general_dilated_p] = _conv
+
+
+def _conv_direct(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """out[n, o, q] = sum over (c, kernel offset) of w[o, c, offset] * x[n, c, source]: each
+    term is added to a whole run of the output's last axis at once."""
+    x, w = e.inputs
+    out = e.outputs[0]
+    dtype, b = geo.dtype, k.b
+    last = len(geo.counts) - 1
+
+    def output_row(nog):
+        n, g, o = nog
+        feature = b.add(b.mul(g, i64(geo.group_outputs)), o)
+        k.loop_nest(geo.counts, lambda q: k.store(out, _axes(geo.out_spec, n, feature, q),
+                                                  _zero(dtype)))
+
+        def term(c_offsets):
+            c, offsets = c_offsets[0], c_offsets[1:]
+            weight = k.load(w, _axes(geo.rhs_spec, feature, c, offsets))
+            example, channel = _example(k, geo, g, n), _feature(k, geo, g, c)
+
+            def run(q_outer):
+                outer_inside, sources = _outer_sources(k, geo, q_outer, offsets)
+                offset = b.sub(b.mul(offsets[last], i64(geo.rhs_dilation[last])),
+                               i64(geo.low[last]))
+
+                def add(v, index):
+                    where = _axes(geo.out_spec, n, feature, [*q_outer, v])
+                    term = binary(k, P.mul_p, dtype, weight,
+                                  k.load(x, _axes(geo.lhs_spec, example, channel,
+                                                  [*sources, index])))
+                    k.store(out, where, binary(k, P.add_p, dtype, k.load(out, where), term))
+
+                _run(k, geo.counts[last], geo.strides[last], offset, geo.spatial[last],
+                     geo.lhs_dilation[last], outer_inside, add, None)
+
+            k.loop_nest(geo.counts[:-1], run)
+
+        k.loop_nest((geo.in_features, *geo.kernel), term)
+
+    k.loop_nest((geo.examples, geo.groups, geo.group_outputs), output_row)
+
+
+def _weight_matrix(k: KernelBuilder, w, geo: ConvGeometry) -> tuple[L.Value, bool]:
+    """The kernel as an (O, I x kernel) row-major matrix: the buffer itself when its layout is
+    canonical, else a copy (and whether it must be freed)."""
+    if tuple(geo.rhs_spec) == tuple(range(len(geo.rhs_spec))):
+        return k.buffers[w], False
+    o = geo.groups * geo.group_outputs
+    matrix = _malloc(k, geo.dtype, o * geo.rows)
+    shape = (o, geo.in_features, *geo.kernel)
+
+    def copy(idx):
+        value = k.load(w, _axes(geo.rhs_spec, idx[0], idx[1], idx[2:]))
+        k.b.store(value, _at(k, matrix, geo.dtype, _linear(k, idx, shape)))
+    k.loop_nest(shape, copy)
+    return matrix, True
+
+
+def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """Per group and tile of examples: im2col columns, one gemm, the product scattered out."""
+    w = e.inputs[1]
+    dtype, b = geo.dtype, k.b
+    tile, width = geo.tile, geo.tile * geo.positions  # width: the columns' leading dimension
+    weights, copied = _weight_matrix(k, w, geo)
+    columns = _malloc(k, dtype, geo.rows * width)
+    product = _malloc(k, dtype, geo.group_outputs * width)
+    tiles = -(-geo.examples // tile)
+    last_count = geo.examples - (tiles - 1) * tile
+
+    def group_tile(gt):
+        g, t = gt
+        first = b.mul(t, i64(tile))
+        count = b.select(b.icmp_signed("==", t, i64(tiles - 1)), i64(last_count), i64(tile))
+        _im2col(k, e, geo, g, first, count, columns)
+        rows_g = _at(k, weights, dtype, b.mul(g, i64(geo.group_outputs * geo.rows)))
+        _gemm(k, dtype, geo, rows_g, columns, product, b.mul(count, i64(geo.positions)))
+        _scatter_product(k, e, geo, g, first, count, product)
+
+    k.loop_nest((geo.groups, tiles), group_tile)
+    _free(k, columns)
+    _free(k, product)
+    if copied:
+        _free(k, weights)
+
+
+def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
+    """columns[(c, offset), (j, q)] (or its transpose when runs follow the kernel's last
+    axis) = x[first + j, c, source(q, offset)], zero where that is padding or a hole."""
+    x = e.inputs[0]
+    dtype, b = geo.dtype, k.b
+    last = len(geo.counts) - 1
+    kernel_size, width = math.prod(geo.kernel), geo.tile * geo.positions
+    if geo.reads_outside:  # padding and holes: one memset, then only the inside is copied
+        _fill_zeros(k, columns, dtype, geo.rows * width)
+
+    def example(j):
+        n = _example(k, geo, g, b.add(first, j))
+
+        def load(channel, sources):
+            return lambda index: k.load(x, _axes(geo.lhs_spec, n, channel, [*sources, index]))
+
+        def fill(dst, length, coef, offset, outer_inside, read):  # (zeros written already)
+            _run(k, length, coef, offset, geo.spatial[last], geo.lhs_dilation[last],
+                 outer_inside, lambda v, index: b.store(read(index), _at(k, dst, dtype, v)),
+                 None)
+
+        if geo.kernel_inner:  # columns^T[(j, q), (c, offset)]: runs along the kernel
+            def position(cq):
+                c, q = cq[0], cq[1:]
+                channel = _feature(k, geo, g, c)
+                column = b.add(b.mul(j, i64(geo.positions)), _linear(k, q, geo.counts))
+
+                def run(k_outer):
+                    inside, sources = _outer_sources(k, geo, q, k_outer)
+                    start = b.add(b.mul(c, i64(kernel_size)),
+                                  b.mul(_linear(k, k_outer, geo.kernel[:-1]),
+                                        i64(geo.kernel[last])))
+                    dst = _at(k, columns, dtype, b.add(b.mul(column, i64(geo.rows)), start))
+                    offset = b.sub(b.mul(q[last], i64(geo.strides[last])), i64(geo.low[last]))
+                    fill(dst, geo.kernel[last], geo.rhs_dilation[last], offset, inside,
+                         load(channel, sources))
+                k.loop_nest(geo.kernel[:-1], run)
+            k.loop_nest((geo.in_features, *geo.counts), position)
+            return
+
+        def row(c_offsets):  # columns[(c, offset), (j, q)]: runs along the output
+            c, offsets = c_offsets[0], c_offsets[1:]
+            channel = _feature(k, geo, g, c)
+            r = b.add(b.mul(c, i64(kernel_size)), _linear(k, offsets, geo.kernel))
+
+            def run(q_outer):
+                inside, sources = _outer_sources(k, geo, q_outer, offsets)
+                column = b.add(b.mul(j, i64(geo.positions)),
+                               b.mul(_linear(k, q_outer, geo.counts[:-1]), i64(geo.counts[last])))
+                dst = _at(k, columns, dtype, b.add(b.mul(r, i64(width)), column))
+                offset = b.sub(b.mul(offsets[last], i64(geo.rhs_dilation[last])),
+                               i64(geo.low[last]))
+                fill(dst, geo.counts[last], geo.strides[last], offset, inside,
+                     load(channel, sources))
+            k.loop_nest(geo.counts[:-1], run)
+        k.loop_nest((geo.in_features, *geo.kernel), row)
+
+    _loop(k, i64(0), count, example)
+
+
+def _gemm_function(k: KernelBuilder, dtype: DType):
+    gemm = blas.gemms()[dtype]
+    if gemm.symbol not in _registered_symbols:
+        llvm().add_symbol(gemm.symbol, gemm.address)
+        _registered_symbols.add(gemm.symbol)
+    it, ft = L.IntType(gemm.int_bits), REG[dtype]
+    fn = k.module.globals.get(gemm.symbol)
+    if fn is None:
+        fn = L.Function(k.module, L.FunctionType(L.VoidType(), [
+            I32, I32, I32, it, it, it, ft, PTR, it, PTR, it, ft, PTR, it]), gemm.symbol)
+    return fn, it, ft
+
+
+def _gemm(k, dtype, geo: ConvGeometry, weights, columns, product, n: L.Value) -> None:
+    """product (group outputs x n) = weights (group outputs x rows) . columns (rows x n, or
+    stored n x rows when runs follow the kernel)."""
+    fn, it, ft = _gemm_function(k, dtype)
+    width = geo.tile * geo.positions
+    n = k.b.trunc(n, it) if it.width < 64 else n
+    trans_b = blas.TRANS if geo.kernel_inner else blas.NO_TRANS
+    ldb = geo.rows if geo.kernel_inner else width
+    k.b.call(fn, [L.Constant(I32, blas.ROW_MAJOR), L.Constant(I32, blas.NO_TRANS),
+                  L.Constant(I32, trans_b), L.Constant(it, geo.group_outputs), n,
+                  L.Constant(it, geo.rows), L.Constant(ft, 1.0), weights,
+                  L.Constant(it, geo.rows), columns, L.Constant(it, ldb), L.Constant(ft, 0.0),
+                  product, L.Constant(it, width)])
+
+
+def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
+    out = e.outputs[0]
+    dtype, b = geo.dtype, k.b
+    width = geo.tile * geo.positions
+
+    def example(j):
+        n = b.add(first, j)
+
+        def copy(oq):
+            o, q = oq[0], oq[1:]
+            feature = b.add(b.mul(g, i64(geo.group_outputs)), o)
+            at = b.add(b.mul(o, i64(width)),
+                       b.add(b.mul(j, i64(geo.positions)), _linear(k, q, geo.counts)))
+            value = b.load(_at(k, product, dtype, at), typ=MEM[dtype])
+            k.store(out, _axes(geo.out_spec, n, feature, q), value)
+        k.loop_nest((geo.group_outputs, *geo.counts), copy)
+
+    _loop(k, i64(0), count, example)
+
+
+# ---------------------------------------------------------------------------------------------
+# Window reductions and the max pool's derivative pair
+# ---------------------------------------------------------------------------------------------
+
+def _window_element(k, params, shape, position, offsets):
+    """(inside, index) of window element `offsets` of window `position` of an operand."""
+    inside, index = const(I1, 1), []
+    for a in zip(position, offsets, params["window_strides"], params["window_dilation"],
+                 [lo for lo, _ in params["padding"]], params["base_dilation"], shape):
+        ok, i = _source(k, *a)
+        inside = k.b.and_(inside, ok)
+        index.append(i)
+    return inside, index
+
+
+def _window_params(e: Eqn) -> dict:
+    return {name: e.params[name] for name in ("window_dimensions", "window_strides", "padding",
+                                              "base_dilation", "window_dilation")}
+
+
+def _reduce_window(kind: str):
+    def rule(k: KernelBuilder, e: Eqn, _: Group) -> None:
+        x, out = e.inputs[0], e.outputs[0]
+        dtype, b, params = x.type.dtype, k.b, _window_params(e)
+        identity = _identity(kind, dtype)
+
+        def window(q):
+            if x.type.size == 0:
+                k.store(out, q, identity)
+                return
+            acc = k.alloca(REG[dtype])
+            b.store(identity, acc)
+
+            def element(offsets):
+                inside, index = _window_element(k, params, x.type.shape, q, offsets)
+                v = b.select(inside, k.value(x, index), identity)
+                b.store(_combine(k, kind, dtype, b.load(acc, typ=REG[dtype]), v), acc)
+
+            k.loop_nest(params["window_dimensions"], element)
+            k.store(out, q, b.load(acc, typ=REG[dtype]))
+
+        k.loop_nest(out.type.shape, window)
+    return rule
+
+
+root_rules[P.reduce_window_sum_p] = _reduce_window("sum")
+root_rules[P.reduce_window_max_p] = _reduce_window("max")
+
+
+def _first_maximum(k: KernelBuilder, x, params, q) -> tuple[L.Value, list[L.Value]]:
+    """(inside, index) of window q's first maximum of x (the first NaN if it holds one);
+    padding and holes count as the lowest value, and inside is false if one of them wins."""
+    b, dtype = k.b, x.type.dtype
+    lowest = _identity("max", dtype)
+    zeros = [i64(0)] * x.type.ndim
+
+    def element(offsets):
+        inside, index = _window_element(k, params, x.type.shape, q, offsets)
+        return inside, index, b.select(inside, k.value(x, index), lowest)
+
+    inside0, index0, value0 = element(zeros)
+    best, best_inside = k.alloca(REG[dtype]), k.alloca(I1)
+    best_index = [k.alloca(I64) for _ in zeros]
+    b.store(value0, best)
+    b.store(inside0, best_inside)
+    for slot, i in zip(best_index, index0):
+        b.store(i, slot)
+
+    def visit(offsets):
+        inside, index, value = element(offsets)
+        better = _better(k, dtype, value, b.load(best, typ=REG[dtype]), ">")
+        b.store(b.select(better, value, b.load(best, typ=REG[dtype])), best)
+        b.store(b.select(better, inside, b.load(best_inside, typ=I1)), best_inside)
+        for slot, i in zip(best_index, index):
+            b.store(b.select(better, i, b.load(slot, typ=I64)), slot)
+
+    k.loop_nest(params["window_dimensions"], visit)
+    return b.load(best_inside, typ=I1), [b.load(slot, typ=I64) for slot in best_index]
+
+
+def _select_and_gather_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    t, x = e.inputs
+    out = e.outputs[0]
+    dtype, b, params = out.type.dtype, k.b, _window_params(e)
+
+    def window(q):
+        if x.type.size == 0:
+            k.store(out, q, _zero(dtype))
+            return
+        inside, index = _first_maximum(k, x, params, q)
+        k.store(out, q, b.select(inside, k.value(t, index), _zero(dtype)))
+
+    k.loop_nest(out.type.shape, window)
+
+
+def _select_and_scatter_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    s, x = e.inputs
+    out = e.outputs[0]
+    dtype, b, params = out.type.dtype, k.b, _window_params(e)
+    k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(dtype)))
+    if x.type.size == 0:
+        return
+
+    def window(q):
+        inside, index = _first_maximum(k, x, params, q)
+        with b.if_then(inside):
+            total = binary(k, P.add_p, dtype, k.load(out, index), k.value(s, q))
+            k.store(out, index, total)
+
+    k.loop_nest(s.type.shape, window)
+
+
+root_rules[P.select_and_gather_add_p] = _select_and_gather_add
+root_rules[P.select_and_scatter_add_p] = _select_and_scatter_add

@@ -1,0 +1,126 @@
+"""Decisions about the native code of convolutions and window reductions (no llvmlite): a
+convolution's canonical geometry, im2col + gemm or direct loops, and what stays on the host.
+
+A convolution is seen in its canonical layout whatever its dimension numbers: input
+(N, C, spatial...), kernel (O, I, kernel...), output (N / B, O, counts...), split into
+F * B groups (feature groups F take C / F input features each, batch groups B take N / B
+examples each); group g computes output features g * O/(F B) .. (g + 1) * O/(F B).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ir import DType, Eqn
+from . import blas
+
+COLUMNS_LIMIT = 1 << 20  # elements of one im2col tile (4 MB of float32); more examples loop
+DIRECT_MAX_TERMS = 32  # a group's I x kernel terms up to this, with few outputs: direct loops
+DIRECT_MAX_GROUP_OUTPUTS = 4
+GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library call costs more)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A convolution's sizes and parameters in the canonical layout."""
+
+    lhs_spec: tuple[int, ...]
+    rhs_spec: tuple[int, ...]
+    out_spec: tuple[int, ...]
+    examples: int  # output batch N / B
+    in_features: int  # I, features one group reads
+    group_outputs: int  # O / (F B), output features of one group
+    feature_groups: int
+    batch_groups: int
+    spatial: tuple[int, ...]  # input spatial sizes
+    kernel: tuple[int, ...]
+    counts: tuple[int, ...]  # output spatial sizes
+    strides: tuple[int, ...]
+    low: tuple[int, ...]  # low padding
+    high: tuple[int, ...]
+    lhs_dilation: tuple[int, ...]
+    rhs_dilation: tuple[int, ...]
+    dtype: DType
+
+    @classmethod
+    def of(cls, eqn: Eqn) -> ConvGeometry:
+        lhs, rhs = (a.type for a in eqn.inputs)
+        out = eqn.outputs[0].type
+        p = eqn.params
+        lhs_spec, rhs_spec, out_spec = (tuple(s) for s in p["dimension_numbers"])
+        groups = p["feature_group_count"] * p["batch_group_count"]
+        return cls(lhs_spec, rhs_spec, out_spec,
+                   examples=out.shape[out_spec[0]], in_features=rhs.shape[rhs_spec[1]],
+                   group_outputs=rhs.shape[rhs_spec[0]] // groups,
+                   feature_groups=p["feature_group_count"], batch_groups=p["batch_group_count"],
+                   spatial=tuple(lhs.shape[a] for a in lhs_spec[2:]),
+                   kernel=tuple(rhs.shape[a] for a in rhs_spec[2:]),
+                   counts=tuple(out.shape[a] for a in out_spec[2:]),
+                   strides=tuple(p["window_strides"]), low=tuple(lo for lo, _ in p["padding"]),
+                   high=tuple(hi for _, hi in p["padding"]),
+                   lhs_dilation=tuple(p["lhs_dilation"]), rhs_dilation=tuple(p["rhs_dilation"]),
+                   dtype=out.dtype)
+
+    @property
+    def groups(self) -> int:
+        return self.feature_groups * self.batch_groups
+
+    @property
+    def positions(self) -> int:  # P: output positions per example
+        return math.prod(self.counts)
+
+    @property
+    def rows(self) -> int:  # I x kernel size: the terms summed into one output
+        return self.in_features * math.prod(self.kernel)
+
+    @property
+    def tile(self) -> int:
+        """Examples whose im2col columns are built and multiplied at once."""
+        per_example = max(1, self.rows * self.positions)
+        return max(1, min(self.examples, COLUMNS_LIMIT // per_example))
+
+    @property
+    def kernel_inner(self) -> bool:
+        """im2col rows run along the kernel's last axis (a transposed column matrix) when it
+        is longer than the output's: each run is then one contiguous copy."""
+        return bool(self.kernel) and self.kernel[-1] > (self.counts[-1] if self.counts else 1)
+
+    @property
+    def reads_outside(self) -> bool:
+        """Whether some window element is padding or a hole (im2col must write zeros)."""
+        return any(lo > 0 or hi > 0 or d > 1
+                   for lo, hi, d in zip(self.low, self.high, self.lhs_dilation))
+
+    @property
+    def empty(self) -> bool:
+        return self.examples * self.groups * self.group_outputs * self.positions == 0
+
+
+def library(eqn: Eqn) -> str | None:
+    """"gemm": im2col tiles multiplied by BLAS; None: direct loops (few terms per output, few
+    outputs per group as in depthwise convolutions, small problems, integers)."""
+    geo = ConvGeometry.of(eqn)
+    if geo.dtype not in blas.gemms() or geo.empty or geo.rows == 0:
+        return None
+    if geo.rows <= DIRECT_MAX_TERMS and geo.group_outputs <= DIRECT_MAX_GROUP_OUTPUTS:
+        return None
+    terms = geo.examples * geo.groups * geo.group_outputs * geo.positions * geo.rows
+    return "gemm" if terms >= GEMM_MIN_TERMS else None
+
+
+def conv_on_host(eqn: Eqn, planner) -> str | None:
+    geo = ConvGeometry.of(eqn)
+    if geo.dtype is DType.bool:
+        return "boolean convolution: numpy"
+    if not geo.spatial:
+        return "a convolution without spatial axes (a product): numpy"
+    if library(eqn) and geo.rows * geo.positions > 16 * COLUMNS_LIMIT:
+        return "one example's im2col columns exceed 64 MB: numpy"
+    return None
+
+
+def window_on_host(eqn: Eqn, planner) -> str | None:
+    if eqn.inputs[0].type.dtype is DType.bool:
+        return "boolean window reduction: numpy"
+    return None

@@ -1,0 +1,191 @@
+"""The native lowering of convolutions and window reductions (codegen/conv.py): both
+convolution paths (im2col + gemm, in several example tiles, and direct loops) for random
+layouts, strides, padding, dilations and groups, against the direct loop reference and the
+interpreter; window reductions and the max pool's derivative pair with ties, NaN, padding
+and holes; gradients of compiled models against the interpreter's."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import dualjit as dj
+from dualjit import lax
+from dualjit.codegen import conv_plan, runtime
+from dualjit.ir import interpreter
+from dualjit.ir import primitives as P
+from dualjit.tracer.core import bind
+from dualjit.tracer.make_ir import make_ir
+
+from . import reference
+from .test_conv import _expected, conv_problems, window_problems
+
+PATHS = {
+    # (GEMM_MIN_TERMS, DIRECT_MAX_TERMS, COLUMNS_LIMIT): gemm in tiles of few examples
+    "gemm": (0, -1, 40),
+    "direct": (1 << 62, 1 << 62, 1 << 20),
+}
+
+
+def _fresh_compiles():
+    runtime._live.clear()
+    runtime._recent.clear()
+
+
+@pytest.fixture(params=sorted(PATHS))
+def path(request, monkeypatch):
+    """Convolutions lowered by one path (compiled code of the other path forgotten)."""
+    gemm_min, direct_max, columns = PATHS[request.param]
+    monkeypatch.setattr(conv_plan, "GEMM_MIN_TERMS", gemm_min)
+    monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
+    monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
+    _fresh_compiles()
+    yield request.param
+    _fresh_compiles()
+
+
+def _native(f, *args):
+    """f compiled, after checking that its plan has no host step."""
+    jitted = dj.jit(f)
+    plan = str(jitted.lower(*args).plan())
+    assert " 0 host steps" in plan.split("\n")[0], plan
+    return jitted(*args), plan
+
+
+# (the fixture sets thresholds once per test; every example runs under them)
+fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@fixture_ok
+@given(problem=conv_problems())
+def test_native_conv_matches_the_loop_reference(path, problem):
+    x, w, p = problem
+    got, plan = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x, w)
+    expected = _expected(x, w, p)
+    if path == "gemm" and expected.size:
+        assert "calls gemm" in plan
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@fixture_ok
+@given(problem=conv_problems())
+def test_native_conv_gradients_match_the_interpreter(path, problem):
+    x, w, p = problem
+    ct = np.random.default_rng(0).standard_normal(_expected(x, w, p).shape)
+    loss = lambda x, w: (lax.conv_general_dilated(x, w, **p) * ct).sum()  # noqa: E731
+    grads = dj.grad(loss, argnums=(0, 1))
+    native = dj.jit(grads)(x, w)
+    fn = make_ir(grads)(x, w)
+    expected = interpreter.eval_function(fn, x, w)
+    for a, b in zip(native, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_native_conv_float32_integer_and_layouts(path):
+    rng = np.random.default_rng(3)
+    x, w = rng.integers(-3, 4, (3, 5, 6, 4)), rng.integers(-3, 4, (2, 3, 3, 4))
+    p = dict(window_strides=(2, 1), padding=((1, 2), (0, 1)), lhs_dilation=(1, 1),
+             rhs_dilation=(1, 2), dimension_numbers=((0, 2, 1, 3), (3, 2, 1, 0), (1, 3, 0, 2)),
+             feature_group_count=2, batch_group_count=1)
+    expected = _expected(x, w, p)
+    for dtype in (np.float32, np.int32, np.int64):
+        got, _ = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x.astype(dtype),
+                         w.astype(dtype))
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected.astype(dtype))
+
+
+def test_native_conv_empty_input_gives_zeros(path):
+    x, w = np.ones((2, 1, 0)), np.ones((3, 1, 2))
+    got, _ = _native(lambda x, w: lax.conv_general_dilated(x, w, (1,), ((2, 1),)), x, w)
+    np.testing.assert_array_equal(got, np.zeros((2, 3, 2)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Window reductions and the max pool's derivative pair
+# ---------------------------------------------------------------------------------------------
+
+def _gathered(t, x, p):
+    where, counts = reference.first_max_positions(x, **p)
+    return np.array([t[where[q]] if where[q] is not None else 0.0 for q in np.ndindex(*counts)]
+                    ).reshape(counts)
+
+
+def _scattered(s, x, p):
+    where, _ = reference.first_max_positions(x, **p)
+    out = np.zeros_like(x)
+    for q, src in where.items():
+        if src is not None:
+            out[src] += s[q]
+    return out
+
+
+@given(problem=window_problems())
+def test_native_window_primitives_match_the_loop_reference(problem):
+    x, p = problem
+    rng = np.random.default_rng(1)
+    counts = reference.reduce_window(x, max, -np.inf, **p).shape
+    t, s = rng.standard_normal(x.shape), rng.standard_normal(counts)
+
+    def f(x, t, s):
+        return (bind(P.reduce_window_sum_p, x, **p), bind(P.reduce_window_max_p, x, **p),
+                bind(P.select_and_gather_add_p, t, x, **p),
+                bind(P.select_and_scatter_add_p, s, x, **p))
+
+    (total, best, gathered, scattered), plan = _native(f, x, t, s)
+    np.testing.assert_allclose(total, reference.reduce_window(x, np.add, 0.0, **p))
+    np.testing.assert_array_equal(best, reference.reduce_window(x, max, -np.inf, **p))
+    np.testing.assert_array_equal(gathered, _gathered(t, x, p))
+    np.testing.assert_allclose(scattered, _scattered(s, x, p), rtol=1e-12)
+
+
+def test_native_max_pool_follows_the_first_nan_and_integer_range():
+    x = np.array([[1.0, np.nan, 3.0, np.nan], [np.inf, 2.0, -np.inf, 5.0]])
+    p = dict(window_dimensions=(2, 2), window_strides=(1, 2), padding=((0, 0), (0, 0)),
+             base_dilation=(1, 1), window_dilation=(1, 1))
+    s = np.array([[10.0, 20.0]])
+    f = lambda x, s: (bind(P.reduce_window_max_p, x, **p),  # noqa: E731
+                      bind(P.select_and_scatter_add_p, s, x, **p))
+    (best, scattered), _ = _native(f, x, s)
+    assert np.isnan(best).all()  # a NaN in the window: the max is NaN (as np.maximum)
+    expected = np.zeros_like(x)
+    expected[0, 1], expected[0, 3] = 10.0, 20.0  # the first NaN of each window
+    np.testing.assert_array_equal(scattered, expected)
+    ints = np.array([[-128, -128], [-128, -128]], np.int8)
+    got, _ = _native(lambda x: bind(P.reduce_window_max_p, x, **{**p, "padding": ((1, 0),
+                                                                                  (0, 0))}),
+                     ints)
+    np.testing.assert_array_equal(got, [[-128], [-128]])
+
+
+@given(problem=window_problems())
+def test_native_pooling_gradients_match_the_interpreter(problem):
+    x, p = problem
+    x = x + np.arange(x.size).reshape(x.shape) * 1e-3
+
+    def loss(x):
+        pooled = lax.reduce_window(x, -np.inf, lax.max, **p)
+        pooled = dj.numpy.where(dj.numpy.isfinite(pooled), pooled, 0.0)
+        return (pooled ** 2).sum() + (lax.reduce_window(x, 0.0, lax.add, **p) ** 2).sum()
+
+    native = dj.jit(dj.grad(loss))(x)
+    expected = interpreter.eval_function(make_ir(dj.grad(loss))(x), x)[0]
+    np.testing.assert_allclose(native, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride, groups", [(2, 3)])
+def test_native_cnn_training_step_matches_the_interpreter(stride, groups):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 3, 12, 12)).astype(np.float32)
+    w1 = rng.standard_normal((6, 3 // groups, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((4, 6, 3, 3)).astype(np.float32)
+
+    def loss(w1, w2, x):
+        h = dj.nn.relu(dj.nn.conv(x, w1, stride=stride, padding=1, groups=groups))
+        h = dj.nn.max_pool(h, 2)
+        return (dj.nn.avg_pool(dj.nn.conv(h, w2, padding=1), 2) ** 2).mean()
+
+    grads = dj.grad(loss, argnums=(0, 1))
+    native = dj.jit(grads)(w1, w2, x)
+    expected = interpreter.eval_function(make_ir(grads)(w1, w2, x), w1, w2, x)
+    for a, b in zip(native, expected):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
