@@ -79,3 +79,51 @@ def first_max_positions(x, window_dimensions, window_strides, padding, base_dila
                 best, where = x[tuple(src)], tuple(src)
         result[pos] = where
     return result, counts
+
+
+def conv_vjp(lhs, rhs, ct, strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+             feature_group_count=1, batch_group_count=1):
+    """(d lhs, d rhs) of sum(conv(lhs, rhs) * ct): each product term of `conv` sends ct times
+    the other factor back to its two factors."""
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    x, w = np.transpose(lhs, lhs_spec), np.transpose(rhs, rhs_spec)
+    g_out = np.transpose(ct, out_spec)
+    x_bar, w_bar = np.zeros_like(x), np.zeros_like(w)
+    n, (o, i), spatial, kernel = x.shape[0], w.shape[:2], x.shape[2:], w.shape[2:]
+    groups = feature_group_count * batch_group_count
+    for index in itertools.product(*map(range, g_out.shape)):
+        nb, oo, pos = index[0], index[1], index[2:]
+        g = oo // (o // groups)
+        for ii, offsets in itertools.product(range(i), itertools.product(*map(range, kernel))):
+            src = [_source_index(*a) for a in zip(pos, offsets, strides, rhs_dilation,
+                                                  [p[0] for p in padding], lhs_dilation, spatial)]
+            if None in src:
+                continue
+            batch = nb + g * (n // batch_group_count) if batch_group_count > 1 else nb
+            feature = g * i + ii if feature_group_count > 1 else ii
+            x_bar[(batch, feature, *src)] += g_out[index] * w[(oo, ii, *offsets)]
+            w_bar[(oo, ii, *offsets)] += g_out[index] * x[(batch, feature, *src)]
+    return (np.transpose(x_bar, np.argsort(lhs_spec)), np.transpose(w_bar, np.argsort(rhs_spec)))
+
+
+def max_pool_vjp(x, ct, **window):
+    """ct of each window added at the window's first maximum (nothing for padding)."""
+    where, _ = first_max_positions(x, **window)
+    out = np.zeros_like(x)
+    for pos, src in where.items():
+        if src is not None:
+            out[src] += ct[pos]
+    return out
+
+
+def window_sum_vjp(x, ct, **window):
+    """ct of each window added to each of its operand elements."""
+    out = np.zeros_like(x)
+    for pos in np.ndindex(*ct.shape):
+        for offsets in itertools.product(*map(range, window["window_dimensions"])):
+            src = [_source_index(*a) for a in zip(
+                pos, offsets, window["window_strides"], window["window_dilation"],
+                [p[0] for p in window["padding"]], window["base_dilation"], x.shape)]
+            if None not in src:
+                out[tuple(src)] += ct[pos]
+    return out

@@ -1,7 +1,9 @@
 """Convolutions and window reductions: values against the direct loop reference for random
 layouts, strides, padding, dilations and groups; derivatives against finite differences;
 native (jit) against the interpreter; JAX's spellings (padding strings, layout strings,
-conv_transpose) against JAX itself."""
+conv_transpose) against JAX's outputs recorded in jax_reference.npz (make_jax_reference.py)."""
+
+import pathlib
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from dualjit import lax
 from dualjit.ir import IRError
 
 from ..autodiff.check import check_grads
-from . import reference
+from . import make_jax_reference, reference
 
 
 @st.composite
@@ -82,50 +84,30 @@ def test_conv_derivatives_match_finite_differences(problem):
     check_grads(lambda x, w: lax.conv_general_dilated(x, w, **p), [x, w], order=2)
 
 
-def test_conv_grad_of_a_strided_dilated_grouped_conv_matches_jax():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    rng = np.random.default_rng(1)
-    x, w = rng.standard_normal((2, 9, 8, 4)), rng.standard_normal((3, 2, 2, 6))
+JAX_REFERENCE = np.load(pathlib.Path(__file__).with_name("jax_reference.npz"))
+
+
+@pytest.mark.parametrize("name, thunk", make_jax_reference.calls(lax, dj.grad),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_jax_spellings_match_jax_recorded_outputs(name, thunk):
+    """Padding strings, layout strings, conv_transpose, gradients of a strided, dilated,
+    grouped convolution and max-pool ties: JAX's outputs recorded by make_jax_reference.py."""
+    np.testing.assert_allclose(thunk(), JAX_REFERENCE[name], rtol=1e-10, atol=1e-12)
+
+
+def test_grouped_conv_gradients_match_the_loop_reference():
+    x, w = make_jax_reference.GROUPED
     kw = dict(window_strides=(2, 1), padding=((1, 0), (2, 1)), lhs_dilation=(1, 2),
-              rhs_dilation=(2, 1), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+              rhs_dilation=(2, 1), dimension_numbers=((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2)),
               feature_group_count=2)
-    ours = dj.grad(lambda x, w: (lax.conv_general_dilated(x, w, **kw) ** 2).sum(),
-                   argnums=(0, 1))(x, w)
-    theirs = jax.grad(lambda x, w: (jax.lax.conv_general_dilated(x, w, **kw) ** 2).sum(),
-                      argnums=(0, 1))(x, w)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
-
-
-@pytest.mark.parametrize("padding", ["SAME", "VALID", "SAME_LOWER"])
-@pytest.mark.parametrize("strides", [(1, 1), (2, 3)])
-def test_padding_strings_and_layouts_follow_jax(padding, strides):
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    rng = np.random.default_rng(2)
-    x, w = rng.standard_normal((2, 7, 8, 3)), rng.standard_normal((3, 2, 3, 5))
-    dn = ("NHWC", "HWIO", "NCHW")
-    ours = lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=(1, 2),
-                                    dimension_numbers=dn)
-    theirs = jax.lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=(1, 2),
-                                          dimension_numbers=dn)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("padding", ["SAME", "VALID", ((2, 1), (0, 1))])
-@pytest.mark.parametrize("transpose_kernel", [False, True])
-def test_conv_transpose_follows_jax(padding, transpose_kernel):
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    rng = np.random.default_rng(3)
-    x, w = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((3, 6, 3, 2))
-    if transpose_kernel:  # the kernel's I and O axes trade places
-        w = np.ascontiguousarray(w.transpose(1, 0, 2, 3))
-    kw = dict(strides=(2, 3), padding=padding, transpose_kernel=transpose_kernel,
-              dimension_numbers=("NCHW", "IOHW", "NCHW"))
-    np.testing.assert_allclose(lax.conv_transpose(x, w, **kw),
-                               jax.lax.conv_transpose(x, w, **kw), rtol=1e-10, atol=1e-12)
+    ct = np.random.default_rng(8).standard_normal(lax.conv_general_dilated(x, w, **kw).shape)
+    loss = lambda x, w: (lax.conv_general_dilated(x, w, **kw) * ct).sum()  # noqa: E731
+    expected = reference.conv_vjp(x, w, ct, kw["window_strides"], kw["padding"],
+                                  kw["lhs_dilation"], kw["rhs_dilation"],
+                                  kw["dimension_numbers"], 2)
+    for got in (dj.grad(loss, argnums=(0, 1))(x, w), dj.jit(dj.grad(loss, argnums=(0, 1)))(x, w)):
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_conv_transpose_with_transposed_kernel_is_the_gradient_of_conv():
@@ -184,16 +166,6 @@ def test_max_pool_gradient_goes_to_the_first_maximum_of_each_window(problem):
             expected[src] += ct[pos]
     _, pullback = dj.vjp(lambda x: lax.reduce_window(x, -np.inf, lax.max, **p), x)
     np.testing.assert_array_equal(pullback(ct)[0], expected)
-
-
-def test_max_pool_ties_follow_jax():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    x = np.array([[1.0, 3.0, 3.0, 0.0], [3.0, 2.0, 3.0, 3.0], [0.0, 0.0, 0.0, 0.0]])
-    kw = dict(window_dimensions=(2, 2), window_strides=(1, 1), padding="SAME")
-    ours = dj.grad(lambda x: lax.reduce_window(x, -np.inf, lax.max, **kw).sum())(x)
-    theirs = jax.grad(lambda x: jax.lax.reduce_window(x, -np.inf, jax.lax.max, **kw).sum())(x)
-    np.testing.assert_array_equal(ours, theirs)
 
 
 @given(window_problems())
