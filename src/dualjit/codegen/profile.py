@@ -80,7 +80,7 @@ def _describe(step) -> tuple[str, str, str, int, float]:
 
     if isinstance(step, _Kernel):
         eqns = step.segment.eqns
-        gemms = [e for e in eqns if e.primitive is P.dot_general_p
+        gemms = [e for e in eqns if e.primitive in (P.dot_general_p, P.conv_general_dilated_p)
                  and (lowering(e.primitive).library or (lambda e: None))(e) == "gemm"]
         ops = Counter(e.primitive.name for e in eqns)
         what = ", ".join(f"{n}x{name}" if n > 1 else name for name, n in ops.most_common(4))
