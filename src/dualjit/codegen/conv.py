@@ -298,63 +298,74 @@ def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
         _free(k, weights)
 
 
+class _ColumnRun:
+    """Copies one run of an example's windows into the columns (zeros written already)."""
+
+    def __init__(self, k, e, geo: ConvGeometry, g, n, columns):
+        self.k, self.x, self.geo, self.g, self.n, self.columns = k, e.inputs[0], geo, g, n, columns
+
+    def __call__(self, at, length, coef, offset, inside, channel, sources) -> None:
+        k, geo = self.k, self.geo
+        dst = _at(k, self.columns, geo.dtype, at)
+        last = len(geo.spatial) - 1
+
+        def copy(v, index):
+            value = k.load(self.x, _axes(geo.lhs_spec, self.n, channel, [*sources, index]))
+            k.b.store(value, _at(k, dst, geo.dtype, v))
+        _run(k, length, coef, offset, geo.spatial[last], geo.lhs_dilation[last], inside, copy,
+             None)
+
+
+def _columns_along_kernel(k, geo: ConvGeometry, g, j, fill: _ColumnRun) -> None:
+    """columns^T[(j, q), (c, offset)]: each run follows the kernel's last axis."""
+    b, last = k.b, len(geo.counts) - 1
+    kernel_size = math.prod(geo.kernel)
+
+    def position(cq):
+        c, q = cq[0], cq[1:]
+        column = b.add(b.mul(j, i64(geo.positions)), _linear(k, q, geo.counts))
+
+        def run(k_outer):
+            inside, sources = _outer_sources(k, geo, q, k_outer)
+            start = b.add(b.mul(c, i64(kernel_size)),
+                          b.mul(_linear(k, k_outer, geo.kernel[:-1]), i64(geo.kernel[last])))
+            offset = b.sub(b.mul(q[last], i64(geo.strides[last])), i64(geo.low[last]))
+            fill(b.add(b.mul(column, i64(geo.rows)), start), geo.kernel[last],
+                 geo.rhs_dilation[last], offset, inside, _feature(k, geo, g, c), sources)
+        k.loop_nest(geo.kernel[:-1], run)
+    k.loop_nest((geo.in_features, *geo.counts), position)
+
+
+def _columns_along_output(k, geo: ConvGeometry, g, j, fill: _ColumnRun) -> None:
+    """columns[(c, offset), (j, q)]: each run follows the output's last axis."""
+    b, last = k.b, len(geo.counts) - 1
+    width = geo.tile * geo.positions
+
+    def row(c_offsets):
+        c, offsets = c_offsets[0], c_offsets[1:]
+        r = b.add(b.mul(c, i64(math.prod(geo.kernel))), _linear(k, offsets, geo.kernel))
+
+        def run(q_outer):
+            inside, sources = _outer_sources(k, geo, q_outer, offsets)
+            column = b.add(b.mul(j, i64(geo.positions)),
+                           b.mul(_linear(k, q_outer, geo.counts[:-1]), i64(geo.counts[last])))
+            offset = b.sub(b.mul(offsets[last], i64(geo.rhs_dilation[last])), i64(geo.low[last]))
+            fill(b.add(b.mul(r, i64(width)), column), geo.counts[last], geo.strides[last],
+                 offset, inside, _feature(k, geo, g, c), sources)
+        k.loop_nest(geo.counts[:-1], run)
+    k.loop_nest((geo.in_features, *geo.kernel), row)
+
+
 def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
     """columns[(c, offset), (j, q)] (or its transpose when runs follow the kernel's last
     axis) = x[first + j, c, source(q, offset)], zero where that is padding or a hole."""
-    x = e.inputs[0]
-    dtype, b = geo.dtype, k.b
-    last = len(geo.counts) - 1
-    kernel_size, width = math.prod(geo.kernel), geo.tile * geo.positions
     if geo.reads_outside:  # padding and holes: one memset, then only the inside is copied
-        _fill_zeros(k, columns, dtype, geo.rows * width)
+        _fill_zeros(k, columns, geo.dtype, geo.rows * geo.tile * geo.positions)
+    along = _columns_along_kernel if geo.kernel_inner else _columns_along_output
 
     def example(j):
-        n = _example(k, geo, g, b.add(first, j))
-
-        def load(channel, sources):
-            return lambda index: k.load(x, _axes(geo.lhs_spec, n, channel, [*sources, index]))
-
-        def fill(dst, length, coef, offset, outer_inside, read):  # (zeros written already)
-            _run(k, length, coef, offset, geo.spatial[last], geo.lhs_dilation[last],
-                 outer_inside, lambda v, index: b.store(read(index), _at(k, dst, dtype, v)),
-                 None)
-
-        if geo.kernel_inner:  # columns^T[(j, q), (c, offset)]: runs along the kernel
-            def position(cq):
-                c, q = cq[0], cq[1:]
-                channel = _feature(k, geo, g, c)
-                column = b.add(b.mul(j, i64(geo.positions)), _linear(k, q, geo.counts))
-
-                def run(k_outer):
-                    inside, sources = _outer_sources(k, geo, q, k_outer)
-                    start = b.add(b.mul(c, i64(kernel_size)),
-                                  b.mul(_linear(k, k_outer, geo.kernel[:-1]),
-                                        i64(geo.kernel[last])))
-                    dst = _at(k, columns, dtype, b.add(b.mul(column, i64(geo.rows)), start))
-                    offset = b.sub(b.mul(q[last], i64(geo.strides[last])), i64(geo.low[last]))
-                    fill(dst, geo.kernel[last], geo.rhs_dilation[last], offset, inside,
-                         load(channel, sources))
-                k.loop_nest(geo.kernel[:-1], run)
-            k.loop_nest((geo.in_features, *geo.counts), position)
-            return
-
-        def row(c_offsets):  # columns[(c, offset), (j, q)]: runs along the output
-            c, offsets = c_offsets[0], c_offsets[1:]
-            channel = _feature(k, geo, g, c)
-            r = b.add(b.mul(c, i64(kernel_size)), _linear(k, offsets, geo.kernel))
-
-            def run(q_outer):
-                inside, sources = _outer_sources(k, geo, q_outer, offsets)
-                column = b.add(b.mul(j, i64(geo.positions)),
-                               b.mul(_linear(k, q_outer, geo.counts[:-1]), i64(geo.counts[last])))
-                dst = _at(k, columns, dtype, b.add(b.mul(r, i64(width)), column))
-                offset = b.sub(b.mul(offsets[last], i64(geo.rhs_dilation[last])),
-                               i64(geo.low[last]))
-                fill(dst, geo.counts[last], geo.strides[last], offset, inside,
-                     load(channel, sources))
-            k.loop_nest(geo.counts[:-1], run)
-        k.loop_nest((geo.in_features, *geo.kernel), row)
-
+        n = _example(k, geo, g, k.b.add(first, j))
+        along(k, geo, g, j, _ColumnRun(k, e, geo, g, n, columns))
     _loop(k, i64(0), count, example)
 
 
