@@ -39,7 +39,8 @@ def _default_backend(fn: Function) -> Callable[..., list[np.ndarray]]:
     from .autodiff.remat import inline_checkpoints
     from .codegen import compile_function
 
-    return compile_function(inline_checkpoints(fn))  # (checkpoints are calls once passes ran)
+    inlined = inline_checkpoints(fn)  # (checkpoints and custom rules are calls once passes ran)
+    return compile_function(simplify(inlined) if inlined is not fn else fn)
 
 
 _backend: dict[str, Callable] = {"compile": _default_backend}

@@ -222,11 +222,16 @@ transpose_rules[P.optimization_barrier_p] = _barrier_transpose
 
 
 # ---------------------------------------------------------------------------------------------
-# Inlining: once passes are done, a checkpoint is just its call
+# Inlining: once transforms and passes are done, a checkpoint is just its call, and so is a
+# call with custom derivative rules (nothing differentiates it any more); inlined, the call's
+# equations fuse with their neighbours and run in kernels instead of as one host step.
 # ---------------------------------------------------------------------------------------------
 
+_CALLS = (P.checkpoint_p, P.custom_jvp_call_p, P.custom_vjp_call_p)
+
+
 def _has_checkpoint(fn: Function) -> bool:
-    return any(eqn.primitive is P.checkpoint_p or any(map(_has_checkpoint, sub_functions(eqn)))
+    return any(eqn.primitive in _CALLS or any(map(_has_checkpoint, sub_functions(eqn)))
                for eqn in fn.eqns)
 
 
@@ -239,7 +244,7 @@ def _inline_eval(fn: Function, args: Sequence[Any]) -> list[Any]:
 
     for eqn in fn.eqns:
         ins = [read(a) for a in eqn.inputs]
-        if eqn.primitive is P.checkpoint_p:
+        if eqn.primitive in _CALLS:
             outs = _inline_eval(eqn.params["call"], ins)
         else:
             outs = bind(eqn.primitive, *ins, **map_function_params(eqn.params, inline_checkpoints))
@@ -249,7 +254,8 @@ def _inline_eval(fn: Function, args: Sequence[Any]) -> list[Any]:
 
 
 def inline_checkpoints(fn: Function) -> Function:
-    """fn with every checkpoint equation (also inside control flow) replaced by its call."""
+    """fn with every checkpoint and custom-rule call (also inside control flow) replaced by
+    its call."""
     if not _has_checkpoint(fn):
         return fn
     inlined, captures = trace_flat(lambda *args: _inline_eval(fn, args), fn.in_types)
