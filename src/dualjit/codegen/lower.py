@@ -1259,3 +1259,9 @@ def _running(visitor):
 for _p in _SCAN_KIND:
     root_rules[_p] = _running(_RunningScan)
 root_rules[P.linear_recurrence_p] = _running(_LinearRecurrence)
+
+
+# Linear algebra: loops over stacks of matrices calling LAPACK (codegen/lower_linalg.py).
+from .lower_linalg import linalg_rules  # noqa: E402
+
+root_rules.update(linalg_rules)

@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..ir import primitives as P
 from . import threads
 from .schedule import lowering
 
@@ -80,8 +79,8 @@ def _describe(step) -> tuple[str, str, str, int, float]:
 
     if isinstance(step, _Kernel):
         eqns = step.segment.eqns
-        gemms = [e for e in eqns if e.primitive in (P.dot_general_p, P.conv_general_dilated_p)
-                 and (lowering(e.primitive).library or (lambda e: None))(e) == "gemm"]
+        gemms = [e for e in eqns  # gemm (products, im2col convolutions) and LAPACK calls
+                 if (lowering(e.primitive).library or (lambda e: None))(e) in ("gemm", "lapack")]
         ops = Counter(e.primitive.name for e in eqns)
         what = ", ".join(f"{n}x{name}" if n > 1 else name for name, n in ops.most_common(4))
         if len(ops) > 4:

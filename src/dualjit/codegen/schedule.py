@@ -26,7 +26,7 @@ from functools import cached_property
 from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
-from . import abi, blas, conv_plan
+from . import abi, blas, conv_plan, lapack
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
@@ -168,6 +168,11 @@ lowerings.update({
     P.select_and_gather_add_p: _WINDOW,
     P.select_and_scatter_add_p: _WINDOW,
 })
+# Linear algebra: a loop over the stack of matrices calling LAPACK (codegen/lapack.py), or a
+# host step through numpy when no LAPACK was found.
+_LAPACK = Lowering(reads_memory=True, library=lambda e: "lapack", host_when=lapack.host_reason)
+lowerings.update({p: _LAPACK for p in lapack.ROUTINES})
+lowerings[P.lu_pivots_to_permutation_p] = Lowering(reads_memory=True)
 # custom_jvp_call, custom_vjp_call, custom_lin and any primitive without a row run on the host.
 _NO_LOWERING = Lowering(reads_memory=True)
 

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 
-from . import blas
+from . import blas, lapack
 
 BLAS_PARALLEL_MIN_FLOPS = 8_000_000  # smaller products run on one BLAS thread
 BLAS_FLOPS_PER_THREAD = 4_000_000  # a thread must get at least this much work
@@ -174,6 +174,8 @@ def blas_flops(eqns) -> int:
             w = eqn.inputs[1].type
             out_features = w.shape[eqn.params["dimension_numbers"][1][0]]
             total += eqn.outputs[0].type.size * w.size // out_features if out_features else 0
+        else:
+            total += lapack.flops(eqn)  # LAPACK's factorizations and solves use BLAS too
     return total
 
 

@@ -105,6 +105,7 @@ def lu(a: np.ndarray) -> list[np.ndarray]:
     else:
         factors, pivots = _lu_lapack(getrf, stack)
     permutation = pivots_to_permutation(pivots, m)
+    pivots = np.clip(pivots, 0, max(m - 1, 0))  # in range whatever LAPACK gives for NaNs
     return [factors.reshape(batch + (m, n)), pivots.reshape(batch + (k,)),
             permutation.reshape(batch + (m,))]
 
@@ -256,7 +257,10 @@ def cholesky(a: np.ndarray) -> np.ndarray:
     """The lower Cholesky factor (upper triangle zero), read from a's lower triangle."""
     a = np.asarray(a)
     n = a.shape[-1]
-    return _per_matrix(np.linalg.cholesky, a, [(n, n)])[0]
+    factor = _per_matrix(np.linalg.cholesky, a, [(n, n)])[0]
+    if n:  # NaN input: LAPACK may report no failure, but the last pivot is NaN then
+        factor[np.isnan(factor[..., -1, -1])] = np.nan
+    return factor
 
 
 def qr(a: np.ndarray, *, full_matrices: bool) -> list[np.ndarray]:

@@ -1,0 +1,229 @@
+"""Lowering of the linear-algebra primitives: a native loop over the stack of matrices, one
+LAPACK call per matrix (codegen/lapack.py picks the routine), and the loops that adapt
+row-major buffers to Fortran's column-major routines and write failures as NaN.
+
+Fortran sees a row-major matrix transposed, which most routines absorb: the lower Cholesky
+factor of `a` is the upper factor (potrf 'U') of the same memory, and op(a) x = b is the
+right-side solve x^T op(a)^T = b^T on b's own memory (trsm with the other triangle). Only
+the LU factorization transposes: into the output buffer, factored there, transposed back in
+place (hence square matrices only; rectangular ones run on the host).
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir as L
+
+from ..ir import DType, Eqn
+from ..ir import primitives as P
+from . import lapack
+from .engine import llvm
+from .lower import I8, I32, I64, MEM, PTR, REG, KernelBuilder, _operand_buffer, const, convert, i64
+from .schedule import Group
+
+# (pointer arguments, hidden lengths of its character arguments) of each Fortran routine
+_ARITY = {"potrf": (5, 1), "getrf": (6, 0), "trsm": (11, 4)}
+_registered: set[str] = set()
+
+
+def _declare(k: KernelBuilder, name: str, dtype: DType) -> L.Function:
+    """The routine, its address registered with LLVM by its symbol name (as gemm's is)."""
+    found = lapack.routine(name, dtype)
+    if found.symbol not in _registered:
+        llvm().add_symbol(found.symbol, found.address)
+        _registered.add(found.symbol)
+    fn = k.module.globals.get(found.symbol)
+    if fn is None:
+        pointers, lengths = _ARITY[name]
+        fn = L.Function(k.module, L.FunctionType(L.VoidType(), [PTR] * pointers + [I64] * lengths),
+                        found.symbol)
+    return fn
+
+
+def _by_reference(k: KernelBuilder, value: L.Constant) -> L.Value:
+    """A constant argument in a stack slot, written once in the entry block."""
+    slot = k.alloca(value.type)
+    with k.b.goto_entry_block():
+        k.b.store(value, slot)
+    return slot
+
+
+def _char(k: KernelBuilder, letter: str) -> L.Value:
+    return _by_reference(k, const(I8, ord(letter)))
+
+
+def _size(k: KernelBuilder, n: int) -> L.Value:
+    return _by_reference(k, i64(n))
+
+
+def _at(k: KernelBuilder, base: L.Value, dtype: DType, offset: L.Value) -> L.Value:
+    return k.b.gep(base, [offset], inbounds=True, source_etype=MEM[dtype])
+
+
+def _offset(k: KernelBuilder, start: L.Value, row: L.Value, row_length: int, col: L.Value):
+    b = k.b
+    return b.add(start, b.add(b.mul(row, i64(row_length)), col))
+
+
+def _copy(k: KernelBuilder, src: L.Value, dst: L.Value, dtype: DType, size: int) -> None:
+    k.counted_loop(size, lambda j: k.b.store(k.b.load(_at(k, src, dtype, j), typ=MEM[dtype]),
+                                             _at(k, dst, dtype, j)))
+
+
+def _matrix_loop(k: KernelBuilder, rows: int, cols: int, body) -> None:
+    k.counted_loop(rows, lambda r: k.counted_loop(cols, lambda c: body(r, c)))
+
+
+def _swap(k: KernelBuilder, t: L.Type, p: L.Value, q: L.Value) -> None:
+    x, y = k.b.load(p, typ=t), k.b.load(q, typ=t)
+    k.b.store(y, p)
+    k.b.store(x, q)
+
+
+# ---------------------------------------------------------------------------------------------
+# cholesky: potrf 'U' on a copy; the other triangle zeroed, NaN where it fails
+# ---------------------------------------------------------------------------------------------
+
+def _cholesky(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    out = e.outputs[0]
+    t = out.type
+    if t.size == 0:
+        return
+    n, dtype, b = t.shape[-1], t.dtype, k.b
+    factor = k.buffers[out]
+    _copy(k, _operand_buffer(k, e.inputs[0]), factor, dtype, t.size)
+    potrf = _declare(k, "potrf", dtype)
+    info = k.alloca(I64)
+    upper, size = _char(k, "U"), _size(k, n)
+    nan, zero = const(REG[dtype], math.nan), const(REG[dtype], 0.0)
+
+    def each(i):
+        start = b.mul(i, i64(n * n))
+        b.call(potrf, [upper, size, _at(k, factor, dtype, start), size, info, i64(1)])
+        # not positive definite, or NaN in the input (then the last pivot is NaN: OpenBLAS
+        # reports no failure for it, but every later column of the factor reads the NaN)
+        last = b.load(_at(k, factor, dtype, b.add(start, i64(n * n - 1))), typ=REG[dtype])
+        failed = b.or_(b.icmp_signed("!=", b.load(info, typ=I64), i64(0)),
+                       b.fcmp_unordered("uno", last, last))
+
+        def clean(r, c):  # numpy's and JAX's form: zeros above, NaNs for a failed matrix
+            p = _at(k, factor, dtype, _offset(k, start, r, n, c))
+            kept = b.select(b.icmp_signed(">", c, r), zero, b.load(p, typ=REG[dtype]))
+            b.store(b.select(failed, nan, kept), p)
+        _matrix_loop(k, n, n, clean)
+
+    k.counted_loop(math.prod(t.shape[:-2]), each)
+
+
+# ---------------------------------------------------------------------------------------------
+# triangular_solve: trsm on a copy of b, the side swapped (Fortran sees b transposed)
+# ---------------------------------------------------------------------------------------------
+
+def _triangular_solve(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    a, rhs = e.inputs
+    out = e.outputs[0]
+    t = out.type
+    if t.size == 0:
+        return
+    p, dtype, b = e.params, t.dtype, k.b
+    rows, cols = t.shape[-2:]
+    n = a.type.shape[-1]
+    x, matrices = k.buffers[out], _operand_buffer(k, a)
+    _copy(k, _operand_buffer(k, rhs), x, dtype, t.size)
+    trsm = _declare(k, "trsm", dtype)
+    flags = [_char(k, "R" if p["left_side"] else "L"), _char(k, "U" if p["lower"] else "L"),
+             _char(k, "T" if p["transpose_a"] else "N"), _char(k, "U" if p["unit_diagonal"] else "N")]
+    sizes = [_size(k, cols), _size(k, rows), _by_reference(k, const(REG[dtype], 1.0))]
+    lda, ldb = _size(k, max(1, n)), _size(k, max(1, cols))
+
+    def each(i):
+        a_i = _at(k, matrices, dtype, b.mul(i, i64(n * n)))
+        x_i = _at(k, x, dtype, b.mul(i, i64(rows * cols)))
+        b.call(trsm, flags + sizes + [a_i, lda, x_i, ldb] + [i64(1)] * 4)
+
+    k.counted_loop(math.prod(t.shape[:-2]), each)
+
+
+# ---------------------------------------------------------------------------------------------
+# lu: transpose into the output, getrf, transpose back; pivots and the permutation they make
+# ---------------------------------------------------------------------------------------------
+
+def _lu(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    factors, pivots, permutation = e.outputs
+    t = factors.type
+    n, dtype, b = t.shape[-1], t.dtype, k.b
+    if n == 0:
+        return
+    lu, src, ft = k.buffers[factors], _operand_buffer(k, e.inputs[0]), REG[dtype]
+    getrf = _declare(k, "getrf", dtype)
+    ipiv, info, size = k.alloca(I64, n), k.alloca(I64), _size(k, n)
+
+    def each(i):
+        start = b.mul(i, i64(n * n))
+        _matrix_loop(k, n, n, lambda r, c: b.store(
+            b.load(_at(k, src, dtype, _offset(k, start, r, n, c)), typ=ft),
+            _at(k, lu, dtype, _offset(k, start, c, n, r))))
+        b.call(getrf, [size, size, _at(k, lu, dtype, start), size, ipiv, info])
+
+        def back(r, c):
+            with b.if_then(b.icmp_signed(">", c, r)):
+                _swap(k, ft, _at(k, lu, dtype, _offset(k, start, r, n, c)),
+                      _at(k, lu, dtype, _offset(k, start, c, n, r)))
+        _matrix_loop(k, n, n, back)
+        row = b.mul(i, i64(n))
+        k.counted_loop(n, lambda j: b.store(
+            b.trunc(_row_of(k, b.load(b.gep(ipiv, [j], source_etype=I64), typ=I64), n, 1), I32),
+            _at(k, k.buffers[pivots], DType.int32, b.add(row, j))))
+        _permute(k, k.buffers[permutation], row, n, n,
+                 lambda j: _at(k, k.buffers[pivots], DType.int32, b.add(row, j)), DType.int32)
+
+    k.counted_loop(math.prod(t.shape[:-2]), each)
+
+
+def _row_of(k: KernelBuilder, pivot: L.Value, size: int, base: int) -> L.Value:
+    """A pivot (`base`-based, i64) as a 0-based row clamped into [0, size): memory safety
+    whatever LAPACK returns for NaN input, and numpy's implementation clamps the same way."""
+    b = k.b
+    row = b.sub(pivot, i64(base))
+    row = b.select(b.icmp_signed("<", row, i64(0)), i64(0), row)
+    return b.select(b.icmp_signed(">", row, i64(size - 1)), i64(size - 1), row)
+
+
+def _permute(k: KernelBuilder, perm: L.Value, start: L.Value, size: int, steps: int,
+             pivot_at, pivot_dtype: DType) -> None:
+    """perm[start:start+size] = the permutation of 0..size-1 made by swapping row j with row
+    pivot j, for j < steps (LAPACK's sequence of row interchanges)."""
+    b = k.b
+    k.counted_loop(size, lambda r: b.store(b.trunc(r, I32), _at(k, perm, DType.int32,
+                                                                b.add(start, r))))
+
+    def swap(j):
+        pivot = convert(k, b.load(pivot_at(j), typ=MEM[pivot_dtype]), pivot_dtype, DType.int64)
+        p = _row_of(k, pivot, size, 0)
+        _swap(k, I32, _at(k, perm, DType.int32, b.add(start, j)),
+              _at(k, perm, DType.int32, b.add(start, p)))
+    k.counted_loop(steps, swap)
+
+
+def _pivots_to_permutation(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    pivots, out = e.inputs[0], e.outputs[0]
+    size, count = out.type.shape[-1], pivots.type.shape[-1]
+    if size == 0:
+        return
+    b, dtype = k.b, pivots.type.dtype
+    src = _operand_buffer(k, pivots)
+
+    def each(i):
+        first = b.mul(i, i64(count))
+        _permute(k, k.buffers[out], b.mul(i, i64(size)), size, min(count, size),
+                 lambda j: _at(k, src, dtype, b.add(first, j)), dtype)
+    k.counted_loop(math.prod(out.type.shape[:-1]), each)
+
+
+linalg_rules = {
+    P.cholesky_p: _cholesky,
+    P.triangular_solve_p: _triangular_solve,
+    P.lu_p: _lu,
+    P.lu_pivots_to_permutation_p: _pivots_to_permutation,
+}
