@@ -17,7 +17,7 @@ USES = {
     "dot": lambda x: np.dot(x, x),
     "concatenate": lambda x: jnp.sum(np.concatenate([x, x])),
     "where": lambda x: jnp.sum(np.where(x > 0.7, x, 2.0 * x)),
-    "sum": lambda x: np.sum(x),
+    "diagonal": lambda x: jnp.sum(np.diagonal(jnp.outer(x, x))),
     "asarray": lambda x: jnp.sum(np.asarray(x)),
     "multiply.reduce": lambda x: np.multiply.reduce(x),
 }
@@ -40,6 +40,7 @@ def test_numpy_on_a_traced_value_raises_naming_the_function_and_the_fix(name, tr
         TRANSFORMS[transform](USES[name])
     message = str(info.value)
     assert f"numpy.{name}" in message and "dualjit.numpy" in message
+    assert f"Use jnp.{name.split('.')[0]} instead" in message or name == "asarray"
     assert "test_numpy_on_tracers.py" in message  # where, in the user's code
 
 
@@ -64,3 +65,25 @@ def test_linspace_and_full_with_traced_arguments_are_differentiated_and_arange_r
         assert transform(lambda x: jnp.sum(jnp.full((3,), x)))(0.5) == pytest.approx(3.0)
         with pytest.raises(TypeError, match="arange.*static"):
             transform(lambda x: jnp.sum(jnp.arange(x, 3.4, 1.0)))(0.5)
+
+
+# NumPy's own np.sum(x) calls x.sum() for anything that is not an ndarray, which is how JAX's
+# arrays pass through it; dualjit hands these functions to dualjit.numpy, so they are traced.
+DELEGATED = {
+    "sum": (lambda x: np.sum(x * x), lambda x: 2 * x),
+    "mean": (lambda x: np.mean(x * x, axis=0), lambda x: 2 * x / x.size),
+    "amax": (lambda x: np.amax(x), lambda x: (x == x.max()) * 1.0),
+    "var": (lambda x: np.var(x), lambda x: 2 * (x - x.mean()) / x.size),
+    "cumsum": (lambda x: np.sum(np.cumsum(x) * x),
+               lambda x: np.cumsum(x[::-1])[::-1] + np.cumsum(x)),
+    "prod": (lambda x: np.prod(x, keepdims=True)[0], lambda x: np.prod(x) / x),
+}
+
+
+@pytest.mark.parametrize("transform", ["grad", "jit(grad)", "vmap(grad)"])
+@pytest.mark.parametrize("name", DELEGATED)
+def test_numpy_reductions_that_call_the_array_method_are_traced_as_with_jax(name, transform):
+    f, derivative = DELEGATED[name]
+    run = {"grad": dj.grad(f), "jit(grad)": dj.jit(dj.grad(f)),
+           "vmap(grad)": lambda x: dj.vmap(dj.grad(f))(np.stack([x, x]))[1]}[transform]
+    np.testing.assert_allclose(run(X), derivative(X), rtol=1e-12)

@@ -58,3 +58,4 @@ def _wrap_functions_without_out() -> None:
 
 
 _wrap_functions_without_out()
+_methods.install_numpy_delegates(globals())  # np.sum(traced) -> jnp.sum (as JAX arrays get it)

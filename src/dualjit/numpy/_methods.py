@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tracer.core import Tracer, array_methods
+import numpy as _np
+
+from ..tracer.core import Tracer, array_methods, numpy_delegates
 from .creation import astype
 from .elementwise import (
     abs,
@@ -89,3 +91,18 @@ def _conj(self: Tracer) -> Any:
 Tracer.real = property(_real)  # type: ignore[attr-defined]
 Tracer.imag = property(_imag)  # type: ignore[attr-defined]
 array_methods.update({"conj": _conj, "conjugate": _conj})
+
+
+
+_DELEGATED = ("sum", "prod", "mean", "std", "var", "max", "amax", "min", "amin", "any", "all",
+              "argmax", "argmin", "argsort", "cumsum", "cumprod", "round", "around", "clip",
+              "reshape", "transpose", "swapaxes", "squeeze", "take", "repeat", "nonzero",
+              "searchsorted", "compress", "choose")
+
+
+def install_numpy_delegates(namespace: dict) -> None:
+    """np.sum(traced) is jnp.sum(traced), and so for every NumPy function that calls the
+    array's own method on a non-ndarray (as JAX's arrays get them); `namespace` is
+    dualjit.numpy's, once complete."""
+    numpy_delegates.update({getattr(_np, name): namespace[name] for name in _DELEGATED
+                            if name in namespace and hasattr(_np, name)})

@@ -102,8 +102,8 @@ class Builder:
         """The IR atom standing for `x` in this trace (capturing outer tracers and arrays)."""
         if isinstance(x, Tracer):
             if x.builder is self:
-                return x.var
-            return self._capture(x).var
+                return x.ir_var
+            return self._capture(x).ir_var
         if isinstance(x, Literal):
             return x
         if isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.ndarray):
@@ -113,7 +113,7 @@ class Builder:
         arr = as_array(x, "operand")
         if arr.ndim == 0:
             return Literal(arr.item(), as_dtype(arr.dtype))
-        return self._const(x, arr).var
+        return self._const(x, arr).ir_var
 
     def _capture(self, outer: Tracer) -> Tracer:
         if not outer.builder.active:
@@ -265,53 +265,57 @@ def _known_values(builder: Builder, atoms: list, prim: Primitive, params: dict) 
 
 # dualjit.numpy fills this with the array methods and operators (x + y, x.sum(), x[i], ...).
 array_methods: dict[str, Callable] = {}
+# ...and this with the NumPy functions NumPy itself hands to the array's own method for any
+# array that is not an ndarray (np.sum(x) calls x.sum(): fromnumeric's delegation), mapped to
+# their dualjit.numpy versions: traced, so they work on tracers as they do on JAX's arrays.
+numpy_delegates: dict[Callable, Callable] = {}
 
 
 def is_weak(x: Any) -> bool:
-    return isinstance(x, Tracer) and x.var in x.builder.weak
+    return isinstance(x, Tracer) and x.ir_var in x.builder.weak
 
 
 def mark_weak(x: Any) -> Any:
     if isinstance(x, Tracer):
-        x.builder.weak.add(x.var)
+        x.builder.weak.add(x.ir_var)
     return x
 
 
 class Tracer:
     """A value inside a trace: a Var of its builder, plus its concrete value when known."""
 
-    __slots__ = ("builder", "var", "__weakref__")
+    __slots__ = ("builder", "ir_var", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, builder: Builder, var: Var, value: Any = None):
         self.builder = builder
-        self.var = var
+        self.ir_var = var
         if value is not None:
             builder.values[var] = value
 
     @property
     def value(self) -> np.ndarray | None:
-        return self.builder.values.get(self.var)
+        return self.builder.values.get(self.ir_var)
 
     @property
     def aval(self) -> TensorType:
-        return self.var.type
+        return self.ir_var.type
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.var.type.shape
+        return self.ir_var.type.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.var.type.dtype.np
+        return self.ir_var.type.dtype.np
 
     @property
     def ndim(self) -> int:
-        return self.var.type.ndim
+        return self.ir_var.type.ndim
 
     @property
     def size(self) -> int:
-        return self.var.type.size
+        return self.ir_var.type.size
 
     def __len__(self) -> int:
         if not self.shape:
@@ -368,6 +372,8 @@ class Tracer:
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func in _SHAPE_QUERIES:
             return _SHAPE_QUERIES[func](*args, **kwargs)
+        if func in numpy_delegates:
+            return numpy_delegates[func](*args, **kwargs)
         module = func.__module__.replace("numpy._core", "numpy").replace(".fromnumeric", "")
         raise TypeError(numpy_on_tracer_message(f"{module}.{func.__name__}", self,
                                                 func.__name__))
@@ -440,7 +446,7 @@ def numpy_on_tracer_message(function: str, tracer: Tracer, name: str) -> str:
     location = f"\n  at {where[0]}:{where[1]}: {where[2]}" if where else ""
     return (f"{function} was called on a traced array {tracer.aval}: NumPy cannot trace, so "
             "its result would be a constant to grad, jvp, vjp and vmap (a silently wrong "
-            f"derivative) and unknown under jit.{location}\nUse dualjit.numpy.{name} instead "
+            f"derivative) and unknown under jit.{location}\nUse jnp.{name} instead "
             "(import dualjit.numpy as jnp), which works on traced and plain arrays alike.")
 
 
