@@ -3,6 +3,8 @@ against NumPy/SciPy and JAX, measured in the same run (interleaved by benchmarks
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.linalg as sl
 import scipy.special as ss
@@ -125,6 +127,17 @@ def gp_marginal_likelihood_grad():
     return _gp(grad=True)
 
 
+def slogdet():
+    """sign and log|det A| of a f64[256,256]."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((256, 256)) + 16 * np.eye(256)
+
+    def make(dj, jnp, jsl):
+        return lambda a: jnp.linalg.slogdet(a)
+    impls = {"dualjit": _dualjit(make, a), "numpy": lambda: np.linalg.slogdet(a)}
+    return _add_jax(impls, make, a)
+
+
 def slogdet_grad():
     """d log|det A| / dA = A^-T, n = 256."""
     rng = np.random.default_rng(3)
@@ -154,6 +167,7 @@ LINALG_WORKLOADS = {
     "linalg.solve, 64 x f64[32,32]": solve_batched,
     "GP marginal likelihood (cholesky + cho_solve), n=512": gp_marginal_likelihood,
     "GP marginal likelihood grad, n=512": gp_marginal_likelihood_grad,
+    "slogdet, f64[256,256]": slogdet,
     "slogdet grad, f64[256,256]": slogdet_grad,
     "scipy.special.erf, f64[1e6]": erf_1e6,
 }
@@ -167,11 +181,18 @@ def main() -> None:
     from . import __main__ as harness
 
     passes = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    from .numpy_ops import NUMPY_WORKLOADS
+
     harness.WORKLOADS.clear()
     harness.WORKLOADS.update(LINALG_WORKLOADS)
+    harness.WORKLOADS.update(NUMPY_WORKLOADS)
+    load = open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else "?"
     rows = harness.run(passes, None)
-    text = (f"Machine: {harness.machine()}\n\nMedian of {passes} interleaved passes; "
-            "float64; OPENBLAS_NUM_THREADS as set in the environment.\n\n" + harness.table(rows))
+    threads = {k: os.environ.get(k, "unset") for k in (
+        "OPENBLAS_NUM_THREADS", "DUALJIT_NUM_THREADS", "XLA_FLAGS")}
+    text = (f"Machine: {harness.machine()}\n\nMedian of {passes} interleaved passes; float64; "
+            f"load average before the run {' '.join(load)}; {threads}.\n\n"
+            + harness.table(rows))
     (harness.RESULTS / "linalg.md").write_text(text + "\n")
     print(text)
 

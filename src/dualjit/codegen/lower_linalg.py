@@ -75,6 +75,54 @@ def _matrix_loop(k: KernelBuilder, rows: int, cols: int, body) -> None:
     k.counted_loop(rows, lambda r: k.counted_loop(cols, lambda c: body(r, c)))
 
 
+def _loop(k: KernelBuilder, start: L.Value, end: L.Value, body) -> None:
+    """for i in range(start, end): body(i), with bounds known only at run time."""
+    b = k.b
+    counter = k.alloca(I64)
+    b.store(start, counter)
+    test, step, done = (k.fn.append_basic_block(f"range.{name}")
+                        for name in ("test", "body", "exit"))
+    b.branch(test)
+    b.position_at_end(test)
+    i = b.load(counter, typ=I64)
+    b.cbranch(b.icmp_signed("<", i, end), step, done)
+    b.position_at_end(step)
+    body(i)
+    b.store(b.add(i, i64(1), flags=("nsw",)), counter)
+    b.branch(test)
+    b.position_at_end(done)
+
+
+TILE = 32  # a transpose visits 32x32 tiles: a tile and its mirror stay in the L1 cache
+
+
+def _tiled(k: KernelBuilder, n: int, body, upper_only: bool = False) -> None:
+    """body(r, c) for every (r, c) of an n x n matrix (only c > r if upper_only), tile by
+    tile: strided accesses of a transpose stay within cached tiles."""
+    b, tiles = k.b, -(-n // TILE)
+
+    def bounds(t):
+        first = b.mul(t, i64(TILE))
+        last = b.add(first, i64(TILE))
+        return first, b.select(b.icmp_signed("<", last, i64(n)), last, i64(n))
+
+    def tile(tr, tc):
+        (r0, r1), (c0, c1) = bounds(tr), bounds(tc)
+
+        def row(r):
+            start = c0
+            if upper_only:
+                after = b.add(r, i64(1))
+                start = b.select(b.icmp_signed(">", after, c0), after, c0)
+            _loop(k, start, c1, lambda c: body(r, c))
+        _loop(k, r0, r1, row)
+
+    def tile_row(tr):
+        first = tr if upper_only else i64(0)
+        _loop(k, first, i64(tiles), lambda tc: tile(tr, tc))
+    k.counted_loop(tiles, tile_row)
+
+
 def _swap(k: KernelBuilder, t: L.Type, p: L.Value, q: L.Value) -> None:
     x, y = k.b.load(p, typ=t), k.b.load(q, typ=t)
     k.b.store(y, p)
@@ -161,16 +209,13 @@ def _lu(k: KernelBuilder, e: Eqn, _: Group) -> None:
 
     def each(i):
         start = b.mul(i, i64(n * n))
-        _matrix_loop(k, n, n, lambda r, c: b.store(
+        _tiled(k, n, lambda r, c: b.store(
             b.load(_at(k, src, dtype, _offset(k, start, r, n, c)), typ=ft),
             _at(k, lu, dtype, _offset(k, start, c, n, r))))
         b.call(getrf, [size, size, _at(k, lu, dtype, start), size, ipiv, info])
-
-        def back(r, c):
-            with b.if_then(b.icmp_signed(">", c, r)):
-                _swap(k, ft, _at(k, lu, dtype, _offset(k, start, r, n, c)),
-                      _at(k, lu, dtype, _offset(k, start, c, n, r)))
-        _matrix_loop(k, n, n, back)
+        _tiled(k, n, lambda r, c: _swap(k, ft, _at(k, lu, dtype, _offset(k, start, r, n, c)),
+                                        _at(k, lu, dtype, _offset(k, start, c, n, r))),
+               upper_only=True)
         row = b.mul(i, i64(n))
         k.counted_loop(n, lambda j: b.store(
             b.trunc(_row_of(k, b.load(b.gep(ipiv, [j], source_etype=I64), typ=I64), n, 1), I32),

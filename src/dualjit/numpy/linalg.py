@@ -91,9 +91,12 @@ def _eye_like(x: Any) -> Any:
 
 
 def _diagonal(x: Any) -> Any:
-    """The main diagonals of a stack of square matrices, [..., n]."""
-    row, col = _row_col(shape(x))
-    return jnp.sum(jnp.where(jnp.equal(row, col), x, jnp.zeros_like(x)), axis=-1)
+    """The main diagonals of a stack of square matrices, [..., n]: every (n+1)-th element of
+    each flattened matrix (a strided view, n reads, not a masked sum over n^2)."""
+    s = shape(x)
+    n = s[-1]
+    flat = jnp.reshape(x, s[:-2] + (n * n,))
+    return flat[..., ::n + 1] if n else flat
 
 
 def _trace(x: Any) -> Any:
