@@ -15,7 +15,7 @@ from dualjit.autodiff import inline_checkpoints
 from dualjit.codegen import lapack
 from dualjit.codegen.runtime import CompiledFunction
 from dualjit.codegen.schedule import plan_function
-from dualjit.ir import eval_function
+from dualjit.ir import eval_function, linalg_impl
 from dualjit.ir import primitives as P
 from dualjit.ir.passes import simplify
 from dualjit.tracer import bind
@@ -123,6 +123,24 @@ def test_triangular_solve_in_a_kernel_every_flag(left_side, lower, transpose_a, 
             expected = sl.solve_triangular(ai, bi.T, lower=lower, trans=int(not transpose_a),
                                            unit_diagonal=unit_diagonal).T
         np.testing.assert_allclose(x, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("left_side,lower,transpose_a,unit_diagonal", FLAGS)
+def test_triangular_product_in_a_kernel_every_flag(left_side, lower, transpose_a, unit_diagonal):
+    a = rng.standard_normal((2, 5, 5))
+    b = rng.standard_normal((2, 5, 3) if left_side else (2, 3, 5))
+    params = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
+                  unit_diagonal=unit_diagonal)
+    plan, native, reference = _run(lambda a, b: bind(P.triangular_product_p, a, b, **params),
+                                   a, b)
+    assert _native(plan, P.triangular_product_p)
+    _close(native, reference, np.float64)
+    t = np.tril(a, -unit_diagonal) if lower else np.triu(a, unit_diagonal)
+    t = t + unit_diagonal * np.eye(5)
+    t = np.swapaxes(t, -1, -2) if transpose_a else t
+    _close(native, [t @ b if left_side else b @ t], np.float64)
+    fallback = linalg_impl._product_numpy(a.copy(), b.copy(), **params)
+    _close([fallback], [t @ b if left_side else b @ t], np.float64)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -71,6 +71,17 @@ def test_triangular_solve_derivatives(left_side, lower, transpose_a, unit_diagon
     check_grads(solve, [a, b], order=2)
 
 
+@pytest.mark.parametrize("left_side,lower,transpose_a,unit_diagonal",
+                         [(True, True, False, False), (False, False, True, True),
+                          (True, False, True, False), (False, True, False, True)])
+def test_triangular_product_derivatives(left_side, lower, transpose_a, unit_diagonal):
+    a = rng.standard_normal((2, 4, 4))
+    b = rng.standard_normal((2, 4, 3) if left_side else (2, 3, 4))
+    check_grads(lambda a, b: bind(P.triangular_product_p, a, b, left_side=left_side,
+                                  lower=lower, transpose_a=transpose_a,
+                                  unit_diagonal=unit_diagonal), [a, b], order=2)
+
+
 def test_rules_read_only_the_triangle_the_primitive_reads():
     # the untouched triangle gets an exactly zero derivative, in both modes
     a, b = spd((3, 3)), rng.standard_normal((3, 2))

@@ -783,7 +783,7 @@ def _cholesky_jvp(primals, tangents):
     left = _solve(chol, _symmetric_from_lower(a_dot), left_side=True, lower=True)
     inner = _solve(chol, left, left_side=False, lower=True, transpose_a=True)
     phi = add(_tril(inner, -1), mul(_diagonal_part(inner), lit(0.5, inner)))
-    return chol, _matmul(chol, phi)
+    return chol, _triangular_product(chol, phi, left_side=True, lower=True)
 
 
 jvp_rules[P.cholesky_p] = _cholesky_jvp
@@ -805,6 +805,29 @@ def _triangular_solve_jvp(primals, tangents, **params):
 
 
 jvp_rules[P.triangular_solve_p] = _triangular_solve_jvp
+
+
+def _triangular_product(a, b, *, left_side, lower, transpose_a=False, unit_diagonal=False):
+    return bind(P.triangular_product_p, a, b, left_side=left_side, lower=lower,
+                transpose_a=transpose_a, unit_diagonal=unit_diagonal)
+
+
+def _triangular_product_jvp(primals, tangents, **params):
+    # op(T) B is bilinear: d = op(T_dot) B + op(T) B_dot, T_dot without a unit diagonal
+    (a, b), (a_dot, b_dot) = primals, tangents
+    terms = []
+    if not isinstance(a_dot, Zero):
+        terms.append(_triangular_product(a_dot, b, **{**params, "unit_diagonal": False})
+                     if not params["unit_diagonal"] else _triangular_product(
+                         _tril(a_dot, -1) if params["lower"] else _triu(a_dot, 1), b,
+                         **{**params, "unit_diagonal": False}))
+    if not isinstance(b_dot, Zero):
+        terms.append(_triangular_product(a, b_dot, **params))
+    out = _triangular_product(a, b, **params)
+    return out, (terms[0] if len(terms) == 1 else add(*terms)) if terms else Zero(type_of(out))
+
+
+jvp_rules[P.triangular_product_p] = _triangular_product_jvp
 
 
 def _permute_rows(x, permutation):

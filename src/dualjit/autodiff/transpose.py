@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ir import Function, Literal, Primitive, TensorType, Var
+from ..ir import DType, Function, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import merge_lists, partition_list, scan_operands, scan_results, split_list
 from ..tracer.core import apply_function, bind, trace_flat
@@ -425,6 +425,39 @@ def _triangular_solve_transpose(ct, a, b, *, left_side, lower, transpose_a, unit
 
 
 transpose_rules[P.triangular_solve_p] = _triangular_solve_transpose
+
+
+def _triangular_product_transpose(ct, a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    # Y = op(T) B  =>  B_bar = op(T)^T Y_bar (and Y = B op(T) => B_bar = Y_bar op(T)^T);
+    # T_bar: the outer product, on T's triangle only (the primitive reads nothing else)
+    if is_linear(a) and is_linear(b):
+        raise NonLinearError("triangular_product is linear in one operand at a time")
+    if is_linear(b):
+        return [None, bind(P.triangular_product_p, a, ct, left_side=left_side, lower=lower,
+                           transpose_a=not transpose_a, unit_diagonal=unit_diagonal)]
+    if unit_diagonal:
+        raise NonLinearError("triangular_product with a unit diagonal is affine in a")
+    nd = type_of(b).ndim
+    batch = tuple(range(nd - 2))
+
+    def product(x, y, x_axis, y_axis):  # contract axis x_axis of x with y_axis of y
+        return bind(P.dot_general_p, x, y,
+                    dimension_numbers=(((x_axis,), (y_axis,)), (batch, batch)))
+    rows, cols = nd - 2, nd - 1
+    if left_side:  # op(T) = Y_bar B^T
+        outer = product(ct, b, cols, cols)
+    else:  # op(T) = B^T Y_bar
+        outer = product(b, ct, rows, rows)
+    if transpose_a:
+        outer = bind(P.transpose_p, outer, permutation=batch + (cols, rows))
+    shape = type_of(outer).shape
+    row = bind(P.iota_p, dtype=DType.int32, shape=shape, dimension=rows)
+    col = bind(P.iota_p, dtype=DType.int32, shape=shape, dimension=cols)
+    keep = bind(P.le_p if lower else P.ge_p, col, row)
+    return [select(keep, outer, ops.zeros(type_of(outer))), None]
+
+
+transpose_rules[P.triangular_product_p] = _triangular_product_transpose
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from ..ir import DType, Eqn, linalg_impl
 from ..ir import primitives as P
 
 # The routine each primitive calls (lu_pivots_to_permutation needs none: plain loops).
-ROUTINES = {P.cholesky_p: "potrf", P.triangular_solve_p: "trsm", P.lu_p: "getrf"}
+ROUTINES = {P.cholesky_p: "potrf", P.triangular_solve_p: "trsm", P.lu_p: "getrf",
+            P.triangular_product_p: "trmm"}
 
 
 _FACTORIZATIONS = (*ROUTINES, P.qr_p, P.eigh_p, P.svd_p)
@@ -78,6 +79,6 @@ def flops(eqn: Eqn) -> int:
         return stack * n ** 3 // 6
     if eqn.primitive is P.lu_p:
         return stack * m * n * min(m, n) // 3
-    if eqn.primitive is P.triangular_solve_p:
+    if eqn.primitive in (P.triangular_solve_p, P.triangular_product_p):
         return eqn.inputs[1].type.size * n // 2
     return stack * m * n * min(m, n) * 2  # qr, eigh, svd: numpy.linalg's LAPACK, on the host

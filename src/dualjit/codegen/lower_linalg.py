@@ -23,7 +23,7 @@ from .lower import I8, I32, I64, MEM, PTR, REG, KernelBuilder, _operand_buffer, 
 from .schedule import Group
 
 # (pointer arguments, hidden lengths of its character arguments) of each Fortran routine
-_ARITY = {"potrf": (5, 1), "getrf": (6, 0), "trsm": (11, 4)}
+_ARITY = {"potrf": (5, 1), "getrf": (6, 0), "trsm": (11, 4), "trmm": (11, 4)}
 _registered: set[str] = set()
 
 
@@ -165,10 +165,16 @@ def _cholesky(k: KernelBuilder, e: Eqn, _: Group) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# triangular_solve: trsm on a copy of b, the side swapped (Fortran sees b transposed)
+# triangular_solve and triangular_product: trsm/trmm on a copy of b, the side swapped
+# (Fortran sees b transposed)
 # ---------------------------------------------------------------------------------------------
 
-def _triangular_solve(k: KernelBuilder, e: Eqn, _: Group) -> None:
+def _triangular(routine: str):
+    """triangular_solve (trsm) or triangular_product (trmm): the same flags, in place."""
+    return lambda k, e, group: _triangular_call(k, e, routine)
+
+
+def _triangular_call(k: KernelBuilder, e: Eqn, routine: str) -> None:
     a, rhs = e.inputs
     out = e.outputs[0]
     t = out.type
@@ -179,7 +185,7 @@ def _triangular_solve(k: KernelBuilder, e: Eqn, _: Group) -> None:
     n = a.type.shape[-1]
     x, matrices = k.buffers[out], _operand_buffer(k, a)
     _copy(k, _operand_buffer(k, rhs), x, dtype, t.size)
-    trsm = _declare(k, "trsm", dtype)
+    call = _declare(k, routine, dtype)
     flags = [_char(k, "R" if p["left_side"] else "L"), _char(k, "U" if p["lower"] else "L"),
              _char(k, "T" if p["transpose_a"] else "N"), _char(k, "U" if p["unit_diagonal"] else "N")]
     sizes = [_size(k, cols), _size(k, rows), _by_reference(k, const(REG[dtype], 1.0))]
@@ -188,7 +194,7 @@ def _triangular_solve(k: KernelBuilder, e: Eqn, _: Group) -> None:
     def each(i):
         a_i = _at(k, matrices, dtype, b.mul(i, i64(n * n)))
         x_i = _at(k, x, dtype, b.mul(i, i64(rows * cols)))
-        b.call(trsm, flags + sizes + [a_i, lda, x_i, ldb] + [i64(1)] * 4)
+        b.call(call, flags + sizes + [a_i, lda, x_i, ldb] + [i64(1)] * 4)
 
     k.counted_loop(math.prod(t.shape[:-2]), each)
 
@@ -268,7 +274,8 @@ def _pivots_to_permutation(k: KernelBuilder, e: Eqn, _: Group) -> None:
 
 linalg_rules = {
     P.cholesky_p: _cholesky,
-    P.triangular_solve_p: _triangular_solve,
+    P.triangular_solve_p: _triangular("trsm"),
+    P.triangular_product_p: _triangular("trmm"),
     P.lu_p: _lu,
     P.lu_pivots_to_permutation_p: _pivots_to_permutation,
 }

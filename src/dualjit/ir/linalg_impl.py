@@ -289,3 +289,42 @@ def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool) -> list[np.ndar
     u, s, vt = _per_matrix(lambda x: tuple(np.linalg.svd(x, full_matrices=full_matrices)), a,
                            [(m, u_cols), (k,), (vt_rows, n)])
     return [np.asarray(s.real), u, vt]  # (singular values are real; NaN rows too)
+
+
+# ---------------------------------------------------------------------------------------------
+# Triangular product
+# ---------------------------------------------------------------------------------------------
+
+def triangular_product(a: np.ndarray, b: np.ndarray, *, left_side: bool, lower: bool,
+                       transpose_a: bool, unit_diagonal: bool) -> np.ndarray:
+    """op(t) @ b (left_side) or b @ op(t), t the `lower` (or upper) triangle of a, with ones
+    on its diagonal if `unit_diagonal`; op(t) = t.T if transpose_a. BLAS's trmm (the same
+    flags as trsm) when found, else numpy over the triangle only."""
+    a, b = np.asarray(a), np.asarray(b)
+    dtype = np.result_type(a.dtype, b.dtype)
+    a_stack = np.ascontiguousarray(_flat(a), dtype=dtype)
+    b_stack, batch = _stack(b.astype(dtype, copy=False))
+    trmm = _routine("trmm", dtype)
+    if b_stack.size == 0:
+        return b_stack.reshape(b.shape)
+    if trmm is None:
+        x = _product_numpy(a_stack, b_stack, left_side, lower, transpose_a, unit_diagonal)
+    else:
+        x = _triangular_lapack(trmm, a_stack, b_stack, left_side, lower, transpose_a,
+                               unit_diagonal)
+    return x.reshape(b.shape)
+
+
+def _product_numpy(a, b, left_side, lower, transpose_a, unit_diagonal):
+    """Row by row over the triangle (entries outside it are never read, as in trmm)."""
+    t = np.swapaxes(a, 1, 2) if transpose_a else a
+    t_lower = lower != transpose_a
+    if not left_side:  # b t = (t^T b^T)^T
+        t, b, t_lower = np.swapaxes(t, 1, 2), np.swapaxes(b, 1, 2), not t_lower
+    out = np.zeros_like(b)
+    with np.errstate(all="ignore"):
+        for i in range(t.shape[1]):
+            part = slice(0, i) if t_lower else slice(i + 1, t.shape[1])
+            out[:, i, :] = np.einsum("bj,bjn->bn", t[:, i, part], b[:, part, :])
+            out[:, i, :] += b[:, i, :] if unit_diagonal else t[:, i, i][:, None] * b[:, i, :]
+    return np.ascontiguousarray(np.swapaxes(out, 1, 2) if not left_side else out)

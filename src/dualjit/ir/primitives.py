@@ -1498,3 +1498,24 @@ def _fft_impl(x, *, fft_type, fft_lengths):
 
 shape_rules[fft_p] = _fft_shape
 impl_rules[fft_p] = _fft_impl
+
+
+# =============================================================================================
+# Linear algebra (linalg): the product with a triangular matrix (BLAS's trmm), at half the
+# multiply-adds of a general product: what cholesky's derivative multiplies by. Its operands
+# and flags are triangular_solve's: op(tri(a)) @ b, or b @ op(tri(a)) when not left_side.
+# =============================================================================================
+
+triangular_product_p = new_primitive("triangular_product")
+
+
+def _triangular_product_shape(a, b, *, left_side, lower, transpose_a, unit_diagonal):
+    try:
+        return _triangular_solve_shape(a, b, left_side=left_side, lower=lower,
+                                       transpose_a=transpose_a, unit_diagonal=unit_diagonal)
+    except IRError as e:
+        raise IRError(str(e).replace("triangular_solve", "triangular_product")) from None
+
+
+shape_rules[triangular_product_p] = _triangular_product_shape
+impl_rules[triangular_product_p] = linalg_impl.triangular_product
