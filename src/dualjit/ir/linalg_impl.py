@@ -1,9 +1,11 @@
 """numpy implementations of the linear-algebra primitives, on stacks of matrices.
 
-numpy.linalg has no LU factorization and no triangular solve, but numpy's wheel ships OpenBLAS
-with LAPACK inside (`scipy_dgetrf_64_`, `scipy_dtrsm_64_`, ...: Fortran routines with 64-bit
-integers). Those two call it through ctypes when the library is found, and fall back to plain
-numpy loops otherwise (`DUALJIT_NATIVE_BLAS=0` forces the fallback). The rest use numpy.linalg.
+numpy.linalg has no LU factorization and no triangular solve or product, but numpy's wheel
+ships OpenBLAS with LAPACK inside (`scipy_dgetrf_64_`, `scipy_dtrsm_64_`, `scipy_dtrmm_64_`:
+Fortran routines with 64-bit integers). Those three call it through ctypes when the library is
+found, and fall back to plain numpy loops otherwise (`DUALJIT_NATIVE_BLAS=0` forces the
+fallback). The rest use numpy.linalg. (Under jit, codegen calls the same routines from
+kernels: codegen/lapack.py.)
 
 Failures are values, never exceptions (the same rule as under `jit`, where nothing can raise):
 a matrix that is not positive definite has a Cholesky factor of NaNs, an eigen- or singular
