@@ -27,6 +27,8 @@ LINALG_CASES = {
                            {"left_side": False, "lower": True, "transpose_a": True,
                             "unit_diagonal": True},
                            _b.T @ (np.tril(_a, -1) + np.eye(4)).T),
+    "eig": (P.eig_p, [np.array([[2.0, 0.0], [0.0, -1.0]])], {},
+            [np.array([2.0, -1.0], complex), np.eye(2, dtype=complex)]),
     "lu": (P.lu_p, [_a], {}, [_lu, _piv.astype(np.int32), np.argsort(_p).astype(np.int32)]),
     "lu_pivots_to_permutation": (P.lu_pivots_to_permutation_p, [np.array([2, 2, 2], np.int32)],
                                  {"permutation_size": 4}, np.array([2, 0, 1, 3], np.int32)),

@@ -139,8 +139,8 @@ def test_errors_name_the_function_and_the_problem():
         LA.solve(np.eye(3), np.ones(4))
     with pytest.raises(ValueError, match="'raw'"):
         LA.qr(np.eye(2), mode="raw")
-    with pytest.raises(NotImplementedError, match="complex"):
-        LA.eig(np.eye(2))
+    with pytest.raises(np.linalg.LinAlgError, match="eig: the last 2 dimensions"):
+        LA.eig(np.ones((2, 3)))
     with pytest.raises(TypeError, match="static integer"):
         dj.jit(lambda a, n: LA.matrix_power(a, n))(np.eye(2), 2)
     with pytest.raises(ValueError, match="invalid norm order"):
@@ -236,3 +236,18 @@ def test_decompositions_of_nan_matrices_give_nans_for_that_matrix_only(mode):
         out = run(f)(a)
         np.testing.assert_allclose(out[0], reference(a[0]), rtol=1e-10, atol=1e-12)
         assert np.isnan(out[1]).any() and not np.isnan(out[0]).any()
+
+
+def test_eig_and_eigvals_are_numpys_forward_only():
+    """Complex results as numpy.linalg.eig's (a rotation has eigenvalues +-i), eagerly, under
+    jit (a host step) and vmap; derivatives raise naming eigh."""
+    a = np.array([[[0.0, -1.0], [1.0, 0.0]], [[2.0, 1.0], [0.5, 3.0]]])
+    for run in (jnp.linalg.eig, dj.jit(jnp.linalg.eig), dj.vmap(jnp.linalg.eig)):
+        w, v = run(a)
+        assert w.dtype == np.complex128 and v.shape == (2, 2, 2)
+        np.testing.assert_allclose(a.astype(complex) @ v, v * w[:, None, :], atol=1e-12)
+        np.testing.assert_allclose(np.sort_complex(w[0]), [-1j, 1j], atol=1e-12)
+    np.testing.assert_allclose(dj.jit(jnp.linalg.eigvals)(a[1]), np.linalg.eigvals(a[1]))
+    assert jnp.linalg.eigvals(a[1].astype(np.float32)).dtype == np.complex64
+    with pytest.raises(TypeError, match="eig is not differentiable.*eigh"):
+        dj.grad(lambda a: jnp.real(jnp.linalg.eigvals(a)).sum())(a[1])

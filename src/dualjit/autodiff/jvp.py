@@ -877,6 +877,15 @@ jvp_rules[P.lu_p] = _lu_jvp
 zero_derivative.add(P.lu_pivots_to_permutation_p)
 
 
+def _eig_jvp(primals, tangents):
+    raise TypeError("eig is not differentiable: derivatives of the eigenvalues and "
+                    "eigenvectors of a general matrix are not supported (forward only); for "
+                    "symmetric matrices use eigh, which is differentiable")
+
+
+jvp_rules[P.eig_p] = _eig_jvp
+
+
 def _qr_tangents(q, r, a_dot):
     # A = Q R (m >= n, reduced): C = Q^T A_dot R^-1 = Q^T Q_dot + R_dot R^-1, where Q^T Q_dot
     # is skew-symmetric and R_dot R^-1 upper triangular; split C into those two parts.

@@ -330,3 +330,12 @@ def _product_numpy(a, b, left_side, lower, transpose_a, unit_diagonal):
             out[:, i, :] = np.einsum("bj,bjn->bn", t[:, i, part], b[:, part, :])
             out[:, i, :] += b[:, i, :] if unit_diagonal else t[:, i, i][:, None] * b[:, i, :]
     return np.ascontiguousarray(np.swapaxes(out, 1, 2) if not left_side else out)
+
+
+def eig(a: np.ndarray) -> list[np.ndarray]:
+    """(eigenvalues, right eigenvectors as columns), complex; NaN where it does not converge."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    complex_type = np.result_type(a.dtype, np.complex64)
+    w, v = _per_matrix(lambda x: tuple(np.linalg.eig(x)), a, [(n,), (n, n)])
+    return [np.asarray(w, complex_type), np.asarray(v, complex_type)]

@@ -1519,3 +1519,17 @@ def _triangular_product_shape(a, b, *, left_side, lower, transpose_a, unit_diago
 
 shape_rules[triangular_product_p] = _triangular_product_shape
 impl_rules[triangular_product_p] = linalg_impl.triangular_product
+
+# eig (linalg): eigenvalues and right eigenvectors of general real matrices, complex as
+# numpy.linalg.eig gives them (numpy's order; eigenvectors of unit length). Forward only.
+eig_p = new_primitive("eig", multiple_results=True)
+
+
+def _eig_shape(a):
+    _matrices("eig", a, square=True)
+    c = a.dtype.complex_dtype
+    return [TensorType(c, a.shape[:-1]), TensorType(c, a.shape)]
+
+
+shape_rules[eig_p] = _eig_shape
+impl_rules[eig_p] = linalg_impl.eig

@@ -29,10 +29,11 @@ from ._core import convert, dtype_of, joint_shape, operand, shape
 __all__ = ["LinAlgError", "solve", "inv", "det", "slogdet", "cholesky", "qr", "eigh", "eigvalsh",
            "svd", "svdvals", "norm", "matrix_norm", "vector_norm", "lstsq", "pinv",
            "matrix_power", "matrix_rank", "multi_dot", "cond", "tensorsolve", "tensorinv",
-           "eig", "eigvals", "EighResult", "QRResult", "SlogdetResult", "SVDResult"]
+           "eig", "eigvals", "EigResult", "EighResult", "QRResult", "SlogdetResult", "SVDResult"]
 
 LinAlgError = _np.linalg.LinAlgError
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
+EigResult = namedtuple("EigResult", ["eigenvalues", "eigenvectors"])
 QRResult = namedtuple("QRResult", ["Q", "R"])
 SlogdetResult = namedtuple("SlogdetResult", ["sign", "logabsdet"])
 SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
@@ -360,13 +361,17 @@ def svdvals(x: Any, /) -> Any:
     return svd(x, compute_uv=False)
 
 
-def eig(a: Any) -> Any:
-    raise NotImplementedError("eig: the eigendecomposition of a general matrix (complex "
-                              "eigenvalues and vectors) is not implemented; for symmetric or "
-                              "Hermitian matrices use eigh")
+def eig(a: Any) -> EigResult:
+    """EigResult(eigenvalues, eigenvectors as columns) of general real matrices, complex, as
+    numpy.linalg.eig gives them. Forward only (as a host step): derivatives raise; for
+    symmetric matrices eigh is real, faster and differentiable."""
+    w, v = bind(P.eig_p, _matrices(a, "eig", square=True))
+    return EigResult(w, v)
 
 
-eigvals = eig
+def eigvals(a: Any) -> Any:
+    """The (complex) eigenvalues of general real matrices; forward only, as eig."""
+    return eig(a)[0]
 
 
 # ---------------------------------------------------------------------------------------------
