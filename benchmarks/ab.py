@@ -1,12 +1,15 @@
-"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only TEXT]: dualjit against itself.
+"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX]: dualjit against itself.
 
 Times dualjit's implementation of every workload in two environments, interleaved in one run:
 this checkout (`src/` first on the path) and OLD_PYTHON, an interpreter whose environment has
 another dualjit installed (for example a virtualenv with an older commit installed, not
 editable). Each environment runs in a worker process that builds each workload once, then
 the workers take turns, one repetition at a time (the order alternates every pass), so both
-see the same machine load. Prints a table of medians and the ratio new / old (below 1: this
-checkout is faster).
+see the same machine load. Prints a table of medians, the ratio of the medians new / old
+(below 1: this checkout is faster), the middle half (25th-75th percentile) of the per-pass
+ratios (each pass times old and new back to back, so a pass's ratio sees one load), and the
+load average while the workload ran: on a shared machine, a ratio whose middle half includes
+1.00 is not a difference.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import statistics
 import subprocess
 import sys
@@ -86,30 +90,37 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old_python", help="the interpreter of the other environment")
     parser.add_argument("--passes", type=int, default=7)
-    parser.add_argument("--only", help="run workloads whose name contains this text")
+    parser.add_argument("--only", help="run workloads whose name matches this regular "
+                        "expression (re.search), e.g. '^W[1-6] '")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.workloads import WORKLOADS
 
     workers = environments(args.old_python)
-    print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n")
-    print("| workload | old median | new median | new / old |\n|---|---:|---:|---:|")
+    print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n"
+          f"{args.passes} passes; load average at the start {os.getloadavg()[0]:.1f}\n")
+    print("| workload | old median | new median | new / old | per-pass ratios, middle half "
+          "| load |\n|---|---:|---:|---:|---:|---:|")
     try:
         for name in WORKLOADS:
-            if args.only and args.only not in name:
-                continue
-            try:
-                samples = measure(workers, name, args.passes)
-            except RuntimeError as error:
-                print(f"| {name} | {error} | | |")
-                continue
-            old, new = (statistics.median(samples[k]) for k in ("old", "new"))
-            print(f"| {name} | {old * 1e3:.3f} ms | {new * 1e3:.3f} ms | {new / old:.2f} |",
-                  flush=True)
+            if not args.only or re.search(args.only, name):
+                print(row(name, workers, args.passes), flush=True)
     finally:
         for worker in workers.values():
             worker.close()
     return 0
+
+
+def row(name: str, workers: dict[str, Worker], passes: int) -> str:
+    try:
+        samples = measure(workers, name, passes)
+    except RuntimeError as error:
+        return f"| {name} | {error} | | | | |"
+    old, new = (statistics.median(samples[k]) for k in ("old", "new"))
+    ratios = [n / o for n, o in zip(samples["new"], samples["old"])]
+    low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return (f"| {name} | {old * 1e3:.3f} ms | {new * 1e3:.3f} ms | {new / old:.2f} | "
+            f"{low:.2f}-{high:.2f} | {os.getloadavg()[0]:.1f} |")
 
 
 if __name__ == "__main__":
