@@ -1,4 +1,4 @@
-"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX]: dualjit against itself.
+"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX] [--clock cpu]: dualjit vs dualjit.
 
 Times dualjit's implementation of every workload in two environments, interleaved in one run:
 this checkout (`src/` first on the path) and OLD_PYTHON, an interpreter whose environment has
@@ -32,6 +32,10 @@ from benchmarks import workloads
 workloads._have = lambda module: False  # dualjit only: no peers
 import dualjit
 print(json.dumps({"dualjit": dualjit.__file__}), flush=True)
+import resource, time
+def cpu_seconds():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 built = {}
 for line in sys.stdin:
     command, name = json.loads(line)
@@ -39,8 +43,12 @@ for line in sys.stdin:
         if command == "build":
             built[name] = workloads.WORKLOADS[name]()["dualjit"]
             reply = {"ok": True}
-        else:
+        elif command == "time":
             reply = {"seconds": workloads.time_once(built[name])}
+        else:  # "cpu": CPU seconds of this process and of the children it waited for
+            before = cpu_seconds()
+            built[name]()
+            reply = {"seconds": cpu_seconds() - before}
     except Exception as error:
         reply = {"error": f"{type(error).__name__}: {error}"}
     print(json.dumps(reply), flush=True)
@@ -69,7 +77,8 @@ def environments(old_python: str) -> dict[str, Worker]:
     return {"new": Worker(sys.executable, new_env), "old": Worker(old_python, clean)}
 
 
-def measure(workers: dict[str, Worker], name: str, passes: int) -> dict[str, list[float]]:
+def measure(workers: dict[str, Worker], name: str, passes: int, clock: str = "time"
+            ) -> dict[str, list[float]]:
     for worker in workers.values():
         reply = worker.ask("build", name)
         if "error" in reply:
@@ -78,7 +87,7 @@ def measure(workers: dict[str, Worker], name: str, passes: int) -> dict[str, lis
     order = list(workers)
     for i in range(passes):
         for label in order if i % 2 == 0 else order[::-1]:
-            reply = workers[label].ask("time", name)
+            reply = workers[label].ask(clock, name)
             if "error" in reply:
                 raise RuntimeError(reply["error"])
             samples[label].append(reply["seconds"])
@@ -92,28 +101,32 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=7)
     parser.add_argument("--only", help="run workloads whose name matches this regular "
                         "expression (re.search), e.g. '^W[1-6] '")
+    parser.add_argument("--clock", choices=("time", "cpu"), default="time",
+                        help="time: wall-clock seconds (default); cpu: CPU seconds of the "
+                        "worker and its child processes, less sensitive to other load (counts "
+                        "every thread's time: threaded workloads add up their threads)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.workloads import WORKLOADS
 
     workers = environments(args.old_python)
     print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n"
-          f"{args.passes} passes; load average at the start {os.getloadavg()[0]:.1f}\n")
+          f"{args.passes} passes, {args.clock} clock; load average at the start {os.getloadavg()[0]:.1f}\n")
     print("| workload | old median | new median | new / old | per-pass ratios, middle half "
           "| load |\n|---|---:|---:|---:|---:|---:|")
     try:
         for name in WORKLOADS:
             if not args.only or re.search(args.only, name):
-                print(row(name, workers, args.passes), flush=True)
+                print(row(name, workers, args.passes, args.clock), flush=True)
     finally:
         for worker in workers.values():
             worker.close()
     return 0
 
 
-def row(name: str, workers: dict[str, Worker], passes: int) -> str:
+def row(name: str, workers: dict[str, Worker], passes: int, clock: str) -> str:
     try:
-        samples = measure(workers, name, passes)
+        samples = measure(workers, name, passes, clock)
     except RuntimeError as error:
         return f"| {name} | {error} | | | | |"
     old, new = (statistics.median(samples[k]) for k in ("old", "new"))

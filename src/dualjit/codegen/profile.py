@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import threads
-from .schedule import lowering
+from .schedule import KernelPlan, lowering
 
 ENABLED = os.environ.get("DUALJIT_PROFILE", "") not in ("", "0")
 REPORTED_FUNCTIONS = 5  # tables printed at exit with DUALJIT_PROFILE=1
@@ -75,9 +75,7 @@ class Profile:
 
 def _describe(step) -> tuple[str, str, str, int, float]:
     """(kind, name, what it does, BLAS calls, BLAS MFLOP) of a runtime step."""
-    from .runtime import _Kernel
-
-    if isinstance(step, _Kernel):
+    if isinstance(step.plan, KernelPlan):
         eqns = step.segment.eqns
         gemms = [e for e in eqns  # gemm (products, im2col convolutions) and LAPACK calls
                  if (lowering(e.primitive).library or (lambda e: None))(e) in ("gemm", "lapack")]
