@@ -198,11 +198,12 @@ def defjvp_binary(prim: Primitive, dx: Callable | None, dy: Callable | None) -> 
         z = bind(prim, x, y)
         terms = [t if d is None else mul(t, d(x, y, z))
                  for t, d in ((x_dot, dx), (y_dot, dy)) if not isinstance(t, Zero)]
-        return z, _sum_tangents(type_of(z).shape, *terms)
+        return z, sum_tangents(type_of(z).shape, *terms)
     jvp_rules[prim] = rule
 
 
-def _sum_tangents(out_shape: tuple[int, ...], *terms: Any) -> Any:
+def sum_tangents(out_shape: tuple[int, ...], *terms: Any) -> Any:
+    """The sum of tangent terms, each broadcast to out_shape (Zeros left out; one is not)."""
     live = [broadcast(t, out_shape) for t in terms if not isinstance(t, Zero)]
     total = live[0]
     for t in live[1:]:
@@ -355,7 +356,7 @@ def _dot_general_jvp(primals, tangents, *, dimension_numbers):
         terms.append(dot_general(x_dot, y, dimension_numbers=dimension_numbers))
     if not isinstance(y_dot, Zero):
         terms.append(dot_general(x, y_dot, dimension_numbers=dimension_numbers))
-    return out, _sum_tangents(type_of(out).shape, *terms)
+    return out, sum_tangents(type_of(out).shape, *terms)
 
 
 jvp_rules[P.dot_general_p] = _dot_general_jvp

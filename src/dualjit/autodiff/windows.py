@@ -20,7 +20,7 @@ from ..ir import primitives as P
 from ..ir.window_impl import dilated
 from ..tracer.core import bind
 from . import ops
-from .jvp import Zero, _sum_tangents, deflinear, instantiate, jvp_rules
+from .jvp import Zero, deflinear, instantiate, jvp_rules, sum_tangents
 from .ops import type_of
 from .transpose import NonLinearError, is_linear, transpose_rules
 
@@ -33,7 +33,7 @@ def _conv_jvp(primals, tangents, **params):
         terms.append(bind(P.conv_general_dilated_p, x_dot, w, **params))
     if not isinstance(w_dot, Zero):
         terms.append(bind(P.conv_general_dilated_p, x, w_dot, **params))
-    return out, _sum_tangents(type_of(out).shape, *terms)
+    return out, sum_tangents(type_of(out).shape, *terms)
 
 
 jvp_rules[P.conv_general_dilated_p] = _conv_jvp

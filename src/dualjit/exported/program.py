@@ -111,9 +111,9 @@ class Exported:
         return self._compiled
 
     def _compile(self) -> Callable[..., list[np.ndarray]]:
-        from ..jit import get_backend
+        from ..jit import get_backend, native_backend
 
-        usable = self._stored.usable() if self._stored and _native() else []
+        usable = self._stored.usable() if self._stored and native_backend() else []
         if not usable:
             self.object_code_used = False
             return get_backend()(self.function)
@@ -147,25 +147,17 @@ class Exported:
         return container.pack(header, sections)
 
     def _object_code(self) -> list:
+        from ..jit import native_backend
+
         if self._stored is not None:
             return self._stored.as_objects()
-        if not _native():
+        if not native_backend():
             return []
         return objects.gather(self.compiled())
 
 
 _STATIC_HINT = ("; if some of these are static arguments, they were fixed when the function was "
                 "exported: pass only the others")
-
-
-def _native() -> bool:
-    """Whether programs compile to native code here (not the interpreter, no custom backend)."""
-    import os
-
-    from ..jit import _default_backend, get_backend
-
-    return get_backend() is _default_backend and os.environ.get(
-        "DUALJIT_BACKEND", "native") != "interpreter"
 
 
 def _converted(x: Any, expected: TensorType, where: Callable[[], str]) -> np.ndarray:

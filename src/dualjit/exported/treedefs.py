@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..tracer.pytree import LEAF, PyTreeDef, _registry
+from ..tracer.pytree import LEAF, PyTreeDef, is_registered
 from .container import DeserializationError
 
 _BUILTIN = {tuple: "tuple", list: "list", dict: "dict", type(None): "None"}
@@ -95,7 +95,7 @@ def _kind_from_name(name: str) -> type:
             f"the exported program's arguments or results contain pytree node type {qualname} "
             f"from module {module_name}, which cannot be imported here ({type(e).__name__}: "
             f"{e}){hint}") from None
-    if not isinstance(found, type) or not (found in _registry or (
+    if not isinstance(found, type) or not (is_registered(found) or (
             issubclass(found, tuple) and hasattr(found, "_fields"))):
         raise DeserializationError(
             f"{name} is not a registered pytree node type in this process (register it with "

@@ -20,6 +20,11 @@ def register_pytree_node(cls: type, flatten: Callable, unflatten: Callable) -> N
     _registry[cls] = NodeKind(flatten, unflatten)
 
 
+def is_registered(cls: type) -> bool:
+    """Whether register_pytree_node (or register_dataclass) made `cls` a container."""
+    return cls in _registry
+
+
 def register_dataclass(cls: type) -> type:
     """Register a dataclass as a pytree whose children are its fields (usable as a decorator)."""
     names = tuple(f.name for f in dataclasses.fields(cls))
