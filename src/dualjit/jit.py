@@ -146,6 +146,7 @@ class Compiled:
         return self.lowered.as_text()
 
 
+_FLOAT64 = np.float64
 _NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_))
 _SCALARS = frozenset((float, int, bool)) | _NUMPY_SCALARS
 
@@ -279,17 +280,16 @@ class Jitted:
         return nums, dynamic, tuple(statics)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs:
-            return self._keyword_jit(len(args), kwargs)(*args, *self._dynamic_values(kwargs))
         fast = self._fast
-        if fast and not trace_state.stack:
+        if fast and not (kwargs or trace_state.stack):
             # Fast path: numpy arrays and scalars, or tuples/lists of them; no transform
             # active; seen before. The key holds every leaf's dtype and shape.
             if len(args) == 1:
                 a = args[0]
                 kind = type(a)
-                if (kind is float or kind is np.float64) and self._float_entry is not None:
-                    return self._float_entry(a)  # the object's double, read in place
+                float_entry = self._float_entry
+                if float_entry is not None and (kind is float or kind is _FLOAT64):
+                    return float_entry(a)  # the object's double, read in place
                 if kind in _NUMPY_SCALARS:
                     a = a.__array__()  # a 0-d array, faster than np.asarray
                     args = (a,)
@@ -305,6 +305,8 @@ class Jitted:
                 entry = fast.get(_fast_key(*flat))
                 if entry is not None:
                     return entry(flat[0])
+        if kwargs:
+            return self._keyword_jit(len(args), kwargs)(*args, *self._dynamic_values(kwargs))
         return self._call_general(args)
 
     def _call_general(self, args: tuple) -> Any:
