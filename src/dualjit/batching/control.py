@@ -11,6 +11,7 @@ from ..autodiff.jvp import has_tangent
 from ..ir import DType, Function
 from ..ir import primitives as P
 from ..ir.primitives import custom_lin_p
+from ..ir.util import scan_operands, scan_results, split_list, while_operands
 from ..tracer.core import bind, trace_flat
 from .core import (
     any_dim,
@@ -103,12 +104,12 @@ def _while_rule(size, args, dims, *, cond_fun, body_fun, cond_nconsts, body_ncon
     cc, bc = cond_nconsts, body_nconsts
     args = _fronted(args, dims, size)
     dims = _front_or_none(dims)
-    c_dims, b_dims, k_dims = dims[:cc], dims[cc:cc + bc], dims[cc + bc:]
+    c_dims, b_dims, k_dims = while_operands(dims, cc, bc)
     carry_dims = _carry_fixed_point(body_fun, b_dims, k_dims, [], size)
     _, (pred_dim,) = batch_function(cond_fun, c_dims + carry_dims, size)
     if pred_dim is not not_mapped:
         return _while_per_member(size, args, dims, cond_fun, body_fun, cc, bc)
-    cond_consts, body_consts, carry = args[:cc], args[cc:cc + bc], args[cc + bc:]
+    cond_consts, body_consts, carry = while_operands(args, cc, bc)
     carry = [bdim_at(x, d, size, 0) if w == 0 and d is not_mapped else x
              for x, d, w in zip(carry, k_dims, carry_dims)]
     new_cond, _ = batch_function(cond_fun, c_dims + carry_dims, size)
@@ -120,8 +121,9 @@ def _while_rule(size, args, dims, *, cond_fun, body_fun, cond_nconsts, body_ncon
 
 def _while_per_member(size, args, dims, cond_fun, body_fun, cc, bc):
     """Members stop at different steps: loop while any runs; finished members keep their carry."""
-    c_dims, b_dims = dims[:cc], dims[cc:cc + bc]
-    carry = [to_front(x, d, size) for x, d in zip(args[cc + bc:], dims[cc + bc:])]
+    c_dims, b_dims, k_dims = while_operands(dims, cc, bc)
+    cond_consts, body_consts, initial = while_operands(args, cc, bc)
+    carry = [to_front(x, d, size) for x, d in zip(initial, k_dims)]
     n_carry = len(carry)
     carry_dims = [0] * n_carry
 
@@ -131,23 +133,24 @@ def _while_per_member(size, args, dims, cond_fun, body_fun, cc, bc):
         return bdim_at(pred, d, size, 0)
 
     def any_running(*xs):
-        return [bind(P.reduce_max_p, member_pred(xs[:cc], xs[cc:]), axes=(0,))]
+        return [bind(P.reduce_max_p, member_pred(*split_list(xs, [cc])), axes=(0,))]
 
     def step(*xs):
-        consts, b_consts, carry = xs[:cc], xs[cc:cc + bc], xs[cc + bc:]
+        consts, b_consts, carry = while_operands(xs, cc, bc)
         running = member_pred(consts, carry)
         new, new_dims = batch_eval(body_fun, list(b_consts) + list(carry), b_dims + carry_dims,
                                    size)
         return [_select_members(running, bdim_at(x, d, size, 0), old)
                 for x, d, old in zip(new, new_dims, carry)]
 
-    const_types = [type_of(x) for x in args[:cc + bc]]
+    cond_types = [type_of(x) for x in cond_consts]
     carry_types = [type_of(x) for x in carry]
-    new_cond, caps = trace_flat(any_running, const_types[:cc] + carry_types)
+    new_cond, caps = trace_flat(any_running, cond_types + carry_types)
     assert not caps
-    new_body, caps = trace_flat(step, const_types + carry_types)
+    new_body, caps = trace_flat(step, cond_types + [type_of(x) for x in body_consts] + carry_types)
     assert not caps
-    outs = bind(P.while_p, *args[:cc], *args[:cc + bc], *carry, cond_fun=new_cond,
+    # the new body reads cond_fun's consts (to know which members still run) and its own
+    outs = bind(P.while_p, *cond_consts, *cond_consts, *body_consts, *carry, cond_fun=new_cond,
                 body_fun=new_body, cond_nconsts=cc, body_nconsts=cc + bc)
     return outs, carry_dims
 
@@ -157,8 +160,8 @@ batching_rules[P.while_p] = _while_rule
 
 def _scan_rule(size, args, dims, *, body, length, num_consts, num_carry, reverse):
     nc, nk = num_consts, num_carry
-    consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
-    c_dims, k_dims, x_dims = dims[:nc], dims[nc:nc + nk], dims[nc + nk:]
+    consts, carry, xs = scan_operands(args, nc, nk)
+    c_dims, k_dims, x_dims = scan_operands(dims, nc, nk)
     # A scanned operand's batch axis must not be its leading (scanned) axis: put it second.
     xs = [x if d is not_mapped else moveaxis(x, d, 1) for x, d in zip(xs, x_dims)]
     slice_dims = [not_mapped if d is not_mapped else 0 for d in x_dims]
@@ -169,7 +172,7 @@ def _scan_rule(size, args, dims, *, body, length, num_consts, num_carry, reverse
                                         carry_dims + [any_dim] * n_ys)
     outs = bind(P.scan_p, *consts, *carry, *xs, body=new_body, length=length,
                 num_consts=nc, num_carry=nk, reverse=reverse)
-    y_dims = [not_mapped if d is not_mapped else d + 1 for d in out_dims[nk:]]
+    y_dims = [not_mapped if d is not_mapped else d + 1 for d in scan_results(out_dims, nk)[1]]
     return outs, carry_dims + y_dims
 
 
