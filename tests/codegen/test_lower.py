@@ -461,3 +461,18 @@ def test_a_reduction_that_reads_its_sibling_is_not_merged_with_it():
     f = dj.make_ir(lambda x: (jnp.sum(x, axis=1), jnp.max(x - jnp.mean(x), axis=1),
                               jnp.prod(x * 0.1 + 1.0, axis=1)))(x)
     assert_same(f, [x])
+
+
+def test_long_chains_compile_to_the_interpreters_values():
+    # chains deeper than schedule.MAX_FUSION_DEPTH, cut by anchors kept in registers: values
+    # and gradients
+    def chain(x):
+        for _ in range(300):
+            x = jnp.sin(x) * 1.5
+        return jnp.sum(x * jnp.linspace(-1, 1, 8))
+
+    x = np.linspace(-1, 1, 8)
+    for f in (chain, dj.grad(chain)):
+        assert schedule.plan_function(dj.make_ir(f)(x)).kernels[0].segment.anchors
+        np.testing.assert_allclose(dj.jit(f)(x), eval_function(dj.make_ir(f)(x), x)[0],
+                                   rtol=1e-12, atol=1e-300)

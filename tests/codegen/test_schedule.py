@@ -271,24 +271,42 @@ def test_values_between_steps_are_freed_after_their_last_reader():
 
 
 def _fusion_depth(seg):
-    """Independently of the planner: the longest chain of values computed in registers."""
-    stored, depth = set(seg.materialized), {}
+    """Independently of the planner: the longest chain of values computed by recursion (a
+    stored value is loaded, an anchor is found in a register: both end a chain)."""
+    cut, depth = set(seg.materialized) | set(seg.anchors), {}
     for e in seg.eqns:
         d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
         for v in e.outputs:
-            depth[v] = 0 if v in stored else d
+            depth[v] = 0 if v in cut else d
     return max(depth.values(), default=0)
 
 
-def test_a_long_chain_is_cut_into_stored_pieces():
-    # lower.py emits a fused value by recursion into its operands: the plan bounds the depth
-    def f(x):
-        for _ in range(500):
-            x = jnp.sin(x) * 1.5
-        return x
+def _long_chain(x, link, n=500):
+    for _ in range(n):
+        x = link(x)
+    return x
 
-    seg = only_kernel(plan(f, np.ones(8)))
+
+def test_a_long_elementwise_chain_is_cut_by_anchors_kept_in_registers():
+    # lower.py emits a fused value by recursion into its operands: the plan bounds the depth
+    seg = only_kernel(plan(lambda x: _long_chain(x, lambda x: jnp.sin(x) * 1.5), np.ones(8)))
     assert _fusion_depth(seg) < schedule.MAX_FUSION_DEPTH
-    assert len(seg.temps) >= 1000 // schedule.MAX_FUSION_DEPTH
+    assert seg.temps == [] and len(seg.anchors) >= 1000 // schedule.MAX_FUSION_DEPTH
+    (group,) = seg.groups
+    assert [v for v in group.computed if v not in group.values] == seg.anchors
+    assert "anchors in registers:" in str(plan(lambda x: _long_chain(x, jnp.sin), np.ones(8)))
+
+
+def test_a_long_chain_through_index_changes_is_cut_into_stored_pieces():
+    # a reversed operand is read at another index than its loop's: no register holds it there
+    seg = only_kernel(plan(lambda x: _long_chain(x, lambda x: jnp.sin(x[::-1]) * 1.5),
+                           np.ones(8)))
+    assert _fusion_depth(seg) < schedule.MAX_FUSION_DEPTH
+    assert len(seg.temps) >= 1500 // schedule.MAX_FUSION_DEPTH and seg.anchors == []
+
+
+
+def test_a_short_chain_needs_no_cut():
     short = only_kernel(plan(lambda x: jnp.sin(jnp.sin(x) * 1.5) * 1.5, np.ones(8)))
     assert short.temps == []
+    assert short.anchors == []

@@ -293,10 +293,15 @@ class KernelBuilder:
 
 
 def _loops(k: KernelBuilder, _: Eqn, group: Group) -> None:
-    """Same-shape values in one loop nest: a chain is computed in registers, stored once each."""
+    """Same-shape values in one loop nest: a chain is computed in registers, stored once each
+    (the group's anchors are computed in turn too, and kept in registers)."""
+    stored = set(group.values)
+
     def body(idx):
-        for v in group.values:
-            k.store(v, idx, k.value(v, idx))
+        for v in group.computed:
+            value = k.value(v, idx)
+            if v in stored:
+                k.store(v, idx, value)
     k.loop_nest(group.values[0].type.shape, body)
 
 
@@ -814,6 +819,8 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
 
         def inner(red_idx):
             full = _scatter_index(kept, axes, out_idx, red_idx, x0.type.ndim)
+            for anchor in group.computed:  # deep chains: see schedule.MAX_FUSION_DEPTH
+                k.value(anchor, full)
             for e, acc in zip(eqns, accs):
                 dtype = e.inputs[0].type.dtype
                 v = k.value(e.inputs[0], full)

@@ -35,8 +35,9 @@ PARALLEL_MIN_ELEMENTS = 1 << 17  # below this, handing work to threads costs mor
 TINY_WORK = 256  # element operations: a function doing less keeps the GIL in its kernel
 SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machine-code generation
 # lower.py emits a fused value by recursing into its operands: a longer chain of fused
-# values is cut by storing one (a load and a store per element; keeps emission's recursion
-# depth bounded for programs of any length)
+# values is cut (keeps emission's recursion depth bounded for programs of any length), by an
+# anchor computed first in its loop and kept in a register when every reader reads it at the
+# loop's own index, else by storing it (a store and a load per element)
 MAX_FUSION_DEPTH = 64
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
@@ -195,6 +196,9 @@ class Group:
     math: LIBM, FAST (vectorizable polynomials) or FAST_CHECKED (plus a libm rerun).
     library: the library routine a ROOT calls ("gemm"), None for native loops.
     bodies: for control flow, (sub-Function, its Segment) pairs, emitted inline.
+    computed: for a LOOP, its values and its anchors (fused values evaluated before the values
+      above them, so deep chains recurse from one to the next), in program order; for a
+      REDUCE, the anchors its inner loop evaluates before reading the reductions' inputs.
     """
 
     kind: str
@@ -203,6 +207,7 @@ class Group:
     math: str = LIBM
     library: str | None = None
     bodies: tuple[tuple[Function, Segment], ...] = ()
+    computed: list[Var] = field(default_factory=list)
 
     def body(self, fn: Function) -> Segment:
         return next(seg for f, seg in self.bodies if f is fn)
@@ -226,7 +231,7 @@ class Segment:
         outs = set(self.live_out)
         self.materialized = self._must_store(outs)
         self._keep_in_registers(outs)
-        self._cap_fusion_depth()
+        self.anchors = self._cap_fusion_depth()
         self.temps = [v for v in self.materialized if v not in outs]
         self.groups = self._groups(planner or Planner())
         self.slot_of, self.slot_bytes = self._plan_temporaries()
@@ -275,24 +280,52 @@ class Segment:
         if drop:
             self.materialized = [v for v in self.materialized if v not in drop]
 
-    def _cap_fusion_depth(self) -> None:
-        """Store every MAX_FUSION_DEPTH-th value of a chain of fused values."""
+    def _cap_fusion_depth(self) -> list[Var]:
+        """Cut chains of fused values at every MAX_FUSION_DEPTH-th value: an anchor where
+        every reader reads it at its loop's own index, else a stored value. The anchors, in
+        program order."""
         stored = set(self.materialized)
+        in_place = self._read_in_place() if len(self.eqns) >= MAX_FUSION_DEPTH else set()
         depth: dict[Var, int] = {}
+        anchors: list[Var] = []
         added = False
         for e in self.eqns:
             d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
             for v in e.outputs:
                 if v in stored:
                     continue
-                if d >= MAX_FUSION_DEPTH:
+                if d < MAX_FUSION_DEPTH:
+                    depth[v] = d
+                elif v in in_place:
+                    anchors.append(v)  # depth 0 above it: found in a register
+                else:
                     stored.add(v)
                     added = True
-                else:
-                    depth[v] = d
         if added:
             order = {v: i for i, e in enumerate(self.eqns) for v in e.outputs}
             self.materialized = sorted(stored, key=lambda v: order[v])
+        return anchors
+
+    def _read_in_place(self) -> set[Var]:
+        """Fused values that every reader reads at its loop's own index: through elementwise
+        operations only, up to a stored elementwise value (a LOOP's) or to a reduction's input
+        (read in place by the reduction's loop)."""
+        readers: dict[Var, list[Eqn]] = {}
+        for e in self.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    readers.setdefault(a, []).append(e)
+        stored = set(self.materialized)
+        found: set[Var] = set()
+        for e in reversed(self.eqns):
+            for v in e.outputs:
+                if v not in stored and readers.get(v) and all(
+                        (r.primitive.elementwise and lowering(r.primitive).fused
+                         and all(o in stored or o in found for o in r.outputs))
+                        or (r.primitive.reduction is not None and tuple(r.inputs) == (v,))
+                        for r in readers[v]):
+                    found.add(v)
+        return found
 
     def _fusable_into(self, v: Var, group: list[Var], other: set[Var]) -> bool:
         """v's one reading loop is a reduction (or sibling reductions) over v's own shape that
@@ -361,6 +394,9 @@ class Segment:
         return p.elementwise or p.reduction is not None
 
     def _groups(self, planner: Planner) -> list[Group]:
+        if self.anchors:  # (for _computed)
+            self._stored = set(self.materialized)
+            self._position = {v: i for i, v in enumerate(self.producer)}
         groups: list[Group] = []
         for values in self._loop_groups():
             eqn = self.producer[values[0]]
@@ -373,16 +409,36 @@ class Segment:
     def _group(self, values: list[Var], eqn: Eqn, planner: Planner) -> Group:
         row = lowering(eqn.primitive)
         if eqn.primitive.reduction is not None:
-            return Group(REDUCE, values, [self.producer[v] for v in values],
-                         self._math(eqn.inputs[0].type.size))
+            group = Group(REDUCE, values, [self.producer[v] for v in values],
+                          self._math(eqn.inputs[0].type.size))
+            group.computed = [v for v in self._computed(group) if v not in group.values]
+            return group
         if row.fused:
-            return Group(LOOP, values, [self.producer[v] for v in values],
-                         self._math(values[0].type.size))
+            group = Group(LOOP, values, [self.producer[v] for v in values],
+                          self._math(values[0].type.size))
+            group.computed = self._computed(group)
+            return group
         math_kind = self._math(eqn.inputs[0].type.size) if row.rerunnable else LIBM
         bodies = tuple((fn, planner.body(fn)) for fn in sub_functions(eqn)) \
             if row.control_flow else ()
         library = row.library(eqn) if row.library else None
         return Group(ROOT, values, [eqn], math_kind, library, bodies)
+
+    def _computed(self, group: Group) -> list[Var]:
+        """A LOOP's values and the anchors fused into it, in program order."""
+        if not self.anchors:
+            return list(group.values)
+        anchors, stored = set(self.anchors), self._stored
+        chosen, stack = set(group.values), list(group.values)
+        seen: set[Var] = set()
+        while stack:  # down from the loop's values through the values fused into them
+            v = stack.pop()
+            if v not in seen:
+                seen.add(v)
+                stack.extend(a for a in self.producer[v].inputs if isinstance(a, Var)
+                             and a in self.producer and a not in stored)
+        chosen |= seen & anchors
+        return sorted(chosen, key=self._position.__getitem__)
 
     def _math(self, elements: int) -> str:
         """Vectorizable polynomials pay for their compile time from FAST_MATH_MIN_ELEMENTS on;
@@ -813,6 +869,8 @@ def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
                 REDUCE: f"reduction loop over {group.eqns[0].inputs[0].type}",
                 ROOT: f"{group.eqns[0].primitive.name}"}[group.kind]
         notes = [f"math: {group.math}"] + ([f"calls {group.library}"] if group.library else [])
+        anchors = [v for v in group.computed if v not in group.values]
+        notes += [f"anchors in registers: {_names(anchors, names)}"] if anchors else []
         lines.append(f"{pad}{head} -> {_names(group.values, names)}  [{'; '.join(notes)}]")
         for e in seg.fused_into(group):
             lines.append(f"{pad}    {_eqn_text(e, names)}")
