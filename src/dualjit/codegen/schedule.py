@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ..ir import Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
+from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas, conv_plan, lapack
@@ -284,8 +284,10 @@ class Segment:
         """Cut chains of fused values at every MAX_FUSION_DEPTH-th value: an anchor where
         every reader reads it at its loop's own index, else a stored value. The anchors, in
         program order."""
+        if len(self.eqns) < MAX_FUSION_DEPTH:
+            return []  # no chain is that long
         stored = set(self.materialized)
-        in_place = self._read_in_place() if len(self.eqns) >= MAX_FUSION_DEPTH else set()
+        in_place: set[Var] | None = None  # made when the first chain gets too long
         depth: dict[Var, int] = {}
         anchors: list[Var] = []
         added = False
@@ -296,7 +298,10 @@ class Segment:
                     continue
                 if d < MAX_FUSION_DEPTH:
                     depth[v] = d
-                elif v in in_place:
+                    continue
+                if in_place is None:
+                    in_place = self._read_in_place()
+                if v in in_place:
                     anchors.append(v)  # depth 0 above it: found in a register
                 else:
                     stored.add(v)
@@ -530,8 +535,13 @@ def body_segment(body: Function, planner: Planner | None = None) -> Segment:
                    planner)
 
 
+_COMPLEX = frozenset(d for d in DType if d.is_complex)
+
+
 def touches_complex(eqn: Eqn) -> bool:
-    return any(a.type.dtype.is_complex for a in (*eqn.inputs, *eqn.outputs))
+    """Whether an equation reads or makes a complex value."""
+    return any(a.type.dtype in _COMPLEX for a in eqn.inputs) or any(
+        v.type.dtype in _COMPLEX for v in eqn.outputs)
 
 
 # Equations that read or make complex values are native for these primitives (pairs of floats;
