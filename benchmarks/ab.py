@@ -103,8 +103,9 @@ def main() -> int:
                         "expression (re.search), e.g. '^W[1-6] '")
     parser.add_argument("--clock", choices=("time", "cpu"), default="time",
                         help="time: wall-clock seconds (default); cpu: CPU seconds of the "
-                        "worker and its child processes, less sensitive to other load (counts "
-                        "every thread's time: threaded workloads add up their threads)")
+                        "worker and the child processes it waited for, less sensitive to other "
+                        "load (threaded workloads add up their threads; a long-lived child, "
+                        "such as dualjit's compile worker, is not counted)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.workloads import WORKLOADS
