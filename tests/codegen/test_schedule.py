@@ -281,7 +281,7 @@ def _fusion_depth(seg):
     return max(depth.values(), default=0)
 
 
-def _long_chain(x, link, n=500):
+def _long_chain(x, link, n=300):  # (at most schedule.MAX_KERNEL_EQNS equations: one kernel)
     for _ in range(n):
         x = link(x)
     return x
@@ -291,7 +291,7 @@ def test_a_long_elementwise_chain_is_cut_by_anchors_kept_in_registers():
     # lower.py emits a fused value by recursion into its operands: the plan bounds the depth
     seg = only_kernel(plan(lambda x: _long_chain(x, lambda x: jnp.sin(x) * 1.5), np.ones(8)))
     assert _fusion_depth(seg) < schedule.MAX_FUSION_DEPTH
-    assert seg.temps == [] and len(seg.anchors) >= 1000 // schedule.MAX_FUSION_DEPTH
+    assert seg.temps == [] and len(seg.anchors) >= 600 // schedule.MAX_FUSION_DEPTH
     (group,) = seg.groups
     assert [v for v in group.computed if v not in group.values] == seg.anchors
     assert "anchors in registers:" in str(plan(lambda x: _long_chain(x, jnp.sin), np.ones(8)))
@@ -302,7 +302,7 @@ def test_a_long_chain_through_index_changes_is_cut_into_stored_pieces():
     seg = only_kernel(plan(lambda x: _long_chain(x, lambda x: jnp.sin(x[::-1]) * 1.5),
                            np.ones(8)))
     assert _fusion_depth(seg) < schedule.MAX_FUSION_DEPTH
-    assert len(seg.temps) >= 1500 // schedule.MAX_FUSION_DEPTH and seg.anchors == []
+    assert len(seg.temps) >= 900 // schedule.MAX_FUSION_DEPTH and seg.anchors == []
 
 
 
