@@ -24,7 +24,8 @@ from . import blas, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
-from .schedule import FAST, LIBM, LOOP, Group, Plan, Segment, touches_complex
+from .schedule import (FAST, LIBM, LOOP, NO_UNROLL, PLAIN, TUNED, Group, Plan, Segment,
+                       touches_complex)
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -94,6 +95,7 @@ class KernelBuilder:
         self.done: set[Var] = set()  # values whose group has been emitted: read from memory
         self.range_flag = None  # set while emitting a loop that may use fast sin/cos
         self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
+        self.loop_hints = TUNED  # the emitted group's Group.loops
 
     def child(self, segment: Segment, buffers: dict, *, fn: L.Function | None = None,
               chunk=None, chunk_of: int | None = None, done: set[Var] = frozenset()):
@@ -139,8 +141,23 @@ class KernelBuilder:
         body(i)
         self.memo = saved
         b.store(b.add(i, i64(1), flags=("nsw",)), counter)
-        b.branch(cond_block)
+        latch = b.branch(cond_block)
+        if self.loop_hints != TUNED:
+            latch.set_metadata("llvm.loop", self.loop_id(self.loop_hints))
         b.position_at_end(exit_block)
+
+    def loop_id(self, hints: str) -> L.values.MDValue:
+        """A loop's own metadata node (it names itself first, as LLVM requires) carrying
+        `hints`: no unrolling, and for PLAIN no vectorization either."""
+        m = self.module
+        disabled = [m.add_metadata([L.MetaDataString(m, "llvm.loop.unroll.disable")])]
+        if hints == PLAIN:
+            disabled.append(m.add_metadata([L.MetaDataString(m, "llvm.loop.vectorize.enable"),
+                                             const(I1, 0)]))
+        assert hints in (NO_UNROLL, PLAIN)
+        node = L.values.MDValue(m, [], name=str(len(m.metadata)))  # unique: not add_metadata
+        node.operands = (node, *disabled)
+        return node
 
     def alloca(self, t: L.Type, count: int = 1) -> L.Value:
         with self.b.goto_entry_block():
@@ -257,6 +274,7 @@ class KernelBuilder:
         polynomials plus a rerun with the C library when an argument was outside their range
         (the group's loops only write its outputs, so running them twice is safe)."""
         emit = _loops if group.kind == LOOP else root_rules[group.eqns[0].primitive]
+        self.loop_hints = group.loops
         if group.math == LIBM:
             emit(self, group.eqns[0], group)
             return

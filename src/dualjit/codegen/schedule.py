@@ -48,6 +48,17 @@ MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
 RANGE_LIMITED = frozenset({P.sin_p, P.cos_p, P.tan_p})
 
 LIBM, FAST, FAST_CHECKED = "libm", "fast", "fast, libm rerun out of range"  # Group.math
+
+# LLVM unrolls and vectorizes every loop, multiplying its code: cheap in a kernel of a few
+# loops, but a whole training step has dozens of small ones and spends its time in gemm (the
+# MLP step of benchmarks/torch_api.py, 30 loop nests: LLVM takes 4.7 s with both, 0.6 s
+# without, and the step runs within noise of the same speed). So in a kernel of more than
+# MANY_LOOPS loop nests, a loop under UNROLL_MIN_ELEMENTS elements is not unrolled, and one
+# under VECTORIZE_MIN_ELEMENTS not vectorized either.
+MANY_LOOPS = 16
+VECTORIZE_MIN_ELEMENTS = 4096
+UNROLL_MIN_ELEMENTS = 1 << 16
+TUNED, NO_UNROLL, PLAIN = "unrolled, vectorized", "vectorized", "plain"  # Group.loops
 LOOP, REDUCE, ROOT = "loop", "reduce", "root"  # Group.kind
 
 
@@ -199,6 +210,7 @@ class Group:
     computed: for a LOOP, its values and its anchors (fused values evaluated before the values
       above them, so deep chains recurse from one to the next), in program order; for a
       REDUCE, the anchors its inner loop evaluates before reading the reductions' inputs.
+    loops: what LLVM may do to its loops: TUNED (unroll and vectorize), NO_UNROLL or PLAIN.
     """
 
     kind: str
@@ -208,6 +220,7 @@ class Group:
     library: str | None = None
     bodies: tuple[tuple[Function, Segment], ...] = ()
     computed: list[Var] = field(default_factory=list)
+    loops: str = TUNED
 
     def body(self, fn: Function) -> Segment:
         return next(seg for f, seg in self.bodies if f is fn)
@@ -234,6 +247,7 @@ class Segment:
         self.anchors = self._cap_fusion_depth()
         self.temps = [v for v in self.materialized if v not in outs]
         self.groups = self._groups(planner or Planner())
+        self._limit_loop_tuning()
         self.slot_of, self.slot_bytes = self._plan_temporaries()
 
     def _must_store(self, outs: set[Var]) -> list[Var]:
@@ -444,6 +458,17 @@ class Segment:
                              and a in self.producer and a not in stored)
         chosen |= seen & anchors
         return sorted(chosen, key=self._position.__getitem__)
+
+    def _limit_loop_tuning(self) -> None:
+        """See MANY_LOOPS: in a kernel of many loop nests, loops are not unrolled, and small
+        ones not vectorized."""
+        looped = [g for g in self.groups if g.library is None]
+        if len(looped) <= MANY_LOOPS:
+            return
+        for group in looped:
+            space = max(a.type.size for a in [*group.values, *group.eqns[0].inputs])
+            group.loops = (TUNED if space >= UNROLL_MIN_ELEMENTS else
+                           NO_UNROLL if space >= VECTORIZE_MIN_ELEMENTS else PLAIN)
 
     def _math(self, elements: int) -> str:
         """Vectorizable polynomials pay for their compile time from FAST_MATH_MIN_ELEMENTS on;
@@ -881,6 +906,7 @@ def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
         notes = [f"math: {group.math}"] + ([f"calls {group.library}"] if group.library else [])
         anchors = [v for v in group.computed if v not in group.values]
         notes += [f"anchors in registers: {_names(anchors, names)}"] if anchors else []
+        notes += [f"loops: {group.loops}"] if group.loops != TUNED else []
         lines.append(f"{pad}{head} -> {_names(group.values, names)}  [{'; '.join(notes)}]")
         for e in seg.fused_into(group):
             lines.append(f"{pad}    {_eqn_text(e, names)}")
