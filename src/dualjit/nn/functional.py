@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import lax
 from .. import numpy as jnp
 from ..eager import array_ops as A
 from ..eager.tensor import Tensor, _new_tensor, _operand, apply_op, as_tensor_arg, where
@@ -144,7 +145,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def _linear(x, w, b):
-    return jnp.matmul(x, jnp.transpose(w)) + b
+    return _linear_no_bias(x, w) + b
 
 
 def _np_linear(x, w, b):
@@ -154,7 +155,11 @@ def _np_linear(x, w, b):
 
 
 def _linear_no_bias(x, w):
-    return jnp.matmul(x, jnp.transpose(w))
+    # x contracted with w's axis 1 directly: gemm reads w transposed, so neither the forward
+    # nor the weight's gradient materializes a transposed copy of the weight.
+    dtype = jnp.result_type(x, w)
+    x, w = jnp.asarray(x, dtype), jnp.asarray(w, dtype)
+    return lax.dot_general(x, w, (((jnp.ndim(x) - 1,), (1,)), ((), ())))
 
 
 def _np_linear_no_bias(x, w):
