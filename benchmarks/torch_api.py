@@ -1,7 +1,7 @@
 """Workloads of issue 13: PyTorch training code run by dualjit and by PyTorch in the same run.
 
-W7: the polynomial fit of examples/pytorch/polynomial_nn.py (nn.Sequential, MSELoss(sum),
-RMSprop), 2000 steps. W8: an MLP 784-256-10 (ReLU, CrossEntropyLoss, SGD with momentum) for one
+T1: the polynomial fit of examples/pytorch/polynomial_nn.py (nn.Sequential, MSELoss(sum),
+RMSprop), 2000 steps. T2: an MLP 784-256-10 (ReLU, CrossEntropyLoss, SGD with momentum) for one
 epoch of 60 mini-batches of 128. Each eagerly, and compiled in steady state: the whole step
 (dj.compile / torch.compile of the step function) and, for PyTorch, also the model alone
 (torch.compile(model), backward and optimizer eager); and the time to the first compiled step
@@ -119,19 +119,19 @@ def _poly_runner(step, data):
     return _poly_run(step, data)
 
 
-def w7_eager():
+def t1_eager():
     return _impls(poly_setup, _poly_runner, False)
 
 
-def w7_compiled():
+def t1_compiled():
     return _impls(poly_setup, _poly_runner, True)
 
 
-def w8_eager():
+def t2_eager():
     return _impls(mlp_setup, _mlp_run, False)
 
 
-def w8_compiled():
+def t2_compiled():
     return _impls(mlp_setup, _mlp_run, True)
 
 
@@ -147,7 +147,8 @@ def _first_compiled_steps(setup, lib_name):
             from dualjit.codegen import runtime
             from dualjit.eager import backward
 
-            runtime._cache.clear()  # compile again, as a fresh process would
+            runtime._recent.clear()  # compile again, as a fresh process would
+            runtime._live.clear()
             backward._backward_cache.clear()
         else:
             lib = _torch()
@@ -163,14 +164,14 @@ def _first_compiled_steps(setup, lib_name):
     return run
 
 
-def w7_compile_time():
+def t1_compile_time():
     impls = {"dualjit": _first_compiled_steps(poly_setup, "dualjit")}
     if _have("torch"):
         impls["torch.compile"] = _first_compiled_steps(poly_setup, "torch")
     return impls
 
 
-def w8_compile_time():
+def t2_compile_time():
     impls = {"dualjit": _first_compiled_steps(mlp_setup, "dualjit")}
     if _have("torch"):
         impls["torch.compile"] = _first_compiled_steps(mlp_setup, "torch")
@@ -178,24 +179,24 @@ def w8_compile_time():
 
 
 WORKLOADS = {
-    "W7 poly fit nn+RMSprop, 2000 eager steps": w7_eager,
-    "W7 poly fit nn+RMSprop, 2000 compiled steps": w7_compiled,
-    "W7 poly fit: compile (first compiled step)": w7_compile_time,
-    "W8 MLP 784-256-10 epoch (60 x 128), eager": w8_eager,
-    "W8 MLP 784-256-10 epoch (60 x 128), compiled": w8_compiled,
-    "W8 MLP: compile (first compiled step)": w8_compile_time,
+    "T1 poly fit nn+RMSprop, 2000 eager steps": t1_eager,
+    "T1 poly fit nn+RMSprop, 2000 compiled steps": t1_compiled,
+    "T1 poly fit: compile (first compiled step)": t1_compile_time,
+    "T2 MLP 784-256-10 epoch (60 x 128), eager": t2_eager,
+    "T2 MLP 784-256-10 epoch (60 x 128), compiled": t2_compiled,
+    "T2 MLP: compile (first compiled step)": t2_compile_time,
 }
 
 
 def main() -> int:
-    """python -m benchmarks.torch_api [passes]: W7 and W8 only, into results/torch_api.md."""
+    """python -m benchmarks.torch_api [passes]: T1 and T2 only, into results/torch_api.md."""
     import datetime
     import sys
 
     from .__main__ import RESULTS, machine, run, table
 
     passes = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    rows = run(passes, "W7") + run(passes, "W8")
+    rows = run(passes, "T1") + run(passes, "T2")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"# Issue 13 workloads: PyTorch programs\n\n{stamp} — {machine()}\n\nMedians over "
             f"{passes} interleaved passes; the last column is each implementation's time divided "
