@@ -11,6 +11,7 @@ epoch of 60 mini-batches of 128. Each eagerly, and compiled in steady state: the
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -108,11 +109,25 @@ def _impls(setup, runner, compiled: bool):
             step = torch.compile(step)
             runner(step, data)()
         impls["torch.compile" if compiled else "torch"] = runner(step, data)
+        if not compiled:  # PyTorch on one thread: its OpenMP threads spin on a busy machine
+            step, data = setup(torch)
+            impls["torch, 1 thread"] = _one_thread(torch, runner(step, data))
         if compiled:  # the other usual way: compile the model; backward and step run eagerly
             step, data = setup(torch, torch.compile)
             runner(step, data)()
             impls["torch.compile(model)"] = runner(step, data)
     return impls
+
+
+def _one_thread(torch, run):
+    def one_thread():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            run()
+        finally:
+            torch.set_num_threads(threads)
+    return one_thread
 
 
 def _poly_runner(step, data):
@@ -188,19 +203,29 @@ WORKLOADS = {
 }
 
 
+def _loads(loads) -> str:
+    return ", ".join(f"{x:.1f}" for x in loads)
+
+
 def main() -> int:
-    """python -m benchmarks.torch_api [passes]: T1 and T2 only, into results/torch_api.md."""
+    """python -m benchmarks.torch_api [passes [names...]]: T1 and T2 (or the workloads whose
+    names contain one of `names`), into results/torch_api.md."""
     import datetime
     import sys
 
     from .__main__ import RESULTS, machine, run, table
 
     passes = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    rows = run(passes, "T1") + run(passes, "T2")
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = (f"# Issue 13 workloads: PyTorch programs\n\n{stamp} — {machine()}\n\nMedians over "
-            f"{passes} interleaved passes; the last column is each implementation's time divided "
-            f"by dualjit's (above 1: dualjit is faster).\n\n{table(rows)}\n")
+    only = sys.argv[2:] or ["T1", "T2"]
+    now = datetime.datetime.now
+    start, load_start = now(datetime.timezone.utc), os.getloadavg()
+    rows = [row for name in only for row in run(passes, name)]
+    end, load_end = now(datetime.timezone.utc), os.getloadavg()
+    text = (f"# Issue 13 workloads: PyTorch programs\n\n{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC — "
+            f"{machine()}; load average (1, 5, 15 min) {_loads(load_start)} at the start, "
+            f"{_loads(load_end)} at the end\n\nMedians over {passes} interleaved passes; the "
+            f"last column is each implementation's time divided by dualjit's (above 1: dualjit "
+            f"is faster).\n\n{table(rows)}\n")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "torch_api.md").write_text(text)
     print(text)

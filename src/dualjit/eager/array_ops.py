@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from ..autodiff import custom_jvp
+from ..codegen import threads
 from ..ir import primitives as P
 from ..tracer.core import Tracer, bind
 
@@ -32,6 +33,13 @@ def _pending(name: str, fallback):
 # ---------------------------------------------------------------------------------------------
 # Casts and elementwise functions
 # ---------------------------------------------------------------------------------------------
+
+def np_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.matmul on BLAS threads chosen for its size and the machine's idle cores, as compiled
+    kernels choose them (NumPy shares their OpenBLAS; its own thread count spins under load)."""
+    threads.use_blas_for(a.size * (b.shape[-1] if b.ndim > 1 else 1))
+    return np.matmul(a, b)
+
 
 def astype(x: Any, dtype: Any) -> Any:
     if type(x) is ndarray:

@@ -1124,7 +1124,7 @@ class Tensor:
     def __matmul__(self, other):
         if not isinstance(other, Tensor):
             other = as_tensor_arg(other, "matmul operand")
-        return binary_op("MatmulBackward", jnp.matmul, np.matmul, self, other)
+        return binary_op("MatmulBackward", jnp.matmul, A.np_matmul, self, other)
 
     def __rmatmul__(self, other):
         return as_tensor_arg(other, "matmul operand") @ self

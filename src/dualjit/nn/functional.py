@@ -149,7 +149,7 @@ def _linear(x, w, b):
 
 
 def _np_linear(x, w, b):
-    out = np.matmul(x, w.T)
+    out = A.np_matmul(x, w.T)
     out += b
     return out
 
@@ -163,7 +163,7 @@ def _linear_no_bias(x, w):
 
 
 def _np_linear_no_bias(x, w):
-    return np.matmul(x, w.T)
+    return A.np_matmul(x, w.T)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
