@@ -8,7 +8,7 @@ import dualjit.numpy as jnp
 from dualjit.codegen import schedule
 from dualjit.codegen.lower import emit_module
 from dualjit.codegen.runtime import CompiledFunction
-from dualjit.codegen.schedule import NO_UNROLL, PLAIN, TUNED, plan_function
+from dualjit.codegen.schedule import FAST, LIBM, NO_UNROLL, PLAIN, TUNED, plan_function
 from dualjit.ir.interpreter import eval_function
 
 
@@ -22,27 +22,29 @@ def chain(steps):
     return f
 
 
-ARGS = (np.linspace(-2.0, 2.0, 100), np.linspace(-1.0, 3.0, 5000))
+ARGS = (np.linspace(-2.0, 2.0, 2000), np.linspace(-1.0, 3.0, 5000))  # both >= FAST_MATH_MIN
 
 
 def loop_hints(steps):
+    """{(the group's loops are over the big argument, Group.loops)} and the small ones' math."""
     (kernel,) = plan_function(dj.make_ir(chain(steps))(*ARGS)).kernels
-    return {(g.values[0].type.size >= schedule.VECTORIZE_MIN_ELEMENTS
-             or g.eqns[0].inputs[0].type.size >= schedule.VECTORIZE_MIN_ELEMENTS, g.loops)
-            for g in kernel.segment.groups}
+    big = {g: max(a.type.size for a in [*g.values, *g.eqns[0].inputs]) >= 5000
+           for g in kernel.segment.groups}
+    small_math = {g.math for g in kernel.segment.groups if not big[g]}
+    return {(big[g], g.loops) for g in kernel.segment.groups}, small_math
 
 
 def test_a_kernel_of_few_loop_nests_leaves_llvm_its_loop_choices():
-    assert loop_hints(3) == {(False, TUNED), (True, TUNED)}
+    assert loop_hints(3) == ({(False, TUNED), (True, TUNED)}, {FAST})
 
 
 def test_a_kernel_of_many_loop_nests_gets_plain_small_loops_and_no_unrolling():
-    assert loop_hints(12) == {(False, PLAIN), (True, NO_UNROLL)}
+    assert loop_hints(12) == ({(False, PLAIN), (True, NO_UNROLL)}, {LIBM})
 
 
 def test_loops_of_at_least_unroll_min_elements_stay_tuned(monkeypatch):
     monkeypatch.setattr(schedule, "UNROLL_MIN_ELEMENTS", 5000)
-    assert loop_hints(12) == {(False, PLAIN), (True, TUNED)}
+    assert loop_hints(12)[0] == {(False, PLAIN), (True, TUNED)}
 
 
 def test_hinted_loops_carry_llvm_loop_metadata_and_compute_the_interpreters_values():

@@ -461,7 +461,7 @@ class Segment:
 
     def _limit_loop_tuning(self) -> None:
         """See MANY_LOOPS: in a kernel of many loop nests, loops are not unrolled, and small
-        ones not vectorized."""
+        ones not vectorized (so they call the C library's math, as small loops do anyway)."""
         looped = [g for g in self.groups if g.library is None]
         if len(looped) <= MANY_LOOPS:
             return
@@ -469,6 +469,8 @@ class Segment:
             space = max(a.type.size for a in [*group.values, *group.eqns[0].inputs])
             group.loops = (TUNED if space >= UNROLL_MIN_ELEMENTS else
                            NO_UNROLL if space >= VECTORIZE_MIN_ELEMENTS else PLAIN)
+            if group.loops == PLAIN:
+                group.math = LIBM  # (the fast polynomials are there to be vectorized)
 
     def _math(self, elements: int) -> str:
         """Vectorizable polynomials pay for their compile time from FAST_MATH_MIN_ELEMENTS on;
