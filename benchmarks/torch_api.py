@@ -109,9 +109,14 @@ def _impls(setup, runner, compiled: bool):
             step = torch.compile(step)
             runner(step, data)()
         impls["torch.compile" if compiled else "torch"] = runner(step, data)
-        if not compiled:  # PyTorch on one thread: its OpenMP threads spin on a busy machine
-            step, data = setup(torch)
-            impls["torch, 1 thread"] = _one_thread(torch, runner(step, data))
+        # PyTorch on one thread too: its OpenMP threads spin on a busy machine (inductor's
+        # kernels take the thread count of their compilation: compiled and warmed on one)
+        step, data = setup(torch)
+        step = torch.compile(step) if compiled else step
+        impls["torch.compile, 1 thread" if compiled else "torch, 1 thread"] = one_thread = \
+            _one_thread(torch, runner(step, data))
+        if compiled:
+            one_thread()
         if compiled:  # the other usual way: compile the model; backward and step run eagerly
             step, data = setup(torch, torch.compile)
             runner(step, data)()
