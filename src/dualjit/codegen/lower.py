@@ -24,8 +24,7 @@ from . import blas, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
-from .schedule import (FAST, LIBM, LOOP, NO_UNROLL, PLAIN, TUNED, Group, Plan, Segment,
-                       touches_complex)
+from .schedule import FAST, LIBM, LOOP, NO_UNROLL, PLAIN, TUNED, Group, Plan, Segment, touches_complex
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
