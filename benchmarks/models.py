@@ -71,7 +71,7 @@ def transformer_loss(ops, p, x):
     h = ops.layer_norm(x, p[0], p[1])
     qkv = h @ p[2]
     q, k, v = (split(qkv[:, :, i * d:(i + 1) * d]) for i in range(3))
-    scores = ops.softmax((q @ ops.transpose(k, (0, 1, 3, 2))) * (1.0 / np.sqrt(d // heads)))
+    scores = ops.softmax((q @ ops.transpose(k, (0, 1, 3, 2))) * (d // heads) ** -0.5)
     attn = ops.reshape(ops.transpose(scores @ v, (0, 2, 1, 3)), (b, s, d))
     x = x + attn @ p[3]
     h = ops.layer_norm(x, p[4], p[5])

@@ -939,35 +939,51 @@ _registered_symbols: set[str] = set()
 
 
 def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
-    """out[M,N] = lhs . rhs through BLAS's gemm, with the transposes the dimension numbers
-    imply (row-major); the gemm's address is registered with LLVM by its symbol name."""
+    """out = lhs . rhs through BLAS's gemm: one call per index of the batch loops, the
+    transposes and leading dimensions of blas.gemm_layout (row-major); the gemm's address is
+    registered with LLVM by its symbol name."""
     lhs, rhs = eqn.inputs
-    (lc, rc), _ = eqn.params["dimension_numbers"]
     dtype = eqn.outputs[0].type.dtype
+    layout = blas.gemm_layout(lhs.type.shape, rhs.type.shape, eqn.params["dimension_numbers"])
+    gemm = _gemm_function(k, dtype)
+    it = L.IntType(gemm.function_type.args[3].width)
+    # the scalars alpha = 1, beta = 0: by value for real gemms, by pointer for complex ones
+    alpha, beta = (_complex_scalar(k, dtype, v) if dtype.is_complex else L.Constant(REG[dtype], v)
+                   for v in (1.0, 0.0))
+    a, b_ = layout.lhs, layout.rhs
+    flags = [L.Constant(I32, blas.ROW_MAJOR)] + [
+        L.Constant(I32, blas.TRANS if m.trans else blas.NO_TRANS) for m in (a, b_)]
+    sizes = [L.Constant(it, v) for v in (layout.m, layout.n, layout.k)]
+
+    def call(idx):
+        ptrs = []
+        for base, which in ((lhs_ptr, 1), (rhs_ptr, 2), (out_ptr, 3)):
+            offset = None
+            for i, loop in zip(idx, layout.batch):
+                term = k.b.mul(i, i64(loop[which]), flags=("nsw",))
+                offset = term if offset is None else k.b.add(offset, term, flags=("nsw",))
+            ptrs.append(base if offset is None else
+                        k.b.gep(base, [offset], source_etype=MEM[dtype]))
+        k.b.call(gemm, flags + sizes + [
+            alpha, ptrs[0], L.Constant(it, a.ld), ptrs[1], L.Constant(it, b_.ld),
+            beta, ptrs[2], L.Constant(it, max(1, layout.n))])
+
+    k.loop_nest([loop[0] for loop in layout.batch], call)
+
+
+def _gemm_function(k: KernelBuilder, dtype: DType) -> L.Function:
+    """The module's declaration of BLAS's gemm for `dtype` (registered with LLVM once)."""
     gemm = blas.gemms()[dtype]
     if gemm.symbol not in _registered_symbols:
         llvm().add_symbol(gemm.symbol, gemm.address)
         _registered_symbols.add(gemm.symbol)
-    it = L.IntType(gemm.int_bits)
-    # the scalars alpha = 1, beta = 0: by value for real gemms, by pointer for complex ones
-    ft = PTR if dtype.is_complex else REG[dtype]
-    alpha, beta = (_complex_scalar(k, dtype, v) if dtype.is_complex else L.Constant(ft, v)
-                   for v in (1.0, 0.0))
     fn = k.module.globals.get(gemm.symbol)
     if fn is None:
+        it = L.IntType(gemm.int_bits)
+        ft = PTR if dtype.is_complex else REG[dtype]  # complex gemms take alpha, beta by pointer
         fn = L.Function(k.module, L.FunctionType(L.VoidType(), [
             I32, I32, I32, it, it, it, ft, PTR, it, PTR, it, ft, PTR, it]), gemm.symbol)
-    (l0, l1), (r0, r1) = lhs.type.shape, rhs.type.shape
-    trans_a = lc[0] == 0  # lhs stored K x M
-    trans_b = rc[0] == 1  # rhs stored N x K
-    m, kk = (l1, l0) if trans_a else (l0, l1)
-    n = r0 if trans_b else r1
-    flags = [L.Constant(I32, blas.ROW_MAJOR)] + [
-        L.Constant(I32, blas.TRANS if t else blas.NO_TRANS) for t in (trans_a, trans_b)]
-    k.b.call(fn, flags + [L.Constant(it, m), L.Constant(it, n), L.Constant(it, kk),
-                          alpha, lhs_ptr, L.Constant(it, max(1, l1)), rhs_ptr,
-                          L.Constant(it, max(1, r1)), beta, out_ptr,
-                          L.Constant(it, max(1, n))])
+    return fn
 
 
 def _complex_scalar(k: KernelBuilder, dtype: DType, value: float) -> L.Value:

@@ -65,6 +65,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     if sa2[-1] != sb2[-2]:
         raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: "
                          f"{sa2[-1]} (dim {len(sa) - 1}) != {sb2[-2]} (dim {builtins.max(len(sb) - 2, 0)})")
+    if len(sb) == 2 and len(sa) > 2:  # a stack times one matrix: no broadcast copies of b
+        return bind(P.dot_general_p, a, b, dimension_numbers=(((len(sa) - 1,), (0,)), ((), ())))
     batch = joint_shape("matmul", sa2[:-2], sb2[:-2])
     a2 = broadcast_to(a2, batch + sa2[-2:])
     b2 = broadcast_to(b2, batch + sb2[-2:])
