@@ -332,8 +332,26 @@ class Jitted:
                 if (key == _FLOAT64_SCALAR_KEY and float_call is not None
                         and not entry.const_args and entry.out_tree.kind is None):
                     self._float_entry = float_call
+                    self._install_native_call(entry.compiled)
         outs = entry.compiled(*entry.const_args, *arrays)
         return tree_unflatten(entry.out_tree, outs)
+
+    def _install_native_call(self, compiled) -> None:
+        """Calls with one float go straight to native code (codegen/dispatch.py), which hands
+        every other call to Jitted.__call__; installed in a class of this object's own."""
+        found = getattr(compiled, "float_entry", None)
+        if found is None or os.environ.get("DUALJIT_NATIVE_DISPATCH", "1") == "0":
+            return
+        from .codegen.dispatch import float_dispatcher
+
+        address, shape, dtype = found
+        native = float_dispatcher(address, compiled, shape, dtype,
+                                  functools.partial(Jitted.__call__, self))
+        if native is not None:
+            if type(self) is Jitted:
+                self.__class__ = type("Jitted", (Jitted,), {"__module__": Jitted.__module__,
+                                                           "__doc__": Jitted.__doc__})
+            type(self).__call__ = native
 
     def _compile(self, key, args, nums) -> _Entry:
         with self._lock:

@@ -33,6 +33,11 @@ scans the sources for calls into native code and fails on a module not listed he
   (`CallSpec.key_fits`), so (1)-(3) hold for every call that reaches it.
 - `float_call` (jit.py): one Python float or numpy.float64 (exact type, checked by jit),
   whose double the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
+- the native dispatcher (codegen/dispatch.py; jit.py installs it as a Jitted object's
+  `__call__` once the one-float specialization has a `float_call`): checks natively that
+  there are no keyword arguments, exactly one argument whose exact type is float or
+  numpy.float64, and that nothing is being traced (tracer.core.active_traces); then calls
+  the kernel's `_pyf` entry as float_call does. Every other call goes to `Jitted.__call__`.
 - the kernels' METH_FASTCALL builtins (`<kernel>_py`, `_pyf`; made by `pycall.builtin` in
   codegen/runtime.py): called only from the callers above with checked arrays; they check
   the argument count and (4)'s alignment themselves (an empty array's pointer too: coerce

@@ -169,9 +169,10 @@ class CompiledFunction:
     def _make_callers(self, builtin_entries: bool) -> None:
         """fast_call (any arguments, checked), typed_call and float_call (see callers.py) for
         a Function that is one kernel or one library call; None where they do not apply."""
+        self.float_entry = None  # (address of a `_pyf` entry, out shape, dtype): dispatch.py
         callers = self._one_kernel_callers(builtin_entries) or self._one_host_step_callers()
         if profile.ENABLED:  # DUALJIT_PROFILE=1: every call goes through the timed steps
-            callers = None
+            callers = self.float_entry = None
         self.fast_call = callers.call if callers else None
         self.typed_call = callers.typed if callers else None
         self.float_call = callers.float_call if callers else None
@@ -198,8 +199,11 @@ class CompiledFunction:
         float_kernel = None
         if builtin_entries and kernel.plan.float_entry:
             name = kernel.plan.name
-            float_kernel = pycall.builtin(name, self.compiled.address(name + "_pyf"),
-                                          self.compiled)
+            address = self.compiled.address(name + "_pyf")
+            float_kernel = pycall.builtin(name, address, self.compiled)
+            if not kernel.blas_flops and layout.simple:  # (no BLAS thread count to set)
+                (shape, dtype), = layout.out_specs
+                self.float_entry = (address, shape, dtype)
         return kernel_callers(self.spec, kernel.call, layout, float_kernel)
 
     def _one_host_step_callers(self):

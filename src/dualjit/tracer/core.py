@@ -51,6 +51,10 @@ _state = _State()
 # The same object, public for jit's fast path, which reads `trace_state.stack` directly:
 # calling tracing() costs ~0.1 us there, a sixth of a repeat call.
 trace_state = _state
+# Traces active in all threads, where native code can read it (codegen/dispatch.py: a jitted
+# function's native entry hands the call to Python while anything is being traced).
+active_traces = np.zeros(1, np.int64)
+_active_lock = threading.Lock()
 
 
 def current_builder() -> Builder | None:
@@ -81,12 +85,16 @@ class Builder:
     def __enter__(self) -> Builder:
         _state.stack.append(self)
         self.active = True
+        with _active_lock:
+            active_traces[0] += 1
         return self
 
     def __exit__(self, *exc: Any) -> None:
         popped = _state.stack.pop()
         assert popped is self
         self.active = False
+        with _active_lock:
+            active_traces[0] -= 1
 
     def value_of(self, var: Var) -> np.ndarray | None:
         return self.values.get(var)
