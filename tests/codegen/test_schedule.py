@@ -144,7 +144,7 @@ def test_which_kernels_split_across_threads():
     assert all(k.flat is None for p in not_split for k in p.kernels)
 
 
-def test_products_call_gemm_when_large_loop_when_small_and_numpy_when_interleaved(monkeypatch):
+def test_products_call_gemm_when_large_loop_when_small_and_numpy_when_integer(monkeypatch):
     big = plan(lambda a, b: jnp.tanh(a @ b), np.ones((70, 40)), np.ones((40, 90)))
     small = plan(lambda a, b: a @ b, np.ones((3, 4)), np.ones((4, 5)))
     (product,) = [g for g in small.kernels[0].segment.groups if g.kind == ROOT]
@@ -155,10 +155,14 @@ def test_products_call_gemm_when_large_loop_when_small_and_numpy_when_interleave
         batched = plan(jnp.matmul, np.ones((4, 64, 64)), np.ones((4, 64, 64)))
         (product,) = [g for g in batched.kernels[0].segment.groups if g.kind == ROOT]
         assert product.library == "gemm" and batched.host_steps == []
-    # contracting axes 0 and 2 of the lhs are not evenly spaced: gemm would need a copy
-    interleaved = plan(lambda a, b: lax.dot_general(a, b, (((0, 2), (0, 1)), ((), ()))),
-                       np.ones((16, 64, 16)), np.ones((16, 16, 64)))
-    (step,) = interleaved.host_steps
+        # contracting axes 0 and 2 of the lhs are not evenly spaced: a transposed copy first
+        interleaved = plan(lambda a, b: lax.dot_general(a, b, (((0, 2), (0, 1)), ((), ()))),
+                           np.ones((16, 64, 16)), np.ones((16, 16, 64)))
+        assert interleaved.host_steps == [] and [
+            e.primitive for e in interleaved.kernels[0].segment.eqns] == [P.transpose_p,
+                                                                           P.dot_general_p]
+    integer = plan(jnp.matmul, np.ones((4, 64, 64), np.int64), np.ones((4, 64, 64), np.int64))
+    (step,) = integer.host_steps
     assert step.eqn.primitive is P.dot_general_p and "matmul" in step.reason
     monkeypatch.setattr(blas, "_found", {})  # a numpy without OpenBLAS
     no_blas = plan(lambda a, b: jnp.tanh(a @ b), np.ones((70, 40)), np.ones((40, 90)))

@@ -106,7 +106,7 @@ def _group(shape, strides, axes) -> tuple[int, int | None] | None:
     return size, (strides[axes[-1]] if axes else None)
 
 
-def _matrix(shape, rows, cols) -> tuple[int, int, Matrix] | None:
+def matrix_view(shape, rows, cols) -> tuple[int, int, Matrix] | None:
     """An operand's axes `rows` x `cols` as a BLAS matrix, or None when that needs a copy."""
     strides = _strides(shape)
     row, col = _group(shape, strides, rows), _group(shape, strides, cols)
@@ -126,7 +126,7 @@ def gemm_layout(lhs_shape, rhs_shape, dimension_numbers) -> GemmLayout | None:
     (lc, rc), (lb, rb) = dimension_numbers
     lfree = [d for d in range(len(lhs_shape)) if d not in lc and d not in lb]
     rfree = [d for d in range(len(rhs_shape)) if d not in rc and d not in rb]
-    a, b = _matrix(lhs_shape, lfree, lc), _matrix(rhs_shape, rc, rfree)
+    a, b = matrix_view(lhs_shape, lfree, lc), matrix_view(rhs_shape, rc, rfree)
     if a is None or b is None:
         return None
     out_shape = [lhs_shape[d] for d in lb] + [lhs_shape[d] for d in lfree] + [

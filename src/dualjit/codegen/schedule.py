@@ -110,6 +110,47 @@ def _product_on_host(eqn: Eqn, planner: Planner) -> str | None:
     return None
 
 
+def readable_products(fn: Function) -> Function:
+    """fn, with each large product whose operands gemm cannot read in place (free and
+    contracting axes interleaved in memory) given transposed operands, which it can read:
+    the kernel stores the transposed copy, then calls gemm (instead of a host step)."""
+    eqns: list[Eqn] = []
+    for eqn in fn.eqns:
+        if (eqn.primitive is P.dot_general_p and contraction_size(eqn) >= BLAS_MIN_FLOPS
+                and not blas.gemm_ok(eqn) and eqn.outputs[0].type.dtype in blas.gemms()
+                and all(isinstance(a, Var) for a in eqn.inputs)):
+            eqns += _transposed_product(eqn)
+        else:
+            eqns.append(eqn)
+    return fn if len(eqns) == len(fn.eqns) else Function(fn.inputs, fn.consts, eqns,
+                                                          fn.outputs)
+
+
+def _transposed_product(eqn: Eqn) -> list[Eqn]:
+    """The operand(s) gemm cannot read transposed, lhs to [batch, free, contracting], rhs to
+    [batch, contracting, free]; the output (batch, lhs free, rhs free axes) is unchanged."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    lhs, rhs = eqn.inputs
+    lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
+    rfree = [d for d in range(rhs.type.ndim) if d not in rc and d not in rb]
+    out: list[Eqn] = []
+
+    def transposed(x: Var, perm: list[int]) -> Var:
+        t = Var(TensorType(x.type.dtype, tuple(x.type.shape[d] for d in perm)))
+        out.append(Eqn(P.transpose_p, [x], [t], {"permutation": tuple(perm)}))
+        return t
+
+    nb, nc, nl = len(lb), len(lc), len(lfree)
+    if blas.matrix_view(lhs.type.shape, lfree, lc) is None:
+        lhs, lc, lb = (transposed(lhs, [*lb, *lfree, *lc]), range(nb + nl, nb + nl + nc),
+                       range(nb))
+    if blas.matrix_view(rhs.type.shape, rc, rfree) is None:
+        rhs, rc, rb = transposed(rhs, [*rb, *rc, *rfree]), range(nb, nb + nc), range(nb)
+    numbers = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    out.append(Eqn(P.dot_general_p, [lhs, rhs], eqn.outputs, {"dimension_numbers": numbers}))
+    return out
+
+
 def _stack_reason(n: int) -> str | None:
     return f"needs {n} bytes of stack (limit {STACK_LIMIT})" if n > STACK_LIMIT else None
 
@@ -759,6 +800,7 @@ class Plan:
 def plan_function(fn: Function) -> Plan:
     """Split fn into kernels (runs of natively lowered equations, at most MAX_KERNEL_EQNS
     each) and host steps."""
+    fn = readable_products(fn)
     planner = Planner()
     last_read = _last_read(fn)
     steps: list[KernelPlan | HostStepPlan] = []
