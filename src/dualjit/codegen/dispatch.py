@@ -26,7 +26,7 @@ from .abi import PYARRAY_DATA_OFFSET
 from .engine import CompiledModule, llvm
 
 PTR = L.PointerType()
-I32, I64 = L.IntType(32), L.IntType(64)
+I8, I32, I64 = L.IntType(8), L.IntType(32), L.IntType(64)
 METH_FASTCALL_KEYWORDS = 0x0080 | 0x0002
 TUPLE_ITEMS_OFFSET = 24  # PyTupleObject: PyObject_VAR_HEAD, then the items
 TYPE_OFFSET = 8  # PyObject: refcount, then the type
@@ -73,18 +73,12 @@ def _emit() -> str:
     module = L.Module(name="dualjit_dispatch")
     ret_obj = L.FunctionType(PTR, [PTR, PTR, I64, PTR])
     fn = L.Function(module, ret_obj, NAME)
-    incref = L.Function(module, L.FunctionType(L.VoidType(), [PTR]), "Py_IncRef")
-    decref = L.Function(module, L.FunctionType(L.VoidType(), [PTR]), "Py_DecRef")
-    vectorcall = L.Function(module, ret_obj, "PyObject_Vectorcall")
-    new_array = L.FunctionType(PTR, [PTR, PTR, I32, PTR, PTR, PTR, I32, PTR])
-    entry_type = L.FunctionType(PTR, [PTR, PTR, I64])
     self_, args, nargs, kwnames = fn.args
     b = L.IRBuilder(fn.append_basic_block("entry"))
     miss = fn.append_basic_block("miss")
-    ctx = b.load(b.gep(self_, [L.Constant(I64, TUPLE_ITEMS_OFFSET + 8)], source_etype=L.IntType(8)),
+    ctx = b.load(b.gep(self_, [L.Constant(I64, TUPLE_ITEMS_OFFSET + 8)], source_etype=I8),
                  typ=PTR)
-    data = b.load(b.gep(ctx, [L.Constant(I64, PYARRAY_DATA_OFFSET)], source_etype=L.IntType(8)),
-                  typ=PTR)
+    data = b.load(b.gep(ctx, [L.Constant(I64, PYARRAY_DATA_OFFSET)], source_etype=I8), typ=PTR)
 
     def check(ok, name):
         block = fn.append_basic_block(name)
@@ -94,16 +88,30 @@ def _emit() -> str:
     check(b.and_(b.icmp_unsigned("==", b.ptrtoint(kwnames, I64), L.Constant(I64, 0)),
                  b.icmp_signed("==", nargs, L.Constant(I64, 1))), "one_argument")
     arg = b.load(args, typ=PTR)
-    kind = b.ptrtoint(b.load(b.gep(arg, [L.Constant(I64, TYPE_OFFSET)],
-                                   source_etype=L.IntType(8)), typ=PTR), I64)
+    kind = b.ptrtoint(b.load(b.gep(arg, [L.Constant(I64, TYPE_OFFSET)], source_etype=I8),
+                             typ=PTR), I64)
     check(b.or_(b.icmp_unsigned("==", kind, _field(b, data, FLOAT_TYPE)),
                 b.icmp_unsigned("==", kind, _field(b, data, FLOAT64_TYPE))), "a_float")
     traces = b.load(b.inttoptr(_field(b, data, TRACES), PTR), typ=I64)
     check(b.icmp_signed("==", traces, L.Constant(I64, 0)), "not_tracing")
+    _emit_hit(module, b, data, arg)
+    b.position_at_end(miss)
+    fallback = b.inttoptr(_field(b, data, FALLBACK), PTR)
+    b.ret(b.call(L.Function(module, ret_obj, "PyObject_Vectorcall"),
+                 [fallback, args, nargs, kwnames]))
+    return str(module)
+
+
+def _emit_hit(module: L.Module, b: L.IRBuilder, data: L.Value, arg: L.Value) -> None:
+    """Allocate the result, run the kernel's `_pyf` entry on (arg, result), return it."""
+    incref = L.Function(module, L.FunctionType(L.VoidType(), [PTR]), "Py_IncRef")
+    decref = L.Function(module, L.FunctionType(L.VoidType(), [PTR]), "Py_DecRef")
+    new_array = L.FunctionType(PTR, [PTR, PTR, I32, PTR, PTR, PTR, I32, PTR])
+    entry_type = L.FunctionType(PTR, [PTR, PTR, I64])
+    null = L.Constant(PTR, None)
     descr = b.inttoptr(_field(b, data, DESCR), PTR)
     b.call(incref, [descr])  # PyArray_NewFromDescr steals a reference
     dims = b.gep(data, [L.Constant(I64, NDIM + 1)], source_etype=I64)
-    null = L.Constant(PTR, None)
     out = b.call(b.inttoptr(_field(b, data, NEW_ARRAY), new_array.as_pointer()), [
         b.inttoptr(_field(b, data, ARRAY_TYPE), PTR), descr, b.trunc(_field(b, data, NDIM), I32),
         dims, null, null, L.Constant(I32, 0), null])
@@ -121,10 +129,6 @@ def _emit() -> str:
         b.ret(null)
     b.call(decref, [done])
     b.ret(out)
-    b.position_at_end(miss)
-    fallback = b.inttoptr(_field(b, data, FALLBACK), PTR)
-    b.ret(b.call(vectorcall, [fallback, args, nargs, kwnames]))
-    return str(module)
 
 
 def _dispatch_address() -> int:
