@@ -26,6 +26,26 @@ def _check(f, *args):
 ARGS = (np.linspace(-1, 1, 12).reshape(3, 4), np.linspace(0, 2, 20).reshape(4, 5))
 
 
+@pytest.fixture(autouse=True)
+def _worker_from_the_first_compile(monkeypatch):
+    """These tests are about the worker: no compiles in this process first."""
+    monkeypatch.setattr(engine, "IN_PROCESS_COMPILES", 0)
+
+
+def test_a_process_first_compiles_in_process_then_starts_the_worker(monkeypatch):
+    if engine._worker is not None:
+        engine._worker.close()
+    monkeypatch.setattr(engine, "_worker", None)
+    monkeypatch.setattr(engine, "_compiled_here", 0)
+    monkeypatch.setattr(engine, "IN_PROCESS_COMPILES", 3)
+    for k in range(3):
+        _check(_program(10.0 + k), *ARGS)
+        assert engine._worker is None and engine._compiled_here == k + 1
+    _check(_program(13.0), *ARGS)
+    assert engine._worker is not None and engine._worker.process.poll() is None
+    assert engine._worker.compiles == 1 and engine._compiled_here == 3
+
+
 def test_the_worker_compiles_and_in_process_compiling_gives_the_same_object_code(monkeypatch):
     text = [None]
     original = engine.CompiledModule.__init__

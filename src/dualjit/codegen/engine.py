@@ -73,6 +73,11 @@ def _optimize_and_emit(module, tm, want_text: bool) -> tuple:
 
 WORKER_COMPILES = 200  # compiles before the worker is replaced (what LLVM kept goes with it)
 USE_WORKER = os.environ.get("DUALJIT_COMPILE_IN_PROCESS", "") in ("", "0")
+# The first compiles of a process run here: starting the worker costs a process and an import
+# of llvmlite (about as long as the first compile), which scripts, tests and notebooks that
+# compile a few dozen programs should not pay; LLVM keeps ~0.2 MB of each, ~13 MB for 64.
+IN_PROCESS_COMPILES = int(os.environ.get("DUALJIT_IN_PROCESS_COMPILES", "64"))
+_compiled_here = 0
 
 
 class _Worker:
@@ -119,10 +124,14 @@ _worker: _Worker | None = None
 
 
 def _compile_in_worker(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple | None:
-    """(object code, optimized IR text) from the compile worker, or None when it failed
-    (then the caller compiles in this process and reports what went wrong). Under _lock."""
-    global _worker, USE_WORKER
+    """(object code, optimized IR text) from the compile worker, or None when the caller is to
+    compile in this process: one of the process's first IN_PROCESS_COMPILES, or the worker
+    failed (then the caller reports what went wrong). Under _lock."""
+    global _worker, USE_WORKER, _compiled_here
     if not USE_WORKER:
+        return None
+    if _worker is None and _compiled_here < IN_PROCESS_COMPILES:
+        _compiled_here += 1
         return None
     worker = _worker
     try:
