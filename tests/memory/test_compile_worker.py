@@ -32,20 +32,6 @@ def _worker_from_the_first_compile(monkeypatch):
     monkeypatch.setattr(engine, "IN_PROCESS_COMPILES", 0)
 
 
-def test_a_process_first_compiles_in_process_then_starts_the_worker(monkeypatch):
-    if engine._worker is not None:
-        engine._worker.close()
-    monkeypatch.setattr(engine, "_worker", None)
-    monkeypatch.setattr(engine, "_compiled_here", 0)
-    monkeypatch.setattr(engine, "IN_PROCESS_COMPILES", 3)
-    for k in range(3):
-        _check(_program(10.0 + k), *ARGS)
-        assert engine._worker is None and engine._compiled_here == k + 1
-    _check(_program(13.0), *ARGS)
-    assert engine._worker is not None and engine._worker.process.poll() is None
-    assert engine._worker.compiles == 1 and engine._compiled_here == 3
-
-
 def test_the_worker_compiles_and_in_process_compiling_gives_the_same_object_code(monkeypatch):
     text = [None]
     original = engine.CompiledModule.__init__
@@ -110,6 +96,23 @@ def test_a_forked_child_uses_a_worker_of_its_own():
     assert os.waitstatus_to_exitcode(status) == 0
     _check(_program(9.5), *ARGS)  # the parent's worker still answers (nothing was mixed up)
     assert engine._worker.process.pid == parent_worker
+
+
+def test_a_process_first_compiles_in_process_then_starts_the_worker(monkeypatch):
+    monkeypatch.setattr(engine, "_worker", None)  # (a worker of earlier tests is put back)
+    monkeypatch.setattr(engine, "_compiled_here", 0)
+    monkeypatch.setattr(engine, "IN_PROCESS_COMPILES", 3)
+    for k in range(3):
+        _check(_program(20.25 + k), *ARGS)  # (scales no other test compiles)
+        assert engine._worker is None and engine._compiled_here == k + 1
+    _check(_program(23.25), *ARGS)
+    started = engine._worker
+    try:
+        assert started is not None and started.process.poll() is None
+        assert started.compiles == 1 and engine._compiled_here == 3
+    finally:
+        if started is not None:
+            started.close()
 
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process handling")
