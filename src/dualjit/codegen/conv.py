@@ -28,7 +28,6 @@ from ..ir import DType, Eqn
 from ..ir import primitives as P
 from . import blas
 from .conv_plan import ConvGeometry
-from .engine import llvm
 from .lower import (
     I1,
     I32,
@@ -42,9 +41,9 @@ from .lower import (
     _clamp,
     _combine,
     _identity,
-    _registered_symbols,
     binary,
     const,
+    gemm_function,
     i64,
     root_rules,
 )
@@ -369,23 +368,10 @@ def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
     _loop(k, i64(0), count, example)
 
 
-def _gemm_function(k: KernelBuilder, dtype: DType):
-    gemm = blas.gemms()[dtype]
-    if gemm.symbol not in _registered_symbols:
-        llvm().add_symbol(gemm.symbol, gemm.address)
-        _registered_symbols.add(gemm.symbol)
-    it, ft = L.IntType(gemm.int_bits), REG[dtype]
-    fn = k.module.globals.get(gemm.symbol)
-    if fn is None:
-        fn = L.Function(k.module, L.FunctionType(L.VoidType(), [
-            I32, I32, I32, it, it, it, ft, PTR, it, PTR, it, ft, PTR, it]), gemm.symbol)
-    return fn, it, ft
-
-
 def _gemm(k, dtype, geo: ConvGeometry, weights, columns, product, n: L.Value) -> None:
     """product (group outputs x n) = weights (group outputs x rows) . columns (rows x n, or
     stored n x rows when runs follow the kernel)."""
-    fn, it, ft = _gemm_function(k, dtype)
+    fn, it, ft = gemm_function(k, dtype), L.IntType(blas.gemms()[dtype].int_bits), REG[dtype]
     width = geo.tile * geo.positions
     n = k.b.trunc(n, it) if it.width < 64 else n
     trans_b = blas.TRANS if geo.kernel_inner else blas.NO_TRANS

@@ -945,7 +945,7 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
     lhs, rhs = eqn.inputs
     dtype = eqn.outputs[0].type.dtype
     layout = blas.gemm_layout(lhs.type.shape, rhs.type.shape, eqn.params["dimension_numbers"])
-    gemm = _gemm_function(k, dtype)
+    gemm = gemm_function(k, dtype)
     it = L.IntType(gemm.function_type.args[3].width)
     # the scalars alpha = 1, beta = 0: by value for real gemms, by pointer for complex ones
     alpha, beta = (_complex_scalar(k, dtype, v) if dtype.is_complex else L.Constant(REG[dtype], v)
@@ -971,7 +971,7 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
     k.loop_nest([loop[0] for loop in layout.batch], call)
 
 
-def _gemm_function(k: KernelBuilder, dtype: DType) -> L.Function:
+def gemm_function(k: KernelBuilder, dtype: DType) -> L.Function:
     """The module's declaration of BLAS's gemm for `dtype` (registered with LLVM once)."""
     gemm = blas.gemms()[dtype]
     if gemm.symbol not in _registered_symbols:
