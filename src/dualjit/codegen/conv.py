@@ -53,27 +53,6 @@ from .lower import (
 # ---------------------------------------------------------------------------------------------
 
 
-def _loop(k: KernelBuilder, start: L.Value, end: L.Value, body: Callable[[L.Value], None]):
-    """for i in range(start, end): body(i), with run-time bounds."""
-    b = k.b
-    counter = k.alloca(I64)
-    b.store(start, counter)
-    cond = k.fn.append_basic_block("run.cond")
-    loop_body = k.fn.append_basic_block("run.body")
-    done = k.fn.append_basic_block("run.exit")
-    b.branch(cond)
-    b.position_at_end(cond)
-    i = b.load(counter, typ=I64)
-    b.cbranch(b.icmp_signed("<", i, end), loop_body, done)
-    b.position_at_end(loop_body)
-    saved = dict(k.memo)
-    body(i)
-    k.memo = saved
-    b.store(b.add(i, i64(1), flags=("nsw",)), counter)
-    b.branch(cond)
-    b.position_at_end(done)
-
-
 def _libc(k: KernelBuilder, name: str, ret: L.Type, args: list[L.Type]) -> L.Function:
     fn = k.module.globals.get(name)
     return fn if fn is not None else L.Function(k.module, L.FunctionType(ret, args), name)
@@ -153,10 +132,10 @@ def _run(k: KernelBuilder, length: int, coef: int, offset: L.Value, size: int,
         start, end = _inside_range(k, length, coef, offset, size)
         end = b.select(outer_inside, end, start)
         if outside is not None:
-            _loop(k, i64(0), start, outside)
-        _loop(k, start, end, lambda v: inside(v, b.add(b.mul(v, i64(coef)), offset)))
+            k.range_loop(i64(0), start, outside)
+        k.range_loop(start, end, lambda v: inside(v, b.add(b.mul(v, i64(coef)), offset)))
         if outside is not None:
-            _loop(k, end, i64(length), outside)
+            k.range_loop(end, i64(length), outside)
         return
 
     def each(v):
@@ -171,7 +150,7 @@ def _run(k: KernelBuilder, length: int, coef: int, offset: L.Value, size: int,
             with otherwise:
                 if outside is not None:
                     outside(v)
-    _loop(k, i64(0), i64(length), each)
+    k.range_loop(i64(0), i64(length), each)
 
 
 def _outer_sources(k, geo: ConvGeometry, positions, offsets):
@@ -365,7 +344,7 @@ def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
     def example(j):
         n = _example(k, geo, g, k.b.add(first, j))
         along(k, geo, g, j, _ColumnRun(k, e, geo, g, n, columns))
-    _loop(k, i64(0), count, example)
+    k.range_loop(i64(0), count, example)
 
 
 def _gemm(k, dtype, geo: ConvGeometry, weights, columns, product, n: L.Value) -> None:
@@ -400,7 +379,7 @@ def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
             k.store(out, _axes(geo.out_spec, n, feature, q), value)
         k.loop_nest((geo.group_outputs, *geo.counts), copy)
 
-    _loop(k, i64(0), count, example)
+    k.range_loop(i64(0), count, example)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,10 +123,15 @@ class KernelBuilder:
         level(0)
 
     def counted_loop(self, n: int, body: Callable[[L.Value], None]) -> None:
-        b = self.b
-        counter = self.alloca(I64)
+        """for i in range(n) (this thread's chunk of it in a split kernel): body(i)."""
         start, end = (self.chunk if self.chunk is not None and n == self.chunk_of
                       else (i64(0), i64(n)))
+        self.range_loop(start, end, body)
+
+    def range_loop(self, start: L.Value, end: L.Value, body: Callable[[L.Value], None]) -> None:
+        """for i in range(start, end), bounds known at run time: body(i)."""
+        b = self.b
+        counter = self.alloca(I64)
         b.store(start, counter)
         cond_block = self.fn.append_basic_block("loop.cond")
         body_block = self.fn.append_basic_block("loop.body")
