@@ -189,3 +189,36 @@ def test_native_cnn_training_step_matches_the_interpreter(stride, groups):
     expected = interpreter.eval_function(make_ir(grads)(w1, w2, x), w1, w2, x)
     for a, b in zip(native, expected):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("entries", ["builtin", "ctypes"])
+@pytest.mark.parametrize("layout", ["canonical", "repacked kernel"])
+def test_failed_scratch_allocation_raises_memory_error(monkeypatch, entries, layout):
+    """malloc returning NULL for the im2col buffers makes the call raise MemoryError (never
+    a write through NULL); code compiled without the failure works again."""
+    from dualjit.codegen import conv, pycall
+
+    if entries == "ctypes":
+        monkeypatch.setattr(pycall, "register_symbols", lambda: False)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 12, 12))
+    w = rng.standard_normal((8, 3, 3, 3))
+    dims = ("NCHW", "OIHW", "NCHW") if layout == "canonical" else ("NCHW", "HWIO", "NCHW")
+    if layout != "canonical":
+        w = np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+
+    def f(x, w):
+        return lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                        dimension_numbers=dims) * 2.0 + 1.0
+
+    specs = ((0, 1, 2, 3), (0, 1, 2, 3) if layout == "canonical" else (3, 2, 0, 1),
+             (0, 1, 2, 3))
+    expected = 2.0 * reference.conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), specs) + 1.0
+    monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", True)
+    _fresh_compiles()
+    assert "calls gemm" in str(dj.jit(f).lower(x, w).plan())
+    with pytest.raises(MemoryError, match="could not allocate its scratch memory"):
+        dj.jit(f)(x, w)
+    monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", False)
+    _fresh_compiles()
+    np.testing.assert_allclose(dj.jit(f)(x, w), expected, rtol=1e-10, atol=1e-12)

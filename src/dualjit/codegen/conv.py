@@ -32,19 +32,20 @@ from .lower import (
     I1,
     I32,
     I64,
+    KERNEL_OUT_OF_MEMORY,
     MEM,
     PTR,
     REG,
     Group,
     KernelBuilder,
-    _better,
-    _clamp,
-    _combine,
-    _identity,
+    beats,
     binary,
+    clamp_index,
     const,
     gemm_function,
     i64,
+    reduction_combine,
+    reduction_identity,
     root_rules,
 )
 
@@ -58,13 +59,31 @@ def _libc(k: KernelBuilder, name: str, ret: L.Type, args: list[L.Type]) -> L.Fun
     return fn if fn is not None else L.Function(k.module, L.FunctionType(ret, args), name)
 
 
-def _malloc(k: KernelBuilder, dtype: DType, count: int) -> L.Value:
-    nbytes = max(count, 1) * dtype.np.itemsize
-    return k.b.call(_libc(k, "malloc", PTR, [I64]), [i64(nbytes)])
+# Tests set this to make every scratch allocation ask malloc for more bytes than it can give
+# (size_t -1), so the failure path runs: the kernel returns KERNEL_OUT_OF_MEMORY, skipping
+# the convolution, and its caller raises MemoryError.
+FAIL_SCRATCH_ALLOCATIONS = False
 
 
-def _free(k: KernelBuilder, ptr: L.Value) -> None:
-    k.b.call(_libc(k, "free", L.VoidType(), [PTR]), [ptr])
+def _with_scratch(k: KernelBuilder, sizes: list[tuple[DType, int]], body: Callable) -> None:
+    """body(pointers) with a malloc'd buffer of count elements of dtype per entry of sizes; if
+    any allocation fails the kernel reports KERNEL_OUT_OF_MEMORY instead (body is skipped)."""
+    b = k.b
+    malloc = _libc(k, "malloc", PTR, [I64])
+    pointers, ok = [], const(I1, 1)
+    for dtype, count in sizes:
+        nbytes = -1 if FAIL_SCRATCH_ALLOCATIONS else max(count, 1) * dtype.np.itemsize
+        pointer = b.call(malloc, [i64(nbytes)])
+        pointers.append(pointer)
+        ok = b.and_(ok, b.icmp_unsigned("!=", b.ptrtoint(pointer, I64), i64(0)))
+    with b.if_else(ok, likely=True) as (allocated, failed):
+        with allocated:
+            body(pointers)
+        with failed:
+            k.fail(KERNEL_OUT_OF_MEMORY)
+    free = _libc(k, "free", L.VoidType(), [PTR])
+    for pointer in pointers:  # (free(NULL) does nothing)
+        b.call(free, [pointer])
 
 
 def _fill_zeros(k: KernelBuilder, ptr: L.Value, dtype: DType, count: int) -> None:
@@ -105,7 +124,7 @@ def _source(k: KernelBuilder, position, offset, stride, dilation, low, base_dila
     inside = b.and_(b.icmp_signed(">=", pos, i64(0)), b.icmp_signed("<", index, i64(size)))
     if base_dilation != 1:
         inside = b.and_(inside, b.icmp_signed("==", b.srem(pos, i64(base_dilation)), i64(0)))
-    return inside, _clamp(k, index, 0, max(size - 1, 0))
+    return inside, clamp_index(k, index, 0, max(size - 1, 0))
 
 
 def _inside_range(k: KernelBuilder, length: int, coef: int, offset: L.Value, size: int):
@@ -233,30 +252,38 @@ def _conv_direct(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
     k.loop_nest((geo.examples, geo.groups, geo.group_outputs), output_row)
 
 
-def _weight_matrix(k: KernelBuilder, w, geo: ConvGeometry) -> tuple[L.Value, bool]:
-    """The kernel as an (O, I x kernel) row-major matrix: the buffer itself when its layout is
-    canonical, else a copy (and whether it must be freed)."""
-    if tuple(geo.rhs_spec) == tuple(range(len(geo.rhs_spec))):
-        return k.buffers[w], False
-    o = geo.groups * geo.group_outputs
-    matrix = _malloc(k, geo.dtype, o * geo.rows)
-    shape = (o, geo.in_features, *geo.kernel)
+def _canonical_kernel(geo: ConvGeometry) -> bool:
+    return tuple(geo.rhs_spec) == tuple(range(len(geo.rhs_spec)))
+
+
+def _pack_weights(k: KernelBuilder, w, geo: ConvGeometry, matrix: L.Value) -> None:
+    """The kernel as an (O, I x kernel) row-major matrix (for a kernel of another layout)."""
+    shape = (geo.groups * geo.group_outputs, geo.in_features, *geo.kernel)
 
     def copy(idx):
         value = k.load(w, _axes(geo.rhs_spec, idx[0], idx[1], idx[2:]))
         k.b.store(value, _at(k, matrix, geo.dtype, _linear(k, idx, shape)))
     k.loop_nest(shape, copy)
-    return matrix, True
 
 
 def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
     """Per group and tile of examples: im2col columns, one gemm, the product scattered out."""
-    w = e.inputs[1]
-    dtype, b = geo.dtype, k.b
-    tile, width = geo.tile, geo.tile * geo.positions  # width: the columns' leading dimension
-    weights, copied = _weight_matrix(k, w, geo)
-    columns = _malloc(k, dtype, geo.rows * width)
-    product = _malloc(k, dtype, geo.group_outputs * width)
+    dtype, width = geo.dtype, geo.tile * geo.positions  # width: the columns' leading dimension
+    sizes = [(dtype, geo.rows * width), (dtype, geo.group_outputs * width)]
+    canonical = _canonical_kernel(geo)
+    if not canonical:
+        sizes.append((dtype, geo.groups * geo.group_outputs * geo.rows))
+
+    def body(pointers):
+        weights = k.buffers[e.inputs[1]] if canonical else pointers[2]
+        if not canonical:
+            _pack_weights(k, e.inputs[1], geo, weights)
+        _gemm_tiles(k, e, geo, weights, *pointers[:2])
+    _with_scratch(k, sizes, body)
+
+
+def _gemm_tiles(k: KernelBuilder, e: Eqn, geo: ConvGeometry, weights, columns, product):
+    dtype, b, tile = geo.dtype, k.b, geo.tile
     tiles = -(-geo.examples // tile)
     last_count = geo.examples - (tiles - 1) * tile
 
@@ -270,10 +297,6 @@ def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
         _scatter_product(k, e, geo, g, first, count, product)
 
     k.loop_nest((geo.groups, tiles), group_tile)
-    _free(k, columns)
-    _free(k, product)
-    if copied:
-        _free(k, weights)
 
 
 class _ColumnRun:
@@ -406,7 +429,7 @@ def _reduce_window(kind: str):
     def rule(k: KernelBuilder, e: Eqn, _: Group) -> None:
         x, out = e.inputs[0], e.outputs[0]
         dtype, b, params = x.type.dtype, k.b, _window_params(e)
-        identity = _identity(kind, dtype)
+        identity = reduction_identity(kind, dtype)
 
         def window(q):
             if x.type.size == 0:
@@ -418,7 +441,7 @@ def _reduce_window(kind: str):
             def element(offsets):
                 inside, index = _window_element(k, params, x.type.shape, q, offsets)
                 v = b.select(inside, k.value(x, index), identity)
-                b.store(_combine(k, kind, dtype, b.load(acc, typ=REG[dtype]), v), acc)
+                b.store(reduction_combine(k, kind, dtype, b.load(acc, typ=REG[dtype]), v), acc)
 
             k.loop_nest(params["window_dimensions"], element)
             k.store(out, q, b.load(acc, typ=REG[dtype]))
@@ -435,7 +458,7 @@ def _first_maximum(k: KernelBuilder, x, params, q) -> tuple[L.Value, list[L.Valu
     """(inside, index) of window q's first maximum of x (the first NaN if it holds one);
     padding and holes count as the lowest value, and inside is false if one of them wins."""
     b, dtype = k.b, x.type.dtype
-    lowest = _identity("max", dtype)
+    lowest = reduction_identity("max", dtype)
     zeros = [i64(0)] * x.type.ndim
 
     def element(offsets):
@@ -452,7 +475,7 @@ def _first_maximum(k: KernelBuilder, x, params, q) -> tuple[L.Value, list[L.Valu
 
     def visit(offsets):
         inside, index, value = element(offsets)
-        better = _better(k, dtype, value, b.load(best, typ=REG[dtype]), ">")
+        better = beats(k, dtype, value, b.load(best, typ=REG[dtype]), ">")
         b.store(b.select(better, value, b.load(best, typ=REG[dtype])), best)
         b.store(b.select(better, inside, b.load(best_inside, typ=I1)), best_inside)
         for slot, i in zip(best_index, index):

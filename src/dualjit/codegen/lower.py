@@ -45,6 +45,12 @@ def i64(v: int) -> L.Constant:
     return L.Constant(I64, v)
 
 
+# A kernel returns a status: KERNEL_OK, or why it stopped early (its outputs are then garbage
+# and its caller raises; pycall.py and runtime.py turn the status into an exception).
+KERNEL_OK = 0
+KERNEL_OUT_OF_MEMORY = 1  # malloc of a scratch buffer returned NULL: MemoryError
+
+
 def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
     """The LLVM module of a plan: each kernel, its Python entries, its thread-split variant."""
     module = L.Module(name="dualjit")
@@ -66,7 +72,8 @@ def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
 
 
 class KernelBuilder:
-    """Emits one kernel function `void name(PyArrayObject* buffers...)` for a Segment."""
+    """Emits one kernel function `i32 name(PyArrayObject* buffers...)` for a Segment; it
+    returns KERNEL_OK unless an emitted check failed (`fail`)."""
 
     def __init__(self, module: L.Module, name: str, segment: Segment,
                  chunk_of: int | None = None):
@@ -77,9 +84,11 @@ class KernelBuilder:
         args = segment.live_in + segment.live_out
         n_args = len(args) + len(segment.slot_bytes)
         extra = [I64, I64] if chunk_of is not None else []
-        self.fn = L.Function(module, L.FunctionType(L.VoidType(), [PTR] * n_args + extra), name)
+        self.fn = L.Function(module, L.FunctionType(I32, [PTR] * n_args + extra), name)
         self.fn.attributes.add("nounwind")
         self.b = L.IRBuilder(self.fn.append_basic_block("entry"))
+        self.status = self.b.alloca(I32)  # what the kernel returns; see fail()
+        self.b.store(const(I32, KERNEL_OK), self.status)
         self.chunk_of = chunk_of
         self.chunk = tuple(self.fn.args[n_args:]) if chunk_of is not None else None
         pointers = []
@@ -105,6 +114,8 @@ class KernelBuilder:
         if fn is not None:
             sub.fn, sub.b = fn, L.IRBuilder(fn.append_basic_block("entry"))
         sub.chunk, sub.chunk_of = chunk, chunk_of
+        if fn is not None:  # the status slot belongs to the kernel's own function
+            sub.status = None
         sub.memo, sub.done, sub.range_flag, sub.fast_math = {}, set(done), None, False
         return sub
 
@@ -264,7 +275,15 @@ class KernelBuilder:
 
     def emit(self) -> None:
         self.emit_body()
-        self.b.ret_void()
+        self.b.ret(self.b.load(self.status, typ=I32))
+
+    def fail(self, status: int) -> None:
+        """Make the kernel return `status` (its caller raises); the emitted code goes on, so
+        what follows must not depend on the failed step for memory safety."""
+        if self.status is None or self.chunk_of is not None:
+            raise NotImplementedError("a check that can fail in a separately emitted function "
+                                      "or a thread-split chunk kernel has no way to report it")
+        self.b.store(const(I32, status), self.status)
 
     def emit_body(self) -> None:
         """Each group of the segment in order: a loop nest, or a root's own loops."""
@@ -686,7 +705,8 @@ def _slice(k, e, idx):
     return k.value(e.inputs[0], in_idx)
 
 
-def _clamp(k, v, lo, hi):
+def clamp_index(k, v, lo, hi):
+    """The i64 index v clamped into [lo, hi]."""
     b = k.b
     v = b.select(b.icmp_signed("<", v, i64(lo)), i64(lo), v)
     return b.select(b.icmp_signed(">", v, i64(hi)), i64(hi), v)
@@ -705,7 +725,7 @@ def _pad(k, e, idx):
         if step != 1:
             ok = b.and_(ok, b.icmp_signed("==", b.srem(t, i64(step)), i64(0)))
         inside = b.and_(inside, ok)
-        in_idx.append(_clamp(k, q, 0, max(n - 1, 0)))
+        in_idx.append(clamp_index(k, q, 0, max(n - 1, 0)))
     if x.type.size == 0:
         return k.value(pad_value, [])
     return k.select(inside, k.value(x, in_idx), k.value(pad_value, []))
@@ -720,7 +740,7 @@ def _concatenate(k, e, idx):
         if n == 0:
             continue  # an empty piece: never read (a clamped index would point past it)
         local = list(idx)
-        local[d] = _clamp(k, b.sub(idx[d], i64(start)), 0, max(n - 1, 0))
+        local[d] = clamp_index(k, b.sub(idx[d], i64(start)), 0, max(n - 1, 0))
         v = k.value(x, local)
         if result is None:
             result = v
@@ -736,7 +756,7 @@ def _clamped_index(k, atom, idx, hi: int) -> L.Value:
     b, dtype = k.b, atom.type.dtype
     v = k.value(atom, idx)
     if not dtype.is_unsigned:
-        return _clamp(k, b.sext(v, I64) if v.type.width < 64 else v, 0, hi)
+        return clamp_index(k, b.sext(v, I64) if v.type.width < 64 else v, 0, hi)
     v = b.zext(v, I64) if v.type.width < 64 else v
     return b.select(b.icmp_unsigned(">", v, i64(hi)), i64(hi), v)
 
@@ -746,7 +766,7 @@ def _gather(k, e, idx):
     axis = e.params["axis"]
     n_idx = indices.type.ndim
     if x.type.shape[axis] == 0:  # nothing to read (the reference gives zeros)
-        return _identity("sum", x.type.dtype)
+        return reduction_identity("sum", x.type.dtype)
     position = _clamped_index(k, indices, idx[axis:axis + n_idx], x.type.shape[axis] - 1)
     return k.value(x, idx[:axis] + [position] + idx[axis + n_idx:])
 
@@ -785,7 +805,8 @@ fused_rules.update({
 root_rules: dict[Primitive, Callable[[KernelBuilder, Eqn, Group], None]] = {}
 
 
-def _identity(kind, dtype):
+def reduction_identity(kind, dtype):
+    """The start value of a "sum", "prod", "max" or "min" reduction in dtype."""
     if dtype.is_complex:
         return C.zero(dtype) if kind == "sum" else C.one(dtype)
     t = REG[dtype]
@@ -802,7 +823,8 @@ def _identity(kind, dtype):
     return int_const(t, low if kind == "max" else high)
 
 
-def _combine(k, kind, dtype, acc, v):
+def reduction_combine(k, kind, dtype, acc, v):
+    """One step of a "sum", "prod", "max" or "min" reduction: acc combined with v."""
     b = k.b
     if dtype.is_complex:  # (reductions of complex values: sums and products only)
         return C.add(b, acc, v, ("reassoc", "contract")) if kind == "sum" else C.mul(b, acc, v)
@@ -836,7 +858,7 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
 
     def outer(out_idx):
         accs = [k.accumulator(e.inputs[0].type.dtype,
-                              _identity(e.primitive.reduction, e.inputs[0].type.dtype))
+                              reduction_identity(e.primitive.reduction, e.inputs[0].type.dtype))
                 for e in eqns]
 
         def inner(red_idx):
@@ -846,7 +868,8 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
             for e, acc in zip(eqns, accs):
                 dtype = e.inputs[0].type.dtype
                 v = k.value(e.inputs[0], full)
-                k.put(acc, _combine(k, e.primitive.reduction, dtype, k.get(acc, dtype), v))
+                total = reduction_combine(k, e.primitive.reduction, dtype, k.get(acc, dtype), v)
+                k.put(acc, total)
 
         k.loop_nest([x0.type.shape[d] for d in axes], inner)
         for e, acc in zip(eqns, accs):
@@ -861,7 +884,7 @@ root_rules[P.reduce_min_p] = _reductions
 root_rules[P.reduce_prod_p] = _reductions
 
 
-def _better(k, dtype, v, current, op):
+def beats(k, dtype, v, current, op):
     """v beats current in an arg-reduction; the first NaN beats everything (as numpy's)."""
     b = k.b
     if not dtype.is_float:
@@ -888,7 +911,7 @@ def _arg_reduce(op: str):
 
             def inner(i):
                 v, current = at(i), b.load(best, typ=REG[dtype])
-                better = _better(k, dtype, v, current, op)
+                better = beats(k, dtype, v, current, op)
                 b.store(b.select(better, v, current), best)
                 b.store(b.select(better, i, b.load(best_i, typ=I64)), best_i)
 
@@ -917,7 +940,7 @@ def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
     nb, nl = len(lb), len(lfree)
 
     def outer(out_idx):
-        acc = k.accumulator(dtype, _identity("sum", dtype))
+        acc = k.accumulator(dtype, reduction_identity("sum", dtype))
 
         def inner(c_idx):
             li = [None] * lhs.type.ndim
@@ -931,7 +954,7 @@ def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
             for j, (dl, dr) in enumerate(zip(lc, rc)):
                 li[dl] = ri[dr] = c_idx[j]
             prod = binary(k, P.mul_p, dtype, k.value(lhs, li), k.value(rhs, ri))
-            k.put(acc, _combine(k, "sum", dtype, k.get(acc, dtype), prod))
+            k.put(acc, reduction_combine(k, "sum", dtype, k.get(acc, dtype), prod))
 
         k.loop_nest([lhs.type.shape[d] for d in lc], inner)
         k.store(out, out_idx, k.get(acc, dtype))
@@ -1234,7 +1257,7 @@ def _scan_step(k: KernelBuilder, kind: str, dtype: DType, acc: L.Value, v: L.Val
 def _scan_start(kind: str, dtype: DType) -> L.Constant:
     if kind == "sum" and dtype.is_float:
         return const(REG[dtype], -0.0)  # -0.0 + x == x for every x, -0.0 included
-    return _identity(kind, dtype)
+    return reduction_identity(kind, dtype)
 
 
 def _along_axis(k: KernelBuilder, out: Var, axis: int, reverse: bool, step) -> None:

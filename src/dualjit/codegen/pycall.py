@@ -5,7 +5,8 @@ For each kernel the code generator adds `<kernel>_py`, a CPython METH_FASTCALL f
 count and that every input array's data is aligned for its dtype (else it raises
 abi.KernelEntryError, and the caller copies the arrays and calls again), releases the GIL,
 calls the kernel on the argument objects (numpy arrays, their dtypes, shapes and strides
-already checked by the runtime: callers.py), takes the GIL back and returns None. (Kernels of
+already checked by the runtime: callers.py), takes the GIL back and returns None (or raises
+MemoryError when the kernel returned a failure status: a scratch allocation failed). (Kernels of
 tiny functions, a few hundred element operations without loops of their own, keep the GIL:
 releasing it would cost more.) The runtime wraps its address with PyCFunction_NewEx, so a
 call costs what calling any builtin costs (ctypes spends ~0.4 µs converting arguments).
@@ -28,8 +29,11 @@ I8, I64 = L.IntType(8), L.IntType(64)
 METH_FASTCALL = 0x0080
 
 _SYMBOLS = ("PyEval_SaveThread", "PyEval_RestoreThread", "Py_IncRef", "PyErr_SetString")
-_OBJECTS = {"_Py_NoneStruct": None, "dualjit_KernelEntryError": KernelEntryError}
+_OBJECTS = {"_Py_NoneStruct": None, "dualjit_KernelEntryError": KernelEntryError,
+            "dualjit_MemoryError": MemoryError}
 _registered = False
+OUT_OF_MEMORY_MESSAGE = ("kernel {kernel} could not allocate its scratch memory (malloc "
+                         "returned NULL); free memory or use smaller batches")
 
 
 def register_symbols() -> bool:
@@ -68,9 +72,10 @@ def _message(module: L.Module, text: str) -> L.GlobalVariable:
     return g
 
 
-def _raise(module: L.Module, b: L.IRBuilder, text: str) -> None:
+def _raise(module: L.Module, b: L.IRBuilder, text: str,
+           error: str = "dualjit_KernelEntryError") -> None:
     set_string = _declare(module, "PyErr_SetString", L.FunctionType(L.VoidType(), [PTR, PTR]))
-    b.call(set_string, [_external(module, "dualjit_KernelEntryError"), _message(module, text)])
+    b.call(set_string, [_external(module, error), _message(module, text)])
     b.ret(L.Constant(PTR, None))
 
 
@@ -124,10 +129,13 @@ def _call_kernel(module: L.Module, b: L.IRBuilder, kernel: L.Function, args: lis
     none = _external(module, "_Py_NoneStruct")
     if release_gil:
         state = b.call(save, [])
-        b.call(kernel, args)
+        status = b.call(kernel, args)
         b.call(restore, [state])
     else:  # a few dozen nanoseconds of work: handing the GIL over would cost more
-        b.call(kernel, args)
+        status = b.call(kernel, args)
+    with b.if_then(b.icmp_signed("!=", status, L.Constant(status.type, 0)), likely=False):
+        _raise(module, b, OUT_OF_MEMORY_MESSAGE.format(kernel=kernel.name),
+               "dualjit_MemoryError")  # the one failure status today (lower.KERNEL_OUT_OF_MEMORY)
     b.call(incref, [none])
     b.ret(none)
 

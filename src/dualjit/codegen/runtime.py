@@ -25,7 +25,7 @@ from .callers import (
     unaliased,
 )
 from .engine import CompiledModule
-from .lower import emit_module
+from .lower import KERNEL_OK, emit_module
 from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 
 
@@ -41,7 +41,8 @@ class _Kernel:
             self.call = pycall.builtin(plan.name, compiled.address(plan.name + "_py"), compiled)
         else:
             n = len(seg.live_in) + len(seg.live_out) + len(seg.slot_bytes)
-            self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in))
+            self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in),
+                                       plan.name)
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
         if self.blas_flops:
             self.call = threads.with_blas_threads(self.call, self.blas_flops)
@@ -65,21 +66,23 @@ class _Kernel:
 
 def _ctypes_call(compiled: CompiledModule, name: str, n_arrays: int, chunked: bool = False):
     """A ctypes function calling kernel `name` (n_arrays array objects, then start and end
-    when chunked); it holds `compiled`, which keeps the machine code alive."""
+    when chunked); it holds `compiled`, which keeps the machine code alive. It returns the
+    kernel's status (chunk kernels have no failing steps: lower.KernelBuilder.fail)."""
     extra = [ctypes.c_int64, ctypes.c_int64] if chunked else []
-    call = ctypes.CFUNCTYPE(None, *([ctypes.py_object] * n_arrays), *extra)(
+    call = ctypes.CFUNCTYPE(ctypes.c_int32, *([ctypes.py_object] * n_arrays), *extra)(
         compiled.address(name))
     call.code_owner = compiled
     return call
 
 
-def _aligned_first(call, n_inputs: int):
-    """call, refusing arrays among the first n_inputs whose data is not aligned (what the
-    builtin entries check natively; see pycall.py)."""
+def _aligned_first(call, n_inputs: int, name: str):
+    """call, refusing arrays among the first n_inputs whose data is not aligned, and raising
+    on a failure status (what the builtin entries do natively; see pycall.py)."""
     def checked(*arrays):
         if not all(a.flags.aligned for a in arrays[:n_inputs]):
             raise KernelEntryError("an argument's data is not aligned for its dtype")
-        return call(*arrays)
+        if call(*arrays) != KERNEL_OK:
+            raise MemoryError(pycall.OUT_OF_MEMORY_MESSAGE.format(kernel=name))
     return checked
 
 
