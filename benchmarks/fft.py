@@ -1,7 +1,8 @@
 """python -m benchmarks.fft [--passes N] [--log2n K]: the FFT workloads of issue 16.
 
 rfft + irfft of 2**K float64 values (dualjit, NumPy, JAX), and the gradient of a spectral loss
-(dualjit, JAX), timed interleaved over several passes so every peer sees the same machine load.
+(dualjit with and without the FFT-pair rewrite of ir/fft_pairs.py, JAX), timed interleaved
+over several passes so every peer sees the same machine load.
 Prints medians and each peer's time divided by dualjit's (above 1: dualjit is faster).
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 
 import dualjit as dj
 import dualjit.numpy as jnp
+from dualjit.ir import fft_pairs
 
 
 def _have_jax() -> bool:
@@ -25,9 +27,22 @@ def _have_jax() -> bool:
     return True
 
 
+def compiled_without_pair_rewrite(jitted, x: np.ndarray):
+    """jitted, compiled for x without ir/fft_pairs.py's rewrite (it stays so when called)."""
+    fft_pairs.enabled = False
+    try:
+        jitted(x)
+    finally:
+        fft_pairs.enabled = True
+    return jitted
+
+
 def round_trip_workloads(x: np.ndarray) -> dict:
     n = x.size
-    out = {"dualjit": dj.jit(lambda x: jnp.fft.irfft(jnp.fft.rfft(x), n=n)),
+    # compiled without the pair rewrite, which would make irfft(rfft(x)) a copy of x: this
+    # workload times the transforms themselves
+    round_trip = dj.jit(lambda x: jnp.fft.irfft(jnp.fft.rfft(x), n=n))
+    out = {"dualjit": compiled_without_pair_rewrite(round_trip, x),
            "numpy": lambda x: np.fft.irfft(np.fft.rfft(x), n=n)}
     if _have_jax():
         import jax
@@ -56,6 +71,9 @@ def gradient_workloads(x: np.ndarray) -> dict:
     target = rng.standard_normal(x.size)
     weights = np.linspace(0.0, 1.0, x.size // 2 + 1)
     out = {"dualjit": dj.jit(dj.grad(spectral_loss(jnp, jnp.fft, target, weights)))}
+    # the same program compiled without ir/fft_pairs.py's rewrite (four FFTs instead of two)
+    four = dj.jit(dj.grad(spectral_loss(jnp, jnp.fft, target, weights)))
+    out["dualjit without the FFT-pair rewrite"] = compiled_without_pair_rewrite(four, x)
     if _have_jax():
         import jax
         import jax.numpy as jxn

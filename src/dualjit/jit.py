@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .ir import Eqn, Function, Primitive, TensorType, Var, abstract_eval, as_dtype, eval_function, verify
+from .ir.fft_pairs import cancel_inverse_ffts
 from .ir.passes import simplify
 from .ir.verifier import check
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
@@ -366,7 +367,7 @@ class Jitted:
             t0 = time.perf_counter()
             with _gc_paused():
                 traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
-                fn = check(simplify(traced.function))
+                fn = check(_prepared(traced.function))
                 t1 = time.perf_counter()
                 compiled = _backend["compile"](fn)
             t2 = time.perf_counter()
@@ -417,7 +418,7 @@ class Jitted:
                                                               *self._dynamic_values(kwargs))
         nums, dynamic, statics = self._split(args)
         traced = trace_pytree(self.fun, args, static_argnums=nums, name="jit")
-        fn = verify(simplify(traced.function))
+        fn = verify(_prepared(traced.function))
         in_tree = tree_flatten(dynamic)[1]
         return Lowered(fn, _backend["compile"](fn), in_tree, traced.out_tree, nums)
 
@@ -449,6 +450,14 @@ class Jitted:
                          if -n_args <= i < n_args)  # (static ones given by name are fixed)
             inner = self._keyword_jits[key] = Jitted(positional, nums)
         return inner
+
+
+def _prepared(fn: Function) -> Function:
+    """A traced program simplified, with the FFT round trips transforms create cancelled
+    (ir/fft_pairs.py)."""
+    fn = simplify(fn)
+    paired = cancel_inverse_ffts(fn)
+    return simplify(paired) if paired is not fn else fn
 
 
 def _as_tuple(x: Any) -> tuple:

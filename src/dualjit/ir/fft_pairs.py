@@ -1,0 +1,188 @@
+"""IR pass: an FFT of a linear combination that holds outputs of its inverse transform.
+
+rfft(irfft(Y)) is Y with the imaginary parts irfft ignores (zero and, for even n, the Nyquist
+frequency) set to 0, fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
+rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d) into
+a·Y' + b·Z' + F(c·u + d·v), evaluating F of the remaining terms at compile time when they
+are constants. The FFT count never grows, and the inverse transform often becomes dead: the
+gradient of a loss on irfft's output, sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s -
+target)) in its backward pass, which becomes 2(w·X - rfft(target)): two FFTs instead of four.
+Results agree with the unrewritten program up to rounding (the round trip's own rounding is
+what disappears).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import primitives as P
+from .core import Eqn, Function, Literal, Var, abstract_eval, impl_rules, type_of_array
+
+INVERSE = {"rfft": "irfft", "irfft": "rfft", "fft": "ifft", "ifft": "fft"}
+MAX_TERMS = 16  # a longer linear combination is left alone (the walk stays cheap)
+enabled = True  # benchmarks switch the rewrite off to measure what it saves
+
+
+def cancel_inverse_ffts(fn: Function) -> Function:
+    """fn with every FFT of a combination holding its inverse's outputs rewritten (see the
+    module docstring); fn itself when there is nothing to rewrite. Top level only."""
+    if not enabled or not any(e.primitive is P.fft_p for e in fn.eqns):
+        return fn
+    rewriter = _Rewriter(fn)
+    for eqn in fn.eqns:
+        rewriter.visit(eqn)
+    return rewriter.function()
+
+
+class _Rewriter:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.producers = {v: e for e in fn.eqns for v in e.outputs}
+        self.const_values = dict(fn.consts)
+        self.consts = list(fn.consts)
+        self.eqns: list[Eqn] = []
+        self.rename: dict[Var, Any] = {}
+
+    def sub(self, a: Any) -> Any:
+        return self.rename.get(a, a) if isinstance(a, Var) else a
+
+    def visit(self, eqn: Eqn) -> None:
+        eqn = Eqn(eqn.primitive, [self.sub(a) for a in eqn.inputs], eqn.outputs, eqn.params)
+        if eqn.primitive is P.fft_p:
+            result = self.rewrite_fft(eqn)
+            if result is not None:
+                self.rename[eqn.outputs[0]] = result
+                return
+        self.eqns.append(eqn)
+
+    def function(self) -> Function:
+        if not self.rename:
+            return self.fn
+        return Function(self.fn.inputs, self.consts, self.eqns,
+                        [self.sub(a) for a in self.fn.outputs])
+
+    # -- the linear combination feeding an FFT -----------------------------------------------
+
+    def terms(self, atom: Any, coef: Any, budget: list[int]) -> list[tuple[Any, Any]]:
+        """atom as [(coefficient, leaf)] through add, sub, neg and products with scalar
+        constants, all of atom's type."""
+        eqn = self.producers.get(atom) if isinstance(atom, Var) else None
+        if eqn is None or budget[0] <= 0:
+            return [(coef, atom)]
+        budget[0] -= 1
+        name, ins = eqn.primitive.name, eqn.inputs
+        same = all(getattr(a, "type", None) == atom.type for a in ins)
+        if name in ("add", "sub") and same:
+            sign = 1 if name == "add" else -1
+            return self.terms(ins[0], coef, budget) + self.terms(ins[1], sign * coef, budget)
+        if name == "neg" and same:
+            return self.terms(ins[0], -coef, budget)
+        if name == "mul":
+            for p in (0, 1):
+                c, other = self.scalar(ins[p]), ins[1 - p]
+                if c is not None and getattr(other, "type", None) == atom.type:
+                    return self.terms(other, coef * c, budget)
+        return [(coef, atom)]
+
+    def scalar(self, a: Any) -> Any:
+        """The finite value of a scalar Literal or of a broadcast of one, else None."""
+        if isinstance(a, Var) and a in self.producers:
+            eqn = self.producers[a]
+            if eqn.primitive is P.broadcast_in_dim_p and isinstance(eqn.inputs[0], Literal):
+                a = eqn.inputs[0]
+        if not isinstance(a, Literal):
+            return None
+        value = a.value
+        return value if isinstance(value, (int, float, complex)) and _finite(value) else None
+
+    def inverse_operand(self, leaf: Any, fft_eqn: Eqn) -> Any:
+        """Y when leaf = G(Y) for the inverse G of fft_eqn (same lengths), else None."""
+        eqn = self.producers.get(leaf) if isinstance(leaf, Var) else None
+        params = fft_eqn.params
+        if eqn is None or eqn.primitive is not P.fft_p:
+            return None
+        if (eqn.params["fft_type"] != INVERSE[params["fft_type"]]
+                or tuple(eqn.params["fft_lengths"]) != tuple(params["fft_lengths"])):
+            return None
+        y = self.sub(eqn.inputs[0])
+        if getattr(y, "type", None) != fft_eqn.outputs[0].type:
+            return None
+        if params["fft_type"] == "rfft" and len(params["fft_lengths"]) != 1:
+            return None  # an n-d Hermitian part is not a mask; left alone
+        return y
+
+    # -- the rewrite ---------------------------------------------------------------------------
+
+    def rewrite_fft(self, eqn: Eqn) -> Any:
+        terms = self.terms(eqn.inputs[0], 1, [MAX_TERMS])
+        pairs = [(c, self.inverse_operand(leaf, eqn)) for c, leaf in terms]
+        cancelled = [(c, y) for c, y in pairs if y is not None]
+        rest = [(c, leaf) for (c, leaf), (_, y) in zip(terms, pairs) if y is None]
+        if not cancelled:
+            return None
+        if eqn.params["fft_type"] == "irfft" and any(complex(c).imag for c, _ in cancelled):
+            return None  # irfft(c·rfft(y)) is not c·y for a complex c
+        if eqn.params["fft_type"] == "irfft":
+            cancelled = [(complex(c).real, y) for c, y in cancelled]
+        out = eqn.outputs[0]
+        parts = [self.scaled(c, self.round_trip(y, eqn)) for c, y in cancelled]
+        if rest:
+            parts.append(self.transform_rest(rest, eqn))
+        total = parts[0]
+        for part in parts[1:]:
+            total = self.bind(P.add_p, total, part)
+        return total if total.type == out.type else None
+
+    def round_trip(self, y: Any, eqn: Eqn) -> Any:
+        """F(G(y)) for the pair at eqn: y, or y's Hermitian part for rfft(irfft(y))."""
+        if eqn.params["fft_type"] != "rfft":
+            return y
+        n = eqn.params["fft_lengths"][-1]
+        mask = np.ones(n // 2 + 1, y.type.dtype.real_dtype.np)
+        mask[0] = 0
+        if n % 2 == 0:
+            mask[-1] = 0
+        kept = self.bind(P.mul_p, self.bind(P.imag_p, y), self.constant(mask, y.type.shape))
+        return self.bind(P.complex_p, self.bind(P.real_p, y), kept)
+
+    def transform_rest(self, rest: list, eqn: Eqn) -> Any:
+        """F applied to the terms that did not cancel; folded when all are constants."""
+        rest = [(c, self.sub(leaf)) for c, leaf in rest]
+        if all(isinstance(leaf, Var) and leaf in self.const_values for _, leaf in rest):
+            dtype = eqn.inputs[0].type.dtype.np
+            value = sum(np.asarray(c, dtype) * self.const_values[leaf] for c, leaf in rest)
+            folded = impl_rules[P.fft_p](np.asarray(value, dtype), **eqn.params)
+            return self.constant(folded, eqn.outputs[0].type.shape)
+        total = None
+        for c, leaf in rest:
+            term = self.scaled(c, leaf)
+            total = term if total is None else self.bind(P.add_p, total, term)
+        return self.bind(P.fft_p, total, **eqn.params)
+
+    def scaled(self, coef: Any, atom: Any) -> Any:
+        if coef == 1:
+            return atom
+        return self.bind(P.mul_p, Literal(coef, atom.type.dtype), atom)
+
+    def constant(self, value: np.ndarray, shape: tuple) -> Var:
+        """A constant of `shape`: value itself, or value broadcast along leading axes."""
+        v = Var(type_of_array(value))
+        self.consts.append((v, value))
+        self.const_values[v] = value
+        if value.shape == tuple(shape):
+            return v
+        dims = tuple(range(len(shape) - value.ndim, len(shape)))
+        return self.bind(P.broadcast_in_dim_p, v, shape=tuple(shape), broadcast_dimensions=dims)
+
+    def bind(self, prim, *inputs: Any, **params: Any) -> Var:
+        (out_type,) = abstract_eval(prim, [a.type for a in inputs], params)
+        out = Var(out_type)
+        self.eqns.append(Eqn(prim, inputs, [out], params))
+        return out
+
+
+def _finite(value: Any) -> bool:
+    return math.isfinite(value.real) and math.isfinite(value.imag)

@@ -1,0 +1,176 @@
+"""ir/fft_pairs.py: an FFT of a combination holding its inverse's outputs. Rewritten programs
+against NumPy's transforms (computed the long way, both transforms), against the unrewritten
+program on the reference interpreter, and how many FFTs remain."""
+
+import numpy as np
+import pytest
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.ir import eval_function
+from dualjit.ir import primitives as P
+from dualjit.ir.fft_pairs import cancel_inverse_ffts
+from dualjit.tracer.make_ir import make_ir
+
+rng = np.random.default_rng(1616)
+SIZES = [1, 2, 5, 8, 9]
+WIDTHS = [(np.float32, np.complex64, 1e-4), (np.float64, np.complex128, 1e-11)]
+
+
+def fft_count(fn):
+    return sum(e.primitive is P.fft_p for e in fn.eqns)
+
+
+def prepared(f, *args):
+    """The program jit compiles for f(*args)."""
+    return dj.jit(f).lower(*args).function
+
+
+def spectrum(shape, complex_dtype):
+    """A half or full spectrum whose zero and Nyquist entries have imaginary parts too (what
+    irfft ignores and the rewrite must drop)."""
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(complex_dtype)
+
+
+def check_against_interpreter(f, args, expected_ffts):
+    """jit(f) agrees with NumPy's long way (checked by the caller) and the rewritten program
+    agrees with the original on the interpreter; returns jit(f)'s results."""
+    original = make_ir(f)(*args)
+    rewritten = cancel_inverse_ffts(original)
+    assert rewritten is not original
+    assert fft_count(prepared(f, *args)) == expected_ffts
+    for a, b in zip(eval_function(rewritten, *args), eval_function(original, *args)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(1, np.abs(b).max()))
+    return dj.jit(f)(*args)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("real,cplx,tol", WIDTHS)
+def test_rfft_of_irfft_outputs_takes_their_hermitian_part(n, real, cplx, tol):
+    m = n // 2 + 1
+    y, z = spectrum((3, m), cplx), spectrum((3, m), cplx)
+    u = rng.standard_normal((3, n)).astype(real)
+    c = rng.standard_normal((3, n)).astype(real)
+
+    def f(y, z, u):
+        return jnp.fft.rfft(2.5 * jnp.fft.irfft(y, n=n) - jnp.fft.irfft(z, n=n) + u - c)
+
+    got = check_against_interpreter(f, (y, z, u), expected_ffts=1)  # rfft(u - c) remains
+    expected = np.fft.rfft(2.5 * np.fft.irfft(y, n=n) - np.fft.irfft(z, n=n) + u - c)
+    assert got.dtype == cplx
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+    assert np.all(got[:, 0].imag == 0)
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("real,cplx,tol", WIDTHS)
+def test_irfft_of_rfft_outputs_and_constants_folds_to_no_fft(n, real, cplx, tol):
+    x = rng.standard_normal((2, n)).astype(real)
+    c = spectrum((2, n // 2 + 1), cplx)
+
+    def f(x):
+        return jnp.fft.irfft(-jnp.fft.rfft(x) * 3.0 + c, n=n)
+
+    got = check_against_interpreter(f, (x,), expected_ffts=0)  # irfft(c) is folded
+    expected = np.fft.irfft(-3.0 * np.fft.rfft(x) + c, n=n)
+    assert got.dtype == real
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("forward,inverse", [("fft", "ifft"), ("ifft", "fft")])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("real,cplx,tol", WIDTHS)
+def test_complex_pairs_cancel_with_complex_coefficients(forward, inverse, n, real, cplx, tol):
+    y, u = spectrum((2, n), cplx), spectrum((2, n), cplx)
+    fwd, inv = getattr(jnp.fft, forward), getattr(jnp.fft, inverse)
+
+    def f(y, u):
+        return fwd((1 - 2j) * inv(y) - u)
+
+    got = check_against_interpreter(f, (y, u), expected_ffts=1)
+    nfwd, ninv = getattr(np.fft, forward), getattr(np.fft, inverse)
+    np.testing.assert_allclose(got, nfwd((1 - 2j) * ninv(y) - u), rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("norm", ["backward", "ortho", "forward"])
+def test_norms_and_two_dimensional_complex_pairs(norm):
+    y = spectrum((4, 6), np.complex128)
+
+    def f(y):
+        return (jnp.fft.rfft(jnp.fft.irfft(y[0], n=9, norm=norm), norm=norm),
+                jnp.fft.fft2(jnp.fft.ifft2(y, norm=norm), norm=norm))
+
+    got = check_against_interpreter(f, (y,), expected_ffts=0)
+    np.testing.assert_allclose(got[0], np.fft.rfft(np.fft.irfft(y[0], n=9)), atol=1e-12)
+    np.testing.assert_allclose(got[1], y, atol=1e-12)
+
+
+def test_what_is_left_alone():
+    y = spectrum((4, 5), np.complex128)
+    x = rng.standard_normal((4, 8))
+    v = rng.standard_normal(5)
+
+    def f(y, x):
+        return (jnp.fft.rfft2(jnp.fft.irfft2(y, s=(4, 8))),  # an n-d Hermitian part
+                jnp.fft.irfft((1 + 1j) * jnp.fft.rfft(x), n=8),  # complex weight on irfft
+                jnp.fft.irfft(v * jnp.fft.rfft(x), n=8),  # not a scalar multiple
+                jnp.fft.rfft(jnp.fft.irfft(y[0], n=7), n=8))  # other lengths
+
+    fn = make_ir(f)(y, x)
+    assert cancel_inverse_ffts(fn) is fn
+    got = dj.jit(f)(y, x)
+    expected = (np.fft.rfft2(np.fft.irfft2(y, s=(4, 8))),
+                np.fft.irfft((1 + 1j) * np.fft.rfft(x), n=8),
+                np.fft.irfft(v * np.fft.rfft(x), n=8),
+                np.fft.rfft(np.fft.irfft(y[0], n=7), n=8))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-12)
+
+
+def test_an_inverse_output_used_elsewhere_stays():
+    y = spectrum(5, np.complex128)
+
+    def f(y):
+        s = jnp.fft.irfft(y, n=8)
+        return s, jnp.fft.rfft(s * 2.0)
+
+    got = check_against_interpreter(f, (y,), expected_ffts=1)
+    np.testing.assert_allclose(got[0], np.fft.irfft(y, n=8), atol=1e-12)
+    np.testing.assert_allclose(got[1], np.fft.rfft(2.0 * np.fft.irfft(y, n=8)), atol=1e-12)
+
+
+def spectral_loss(target, weights):
+    n = target.size
+
+    def loss(x):
+        spectrum = jnp.fft.rfft(x)
+        smooth = jnp.fft.irfft(spectrum * weights, n=n)
+        power = jnp.real(spectrum * jnp.conj(spectrum))
+        return jnp.sum(power * weights) / n + jnp.sum((smooth - target) ** 2)
+    return loss
+
+
+@pytest.mark.parametrize("n", [1, 2, 15, 16, 1000])
+def test_spectral_loss_gradient_needs_two_ffts_and_matches_the_formula(n):
+    target, x = rng.standard_normal(n), rng.standard_normal(n)
+    weights = np.linspace(0.0, 1.0, n // 2 + 1)
+    loss = spectral_loss(target, weights)
+    grad = dj.grad(loss)
+    assert fft_count(prepared(grad, x)) == 2
+    got = dj.jit(grad)(x)
+    # by hand, X = rfft(x), S = irfft(w X): the power term sum_k w_k |X_k|^2 / n over the
+    # stored half has gradient 2 irfft(w X / c) (c: the Hermitian weights 1, 2, .., 2, [1]
+    # irfft applies); S = A x with A symmetric (a convolution by the real, even irfft(w)), so
+    # the data term |S - t|^2 has gradient 2 A (S - t)
+    c = np.full(n // 2 + 1, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    spectrum_x = np.fft.rfft(x)
+    smooth = np.fft.irfft(weights * spectrum_x, n=n)
+    expected = (2 * np.fft.irfft(weights * spectrum_x / c, n=n)
+                + 2 * np.fft.irfft(weights * np.fft.rfft(smooth - target), n=n))
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    probe, h = rng.standard_normal(n), 1e-6
+    fd = (loss(x + h * probe) - loss(x - h * probe)) / (2 * h)
+    np.testing.assert_allclose(np.dot(got, probe), fd, rtol=1e-6, atol=1e-6)
