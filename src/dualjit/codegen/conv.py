@@ -27,7 +27,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn
 from ..ir import primitives as P
 from . import blas
-from .conv_plan import ConvGeometry
+from .conv_plan import ConvGeometry, scatters_columns
 from .lower import (
     I1,
     I32,
@@ -205,7 +205,12 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
     if e.inputs[0].type.size == 0 or geo.rows == 0:  # nothing to add: zeros
         k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
         return
-    (_conv_gemm if group.library == "gemm" else _conv_direct)(k, e, geo)
+    if group.library != "gemm":
+        _conv_direct(k, e, geo)
+    elif scatters_columns(geo):
+        _conv_col2im(k, e, geo)
+    else:
+        _conv_gemm(k, e, geo)
 
 
 root_rules[P.conv_general_dilated_p] = _conv
@@ -373,16 +378,24 @@ def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
 def _gemm(k, dtype, geo: ConvGeometry, weights, columns, product, n: L.Value) -> None:
     """product (group outputs x n) = weights (group outputs x rows) . columns (rows x n, or
     stored n x rows when runs follow the kernel)."""
-    fn, it, ft = gemm_function(k, dtype), L.IntType(blas.gemms()[dtype].int_bits), REG[dtype]
     width = geo.tile * geo.positions
-    n = k.b.trunc(n, it) if it.width < 64 else n
-    trans_b = blas.TRANS if geo.kernel_inner else blas.NO_TRANS
     ldb = geo.rows if geo.kernel_inner else width
+    _gemm_call(k, dtype, (geo.group_outputs, n, geo.rows), weights, geo.rows,
+               (columns, ldb, geo.kernel_inner), product, width)
+
+
+def _gemm_call(k, dtype, mnk, a, lda: int, b_operand, c, ldc: int) -> None:
+    """c (m x n) = a (m x k, row-major, leading dimension lda) . b, where b_operand is
+    (pointer, leading dimension, transposed: stored n x k); n is a run-time value."""
+    fn, it, ft = gemm_function(k, dtype), L.IntType(blas.gemms()[dtype].int_bits), REG[dtype]
+    m, n, depth = mnk
+    n = k.b.trunc(n, it) if it.width < 64 else n
+    b, ldb, trans_b = b_operand
     k.b.call(fn, [L.Constant(I32, blas.ROW_MAJOR), L.Constant(I32, blas.NO_TRANS),
-                  L.Constant(I32, trans_b), L.Constant(it, geo.group_outputs), n,
-                  L.Constant(it, geo.rows), L.Constant(ft, 1.0), weights,
-                  L.Constant(it, geo.rows), columns, L.Constant(it, ldb), L.Constant(ft, 0.0),
-                  product, L.Constant(it, width)])
+                  L.Constant(I32, blas.TRANS if trans_b else blas.NO_TRANS),
+                  L.Constant(it, m), n, L.Constant(it, depth), L.Constant(ft, 1.0), a,
+                  L.Constant(it, lda), b, L.Constant(it, ldb), L.Constant(ft, 0.0),
+                  c, L.Constant(it, ldc)])
 
 
 def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
@@ -403,6 +416,106 @@ def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
         k.loop_nest((geo.group_outputs, *geo.counts), copy)
 
     k.range_loop(i64(0), count, example)
+
+
+# ---------------------------------------------------------------------------------------------
+# Transposed convolutions: gemm + col2im
+# ---------------------------------------------------------------------------------------------
+
+def _conv_col2im(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """out[n, o, q ld + low - offset rd] += sum over c of w[o, c, offset] x[n, c, q] (window
+    strides 1; conv_plan.scatters_columns): per group and tile of examples, the input as an
+    (I, tile x input positions) matrix, one gemm by the kernel's (O/G x kernel, I) matrix,
+    and each product row added into the output where it lands."""
+    dtype, tile = geo.dtype, geo.scatter_tile
+    width = tile * geo.in_positions
+    rows = geo.scatter_rows
+    out = e.outputs[0]
+    k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(dtype)))
+    sizes = [(dtype, geo.groups * rows * geo.in_features), (dtype, geo.in_features * width),
+             (dtype, rows * width)]
+
+    def body(pointers):
+        weights, inputs, product = pointers
+        _pack_scatter_weights(k, e.inputs[1], geo, weights)
+        _scatter_tiles(k, e, geo, weights, inputs, product)
+    _with_scratch(k, sizes, body)
+
+
+def _pack_scatter_weights(k: KernelBuilder, w, geo: ConvGeometry, matrix) -> None:
+    """matrix[g][(o, offset), c] = w[g O/G + o, c, offset]: per group an (O/G x kernel, I)
+    row-major matrix."""
+    shape = (geo.groups, geo.group_outputs, *geo.kernel, geo.in_features)
+
+    def copy(idx):
+        g, o, offsets, c = idx[0], idx[1], idx[2:-1], idx[-1]
+        feature = k.b.add(k.b.mul(g, i64(geo.group_outputs)), o)
+        value = k.load(w, _axes(geo.rhs_spec, feature, c, offsets))
+        k.b.store(value, _at(k, matrix, geo.dtype, _linear(k, idx, shape)))
+    k.loop_nest(shape, copy)
+
+
+def _scatter_tiles(k: KernelBuilder, e: Eqn, geo: ConvGeometry, weights, inputs, product):
+    x, (dtype, b, tile) = e.inputs[0], (geo.dtype, k.b, geo.scatter_tile)
+    tiles = -(-geo.examples // tile)
+    last_count = geo.examples - (tiles - 1) * tile
+    width, rows = tile * geo.in_positions, geo.scatter_rows
+
+    def group_tile(gt):
+        g, t = gt
+        first = b.mul(t, i64(tile))
+        count = b.select(b.icmp_signed("==", t, i64(tiles - 1)), i64(last_count), i64(tile))
+
+        def gather(j):  # inputs[c, (j, q)] = x[first + j, g I + c, q]
+            def copy(cq):
+                column = b.add(b.mul(j, i64(geo.in_positions)), _linear(k, cq[1:], geo.spatial))
+                value = k.load(x, _axes(geo.lhs_spec, b.add(first, j),
+                                        _feature(k, geo, g, cq[0]), cq[1:]))
+                b.store(value, _at(k, inputs, dtype, b.add(b.mul(cq[0], i64(width)), column)))
+            k.loop_nest((geo.in_features, *geo.spatial), copy)
+        k.range_loop(i64(0), count, gather)
+        rows_g = _at(k, weights, dtype, b.mul(g, i64(rows * geo.in_features)))
+        _gemm_call(k, dtype, (rows, b.mul(count, i64(geo.in_positions)), geo.in_features),
+                   rows_g, geo.in_features, (inputs, width, False), product, width)
+        _col2im(k, e, geo, g, first, count, product)
+
+    k.loop_nest((geo.groups, tiles), group_tile)
+
+
+def _col2im(k: KernelBuilder, e: Eqn, geo: ConvGeometry, g, first, count, product) -> None:
+    """out[first + j, g O/G + o, q ld + low - offset rd] += product[(o, offset), (j, q)]."""
+    out, dtype, b = e.outputs[0], geo.dtype, k.b
+    last, width = len(geo.spatial) - 1, geo.scatter_tile * geo.in_positions
+    out_sizes = [out.type.shape[a] for a in geo.out_spec[2:]]
+
+    def row(j_o_offsets):
+        j, o, offsets = j_o_offsets[0], j_o_offsets[1], j_o_offsets[2:]
+        n, feature = b.add(first, j), b.add(b.mul(g, i64(geo.group_outputs)), o)
+        r = b.add(b.mul(o, i64(math.prod(geo.kernel))), _linear(k, offsets, geo.kernel))
+
+        def run(q_outer):
+            inside, targets = const(I1, 1), []
+            for d, q in enumerate(q_outer):
+                p = b.add(b.mul(q, i64(geo.lhs_dilation[d])), i64(geo.low[d]))
+                p = b.sub(p, b.mul(offsets[d], i64(geo.rhs_dilation[d])))
+                inside = b.and_(inside, b.and_(b.icmp_signed(">=", p, i64(0)),
+                                               b.icmp_signed("<", p, i64(out_sizes[d]))))
+                targets.append(p)
+            column = b.add(b.mul(j, i64(geo.in_positions)),
+                           b.mul(_linear(k, q_outer, geo.spatial[:-1]), i64(geo.spatial[last])))
+            src = _at(k, product, dtype, b.add(b.mul(r, i64(width)), column))
+            offset = b.sub(i64(geo.low[last]), b.mul(offsets[last], i64(geo.rhs_dilation[last])))
+
+            def add(v, p):
+                where = _axes(geo.out_spec, n, feature, [*targets, p])
+                value = b.load(_at(k, src, dtype, v), typ=MEM[dtype])
+                k.store(out, where, binary(k, P.add_p, dtype, k.load(out, where), value))
+            _run(k, geo.spatial[last], geo.lhs_dilation[last], offset, out_sizes[last], 1,
+                 inside, add, None)
+        k.loop_nest(geo.spatial[:-1], run)
+
+    k.range_loop(i64(0), count, lambda j: k.loop_nest((geo.group_outputs, *geo.kernel),
+                                                      lambda ok: row([j, *ok])))
 
 
 # ---------------------------------------------------------------------------------------------

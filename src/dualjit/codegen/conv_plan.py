@@ -16,9 +16,14 @@ from ..ir import DType, Eqn
 from . import blas
 
 COLUMNS_LIMIT = 1 << 20  # elements of one im2col tile (4 MB of float32); more examples loop
+EXAMPLE_COLUMNS_LIMIT = 1 << 24  # one example's columns above this: numpy on the host
 DIRECT_MAX_TERMS = 32  # a group's I x kernel terms up to this, with few outputs: direct loops
 DIRECT_MAX_GROUP_OUTPUTS = 4
 GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library call costs more)
+# A transposed convolution (window strides 1) whose output has this many times more positions
+# than its input is gemm + col2im: each input position's products scattered into the output
+# (no multiply-adds of padding or holes) instead of im2col over the padded, dilated input.
+COL2IM_MIN_RATIO = 1.25
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,20 @@ class ConvGeometry:
         return max(1, min(self.examples, COLUMNS_LIMIT // per_example))
 
     @property
+    def in_positions(self) -> int:  # input positions per example (without holes or padding)
+        return math.prod(self.spatial)
+
+    @property
+    def scatter_rows(self) -> int:  # group outputs x kernel size: col2im's product rows
+        return self.group_outputs * math.prod(self.kernel)
+
+    @property
+    def scatter_tile(self) -> int:
+        """Examples whose input columns are multiplied and scattered at once (col2im)."""
+        per_example = max(1, max(self.scatter_rows, self.in_features) * self.in_positions)
+        return max(1, min(self.examples, COLUMNS_LIMIT // per_example))
+
+    @property
     def kernel_inner(self) -> bool:
         """im2col rows run along the kernel's last axis (a transposed column matrix) when it
         is longer than the output's: each run is then one contiguous copy."""
@@ -109,14 +128,29 @@ def library(eqn: Eqn) -> str | None:
     return "gemm" if terms >= GEMM_MIN_TERMS else None
 
 
+def scatters_columns(geo: ConvGeometry) -> bool:
+    """Whether a convolution computed with gemm is gemm + col2im (the transposed form: one
+    product per input position, scattered) rather than im2col + gemm: window strides 1, no
+    batch groups, and many more output positions than input positions (the zero padding and
+    input dilation of a convolution's input gradient)."""
+    return (all(s == 1 for s in geo.strides) and geo.batch_groups == 1
+            and geo.positions >= COL2IM_MIN_RATIO * geo.in_positions)
+
+
+def _example_columns(geo: ConvGeometry) -> int:
+    if scatters_columns(geo):
+        return max(geo.scatter_rows, geo.in_features) * geo.in_positions
+    return geo.rows * geo.positions
+
+
 def conv_on_host(eqn: Eqn, planner) -> str | None:
     geo = ConvGeometry.of(eqn)
     if geo.dtype is DType.bool:
         return "boolean convolution: numpy"
     if not geo.spatial:
         return "a convolution without spatial axes (a product): numpy"
-    if library(eqn) and geo.rows * geo.positions > 16 * COLUMNS_LIMIT:
-        return "one example's im2col columns exceed 64 MB: numpy"
+    if library(eqn) and _example_columns(geo) > EXAMPLE_COLUMNS_LIMIT:
+        return f"one example's columns exceed {EXAMPLE_COLUMNS_LIMIT} elements: numpy"
     return None
 
 
