@@ -13,6 +13,7 @@ as recorded Tensor operations when create_graph is set.
 from __future__ import annotations
 
 import collections
+import operator
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,7 +121,10 @@ LEAF, CONST, NODE = 1, 2, 0  # input code = 3 * index + kind
 
 
 class Graph:
-    """The recorded graph behind root nodes, numbered so its structure can key a cache."""
+    """The recorded graph behind root nodes, numbered so its structure can key a cache.
+
+    Built once per backward() call, so the numbering is one loop over the nodes' inputs.
+    """
 
     def __init__(self, roots: Sequence[Node], check_freed: bool = True):
         reached = set(roots)
@@ -130,16 +134,15 @@ class Graph:
                 if isinstance(src, Node) and src not in reached:
                     reached.add(src)
                     stack.append(src)
-        nodes = sorted(reached, key=_creation_order)
-        self.nodes = nodes
+        self.nodes = nodes = sorted(reached, key=_creation_order)
+        self.index = index = {node: k for k, node in enumerate(nodes)}
         self.leaves: list[Tensor] = []
         self.consts: list[Any] = []
-        self.index = {node: k for k, node in enumerate(nodes)}
-        self.codes: list[tuple] = []
-        self.wrt: list[tuple] = []
-        self.stale: list[tuple] = []  # (code, message) of values changed in place since use
+        self.codes: list[tuple] = []  # per node, the code of each input (see below)
+        self.stale: list[tuple] = []  # (code, what) of values changed in place since use
         self.python = False
-        leaf_codes: dict[int, int] = {}
+        self._wrt: list[tuple] | None = None
+        leaves, consts, all_codes, leaf_codes = self.leaves, self.consts, self.codes, {}
         for node in nodes:
             if node.freed and check_freed:
                 raise RuntimeError(
@@ -147,43 +150,40 @@ class Graph:
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            self._number(node, leaf_codes)
-        self.key = (tuple(self.codes), tuple(self.wrt),
-                    tuple(id(n.function) if n.function is not None else type(n) for n in nodes))
+            # An input's code: 3k for the k-th node, 3i + LEAF for the i-th leaf, 3j + CONST
+            # for the j-th constant.
+            codes = []
+            for src in node.inputs:
+                if isinstance(src, Node):
+                    codes.append(3 * index[src])
+                elif isinstance(src, Tensor):
+                    code = leaf_codes.get(id(src))
+                    if code is None:
+                        code = leaf_codes[id(src)] = 3 * len(leaves) + LEAF
+                        leaves.append(src)
+                    codes.append(code)
+                else:
+                    codes.append(3 * len(consts) + CONST)
+                    consts.append(src)
+            if node.counter[0] != node.version:
+                self.stale.append((3 * index[node], node))
+            for i, counter, version in node.checks:
+                if counter[0] != version:
+                    self.stale.append((codes[i], (node, i, counter[0], version)))
+            if node.extras is not None and node.extras[0] or isinstance(node, PythonNode):
+                self.python = True  # hooks on a non-leaf tensor, or a custom Function
+            all_codes.append(tuple(codes))
+        self.key = (tuple(all_codes),
+                    tuple([id(n.function) if n.function is not None else type(n)
+                           for n in nodes]))
 
-    def _number(self, node: Node, leaf_codes: dict) -> None:
-        codes, wrt = [], []
-        index = self.index
-        for i, src in enumerate(node.inputs):
-            if isinstance(src, Node):
-                codes.append(3 * index[src])
-                wrt.append(i)
-            elif isinstance(src, Tensor):
-                code = leaf_codes.get(id(src))
-                if code is None:
-                    code = leaf_codes[id(src)] = 3 * len(self.leaves) + LEAF
-                    self.leaves.append(src)
-                codes.append(code)
-                wrt.append(i)
-            else:
-                codes.append(3 * len(self.consts) + CONST)
-                self.consts.append(src)
-        self._check_versions_of(node, codes)
-        if isinstance(node, PythonNode) or node.hooks:
-            self.python = True
-        self.codes.append(tuple(codes))
-        self.wrt.append(tuple(wrt))
-
-    def _check_versions_of(self, node: Node, codes: list) -> None:
-        """Note the node's output, or its leaf and constant inputs, changed in place since."""
-        if node.counter[0] != node.version:
-            self.stale.append((3 * self.index[node], node))
-        checks = node.checks
-        for j in range(0, len(checks), 3):
-            counter, version = checks[j + 1], checks[j + 2]
-            if counter[0] != version:
-                i = checks[j]
-                self.stale.append((codes[i], (node, i, counter[0], version)))
+    @property
+    def wrt(self) -> list[tuple]:
+        """Per node, the positions of the inputs a gradient flows to (not constants)."""
+        if self._wrt is None:
+            self._wrt = [tuple(i for i, c in enumerate(codes) if c % 3 != CONST)
+                         for codes in self.codes]
+        return self._wrt
 
     def value(self, code: int) -> Any:
         k, kind = divmod(code, 3)
@@ -214,8 +214,7 @@ class Graph:
                 "the tensor before modifying it in place, or modify it before using it.")
 
 
-def _creation_order(node: Node) -> int:
-    return node.seq
+_creation_order = operator.attrgetter("seq")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,13 +224,15 @@ def _creation_order(node: Node) -> int:
 class _Fused:
     """A compiled backward: which graph values it reads, and the callable."""
 
-    __slots__ = ("function", "used", "codes", "call")
+    __slots__ = ("function", "used", "codes", "picks", "call")
 
     def __init__(self, function: Function, used: list[int], codes: list[int],
                  call: Callable | None):
         self.function = function
         self.used = used  # the input positions the Function reads
         self.codes = codes  # their graph codes (root cotangents: -1 - index)
+        # (kind, index) of each: kind is NODE, LEAF or CONST, or 3 for a root cotangent
+        self.picks = [divmod(c, 3)[::-1] if c >= 0 else (3, -1 - c) for c in codes]
         self.call = call
 
 
@@ -300,7 +301,7 @@ def _code_type(graph: Graph, code: int) -> TensorType:
 
 def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: list[int]):
     key = (graph.key, tuple(root_ks), tuple(targets),
-           tuple((np.dtype(c.dtype), c.shape) for c in root_cts))
+           tuple([(c.dtype, c.shape) for c in root_cts]))
     entry = _backward_cache.get(key)
     if entry is None:
         entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
@@ -313,9 +314,12 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
             pass
     if graph.stale:
         graph.check_versions(set(entry.codes))
-    args = [graph.value(c) if c >= 0 else root_cts[-1 - c] for c in entry.codes]
-    if any(type(a) is not ndarray for a in args):
-        return apply_function(entry.function, *args)  # traced (dj.compile): inline it
+    sources = ([n.value for n in graph.nodes], [t._value for t in graph.leaves], graph.consts,
+               root_cts)
+    args = [sources[kind][k] for kind, k in entry.picks]
+    for a in args:
+        if type(a) is not ndarray:
+            return apply_function(entry.function, *args)  # traced (dj.compile): inline it
     if entry.call is None:
         compiled = compile_function(entry.function)
         entry.call = getattr(compiled, "fast_call", None) or (lambda a, c=compiled: c(*a))
@@ -402,7 +406,7 @@ def _run_stepwise(graph: Graph, root_ks: list[int], root_cts: list[Tensor], targ
 def _flip(ct: Any) -> Any:
     """Between PyTorch's gradient of a complex value and JAX's cotangent, which the recorded
     operations' VJPs compute: each is the other's conjugate (real values are unchanged)."""
-    if np.dtype((ct._value if isinstance(ct, Tensor) else ct).dtype).kind != "c":
+    if ct.dtype.kind != "c":  # (Tensors, arrays and Tracers all have a NumPy dtype)
         return ct
     if isinstance(ct, Tensor):
         return ct.conj()
@@ -577,10 +581,11 @@ def _targets(graph: Graph | None, inputs: list[Tensor] | None) -> tuple[list, li
         tensors = list(graph.leaves)
         codes = [3 * i + LEAF for i in range(len(graph.leaves))]
         for k, node in enumerate(graph.nodes):
-            t = node.retained() if node.retained is not None else None
-            if t is not None and t.grad_fn is node:
-                tensors.append(t)
-                codes.append(3 * k)
+            if node.extras is not None and node.retained is not None:
+                t = node.retained()
+                if t is not None and t.grad_fn is node:
+                    tensors.append(t)
+                    codes.append(3 * k)
         return tensors, codes
     codes = []
     leaf_codes = {id(t): 3 * i + LEAF for i, t in enumerate(graph.leaves)} if graph else {}
@@ -644,16 +649,18 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set) -> None:
     extra = t._extra
     if extra is not None and extra.hooks and t.grad_fn is None:
         g = _run_hooks(extra.hooks, g)
-    if g.dtype != t.dtype:
-        g = g.type(t.dtype)
+    value, dtype = g._value, t._value.dtype
+    if value.dtype is not dtype and value.dtype != dtype:
+        g = g.type(dtype)
+        value = g._value
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
         return
-    value = g._value
     if t._grad is None:
+        shape = t._value.shape
         if type(value) is ndarray and (value.base is not None or not value.flags.writeable
-                                       or value.shape != t.shape or id(value) in given):
-            value = np.array(np.broadcast_to(value, t.shape))
+                                       or value.shape != shape or id(value) in given):
+            value = np.array(np.broadcast_to(value, shape))
         given.add(id(value))
         t._grad = _new_tensor(value)
     elif type(t._grad._value) is ndarray and type(value) is ndarray:

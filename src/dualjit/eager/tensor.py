@@ -134,10 +134,10 @@ class Node:
     """A recorded operation (a tensor's grad_fn).
 
     `function` is the operation's IR Function (one output). `inputs` holds each input's source:
-    another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a flat
-    tuple of (input position, version counter, version) triples for inputs that were Tensors
-    not produced by a Node, so backward() can tell when one was modified in place after use. `value` is
-    the output as computed, `counter`/`version` its storage's version counter and the version
+    another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a tuple
+    of (input position, version counter, version) triples for inputs that were Tensors not
+    produced by a Node, so backward() can tell when one was modified in place after use.
+    `value` is the output as computed, `counter`/`version` its storage's version counter and the version
     the value was written at.
     """
 
@@ -194,6 +194,15 @@ class Node:
     def register_hook(self, hook: Callable) -> None:
         raise NotImplementedError("hooks on grad_fn nodes are not supported; use "
                                   "Tensor.register_hook on the tensor instead")
+
+
+def _backward_module() -> Any:
+    """eager.backward, which imports this module (imported here on first use, then kept)."""
+    global _backward_module
+    from . import backward
+
+    _backward_module = lambda: backward  # noqa: E731
+    return backward
 
 
 _op_functions: dict[Any, Any] = {}
@@ -260,7 +269,7 @@ def _record(name: str, function: Any, args: Sequence[Any], value: Any,
             src = _source(a)
             if type(src) is not Node:
                 c = a._counter or version_counter(a)
-                checks += (i, c, c[0])
+                checks += ((i, c, c[0]),)
             sources.append(src)
         else:
             sources.append(a)
@@ -295,6 +304,10 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
     means fn (a dualjit.numpy composition) computes the value too. `view` marks operations
     whose result may share the input's storage (reshape, slicing, transpose...).
     """
+    if len(args) == 1 and not view:
+        x = args[0]
+        if isinstance(x, Tensor) and x._extra is None and type(x._value) is ndarray:
+            return _unary_op(name, fn, x, params, fast)
     values = []
     record = False
     concrete = True
@@ -329,6 +342,44 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
         out = _new_tensor(value, None, counter)
     if counter is not None:
         _mark_view(out, args[0], fn, kwargs)
+    return out
+
+
+def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable | None
+              ) -> Tensor:
+    """apply_op for its most common case, one tensor (not a view) holding a NumPy array: the
+    same steps with the loops over inputs unrolled, as binary_method does for operators."""
+    xv = x._value
+    kwargs = dict(params) if params else _NO_KWARGS
+    value = fast(xv, **kwargs) if fast is not None else None
+    if value is None:
+        value = fn(xv, **kwargs)
+    if type(value) is not ndarray:
+        if not isinstance(value, Tracer):
+            value = np.asarray(value)
+    elif value.base is not None and np.may_share_memory(value, xv):
+        value = value.copy()  # (a non-view operation gives fresh storage: _unshared)
+    out = _tensor_new(Tensor)
+    out._grad = None
+    out._extra = None
+    if x.requires_grad and _grad_mode.enabled and value.dtype.kind in "fc":
+        key = (name, params, (xv.dtype, xv.shape))
+        function = _op_functions.get(key) or op_function(key, fn, [xv], params)
+        value = _matches(value, function)
+        source = x.grad_fn
+        if source is None:  # a leaf: its version is checked by backward()
+            c = x._counter or version_counter(x)
+            node = Node(name, function, [x], ((0, c, c[0]),), value, [0])
+        else:
+            node = Node(name, function, [source], (), value, [0])
+        out._counter = node.counter
+        out.grad_fn = node
+        out.requires_grad = True
+    else:
+        out._counter = None
+        out.grad_fn = None
+        out.requires_grad = False
+    out._value = value
     return out
 
 
@@ -385,10 +436,28 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
             function = functions.get(key)
             if function is None:
                 function = op_function(key, fn, [xv, yv], ())
+            # Each input's source (its node, itself as a leaf, or its value) and the version
+            # checks of inputs not produced by a node: _source and _checks, inlined (the views
+            # among the inputs were synchronized above).
+            checks = ()
+            if isinstance(x, Tensor):
+                a = x.grad_fn
+                if a is None:
+                    a = x if x.requires_grad else xv
+                    c = x._counter or version_counter(x)
+                    checks = ((0, c, c[0]),)
+            else:
+                a = x
+            if isinstance(y, Tensor):
+                b = y.grad_fn
+                if b is None:
+                    b = y if y.requires_grad else yv
+                    c = y._counter or version_counter(y)
+                    checks += ((1, c, c[0]),)
+            else:
+                b = y
             counter = [0]
-            node = Node(name, function, [_source(x) if isinstance(x, Tensor) else x,
-                                         _source(y) if isinstance(y, Tensor) else y],
-                        _checks(x, y), value, counter)
+            node = Node(name, function, [a, b], checks, value, counter)
             out._counter = counter
             out.grad_fn = node
             out.requires_grad = True
@@ -399,18 +468,6 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         return out
     method.__name__ = name
     return method
-
-
-def _checks(x: Any, y: Any) -> tuple:
-    """Node.checks for the two inputs of a binary operation."""
-    checks = ()
-    if isinstance(x, Tensor) and x.grad_fn is None:
-        c = version_counter(x)
-        checks = (0, c, c[0])
-    if isinstance(y, Tensor) and y.grad_fn is None:
-        c = version_counter(y)
-        checks += (1, c, c[0])
-    return checks
 
 
 def binary_op(name: str, fn: Callable, fast: Callable, x: Any, y: Any,
@@ -580,9 +637,16 @@ def _check_inplace(t: Tensor) -> None:
                                "or on .data")
 
 
+# In-place arithmetic whose result has the operands' dtype when both have the same float dtype.
+_SAME_DTYPE_UFUNCS = frozenset((np.add, np.subtract, np.multiply, np.true_divide))
+
+
 def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params: tuple = (),
                fast: Callable | None = None) -> Tensor:
     """t <- fn(t, *others), written into t's storage and recorded as a new node for t."""
+    if fast in _SAME_DTYPE_UFUNCS and t._extra is None and len(others) == 1 and \
+            _unrecorded_update(t, fast, others[0]):
+        return t
     _check_inplace(t)
     if t._extra is not None and t._extra.base is not None:
         _sync_view(t)
@@ -612,6 +676,34 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
             node = _record(name, function, [old, *others], t._value, version_counter(t)).grad_fn
             t.grad_fn, t.requires_grad = node, True
     return t
+
+
+def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
+    """The common in-place update (an optimizer step: p -= lr * g under no_grad) done
+    directly: t is not a view, nothing is recorded, both operands hold NumPy arrays of t's
+    float dtype and other's shape is t's or a scalar's. Returns False (nothing done) when the
+    general path of inplace_op must run."""
+    if isinstance(other, Tensor):
+        if other._extra is not None or (other.requires_grad and _grad_mode.enabled):
+            return False
+        other = other._value
+    value = t._value
+    if (t.requires_grad and _grad_mode.enabled) or type(value) is not ndarray or \
+            type(other) is not ndarray or value.dtype.kind not in "fc" or \
+            (other.dtype is not value.dtype and other.dtype != value.dtype) or \
+            (other.shape != value.shape and other.ndim != 0):
+        return False
+    if not value.flags.writeable:
+        return False  # (the general path raises the read-only error)
+    if value.ndim:
+        ufunc(value, other, out=value)
+    else:  # (NumPy's out= costs twice the operation on a 0-d array)
+        value[()] = ufunc(value, other)
+    counter = t._counter
+    if counter is None:
+        counter = t._counter = [0]
+    counter[0] += 1
+    return True
 
 
 def _original(t: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
@@ -812,11 +904,12 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
-        if value is not None and not isinstance(value, Tensor):
-            value = Tensor(value)
-        if value is not None and value.shape != self.shape:
-            raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor has "
-                               f"shape {self.shape}")
+        if value is not None:
+            if not isinstance(value, Tensor):
+                value = Tensor(value)
+            if value._value.shape != self._value.shape:
+                raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor has "
+                                   f"shape {self.shape}")
         self._grad = value
 
     @property
@@ -879,10 +972,8 @@ class Tensor:
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
-        from .backward import backward
-
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
-                 inputs)
+        _backward_module().backward([self], None if gradient is None else [gradient],
+                                    retain_graph, create_graph, inputs)
 
     # -- values ---------------------------------------------------------------------------------
     @property
