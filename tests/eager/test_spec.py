@@ -272,6 +272,24 @@ def test_backward_function_is_compiled_once_per_graph_shape(monkeypatch):
     assert len(compiles) == 1
 
 
+def test_backward_cache_keeps_the_most_recently_used(monkeypatch):
+    from dualjit.eager import backward
+
+    monkeypatch.setattr(backward, "BACKWARD_CACHE_SIZE", 2)
+    monkeypatch.setattr(backward, "_backward_cache", {})
+    compiles = []
+    compile_fused = backward._compile_fused
+    monkeypatch.setattr(backward, "_compile_fused",
+                        lambda *a: compiles.append(1) or compile_fused(*a))
+    hot = dj.tensor([1.0, 2.0], requires_grad=True)
+    for n in (3, 4, 5, 6):  # a new graph shape each time, the hot one used in between
+        (hot * hot).sum().backward()
+        (dj.ones(n, requires_grad=True) * 2.0).sum().backward()
+    assert len(backward._backward_cache) == 2
+    assert len(compiles) == 5  # the hot graph compiled once, each other shape once
+    assert hot.grad.tolist() == [8.0, 16.0]  # 4 backward passes of d(sum x^2) = 2x
+
+
 @pytest.mark.parametrize("shape", [(), (3,)])
 def test_gradients_never_share_storage(shape):
     # d(a + b)/da and d(a + b)/db are the same array inside the engine; each leaf must still

@@ -74,7 +74,8 @@ _pow_cache: dict[tuple, tuple] = {}  # (type, exponent, dtype) -> (params, NumPy
 
 
 def pow_rule(e: Any, dtype: np.dtype) -> tuple:
-    """Params and NumPy fast path of x ** e for a Python number e."""
+    """Params and NumPy fast path of x ** e for a Python number e (the fast path holds the
+    params: it is called with x only)."""
     key = (type(e), e, dtype)
     found = _pow_cache.get(key)
     if found is None:
@@ -85,13 +86,12 @@ def pow_rule(e: Any, dtype: np.dtype) -> tuple:
         else:
             params = (("exponent", int(e) if is_int else float(e)), ("dtype", None))
         if is_int and 0 <= e <= 4 and dtype.kind == "f":
-            small = _SMALL_POWERS[int(e)]
-
-            def fast(x, exponent, dtype):
-                return small(x)
+            fast = _SMALL_POWERS[int(e)]
         else:
-            def fast(x, exponent, dtype):
-                x = x if dtype is None else x.astype(dtype)
+            exponent, cast_to = params[0][1], params[1][1]
+
+            def fast(x, exponent=exponent, cast_to=cast_to):
+                x = x if cast_to is None else x.astype(cast_to)
                 if x.dtype.kind != "f" and exponent < 0:
                     raise RuntimeError("Integers to negative integer powers are not allowed.")
                 return np.power(x, x.dtype.type(exponent))
@@ -276,7 +276,9 @@ _reduction_cache: dict[tuple, tuple] = {}  # (mean, axis, keepdims) -> (params, 
 
 
 def reduction_rule(mean: bool, dim, keepdim) -> tuple:
-    key = (mean, dim if isinstance(dim, (int, type(None))) else tuple(np.ravel(dim).tolist()),
+    """Params and NumPy fast path of a sum or mean over `dim` (the fast path holds the params:
+    it is called with x only)."""
+    key = (mean, dim if dim is None or isinstance(dim, int) else tuple(np.ravel(dim).tolist()),
            keepdim)
     found = _reduction_cache.get(key)
     if found is None:

@@ -12,7 +12,7 @@ as recorded Tensor operations when create_graph is set.
 
 from __future__ import annotations
 
-import collections
+import itertools
 import operator
 import weakref
 from collections.abc import Callable, Sequence
@@ -170,7 +170,7 @@ class Graph:
             for i, counter, version in node.checks:
                 if counter[0] != version:
                     self.stale.append((codes[i], (node, i, counter[0], version)))
-            if node.extras is not None and node.extras[0] or isinstance(node, PythonNode):
+            if node.extras is not None and node.extras[0] or type(node) is not Node:
                 self.python = True  # hooks on a non-leaf tensor, or a custom Function
             all_codes.append(tuple(codes))
         self.key = (tuple(all_codes),
@@ -224,7 +224,7 @@ _creation_order = operator.attrgetter("seq")
 class _Fused:
     """A compiled backward: which graph values it reads, and the callable."""
 
-    __slots__ = ("function", "used", "codes", "picks", "call")
+    __slots__ = ("function", "used", "codes", "picks", "call", "last_used")
 
     def __init__(self, function: Function, used: list[int], codes: list[int],
                  call: Callable | None):
@@ -234,12 +234,28 @@ class _Fused:
         # (kind, index) of each: kind is NODE, LEAF or CONST, or 3 for a root cotangent
         self.picks = [divmod(c, 3)[::-1] if c >= 0 else (3, -1 - c) for c in codes]
         self.call = call
+        self.last_used = 0
 
 
 # Compiled backward programs by graph, the BACKWARD_CACHE_SIZE most recently used: each holds
-# native code, so a loop over ever new shapes must not keep them all (safety helper).
+# native code, so a loop over ever new shapes must not keep them all (safety helper). An entry
+# notes when it was last used (a tick), so a hit costs one lookup of the (long) key.
 BACKWARD_CACHE_SIZE = 64
-_backward_cache: collections.OrderedDict[Any, _Fused] = collections.OrderedDict()
+_backward_cache: dict[Any, _Fused] = {}
+_ticks = itertools.count(1)
+
+
+def _cached_fused(graph: Graph, root_ks: list[int], targets: list[int], key: tuple) -> _Fused:
+    entry = _backward_cache.get(key)
+    if entry is None:
+        entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
+        entry.last_used = next(_ticks)
+        if len(_backward_cache) > BACKWARD_CACHE_SIZE:
+            entries = list(_backward_cache.items())  # (a copy: other threads may insert)
+            oldest = min(entries, key=lambda item: item[1].last_used)[0]
+            _backward_cache.pop(oldest, None)
+    entry.last_used = next(_ticks)
+    return entry
 
 
 def _value_type(x: Any) -> TensorType:
@@ -302,16 +318,7 @@ def _code_type(graph: Graph, code: int) -> TensorType:
 def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: list[int]):
     key = (graph.key, tuple(root_ks), tuple(targets),
            tuple([(c.dtype, c.shape) for c in root_cts]))
-    entry = _backward_cache.get(key)
-    if entry is None:
-        entry = _backward_cache[key] = _compile_fused(graph, root_ks, targets)
-        while len(_backward_cache) > BACKWARD_CACHE_SIZE:
-            _backward_cache.pop(next(iter(_backward_cache)), None)
-    elif key in _backward_cache:
-        try:
-            _backward_cache.move_to_end(key)
-        except KeyError:  # dropped by another thread meanwhile
-            pass
+    entry = _cached_fused(graph, root_ks, targets, key)
     if graph.stale:
         graph.check_versions(set(entry.codes))
     sources = ([n.value for n in graph.nodes], [t._value for t in graph.leaves], graph.consts,
@@ -555,7 +562,8 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
                 found = [None if g is None else _flip(g) for g in found]
         else:
             found = _run_fused(graph, root_ks, [_flip(c._value) for c in root_cts], codes)
-            found = [_wrap_grad(_flip(g)) for g in found]
+            found = [_new_tensor(g) if type(g) is ndarray and g.dtype.kind != "c" else
+                     _wrap_grad(_flip(g)) for g in found]
         it = iter(found)
         results = [next(it) if c is not None else None for c in targets]
     for out, ct in direct:  # an output that is itself a leaf (or an input)

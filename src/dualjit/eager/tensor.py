@@ -297,17 +297,18 @@ _NO_KWARGS: dict = {}
 
 
 def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
-             fast: Callable | None = None, view: bool = False) -> Tensor:
+             fast: Callable | None = None, view: bool = False, bound: bool = False) -> Tensor:
     """Run fn on the tensors' values; record it when grad mode is on and an input requires grad.
 
     `fast` is the same operation in plain NumPy (called with the same parameters); None
-    means fn (a dualjit.numpy composition) computes the value too. `view` marks operations
-    whose result may share the input's storage (reshape, slicing, transpose...).
+    means fn (a dualjit.numpy composition) computes the value too; `bound` says fast holds
+    the parameters already (as defaults: it is called with the values only). `view` marks
+    operations whose result may share the input's storage (reshape, slicing, transpose...).
     """
     if len(args) == 1 and not view:
         x = args[0]
         if isinstance(x, Tensor) and x._extra is None and type(x._value) is ndarray:
-            return _unary_op(name, fn, x, params, fast)
+            return _unary_op(name, fn, x, params, fast, bound)
     values = []
     record = False
     concrete = True
@@ -324,7 +325,9 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
             concrete = False
         values.append(v)
     kwargs = dict(params) if params else _NO_KWARGS
-    value = fast(*values, **kwargs) if fast is not None and concrete else None
+    value = None
+    if fast is not None and concrete:
+        value = fast(*values) if bound else fast(*values, **kwargs)
     if value is None:
         value = fn(*values, **kwargs)
     if type(value) is not ndarray and not isinstance(value, Tracer):
@@ -345,15 +348,19 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
     return out
 
 
-def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable | None
-              ) -> Tensor:
+def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable | None,
+              bound: bool) -> Tensor:
     """apply_op for its most common case, one tensor (not a view) holding a NumPy array: the
     same steps with the loops over inputs unrolled, as binary_method does for operators."""
     xv = x._value
-    kwargs = dict(params) if params else _NO_KWARGS
-    value = fast(xv, **kwargs) if fast is not None else None
+    if fast is None:
+        value = None
+    elif bound:
+        value = fast(xv)
+    else:
+        value = fast(xv, **dict(params)) if params else fast(xv)
     if value is None:
-        value = fn(xv, **kwargs)
+        value = fn(xv, **dict(params))
     if type(value) is not ndarray:
         if not isinstance(value, Tracer):
             value = np.asarray(value)
@@ -401,6 +408,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     inlined copy of _new_tensor/_record.
     """
     new_tensor, functions, mode = _tensor_new, _op_functions, _grad_mode
+    new_node, node_counter = object.__new__, _node_counter
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
 
     def method(x, y):
@@ -457,7 +465,10 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
             else:
                 b = y
             counter = [0]
-            node = Node(name, function, [a, b], checks, value, counter)
+            node = new_node(Node)  # (Node.__init__, inlined)
+            node.name, node.function, node.inputs, node.checks = name, function, [a, b], checks
+            node.value, node.counter, node.version, node.freed = value, counter, 0, False
+            node.seq, node.extras = next(node_counter), None
             out._counter = counter
             out.grad_fn = node
             out.requires_grad = True
@@ -1223,7 +1234,7 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             params, fast = A.pow_rule(exponent, self._value.dtype)
-            return apply_op("PowBackward", A.power_by, [self], params, fast=fast)
+            return apply_op("PowBackward", A.power_by, [self], params, fast=fast, bound=True)
         return binary_op("PowBackward", jnp.power, np.power, self, exponent)
 
     def __rpow__(self, base):
@@ -1629,7 +1640,7 @@ class Tensor:
         if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
             x = x.long()
         params, fast = A.reduction_rule(False, dim, keepdim)
-        return apply_op("SumBackward", jnp.sum, [x], params, fast=fast)
+        return apply_op("SumBackward", jnp.sum, [x], params, fast=fast, bound=True)
 
     def nansum(self, dim: Any = None, keepdim: bool = False):
         return self.nan_to_num(0.0, float("inf"), float("-inf")).sum(dim, keepdim)
@@ -1640,7 +1651,7 @@ class Tensor:
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
                                f"either a floating point or complex dtype. Got: {x.dtype}")
         params, fast = A.reduction_rule(True, dim, keepdim)
-        return apply_op("MeanBackward", jnp.mean, [x], params, fast=fast)
+        return apply_op("MeanBackward", jnp.mean, [x], params, fast=fast, bound=True)
 
     def nanmean(self, dim: Any = None, keepdim: bool = False):
         keep = ~self.isnan()
