@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -80,6 +81,42 @@ def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
     assert threads.blas_threads() in (1, 2)
 
 
+R = threads.Reading
+
+
+def test_a_momentary_task_is_not_load_a_sustained_one_is():
+    step = threads.SUSTAIN_SECONDS / 3
+    spin = [R(0.0, 0), R(step, 1), R(2 * step, 1)]  # appeared within the window
+    assert threads.free_from(spin, 2) == 2
+    sustained = [R(0.0, 0), R(step, 1), R(2 * step, 1), R(3 * step, 1), R(4 * step, 1)]
+    assert threads.free_from(sustained, 2) == 1  # seen by every reading of the window
+    assert threads.free_from([R(5.0, 3)], 4) == 1  # a lone fresh reading counts at once
+    assert threads.free_from([R(5.0, 9)], 4) == 1  # never below one
+    stale = [R(0.0, 0), R(1.0, 2)]  # the idle reading is older than the window
+    assert threads.free_from(stale, 4) == 2
+
+
+def test_niced_background_jobs_are_not_load():
+    def readings(niced_seconds, others_then=6):  # 0.5 s apart, others used 0.9 CPU-seconds
+        return [R(0.0, others_then, busy=10.0, niced=5.0, own=1.0),
+                R(0.5, 6, busy=10.9 + 0.1, niced=5.0 + niced_seconds, own=1.1)]
+    assert threads.free_from(readings(0.88), 2) == 2  # nearly all niced: they yield to us
+    assert threads.free_from(readings(0.45), 2) == 1  # half was not: count them
+    assert threads.free_from(readings(0.88, others_then=4), 2) == 1  # tasks came since
+    too_recent = [R(0.0, 6, 10.0, 5.0, 1.0), R(0.05, 6, 10.1, 5.1, 1.0)]
+    assert threads.free_from(too_recent, 2) == 1  # too short a window to tell
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+def test_the_allowed_core_count_is_cached(monkeypatch):
+    calls = []
+    real = os.sched_getaffinity
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: calls.append(pid) or real(pid))
+    monkeypatch.setattr(threads, "_affinity", (-1.0, 1))
+    counts = {threads.configured() for _ in range(1000)}
+    assert counts == {len(real(0))} and len(calls) == 1
+
+
 def test_chunk_queue_lets_the_caller_finish_when_helpers_never_start():
     queue = threads.ChunkQueue(5)
     done = []
@@ -114,7 +151,10 @@ def _burners(count):
 def test_no_deadlock_from_many_python_threads_on_busy_cores(reset_policy):
     burners = _burners(os.cpu_count() or 2)
     try:
-        assert threads._measure_free_cores() == 1  # every core has a busy process
+        deadline = time.monotonic() + 30  # the policy counts load seen for 0.15 s
+        while threads.free_cores() != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert threads.free_cores() == 1  # every core has a busy process
         args = _inputs(1)
         f = dj.jit(_program)
         expected = f(*args)

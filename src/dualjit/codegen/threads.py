@@ -1,15 +1,18 @@
-"""Threads on a shared machine: how many cores are free right now, BLAS's thread count chosen
-per call from the problem size and those cores, and the chunk queue multi-core kernels share.
+"""Threads on a shared machine: how many cores are free, BLAS's thread count chosen per call
+from the problem size and those cores, and the chunk queue multi-core kernels share.
 
-OpenBLAS's worker threads spin while they wait for each other; when another process holds
-the cores they are descheduled and every product waits for a time slice (a 2-core machine
-with two busy processes made a 1.5 ms training step take 17-144 ms). So products run on as
-many threads as there are idle cores (Linux: runnable tasks in /proc/loadavg, less our own
-runnable threads), and on one thread when small. Chunked kernels split their range into
-pieces of a fixed size that any thread, the caller included, takes from a shared counter: a
-descheduled helper delays one chunk, never the whole call, and nobody waits for a helper that
-has not started. The chunk layout depends only on the problem size, so results are the same
-for any thread count and any load.
+OpenBLAS's worker threads spin while they wait for each other; when other processes hold the
+cores they are descheduled and every product waits for time slices (a 2-core machine with
+two busy processes made a 1.5 ms training step take 17-144 ms). So products run on as many
+threads as there are free cores, and on one thread when small. Free cores come from /proc
+(Linux), read at most every 20 ms: other processes' runnable tasks (/proc/loadavg less our
+own running threads), counted only when every reading of the last 0.15 s saw them (a
+momentary task is not load) and not when they are niced background jobs (/proc/stat's nice
+column holds nearly all other processes' CPU time: they yield the cores to ours). Chunked
+kernels split their range into pieces of a fixed size that any thread, the caller included,
+takes from a shared counter: a descheduled helper delays one chunk, never the whole call, and
+nobody waits for a helper that has not started. The chunk layout depends only on the problem size, so results
+are the same for any thread count and any load.
 """
 
 from __future__ import annotations
@@ -18,12 +21,17 @@ import ctypes
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 from . import blas, lapack
 
 BLAS_PARALLEL_MIN_FLOPS = 8_000_000  # smaller products run on one BLAS thread
 BLAS_FLOPS_PER_THREAD = 4_000_000  # a thread must get at least this much work
-SAMPLE_SECONDS = 0.02  # how long one reading of the machine's load stays valid
+SAMPLE_SECONDS = 0.02  # /proc is read at most this often; calls in between reuse the answer
+SUSTAIN_SECONDS = 0.15  # another task counts only if every reading this recent saw it
+NICE_WINDOW = (0.1, 1.0)  # /proc/stat deltas over this many seconds tell niced CPU time apart
+NICED_SHARE = 0.9  # others' CPU time at least this niced: they yield the cores to us
+AFFINITY_SECONDS = 1.0  # how long the allowed-core count is reused
 
 
 def configured() -> int:
@@ -31,45 +39,112 @@ def configured() -> int:
     env = os.environ.get("DUALJIT_NUM_THREADS", "")
     if env.strip():
         return max(1, int(env))
-    return _cores()
+    return cores()
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+_affinity = (-1.0, 1)
+
+
+def cores() -> int:
+    """The cores this process may run on (sched_getaffinity, re-read at most every second)."""
+    global _affinity
+    now = time.monotonic()
+    if now - _affinity[0] > AFFINITY_SECONDS:
+        try:
+            count = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            count = os.cpu_count() or 1
+        _affinity = (now, max(1, count))
+    return _affinity[1]
 
 
 # ---------------------------------------------------------------------------------------------
 # Free cores
 # ---------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Reading:
+    """One look at the machine: when, other processes' runnable tasks, and CPU seconds so far
+    of all processes (busy), of niced processes, and of this process (own)."""
+    time: float
+    others: int
+    busy: float = 0.0
+    niced: float = 0.0
+    own: float = 0.0
+
+
+def free_from(readings: list[Reading], cores: int) -> int:
+    """Cores free for us, from readings oldest first (the last is now). Other tasks count only
+    when seen in every reading of the last SUSTAIN_SECONDS (an OpenBLAS thread spinning for
+    0.1 s after another process's product, or a short job, is not load), and not when they
+    are niced background jobs (they yield the core to ours)."""
+    now = readings[-1]
+    others = min(r.others for r in readings if now.time - r.time <= SUSTAIN_SECONDS)
+    if others and _niced(readings):
+        return cores
+    return max(1, min(cores, cores - others))
+
+
+def _niced(readings: list[Reading]) -> bool:
+    """Whether the tasks runnable now were runnable all through a window of NICE_WINDOW in
+    which other processes' CPU time was almost all niced (/proc/stat's nice column)."""
+    now = readings[-1]
+    low, high = NICE_WINDOW
+    starts = [i for i, r in enumerate(readings) if low <= now.time - r.time <= high]
+    if not starts:
+        return False
+    window = readings[starts[-1]:]
+    if min(r.others for r in window) < now.others:  # a task came during the window
+        return False
+    then = window[0]
+    others_busy = (now.busy - then.busy) - (now.own - then.own)
+    return others_busy > 0 and (now.niced - then.niced) >= NICED_SHARE * others_busy
+
+
+_readings: list[Reading] = []
 _sample_lock = threading.Lock()
-_sample = (-1.0, 1)
+_answer = (-1.0, 1)  # (time of the reading, free cores)
+_pinned: int | None = None
 
 
 def free_cores() -> int:
-    """Cores not taken by other processes right now (at least 1), read at most every 20 ms."""
-    global _sample
-    now = time.monotonic()
-    taken, free = _sample
-    if now - taken < SAMPLE_SECONDS:
+    """Cores not taken by other processes (at least 1); /proc is read at most every 20 ms."""
+    if _pinned is not None:
+        return _pinned
+    taken, free = _answer
+    if time.monotonic() - taken < SAMPLE_SECONDS:
         return free
+    return _measure()
+
+
+def _measure() -> int:
+    global _answer, _readings
     with _sample_lock:
-        _sample = (now, _measure_free_cores())
-        return _sample[1]
+        reading = read_machine()
+        if reading is None:  # not Linux: trust the configured budget
+            _answer = (float("inf"), cores())
+            return _answer[1]
+        keep = max(SUSTAIN_SECONDS, NICE_WINDOW[1])
+        _readings = [r for r in _readings if reading.time - r.time <= keep] + [reading]
+        _answer = (reading.time, free_from(_readings, cores()))
+        return _answer[1]
 
 
-def _measure_free_cores() -> int:
-    cores = _cores()
+def read_machine() -> Reading | None:
+    """A Reading of now, or None when /proc is not there."""
     try:
         with open("/proc/loadavg", "rb") as f:
             runnable = int(f.read().split()[3].split(b"/")[0])
-    except (OSError, ValueError, IndexError):
-        return cores  # not Linux: trust the configured budget
-    others = runnable - _own_runnable_threads()
-    return max(1, min(cores, cores - others))
+        with open("/proc/stat", "rb") as f:
+            user, nice, system, _, _, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    others = max(0, runnable - _own_runnable_threads()) if runnable > 1 else 0
+    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
+        nice = 0  # we are niced ourselves: niced tasks are our peers
+    return Reading(time.monotonic(), others, (user + nice + system + irq + softirq + steal) / hz,
+                   nice / hz, time.process_time())
 
 
 def _own_runnable_threads() -> int:
@@ -92,8 +167,9 @@ def _own_runnable_threads() -> int:
 
 def set_load_reading(free: int | None) -> None:
     """Pin free_cores() to `free` (tests and benchmarks); None measures again."""
-    global _sample
-    _sample = (float("inf"), free) if free is not None else (-1.0, 1)
+    global _pinned, _answer, _readings
+    _pinned = free
+    _answer, _readings = (-1.0, 1), []
 
 
 # ---------------------------------------------------------------------------------------------
