@@ -39,7 +39,9 @@ class Burners:
 
     def run(self) -> None:
         self._signal(signal.SIGCONT)
-        time.sleep(0.05)  # let them take the cores
+        # let them take the cores, for longer than the 0.15 s in which the thread policy
+        # (codegen/threads.py) tells a background process from a momentary one
+        time.sleep(0.25)
 
     def close(self) -> None:
         for p in self.procs:
