@@ -931,7 +931,7 @@ def _dot_general(k: KernelBuilder, e: Eqn, group: Group) -> None:
     lhs, rhs = e.inputs
     out = e.outputs[0]
     if group.library == "gemm":
-        _gemm_call(k, e, _operand_buffer(k, lhs), _operand_buffer(k, rhs), k.buffers[out])
+        _gemm_call(k, e, operand_buffer(k, lhs), operand_buffer(k, rhs), k.buffers[out])
         return
     (lc, rc), (lb, rb) = e.params["dimension_numbers"]
     lfree = [d for d in range(lhs.type.ndim) if d not in lc and d not in lb]
@@ -1060,7 +1060,8 @@ root_rules[P.dynamic_update_slice_p] = _dynamic_update_slice
 # Control flow: sub-Functions emitted inline, temporaries on the stack
 # ---------------------------------------------------------------------------------------------
 
-def _operand_buffer(k: KernelBuilder, atom) -> L.Value:
+def operand_buffer(k: KernelBuilder, atom) -> L.Value:
+    """The address of an operand's data: its buffer, or a stack slot holding a literal."""
     if isinstance(atom, Literal):
         slot = k.alloca(MEM[atom.type.dtype])
         value = literal(atom)
@@ -1127,7 +1128,7 @@ def _scan(k: KernelBuilder, e: Eqn, group: Group) -> None:
     for start, out in zip(init, carry):
         _copy_into(k, out, start)
     next_carry = [k.stack_buffer(v.type) for v in carry]
-    const_buffers = [_operand_buffer(k, a) for a in consts]
+    const_buffers = [operand_buffer(k, a) for a in consts]
 
     def iteration(i):
         step = k.b.sub(i64(n - 1), i) if p["reverse"] else i
@@ -1146,8 +1147,8 @@ def _while(k: KernelBuilder, e: Eqn, group: Group) -> None:
     p = e.params
     cond_consts, body_consts, init = while_operands(e.inputs, p["cond_nconsts"],
                                                     p["body_nconsts"])
-    cond_consts = [_operand_buffer(k, a) for a in cond_consts]
-    body_consts = [_operand_buffer(k, a) for a in body_consts]
+    cond_consts = [operand_buffer(k, a) for a in cond_consts]
+    body_consts = [operand_buffer(k, a) for a in body_consts]
     carry = e.outputs
     for start, out in zip(init, carry):
         _copy_into(k, out, start)
@@ -1178,7 +1179,7 @@ def _cond(k: KernelBuilder, e: Eqn, group: Group) -> None:
     """cond: the clamped index picks one branch, emitted inline; a switch jumps to it."""
     branches = e.params["branches"]
     index, operands = cond_operands(e.inputs)
-    operands = [_operand_buffer(k, a) for a in operands]
+    operands = [operand_buffer(k, a) for a in operands]
     b = k.b
     i = _clamped_index(k, index, [], len(branches) - 1)
     frames = [_Frame(k, group, fn) for fn in branches]

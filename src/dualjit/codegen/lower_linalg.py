@@ -19,7 +19,7 @@ from ..ir import DType, Eqn
 from ..ir import primitives as P
 from . import lapack
 from .engine import llvm
-from .lower import I8, I32, I64, MEM, PTR, REG, KernelBuilder, _operand_buffer, const, convert, i64
+from .lower import I8, I32, I64, MEM, PTR, REG, KernelBuilder, const, convert, i64, operand_buffer
 from .schedule import Group
 
 # (pointer arguments, hidden lengths of its character arguments) of each Fortran routine
@@ -140,7 +140,7 @@ def _cholesky(k: KernelBuilder, e: Eqn, _: Group) -> None:
         return
     n, dtype, b = t.shape[-1], t.dtype, k.b
     factor = k.buffers[out]
-    _copy(k, _operand_buffer(k, e.inputs[0]), factor, dtype, t.size)
+    _copy(k, operand_buffer(k, e.inputs[0]), factor, dtype, t.size)
     potrf = _declare(k, "potrf", dtype)
     info = k.alloca(I64)
     upper, size = _char(k, "U"), _size(k, n)
@@ -183,8 +183,8 @@ def _triangular_call(k: KernelBuilder, e: Eqn, routine: str) -> None:
     p, dtype, b = e.params, t.dtype, k.b
     rows, cols = t.shape[-2:]
     n = a.type.shape[-1]
-    x, matrices = k.buffers[out], _operand_buffer(k, a)
-    _copy(k, _operand_buffer(k, rhs), x, dtype, t.size)
+    x, matrices = k.buffers[out], operand_buffer(k, a)
+    _copy(k, operand_buffer(k, rhs), x, dtype, t.size)
     call = _declare(k, routine, dtype)
     flags = [_char(k, "R" if p["left_side"] else "L"), _char(k, "U" if p["lower"] else "L"),
              _char(k, "T" if p["transpose_a"] else "N"), _char(k, "U" if p["unit_diagonal"] else "N")]
@@ -209,7 +209,7 @@ def _lu(k: KernelBuilder, e: Eqn, _: Group) -> None:
     n, dtype, b = t.shape[-1], t.dtype, k.b
     if n == 0:
         return
-    lu, src, ft = k.buffers[factors], _operand_buffer(k, e.inputs[0]), REG[dtype]
+    lu, src, ft = k.buffers[factors], operand_buffer(k, e.inputs[0]), REG[dtype]
     getrf = _declare(k, "getrf", dtype)
     ipiv, info, size = k.alloca(I64, n), k.alloca(I64), _size(k, n)
 
@@ -263,7 +263,7 @@ def _pivots_to_permutation(k: KernelBuilder, e: Eqn, _: Group) -> None:
     if size == 0:
         return
     b, dtype = k.b, pivots.type.dtype
-    src = _operand_buffer(k, pivots)
+    src = operand_buffer(k, pivots)
 
     def each(i):
         first = b.mul(i, i64(count))
