@@ -13,6 +13,8 @@ _b = rng.standard_normal((4, 2))
 _wide = rng.standard_normal((3, 5))
 _lu, _piv = sl.lu_factor(_a)
 _p = sl.lu(_a, p_indices=True)[0]  # a = L[p] U, so a[argsort(p)] = L U
+_column_lu, _column_piv = sl.lu_factor(_a.T)  # column pivoting: the LU of a^T, transposed
+_column_p = sl.lu(_a.T, p_indices=True)[0]
 _u, _s, _vt = sl.svd(_wide, full_matrices=False)
 _w, _v = sl.eigh(_spd, driver="evd")
 _q, _r = sl.qr(_wide.T, mode="economic")
@@ -30,6 +32,8 @@ LINALG_CASES = {
     "eig": (P.eig_p, [np.array([[2.0, 0.0], [0.0, -1.0]])], {},
             [np.array([2.0, -1.0], complex), np.eye(2, dtype=complex)]),
     "lu": (P.lu_p, [_a], {}, [_lu, _piv.astype(np.int32), np.argsort(_p).astype(np.int32)]),
+    "column_lu": (P.column_lu_p, [_a], {}, [_column_lu.T, _column_piv.astype(np.int32),
+                                             np.argsort(_column_p).astype(np.int32)]),
     "lu_pivots_to_permutation": (P.lu_pivots_to_permutation_p, [np.array([2, 2, 2], np.int32)],
                                  {"permutation_size": 4}, np.array([2, 0, 1, 3], np.int32)),
     "qr": (P.qr_p, [_wide.T], {"full_matrices": False}, [_q, _r]),

@@ -102,6 +102,44 @@ def test_lu_of_singular_and_nan_matrices_keeps_pivots_in_range():
         np.testing.assert_array_equal(x, y)
 
 
+COLUMN_LU_SHAPES = STACKS + [(3, 5), (2, 5, 3), (0, 4), (4, 0)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", COLUMN_LU_SHAPES)
+def test_column_lu_in_a_kernel_is_the_interpreters(shape, dtype):
+    """Column pivoting, any shape natively: a[:, permutation] = L U, U with the unit diagonal,
+    the pivots those of scipy's row-pivoted LU of a's transpose."""
+    a = rng.standard_normal(shape).astype(dtype)
+    plan, native, reference = _run(lambda a: bind(P.column_lu_p, a), a)
+    assert _native(plan, P.column_lu_p)
+    _close(native, reference, dtype)
+    lu, pivots, permutation = native
+    m, n = shape[-2:]
+    assert sorted(permutation.reshape(-1, n)[0]) == list(range(n)) if a.size else True
+    if a.size:
+        k = min(m, n)
+        lower = np.tril(lu)[..., :, :k]
+        upper = (np.triu(lu, 1) + np.eye(m, n, dtype=dtype))[..., :k, :]
+        columns = np.take_along_axis(a, permutation[..., None, :].astype(np.int64), axis=-1)
+        _close([lower @ upper], [columns], dtype)
+        for matrix, p in zip(a.reshape(-1, m, n), pivots.reshape(-1, k)):
+            np.testing.assert_array_equal(p, sl.lu_factor(matrix.T)[1])
+    else:
+        np.testing.assert_array_equal(permutation, np.broadcast_to(np.arange(n), permutation.shape))
+
+
+def test_column_lu_of_singular_and_nan_matrices_keeps_pivots_in_range():
+    stack = np.stack([np.array([[1.0, 2.0], [2.0, 4.0]]), np.full((2, 2), np.nan),
+                      np.array([[0.0, 1.0], [np.inf, 0.0]]), np.zeros((2, 2))])
+    _, native, reference = _run(lambda a: bind(P.column_lu_p, a), stack)
+    lu, pivots, permutation = native
+    assert lu[0, 1, 1] == 0 and np.all(np.isnan(lu[1]))
+    assert np.all((0 <= pivots) & (pivots < 2)) and sorted(permutation[1]) == [0, 1]
+    for x, y in zip(native, reference):
+        np.testing.assert_array_equal(x, y)
+
+
 FLAGS = [(left, lower, transpose, unit) for left in (True, False) for lower in (True, False)
          for transpose in (True, False) for unit in (True, False)]
 
@@ -214,7 +252,7 @@ def test_without_lapack_the_equations_run_numpy_between_kernels(monkeypatch):
     monkeypatch.setattr(lapack, "routine", lambda name, dtype: None)
     plan = plan_function(fn)
     hosted = {s.eqn.primitive for s in plan.host_steps}
-    assert {P.lu_p, P.cholesky_p, P.triangular_solve_p} <= hosted
+    assert {P.column_lu_p, P.cholesky_p, P.triangular_solve_p} <= hosted
     assert all("no LAPACK" in s.reason for s in plan.host_steps if s.eqn.primitive in hosted)
     fallback = CompiledFunction(fn)(a, b)
     for x, y in zip(native, fallback):

@@ -31,6 +31,11 @@ def test_lu_derivatives(shape):
     check_grads(lambda a: bind(P.lu_p, a)[0], [rng.standard_normal(shape)], order=2)
 
 
+@pytest.mark.parametrize("shape", RECTANGULAR + [(2, 2, 3, 5)])
+def test_column_lu_derivatives(shape):
+    check_grads(lambda a: bind(P.column_lu_p, a)[0], [rng.standard_normal(shape)], order=2)
+
+
 @pytest.mark.parametrize("shape", RECTANGULAR)
 @pytest.mark.parametrize("output", [0, 1])
 def test_qr_derivatives(shape, output):

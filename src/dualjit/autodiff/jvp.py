@@ -862,7 +862,12 @@ def _lu_jvp(primals, tangents):
     # X = L^-1 P A_dot U^-1:  L_dot = L tril(X, -1),  U_dot = triu(X) U  (packed like lu)
     (a,), (a_dot,) = primals, tangents
     lu, pivots, permutation = bind(P.lu_p, a)
-    t = type_of(a)
+    lu_dot = _lu_tangent(lu, permutation, a_dot)
+    return [lu, pivots, permutation], [lu_dot, Zero(type_of(pivots)), Zero(type_of(permutation))]
+
+
+def _lu_tangent(lu, permutation, a_dot):
+    t = type_of(a_dot)
     m, n = t.shape[-2:]
     batch = t.shape[:-2]
     l_full = add(_tril(_resize_last(lu, m, -1), -1), _eye(batch + (m, m), t.dtype))
@@ -870,11 +875,21 @@ def _lu_jvp(primals, tangents):
     x = _solve(l_full, _permute_rows(a_dot, permutation), left_side=True, lower=True,
                unit_diagonal=True)
     x = _solve(u_full, x, left_side=False, lower=False)
-    lu_dot = add(_matmul(l_full, _tril(x, -1)), _matmul(_triu(x), u_full))
-    return [lu, pivots, permutation], [lu_dot, Zero(type_of(pivots)), Zero(type_of(permutation))]
+    return add(_matmul(l_full, _tril(x, -1)), _matmul(_triu(x), u_full))
 
 
 jvp_rules[P.lu_p] = _lu_jvp
+
+
+def _column_lu_jvp(primals, tangents):
+    # column_lu(A) = lu(A^T)^T (pivots and permutation alike): lu's tangent, transposed
+    (a,), (a_dot,) = primals, tangents
+    lu, pivots, permutation = bind(P.column_lu_p, a)
+    lu_dot = _mT(_lu_tangent(_mT(lu), permutation, _mT(a_dot)))
+    return [lu, pivots, permutation], [lu_dot, Zero(type_of(pivots)), Zero(type_of(permutation))]
+
+
+jvp_rules[P.column_lu_p] = _column_lu_jvp
 zero_derivative.add(P.lu_pivots_to_permutation_p)
 
 

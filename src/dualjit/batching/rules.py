@@ -413,7 +413,7 @@ def _leading_batch_rule(prim):
     batching_rules[prim] = rule
 
 
-for _prim in (P.cholesky_p, P.triangular_solve_p, P.lu_p, P.lu_pivots_to_permutation_p,
+for _prim in (P.cholesky_p, P.triangular_solve_p, P.lu_p, P.column_lu_p, P.lu_pivots_to_permutation_p,
               P.qr_p, P.eigh_p, P.svd_p, P.triangular_product_p, P.eig_p):
     _leading_batch_rule(_prim)
 

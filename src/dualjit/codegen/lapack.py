@@ -21,7 +21,7 @@ from ..ir import primitives as P
 
 # The routine each primitive calls (lu_pivots_to_permutation needs none: plain loops).
 ROUTINES = {P.cholesky_p: "potrf", P.triangular_solve_p: "trsm", P.lu_p: "getrf",
-            P.triangular_product_p: "trmm"}
+            P.column_lu_p: "getrf", P.triangular_product_p: "trmm"}
 
 
 _FACTORIZATIONS = (*ROUTINES, P.qr_p, P.eigh_p, P.svd_p)
@@ -53,9 +53,10 @@ def native(eqn: Eqn) -> bool:
     (a rectangular one runs on the host: the kernel transposes the factors in place)."""
     if eqn.primitive is P.lu_pivots_to_permutation_p:
         return True
-    dtype = eqn.inputs[0].type.dtype
-    if eqn.primitive is P.lu_p and eqn.inputs[0].type.shape[-1] != eqn.inputs[0].type.shape[-2]:
+    t = eqn.inputs[0].type
+    if eqn.primitive is P.lu_p and t.shape[-1] != t.shape[-2]:
         return False
+    dtype = t.dtype
     return routine(ROUTINES[eqn.primitive], dtype) is not None
 
 
@@ -77,7 +78,7 @@ def flops(eqn: Eqn) -> int:
     stack = math.prod(t.shape[:-2])
     if eqn.primitive is P.cholesky_p:
         return stack * n ** 3 // 6
-    if eqn.primitive is P.lu_p:
+    if eqn.primitive in (P.lu_p, P.column_lu_p):
         return stack * m * n * min(m, n) // 3
     if eqn.primitive in (P.triangular_solve_p, P.triangular_product_p):
         return eqn.inputs[1].type.size * n // 2

@@ -4,9 +4,10 @@ row-major buffers to Fortran's column-major routines and write failures as NaN.
 
 Fortran sees a row-major matrix transposed, which most routines absorb: the lower Cholesky
 factor of `a` is the upper factor (potrf 'U') of the same memory, and op(a) x = b is the
-right-side solve x^T op(a)^T = b^T on b's own memory (trsm with the other triangle). Only
-the LU factorization transposes: into the output buffer, factored there, transposed back in
-place (hence square matrices only; rectangular ones run on the host).
+right-side solve x^T op(a)^T = b^T on b's own memory (trsm with the other triangle), and
+column_lu (LU with column pivoting) is by definition getrf of the same memory. Only the
+row-pivoted LU (scipy's lu_factor) transposes: into the output buffer, factored there,
+transposed back in place (hence square matrices only; rectangular ones run on the host).
 """
 
 from __future__ import annotations
@@ -204,32 +205,59 @@ def _triangular_call(k: KernelBuilder, e: Eqn, routine: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _lu(k: KernelBuilder, e: Eqn, _: Group) -> None:
-    factors, pivots, permutation = e.outputs
+    factors = e.outputs[0]
     t = factors.type
     n, dtype, b = t.shape[-1], t.dtype, k.b
     if n == 0:
         return
     lu, src, ft = k.buffers[factors], operand_buffer(k, e.inputs[0]), REG[dtype]
-    getrf = _declare(k, "getrf", dtype)
-    ipiv, info, size = k.alloca(I64, n), k.alloca(I64), _size(k, n)
+    factor = _getrf(k, e, n, n)
 
     def each(i):
         start = b.mul(i, i64(n * n))
         _tiled(k, n, lambda r, c: b.store(
             b.load(_at(k, src, dtype, _offset(k, start, r, n, c)), typ=ft),
             _at(k, lu, dtype, _offset(k, start, c, n, r))))
-        b.call(getrf, [size, size, _at(k, lu, dtype, start), size, ipiv, info])
+        factor(i)
         _tiled(k, n, lambda r, c: _swap(k, ft, _at(k, lu, dtype, _offset(k, start, r, n, c)),
                                         _at(k, lu, dtype, _offset(k, start, c, n, r))),
                upper_only=True)
-        row = b.mul(i, i64(n))
-        k.counted_loop(n, lambda j: b.store(
-            b.trunc(_row_of(k, b.load(b.gep(ipiv, [j], source_etype=I64), typ=I64), n, 1), I32),
-            _at(k, k.buffers[pivots], DType.int32, b.add(row, j))))
-        _permute(k, k.buffers[permutation], row, n, n,
-                 lambda j: _at(k, k.buffers[pivots], DType.int32, b.add(row, j)), DType.int32)
 
     k.counted_loop(math.prod(t.shape[:-2]), each)
+
+
+def _column_lu(k: KernelBuilder, e: Eqn, _: Group) -> None:
+    """The row-major buffer read as column-major is a's transpose: getrf factors it in place,
+    which is column_lu's definition (no transposition at all)."""
+    t = e.outputs[0].type
+    rows, cols = t.shape[-2:]
+    _copy(k, operand_buffer(k, e.inputs[0]), k.buffers[e.outputs[0]], t.dtype, t.size)
+    k.counted_loop(math.prod(t.shape[:-2]), _getrf(k, e, cols, rows))
+
+
+def _getrf(k: KernelBuilder, e: Eqn, m: int, n: int):
+    """each(i): getrf of matrix i of the first output (m x n column-major, in place), then its
+    0-based pivots and the permutation they make written to the other two outputs."""
+    factors, pivots, permutation = e.outputs
+    dtype, b, steps = factors.type.dtype, k.b, min(m, n)
+    getrf = _declare(k, "getrf", dtype)
+    ipiv, info = k.alloca(I64, max(1, steps)), k.alloca(I64)
+    sizes = [_size(k, m), _size(k, n)]
+    lda = _size(k, max(1, m))  # an empty matrix: getrf returns at once, the permutation is 0..m-1
+
+    def pivot_at(row, j):
+        return _at(k, k.buffers[pivots], DType.int32, b.add(row, j))
+
+    def each(i):
+        b.call(getrf, sizes + [_at(k, k.buffers[factors], dtype, b.mul(i, i64(m * n))),
+                               lda, ipiv, info])
+        row = b.mul(i, i64(steps))
+        k.counted_loop(steps, lambda j: b.store(
+            b.trunc(_row_of(k, b.load(b.gep(ipiv, [j], source_etype=I64), typ=I64), m, 1), I32),
+            pivot_at(row, j)))
+        _permute(k, k.buffers[permutation], b.mul(i, i64(m)), m, steps,
+                 lambda j: pivot_at(row, j), DType.int32)
+    return each
 
 
 def _row_of(k: KernelBuilder, pivot: L.Value, size: int, base: int) -> L.Value:
@@ -277,5 +305,6 @@ linalg_rules = {
     P.triangular_solve_p: _triangular("trsm"),
     P.triangular_product_p: _triangular("trmm"),
     P.lu_p: _lu,
+    P.column_lu_p: _column_lu,
     P.lu_pivots_to_permutation_p: _pivots_to_permutation,
 }

@@ -112,6 +112,14 @@ def lu(a: np.ndarray) -> list[np.ndarray]:
             permutation.reshape(batch + (m,))]
 
 
+def column_lu(a: np.ndarray) -> list[np.ndarray]:
+    """(lu, pivots, permutation) with column pivoting: a[..., :, permutation] = L @ U, L lower
+    triangular, U unit upper triangular (packed); the row-pivoted LU of a's transpose,
+    transposed (primitives.column_lu_p)."""
+    factors, pivots, permutation = lu(np.swapaxes(np.asarray(a), -1, -2))
+    return [np.ascontiguousarray(np.swapaxes(factors, -1, -2)), pivots, permutation]
+
+
 def _lu_lapack(getrf: Callable, stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b, m, n = stack.shape
     k = min(m, n)

@@ -1533,3 +1533,20 @@ def _eig_shape(a):
 
 shape_rules[eig_p] = _eig_shape
 impl_rules[eig_p] = linalg_impl.eig
+
+# column_lu (linalg): LU with column pivoting, a[..., :, permutation] = L @ U with L lower
+# triangular and U unit upper triangular, packed like lu's factors. It is the row-pivoted LU
+# of a's transpose, transposed: what LAPACK's getrf computes on a row-major buffer read as
+# column-major, so a kernel factors in place with no transposition (solve, det and slogdet
+# use it; lu_factor keeps scipy's row pivoting). pivots are the column swaps, 0-based.
+column_lu_p = new_primitive("column_lu", multiple_results=True)
+
+
+def _column_lu_shape(a):
+    m, n = _matrices("column_lu", a, allowed=INEXACT)
+    batch = a.shape[:-2]
+    return [a, TensorType(DType.int32, batch + (min(m, n),)), TensorType(DType.int32, batch + (n,))]
+
+
+shape_rules[column_lu_p] = _column_lu_shape
+impl_rules[column_lu_p] = linalg_impl.column_lu

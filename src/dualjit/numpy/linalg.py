@@ -159,6 +159,30 @@ def lu_solve_factors(lu: Any, permutation: Any, b: Any, transpose: bool = False)
     return _take_rows(z, _inverse_permutation(permutation))
 
 
+def column_lu_solve(lu: Any, permutation: Any, b: Any, transpose: bool = False) -> Any:
+    """x with a x = b (or a^T x = b), given a's column-pivoted LU factors (P.column_lu_p):
+    a[:, permutation] = L U with U's diagonal the unit one, so a = L U P^T, a^T = P U^T L^T."""
+    if not transpose:  # x = P U^-1 L^-1 b: row permutation[i] of x is row i of U^-1 L^-1 b
+        y = _triangular(lu, b, lower=True)
+        return _put_rows(_triangular(lu, y, lower=False, unit_diagonal=True), permutation)
+    y = _triangular(lu, _take_rows(b, permutation), lower=False, transpose_a=True,
+                    unit_diagonal=True)
+    return _triangular(lu, y, lower=True, transpose_a=True)
+
+
+def _put_rows(x: Any, rows: Any) -> Any:
+    """y with y[..., rows[i], :] = x[..., i, :] for permutations `rows` of a stack x [..., m, n]
+    (a scatter into zeros: every row is written once)."""
+    s = shape(x)
+    m, n = s[-2:]
+    stack = math.prod(s[:-2])
+    offsets = bind(P.iota_p, dtype=DType.int32, shape=(stack, m), dimension=0) * _np.int32(m)
+    flat_rows = jnp.reshape(convert(rows, _np.dtype(_np.int32)), (stack, m)) + offsets
+    zeros = jnp.zeros((stack * m, n), x.dtype)
+    y = bind(P.scatter_add_p, zeros, flat_rows, jnp.reshape(x, (stack, m, n)), axis=0)
+    return jnp.reshape(y, s)
+
+
 def _inverse_permutation(permutation: Any) -> Any:
     """inverse[permutation[i]] = i, as the rows of a one-hot matrix product (exact in floats)."""
     n = shape(permutation)[-1]
@@ -169,17 +193,17 @@ def _inverse_permutation(permutation: Any) -> Any:
 
 @custom_jvp
 def _solve(a: Any, b: Any) -> Any:
-    lu, _, permutation = bind(P.lu_p, a)
-    return lu_solve_factors(lu, permutation, b)
+    lu, _, permutation = bind(P.column_lu_p, a)
+    return column_lu_solve(lu, permutation, b)
 
 
 @_solve.defjvp
 def _solve_jvp(primals, tangents):
     # a x = b  =>  a x_dot = b_dot - a_dot x, solved with the same LU factors
     (a, b), (a_dot, b_dot) = primals, tangents
-    lu, _, permutation = bind(P.lu_p, a)
-    x = lu_solve_factors(lu, permutation, b)
-    return x, lu_solve_factors(lu, permutation, b_dot - jnp.matmul(a_dot, x))
+    lu, _, permutation = bind(P.column_lu_p, a)
+    x = column_lu_solve(lu, permutation, b)
+    return x, column_lu_solve(lu, permutation, b_dot - jnp.matmul(a_dot, x))
 
 
 def solve(a: Any, b: Any) -> Any:
@@ -203,7 +227,8 @@ def inv(a: Any) -> Any:
 
 
 def _lu_sign(lu: Any, pivots: Any) -> Any:
-    """The sign of det(a) from its LU factors: the permutation's parity times diag(U)'s signs."""
+    """The sign of det(a) from its LU factors (rows or columns pivoted): the permutation's
+    parity times the signs of the non-unit triangle's diagonal."""
     n = shape(pivots)[-1]
     swaps = jnp.sum(jnp.not_equal(pivots, jnp.arange(n, dtype=_np.int32)), axis=-1)
     parity = 1.0 - 2.0 * convert(swaps % 2, lu.dtype)
@@ -212,7 +237,7 @@ def _lu_sign(lu: Any, pivots: Any) -> Any:
 
 @custom_jvp
 def _slogdet(a: Any) -> tuple[Any, Any]:
-    lu, pivots, _ = bind(P.lu_p, a)
+    lu, pivots, _ = bind(P.column_lu_p, a)
     return _lu_sign(lu, pivots), jnp.sum(jnp.log(jnp.abs(_diagonal(lu))), axis=-1)
 
 
@@ -221,10 +246,10 @@ def _slogdet_jvp(primals, tangents):
     # t = trace(a^-1 a_dot) = sum(a^-T * a_dot): d log|det a| = Re t; the sign is piecewise
     # constant for real a, and for complex a (det / |det|) turns: d sign = sign * i Im t
     (a,), (a_dot,) = primals, tangents
-    lu, pivots, permutation = bind(P.lu_p, a)
+    lu, pivots, permutation = bind(P.column_lu_p, a)
     sign = _lu_sign(lu, pivots)
     logabsdet = jnp.sum(jnp.log(jnp.abs(_diagonal(lu))), axis=-1)
-    inverse_t = _mT(lu_solve_factors(lu, permutation, _eye_like(a)))
+    inverse_t = column_lu_solve(lu, permutation, _eye_like(a), transpose=True)
     t = jnp.sum(inverse_t * a_dot, axis=(-2, -1))
     if dtype_of(a).is_complex:
         return (sign, logabsdet), (sign * (1j * jnp.imag(t)), jnp.real(t))
@@ -240,7 +265,7 @@ def slogdet(a: Any) -> SlogdetResult:
 
 @custom_jvp
 def _det(a: Any) -> Any:
-    lu, pivots, _ = bind(P.lu_p, a)
+    lu, pivots, _ = bind(P.column_lu_p, a)
     return _lu_sign(lu, pivots) * jnp.prod(jnp.abs(_diagonal(lu)), axis=-1)
 
 
@@ -256,8 +281,8 @@ def _det_jvp(primals, tangents):
 def _adjugate(a: Any, d: Any) -> Any:
     """adj(a) = det(a) a^-1; where some matrix of the stack is exactly singular (det 0),
     the whole stack takes the SVD form, which is exact for any rank."""
-    lu, _, permutation = bind(P.lu_p, a)
-    by_inverse = jnp.expand_dims(d, (-2, -1)) * lu_solve_factors(lu, permutation, _eye_like(a))
+    lu, _, permutation = bind(P.column_lu_p, a)
+    by_inverse = jnp.expand_dims(d, (-2, -1)) * column_lu_solve(lu, permutation, _eye_like(a))
     singular = jnp.any(jnp.equal(d, 0.0))
     return lax.cond(singular, lambda: jnp.where(jnp.equal(jnp.expand_dims(d, (-2, -1)), 0.0),
                                             _adjugate_svd(a), by_inverse),
