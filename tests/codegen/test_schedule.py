@@ -315,6 +315,35 @@ def test_a_long_chain_through_index_changes_is_cut_into_stored_pieces():
 
 
 
+def _reads_own_loop_elsewhere(seg, group):
+    """Independently of the planner: values of `group` that the expression of another of its
+    values reads at an index other than the loop's own (through gathers, slices, ...)."""
+    members, stored, found = set(group.values), set(seg.materialized), set()
+    for v in group.values:
+        stack, seen = [(a, True) for a in seg.producer[v].inputs], set()
+        while stack:
+            a, own_index = stack.pop()
+            if not isinstance(a, Var) or (a, own_index) in seen or a not in seg.producer:
+                continue
+            seen.add((a, own_index))
+            if a in members and not own_index:
+                found.add(a)
+            if a not in stored:
+                e = seg.producer[a]
+                stack += [(b, own_index and e.primitive.elementwise) for b in e.inputs]
+    return found
+
+
+def test_a_value_read_at_another_index_is_loaded_from_an_earlier_loop():
+    # in the gradient, each reversed value is stored (sin and cos read it): a later value of
+    # the same loop reading it reversed would recompute the chain behind it, not load it
+    seg = only_kernel(plan(dj.grad(lambda x: jnp.sum(_long_chain(
+        x, lambda x: jnp.sin(x[::-1]) * 1.5, n=40))), np.ones(8)))
+    loops = [g for g in seg.groups if g.kind == LOOP]
+    assert len(loops) > 1
+    assert all(_reads_own_loop_elsewhere(seg, g) == set() for g in loops)
+
+
 def test_a_short_chain_needs_no_cut():
     short = only_kernel(plan(lambda x: jnp.sin(jnp.sin(x) * 1.5) * 1.5, np.ones(8)))
     assert short.temps == []

@@ -170,3 +170,27 @@ def test_a_100000_operation_program_under_the_default_recursion_limit():
         check_long_program(100_000, np.linspace(-1.0, 1.0, 5))
     finally:
         sys.setrecursionlimit(old)
+
+
+def test_a_long_chain_through_reversals_and_its_gradient_under_the_recursion_limit():
+    def f(x):
+        for _ in range(300):
+            x = jnp.sin(x[::-1]) * 1.5
+        return jnp.sum(x)
+
+    x = np.linspace(-1.0, 1.0, 7)
+    ys = [x]
+    for _ in range(300):
+        ys.append(np.sin(ys[-1][::-1]) * 1.5)
+    g = np.ones_like(x)  # reverse mode by hand: y' = 1.5 sin(rev y), so dy = rev(1.5 cos(rev y) g')
+    for y in reversed(ys[:-1]):
+        g = (1.5 * np.cos(y[::-1]) * g)[::-1]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        value = dj.jit(f)(x)
+        grad = dj.jit(dj.grad(f))(x)
+    finally:
+        sys.setrecursionlimit(old)
+    np.testing.assert_allclose(value, np.sum(ys[-1]), rtol=1e-12)
+    np.testing.assert_allclose(grad, g, rtol=1e-9, atol=1e-300)

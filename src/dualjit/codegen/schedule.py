@@ -401,8 +401,11 @@ class Segment:
         return e.inputs[0].type.shape, tuple(e.params["axes"])
 
     def _loop_groups(self) -> list[list[Var]]:
-        """The materialized values in emission order, same-shape elementwise runs together."""
+        """The materialized values in emission order, same-shape elementwise runs together
+        (a value that reads one of its run's values at another index starts a new run: in
+        one loop nest that read would recompute the value's whole chain, not load it)."""
         groups: list[list[Var]] = []
+        members: set[Var] = set()  # the last run's values
         for var in self.materialized:
             is_root = not lowering(self.producer[var].primitive).fused
             last = groups[-1] if groups else None
@@ -411,11 +414,15 @@ class Segment:
                     and self._reduction_space(last[0]) == space
                     and not set(last) & self._reads([var])):
                 last.append(var)  # sibling reductions over one space share a loop nest
+                members.add(var)
             elif (last is not None and not is_root and last[0].type.shape == var.type.shape
-                    and lowering(self.producer[last[0]].primitive).fused):
+                    and lowering(self.producer[last[0]].primitive).fused
+                    and members.isdisjoint(self._reads([var], split=True)[1])):
                 last.append(var)
+                members.add(var)
             else:
                 groups.append([var])
+                members = {var}
         return groups
 
     def _reads(self, group: list[Var], split: bool = False):
