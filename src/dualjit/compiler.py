@@ -149,16 +149,22 @@ class CompileFallback(Exception):
     """The call cannot be traced into one program; it runs eagerly."""
 
 
-def _flatten(obj: Any, tensors: list[Tensor]) -> Any:
+MAX_ARGUMENT_DEPTH = 100  # containers nested deeper than this run eagerly
+
+
+def _flatten(obj: Any, tensors: list[Tensor], depth: int = 0) -> Any:
     """The structure of obj with each Tensor replaced by its index in `tensors` (as a tagged
     tuple); other values must be hashable (they are part of the guard key)."""
     if isinstance(obj, Tensor):
         tensors.append(obj)
         return ("$t", len(tensors) - 1)
+    if isinstance(obj, (list, tuple, dict)) and depth == MAX_ARGUMENT_DEPTH:
+        raise CompileFallback(f"the arguments nest containers more than {MAX_ARGUMENT_DEPTH} "
+                              "deep (their structure is part of the guard key)")
     if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_flatten(v, tensors) for v in obj))
+        return (type(obj).__name__, tuple(_flatten(v, tensors, depth + 1) for v in obj))
     if isinstance(obj, dict):
-        return ("dict", tuple((k, _flatten(v, tensors)) for k, v in obj.items()))
+        return ("dict", tuple((k, _flatten(v, tensors, depth + 1)) for k, v in obj.items()))
     try:
         hash(obj)
     except TypeError:

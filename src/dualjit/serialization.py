@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import sys
 import zipfile
 from collections import OrderedDict
 from typing import Any
@@ -88,9 +89,12 @@ def save(obj: Any, f: Any, pickle_module: Any = None, pickle_protocol: Any = Non
     """Write obj to f (a path or a binary file object), in the format described above."""
     with zipfile.ZipFile(_path(f), "w", compression=zipfile.ZIP_STORED) as archive:
         writer = _Writer(archive)
-        skeleton = writer.encode(obj)
+        try:
+            text = json.dumps(writer.encode(obj))
+        except RecursionError:
+            raise ValueError(_too_deep("save", "the object")) from None
         archive.writestr("dualjit_format", FORMAT)
-        archive.writestr("skeleton.json", json.dumps(skeleton))
+        archive.writestr("skeleton.json", text)
 
 
 class _Reader:
@@ -169,8 +173,17 @@ def load(f: Any, map_location: Any = None, pickle_module: Any = None, *,
         if version != FORMAT:
             raise RuntimeError(f"dualjit.load: unsupported checkpoint format {version!r} "
                                f"(this version reads {FORMAT!r})")
-        skeleton = json.loads(archive.read("skeleton.json").decode())
-        return _Reader(archive, map_location).decode(skeleton)
+        try:
+            skeleton = json.loads(archive.read("skeleton.json").decode())
+            return _Reader(archive, map_location).decode(skeleton)
+        except RecursionError:
+            raise ValueError(_too_deep("load", "the checkpoint")) from None
+
+
+def _too_deep(what: str, obj: str) -> str:
+    return (f"dualjit.{what}: {obj} nests containers too deeply for Python's recursion limit "
+            f"(sys.getrecursionlimit() = {sys.getrecursionlimit()}); flatten it (e.g. a dict "
+            "of tensors, as state_dict() gives) or raise the limit with sys.setrecursionlimit")
 
 
 def _path(f: Any) -> Any:

@@ -77,3 +77,52 @@ def test_vmap_with_in_axes_a_deep_prefix():
     total = dj.vmap(lambda t: sum(dj.tree_leaves(t)), in_axes=(axes,))(tree)
     expected = sum(np.arange(3.0) + i for i in [-1, 0, 1000, 2000])
     np.testing.assert_allclose(total, expected)
+
+
+def _nested(depth, leaf):
+    tree = leaf
+    for _ in range(depth):
+        tree = [tree]
+    return tree
+
+
+def _depth_and_leaf(tree):
+    depth = 0
+    while isinstance(tree, list):
+        tree, depth = tree[0], depth + 1
+    return depth, tree
+
+
+def test_a_nested_checkpoint_loads_as_saved_and_a_too_deep_one_raises_saying_why(tmp_path):
+    path = tmp_path / "deep.pt"
+    dj.save(_nested(200, np.arange(3.0)), path)
+    depth, leaf = _depth_and_leaf(dj.load(path))
+    assert depth == 200
+    np.testing.assert_array_equal(leaf, np.arange(3.0))
+    with pytest.raises(ValueError, match=r"dualjit.save: .*nests containers too deeply"):
+        dj.save(_nested(5_000, 1.0), tmp_path / "deeper.pt")
+    import json
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "crafted.pt", "w") as archive:  # JSON nesting Python can
+        archive.writestr("dualjit_format", "dualjit.save 1")      # not read back recursively
+        archive.writestr("skeleton.json", json.dumps(_nested(900, 1.0)))
+    with pytest.raises(ValueError, match=r"dualjit.load: .*nests containers too deeply"):
+        dj.load(tmp_path / "crafted.pt")
+
+
+def test_compile_runs_eagerly_on_arguments_nested_too_deep_for_its_guard_key(caplog):
+    import logging
+
+    def innermost_twice(tree):
+        while isinstance(tree, list):
+            tree = tree[0]
+        return tree * 2
+
+    run = dj.compile(innermost_twice)
+    t = dj.tensor(np.array([1.0, -2.0]))
+    with caplog.at_level(logging.WARNING, logger="dualjit.compile"):
+        results = [run(_nested(5_000, t)) for _ in range(3)]
+    for r in results:
+        np.testing.assert_array_equal(r.numpy(), [2.0, -4.0])
+    assert "runs eagerly" in caplog.text and "more than 100 deep" in caplog.text
+    np.testing.assert_array_equal(run(_nested(3, t)).numpy(), [2.0, -4.0])  # shallow: compiled
