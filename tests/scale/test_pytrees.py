@@ -126,3 +126,18 @@ def test_compile_runs_eagerly_on_arguments_nested_too_deep_for_its_guard_key(cap
         np.testing.assert_array_equal(r.numpy(), [2.0, -4.0])
     assert "runs eagerly" in caplog.text and "more than 100 deep" in caplog.text
     np.testing.assert_array_equal(run(_nested(3, t)).numpy(), [2.0, -4.0])  # shallow: compiled
+
+
+def test_an_export_of_a_deep_pytree_runs_and_serializing_it_raises_saying_why():
+    def innermost_twice(tree):
+        while isinstance(tree, list):
+            tree = tree[0]
+        return tree * 2
+
+    x = np.array([1.0, -2.0])
+    exp = dj.export(dj.jit(innermost_twice))(_nested(3_000, x))
+    np.testing.assert_array_equal(exp.call(_nested(3_000, x)), [2.0, -4.0])
+    with pytest.raises(ValueError, match=r"Exported.serialize: .*nests containers too deeply"):
+        exp.serialize()
+    shallow = dj.deserialize(dj.export(dj.jit(innermost_twice))(_nested(50, x)).serialize())
+    np.testing.assert_array_equal(shallow.call(_nested(50, -x)), [-2.0, 4.0])

@@ -4,6 +4,7 @@ runs (or is differentiated, or inlined into another trace) without the Python th
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -133,6 +134,15 @@ class Exported:
 
         object_code=True adds the machine code for this host (compiling now if needed), which
         a loader with the same LLVM and CPU uses instead of compiling."""
+        try:
+            return self._serialize(object_code)
+        except RecursionError:
+            raise ValueError(
+                "Exported.serialize: the arguments' or results' pytree nests containers too "
+                f"deeply for Python's recursion limit ({sys.getrecursionlimit()}); pass "
+                "flatter pytrees (e.g. a dict or tuple of arrays)") from None
+
+    def _serialize(self, object_code: bool) -> bytes:
         sections: list[bytes] = []
         name = re.sub(r"\W", "_", self.fun_name) or "f"
         text, consts = function_to_text(self.function, name)
