@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Function, Literal, Var, impl_rules, sub_functions
+from ..ir import primitives as P
 from ..ir.interpreter import literal_value
 from . import object_cache, parallel, profile, pycall, threads
 from .abi import KernelEntryError
@@ -25,6 +26,7 @@ from .callers import (
     unaliased,
 )
 from .engine import CompiledModule
+from .fft import host_fft
 from .lower import KERNEL_OK, emit_module
 from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 
@@ -86,13 +88,17 @@ def _aligned_first(call, n_inputs: int, name: str):
     return checked
 
 
+# Host steps that run otherwise than their primitive's impl rule (same values, faster).
+HOST_IMPLEMENTATIONS = {P.fft_p: host_fft}
+
+
 class _HostStep:
     """An equation run from Python between kernels, through its implementation (ir's one host
     interpreter); the sub-Functions of control flow and custom-rule calls run compiled."""
 
     def __init__(self, plan: HostStepPlan):
         self.plan, self.eqn = plan, plan.eqn
-        self.impl = impl_rules[self.eqn.primitive]
+        self.impl = HOST_IMPLEMENTATIONS.get(self.eqn.primitive, impl_rules[self.eqn.primitive])
         flops = threads.blas_flops([self.eqn])  # numpy's matmul uses the same BLAS
         if flops:
             self.impl = threads.with_blas_threads(self.impl, flops)
