@@ -8,7 +8,8 @@ are constants. The FFT count never grows, and the inverse transform often become
 gradient of a loss on irfft's output, sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s -
 target)) in its backward pass, which becomes 2(w·X - rfft(target)): two FFTs instead of four.
 Results agree with the unrewritten program up to rounding (the round trip's own rounding is
-what disappears).
+what disappears), except that a nan or inf in Y stays where it is instead of spreading over
+every output of the two transforms.
 """
 
 from __future__ import annotations
