@@ -4,6 +4,8 @@ program on the reference interpreter, and how many FFTs remain."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dualjit as dj
 import dualjit.numpy as jnp
@@ -200,3 +202,86 @@ def test_spectral_gradients_compiled_eager_float32_and_finite_differences(norm, 
     single = dj.jit(grad)(x.astype(np.float32))
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, compiled, rtol=1e-3, atol=1e-3 * np.abs(compiled).max())
+
+
+PAIRS = {"rfft": ("irfft", True), "irfft": ("rfft", False), "fft": ("ifft", False),
+         "ifft": ("fft", False)}  # forward -> (inverse, forward takes real input)
+COEFFICIENTS = [1.0, -1.0, 2.5, -0.375, 3.0]
+
+
+@st.composite
+def combinations(draw):
+    """A forward transform of a drawn linear combination of inverse outputs, inputs and
+    constants (sums, differences, negations, scalar products), with its NumPy long way."""
+    forward = draw(st.sampled_from(sorted(PAIRS)))
+    n = draw(st.integers(1, 12))
+    batch = draw(st.sampled_from([(), (2,)]))
+    real, cplx, tol = draw(st.sampled_from(WIDTHS))
+    kinds = draw(st.lists(st.sampled_from(["inverse", "input", "const"]), min_size=1,
+                          max_size=4))
+    ops = draw(st.lists(st.sampled_from(["add", "sub", "neg", "scale"]), min_size=len(kinds),
+                        max_size=len(kinds)))
+    coefs = draw(st.lists(st.sampled_from(COEFFICIENTS), min_size=len(kinds),
+                          max_size=len(kinds)))
+    return forward, n, batch, real, cplx, tol, kinds, ops, coefs
+
+
+def _operands(forward, n, batch, real, cplx, kinds):
+    inverse = PAIRS[forward][0]
+    signal_real = forward in ("rfft",)  # the combination's dtype
+    shape = batch + (n,)
+    inverse_in = batch + (n // 2 + 1,) if inverse == "irfft" else shape
+    values = []
+    for kind in kinds:
+        if kind == "inverse":
+            values.append(spectrum(inverse_in, cplx) if inverse != "rfft"
+                          else rng.standard_normal(shape).astype(real))
+        else:
+            values.append(rng.standard_normal(shape).astype(real) if signal_real
+                          else spectrum(shape if forward != "irfft" else
+                                        batch + (n // 2 + 1,), cplx))
+    return values
+
+
+@given(combinations())
+def test_drawn_combinations_match_the_long_way(case):
+    forward, n, batch, real, cplx, tol, kinds, ops, coefs = case
+    inverse = PAIRS[forward][0]
+    values = _operands(forward, n, batch, real, cplx, kinds)
+    consts = [v for v, k in zip(values, kinds) if k == "const"]
+    args = [v for v, k in zip(values, kinds) if k != "const"]
+
+    def combine(fwd, inv, args):
+        it, ct = iter(args), iter(consts)
+        total = None
+        for kind, op, c in zip(kinds, ops, coefs):
+            v = next(ct) if kind == "const" else next(it)
+            term = inv(v) if kind == "inverse" else v
+            if total is None:
+                total = term
+            elif op == "add":
+                total = total + term
+            elif op == "sub":
+                total = total - term
+            elif op == "neg":
+                total = -total + term
+            else:
+                total = total * c + term
+        return fwd(total * coefs[0])
+
+    def transforms(module):
+        extra = {"n": n} if forward == "irfft" else {}
+        inv_extra = {"n": n} if inverse == "irfft" else {}
+        return (lambda z: getattr(module.fft, forward)(z, **extra),
+                lambda z: getattr(module.fft, inverse)(z, **inv_extra))
+
+    fwd, inv = transforms(jnp)
+    nfwd, ninv = transforms(np)
+    expected = combine(nfwd, ninv, [np.asarray(a) for a in args])
+    got = dj.jit(lambda *a: combine(fwd, inv, a))(*args)
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10 * scale)
+    original = make_ir(lambda *a: combine(fwd, inv, a))(*args)
+    for a, b in zip(eval_function(cancel_inverse_ffts(original), *args),
+                    eval_function(original, *args)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10 * scale)
