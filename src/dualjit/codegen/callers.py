@@ -225,21 +225,51 @@ def kernel_callers(spec: CallSpec, kernel: Callable, layout: KernelLayout,
                    _float_call(float_kernel, shape, dtype) if float_kernel else None)
 
 
+class Scratch:
+    """A kernel's temporaries, reused from call to call. Fresh large arrays are fresh pages
+    that the OS maps and zeroes again on every call (page faults took 12% of the W8
+    transformer step's time). One set is kept (a concurrent call makes its own), and none
+    above KEEP_MAX_BYTES: a compiled function holds at most that many bytes while it lives.
+    Temporaries are written before they are read, so a reused set carries nothing over."""
+
+    KEEP_MAX_BYTES = 128 << 20
+    __slots__ = ("specs", "_free", "_keep")
+
+    def __init__(self, specs: Sequence[tuple[int, type]]):
+        self.specs = list(specs)
+        self._free: list[list[np.ndarray]] = []
+        self._keep = 0 < sum(n * np.dtype(d).itemsize for n, d in self.specs) \
+            <= self.KEEP_MAX_BYTES
+
+    def take(self) -> list[np.ndarray]:
+        try:
+            return self._free.pop()  # (one atomic call: two threads never get the same set)
+        except IndexError:
+            return [np.empty(n, d) for n, d in self.specs]
+
+    def give(self, temps: list[np.ndarray]) -> None:
+        if self._keep and not self._free:
+            self._free.append(temps)
+
+
 def _general_call(spec: CallSpec, kernel: Callable, layout: KernelLayout) -> Callable:
     fits, coerce, empty = spec.fits, spec.coerce, np.empty
-    picks, out_specs, temp_specs = layout.picks, layout.out_specs, layout.temp_specs
+    picks, out_specs = layout.picks, layout.out_specs
+    scratch = Scratch(layout.temp_specs)
 
     def call(args):
         if not fits(args):
             args = coerce(args)
         ins = args if picks is None else [args[i] if type(i) is int else i for i in picks]
         outs = [empty(s, d) for s, d in out_specs]
+        temps = scratch.take()
         try:
-            kernel(*ins, *outs, *[empty(s, d) for s, d in temp_specs])
+            kernel(*ins, *outs, *temps)
         except KernelEntryError:  # misaligned: once more with copies (which are aligned)
             args = coerce(args)
             ins = args if picks is None else [args[i] if type(i) is int else i for i in picks]
-            kernel(*ins, *outs, *[empty(s, d) for s, d in temp_specs])
+            kernel(*ins, *outs, *temps)
+        scratch.give(temps)
         return outs
     return call
 

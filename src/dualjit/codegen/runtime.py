@@ -19,6 +19,7 @@ from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
     CallSpec,
+    Scratch,
     host_call_callers,
     kernel_callers,
     kernel_constants,
@@ -34,7 +35,7 @@ from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 class _Kernel:
     """A planned kernel bound to its compiled code."""
 
-    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "blas_flops")
+    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "blas_flops", "scratch")
 
     def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool):
         self.plan, self.segment, self.flat = plan, plan.segment, plan.flat
@@ -48,6 +49,7 @@ class _Kernel:
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
         if self.blas_flops:
             self.call = threads.with_blas_threads(self.call, self.blas_flops)
+        self.scratch = Scratch([(n, np.uint8) for n in seg.slot_bytes])
         self.chunk_call = None
         if plan.flat is not None:
             flat = plan.flat.segment
@@ -62,7 +64,9 @@ class _Kernel:
             outs = parallel.run(self.chunk_call, self.flat, ins, out_specs, parallel.threads())
         else:
             outs = [np.empty(s, d) for s, d in out_specs]
-            self.call(*ins, *outs, *[np.empty(n, np.uint8) for n in seg.slot_bytes])
+            temps = self.scratch.take()
+            self.call(*ins, *outs, *temps)
+            self.scratch.give(temps)
         env.update(zip(seg.live_out, outs))
 
 
