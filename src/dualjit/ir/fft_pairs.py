@@ -2,11 +2,12 @@
 
 rfft(irfft(Y)) is Y with the imaginary parts irfft ignores (zero and, for even n, the Nyquist
 frequency) set to 0, fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
-rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d) into
-a·Y' + b·Z' + F(c·u + d·v), evaluating F of the remaining terms at compile time when they
-are constants. The FFT count never grows, and the inverse transform often becomes dead: the
-gradient of a loss on irfft's output, sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s -
-target)) in its backward pass, which becomes 2(w·X - rfft(target)): two FFTs instead of four.
+rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d; transposes of
+the batch axes may come between) into a·Y' + b·Z' + F(c·u + d·v), evaluating F of the
+remaining terms at compile time when they are constants. The FFT count never grows, and the
+inverse transform often becomes dead: the gradient of a loss on irfft's output,
+sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s - target)) in its backward pass, which
+becomes 2(w·X - rfft(target)): two FFTs instead of four.
 Results agree with the unrewritten program up to rounding (the round trip's own rounding is
 what disappears), except that a nan or inf in Y stays where it is instead of spreading over
 every output of the two transforms.
@@ -67,26 +68,33 @@ class _Rewriter:
 
     # -- the linear combination feeding an FFT -----------------------------------------------
 
-    def terms(self, atom: Any, coef: Any, budget: list[int]) -> list[tuple[Any, Any]]:
-        """atom as [(coefficient, leaf)] through add, sub, neg and products with scalar
-        constants, all of atom's type."""
+    def terms(self, atom: Any, coef: Any, budget: list[int], perm: tuple | None = None
+              ) -> list[tuple[Any, Any, tuple | None]]:
+        """The value transpose(atom, perm) (perm None: atom) as [(coefficient, leaf, leaf's
+        permutation)] through add, sub, neg, products with scalar constants and transposes."""
         eqn = self.producers.get(atom) if isinstance(atom, Var) else None
         if eqn is None or budget[0] <= 0:
-            return [(coef, atom)]
+            return [(coef, atom, perm)]
         budget[0] -= 1
         name, ins = eqn.primitive.name, eqn.inputs
         same = all(getattr(a, "type", None) == atom.type for a in ins)
         if name in ("add", "sub") and same:
             sign = 1 if name == "add" else -1
-            return self.terms(ins[0], coef, budget) + self.terms(ins[1], sign * coef, budget)
+            return (self.terms(ins[0], coef, budget, perm)
+                    + self.terms(ins[1], sign * coef, budget, perm))
         if name == "neg" and same:
-            return self.terms(ins[0], -coef, budget)
+            return self.terms(ins[0], -coef, budget, perm)
         if name == "mul":
             for p in (0, 1):
                 c, other = self.scalar(ins[p]), ins[1 - p]
                 if c is not None and getattr(other, "type", None) == atom.type:
-                    return self.terms(other, coef * c, budget)
-        return [(coef, atom)]
+                    return self.terms(other, coef * c, budget, perm)
+        if name == "transpose":
+            inner = eqn.params["permutation"]
+            composed = tuple(inner[i] for i in (perm or range(len(inner))))
+            identity = composed == tuple(range(len(composed)))
+            return self.terms(ins[0], coef, budget, None if identity else composed)
+        return [(coef, atom, perm)]
 
     def scalar(self, a: Any) -> Any:
         """The finite value of a scalar Literal or of a broadcast of one, else None."""
@@ -99,8 +107,9 @@ class _Rewriter:
         value = a.value
         return value if isinstance(value, (int, float, complex)) and _finite(value) else None
 
-    def inverse_operand(self, leaf: Any, fft_eqn: Eqn) -> Any:
-        """Y when leaf = G(Y) for the inverse G of fft_eqn (same lengths), else None."""
+    def inverse_operand(self, leaf: Any, perm: tuple | None, fft_eqn: Eqn) -> Any:
+        """Y when transpose(leaf, perm) = transpose(G(Y), perm) for the inverse G of fft_eqn
+        (same lengths) and perm keeps the transformed axes in place, else None."""
         eqn = self.producers.get(leaf) if isinstance(leaf, Var) else None
         params = fft_eqn.params
         if eqn is None or eqn.primitive is not P.fft_p:
@@ -109,7 +118,12 @@ class _Rewriter:
                 or tuple(eqn.params["fft_lengths"]) != tuple(params["fft_lengths"])):
             return None
         y = self.sub(eqn.inputs[0])
-        if getattr(y, "type", None) != fft_eqn.outputs[0].type:
+        out = fft_eqn.outputs[0].type
+        order = perm or tuple(range(out.ndim))
+        if any(order[i] != i for i in range(out.ndim - len(params["fft_lengths"]), out.ndim)):
+            return None  # the transpose moves a transformed axis
+        if (getattr(y, "type", None) is None or y.type.dtype is not out.dtype
+                or tuple(y.type.shape[i] for i in order) != out.shape):
             return None
         if params["fft_type"] == "rfft" and len(params["fft_lengths"]) != 1:
             return None  # an n-d Hermitian part is not a mask; left alone
@@ -119,17 +133,18 @@ class _Rewriter:
 
     def rewrite_fft(self, eqn: Eqn) -> Any:
         terms = self.terms(eqn.inputs[0], 1, [MAX_TERMS])
-        pairs = [(c, self.inverse_operand(leaf, eqn)) for c, leaf in terms]
-        cancelled = [(c, y) for c, y in pairs if y is not None]
-        rest = [(c, leaf) for (c, leaf), (_, y) in zip(terms, pairs) if y is None]
+        found = [self.inverse_operand(leaf, perm, eqn) for _, leaf, perm in terms]
+        cancelled = [(c, y, perm) for (c, _, perm), y in zip(terms, found) if y is not None]
+        rest = [term for term, y in zip(terms, found) if y is None]
         if not cancelled:
             return None
-        if eqn.params["fft_type"] == "irfft" and any(complex(c).imag for c, _ in cancelled):
+        if eqn.params["fft_type"] == "irfft" and any(complex(c).imag for c, _, _ in cancelled):
             return None  # irfft(c·rfft(y)) is not c·y for a complex c
         if eqn.params["fft_type"] == "irfft":
-            cancelled = [(complex(c).real, y) for c, y in cancelled]
+            cancelled = [(complex(c).real, y, perm) for c, y, perm in cancelled]
         out = eqn.outputs[0]
-        parts = [self.scaled(c, self.round_trip(y, eqn)) for c, y in cancelled]
+        parts = [self.scaled(c, self.transposed(self.round_trip(y, eqn), perm))
+                 for c, y, perm in cancelled]
         if rest:
             parts.append(self.transform_rest(rest, eqn))
         total = parts[0]
@@ -151,17 +166,21 @@ class _Rewriter:
 
     def transform_rest(self, rest: list, eqn: Eqn) -> Any:
         """F applied to the terms that did not cancel; folded when all are constants."""
-        rest = [(c, self.sub(leaf)) for c, leaf in rest]
-        if all(isinstance(leaf, Var) and leaf in self.const_values for _, leaf in rest):
+        rest = [(c, self.sub(leaf), perm) for c, leaf, perm in rest]
+        if all(isinstance(leaf, Var) and leaf in self.const_values for _, leaf, _ in rest):
             dtype = eqn.inputs[0].type.dtype.np
-            value = sum(np.asarray(c, dtype) * self.const_values[leaf] for c, leaf in rest)
+            value = sum(np.asarray(c, dtype) * _permuted(self.const_values[leaf], perm)
+                        for c, leaf, perm in rest)
             folded = impl_rules[P.fft_p](np.asarray(value, dtype), **eqn.params)
-            return self.constant(folded, eqn.outputs[0].type.shape)
+            return self.constant(np.ascontiguousarray(folded), eqn.outputs[0].type.shape)
         total = None
-        for c, leaf in rest:
-            term = self.scaled(c, leaf)
+        for c, leaf, perm in rest:
+            term = self.scaled(c, self.transposed(leaf, perm))
             total = term if total is None else self.bind(P.add_p, total, term)
         return self.bind(P.fft_p, total, **eqn.params)
+
+    def transposed(self, atom: Any, perm: tuple | None) -> Any:
+        return atom if perm is None else self.bind(P.transpose_p, atom, permutation=perm)
 
     def scaled(self, coef: Any, atom: Any) -> Any:
         if coef == 1:
@@ -187,3 +206,7 @@ class _Rewriter:
 
 def _finite(value: Any) -> bool:
     return math.isfinite(value.real) and math.isfinite(value.imag)
+
+
+def _permuted(value: np.ndarray, perm: tuple | None) -> np.ndarray:
+    return value if perm is None else np.transpose(value, perm)
