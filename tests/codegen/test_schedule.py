@@ -202,6 +202,8 @@ def test_gil_hand_over_codegen_level_and_float_entry():
     assert big.release_gil and big.codegen_level == 3 and not big.kernels[0].float_entry
     looping = plan(lambda x: lax.while_loop(lambda c: c < 10.0, lambda c: c + 1.0, x), 1.5)
     assert looping.release_gil and looping.codegen_level == 3
+    # a small result of a large operand is not a small function (a sum, a kernel gradient)
+    assert plan(lambda x: (x * x).sum(), np.ones(100_000)).codegen_level == 3
     assert not plan(lambda x: x * 2.0, np.float32(1.5)).kernels[0].float_entry
     assert not plan(lambda x, y: x * y, 1.5, 2.5).kernels[0].float_entry
 

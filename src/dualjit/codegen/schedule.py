@@ -907,8 +907,9 @@ def _small(fn: Function) -> bool:
     """Only small loops and no control flow: machine code is generated at LLVM's fastest level
     (the IR is still optimized at O3). Such code runs for well under a microsecond, and
     generating it this way takes about half the time."""
-    return not any(lowering(eqn.primitive).control_flow or any(
-        v.type.size >= SMALL_ELEMENTS for v in eqn.outputs) for eqn in fn.eqns)
+    return not any(lowering(eqn.primitive).control_flow or any(  # (inputs too: a reduction
+        v.type.size >= SMALL_ELEMENTS for v in [*eqn.inputs, *eqn.outputs])  # or a kernel
+        for eqn in fn.eqns)  # gradient has a small output and much work)
 
 
 # ---------------------------------------------------------------------------------------------
