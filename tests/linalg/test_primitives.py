@@ -1,6 +1,8 @@
 """The linear-algebra primitives: derivative rules (both modes, second order), failure values,
 and numpy's LAPACK against the pure-numpy fallbacks."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,37 @@ def spd(shape):
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_cholesky_derivatives(shape):
+    check_grads(lambda a: bind(P.cholesky_p, a), [spd(shape)], order=2)
+
+
+@pytest.fixture
+def small_cholesky_blocks(monkeypatch):
+    """The blocked Cholesky tangent (autodiff/jvp.py) from n = 6 on, blocks of 3 or more."""
+    monkeypatch.setattr(importlib.import_module("dualjit.autodiff.jvp"), "CHOLESKY_BLOCK", 3)
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (11, 11), (2, 9, 9), (30, 30)])
+def test_blocked_cholesky_tangent_is_the_unblocked_formula(shape, small_cholesky_blocks):
+    """L_dot = L Phi(L^-1 A_dot L^-T) against its blocked form, and the reverse mode of both
+    (the transpose of the blocked form is the blocked Cholesky derivative), eager and jit."""
+    a, a_dot = spd(shape), rng.standard_normal(shape)
+    cotangent = rng.standard_normal(shape)
+
+    def tangent(a, a_dot):
+        return dj.jvp(lambda a: bind(P.cholesky_p, a), (a,), (a_dot,))[1]
+
+    def gradient(a):
+        return dj.grad(lambda a: dj.numpy.sum(bind(P.cholesky_p, a) * cotangent))(a)
+    blocked = [tangent(a, a_dot), dj.jit(tangent)(a, a_dot), gradient(a), dj.jit(gradient)(a)]
+    jvp = importlib.import_module("dualjit.autodiff.jvp")
+    jvp.CHOLESKY_BLOCK = 10 ** 9
+    unblocked = [tangent(a, a_dot), gradient(a)]
+    for x, y in zip(blocked, [unblocked[0]] * 2 + [unblocked[1]] * 2):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (2, 6, 6)])
+def test_blocked_cholesky_derivatives(shape, small_cholesky_blocks):
     check_grads(lambda a: bind(P.cholesky_p, a), [spd(shape)], order=2)
 
 

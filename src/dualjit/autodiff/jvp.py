@@ -777,14 +777,75 @@ def _solve(a, b, *, left_side, lower, transpose_a=False, unit_diagonal=False):
                 transpose_a=transpose_a, unit_diagonal=unit_diagonal)
 
 
+CHOLESKY_BLOCK = 128  # the smallest block of the blocked Cholesky tangent (at most 8 blocks)
+
+
 def _cholesky_jvp(primals, tangents):
-    # A = L L^T  =>  L_dot = L Phi(L^-1 A_dot L^-T), Phi: lower triangle, diagonal halved
     (a,), (a_dot,) = primals, tangents
     chol = bind(P.cholesky_p, a)
-    left = _solve(chol, _symmetric_from_lower(a_dot), left_side=True, lower=True)
+    a_dot = _symmetric_from_lower(a_dot)
+    n = type_of(a).shape[-1]
+    if n < 2 * CHOLESKY_BLOCK:
+        return chol, _cholesky_tangent(chol, a_dot)
+    count = min(8, n // CHOLESKY_BLOCK)
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return chol, _cholesky_tangent_blocked(chol, a_dot, edges)
+
+
+def _cholesky_tangent(chol, a_dot):
+    # A = L L^T  =>  L_dot = L Phi(L^-1 A_dot L^-T), Phi: lower triangle, diagonal halved
+    left = _solve(chol, a_dot, left_side=True, lower=True)
     inner = _solve(chol, left, left_side=False, lower=True, transpose_a=True)
     phi = add(_tril(inner, -1), mul(_diagonal_part(inner), lit(0.5, inner)))
-    return chol, _triangular_product(chol, phi, left_side=True, lower=True)
+    return _triangular_product(chol, phi, left_side=True, lower=True)
+
+
+def _cholesky_tangent_blocked(chol, a_dot, edges):
+    """L_dot by block columns J, right-looking as the factorization itself: with B the rows
+    below J and S the trailing part of A_dot (updated as A is), L_JJ's tangent is the formula
+    above on S_JJ, L_BJ L_JJ^T = S_BJ gives L_BJ_dot = (S_BJ - L_BJ L_JJ_dot^T) L_JJ^-T, and
+    S_BB -= X + X^T with X = L_BJ_dot L_BJ^T. About n^3/3 multiply-adds, mostly products,
+    where the formula above takes 3n^3/2 in triangular solves and products (and so do their
+    transposes, reverse mode's blocked Cholesky derivative)."""
+    n = edges[-1]
+    panels, trailing = [], a_dot
+    for j0, j1 in zip(edges, edges[1:]):
+        width = j1 - j0
+        l_jj = _block(chol, j0, j1, j0, j1)
+        d_jj = _cholesky_tangent(l_jj, _block(trailing, 0, width, 0, width))
+        if j1 == n:
+            panels.append(_pad_rows(d_jj, j0))
+            break
+        l_bj = _block(chol, j1, n, j0, j1)
+        s_bj = _block(trailing, width, n - j0, 0, width)
+        d_bj = _solve(l_jj, sub(s_bj, _matmul_t(l_bj, d_jj)), left_side=False, lower=True,
+                      transpose_a=True)
+        x = _matmul_t(d_bj, l_bj)
+        trailing = sub(_block(trailing, width, n - j0, width, n - j0), add(x, _mT(x)))
+        panels.append(_pad_rows(concatenate(d_jj, d_bj, dimension=type_of(d_jj).ndim - 2), j0))
+    return concatenate(*panels, dimension=type_of(chol).ndim - 1)
+
+
+def _block(x, r0, r1, c0, c1):
+    """x[..., r0:r1, c0:c1]."""
+    t = type_of(x)
+    batch = t.shape[:-2]
+    return bind(P.slice_p, x, start_indices=(0,) * len(batch) + (r0, c0),
+                limit_indices=batch + (r1, c1), strides=(1,) * t.ndim)
+
+
+def _pad_rows(x, rows):
+    """x with `rows` zero rows above it."""
+    nd = type_of(x).ndim
+    config = tuple((rows if i == nd - 2 else 0, 0, 0) for i in range(nd))
+    return pad(x, lit(0, x), padding_config=config)
+
+
+def _matmul_t(x, y):
+    """x @ y^T for stacks of matrices (one product, y read in place)."""
+    nd = type_of(x).ndim
+    batch = tuple(range(nd - 2))
+    return bind(P.dot_general_p, x, y, dimension_numbers=(((nd - 1,), (nd - 1,)), (batch, batch)))
 
 
 jvp_rules[P.cholesky_p] = _cholesky_jvp
