@@ -144,10 +144,11 @@ FLAGS = [(left, lower, transpose, unit) for left in (True, False) for lower in (
          for transpose in (True, False) for unit in (True, False)]
 
 
+@pytest.mark.parametrize("columns", [3, 1])  # 1: one vector, BLAS's trsv/trmv
 @pytest.mark.parametrize("left_side,lower,transpose_a,unit_diagonal", FLAGS)
-def test_triangular_solve_in_a_kernel_every_flag(left_side, lower, transpose_a, unit_diagonal):
+def test_triangular_solve_in_a_kernel_every_flag(left_side, lower, transpose_a, unit_diagonal, columns):
     a = rng.standard_normal((2, 5, 5)) + 4 * np.eye(5)
-    b = rng.standard_normal((2, 5, 3) if left_side else (2, 3, 5))
+    b = rng.standard_normal((2, 5, columns) if left_side else (2, columns, 5))
     params = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
                   unit_diagonal=unit_diagonal)
     plan, native, reference = _run(lambda a, b: bind(P.triangular_solve_p, a, b, **params), a, b)
@@ -163,10 +164,11 @@ def test_triangular_solve_in_a_kernel_every_flag(left_side, lower, transpose_a, 
         np.testing.assert_allclose(x, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("columns", [3, 1])  # 1: one vector, BLAS's trsv/trmv
 @pytest.mark.parametrize("left_side,lower,transpose_a,unit_diagonal", FLAGS)
-def test_triangular_product_in_a_kernel_every_flag(left_side, lower, transpose_a, unit_diagonal):
+def test_triangular_product_in_a_kernel_every_flag(left_side, lower, transpose_a, unit_diagonal, columns):
     a = rng.standard_normal((2, 5, 5))
-    b = rng.standard_normal((2, 5, 3) if left_side else (2, 3, 5))
+    b = rng.standard_normal((2, 5, columns) if left_side else (2, columns, 5))
     params = dict(left_side=left_side, lower=lower, transpose_a=transpose_a,
                   unit_diagonal=unit_diagonal)
     plan, native, reference = _run(lambda a, b: bind(P.triangular_product_p, a, b, **params),

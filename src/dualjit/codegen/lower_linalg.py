@@ -24,7 +24,8 @@ from .lower import I8, I32, I64, MEM, PTR, REG, KernelBuilder, const, convert, i
 from .schedule import Group
 
 # (pointer arguments, hidden lengths of its character arguments) of each Fortran routine
-_ARITY = {"potrf": (5, 1), "getrf": (6, 0), "trsm": (11, 4), "trmm": (11, 4)}
+_ARITY = {"potrf": (5, 1), "getrf": (6, 0), "trsm": (11, 4), "trmm": (11, 4), "trsv": (8, 3),
+          "trmv": (8, 3)}
 _registered: set[str] = set()
 
 
@@ -181,23 +182,44 @@ def _triangular_call(k: KernelBuilder, e: Eqn, routine: str) -> None:
     t = out.type
     if t.size == 0:
         return
-    p, dtype, b = e.params, t.dtype, k.b
+    dtype, b = t.dtype, k.b
     rows, cols = t.shape[-2:]
     n = a.type.shape[-1]
     x, matrices = k.buffers[out], operand_buffer(k, a)
     _copy(k, operand_buffer(k, rhs), x, dtype, t.size)
-    call = _declare(k, routine, dtype)
-    flags = [_char(k, "R" if p["left_side"] else "L"), _char(k, "U" if p["lower"] else "L"),
-             _char(k, "T" if p["transpose_a"] else "N"), _char(k, "U" if p["unit_diagonal"] else "N")]
-    sizes = [_size(k, cols), _size(k, rows), _by_reference(k, const(REG[dtype], 1.0))]
-    lda, ldb = _size(k, max(1, n)), _size(k, max(1, cols))
+    call, arguments = _triangular_arguments(k, e, routine)
 
     def each(i):
         a_i = _at(k, matrices, dtype, b.mul(i, i64(n * n)))
-        x_i = _at(k, x, dtype, b.mul(i, i64(rows * cols)))
-        b.call(call, flags + sizes + [a_i, lda, x_i, ldb] + [i64(1)] * 4)
+        b.call(call, arguments(a_i, _at(k, x, dtype, b.mul(i, i64(rows * cols)))))
 
     k.counted_loop(math.prod(t.shape[:-2]), each)
+
+
+_VECTOR = {"trsm": "trsv", "trmm": "trmv"}  # BLAS 2: one right-hand side, no blocking costs
+
+
+def _triangular_arguments(k: KernelBuilder, e: Eqn, routine: str):
+    """(routine, arguments(a_i, x_i)): trsm/trmm with the side swapped, or trsv/trmv when b is
+    one vector (a column solved on the left, a row on the right: contiguous either way)."""
+    p, dtype = e.params, e.outputs[0].type.dtype
+    rows, cols = e.outputs[0].type.shape[-2:]
+    n = e.inputs[0].type.shape[-1]
+    uplo, diag = _char(k, "U" if p["lower"] else "L"), _char(k, "U" if p["unit_diagonal"] else "N")
+    lda = _size(k, max(1, n))
+    vector = (cols if p["left_side"] else rows) == 1
+    if vector and lapack.routine(_VECTOR[routine], dtype) is not None:
+        # Fortran's right-side x^T op(A) is op(A)^T x: the vector form transposes once more
+        trans = _char(k, "T" if p["transpose_a"] != p["left_side"] else "N")
+        head, one = [uplo, trans, diag, _size(k, n)], _size(k, 1)
+        return (_declare(k, _VECTOR[routine], dtype),
+                lambda a_i, x_i: head + [a_i, lda, x_i, one] + [i64(1)] * 3)
+    flags = [_char(k, "R" if p["left_side"] else "L"), uplo,
+             _char(k, "T" if p["transpose_a"] else "N"), diag]
+    sizes = [_size(k, cols), _size(k, rows), _by_reference(k, const(REG[dtype], 1.0))]
+    ldb = _size(k, max(1, cols))
+    return (_declare(k, routine, dtype),
+            lambda a_i, x_i: flags + sizes + [a_i, lda, x_i, ldb] + [i64(1)] * 4)
 
 
 # ---------------------------------------------------------------------------------------------
