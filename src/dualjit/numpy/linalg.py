@@ -178,7 +178,7 @@ def _put_rows(x: Any, rows: Any) -> Any:
     stack = math.prod(s[:-2])
     offsets = bind(P.iota_p, dtype=DType.int32, shape=(stack, m), dimension=0) * _np.int32(m)
     flat_rows = jnp.reshape(convert(rows, _np.dtype(_np.int32)), (stack, m)) + offsets
-    zeros = jnp.zeros((stack * m, n), x.dtype)
+    zeros = jnp.zeros_like(x, shape=(stack * m, n))  # made in the kernel, not a constant
     y = bind(P.scatter_add_p, zeros, flat_rows, jnp.reshape(x, (stack, m, n)), axis=0)
     return jnp.reshape(y, s)
 
