@@ -219,7 +219,8 @@ def combinations(draw):
     real, cplx, tol = draw(st.sampled_from(WIDTHS))
     kinds = draw(st.lists(st.sampled_from(["inverse", "input", "const"]), min_size=1,
                           max_size=4))
-    ops = draw(st.lists(st.sampled_from(["add", "sub", "neg", "scale"]), min_size=len(kinds),
+    ops = draw(st.lists(st.sampled_from(["add", "sub", "neg", "scale", "conj"]),
+                        min_size=len(kinds),
                         max_size=len(kinds)))
     coefs = draw(st.lists(st.sampled_from(COEFFICIENTS), min_size=len(kinds),
                           max_size=len(kinds)))
@@ -251,7 +252,7 @@ def test_drawn_combinations_match_the_long_way(case):
     consts = [v for v, k in zip(values, kinds) if k == "const"]
     args = [v for v, k in zip(values, kinds) if k != "const"]
 
-    def combine(fwd, inv, args):
+    def combine(fwd, inv, args, conj):
         it, ct = iter(args), iter(consts)
         total = None
         for kind, op, c in zip(kinds, ops, coefs):
@@ -265,6 +266,8 @@ def test_drawn_combinations_match_the_long_way(case):
                 total = total - term
             elif op == "neg":
                 total = -total + term
+            elif op == "conj":  # (a real combination is its own conjugate)
+                total = (total if forward == "rfft" else conj(total)) + term
             else:
                 total = total * c + term
         return fwd(total * coefs[0])
@@ -277,11 +280,11 @@ def test_drawn_combinations_match_the_long_way(case):
 
     fwd, inv = transforms(jnp)
     nfwd, ninv = transforms(np)
-    expected = combine(nfwd, ninv, [np.asarray(a) for a in args])
-    got = dj.jit(lambda *a: combine(fwd, inv, a))(*args)
+    expected = combine(nfwd, ninv, [np.asarray(a) for a in args], np.conj)
+    got = dj.jit(lambda *a: combine(fwd, inv, a, jnp.conj))(*args)
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * 10 * scale)
-    original = make_ir(lambda *a: combine(fwd, inv, a))(*args)
+    original = make_ir(lambda *a: combine(fwd, inv, a, jnp.conj))(*args)
     for a, b in zip(eval_function(cancel_inverse_ffts(original), *args),
                     eval_function(original, *args)):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10 * scale)
@@ -327,3 +330,19 @@ def test_spectral_gradient_along_the_first_axis_needs_two_ffts():
     fd = (loss(x + h * probe) - loss(x - h * probe)) / (2 * h)
     np.testing.assert_allclose(np.sum(dj.jit(grad)(x) * probe), fd, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dj.jit(grad)(x), grad(x), rtol=1e-10, atol=1e-10)
+
+
+def test_conjugations_between_the_pair():
+    r = rng.standard_normal((2, 9))
+    y, u = spectrum((2, 6), np.complex128), spectrum((2, 6), np.complex128)
+
+    def f(r, y, u):
+        return (jnp.fft.hfft(jnp.fft.ihfft(r), n=9),  # irfft(conj(conj(rfft(r)) / 9) * 9)
+                jnp.fft.fft(jnp.conj((1 + 2j) * jnp.conj(jnp.fft.ifft(y)) + u)),
+                jnp.fft.ifft(jnp.conj(jnp.fft.ifft(y))))  # a conjugated leaf: left as it is
+
+    got = check_against_interpreter(f, (r, y, u), expected_ffts=3)
+    np.testing.assert_allclose(got[0], r, atol=1e-12)
+    np.testing.assert_allclose(got[1], np.fft.fft(np.conj((1 + 2j) * np.conj(np.fft.ifft(y)) + u)),
+                               atol=1e-12)
+    np.testing.assert_allclose(got[2], np.fft.ifft(np.conj(np.fft.ifft(y))), atol=1e-12)

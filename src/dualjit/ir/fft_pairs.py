@@ -3,7 +3,7 @@
 rfft(irfft(Y)) is Y with the imaginary parts irfft ignores (zero and, for even n, the Nyquist
 frequency) set to 0, fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
 rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d; transposes of
-the batch axes may come between) into a·Y' + b·Z' + F(c·u + d·v), evaluating F of the
+the batch axes and conjugations may come between) into a·Y' + b·Z' + F(c·u + d·v), evaluating F of the
 remaining terms at compile time when they are constants. The FFT count never grows, and the
 inverse transform often becomes dead: the gradient of a loss on irfft's output,
 sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s - target)) in its backward pass, which
@@ -16,7 +16,7 @@ every output of the two transforms.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,33 +68,36 @@ class _Rewriter:
 
     # -- the linear combination feeding an FFT -----------------------------------------------
 
-    def terms(self, atom: Any, coef: Any, budget: list[int], perm: tuple | None = None
-              ) -> list[tuple[Any, Any, tuple | None]]:
-        """The value transpose(atom, perm) (perm None: atom) as [(coefficient, leaf, leaf's
-        permutation)] through add, sub, neg, products with scalar constants and transposes."""
+    def terms(self, atom: Any, coef: Any, budget: list[int], perm: tuple | None = None,
+              conj: bool = False) -> list[Term]:
+        """The value coef · conj?(transpose(atom, perm)) as Terms, through add, sub, neg,
+        products with scalar constants, transposes and conj."""
         eqn = self.producers.get(atom) if isinstance(atom, Var) else None
         if eqn is None or budget[0] <= 0:
-            return [(coef, atom, perm)]
+            return [Term(coef, atom, perm, conj)]
         budget[0] -= 1
         name, ins = eqn.primitive.name, eqn.inputs
         same = all(getattr(a, "type", None) == atom.type for a in ins)
         if name in ("add", "sub") and same:
             sign = 1 if name == "add" else -1
-            return (self.terms(ins[0], coef, budget, perm)
-                    + self.terms(ins[1], sign * coef, budget, perm))
+            return (self.terms(ins[0], coef, budget, perm, conj)
+                    + self.terms(ins[1], sign * coef, budget, perm, conj))
         if name == "neg" and same:
-            return self.terms(ins[0], -coef, budget, perm)
+            return self.terms(ins[0], -coef, budget, perm, conj)
+        if name == "conj" and same:
+            return self.terms(ins[0], coef, budget, perm, not conj)
         if name == "mul":
             for p in (0, 1):
                 c, other = self.scalar(ins[p]), ins[1 - p]
                 if c is not None and getattr(other, "type", None) == atom.type:
-                    return self.terms(other, coef * c, budget, perm)
+                    c = c.conjugate() if conj else c  # conj(c w) = conj(c) conj(w)
+                    return self.terms(other, coef * c, budget, perm, conj)
         if name == "transpose":
             inner = eqn.params["permutation"]
             composed = tuple(inner[i] for i in (perm or range(len(inner))))
             identity = composed == tuple(range(len(composed)))
-            return self.terms(ins[0], coef, budget, None if identity else composed)
-        return [(coef, atom, perm)]
+            return self.terms(ins[0], coef, budget, None if identity else composed, conj)
+        return [Term(coef, atom, perm, conj)]
 
     def scalar(self, a: Any) -> Any:
         """The finite value of a scalar Literal or of a broadcast of one, else None."""
@@ -107,12 +110,13 @@ class _Rewriter:
         value = a.value
         return value if isinstance(value, (int, float, complex)) and _finite(value) else None
 
-    def inverse_operand(self, leaf: Any, perm: tuple | None, fft_eqn: Eqn) -> Any:
-        """Y when transpose(leaf, perm) = transpose(G(Y), perm) for the inverse G of fft_eqn
-        (same lengths) and perm keeps the transformed axes in place, else None."""
+    def inverse_operand(self, term: Term, fft_eqn: Eqn) -> Any:
+        """Y when the term's leaf is G(Y) for the inverse G of fft_eqn (same lengths), not
+        conjugated, and its permutation keeps the transformed axes in place, else None."""
+        leaf, perm = term.leaf, term.perm
         eqn = self.producers.get(leaf) if isinstance(leaf, Var) else None
         params = fft_eqn.params
-        if eqn is None or eqn.primitive is not P.fft_p:
+        if eqn is None or eqn.primitive is not P.fft_p or term.conj:
             return None
         if (eqn.params["fft_type"] != INVERSE[params["fft_type"]]
                 or tuple(eqn.params["fft_lengths"]) != tuple(params["fft_lengths"])):
@@ -133,8 +137,8 @@ class _Rewriter:
 
     def rewrite_fft(self, eqn: Eqn) -> Any:
         terms = self.terms(eqn.inputs[0], 1, [MAX_TERMS])
-        found = [self.inverse_operand(leaf, perm, eqn) for _, leaf, perm in terms]
-        cancelled = [(c, y, perm) for (c, _, perm), y in zip(terms, found) if y is not None]
+        found = [self.inverse_operand(term, eqn) for term in terms]
+        cancelled = [(t.coef, y, t.perm) for t, y in zip(terms, found) if y is not None]
         rest = [term for term, y in zip(terms, found) if y is None]
         if not cancelled:
             return None
@@ -166,16 +170,17 @@ class _Rewriter:
 
     def transform_rest(self, rest: list, eqn: Eqn) -> Any:
         """F applied to the terms that did not cancel; folded when all are constants."""
-        rest = [(c, self.sub(leaf), perm) for c, leaf, perm in rest]
-        if all(isinstance(leaf, Var) and leaf in self.const_values for _, leaf, _ in rest):
+        rest = [t._replace(leaf=self.sub(t.leaf)) for t in rest]
+        if all(isinstance(t.leaf, Var) and t.leaf in self.const_values for t in rest):
             dtype = eqn.inputs[0].type.dtype.np
-            value = sum(np.asarray(c, dtype) * _permuted(self.const_values[leaf], perm)
-                        for c, leaf, perm in rest)
+            value = sum(np.asarray(t.coef, dtype) * _value_of(t, self.const_values[t.leaf])
+                        for t in rest)
             folded = impl_rules[P.fft_p](np.asarray(value, dtype), **eqn.params)
             return self.constant(np.ascontiguousarray(folded), eqn.outputs[0].type.shape)
         total = None
-        for c, leaf, perm in rest:
-            term = self.scaled(c, self.transposed(leaf, perm))
+        for t in rest:
+            leaf = self.bind(P.conj_p, t.leaf) if t.conj else t.leaf
+            term = self.scaled(t.coef, self.transposed(leaf, t.perm))
             total = term if total is None else self.bind(P.add_p, total, term)
         return self.bind(P.fft_p, total, **eqn.params)
 
@@ -208,5 +213,15 @@ def _finite(value: Any) -> bool:
     return math.isfinite(value.real) and math.isfinite(value.imag)
 
 
-def _permuted(value: np.ndarray, perm: tuple | None) -> np.ndarray:
-    return value if perm is None else np.transpose(value, perm)
+class Term(NamedTuple):
+    """coef · conj?(transpose(leaf, perm)): one term of the combination an FFT reads."""
+    coef: Any
+    leaf: Any
+    perm: tuple | None  # None: no transpose
+    conj: bool
+
+
+def _value_of(term: Term, leaf_value: np.ndarray) -> np.ndarray:
+    """conj?(transpose(leaf_value, perm)) for a constant leaf (without the coefficient)."""
+    value = leaf_value if term.perm is None else np.transpose(leaf_value, term.perm)
+    return np.conj(value) if term.conj else value
