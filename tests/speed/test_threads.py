@@ -103,6 +103,9 @@ def test_niced_background_jobs_are_not_load():
     assert threads.free_from(readings(0.88), 2) == 2  # nearly all niced: they yield to us
     assert threads.free_from(readings(0.45), 2) == 1  # half was not: count them
     assert threads.free_from(readings(0.88, others_then=4), 2) == 1  # tasks came since
+    blip = [R(0.0, 6, 10.0, 5.0, 1.0), R(0.45, 6, 10.9, 5.8, 1.09),
+            R(0.5, 7, 11.0, 5.88, 1.1)]  # one more task in the last reading only
+    assert threads.free_from(blip, 2) == 2
     too_recent = [R(0.0, 6, 10.0, 5.0, 1.0), R(0.05, 6, 10.1, 5.1, 1.0)]
     assert threads.free_from(too_recent, 2) == 1  # too short a window to tell
 

@@ -80,21 +80,22 @@ def free_from(readings: list[Reading], cores: int) -> int:
     are niced background jobs (they yield the core to ours)."""
     now = readings[-1]
     others = min(r.others for r in readings if now.time - r.time <= SUSTAIN_SECONDS)
-    if others and _niced(readings):
+    if others and _niced(readings, others):
         return cores
     return max(1, min(cores, cores - others))
 
 
-def _niced(readings: list[Reading]) -> bool:
-    """Whether the tasks runnable now were runnable all through a window of NICE_WINDOW in
-    which other processes' CPU time was almost all niced (/proc/stat's nice column)."""
+def _niced(readings: list[Reading], others: int) -> bool:
+    """Whether the `others` tasks runnable now were runnable all through a window of
+    NICE_WINDOW in which other processes' CPU time was almost all niced (/proc/stat's nice
+    column)."""
     now = readings[-1]
     low, high = NICE_WINDOW
     starts = [i for i, r in enumerate(readings) if low <= now.time - r.time <= high]
     if not starts:
         return False
     window = readings[starts[-1]:]
-    if min(r.others for r in window) < now.others:  # a task came during the window
+    if min(r.others for r in window) < others:  # a task came during the window
         return False
     then = window[0]
     others_busy = (now.busy - then.busy) - (now.own - then.own)
