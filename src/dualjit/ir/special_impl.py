@@ -18,8 +18,8 @@ the Bernoulli numbers; erfinv and ndtri refine a rough start with Halley steps o
 
 from __future__ import annotations
 
+import functools
 import math
-from fractions import Fraction
 
 import numpy as np
 
@@ -365,8 +365,10 @@ DIGAMMA_CHEBYSHEV = (1.967140520883134, -0.2270640863346444, 0.03336889902393011
 EULER = 0.5772156649015329
 
 
-def bernoulli_even(count: int) -> list[Fraction]:
-    """B_2, B_4, ..., B_2count (exact, from the Akiyama-Tanigawa recurrence)."""
+def bernoulli_even(count: int) -> list:
+    """B_2, B_4, ..., B_2count (exact Fractions, from the Akiyama-Tanigawa recurrence)."""
+    from fractions import Fraction  # here: its import (with decimal's) costs `import dualjit` 2 ms
+
     a, numbers = [], []
     for m in range(2 * count + 1):
         a.append(Fraction(1, m + 1))
@@ -377,7 +379,9 @@ def bernoulli_even(count: int) -> list[Fraction]:
 
 
 # digamma(x) ~ log x - 1/(2x) - sum B_2k / (2k x^2k) for x >= 10
-_DIGAMMA_ASYMPTOTIC = tuple(float(b / (2 * k)) for k, b in enumerate(bernoulli_even(8), 1))
+@functools.cache
+def _digamma_asymptotic() -> tuple:
+    return tuple(float(b / (2 * k)) for k, b in enumerate(bernoulli_even(8), 1))
 
 
 def clenshaw(t, coefficients):
@@ -396,7 +400,7 @@ def _digamma_one_two(x):
 
 def _digamma_large(x, xp):
     z = 1.0 / (x * x)
-    return xp.log(x) - 0.5 / x - z * horner(z, _DIGAMMA_ASYMPTOTIC)
+    return xp.log(x) - 0.5 / x - z * horner(z, _digamma_asymptotic())
 
 
 def _digamma_positive(x, xp):
@@ -427,8 +431,10 @@ def digamma(x, xp):
     return xp.where(is_nan(x), x, out)
 
 
-_ZETA_TAIL = tuple(float(b / math.factorial(2 * k))
-                   for k, b in enumerate(bernoulli_even(12), 1))  # B_2k / (2k)!
+@functools.cache
+def _zeta_tail() -> tuple:
+    """B_2k / (2k)! for k = 1..12."""
+    return tuple(float(b / math.factorial(2 * k)) for k, b in enumerate(bernoulli_even(12), 1))
 ZETA_SHIFT = 10
 
 
@@ -443,7 +449,7 @@ def hurwitz_zeta(s: int, x: np.ndarray) -> np.ndarray:
     tail = a ** (1.0 - s) / (s - 1) + 0.5 * a ** -float(s)
     rising = float(s)  # s (s+1) ... (s+2k-2)
     power = a ** (-float(s) - 1.0)
-    for k, c in enumerate(_ZETA_TAIL, 1):
+    for k, c in enumerate(_zeta_tail(), 1):
         tail = tail + c * rising * power
         rising *= (s + 2 * k - 1) * (s + 2 * k)
         power = power / (a * a)
