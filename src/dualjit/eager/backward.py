@@ -627,6 +627,35 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
             _accumulate(t, g, create_graph, given)
 
 
+def backward_of_scalar(out: Tensor, retain_graph: bool) -> bool:
+    """out.backward() for a training loop's loss — a real one-element non-leaf tensor (not a
+    view), the implicit gradient 1, a graph of recorded operations only (no Python nodes or
+    hooks on non-leaves) — as backward() does it, in one function. Returns False, having done
+    nothing, when it is not that case: then backward() must run."""
+    node, value = out.grad_fn, out._value
+    if type(node) is not Node or out._extra is not None or type(value) is not ndarray or \
+            value.size != 1 or value.dtype.kind != "f" or not native_steps.enabled:
+        return False
+    graph = Graph([node])
+    if graph.python:
+        return False
+    tensors, codes = _targets(graph, None)
+    if codes:  # (the root is the newest node: the last one)
+        found = _run_fused(graph, [len(graph.nodes) - 1], [_ones(value)], codes)
+        given: set = set()
+        for t, g in zip(tensors, found):
+            if t._extra is None and type(g) is ndarray and g.dtype is t._value.dtype and \
+                    g.dtype.kind == "f":
+                _accumulate_array(t, g, given)
+            else:  # (hooks, retained non-leaves, complex, another dtype...)
+                _accumulate(t, _wrap_grad(_flip(g)), False, given)
+    if not retain_graph:
+        for node in graph.nodes:
+            node.freed = True
+            node.value = None
+    return True
+
+
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
          create_graph: bool = False, allow_unused: bool | None = None,
          materialize_grads: bool = False) -> tuple:
@@ -664,6 +693,12 @@ def _accumulate(t: Tensor, g: Tensor, create_graph: bool, given: set) -> None:
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
         return
+    _accumulate_array(t, value, given)
+
+
+def _accumulate_array(t: Tensor, value: Any, given: set) -> None:
+    """t.grad += value (an array of t's dtype, or a traced value), without hooks: a fresh
+    tensor the first time, which takes over `value` if nothing else holds it."""
     if t._grad is None:
         shape = t._value.shape
         if type(value) is ndarray and (value.base is not None or not value.flags.writeable

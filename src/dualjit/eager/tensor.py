@@ -983,8 +983,12 @@ class Tensor:
 
     def backward(self, gradient: Any = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs: Any = None) -> None:
-        _backward_module().backward([self], None if gradient is None else [gradient],
-                                    retain_graph, create_graph, inputs)
+        engine = _backward_module()
+        if gradient is None and inputs is None and not create_graph and \
+                engine.backward_of_scalar(self, bool(retain_graph)):
+            return
+        engine.backward([self], None if gradient is None else [gradient], retain_graph,
+                        create_graph, inputs)
 
     # -- values ---------------------------------------------------------------------------------
     @property
