@@ -167,8 +167,11 @@ class Graph:
                     consts.append(src)
             if node.counter[0] != node.version:
                 self.stale.append((3 * index[node], node))
-            for i, counter, version in node.checks:
+            checks = node.checks  # (position, counter, version) triples, flat
+            for j in range(0, len(checks), 3):
+                counter, version = checks[j + 1], checks[j + 2]
                 if counter[0] != version:
+                    i = checks[j]
                     self.stale.append((codes[i], (node, i, counter[0], version)))
             if node.extras is not None and node.extras[0] or type(node) is not Node:
                 self.python = True  # hooks on a non-leaf tensor, or a custom Function

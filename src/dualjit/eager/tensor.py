@@ -134,17 +134,17 @@ class Node:
     """A recorded operation (a tensor's grad_fn).
 
     `function` is the operation's IR Function (one output). `inputs` holds each input's source:
-    another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a tuple
-    of (input position, version counter, version) triples for inputs that were Tensors not
-    produced by a Node, so backward() can tell when one was modified in place after use.
-    `value` is the output as computed, `counter`/`version` its storage's version counter and the version
-    the value was written at.
+    another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a flat
+    tuple of (input position, version counter, version) triples for inputs that were Tensors
+    not produced by a Node, so backward() can tell when one was modified in place after use.
+    `value` is the output as computed, `counter`/`version` its storage's version counter and
+    the version the value was written at.
     """
 
     __slots__ = ("name", "function", "inputs", "checks", "value", "counter", "version", "freed",
                  "seq", "extras", "__weakref__")
 
-    def __init__(self, name: str, function: Any, inputs: list, checks: tuple, value: Any,
+    def __init__(self, name: str, function: Any, inputs: Sequence, checks: tuple, value: Any,
                  counter: list):
         self.name = name
         self.function = function
@@ -269,7 +269,7 @@ def _record(name: str, function: Any, args: Sequence[Any], value: Any,
             src = _source(a)
             if type(src) is not Node:
                 c = a._counter or version_counter(a)
-                checks += ((i, c, c[0]),)
+                checks += (i, c, c[0])
             sources.append(src)
         else:
             sources.append(a)
@@ -376,9 +376,9 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
         source = x.grad_fn
         if source is None:  # a leaf: its version is checked by backward()
             c = x._counter or version_counter(x)
-            node = Node(name, function, [x], ((0, c, c[0]),), value, [0])
+            node = Node(name, function, (x,), (0, c, c[0]), value, [0])
         else:
-            node = Node(name, function, [source], (), value, [0])
+            node = Node(name, function, (source,), (), value, [0])
         out._counter = node.counter
         out.grad_fn = node
         out.requires_grad = True
@@ -407,8 +407,9 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     dtypes, NumPy values) is written out here, with the Tensor and Node built inline: the one
     inlined copy of _new_tensor/_record.
     """
-    new_tensor, functions, mode = _tensor_new, _op_functions, _grad_mode
+    new_tensor, mode = _tensor_new, _grad_mode
     new_node, node_counter = object.__new__, _node_counter
+    functions: dict[tuple, Any] = {}  # this operator's recorded Functions (see op_function)
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
 
     def method(x, y):
@@ -440,33 +441,36 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._grad = None
         out._extra = None
         if record and value.dtype.kind in "fc":
-            key = (name, xv.dtype, xv.shape, yv.dtype, yv.shape)
+            key = (xv.dtype, xv.shape, yv.shape)  # (both operands have that dtype here)
             function = functions.get(key)
             if function is None:
-                function = op_function(key, fn, [xv, yv], ())
+                function = functions[key] = op_function(
+                    (name, xv.dtype, xv.shape, yv.dtype, yv.shape), fn, [xv, yv], ())
             # Each input's source (its node, itself as a leaf, or its value) and the version
             # checks of inputs not produced by a node: _source and _checks, inlined (the views
             # among the inputs were synchronized above).
-            checks = ()
+            cx = cy = None
             if isinstance(x, Tensor):
                 a = x.grad_fn
                 if a is None:
                     a = x if x.requires_grad else xv
-                    c = x._counter or version_counter(x)
-                    checks = ((0, c, c[0]),)
+                    cx = x._counter or version_counter(x)
             else:
                 a = x
             if isinstance(y, Tensor):
                 b = y.grad_fn
                 if b is None:
                     b = y if y.requires_grad else yv
-                    c = y._counter or version_counter(y)
-                    checks += ((1, c, c[0]),)
+                    cy = y._counter or version_counter(y)
             else:
                 b = y
+            if cx is None:
+                checks = () if cy is None else (1, cy, cy[0])
+            else:
+                checks = (0, cx, cx[0]) if cy is None else (0, cx, cx[0], 1, cy, cy[0])
             counter = [0]
             node = new_node(Node)  # (Node.__init__, inlined)
-            node.name, node.function, node.inputs, node.checks = name, function, [a, b], checks
+            node.name, node.function, node.inputs, node.checks = name, function, (a, b), checks
             node.value, node.counter, node.version, node.freed = value, counter, 0, False
             node.seq, node.extras = next(node_counter), None
             out._counter = counter
@@ -484,7 +488,14 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
 def binary_op(name: str, fn: Callable, fast: Callable, x: Any, y: Any,
               reflected: bool = False) -> Tensor:
     """x (op) y as a function call (the operators use binary_method)."""
-    return binary_method(name, fn, fast, reflected)(x, y)
+    key = (name, fn, fast, reflected)
+    method = _binary_methods.get(key)
+    if method is None:
+        method = _binary_methods[key] = binary_method(name, fn, fast, reflected)
+    return method(x, y)
+
+
+_binary_methods: dict[tuple, Callable] = {}
 
 
 def _promoted_binary(name, fn, fast, x, y, xv, yv) -> Tensor:
@@ -687,6 +698,16 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
             node = _record(name, function, [old, *others], t._value, version_counter(t)).grad_fn
             t.grad_fn, t.requires_grad = node, True
     return t
+
+
+def inplace_arithmetic(t: Tensor, name: str, fn: Callable, ufunc: Any, other: Any) -> Tensor:
+    """t += other (or -=, *=, /=: `ufunc` is the NumPy one): inplace_op, tried first as an
+    unrecorded update."""
+    if t._extra is None:
+        operand = other if isinstance(other, Tensor) else _operand(other, t._value)
+        if _unrecorded_update(t, ufunc, operand):
+            return t
+    return inplace_op(t, name, fn, [_operand(other, t._value)], fast=ufunc)
 
 
 def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
@@ -1238,6 +1259,8 @@ class Tensor:
     def __pow__(self, exponent):
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             params, fast = A.pow_rule(exponent, self._value.dtype)
+            if self._extra is None and type(self._value) is ndarray:  # (apply_op's test)
+                return _unary_op("PowBackward", A.power_by, self, params, fast, True)
             return apply_op("PowBackward", A.power_by, [self], params, fast=fast, bound=True)
         return binary_op("PowBackward", jnp.power, np.power, self, exponent)
 
@@ -1644,6 +1667,8 @@ class Tensor:
         if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
             x = x.long()
         params, fast = A.reduction_rule(False, dim, keepdim)
+        if x._extra is None and type(x._value) is ndarray:  # (apply_op's test)
+            return _unary_op("SumBackward", jnp.sum, x, params, fast, True)
         return apply_op("SumBackward", jnp.sum, [x], params, fast=fast, bound=True)
 
     def nansum(self, dim: Any = None, keepdim: bool = False):
@@ -2078,20 +2103,16 @@ class Tensor:
 
     # -- in-place operations --------------------------------------------------------------------
     def __iadd__(self, other):
-        return inplace_op(self, "AddBackward", jnp.add, [_operand(other, self._value)],
-                          fast=np.add)
+        return inplace_arithmetic(self, "AddBackward", jnp.add, np.add, other)
 
     def __isub__(self, other):
-        return inplace_op(self, "SubBackward", jnp.subtract, [_operand(other, self._value)],
-                          fast=np.subtract)
+        return inplace_arithmetic(self, "SubBackward", jnp.subtract, np.subtract, other)
 
     def __imul__(self, other):
-        return inplace_op(self, "MulBackward", jnp.multiply, [_operand(other, self._value)],
-                          fast=np.multiply)
+        return inplace_arithmetic(self, "MulBackward", jnp.multiply, np.multiply, other)
 
     def __itruediv__(self, other):
-        return inplace_op(self, "DivBackward", jnp.divide, [_operand(other, self._value)],
-                          fast=np.true_divide)
+        return inplace_arithmetic(self, "DivBackward", jnp.divide, np.true_divide, other)
 
     def __ipow__(self, other):
         return inplace_op(self, "PowBackward", jnp.power, [_operand(other, self._value)],
