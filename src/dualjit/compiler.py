@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .eager.tensor import Tensor, _new_tensor, _record, _write, is_grad_enabled, native_steps
+from .eager.tensor import Tensor, is_grad_enabled, make_tensor, native_steps, record_op, write_storage
 from .ir import Function, TensorType, as_dtype
 from .tracer.core import Builder, Tracer, current_builder
 
@@ -236,17 +236,17 @@ class _Program:
             if kind == "result":
                 results.append(out)
             elif kind == "value":
-                _write(self.state[k], out)
+                write_storage(self.state[k], out)
             elif kind == "grad":
                 t = self.state[k]
                 if t._grad is None:
-                    t._grad = _new_tensor(out)
+                    t._grad = make_tensor(out)
                 else:
-                    _write(t._grad, out)
+                    write_storage(t._grad, out)
         for kind, k in self.outputs:
             if kind == "grad-none":
                 self.state[k]._grad = None
-        tensors = [_new_tensor(np.asarray(r)) for r in results]
+        tensors = [make_tensor(np.asarray(r)) for r in results]
         if self.record and is_grad_enabled():
             tensors = self._recorded(args, values, tensors)
         return _unflatten(self.result, tensors)
@@ -254,7 +254,7 @@ class _Program:
     def _recorded(self, args: list[Tensor], values: list, tensors: list[Tensor]) -> list:
         """Forward-only programs called with grad enabled: each float result is a recorded
         node applying the program (projected to that result), so backward() works outside."""
-        from .eager.backward import _projection
+        from .eager.backward import output_projection
 
         inputs: list[Any] = list(args)
         for t, lifted in zip(self.state, self.grads):
@@ -266,7 +266,7 @@ class _Program:
         for j, t in enumerate(tensors):
             if t._value.dtype.kind == "f" and any(isinstance(a, Tensor) and a.requires_grad
                                                   for a in inputs):
-                t = _record("CompiledFunctionBackward", _projection(self.function, j),
+                t = record_op("CompiledFunctionBackward", output_projection(self.function, j),
                               inputs, t._value)
             out.append(t)
         return out

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .eager.tensor import Tensor, _new_tensor
+from .eager.tensor import Tensor, make_tensor
 
 FORMAT = "dualjit.save 1"
 
@@ -138,18 +138,18 @@ class _Reader:
         return tuple(k) if isinstance(k, list) else k
 
     def _tensor(self, value: np.ndarray, node: dict) -> Tensor:
-        from .eager.tensor import _check_device
+        from .eager.tensor import check_device
 
         if self.map_location is not None and not callable(self.map_location):
             locations = self.map_location.values() if isinstance(self.map_location, dict) \
                 else [self.map_location]
             for location in locations:
-                _check_device(location)
+                check_device(location)
         if node.get("parameter"):
             from .nn.module import Parameter
 
-            return Parameter(_new_tensor(value), requires_grad=node.get("requires_grad", True))
-        t = _new_tensor(value)
+            return Parameter(make_tensor(value), requires_grad=node.get("requires_grad", True))
+        t = make_tensor(value)
         t.requires_grad = bool(node.get("requires_grad")) and value.dtype.kind in "fc"
         return t
 

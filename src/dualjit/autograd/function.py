@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.backward import OutputNode, PythonNode
-from ..eager.tensor import Tensor, _new_tensor, _source, is_grad_enabled, no_grad, version_counter
+from ..eager.tensor import Tensor, is_grad_enabled, make_tensor, no_grad, source_of, version_counter
 
 
 class FunctionCtx:
@@ -88,13 +88,13 @@ class Function:
 
 
 def _python_node(cls: type, ctx: FunctionCtx, args: tuple, n_outputs: int) -> PythonNode:
-    sources = [_source(a) if isinstance(a, Tensor) else a for a in args]
+    sources = [source_of(a) if isinstance(a, Tensor) else a for a in args]
     node = PythonNode(f"{cls.__name__}Backward", None, sources, (), None, [0])
     node.n_outputs = n_outputs
 
     def run_backward(cts: list) -> list:
         if ctx.materialize_grads:
-            cts = [c if c is not None else _new_tensor(np.zeros(shape, dtype))
+            cts = [c if c is not None else make_tensor(np.zeros(shape, dtype))
                    for c, (shape, dtype) in zip(cts, node.value)]
         grads = cls.backward(ctx, *cts)
         grads = grads if isinstance(grads, tuple) else (grads,)
@@ -119,7 +119,7 @@ def _link(out: Any, index: int, node: PythonNode, ctx: FunctionCtx, args: tuple)
     if id(out) in ctx._non_differentiable or out.dtype.kind != "f":
         return out
     if any(out is a for a in args) and id(out) not in ctx._dirty:
-        out = _new_tensor(out._value, None, version_counter(out))  # an input returned as is
+        out = make_tensor(out._value, None, version_counter(out))  # an input returned as is
     counter = version_counter(out)
     child = OutputNode(node.name, None, [node], (), out._value, counter)
     child.index = index

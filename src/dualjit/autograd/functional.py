@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.backward import grad
-from ..eager.tensor import Tensor, _new_tensor, enable_grad
+from ..eager.tensor import Tensor, enable_grad, make_tensor
 
 
 def _as_tuple(x: Any) -> tuple[tuple, bool]:
@@ -34,7 +34,7 @@ def _grad_inputs(inputs: tuple, create_graph: bool) -> tuple[Tensor, ...]:
 
 
 def _zeros_if_none(g: Any, like: Tensor) -> Tensor:
-    return g if g is not None else _new_tensor(np.zeros_like(like._value))
+    return g if g is not None else make_tensor(np.zeros_like(like._value))
 
 
 def vjp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
@@ -63,12 +63,12 @@ def jvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False,
     """(func(inputs), J v), by differentiating the vjp u -> uᵀJ with respect to u."""
     ins, tupled = _as_tuple(inputs)
     vs = _as_tuple(v)[0] if v is not None else tuple(
-        _new_tensor(np.ones_like(x._value)) for x in ins)
+        make_tensor(np.ones_like(x._value)) for x in ins)
     with enable_grad():
         xs = _grad_inputs(ins, True)
         outs = func(*xs)
         out_t, out_tupled = _as_tuple(outs)
-        us = tuple(_new_tensor(np.zeros_like(o._value)).requires_grad_(True) for o in out_t)
+        us = tuple(make_tensor(np.zeros_like(o._value)).requires_grad_(True) for o in out_t)
         g = grad(out_t, xs, us, create_graph=True, allow_unused=True)
         pairs = [(gi, vi) for gi, vi in zip(g, vs) if gi is not None]
         jv = grad([p[0] for p in pairs], us, [p[1] for p in pairs], create_graph=create_graph,
@@ -110,7 +110,7 @@ def _stack_rows(rows: list, out: Tensor, x: Tensor) -> Tensor:
     from ..eager.functions import stack
 
     if not rows:
-        return _new_tensor(np.zeros(tuple(out.shape) + tuple(x.shape), x.dtype))
+        return make_tensor(np.zeros(tuple(out.shape) + tuple(x.shape), x.dtype))
     return stack(rows).reshape(tuple(out.shape) + tuple(x.shape))
 
 

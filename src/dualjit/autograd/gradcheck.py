@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.backward import grad
-from ..eager.tensor import Tensor, _new_tensor, enable_grad, no_grad
+from ..eager.tensor import Tensor, enable_grad, make_tensor, no_grad
 
 
 class GradcheckError(RuntimeError):
@@ -95,7 +95,7 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, *, eps:
         outs = _outputs(func, inputs)
     rng = np.random.default_rng(0)
     if grad_outputs is None:
-        grad_outputs = tuple(_new_tensor(rng.standard_normal(o.shape).astype(o.dtype))
+        grad_outputs = tuple(make_tensor(rng.standard_normal(o.shape).astype(o.dtype))
                              .requires_grad_(True) for o in outs)
     elif not isinstance(grad_outputs, tuple):
         grad_outputs = (grad_outputs,)
@@ -108,7 +108,7 @@ def gradgradcheck(func: Callable, inputs: Any, grad_outputs: Any = None, *, eps:
             out = _outputs(func, xs)
             wrt = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
             gs = grad(list(out), wrt, list(vs), create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else _new_tensor(np.zeros_like(w._value))
+        return tuple(g if g is not None else make_tensor(np.zeros_like(w._value))
                      for g, w in zip(gs, wrt))
 
     if not diff_inputs:

@@ -373,9 +373,9 @@ cumprod = _pending("cumprod", _cumprod)
 def cumulative_extreme(t, dim: int, np_fn, kind: str):
     """(values, indices) of cummax / cummin: values gathered at the running extreme's index
     (the last of tied ones, as PyTorch), so the gradient reaches that element."""
-    from .tensor import _concrete, _new_tensor, _return, take_along_dim
+    from .tensor import concrete_value, make_tensor, return_pair, take_along_dim
 
-    x = _concrete(t, kind)
+    x = concrete_value(t, kind)
     d = dim % max(x.ndim, 1)
     moved = np.moveaxis(x, d, -1)
     running = np_fn.accumulate(moved, axis=-1)
@@ -384,7 +384,7 @@ def cumulative_extreme(t, dim: int, np_fn, kind: str):
         hit = moved[..., i] == running[..., i]
         idx[..., i] = np.where(hit, i, idx[..., i - 1] if i else 0)
     idx = np.moveaxis(idx, -1, d)
-    return _return(kind, take_along_dim(t, idx, d), _new_tensor(idx))
+    return return_pair(kind, take_along_dim(t, idx, d), make_tensor(idx))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,13 +28,13 @@ from ..tracer.core import Tracer, apply_function, current_builder, trace_flat
 from .tensor import (
     Node,
     Tensor,
-    _extra,
-    _new_tensor,
-    _record,
-    _source,
+    extra_of,
     is_grad_enabled,
+    make_tensor,
     native_steps,
+    record_op,
     set_grad_enabled,
+    source_of,
     version_counter,
 )
 
@@ -102,7 +102,7 @@ def _used_inputs(fn: Function) -> frozenset:
 _projections: dict[tuple, Function] = {}
 
 
-def _projection(fn: Function, j: int) -> Function:
+def output_projection(fn: Function, j: int) -> Function:
     """fn restricted to its j-th output (a one-output Function for a recorded node)."""
     key = (id(fn), j)
     found = _projections.get(key)
@@ -451,9 +451,9 @@ def _node_backward(graph: Graph, k: int, ct: Tensor, create_graph: bool, used: s
     outs = [literal_value(o) if isinstance(o, Literal) else o
             for o in apply_function(vjp, *values, ct._value)]
     if not (create_graph and is_grad_enabled()):
-        return [_new_tensor(np.asarray(o) if not isinstance(o, Tracer) else o) for o in outs]
+        return [make_tensor(np.asarray(o) if not isinstance(o, Tracer) else o) for o in outs]
     args = [_as_input(graph, c) for c in codes] + [ct]
-    return [_record(f"{node.name}Backward", _projection(vjp, j), args, _eager(o))
+    return [record_op(f"{node.name}Backward", output_projection(vjp, j), args, _eager(o))
             for j, o in enumerate(outs)]
 
 
@@ -466,7 +466,7 @@ def _as_input(graph: Graph, code: int) -> Any:
     k, kind = divmod(code, 3)
     if kind == NODE:
         node = graph.nodes[k]
-        return _new_tensor(node.value, node, node.counter)
+        return make_tensor(node.value, node, node.counter)
     if kind == LEAF:
         return graph.leaves[k]
     return graph.consts[k]
@@ -509,7 +509,7 @@ def _root_cts(outputs: list[Tensor], grads: list, create_graph: bool) -> list[Te
                                    f"(this output has shape {tuple(out.shape)}); pass a "
                                    "gradient of that shape: out.backward(v) computes the "
                                    "vector-Jacobian product")
-            cts.append(_new_tensor(_ones(out._value)))
+            cts.append(make_tensor(_ones(out._value)))
             continue
         g = g if isinstance(g, Tensor) else Tensor(np.asarray(g))
         if tuple(g.shape) != tuple(out.shape):
@@ -517,7 +517,7 @@ def _root_cts(outputs: list[Tensor], grads: list, create_graph: bool) -> list[Te
                                f"has shape {tuple(out.shape)}; they must match")
         if g.dtype != out.dtype:
             g = g.type(out.dtype)
-        cts.append(g if create_graph else _new_tensor(g._value))
+        cts.append(g if create_graph else make_tensor(g._value))
     return cts
 
 
@@ -546,7 +546,7 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
     """
     roots, root_cts, direct = [], [], []
     for out, ct in zip(outputs, cts):
-        src = _source(out)
+        src = source_of(out)
         if isinstance(src, Node):
             roots.append(src)
             root_cts.append(ct)
@@ -565,7 +565,7 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
                 found = [None if g is None else _flip(g) for g in found]
         else:
             found = _run_fused(graph, root_ks, [_flip(c._value) for c in root_cts], codes)
-            found = [_new_tensor(g) if type(g) is ndarray and g.dtype.kind != "c" else
+            found = [make_tensor(g) if type(g) is ndarray and g.dtype.kind != "c" else
                      _wrap_grad(_flip(g)) for g in found]
         it = iter(found)
         results = [next(it) if c is not None else None for c in targets]
@@ -581,7 +581,7 @@ def _differentiate(outputs: list[Tensor], cts: list[Tensor], inputs: list[Tensor
 
 
 def _wrap_grad(g: Any) -> Tensor:
-    return _new_tensor(g if type(g) is ndarray or isinstance(g, Tracer) else np.asarray(g))
+    return make_tensor(g if type(g) is ndarray or isinstance(g, Tracer) else np.asarray(g))
 
 
 def _targets(graph: Graph | None, inputs: list[Tensor] | None) -> tuple[list, list]:
@@ -605,7 +605,7 @@ def _targets(graph: Graph | None, inputs: list[Tensor] | None) -> tuple[list, li
             raise TypeError(f"inputs must be Tensors, got {type(t).__name__}")
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-        src = _source(t)
+        src = source_of(t)
         if isinstance(src, Node):
             codes.append(3 * graph.index[src] if graph and src in graph.index else None)
         else:
@@ -673,7 +673,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     for t, g in zip(ins, grads):
         if g is None:
             if materialize_grads:
-                g = _new_tensor(np.zeros_like(t._value))
+                g = make_tensor(np.zeros_like(t._value))
             elif not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been "
                                    "used in the graph. Set allow_unused=True if this is the "
@@ -708,12 +708,12 @@ def _accumulate_array(t: Tensor, value: Any, given: set) -> None:
                                        or value.shape != shape or id(value) in given):
             value = np.array(np.broadcast_to(value, shape))
         given.add(id(value))
-        t._grad = _new_tensor(value)
+        t._grad = make_tensor(value)
     elif type(t._grad._value) is ndarray and type(value) is ndarray:
         t._grad._value += value
         version_counter(t._grad)[0] += 1
     else:
-        t._grad = _new_tensor(t._grad._value + value)
+        t._grad = make_tensor(t._grad._value + value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,7 +733,7 @@ def register_hook(t: Tensor, hook: Callable) -> RemovableHandle:
     if not t.requires_grad:
         raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
     if t.grad_fn is None:
-        extra = _extra(t)
+        extra = extra_of(t)
         if extra.hooks is None:
             extra.hooks = []
         extra.hooks.append(hook)
@@ -751,7 +751,7 @@ def retain(t: Tensor) -> None:
         raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
     if t.grad_fn is None:
         return
-    _extra(t).retains_grad = True
+    extra_of(t).retains_grad = True
     t.grad_fn.retained = weakref.ref(t)
 
 

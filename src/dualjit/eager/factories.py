@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, _check_device, _new_tensor, _shape_arg, as_value
+from .tensor import Tensor, as_value, check_device, make_tensor, shape_arg
 
 
 class Generator:
@@ -15,7 +15,7 @@ class Generator:
     manual_seed. Streams differ from PyTorch's: the distributions are the same."""
 
     def __init__(self, device: Any = "cpu"):
-        _check_device(device)
+        check_device(device)
         self._rng = np.random.default_rng(0)
         self._seed = 0
 
@@ -34,7 +34,7 @@ class Generator:
 
     def get_state(self) -> Tensor:
         state = np.frombuffer(repr(self._rng.bit_generator.state).encode(), np.uint8)
-        return _new_tensor(state.astype(np.int64))
+        return make_tensor(state.astype(np.int64))
 
     def set_state(self, state: Tensor) -> None:
         import ast
@@ -77,55 +77,55 @@ def set_rng_state(state: Tensor) -> None:
 
 
 def _make(value: np.ndarray, dtype: Any, requires_grad: bool, device: Any = None) -> Tensor:
-    _check_device(device)
+    check_device(device)
     d = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    t = _new_tensor(np.asarray(value, dtype=d))
+    t = make_tensor(np.asarray(value, dtype=d))
     return t.requires_grad_(True) if requires_grad else t
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
            pin_memory: bool = False) -> Tensor:
     """A new leaf tensor with a copy of data (numbers, nested lists, arrays or tensors)."""
-    _check_device(device)
-    t = _new_tensor(as_value(data, dtype))
+    check_device(device)
+    t = make_tensor(as_value(data, dtype))
     return t.requires_grad_(True) if requires_grad else t
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """data as a tensor, sharing a NumPy array's memory when the dtype allows."""
-    _check_device(device)
+    check_device(device)
     if isinstance(data, Tensor):
         return data if dtype is None else data.type(dtype)
-    return _new_tensor(as_value(data, dtype, copy=False))
+    return make_tensor(as_value(data, dtype, copy=False))
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing the array's memory (changes to one show in the other)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    return _new_tensor(as_value(array, None, copy=False))
+    return make_tensor(as_value(array, None, copy=False))
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
           out: Any = None, layout: Any = None) -> Tensor:
-    return _make(np.zeros(_shape_arg(size)), dtype, requires_grad, device)
+    return _make(np.zeros(shape_arg(size)), dtype, requires_grad, device)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
          out: Any = None, layout: Any = None) -> Tensor:
-    return _make(np.ones(_shape_arg(size)), dtype, requires_grad, device)
+    return _make(np.ones(shape_arg(size)), dtype, requires_grad, device)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
           out: Any = None, layout: Any = None, memory_format: Any = None) -> Tensor:
-    return _make(np.zeros(_shape_arg(size)), dtype, requires_grad, device)
+    return _make(np.zeros(shape_arg(size)), dtype, requires_grad, device)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False, out: Any = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(fill_value)
-    return _make(np.full(_shape_arg((size,)), fill_value), dtype, requires_grad, device)
+    return _make(np.full(shape_arg((size,)), fill_value), dtype, requires_grad, device)
 
 
 def _like(t: Any, dtype: Any) -> tuple[tuple, Any]:
@@ -178,12 +178,12 @@ def randint_like(input: Any, low: int = 0, high: int | None = None,  # noqa: A00
 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
           generator: Any = None, out: Any = None) -> Tensor:
-    return _make(rng(generator).standard_normal(_shape_arg(size)), dtype, requires_grad, device)
+    return _make(rng(generator).standard_normal(shape_arg(size)), dtype, requires_grad, device)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
          generator: Any = None, out: Any = None) -> Tensor:
-    return _make(rng(generator).random(_shape_arg(size)), dtype, requires_grad, device)
+    return _make(rng(generator).random(shape_arg(size)), dtype, requires_grad, device)
 
 
 def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None,
@@ -191,7 +191,7 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None,
     """randint(high, size) or randint(low, high, size); int64 unless dtype says otherwise."""
     if size is None:
         low, high, size = 0, low, high
-    values = rng(generator).integers(low, high, _shape_arg((size,)))
+    values = rng(generator).integers(low, high, shape_arg((size,)))
     return _make(values, dtype or dtypes.int64, requires_grad, device)
 
 
@@ -205,7 +205,7 @@ def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Any 
            dtype: Any = None, requires_grad: bool = False) -> Tensor:
     m = mean._value if isinstance(mean, Tensor) else mean
     s = std._value if isinstance(std, Tensor) else std
-    shape = _shape_arg((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
+    shape = shape_arg((size,)) if size is not None else np.broadcast_shapes(np.shape(m),
                                                                              np.shape(s))
     d = dtype or (mean.dtype if isinstance(mean, Tensor) else
                   std.dtype if isinstance(std, Tensor) else None)
@@ -223,7 +223,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,  
     rows = probs.reshape(-1, probs.shape[-1])
     out = np.stack([rng(generator).choice(len(r), num_samples, replace=replacement,
                                           p=r / r.sum()) for r in rows])
-    return _new_tensor(out.reshape(probs.shape[:-1] + (num_samples,)).astype(np.int64))
+    return make_tensor(out.reshape(probs.shape[:-1] + (num_samples,)).astype(np.int64))
 
 
 def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,

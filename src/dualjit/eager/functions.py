@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from . import dtypes
-from .tensor import Size, Tensor, _new_tensor, apply_op, as_tensor_arg, where  # noqa: F401
+from .tensor import Size, Tensor, apply_op, as_tensor_arg, make_tensor, where  # noqa: F401
 
 __all__ = [
     "abs", "absolute", "acos", "acosh", "add", "addcdiv", "addcmul", "addmm", "all", "allclose",

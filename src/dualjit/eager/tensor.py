@@ -225,7 +225,7 @@ def op_function(key: tuple, fn: Callable, values: Sequence[Any], params: tuple):
     return found
 
 
-def _new_tensor(value: Any, grad_fn: Node | None = None, counter: list | None = None) -> Tensor:
+def make_tensor(value: Any, grad_fn: Node | None = None, counter: list | None = None) -> Tensor:
     """The one place that makes a Tensor object (constructors, operations, views)."""
     t = _tensor_new(Tensor)
     t._value = value
@@ -248,7 +248,7 @@ def version_counter(t: Tensor) -> list:
     return c
 
 
-def _source(t: Tensor) -> Any:
+def source_of(t: Tensor) -> Any:
     """What a recorded node keeps for an input tensor: its node, itself (a leaf), or its value."""
     extra = t._extra
     if extra is not None and extra.base is not None:
@@ -258,15 +258,15 @@ def _source(t: Tensor) -> Any:
     return t if t.requires_grad else t._value
 
 
-def _record(name: str, function: Any, args: Sequence[Any], value: Any,
-            counter: list | None = None) -> Tensor:
+def record_op(name: str, function: Any, args: Sequence[Any], value: Any,
+              counter: list | None = None) -> Tensor:
     """A new tensor holding `value`, produced by a Node applying `function` to `args`."""
     sources = []
     checks = ()
     i = 0
     for a in args:
         if isinstance(a, Tensor):
-            src = _source(a)
+            src = source_of(a)
             if type(src) is not Node:
                 c = a._counter or version_counter(a)
                 checks += (i, c, c[0])
@@ -276,7 +276,7 @@ def _record(name: str, function: Any, args: Sequence[Any], value: Any,
         i += 1
     counter = [0] if counter is None else counter
     node = Node(name, function, sources, checks, value, counter)
-    return _new_tensor(value, node, counter)
+    return make_tensor(value, node, counter)
 
 
 def _matches(value: Any, function: Any) -> Any:
@@ -340,9 +340,9 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
     if record and _grad_mode.enabled and value.dtype.kind in "fc":
         key = (name, params, *[(v.dtype, v.shape) for v in values])
         function = _op_functions.get(key) or op_function(key, fn, values, params)
-        out = _record(name, function, args, _matches(value, function), counter)
+        out = record_op(name, function, args, _matches(value, function), counter)
     else:
-        out = _new_tensor(value, None, counter)
+        out = make_tensor(value, None, counter)
     if counter is not None:
         _mark_view(out, args[0], fn, kwargs)
     return out
@@ -405,7 +405,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
 
     This is the hot path of imperative code (one call per operator), so the common case (same
     dtypes, NumPy values) is written out here, with the Tensor and Node built inline: the one
-    inlined copy of _new_tensor/_record.
+    inlined copy of make_tensor/record_op.
     """
     new_tensor, mode = _tensor_new, _grad_mode
     new_node, node_counter = object.__new__, _node_counter
@@ -447,7 +447,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                 function = functions[key] = op_function(
                     (name, xv.dtype, xv.shape, yv.dtype, yv.shape), fn, [xv, yv], ())
             # Each input's source (its node, itself as a leaf, or its value) and the version
-            # checks of inputs not produced by a node: _source and _checks, inlined (the views
+            # checks of inputs not produced by a node: source_of and record_op's checks, inlined (the views
             # among the inputs were synchronized above).
             cx = cy = None
             if isinstance(x, Tensor):
@@ -576,7 +576,7 @@ class _Extra:
         self.alias_of = None  # (traced values only) the tensor whose storage this one shares
 
 
-def _extra(t: Tensor) -> _Extra:
+def extra_of(t: Tensor) -> _Extra:
     if t._extra is None:
         t._extra = _Extra()
     return t._extra
@@ -593,7 +593,7 @@ def _view_counter(base: Tensor, value: Any) -> list | None:
 def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
     """Remember that `out` is a view of parent's base, and the map from base to view."""
     pe = parent._extra
-    extra = _extra(out)
+    extra = extra_of(out)
     if pe is not None and pe.base is not None:
         extra.base, extra.view_fn = pe.base, (pe.view_fn, fn, kwargs)
     else:
@@ -630,7 +630,7 @@ def _sync_view(t: Tensor) -> None:
         function = op_function(("AsStridedBackward", positions.shape, base._value.dtype,
                                 base._value.shape), A.gather_positions,
                                [base._value, positions], ())
-        node = _record("AsStridedBackward", function, [base, positions], t._value,
+        node = record_op("AsStridedBackward", function, [base, positions], t._value,
                        version_counter(t)).grad_fn
         t.grad_fn, t.requires_grad = node, True
 
@@ -639,7 +639,7 @@ def _alias(t: Tensor, alias: Tensor) -> Tensor:
     """alias shares t's storage; with traced values (no storage) its in-place changes are
     forwarded to t."""
     if type(t._value) is not ndarray:
-        _extra(alias).alias_of = t
+        extra_of(alias).alias_of = t
     return alias
 
 
@@ -690,12 +690,12 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
         key = (name, params, *[(np.dtype(v.dtype), np.shape(v)) for v in values])
         function = op_function(key, _cast_result(fn, dt), values, params)
         old = _original(t, function, others)
-    _write(t, new)
+    write_storage(t, new)
     if record:
         if t._extra is not None and t._extra.base is not None:
             _rebase(t, name, function, old, others)
         else:
-            node = _record(name, function, [old, *others], t._value, version_counter(t)).grad_fn
+            node = record_op(name, function, [old, *others], t._value, version_counter(t)).grad_fn
             t.grad_fn, t.requires_grad = node, True
     return t
 
@@ -704,10 +704,10 @@ def inplace_arithmetic(t: Tensor, name: str, fn: Callable, ufunc: Any, other: An
     """t += other (or -=, *=, /=: `ufunc` is the NumPy one): inplace_op, tried first as an
     unrecorded update."""
     if t._extra is None:
-        operand = other if isinstance(other, Tensor) else _operand(other, t._value)
+        operand = other if isinstance(other, Tensor) else weak_operand(other, t._value)
         if _unrecorded_update(t, ufunc, operand):
             return t
-    return inplace_op(t, name, fn, [_operand(other, t._value)], fast=ufunc)
+    return inplace_op(t, name, fn, [weak_operand(other, t._value)], fast=ufunc)
 
 
 def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
@@ -748,11 +748,11 @@ def _original(t: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
     wrt = tuple(i for i, a in enumerate([t, *others]) if isinstance(a, Tensor) and a.requires_grad)
     if type(t._value) is ndarray and reads_input(function, wrt, 0):
         if t.grad_fn is None:
-            return _new_tensor(t._value.copy())
-        snapshot = _record("CloneBackward", _identity_function(function.in_types[0]), [t],
+            return make_tensor(t._value.copy())
+        snapshot = record_op("CloneBackward", _identity_function(function.in_types[0]), [t],
                            t._value.copy())
         return snapshot
-    old = _new_tensor(t._value, t.grad_fn, version_counter(t))
+    old = make_tensor(t._value, t.grad_fn, version_counter(t))
     old.requires_grad = t.requires_grad
     return old
 
@@ -773,7 +773,7 @@ def _cast_result(fn: Callable, dtype: np.dtype) -> Callable:
     return cast
 
 
-def _write(t: Tensor, new: Any) -> None:
+def write_storage(t: Tensor, new: Any) -> None:
     """Store `new` into t's storage (views see it) and bump its version."""
     value = t._value
     if type(value) is ndarray and type(new) is not Tracer:
@@ -802,7 +802,7 @@ def _rebase(view: Tensor, name: str, function: Any, old_view: Tensor, others: Se
     a gather from the new base."""
     base = view._extra.base
     positions = view_positions(view)
-    old_base = _new_tensor(base._value, base.grad_fn, version_counter(base))
+    old_base = make_tensor(base._value, base.grad_fn, version_counter(base))
     old_base.requires_grad = base.requires_grad
     other_values = [o._value if isinstance(o, Tensor) else o for o in others]
     index = A.placement_index(positions, base._value.size)
@@ -811,14 +811,14 @@ def _rebase(view: Tensor, name: str, function: Any, old_view: Tensor, others: Se
            *[(np.dtype(v.dtype), np.shape(v)) for v in other_values])
     rebased = op_function(key, A.copy_slices, [base._value, positions, index, *other_values],
                           params)
-    node = _record("CopySlices", rebased, [old_base, positions, index, *others], base._value,
+    node = record_op("CopySlices", rebased, [old_base, positions, index, *others], base._value,
                    version_counter(base)).grad_fn
     base.grad_fn, base.requires_grad = node, True
     view._extra.view_version = -1  # force _sync_view to regenerate the view's grad_fn
     _sync_view(view)
 
 
-def _operand(x: Any, like: Any) -> Any:
+def weak_operand(x: Any, like: Any) -> Any:
     """A non-Tensor operand beside a tensor: Python numbers are weak, arrays pass."""
     if isinstance(x, Tensor):
         return x
@@ -833,7 +833,7 @@ def as_tensor_arg(x: Any, name: str = "input") -> Tensor:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (bool, int, float, list, tuple, np.ndarray, np.generic)):
-        return _new_tensor(as_value(x, None))
+        return make_tensor(as_value(x, None))
     raise TypeError(f"{name} must be a Tensor, got {type(x).__name__}")
 
 
@@ -877,7 +877,8 @@ def _nested_values(data: list | tuple) -> Any:
     return data
 
 
-def _shape_arg(shape: tuple) -> tuple[int, ...]:
+def shape_arg(shape: tuple) -> tuple[int, ...]:
+    """A shape given as sizes (f(2, 3)) or as one sequence (f((2, 3))), as a tuple of ints."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     return tuple(int(d) for d in shape)
@@ -907,7 +908,7 @@ class Tensor:
             if dtype is None and value.dtype.kind in "iub" and not isinstance(data[0], ndarray):
                 value = value.astype(dtypes.get_default_dtype())  # torch.Tensor is float
         elif all(isinstance(d, int) for d in data):  # torch.Tensor(2, 3): a shape
-            value = np.zeros(_shape_arg(data), dtypes.to_numpy_dtype(dtype) if dtype is not None
+            value = np.zeros(shape_arg(data), dtypes.to_numpy_dtype(dtype) if dtype is not None
                              else dtypes.get_default_dtype())
         else:
             raise TypeError("Tensor(data) or Tensor(*sizes)")
@@ -983,7 +984,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's storage and version counter, outside the graph."""
-        return _alias(self, _new_tensor(self._value, None, version_counter(self)))
+        return _alias(self, make_tensor(self._value, None, version_counter(self)))
 
     def detach_(self) -> Tensor:
         if self._extra is not None and self._extra.base is not None:
@@ -996,7 +997,7 @@ class Tensor:
     def data(self) -> Tensor:
         """A tensor sharing this one's storage, outside the graph, whose in-place changes are
         not seen by autograd's version checks (PyTorch's .data)."""
-        return _alias(self, _new_tensor(self._value))
+        return _alias(self, make_tensor(self._value))
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -1063,24 +1064,24 @@ class Tensor:
     def numpy(self, force: bool = False) -> ndarray:
         """The values as a NumPy array sharing this tensor's storage (also on a tensor that
         requires grad: the values are read, nothing is recorded)."""
-        return _concrete(self, ".numpy()")
+        return concrete_value(self, ".numpy()")
 
     def item(self) -> Any:
-        value = _concrete(self, ".item()")
+        value = concrete_value(self, ".item()")
         if value.size != 1:
             raise ValueError(f"item(): a Tensor with {value.size} elements cannot be "
                              "converted to a Python scalar")
         return value.item()
 
     def tolist(self) -> Any:
-        return _concrete(self, ".tolist()").tolist()
+        return concrete_value(self, ".tolist()").tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> ndarray:
         if self.requires_grad:
             raise RuntimeError("Can't convert a Tensor that requires grad to a NumPy array: "
                                "NumPy would drop its gradient. Use tensor.detach().numpy() "
                                "for the values, or dualjit's functions to keep the gradient.")
-        value = _concrete(self, "conversion to a NumPy array")
+        value = concrete_value(self, "conversion to a NumPy array")
         return value if dtype is None else value.astype(dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -1121,7 +1122,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        value = _concrete(self, "bool()")
+        value = concrete_value(self, "bool()")
         if value.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {value.size} elements is "
                                "ambiguous")
@@ -1151,7 +1152,7 @@ class Tensor:
         Tensor.__init__(out, self._value.copy())
         out.requires_grad = self.requires_grad
         if self._grad is not None:
-            out._grad = _new_tensor(self._grad._value.copy())
+            out._grad = make_tensor(self._grad._value.copy())
         memo[id(self)] = out
         return out
 
@@ -1170,9 +1171,9 @@ class Tensor:
                     "cpu",) and not a.startswith("cpu")):
                 dtype = a
             else:
-                _check_device(a)
+                check_device(a)
         if "device" in kwargs:
-            _check_device(kwargs["device"])
+            check_device(kwargs["device"])
         if dtype is None:
             return self
         return self.type(dtype)
@@ -1330,19 +1331,19 @@ class Tensor:
 
     def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
                 equal_nan: bool = False) -> Tensor:
-        return _new_tensor(np.isclose(self._value, _unwrap(other), rtol, atol, equal_nan))
+        return make_tensor(np.isclose(self._value, _unwrap(other), rtol, atol, equal_nan))
 
     def logical_not(self) -> Tensor:
-        return _new_tensor(np.logical_not(_concrete(self, "logical_not")))
+        return make_tensor(np.logical_not(concrete_value(self, "logical_not")))
 
     def logical_and(self, other: Any) -> Tensor:
-        return _new_tensor(np.logical_and(self._value, _unwrap(other)))
+        return make_tensor(np.logical_and(self._value, _unwrap(other)))
 
     def logical_or(self, other: Any) -> Tensor:
-        return _new_tensor(np.logical_or(self._value, _unwrap(other)))
+        return make_tensor(np.logical_or(self._value, _unwrap(other)))
 
     def logical_xor(self, other: Any) -> Tensor:
-        return _new_tensor(np.logical_xor(self._value, _unwrap(other)))
+        return make_tensor(np.logical_xor(self._value, _unwrap(other)))
 
     def isnan(self) -> Tensor:
         return apply_op("IsNan", jnp.isnan, [self], fast=np.isnan)
@@ -1580,7 +1581,7 @@ class Tensor:
         return self.sign()
 
     def signbit(self):
-        return _new_tensor(np.signbit(self._value))
+        return make_tensor(np.signbit(self._value))
 
     def floor(self):
         if self._value.dtype.kind != "f":
@@ -1760,25 +1761,25 @@ class Tensor:
         return _select_along(self, "MinBackward", A.np_argmin, int(dim), keepdim, "min")
 
     def argmax(self, dim: Any = None, keepdim: bool = False):
-        return _new_tensor(_arg_index(self, "argmax", dim, keepdim))
+        return make_tensor(_arg_index(self, "argmax", dim, keepdim))
 
     def argmin(self, dim: Any = None, keepdim: bool = False):
-        return _new_tensor(_arg_index(self, "argmin", dim, keepdim))
+        return make_tensor(_arg_index(self, "argmin", dim, keepdim))
 
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
-        order = A.np_argsort(_concrete(self, "sort"), int(dim), descending)
-        return _return("sort", take_along_dim(self, order, dim), _new_tensor(order))
+        order = A.np_argsort(concrete_value(self, "sort"), int(dim), descending)
+        return return_pair("sort", take_along_dim(self, order, dim), make_tensor(order))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
-        return _new_tensor(A.np_argsort(_concrete(self, "argsort"), int(dim), descending))
+        return make_tensor(A.np_argsort(concrete_value(self, "argsort"), int(dim), descending))
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
-        order = A.np_argsort(_concrete(self, "topk"), int(dim), largest)
+        order = A.np_argsort(concrete_value(self, "topk"), int(dim), largest)
         order = np.take(order, np.arange(int(k)), axis=int(dim))
-        return _return("topk", take_along_dim(self, order, dim), _new_tensor(order))
+        return return_pair("topk", take_along_dim(self, order, dim), make_tensor(order))
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
-        order = A.np_argsort(_concrete(self, "kthvalue"), int(dim), False)
+        order = A.np_argsort(concrete_value(self, "kthvalue"), int(dim), False)
         index = np.take(order, [int(k) - 1], axis=int(dim))
         return _selected(self, "kthvalue", index, int(dim), keepdim)
 
@@ -1786,15 +1787,15 @@ class Tensor:
         """The lower median (of an even count, the smaller middle value), as PyTorch."""
         if dim is None:
             flat = self.reshape(-1)
-            order = A.np_argsort(_concrete(flat, "median"), 0, False)
+            order = A.np_argsort(concrete_value(flat, "median"), 0, False)
             return flat[int(order[(flat.numel() - 1) // 2])]
         d = int(dim) % max(self.ndim, 1)
-        order = A.np_argsort(_concrete(self, "median"), d, False)
+        order = A.np_argsort(concrete_value(self, "median"), d, False)
         index = np.take(order, [(self.shape[d] - 1) // 2], axis=d)
         return _selected(self, "median", index, d, keepdim)
 
     def mode(self, dim: int = -1, keepdim: bool = False):
-        value = _concrete(self, "mode")
+        value = concrete_value(self, "mode")
         d = int(dim) % max(self.ndim, 1)
         index = np.expand_dims(A.np_mode_index(value, d), d)
         return _selected(self, "mode", index, d, keepdim)
@@ -1818,7 +1819,7 @@ class Tensor:
         return A.cumulative_extreme(self, int(dim), np.minimum, "cummin")
 
     def count_nonzero(self, dim: Any = None):
-        return _new_tensor(np.asarray(np.count_nonzero(self._value, axis=_dim(dim)),
+        return make_tensor(np.asarray(np.count_nonzero(self._value, axis=_dim(dim)),
                                       np.int64))
 
     def diff(self, n: int = 1, dim: int = -1):
@@ -1834,7 +1835,7 @@ class Tensor:
     def view(self, *shape: Any):
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
             return self.type(shape[0])  # view(dtype)
-        shape = _shape_arg(shape)
+        shape = shape_arg(shape)
         if not self._value.flags.c_contiguous and type(self._value) is ndarray:
             raise RuntimeError("view size is not compatible with input tensor's size and "
                                "stride (at least one dimension spans across two contiguous "
@@ -1844,7 +1845,7 @@ class Tensor:
 
     def reshape(self, *shape: Any):
         return apply_op("ReshapeBackward", jnp.reshape, [self],
-                        (("newshape", _shape_arg(shape)),), fast=A.np_reshape, view=True)
+                        (("newshape", shape_arg(shape)),), fast=A.np_reshape, view=True)
 
     def view_as(self, other: Tensor):
         return self.view(other.shape)
@@ -1909,7 +1910,7 @@ class Tensor:
 
     def permute(self, *args: Any, dims: Any = None):
         dims = _dims_given("permute", args, dims)
-        return apply_op("PermuteBackward", jnp.transpose, [self], (("axes", _shape_arg(dims)),),
+        return apply_op("PermuteBackward", jnp.transpose, [self], (("axes", shape_arg(dims)),),
                         fast=np.transpose, view=True)
 
     def movedim(self, source: Any, destination: Any):
@@ -1920,7 +1921,7 @@ class Tensor:
     moveaxis = movedim
 
     def expand(self, *sizes: Any):
-        sizes = _shape_arg(sizes)
+        sizes = shape_arg(sizes)
         shape = A.expanded_shape(self.shape, sizes)
         return apply_op("ExpandBackward", jnp.broadcast_to, [self], (("shape", shape),),
                         fast=np.broadcast_to, view=True)
@@ -1932,14 +1933,14 @@ class Tensor:
         return self.expand(shape)
 
     def repeat(self, *sizes: Any):
-        reps = _shape_arg(sizes)
+        reps = shape_arg(sizes)
         if len(reps) < self.ndim:
             raise RuntimeError("Number of dimensions of repeat dims can not be smaller than "
                                "number of dimensions of tensor")
         return apply_op("RepeatBackward", jnp.tile, [self], (("reps", reps),), fast=np.tile)
 
     def tile(self, *dims: Any):
-        return apply_op("TileBackward", jnp.tile, [self], (("reps", _shape_arg(dims)),),
+        return apply_op("TileBackward", jnp.tile, [self], (("reps", shape_arg(dims)),),
                         fast=np.tile)
 
     def repeat_interleave(self, repeats: Any, dim: int | None = None):
@@ -1952,7 +1953,7 @@ class Tensor:
 
     def flip(self, *args: Any, dims: Any = None):
         dims = _dims_given("flip", args, dims)
-        return apply_op("FlipBackward", jnp.flip, [self], (("axis", _shape_arg(dims)),),
+        return apply_op("FlipBackward", jnp.flip, [self], (("axis", shape_arg(dims)),),
                         fast=np.flip)
 
     def fliplr(self):
@@ -2040,7 +2041,7 @@ class Tensor:
             if self._extra is not None and self._extra.base is not None:
                 _sync_view(self)
             if not self._value.flags.writeable:
-                _write(self, self._value)  # (raises the read-only error)
+                write_storage(self, self._value)  # (raises the read-only error)
             self._value[np_key] = _unwrap(value)
             counter = version_counter(self)
             counter[0] += 1
@@ -2074,13 +2075,13 @@ class Tensor:
     def masked_fill(self, mask: Any, value: Any):
         m = _bool_values(mask)
         fill = value if isinstance(value, Tensor) else _scalar_operand(value, self._value)
-        return where(_new_tensor(m), fill, self)
+        return where(make_tensor(m), fill, self)
 
     def nonzero(self, as_tuple: bool = False):
-        found = np.nonzero(_concrete(self, "nonzero"))
+        found = np.nonzero(concrete_value(self, "nonzero"))
         if as_tuple:
-            return tuple(_new_tensor(i.astype(np.int64)) for i in found)
-        return _new_tensor(np.stack(found, axis=1).astype(np.int64))
+            return tuple(make_tensor(i.astype(np.int64)) for i in found)
+        return make_tensor(np.stack(found, axis=1).astype(np.int64))
 
     def scatter(self, dim: int, index: Any, src: Any = None, value: Any = None,
                 reduce: str | None = None):
@@ -2115,7 +2116,7 @@ class Tensor:
         return inplace_arithmetic(self, "DivBackward", jnp.divide, np.true_divide, other)
 
     def __ipow__(self, other):
-        return inplace_op(self, "PowBackward", jnp.power, [_operand(other, self._value)],
+        return inplace_op(self, "PowBackward", jnp.power, [weak_operand(other, self._value)],
                           fast=np.power)
 
     def add_(self, other, alpha=1):
@@ -2163,10 +2164,10 @@ class Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             if min is not None:
                 inplace_op(self, "ClampMinBackward", jnp.maximum,
-                           [_operand(min, self._value)], fast=np.maximum)
+                           [weak_operand(min, self._value)], fast=np.maximum)
             if max is not None:
                 inplace_op(self, "ClampMaxBackward", jnp.minimum,
-                           [_operand(max, self._value)], fast=np.minimum)
+                           [weak_operand(max, self._value)], fast=np.minimum)
             return self
         return inplace_op(self, "ClampBackward", A.clamp, [], (("lo", min), ("hi", max)),
                           fast=A.np_clamp)
@@ -2213,7 +2214,7 @@ class Tensor:
         idx = _index_values(index)
         if reduce == "add":
             return self.scatter_add_(dim, idx, src if isinstance(src, Tensor) else
-                                     full_like(_new_tensor(idx), src, dtype=self.dtype))
+                                     full_like(make_tensor(idx), src, dtype=self.dtype))
         if reduce is not None:
             raise NotImplementedError(f"scatter_: reduce={reduce!r} is not supported (use "
                                       "'add' or None)")
@@ -2266,7 +2267,7 @@ class Tensor:
 
     def _fill_random(self, values: ndarray) -> Tensor:
         _check_inplace(self)
-        _write(self, np.asarray(values).astype(self._value.dtype))
+        write_storage(self, np.asarray(values).astype(self._value.dtype))
         return self
 
 
@@ -2293,7 +2294,7 @@ class device:
     def __init__(self, kind: Any = "cpu", index: Any = None):
         if isinstance(kind, device):
             kind = kind.type
-        _check_device(kind)
+        check_device(kind)
         self.type = "cpu"
         self.index = None
 
@@ -2310,7 +2311,8 @@ class device:
         return "cpu"
 
 
-def _check_device(d: Any) -> None:
+def check_device(d: Any) -> None:
+    """Raise unless `d` names the CPU (the one device dualjit has), or is None."""
     if d is None or isinstance(d, device):
         return
     if isinstance(d, str) and (d == "cpu" or d.startswith("cpu:")):
@@ -2320,7 +2322,7 @@ def _check_device(d: Any) -> None:
 
 
 def _rebuild(value: ndarray, requires_grad: bool) -> Tensor:
-    t = _new_tensor(value)
+    t = make_tensor(value)
     t.requires_grad = requires_grad
     return t
 
@@ -2338,7 +2340,9 @@ def _float(t: Tensor) -> Tensor:
     return t if t._value.dtype.kind == "f" else t.type(dtypes.get_default_dtype())
 
 
-def _concrete(t: Tensor, operation: str) -> ndarray:
+def concrete_value(t: Tensor, operation: str) -> ndarray:
+    """t's value as a NumPy array, for an operation that needs concrete values (a traced
+    value raises, naming `operation`)."""
     value = t._value
     if type(value) is not ndarray:
         if isinstance(value, Tracer):
@@ -2355,7 +2359,7 @@ def _numpy_on_tensors(name: str, func: Callable, args: Any, kwargs: dict, wrap: 
     def unwrap(x):
         if isinstance(x, Tensor):
             tensors.append(x)
-            return _concrete(x, f"{name}()")
+            return concrete_value(x, f"{name}()")
         if isinstance(x, (list, tuple)):
             return type(x)(unwrap(v) for v in x)
         return x
@@ -2370,7 +2374,7 @@ def _numpy_on_tensors(name: str, func: Callable, args: Any, kwargs: dict, wrap: 
                            "want the values without a gradient.")
     out = func(*args, **kwargs)
     if wrap and isinstance(out, ndarray):
-        return _new_tensor(out)
+        return make_tensor(out)
     return out
 
 
@@ -2382,8 +2386,8 @@ def _compare(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
         rt = dtypes.result_type(x, y if isinstance(y, Tensor) else yv)
         xv, yv = A.astype(xv, rt), A.astype(yv, rt)
     if type(xv) is ndarray and type(yv) is ndarray:
-        return _new_tensor(np.asarray(fast(xv, yv)))
-    return _new_tensor(fn(xv, yv))
+        return make_tensor(np.asarray(fast(xv, yv)))
+    return make_tensor(fn(xv, yv))
 
 
 def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
@@ -2393,8 +2397,8 @@ def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
     if xv.dtype.kind == "f" or yv.dtype.kind == "f":
         raise TypeError("bitwise and logical operators (&, |, ^) need bool or integer tensors")
     if type(xv) is ndarray and type(yv) is ndarray:
-        return _new_tensor(np.asarray(fast(xv, yv)))
-    return _new_tensor(fn(xv, yv))
+        return make_tensor(np.asarray(fast(xv, yv)))
+    return make_tensor(fn(xv, yv))
 
 
 def _index_values(index: Any) -> Any:
@@ -2460,7 +2464,7 @@ def _arg_index(t: Tensor, kind: str, dim: Any, keepdim: bool) -> Any:
     if isinstance(t._value, Tracer):
         return getattr(jnp, kind)(t._value, axis=None if dim is None else int(dim),
                                   keepdims=keepdim)
-    return A.np_arg(getattr(np, kind), _concrete(t, kind), dim, keepdim)
+    return A.np_arg(getattr(np, kind), concrete_value(t, kind), dim, keepdim)
 
 
 def _select_along(x: Tensor, name: str, arg: Callable, dim: int, keepdim: bool, kind: str):
@@ -2474,16 +2478,17 @@ def _select_along(x: Tensor, name: str, arg: Callable, dim: int, keepdim: bool, 
 def _selected(x: Tensor, kind: str, index: ndarray, dim: int, keepdim: bool):
     """(values, indices) of a selecting reduction from the chosen index (kept dimension)."""
     if x.ndim == 0:
-        return _return(kind, x.clone(), _new_tensor(np.zeros((), np.int64)))
+        return return_pair(kind, x.clone(), make_tensor(np.zeros((), np.int64)))
     d = dim % x.ndim
     values = take_along_dim(x, index, d)
-    indices = _new_tensor(A.astype(index, np.int64))
+    indices = make_tensor(A.astype(index, np.int64))
     if not keepdim:
         values, indices = values.squeeze(d), indices.squeeze(d)
-    return _return(kind, values, indices)
+    return return_pair(kind, values, indices)
 
 
-def _return(kind: str, values: Tensor, indices: Tensor):
+def return_pair(kind: str, values: Tensor, indices: Tensor):
+    """(values, indices) as the named tuple PyTorch returns for `kind` (max, sort, ...)."""
     from .return_types import RETURN_TYPES
 
     return RETURN_TYPES[kind](values, indices)
@@ -2506,7 +2511,7 @@ def _cast_operand(a: Any, dtype: np.dtype) -> Any:
 
 def full_like(t: Tensor, value: Any, dtype: Any = None) -> Tensor:
     d = t.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)
-    return _new_tensor(np.full(t.shape, value, d))
+    return make_tensor(np.full(t.shape, value, d))
 
 
 _GRAD_UFUNC_OPERATORS.update({

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..eager.factories import empty
 from ..eager.tensor import Tensor
 from . import convolution as C
-from .layers import BatchNorm1d, _empty, reset_weight_and_bias
+from .layers import BatchNorm1d, reset_weight_and_bias
 from .module import Module, Parameter
 
 
@@ -32,10 +33,10 @@ class _ConvNd(Module):
         self.stride, self.dilation = C._tuple(stride, n, "stride"), C._tuple(dilation, n,
                                                                               "dilation")
         self.padding = padding if isinstance(padding, str) else C._tuple(padding, n, "padding")
-        self.weight = Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size,
+        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,
                                        dtype=dtype))
         if bias:
-            self.bias = Parameter(_empty(out_channels, dtype=dtype))
+            self.bias = Parameter(empty(out_channels, dtype=dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

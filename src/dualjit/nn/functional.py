@@ -11,7 +11,7 @@ import numpy as np
 from .. import lax
 from .. import numpy as jnp
 from ..eager import array_ops as A
-from ..eager.tensor import Tensor, _new_tensor, _operand, apply_op, as_tensor_arg, where
+from ..eager.tensor import Tensor, apply_op, as_tensor_arg, make_tensor, weak_operand, where
 from . import functions as nnf
 
 # -- activations ----------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,  # noq
     if padding_idx is not None:
         # The padding row gets no gradient: gather it from a copy outside the graph.
         rows = weight[idx]
-        pad = _new_tensor(np.asarray(idx == (padding_idx % weight.shape[0])))
+        pad = make_tensor(np.asarray(idx == (padding_idx % weight.shape[0])))
         return where(pad.unsqueeze(-1), weight.detach()[idx], rows)
     return weight[idx]
 
@@ -188,7 +188,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,  # noq
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     idx = tensor._value
     n = int(idx.max()) + 1 if num_classes < 0 else int(num_classes)
-    return _new_tensor((idx[..., None] == np.arange(n)).astype(np.int64))
+    return make_tensor((idx[..., None] == np.arange(n)).astype(np.int64))
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -205,7 +205,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
     def draw():
         return ((rng().random(input.shape) >= p) / (1.0 - p)).astype(input.dtype)
     mask = dynamic_input(None, draw, input.shape, input.dtype)  # drawn afresh at every call
-    out = input * _new_tensor(mask)
+    out = input * make_tensor(mask)
     return input.copy_(out) if inplace else out
 
 
@@ -298,7 +298,7 @@ def _check_reduction(reduction: str) -> str:
 
 
 def _target(target: Any, like: Tensor) -> Any:
-    t = _operand(target, like._value)
+    t = weak_operand(target, like._value)
     if isinstance(t, Tensor) and t.shape != like.shape:
         import warnings
 
@@ -377,7 +377,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa
                          size_average: Any = None, reduce: Any = None,
                          reduction: str = "mean") -> Tensor:
     """-(y log x + (1 - y) log(1 - x)), each log clamped at -100 as PyTorch does."""
-    args = [input, _target(target, input)] + ([_operand(weight, input._value)]
+    args = [input, _target(target, input)] + ([weak_operand(weight, input._value)]
                                               if weight is not None else [])
     if isinstance(input._value, np.ndarray) and ((input._value < 0) | (input._value > 1)).any():
         raise RuntimeError("all elements of input should be between 0 and 1")
@@ -398,7 +398,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
                                      size_average: Any = None, reduce: Any = None,
                                      reduction: str = "mean", pos_weight: Any = None) -> Tensor:
     extra = [w for w in (weight, pos_weight) if w is not None]
-    args = [input, _target(target, input)] + [_operand(w, input._value) for w in extra]
+    args = [input, _target(target, input)] + [weak_operand(w, input._value) for w in extra]
     params = (("reduction", _check_reduction(reduction)),
               ("has", (weight is not None, pos_weight is not None)))
     return apply_op("BinaryCrossEntropyWithLogitsBackward", _bce_logits, args, params)
@@ -440,7 +440,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
     reduction = _check_reduction(reduction)
     t = target._value if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind == "f":  # probabilities
-        args = [input, _operand(target, input._value)] + (
+        args = [input, weak_operand(target, input._value)] + (
             [as_tensor_arg(weight)] if weight is not None else [])
         params = (("reduction", reduction), ("smoothing", float(label_smoothing)))
         return apply_op("CrossEntropyBackward", _soft_cross_entropy, args, params)

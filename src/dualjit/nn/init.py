@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.factories import rng
-from ..eager.tensor import Tensor, _write, no_grad
+from ..eager.tensor import Tensor, no_grad, write_storage
 
 
 def calculate_gain(nonlinearity: str, param: Any = None) -> float:
@@ -46,7 +46,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 def _fill(tensor: Tensor, values: Any, generator: Any = None) -> Tensor:
     with no_grad():
-        _write(tensor, np.asarray(values).astype(tensor.dtype))
+        write_storage(tensor, np.asarray(values).astype(tensor.dtype))
     return tensor
 
 

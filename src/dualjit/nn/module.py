@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..eager import dtypes
-from ..eager.tensor import Tensor, _new_tensor, as_value, no_grad, version_counter
+from ..eager.tensor import Tensor, as_value, make_tensor, no_grad, version_counter
 
 
 class Parameter(Tensor):
@@ -41,12 +41,12 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol: int):
-        return (Parameter, (_new_tensor(self._value), self.requires_grad))
+        return (Parameter, (make_tensor(self._value), self.requires_grad))
 
     def __deepcopy__(self, memo: dict) -> Parameter:
-        out = Parameter(_new_tensor(self._value.copy()), self.requires_grad)
+        out = Parameter(make_tensor(self._value.copy()), self.requires_grad)
         if self._grad is not None:
-            out._grad = _new_tensor(self._grad._value.copy())
+            out._grad = make_tensor(self._grad._value.copy())
         memo[id(self)] = out
         return out
 
@@ -281,7 +281,7 @@ class Module:
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """Convert floating-point parameters and buffers to a dtype, in place (the module and
         its Parameter objects stay the same); devices other than the CPU are refused."""
-        from ..eager.tensor import _check_device
+        from ..eager.tensor import check_device
 
         dtype = kwargs.get("dtype")
         for a in args:
@@ -293,11 +293,11 @@ class Module:
                 try:
                     dtype = dtypes.to_numpy_dtype(a)
                 except TypeError:
-                    _check_device(a)
+                    check_device(a)
             else:
-                _check_device(a)
+                check_device(a)
         if "device" in kwargs:
-            _check_device(kwargs["device"])
+            check_device(kwargs["device"])
         if dtype is None:
             return self
         d = dtypes.to_numpy_dtype(dtype)
@@ -373,7 +373,7 @@ class Module:
                               f"model is {tuple(target.shape)}.")
                 continue
             with no_grad():
-                target.copy_(_new_tensor(np.asarray(value)))
+                target.copy_(make_tensor(np.asarray(value)))
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(errors))

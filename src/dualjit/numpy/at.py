@@ -20,7 +20,7 @@ from ..ir import primitives as P
 from ..tracer.core import Tracer, bind
 from . import creation, elementwise, shapes
 from ._core import shape
-from .indexing import _expand_index, _expand_masks, getitem
+from .indexing import expand_index, expand_masks, getitem
 
 
 def _is_traced(x: Any) -> bool:
@@ -54,7 +54,7 @@ def _positions(x: Any, index: Any, clip: bool) -> Any:
     """The flat position in x of every element `x[index]` selects; -1 where out of bounds."""
     dims = shape(x)
     items = []
-    for k in _expand_index(_expand_masks(index), len(dims)):
+    for k in expand_index(expand_masks(index), len(dims)):
         if _is_traced(k) and k.aval.dtype is DType.bool:
             raise IndexError("at[]: a traced boolean mask selects a data-dependent number of "
                              "elements; use dualjit.numpy.where instead")

@@ -92,7 +92,7 @@ def _index_array(indices: Any, n: int, op: str, mode: str = "raise") -> Any:
     return _np.where(idx < 0, idx + n, idx).astype(_np.int64)
 
 
-def _expand_index(key: Any, nd: int) -> list[Any]:
+def expand_index(key: Any, nd: int) -> list[Any]:
     if not isinstance(key, tuple):
         key = (key,)
     n_ellipsis = builtins.sum(1 for k in key if k is Ellipsis)
@@ -141,7 +141,7 @@ def _is_advanced(k: Any) -> bool:
         isinstance(k, _np.ndarray) and k.ndim == 0)
 
 
-def _expand_masks(key: Any) -> tuple:
+def expand_masks(key: Any) -> tuple:
     """key with each n-d boolean mask replaced by its n integer index arrays (before counting
     axes: a mask consumes as many axes as it has); a traced mask needs a known value."""
     items = []
@@ -157,7 +157,7 @@ def getitem(a: Any, key: Any) -> Any:
     a = operand(a, "getitem")
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
-    items = _expand_index(_expand_masks(key), ndim(a))
+    items = expand_index(expand_masks(key), ndim(a))
     advanced = builtins.any(_is_advanced(k) for k in items)
     out = a
     axis = 0

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler import dynamic_input
-from ..eager.tensor import Tensor, _new_tensor, _write, native_steps, no_grad
+from ..eager.tensor import Tensor, make_tensor, native_steps, no_grad, write_storage
 
 
 class _RequiredParameter:
@@ -140,7 +140,7 @@ class Optimizer:
             outs = [np.asarray(o) for o in kernel.fun(*args)]
         i = 0
         for p, s, n in zip(params, states, names):
-            _write(p, outs[i])  # in place: views and .data aliases of p see the update
+            write_storage(p, outs[i])  # in place: views and .data aliases of p see the update
             s["step"]._value = outs[i + 1]
             for j, k in enumerate(n):
                 s[k]._value = outs[i + 2 + j]
@@ -149,9 +149,9 @@ class Optimizer:
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state[p]
         if not state:
-            state["step"] = _new_tensor(np.zeros((), np.float32))
+            state["step"] = make_tensor(np.zeros((), np.float32))
             for name, value in self.init_state(p, group).items():
-                state[name] = _new_tensor(value)
+                state[name] = make_tensor(value)
         return state
 
     def _make_kernel(self, static: tuple, names: list[tuple]) -> Callable:
@@ -223,4 +223,4 @@ def _state_value(v: Any, p: Tensor) -> Any:
     else:
         return v
     dtype = np.float32 if value.ndim == 0 else p._value.dtype
-    return _new_tensor(np.array(value, dtype=dtype if value.dtype.kind == "f" else value.dtype))
+    return make_tensor(np.array(value, dtype=dtype if value.dtype.kind == "f" else value.dtype))
