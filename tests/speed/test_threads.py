@@ -110,6 +110,20 @@ def test_niced_background_jobs_are_not_load():
     assert threads.free_from(too_recent, 2) == 1  # too short a window to tell
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="Linux only")
+def test_own_threads_are_read_only_when_they_can_change_the_answer(monkeypatch):
+    assert threads._other_tasks(1) == 0  # the reader alone
+    own = len(os.listdir("/proc/self/task"))
+
+    def unexpected(tasks):
+        raise AssertionError("read every thread although the answer was known")
+    monkeypatch.setattr(threads, "_own_runnable_threads", unexpected)
+    many = own + threads.cores() + 5
+    assert threads._other_tasks(many) >= threads.cores()
+    monkeypatch.undo()
+    assert threads._other_tasks(2) in (0, 1)  # the reader and at most one other
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
 def test_the_allowed_core_count_is_cached(monkeypatch):
     calls = []

@@ -5,7 +5,7 @@ OpenBLAS's worker threads spin while they wait for each other; when other proces
 cores they are descheduled and every product waits for time slices (a 2-core machine with
 two busy processes made a 1.5 ms training step take 17-144 ms). So products run on as many
 threads as there are free cores, and on one thread when small. Free cores come from /proc
-(Linux), read at most every 20 ms: other processes' runnable tasks (/proc/loadavg less our
+(Linux), read at most every 50 ms: other processes' runnable tasks (/proc/loadavg less our
 own running threads), counted only when every reading of the last 0.15 s saw them (a
 momentary task is not load) and not when they are niced background jobs (/proc/stat's nice
 column holds nearly all other processes' CPU time: they yield the cores to ours). Chunked
@@ -27,7 +27,7 @@ from . import blas, lapack
 
 BLAS_PARALLEL_MIN_FLOPS = 8_000_000  # smaller products run on one BLAS thread
 BLAS_FLOPS_PER_THREAD = 4_000_000  # a thread must get at least this much work
-SAMPLE_SECONDS = 0.02  # /proc is read at most this often; calls in between reuse the answer
+SAMPLE_SECONDS = 0.05  # /proc is read at most this often; calls in between reuse the answer
 SUSTAIN_SECONDS = 0.15  # another task counts only if every reading this recent saw it
 NICE_WINDOW = (0.1, 1.0)  # /proc/stat deltas over this many seconds tell niced CPU time apart
 NICED_SHARE = 0.9  # others' CPU time at least this niced: they yield the cores to us
@@ -109,7 +109,7 @@ _pinned: int | None = None
 
 
 def free_cores() -> int:
-    """Cores not taken by other processes (at least 1); /proc is read at most every 20 ms."""
+    """Cores not taken by other processes (at least 1); /proc is read at most every 50 ms."""
     if _pinned is not None:
         return _pinned
     taken, free = _answer
@@ -141,26 +141,44 @@ def read_machine() -> Reading | None:
     except (OSError, ValueError):
         return None
     hz = os.sysconf("SC_CLK_TCK")
-    others = max(0, runnable - _own_runnable_threads()) if runnable > 1 else 0
-    if os.getpriority(os.PRIO_PROCESS, 0) > 0:
-        nice = 0  # we are niced ourselves: niced tasks are our peers
-    return Reading(time.monotonic(), others, (user + nice + system + irq + softirq + steal) / hz,
-                   nice / hz, time.process_time())
+    return Reading(time.monotonic(), _other_tasks(runnable), (user + nice + system + irq +
+                   softirq + steal) / hz, (0 if _we_are_niced() else nice) / hz,
+                   time.process_time())
 
 
-def _own_runnable_threads() -> int:
-    """Threads of this process that are running or ready to run (the reader is one)."""
-    count = 0
+def _other_tasks(runnable: int) -> int:
+    """Other processes' runnable tasks, from the machine's count: less our running threads,
+    which are only read (one file per thread) when that can change the answer."""
+    if runnable <= 1:
+        return 0  # only the reader
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
-        return 1
+        return runnable - 1
+    if runnable - len(tasks) >= cores():
+        return runnable - len(tasks)  # even if all ours ran, every core has another task
+    return max(0, runnable - _own_runnable_threads(tasks))
+
+
+def _we_are_niced() -> bool:
+    return os.getpriority(os.PRIO_PROCESS, 0) > 0  # then niced tasks are our peers
+
+
+def _own_runnable_threads(tasks: list[str]) -> int:
+    """Threads of this process (`tasks`: their ids) that are running or ready to run (the
+    reader is one)."""
+    count = 0
     for tid in tasks:
         try:
-            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
-                stat = f.read()
+            fd = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
         except OSError:
             continue  # the thread ended meanwhile
+        try:
+            stat = os.read(fd, 512)
+        except OSError:
+            stat = b""
+        finally:
+            os.close(fd)
         end = stat.rfind(b")")
         count += stat[end + 2:end + 3] == b"R"
     return max(1, count)
