@@ -55,3 +55,30 @@ def test_function_keys_hold_digests_not_copies_of_constants():
     different = dj.make_ir(lambda a: a + jnp.sum(other))(np.ones(2))
     assert fn == same and hash(fn) == hash(same)
     assert fn != different
+
+
+def test_compiled_code_dropped_in_a_reference_cycle_is_freed_without_a_crash():
+    # The garbage collector finalizes a cycle's LLVM objects in any order; disposing a
+    # module's context before the engine that owns the module deleted it twice (a segfault).
+    # In a fresh interpreter, so that a crash fails this test instead of the run.
+    from tests.codegen import run_python
+
+    out = run_python("""
+import gc, weakref
+import numpy as np
+import dualjit as dj
+from dualjit.codegen.runtime import CompiledFunction
+
+refs = []
+for i in range(20):
+    fn = dj.make_ir(lambda x: x * float(i) + 1.0)(np.ones(3))
+    compiled = CompiledFunction(fn)
+    assert np.array_equal(compiled(np.ones(3))[0], np.full(3, i + 1.0))
+    refs.append(weakref.ref(compiled.compiled))
+    cycle = [compiled]
+    cycle.append(cycle)
+    del compiled, cycle
+    gc.collect()
+print(sum(r() is None for r in refs))
+""")
+    assert out.split() == ["20"]  # every module freed, none twice

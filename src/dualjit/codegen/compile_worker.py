@@ -23,12 +23,17 @@ REQUEST = struct.Struct("<QBB")
 REPLY = struct.Struct("<BQQ")
 
 
+_host: tuple | None = None  # (target, CPU name, CPU features): asked of LLVM once
+
+
 def host_target_machine(opt: int):
     """A TargetMachine for the host CPU; `opt` is the machine-code generation level."""
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=llvm.get_host_cpu_features().flatten(),
-                                        opt=opt, jit=True)
+    global _host
+    if _host is None:  # (the feature query alone costs about as much as making the machine)
+        _host = (llvm.Target.from_triple(llvm.get_process_triple()), llvm.get_host_cpu_name(),
+                 llvm.get_host_cpu_features().flatten())
+    target, cpu, features = _host
+    return target.create_target_machine(cpu=cpu, features=features, opt=opt, jit=True)
 
 
 def optimize(module, tm) -> None:

@@ -171,14 +171,23 @@ def _optimized_text(llvm_ir: str, name: str, codegen_opt: int):
     return text
 
 
+# Each module is parsed in an LLVM context of its own, and its engine owns it: disposing the
+# context first would delete the module, which the engine then deletes again (a crash). When
+# a CompiledModule dies in a reference cycle, the garbage collector finalizes the engine, the
+# module and the context in any order; so the context stays here, reachable, until the
+# CompiledModule's own finalizer has closed its engine.
+_contexts: dict[int, object] = {}
+
+
 class CompiledModule:
     """An optimized, JIT-compiled LLVM module; keeps its engine alive while addresses are used."""
 
     def __init__(self, llvm_ir: str, name: str = "dualjit", codegen_opt: int = 3):
         key = object_cache.module_key(llvm_ir, codegen_opt)
+        context = _contexts[id(self)] = llvm().create_context()
         with _lock:
             t0 = time.perf_counter()
-            module, tm = self._parse(llvm_ir, name, codegen_opt)
+            module, tm = self._parse(llvm_ir, name, codegen_opt, context)
             symbols = object_cache.defined_symbols(module)
             t1 = time.perf_counter()
             found = object_cache.lookup(key, symbols)
@@ -186,7 +195,7 @@ class CompiledModule:
                 self.engine = self._link(module, tm, found.code, symbols)
                 if self.engine is None:  # an unresolved symbol: never call into such code
                     found = None
-                    module, tm = self._parse(llvm_ir, name, codegen_opt)
+                    module, tm = self._parse(llvm_ir, name, codegen_opt, context)
             object_cache.note_link(found, emitted=True)
             if found is None:
                 t2 = time.perf_counter()
@@ -197,7 +206,7 @@ class CompiledModule:
                     self.engine = self._link(module, tm, built[0], symbols)
                 if built is None or self.engine is None:  # compile in this process instead
                     if built is not None:  # (the failed link consumed the module)
-                        module, tm = self._parse(llvm_ir, name, codegen_opt)
+                        module, tm = self._parse(llvm_ir, name, codegen_opt, context)
                     self.engine, *built = _optimize_and_emit(module, tm, want_text)
                 code, text = built
                 optimized = text if want_text else _optimized_text(llvm_ir, name, codegen_opt)
@@ -213,12 +222,21 @@ class CompiledModule:
         else:
             self.timings = {"parse": t1 - t0, "disk cache load": t3 - t1}
 
+    def __del__(self) -> None:
+        try:
+            engine = self.__dict__.get("engine")
+            if engine is not None:
+                engine.close()  # (disposes the module) before the context can go
+            _contexts.pop(id(self), None)
+        except Exception:  # (at interpreter shutdown module globals may already be gone)
+            pass
+
     @staticmethod
-    def _parse(llvm_ir: str, name: str, codegen_opt: int):
+    def _parse(llvm_ir: str, name: str, codegen_opt: int, context=None):
         binding = llvm()
         # A context of its own: what LLVM interns while parsing (types, constants, metadata)
         # is freed with the module instead of piling up in the global context.
-        module = binding.parse_assembly(llvm_ir, context=binding.create_context())
+        module = binding.parse_assembly(llvm_ir, context=context or binding.create_context())
         module.name = name
         module.verify()
         tm = target_machine(codegen_opt)

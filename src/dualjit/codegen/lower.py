@@ -71,6 +71,28 @@ def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
     return module
 
 
+def release(module: L.Module) -> None:
+    """Break the reference cycles of a module's IR objects (each instruction, block, argument
+    and global points back to its parent) once its text is made: reference counting then
+    frees them at once, instead of the cyclic garbage collector traversing thousands of
+    them after every compile."""
+    for value in module.globals.values():
+        for block in getattr(value, "blocks", ()):
+            for instruction in block.instructions:
+                instruction.parent = None
+            block.instructions, block.terminator = [], None  # (branches point at blocks)
+            block.parent = None
+        for arg in getattr(value, "args", ()):
+            arg.parent = None
+        if isinstance(value, L.Function):
+            value.return_value.parent = None
+        value.parent = None
+    module.globals.clear()
+    module.metadata.clear()
+    module.namedmetadata.clear()
+    module._metadatacache.clear()
+
+
 class KernelBuilder:
     """Emits one kernel function `i32 name(PyArrayObject* buffers...)` for a Segment; it
     returns KERNEL_OK unless an emitted check failed (`fail`)."""
@@ -122,16 +144,20 @@ class KernelBuilder:
     # -- loops ----------------------------------------------------------------------------------
     def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
         """for idx in ndindex(shape): body(idx); counters live in allocas (mem2reg promotes)."""
-        idx: list[L.Value] = []
+        self._loop_level(shape, body, [], 0)
 
-        def level(d: int) -> None:
-            if d == len(shape):
-                saved = dict(self.memo)
-                body(list(idx))
-                self.memo = saved
-                return
-            self.counted_loop(shape[d], lambda i: (idx.append(i), level(d + 1), idx.pop()))
-        level(0)
+    def _loop_level(self, shape: Sequence[int], body: Callable[[list], None], idx: list,
+                    d: int) -> None:
+        # (a method, not a closure calling itself: that would be a reference cycle holding
+        # the IR until the cyclic garbage collector runs)
+        if d == len(shape):
+            saved = dict(self.memo)
+            body(list(idx))
+            self.memo = saved
+            return
+        self.counted_loop(shape[d], lambda i: (idx.append(i),
+                                               self._loop_level(shape, body, idx, d + 1),
+                                               idx.pop()))
 
     def counted_loop(self, n: int, body: Callable[[L.Value], None]) -> None:
         """for i in range(n) (this thread's chunk of it in a split kernel): body(i)."""

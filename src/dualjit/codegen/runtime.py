@@ -28,7 +28,7 @@ from .callers import (
 )
 from .engine import CompiledModule
 from .fft import host_fft
-from .lower import KERNEL_OK, emit_module
+from .lower import KERNEL_OK, emit_module, release
 from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 
 
@@ -171,7 +171,9 @@ class CompiledFunction:
         if loaded:
             return loaded
         t0 = time.perf_counter()
-        text = str(emit_module(self.plan, builtin_entries))
+        module = emit_module(self.plan, builtin_entries)
+        text = str(module)
+        release(module)
         self._lower_seconds += time.perf_counter() - t0
         return CompiledModule(text, codegen_opt=self.plan.codegen_level)
 

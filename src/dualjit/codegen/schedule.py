@@ -267,6 +267,18 @@ class Group:
         return next(seg for f, seg in self.bodies if f is fn)
 
 
+def _reads_in_place(reader: Eqn, v: Var, stored: set[Var], found: set[Var]) -> bool:
+    """Whether `reader` reads v at its loop's own index: a fused elementwise operation whose
+    outputs are stored or themselves read in place, or a reduction of v alone."""
+    p = reader.primitive
+    if p.elementwise and lowering(p).fused:
+        for o in reader.outputs:
+            if o not in stored and o not in found:
+                return False
+        return True
+    return p.reduction is not None and reader.inputs == (v,)
+
+
 class Segment:
     """A run of equations lowered into one kernel: buffers in, buffers out, temporaries.
 
@@ -347,7 +359,10 @@ class Segment:
         anchors: list[Var] = []
         added = False
         for e in self.eqns:
-            d = 1 + max((depth.get(a, 0) for a in e.inputs if isinstance(a, Var)), default=0)
+            d = 1
+            for a in e.inputs:
+                if isinstance(a, Var) and a in depth:
+                    d = max(d, depth[a] + 1)
             for v in e.outputs:
                 if v in stored:
                     continue
@@ -379,11 +394,12 @@ class Segment:
         found: set[Var] = set()
         for e in reversed(self.eqns):
             for v in e.outputs:
-                if v not in stored and readers.get(v) and all(
-                        (r.primitive.elementwise and lowering(r.primitive).fused
-                         and all(o in stored or o in found for o in r.outputs))
-                        or (r.primitive.reduction is not None and tuple(r.inputs) == (v,))
-                        for r in readers[v]):
+                if v in stored or v not in readers:
+                    continue
+                for r in readers[v]:
+                    if not _reads_in_place(r, v, stored, found):
+                        break
+                else:
                     found.add(v)
         return found
 
@@ -432,22 +448,23 @@ class Segment:
         operations only, from an elementwise value or a reduction's input — and the others)."""
         direct: set[Var] = set()
         other: set[Var] = set()
+        producer, materialized = self.producer, self._materialized_set()
         # a reduction's loop runs over its input's index space: it reads its input in place
-        stack = [(a, self._same_index(self.producer[v].primitive))
-                 for v in group for a in self.producer[v].inputs]
-        seen: set = set()
-        materialized = self._materialized_set()
+        stack = [(a, self._same_index(producer[v].primitive))
+                 for v in group for a in producer[v].inputs]
+        seen = {True: set(), False: set()}  # values reached at the loop's index, and not
         while stack:
             a, same_index = stack.pop()
-            if not isinstance(a, Var) or (a, same_index) in seen:
+            visited = seen[same_index]
+            if not isinstance(a, Var) or a in visited:
                 continue
-            seen.add((a, same_index))
+            visited.add(a)
             if a in materialized:
                 (direct if same_index else other).add(a)
-            elif a in self.producer:
-                e = self.producer[a]
+            elif a in producer:
+                e = producer[a]
                 keep = same_index and e.primitive.elementwise
-                stack.extend((b, keep) for b in e.inputs)
+                stack.extend([(b, keep) for b in e.inputs])
         return (direct, other) if split else direct | other
 
     def _materialized_set(self) -> set[Var]:
@@ -615,8 +632,10 @@ _COMPLEX = frozenset(d for d in DType if d.is_complex)
 
 def touches_complex(eqn: Eqn) -> bool:
     """Whether an equation reads or makes a complex value."""
-    return any(a.type.dtype in _COMPLEX for a in eqn.inputs) or any(
-        v.type.dtype in _COMPLEX for v in eqn.outputs)
+    for a in (*eqn.inputs, *eqn.outputs):
+        if a.type.dtype in _COMPLEX:
+            return True
+    return False
 
 
 # Equations that read or make complex values are native for these primitives (pairs of floats;
@@ -691,10 +710,11 @@ def _common_shape(segment: Segment) -> tuple[int, ...] | None:
     shape = None
     for e in segment.eqns:
         for a in (*e.inputs, *e.outputs):
-            if isinstance(a, Var) and a.type.ndim > 0:
-                if shape is not None and a.type.shape != shape:
+            if isinstance(a, Var) and a.type.shape:
+                if shape is None:
+                    shape = a.type.shape
+                elif a.type.shape != shape:
                     return None
-                shape = a.type.shape
     return shape
 
 
@@ -836,7 +856,9 @@ def _last_read(fn: Function) -> dict[Var, int]:
     """The index of the last equation reading each value (len(fn.eqns) for outputs)."""
     last: dict[Var, int] = {}
     for i, e in enumerate(fn.eqns):
-        last.update((a, i) for a in e.inputs if isinstance(a, Var))
+        for a in e.inputs:
+            if isinstance(a, Var):
+                last[a] = i
     last.update((a, len(fn.eqns)) for a in fn.outputs if isinstance(a, Var))
     return last
 
@@ -907,9 +929,13 @@ def _small(fn: Function) -> bool:
     """Only small loops and no control flow: machine code is generated at LLVM's fastest level
     (the IR is still optimized at O3). Such code runs for well under a microsecond, and
     generating it this way takes about half the time."""
-    return not any(lowering(eqn.primitive).control_flow or any(  # (inputs too: a reduction
-        v.type.size >= SMALL_ELEMENTS for v in [*eqn.inputs, *eqn.outputs])  # or a kernel
-        for eqn in fn.eqns)  # gradient has a small output and much work)
+    for eqn in fn.eqns:
+        if lowering(eqn.primitive).control_flow:
+            return False
+        for v in (*eqn.inputs, *eqn.outputs):  # (inputs too: a reduction or a kernel
+            if v.type.size >= SMALL_ELEMENTS:  # gradient has a small output and much work)
+                return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

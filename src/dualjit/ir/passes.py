@@ -31,11 +31,27 @@ def dce(fn: Function) -> Function:
     live = {a for a in fn.outputs if isinstance(a, Var)}
     kept = []
     for eqn in reversed(fn.eqns):
-        if any(v in live for v in eqn.outputs) or has_effects(eqn):
+        if not live.isdisjoint(eqn.outputs) or has_effects(eqn):
             kept.append(_map_sub_functions(eqn, dce))
-            live.update(a for a in eqn.inputs if isinstance(a, Var))
+            for a in eqn.inputs:
+                if isinstance(a, Var):
+                    live.add(a)
     consts = [(v, a) for v, a in fn.consts if v in live]
     return Function(fn.inputs, consts, list(reversed(kept)), fn.outputs)
+
+
+def _renamed(inputs: tuple, rename: dict[Var, Any]) -> tuple:
+    """inputs with renamed Vars replaced; the very same tuple when none is renamed (so an
+    equation left as it was is kept, not copied)."""
+    if rename:
+        for a in inputs:
+            if isinstance(a, Var) and a in rename:
+                return tuple(rename.get(b, b) if isinstance(b, Var) else b for b in inputs)
+    return inputs
+
+
+def _with_inputs(eqn: Eqn, inputs: tuple) -> Eqn:
+    return eqn if inputs is eqn.inputs else Eqn(eqn.primitive, inputs, eqn.outputs, eqn.params)
 
 
 def _atom_key(a: Any) -> Any:
@@ -53,20 +69,22 @@ def cse(fn: Function) -> Function:
 
     for eqn in fn.eqns:
         eqn = _map_sub_functions(eqn, cse)
-        inputs = [sub(a) for a in eqn.inputs]
-        try:
-            key = (eqn.primitive, tuple(_atom_key(a) for a in inputs), hash(eqn.params))
-        except TypeError:
-            key = None
-        if has_effects(eqn):  # two identical prints print twice
-            key = None
-        if key is not None and key in seen:
-            rename.update(zip(eqn.outputs, seen[key]))
-            continue
-        new = Eqn(eqn.primitive, inputs, eqn.outputs, eqn.params)
+        inputs = _renamed(eqn.inputs, rename)
+        key = None
+        if not has_effects(eqn):  # (two identical prints print twice)
+            # the params themselves, not their hash: equal hashes of different params must
+            # never merge two equations
+            key = (eqn.primitive, tuple([_atom_key(a) for a in inputs]), eqn.params)
+            try:
+                found = seen.get(key)
+            except TypeError:  # unhashable params: never merged
+                key = found = None
+            if found is not None:
+                rename.update(zip(eqn.outputs, found))
+                continue
         if key is not None:
             seen[key] = eqn.outputs
-        eqns.append(new)
+        eqns.append(_with_inputs(eqn, inputs))
     return Function(fn.inputs, fn.consts, eqns, [sub(a) for a in fn.outputs])
 
 
@@ -80,18 +98,18 @@ def fold_constants(fn: Function) -> Function:
 
     for eqn in fn.eqns:
         eqn = _map_sub_functions(eqn, fold_constants)
-        inputs = [sub(a) for a in eqn.inputs]
+        inputs = _renamed(eqn.inputs, rename)
         # higher-order primitives (their params hold Functions or rules) are never folded
-        foldable = (not eqn.primitive.higher_order and not eqn.primitive.effectful
-                    and not eqn.primitive.multiple_results
-                    and all(isinstance(a, Literal) for a in inputs)
-                    and eqn.outputs[0].type.shape == ())
+        p = eqn.primitive
+        foldable = (not p.higher_order and not p.effectful and not p.multiple_results
+                    and eqn.outputs[0].type.shape == ()
+                    and all(isinstance(a, Literal) for a in inputs))
         if foldable:
             value = impl_rules[eqn.primitive](*[literal_value(a) for a in inputs], **eqn.params)
             rename[eqn.outputs[0]] = Literal(value.item() if hasattr(value, "item") else value,
                                              eqn.outputs[0].type.dtype)
             continue
-        eqns.append(Eqn(eqn.primitive, inputs, eqn.outputs, eqn.params))
+        eqns.append(_with_inputs(eqn, inputs))
     return Function(fn.inputs, fn.consts, eqns, [sub(a) for a in fn.outputs])
 
 
@@ -114,7 +132,7 @@ def drop_identities(fn: Function) -> Function:
     identities = {"mul": (1, (0, 1)), "add": (0, (0, 1)), "sub": (0, (1,)), "div": (1, (1,))}
     for eqn in fn.eqns:
         eqn = _map_sub_functions(eqn, drop_identities)
-        inputs = [sub(a) for a in eqn.inputs]
+        inputs = _renamed(eqn.inputs, rename)
         name = eqn.primitive.name
         if name == "broadcast_in_dim" and isinstance(inputs[0], Literal):
             splats[eqn.outputs[0]] = inputs[0]
@@ -128,9 +146,9 @@ def drop_identities(fn: Function) -> Function:
                     rename[eqn.outputs[0]] = other
                     break
             else:
-                eqns.append(Eqn(eqn.primitive, inputs, eqn.outputs, eqn.params))
+                eqns.append(_with_inputs(eqn, inputs))
             continue
-        eqns.append(Eqn(eqn.primitive, inputs, eqn.outputs, eqn.params))
+        eqns.append(_with_inputs(eqn, inputs))
     return Function(fn.inputs, fn.consts, eqns, [sub(a) for a in fn.outputs])
 
 

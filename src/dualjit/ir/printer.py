@@ -74,6 +74,7 @@ class _Printer:
     def function(self, fn: Function, indent: int, header: str) -> None:
         names: dict[Var, str] = {}
         fresh = _names()
+        type_texts: dict = {}  # (most values share a handful of types)
 
         def name(v):
             if isinstance(v, Literal):
@@ -83,7 +84,10 @@ class _Printer:
             return names[v]
 
         def binding(v: Var) -> str:
-            return f"{name(v)}: {v.type}"
+            text = type_texts.get(v.type)
+            if text is None:
+                text = type_texts[v.type] = str(v.type)
+            return f"{name(v)}: {text}"
 
         pad = "  " * indent
         args = ", ".join(binding(v) for v in fn.inputs)
@@ -92,19 +96,27 @@ class _Printer:
         for var, value in fn.consts:
             self.lines.append(f"{pad}  {binding(var)} = const {format_array(value)}")
         for eqn in fn.eqns:
-            plain = {k: v for k, v in eqn.params.items() if not _holds_function(v)}
-            params = ", ".join(f"{k}={format_param(v)}" for k, v in sorted(plain.items()))
-            lhs = ", ".join(binding(v) for v in eqn.outputs)
-            rhs = eqn.primitive.name + (f"[{params}]" if params else "")
-            operands = " ".join(name(a) for a in eqn.inputs)
+            lhs = ", ".join([binding(v) for v in eqn.outputs])
+            rhs = eqn.primitive.name + (self.params(eqn.params) if eqn.params else "")
+            operands = " ".join([name(a) for a in eqn.inputs])
             self.lines.append(f"{pad}  {lhs} = {rhs}{' ' if operands else ''}{operands}")
-            for key, value in sorted(eqn.params.items()):
-                if isinstance(value, Function):
-                    self.function(value, indent + 2, f"{key} = def ")
-                elif _holds_function(value):
-                    for i, sub in enumerate(value):
-                        self.function(sub, indent + 2, f"{key}[{i}] = def ")
+            if eqn.params:
+                self.bodies(eqn.params, indent)
         self.lines.append(f"{pad}  return {', '.join(name(v) for v in fn.outputs)}")
+
+    @staticmethod
+    def params(params: dict) -> str:
+        plain = {k: v for k, v in params.items() if not _holds_function(v)}
+        shown = ", ".join(f"{k}={format_param(v)}" for k, v in sorted(plain.items()))
+        return f"[{shown}]" if shown else ""
+
+    def bodies(self, params: dict, indent: int) -> None:
+        for key, value in sorted(params.items()):
+            if isinstance(value, Function):
+                self.function(value, indent + 2, f"{key} = def ")
+            elif _holds_function(value):
+                for i, sub in enumerate(value):
+                    self.function(sub, indent + 2, f"{key}[{i}] = def ")
 
 
 def _holds_function(value: Any) -> bool:

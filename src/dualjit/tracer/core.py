@@ -516,6 +516,8 @@ def apply_function(fn: Function, *args: Any) -> list[Any]:
         return eval_function(fn, *[_eager_value(a) for a in args], evaluate=evaluate)
     if len(args) != len(fn.inputs):
         raise IRError(f"function takes {len(fn.inputs)} inputs, got {len(args)}")
+    if all(_atom_type(a) == v.type for a, v in zip(args, fn.inputs)):
+        return _inline(current_builder(), fn, args)
     env: dict[Var, Any] = dict(zip(fn.inputs, args))
     env.update(fn.consts)
 
@@ -528,6 +530,43 @@ def apply_function(fn: Function, *args: Any) -> list[Any]:
             outs = [outs]
         env.update(zip(eqn.outputs, outs))
     return [read(o) for o in fn.outputs]
+
+
+def _atom_type(x: Any) -> TensorType | None:
+    """The type of a traced value, IR literal or NumPy scalar (None for anything else)."""
+    if isinstance(x, Tracer):
+        return x.ir_var.type
+    if isinstance(x, np.generic) and x.dtype.kind in "biufc":  # (becomes a Literal)
+        return TensorType(as_dtype(x.dtype), ())
+    return x.type if isinstance(x, Literal) else None
+
+
+def _inline(builder: Builder, fn: Function, args: Sequence[Any]) -> list[Any]:
+    """apply_function's path for arguments of fn's own input types: each equation is recorded
+    as bind would record it, with fn's output types (shape rules are functions of the input
+    types and params, so inferring them again would give the same types)."""
+    given: dict[Var, Any] = dict(zip(fn.inputs, args))
+    given.update(fn.consts)
+    atoms: dict[Var, Any] = {}  # fn's Vars -> this trace's atoms
+
+    def atom(a):
+        if isinstance(a, Literal):
+            return a
+        found = atoms.get(a)
+        if found is None:  # an input or a constant, on its first use (as bind converts it)
+            found = atoms[a] = builder.atom(given[a])
+        return found
+
+    for eqn in fn.eqns:
+        inputs = [atom(a) for a in eqn.inputs]
+        outs = [Var(v.type) for v in eqn.outputs]
+        builder.eqns.append(Eqn(eqn.primitive, inputs, outs, eqn.params))
+        values = _known_values(builder, inputs, eqn.primitive, eqn.params)
+        if values is not None:
+            builder.values.update(zip(outs, values))
+        atoms.update(zip(eqn.outputs, outs))
+    return [o if isinstance(o, Literal) else given[o] if o in given else Tracer(builder, atoms[o])
+            for o in fn.outputs]
 
 
 def abstractify(x: Any, what: str) -> tuple[TensorType, Any]:
