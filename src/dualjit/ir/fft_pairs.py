@@ -3,14 +3,14 @@
 rfft(irfft(Y)) is Y with the imaginary parts irfft ignores (zero and, for even n, the Nyquist
 frequency) set to 0, fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
 rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d; transposes of
-the batch axes and conjugations may come between) into a·Y' + b·Z' + F(c·u + d·v), evaluating F of the
-remaining terms at compile time when they are constants. The FFT count never grows, and the
-inverse transform often becomes dead: the gradient of a loss on irfft's output,
-sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s - target)) in its backward pass, which
-becomes 2(w·X - rfft(target)): two FFTs instead of four.
-Results agree with the unrewritten program up to rounding (the round trip's own rounding is
-what disappears), except that a nan or inf in Y stays where it is instead of spreading over
-every output of the two transforms.
+the batch axes and conjugations may come between) into a·Y' + b·Z' + F(c·u + d·v),
+evaluating F of the remaining terms at compile time when they are constants. The FFT count
+never grows, and the inverse transform often becomes dead: the gradient of a loss on irfft's
+output, sum((irfft(w·rfft(x)) - target)**2), needs rfft(2(s - target)) in its backward pass,
+which becomes 2(w·X - rfft(target)): two FFTs instead of four. Results agree with the
+unrewritten program up to rounding (the round trip's own rounding is what disappears),
+except that a nan or inf in Y stays where it is instead of spreading over every output of
+the two transforms.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def cancel_inverse_ffts(fn: Function) -> Function:
 
 
 class _Rewriter:
+    """Rebuilds a Function equation by equation, replacing the FFTs it can rewrite (rename
+    maps a replaced output to the atom that holds its value now)."""
+
     def __init__(self, fn: Function):
         self.fn = fn
         self.producers = {v: e for e in fn.eqns for v in e.outputs}
