@@ -620,6 +620,14 @@ def lgamma(x: Any) -> Any:
     return bind(P.lgamma_p, x)
 
 
+def bessel_i0e(x: Any) -> Any:
+    return bind(P.bessel_i0e_p, x)
+
+
+def bessel_i1e(x: Any) -> Any:
+    return bind(P.bessel_i1e_p, x)
+
+
 def digamma(x: Any) -> Any:
     return bind(P.digamma_p, x)
 

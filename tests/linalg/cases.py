@@ -61,6 +61,8 @@ SPECIAL_CASES = {
     "digamma": (P.digamma_p, [_g], {}, ss.digamma(_g)),
     "ndtr": (P.ndtr_p, [_x], {}, ss.ndtr(_x)),
     "ndtri": (P.ndtri_p, [_p], {}, ss.ndtri(_p)),
+    "bessel_i0e": (P.bessel_i0e_p, [_x], {}, ss.i0e(_x)),
+    "bessel_i1e": (P.bessel_i1e_p, [_x], {}, ss.i1e(_x)),
     "polygamma": (P.polygamma_p, [_g[_g < 1e10]], {"order": 2}, ss.polygamma(2, _g[_g < 1e10])),
 }
 LINALG_CASES.update(SPECIAL_CASES)

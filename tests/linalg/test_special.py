@@ -40,6 +40,8 @@ _unit = np.concatenate([_grid(1e-300, 0.5, log=True), 1 - _grid(1e-16, 0.5, log=
                         np.linspace(0.001, 0.999, 999)])
 _symmetric_unit = np.concatenate([_unit * 2 - 1, -(_unit * 2 - 1)])
 _open = _real[np.abs(_real) < 1e15]
+_bessel = np.concatenate([_real, _grid(30, 1e300, 300, log=True), -_grid(30, 1e300, 300, log=True),
+                          np.linspace(1.9, 2.1, 201), -np.linspace(7.9, 8.1, 201)])
 
 # name -> (ours, scipy's, points, max ulps f64, max ulps f32)
 UNARY = {
@@ -57,6 +59,8 @@ UNARY = {
     "logit": (jss.logit, ss.logit, _unit, 4, 2),
     "entr": (jss.entr, ss.entr, _positive, 4, 2),
     "gamma": (jss.gamma, ss.gamma, _gamma_args[np.abs(_gamma_args) < 40], 4, 2),
+    "i0e": (jss.i0e, ss.i0e, _bessel, 4, 2),
+    "i1e": (jss.i1e, ss.i1e, _bessel, 4, 2),
 }
 
 # The exact values, where SciPy and we disagree by more than the bound (SciPy is not always
@@ -67,6 +71,8 @@ MPMATH = {
     "gammaln": lambda x: mpmath.log(abs(mpmath.gamma(x))), "digamma": mpmath.digamma,
     "ndtri": lambda p: mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1), "ndtr": mpmath.ncdf,
     "log_ndtr": lambda x: mpmath.log(mpmath.ncdf(x)) if x < 0 else mpmath.log1p(-mpmath.ncdf(-x)),
+    "i0e": lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(0, x),
+    "i1e": lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(1, x),
 }
 
 
@@ -249,6 +255,8 @@ GRAD_POINTS = {
     "logit": np.array([0.01, 0.35, 0.5, 0.6, 0.9]),
     "entr": np.array([0.01, 0.5, 2.0]),
     "gamma": np.array([-2.5, -0.3, 0.2, 1.5, 4.0]),
+    "i0e": np.array([-12.0, -3.0, -0.4, 0.5, 1.9, 2.2, 7.5, 9.0, 40.0]),
+    "i1e": np.array([-12.0, -3.0, -0.4, 0.5, 1.9, 2.2, 7.5, 9.0, 40.0]),
 }
 
 
@@ -272,6 +280,8 @@ CLOSED_FORMS = {
     "log_ndtr": lambda x: mpmath.log(mpmath.ncdf(x)),
     "erfinv": mpmath.erfinv,
     "ndtri": lambda p: mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1),
+    "i0e": lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(0, x),
+    "i1e": lambda x: mpmath.exp(-abs(x)) * mpmath.besseli(1, x),
 }
 
 

@@ -1084,6 +1084,16 @@ defjvp_unary(P.ndtr_p, lambda x, y: div(ops.exp(mul(-0.5, mul(x, x))), _SQRT_2PI
 defjvp_unary(P.ndtri_p, lambda x, y: mul(_SQRT_2PI, ops.exp(mul(0.5, mul(y, y)))))
 defjvp_unary(P.lgamma_p, lambda x, y: ops.digamma(x))
 defjvp_unary(P.digamma_p, lambda x, y: ops.polygamma(x, order=1))
+# i0e = e^-|x| I0, i1e = e^-|x| I1, with I0' = I1 and I1' = I0 - I1/x (1/2 at 0)
+defjvp_unary(P.bessel_i0e_p, lambda x, y: sub(ops.bessel_i1e(x), mul(ops.sign(x), y)))
+defjvp_unary(P.bessel_i1e_p, lambda x, y: _bessel_i1e_slope(x, y))
+
+
+def _bessel_i1e_slope(x, y):
+    at_zero = eq(x, lit(0, x))
+    over_x = div(y, select(at_zero, lit(1, x), x))
+    slope = sub(sub(ops.bessel_i0e(x), mul(ops.sign(x), y)), over_x)
+    return select(at_zero, lit(0.5, x), slope)
 
 
 def _polygamma_jvp(primals, tangents, *, order):

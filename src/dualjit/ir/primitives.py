@@ -1264,6 +1264,7 @@ _SPECIAL_UNARY = {
     "erf": special_impl.erf, "erfc": special_impl.erfc, "erfcx": special_impl.erfcx,
     "erf_inv": special_impl.erfinv, "lgamma": special_impl.lgamma,
     "digamma": special_impl.digamma, "ndtr": special_impl.ndtr, "ndtri": special_impl.ndtri,
+    "bessel_i0e": special_impl.bessel_i0e, "bessel_i1e": special_impl.bessel_i1e,
 }
 special_primitives = {}
 for _name, _fn in _SPECIAL_UNARY.items():
@@ -1275,6 +1276,7 @@ erf_p, erfc_p, erfcx_p, erf_inv_p = (special_primitives[n]
                                      for n in ("erf", "erfc", "erfcx", "erf_inv"))
 lgamma_p, digamma_p, ndtr_p, ndtri_p = (special_primitives[n]
                                         for n in ("lgamma", "digamma", "ndtr", "ndtri"))
+bessel_i0e_p, bessel_i1e_p = special_primitives["bessel_i0e"], special_primitives["bessel_i1e"]
 
 # polygamma[order](x): the order-th derivative of digamma (order >= 1)
 polygamma_p = new_primitive("polygamma", elementwise=True)

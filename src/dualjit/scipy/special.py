@@ -23,7 +23,7 @@ from ..tracer.core import Tracer, bind
 
 __all__ = ["erf", "erfc", "erfcx", "erfinv", "erfcinv", "gammaln", "gamma", "digamma", "psi",
            "polygamma", "betaln", "xlogy", "xlog1py", "logit", "expit", "ndtr", "ndtri",
-           "log_ndtr", "logsumexp", "softmax", "log_softmax", "entr"]
+           "log_ndtr", "logsumexp", "softmax", "log_softmax", "entr", "i0e", "i1e"]
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -74,6 +74,10 @@ digamma = _primitive(P.digamma_p, "digamma", "d/dx gammaln(x).")
 psi = digamma
 ndtr = _primitive(P.ndtr_p, "ndtr", "The standard normal CDF, accurate in both tails.")
 ndtri = _primitive(P.ndtri_p, "ndtri", "The inverse of ndtr, the standard normal CDF.")
+i0e = _primitive(P.bessel_i0e_p, "i0e", "exp(-|x|) * I0(x), the scaled modified Bessel "
+                 "function of order 0.")
+i1e = _primitive(P.bessel_i1e_p, "i1e", "exp(-|x|) * I1(x), the scaled modified Bessel "
+                 "function of order 1.")
 
 
 def polygamma(n: Any, x: Any) -> Any:
