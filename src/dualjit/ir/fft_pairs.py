@@ -1,7 +1,8 @@
 """IR pass: an FFT of a linear combination that holds outputs of its inverse transform.
 
 rfft(irfft(Y)) is Y with the imaginary parts irfft ignores (zero and, for even n, the Nyquist
-frequency) set to 0, fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
+frequency) set to 0 (over several axes: those two planes replaced by their Hermitian parts
+over the other axes), fft(ifft(Y)) = Y, ifft(fft(Y)) = Y and irfft(rfft(x)) = x. The pass
 rewrites F(a·G(Y) + b·G(Z) + c·u + d·v) (F's inverse G, scalar constants a..d; transposes of
 the batch axes and conjugations may come between) into a·Y' + b·Z' + F(c·u + d·v),
 evaluating F of the remaining terms at compile time when they are constants. The FFT count
@@ -132,8 +133,6 @@ class _Rewriter:
         if (getattr(y, "type", None) is None or y.type.dtype is not out.dtype
                 or tuple(y.type.shape[i] for i in order) != out.shape):
             return None
-        if params["fft_type"] == "rfft" and len(params["fft_lengths"]) != 1:
-            return None  # an n-d Hermitian part is not a mask; left alone
         return y
 
     # -- the rewrite ---------------------------------------------------------------------------
@@ -163,13 +162,29 @@ class _Rewriter:
         """F(G(y)) for the pair at eqn: y, or y's Hermitian part for rfft(irfft(y))."""
         if eqn.params["fft_type"] != "rfft":
             return y
-        n = eqn.params["fft_lengths"][-1]
-        mask = np.ones(n // 2 + 1, y.type.dtype.real_dtype.np)
-        mask[0] = 0
+        lengths = tuple(eqn.params["fft_lengths"])
+        n = lengths[-1]
+        planes = np.zeros(n // 2 + 1, y.type.dtype.real_dtype.np)  # what irfft reads as real
+        planes[0] = 1
         if n % 2 == 0:
-            mask[-1] = 0
-        kept = self.bind(P.mul_p, self.bind(P.imag_p, y), self.constant(mask, y.type.shape))
-        return self.bind(P.complex_p, self.bind(P.real_p, y), kept)
+            planes[-1] = 1
+        if len(lengths) == 1:  # zero those imaginary parts (exactly)
+            kept = self.bind(P.mul_p, self.bind(P.imag_p, y), self.constant(1 - planes,
+                                                                              y.type.shape))
+            return self.bind(P.complex_p, self.bind(P.real_p, y), kept)
+        # over several axes those planes become (Y[k] + conj(Y[-k])) / 2, k over the others
+        mirrored = self.bind(P.sub_p, self.bind(P.conj_p, self.reflected(y, lengths)), y)
+        half = self.constant((0.5 * planes).astype(y.type.dtype.np), y.type.shape)
+        return self.bind(P.add_p, y, self.bind(P.mul_p, mirrored, half))
+
+    def reflected(self, y: Any, lengths: tuple) -> Any:
+        """y[..., -k1 % n1, ..., -k_(d-1) % n_(d-1), :] over the leading transformed axes."""
+        first = y.type.ndim - len(lengths)
+        for axis, length in enumerate(lengths[:-1], start=first):
+            if length > 1:
+                index = (-np.arange(length)) % length
+                y = self.bind(P.gather_p, y, self.constant(index, index.shape), axis=axis)
+        return y
 
     def transform_rest(self, rest: list, eqn: Eqn) -> Any:
         """F applied to the terms that did not cancel; folded when all are constants."""
