@@ -412,23 +412,25 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     functions: dict[tuple, Any] = {}  # this operator's recorded Functions (see op_function)
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
 
-    def method(x, y):
-        xv = x._value
-        if isinstance(y, Tensor):
-            yv = y._value
-            y_grad = y.requires_grad
-            if y._extra is not None and y._extra.base is not None:
-                _sync_view(y)
+    def method(t, other):  # t: the Tensor whose method this is; x (op) y is t (op) other
+        tv = t._value        # or, reflected, other (op) t
+        if t._extra is not None and t._extra.base is not None:
+            _sync_view(t)
+        if isinstance(other, Tensor):
+            if other._extra is not None and other._extra.base is not None:
+                _sync_view(other)
+            ov = other._value
+            record = t.requires_grad or other.requires_grad
         else:
-            y = yv = _scalar_operand(y, xv)
-            y_grad = False
-        if x._extra is not None and x._extra.base is not None:
-            _sync_view(x)
-        record = (x.requires_grad or y_grad) and mode.enabled
+            other = ov = _scalar_operand(other, tv)
+            record = t.requires_grad
         if reflected:
-            x, y, xv, yv = y, x, yv, xv
-        if (xv.dtype is not yv.dtype and xv.dtype != yv.dtype) or (
-                true_division and xv.dtype.kind != "f"):
+            xv, yv = ov, tv
+        else:
+            xv, yv = tv, ov
+        dtype = xv.dtype
+        if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
+            x, y = (other, t) if reflected else (t, other)
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
         if type(xv) is ndarray and type(yv) is ndarray:
             value = fast(xv, yv)
@@ -440,37 +442,37 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._value = value
         out._grad = None
         out._extra = None
-        if record and value.dtype.kind in "fc":
-            key = (xv.dtype, xv.shape, yv.shape)  # (both operands have that dtype here)
+        if record and mode.enabled and value.dtype.kind in "fc":
+            key = (dtype, xv.shape, yv.shape)  # (both operands have that dtype here)
             function = functions.get(key)
             if function is None:
                 function = functions[key] = op_function(
-                    (name, xv.dtype, xv.shape, yv.dtype, yv.shape), fn, [xv, yv], ())
+                    (name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
             # Each input's source (its node, itself as a leaf, or its value) and the version
-            # checks of inputs not produced by a node: source_of and record_op's checks, inlined (the views
-            # among the inputs were synchronized above).
-            cx = cy = None
-            if isinstance(x, Tensor):
-                a = x.grad_fn
-                if a is None:
-                    a = x if x.requires_grad else xv
-                    cx = x._counter or version_counter(x)
+            # checks of inputs not produced by a node: source_of and record_op's checks,
+            # inlined (the views among the inputs were synchronized above).
+            t_source, t_counter, other_counter = t.grad_fn, None, None
+            if t_source is None:
+                t_source = t if t.requires_grad else tv
+                t_counter = t._counter or version_counter(t)
+            if other is ov:  # a constant (not a Tensor)
+                other_source = ov
             else:
-                a = x
-            if isinstance(y, Tensor):
-                b = y.grad_fn
-                if b is None:
-                    b = y if y.requires_grad else yv
-                    cy = y._counter or version_counter(y)
+                other_source = other.grad_fn
+                if other_source is None:
+                    other_source = other if other.requires_grad else ov
+                    other_counter = other._counter or version_counter(other)
+            if reflected:
+                inputs, cx, cy = (other_source, t_source), other_counter, t_counter
             else:
-                b = y
+                inputs, cx, cy = (t_source, other_source), t_counter, other_counter
             if cx is None:
                 checks = () if cy is None else (1, cy, cy[0])
             else:
                 checks = (0, cx, cx[0]) if cy is None else (0, cx, cx[0], 1, cy, cy[0])
             counter = [0]
             node = new_node(Node)  # (Node.__init__, inlined)
-            node.name, node.function, node.inputs, node.checks = name, function, (a, b), checks
+            node.name, node.function, node.inputs, node.checks = name, function, inputs, checks
             node.value, node.counter, node.version, node.freed = value, counter, 0, False
             node.seq, node.extras = next(node_counter), None
             out._counter = counter
