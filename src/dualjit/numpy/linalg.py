@@ -24,7 +24,19 @@ from ..autodiff.custom import custom_jvp
 from ..ir import DType
 from ..ir import primitives as P
 from ..tracer.core import Tracer, bind, current_builder
-from ._core import convert, dtype_of, joint_shape, operand, shape
+from ._core import convert, dtype_of, operand, shape
+from ._matrices import (
+    broadcast_batch,
+    common_float,
+    diagonal_of,
+    eye_like,
+    float_operand,
+    inverse_permutation,
+    matrices,
+    mH,
+    mT,
+    take_rows,
+)
 
 __all__ = ["LinAlgError", "solve", "inv", "det", "slogdet", "cholesky", "qr", "eigh", "eigvalsh",
            "svd", "svdvals", "norm", "matrix_norm", "vector_norm", "lstsq", "pinv",
@@ -42,97 +54,6 @@ SVDResult = namedtuple("SVDResult", ["U", "S", "Vh"])
 # ---------------------------------------------------------------------------------------------
 # Operands and matrix helpers
 # ---------------------------------------------------------------------------------------------
-
-# The operations that take complex matrices (with derivatives in JAX's conventions).
-COMPLEX_OK = ("solve", "inv", "det", "slogdet", "eigh", "eigvalsh", "svd", "svdvals")
-
-
-def _float(x: Any, op: str) -> Any:
-    """x as a float array (integers and bools become float64, as in numpy.linalg); complex
-    arrays stay complex for the operations of COMPLEX_OK."""
-    x = operand(x, op)
-    dt = dtype_of(x)
-    if dt.is_complex and op in COMPLEX_OK:
-        return x
-    if dt.is_complex:  # never cast away the imaginary part
-        raise TypeError(f"{op}: complex matrices are not supported yet ({dt.short} given); "
-                        f"dualjit.numpy.linalg takes them in {', '.join(COMPLEX_OK)}")
-    return convert(x, dt.np if dt.is_float else _np.dtype(_np.float64))
-
-
-def _matrices(x: Any, op: str, square: bool = False) -> Any:
-    x = _float(x, op)
-    s = shape(x)
-    if len(s) < 2:
-        raise LinAlgError(f"{op}: {len(s)}-dimensional array given; the array must be at least "
-                          "two-dimensional (a matrix or a stack of matrices)")
-    if square and s[-1] != s[-2]:
-        raise LinAlgError(f"{op}: the last 2 dimensions of the array must be square, got {s}")
-    return x
-
-
-def _mT(x: Any) -> Any:
-    return jnp.swapaxes(x, -1, -2)
-
-
-def _mH(x: Any) -> Any:
-    """The conjugate transpose (the transpose of a real matrix)."""
-    return jnp.conj(_mT(x)) if dtype_of(x).is_complex else _mT(x)
-
-
-def _row_col(s: tuple[int, ...]) -> tuple[Any, Any]:
-    nd = len(s)
-    return (bind(P.iota_p, dtype=DType.int32, shape=s, dimension=nd - 2),
-            bind(P.iota_p, dtype=DType.int32, shape=s, dimension=nd - 1))
-
-
-def _eye_like(x: Any) -> Any:
-    row, col = _row_col(shape(x))
-    return convert(jnp.equal(row, col), x.dtype)
-
-
-def _diagonal(x: Any) -> Any:
-    """The main diagonals of a stack of square matrices, [..., n]: every (n+1)-th element of
-    each flattened matrix (a strided view, n reads, not a masked sum over n^2)."""
-    s = shape(x)
-    n = s[-1]
-    flat = jnp.reshape(x, s[:-2] + (n * n,))
-    return flat[..., ::n + 1] if n else flat
-
-
-def _trace(x: Any) -> Any:
-    return jnp.sum(_diagonal(x), axis=-1)
-
-
-def _take_rows(x: Any, rows: Any) -> Any:
-    """x[..., rows[...], :] for a stack x [..., m, n] and integer rows [..., k]."""
-    s = shape(x)
-    m, n = s[-2:]
-    k = shape(rows)[-1]
-    if len(s) == 2:
-        return bind(P.gather_p, x, rows, axis=0)
-    stack = math.prod(s[:-2])
-    flat = jnp.reshape(x, (stack * m, n))
-    offsets = bind(P.iota_p, dtype=DType.int32, shape=(stack, k), dimension=0) * _np.int32(m)
-    flat_rows = jnp.reshape(convert(rows, _np.dtype(_np.int32)), (stack, k)) + offsets
-    return jnp.reshape(bind(P.gather_p, flat, flat_rows, axis=0), s[:-2] + (k, n))
-
-
-def _broadcast_batch(op: str, a: Any, b: Any) -> tuple[Any, Any]:
-    """a [..., m, m] and b [..., m, k] with their batch dimensions broadcast together."""
-    batch = joint_shape(op, shape(a)[:-2], shape(b)[:-2])
-    return (jnp.broadcast_to(a, batch + shape(a)[-2:]), jnp.broadcast_to(b, batch + shape(b)[-2:]))
-
-
-def _common_float(op: str, *xs: Any) -> list[Any]:
-    xs = [operand(x, op) for x in xs]
-    dt = jnp.result_type(*xs)
-    if dt.kind == "c" and op not in COMPLEX_OK:  # never cast away the imaginary part
-        raise TypeError(f"{op}: complex matrices are not supported yet ({dt} given); "
-                        f"dualjit.numpy.linalg takes them in {', '.join(COMPLEX_OK)}")
-    dt = dt if dt.kind in "fc" else _np.dtype(_np.float64)
-    return [convert(x, dt) for x in xs]
-
 
 def _eager(*xs: Any) -> bool:
     """No trace is active and no argument is traced: compute directly, without tracing rules."""
@@ -152,11 +73,11 @@ def _triangular(a: Any, b: Any, *, lower: bool, transpose_a: bool = False,
 def lu_solve_factors(lu: Any, permutation: Any, b: Any, transpose: bool = False) -> Any:
     """x with a x = b (or a^T x = b), given a's LU factors: a[permutation] = L U."""
     if not transpose:
-        y = _triangular(lu, _take_rows(b, permutation), lower=True, unit_diagonal=True)
+        y = _triangular(lu, take_rows(b, permutation), lower=True, unit_diagonal=True)
         return _triangular(lu, y, lower=False)
     y = _triangular(lu, b, lower=False, transpose_a=True)
     z = _triangular(lu, y, lower=True, transpose_a=True, unit_diagonal=True)
-    return _take_rows(z, _inverse_permutation(permutation))
+    return take_rows(z, inverse_permutation(permutation))
 
 
 def column_lu_solve(lu: Any, permutation: Any, b: Any, transpose: bool = False) -> Any:
@@ -165,7 +86,7 @@ def column_lu_solve(lu: Any, permutation: Any, b: Any, transpose: bool = False) 
     if not transpose:  # x = P U^-1 L^-1 b: row permutation[i] of x is row i of U^-1 L^-1 b
         y = _triangular(lu, b, lower=True)
         return _put_rows(_triangular(lu, y, lower=False, unit_diagonal=True), permutation)
-    y = _triangular(lu, _take_rows(b, permutation), lower=False, transpose_a=True,
+    y = _triangular(lu, take_rows(b, permutation), lower=False, transpose_a=True,
                     unit_diagonal=True)
     return _triangular(lu, y, lower=True, transpose_a=True)
 
@@ -181,14 +102,6 @@ def _put_rows(x: Any, rows: Any) -> Any:
     zeros = jnp.zeros_like(x, shape=(stack * m, n))  # made in the kernel, not a constant
     y = bind(P.scatter_add_p, zeros, flat_rows, jnp.reshape(x, (stack, m, n)), axis=0)
     return jnp.reshape(y, s)
-
-
-def _inverse_permutation(permutation: Any) -> Any:
-    """inverse[permutation[i]] = i, as the rows of a one-hot matrix product (exact in floats)."""
-    n = shape(permutation)[-1]
-    one_hot = jnp.equal(jnp.expand_dims(permutation, -1), jnp.arange(n, dtype=_np.int32))
-    ramp = convert(jnp.arange(n), _np.dtype(_np.float64))
-    return convert(jnp.sum(jnp.where(one_hot, ramp, 0.0), axis=-2), _np.dtype(_np.int32))
 
 
 @custom_jvp
@@ -208,22 +121,22 @@ def _solve_jvp(primals, tangents):
 
 def solve(a: Any, b: Any) -> Any:
     """x with a @ x = b; b is a vector when 1-D, else a stack of matrices (NumPy 2 rule)."""
-    a, b = _common_float("solve", a, b)
-    a = _matrices(a, "solve", square=True)
+    a, b = common_float("solve", a, b)
+    a = matrices(a, "solve", square=True)
     vector = len(shape(b)) == 1
     if vector:
         b = jnp.expand_dims(b, -1)
     if len(shape(b)) < 2 or shape(b)[-2] != shape(a)[-1]:
         raise ValueError(f"solve: b of shape {shape(b)} does not fit a of shape {shape(a)}")
-    a, b = _broadcast_batch("solve", a, b)
+    a, b = broadcast_batch("solve", a, b)
     x = _solve(a, b) if not _eager(a, b) else _solve.fun(a, b)
     return jnp.squeeze(x, -1) if vector else x
 
 
 def inv(a: Any) -> Any:
     """The inverse of each matrix of a stack (inf/NaN for a singular one)."""
-    a = _matrices(a, "inv", square=True)
-    return solve(a, jnp.broadcast_to(_eye_like(a), shape(a)))
+    a = matrices(a, "inv", square=True)
+    return solve(a, jnp.broadcast_to(eye_like(a), shape(a)))
 
 
 def _lu_sign(lu: Any, pivots: Any) -> Any:
@@ -232,13 +145,13 @@ def _lu_sign(lu: Any, pivots: Any) -> Any:
     n = shape(pivots)[-1]
     swaps = jnp.sum(jnp.not_equal(pivots, jnp.arange(n, dtype=_np.int32)), axis=-1)
     parity = 1.0 - 2.0 * convert(swaps % 2, lu.dtype)
-    return parity * jnp.prod(jnp.sign(_diagonal(lu)), axis=-1)
+    return parity * jnp.prod(jnp.sign(diagonal_of(lu)), axis=-1)
 
 
 @custom_jvp
 def _slogdet(a: Any) -> tuple[Any, Any]:
     lu, pivots, _ = bind(P.column_lu_p, a)
-    return _lu_sign(lu, pivots), jnp.sum(jnp.log(jnp.abs(_diagonal(lu))), axis=-1)
+    return _lu_sign(lu, pivots), jnp.sum(jnp.log(jnp.abs(diagonal_of(lu))), axis=-1)
 
 
 @_slogdet.defjvp
@@ -248,8 +161,8 @@ def _slogdet_jvp(primals, tangents):
     (a,), (a_dot,) = primals, tangents
     lu, pivots, permutation = bind(P.column_lu_p, a)
     sign = _lu_sign(lu, pivots)
-    logabsdet = jnp.sum(jnp.log(jnp.abs(_diagonal(lu))), axis=-1)
-    inverse_t = column_lu_solve(lu, permutation, _eye_like(a), transpose=True)
+    logabsdet = jnp.sum(jnp.log(jnp.abs(diagonal_of(lu))), axis=-1)
+    inverse_t = column_lu_solve(lu, permutation, eye_like(a), transpose=True)
     t = jnp.sum(inverse_t * a_dot, axis=(-2, -1))
     if dtype_of(a).is_complex:
         return (sign, logabsdet), (sign * (1j * jnp.imag(t)), jnp.real(t))
@@ -258,7 +171,7 @@ def _slogdet_jvp(primals, tangents):
 
 def slogdet(a: Any) -> SlogdetResult:
     """(sign, log|det|) of each matrix: (0, -inf) for a singular one."""
-    a = _matrices(a, "slogdet", square=True)
+    a = matrices(a, "slogdet", square=True)
     sign, logabsdet = _slogdet(a) if not _eager(a) else _slogdet.fun(a)
     return SlogdetResult(sign, logabsdet)
 
@@ -266,7 +179,7 @@ def slogdet(a: Any) -> SlogdetResult:
 @custom_jvp
 def _det(a: Any) -> Any:
     lu, pivots, _ = bind(P.column_lu_p, a)
-    return _lu_sign(lu, pivots) * jnp.prod(jnp.abs(_diagonal(lu)), axis=-1)
+    return _lu_sign(lu, pivots) * jnp.prod(jnp.abs(diagonal_of(lu)), axis=-1)
 
 
 @_det.defjvp
@@ -275,14 +188,14 @@ def _det_jvp(primals, tangents):
     (a,), (a_dot,) = primals, tangents
     d = _det(a)
     adjugate = _adjugate(a, d)
-    return d, jnp.sum(_mT(adjugate) * a_dot, axis=(-2, -1))
+    return d, jnp.sum(mT(adjugate) * a_dot, axis=(-2, -1))
 
 
 def _adjugate(a: Any, d: Any) -> Any:
     """adj(a) = det(a) a^-1; where some matrix of the stack is exactly singular (det 0),
     the whole stack takes the SVD form, which is exact for any rank."""
     lu, _, permutation = bind(P.column_lu_p, a)
-    by_inverse = jnp.expand_dims(d, (-2, -1)) * column_lu_solve(lu, permutation, _eye_like(a))
+    by_inverse = jnp.expand_dims(d, (-2, -1)) * column_lu_solve(lu, permutation, eye_like(a))
     singular = jnp.any(jnp.equal(d, 0.0))
     return lax.cond(singular, lambda: jnp.where(jnp.equal(jnp.expand_dims(d, (-2, -1)), 0.0),
                                             _adjugate_svd(a), by_inverse),
@@ -296,13 +209,13 @@ def _adjugate_svd(a: Any) -> Any:
     others = jnp.where(jnp.eye(n, dtype=bool), 1.0, jnp.expand_dims(s, -2))
     cofactors = jnp.prod(convert(others, s.dtype), axis=-1)
     orientation = _det(u) * _det(vt)
-    scaled_ut = jnp.expand_dims(cofactors, -1) * _mH(u)
-    return jnp.expand_dims(orientation, (-2, -1)) * jnp.matmul(_mH(vt), scaled_ut)
+    scaled_ut = jnp.expand_dims(cofactors, -1) * mH(u)
+    return jnp.expand_dims(orientation, (-2, -1)) * jnp.matmul(mH(vt), scaled_ut)
 
 
 def det(a: Any) -> Any:
     """The determinant of each matrix of a stack."""
-    a = _matrices(a, "det", square=True)
+    a = matrices(a, "det", square=True)
     return _det(a) if not _eager(a) else _det.fun(a)
 
 
@@ -312,21 +225,21 @@ def det(a: Any) -> Any:
 
 def _symmetrized(a: Any) -> Any:
     """(a + a^H) / 2: symmetric, or Hermitian for complex a (as JAX's symmetrize_input)."""
-    return (a + _mH(a)) * 0.5
+    return (a + mH(a)) * 0.5
 
 
 def cholesky(a: Any, /, *, upper: bool = False, symmetrize_input: bool = True) -> Any:
     """L with a = L @ L.T (or U with a = U.T @ U when `upper`); NaNs where a is not positive
     definite. As in JAX, a is symmetrized first (so the derivative is symmetric too); with
     symmetrize_input=False only its lower triangle is read, as NumPy does."""
-    a = _matrices(a, "cholesky", square=True)
+    a = matrices(a, "cholesky", square=True)
     factor = bind(P.cholesky_p, _symmetrized(a) if symmetrize_input else a)
-    return _mT(factor) if upper else factor
+    return mT(factor) if upper else factor
 
 
 def qr(a: Any, mode: str = "reduced") -> Any:
     """QRResult(Q, R) for mode 'reduced' or 'complete'; R alone for mode 'r'."""
-    a = _matrices(a, "qr")
+    a = matrices(a, "qr")
     if mode not in ("reduced", "complete", "r"):
         raise ValueError(f"qr: mode {mode!r} is not supported; use 'reduced', 'complete' or 'r' "
                          "('raw' Householder reflectors are not available)")
@@ -335,12 +248,12 @@ def qr(a: Any, mode: str = "reduced") -> Any:
 
 
 def _hermitian_input(a: Any, UPLO: str | None, symmetrize_input: bool, op: str) -> Any:
-    a = _matrices(a, op, square=True)
+    a = matrices(a, op, square=True)
     if UPLO not in (None, "L", "U"):
         raise ValueError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
     if symmetrize_input:
         return _symmetrized(a)
-    return _mH(a) if UPLO == "U" else a  # the primitive reads the lower triangle
+    return mH(a) if UPLO == "U" else a  # the primitive reads the lower triangle
 
 
 def eigh(a: Any, UPLO: str | None = None, *, symmetrize_input: bool = True) -> EighResult:
@@ -361,7 +274,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True,
     """SVDResult(U, S, Vh) with a = U @ diag(S) @ Vh, S descending; S alone without
     compute_uv. Singular-vector derivatives need full_matrices=False (or square a) and are
     undefined where singular values repeat or vanish; S's derivative always exists."""
-    a = _matrices(a, "svd")
+    a = matrices(a, "svd")
     if hermitian:
         return _svd_hermitian(a, compute_uv)
     if not compute_uv:
@@ -374,12 +287,12 @@ def _svd_hermitian(a: Any, compute_uv: bool) -> Any:
     """numpy's hermitian=True: from eigh, singular values |w| descending, signs moved into Vh."""
     w, v = eigh(a, symmetrize_input=False)
     order = jnp.flip(jnp.argsort(jnp.abs(w), axis=-1), axis=-1)
-    s = _take_rows(jnp.expand_dims(jnp.abs(w), -1), order)[..., 0]
+    s = take_rows(jnp.expand_dims(jnp.abs(w), -1), order)[..., 0]
     if not compute_uv:
         return s
-    u = _mT(_take_rows(_mT(v), order))
-    signs = _take_rows(jnp.expand_dims(jnp.sign(w), -1), order)[..., 0]
-    return SVDResult(u, s, _mH(u * jnp.expand_dims(signs, -2)))
+    u = mT(take_rows(mT(v), order))
+    signs = take_rows(jnp.expand_dims(jnp.sign(w), -1), order)[..., 0]
+    return SVDResult(u, s, mH(u * jnp.expand_dims(signs, -2)))
 
 
 def svdvals(x: Any, /) -> Any:
@@ -390,7 +303,7 @@ def eig(a: Any) -> EigResult:
     """EigResult(eigenvalues, eigenvectors as columns) of general real matrices, complex, as
     numpy.linalg.eig gives them. Forward only (as a host step): derivatives raise; for
     symmetric matrices eigh is real, faster and differentiable."""
-    w, v = bind(P.eig_p, _matrices(a, "eig", square=True))
+    w, v = bind(P.eig_p, matrices(a, "eig", square=True))
     return EigResult(w, v)
 
 
@@ -467,7 +380,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Vector norms (ord None/2, inf, -inf, 0, 1, p) along one axis, matrix norms (None/'fro',
     'nuc', 1, -1, 2, -2, inf, -inf) over two, as numpy.linalg.norm; the 2-norm of a zero vector
     has derivative 0 (a subgradient) rather than NaN."""
-    x = _float(x, "norm")
+    x = float_operand(x, "norm")
     nd = len(shape(x))
     if axis is None:
         if ord is None:
@@ -487,7 +400,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 
 def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:
     """The array API's vector norm: over all of `axis` at once (all axes when None)."""
-    x = _float(x, "vector_norm")
+    x = float_operand(x, "vector_norm")
     nd = len(shape(x))
     axes = tuple(range(nd)) if axis is None else _axes("vector_norm", axis, nd)
     rest = [i for i in range(nd) if i not in axes]
@@ -499,14 +412,14 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any
 
 def matrix_norm(x: Any, /, *, keepdims: bool = False, ord: Any = "fro") -> Any:
     """The array API's matrix norm over the last two axes."""
-    x = _matrices(x, "matrix_norm")
+    x = matrices(x, "matrix_norm")
     nd = len(shape(x))
     return _matrix_norm(x, ord, (nd - 2, nd - 1), keepdims)
 
 
 def cond(x: Any, p: Any = None) -> Any:
     """The condition number of each matrix in the norm `p` (2-norm by default)."""
-    x = _matrices(x, "cond")
+    x = matrices(x, "cond")
     if p in (None, 2, -2):
         s = svd(x, compute_uv=False)
         return s[..., 0] / s[..., -1] if p in (None, 2) else s[..., -1] / s[..., 0]
@@ -526,7 +439,7 @@ def _pinv_rule(rcond: Any):
         cutoff = jnp.expand_dims(rcond * jnp.max(s, axis=-1, initial=0.0), -1)
         kept = s > cutoff
         s_inv = jnp.where(kept, 1.0 / jnp.where(kept, s, 1.0), 0.0)
-        return jnp.matmul(_mT(vt), jnp.expand_dims(s_inv, -1) * _mT(u))
+        return jnp.matmul(mT(vt), jnp.expand_dims(s_inv, -1) * mT(u))
 
     @pinv_fixed.defjvp
     def pinv_jvp(primals, tangents):
@@ -534,8 +447,8 @@ def _pinv_rule(rcond: Any):
         p = pinv_fixed(a)
         mm = jnp.matmul
         p_dot = (-mm(mm(p, a_dot), p)
-                 + mm(mm(p, _mT(p)), mm(_mT(a_dot), _eye_like(mm(a, p)) - mm(a, p)))
-                 + mm(_eye_like(mm(p, a)) - mm(p, a), mm(_mT(a_dot), mm(_mT(p), p))))
+                 + mm(mm(p, mT(p)), mm(mT(a_dot), eye_like(mm(a, p)) - mm(a, p)))
+                 + mm(eye_like(mm(p, a)) - mm(p, a), mm(mT(a_dot), mm(mT(p), p))))
         return p, p_dot
     return pinv_fixed
 
@@ -543,7 +456,7 @@ def _pinv_rule(rcond: Any):
 def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
     """The Moore-Penrose pseudo-inverse: singular values at most rcond * max(s) are dropped
     (NumPy's default rcond is 1e-15; `rtol=None` means max(M, N) * eps, as in the array API)."""
-    a = _matrices(a, "pinv")
+    a = matrices(a, "pinv")
     if rcond is None:
         rcond = rtol if rtol is not None else 1e-15
     if isinstance(rcond, Tracer):
@@ -556,8 +469,8 @@ def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tu
     """(x, residuals, rank, s) minimizing |b - a x|, through the pseudo-inverse. As in JAX the
     residuals are always computed (NumPy returns an empty array when rank < N or M <= N; ask
     for that with numpy_resid=True outside jit)."""
-    a, b = _common_float("lstsq", a, b)
-    a = _matrices(a, "lstsq")
+    a, b = common_float("lstsq", a, b)
+    a = matrices(a, "lstsq")
     m, n = shape(a)
     if len(shape(a)) != 2 or len(shape(b)) not in (1, 2) or shape(b)[0] != m:
         raise LinAlgError(f"lstsq: a must be 2-D and b (M,) or (M, K); got {shape(a)} and "
@@ -576,7 +489,7 @@ def lstsq(a: Any, b: Any, rcond: Any = None, *, numpy_resid: bool = False) -> tu
 
 def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
     """The number of singular values above tol (default max(s) * max(M, N) * eps)."""
-    A = _float(A, "matrix_rank")
+    A = float_operand(A, "matrix_rank")
     if len(shape(A)) < 2:
         return convert(jnp.any(jnp.not_equal(A, 0.0)), _np.dtype(_np.int64))
     s = svd(A, compute_uv=False, hermitian=hermitian)
@@ -598,11 +511,11 @@ def stop_gradient(x: Any) -> Any:
 
 def matrix_power(a: Any, n: int) -> Any:
     """a @ a @ ... (n times) by repeated squaring; n < 0 inverts first, n = 0 gives identity."""
-    a = _matrices(a, "matrix_power", square=True)
+    a = matrices(a, "matrix_power", square=True)
     if isinstance(n, Tracer) or not isinstance(n, (int, _np.integer)):
         raise TypeError(f"matrix_power: the exponent must be a static integer, got {n!r}")
     if n == 0:
-        return jnp.broadcast_to(_eye_like(a), shape(a))
+        return jnp.broadcast_to(eye_like(a), shape(a))
     base, n = (inv(a), -int(n)) if n < 0 else (a, int(n))
     result = None
     while n:
@@ -661,7 +574,7 @@ def _chain_product(arrays: list, split: dict, i: int, j: int) -> Any:
 
 def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
     """x with tensordot(a, x, x.ndim) = b."""
-    a, b = _common_float("tensorsolve", a, b)
+    a, b = common_float("tensorsolve", a, b)
     nd = len(shape(a))
     if axes is not None:
         rest = [i for i in range(nd) if i not in _axes("tensorsolve", axes, nd)]
@@ -677,7 +590,7 @@ def tensorsolve(a: Any, b: Any, axes: Any = None) -> Any:
 
 def tensorinv(a: Any, ind: int = 2) -> Any:
     """The inverse of a with respect to tensordot over its first `ind` axes."""
-    a = _float(a, "tensorinv")
+    a = float_operand(a, "tensorinv")
     if ind <= 0:
         raise ValueError("tensorinv: ind must be a positive integer")
     s = shape(a)

@@ -15,6 +15,7 @@ import numpy as _np
 from .. import lax
 from .. import numpy as jnp
 from ..ir import primitives as P
+from ..numpy import _matrices as _mx
 from ..numpy import linalg as _la
 from ..numpy._core import shape
 from ..tracer.core import bind
@@ -33,14 +34,14 @@ def _transposed(trans: Any, op: str) -> bool:
 
 def _right_hand_side(op: str, a: Any, b: Any) -> tuple[Any, Any, bool]:
     """(a, b as a stack of matrices with a's batch, whether b was a vector)."""
-    a, b = _la._common_float(op, a, b)
-    a = _la._matrices(a, op, square=True)
+    a, b = _mx.common_float(op, a, b)
+    a = _mx.matrices(a, op, square=True)
     vector = len(shape(b)) == len(shape(a)) - 1
     if vector:
         b = jnp.expand_dims(b, -1)
     if shape(b)[-2] != shape(a)[-1]:
         raise ValueError(f"{op}: b of shape {shape(b)} does not fit a of shape {shape(a)}")
-    a, b = _la._broadcast_batch(op, a, b)
+    a, b = _mx.broadcast_batch(op, a, b)
     return a, b, vector
 
 
@@ -57,10 +58,10 @@ def solve_triangular(a: Any, b: Any, trans: Any = 0, lower: bool = False,
 def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
              check_finite: bool = True) -> Any:
     """The Cholesky factor from a's `lower` (or upper) triangle, the other triangle zero."""
-    a = _la._matrices(a, "cholesky", square=True)
+    a = _mx.matrices(a, "cholesky", square=True)
     if lower:
         return bind(P.cholesky_p, a)
-    return _la._mT(bind(P.cholesky_p, _la._mT(a)))
+    return _mx.mT(bind(P.cholesky_p, _mx.mT(a)))
 
 
 def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,
@@ -84,7 +85,7 @@ def cho_solve(c_and_lower: tuple[Any, bool], b: Any, overwrite_b: bool = False,
 
 def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple[Any, Any]:
     """(lu, piv): L (unit diagonal) and U packed in lu; row i was swapped with row piv[i]."""
-    lu_, pivots, _ = bind(P.lu_p, _la._matrices(a, "lu_factor"))
+    lu_, pivots, _ = bind(P.lu_p, _mx.matrices(a, "lu_factor"))
     return lu_, pivots
 
 
@@ -103,20 +104,20 @@ def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False, check_finite:
        p_indices: bool = False) -> tuple:
     """(p, l, u) with a = p @ l @ u (or (p @ l, u) with permute_l); p as row indices with
     p_indices (a = l[p] @ u)."""
-    a = _la._matrices(a, "lu")
+    a = _mx.matrices(a, "lu")
     m, n = shape(a)[-2:]
     k = min(m, n)
     lu_, _, permutation = bind(P.lu_p, a)
     rows = jnp.arange(m)[:, None]
     lower = jnp.where(rows > jnp.arange(k), lu_[..., :, :k], jnp.eye(m, k, dtype=lu_.dtype))
     upper = jnp.where(jnp.arange(k)[:, None] <= jnp.arange(n), lu_[..., :k, :], 0.0)
-    inverse = _la._inverse_permutation(permutation)
+    inverse = _mx.inverse_permutation(permutation)
     if p_indices:
         p = inverse
     else:
         p = jnp.astype(jnp.equal(jnp.expand_dims(permutation, -2), rows), a.dtype)
     if permute_l:
-        return _la._take_rows(lower, inverse), upper
+        return _mx.take_rows(lower, inverse), upper
     return p, lower, upper
 
 
@@ -185,7 +186,7 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = MAX_SQU
     """The matrix exponential of each matrix of a stack. A is scaled by 2**-s so that its
     1-norm fits the Pade approximant, and the result squared s times (s <= max_squarings;
     a matrix that needs more gives NaNs, as in JAX)."""
-    A = _la._matrices(A, "expm", square=True)
+    A = _mx.matrices(A, "expm", square=True)
     coefficients, theta = _PADE[_np.dtype(A.dtype)]
     norm = jnp.max(jnp.sum(jnp.abs(A), axis=-2), axis=-1)  # the 1-norm of each matrix
     squarings = jnp.maximum(0.0, jnp.ceil(jnp.log2(norm / theta)))
@@ -207,7 +208,7 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = MAX_SQU
 
 def _pade(A: Any, b: tuple[float, ...]) -> Any:
     """(V - U)^-1 (V + U) with U = A (odd terms), V = even terms of the Pade numerator."""
-    eye = jnp.broadcast_to(_la._eye_like(A), shape(A))
+    eye = jnp.broadcast_to(_mx.eye_like(A), shape(A))
     A2 = jnp.matmul(A, A)
     if len(b) == 14:  # degree 13: Higham's evaluation with 6 products
         A4 = jnp.matmul(A2, A2)
