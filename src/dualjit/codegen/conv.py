@@ -86,12 +86,6 @@ def _with_scratch(k: KernelBuilder, sizes: list[tuple[DType, int]], body: Callab
         b.call(free, [pointer])
 
 
-def _fill_zeros(k: KernelBuilder, ptr: L.Value, dtype: DType, count: int) -> None:
-    memset = k.module.declare_intrinsic("llvm.memset", [PTR, I64])
-    k.b.call(memset, [ptr, L.Constant(L.IntType(8), 0), i64(count * dtype.np.itemsize),
-                      const(I1, 0)])
-
-
 def _at(k: KernelBuilder, base: L.Value, dtype: DType, index: L.Value) -> L.Value:
     return k.b.gep(base, [index], inbounds=True, source_etype=MEM[dtype])
 
@@ -305,7 +299,8 @@ def _gemm_tiles(k: KernelBuilder, e: Eqn, geo: ConvGeometry, weights, columns, p
 
 
 class _ColumnRun:
-    """Copies one run of an example's windows into the columns (zeros written already)."""
+    """Copies one run of an example's windows into the columns, zeros where a window element
+    is padding or a hole."""
 
     def __init__(self, k, e, geo: ConvGeometry, g, n, columns):
         self.k, self.x, self.geo, self.g, self.n, self.columns = k, e.inputs[0], geo, g, n, columns
@@ -318,8 +313,11 @@ class _ColumnRun:
         def copy(v, index):
             value = k.load(self.x, _axes(geo.lhs_spec, self.n, channel, [*sources, index]))
             k.b.store(value, _at(k, dst, geo.dtype, v))
+
+        def zero(v):  # padding and holes
+            k.b.store(_zero(geo.dtype), _at(k, dst, geo.dtype, v))
         _run(k, length, coef, offset, geo.spatial[last], geo.lhs_dilation[last], inside, copy,
-             None)
+             zero if geo.reads_outside else None)
 
 
 def _columns_along_kernel(k, geo: ConvGeometry, g, j, fill: _ColumnRun) -> None:
@@ -364,9 +362,8 @@ def _columns_along_output(k, geo: ConvGeometry, g, j, fill: _ColumnRun) -> None:
 
 def _im2col(k, e, geo: ConvGeometry, g, first, count, columns) -> None:
     """columns[(c, offset), (j, q)] (or its transpose when runs follow the kernel's last
-    axis) = x[first + j, c, source(q, offset)], zero where that is padding or a hole."""
-    if geo.reads_outside:  # padding and holes: one memset, then only the inside is copied
-        _fill_zeros(k, columns, geo.dtype, geo.rows * geo.tile * geo.positions)
+    axis) = x[first + j, c, source(q, offset)], zero where that is padding or a hole (each
+    element written once: the in-bounds part of a run is a plain copy, zeros around it)."""
     along = _columns_along_kernel if geo.kernel_inner else _columns_along_output
 
     def example(j):
