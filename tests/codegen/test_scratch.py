@@ -97,3 +97,7 @@ def test_scratch_keeps_one_set_within_its_limit():
     held = big.take()
     big.give(held)
     assert big.take() is not held  # too large to hold between calls
+    unkept = Scratch([(1000, np.uint8)], keep=False)  # (a kernel among several)
+    held = unkept.take()
+    unkept.give(held)
+    assert unkept.take() is not held

@@ -235,10 +235,12 @@ class Scratch:
     KEEP_MAX_BYTES = 128 << 20
     __slots__ = ("specs", "_free", "_keep")
 
-    def __init__(self, specs: Sequence[tuple[int, type]]):
+    def __init__(self, specs: Sequence[tuple[int, type]], keep: bool = True):
+        """keep=False: fresh temporaries every call (kernels of a multi-kernel function,
+        whose temporaries would otherwise all be held at once between calls)."""
         self.specs = list(specs)
         self._free: list[list[np.ndarray]] = []
-        self._keep = 0 < sum(n * np.dtype(d).itemsize for n, d in self.specs) \
+        self._keep = keep and 0 < sum(n * np.dtype(d).itemsize for n, d in self.specs) \
             <= self.KEEP_MAX_BYTES
 
     def take(self) -> list[np.ndarray]:

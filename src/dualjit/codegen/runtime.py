@@ -37,7 +37,10 @@ class _Kernel:
 
     __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "blas_flops", "scratch")
 
-    def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool):
+    def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool,
+                 single: bool = True):
+        """single: the only kernel of its function (only then are its temporaries kept
+        between calls: callers.Scratch)."""
         self.plan, self.segment, self.flat = plan, plan.segment, plan.flat
         seg = plan.segment
         if builtin_entries:  # a builtin: no ctypes argument conversion per call
@@ -49,7 +52,7 @@ class _Kernel:
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
         if self.blas_flops:
             self.call = threads.with_blas_threads(self.call, self.blas_flops)
-        self.scratch = Scratch([(n, np.uint8) for n in seg.slot_bytes])
+        self.scratch = Scratch([(n, np.uint8) for n in seg.slot_bytes], keep=single)
         self.chunk_call = None
         if plan.flat is not None:
             flat = plan.flat.segment
@@ -178,7 +181,8 @@ class CompiledFunction:
         return CompiledModule(text, codegen_opt=self.plan.codegen_level)
 
     def _bind_steps(self, builtin_entries: bool) -> list:
-        return [_Kernel(s, self.compiled, builtin_entries) if isinstance(s, KernelPlan)
+        single = len(self.plan.kernels) == 1
+        return [_Kernel(s, self.compiled, builtin_entries, single) if isinstance(s, KernelPlan)
                 else _HostStep(s) for s in self.plan.steps]
 
     def _make_callers(self, builtin_entries: bool) -> None:
