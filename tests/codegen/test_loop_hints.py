@@ -34,8 +34,17 @@ def loop_hints(steps):
     return {(big[g], g.loops) for g in kernel.segment.groups}, small_math
 
 
+def few(small, big):
+    """At most MANY_LOOPS loop nests: max(small), exp(...) summed, and the update of big."""
+    small = jnp.exp(small - jnp.max(small))
+    return big * 0.5 + jnp.sum(small)
+
+
 def test_a_kernel_of_few_loop_nests_leaves_llvm_its_loop_choices():
-    assert loop_hints(3) == ({(False, TUNED), (True, TUNED)}, {FAST})
+    (kernel,) = plan_function(dj.make_ir(few)(*ARGS)).kernels
+    groups = [g for g in kernel.segment.groups if g.library is None]
+    assert 1 < len(groups) <= schedule.MANY_LOOPS
+    assert {(g.loops, g.math) for g in groups} == {(TUNED, FAST)}
 
 
 def test_a_kernel_of_many_loop_nests_gets_plain_small_loops_and_no_unrolling():

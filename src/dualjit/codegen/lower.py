@@ -284,9 +284,9 @@ class KernelBuilder:
         """The scalar value of `atom` at multi-index `idx` (rank-0 atoms ignore idx)."""
         if isinstance(atom, Literal):
             return literal(atom)
-        if atom.type.shape == ():
+        if not atom.type.shape:
             idx = []
-        key = (atom, tuple(id(i) for i in idx))
+        key = (atom, tuple(map(id, idx)))
         found = self.memo.get(key)
         if found is not None:
             return found[0]
@@ -294,7 +294,8 @@ class KernelBuilder:
             out = self.load(atom, idx)
         else:
             eqn = self.segment.producer[atom]
-            rules = C.complex_rules if touches_complex(eqn) else fused_rules
+            rules = C.complex_rules if self.segment.complex and touches_complex(eqn) \
+                else fused_rules
             out = rules.get(eqn.primitive, fused_rules[eqn.primitive])(self, eqn, idx)
         self.memo[key] = (out, idx)  # holding idx keeps the ids in the key from being reused
         return out
