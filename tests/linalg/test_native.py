@@ -270,3 +270,16 @@ def test_jit_of_solve_is_one_kernel_without_host_steps():
     plan = f.lower(a, b).plan()
     assert not plan.host_steps and len(plan.kernels) == 1
     np.testing.assert_allclose(f(a, b), np.linalg.solve(a, b), rtol=1e-10)
+
+
+def test_plan_of_one_equation_kernels_prints(monkeypatch):
+    """Cut into one-equation kernels (DUALJIT_MAX_KERNEL_EQNS=1, to profile step by step),
+    a kernel can be a lone iota loop: its plan line must not read an operand it lacks."""
+    from dualjit.codegen import schedule
+
+    monkeypatch.setattr(schedule, "MAX_KERNEL_EQNS", 1)
+    a = _spd((5, 5), np.float64)
+    plan, native, reference = _run(jnp.linalg.inv, a)  # its identity starts with an iota
+    text = str(plan)
+    assert "= iota" in text and "column_lu" in text
+    _close(native, reference, np.float64)

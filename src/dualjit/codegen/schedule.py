@@ -979,12 +979,20 @@ def _kernel_lines(kernel: KernelPlan, names: dict[Var, str]) -> list[str]:
     return lines
 
 
+def _group_head(group) -> str:
+    """Only the line of the group's kind is made (a loop's first equation may be an iota,
+    which has no operand for a reduction's line to read)."""
+    if group.kind == LOOP:
+        return f"loop over {group.values[0].type}"
+    if group.kind == REDUCE:
+        return f"reduction loop over {group.eqns[0].inputs[0].type}"
+    return group.eqns[0].primitive.name
+
+
 def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
     lines = []
     for group in seg.groups:
-        head = {LOOP: f"loop over {group.values[0].type}",
-                REDUCE: f"reduction loop over {group.eqns[0].inputs[0].type}",
-                ROOT: f"{group.eqns[0].primitive.name}"}[group.kind]
+        head = _group_head(group)
         notes = [f"math: {group.math}"] + ([f"calls {group.library}"] if group.library else [])
         anchors = [v for v in group.computed if v not in group.values]
         notes += [f"anchors in registers: {_names(anchors, names)}"] if anchors else []
