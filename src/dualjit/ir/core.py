@@ -223,10 +223,15 @@ def _same_scalar(a: Any, b: Any) -> bool:
 Atom = Var | Literal
 
 
+_EMPTY_PARAMS_HASH = hash(())
+
+
 class FrozenDict(dict):
     """An immutable, hashable dict used for equation params."""
 
     def __hash__(self) -> int:  # type: ignore[override]
+        if not self:  # (most equations have no params: CSE hashes every equation's)
+            return _EMPTY_PARAMS_HASH
         return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
 
     def _readonly(self, *args: Any, **kwargs: Any) -> None:
@@ -390,7 +395,9 @@ def sub_functions(eqn: Eqn) -> list[Function]:
 
 def has_effects(eqn: Eqn) -> bool:
     """The equation is effectful, or applies a sub-Function that contains an effect."""
-    return eqn.primitive.effectful or any(function_has_effects(f) for f in sub_functions(eqn))
+    if eqn.primitive.effectful:
+        return True
+    return bool(eqn.params) and any(function_has_effects(f) for f in sub_functions(eqn))
 
 
 def function_has_effects(fn: Function) -> bool:

@@ -41,8 +41,12 @@ def _shape_str(t: TensorType) -> str:
 
 def _elementwise_type(name: str, types: Sequence[TensorType], allowed: Sequence[DType]) -> TensorType:
     first = types[0]
-    if first.dtype in allowed and all(t == first for t in types):
-        return first  # the common case: operands of one type (types are immutable)
+    if first.dtype in allowed:
+        for t in types:
+            if t is not first and t != first:
+                break
+        else:
+            return first  # the common case: operands of one type (types are immutable)
     dtype = first.dtype
     if any(t.dtype is not dtype for t in types):
         raise IRError(f"{name}: operand dtypes differ: " + ", ".join(_shape_str(t) for t in types))
