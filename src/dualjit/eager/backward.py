@@ -131,54 +131,67 @@ class Graph:
         stack = list(roots)
         while stack:
             for src in stack.pop().inputs:
-                if isinstance(src, Node) and src not in reached:
+                if (type(src) is Node or isinstance(src, Node)) and src not in reached:
                     reached.add(src)
                     stack.append(src)
         self.nodes = nodes = sorted(reached, key=_creation_order)
-        self.index = index = {node: k for k, node in enumerate(nodes)}
+        self._index: dict[Node, int] | None = None
         self.leaves: list[Tensor] = []
         self.consts: list[Any] = []
         self.codes: list[tuple] = []  # per node, the code of each input (see below)
         self.stale: list[tuple] = []  # (code, what) of values changed in place since use
         self.python = False
         self._wrt: list[tuple] | None = None
-        leaves, consts, all_codes, leaf_codes = self.leaves, self.consts, self.codes, {}
-        for node in nodes:
+        leaves, consts, all_codes, stale = self.leaves, self.consts, self.codes, self.stale
+        # An input's code: 3k for the k-th node, 3i + LEAF for the i-th leaf, 3j + CONST for
+        # the j-th constant. One dict keyed by id() holds the codes of nodes and leaves (every
+        # object in the graph is alive while it is numbered, so the ids are distinct).
+        code_of: dict[int, int] = {}
+        functions = []
+        for k, node in enumerate(nodes):
             if node.freed and check_freed:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Saved intermediate "
                     "values of the graph are freed when you call .backward(). Specify "
                     "retain_graph=True if you need to backward through the graph a second time.")
-            # An input's code: 3k for the k-th node, 3i + LEAF for the i-th leaf, 3j + CONST
-            # for the j-th constant.
             codes = []
             for src in node.inputs:
-                if isinstance(src, Node):
-                    codes.append(3 * index[src])
-                elif isinstance(src, Tensor):
-                    code = leaf_codes.get(id(src))
-                    if code is None:
-                        code = leaf_codes[id(src)] = 3 * len(leaves) + LEAF
+                code = code_of.get(id(src))
+                if code is None:
+                    if isinstance(src, Tensor):
+                        code = code_of[id(src)] = 3 * len(leaves) + LEAF
                         leaves.append(src)
-                    codes.append(code)
-                else:
-                    codes.append(3 * len(consts) + CONST)
-                    consts.append(src)
+                    else:  # (a constant: not in code_of, as equal constants may share an id)
+                        code = 3 * len(consts) + CONST
+                        consts.append(src)
+                codes.append(code)
+            code_of[id(node)] = 3 * k
             if node.counter[0] != node.version:
-                self.stale.append((3 * index[node], node))
+                stale.append((3 * k, node))
             checks = node.checks  # (position, counter, version) triples, flat
-            for j in range(0, len(checks), 3):
-                counter, version = checks[j + 1], checks[j + 2]
-                if counter[0] != version:
-                    i = checks[j]
-                    self.stale.append((codes[i], (node, i, counter[0], version)))
-            if node.extras is not None and node.extras[0] or type(node) is not Node:
-                self.python = True  # hooks on a non-leaf tensor, or a custom Function
+            if checks:
+                for j in range(0, len(checks), 3):
+                    counter, version = checks[j + 1], checks[j + 2]
+                    if counter[0] != version:
+                        i = checks[j]
+                        stale.append((codes[i], (node, i, counter[0], version)))
+            if type(node) is Node:
+                functions.append(id(node.function))
+                if node.extras is not None and node.extras[0]:
+                    self.python = True  # hooks on a non-leaf tensor
+            else:  # a custom Function (Python)
+                functions.append(id(node.function) if node.function is not None else type(node))
+                self.python = True
             all_codes.append(tuple(codes))
-        self.key = (tuple(all_codes),
-                    tuple([id(n.function) if n.function is not None else type(n)
-                           for n in nodes]))
+        self.key = (tuple(all_codes), tuple(functions))
+
+    @property
+    def index(self) -> dict[Node, int]:
+        """Each node's position in `nodes`."""
+        if self._index is None:
+            self._index = {node: k for k, node in enumerate(self.nodes)}
+        return self._index
 
     @property
     def wrt(self) -> list[tuple]:
