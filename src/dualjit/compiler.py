@@ -30,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from .eager.tensor import Tensor, is_grad_enabled, make_tensor, native_steps, record_op, write_storage
+from .eager.tensor import (
+    Tensor,
+    is_grad_enabled,
+    make_tensor,
+    native_steps,
+    note_version_change,
+    record_op,
+    write_storage,
+)
 from .ir import Function, TensorType, as_dtype
 from .tracer.core import Builder, Tracer, current_builder
 
@@ -307,6 +315,7 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
                     grad._value = grad_value
                 if version is not None:
                     t._counter[0] = version
+                    note_version_change()
             for a, value in arg_saved:
                 a._value = value
     if captures:

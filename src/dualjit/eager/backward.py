@@ -30,8 +30,10 @@ from .tensor import (
     Tensor,
     extra_of,
     is_grad_enabled,
+    last_version_change,
     make_tensor,
     native_steps,
+    note_version_change,
     record_op,
     set_grad_enabled,
     source_of,
@@ -141,13 +143,17 @@ class Graph:
         self.codes: list[tuple] = []  # per node, the code of each input (see below)
         self.stale: list[tuple] = []  # (code, what) of values changed in place since use
         self.python = False
+        self.has_extras = False  # whether a node has hooks or a retained tensor
         self._wrt: list[tuple] | None = None
-        leaves, consts, all_codes, stale = self.leaves, self.consts, self.codes, self.stale
+        leaves, consts, all_codes = self.leaves, self.consts, self.codes
         # An input's code: 3k for the k-th node, 3i + LEAF for the i-th leaf, 3j + CONST for
-        # the j-th constant. One dict keyed by id() holds the codes of nodes and leaves (every
-        # object in the graph is alive while it is numbered, so the ids are distinct).
-        code_of: dict[int, int] = {}
+        # the j-th constant. Nodes are keyed by themselves (identity hash), leaf Tensors by
+        # id() (every one is alive while the graph is numbered, so the ids are distinct).
+        node_code: dict[Node, int] = {}
+        leaf_code: dict[int, int] = {}
         functions = []
+        # (no counter written since the oldest node was recorded: no check can fail)
+        unchanged = last_version_change[0] < nodes[0].seq if nodes else True
         for k, node in enumerate(nodes):
             if node.freed and check_freed:
                 raise RuntimeError(
@@ -157,34 +163,49 @@ class Graph:
                     "retain_graph=True if you need to backward through the graph a second time.")
             codes = []
             for src in node.inputs:
-                code = code_of.get(id(src))
-                if code is None:
-                    if isinstance(src, Tensor):
-                        code = code_of[id(src)] = 3 * len(leaves) + LEAF
+                kind = type(src)
+                if kind is Node:
+                    codes.append(node_code[src])
+                elif kind is ndarray:
+                    codes.append(3 * len(consts) + CONST)
+                    consts.append(src)
+                elif isinstance(src, Node):
+                    codes.append(node_code[src])
+                elif isinstance(src, Tensor):
+                    code = leaf_code.get(id(src))
+                    if code is None:
+                        code = leaf_code[id(src)] = 3 * len(leaves) + LEAF
                         leaves.append(src)
-                    else:  # (a constant: not in code_of, as equal constants may share an id)
-                        code = 3 * len(consts) + CONST
-                        consts.append(src)
-                codes.append(code)
-            code_of[id(node)] = 3 * k
-            if node.counter[0] != node.version:
-                stale.append((3 * k, node))
-            checks = node.checks  # (position, counter, version) triples, flat
-            if checks:
-                for j in range(0, len(checks), 3):
-                    counter, version = checks[j + 1], checks[j + 2]
-                    if counter[0] != version:
-                        i = checks[j]
-                        stale.append((codes[i], (node, i, counter[0], version)))
+                    codes.append(code)
+                else:  # (a constant of another kind: a Tracer, a NumPy scalar...)
+                    codes.append(3 * len(consts) + CONST)
+                    consts.append(src)
+            node_code[node] = 3 * k
+            if not unchanged:
+                self._note_stale(k, node, codes)
             if type(node) is Node:
                 functions.append(id(node.function))
-                if node.extras is not None and node.extras[0]:
-                    self.python = True  # hooks on a non-leaf tensor
+                if node.extras is not None:
+                    self.has_extras = True
+                    if node.extras[0]:
+                        self.python = True  # hooks on a non-leaf tensor
             else:  # a custom Function (Python)
                 functions.append(id(node.function) if node.function is not None else type(node))
                 self.python = True
+                self.has_extras = self.has_extras or node.extras is not None
             all_codes.append(tuple(codes))
         self.key = (tuple(all_codes), tuple(functions))
+
+    def _note_stale(self, k: int, node: Node, codes: list[int]) -> None:
+        """Note the k-th node's output and checked inputs whose version moved since use."""
+        if node.counter[0] != node.version:
+            self.stale.append((3 * k, node))
+        checks = node.checks  # (position, counter, version) triples, flat
+        for j in range(0, len(checks), 3):
+            counter, version = checks[j + 1], checks[j + 2]
+            if counter[0] != version:
+                i = checks[j]
+                self.stale.append((codes[i], (node, i, counter[0], version)))
 
     @property
     def index(self) -> dict[Node, int]:
@@ -231,6 +252,7 @@ class Graph:
 
 
 _creation_order = operator.attrgetter("seq")
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,9 +359,9 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
     entry = _cached_fused(graph, root_ks, targets, key)
     if graph.stale:
         graph.check_versions(set(entry.codes))
-    sources = ([n.value for n in graph.nodes], [t._value for t in graph.leaves], graph.consts,
-               root_cts)
-    args = [sources[kind][k] for kind, k in entry.picks]
+    nodes, leaves, consts = graph.nodes, graph.leaves, graph.consts
+    args = [nodes[k].value if kind == NODE else leaves[k]._value if kind == LEAF else
+            consts[k] if kind == CONST else root_cts[k] for kind, k in entry.picks]
     for a in args:
         if type(a) is not ndarray:
             return apply_function(entry.function, *args)  # traced (dj.compile): inline it
@@ -604,6 +626,8 @@ def _targets(graph: Graph | None, inputs: list[Tensor] | None) -> tuple[list, li
             return [], []
         tensors = list(graph.leaves)
         codes = [3 * i + LEAF for i in range(len(graph.leaves))]
+        if not graph.has_extras:  # (no node has a retained tensor)
+            return tensors, codes
         for k, node in enumerate(graph.nodes):
             if node.extras is not None and node.retained is not None:
                 t = node.retained()
@@ -725,6 +749,7 @@ def _accumulate_array(t: Tensor, value: Any, given: set) -> None:
     elif type(t._grad._value) is ndarray and type(value) is ndarray:
         t._grad._value += value
         version_counter(t._grad)[0] += 1
+        note_version_change()
     else:
         t._grad = make_tensor(t._grad._value + value)
 

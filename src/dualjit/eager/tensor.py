@@ -129,6 +129,16 @@ class inference_mode(no_grad):
 
 _node_counter = itertools.count()
 
+# The creation number (a Node.seq) drawn right after the latest write to any version counter:
+# a graph whose oldest node is newer saw no in-place change since it was recorded, so
+# backward() can skip reading its version checks. Every write to a counter must call
+# note_version_change() after it (then a node that read the old version is older).
+last_version_change = [-1]
+
+
+def note_version_change() -> None:
+    last_version_change[0] = next(_node_counter)
+
 
 class Node:
     """A recorded operation (a tensor's grad_fn).
@@ -737,6 +747,7 @@ def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
     if counter is None:
         counter = t._counter = [0]
     counter[0] += 1
+    last_version_change[0] = next(_node_counter)  # (note_version_change, inlined)
     return True
 
 
@@ -794,6 +805,7 @@ def write_storage(t: Tensor, new: Any) -> None:
             extra.alias_of._value = new
     counter = version_counter(t)
     counter[0] += 1
+    note_version_change()
     if t._extra is not None:
         t._extra.view_version = counter[0]
 
@@ -2047,6 +2059,7 @@ class Tensor:
             self._value[np_key] = _unwrap(value)
             counter = version_counter(self)
             counter[0] += 1
+            note_version_change()
             if self._extra is not None:
                 self._extra.view_version = counter[0]
             return
