@@ -109,3 +109,28 @@ def test_a_write_in_one_step_does_not_leak_into_the_next_steps_gradient():
         with dj.no_grad():
             w -= 0.1 * w.grad
             w.grad = None
+
+
+# -- the operators' per-dtype cache of recorded Functions (False: a dtype not recorded) --------
+
+@pytest.mark.parametrize("dtype", [dj.float32, dj.float64])
+def test_an_operator_records_each_float_dtype_after_an_integer_use_of_the_same_shapes(dtype):
+    ints = dj.tensor(np.array([1, 2, 3], dtype=np.int32))
+    assert (ints * ints).grad_fn is None and (ints * ints).numpy().tolist() == [1, 4, 9]
+    x = dj.tensor(np.array([1.0, 2.0, 3.0]), dtype=dtype, requires_grad=True)
+    y = dj.tensor(np.array([0.5, -2.0, 4.0]), dtype=dtype)
+    out = x * y - y * x * x
+    assert out.grad_fn is not None and out.dtype == dtype
+    out.sum().backward()
+    xv, yv = np.array([1.0, 2.0, 3.0]), np.array([0.5, -2.0, 4.0])
+    np.testing.assert_allclose(x.grad.numpy().astype(np.float64), yv - 2.0 * yv * xv,
+                               rtol=1e-6)
+
+
+def test_an_operator_under_no_grad_then_with_grad_records_the_second_time():
+    x, y = leaf([1.0, 2.0]), constant([3.0, 4.0])
+    with dj.no_grad():
+        assert (x * y).grad_fn is None
+    out = (x * y).sum()
+    out.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])

@@ -419,8 +419,17 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     """
     new_tensor, mode = _tensor_new, _grad_mode
     new_node, node_counter = object.__new__, _node_counter
-    functions: dict[tuple, Any] = {}  # this operator's recorded Functions (see op_function)
+    functions: dict[tuple, Any] = {}  # this operator's recorded Functions (see op_function),
+    # or False for operands of a dtype it does not record (not float or complex)
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
+
+    def differentiable(dtype, xv, yv):
+        """The recorded Function for operands of this dtype and shapes, or False (the result
+        of same-dtype operands has their dtype, so the dtype decides whether to record)."""
+        function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ()) \
+            if dtype.kind in "fc" else False
+        functions[(dtype, xv.shape, yv.shape)] = function
+        return function
 
     def method(t, other):  # t: the Tensor whose method this is; x (op) y is t (op) other
         tv = t._value        # or, reflected, other (op) t
@@ -442,7 +451,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
             x, y = (other, t) if reflected else (t, other)
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
-        if type(xv) is ndarray and type(yv) is ndarray:
+        if type(xv) is ndarray is type(yv):
             value = fast(xv, yv)
             if type(value) is not ndarray:
                 value = np.asarray(value)
@@ -452,12 +461,12 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._value = value
         out._grad = None
         out._extra = None
-        if record and mode.enabled and value.dtype.kind in "fc":
-            key = (dtype, xv.shape, yv.shape)  # (both operands have that dtype here)
-            function = functions.get(key)
+        function = False
+        if record and mode.enabled:
+            function = functions.get((dtype, xv.shape, yv.shape))
             if function is None:
-                function = functions[key] = op_function(
-                    (name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
+                function = differentiable(dtype, xv, yv)
+        if function is not False:
             # Each input's source (its node, itself as a leaf, or its value) and the version
             # checks of inputs not produced by a node: source_of and record_op's checks,
             # inlined (the views among the inputs were synchronized above).
