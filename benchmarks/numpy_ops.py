@@ -42,6 +42,31 @@ def cumsum_grad():
     return impls
 
 
+def cumsum_grad_nonlinear():
+    """The gradient of sum(sin(cumsum(x)) * w): reversed running sum of cos(cumsum(x)) * w.
+    It depends on x (the gradient of sum(cumsum(x) * w) does not, and XLA folds all of it
+    into a constant at compile time, so JAX's time for that one is a copy)."""
+    import dualjit as dj
+    import dualjit.numpy as jnp
+
+    x, w = _data()
+    x = x * 1e-3
+    grad = dj.jit(dj.grad(lambda v: jnp.sum(jnp.sin(jnp.cumsum(v)) * w)))
+    grad(x)
+    impls = {"dualjit": lambda: grad(x),
+             "numpy (by hand)": lambda: np.cumsum((np.cos(np.cumsum(x)) * w)[::-1])[::-1].copy()}
+    if _have("jax"):
+        import jax
+        import jax.numpy as jjnp
+
+        jw = jjnp.asarray(w)
+        jgrad = jax.jit(jax.grad(lambda v: jjnp.sum(jjnp.sin(jjnp.cumsum(v)) * jw)))
+        jx = jjnp.asarray(x)
+        jgrad(jx).block_until_ready()
+        impls["jax"] = lambda: jgrad(jx).block_until_ready()
+    return impls
+
+
 def cumsum_forward():
     import dualjit as dj
     import dualjit.numpy as jnp
@@ -82,6 +107,7 @@ def sort():
 
 NUMPY_WORKLOADS = {
     "cumsum grad, f64[1e6]": cumsum_grad,
+    "cumsum grad through sin, f64[1e6]": cumsum_grad_nonlinear,
     "cumsum, f64[1e6]": cumsum_forward,
     "sort, f64[1e6]": sort,
 }
