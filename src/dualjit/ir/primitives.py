@@ -1194,10 +1194,16 @@ impl_rules[triangular_solve_p] = linalg_impl.triangular_solve
 lu_p = new_primitive("lu", multiple_results=True)
 
 
-def _lu_shape(a):
-    m, n = _matrices("lu", a, allowed=INEXACT)
+def _lu_types(name, a, permuted_axis):
+    """Factors packed like a, pivots, and the permutation of rows (-2) or columns (-1)."""
+    m, n = _matrices(name, a, allowed=INEXACT)
     batch = a.shape[:-2]
-    return [a, TensorType(DType.int32, batch + (min(m, n),)), TensorType(DType.int32, batch + (m,))]
+    return [a, TensorType(DType.int32, batch + (min(m, n),)),
+            TensorType(DType.int32, batch + (a.shape[permuted_axis],))]
+
+
+def _lu_shape(a):
+    return _lu_types("lu", a, -2)
 
 
 shape_rules[lu_p] = _lu_shape
@@ -1549,9 +1555,7 @@ column_lu_p = new_primitive("column_lu", multiple_results=True)
 
 
 def _column_lu_shape(a):
-    m, n = _matrices("column_lu", a, allowed=INEXACT)
-    batch = a.shape[:-2]
-    return [a, TensorType(DType.int32, batch + (min(m, n),)), TensorType(DType.int32, batch + (n,))]
+    return _lu_types("column_lu", a, -1)
 
 
 shape_rules[column_lu_p] = _column_lu_shape
