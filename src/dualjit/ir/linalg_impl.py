@@ -183,18 +183,24 @@ def triangular_solve(a: np.ndarray, b: np.ndarray, *, left_side: bool, lower: bo
                      transpose_a: bool, unit_diagonal: bool) -> np.ndarray:
     """x with op(a) x = b (left_side) or x op(a) = b; op(a) = a.T if transpose_a. Only a's
     `lower` (or upper) triangle is read, and not its diagonal if `unit_diagonal`."""
+    return _with_triangle("trsm", _triangular_numpy, a, b, left_side, lower, transpose_a,
+                          unit_diagonal)
+
+
+def _with_triangle(blas_name, numpy_fallback, a, b, *flags):
+    """BLAS's `blas_name` (trsm or trmm, the same flags) over the stacks of a and b when
+    found, else `numpy_fallback`; the result has b's shape."""
     a, b = np.asarray(a), np.asarray(b)
     dtype = np.result_type(a.dtype, b.dtype)
     a_stack = np.ascontiguousarray(_flat(a), dtype=dtype)
     b_stack, batch = _stack(b.astype(dtype, copy=False))
-    trsm = _routine("trsm", dtype)
+    routine = _routine(blas_name, dtype)
     if b_stack.size == 0:
         return b_stack.reshape(b.shape)
-    if trsm is None:
-        x = _triangular_numpy(a_stack, b_stack, left_side, lower, transpose_a, unit_diagonal)
+    if routine is None:
+        x = numpy_fallback(a_stack, b_stack, *flags)
     else:
-        x = _triangular_lapack(trsm, a_stack, b_stack, left_side, lower, transpose_a,
-                               unit_diagonal)
+        x = _triangular_lapack(routine, a_stack, b_stack, *flags)
     return x.reshape(b.shape)
 
 
@@ -310,19 +316,8 @@ def triangular_product(a: np.ndarray, b: np.ndarray, *, left_side: bool, lower: 
     """op(t) @ b (left_side) or b @ op(t), t the `lower` (or upper) triangle of a, with ones
     on its diagonal if `unit_diagonal`; op(t) = t.T if transpose_a. BLAS's trmm (the same
     flags as trsm) when found, else numpy over the triangle only."""
-    a, b = np.asarray(a), np.asarray(b)
-    dtype = np.result_type(a.dtype, b.dtype)
-    a_stack = np.ascontiguousarray(_flat(a), dtype=dtype)
-    b_stack, batch = _stack(b.astype(dtype, copy=False))
-    trmm = _routine("trmm", dtype)
-    if b_stack.size == 0:
-        return b_stack.reshape(b.shape)
-    if trmm is None:
-        x = _product_numpy(a_stack, b_stack, left_side, lower, transpose_a, unit_diagonal)
-    else:
-        x = _triangular_lapack(trmm, a_stack, b_stack, left_side, lower, transpose_a,
-                               unit_diagonal)
-    return x.reshape(b.shape)
+    return _with_triangle("trmm", _product_numpy, a, b, left_side, lower, transpose_a,
+                          unit_diagonal)
 
 
 def _product_numpy(a, b, left_side, lower, transpose_a, unit_diagonal):
