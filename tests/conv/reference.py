@@ -19,18 +19,29 @@ def conv(lhs, rhs, strides, padding, lhs_dilation, rhs_dilation, dimension_numbe
          feature_group_count=1, batch_group_count=1):
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     x, w = np.transpose(lhs, lhs_spec), np.transpose(rhs, rhs_spec)
-    n, (o, i), spatial, kernel = x.shape[0], w.shape[:2], x.shape[2:], w.shape[2:]
+    n, o, spatial, kernel = x.shape[0], w.shape[0], x.shape[2:], w.shape[2:]
     out_spatial = []
     for size, k, s, (lo, hi), ld, rd in zip(spatial, kernel, strides, padding, lhs_dilation,
                                              rhs_dilation):
         padded = lo + hi + ((size - 1) * ld + 1 if size else 0)
         out_spatial.append(max(0, (padded - ((k - 1) * rd + 1)) // s + 1))
-    groups = feature_group_count * batch_group_count
     out = np.zeros((n // batch_group_count, o, *out_spatial), np.result_type(lhs, rhs))
-    for index in itertools.product(*map(range, out.shape)):
+    for out_index, x_index, w_index in _conv_terms(x.shape, w.shape, out.shape, strides, padding,
+                                                   lhs_dilation, rhs_dilation,
+                                                   feature_group_count, batch_group_count):
+        out[out_index] += x[x_index] * w[w_index]
+    return np.transpose(out, np.argsort(out_spec))
+
+
+def _conv_terms(x_shape, w_shape, out_shape, strides, padding, lhs_dilation, rhs_dilation,
+                feature_group_count, batch_group_count):
+    """Every product term of a convolution (in N C spatial... layouts): the indices of the
+    output element, the operand element and the kernel element it multiplies."""
+    n, (o, i), spatial, kernel = x_shape[0], w_shape[:2], x_shape[2:], w_shape[2:]
+    groups = feature_group_count * batch_group_count
+    for index in itertools.product(*map(range, out_shape)):
         nb, oo, pos = index[0], index[1], index[2:]
         g = oo // (o // groups)
-        acc = 0
         for ii, offsets in itertools.product(range(i), itertools.product(*map(range, kernel))):
             src = [_source_index(*a) for a in zip(pos, offsets, strides, rhs_dilation,
                                                   [p[0] for p in padding], lhs_dilation, spatial)]
@@ -38,9 +49,7 @@ def conv(lhs, rhs, strides, padding, lhs_dilation, rhs_dilation, dimension_numbe
                 continue
             batch = nb + g * (n // batch_group_count) if batch_group_count > 1 else nb
             feature = g * i + ii if feature_group_count > 1 else ii
-            acc += x[(batch, feature, *src)] * w[(oo, ii, *offsets)]
-        out[index] = acc
-    return np.transpose(out, np.argsort(out_spec))
+            yield index, (batch, feature, *src), (oo, ii, *offsets)
 
 
 def reduce_window(x, reducer, init, window_dimensions, window_strides, padding, base_dilation,
@@ -89,20 +98,11 @@ def conv_vjp(lhs, rhs, ct, strides, padding, lhs_dilation, rhs_dilation, dimensi
     x, w = np.transpose(lhs, lhs_spec), np.transpose(rhs, rhs_spec)
     g_out = np.transpose(ct, out_spec)
     x_bar, w_bar = np.zeros_like(x), np.zeros_like(w)
-    n, (o, i), spatial, kernel = x.shape[0], w.shape[:2], x.shape[2:], w.shape[2:]
-    groups = feature_group_count * batch_group_count
-    for index in itertools.product(*map(range, g_out.shape)):
-        nb, oo, pos = index[0], index[1], index[2:]
-        g = oo // (o // groups)
-        for ii, offsets in itertools.product(range(i), itertools.product(*map(range, kernel))):
-            src = [_source_index(*a) for a in zip(pos, offsets, strides, rhs_dilation,
-                                                  [p[0] for p in padding], lhs_dilation, spatial)]
-            if None in src:
-                continue
-            batch = nb + g * (n // batch_group_count) if batch_group_count > 1 else nb
-            feature = g * i + ii if feature_group_count > 1 else ii
-            x_bar[(batch, feature, *src)] += g_out[index] * w[(oo, ii, *offsets)]
-            w_bar[(oo, ii, *offsets)] += g_out[index] * x[(batch, feature, *src)]
+    for out_index, x_index, w_index in _conv_terms(x.shape, w.shape, g_out.shape, strides,
+                                                   padding, lhs_dilation, rhs_dilation,
+                                                   feature_group_count, batch_group_count):
+        x_bar[x_index] += g_out[out_index] * w[w_index]
+        w_bar[w_index] += g_out[out_index] * x[x_index]
     return (np.transpose(x_bar, np.argsort(lhs_spec)), np.transpose(w_bar, np.argsort(rhs_spec)))
 
 
