@@ -14,7 +14,8 @@ os.environ.setdefault("DUALJIT_CHECKS", "1")  # verify the IR after every transf
 
 # jit uses the native backend unless DUALJIT_BACKEND=interpreter; tests/codegen compares the
 # two directly, and the rest of the suite runs through whichever is selected.
-from hypothesis import HealthCheck, settings  # noqa: E402 (after the path set-up)
+import pytest  # noqa: E402 (after the path set-up)
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -23,3 +24,12 @@ settings.register_profile("dev", max_examples=60, deadline=None,
 settings.register_profile("deep", max_examples=500, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def default_recursion_limit():
+    """Python's default recursion limit (1,000), whatever the test runner set."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    yield
+    sys.setrecursionlimit(old)

@@ -1,7 +1,6 @@
 """Pytree walkers on trees deeper than the recursion limit (issue 10 item 5): key paths,
 maps with paths, and vmap's in_axes prefixes."""
 
-import sys
 from collections import namedtuple
 
 import numpy as np
@@ -13,12 +12,7 @@ from dualjit import tree_util
 Pair = namedtuple("Pair", ["inner", "side"])
 
 
-@pytest.fixture(autouse=True)
-def default_recursion_limit():
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(1000)  # CPython's default, whatever the test runner set
-    yield
-    sys.setrecursionlimit(old)
+pytestmark = pytest.mark.usefixtures("default_recursion_limit")
 
 
 def deep_tree(depth, leaf_every=1000, leaf=lambda i: float(i)):

@@ -5,7 +5,6 @@ passes, planning, emission, the runtime, eager backward() and pytrees. The progr
 are longer than the recursion limit; DUALJIT_DEEP=1 runs the 100,000-operation one."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,12 +15,7 @@ import dualjit.numpy as jnp
 DEEP = os.environ.get("DUALJIT_DEEP") == "1"
 
 
-@pytest.fixture(autouse=True)
-def default_recursion_limit():
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(1000)  # CPython's default, whatever the test runner set
-    yield
-    sys.setrecursionlimit(old)
+pytestmark = pytest.mark.usefixtures("default_recursion_limit")
 
 
 def chain(n_pairs):
