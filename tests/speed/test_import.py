@@ -16,7 +16,8 @@ import dualjit.numpy as jnp
 SRC = os.path.dirname(os.path.dirname(dualjit.__file__))
 LAZY_MODULES = ("dualjit.eager", "dualjit.nn", "dualjit.scipy", "dualjit.exported",
                 "dualjit.batching", "dualjit.random", "dualjit.optim", "dualjit.autograd",
-                "dualjit.codegen", "llvmlite")
+                "dualjit.codegen", "llvmlite",
+                "hashlib")  # (OpenSSL's hashes: ~3 ms; only hashing a constant needs them)
 
 
 def _fresh(code: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -359,6 +358,8 @@ class Function:
 
 
 def _digest(a: np.ndarray) -> bytes:
+    import hashlib  # here: loading OpenSSL's hashes cost every `import dualjit` ~3 ms
+
     return hashlib.blake2b(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
                            digest_size=16).digest()
 

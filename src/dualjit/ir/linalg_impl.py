@@ -17,7 +17,6 @@ makes them. Each matrix of a stack fails on its own.
 from __future__ import annotations
 
 import ctypes
-import glob
 import math
 import os
 from collections.abc import Callable
@@ -29,6 +28,8 @@ _library: ctypes.CDLL | None | bool = False  # False: not looked for yet
 
 
 def _candidates() -> list[str]:
+    import glob  # here, not at `import dualjit`
+
     root = os.path.dirname(np.__file__)
     patterns = [os.path.join(root, "..", "numpy.libs", "*openblas*"),
                 os.path.join(root, ".libs", "*openblas*"),
