@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from .eager.tensor import (
     native_steps,
     note_version_change,
     record_op,
+    version_counter,
     write_storage,
 )
 from .ir import Function, TensorType, as_dtype
@@ -64,6 +66,31 @@ def dynamic_input(key: Any, make: Callable[[], np.ndarray], shape: tuple, dtype:
     if trace is None or current_builder() is not trace.builder:
         return make()
     return trace.dynamic(key, make, TensorType(as_dtype(dtype), tuple(shape)))
+
+
+def store_result(t: Tensor, new: Any, fresh: bool) -> None:
+    """Make `new` t's value, as an in-place write would. When `new` is `fresh` (an array no
+    one else holds, e.g. a compiled program's new output) and no one else can see t's storage
+    (no view, no alias, no other reference to the array), t takes `new` itself: the swap
+    cannot be observed and saves a copy of every parameter at every step. Otherwise `new` is
+    copied into the storage (write_storage)."""
+    old = t._value
+    extra = t._extra
+    # references to `old`: t's slot, this frame's name, getrefcount's argument
+    if (fresh and type(old) is np.ndarray and type(new) is np.ndarray and old.base is None
+            and new.base is None and new.flags.writeable and new.flags.c_contiguous
+            and old.dtype == new.dtype and old.shape == new.shape
+            and (extra is None or (extra.base is None and extra.alias_of is None))
+            and sys.getrefcount(old) == 3):
+        t._value = new
+        counter = version_counter(t)
+        counter[0] += 1
+        note_version_change()
+        if extra is not None:
+            extra.view_version = counter[0]
+        return
+    del old
+    write_storage(t, new)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,30 +128,39 @@ def _names(code: types.CodeType) -> set[str]:
 
 
 class _State:
-    """The modules, optimizers and tensors a call reaches, in a stable order."""
+    """The modules, optimizers and tensors a call reaches, in a stable order (each module's
+    parameters in module pre-order, then its buffers, then the optimizers' parameters and
+    state tensors). Walked at every call: this is the guard's view of the state."""
 
     def __init__(self, objects: list[Any]):
-        from .nn.module import Module
-        from .optim.optimizer import Optimizer
-
-        self.modules: list[Module] = []
-        self.optimizers: list[Optimizer] = []
+        module_type, optimizer_type = _state_types()
+        self.modules: list[Any] = []  # every module reached, submodules included
+        self.optimizers: list[Any] = []
         self.tensors: list[Tensor] = []
         self._tensor_ids: set[int] = set()
         seen: set[int] = set()
+        roots = []
         for obj in objects:
             if id(obj) in seen:
                 continue
             seen.add(id(obj))
-            if isinstance(obj, Module):
-                self.modules.append(obj)
-            elif isinstance(obj, Optimizer):
+            if isinstance(obj, module_type):
+                roots.append(obj)
+            elif isinstance(obj, optimizer_type):
                 self.optimizers.append(obj)
             elif isinstance(obj, Tensor):
                 self._add(obj)
-        for m in self.modules:
-            for t in list(m.parameters()) + list(m.buffers()):
-                self._add(t)
+        visited: set[int] = set()
+        for root in roots:
+            tree: list[Any] = []
+            _preorder(root, tree, set())
+            for registry in ("_parameters", "_buffers"):
+                for m in tree:
+                    for t in getattr(m, registry).values():
+                        if t is not None:
+                            self._add(t)
+            self.modules += [m for m in tree if id(m) not in visited]
+            visited.update(id(m) for m in tree)
         for opt in self.optimizers:
             for group in opt.param_groups:
                 for p in group["params"]:
@@ -141,12 +177,35 @@ class _State:
             self.tensors.append(t)
 
     def key(self) -> tuple:
-        parts = [tuple((t._value.dtype, t._value.shape, t.requires_grad, t._grad is None)
-                       for t in self.tensors),
+        """What a program depends on: each state tensor (identity: a program updates the
+        tensors it was traced with, which it keeps alive, so an id is never reused), its
+        dtype, shape, requires_grad and whether it has a grad; every module's training flag;
+        the optimizers' structural options and state counts."""
+        parts = [tuple((id(t), t._value.dtype, t._value.shape, t.requires_grad,
+                        t._grad is None) for t in self.tensors),
                  tuple(m.training for m in self.modules)]
         for opt in self.optimizers:
             parts.append(tuple((opt.static(g), len(opt.state)) for g in opt.param_groups))
         return tuple(parts)
+
+
+def _preorder(module: Any, out: list, seen: set) -> None:
+    """module and its submodules, depth first, each once (Module.modules()'s order)."""
+    if id(module) in seen:
+        return
+    seen.add(id(module))
+    out.append(module)
+    for child in module._modules.values():
+        if child is not None:
+            _preorder(child, out, seen)
+
+
+@functools.cache
+def _state_types() -> tuple[type, type]:
+    from .nn.module import Module
+    from .optim.optimizer import Optimizer
+
+    return Module, Optimizer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,18 +298,26 @@ class _Program:
         if self.compiled is None:
             self.compiled = compile_function(self.function)
         outs = self.compiled(*values)
+        # an output is fresh unless the program passed an input (or one value twice) through
+        taken = {id(v) for v in values}
+        fresh = []
+        for out in outs:
+            fresh.append(id(out) not in taken)
+            taken.add(id(out))
+        if not self.record:
+            values = None  # (drops this frame's references to the old state arrays)
         results = []
-        for (kind, k), out in zip(self.outputs, outs):
+        for (kind, k), out, new in zip(self.outputs, outs, fresh):
             if kind == "result":
                 results.append(out)
             elif kind == "value":
-                write_storage(self.state[k], out)
+                store_result(self.state[k], out, new)
             elif kind == "grad":
                 t = self.state[k]
                 if t._grad is None:
                     t._grad = make_tensor(out)
                 else:
-                    write_storage(t._grad, out)
+                    store_result(t._grad, out, new)
         for kind, k in self.outputs:
             if kind == "grad-none":
                 self.state[k]._grad = None

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler import dynamic_input
-from ..eager.tensor import Tensor, make_tensor, native_steps, no_grad, write_storage
+from ..compiler import dynamic_input, store_result
+from ..eager.tensor import Tensor, make_tensor, native_steps, no_grad
 
 
 class _RequiredParameter:
@@ -138,9 +138,13 @@ class Optimizer:
             outs = kernel(*args)
         else:  # (dj.compile's eager first call: evaluated op by op, nothing compiled)
             outs = [np.asarray(o) for o in kernel.fun(*args)]
+        inputs = {id(a) for a in args}
+        del args
         i = 0
         for p, s, n in zip(params, states, names):
-            write_storage(p, outs[i])  # in place: views and .data aliases of p see the update
+            # in place: views and .data aliases of p see the update (store_result copies
+            # into p's storage unless nothing else can see it)
+            store_result(p, outs[i], id(outs[i]) not in inputs)
             s["step"]._value = outs[i + 1]
             for j, k in enumerate(n):
                 s[k]._value = outs[i + 2 + j]
