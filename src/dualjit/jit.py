@@ -400,17 +400,18 @@ class Jitted:
         if key not in self._cache:
             self._exported[key] = exported
 
-    def profile(self, *args: Any, repeats: int = 10) -> Any:
+    def profile(self, *args: Any, repeats: int = 10, nests: bool = False) -> Any:
         """Time `repeats` calls on args step by step: a table of kernels (with their BLAS
         calls) and host steps, each with its median time and share (speed area; see
-        codegen/profile.py). Needs the native backend."""
+        codegen/profile.py). nests=True also times each loop nest and gemm call inside the
+        kernels (compiles a probed copy of them first). Needs the native backend."""
         lowered = self.lower(*args)
         compiled = lowered._compiled
         if not hasattr(compiled, "profile"):
             raise RuntimeError("profile: this function runs on the reference interpreter "
                                "(DUALJIT_BACKEND=interpreter); there are no kernels to time")
         dynamic = [a for i, a in enumerate(args) if i not in lowered._trees[2]]
-        return compiled.profile(*tree_flatten(dynamic)[0], repeats=repeats)
+        return compiled.profile(*tree_flatten(dynamic)[0], repeats=repeats, nests=nests)
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         if kwargs:

@@ -72,3 +72,63 @@ def test_environment_switch_prints_a_table_at_exit():
     assert out.returncode == 0, out.stderr
     assert "dualjit profile" in out.stderr and "3 calls" in out.stderr
     assert "kernel" in out.stderr
+
+
+# -- inside kernels: profile(..., nests=True) ----------------------------------------------------
+
+def _attention(q, k, v):
+    scores = jnp.exp(q @ jnp.swapaxes(k, -1, -2))  # a batched product, then a loop nest
+    return jnp.sum((scores / jnp.sum(scores, axis=-1, keepdims=True)) @ v)
+
+
+def _attention_args():
+    rng = np.random.default_rng(1)
+    return [rng.standard_normal((3, 64, 32)).astype(np.float32) * 0.2 for _ in range(3)]
+
+
+def test_nests_lists_each_group_of_each_kernel_with_its_gemm_calls():
+    args = _attention_args()
+    f = dj.jit(_attention)
+    prof = f.profile(*args, repeats=3, nests=True)
+    (kernel,) = f.lower(*args).plan().kernels
+    groups = kernel.segment.groups
+    assert [r.index for r in sorted(prof.nests, key=lambda r: r.index)] == list(range(len(groups)))
+    gemms = [r for r in prof.nests if r.kind == "gemm"]
+    assert len(gemms) == sum(g.library == "gemm" for g in groups) == 2
+    for row in gemms:  # one gemm call per batch index, 2 m n k flops each
+        assert row.blas_calls == 3
+        assert row.blas_mflop == pytest.approx(3 * 2 * 64 * 64 * 32 / 1e6)
+    assert {"loop nest", "reduction"} <= {r.kind for r in prof.nests}
+    text = str(prof)
+    assert f"inside {kernel.name}" in text and "3 x 64x64x32" in text
+
+
+def test_nest_times_sum_to_the_probed_kernels_time():
+    w, x = _args()
+    f = dj.jit(_model)
+    prof = f.profile(w, x, repeats=5, nests=True)
+    assert len(prof.probed_kernels) == 2  # before and after the sort's host step
+    gemm, = [r for r in prof.nests if r.kind == "gemm"]
+    seconds = prof.probed_kernels[gemm.kernel]
+    inside = sum(r.seconds for r in prof.nests if r.kernel == gemm.kernel)
+    # the groups run inside the call; what is outside them is the entry's pointer loads
+    assert 0.5 * seconds < inside < 1.5 * seconds
+    assert all(r.seconds >= 0 for r in prof.nests)
+    assert gemm.seconds > 0 and gemm.blas_mflop == pytest.approx(2 * 400 * 300 * 200 / 1e6)
+
+
+def test_the_probed_build_computes_the_same_values():
+    from dualjit.codegen import profile
+
+    args = _attention_args()
+    compiled = dj.jit(_attention).lower(*args)._compiled
+    steps, _ = compiled.probed_steps()
+    env = profile.timed_call(compiled, compiled.check_arguments(args), [[] for _ in steps],
+                             steps)
+    (out,) = compiled.function.outputs
+    assert np.array_equal(env[out], compiled(*args)[0])
+
+
+def test_nests_without_kernels_is_empty():
+    prof = dj.jit(lambda x: jnp.sort(x)).profile(np.ones(5), repeats=2, nests=True)
+    assert prof.nests == [] and prof.probed_kernels == {}

@@ -20,7 +20,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
-from . import blas, pycall, vecmath
+from . import blas, probes, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -51,11 +51,14 @@ KERNEL_OK = 0
 KERNEL_OUT_OF_MEMORY = 1  # malloc of a scratch buffer returned NULL: MemoryError
 
 
-def emit_module(plan: Plan, builtin_entries: bool) -> L.Module:
-    """The LLVM module of a plan: each kernel, its Python entries, its thread-split variant."""
+def emit_module(plan: Plan, builtin_entries: bool, probed: bool = False) -> L.Module:
+    """The LLVM module of a plan: each kernel, its Python entries, its thread-split variant;
+    probed: each kernel also counts the cycles of each of its groups (codegen/probes.py)."""
     module = L.Module(name="dualjit")
     for kernel in plan.kernels:
         builder = KernelBuilder(module, kernel.name, kernel.segment)
+        if probed:
+            builder.probes = probes.KernelProbes(module, kernel.name, len(kernel.segment.groups))
         builder.emit()
         if builtin_entries:
             seg = kernel.segment
@@ -126,6 +129,7 @@ class KernelBuilder:
         self.range_flag = None  # set while emitting a loop that may use fast sin/cos
         self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
         self.loop_hints = TUNED  # the emitted group's Group.loops
+        self.probes = None  # a profiling build's probes.KernelProbes (the kernel's own groups)
 
     def child(self, segment: Segment, buffers: dict, *, fn: L.Function | None = None,
               chunk=None, chunk_of: int | None = None, done: set[Var] = frozenset()):
@@ -139,6 +143,7 @@ class KernelBuilder:
         if fn is not None:  # the status slot belongs to the kernel's own function
             sub.status = None
         sub.memo, sub.done, sub.range_flag, sub.fast_math = {}, set(done), None, False
+        sub.probes = None
         return sub
 
     # -- loops ----------------------------------------------------------------------------------
@@ -314,8 +319,11 @@ class KernelBuilder:
 
     def emit_body(self) -> None:
         """Each group of the segment in order: a loop nest, or a root's own loops."""
-        for group in self.segment.groups:
+        for i, group in enumerate(self.segment.groups):
+            started = self.probes and self.probes.start(self.b)
             self.emit_group(group)
+            if self.probes:
+                self.probes.stop(self.b, i, started)
             for e in group.eqns:
                 self.done.update(e.outputs)
 

@@ -1,5 +1,6 @@
 """Where a compiled function's time goes: each step (a native kernel, with the BLAS calls it
-makes, or a host step) timed over calls, as a table of median time and share.
+makes, or a host step) timed over calls, as a table of median time and share; with
+nests=True, also each loop nest and library call inside the kernels (a probed build).
 
 `jit(f).profile(*args)` times `repeats` calls of one specialization. With DUALJIT_PROFILE=1
 every compiled function times its steps on each call (the fast call paths are off) and the
@@ -9,6 +10,8 @@ tables of the busiest functions are printed when the process exits.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import math
 import os
 import statistics
 import sys
@@ -17,8 +20,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import threads
-from .schedule import KernelPlan, lowering
+from . import blas, probes, threads
+from .schedule import LOOP, REDUCE, KernelPlan, lowering, nbytes
 
 ENABLED = os.environ.get("DUALJIT_PROFILE", "") not in ("", "0")
 REPORTED_FUNCTIONS = 5  # tables printed at exit with DUALJIT_PROFILE=1
@@ -37,6 +40,21 @@ class StepRow:
 
 
 @dataclass
+class NestRow:
+    """One group of a kernel (a loop nest, a reduction's loops, or a root such as a product's
+    gemm calls) and its median time per call in the probed build."""
+
+    kernel: str
+    index: int  # its position among the kernel's groups (emission order)
+    kind: str  # "loop nest", "reduction", "gemm", or the root's primitive
+    detail: str
+    blas_calls: int
+    blas_mflop: float
+    written_mb: float  # the bytes the group stores (its materialized values)
+    seconds: float
+
+
+@dataclass
 class Profile:
     """The steps of one compiled function, their median times, and the call's median total
     (the difference is argument checks, dispatch and freeing values between steps)."""
@@ -45,6 +63,8 @@ class Profile:
     total: float
     calls: int
     steps_total: float = field(init=False)
+    nests: list[NestRow] = field(default_factory=list)  # profile(..., nests=True)
+    probed_kernels: dict[str, float] = field(default_factory=dict)  # probed build's medians
 
     def __post_init__(self):
         self.steps_total = sum(r.seconds for r in self.rows)
@@ -70,7 +90,23 @@ class Profile:
                      f"{self.overhead * 1e3:>9.3f} "
                      f"{(self.overhead / whole if whole else 0):>6.1%}  argument checks, "
                      "dispatch, freeing")
+        for kernel, seconds in self.probed_kernels.items():
+            lines += nest_table(kernel, seconds, [r for r in self.nests if r.kernel == kernel])
         return "\n".join(lines)
+
+
+def nest_table(kernel: str, seconds: float, nests: list[NestRow]) -> list[str]:
+    """The lines of one kernel's groups, slowest first, with their share of the kernel."""
+    inside = sum(r.seconds for r in nests)
+    lines = [f"inside {kernel} (probed build: median {seconds * 1e3:.3f} ms per call, "
+             f"{inside * 1e3:.3f} ms in its {len(nests)} groups)",
+             f"{'#':>4} {'group':<12} {'BLAS calls':>10} {'MFLOP':>9} {'MB out':>7} "
+             f"{'ms':>9} {'share':>6}  what"]
+    for r in sorted(nests, key=lambda r: -r.seconds):
+        lines.append(f"{r.index:>4} {r.kind[:12]:<12} {r.blas_calls:>10} {r.blas_mflop:>9.2f} "
+                     f"{r.written_mb:>7.2f} {r.seconds * 1e3:>9.3f} "
+                     f"{(r.seconds / seconds if seconds else 0):>6.1%}  {r.detail}")
+    return lines
 
 
 def _describe(step) -> tuple[str, str, str, int, float]:
@@ -92,12 +128,13 @@ def _describe(step) -> tuple[str, str, str, int, float]:
             2 * flops / 1e6)
 
 
-def timed_call(compiled, arrays, samples: list[list[float]]) -> dict:
-    """Run compiled's steps on checked arrays, appending each step's time to samples[i]."""
+def timed_call(compiled, arrays, samples: list[list[float]], steps=None) -> dict:
+    """Run compiled's steps (or `steps`, bound to another build of its plan) on checked
+    arrays, appending each step's time to samples[i]."""
     fn = compiled.function
     env = dict(zip(fn.inputs, arrays))
     env.update(compiled.consts)  # (native-byte-order copies of fn.consts)
-    for i, (step, dead) in enumerate(zip(compiled.steps, compiled.plan.dead_after)):
+    for i, (step, dead) in enumerate(zip(steps or compiled.steps, compiled.plan.dead_after)):
         start = time.perf_counter()
         step.run(env)
         samples[i].append(time.perf_counter() - start)
@@ -115,8 +152,9 @@ def summarize(compiled, samples: list[list[float]], totals: list[float]) -> Prof
     return Profile(rows, statistics.median(totals) if totals else 0.0, len(totals))
 
 
-def profile(compiled, args, repeats: int = 10) -> Profile:
-    """Time `repeats` calls of compiled on args, step by step."""
+def profile(compiled, args, repeats: int = 10, nests: bool = False) -> Profile:
+    """Time `repeats` calls of compiled on args, step by step; nests: also each group inside
+    its kernels, in a probed build of the same plan (compiled now, once per call of this)."""
     if repeats < 1:
         raise ValueError(f"profile: repeats must be >= 1, got {repeats}")
     samples: list[list[float]] = [[] for _ in compiled.steps]
@@ -126,7 +164,91 @@ def profile(compiled, args, repeats: int = 10) -> Profile:
         start = time.perf_counter()
         timed_call(compiled, compiled.check_arguments(args), samples)
         totals.append(time.perf_counter() - start)
-    return summarize(compiled, samples, totals)
+    result = summarize(compiled, samples, totals)
+    if nests:
+        result.nests, result.probed_kernels = probed_profile(compiled, args, repeats)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside kernels: a probed build counts the cycles of each group (codegen/probes.py)
+# ---------------------------------------------------------------------------------------------
+
+_cycle_rate: float | None = None
+
+
+def cycles_per_second(module) -> float:
+    """The cycle counter's rate, measured once against the clock over ~20 ms."""
+    global _cycle_rate
+    if _cycle_rate is None:
+        cycles = ctypes.CFUNCTYPE(ctypes.c_int64)(module.address(probes.CYCLES_FUNCTION))
+        c0, t0 = cycles(), time.perf_counter()
+        while time.perf_counter() - t0 < 0.02:
+            pass
+        c1, t1 = cycles(), time.perf_counter()
+        if c1 <= c0:
+            raise RuntimeError("profile(nests=True): this CPU's cycle counter does not count "
+                               "(llvm.readcyclecounter reads 0); time kernels as a whole")
+        _cycle_rate = (c1 - c0) / (t1 - t0)
+    return _cycle_rate
+
+
+def describe_group(segment, group) -> tuple[str, str, int, float]:
+    """(kind, what it computes, BLAS calls, BLAS MFLOP) of one group of a kernel."""
+    eqns = segment.fused_into(group) if group.kind in (LOOP, REDUCE) else group.eqns
+    ops = Counter(e.primitive.name for e in eqns)
+    what = ", ".join(f"{n}x{name}" if n > 1 else name for name, n in ops.most_common(5))
+    what += ", ..." if len(ops) > 5 else ""
+    if group.kind == LOOP:
+        return "loop nest", f"{group.values[0].type}: {what}", 0, 0.0
+    if group.kind == REDUCE:
+        return "reduction", f"{group.eqns[0].inputs[0].type}: {what}", 0, 0.0
+    eqn = group.eqns[0]
+    if group.library == "gemm":
+        lhs, rhs = eqn.inputs
+        layout = blas.gemm_layout(lhs.type.shape, rhs.type.shape,
+                                  eqn.params["dimension_numbers"])
+        calls = math.prod(loop[0] for loop in layout.batch)
+        shape = f"{layout.m}x{layout.n}x{layout.k}"
+        flops = 2 * calls * layout.m * layout.n * layout.k
+        return "gemm", f"{calls} x {shape} ({eqn.outputs[0].type})", calls, flops / 1e6
+    flops = threads.blas_flops([eqn])
+    return eqn.primitive.name, what, 1 if flops else 0, 2 * flops / 1e6
+
+
+def probed_profile(compiled, args, repeats: int) -> tuple[list[NestRow], dict[str, float]]:
+    """Each kernel group's median seconds per call over `repeats` calls of a probed build,
+    and each probed kernel's median; kernels split into chunks are timed whole only."""
+    steps, module = compiled.probed_steps()
+    if module is None:
+        return [], {}
+    rate = cycles_per_second(module)
+    kernels = [(i, step) for i, step in enumerate(steps)
+               if isinstance(step.plan, KernelPlan) and step.flat is None]
+    counters = {i: _counter_array(module, step) for i, step in kernels}
+    samples: list[list[float]] = [[] for _ in steps]
+    cycles = {i: [] for i, _ in kernels}
+    timed_call(compiled, compiled.check_arguments(args), samples, steps)  # warm up
+    for _ in range(repeats):
+        before = {i: list(c) for i, c in counters.items()}
+        timed_call(compiled, compiled.check_arguments(args), samples, steps)
+        for i, c in counters.items():
+            cycles[i].append([now - was for now, was in zip(c, before[i])])
+    rows = []
+    for i, step in kernels:
+        for g, group in enumerate(step.segment.groups):
+            kind, what, calls, mflop = describe_group(step.segment, group)
+            written = sum(nbytes(v.type) for v in group.values) / 1e6
+            seconds = statistics.median(per_call[g] for per_call in cycles[i]) / rate
+            rows.append(NestRow(step.plan.name, g, kind, what, calls, mflop, written, seconds))
+    medians = {step.plan.name: statistics.median(samples[i][1:]) for i, step in kernels}
+    return rows, medians
+
+
+def _counter_array(module, step):
+    address = ctypes.CFUNCTYPE(ctypes.c_void_p)(
+        module.address(probes.counters_function(step.plan.name)))()
+    return (ctypes.c_int64 * max(1, len(step.segment.groups))).from_address(address)
 
 
 # ---------------------------------------------------------------------------------------------

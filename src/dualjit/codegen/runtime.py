@@ -263,9 +263,23 @@ class CompiledFunction:
         profile.record(self, samples, time.perf_counter() - start)
         return env
 
-    def profile(self, *args: Any, repeats: int = 10) -> profile.Profile:
-        """Each step's median time over `repeats` calls on args (see codegen/profile.py)."""
-        return profile.profile(self, args, repeats)
+    def profile(self, *args: Any, repeats: int = 10, nests: bool = False) -> profile.Profile:
+        """Each step's median time over `repeats` calls on args; nests: also each loop nest
+        and library call inside the kernels (see codegen/profile.py)."""
+        return profile.profile(self, args, repeats, nests)
+
+    def probed_steps(self) -> tuple[list, CompiledModule | None]:
+        """The plan's steps with its kernels bound to a profiling build of them (the same
+        kernels, counting the cycles of each group: codegen/probes.py), and that build."""
+        if not self.plan.kernels:
+            return self.steps, None
+        module = emit_module(self.plan, builtin_entries=False, probed=True)
+        text = str(module)
+        release(module)
+        probed = CompiledModule(text, codegen_opt=self.plan.codegen_level)
+        single = len(self.plan.kernels) == 1
+        return [_Kernel(plan, probed, False, single) if isinstance(plan, KernelPlan) else step
+                for plan, step in zip(self.plan.steps, self.steps)], probed
 
     def llvm_ir(self) -> str:
         return self.compiled.optimized_ir if self.compiled else ""
