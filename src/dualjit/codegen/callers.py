@@ -47,6 +47,10 @@ scans the sources for calls into native code and fails on a module not listed he
   arrays `CompiledFunction.__call__` coerced and the outputs it allocated.
 - codegen/blas.py: numpy's OpenBLAS gemm, registered with LLVM and called only from kernels,
   on buffers whose shapes and strides the plan fixed.
+- codegen/profile.py (`profile(..., nests=True)`): a probed build's kernels, called through
+  runtime's ctypes kernel calls (above) on arrays `check_arguments` coerced; its
+  `dualjit_cycles()` (no arguments, returns an integer) and `<kernel>_probes()` (returns the
+  address of that kernel's counters, read as exactly as many int64 as the kernel has groups).
 - codegen/threads.py: OpenBLAS's thread-count setter and getter through ctypes (one C int,
   no arrays; argtypes declared so ctypes converts and checks it).
 - ir/linalg_impl.py: LAPACK (getrf, trsm) through ctypes from the linear-algebra
