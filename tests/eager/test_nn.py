@@ -266,6 +266,21 @@ def test_relu_derivative_at_zero_is_zero_and_nan_propagates():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_eager_values_match_the_compiled_composition_at_edge_values(dtype):
+    """The eager NumPy value and the jit-compiled value of the same composition agree bit
+    for bit, -0.0 -> +0.0 and nan included, over lengths that take vectorized paths."""
+    x = np.random.default_rng(3).standard_normal(1003).astype(dtype)
+    x[::7], x[::11], x[::13], x[::17] = -0.0, np.nan, -np.inf, np.inf
+    eager = F.relu(dj.tensor(x)).numpy()
+    compiled = np.asarray(dj.jit(lambda a: dj.numpy.where(a <= 0, dj.numpy.zeros_like(a), a))(x))
+    independent = np.where(np.isnan(x), x, np.where(x > 0, x, dtype(0)))
+    for out in (eager, compiled):
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, independent)
+        np.testing.assert_array_equal(np.signbit(out), np.signbit(independent))
+
+
 # -- losses ---------------------------------------------------------------------------------------
 
 def _log_softmax(z, axis=1):
