@@ -890,6 +890,9 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
     x0 = eqns[0].inputs[0]
     axes = list(eqns[0].params["axes"])
     kept = [d for d in range(x0.type.ndim) if d not in axes]
+    if accumulates_in_memory_order(group):
+        _reductions_in_memory_order(k, group, kept)
+        return
 
     def outer(out_idx):
         accs = [k.accumulator(e.inputs[0].type.dtype,
@@ -911,6 +914,45 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
             k.store(e.outputs[0], out_idx, k.get(acc, e.inputs[0].type.dtype))
 
     k.loop_nest(eqns[0].outputs[0].type.shape, outer)
+
+
+# A kept last axis at least this long: reduce in memory order (see accumulates_in_memory_order).
+MEMORY_ORDER_MIN_ROW = 8
+
+
+def accumulates_in_memory_order(group: Group) -> bool:
+    """Reductions keeping their input's last axis (the column sums of a gradient's bias or
+    layer-norm weight) read their input in memory order, adding each row into the outputs (a
+    vector loop along the kept axis), instead of one strided inner loop per output element.
+    Each output still combines its elements in the same order, so the results are the same."""
+    x = group.eqns[0].inputs[0]
+    axes = group.eqns[0].params["axes"]
+    return (bool(axes) and x.type.ndim - 1 not in axes and x.type.shape[-1] >= MEMORY_ORDER_MIN_ROW
+            and not any(e.inputs[0].type.dtype.is_complex for e in group.eqns))
+
+
+def _reductions_in_memory_order(k: KernelBuilder, group: Group, kept: list[int]) -> None:
+    """outputs = identity, then for each input element in memory order: out[kept index] =
+    combine(out[kept index], element) (the outputs are the accumulators)."""
+    eqns = group.eqns
+    dtypes = [e.inputs[0].type.dtype for e in eqns]
+
+    def start(out_idx):
+        for e, dtype in zip(eqns, dtypes):
+            k.store(e.outputs[0], out_idx, reduction_identity(e.primitive.reduction, dtype))
+
+    def visit(full):
+        out_idx = [full[d] for d in kept]
+        for anchor in group.computed:  # deep chains: see schedule.MAX_FUSION_DEPTH
+            k.value(anchor, full)
+        for e, dtype in zip(eqns, dtypes):
+            v = k.value(e.inputs[0], full)
+            total = reduction_combine(k, e.primitive.reduction, dtype,
+                                      k.load(e.outputs[0], out_idx), v)
+            k.store(e.outputs[0], out_idx, total)
+
+    k.loop_nest(eqns[0].outputs[0].type.shape, start)
+    k.loop_nest(eqns[0].inputs[0].type.shape, visit)
 
 
 root_rules[P.reduce_sum_p] = _reductions

@@ -1,0 +1,103 @@
+"""Fewer and cheaper memory passes inside kernels (issue 14, W8): reductions that keep their
+input's last axis read it in memory order (lower.accumulates_in_memory_order) — values against
+NumPy and the reference interpreter for any axes, every reduction kind and dtype, NaN."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.codegen import lower, schedule
+from dualjit.codegen.runtime import CompiledFunction
+from dualjit.ir import eval_function
+
+REDUCTIONS = {"sum": (jnp.sum, np.sum), "max": (jnp.max, np.max), "min": (jnp.min, np.min),
+              "prod": (jnp.prod, np.prod)}
+
+
+def _groups(f, *args):
+    return [g for k in dj.jit(f).lower(*args).plan().kernels for g in k.segment.groups]
+
+
+@st.composite
+def column_reductions(draw):
+    """(shape, axes, kind, dtype): reduced axes drawn among all but the last."""
+    rank = draw(st.integers(2, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 6), min_size=rank - 1, max_size=rank - 1))) + (
+        draw(st.sampled_from([1, 7, 8, 9, 33])),)
+    axes = tuple(sorted(draw(st.sets(st.integers(0, rank - 2), min_size=1))))
+    kind = draw(st.sampled_from(sorted(REDUCTIONS)))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int32, np.int64]))
+    return shape, axes, kind, dtype
+
+
+@given(column_reductions(), st.integers(0, 2**31))
+def test_reductions_keeping_the_last_axis_match_numpy_and_the_interpreter(case, seed):
+    shape, axes, kind, dtype = case
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    y = (rng.standard_normal(shape[-1:]) * 3).astype(dtype)
+    ours, theirs = REDUCTIONS[kind]
+
+    def f(x, y):  # a fused input, and two sibling reductions over the same space
+        return ours(x * y, axis=axes), jnp.sum(x, axis=axes)
+
+    got = dj.jit(f)(x, y)
+    want = (theirs(x * y, axis=axes), np.sum(x, axis=axes))
+    traced = dj.jit(f).lower(x, y)
+    interpreted = eval_function(traced.function, x, y)
+    exact = np.dtype(dtype).kind == "i"
+    for g, w, i in zip(got, want, interpreted):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        if exact or kind in ("max", "min"):
+            np.testing.assert_array_equal(g, w)
+            np.testing.assert_array_equal(g, i)
+        else:
+            rtol = 1e-4 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, w.astype(np.float64), rtol=rtol, atol=rtol * 10)
+            np.testing.assert_allclose(g, i, rtol=rtol, atol=rtol * 10)
+
+
+def test_the_plan_reduces_in_memory_order_only_when_the_last_axis_is_kept():
+    x = np.ones((16, 4, 32), np.float32)
+    by_axes = {axes: [g for g in _groups(lambda a, axes=axes: jnp.sum(a * 2.0, axis=axes), x)
+                      if g.kind == schedule.REDUCE]
+               for axes in [(0,), (0, 1), (1,), (2,), (1, 2), (0, 2)]}
+    for axes, groups in by_axes.items():
+        (group,) = groups
+        assert lower.accumulates_in_memory_order(group) == (2 not in axes), axes
+    short_row = np.ones((64, lower.MEMORY_ORDER_MIN_ROW - 1), np.float32)
+    (group,) = [g for g in _groups(lambda a: jnp.sum(a * 2.0, axis=0), short_row)
+                if g.kind == schedule.REDUCE]
+    assert not lower.accumulates_in_memory_order(group)
+
+
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_nan_and_infinities_in_column_extrema(kind):
+    x = np.zeros((5, 3, 16), np.float64)
+    x[2, 1, 3] = np.nan
+    x[4, 0, 5] = np.inf
+    x[0, 2, 6] = -np.inf
+    ours, theirs = REDUCTIONS[kind]
+    got = CompiledFunction(dj.jit(lambda a: ours(a, axis=(0, 1))).lower(x).function)(x)[0]
+    np.testing.assert_array_equal(got, theirs(x, axis=(0, 1)))
+
+
+def test_bias_gradient_of_a_dense_layer_against_finite_differences():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 12))
+    w = rng.standard_normal((12, 9)) * 0.3
+    b = rng.standard_normal(9)
+
+    def loss(b):
+        return jnp.sum(jnp.tanh(x @ w + b) ** 2)
+
+    grad = dj.jit(dj.grad(loss))(b)
+    eps = 1e-6
+    for i in range(9):
+        e = np.zeros(9)
+        e[i] = eps
+        fd = (float(dj.jit(loss)(b + e)) - float(dj.jit(loss)(b - e))) / (2 * eps)
+        assert grad[i] == pytest.approx(fd, rel=1e-5, abs=1e-7)
