@@ -155,6 +155,91 @@ def t2_compiled():
     return _impls(mlp_setup, _mlp_run, True)
 
 
+def _products(lib_name):
+    """An epoch of the T2 step's five matrix products alone, with the step's shapes and
+    layouts (the floor of any implementation that calls a library gemm for them): forward
+    x @ W1.T and h @ W2.T, backward dlogits.T @ h, dlogits @ W2 and dh.T @ x. NumPy's use
+    dualjit's BLAS thread policy (as its kernels do); torch's its default threads."""
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 784), dtype=np.float32)
+    w1 = rng.random((256, 784), dtype=np.float32)
+    w2 = rng.random((10, 256), dtype=np.float32)
+    h = rng.random((BATCH, 256), dtype=np.float32)
+    dlogits = rng.random((BATCH, 10), dtype=np.float32)
+    if lib_name == "torch":
+        torch = _torch()
+        x, w1, w2, h, dlogits = map(torch.from_numpy, (x, w1, w2, h, dlogits))
+        matmul = torch.mm
+    else:
+        from dualjit.eager.array_ops import np_matmul as matmul
+
+    def run():
+        for _ in range(BATCHES):
+            matmul(x, w1.T)
+            matmul(h, w2.T)
+            matmul(dlogits.T, h)
+            matmul(dlogits, w2)
+            matmul(h.T, x)
+    return run
+
+
+def t2_products():
+    """The compiled epoch next to its products alone (NumPy/OpenBLAS and torch) and
+    torch.compile(model), in the same interleaved passes."""
+    import dualjit as dj
+
+    step, batches = mlp_setup(dj)
+    step = dj.compile(step)
+    _mlp_run(step, batches)()
+    impls = {"dualjit": _mlp_run(step, batches),
+             "its 5 products alone (NumPy, OpenBLAS)": _products("numpy")}
+    if _have("torch"):
+        impls["its 5 products alone (torch.mm)"] = _products("torch")
+        step, data = mlp_setup(_torch(), _torch().compile)
+        _mlp_run(step, data)()
+        impls["torch.compile(model)"] = _mlp_run(step, data)
+    return impls
+
+
+def t2_one_thread_cpu(passes: int = 5) -> list[tuple[str, float]]:
+    """T2 on ONE thread each, timed by this process's CPU clock (time.process_time), so other
+    processes' load does not enter: dualjit eager and compiled, torch eager, torch.compile(
+    step) and torch.compile(model) (compiled and warmed on one thread), and the step's five
+    products alone (NumPy/OpenBLAS, torch.mm). Medians over interleaved passes, in seconds."""
+    import time
+
+    import dualjit as dj
+    from dualjit.codegen import threads
+
+    torch = _torch()
+    threads.set_load_reading(1)  # dualjit's kernels and eager products: one BLAS thread
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        impls = {"dualjit eager": _mlp_run(*mlp_setup(dj))}
+        step, batches = mlp_setup(dj)
+        impls["dualjit dj.compile(step)"] = _mlp_run(dj.compile(step), batches)
+        impls["torch eager"] = _mlp_run(*mlp_setup(torch))
+        step, batches = mlp_setup(torch)
+        impls["torch.compile(step)"] = _mlp_run(torch.compile(step), batches)
+        impls["torch.compile(model)"] = _mlp_run(*mlp_setup(torch, torch.compile))
+        impls["5 products alone, NumPy (OpenBLAS)"] = _products("numpy")
+        impls["5 products alone, torch.mm"] = _products("torch")
+        for run in impls.values():  # warm: compile, create state
+            run()
+            run()
+        samples = {name: [] for name in impls}
+        for _ in range(passes):
+            for name, run in impls.items():
+                start = time.process_time()
+                run()
+                samples[name].append(time.process_time() - start)
+    finally:
+        threads.set_load_reading(None)
+        torch.set_num_threads(torch_threads)
+    return [(name, sorted(v)[len(v) // 2]) for name, v in samples.items()]
+
+
 def _first_compiled_steps(setup, lib_name):
     """Fresh objects, then the calls until a compiled program has run (dualjit: the eager
     first call and the traced second; torch.compile: its first two calls). Each run compiles
@@ -205,6 +290,7 @@ WORKLOADS = {
     "T2 MLP 784-256-10 epoch (60 x 128), eager": t2_eager,
     "T2 MLP 784-256-10 epoch (60 x 128), compiled": t2_compiled,
     "T2 MLP: compile (first compiled step)": t2_compile_time,
+    "T2 MLP compiled epoch vs its products alone": t2_products,
 }
 
 
@@ -214,12 +300,21 @@ def _loads(loads) -> str:
 
 def main() -> int:
     """python -m benchmarks.torch_api [passes [names...]]: T1 and T2 (or the workloads whose
-    names contain one of `names`), into results/torch_api.md."""
+    names contain one of `names`), into results/torch_api.md. `python -m benchmarks.torch_api
+    one-thread [passes]`: the T2 table of t2_one_thread_cpu, printed."""
     import datetime
     import sys
 
     from .__main__ import RESULTS, machine, run, table
 
+    if sys.argv[1:2] == ["one-thread"]:
+        passes = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+        load = os.getloadavg()
+        rows = t2_one_thread_cpu(passes)
+        print(f"T2 epoch on one thread, CPU time, median of {passes} interleaved passes; load "
+              f"{_loads(load)} -> {_loads(os.getloadavg())}\n\n| implementation | CPU ms |\n"
+              "|---|---:|\n" + "\n".join(f"| {n} | {t * 1e3:.1f} |" for n, t in rows))
+        return 0
     passes = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     only = sys.argv[2:] or ["T1", "T2"]
     now = datetime.datetime.now
