@@ -119,12 +119,14 @@ def _referenced_objects(fn: Callable) -> list[Any]:
     return found
 
 
-def _names(code: types.CodeType) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _names(code: types.CodeType) -> frozenset[str]:
+    """The global names code (and the functions it defines) may read."""
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= _names(const)
-    return names
+    return frozenset(names)
 
 
 class _State:
@@ -136,8 +138,7 @@ class _State:
         module_type, optimizer_type = _state_types()
         self.modules: list[Any] = []  # every module reached, submodules included
         self.optimizers: list[Any] = []
-        self.tensors: list[Tensor] = []
-        self._tensor_ids: set[int] = set()
+        found: list[Any] = []  # tensors in order, repeats and None included
         seen: set[int] = set()
         roots = []
         for obj in objects:
@@ -149,32 +150,25 @@ class _State:
             elif isinstance(obj, optimizer_type):
                 self.optimizers.append(obj)
             elif isinstance(obj, Tensor):
-                self._add(obj)
+                found.append(obj)
         visited: set[int] = set()
         for root in roots:
             tree: list[Any] = []
             _preorder(root, tree, set())
-            for registry in ("_parameters", "_buffers"):
-                for m in tree:
-                    for t in getattr(m, registry).values():
-                        if t is not None:
-                            self._add(t)
+            for m in tree:
+                found.extend(m._parameters.values())
+            for m in tree:
+                found.extend(m._buffers.values())
             self.modules += [m for m in tree if id(m) not in visited]
             visited.update(id(m) for m in tree)
         for opt in self.optimizers:
             for group in opt.param_groups:
                 for p in group["params"]:
-                    self._add(p)
-                    for v in opt.state.get(p, {}).values():
-                        if isinstance(v, Tensor):
-                            self._add(v)
-
-    def _add(self, t: Tensor) -> None:
-        if isinstance(t._value, np.generic):  # a NumPy scalar: give it storage to update
-            t._value = np.asarray(t._value)
-        if id(t) not in self._tensor_ids and isinstance(t._value, np.ndarray):
-            self._tensor_ids.add(id(t))
-            self.tensors.append(t)
+                    found.append(p)
+                    per_parameter = opt.state.get(p)
+                    if per_parameter:
+                        found.extend(v for v in per_parameter.values() if isinstance(v, Tensor))
+        self.tensors = _distinct_arrays(found)
 
     def key(self) -> tuple:
         """What a program depends on: each state tensor (identity: a program updates the
@@ -187,6 +181,25 @@ class _State:
         for opt in self.optimizers:
             parts.append(tuple((opt.static(g), len(opt.state)) for g in opt.param_groups))
         return tuple(parts)
+
+
+def _distinct_arrays(found: list) -> list[Tensor]:
+    """The tensors of `found` holding arrays, each once, in order (a NumPy scalar value is
+    given storage first, so the program can update it)."""
+    ids: set[int] = set()
+    tensors = []
+    for t in found:
+        if t is None or id(t) in ids:
+            continue
+        value = t._value
+        if type(value) is not np.ndarray:
+            if isinstance(value, np.generic):
+                value = t._value = np.asarray(value)
+            elif not isinstance(value, np.ndarray):
+                continue
+        ids.add(id(t))
+        tensors.append(t)
+    return tensors
 
 
 def _preorder(module: Any, out: list, seen: set) -> None:
@@ -287,37 +300,37 @@ class _Program:
         self.compiled = None
 
     def run(self, args: list[Tensor]) -> Any:
-        from .eager.backward import compile_function
-
         values = [a._value for a in args]
         for t, lifted in zip(self.state, self.grads):
             values.append(t._value)
             if lifted:
                 values.append(t._grad._value)
-        values += [np.asarray(make(), t.dtype.np) for _, make, t in self.dynamics]
+        for _, make, t in self.dynamics:
+            values.append(np.asarray(make(), t.dtype.np))
         if self.compiled is None:
+            from .eager.backward import compile_function
+
             self.compiled = compile_function(self.function)
         outs = self.compiled(*values)
         # an output is fresh unless the program passed an input (or one value twice) through
-        taken = {id(v) for v in values}
-        fresh = []
-        for out in outs:
-            fresh.append(id(out) not in taken)
-            taken.add(id(out))
+        taken = set(map(id, values))
         if not self.record:
             values = None  # (drops this frame's references to the old state arrays)
         results = []
-        for (kind, k), out, new in zip(self.outputs, outs, fresh):
+        state = self.state
+        for (kind, k), out in zip(self.outputs, outs):
+            fresh = id(out) not in taken
+            taken.add(id(out))
             if kind == "result":
                 results.append(out)
             elif kind == "value":
-                store_result(self.state[k], out, new)
+                store_result(state[k], out, fresh)
             elif kind == "grad":
-                t = self.state[k]
+                t = state[k]
                 if t._grad is None:
                     t._grad = make_tensor(out)
                 else:
-                    store_result(t._grad, out, new)
+                    store_result(t._grad, out, fresh)
         for kind, k in self.outputs:
             if kind == "grad-none":
                 self.state[k]._grad = None

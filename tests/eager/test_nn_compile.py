@@ -119,3 +119,30 @@ def test_a_submodule_switched_to_eval_alone_retraces():
         expected = model[2](dj.tanh(model[0](x))).numpy()
     for out in outs:
         np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_a_state_tensor_set_to_another_ones_value_keeps_its_own_storage():
+    """A program output that is an input passed through (or one output twice) is copied,
+    never taken: the two tensors must not end up sharing an array."""
+    a = nn.Parameter(dj.tensor(np.arange(6.0, dtype=np.float32)))
+    b = nn.Parameter(dj.zeros(6))
+    c = nn.Parameter(dj.zeros(6))
+
+    def copy_over(x):
+        with dj.no_grad():
+            b.copy_(a)
+            c.copy_(x * 2.0)
+            a.mul_(1.0)
+        return x + 1.0
+
+    run = dj.compile(copy_over)
+    x = dj.ones(6)
+    for _ in range(3):
+        run(x)
+    assert run._programs and all(p is not None for p in run._programs.values())
+    with dj.no_grad():
+        a.add_(100.0)
+        c.add_(5.0)
+    np.testing.assert_array_equal(b.detach().numpy(), np.arange(6.0))
+    np.testing.assert_array_equal(c.detach().numpy(), np.full(6, 7.0))
+    np.testing.assert_array_equal(a.detach().numpy(), np.arange(6.0) + 100.0)
