@@ -20,7 +20,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
-from . import blas, probes, pycall, vecmath
+from . import blas, chunk_loop, probes, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -56,21 +56,22 @@ def emit_module(plan: Plan, builtin_entries: bool, probed: bool = False) -> L.Mo
     probed: each kernel also counts the cycles of each of its groups (codegen/probes.py)."""
     module = L.Module(name="dualjit")
     for kernel in plan.kernels:
-        builder = KernelBuilder(module, kernel.name, kernel.segment)
-        if probed:
-            builder.probes = probes.KernelProbes(module, kernel.name, len(kernel.segment.groups))
-        builder.emit()
+        kernel_probes = probes.KernelProbes(module, kernel.name, len(
+            (kernel.flat or kernel).segment.groups)) if probed else None
+        if kernel.flat is None:
+            builder = KernelBuilder(module, kernel.name, kernel.segment)
+            builder.probes = kernel_probes
+            builder.emit()
+            fn = builder.fn
+        else:  # split over threads: a chunk body, run in order by `fn` (chunk_loop.py)
+            fn = chunk_loop.emit(module, kernel.name, kernel.flat, kernel_probes)
         if builtin_entries:
             seg = kernel.segment
             alignments = [v.type.dtype.np.alignment for v in seg.live_in] + [1] * (
-                len(builder.fn.args) - len(seg.live_in))
-            pycall.emit_entry(module, builder.fn, alignments, release_gil=plan.release_gil)
+                len(fn.args) - len(seg.live_in))
+            pycall.emit_entry(module, fn, alignments, release_gil=plan.release_gil)
             if kernel.float_entry:
-                pycall.emit_entry(module, builder.fn, alignments, True,
-                                  release_gil=plan.release_gil)
-        if kernel.flat is not None:
-            KernelBuilder(module, kernel.name + "_chunk", kernel.flat.segment,
-                          chunk_of=kernel.flat.n).emit()
+                pycall.emit_entry(module, fn, alignments, True, release_gil=plan.release_gil)
     return module
 
 
@@ -101,9 +102,10 @@ class KernelBuilder:
     returns KERNEL_OK unless an emitted check failed (`fail`)."""
 
     def __init__(self, module: L.Module, name: str, segment: Segment,
-                 chunk_of: int | None = None):
+                 chunk_of: int | None = None, data_args: bool = False):
         """chunk_of=n: the kernel takes (start, end) after its buffers and runs only that
-        range of every loop over n elements (a flat segment's elements; see parallel.py)."""
+        range of every loop over n elements (a flat segment's elements; see parallel.py).
+        data_args: the buffers are passed as their data pointers, not array objects."""
         self.module = module
         self.segment = segment
         args = segment.live_in + segment.live_out
@@ -116,10 +118,10 @@ class KernelBuilder:
         self.b.store(const(I32, KERNEL_OK), self.status)
         self.chunk_of = chunk_of
         self.chunk = tuple(self.fn.args[n_args:]) if chunk_of is not None else None
-        pointers = []
-        for arg in self.fn.args[:n_args]:
-            field = self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8)
-            pointers.append(self.b.load(field, typ=PTR))
+        pointers = list(self.fn.args[:n_args])
+        if not data_args:  # each array object's data pointer
+            pointers = [self.b.load(self.b.gep(arg, [i64(PYARRAY_DATA_OFFSET)], source_etype=I8),
+                                    typ=PTR) for arg in pointers]
         self.buffers: dict[Var, L.Value] = dict(zip(args, pointers))
         slots = pointers[len(args):]
         for var in segment.temps:  # temporaries in the buffers planned for them

@@ -1,12 +1,13 @@
-"""Multi-core kernels: running a kernel's thread-split variant on disjoint chunks.
+"""Multi-core kernels: a kernel's thread-split variant run by several threads.
 
 schedule.flat_variant decides which kernels get a variant over one flat index range [0, n)
-with `start` and `end` parameters (large elementwise work and full reductions). Here the
-runtime cuts [0, n) into chunks of a fixed size (CHUNK_ELEMENTS, whatever the thread count)
-that the caller and up to `workers - 1` pool threads take from a shared queue (threads.py;
-the call releases the GIL), then combines the reductions' per-chunk partial results in chunk
-order. So results are identical for any thread count and load; a float sum may differ from
-the unsplit kernel's (used below PARALLEL_MIN_ELEMENTS) by rounding.
+(large elementwise work and full reductions), cut into chunks of a fixed size (FlatSegment.chunk,
+whatever the thread count); chunk_loop.py emits its functions. One thread calls the kernel
+as any other (it runs every chunk in order, natively). Several: the caller and helpers(flat)
+pool threads take chunks from a shared queue (threads.py; the calls release the GIL), each
+reduction keeping a row of partial results per chunk, folded in chunk order at the end by the
+same native fold. So results are identical for any thread count and load; a float sum may
+differ from an unsplit kernel's (below PARALLEL_MIN_ELEMENTS) by rounding.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import schedule
 from . import threads as _threads
 from .schedule import FlatSegment
 
 CHUNK_ALIGN = 64  # chunk boundaries on multiples of this many elements
-CHUNK_ELEMENTS = 1 << 16  # the chunk size: small enough to balance, large enough to amortize
-# (each chunk costs ~5 us of Python and ctypes: 2^15 cost W3 on one thread 3-7%)
-# A reduction's monoid (Primitive.reduction) -> the ufunc that merges partial results.
-MERGE = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+CHUNK_ELEMENTS = schedule.CHUNK_ELEMENTS  # (each chunk a thread takes costs ~5 us of Python)
 
 
 def threads() -> int:
@@ -54,37 +53,41 @@ def pool(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def run(call, flat: FlatSegment, inputs: list, out_specs: list, workers: int) -> list:
-    """Run the chunk kernel `call` over every chunk, on the calling thread and up to
-    `workers - 1` helpers (no more than the idle cores); returns the live-out arrays."""
-    seg = flat.segment
-    shared = [None if c is not None else np.empty(shape, dtype)
-              for (shape, dtype), c in zip(out_specs, flat.combine)]
-    temps = [np.empty(n, np.uint8) for n in seg.slot_bytes]
-    ranges = chunks(flat.n)
-    per_chunk = [[a if a is not None else np.empty(shape, dtype)
-                  for a, (shape, dtype) in zip(shared, out_specs)] for _ in ranges]
-    helpers = min(workers, _threads.free_cores(), len(ranges)) - 1 if workers > 1 else 0
-    if helpers <= 0:  # the caller alone: no queue, no locks
-        for outs, (start, end) in zip(per_chunk, ranges):
-            call(*inputs, *outs, *temps, start, end)
-    else:
-        queue = _threads.ChunkQueue(len(ranges))
-
-        def run_chunk(i: int) -> None:
-            call(*inputs, *per_chunk[i], *temps, *ranges[i])
-
-        for _ in range(helpers):
-            pool(helpers).submit(queue.work, run_chunk)
-        queue.work(run_chunk)
-        queue.wait()
-    return [shared[j] if monoid is None else _merged(MERGE[monoid], [o[j] for o in per_chunk])
-            for j, monoid in enumerate(flat.combine)]
+def helpers(flat: FlatSegment) -> int:
+    """How many pool threads join the caller on a split kernel now: DUALJIT_NUM_THREADS (or
+    the cores this process may use) less one, no more than the idle cores allow; 0: the
+    caller runs every chunk itself, in one native call."""
+    workers = threads()
+    return min(workers, _threads.free_cores(), flat.n_chunks) - 1 if workers > 1 else 0
 
 
-def _merged(merge, partials: list):
-    """The per-chunk partial results combined in chunk order (into the first)."""
-    total = partials[0]
-    for part in partials[1:]:
-        merge(total, part, out=total)
-    return total
+def run(chunk_call, fold_call, flat: FlatSegment, inputs: list, out_specs: list) -> list:
+    """The split kernel's chunks shared by the caller and helpers(flat) pool threads (the
+    chunk loop `chunk_call`, one chunk per call), then every reduction's partial results (a
+    row per chunk) folded in chunk order by `fold_call`; returns the live-out arrays."""
+    n_chunks = flat.n_chunks
+    outs = [np.empty(shape if monoid is None else (n_chunks, *shape), dtype)
+            for (shape, dtype), monoid in zip(out_specs, flat.combine)]
+    temps = [np.empty(n, np.uint8) for n in flat.segment.slot_bytes]
+    queue = _threads.ChunkQueue(n_chunks)
+
+    def run_chunk(i: int) -> None:
+        _check(chunk_call(*inputs, *outs, *temps, i, i + 1))
+
+    count = helpers(flat)
+    for _ in range(count):
+        pool(count).submit(queue.work, run_chunk)
+    queue.work(run_chunk)
+    queue.wait()
+    rows = [outs[j] for j, monoid in enumerate(flat.combine) if monoid is not None]
+    totals = [np.empty(out_specs[j][0], out_specs[j][1])
+              for j, monoid in enumerate(flat.combine) if monoid is not None]
+    if rows:
+        _check(fold_call(*totals, *rows))
+    folded = iter(totals)
+    return [out if monoid is None else next(folded) for out, monoid in zip(outs, flat.combine)]
+
+
+def _check(status: int) -> None:
+    if status != 0:  # chunk bodies have no failing steps today (lower.KernelBuilder.fail)
+        raise RuntimeError(f"a thread-split kernel chunk returned status {status}")

@@ -14,10 +14,11 @@ import numpy as np
 from ..ir import Function, Literal, Var, impl_rules, sub_functions
 from ..ir import primitives as P
 from ..ir.interpreter import literal_value
-from . import object_cache, parallel, profile, pycall, threads
+from . import chunk_loop, object_cache, parallel, profile, pycall, threads
 from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
+    Callers,
     CallSpec,
     Scratch,
     host_call_callers,
@@ -35,7 +36,8 @@ from .schedule import HostStepPlan, KernelPlan, lowering, plan_function
 class _Kernel:
     """A planned kernel bound to its compiled code."""
 
-    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "blas_flops", "scratch")
+    __slots__ = ("plan", "segment", "flat", "call", "chunk_call", "fold_call", "blas_flops",
+                 "scratch")
 
     def __init__(self, plan: KernelPlan, compiled: CompiledModule, builtin_entries: bool,
                  single: bool = True):
@@ -43,34 +45,51 @@ class _Kernel:
         between calls: callers.Scratch)."""
         self.plan, self.segment, self.flat = plan, plan.segment, plan.flat
         seg = plan.segment
+        slots = kernel_slots(plan)
+        n = len(seg.live_in) + len(seg.live_out) + len(slots)
         if builtin_entries:  # a builtin: no ctypes argument conversion per call
             self.call = pycall.builtin(plan.name, compiled.address(plan.name + "_py"), compiled)
         else:
-            n = len(seg.live_in) + len(seg.live_out) + len(seg.slot_bytes)
             self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in),
                                        plan.name)
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
         if self.blas_flops:
             self.call = threads.with_blas_threads(self.call, self.blas_flops)
-        self.scratch = Scratch([(n, np.uint8) for n in seg.slot_bytes], keep=single)
-        self.chunk_call = None
-        if plan.flat is not None:
-            flat = plan.flat.segment
-            n = len(flat.live_in) + len(flat.live_out) + len(flat.slot_bytes)
-            self.chunk_call = _ctypes_call(compiled, plan.name + "_chunk", n, chunked=True)
+        self.scratch = Scratch([(n, np.uint8) for n in slots], keep=single)
+        self.chunk_call = self.fold_call = None
+        if plan.flat is not None:  # the chunk loop and fold threads share (chunk_loop.py)
+            self.chunk_call = _ctypes_call(compiled, plan.name + "_chunks", n, chunked=True)
+            self.fold_call = _ctypes_call(compiled, plan.name + "_fold",
+                                          2 * len(chunk_loop.reduced(plan.flat)))
 
     def run(self, env: dict) -> None:
         seg = self.segment
         ins = [env[v] for v in seg.live_in]
         out_specs = [(v.type.shape, v.type.dtype.np) for v in seg.live_out]
-        if self.flat is not None:  # chunked at any thread count: results independent of it
-            outs = parallel.run(self.chunk_call, self.flat, ins, out_specs, parallel.threads())
-        else:
+        if self.flat is not None and parallel.helpers(self.flat):  # chunks shared by threads
+            outs = parallel.run(self.chunk_call, self.fold_call, self.flat, ins, out_specs)
+        else:  # (a split kernel runs its chunks in order: the same results)
             outs = [np.empty(s, d) for s, d in out_specs]
             temps = self.scratch.take()
             self.call(*ins, *outs, *temps)
             self.scratch.give(temps)
         env.update(zip(seg.live_out, outs))
+
+
+def _split_callers(one_thread: Callers, flat, general) -> Callers:
+    """Callers of a thread-split kernel: the fast path when one thread runs it, else the
+    general path (parallel.run); both give the same results."""
+    fast, helpers = one_thread.call, parallel.helpers
+
+    def call(args):
+        return general(*args) if helpers(flat) else fast(args)
+    return Callers(call)
+
+
+def kernel_slots(plan: KernelPlan) -> list[int]:
+    """The byte sizes of the temporaries a kernel's entry takes (its split variant's when it
+    has one: that is what it runs)."""
+    return (plan.flat.segment if plan.flat is not None else plan.segment).slot_bytes
 
 
 def _ctypes_call(compiled: CompiledModule, name: str, n_arrays: int, chunked: bool = False):
@@ -208,13 +227,14 @@ class CompiledFunction:
         if len(self.steps) != 1 or not isinstance(self.steps[0], _Kernel):
             return None
         kernel = self.steps[0]
-        if kernel.flat is not None:
-            return None  # split into chunks by the general path
         seg = kernel.segment
-        layout = kernel_layout(self.function, seg.live_in, seg.live_out, seg.slot_bytes,
-                               self.consts)
+        layout = kernel_layout(self.function, seg.live_in, seg.live_out,
+                               kernel_slots(kernel.plan), self.consts)
         if layout is None:
             return None
+        if kernel.flat is not None:  # on one thread, the fast path calls it as any kernel
+            return _split_callers(kernel_callers(self.spec, kernel.call, layout), kernel.flat,
+                                  self)
         float_kernel = None
         if builtin_entries and kernel.plan.float_entry:
             name = kernel.plan.name

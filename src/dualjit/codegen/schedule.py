@@ -32,6 +32,9 @@ FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomia
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
 STACK_LIMIT = 1 << 20  # bytes of temporaries native control flow may keep on the stack
 PARALLEL_MIN_ELEMENTS = 1 << 17  # below this, handing work to threads costs more than it saves
+# A split kernel runs in chunks of this many elements (a multiple of 64) on any thread count:
+# small enough to balance threads, large enough that the chunk loop costs nothing (chunk_loop).
+CHUNK_ELEMENTS = 1 << 16
 TINY_WORK = 256  # element operations: a function doing less keeps the GIL in its kernel
 SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machine-code generation
 # lower.py emits a fused value by recursing into its operands: a longer chain of fused
@@ -708,6 +711,11 @@ class FlatSegment:
     segment: Segment
     n: int
     combine: list[str | None]
+    chunk: int = CHUNK_ELEMENTS  # elements per chunk, whatever the thread count
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n // self.chunk)
 
 
 def _common_shape(segment: Segment) -> tuple[int, ...] | None:
