@@ -151,3 +151,67 @@ def test_layouts_gemm_cannot_read_in_place_are_refused():
     layout = blas.gemm_layout((3, 8, 5), (8, 7, 5), (((2,), (2,)), ((1,), (0,))))
     assert layout.batch == ((8, 5, 35, 21),) and (layout.m, layout.n, layout.k) == (3, 7, 5)
     assert layout.lhs == blas.Matrix(False, 40) and layout.rhs == blas.Matrix(True, 5)
+
+
+def _swap_free_axes(ls, rs, numbers):
+    """The permutation of a product's result putting the rhs free axes before the lhs's."""
+    (lc, rc), (lb, rb) = numbers
+    nb = len(lb)
+    nl, nr = len(ls) - len(lc) - nb, len(rs) - len(rc) - nb
+    return (*range(nb), *range(nb + nl, nb + nl + nr), *range(nb, nb + nl)), nl, nr
+
+
+@needs_blas
+@given(products())
+def test_a_product_read_by_a_free_axes_swap_is_computed_transposed(case):
+    ls, rs, numbers, dtype = case
+    perm, nl, nr = _swap_free_axes(ls, rs, numbers)
+    rng = np.random.default_rng(len(ls) * 5 + len(rs))
+    a = rng.standard_normal(ls).astype(dtype)
+    b = rng.standard_normal(rs).astype(dtype)
+    fn = dj.make_ir(lambda x, y: jnp.transpose(lax.dot_general(x, y, numbers), perm) + 1.0)(a, b)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        compiled = CompiledFunction(fn)
+    (lc, rc), (lb, rb) = numbers
+    lfree = [d for d in range(len(ls)) if d not in lc + lb]
+    rfree = [d for d in range(len(rs)) if d not in rc + rb]
+    eqns = [e for k in compiled.plan.kernels for e in k.segment.eqns]
+    swapped = [e for e in eqns if e.primitive is P.dot_general_p and e.inputs[0] is fn.inputs[1]]
+    # swapped exactly when both free groups are there and gemm reads the swapped operands
+    readable = _readable_in_place(rs, rfree, rc) and _readable_in_place(ls, lc, lfree)
+    assert bool(swapped) == (nl > 0 and nr > 0 and readable), str(compiled.plan)
+    if swapped:
+        assert not any(e.primitive is P.transpose_p for e in eqns), str(compiled.plan)
+    (got,) = compiled(a, b)
+    expected = np.transpose(np.einsum(_einsum_spec(ls, rs, numbers), a.astype(np.float64),
+                                      b.astype(np.float64)), perm) + 1.0
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got, eval_function(fn, a, b)[0], rtol=tol, atol=tol)
+
+
+@needs_blas
+def test_a_product_also_read_elsewhere_is_not_swapped():
+    x, y = np.ones((64, 32)), np.ones((64, 48))
+
+    def f(x, y):
+        p = lax.dot_general(x, y, (((0,), (0,)), ((), ())))
+        return p.T * 2.0, jnp.sum(p)
+
+    fn = dj.make_ir(f)(x, y)
+    assert schedule.products_into_transposes(fn) is fn
+    got = dj.jit(f)(x, y)
+    np.testing.assert_allclose(got[0], (x.T @ y).T * 2.0)
+
+
+@needs_blas
+def test_weight_gradients_of_a_dense_layer_have_no_transposed_copies():
+    x, w = np.ones((8, 16, 32), np.float32), np.ones((32, 24), np.float32)
+    grad = dj.jit(dj.grad(lambda w, x: jnp.sum(jnp.tanh(x @ w)), argnums=0))
+    plan = grad.lower(w, x).plan()
+    eqns = [e for k in plan.kernels for e in k.segment.eqns]
+    assert not any(e.primitive is P.transpose_p for e in eqns), str(plan)
+    h = np.tanh(x.astype(np.float64) @ w)
+    want = np.einsum("bsi,bso->io", x.astype(np.float64), 1 - h ** 2)
+    np.testing.assert_allclose(grad(w, x), want, rtol=1e-5)

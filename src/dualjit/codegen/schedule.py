@@ -119,7 +119,10 @@ def _product_on_host(eqn: Eqn, planner: Planner) -> str | None:
 def readable_products(fn: Function) -> Function:
     """fn, with each large product whose operands gemm cannot read in place (free and
     contracting axes interleaved in memory) given transposed operands, which it can read:
-    the kernel stores the transposed copy, then calls gemm (instead of a host step)."""
+    the kernel stores the transposed copy, then calls gemm (instead of a host step); and a
+    product read only by a transpose swapping its free axes computed transposed (operands
+    swapped: gemm writes the transposed result, no copy of it)."""
+    fn = products_into_transposes(fn)
     eqns: list[Eqn] = []
     for eqn in fn.eqns:
         if (eqn.primitive is P.dot_general_p and contraction_size(eqn) >= BLAS_MIN_FLOPS
@@ -130,6 +133,53 @@ def readable_products(fn: Function) -> Function:
             eqns.append(eqn)
     return fn if len(eqns) == len(fn.eqns) else Function(fn.inputs, fn.consts, eqns,
                                                           fn.outputs)
+
+
+def products_into_transposes(fn: Function) -> Function:
+    """fn, with `t = transpose(dot_general(a, b))` whose permutation swaps the product's lhs
+    and rhs free axes (the weight gradients' `(x^T g)^T`) as t = dot_general(b, a), when the
+    product is read by that transpose alone and gemm reads the swapped operands in place."""
+    readers: dict[Var, list[Eqn]] = {}
+    for eqn in fn.eqns:
+        for a in eqn.inputs:
+            if isinstance(a, Var):
+                readers.setdefault(a, []).append(eqn)
+    outputs = {a for a in fn.outputs if isinstance(a, Var)}
+    swapped: dict[Eqn, Eqn] = {}  # the transpose -> the product computing its result
+    for eqn in fn.eqns:
+        found = readers.get(eqn.outputs[0], []) if eqn.primitive is P.dot_general_p else []
+        if len(found) == 1 and eqn.outputs[0] not in outputs:
+            product = _swapped_product(eqn, found[0])
+            if product is not None:
+                swapped[found[0]] = product
+    if not swapped:
+        return fn
+    dropped = {e for e in fn.eqns if e.primitive is P.dot_general_p
+               and readers.get(e.outputs[0], [None])[0] in swapped}
+    eqns = [swapped.get(e, e) for e in fn.eqns if e not in dropped]
+    return Function(fn.inputs, fn.consts, eqns, fn.outputs)
+
+
+def _swapped_product(product: Eqn, reader: Eqn) -> Eqn | None:
+    """dot_general(rhs, lhs) writing `reader`'s result, when reader is a transpose putting
+    the rhs free axes before the lhs free axes (batch axes in place) and gemm can take it."""
+    if reader.primitive is not P.transpose_p:
+        return None
+    lhs, rhs = product.inputs
+    (lc, rc), (lb, rb) = product.params["dimension_numbers"]
+    nb = len(lb)
+    nl = lhs.type.ndim - len(lc) - nb
+    nr = rhs.type.ndim - len(rc) - nb
+    if nl == 0 or nr == 0:
+        return None
+    want = (*range(nb), *range(nb + nl, nb + nl + nr), *range(nb, nb + nl))
+    if tuple(reader.params["permutation"]) != want:
+        return None
+    swapped = Eqn(P.dot_general_p, [rhs, lhs], list(reader.outputs),
+                  {"dimension_numbers": ((tuple(rc), tuple(lc)), (tuple(rb), tuple(lb)))})
+    if contraction_size(swapped) < BLAS_MIN_FLOPS or not blas.gemm_ok(swapped):
+        return None
+    return swapped
 
 
 def _transposed_product(eqn: Eqn) -> list[Eqn]:
@@ -285,6 +335,21 @@ def _reads_in_place(reader: Eqn, v: Var, stored: set[Var], found: set[Var]) -> b
     return p.reduction is not None and reader.inputs == (v,)
 
 
+# x + c, x - c, c - x, x * c, -x: one instruction on a value that is stored anyway
+RECOMPUTED = frozenset({P.add_p, P.sub_p, P.mul_p, P.neg_p})
+
+
+def recomputed_at_each_use(eqn: Eqn, stored) -> bool:
+    """An elementwise add/sub/mul/neg of one stored value and scalar literals (GELU's `0.5 * z`
+    and `1 + tanh(...)`) is recomputed in each loop that reads it: storing it would cost a
+    memory pass to write and one to read back, recomputing it costs one instruction."""
+    if eqn.primitive not in RECOMPUTED:
+        return False
+    values = [a for a in eqn.inputs if isinstance(a, Var)]
+    return (len(values) == 1 and values[0] in stored and values[0].type == eqn.outputs[0].type
+            and all(isinstance(a, Var) or not a.type.shape for a in eqn.inputs))
+
+
 class Segment:
     """A run of equations lowered into one kernel: buffers in, buffers out, temporaries.
 
@@ -322,7 +387,8 @@ class Segment:
             if row.reads_memory:
                 stored.update((a, None) for a in e.inputs if isinstance(a, Var) and a in self.producer)
             for v in e.outputs:
-                if not row.fused or v in outs or (uses.get(v, 0) > 1 and not row.cheap):
+                if not row.fused or v in outs or (uses.get(v, 0) > 1 and not row.cheap
+                                                  and not recomputed_at_each_use(e, stored)):
                     stored[v] = None
         order = {v: i for i, e in enumerate(self.eqns) for v in e.outputs}
         return sorted(stored, key=lambda v: order[v])

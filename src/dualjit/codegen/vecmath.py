@@ -68,9 +68,26 @@ class _Math:
     def fabs(self, x):
         return self.b.call(self.m.declare_intrinsic("llvm.fabs", [F64]), [x])
 
+    # Conversions between doubles and int64 through the bits of 1.5 * 2**52 (exact for
+    # |values| < 2**51): AVX2 has no vector fptosi/sitofp for 64-bit integers, and the
+    # scalarized conversions (four cvttsd2si and moves between register files per vector)
+    # took most of tanh's time.
+    _MAGIC = 6755399441055744.0  # 1.5 * 2**52
+    _MAGIC_BITS = 0x4338000000000000
+
+    def to_int(self, n):
+        """An integer-valued double (|n| < 2**51) as an i64; garbage, never poison, else."""
+        bits = self.b.bitcast(self.b.fadd(n, _c(self._MAGIC)), I64)
+        return self.b.sub(bits, L.Constant(I64, self._MAGIC_BITS))
+
+    def to_double(self, k):
+        """An i64 with |k| < 2**51 as a double."""
+        bits = self.b.add(k, L.Constant(I64, self._MAGIC_BITS))
+        return self.b.fsub(self.b.bitcast(bits, F64), _c(self._MAGIC))
+
     def pow2(self, n):
         """2**n for integer-valued double n in [-1022, 1023], built from the exponent bits."""
-        bits = self.b.shl(self.b.add(self.b.fptosi(n, I64), L.Constant(I64, 1023)),
+        bits = self.b.shl(self.b.add(self.to_int(n), L.Constant(I64, 1023)),
                           L.Constant(I64, 52))
         return self.b.bitcast(bits, F64)
 
@@ -102,7 +119,7 @@ class _Math:
         r = x
         for part in _PIO2:
             r = self.fma(b.fneg(q), _c(part), r)
-        quadrant = b.and_(b.fptosi(q, I64), L.Constant(I64, 3))
+        quadrant = b.and_(self.to_int(q), L.Constant(I64, 3))  # (|q| < 2**51 in range)
         return r, quadrant
 
     def _kernel_sin(self, r):
@@ -166,7 +183,7 @@ class _Math:
         big = self.gt(m, math.sqrt(2.0))
         m = self.select(big, b.fmul(m, _c(0.5)), m)
         k = b.add(k, b.zext(big, I64))
-        return b.sitofp(k, F64), m
+        return self.to_double(k), m
 
     def _log_kernel(self, dk, f, correction):
         """dk*ln2 + log(1+f) + correction (fdlibm's evaluation order)."""
@@ -231,6 +248,43 @@ class _Math:
         e = self.expm1(b.fmul(a, _c(-2.0)))
         t = b.fdiv(b.fneg(e), b.fadd(_c(2.0), e))
         t = self.select(self.gt(a, 22.0), _c(1.0), t)
+        return self.select(self.isnan(x), x, self.copysign(t, x))
+
+    # -- float32's exp and tanh: the float64 range reduction with shorter series ---------------
+    # A float32 result needs ~1e-9 relative accuracy before its one rounding (2**-24 is 6e-8),
+    # and its arguments are bounded, so these skip the float64 versions' extra terms and
+    # overflow and subnormal handling (softmax's exp and GELU's tanh are hot loops).
+    def _reduced(self, x):
+        """x = n ln2 + r, |r| <= ln2 / 2: (n, r)."""
+        b = self.b
+        n = self.roundeven(b.fmul(x, _c(1 / math.log(2))))
+        r = self.fma(b.fneg(n), _c(_LN2_HI), x)
+        return n, self.fma(b.fneg(n), _c(_LN2_LO), r)
+
+    def exp_f32(self, x):
+        """exp of a float32 argument: |r|**9 / 9! < 2e-10; float32 overflows above 88.8 and
+        underflows below -103.9, so x is clamped to [-110, 100] (2**n stays a normal double)
+        and the rounding to float32 makes inf and 0 (and subnormals, correctly rounded)."""
+        clamped = self.select(self.gt(x, 100.0), _c(100.0), x)
+        clamped = self.select(self.lt(clamped, -110.0), _c(-110.0), clamped)
+        n, r = self._reduced(self.select(self.isnan(x), _c(0.0), clamped))
+        p = self.horner(r, [1.0 / math.factorial(k) for k in range(9)])
+        return self.select(self.isnan(x), x, self.b.fmul(p, self.pow2(n)))
+
+    def tanh_f32(self, x):
+        """tanh(|x|) = -expm1(-2|x|) / (2 + expm1(-2|x|)), |x| clamped at 9.5 (tanh rounds to
+        1 in float32 from 9.01): expm1(z) = 2**n expm1(r) + (2**n - 1) for z in [-19, 0]
+        (no cancellation: for n < 0 both terms are negative or the second dominates), and
+        expm1(r) = r + r**2 P(r) to r**9 / 9! (relative error < 1e-10, also for tiny x)."""
+        b = self.b
+        a = self.fabs(x)
+        a = self.select(self.gt(a, 9.5), _c(9.5), self.select(self.isnan(x), _c(0.0), a))
+        n, r = self._reduced(b.fmul(a, _c(-2.0)))
+        series = [1.0 / math.factorial(k) for k in range(2, 10)]
+        em_r = self.fma(b.fmul(r, r), self.horner(r, series), r)
+        scale = self.pow2(n)
+        em = self.fma(scale, em_r, b.fsub(scale, _c(1.0)))
+        t = b.fdiv(b.fneg(em), b.fadd(_c(2.0), em))
         return self.select(self.isnan(x), x, self.copysign(t, x))
 
     # -- tan, atan2 -----------------------------------------------------------------------------
@@ -354,6 +408,8 @@ def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, *args)
         out = m.sin_cos(wide[0], want_cos=(name == "cos"))
     elif name == "pow":
         out = m.pow_f32(*wide) if is_f32 else m.pow(*wide)
+    elif is_f32 and name in ("exp", "tanh"):
+        out = getattr(m, name + "_f32")(*wide)
     else:
         out = getattr(m, name)(*wide)
     return builder.fptrunc(out, F32) if is_f32 else out
