@@ -146,3 +146,26 @@ def test_a_state_tensor_set_to_another_ones_value_keeps_its_own_storage():
     np.testing.assert_array_equal(b.detach().numpy(), np.arange(6.0))
     np.testing.assert_array_equal(c.detach().numpy(), np.full(6, 7.0))
     np.testing.assert_array_equal(a.detach().numpy(), np.arange(6.0) + 100.0)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_parameter_made_from_a_kept_tensor_shares_its_updates(compiled):
+    """Parameter(t) shares t's storage (as PyTorch's): an optimizer step, eager or compiled,
+    updates both; closed form: plain SGD p <- p - lr * 2 p on the loss sum(p^2)."""
+    base = dj.tensor([1.0, -2.0, 3.0])
+    p = nn.Parameter(base)
+    opt = dj.optim.SGD([p], lr=0.1)
+
+    def step():
+        loss = (p * p).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = dj.compile(step) if compiled else step
+    for _ in range(4):
+        run()
+    expected = np.array([1.0, -2.0, 3.0], np.float32) * np.float32(0.8) ** 4
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-6)
+    np.testing.assert_array_equal(base.numpy(), p.detach().numpy())
