@@ -198,7 +198,8 @@ class Graph:
 
     def _note_stale(self, k: int, node: Node, codes: list[int]) -> None:
         """Note the k-th node's output and checked inputs whose version moved since use."""
-        if node.counter[0] != node.version:
+        counter = node.counter  # (None: no tensor holding the output has a counter yet)
+        if counter is not None and counter[0] != node.version:
             self.stale.append((3 * k, node))
         checks = node.checks  # (position, counter, version) triples, flat
         for j in range(0, len(checks), 3):
@@ -239,6 +240,8 @@ class Graph:
                 continue
             if isinstance(what, Node):
                 arr, now, then = what.value, what.counter[0], what.version
+                if arr is None:  # (not kept: Node.value)
+                    arr = unread_value(what.function.out_types[0])
                 desc = f"which is output 0 of {what.name}"
             else:
                 node, i, now, then = what
@@ -364,6 +367,9 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
             consts[k] if kind == CONST else root_cts[k] for kind, k in entry.picks]
     for a in args:
         if type(a) is not ndarray:
+            if a is None:
+                raise RuntimeError("internal error: backward() needs a value the recorded "
+                                   "graph did not keep (Node.value)")
             return apply_function(entry.function, *args)  # traced (dj.compile): inline it
     if entry.call is None:
         compiled = compile_function(entry.function)
@@ -480,9 +486,12 @@ def _node_backward(graph: Graph, k: int, ct: Tensor, create_graph: bool, used: s
     vjp, reads = node_vjp(node.function, wrt)
     used.update(codes[i] for i in reads if i < len(codes))
     values = [graph.value(c) for c in codes]
-    if any(v is None for v in values):
-        raise RuntimeError("Trying to backward through the graph a second time; specify "
-                           "retain_graph=True the first time")
+    for i, v in enumerate(values):
+        if v is None:
+            if i in reads:
+                raise RuntimeError("Trying to backward through the graph a second time; "
+                                   "specify retain_graph=True the first time")
+            values[i] = unread_value(node.function.in_types[i])
     outs = [literal_value(o) if isinstance(o, Literal) else o
             for o in apply_function(vjp, *values, ct._value)]
     if not (create_graph and is_grad_enabled()):
@@ -501,10 +510,18 @@ def _as_input(graph: Graph, code: int) -> Any:
     k, kind = divmod(code, 3)
     if kind == NODE:
         node = graph.nodes[k]
-        return make_tensor(node.value, node, node.counter)
+        value = node.value
+        if value is None:  # (no recorded derivative reads it: Node.value)
+            value = unread_value(node.function.out_types[0])
+        return make_tensor(value, node, node.counter)
     if kind == LEAF:
         return graph.leaves[k]
     return graph.consts[k]
+
+
+def unread_value(t: TensorType) -> ndarray:
+    """A stand-in of type t for a node's value that no derivative reads (Node.value)."""
+    return np.broadcast_to(np.zeros((), t.dtype.np), t.shape)
 
 
 def _python_backward(node: PythonNode, cts: list) -> list:

@@ -147,22 +147,28 @@ class Node:
     another Node, a leaf Tensor that requires grad, or a constant array. `checks` is a flat
     tuple of (input position, version counter, version) triples for inputs that were Tensors
     not produced by a Node, so backward() can tell when one was modified in place after use.
-    `value` is the output as computed, `counter`/`version` its storage's version counter and
-    the version the value was written at.
+    `value` is the output as computed, kept for the derivatives that read it: a node made by
+    `record_op` keeps its own; the operators' and one-tensor operations' nodes leave it to
+    their consumers, each of which stores the value of an input node its derivative reads
+    (`read_mask`), so values nothing reads are not held until backward() (None then).
+    `counter`/`version` are its storage's version counter and the version the value was
+    written at; `counter` is None while no tensor holding the value has a counter (an
+    operation's fresh output, version 0, until `version_counter` makes the one its output
+    tensors and this node share).
     """
 
     __slots__ = ("name", "function", "inputs", "checks", "value", "counter", "version", "freed",
                  "seq", "extras", "__weakref__")
 
     def __init__(self, name: str, function: Any, inputs: Sequence, checks: tuple, value: Any,
-                 counter: list):
+                 counter: list | None):
         self.name = name
         self.function = function
         self.inputs = inputs
         self.checks = checks
         self.value = value
         self.counter = counter
-        self.version = counter[0]
+        self.version = 0 if counter is None else counter[0]
         self.freed = False
         self.seq = next(_node_counter)  # creation order: a topological order of any graph
         self.extras = None  # (hooks, retained): see the properties below
@@ -235,6 +241,18 @@ def op_function(key: tuple, fn: Callable, values: Sequence[Any], params: tuple):
     return found
 
 
+def read_mask(function: Any, wrt: tuple[int, ...]) -> int:
+    """Bit i is set when the derivative of `function` with respect to inputs `wrt` reads
+    input i (so the recorded node must keep that input's value)."""
+    if not wrt:
+        return 0
+    try:
+        _, reads = _backward_module().node_vjp(function, wrt)
+    except Exception:  # noqa: BLE001 (no derivative rule: backward() raises it; keep all)
+        return (1 << len(function.inputs)) - 1
+    return sum(1 << i for i in reads if i < len(function.inputs))
+
+
 def make_tensor(value: Any, grad_fn: Node | None = None, counter: list | None = None) -> Tensor:
     """The one place that makes a Tensor object (constructors, operations, views)."""
     t = _tensor_new(Tensor)
@@ -251,10 +269,19 @@ _tensor_new = object.__new__
 
 
 def version_counter(t: Tensor) -> list:
-    """The tensor's storage version counter, a one-element list shared by its views."""
+    """The tensor's storage version counter, a one-element list shared by its views, made on
+    first use. A tensor with a grad_fn shares its node's counter (the node's check of its
+    saved output reads it), which an operation leaves to this function to make (Node)."""
     c = t._counter
     if c is None:
-        c = t._counter = [0]
+        node = t.grad_fn
+        if node is None:
+            c = [0]
+        else:
+            c = node.counter
+            if c is None:
+                c = node.counter = [node.version]
+        t._counter = c
     return c
 
 
@@ -280,11 +307,12 @@ def record_op(name: str, function: Any, args: Sequence[Any], value: Any,
             if type(src) is not Node:
                 c = a._counter or version_counter(a)
                 checks += (i, c, c[0])
+            elif src.value is None and not src.freed:
+                src.value = a._value  # (a node from the operators: see Node.value)
             sources.append(src)
         else:
             sources.append(a)
         i += 1
-    counter = [0] if counter is None else counter
     node = Node(name, function, sources, checks, value, counter)
     return make_tensor(value, node, counter)
 
@@ -381,15 +409,21 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
     out._extra = None
     if x.requires_grad and _grad_mode.enabled and value.dtype.kind in "fc":
         key = (name, params, (xv.dtype, xv.shape))
-        function = _op_functions.get(key) or op_function(key, fn, [xv], params)
+        entry = _unary_entries.get(key)
+        if entry is None:
+            function = op_function(key, fn, [xv], params)
+            entry = _unary_entries[key] = (function, read_mask(function, (0,)))
+        function = entry[0]
         value = _matches(value, function)
         source = x.grad_fn
         if source is None:  # a leaf: its version is checked by backward()
             c = x._counter or version_counter(x)
-            node = Node(name, function, (x,), (0, c, c[0]), value, [0])
+            node = Node(name, function, (x,), (0, c, c[0]), None, None)
         else:
-            node = Node(name, function, (source,), (), value, [0])
-        out._counter = node.counter
+            if entry[1] and source.value is None:  # (the derivative reads x: Node.value)
+                source.value = xv
+            node = Node(name, function, (source,), (), None, None)
+        out._counter = None
         out.grad_fn = node
         out.requires_grad = True
     else:
@@ -398,6 +432,9 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
         out.requires_grad = False
     out._value = value
     return out
+
+
+_unary_entries: dict[tuple, tuple] = {}  # _unary_op's (Function, read_mask) by op_function key
 
 
 def _unshared(value: ndarray, inputs: list) -> ndarray:
@@ -413,26 +450,128 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     """A Tensor arithmetic operator: x (op) y for a Tensor x and a Tensor or Python number y,
     with PyTorch's promotion.
 
-    This is the hot path of imperative code (one call per operator), so the common case (same
-    dtypes, NumPy values) is written out here, with the Tensor and Node built inline: the one
-    inlined copy of make_tensor/record_op.
+    This is the hot path of imperative code (one call per operator). Its common case, a
+    tensor and a tensor or Python float, not views, holding NumPy arrays of one dtype (a float
+    dtype, for division), runs first, with the Tensor and Node built inline (the one inlined
+    copy of make_tensor and record_op); anything else (views, promotion, integers, traced
+    values) takes the general path, `_binary_general`, which does the same for every case.
     """
     new_tensor, mode = _tensor_new, _grad_mode
     new_node, node_counter = object.__new__, _node_counter
-    functions: dict[tuple, Any] = {}  # this operator's recorded Functions (see op_function),
-    # or False for operands of a dtype it does not record (not float or complex)
+    # This operator's recorded Functions and read masks by (dtype, shapes, wrt mask), or
+    # False for operands of a dtype it does not record (not float or complex).
+    entries: dict[tuple, Any] = {}
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
-
-    def differentiable(dtype, xv, yv):
-        """The recorded Function for operands of this dtype and shapes, or False (the result
-        of same-dtype operands has their dtype, so the dtype decides whether to record)."""
-        function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ()) \
-            if dtype.kind in "fc" else False
-        functions[(dtype, xv.shape, yv.shape)] = function
-        return function
+    general = _binary_general(name, fn, fast, reflected)
+    t_bit, o_bit = (2, 1) if reflected else (1, 2)  # (wrt and read-mask bits of t and other)
 
     def method(t, other):  # t: the Tensor whose method this is; x (op) y is t (op) other
-        tv = t._value        # or, reflected, other (op) t
+        if t._extra is not None:  # (or, reflected, other (op) t)
+            return general(t, other)
+        tv = t._value
+        if isinstance(other, Tensor):
+            if other._extra is not None:
+                return general(t, other)
+            ov = other._value
+            o_grad = other.requires_grad
+        elif type(other) is float:
+            ov = _scalar_operand(other, tv)  # (of tv's dtype when that is a float)
+            o_grad = None  # (not a tensor)
+        else:
+            return general(t, other)
+        dtype = tv.dtype
+        if dtype is not ov.dtype or type(tv) is not ndarray or type(ov) is not ndarray or (
+                true_division and dtype.kind != "f"):
+            return general(t, other)
+        value = fast(ov, tv) if reflected else fast(tv, ov)
+        if type(value) is not ndarray:
+            value = np.asarray(value)  # (a 0-d result is a NumPy scalar)
+        out = new_tensor(Tensor)
+        out._value = value
+        out._grad = None
+        out._extra = None
+        out._counter = None  # (made when needed: version_counter)
+        t_grad = t.requires_grad
+        if (t_grad or o_grad) and mode.enabled:
+            wrt = (t_bit if t_grad else 0) + (o_bit if o_grad else 0)
+            key = (dtype, ov.shape, tv.shape, wrt) if reflected else (dtype, tv.shape, ov.shape,
+                                                                      wrt)
+            entry = entries.get(key)
+            if entry is None:
+                entry = _binary_entry(entries, key, name, fn, *((ov, tv) if reflected else
+                                                                (tv, ov)))
+            if entry is not False:
+                function, reads = entry
+                node = new_node(Node)  # (Node.__init__ and record_op, inlined)
+                node.name, node.function, node.value, node.counter = name, function, None, None
+                node.version, node.freed, node.seq, node.extras = 0, False, next(node_counter), None
+                # Each input's source (its node, itself as a leaf, or its value), the version
+                # checks of inputs not produced by a node (a check is (position, counter,
+                # version)), and the values of input nodes the derivative reads (Node.value).
+                t_source = t.grad_fn
+                if t_source is None:
+                    c = t._counter or version_counter(t)
+                    if not t_grad:
+                        t_source = tv
+                    else:
+                        t_source = t
+                else:
+                    c = None
+                    if reads & t_bit and t_source.value is None:
+                        t_source.value = tv
+                if o_grad is None:  # a Python number
+                    o_source, d = ov, None
+                else:
+                    o_source = other.grad_fn
+                    if o_source is None:
+                        d = other._counter or version_counter(other)
+                        if not o_grad:
+                            o_source = ov
+                        else:
+                            o_source = other
+                    else:
+                        d = None
+                        if reads & o_bit and o_source.value is None:
+                            o_source.value = ov
+                if reflected:
+                    node.inputs = (o_source, t_source)
+                    c, d = d, c  # (now the counters of x and y)
+                else:
+                    node.inputs = (t_source, o_source)
+                if c is None:
+                    node.checks = () if d is None else (1, d, d[0])
+                else:
+                    node.checks = (0, c, c[0]) if d is None else (0, c, c[0], 1, d, d[0])
+                out.grad_fn = node
+                out.requires_grad = True
+                return out
+        out.grad_fn = None
+        out.requires_grad = False
+        return out
+    method.__name__ = name
+    return method
+
+
+def _binary_entry(entries: dict, key: tuple, name: str, fn: Callable, xv: Any, yv: Any) -> Any:
+    """binary_method's (Function, read_mask) for operands like xv and yv of one dtype and the
+    wrt mask key[3], or False when that dtype is not recorded (the result of same-dtype
+    operands has their dtype, so the dtype decides), kept in the operator's `entries`."""
+    dtype, wrt = xv.dtype, key[3]
+    if dtype.kind not in "fc":
+        entry = False
+    else:
+        function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
+        entry = (function, read_mask(function, tuple(i for i in (0, 1) if wrt >> i & 1)))
+    entries[key] = entry
+    return entry
+
+
+def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
+    """binary_method's path for every case: Python numbers, views, promotion, traced values."""
+    true_division = name == "DivBackward"
+
+    def general(t, other):
+        tv = t._value
         if t._extra is not None and t._extra.base is not None:
             _sync_view(t)
         if isinstance(other, Tensor):
@@ -443,13 +582,9 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         else:
             other = ov = _scalar_operand(other, tv)
             record = t.requires_grad
-        if reflected:
-            xv, yv = ov, tv
-        else:
-            xv, yv = tv, ov
+        x, y, xv, yv = (other, t, ov, tv) if reflected else (t, other, tv, ov)
         dtype = xv.dtype
         if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
-            x, y = (other, t) if reflected else (t, other)
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
         if type(xv) is ndarray is type(yv):
             value = fast(xv, yv)
@@ -457,53 +592,11 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                 value = np.asarray(value)
         else:
             value = fn(xv, yv)
-        out = new_tensor(Tensor)
-        out._value = value
-        out._grad = None
-        out._extra = None
-        function = False
-        if record and mode.enabled:
-            function = functions.get((dtype, xv.shape, yv.shape))
-            if function is None:
-                function = differentiable(dtype, xv, yv)
-        if function is not False:
-            # Each input's source (its node, itself as a leaf, or its value) and the version
-            # checks of inputs not produced by a node: source_of and record_op's checks,
-            # inlined (the views among the inputs were synchronized above).
-            t_source, t_counter, other_counter = t.grad_fn, None, None
-            if t_source is None:
-                t_source = t if t.requires_grad else tv
-                t_counter = t._counter or version_counter(t)
-            if other is ov:  # a constant (not a Tensor)
-                other_source = ov
-            else:
-                other_source = other.grad_fn
-                if other_source is None:
-                    other_source = other if other.requires_grad else ov
-                    other_counter = other._counter or version_counter(other)
-            if reflected:
-                inputs, cx, cy = (other_source, t_source), other_counter, t_counter
-            else:
-                inputs, cx, cy = (t_source, other_source), t_counter, other_counter
-            if cx is None:
-                checks = () if cy is None else (1, cy, cy[0])
-            else:
-                checks = (0, cx, cx[0]) if cy is None else (0, cx, cx[0], 1, cy, cy[0])
-            counter = [0]
-            node = new_node(Node)  # (Node.__init__, inlined)
-            node.name, node.function, node.inputs, node.checks = name, function, inputs, checks
-            node.value, node.counter, node.version, node.freed = value, counter, 0, False
-            node.seq, node.extras = next(node_counter), None
-            out._counter = counter
-            out.grad_fn = node
-            out.requires_grad = True
-        else:
-            out._counter = None
-            out.grad_fn = None
-            out.requires_grad = False
-        return out
-    method.__name__ = name
-    return method
+        if not (record and _grad_mode.enabled and dtype.kind in "fc"):
+            return make_tensor(value)
+        function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
+        return record_op(name, function, (x, y), value)
+    return general
 
 
 def binary_op(name: str, fn: Callable, fast: Callable, x: Any, y: Any,
@@ -560,7 +653,8 @@ def _scalar_operand(x: Any, like: ndarray) -> ndarray:
         found.flags.writeable = False
         if len(_scalars) > 4096:
             _scalars.clear()
-        _scalars[key] = found
+        if found.dtype == like.dtype:  # (a promoted dtype depends on the default dtype)
+            _scalars[key] = found
     return found
 
 
@@ -752,9 +846,7 @@ def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
         ufunc(value, other, out=value)
     else:  # (NumPy's out= costs twice the operation on a 0-d array)
         value[()] = ufunc(value, other)
-    counter = t._counter
-    if counter is None:
-        counter = t._counter = [0]
+    counter = t._counter or version_counter(t)
     counter[0] += 1
     last_version_change[0] = next(_node_counter)  # (note_version_change, inlined)
     return True
@@ -1012,6 +1104,7 @@ class Tensor:
     def detach_(self) -> Tensor:
         if self._extra is not None and self._extra.base is not None:
             raise RuntimeError("can't detach_() a view; use detach()")
+        version_counter(self)  # (shared with grad_fn's check of its output, which it keeps)
         self.grad_fn = None
         self.requires_grad = False
         return self
