@@ -13,7 +13,7 @@ import pytest
 
 import dualjit as dj
 import dualjit.numpy as jnp
-from dualjit.codegen import parallel, schedule, threads
+from dualjit.codegen import nest_plan, parallel, schedule, threads
 
 N = schedule.PARALLEL_MIN_ELEMENTS * 3 + 77
 
@@ -67,8 +67,14 @@ def test_blas_threads_follow_size_budget_and_idle_cores(monkeypatch, reset_polic
 def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
     a = np.ones((400, 400))
-    f = dj.jit(lambda a: jnp.matmul(a, a) + 1.0)
     threads.set_load_reading(2)
+    split = dj.jit(lambda a: jnp.matmul(a, a) - 1.0)  # split across our threads (nest_plan.py)
+    assert "split over threads" in str(split.lower(a).plan())
+    threads.set_blas_threads(2)
+    np.testing.assert_array_equal(split(a), np.full((400, 400), 399.0))
+    assert threads.blas_threads() == 1  # each chunk's gemm on its thread alone
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 10**12)  # products not split: BLAS's threads
+    f = dj.jit(lambda a: jnp.matmul(a, a) + 1.0)
     f(a)
     assert threads.blas_threads() == 2
     threads.set_load_reading(1)

@@ -45,6 +45,10 @@ scans the sources for calls into native code and fails on a module not listed he
 - the ctypes kernel calls (codegen/runtime.py `_ctypes_call`, when builtins are unavailable)
   check alignment in Python; the thread-split chunk kernels (codegen/parallel.py) get the
   arrays `CompiledFunction.__call__` coerced and the outputs it allocated.
+- codegen/nest_parallel.py: the parallel-for kernels call for their split loop nests (a
+  ctypes callback) runs the native chunk loop `dualjit_run_chunks` on a job of 64-bit
+  integers it allocated itself (the nest function, the kernel's context array, the row
+  counts the plan fixed); the nest reads the kernel's own, already checked, buffers.
 - codegen/blas.py: numpy's OpenBLAS gemm, registered with LLVM and called only from kernels,
   on buffers whose shapes and strides the plan fixed.
 - codegen/profile.py (`profile(..., nests=True)`): a probed build's kernels, called through

@@ -20,7 +20,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
-from . import blas, chunk_loop, probes, pycall, vecmath
+from . import blas, chunk_loop, nest_parallel, probes, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -132,6 +132,7 @@ class KernelBuilder:
         self.fast_math = False  # our vectorizable exp/sin/cos instead of the C library
         self.loop_hints = TUNED  # the emitted group's Group.loops
         self.probes = None  # a profiling build's probes.KernelProbes (the kernel's own groups)
+        self.rows = None  # in a split nest's function: its chunk (see loop_nest)
 
     def child(self, segment: Segment, buffers: dict, *, fn: L.Function | None = None,
               chunk=None, chunk_of: int | None = None, done: set[Var] = frozenset()):
@@ -146,12 +147,21 @@ class KernelBuilder:
             sub.status = None
         sub.memo, sub.done, sub.range_flag, sub.fast_math = {}, set(done), None, False
         sub.probes = None
+        sub.rows = None
         return sub
 
     # -- loops ----------------------------------------------------------------------------------
     def loop_nest(self, shape: Sequence[int], body: Callable[[list], None]) -> None:
-        """for idx in ndindex(shape): body(idx); counters live in allocas (mem2reg promotes)."""
-        self._loop_level(shape, body, [], 0)
+        """for idx in ndindex(shape): body(idx); counters live in allocas (mem2reg promotes).
+        In a split nest's function (nest_parallel.py) the first nest emitted is the group's
+        outer one: it runs only rows [start, end) of its first `lead` axes, flattened."""
+        rows, self.rows = self.rows, None
+        if rows is None:
+            self._loop_level(shape, body, [], 0)
+            return
+        (start, end), lead = rows
+        self.range_loop(start, end, lambda row: self._loop_level(
+            shape, body, _delinearize(self, row, shape[:lead]), lead))
 
     def _loop_level(self, shape: Sequence[int], body: Callable[[list], None], idx: list,
                     d: int) -> None:
@@ -323,7 +333,10 @@ class KernelBuilder:
         """Each group of the segment in order: a loop nest, or a root's own loops."""
         for i, group in enumerate(self.segment.groups):
             started = self.probes and self.probes.start(self.b)
-            self.emit_group(group)
+            if group.split is not None:
+                nest_parallel.emit_split(self, group)
+            else:
+                self.emit_group(group)
             if self.probes:
                 self.probes.stop(self.b, i, started)
             for e in group.eqns:
@@ -1075,6 +1088,8 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
             alpha, ptrs[0], L.Constant(it, a.ld), ptrs[1], L.Constant(it, b_.ld),
             beta, ptrs[2], L.Constant(it, max(1, layout.n))])
 
+    if k.rows is not None and not layout.batch:  # a chunk of a split product's rows
+        lhs_ptr, out_ptr, sizes[0] = nest_parallel.gemm_rows(k, layout, lhs_ptr, out_ptr, dtype, it)
     k.loop_nest([loop[0] for loop in layout.batch], call)
 
 

@@ -451,7 +451,7 @@ def undefined_symbols(code: bytes) -> list[str] | None:
 def symbols_resolve(code: bytes) -> bool:
     """Whether every symbol the object code needs is known to LLVM (registering the ones
     dualjit provides: CPython's and the BLAS gemm). Unresolved symbols link to address 0."""
-    from . import blas, pycall
+    from . import blas, nest_parallel, pycall
     from .engine import process_symbols_searchable
 
     needed = undefined_symbols(code)
@@ -460,6 +460,7 @@ def symbols_resolve(code: bytes) -> bool:
     binding = process_symbols_searchable()
     if any(not binding.address_of_symbol(name) for name in needed):
         pycall.register_symbols()
+        nest_parallel.register_symbols()
         for gemm in blas.gemms().values():
             binding.add_symbol(gemm.symbol, gemm.address)
     return all(binding.address_of_symbol(name) for name in needed)

@@ -53,8 +53,9 @@ class _Kernel:
             self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in),
                                        plan.name)
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
-        if self.blas_flops:
-            self.call = threads.with_blas_threads(self.call, self.blas_flops)
+        if self.blas_flops:  # (products split across our threads call gemm on one thread each)
+            unsplit = [e for g in seg.groups if g.split is None for e in g.eqns]
+            self.call = threads.with_blas_threads(self.call, threads.blas_flops(unsplit))
         self.scratch = Scratch([(n, np.uint8) for n in slots], keep=single)
         self.chunk_call = self.fold_call = None
         if plan.flat is not None:  # the chunk loop and fold threads share (chunk_loop.py)

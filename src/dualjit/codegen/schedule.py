@@ -27,6 +27,7 @@ from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas, conv_plan, lapack
+from .nest_plan import NestSplit, product_split, split_of
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
@@ -308,6 +309,7 @@ class Group:
       above them, so deep chains recurse from one to the next), in program order; for a
       REDUCE, the anchors its inner loop evaluates before reading the reductions' inputs.
     loops: what LLVM may do to its loops: TUNED (unroll and vectorize), NO_UNROLL or PLAIN.
+    split: how its outer loops are cut into chunks that threads share (nest_plan.py), or None.
     """
 
     kind: str
@@ -318,6 +320,7 @@ class Group:
     bodies: tuple[tuple[Function, Segment], ...] = ()
     computed: list[Var] = field(default_factory=list)
     loops: str = TUNED
+    split: NestSplit | None = None
 
     def body(self, fn: Function) -> Segment:
         return next(seg for f, seg in self.bodies if f is fn)
@@ -959,7 +962,33 @@ def _kernel(fn: Function, run: list[Eqn], end: int, last_read: dict[Var, int], n
             position.setdefault(v, i)
     live_out.sort(key=lambda v: position.get(v, len(position)))
     segment = Segment(run, ins, live_out, planner)
-    return KernelPlan(name, segment, flat_variant(segment))
+    flat = flat_variant(segment)
+    if flat is None:  # (a kernel with a flat variant is split as a whole)
+        for group in segment.groups:
+            group.split = _nest_split(group)
+    return KernelPlan(name, segment, flat)
+
+
+def _nest_split(group: Group) -> NestSplit | None:
+    """A loop nest whose outer iterations are independent, split across threads when large
+    (nest_plan.py): an elementwise loop (each element written once, from values of earlier
+    nests), reductions keeping some axes (each output element on its own; one scalar is
+    not split), a gemm product (over its batch, or its output's rows). Not a nest with a
+    libm rerun (its rerun would need the chunk too)."""
+    eqn = group.eqns[0]
+    if group.library == "gemm" and eqn.primitive is P.dot_general_p:
+        layout = blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
+                                  eqn.params["dimension_numbers"])
+        return product_split(tuple(loop[0] for loop in layout.batch), layout.m,
+                             contraction_size(eqn))
+    if group.library is not None or group.math == FAST_CHECKED or group.bodies:
+        return None
+    if group.kind == LOOP:
+        shape = group.values[0].type.shape
+        return split_of(shape, math.prod(shape))
+    if group.kind == REDUCE:
+        return split_of(group.values[0].type.shape, group.eqns[0].inputs[0].type.size)
+    return None
 
 
 def _dead_after(fn: Function, steps: list[KernelPlan | HostStepPlan]) -> list[list[Var]]:
@@ -1071,6 +1100,7 @@ def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
         anchors = [v for v in group.computed if v not in group.values]
         notes += [f"anchors in registers: {_names(anchors, names)}"] if anchors else []
         notes += [f"loops: {group.loops}"] if group.loops != TUNED else []
+        notes += [group.split.describe()] if group.split is not None else []
         lines.append(f"{pad}{head} -> {_names(group.values, names)}  [{'; '.join(notes)}]")
         for e in seg.fused_into(group):
             lines.append(f"{pad}    {_eqn_text(e, names)}")

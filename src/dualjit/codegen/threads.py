@@ -282,6 +282,16 @@ def with_blas_threads(call, flops: int):
     return run
 
 
+LOADED_NEST_THREADS = 1  # threads for a split nest even when no core is free (see below)
+
+
+def nest_threads(chunks: int) -> int:
+    """Threads for a split loop nest of `chunks` chunks (nest_parallel.py): the budget, no
+    more than the chunks and the free cores (but at least LOADED_NEST_THREADS: our threads
+    do not spin, and a task's share of a busy machine grows with its thread count)."""
+    return max(1, min(configured(), chunks, max(free_cores(), LOADED_NEST_THREADS)))
+
+
 # ---------------------------------------------------------------------------------------------
 # The chunk queue
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,259 @@
+"""Loop nests of a kernel run on several threads: each split nest (nest_plan.py) emitted as its
+own function over a range of rows, and the parallel-for the kernel calls to run its chunks.
+
+The kernel stores the addresses the nest reads and writes in a context array on its stack and
+calls `dualjit_parallel_for(nest, context, rows, chunk_rows)`, a ctypes callback into this
+module. It decides how many threads (threads.nest_threads: the budget, the free cores, the
+chunks), wakes that many minus one pool threads, and runs chunks itself: every thread runs the
+native `dualjit_run_chunks`, which takes chunk numbers from a shared atomic counter and calls
+the nest on each chunk's rows until none is left, with the GIL released. So a helper that is
+descheduled or never starts delays at most the chunk it took, and the caller waits only for
+chunks some running thread has taken (no deadlock when many Python threads call kernels while
+other processes hold the cores). A chunk's failure status is kept (the first one) and
+returned to the kernel, which returns it to its caller.
+
+Why a Python callback and not a native pool: it reuses the tested pool and policy of
+threads.py and parallel.py, costs ~10-30 us per split nest (nests below
+nest_plan.NEST_MIN_ELEMENTS are not split), and its GIL hand-over is safe on every call path
+(ctypes re-acquires the GIL for the callback whether or not the kernel's caller released it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import traceback
+
+from llvmlite import ir as L
+
+from . import lower, parallel, threads
+from .schedule import Group
+
+I32, I64, PTR = L.IntType(32), L.IntType(64), L.PointerType()
+NEST_TYPE = L.FunctionType(I32, [PTR, I64, I64])  # status nest(context, first row, end row)
+PARALLEL_FOR = "dualjit_parallel_for"
+PARALLEL_FOR_TYPE = L.FunctionType(I32, [PTR, PTR, I64, I64])
+
+
+# ---------------------------------------------------------------------------------------------
+# Emission
+# ---------------------------------------------------------------------------------------------
+
+class ContextBuffers:
+    """A nest function's view of its kernel's buffers: the first use of each loads its address
+    from the context array (in the function's entry block) and gives it the next slot; `order`
+    is what the kernel must store there."""
+
+    def __init__(self, outer: dict, sub, context: L.Value):
+        self.outer, self.sub, self.context = outer, sub, context
+        self.loaded: dict = {}
+        self.order: list[L.Value] = []
+
+    def __contains__(self, var) -> bool:
+        return var in self.outer
+
+    def __getitem__(self, var) -> L.Value:
+        found = self.loaded.get(var)
+        if found is None:
+            b = self.sub.b
+            with b.goto_entry_block():
+                slot = b.gep(self.context, [lower.i64(len(self.order))], source_etype=PTR)
+                found = self.loaded[var] = b.load(slot, typ=PTR)
+            self.order.append(self.outer[var])
+        return found
+
+
+def emit_split(k, group: Group) -> None:
+    """The group as a function over a range of rows, and the kernel's call of the
+    parallel-for on it (its failure status becomes the kernel's)."""
+    module = k.module
+    fn = L.Function(module, NEST_TYPE, module.get_unique_name(k.fn.name + ".nest"))
+    fn.linkage = "internal"
+    fn.attributes.add("nounwind")
+    context, start, end = fn.args
+    sub = k.child(k.segment, {}, fn=fn, done=k.done)
+    sub.status = sub.b.alloca(I32)
+    sub.b.store(lower.const(I32, lower.KERNEL_OK), sub.status)
+    body = fn.append_basic_block("body")
+    sub.b.branch(body)
+    sub.b.position_at_end(body)
+    sub.buffers = used = ContextBuffers(k.buffers, sub, context)
+    sub.rows = ((start, end), group.split.lead)
+    sub.emit_group(group)
+    sub.b.ret(sub.b.load(sub.status, typ=I32))
+    b = k.b
+    array = k.alloca(PTR, max(1, len(used.order)))
+    for i, address in enumerate(used.order):
+        b.store(address, b.gep(array, [lower.i64(i)], source_etype=PTR))
+    status = b.call(_parallel_for_declaration(module), [
+        fn, array, lower.i64(group.split.rows), lower.i64(group.split.chunk_rows)])
+    failed = b.icmp_signed("!=", status, lower.const(I32, lower.KERNEL_OK))
+    b.store(b.select(failed, status, b.load(k.status, typ=I32)), k.status)
+
+
+def gemm_rows(k, layout, lhs_ptr, out_ptr, dtype, int_type: L.IntType):
+    """In a split product's chunk: the addresses of its first row of op(lhs) and of the
+    output, and its row count (the chunk's rows of the product)."""
+    (start, end), _ = k.rows
+    k.rows = None
+    b, element = k.b, lower.MEM[dtype]
+    step = 1 if layout.lhs.trans else layout.lhs.ld
+    lhs = b.gep(lhs_ptr, [b.mul(start, lower.i64(step))], source_etype=element)
+    out = b.gep(out_ptr, [b.mul(start, lower.i64(max(1, layout.n)))], source_etype=element)
+    m = b.sub(end, start)
+    return lhs, out, (b.trunc(m, int_type) if int_type.width < 64 else m)
+
+
+def _parallel_for_declaration(module: L.Module) -> L.Function:
+    register_symbols()
+    found = module.globals.get(PARALLEL_FOR)
+    return found if found is not None else L.Function(module, PARALLEL_FOR_TYPE, PARALLEL_FOR)
+
+
+# ---------------------------------------------------------------------------------------------
+# The native chunk loop every thread runs
+# ---------------------------------------------------------------------------------------------
+
+# A job: int64 fields, shared by the threads running one split nest.
+NEST, CONTEXT, ROWS, CHUNK_ROWS, CHUNKS, NEXT, DONE, STATUS = range(8)
+
+
+def _run_chunks_module() -> str:
+    """`void dualjit_run_chunks(i64* job)`: take the next chunk number, run the nest on its
+    rows, count it done; until every chunk is taken."""
+    module = L.Module(name="dualjit_nest_runtime")
+    fn = L.Function(module, L.FunctionType(L.VoidType(), [PTR]), "dualjit_run_chunks")
+    fn.attributes.add("nounwind")
+    job = fn.args[0]
+    b = L.IRBuilder(fn.append_basic_block("entry"))
+
+    def field(i):
+        return b.gep(job, [lower.i64(i)], source_etype=I64)
+
+    nest, context, rows, chunk_rows, chunks = (b.load(field(i), typ=I64) for i in range(5))
+    # (a pointer typed as the nest's: llvmlite reads an indirect callee's type from it)
+    nest, context = b.inttoptr(nest, NEST_TYPE.as_pointer()), b.inttoptr(context, PTR)
+    take, run, record, count, done = (fn.append_basic_block(n) for n in (
+        "take", "run", "record", "count", "done"))
+    b.branch(take)
+    b.position_at_end(take)
+    i = b.atomic_rmw("add", field(NEXT), lower.i64(1), "seq_cst")
+    b.cbranch(b.icmp_signed("<", i, chunks), run, done)
+    b.position_at_end(run)
+    first = b.mul(i, chunk_rows)
+    after = b.add(first, chunk_rows)
+    after = b.select(b.icmp_signed("<", after, rows), after, rows)
+    status = b.call(nest, [context, first, after])
+    b.cbranch(b.icmp_signed("!=", status, lower.const(I32, 0)), record, count)
+    b.position_at_end(record)
+    b.cmpxchg(field(STATUS), lower.i64(0), b.sext(status, I64), "seq_cst", "seq_cst")
+    b.branch(count)
+    b.position_at_end(count)
+    b.atomic_rmw("add", field(DONE), lower.i64(1), "seq_cst")
+    b.branch(take)
+    b.position_at_end(done)
+    b.ret_void()
+    return str(module)
+
+
+_runtime_lock = threading.Lock()
+_runtime = None  # (the compiled module, the ctypes function running chunks)
+
+
+def _run_chunks():
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                from .engine import CompiledModule
+
+                compiled = CompiledModule(_run_chunks_module(), name="dualjit_nest_runtime")
+                call = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
+                    compiled.address("dualjit_run_chunks"))
+                _runtime = (compiled, call)
+    return _runtime[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The parallel-for
+# ---------------------------------------------------------------------------------------------
+
+class Job:
+    """One call of a split nest: its fields (shared with the native chunk loop) and the
+    condition the caller waits on for chunks other threads took."""
+
+    def __init__(self, nest: int, context: int, rows: int, chunk_rows: int):
+        chunks = -(-rows // chunk_rows)
+        self.fields = (ctypes.c_int64 * 8)(nest, context, rows, chunk_rows, chunks, 0, 0, 0)
+        self.address = ctypes.addressof(self.fields)
+        self.finished = threading.Condition(threading.Lock())
+
+    def help(self) -> None:
+        """A pool thread's part: chunks until none is left (none at all if it comes late)."""
+        _run_chunks()(self.address)
+        with self.finished:
+            self.finished.notify_all()
+
+    def run(self, helpers: int) -> None:
+        for _ in range(helpers):
+            try:
+                parallel.pool(helpers).submit(self.help)
+            except RuntimeError:  # no new threads (interpreter shutdown): the caller's chunks
+                break
+        _run_chunks()(self.address)  # every chunk is taken when this returns
+        with self.finished:
+            while self.fields[DONE] < self.fields[CHUNKS]:  # taken by running threads
+                self.finished.wait()
+
+    @property
+    def status(self) -> int:
+        return int(self.fields[STATUS])
+
+
+def parallel_for(nest: int, context: int, rows: int, chunk_rows: int) -> int:
+    """Run a split nest's chunks (see the module docstring); returns its status. An exception
+    here (KeyboardInterrupt arriving while the callback runs Python) must not make ctypes
+    report success with chunks not run: the work is finished first, the interrupt delivered
+    again afterwards."""
+    pending = None
+    job = None
+    while True:
+        try:
+            if job is None:
+                job = Job(nest, context, rows, chunk_rows)
+                job.run(threads.nest_threads(int(job.fields[CHUNKS])) - 1)
+            else:
+                job.run(0)  # (takes what is left; waits for chunks others took)
+            break
+        except BaseException as error:  # noqa: BLE001 - handed on below
+            pending = pending or error
+    if pending is not None:
+        _hand_on(pending)
+    return job.status
+
+
+def _hand_on(error: BaseException) -> None:
+    if isinstance(error, KeyboardInterrupt):
+        import _thread
+
+        _thread.interrupt_main()
+    else:
+        traceback.print_exception(error, file=sys.stderr)
+
+
+# (through a lambda: the module's parallel_for is looked up at each call, so tests can wrap it)
+_PARALLEL_FOR = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_int64, ctypes.c_int64)(
+    lambda nest, context, rows, chunk_rows: parallel_for(nest, context, rows, chunk_rows))
+_registered = False
+
+
+def register_symbols() -> None:
+    """Tell LLVM where the parallel-for is (kernels with split nests call it by name)."""
+    global _registered
+    if not _registered:
+        from .engine import llvm
+
+        llvm().add_symbol(PARALLEL_FOR, ctypes.cast(_PARALLEL_FOR, ctypes.c_void_p).value)
+        _registered = True

@@ -1,0 +1,246 @@
+"""Loop nests of a kernel split across threads (codegen/nest_plan.py, nest_parallel.py): which
+nests the plan splits, results identical for any thread count and load (and equal to the
+interpreter's), a chunk's failure status reaching the caller, and no deadlock when many Python
+threads call such kernels while busy processes hold every core."""
+
+import ctypes
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.codegen import blas, nest_parallel, nest_plan, schedule, threads
+from dualjit.codegen.runtime import CompiledFunction
+from dualjit.ir import eval_function
+
+needs_blas = pytest.mark.skipif(not blas.gemms(), reason="no BLAS gemm found")
+
+
+def _block(x, w, gamma):
+    """A gemm, a row-wise softmax and layer norm, GELU, and reductions over some axes and
+    over all of them: the loop nests of a transformer block."""
+    h = x @ w
+    e = jnp.exp(h - jnp.max(h, axis=-1, keepdims=True))
+    s = e / jnp.sum(e, axis=-1, keepdims=True)
+    mu = jnp.mean(s, axis=-1, keepdims=True)
+    n = (s - mu) / jnp.sqrt(jnp.mean((s - mu) ** 2, axis=-1, keepdims=True) + 1e-5) * gamma
+    g = 0.5 * n * (1 + jnp.tanh(0.79788456 * (n + 0.044715 * n ** 3)))
+    return g @ w.T, jnp.sum(g, axis=0), jnp.sum(g * g)
+
+
+def _args(rows, inner, cols, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((rows, inner)).astype(dtype),
+            rng.standard_normal((inner, cols)).astype(dtype) * 0.3,
+            rng.standard_normal(cols).astype(dtype))
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Split nests of a few hundred elements into chunks of a few dozen (cheap to compile and
+    run, and many chunks per nest)."""
+    monkeypatch.setattr(nest_plan, "NEST_MIN_ELEMENTS", 256)
+    monkeypatch.setattr(nest_plan, "CHUNK_ELEMENTS", 48)
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 1000)
+    monkeypatch.setattr(nest_plan, "GEMM_ROWS_CHUNK_MACS", 500)
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_ROWS", 3)
+    monkeypatch.setattr(schedule, "BLAS_MIN_FLOPS", 1)  # every product a gemm call if it can
+    yield
+    threads.set_load_reading(None)
+
+
+def _splits(compiled: CompiledFunction) -> dict[str, bool]:
+    """Group head ('loop', 'reduction loop', 'dot_general') -> whether any such group split."""
+    found: dict[str, bool] = {}
+    for kernel in compiled.plan.kernels:
+        for group in kernel.segment.groups:
+            head = {"loop": "loop", "reduce": "reduction loop"}.get(group.kind,
+                                                                     group.eqns[0].primitive.name)
+            found[head] = found.get(head, False) or group.split is not None
+    return found
+
+
+def _run_with_threads(compiled, args, monkeypatch, counts=("1", "2", "3", "4"), free=4):
+    threads.set_load_reading(free)
+    results = []
+    for count in counts:
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
+        results.append(compiled(*args))
+    return results
+
+
+def test_the_plan_splits_row_wise_nests_and_products_but_not_a_full_reduction():
+    args = _args(1024, 128, 256)
+    fn = dj.make_ir(_block)(*args)
+    compiled = CompiledFunction(fn)
+    text = str(compiled.plan)
+    assert "split over threads" in text
+    split = {str(g.eqns[0].outputs[0].type) + g.kind: g.split for k in compiled.plan.kernels
+             for g in k.segment.groups}
+    assert split["f32[1024,256]loop"] is not None  # elementwise: exp, normalization, GELU
+    assert split["f32[1024]reduce"] is not None  # row-wise max, sum, means
+    assert split["f32[]reduce"] is None  # one scalar: its chunks would need merging
+    if blas.gemms():
+        assert _splits(compiled)["dot_general"]  # a product's rows
+    small = CompiledFunction(dj.make_ir(_block)(*_args(8, 4, 16)))
+    assert "split over threads" not in str(small.plan)  # too small to be worth a call
+
+
+def test_a_split_nest_covers_its_rows_in_fixed_chunks():
+    s = nest_plan.split_of((8, 4, 128, 128), 8 * 4 * 128 * 128)
+    assert (s.lead, s.rows) == (2, 32)  # leading axes merged until there are MIN_ROWS rows
+    assert s.chunk_rows * nest_plan.CHUNK_ELEMENTS // (128 * 128) >= 1
+    assert (s.chunks - 1) * s.chunk_rows < s.rows <= s.chunks * s.chunk_rows
+    assert nest_plan.split_of((), 10**9) is None  # a scalar result
+    assert nest_plan.split_of((1000,), 100) is None  # too little work
+    rows = nest_plan.product_split((), 1024, 1024 * 256 * 768)
+    assert rows.chunk_rows >= nest_plan.GEMM_MIN_ROWS  # each gemm call packs its rhs again
+
+
+def test_results_are_identical_for_any_thread_count_and_match_the_interpreter(
+        monkeypatch, small_chunks):
+    args = _args(37, 11, 29)
+    fn = dj.make_ir(_block)(*args)
+    compiled = CompiledFunction(fn)
+    assert all(_splits(compiled).values()) or not blas.gemms(), str(compiled.plan)
+    results = _run_with_threads(compiled, args, monkeypatch)
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got, want)
+    for got, want in zip(results[0], eval_function(fn, *args)):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
+
+
+@given(rows=st.integers(1, 40), inner=st.integers(1, 12), cols=st.integers(1, 40),
+       batch=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64]))
+def test_random_shapes_agree_across_thread_counts_and_with_the_interpreter(
+        rows, inner, cols, batch, dtype):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in (("NEST_MIN_ELEMENTS", 64), ("CHUNK_ELEMENTS", 24),
+                            ("GEMM_MIN_MACS", 64), ("GEMM_CHUNK_MACS", 64),
+                            ("GEMM_ROWS_CHUNK_MACS", 64), ("GEMM_MIN_ROWS", 2)):
+            monkeypatch.setattr(nest_plan, name, value)
+        monkeypatch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        rng = np.random.default_rng(rows * 1000 + cols)
+        x = rng.standard_normal((batch, rows, inner)).astype(dtype)
+        w = (rng.standard_normal((inner, cols)) * 0.3).astype(dtype)
+        gamma = rng.standard_normal(cols).astype(dtype)
+
+        def f(x, w, gamma):  # a stack of rows through the block, and a batched product
+            out, colsum, total = _block(x, w, gamma)
+            return out, colsum, total, jnp.matmul(x, jnp.swapaxes(x, 1, 2))
+
+        fn = dj.make_ir(f)(x, w, gamma)
+        compiled = CompiledFunction(fn)
+        try:
+            results = _run_with_threads(compiled, (x, w, gamma), monkeypatch, ("1", "2", "4"))
+        finally:
+            threads.set_load_reading(None)
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got, want)
+    tol = 3e-5 if dtype == np.float32 else 1e-11
+    for got, want in zip(results[0], eval_function(fn, x, w, gamma)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# -- the parallel-for itself -------------------------------------------------------------------
+
+NEST = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+def _recording_nest(fail_at=None):
+    seen, lock = [], threading.Lock()
+
+    def nest(_context, start, end):
+        with lock:
+            seen.append((start, end))
+        return 1 if fail_at is not None and start <= fail_at < end else 0
+    return NEST(nest), seen
+
+
+class _NeverStarts:
+    def submit(self, fn):
+        return None  # a helper that is never scheduled
+
+
+def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch):
+    monkeypatch.setattr(nest_parallel.parallel, "pool", lambda workers: _NeverStarts())
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks: 4)
+    nest, seen = _recording_nest()
+    address = ctypes.cast(nest, ctypes.c_void_p).value
+    assert nest_parallel.parallel_for(address, 0, 100, 7) == 0
+    assert sorted(seen) == [(s, min(s + 7, 100)) for s in range(0, 100, 7)]
+
+
+def test_every_chunk_runs_once_on_several_threads_and_a_failure_is_returned(monkeypatch):
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks: 4)
+    nest, seen = _recording_nest(fail_at=42)
+    address = ctypes.cast(nest, ctypes.c_void_p).value
+    assert nest_parallel.parallel_for(address, 0, 1000, 3) == 1  # the chunk's status
+    assert sorted(seen) == [(s, min(s + 3, 1000)) for s in range(0, 1000, 3)]
+
+
+def test_a_failed_chunk_makes_the_kernel_raise(monkeypatch, small_chunks):
+    args = _args(37, 11, 29)
+    compiled = CompiledFunction(dj.make_ir(_block)(*args))
+    real = nest_parallel.parallel_for
+    calls = []
+
+    def failing(nest, context, rows, chunk_rows):
+        calls.append(rows)
+        real(nest, context, rows, chunk_rows)  # the work is done, then reported as failed
+        return 1
+
+    monkeypatch.setattr(nest_parallel, "parallel_for", failing)
+    with pytest.raises(MemoryError, match="kernel"):
+        compiled(*args)
+    assert calls
+
+
+def _burners(count):
+    code = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+
+
+def test_no_deadlock_from_many_python_threads_while_busy_processes_hold_the_cores(
+        monkeypatch, small_chunks):
+    args = _args(301, 13, 97, seed=5)
+    compiled = CompiledFunction(dj.make_ir(_block)(*args))
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "4")
+    threads.set_load_reading(4)  # helpers asked for although every core is busy
+    expected = compiled(*args)
+    burners = _burners(os.cpu_count() or 2)
+    errors, finished = [], []
+
+    def caller():
+        try:
+            for _ in range(3):
+                for got, want in zip(compiled(*args), expected):
+                    np.testing.assert_array_equal(got, want)
+            finished.append(1)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    try:
+        time.sleep(0.2)
+        callers = [threading.Thread(target=caller) for _ in range(8)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(timeout=240)
+        assert not any(t.is_alive() for t in callers), "a caller is stuck"
+        assert not errors, errors[0]
+        assert len(finished) == 8
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
