@@ -88,6 +88,7 @@ def test_the_plan_splits_row_wise_nests_and_products_but_not_a_full_reduction():
     assert split["f32[1024,256]loop"] is not None  # elementwise: exp, normalization, GELU
     assert split["f32[1024]reduce"] is not None  # row-wise max, sum, means
     assert split["f32[]reduce"] is None  # one scalar: its chunks would need merging
+    assert split["f32[256]reduce"] is None  # column sums: accumulated in memory order
     if blas.gemms():
         assert _splits(compiled)["dot_general"]  # a product's rows
     small = CompiledFunction(dj.make_ir(_block)(*_args(8, 4, 16)))

@@ -159,7 +159,9 @@ class KernelBuilder:
         if rows is None:
             self._loop_level(shape, body, [], 0)
             return
-        (start, end), lead = rows
+        (start, end), lead, outer = rows
+        if tuple(shape[:lead]) != outer:  # (the plan split another loop: never run it wrong)
+            raise AssertionError(f"a split nest over {outer} emitted a loop over {shape} first")
         self.range_loop(start, end, lambda row: self._loop_level(
             shape, body, _delinearize(self, row, shape[:lead]), lead))
 

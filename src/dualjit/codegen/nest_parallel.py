@@ -79,8 +79,10 @@ def emit_split(k, group: Group) -> None:
     sub.b.branch(body)
     sub.b.position_at_end(body)
     sub.buffers = used = ContextBuffers(k.buffers, sub, context)
-    sub.rows = ((start, end), group.split.lead)
+    sub.rows = ((start, end), group.split.lead, group.split.outer)
     sub.emit_group(group)
+    if sub.rows is not None:
+        raise AssertionError(f"split nest {fn.name}: no loop took its rows")
     sub.b.ret(sub.b.load(sub.status, typ=I32))
     b = k.b
     array = k.alloca(PTR, max(1, len(used.order)))
@@ -95,7 +97,8 @@ def emit_split(k, group: Group) -> None:
 def gemm_rows(k, layout, lhs_ptr, out_ptr, dtype, int_type: L.IntType):
     """In a split product's chunk: the addresses of its first row of op(lhs) and of the
     output, and its row count (the chunk's rows of the product)."""
-    (start, end), _ = k.rows
+    (start, end), _, outer = k.rows
+    assert outer == (layout.m,), (outer, layout.m)
     k.rows = None
     b, element = k.b, lower.MEM[dtype]
     step = 1 if layout.lhs.trans else layout.lhs.ld

@@ -29,12 +29,13 @@ GEMM_MIN_ROWS = 128
 
 @dataclass(frozen=True)
 class NestSplit:
-    """A loop nest split across threads: its first `lead` axes, flattened into `rows` rows,
-    are cut into chunks of `chunk_rows` rows (the last chunk may be shorter)."""
+    """A loop nest split across threads: its first `lead` axes (sizes `outer`), flattened into
+    `rows` rows, are cut into chunks of `chunk_rows` rows (the last chunk may be shorter)."""
 
     lead: int
     rows: int
     chunk_rows: int
+    outer: tuple[int, ...] = ()  # the sizes of those axes
 
     @property
     def chunks(self) -> int:
@@ -63,7 +64,7 @@ def split_of(outer_shape: tuple[int, ...], work: int, chunk_work: int | None = N
     chunk_rows = max(min_chunk_rows, chunk_work // per_row, 1)
     if rows < 2 or chunk_rows >= rows:
         return None
-    return NestSplit(lead, rows, chunk_rows)
+    return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]))
 
 
 def product_split(batch: tuple[int, ...], m: int, macs: int) -> NestSplit | None:

@@ -972,9 +972,11 @@ def _kernel(fn: Function, run: list[Eqn], end: int, last_read: dict[Var, int], n
 def _nest_split(group: Group) -> NestSplit | None:
     """A loop nest whose outer iterations are independent, split across threads when large
     (nest_plan.py): an elementwise loop (each element written once, from values of earlier
-    nests), reductions keeping some axes (each output element on its own; one scalar is
-    not split), a gemm product (over its batch, or its output's rows). Not a nest with a
-    libm rerun (its rerun would need the chunk too)."""
+    nests), reductions along rows (over the input's last axis and maybe others, keeping
+    some: each output element on its own, the rows of a softmax or layer norm; one scalar is
+    not split, and column sums accumulate in memory order across rows, lower.py), a gemm
+    product (over its batch, or its output's rows). Not a nest with a libm rerun (its rerun
+    would need the chunk too)."""
     eqn = group.eqns[0]
     if group.library == "gemm" and eqn.primitive is P.dot_general_p:
         layout = blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
@@ -986,8 +988,9 @@ def _nest_split(group: Group) -> NestSplit | None:
     if group.kind == LOOP:
         shape = group.values[0].type.shape
         return split_of(shape, math.prod(shape))
-    if group.kind == REDUCE:
-        return split_of(group.values[0].type.shape, group.eqns[0].inputs[0].type.size)
+    x = eqn.inputs[0]
+    if group.kind == REDUCE and x.type.ndim - 1 in eqn.params["axes"]:
+        return split_of(group.values[0].type.shape, x.type.size)
     return None
 
 
