@@ -265,10 +265,10 @@ _creation_order = operator.attrgetter("seq")
 class _Fused:
     """A compiled backward: which graph values it reads, and the callable."""
 
-    __slots__ = ("function", "used", "codes", "picks", "call", "last_used")
+    __slots__ = ("function", "used", "codes", "picks", "call", "last_used", "fresh")
 
     def __init__(self, function: Function, used: list[int], codes: list[int],
-                 call: Callable | None):
+                 call: Callable | None, fresh: bool = False):
         self.function = function
         self.used = used  # the input positions the Function reads
         self.codes = codes  # their graph codes (root cotangents: -1 - index)
@@ -276,6 +276,9 @@ class _Fused:
         self.picks = [divmod(c, 3)[::-1] if c >= 0 else (3, -1 - c) for c in codes]
         self.call = call
         self.last_used = 0
+        # Whether `call` is a native caller, whose outputs are new arrays that share memory
+        # with nothing (codegen/callers.py): a leaf's .grad may take one over unchecked.
+        self.fresh = fresh
 
 
 # Compiled backward programs by graph, the BACKWARD_CACHE_SIZE most recently used: each holds
@@ -359,7 +362,11 @@ def _code_type(graph: Graph, code: int) -> TensorType:
 def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: list[int]):
     key = (graph.key, tuple(root_ks), tuple(targets),
            tuple([(c.dtype, c.shape) for c in root_cts]))
-    entry = _cached_fused(graph, root_ks, targets, key)
+    return _call_fused(graph, _cached_fused(graph, root_ks, targets, key), root_cts)
+
+
+def _call_fused(graph: Graph, entry: _Fused, root_cts: list[Any]) -> list:
+    """Run a compiled backward on the graph's values (after the version checks it needs)."""
     if graph.stale:
         graph.check_versions(set(entry.codes))
     nodes, leaves, consts = graph.nodes, graph.leaves, graph.consts
@@ -373,7 +380,9 @@ def _run_fused(graph: Graph, root_ks: list[int], root_cts: list[Any], targets: l
             return apply_function(entry.function, *args)  # traced (dj.compile): inline it
     if entry.call is None:
         compiled = compile_function(entry.function)
-        entry.call = getattr(compiled, "fast_call", None) or (lambda a, c=compiled: c(*a))
+        fast_call = getattr(compiled, "fast_call", None)
+        entry.call = fast_call or (lambda a, c=compiled: c(*a))
+        entry.fresh = fast_call is not None
     return entry.call(args)
 
 
@@ -395,8 +404,10 @@ def _compile_fused(graph: Graph, root_ks: list[int], targets: list[int]) -> _Fus
     if current_builder() is not None:  # tracing (dj.compile): inline, don't compile
         return _Fused(fn, used, codes, None)
     compiled = compile_function(fn)
-    call = getattr(compiled, "fast_call", None) or (lambda args, c=compiled: c(*args))
-    return _Fused(fn, used, codes, call)
+    fast_call = getattr(compiled, "fast_call", None)
+    if fast_call is not None:
+        return _Fused(fn, used, codes, fast_call, fresh=True)
+    return _Fused(fn, used, codes, lambda args, c=compiled: c(*args))
 
 
 def compile_function(fn: Function) -> Callable:
@@ -686,31 +697,52 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None =
 
 def backward_of_scalar(out: Tensor, retain_graph: bool) -> bool:
     """out.backward() for a training loop's loss — a real one-element non-leaf tensor (not a
-    view), the implicit gradient 1, a graph of recorded operations only (no Python nodes or
-    hooks on non-leaves) — as backward() does it, in one function. Returns False, having done
-    nothing, when it is not that case: then backward() must run."""
+    view), the implicit gradient 1, a graph of recorded operations only (no Python nodes,
+    hooks on non-leaves or retained non-leaves) — as backward() does it, in one function.
+    Returns False, having done nothing, when it is not that case: then backward() must run."""
     node, value = out.grad_fn, out._value
     if type(node) is not Node or out._extra is not None or type(value) is not ndarray or \
             value.size != 1 or value.dtype.kind != "f" or not native_steps.enabled:
         return False
     graph = Graph([node])
-    if graph.python:
+    if graph.python or graph.has_extras:
         return False
-    tensors, codes = _targets(graph, None)
-    if codes:  # (the root is the newest node: the last one)
-        found = _run_fused(graph, [len(graph.nodes) - 1], [_ones(value)], codes)
-        given: set = set()
-        for t, g in zip(tensors, found):
-            if t._extra is None and type(g) is ndarray and g.dtype is t._value.dtype and \
-                    g.dtype.kind == "f":
-                _accumulate_array(t, g, given)
-            else:  # (hooks, retained non-leaves, complex, another dtype...)
-                _accumulate(t, _wrap_grad(_flip(g)), False, given)
+    leaves = graph.leaves
+    if leaves:
+        # The root is the newest node (the last), its cotangent ones of its type, the targets
+        # every leaf in order: the graph's structure key decides all of them.
+        entry = _backward_cache.get(graph.key)
+        if entry is None:
+            entry = _cached_fused(graph, [len(graph.nodes) - 1],
+                                  [3 * i + LEAF for i in range(len(leaves))], graph.key)
+        else:
+            entry.last_used = next(_ticks)
+        found = _call_fused(graph, entry, [_ones(value)])
+        if entry.fresh:  # (new arrays of the kernel's: see _Fused)
+            for t, g in zip(leaves, found):
+                if t._grad is None and t._extra is None and type(g) is ndarray and \
+                        g.dtype is t._value.dtype and g.dtype.kind == "f" and \
+                        g.shape == t._value.shape:
+                    t._grad = make_tensor(g)
+                else:
+                    _accumulate_leaf(t, g, set())
+        else:
+            given: set = set()
+            for t, g in zip(leaves, found):
+                _accumulate_leaf(t, g, given)
     if not retain_graph:
         for node in graph.nodes:
             node.freed = True
             node.value = None
     return True
+
+
+def _accumulate_leaf(t: Tensor, g: Any, given: set) -> None:
+    if t._extra is None and type(g) is ndarray and g.dtype is t._value.dtype and \
+            g.dtype.kind == "f":
+        _accumulate_array(t, g, given)
+    else:  # (hooks, complex, another dtype...)
+        _accumulate(t, _wrap_grad(_flip(g)), False, given)
 
 
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
