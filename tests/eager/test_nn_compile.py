@@ -169,3 +169,19 @@ def test_a_parameter_made_from_a_kept_tensor_shares_its_updates(compiled):
     expected = np.array([1.0, -2.0, 3.0], np.float32) * np.float32(0.8) ** 4
     np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-6)
     np.testing.assert_array_equal(base.numpy(), p.detach().numpy())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_kept_state_dict_follows_the_training(compiled):
+    """state_dict() tensors share the parameters' storage (as PyTorch's): one kept before
+    training holds the trained values after eager or compiled steps."""
+    xx, y = _data()
+    model, opt = _setup()
+    kept = model.state_dict()
+    step = _step_of(model, opt)
+    run = dj.compile(step) if compiled else step
+    for _ in range(3):
+        run(xx, y)
+    expected = _eager_weights(0, 3, xx, y)
+    for (name, _), e in zip(model.named_parameters(), expected):
+        np.testing.assert_allclose(kept[name].numpy(), e, rtol=1e-5, atol=1e-7)
