@@ -1,4 +1,4 @@
-"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX] [--clock cpu]: dualjit vs dualjit.
+"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX] [--clock cpu] [--noise].
 
 Times dualjit's implementation of every workload in two environments, interleaved in one run:
 this checkout (`src/` first on the path) and OLD_PYTHON, an interpreter whose environment has
@@ -9,7 +9,8 @@ see the same machine load. Prints a table of medians, the ratio of the medians n
 (below 1: this checkout is faster), the middle half (25th-75th percentile) of the per-pass
 ratios (each pass times old and new back to back, so a pass's ratio sees one load), and the
 load average while the workload ran: on a shared machine, a ratio whose middle half includes
-1.00 is not a difference.
+1.00 is not a difference. --noise runs OLD_PYTHON against itself: how far from 1.00 ratios
+stray with no difference at all.
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ class Worker:
         self.process.wait()
 
 
-def environments(old_python: str) -> dict[str, Worker]:
+def environments(old_python: str, noise: bool = False) -> dict[str, Worker]:
+    """The two workers; noise=True: both run OLD_PYTHON's dualjit (the harness's noise floor)."""
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     new_env = dict(clean, PYTHONPATH=str(ROOT / "src"))
-    return {"new": Worker(sys.executable, new_env), "old": Worker(old_python, clean)}
+    new = Worker(old_python, clean) if noise else Worker(sys.executable, new_env)
+    return {"new": new, "old": Worker(old_python, clean)}
 
 
 def measure(workers: dict[str, Worker], name: str, passes: int, clock: str = "time"
@@ -106,11 +109,14 @@ def main() -> int:
                         "worker and the child processes it waited for, less sensitive to other "
                         "load (threaded workloads add up their threads; a long-lived child, "
                         "such as dualjit's compile worker, is not counted)")
+    parser.add_argument("--noise", action="store_true",
+                        help="both workers run OLD_PYTHON's dualjit: ratios away from 1.00 are "
+                        "the run-to-run noise of this machine and harness")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.workloads import WORKLOADS
 
-    workers = environments(args.old_python)
+    workers = environments(args.old_python, args.noise)
     print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n"
           f"{args.passes} passes, {args.clock} clock; load average at the start {os.getloadavg()[0]:.1f}\n")
     print("| workload | old median | new median | new / old | per-pass ratios, middle half "
