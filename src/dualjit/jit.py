@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from .ir import Eqn, Function, Primitive, TensorType, Var, abstract_eval, as_dtype, eval_function, verify
-from .ir.fft_pairs import cancel_inverse_ffts
 from .ir.passes import simplify
 from .ir.verifier import check
 from .tracer import apply_function, current_builder, tree_flatten, tree_unflatten
@@ -456,6 +455,8 @@ class Jitted:
 def _prepared(fn: Function) -> Function:
     """A traced program simplified, with the FFT round trips transforms create cancelled
     (ir/fft_pairs.py)."""
+    from .ir.fft_pairs import cancel_inverse_ffts  # (at the first compile, not at import)
+
     fn = simplify(fn)
     paired = cancel_inverse_ffts(fn)
     return simplify(paired) if paired is not fn else fn

@@ -637,21 +637,24 @@ def polygamma(m: int, x: Any) -> Any:
     return bind(P.digamma_p, x) if m == 0 else bind(P.polygamma_p, x, order=int(m))
 
 
-# speed area: convolutions and window reductions live in lax_conv.py
-from .lax_conv import (  # noqa: E402, F401
-    ConvDimensionNumbers,
-    conv,
-    conv_dimension_numbers,
-    conv_general_dilated,
-    conv_transpose,
-    padtype_to_pads,
-    reduce_window,
-)
+# speed area: convolutions and window reductions live in lax_conv.py, loaded on first use
+# (with lax's add, max and min, not defined here: they would shadow builtins)
+_CONV_NAMES = ("ConvDimensionNumbers", "conv", "conv_dimension_numbers", "conv_general_dilated",
+               "conv_transpose", "padtype_to_pads", "reduce_window")
+
+
+_ELEMENTWISE_NAMES = ("add", "max", "min")  # lax_conv.LAX_ELEMENTWISE's
 
 
 def __getattr__(name: str) -> Any:
-    from .lax_conv import LAX_ELEMENTWISE, lax_elementwise  # add, max, min (not imported:
-                                                            # they would shadow builtins here)
-    if name in LAX_ELEMENTWISE:
-        return lax_elementwise(name)
+    if name in _CONV_NAMES or name in _ELEMENTWISE_NAMES:  # (the import system asks for
+        from . import lax_conv  # __path__ and the like: those must not load lax_conv)
+
+        if name in _CONV_NAMES:
+            return getattr(lax_conv, name)
+        return lax_conv.lax_elementwise(name)
     raise AttributeError(f"module 'dualjit.lax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_CONV_NAMES))

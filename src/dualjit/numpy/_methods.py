@@ -100,9 +100,16 @@ _DELEGATED = ("sum", "prod", "mean", "std", "var", "max", "amax", "min", "amin",
               "searchsorted", "compress", "choose")
 
 
-def install_numpy_delegates(namespace: dict) -> None:
+def install_numpy_delegates(namespace: dict, lazy) -> None:
     """np.sum(traced) is jnp.sum(traced), and so for every NumPy function that calls the
     array's own method on a non-ndarray (as JAX's arrays get them); `namespace` is
-    dualjit.numpy's, once complete."""
-    numpy_delegates.update({getattr(_np, name): namespace[name] for name in _DELEGATED
-                            if name in namespace and hasattr(_np, name)})
+    dualjit.numpy's, `lazy(name)` its names that load on first use."""
+    for name in _DELEGATED:
+        if hasattr(_np, name):
+            numpy_delegates[getattr(_np, name)] = namespace.get(name) or _on_first_use(lazy, name)
+
+
+def _on_first_use(lazy, name: str):
+    def delegate(*args, **kwargs):
+        return lazy(name)(*args, **kwargs)
+    return delegate
