@@ -35,10 +35,29 @@ ndarray = np.ndarray
 # ---------------------------------------------------------------------------------------------
 
 class _GradMode(threading.local):
-    enabled = True
+    enabled = True  # (written only by set_grad_mode)
 
 
 _grad_mode = _GradMode()
+
+# The threads that have recording off (by threading.get_ident()). Every write of a thread's
+# flag goes through set_grad_mode, which keeps this set (one set.add or set.discard call, so
+# threads need no lock), so while it is empty recording is on in every thread: the operators'
+# hot paths test it first (reading a thread-local attribute costs them more). A thread that
+# ends with recording off stays in it: then the flag is read, which is still exact.
+threads_without_grad: set[int] = set()
+_thread_id = threading.get_ident
+
+
+def set_grad_mode(enabled: bool) -> None:
+    """Turn recording on or off in this thread."""
+    enabled = bool(enabled)
+    if _grad_mode.enabled != enabled:
+        if enabled:
+            threads_without_grad.discard(_thread_id())
+        else:
+            threads_without_grad.add(_thread_id())
+        _grad_mode.enabled = enabled
 
 
 class _NativeSteps(threading.local):
@@ -61,25 +80,25 @@ class set_grad_enabled:
     def __init__(self, mode: bool = True):
         self._mode = bool(mode)
         self._previous = _grad_mode.enabled
-        _grad_mode.enabled = self._mode
+        set_grad_mode(self._mode)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: Any) -> None:
-        _grad_mode.enabled = self._previous
+        set_grad_mode(self._previous)
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self._mode
-        _grad_mode.enabled = self._previous  # used as a decorator: don't change the mode now
+        set_grad_mode(self._previous)  # used as a decorator: don't change the mode now
 
         def wrapped(*args, **kwargs):
             previous = _grad_mode.enabled
-            _grad_mode.enabled = mode
+            set_grad_mode(mode)
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_mode.enabled = previous
+                set_grad_mode(previous)
         wrapped.__name__ = getattr(fn, "__name__", "wrapped")
         wrapped.__doc__ = getattr(fn, "__doc__", None)
         return wrapped
@@ -90,23 +109,34 @@ class no_grad:
 
     _mode = False
 
-    def __enter__(self) -> None:
-        self._previous = _grad_mode.enabled
-        _grad_mode.enabled = self._mode
+    def __enter__(self) -> None:  # (set_grad_mode, inlined: a training step enters one)
+        previous = self._previous = _grad_mode.enabled
+        if previous is not self._mode:
+            if previous:
+                threads_without_grad.add(_thread_id())
+            else:
+                threads_without_grad.discard(_thread_id())
+            _grad_mode.enabled = self._mode
 
     def __exit__(self, *exc: Any) -> None:
-        _grad_mode.enabled = self._previous
+        previous = self._previous
+        if _grad_mode.enabled is not previous:
+            if previous:
+                threads_without_grad.discard(_thread_id())
+            else:
+                threads_without_grad.add(_thread_id())
+            _grad_mode.enabled = previous
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self._mode
 
         def wrapped(*args, **kwargs):
             previous = _grad_mode.enabled
-            _grad_mode.enabled = mode
+            set_grad_mode(mode)
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_mode.enabled = previous
+                set_grad_mode(previous)
         wrapped.__name__ = getattr(fn, "__name__", "wrapped")
         wrapped.__doc__ = getattr(fn, "__doc__", None)
         return wrapped
@@ -407,7 +437,8 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
     out = _tensor_new(Tensor)
     out._grad = None
     out._extra = None
-    if x.requires_grad and _grad_mode.enabled and value.dtype.kind in "fc":
+    if x.requires_grad and (not threads_without_grad or _grad_mode.enabled) and \
+            value.dtype.kind in "fc":
         key = (name, params, (xv.dtype, xv.shape))
         entry = _unary_entries.get(key)
         if entry is None:
@@ -456,7 +487,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     copy of make_tensor and record_op); anything else (views, promotion, integers, traced
     values) takes the general path, `_binary_general`, which does the same for every case.
     """
-    new_tensor, mode = _tensor_new, _grad_mode
+    new_tensor, mode, without_grad = _tensor_new, _grad_mode, threads_without_grad
     new_node, node_counter = object.__new__, _node_counter
     # This operator's recorded Functions and read masks by (dtype, shapes, wrt mask), or
     # False for operands of a dtype it does not record (not float or complex).
@@ -492,7 +523,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._extra = None
         out._counter = None  # (made when needed: version_counter)
         t_grad = t.requires_grad
-        if (t_grad or o_grad) and mode.enabled:
+        if (t_grad or o_grad) and (not without_grad or mode.enabled):
             wrt = (t_bit if t_grad else 0) + (o_bit if o_grad else 0)
             key = (dtype, ov.shape, tv.shape, wrt) if reflected else (dtype, tv.shape, ov.shape,
                                                                       wrt)
@@ -830,22 +861,27 @@ def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
     directly: t is not a view, nothing is recorded, both operands hold NumPy arrays of t's
     float dtype and other's shape is t's or a scalar's. Returns False (nothing done) when the
     general path of inplace_op must run."""
+    grad_on = not threads_without_grad or _grad_mode.enabled
     if isinstance(other, Tensor):
-        if other._extra is not None or (other.requires_grad and _grad_mode.enabled):
+        if other._extra is not None or (other.requires_grad and grad_on):
             return False
         other = other._value
     value = t._value
-    if (t.requires_grad and _grad_mode.enabled) or type(value) is not ndarray or \
-            type(other) is not ndarray or value.dtype.kind not in "fc" or \
-            (other.dtype is not value.dtype and other.dtype != value.dtype) or \
+    if (t.requires_grad and grad_on) or type(value) is not ndarray or type(other) is not ndarray:
+        return False
+    dtype = value.dtype
+    if (other.dtype is not dtype and other.dtype != dtype) or dtype.kind not in "fc" or \
             (other.shape != value.shape and other.ndim != 0):
         return False
-    if not value.flags.writeable:
-        return False  # (the general path raises the read-only error)
-    if value.ndim:
-        ufunc(value, other, out=value)
-    else:  # (NumPy's out= costs twice the operation on a 0-d array)
-        value[()] = ufunc(value, other)
+    try:
+        if value.ndim:
+            ufunc(value, other, out=value)
+        else:  # (NumPy's out= costs twice the operation on a 0-d array)
+            value[()] = ufunc(value, other)
+    except ValueError:
+        if value.flags.writeable:
+            raise
+        return False  # (read-only storage: the general path raises its error)
     counter = t._counter or version_counter(t)
     counter[0] += 1
     last_version_change[0] = next(_node_counter)  # (note_version_change, inlined)
