@@ -74,23 +74,57 @@ def store_result(t: Tensor, new: Any, fresh: bool) -> None:
     (no view, no alias, no other reference to the array), t takes `new` itself: the swap
     cannot be observed and saves a copy of every parameter at every step. Otherwise `new` is
     copied into the storage (write_storage)."""
-    old = t._value
-    extra = t._extra
-    # references to `old`: t's slot, this frame's name, getrefcount's argument
-    if (fresh and type(old) is np.ndarray and type(new) is np.ndarray and old.base is None
-            and new.base is None and new.flags.writeable and new.flags.c_contiguous
-            and old.dtype == new.dtype and old.shape == new.shape
-            and (extra is None or (extra.base is None and extra.alias_of is None))
-            and sys.getrefcount(old) == 3):
+    if fresh and _unshared(t) and _same_layout(t._value, new):
         t._value = new
         counter = version_counter(t)
         counter[0] += 1
         note_version_change()
-        if extra is not None:
-            extra.view_version = counter[0]
+        if t._extra is not None:
+            t._extra.view_version = counter[0]
         return
-    del old
     write_storage(t, new)
+
+
+def _unshared(t: Tensor) -> bool:
+    """Whether no one but t can see t's storage: an array owning its memory, writeable,
+    with no other reference (so no view, alias, saved graph or user name), t no view or
+    alias of another tensor."""
+    extra = t._extra
+    if extra is not None and (extra.base is not None or extra.alias_of is not None):
+        return False
+    value = t._value
+    if type(value) is not np.ndarray or value.base is not None or not value.flags.writeable:
+        return False
+    del value
+    return _references(t) == _SOLE_OWNER_REFERENCES
+
+
+def _same_layout(old: Any, new: Any) -> bool:
+    return (type(new) is np.ndarray and new.base is None and new.flags.writeable
+            and old.flags.c_contiguous and new.flags.c_contiguous
+            and old.dtype == new.dtype and old.shape == new.shape)
+
+
+def _references(t: Any) -> int:
+    """sys.getrefcount of t's array, counted the same way for any t (the interpreter's own
+    temporary references are the same at every call)."""
+    value = t._value
+    return sys.getrefcount(value)
+
+
+class _Owner:
+    __slots__ = ("_value",)
+
+
+def _sole_owner_references() -> int:
+    """What _references reads for an array that only its owner holds (measured, not
+    assumed: interpreters differ in the temporary references they take)."""
+    owner = _Owner()
+    owner._value = np.empty(1)
+    return _references(owner)
+
+
+_SOLE_OWNER_REFERENCES = _sole_owner_references()
 
 
 # ---------------------------------------------------------------------------------------------

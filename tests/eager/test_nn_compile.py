@@ -185,3 +185,28 @@ def test_a_kept_state_dict_follows_the_training(compiled):
     expected = _eager_weights(0, 3, xx, y)
     for (name, _), e in zip(model.named_parameters(), expected):
         np.testing.assert_allclose(kept[name].numpy(), e, rtol=1e-5, atol=1e-7)
+
+
+def test_store_result_takes_only_arrays_nobody_else_can_see():
+    from dualjit.compiler import store_result
+
+    new = np.arange(4.0, dtype=np.float32)
+    t = dj.zeros(4)
+    version = t._version
+    store_result(t, new, fresh=True)  # nothing else holds t's array: taken, no copy
+    assert t._value is new and t._version == version + 1
+    held = t._value
+    other = np.full(4, 7.0, np.float32)
+    store_result(t, other, fresh=True)  # `held` sees t's storage: copied into it
+    assert t._value is held and other is not held
+    np.testing.assert_array_equal(held, other)
+    store_result(t, np.zeros(4, np.float32) + 1, fresh=False)  # not fresh: copied
+    np.testing.assert_array_equal(held, np.ones(4))
+    wide = dj.zeros(4, dtype=dj.float64)
+    store_result(wide, np.ones(4, np.float32), fresh=True)  # another dtype: cast in place
+    assert wide._value.dtype == np.float64
+    np.testing.assert_array_equal(wide.numpy(), np.ones(4))
+    frozen = dj.zeros(4)
+    frozen._value.flags.writeable = False
+    with pytest.raises(RuntimeError, match="read-only"):
+        store_result(frozen, np.ones(4, np.float32), fresh=True)
