@@ -132,3 +132,13 @@ def test_the_probed_build_computes_the_same_values():
 def test_nests_without_kernels_is_empty():
     prof = dj.jit(lambda x: jnp.sort(x)).profile(np.ones(5), repeats=2, nests=True)
     assert prof.nests == [] and prof.probed_kernels == {}
+
+
+def test_a_kernel_split_in_chunks_says_it_is_not_probed():
+    x = np.ones(1 << 18, np.float32)
+    f = dj.jit(lambda x: jnp.sum(jnp.exp(x) * 2.0))
+    (kernel,) = f.lower(x).plan().kernels
+    prof = f.profile(x, repeats=2, nests=True)
+    assert kernel.flat is not None, "the plan no longer splits this kernel: pick a larger x"
+    assert prof.unprobed == [kernel.name] and prof.nests == []
+    assert f"inside {kernel.name}: not probed" in str(prof)

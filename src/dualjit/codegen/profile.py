@@ -65,6 +65,7 @@ class Profile:
     steps_total: float = field(init=False)
     nests: list[NestRow] = field(default_factory=list)  # profile(..., nests=True)
     probed_kernels: dict[str, float] = field(default_factory=dict)  # probed build's medians
+    unprobed: list[str] = field(default_factory=list)  # kernels split in chunks: whole only
 
     def __post_init__(self):
         self.steps_total = sum(r.seconds for r in self.rows)
@@ -92,6 +93,9 @@ class Profile:
                      "dispatch, freeing")
         for kernel, seconds in self.probed_kernels.items():
             lines += nest_table(kernel, seconds, [r for r in self.nests if r.kernel == kernel])
+        for kernel in self.unprobed:
+            lines.append(f"inside {kernel}: not probed (split in chunks across threads; "
+                         "timed as a whole above)")
         return "\n".join(lines)
 
 
@@ -167,6 +171,8 @@ def profile(compiled, args, repeats: int = 10, nests: bool = False) -> Profile:
     result = summarize(compiled, samples, totals)
     if nests:
         result.nests, result.probed_kernels = probed_profile(compiled, args, repeats)
+        result.unprobed = [s.plan.name for s in compiled.steps
+                           if isinstance(s.plan, KernelPlan) and s.flat is not None]
     return result
 
 
