@@ -295,7 +295,7 @@ def make_tensor(value: Any, grad_fn: Node | None = None, counter: list | None = 
     return t
 
 
-_tensor_new = object.__new__
+_tensor_new = _new_node = object.__new__
 
 
 def version_counter(t: Tensor) -> list:
@@ -443,17 +443,32 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
         entry = _unary_entries.get(key)
         if entry is None:
             function = op_function(key, fn, [xv], params)
-            entry = _unary_entries[key] = (function, read_mask(function, (0,)))
+            out_type = function.outputs[0].type
+            entry = _unary_entries[key] = (function, read_mask(function, (0,)),
+                                           out_type.dtype.np, out_type.shape)
         function = entry[0]
-        value = _matches(value, function)
+        if type(value) is not ndarray or value.dtype is not entry[2] or \
+                value.shape != entry[3]:
+            value = _matches(value, function)  # (cast to the IR's dtype, or the shape error)
+        node = _new_node(Node)  # (Node.__init__, inlined)
+        node.name = name
+        node.function = function
+        node.value = None
+        node.counter = None
+        node.version = 0
+        node.freed = False
+        node.seq = next(_node_counter)
+        node.extras = None
         source = x.grad_fn
         if source is None:  # a leaf: its version is checked by backward()
             c = x._counter or version_counter(x)
-            node = Node(name, function, (x,), (0, c, c[0]), None, None)
+            node.inputs = (x,)
+            node.checks = (0, c, c[0])
         else:
             if entry[1] and source.value is None:  # (the derivative reads x: Node.value)
                 source.value = xv
-            node = Node(name, function, (source,), (), None, None)
+            node.inputs = (source,)
+            node.checks = ()
         out._counter = None
         out.grad_fn = node
         out.requires_grad = True
@@ -465,7 +480,8 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
     return out
 
 
-_unary_entries: dict[tuple, tuple] = {}  # _unary_op's (Function, read_mask) by op_function key
+# _unary_op's (Function, read_mask, output's NumPy dtype and shape) by op_function key
+_unary_entries: dict[tuple, tuple] = {}
 
 
 def _unshared(value: ndarray, inputs: list) -> ndarray:
@@ -533,9 +549,15 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                                                                 (tv, ov)))
             if entry is not False:
                 function, reads = entry
-                node = new_node(Node)  # (Node.__init__ and record_op, inlined)
-                node.name, node.function, node.value, node.counter = name, function, None, None
-                node.version, node.freed, node.seq, node.extras = 0, False, next(node_counter), None
+                node = new_node(Node)  # (Node.__init__ and record_op, inlined; one store a
+                node.name = name       # line: a, b = c, d packs a tuple first)
+                node.function = function
+                node.value = None
+                node.counter = None
+                node.version = 0
+                node.freed = False
+                node.seq = next(node_counter)
+                node.extras = None
                 # Each input's source (its node, itself as a leaf, or its value), the version
                 # checks of inputs not produced by a node (a check is (position, counter,
                 # version)), and the values of input nodes the derivative reads (Node.value).
