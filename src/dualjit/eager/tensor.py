@@ -505,8 +505,9 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     """
     new_tensor, mode, without_grad = _tensor_new, _grad_mode, threads_without_grad
     new_node, node_counter = object.__new__, _node_counter
-    # This operator's recorded Functions and read masks by (dtype, shapes, wrt mask), or
-    # False for operands of a dtype it does not record (not float or complex).
+    # This operator's (recorded Function, read masks) by (dtype, shapes), or False for operands
+    # of a dtype it does not record (not float or complex). The read masks (read_mask) are a
+    # list indexed by the wrt mask (bit 0: x requires grad, bit 1: y), each made when needed.
     entries: dict[tuple, Any] = {}
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
     general = _binary_general(name, fn, fast, reflected)
@@ -540,15 +541,13 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         out._counter = None  # (made when needed: version_counter)
         t_grad = t.requires_grad
         if (t_grad or o_grad) and (not without_grad or mode.enabled):
-            wrt = (t_bit if t_grad else 0) + (o_bit if o_grad else 0)
-            key = (dtype, ov.shape, tv.shape, wrt) if reflected else (dtype, tv.shape, ov.shape,
-                                                                      wrt)
+            key = (dtype, ov.shape, tv.shape) if reflected else (dtype, tv.shape, ov.shape)
             entry = entries.get(key)
             if entry is None:
                 entry = _binary_entry(entries, key, name, fn, *((ov, tv) if reflected else
                                                                 (tv, ov)))
             if entry is not False:
-                function, reads = entry
+                function, masks = entry
                 node = new_node(Node)  # (Node.__init__ and record_op, inlined; one store a
                 node.name = name       # line: a, b = c, d packs a tuple first)
                 node.function = function
@@ -570,8 +569,13 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                         t_source = t
                 else:
                     c = None
-                    if reads & t_bit and t_source.value is None:
-                        t_source.value = tv
+                    if t_source.value is None:  # (t requires grad: it has a node)
+                        wrt = t_bit + o_bit if o_grad else t_bit
+                        reads = masks[wrt]
+                        if reads is None:
+                            reads = _binary_reads(masks, function, wrt)
+                        if reads & t_bit:
+                            t_source.value = tv
                 if o_grad is None:  # a Python number
                     o_source, d = ov, None
                 else:
@@ -584,8 +588,13 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                             o_source = other
                     else:
                         d = None
-                        if reads & o_bit and o_source.value is None:
-                            o_source.value = ov
+                        if o_source.value is None:  # (other requires grad: it has a node)
+                            wrt = o_bit + t_bit if t_grad else o_bit
+                            reads = masks[wrt]
+                            if reads is None:
+                                reads = _binary_reads(masks, function, wrt)
+                            if reads & o_bit:
+                                o_source.value = ov
                 if reflected:
                     node.inputs = (o_source, t_source)
                     c, d = d, c  # (now the counters of x and y)
@@ -606,17 +615,24 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
 
 
 def _binary_entry(entries: dict, key: tuple, name: str, fn: Callable, xv: Any, yv: Any) -> Any:
-    """binary_method's (Function, read_mask) for operands like xv and yv of one dtype and the
-    wrt mask key[3], or False when that dtype is not recorded (the result of same-dtype
-    operands has their dtype, so the dtype decides), kept in the operator's `entries`."""
-    dtype, wrt = xv.dtype, key[3]
+    """binary_method's (Function, read masks) for operands like xv and yv of one dtype, or
+    False when that dtype is not recorded (the result of same-dtype operands has their dtype,
+    so the dtype decides), kept in the operator's `entries`."""
+    dtype = xv.dtype
     if dtype.kind not in "fc":
         entry = False
     else:
         function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
-        entry = (function, read_mask(function, tuple(i for i in (0, 1) if wrt >> i & 1)))
+        entry = (function, [None, None, None, None])
     entries[key] = entry
     return entry
+
+
+def _binary_reads(masks: list, function: Any, wrt: int) -> int:
+    """The read mask of a binary operation's derivative with respect to the inputs whose bits
+    are set in `wrt`, kept in its entry's `masks`."""
+    reads = masks[wrt] = read_mask(function, tuple(i for i in (0, 1) if wrt >> i & 1))
+    return reads
 
 
 def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
