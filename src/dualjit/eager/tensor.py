@@ -517,7 +517,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         if t._extra is not None:  # (or, reflected, other (op) t)
             return general(t, other)
         tv = t._value
-        if isinstance(other, Tensor):
+        if type(other) is Tensor or isinstance(other, Tensor):
             if other._extra is not None:
                 return general(t, other)
             ov = other._value
