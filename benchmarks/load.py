@@ -1,4 +1,5 @@
-"""python -m benchmarks.load [--busy N] [--passes P] [--only TEXT]: every selected workload on
+"""python -m benchmarks.load [--busy N] [--passes P] [--only TEXT] [--skip TEXT]: every selected
+workload (--skip: leave out implementations whose name contains TEXT, e.g. torch) on
 an idle machine and beside N busy processes (default: one per core), each implementation
 timed in interleaved passes (idle and loaded phases alternate within every pass), medians.
 
@@ -57,11 +58,11 @@ def _selected(only: str | None) -> dict:
     return {name: build for name, build in everything.items() if any(k in name for k in keys)}
 
 
-def measure(workloads: dict, burners: Burners, passes: int) -> list[tuple]:
+def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = None) -> list[tuple]:
     rows = []
     for name, build in workloads.items():
         try:
-            impls = build()
+            impls = {k: f for k, f in build().items() if not (skip and skip in k)}
         except Exception as error:  # noqa: BLE001 — one broken cell must not stop the run
             rows.append((name, "dualjit", None, None, f"unavailable: {error}"))
             continue
@@ -103,13 +104,14 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--only", help="workloads whose name contains this text")
+    parser.add_argument("--skip", help="leave out implementations whose name contains this")
     args = parser.parse_args()
     from .__main__ import machine
 
     burners = Burners(args.busy)
     try:
         load_before = os.getloadavg()[0]
-        rows = measure(_selected(args.only), burners, args.passes)
+        rows = measure(_selected(args.only), burners, args.passes, args.skip)
     finally:
         burners.close()
     print(f"{machine()}; 1-minute load average before the run {load_before:.1f}\n\n"

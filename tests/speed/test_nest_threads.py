@@ -153,6 +153,17 @@ def test_random_shapes_agree_across_thread_counts_and_with_the_interpreter(
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
+def test_thread_count_of_a_split_nest(monkeypatch, small_chunks):
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "4")
+    threads.set_load_reading(4)
+    assert threads.nest_threads(100) == 4
+    assert threads.nest_threads(3) == 3  # no more threads than chunks
+    threads.set_load_reading(1)  # busy machine: our chunks do not spin, so still a helper
+    assert threads.nest_threads(100) == threads.LOADED_NEST_THREADS == 2
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
+    assert threads.nest_threads(100) == 1  # the budget first
+
+
 # -- the parallel-for itself -------------------------------------------------------------------
 
 NEST = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)

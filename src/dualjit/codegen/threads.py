@@ -282,13 +282,16 @@ def with_blas_threads(call, flops: int):
     return run
 
 
-LOADED_NEST_THREADS = 1  # threads for a split nest even when no core is free (see below)
+# Threads for a split nest even when no core is free: its chunks do not spin, so a helper
+# that waits for a time slice delays only the chunk it took, and two threads get a larger share
+# of a busy machine than one (W8 beside two busy processes: 699 ms against 836 ms on one
+# thread, same run; benchmarks/load.py).
+LOADED_NEST_THREADS = 2
 
 
 def nest_threads(chunks: int) -> int:
     """Threads for a split loop nest of `chunks` chunks (nest_parallel.py): the budget, no
-    more than the chunks and the free cores (but at least LOADED_NEST_THREADS: our threads
-    do not spin, and a task's share of a busy machine grows with its thread count)."""
+    more than the chunks and the free cores, but LOADED_NEST_THREADS when fewer are free."""
     return max(1, min(configured(), chunks, max(free_cores(), LOADED_NEST_THREADS)))
 
 
