@@ -104,6 +104,8 @@ def test_a_split_nest_covers_its_rows_in_fixed_chunks():
     assert nest_plan.split_of((1000,), 100) is None  # too little work
     rows = nest_plan.product_split((), 1024, 1024 * 256 * 768)
     assert rows.chunk_rows >= nest_plan.GEMM_MIN_ROWS  # each gemm call packs its rhs again
+    assert rows.busy and s.busy  # worth a helper even on a busy machine
+    assert not nest_plan.split_of((784, 256), 784 * 256).busy  # a short loop: not
 
 
 def test_results_are_identical_for_any_thread_count_and_match_the_interpreter(
@@ -160,6 +162,7 @@ def test_thread_count_of_a_split_nest(monkeypatch, small_chunks):
     assert threads.nest_threads(3) == 3  # no more threads than chunks
     threads.set_load_reading(1)  # busy machine: our chunks do not spin, so still a helper
     assert threads.nest_threads(100) == threads.LOADED_NEST_THREADS == 2
+    assert threads.nest_threads(100, busy_ok=False) == 1  # a short nest: a helper comes late
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
     assert threads.nest_threads(100) == 1  # the budget first
 
@@ -186,7 +189,7 @@ class _NeverStarts:
 
 def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch):
     monkeypatch.setattr(nest_parallel.parallel, "pool", lambda workers: _NeverStarts())
-    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks: 4)
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 4)
     nest, seen = _recording_nest()
     address = ctypes.cast(nest, ctypes.c_void_p).value
     assert nest_parallel.parallel_for(address, 0, 100, 7) == 0
@@ -194,7 +197,7 @@ def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch):
 
 
 def test_every_chunk_runs_once_on_several_threads_and_a_failure_is_returned(monkeypatch):
-    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks: 4)
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 4)
     nest, seen = _recording_nest(fail_at=42)
     address = ctypes.cast(nest, ctypes.c_void_p).value
     assert nest_parallel.parallel_for(address, 0, 1000, 3) == 1  # the chunk's status
@@ -207,9 +210,9 @@ def test_a_failed_chunk_makes_the_kernel_raise(monkeypatch, small_chunks):
     real = nest_parallel.parallel_for
     calls = []
 
-    def failing(nest, context, rows, chunk_rows):
+    def failing(nest, context, rows, chunk_rows, busy):
         calls.append(rows)
-        real(nest, context, rows, chunk_rows)  # the work is done, then reported as failed
+        real(nest, context, rows, chunk_rows, busy)  # the work is done, then reported failed
         return 1
 
     monkeypatch.setattr(nest_parallel, "parallel_for", failing)

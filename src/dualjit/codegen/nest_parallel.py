@@ -2,7 +2,7 @@
 own function over a range of rows, and the parallel-for the kernel calls to run its chunks.
 
 The kernel stores the addresses the nest reads and writes in a context array on its stack and
-calls `dualjit_parallel_for(nest, context, rows, chunk_rows)`, a ctypes callback into this
+calls `dualjit_parallel_for(nest, context, rows, chunk_rows, busy)`, a ctypes callback into this
 module. It decides how many threads (threads.nest_threads: the budget, the free cores, the
 chunks), wakes that many minus one pool threads, and runs chunks itself: every thread runs the
 native `dualjit_run_chunks`, which takes chunk numbers from a shared atomic counter and calls
@@ -33,7 +33,7 @@ from .schedule import Group
 I32, I64, PTR = L.IntType(32), L.IntType(64), L.PointerType()
 NEST_TYPE = L.FunctionType(I32, [PTR, I64, I64])  # status nest(context, first row, end row)
 PARALLEL_FOR = "dualjit_parallel_for"
-PARALLEL_FOR_TYPE = L.FunctionType(I32, [PTR, PTR, I64, I64])
+PARALLEL_FOR_TYPE = L.FunctionType(I32, [PTR, PTR, I64, I64, I64])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,7 +89,8 @@ def emit_split(k, group: Group) -> None:
     for i, address in enumerate(used.order):
         b.store(address, b.gep(array, [lower.i64(i)], source_etype=PTR))
     status = b.call(_parallel_for_declaration(module), [
-        fn, array, lower.i64(group.split.rows), lower.i64(group.split.chunk_rows)])
+        fn, array, lower.i64(group.split.rows), lower.i64(group.split.chunk_rows),
+        lower.i64(int(group.split.busy))])
     failed = b.icmp_signed("!=", status, lower.const(I32, lower.KERNEL_OK))
     b.store(b.select(failed, status, b.load(k.status, typ=I32)), k.status)
 
@@ -214,7 +215,7 @@ class Job:
         return int(self.fields[STATUS])
 
 
-def parallel_for(nest: int, context: int, rows: int, chunk_rows: int) -> int:
+def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int = 1) -> int:
     """Run a split nest's chunks (see the module docstring); returns its status. An exception
     here (KeyboardInterrupt arriving while the callback runs Python) must not make ctypes
     report success with chunks not run: the work is finished first, the interrupt delivered
@@ -225,7 +226,7 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int) -> int:
         try:
             if job is None:
                 job = Job(nest, context, rows, chunk_rows)
-                job.run(threads.nest_threads(int(job.fields[CHUNKS])) - 1)
+                job.run(threads.nest_threads(int(job.fields[CHUNKS]), bool(busy)) - 1)
             else:
                 job.run(0)  # (takes what is left; waits for chunks others took)
             break
@@ -247,8 +248,9 @@ def _hand_on(error: BaseException) -> None:
 
 # (through a lambda: the module's parallel_for is looked up at each call, so tests can wrap it)
 _PARALLEL_FOR = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                                 ctypes.c_int64, ctypes.c_int64)(
-    lambda nest, context, rows, chunk_rows: parallel_for(nest, context, rows, chunk_rows))
+                                 ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)(
+    lambda nest, context, rows, chunk_rows, busy: parallel_for(nest, context, rows,
+                                                               chunk_rows, busy))
 _registered = False
 
 

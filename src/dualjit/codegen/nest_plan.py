@@ -17,6 +17,11 @@ from dataclasses import dataclass
 NEST_MIN_ELEMENTS = 1 << 16  # smaller nests run inline (a split costs ~10-30 us of calls)
 CHUNK_ELEMENTS = 1 << 14  # about this many elements per chunk (more chunks balance better)
 MIN_ROWS = 16  # leading axes are merged into the split loop until it has this many rows
+# On a busy machine (no idle core) a split nest still takes a helper (threads.nest_threads)
+# when it is a loop of at least BUSY_MIN_ELEMENTS (a product: GEMM_BUSY_MACS): a helper woken
+# on a busy core starts late, and in a short nest the caller then waits for the chunk it
+# took (W2's SGD update, 200k elements of one multiply-add: 1.79 against 1.44 ms a step).
+BUSY_MIN_ELEMENTS = 1 << 18
 # Products: gemm called on one thread per chunk (BLAS's own threads spin while they wait,
 # and take cores from ours; see threads.py). A chunk of a batched product is some of its
 # matrices; of one product, a block of the rows of its output, each gemm call packing the
@@ -25,6 +30,8 @@ GEMM_MIN_MACS = 8_000_000  # smaller products are not split
 GEMM_CHUNK_MACS = 1 << 22  # multiply-adds per chunk of a batched product
 GEMM_ROWS_CHUNK_MACS = 1 << 23  # per chunk of one product's rows (at least GEMM_MIN_ROWS)
 GEMM_MIN_ROWS = 128
+GEMM_BUSY_MACS = 1 << 25  # a product takes a helper on a busy machine from this on (W2's
+# 25 M multiply-add weight gradient, 4 chunks: a step of 5.6 ms with a helper, 2.7 without)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class NestSplit:
     rows: int
     chunk_rows: int
     outer: tuple[int, ...] = ()  # the sizes of those axes
+    busy: bool = False  # worth a helper even when no core is idle (threads.nest_threads)
 
     @property
     def chunks(self) -> int:
@@ -43,17 +51,20 @@ class NestSplit:
 
     def describe(self) -> str:
         return (f"split over threads: {self.rows} rows in {self.chunks} chunks of "
-                f"{self.chunk_rows}")
+                f"{self.chunk_rows}" + ("; two threads on a busy machine" if self.busy else ""))
 
 
 def split_of(outer_shape: tuple[int, ...], work: int, chunk_work: int | None = None,
-             min_work: int | None = None, min_chunk_rows: int = 1) -> NestSplit | None:
+             min_work: int | None = None, min_chunk_rows: int = 1,
+             busy_work: int | None = None) -> NestSplit | None:
     """The split of a nest whose outer loops run over `outer_shape` (a loop's shape, a
     reduction's output shape, a product's batch or rows) and which does `work` (elements, or
-    multiply-adds) in all; None if it is too small to be worth it. (Chunk and minimum work
-    default to CHUNK_ELEMENTS and NEST_MIN_ELEMENTS, read at each call: tests lower them.)"""
+    multiply-adds) in all; None if it is too small to be worth it. It takes a helper on a
+    busy machine from `busy_work` on. (Chunk, minimum and busy work default to CHUNK_ELEMENTS,
+    NEST_MIN_ELEMENTS and BUSY_MIN_ELEMENTS, read at each call: tests lower them.)"""
     chunk_work = CHUNK_ELEMENTS if chunk_work is None else chunk_work
     min_work = NEST_MIN_ELEMENTS if min_work is None else min_work
+    busy_work = BUSY_MIN_ELEMENTS if busy_work is None else busy_work
     if not outer_shape or work < min_work:
         return None
     lead, rows = 0, 1
@@ -64,11 +75,12 @@ def split_of(outer_shape: tuple[int, ...], work: int, chunk_work: int | None = N
     chunk_rows = max(min_chunk_rows, chunk_work // per_row, 1)
     if rows < 2 or chunk_rows >= rows:
         return None
-    return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]))
+    return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]), work >= busy_work)
 
 
 def product_split(batch: tuple[int, ...], m: int, macs: int) -> NestSplit | None:
     """A gemm product's split: over its batch loops, or (none) over its output's rows."""
     if batch:
-        return split_of(batch, macs, GEMM_CHUNK_MACS, GEMM_MIN_MACS)
-    return split_of((m,), macs, GEMM_ROWS_CHUNK_MACS, GEMM_MIN_MACS, GEMM_MIN_ROWS)
+        return split_of(batch, macs, GEMM_CHUNK_MACS, GEMM_MIN_MACS, busy_work=GEMM_BUSY_MACS)
+    return split_of((m,), macs, GEMM_ROWS_CHUNK_MACS, GEMM_MIN_MACS, GEMM_MIN_ROWS,
+                    busy_work=GEMM_BUSY_MACS)

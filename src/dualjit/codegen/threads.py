@@ -282,17 +282,21 @@ def with_blas_threads(call, flops: int):
     return run
 
 
-# Threads for a split nest even when no core is free: its chunks do not spin, so a helper
-# that waits for a time slice delays only the chunk it took, and two threads get a larger share
-# of a busy machine than one (W8 beside two busy processes: 699 ms against 836 ms on one
-# thread, same run; benchmarks/load.py).
+# Threads for a split nest that is worth a helper on a busy machine (nest_plan.NestSplit.busy)
+# even when no core is free: its chunks do not spin, so a helper that waits for a time slice
+# delays only the chunk it took, and two threads get a larger share of a busy machine than one
+# (W8 beside two busy processes, load 5 before: 413 ms a step, 493 ms on one thread; JAX 489).
 LOADED_NEST_THREADS = 2
 
 
-def nest_threads(chunks: int) -> int:
+def nest_threads(chunks: int, busy_ok: bool = True) -> int:
     """Threads for a split loop nest of `chunks` chunks (nest_parallel.py): the budget, no
-    more than the chunks and the free cores, but LOADED_NEST_THREADS when fewer are free."""
-    return max(1, min(configured(), chunks, max(free_cores(), LOADED_NEST_THREADS)))
+    more than the chunks and the free cores, but LOADED_NEST_THREADS when fewer are free and
+    the nest is worth it (busy_ok)."""
+    free = free_cores()
+    if busy_ok:
+        free = max(free, LOADED_NEST_THREADS)
+    return max(1, min(configured(), chunks, free))
 
 
 # ---------------------------------------------------------------------------------------------
