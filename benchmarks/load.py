@@ -1,5 +1,6 @@
-"""python -m benchmarks.load [--busy N] [--passes P] [--only TEXT] [--skip TEXT]: every selected
-workload (--skip: leave out implementations whose name contains TEXT, e.g. torch) on
+"""python -m benchmarks.load [--busy N] [--passes P] [--repeats R] [--only TEXT] [--skip TEXT]:
+every selected workload (--skip: leave out implementations whose name contains TEXT, e.g.
+torch; --repeats: each sample the median of R calls) on
 an idle machine and beside N busy processes (default: one per core), each implementation
 timed in interleaved passes (idle and loaded phases alternate within every pass), medians.
 
@@ -58,7 +59,8 @@ def _selected(only: str | None) -> dict:
     return {name: build for name, build in everything.items() if any(k in name for k in keys)}
 
 
-def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = None) -> list[tuple]:
+def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = None,
+            repeats: int = 1) -> list[tuple]:
     rows = []
     for name, build in workloads.items():
         try:
@@ -73,7 +75,7 @@ def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = N
                 if busy:
                     burners.run()
                 for impl, fn in impls.items():
-                    samples[impl].append(time_once(fn))
+                    samples[impl].append(statistics.median(time_once(fn) for _ in range(repeats)))
                 if busy:
                     burners.pause()
         for impl in impls:
@@ -103,6 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--passes", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--only", help="workloads whose name contains this text")
     parser.add_argument("--skip", help="leave out implementations whose name contains this")
     args = parser.parse_args()
@@ -111,11 +114,12 @@ def main() -> int:
     burners = Burners(args.busy)
     try:
         load_before = os.getloadavg()[0]
-        rows = measure(_selected(args.only), burners, args.passes, args.skip)
+        rows = measure(_selected(args.only), burners, args.passes, args.skip, args.repeats)
     finally:
         burners.close()
     print(f"{machine()}; 1-minute load average before the run {load_before:.1f}\n\n"
-          f"Medians of {args.passes} interleaved passes; last column: time / dualjit's time "
+          f"Medians of {args.passes} interleaved passes (each sample the median of "
+          f"{args.repeats} calls); last column: time / dualjit's time "
           f"under the same load (above 1: dualjit is faster).\n\n{table(rows, args.busy)}")
     return 0
 
