@@ -1078,7 +1078,9 @@ def _kernel_lines(kernel: KernelPlan, names: dict[Var, str]) -> list[str]:
     lines.extend(_segment_lines(seg, names, "  "))
     if kernel.flat is not None:
         merged = sorted({c for c in kernel.flat.combine if c is not None})
-        lines.append(f"  split across threads: {kernel.flat.n} elements in chunks"
+        flat = kernel.flat
+        lines.append(f"  split across threads: {flat.n} elements in {flat.n_chunks} chunks of "
+                     f"{flat.chunk} (in order on one thread)"
                      + (f", partial results merged by {', '.join(merged)}" if merged else ""))
     if kernel.float_entry:
         lines.append("  entry: also takes its float64 argument as a Python float, in place")
