@@ -65,6 +65,9 @@ class Profile:
     steps_total: float = field(init=False)
     nests: list[NestRow] = field(default_factory=list)  # profile(..., nests=True)
     probed_kernels: dict[str, float] = field(default_factory=dict)  # probed build's medians
+    # each probed kernel's median over calls of its groups' total (each call's total is
+    # within that call's time; the groups' own medians may add up to less under load)
+    probed_inside: dict[str, float] = field(default_factory=dict)
     unprobed: list[str] = field(default_factory=list)  # kernels split in chunks: whole only
 
     def __post_init__(self):
@@ -92,16 +95,16 @@ class Profile:
                      f"{(self.overhead / whole if whole else 0):>6.1%}  argument checks, "
                      "dispatch, freeing")
         for kernel, seconds in self.probed_kernels.items():
-            lines += nest_table(kernel, seconds, [r for r in self.nests if r.kernel == kernel])
+            lines += nest_table(kernel, seconds, self.probed_inside.get(kernel, 0.0),
+                                [r for r in self.nests if r.kernel == kernel])
         for kernel in self.unprobed:
             lines.append(f"inside {kernel}: not probed (split in chunks across threads; "
                          "timed as a whole above)")
         return "\n".join(lines)
 
 
-def nest_table(kernel: str, seconds: float, nests: list[NestRow]) -> list[str]:
+def nest_table(kernel: str, seconds: float, inside: float, nests: list[NestRow]) -> list[str]:
     """The lines of one kernel's groups, slowest first, with their share of the kernel."""
-    inside = sum(r.seconds for r in nests)
     lines = [f"inside {kernel} (probed build: median {seconds * 1e3:.3f} ms per call, "
              f"{inside * 1e3:.3f} ms in its {len(nests)} groups)",
              f"{'#':>4} {'group':<12} {'BLAS calls':>10} {'MFLOP':>9} {'MB out':>7} "
@@ -170,7 +173,8 @@ def profile(compiled, args, repeats: int = 10, nests: bool = False) -> Profile:
         totals.append(time.perf_counter() - start)
     result = summarize(compiled, samples, totals)
     if nests:
-        result.nests, result.probed_kernels = probed_profile(compiled, args, repeats)
+        result.nests, result.probed_kernels, result.probed_inside = probed_profile(
+            compiled, args, repeats)
         result.unprobed = [s.plan.name for s in compiled.steps
                            if isinstance(s.plan, KernelPlan) and s.flat is not None]
     return result
@@ -222,12 +226,13 @@ def describe_group(segment, group) -> tuple[str, str, int, float]:
     return eqn.primitive.name, what, 1 if flops else 0, 2 * flops / 1e6
 
 
-def probed_profile(compiled, args, repeats: int) -> tuple[list[NestRow], dict[str, float]]:
+def probed_profile(compiled, args, repeats: int) -> tuple[list[NestRow], dict, dict]:
     """Each kernel group's median seconds per call over `repeats` calls of a probed build,
-    and each probed kernel's median; kernels split into chunks are timed whole only."""
+    each probed kernel's median, and the median of its groups' total per call; kernels split
+    into chunks are timed whole only."""
     steps, module = compiled.probed_steps()
     if module is None:
-        return [], {}
+        return [], {}, {}
     rate = cycles_per_second(module)
     kernels = [(i, step) for i, step in enumerate(steps)
                if isinstance(step.plan, KernelPlan) and step.flat is None]
@@ -248,7 +253,9 @@ def probed_profile(compiled, args, repeats: int) -> tuple[list[NestRow], dict[st
             seconds = statistics.median(per_call[g] for per_call in cycles[i]) / rate
             rows.append(NestRow(step.plan.name, g, kind, what, calls, mflop, written, seconds))
     medians = {step.plan.name: statistics.median(samples[i][1:]) for i, step in kernels}
-    return rows, medians
+    inside = {step.plan.name: statistics.median(sum(c) for c in cycles[i]) / rate
+              for i, step in kernels}
+    return rows, medians, inside
 
 
 def _counter_array(module, step):
