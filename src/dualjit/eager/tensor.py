@@ -507,7 +507,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
     new_node, node_counter = object.__new__, _node_counter
     # This operator's (recorded Function, read masks) by (dtype, shapes), or False for operands
     # of a dtype it does not record (not float or complex). The read masks (read_mask) are a
-    # list indexed by the wrt mask (bit 0: x requires grad, bit 1: y), each made when needed.
+    # tuple indexed by the wrt mask (bit 0: x requires grad, bit 1: y).
     entries: dict[tuple, Any] = {}
     true_division = name == "DivBackward"  # (int / int gives the default float dtype)
     general = _binary_general(name, fn, fast, reflected)
@@ -569,13 +569,10 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                         t_source = t
                 else:
                     c = None
-                    if t_source.value is None:  # (t requires grad: it has a node)
-                        wrt = t_bit + o_bit if o_grad else t_bit
-                        reads = masks[wrt]
-                        if reads is None:
-                            reads = _binary_reads(masks, function, wrt)
-                        if reads & t_bit:
-                            t_source.value = tv
+                    # (t requires grad: it has a node)
+                    if t_source.value is None and masks[t_bit + o_bit if o_grad else t_bit] \
+                            & t_bit:
+                        t_source.value = tv
                 if o_grad is None:  # a Python number
                     o_source, d = ov, None
                 else:
@@ -588,13 +585,10 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
                             o_source = other
                     else:
                         d = None
-                        if o_source.value is None:  # (other requires grad: it has a node)
-                            wrt = o_bit + t_bit if t_grad else o_bit
-                            reads = masks[wrt]
-                            if reads is None:
-                                reads = _binary_reads(masks, function, wrt)
-                            if reads & o_bit:
-                                o_source.value = ov
+                        # (other requires grad: it has a node)
+                        if o_source.value is None and \
+                                masks[o_bit + t_bit if t_grad else o_bit] & o_bit:
+                            o_source.value = ov
                 if reflected:
                     node.inputs = (o_source, t_source)
                     c, d = d, c  # (now the counters of x and y)
@@ -623,16 +617,9 @@ def _binary_entry(entries: dict, key: tuple, name: str, fn: Callable, xv: Any, y
         entry = False
     else:
         function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
-        entry = (function, [None, None, None, None])
+        entry = (function, (0, *(read_mask(function, wrt) for wrt in ((0,), (1,), (0, 1)))))
     entries[key] = entry
     return entry
-
-
-def _binary_reads(masks: list, function: Any, wrt: int) -> int:
-    """The read mask of a binary operation's derivative with respect to the inputs whose bits
-    are set in `wrt`, kept in its entry's `masks`."""
-    reads = masks[wrt] = read_mask(function, tuple(i for i in (0, 1) if wrt >> i & 1))
-    return reads
 
 
 def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
