@@ -51,13 +51,16 @@ _thread_id = threading.get_ident
 
 def set_grad_mode(enabled: bool) -> None:
     """Turn recording on or off in this thread."""
-    enabled = bool(enabled)
-    if _grad_mode.enabled != enabled:
-        if enabled:
-            threads_without_grad.discard(_thread_id())
-        else:
-            threads_without_grad.add(_thread_id())
-        _grad_mode.enabled = enabled
+    _set_thread_mode(bool(enabled), _thread_id())
+
+
+def _set_thread_mode(enabled: bool, thread: int) -> None:
+    if enabled:  # (flag first: the thread is in the set whenever its flag is off)
+        _grad_mode.enabled = True
+        threads_without_grad.discard(thread)
+    else:
+        threads_without_grad.add(thread)
+        _grad_mode.enabled = False
 
 
 class _NativeSteps(threading.local):
@@ -109,23 +112,15 @@ class no_grad:
 
     _mode = False
 
-    def __enter__(self) -> None:  # (set_grad_mode, inlined: a training step enters one)
-        previous = self._previous = _grad_mode.enabled
-        if previous is not self._mode:
-            if previous:
-                threads_without_grad.add(_thread_id())
-            else:
-                threads_without_grad.discard(_thread_id())
-            _grad_mode.enabled = self._mode
+    # (set_grad_mode, inlined: a training step enters one. Adding or discarding again changes
+    # nothing; the order keeps "off, and not in the set" from ever holding, as there.)
+    def __enter__(self) -> None:
+        self._previous = _grad_mode.enabled
+        self._thread = thread = _thread_id()
+        _set_thread_mode(self._mode, thread)
 
     def __exit__(self, *exc: Any) -> None:
-        previous = self._previous
-        if _grad_mode.enabled is not previous:
-            if previous:
-                threads_without_grad.discard(_thread_id())
-            else:
-                threads_without_grad.add(_thread_id())
-            _grad_mode.enabled = previous
+        _set_thread_mode(self._previous, self._thread)
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self._mode
@@ -879,6 +874,17 @@ def inplace_arithmetic(t: Tensor, name: str, fn: Callable, ufunc: Any, other: An
         if _unrecorded_update(t, ufunc, operand):
             return t
     return inplace_op(t, name, fn, [weak_operand(other, t._value)], fast=ufunc)
+
+
+def inplace_method(name: str, fn: Callable, ufunc: Any) -> Callable:
+    """Tensor.__iadd__ and the like: inplace_arithmetic, with its commonest case (a tensor
+    operand, an optimizer's step) going straight to _unrecorded_update."""
+    def method(t, other):
+        if t._extra is None and type(other) is Tensor and _unrecorded_update(t, ufunc, other):
+            return t
+        return inplace_arithmetic(t, name, fn, ufunc, other)
+    method.__name__ = name
+    return method
 
 
 def _unrecorded_update(t: Tensor, ufunc: Any, other: Any) -> bool:
@@ -2281,17 +2287,10 @@ class Tensor:
         return self.clone().put_(index, source, accumulate)
 
     # -- in-place operations --------------------------------------------------------------------
-    def __iadd__(self, other):
-        return inplace_arithmetic(self, "AddBackward", jnp.add, np.add, other)
-
-    def __isub__(self, other):
-        return inplace_arithmetic(self, "SubBackward", jnp.subtract, np.subtract, other)
-
-    def __imul__(self, other):
-        return inplace_arithmetic(self, "MulBackward", jnp.multiply, np.multiply, other)
-
-    def __itruediv__(self, other):
-        return inplace_arithmetic(self, "DivBackward", jnp.divide, np.true_divide, other)
+    __iadd__ = inplace_method("AddBackward", jnp.add, np.add)
+    __isub__ = inplace_method("SubBackward", jnp.subtract, np.subtract)
+    __imul__ = inplace_method("MulBackward", jnp.multiply, np.multiply)
+    __itruediv__ = inplace_method("DivBackward", jnp.divide, np.true_divide)
 
     def __ipow__(self, other):
         return inplace_op(self, "PowBackward", jnp.power, [weak_operand(other, self._value)],
