@@ -89,3 +89,22 @@ def test_leaf_dtype_is_kept(dtype):
     (w * w).sum().backward()
     assert w.grad.dtype == dtype
     assert w.grad.numpy().flags.writeable
+
+
+def test_leaves_of_a_subclass_with_its_own_hash_and_equality_stay_apart():
+    class Alike(dj.nn.Parameter):
+        """Every instance hashes and compares equal: numbering must go by identity."""
+
+        def __hash__(self):
+            return 0
+
+        def __eq__(self, other):
+            return True
+
+    a = Alike(dj.tensor(X))
+    b = Alike(dj.tensor(X))
+    c = dj.nn.Parameter(dj.tensor(X))
+    (a * 2.0 + b * 3.0 + c * 5.0).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.full(4, 2.0))
+    np.testing.assert_allclose(b.grad.numpy(), np.full(4, 3.0))
+    np.testing.assert_allclose(c.grad.numpy(), np.full(4, 5.0))

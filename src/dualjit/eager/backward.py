@@ -133,7 +133,9 @@ class Graph:
         stack = list(roots)
         while stack:
             for src in stack.pop().inputs:
-                if (type(src) is Node or isinstance(src, Node)) and src not in reached:
+                kind = type(src)
+                if (kind is Node or (kind is not ndarray and kind is not Tensor and
+                                     isinstance(src, Node))) and src not in reached:
                     reached.add(src)
                     stack.append(src)
         self.nodes = nodes = sorted(reached, key=_creation_order)
@@ -147,10 +149,13 @@ class Graph:
         self._wrt: list[tuple] | None = None
         leaves, consts, all_codes = self.leaves, self.consts, self.codes
         # An input's code: 3k for the k-th node, 3i + LEAF for the i-th leaf, 3j + CONST for
-        # the j-th constant. Nodes are keyed by themselves (identity hash), leaf Tensors by
-        # id() (every one is alive while the graph is numbered, so the ids are distinct).
+        # the j-th constant. Nodes and Tensors are keyed by themselves (they keep object's
+        # identity hash, and a dict compares keys by identity first), leaves of Tensor
+        # subclasses, whose hash and == may be their own, by id() (every one is alive while
+        # the graph is numbered, so the ids are distinct).
         node_code: dict[Node, int] = {}
-        leaf_code: dict[int, int] = {}
+        leaf_code: dict[Tensor, int] = {}
+        subclass_leaf_code: dict[int, int] = {}
         functions = []
         # (no counter written since the oldest node was recorded: no check can fail)
         unchanged = last_version_change[0] < nodes[0].seq if nodes else True
@@ -172,9 +177,11 @@ class Graph:
                 elif isinstance(src, Node):
                     codes.append(node_code[src])
                 elif isinstance(src, Tensor):
-                    code = leaf_code.get(id(src))
+                    found, key = (leaf_code, src) if kind is Tensor else \
+                        (subclass_leaf_code, id(src))
+                    code = found.get(key)
                     if code is None:
-                        code = leaf_code[id(src)] = 3 * len(leaves) + LEAF
+                        code = found[key] = 3 * len(leaves) + LEAF
                         leaves.append(src)
                     codes.append(code)
                 else:  # (a constant of another kind: a Tracer, a NumPy scalar...)
