@@ -204,6 +204,18 @@ def test_every_chunk_runs_once_on_several_threads_and_a_failure_is_returned(monk
     assert sorted(seen) == [(s, min(s + 3, 1000)) for s in range(0, 1000, 3)]
 
 
+def test_an_exception_in_the_callback_still_runs_every_chunk(monkeypatch, capfd):
+    def broken(chunks, busy_ok):
+        raise RuntimeError("policy broke")  # (ctypes would report success with chunks not run)
+
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", broken)
+    nest, seen = _recording_nest()
+    address = ctypes.cast(nest, ctypes.c_void_p).value
+    assert nest_parallel.parallel_for(address, 0, 50, 4) == 0
+    assert sorted(seen) == [(s, min(s + 4, 50)) for s in range(0, 50, 4)]
+    assert "policy broke" in capfd.readouterr().err  # reported, not swallowed
+
+
 def test_a_failed_chunk_makes_the_kernel_raise(monkeypatch, small_chunks):
     args = _args(37, 11, 29)
     compiled = CompiledFunction(dj.make_ir(_block)(*args))

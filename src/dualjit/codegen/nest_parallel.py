@@ -220,18 +220,24 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
     here (KeyboardInterrupt arriving while the callback runs Python) must not make ctypes
     report success with chunks not run: the work is finished first, the interrupt delivered
     again afterwards."""
+    try:
+        job = Job(nest, context, rows, chunk_rows)
+    except BaseException as error:  # noqa: BLE001 - nothing ran: the kernel fails (and raises)
+        _hand_on(error)
+        return lower.KERNEL_OUT_OF_MEMORY
     pending = None
-    job = None
-    while True:
+    helpers = None
+    while True:  # (until every chunk is done: helpers may be writing the kernel's buffers)
         try:
-            if job is None:
-                job = Job(nest, context, rows, chunk_rows)
-                job.run(threads.nest_threads(int(job.fields[CHUNKS]), bool(busy)) - 1)
+            if helpers is None:
+                helpers = threads.nest_threads(int(job.fields[CHUNKS]), bool(busy)) - 1
+                job.run(helpers)
             else:
                 job.run(0)  # (takes what is left; waits for chunks others took)
             break
         except BaseException as error:  # noqa: BLE001 - handed on below
             pending = pending or error
+            helpers = helpers or 0
     if pending is not None:
         _hand_on(pending)
     return job.status
