@@ -191,7 +191,7 @@ class Job:
         chunks = -(-rows // chunk_rows)
         self.fields = (ctypes.c_int64 * 8)(nest, context, rows, chunk_rows, chunks, 0, 0, 0)
         self.address = ctypes.addressof(self.fields)
-        self.finished = threading.Condition(threading.Lock())
+        self.finished: threading.Condition | None = None  # made when helpers are asked for
 
     def help(self) -> None:
         """A pool thread's part: chunks until none is left (none at all if it comes late)."""
@@ -200,6 +200,11 @@ class Job:
             self.finished.notify_all()
 
     def run(self, helpers: int) -> None:
+        if self.finished is None and helpers <= 0:  # the caller alone: nothing to wait for
+            _run_chunks()(self.address)
+            return
+        if self.finished is None:
+            self.finished = threading.Condition(threading.Lock())
         for _ in range(helpers):
             try:
                 parallel.pool(helpers).submit(self.help)
