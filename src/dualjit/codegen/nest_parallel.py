@@ -13,7 +13,7 @@ other processes hold the cores). A chunk's failure status is kept (the first one
 returned to the kernel, which returns it to its caller.
 
 Why a Python callback and not a native pool: it reuses the tested pool and policy of
-threads.py and parallel.py, costs ~10-30 us per split nest (nests below
+threads.py and parallel.py, costs ~8-15 us per split nest (nests below
 nest_plan.NEST_MIN_ELEMENTS are not split), and its GIL hand-over is safe on every call path
 (ctypes re-acquires the GIL for the callback whether or not the kernel's caller released it).
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NEST_MIN_ELEMENTS = 1 << 16  # smaller nests run inline (a split costs ~10-50 us of calls)
+NEST_MIN_ELEMENTS = 1 << 16  # smaller nests run inline (a split costs ~8-15 us of calls)
 CHUNK_ELEMENTS = 1 << 14  # about this many elements per chunk (more chunks balance better)
 MIN_ROWS = 16  # leading axes are merged into the split loop until it has this many rows
 # On a busy machine (no idle core) a split nest still takes a helper (threads.nest_threads)
