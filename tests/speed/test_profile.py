@@ -145,3 +145,16 @@ def test_a_kernel_split_in_chunks_says_it_is_not_probed():
     assert kernel.flat is not None, "the plan no longer splits this kernel: pick a larger x"
     assert prof.unprobed == [kernel.name] and prof.nests == []
     assert f"inside {kernel.name}: not probed" in str(prof)
+
+
+def test_nests_lists_a_convolution_computed_by_gemm_with_its_flops():
+    import dualjit.lax as lax
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 16, 256)).astype(np.float32)  # (N, C, W)
+    w = rng.standard_normal((32, 16, 5)).astype(np.float32)  # (O, I, K)
+    f = dj.jit(lambda x, w: jnp.sum(lax.conv_general_dilated(x, w, (1,), "SAME") ** 2))
+    prof = f.profile(x, w, repeats=2, nests=True)
+    (conv,) = [r for r in prof.nests if r.kind.startswith("conv")]
+    assert conv.blas_calls == 1  # each output = 16 x 5 multiply-adds, for 4 x 32 x 256 outputs
+    assert conv.blas_mflop == pytest.approx(2 * 4 * 32 * 256 * 16 * 5 / 1e6)

@@ -114,6 +114,20 @@ def test_niced_background_jobs_are_not_load():
     assert threads.free_from(blip, 2) == 2
     too_recent = [R(0.0, 6, 10.0, 5.0, 1.0), R(0.05, 6, 10.1, 5.1, 1.0)]
     assert threads.free_from(too_recent, 2) == 1  # too short a window to tell
+    # under autogroup scheduling nice does not reach across sessions: niced tasks are load
+    assert threads.free_from(readings(0.88), 2, nice_yields=False) == 1
+
+
+def test_nice_is_trusted_only_without_autogroup(monkeypatch):
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            enabled = f.read().strip() != "0"
+    except OSError:
+        enabled = False
+    monkeypatch.setattr(threads, "_autogroup", None)
+    assert threads.nice_yields_to_us() is (not enabled)
+    monkeypatch.setattr(threads, "_autogroup", True)
+    assert threads.nice_yields_to_us() is False
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="Linux only")

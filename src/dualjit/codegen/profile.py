@@ -214,7 +214,7 @@ def describe_group(segment, group) -> tuple[str, str, int, float]:
     if group.kind == REDUCE:
         return "reduction", f"{group.eqns[0].inputs[0].type}: {what}", 0, 0.0
     eqn = group.eqns[0]
-    if group.library == "gemm":
+    if group.library == "gemm" and eqn.primitive.name == "dot_general":  # (convs: below)
         lhs, rhs = eqn.inputs
         layout = blas.gemm_layout(lhs.type.shape, rhs.type.shape,
                                   eqn.params["dimension_numbers"])

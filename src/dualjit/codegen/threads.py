@@ -8,7 +8,8 @@ threads as there are free cores, and on one thread when small. Free cores come f
 (Linux), read at most every 50 ms: other processes' runnable tasks (/proc/loadavg less our
 own running threads), counted only when every reading of the last 0.15 s saw them (a
 momentary task is not load) and not when they are niced background jobs (/proc/stat's nice
-column holds nearly all other processes' CPU time: they yield the cores to ours). Chunked
+column holds nearly all other processes' CPU time: they yield the cores to ours; not under
+Linux's autogroup scheduling, where nice does not reach across sessions). Chunked
 kernels split their range into pieces of a fixed size that any thread, the caller included,
 takes from a shared counter: a descheduled helper delays one chunk, never the whole call, and
 nobody waits for a helper that has not started. The chunk layout depends only on the problem size, so results
@@ -73,14 +74,15 @@ class Reading:
     own: float = 0.0
 
 
-def free_from(readings: list[Reading], cores: int) -> int:
+def free_from(readings: list[Reading], cores: int, nice_yields: bool = True) -> int:
     """Cores free for us, from readings oldest first (the last is now). Other tasks count only
     when seen in every reading of the last SUSTAIN_SECONDS (an OpenBLAS thread spinning for
     0.1 s after another process's product, or a short job, is not load), and not when they
-    are niced background jobs (they yield the core to ours)."""
+    are niced background jobs that yield the core to ours (nice_yields: see
+    nice_yields_to_us)."""
     now = readings[-1]
     others = min(r.others for r in readings if now.time - r.time <= SUSTAIN_SECONDS)
-    if others and _niced(readings, others):
+    if others and nice_yields and _niced(readings, others):
         return cores
     return max(1, min(cores, cores - others))
 
@@ -127,8 +129,27 @@ def _measure() -> int:
             return _answer[1]
         keep = max(SUSTAIN_SECONDS, NICE_WINDOW[1])
         _readings = [r for r in _readings if reading.time - r.time <= keep] + [reading]
-        _answer = (reading.time, free_from(_readings, cores()))
+        _answer = (reading.time, free_from(_readings, cores(), nice_yields_to_us()))
         return _answer[1]
+
+
+_autogroup: bool | None = None
+
+
+def nice_yields_to_us() -> bool:
+    """Whether other processes' nice makes them yield the cores to ours: not when Linux's
+    autogroup scheduling is on (/proc/sys/kernel/sched_autogroup_enabled), which shares the
+    cores between sessions first and applies nice only within one; a niced job of another
+    session then takes a full session's share (W9 beside two other sessions' niced busy
+    processes: 65-70 ms a call with the two threads nice let us take, 32-36 ms with one)."""
+    global _autogroup
+    if _autogroup is None:
+        try:
+            with open("/proc/sys/kernel/sched_autogroup_enabled", "rb") as f:
+                _autogroup = f.read().strip() not in (b"", b"0")
+        except OSError:
+            _autogroup = False
+    return not _autogroup
 
 
 def read_machine() -> Reading | None:
