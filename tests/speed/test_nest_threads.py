@@ -68,6 +68,17 @@ def _splits(compiled: CompiledFunction) -> dict[str, bool]:
     return found
 
 
+def _assert_same_for_any_split_count(results):
+    """results[0] ran on one thread, the rest on two or more: those are bit-identical (fixed
+    chunks); one thread runs each nest as one chunk, so only a product's rounding may differ."""
+    for other in results[2:]:
+        for got, want in zip(other, results[1]):
+            np.testing.assert_array_equal(got, want)
+    for got, want in zip(results[0], results[1]):
+        tol = 1e-5 if got.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
 def _run_with_threads(compiled, args, monkeypatch, counts=("1", "2", "3", "4"), free=4):
     threads.set_load_reading(free)
     results = []
@@ -115,9 +126,7 @@ def test_results_are_identical_for_any_thread_count_and_match_the_interpreter(
     compiled = CompiledFunction(fn)
     assert all(_splits(compiled).values()) or not blas.gemms(), str(compiled.plan)
     results = _run_with_threads(compiled, args, monkeypatch)
-    for other in results[1:]:
-        for got, want in zip(other, results[0]):
-            np.testing.assert_array_equal(got, want)
+    _assert_same_for_any_split_count(results)
     for got, want in zip(results[0], eval_function(fn, *args)):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
@@ -147,12 +156,35 @@ def test_random_shapes_agree_across_thread_counts_and_with_the_interpreter(
             results = _run_with_threads(compiled, (x, w, gamma), monkeypatch, ("1", "2", "4"))
         finally:
             threads.set_load_reading(None)
-    for other in results[1:]:
-        for got, want in zip(other, results[0]):
-            np.testing.assert_array_equal(got, want)
+    _assert_same_for_any_split_count(results)
     tol = 3e-5 if dtype == np.float32 else 1e-11
     for got, want in zip(results[0], eval_function(fn, x, w, gamma)):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def test_nests_without_products_are_bit_identical_on_one_thread_and_several(
+        monkeypatch, small_chunks):
+    def rows(x, gamma):  # softmax, layer norm and GELU over rows: no product
+        e = jnp.exp(x - jnp.max(x, axis=-1, keepdims=True))
+        s = e / jnp.sum(e, axis=-1, keepdims=True)
+        n = (s - jnp.mean(s, axis=-1, keepdims=True)) * gamma
+        return 0.5 * n * (1 + jnp.tanh(0.79788456 * (n + 0.044715 * n ** 3)))
+
+    rng = np.random.default_rng(3)
+    x, gamma = (rng.standard_normal(shape).astype(np.float32) for shape in ((53, 31), (31,)))
+    compiled = CompiledFunction(dj.make_ir(rows)(x, gamma))
+    assert _splits(compiled)["loop"], str(compiled.plan)
+    one, *several = _run_with_threads(compiled, (x, gamma), monkeypatch)
+    for other in several:
+        np.testing.assert_array_equal(other, one)
+
+
+def test_one_thread_runs_a_nest_as_one_chunk(monkeypatch):
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 1)
+    nest, seen = _recording_nest()
+    address = ctypes.cast(nest, ctypes.c_void_p).value
+    assert nest_parallel.parallel_for(address, 0, 100, 7) == 0
+    assert seen == [(0, 100)]  # one gemm call for a product: its operand packed once
 
 
 def test_thread_count_of_a_split_nest(monkeypatch, small_chunks):

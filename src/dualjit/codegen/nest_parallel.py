@@ -12,6 +12,13 @@ chunks some running thread has taken (no deadlock when many Python threads call 
 other processes hold the cores). A chunk's failure status is kept (the first one) and
 returned to the kernel, which returns it to its caller.
 
+Chunk boundaries depend only on the shape, so results are identical for any number of
+threads above one. On one thread the nest runs as a single chunk: elementwise nests and
+row-wise reductions give the same values either way, but a product is then one gemm call
+instead of one per chunk (each of which packs the other operand again: ~8% of a 512x512
+product on one core), and OpenBLAS's blocking of a call's rows can change the last bits of
+a product, as its own threading does.
+
 Why a Python callback and not a native pool: it reuses the tested pool and policy of
 threads.py and parallel.py, costs ~8-15 us per split nest (nests below
 nest_plan.NEST_MIN_ELEMENTS are not split), and its GIL hand-over is safe on every call path
@@ -225,24 +232,30 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
     here (KeyboardInterrupt arriving while the callback runs Python) must not make ctypes
     report success with chunks not run: the work is finished first, the interrupt delivered
     again afterwards."""
-    try:
-        job = Job(nest, context, rows, chunk_rows)
-    except BaseException as error:  # noqa: BLE001 - nothing ran: the kernel fails (and raises)
-        _hand_on(error)
-        return lower.KERNEL_OUT_OF_MEMORY
     pending = None
-    helpers = None
+    try:
+        helpers = threads.nest_threads(-(-rows // chunk_rows), bool(busy)) - 1
+        # One thread: the whole range as one chunk (one gemm call, which packs the other
+        # operand once, not once per chunk); see the module docstring.
+        whole = helpers == 0
+    except BaseException as error:  # noqa: BLE001 - handed on below; the caller runs the chunks
+        pending, helpers, whole = error, 0, False
+    try:
+        job = Job(nest, context, rows, max(1, rows) if whole else chunk_rows)
+    except BaseException as error:  # noqa: BLE001 - nothing ran: the kernel fails (and raises)
+        _hand_on(pending or error)
+        return lower.KERNEL_OUT_OF_MEMORY
+    started = False
     while True:  # (until every chunk is done: helpers may be writing the kernel's buffers)
         try:
-            if helpers is None:
-                helpers = threads.nest_threads(int(job.fields[CHUNKS]), bool(busy)) - 1
+            if not started:
+                started = True
                 job.run(helpers)
             else:
                 job.run(0)  # (takes what is left; waits for chunks others took)
             break
         except BaseException as error:  # noqa: BLE001 - handed on below
             pending = pending or error
-            helpers = helpers or 0
     if pending is not None:
         _hand_on(pending)
     return job.status
