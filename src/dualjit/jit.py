@@ -147,6 +147,7 @@ class Compiled:
 
 
 _FLOAT64 = np.float64
+_NDARRAY = np.ndarray
 _NUMPY_SCALARS = frozenset((np.float64, np.float32, np.int64, np.int32, np.bool_))
 _SCALARS = frozenset((float, int, bool)) | _NUMPY_SCALARS
 
@@ -287,16 +288,17 @@ class Jitted:
             if len(args) == 1:
                 a = args[0]
                 kind = type(a)
-                float_entry = self._float_entry
-                if float_entry is not None and (kind is float or kind is _FLOAT64):
-                    return float_entry(a)  # the object's double, read in place
-                if kind in _NUMPY_SCALARS:
-                    a = a.__array__()  # a 0-d array, faster than np.asarray
-                    args = (a,)
-                elif kind in _SCALARS:
-                    a = np.asarray(a)
-                    args = (a,)
-                if type(a) is np.ndarray:
+                if kind is not _NDARRAY:  # (an array first: the commonest, fewest tests)
+                    float_entry = self._float_entry
+                    if float_entry is not None and (kind is float or kind is _FLOAT64):
+                        return float_entry(a)  # the object's double, read in place
+                    if kind in _NUMPY_SCALARS:
+                        a = a.__array__()  # a 0-d array, faster than np.asarray
+                        args = (a,)
+                    elif kind in _SCALARS:
+                        a = np.asarray(a)
+                        args = (a,)
+                if type(a) is _NDARRAY:
                     entry = fast.get((_ONE_ARRAY, a.dtype, a.shape))
                     if entry is not None:
                         return entry(args)
