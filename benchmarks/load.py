@@ -1,8 +1,12 @@
-"""python -m benchmarks.load [--busy N] [--passes P] [--repeats R] [--only TEXT] [--skip TEXT]:
-every selected workload (--skip: leave out implementations whose name contains TEXT, e.g.
-torch; --repeats: each sample the median of R calls) on
-an idle machine and beside N busy processes (default: one per core), each implementation
+"""python -m benchmarks.load [--busy N] [--passes P] [--repeats R] [--only TEXT] [--skip TEXT]
+[--own-sessions]: every selected workload (--skip: leave out implementations whose name
+contains TEXT, e.g. torch; --repeats: each sample the median of R calls) on
+an idle machine and beside N busy processes (default: one per core; --own-sessions: each
+started in a session of its own, as another user's job is), each implementation
 timed in interleaved passes (idle and loaded phases alternate within every pass), medians.
+Beside every workload a one-thread NumPy loop is timed too: its loaded / idle ratio is what
+one thread's share of the machine allows under that load (about 1.5x on an otherwise idle
+2-core machine; with Linux's autogroup scheduling and other sessions busy, up to ~3x).
 
 The busy processes are started once and paused (SIGSTOP) during idle phases, so switching
 load costs nothing. "Idle" means: no busy process of ours; other users of the machine are not
@@ -22,14 +26,32 @@ import time
 from .workloads import WORKLOADS, time_once
 
 DEFAULT = ("W2", "W3", "W7 LeNet", "W8 transformer", "W9 depthwise")
+REFERENCE = "one-thread reference"
+
+
+def reference():
+    """A loop on one thread (NumPy's exp of 2M float32, 4 times), timed beside every workload:
+    its loaded / idle ratio is the share of the machine one thread gets under that load (with
+    Linux's autogroup scheduling, busy processes started from our session share our session's
+    part of the cores, and other sessions' processes keep theirs)."""
+    import numpy as np
+
+    a, out = np.full(1 << 21, 0.5, np.float32), np.empty(1 << 21, np.float32)
+
+    def run():
+        for _ in range(4):
+            np.exp(a, out=out)
+    return run
+
 BURN = "while True:\n    pass\n"
 
 
 class Burners:
     """N busy-looping processes, paused or running on demand; killed on exit."""
 
-    def __init__(self, n: int):
-        self.procs = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(n)]
+    def __init__(self, n: int, own_sessions: bool = False):
+        self.procs = [subprocess.Popen([sys.executable, "-c", BURN],
+                                       start_new_session=own_sessions) for _ in range(n)]
         self.pause()
 
     def _signal(self, sig) -> None:
@@ -65,6 +87,7 @@ def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = N
     for name, build in workloads.items():
         try:
             impls = {k: f for k, f in build().items() if not (skip and skip in k)}
+            impls[REFERENCE] = reference()
         except Exception as error:  # noqa: BLE001 — one broken cell must not stop the run
             rows.append((name, "dualjit", None, None, f"unavailable: {error}"))
             continue
@@ -108,10 +131,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--only", help="workloads whose name contains this text")
     parser.add_argument("--skip", help="leave out implementations whose name contains this")
+    parser.add_argument("--own-sessions", action="store_true",
+                        help="start the busy processes in sessions of their own (setsid)")
     args = parser.parse_args()
     from .__main__ import machine
 
-    burners = Burners(args.busy)
+    burners = Burners(args.busy, args.own_sessions)
     try:
         load_before = os.getloadavg()[0]
         rows = measure(_selected(args.only), burners, args.passes, args.skip, args.repeats)
@@ -120,7 +145,12 @@ def main() -> int:
     print(f"{machine()}; 1-minute load average before the run {load_before:.1f}\n\n"
           f"Medians of {args.passes} interleaved passes (each sample the median of "
           f"{args.repeats} calls); last column: time / dualjit's time "
-          f"under the same load (above 1: dualjit is faster).\n\n{table(rows, args.busy)}")
+          f"under the same load (above 1: dualjit is faster). Busy processes "
+          f"{'each in a session of its own' if args.own_sessions else 'in our session'}; "
+          f"'{REFERENCE}': NumPy's exp of 2M float32 4 times on one thread, timed beside each "
+          f"workload (its loaded / idle ratio: one thread's share of the machine under that "
+          f"load)."
+          f"\n\n{table(rows, args.busy)}")
     return 0
 
 

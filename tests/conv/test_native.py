@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 import dualjit as dj
 from dualjit import lax
-from dualjit.codegen import conv_plan, runtime
+from dualjit.codegen import conv_plan, nest_plan, runtime, threads
 from dualjit.ir import interpreter
 from dualjit.ir import primitives as P
 from dualjit.tracer.core import bind
@@ -23,6 +23,7 @@ PATHS = {
     # (GEMM_MIN_TERMS, DIRECT_MAX_TERMS, COLUMNS_LIMIT, COL2IM_MIN_RATIO): gemm in tiles of
     # few examples, im2col always or col2im whenever the window strides are 1
     "gemm": (0, -1, 40, float("inf")),
+    "gemm split": (0, -1, 40, float("inf")),  # tiles shared by two threads (conv_plan.split)
     "col2im": (0, -1, 40, 0.0),
     "direct": (1 << 62, 1 << 62, 1 << 20, float("inf")),
 }
@@ -41,8 +42,40 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "GEMM_MIN_TERMS", gemm_min)
     monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
+    if request.param == "gemm split":
+        _split_every_gemm_convolution(monkeypatch)
     _fresh_compiles()
     yield request.param
+    _fresh_compiles()
+
+
+def _split_every_gemm_convolution(monkeypatch):
+    """Every im2col + gemm convolution of two tiles or more split across two threads, which
+    take helpers even on a busy machine."""
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 0)
+    monkeypatch.setattr(nest_plan, "GEMM_BUSY_MACS", 0)
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
+    monkeypatch.setattr(threads, "_pinned", 2)  # two free cores (restored afterwards)
+
+
+def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch):
+    _split_every_gemm_convolution(monkeypatch)
+    _fresh_compiles()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 8, 40)).astype(np.float32)
+    w = rng.standard_normal((5, 8, 3)).astype(np.float32)
+    p = dict(window_strides=(1,), padding=((1, 1),), lhs_dilation=(1,), rhs_dilation=(1,),
+             dimension_numbers=((0, 1, 2), (0, 1, 2), (0, 1, 2)), feature_group_count=1,
+             batch_group_count=1)
+    f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
+    plan = str(f.lower(x, w).plan())
+    assert "calls gemm; split over threads: 2 rows in 2 chunks of 1" in plan, plan
+    results = []
+    for count in ("1", "2"):
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
+        results.append(np.asarray(f(x, w)))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-5, atol=1e-5)
     _fresh_compiles()
 
 

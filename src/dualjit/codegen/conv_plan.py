@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import DType, Eqn
-from . import blas
+from . import blas, nest_plan
 
 COLUMNS_LIMIT = 1 << 20  # elements of one im2col tile (4 MB of float32); more examples loop
 EXAMPLE_COLUMNS_LIMIT = 1 << 24  # one example's columns above this: numpy on the host
@@ -83,7 +83,14 @@ class ConvGeometry:
     def tile(self) -> int:
         """Examples whose im2col columns are built and multiplied at once."""
         per_example = max(1, self.rows * self.positions)
-        return max(1, min(self.examples, COLUMNS_LIMIT // per_example))
+        tile = max(1, min(self.examples, COLUMNS_LIMIT // per_example))
+        if self.groups == 1 and tile == self.examples > 1 and self.macs >= split_min_macs():
+            tile = -(-self.examples // 2)  # two tiles, which two threads can share (split)
+        return tile
+
+    @property
+    def macs(self) -> int:  # multiply-adds
+        return self.examples * self.groups * self.group_outputs * self.positions * self.rows
 
     @property
     def in_positions(self) -> int:  # input positions per example (without holes or padding)
@@ -124,8 +131,7 @@ def library(eqn: Eqn) -> str | None:
         return None
     if geo.rows <= DIRECT_MAX_TERMS and geo.group_outputs <= DIRECT_MAX_GROUP_OUTPUTS:
         return None
-    terms = geo.examples * geo.groups * geo.group_outputs * geo.positions * geo.rows
-    return "gemm" if terms >= GEMM_MIN_TERMS else None
+    return "gemm" if geo.macs >= GEMM_MIN_TERMS else None
 
 
 def scatters_columns(geo: ConvGeometry) -> bool:
@@ -158,3 +164,21 @@ def window_on_host(eqn: Eqn, planner) -> str | None:
     if eqn.inputs[0].type.dtype is DType.bool:
         return "boolean window reduction: numpy"
     return None
+
+
+def split_min_macs() -> int:
+    return nest_plan.GEMM_MIN_MACS  # (read at each call: tests lower it)
+
+
+def split(eqn: Eqn) -> nest_plan.NestSplit | None:
+    """The split across threads of an im2col + gemm convolution: its (group, tile of
+    examples) pairs, each with its own scratch columns and gemm call (results identical for
+    any thread count: the tiles are fixed by the shapes). Not col2im, nor a kernel stored in
+    another layout (packed once for all tiles first), nor an empty convolution."""
+    geo = ConvGeometry.of(eqn)
+    if (geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0 or scatters_columns(geo)
+            or tuple(geo.rhs_spec) != tuple(range(len(geo.rhs_spec)))):
+        return None
+    tiles = -(-geo.examples // geo.tile)
+    return nest_plan.split_of((geo.groups, tiles), geo.macs, geo.macs // (geo.groups * tiles),
+                              split_min_macs(), busy_work=nest_plan.GEMM_BUSY_MACS)

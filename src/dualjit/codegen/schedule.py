@@ -975,7 +975,8 @@ def _nest_split(group: Group) -> NestSplit | None:
     nests), reductions along rows (over the input's last axis and maybe others, keeping
     some: each output element on its own, the rows of a softmax or layer norm; one scalar is
     not split, and column sums accumulate in memory order across rows, lower.py), a gemm
-    product (over its batch, or its output's rows). Not a nest with a libm rerun (its rerun
+    product (over its batch, or its output's rows), an im2col + gemm convolution (over its
+    tiles of examples, conv_plan.split). Not a nest with a libm rerun (its rerun
     would need the chunk too)."""
     eqn = group.eqns[0]
     if group.library == "gemm" and eqn.primitive is P.dot_general_p:
@@ -983,6 +984,8 @@ def _nest_split(group: Group) -> NestSplit | None:
                                   eqn.params["dimension_numbers"])
         return product_split(tuple(loop[0] for loop in layout.batch), layout.m,
                              contraction_size(eqn))
+    if group.library == "gemm" and eqn.primitive is P.conv_general_dilated_p:
+        return conv_plan.split(eqn)
     if group.library is not None or group.math == FAST_CHECKED or group.bodies:
         return None
     if group.kind == LOOP:
