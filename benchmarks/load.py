@@ -118,7 +118,7 @@ def table(rows: list[tuple], busy: int) -> str:
         if idle is None:
             lines.append(f"| {name} | {impl} | {note} | | | |")
             continue
-        versus = f"{loaded / base[name]:.2f}x" if name in base else ""
+        versus = f"{loaded / base[name]:.2f}x" if name in base and impl != REFERENCE else ""
         lines.append(f"| {name} | {impl} | {idle * 1e3:.2f} ms | {loaded * 1e3:.2f} ms | "
                      f"{loaded / idle:.2f}x | {versus} |")
     return "\n".join(lines)
