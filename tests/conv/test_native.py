@@ -58,14 +58,16 @@ def _split_every_gemm_convolution(monkeypatch):
     monkeypatch.setattr(threads, "_pinned", 2)  # two free cores (restored afterwards)
 
 
-def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch):
+@pytest.mark.parametrize("kernel_layout", [(0, 1, 2), (2, 1, 0)])  # canonical, or packed
+def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch, kernel_layout):
     _split_every_gemm_convolution(monkeypatch)
     _fresh_compiles()
     rng = np.random.default_rng(4)
     x = rng.standard_normal((6, 8, 40)).astype(np.float32)
-    w = rng.standard_normal((5, 8, 3)).astype(np.float32)
+    w = rng.standard_normal(tuple((5, 8, 3)[a] for a in np.argsort(kernel_layout)))
+    w = w.astype(np.float32)
     p = dict(window_strides=(1,), padding=((1, 1),), lhs_dilation=(1,), rhs_dilation=(1,),
-             dimension_numbers=((0, 1, 2), (0, 1, 2), (0, 1, 2)), feature_group_count=1,
+             dimension_numbers=((0, 1, 2), kernel_layout, (0, 1, 2)), feature_group_count=1,
              batch_group_count=1)
     f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
     plan = str(f.lower(x, w).plan())

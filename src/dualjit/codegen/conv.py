@@ -275,8 +275,10 @@ def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
 
     def body(pointers):
         weights = k.buffers[e.inputs[1]] if canonical else pointers[2]
-        if not canonical:
+        if not canonical:  # (all of it, in each chunk of a split convolution: k.rows waits)
+            rows, k.rows = k.rows, None
             _pack_weights(k, e.inputs[1], geo, weights)
+            k.rows = rows
         _gemm_tiles(k, e, geo, weights, *pointers[:2])
     _with_scratch(k, sizes, body)
 

@@ -173,11 +173,11 @@ def split_min_macs() -> int:
 def split(eqn: Eqn) -> nest_plan.NestSplit | None:
     """The split across threads of an im2col + gemm convolution: its (group, tile of
     examples) pairs, each with its own scratch columns and gemm call (results identical for
-    any thread count: the tiles are fixed by the shapes). Not col2im, nor a kernel stored in
-    another layout (packed once for all tiles first), nor an empty convolution."""
+    any thread count: the tiles are fixed by the shapes). A kernel stored in another layout is
+    packed by each chunk (on one thread, once: the chunks run as one). Not col2im, nor an
+    empty convolution."""
     geo = ConvGeometry.of(eqn)
-    if (geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0 or scatters_columns(geo)
-            or tuple(geo.rhs_spec) != tuple(range(len(geo.rhs_spec)))):
+    if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0 or scatters_columns(geo):
         return None
     tiles = -(-geo.examples // geo.tile)
     return nest_plan.split_of((geo.groups, tiles), geo.macs, geo.macs // (geo.groups * tiles),
