@@ -33,12 +33,12 @@ import numpy as np
 
 from .eager.tensor import (
     Tensor,
+    bump_version,
     is_grad_enabled,
     make_tensor,
     native_steps,
     note_version_change,
     record_op,
-    version_counter,
     write_storage,
 )
 from .ir import Function, TensorType, as_dtype
@@ -76,11 +76,7 @@ def store_result(t: Tensor, new: Any, fresh: bool) -> None:
     copied into the storage (write_storage)."""
     if fresh and _unshared(t) and _same_layout(t._value, new):
         t._value = new
-        counter = version_counter(t)
-        counter[0] += 1
-        note_version_change()
-        if t._extra is not None:
-            t._extra.view_version = counter[0]
+        bump_version(t)
         return
     write_storage(t, new)
 

@@ -5,8 +5,6 @@ threads call such kernels while busy processes hold every core."""
 
 import ctypes
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -20,6 +18,8 @@ import dualjit.numpy as jnp
 from dualjit.codegen import blas, nest_parallel, nest_plan, schedule, threads
 from dualjit.codegen.runtime import CompiledFunction
 from dualjit.ir import eval_function
+
+from . import busy
 
 needs_blas = pytest.mark.skipif(not blas.gemms(), reason="no BLAS gemm found")
 
@@ -265,11 +265,6 @@ def test_a_failed_chunk_makes_the_kernel_raise(monkeypatch, small_chunks):
     assert calls
 
 
-def _burners(count):
-    code = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
-
-
 def test_no_deadlock_from_many_python_threads_while_busy_processes_hold_the_cores(
         monkeypatch, small_chunks):
     args = _args(301, 13, 97, seed=5)
@@ -277,29 +272,14 @@ def test_no_deadlock_from_many_python_threads_while_busy_processes_hold_the_core
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "4")
     threads.set_load_reading(4)  # helpers asked for although every core is busy
     expected = compiled(*args)
-    burners = _burners(os.cpu_count() or 2)
-    errors, finished = [], []
+    processes = busy.burners(os.cpu_count() or 2)
 
-    def caller():
-        try:
-            for _ in range(3):
-                for got, want in zip(compiled(*args), expected):
-                    np.testing.assert_array_equal(got, want)
-            finished.append(1)
-        except BaseException as e:  # reported below
-            errors.append(e)
+    def check():
+        for got, want in zip(compiled(*args), expected):
+            np.testing.assert_array_equal(got, want)
 
     try:
         time.sleep(0.2)
-        callers = [threading.Thread(target=caller) for _ in range(8)]
-        for t in callers:
-            t.start()
-        for t in callers:
-            t.join(timeout=240)
-        assert not any(t.is_alive() for t in callers), "a caller is stuck"
-        assert not errors, errors[0]
-        assert len(finished) == 8
+        busy.assert_callers_finish(check)
     finally:
-        for p in burners:
-            p.kill()
-            p.wait()
+        busy.stop(processes)

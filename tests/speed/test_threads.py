@@ -3,9 +3,6 @@ thread count chosen from problem size and idle cores, and no deadlock when many 
 call compiled code while other processes keep every core busy."""
 
 import os
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
@@ -14,6 +11,8 @@ import pytest
 import dualjit as dj
 import dualjit.numpy as jnp
 from dualjit.codegen import nest_plan, parallel, schedule, threads
+
+from . import busy
 
 N = schedule.PARALLEL_MIN_ELEMENTS * 3 + 77
 
@@ -180,13 +179,8 @@ def test_chunks_do_not_depend_on_the_thread_count():
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
 
 
-def _burners(count):
-    code = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
-    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
-
-
 def test_no_deadlock_from_many_python_threads_on_busy_cores(reset_policy):
-    burners = _burners(os.cpu_count() or 2)
+    processes = busy.burners(os.cpu_count() or 2)
     try:
         deadline = time.monotonic() + 30  # the policy counts load seen for 0.15 s
         while threads.free_cores() != 1 and time.monotonic() < deadline:
@@ -195,28 +189,13 @@ def test_no_deadlock_from_many_python_threads_on_busy_cores(reset_policy):
         args = _inputs(1)
         f = dj.jit(_program)
         expected = f(*args)
-        errors, finished = [], []
 
-        def caller():
-            try:
-                for _ in range(3):
-                    got = f(*args)
-                    np.testing.assert_array_equal(got[0], expected[0])
-                    np.testing.assert_array_equal(got[1], expected[1])
-                    np.testing.assert_allclose(got[3], expected[3], rtol=1e-12, atol=1e-12)
-                finished.append(1)
-            except BaseException as e:  # reported below
-                errors.append(e)
+        def check():
+            got = f(*args)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+            np.testing.assert_allclose(got[3], expected[3], rtol=1e-12, atol=1e-12)
 
-        callers = [threading.Thread(target=caller) for _ in range(8)]
-        for t in callers:
-            t.start()
-        for t in callers:
-            t.join(timeout=240)
-        assert not any(t.is_alive() for t in callers), "a caller is stuck"
-        assert not errors, errors[0]
-        assert len(finished) == 8
+        busy.assert_callers_finish(check)
     finally:
-        for p in burners:
-            p.kill()
-            p.wait()
+        busy.stop(processes)

@@ -971,6 +971,12 @@ def write_storage(t: Tensor, new: Any) -> None:
             base._value = A.scatter_positions(base._value, new, view_positions(t))
         if extra is not None and extra.alias_of is not None:  # .data / detach() of a tensor
             extra.alias_of._value = new
+    bump_version(t)
+
+
+def bump_version(t: Tensor) -> None:
+    """Count a write to t's storage: its version counter, the mark of the newest write that
+    backward() reads (note_version_change), and a view's record of the version it saw."""
     counter = version_counter(t)
     counter[0] += 1
     note_version_change()
@@ -2226,11 +2232,7 @@ class Tensor:
             if not self._value.flags.writeable:
                 write_storage(self, self._value)  # (raises the read-only error)
             self._value[np_key] = _unwrap(value)
-            counter = version_counter(self)
-            counter[0] += 1
-            note_version_change()
-            if self._extra is not None:
-                self._extra.view_version = counter[0]
+            bump_version(self)
             return
         positions = np.arange(self._value.size).reshape(self._value.shape)[np_key]
         index = A.placement_index(positions, self._value.size)
