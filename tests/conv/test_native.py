@@ -195,6 +195,38 @@ def test_native_max_pool_follows_the_first_nan_and_integer_range():
     np.testing.assert_array_equal(got, [[-128], [-128]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_max_pool_pair_orders_special_floats_as_the_interpreter(dtype):
+    """The first maximum is searched on integer order keys (codegen/conv._order_key): signed
+    zeros tie (the first wins), -NaN and NaN both beat everything, denormals, infinities and
+    padding (the lowest value, winning only when first) order as the numpy implementation."""
+    special = np.array([-np.inf, -2.5, -1e-40, -0.0, 0.0, 1e-40, 3.0, np.inf, np.nan,
+                        -np.nan], dtype)
+    rng = np.random.default_rng(7)
+    zeros = rng.choice(np.array([-0.0, 0.0, -1.0], dtype), size=(3, 9, 8))  # zero ties
+    x = np.concatenate([rng.choice(special, size=(3, 9, 8)), zeros])
+    t = rng.standard_normal(x.shape).astype(dtype)
+    for window, strides, padding in [((2, 2), (2, 2), ((0, 0), (0, 0))),
+                                     ((3, 2), (2, 1), ((1, 1), (0, 1)))]:
+        p = dict(window_dimensions=(1, *window), window_strides=(1, *strides),
+                 padding=((0, 0), *padding), base_dilation=(1, 1, 1),
+                 window_dilation=(1, 1, 1))
+        counts = reference.reduce_window(x, max, -np.inf, **p).shape
+        s = rng.standard_normal(counts).astype(dtype)
+
+        def f(x, t, s, p=p):
+            return (bind(P.select_and_gather_add_p, t, x, **p),
+                    bind(P.select_and_scatter_add_p, s, x, **p))
+
+        native, _ = _native(f, x, t, s)
+        expected = interpreter.eval_function(make_ir(f)(x, t, s), x, t, s)
+        np.testing.assert_array_equal(native[0], expected[0])
+        # (overlapping windows add several cotangents into one element: in any order)
+        np.testing.assert_allclose(native[1], expected[1], rtol=1e-6 if dtype == np.float32
+                                   else 1e-14)
+        np.testing.assert_array_equal(native[1] == 0, expected[1] == 0)
+
+
 @given(problem=window_problems())
 def test_native_pooling_gradients_match_the_interpreter(problem):
     x, p = problem
