@@ -9,6 +9,7 @@ import pathlib
 import platform
 import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -36,7 +37,11 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores; " + ", ".join(versions)
 
 
-def run(passes: int, only: str | None) -> list[tuple[str, str, float | None, str]]:
+def run(passes: int, only: str | None, settle: float = 0.0
+        ) -> list[tuple[str, str, float | None, str]]:
+    """Medians of `passes` interleaved passes over each workload's implementations; with
+    `settle` seconds of sleep after each timed call (the previous implementation's threads
+    stop spinning and leave the load readings before the next one starts)."""
     rows = []
     for name, build in WORKLOADS.items():
         if only and only not in name:
@@ -56,6 +61,8 @@ def run(passes: int, only: str | None) -> list[tuple[str, str, float | None, str
                     samples[impl].append(time_once(fn))
                 except Exception as error:
                     errors[impl] = f"failed: {type(error).__name__}: {error}"
+                if settle:
+                    time.sleep(settle)
         for impl in impls:
             if impl in errors:
                 rows.append((name, impl, None, errors[impl]))

@@ -36,13 +36,28 @@ def host_target_machine(opt: int):
     return target.create_target_machine(cpu=cpu, features=features, opt=opt, jit=True)
 
 
+FAST_MACHINE_CODE = b'"dualjit-fast-machine-code"'  # (machine_code.py marks functions)
+
+
 def optimize(module, tm) -> None:
-    """O3 with loop and SLP vectorization, in place."""
+    """O3 with loop vectorization, in place; SLP vectorization too unless a function is marked
+    for fast machine code (machine_code.py: a light kernel, whose straight-line code is glue
+    between loops that are not unrolled, so SLP finds nothing worth its ~10 ms). Then the
+    marked functions get `optnone`: their code generation runs at LLVM's fastest level, the
+    other functions' at the target machine's."""
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
     tuning.loop_vectorization = True
-    tuning.slp_vectorization = True
+    tuning.slp_vectorization = not _marked(module)
     builder = llvm.create_pass_builder(tm, tuning)
     builder.getModulePassManager().run(module, builder)
+    for fn in _marked(module):  # (looked up again: the pipeline may have deleted functions)
+        fn.add_function_attribute("noinline")  # (optnone requires it)
+        fn.add_function_attribute("optnone")
+
+
+def _marked(module) -> list:
+    return [fn for fn in module.functions if not fn.is_declaration
+            and any(FAST_MACHINE_CODE in a for a in fn.attributes)]
 
 
 def compile_ir(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple[bytes, str]:

@@ -20,7 +20,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
-from . import blas, chunk_loop, nest_parallel, probes, pycall, vecmath
+from . import blas, chunk_loop, machine_code, nest_parallel, probes, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -65,14 +65,23 @@ def emit_module(plan: Plan, builtin_entries: bool, probed: bool = False) -> L.Mo
             fn = builder.fn
         else:  # split over threads: a chunk body, run in order by `fn` (chunk_loop.py)
             fn = chunk_loop.emit(module, kernel.name, kernel.flat, kernel_probes)
-        if builtin_entries:
-            seg = kernel.segment
-            alignments = [v.type.dtype.np.alignment for v in seg.live_in] + [1] * (
-                len(fn.args) - len(seg.live_in))
-            pycall.emit_entry(module, fn, alignments, release_gil=plan.release_gil)
-            if kernel.float_entry:
-                pycall.emit_entry(module, fn, alignments, True, release_gil=plan.release_gil)
+        entries = _emit_entries(module, kernel, fn, plan) if builtin_entries else []
+        if kernel.flat is None and machine_code.light_kernel(kernel.segment):
+            for light in (fn, *entries):
+                machine_code.mark_fast(light)
     return module
+
+
+def _emit_entries(module: L.Module, kernel, fn: L.Function, plan: Plan) -> list[L.Function]:
+    """A kernel's Python entries (pycall.py): `<name>_py`, and `<name>_pyf` for one float."""
+    seg = kernel.segment
+    alignments = [v.type.dtype.np.alignment for v in seg.live_in] + [1] * (
+        len(fn.args) - len(seg.live_in))
+    names = [pycall.emit_entry(module, fn, alignments, release_gil=plan.release_gil)]
+    if kernel.float_entry:
+        names.append(pycall.emit_entry(module, fn, alignments, True,
+                                       release_gil=plan.release_gil))
+    return [module.get_global(name) for name in names]
 
 
 def release(module: L.Module) -> None:

@@ -1,0 +1,101 @@
+"""Fast machine code for the functions of light kernels (codegen/machine_code.py): which kernels
+get it, that LLVM sees `optnone` on exactly those functions after optimizing them, and that the
+results are the same as with full machine code and as NumPy's."""
+
+import numpy as np
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit.codegen import machine_code, nest_plan, runtime
+from dualjit.codegen.schedule import MANY_LOOPS, TUNED
+
+
+def softmax_layers(x, w):
+    """Three softmax + product layers: a dozen small loop nests around three gemm calls."""
+    for _ in range(3):
+        x = x - jnp.max(x, axis=1, keepdims=True)
+        x = jnp.exp(x) / jnp.sum(jnp.exp(x), axis=1, keepdims=True)
+        x = x @ w
+    return x * x
+
+
+def numpy_softmax_layers(x, w):
+    for _ in range(3):
+        x = x - x.max(axis=1, keepdims=True)
+        x = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+        x = x @ w
+    return x * x
+
+
+def _compiled(f, *args):
+    runtime._recent.clear()  # (compile this very Function now, not an equal earlier one)
+    runtime._live.clear()
+    return dj.jit(f).lower(*args)._compiled
+
+
+def _optnone_functions(compiled) -> set[str]:
+    """Names of the functions whose optimized IR carries `optnone`."""
+    text = compiled.compiled.optimized_ir
+    groups = {line.split()[1]: line for line in text.splitlines() if line.startswith("attributes")}
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("define") and "#" in line.rsplit(")", 1)[-1]:
+            group = "#" + line.rsplit("#", 1)[-1].split()[0]
+            if "optnone" in groups.get(group, ""):
+                names.add(line.split("@", 1)[1].split("(", 1)[0])
+    return names
+
+
+def test_a_kernel_of_many_small_loop_nests_gets_fast_machine_code_and_the_same_results():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 32)).astype(np.float32)
+    w = rng.standard_normal((32, 32)).astype(np.float32)
+    compiled = _compiled(softmax_layers, x, w)
+    kernel = compiled.plan.kernels[0]
+    looped = [g for g in kernel.segment.groups if g.library is None]
+    assert len(looped) > MANY_LOOPS
+    assert machine_code.light_kernel(kernel.segment)
+    assert _optnone_functions(compiled) == {"kernel0", "kernel0_py"}
+    fast = compiled(x, w)[0]
+    np.testing.assert_allclose(fast, numpy_softmax_layers(x.astype(np.float64), w), rtol=1e-4)
+    original = machine_code.light_kernel
+    machine_code.light_kernel = lambda segment: False
+    try:
+        full = _compiled(softmax_layers, x, w)
+    finally:
+        machine_code.light_kernel = original
+    assert _optnone_functions(full) == set()
+    assert np.array_equal(full(x, w)[0], fast)  # same IR optimization: the same bits
+
+
+def test_a_kernel_of_few_loop_nests_keeps_full_machine_code():
+    x = np.linspace(-2.0, 2.0, 1000)
+    compiled = _compiled(lambda v: jnp.sin(v) * 2.0 + 1.0, x)
+    assert not machine_code.light_kernel(compiled.plan.kernels[0].segment)
+    assert _optnone_functions(compiled) == set()
+    np.testing.assert_allclose(compiled(x)[0], np.sin(x) * 2.0 + 1.0, rtol=1e-14)
+
+
+def test_large_loop_nests_keep_full_machine_code_inside_the_kernel_or_split_out(monkeypatch):
+    """A large nest in the kernel function keeps the kernel at full machine code; split out
+    across threads (its own function), the kernel is light and the split nests are not."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1024, 128))
+    w = rng.standard_normal((128, 128)) / 16
+    expected = numpy_softmax_layers(x, w)
+    monkeypatch.setattr(nest_plan, "NEST_MIN_ELEMENTS", 1 << 40)  # nothing split
+    compiled = _compiled(softmax_layers, x, w)
+    segment = compiled.plan.kernels[0].segment
+    assert any(g.library is None and g.loops == TUNED and g.split is None
+               for g in segment.groups)
+    assert not machine_code.light_kernel(segment)
+    assert _optnone_functions(compiled) == set()
+    np.testing.assert_allclose(compiled(x, w)[0], expected, rtol=1e-10)
+    monkeypatch.setattr(nest_plan, "NEST_MIN_ELEMENTS", 1 << 10)  # every large nest split
+    compiled = _compiled(softmax_layers, x, w)
+    segment = compiled.plan.kernels[0].segment
+    assert all(g.split is not None for g in segment.groups if g.loops == TUNED)
+    assert machine_code.light_kernel(segment)
+    fast = _optnone_functions(compiled)
+    assert "kernel0" in fast and not any(".nest" in name for name in fast)
+    np.testing.assert_allclose(compiled(x, w)[0], expected, rtol=1e-10)
