@@ -1,4 +1,4 @@
-"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX] [--clock cpu] [--noise].
+"""python -m benchmarks.ab OLD_PYTHON [--passes N] [--only REGEX] [--clock cpu] [--noise] [--runs R].
 
 Times dualjit's implementation of every workload in two environments, interleaved in one run:
 this checkout (`src/` first on the path) and OLD_PYTHON, an interpreter whose environment has
@@ -10,7 +10,10 @@ see the same machine load. Prints a table of medians, the ratio of the medians n
 ratios (each pass times old and new back to back, so a pass's ratio sees one load), and the
 load average while the workload ran: on a shared machine, a ratio whose middle half includes
 1.00 is not a difference. --noise runs OLD_PYTHON against itself: how far from 1.00 ratios
-stray with no difference at all.
+stray with no difference at all. --runs R repeats the whole comparison R times, each with a
+fresh pair of worker processes, and prints each workload's ratio per run, their median and how
+many runs exceed 1.10: a difference that depends on the process (where its memory and stack
+land) shows up only across processes, not across the passes of one run.
 """
 
 from __future__ import annotations
@@ -112,10 +115,16 @@ def main() -> int:
     parser.add_argument("--noise", action="store_true",
                         help="both workers run OLD_PYTHON's dualjit: ratios away from 1.00 are "
                         "the run-to-run noise of this machine and harness")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="repeat the comparison this many times, each with fresh worker "
+                        "processes, and summarize the per-run ratios")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.workloads import WORKLOADS
 
+    if args.runs > 1:
+        names = [n for n in WORKLOADS if not args.only or re.search(args.only, n)]
+        return repeated(args, names)
     workers = environments(args.old_python, args.noise)
     print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n"
           f"{args.passes} passes, {args.clock} clock; load average at the start {os.getloadavg()[0]:.1f}\n")
@@ -128,6 +137,32 @@ def main() -> int:
     finally:
         for worker in workers.values():
             worker.close()
+    return 0
+
+
+def repeated(args, names: list[str]) -> int:
+    """--runs: each run a fresh pair of workers; per workload the ratio of medians of each run."""
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    loads = []
+    for run in range(args.runs):
+        workers = environments(args.old_python, args.noise)
+        try:
+            for name in names:
+                samples = measure(workers, name, args.passes, args.clock)
+                ratio = statistics.median(samples["new"]) / statistics.median(samples["old"])
+                ratios[name].append(ratio)
+                print(f"run {run + 1}: {name}: {ratio:.3f}", flush=True)
+        finally:
+            for worker in workers.values():
+                worker.close()
+        loads.append(os.getloadavg()[0])
+    print(f"\n{args.runs} runs of {args.passes} passes, {args.clock} clock"
+          f"{' (noise: old vs old)' if args.noise else ''}; load average "
+          f"{min(loads):.1f}-{max(loads):.1f}\n")
+    print("| workload | median of run ratios | runs > 1.10 | lowest-highest |\n|---|---:|---:|---:|")
+    for name, values in ratios.items():
+        print(f"| {name} | {statistics.median(values):.3f} | {sum(v > 1.10 for v in values)} "
+              f"of {len(values)} | {min(values):.2f}-{max(values):.2f} |")
     return 0
 
 
