@@ -70,6 +70,49 @@ def w1_loop_in_jit():
     return impls
 
 
+def w1_loop_data_as_arguments():
+    """W1 in one jit with x and y passed as arguments (as JAX programs usually do): x**2 and
+    x**3 are then computed inside the traced loop body, and only loop-invariant code motion
+    (codegen/loop_invariants.py) computes them once instead of once per step."""
+    import dualjit as dj
+    import dualjit.numpy as jnp
+
+    x, y, p0 = cubic_data()
+
+    def train(p, x, y):
+        def loss(p):
+            a, b, c, d = p
+            return jnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
+
+        def step(_, p):
+            g = dj.grad(loss)(p)
+            return tuple(pi - LR * gi for pi, gi in zip(p, g))
+        return dj.lax.fori_loop(0, STEPS, step, p)
+
+    impls = {}
+    jitted = dj.jit(train)
+    jitted(p0, x, y)
+    impls["dualjit"] = lambda: jitted(p0, x, y)
+    if _have("jax"):
+        import jax
+        import jax.numpy as jjnp
+
+        def jtrain(p, x, y):
+            def jloss(p):
+                a, b, c, d = p
+                return jjnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
+
+            def jstep(_, p):
+                g = jax.grad(jloss)(p)
+                return tuple(pi - LR * gi for pi, gi in zip(p, g))
+            return jax.lax.fori_loop(0, STEPS, jstep, p)
+
+        jj = jax.jit(jtrain)
+        jj(p0, x, y)[0].block_until_ready()
+        impls["jax"] = lambda: jj(p0, x, y)[0].block_until_ready()
+    return impls
+
+
 def w1_step_from_python():
     import dualjit as dj
     import dualjit.numpy as jnp
@@ -343,6 +386,7 @@ def w6_matmul(dtype):
 
 WORKLOADS = {
     "W1 cubic fit, 2000 steps in one jit": w1_loop_in_jit,
+    "W1 cubic fit, 2000 steps in one jit, data as arguments": w1_loop_data_as_arguments,
     "W1 cubic fit, 200 jitted steps from Python": w1_step_from_python,
     "W1 cubic fit, 2000 imperative steps": w1_imperative,
     "imperative per-op: 1000 recorded x*y on f32[4]": imperative_per_op,

@@ -27,6 +27,7 @@ from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas, conv_plan, lapack
+from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
@@ -908,7 +909,7 @@ class Plan:
 def plan_function(fn: Function) -> Plan:
     """Split fn into kernels (runs of natively lowered equations, at most MAX_KERNEL_EQNS
     each) and host steps."""
-    fn = readable_products(fn)
+    fn = readable_products(hoist_loop_invariants(fn))
     planner = Planner()
     last_read = _last_read(fn)
     steps: list[KernelPlan | HostStepPlan] = []
