@@ -168,3 +168,26 @@ def test_float32_exp_and_tanh_within_one_ulp_near_their_edges(name):
     got = dj.jit(getattr(jnp, name))(x)
     assert ulp_distance(got, reference(name, x)).max() <= 1
     np.testing.assert_array_equal(np.signbit(got), np.signbit(reference(name, x)))
+
+
+def test_float32_tanh_within_one_ulp_across_its_two_formulas():
+    """tanh switches from its odd polynomial to 1 - 2/(exp(2|x|) + 1) at |x| = 1: every float32
+    in [0.9, 1.2) (3.4 M values) and a stride through [2**-30, 9.6) within 1 ulp of the correctly
+    rounded value, odd (tanh(-x) == -tanh(x) bit for bit)."""
+    dense = np.arange(np.float32(0.9).view(np.int32), np.float32(1.2).view(np.int32),
+                      dtype=np.int32).view(np.float32)
+    strided = np.arange(np.float32(2.0 ** -30).view(np.int32), np.float32(9.6).view(np.int32),
+                        997, dtype=np.int32).view(np.float32)
+    x = np.concatenate([dense, strided])
+    f = dj.jit(jnp.tanh)
+    got = f(x)
+    assert ulp_distance(got, reference("tanh", x)).max() <= 1
+    np.testing.assert_array_equal(f(-x), -got)
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_float32_exp_and_tanh_are_computed_in_float32(name):
+    """Their loops run on vectors of eight floats, with no double arithmetic (four lanes)."""
+    text = dj.jit(getattr(jnp, name)).lower(np.ones(1 << 16, np.float32)).llvm_ir()
+    assert "<8 x float>" in text
+    assert "x double>" not in text and "fpext" not in text

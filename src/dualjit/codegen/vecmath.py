@@ -5,7 +5,8 @@ exp, log, log1p, expm1, tanh, sin, cos, tan, atan2 and pow, for both float dtype
 LLVM's llvm.exp/llvm.sin intrinsics become scalar C library calls, which stop the loop
 vectorizer. These versions use range reduction plus polynomials evaluated with FMA, so a loop
 that calls them vectorizes. float32 is computed in float64 and rounded once (that is both
-accurate and still vectorizable). sin and cos reduce by pi/2 in three FMA steps, which is
+accurate and still vectorizable), except exp and tanh, which have float32 versions of their
+own (`_Float32`). sin and cos reduce by pi/2 in three FMA steps, which is
 exact enough for |x| <= RANGE_LIMIT; the code generator checks that bound per loop and reruns
 the loop with the C library when some argument is outside it (or is inf/nan).
 """
@@ -16,7 +17,7 @@ import math
 
 from llvmlite import ir as L
 
-F32, F64, I64 = L.FloatType(), L.DoubleType(), L.IntType(64)
+F32, F64, I32, I64 = L.FloatType(), L.DoubleType(), L.IntType(32), L.IntType(64)
 RANGE_LIMIT = 1.0e5
 SUPPORTED = {"exp", "log", "log1p", "expm1", "tanh", "sin", "cos", "tan", "atan2", "pow"}
 RANGE_REDUCED = {"sin", "cos", "tan"}
@@ -250,43 +251,6 @@ class _Math:
         t = self.select(self.gt(a, 22.0), _c(1.0), t)
         return self.select(self.isnan(x), x, self.copysign(t, x))
 
-    # -- float32's exp and tanh: the float64 range reduction with shorter series ---------------
-    # A float32 result needs ~1e-9 relative accuracy before its one rounding (2**-24 is 6e-8),
-    # and its arguments are bounded, so these skip the float64 versions' extra terms and
-    # overflow and subnormal handling (softmax's exp and GELU's tanh are hot loops).
-    def _reduced(self, x):
-        """x = n ln2 + r, |r| <= ln2 / 2: (n, r)."""
-        b = self.b
-        n = self.roundeven(b.fmul(x, _c(1 / math.log(2))))
-        r = self.fma(b.fneg(n), _c(_LN2_HI), x)
-        return n, self.fma(b.fneg(n), _c(_LN2_LO), r)
-
-    def exp_f32(self, x):
-        """exp of a float32 argument: |r|**9 / 9! < 2e-10; float32 overflows above 88.8 and
-        underflows below -103.9, so x is clamped to [-110, 100] (2**n stays a normal double)
-        and the rounding to float32 makes inf and 0 (and subnormals, correctly rounded)."""
-        clamped = self.select(self.gt(x, 100.0), _c(100.0), x)
-        clamped = self.select(self.lt(clamped, -110.0), _c(-110.0), clamped)
-        n, r = self._reduced(self.select(self.isnan(x), _c(0.0), clamped))
-        p = self.horner(r, [1.0 / math.factorial(k) for k in range(9)])
-        return self.select(self.isnan(x), x, self.b.fmul(p, self.pow2(n)))
-
-    def tanh_f32(self, x):
-        """tanh(|x|) = -expm1(-2|x|) / (2 + expm1(-2|x|)), |x| clamped at 9.5 (tanh rounds to
-        1 in float32 from 9.01): expm1(z) = 2**n expm1(r) + (2**n - 1) for z in [-19, 0]
-        (no cancellation: for n < 0 both terms are negative or the second dominates), and
-        expm1(r) = r + r**2 P(r) to r**9 / 9! (relative error < 1e-10, also for tiny x)."""
-        b = self.b
-        a = self.fabs(x)
-        a = self.select(self.gt(a, 9.5), _c(9.5), self.select(self.isnan(x), _c(0.0), a))
-        n, r = self._reduced(b.fmul(a, _c(-2.0)))
-        series = [1.0 / math.factorial(k) for k in range(2, 10)]
-        em_r = self.fma(b.fmul(r, r), self.horner(r, series), r)
-        scale = self.pow2(n)
-        em = self.fma(scale, em_r, b.fsub(scale, _c(1.0)))
-        t = b.fdiv(b.fneg(em), b.fadd(_c(2.0), em))
-        return self.select(self.isnan(x), x, self.copysign(t, x))
-
     # -- tan, atan2 -----------------------------------------------------------------------------
     def tan(self, x):
         b = self.b
@@ -400,16 +364,101 @@ class _Math:
         return self._pow_signs(x, y, ax, r)
 
 
+# -- float32's exp and tanh in float32 arithmetic ----------------------------------------------
+# Eight lanes to a vector instead of four, and float32 divisions: softmax's exp and GELU's
+# tanh are the hot loops around a transformer's products. Within 1 ulp of the correctly
+# rounded value (tests/codegen/test_vecmath.py): each result is a few roundings away from
+# exact, none of them amplified (see the error notes in each method).
+
+_LN2_HI_F32, _LN2_LO_F32 = 0.693145751953125, 1.428606765330187e-06  # hi: 16 bits, exact n*hi
+_EXP_F32_SERIES = [1.0 / math.factorial(k) for k in range(2, 8)]  # r**8 / 8! < 6e-9
+# tanh(x) = x + x**3 P(x**2) on |x| <= 1: a least-squares fit (Chebyshev nodes in x**2,
+# weighted for relative error) of (tanh(x) - x) / x**3, coefficients rounded to float32;
+# relative error under 1e-8 (0.16 ulp) on [0, 1].
+_TANH_F32 = [-0.33333292603492737, 0.1333228200674057, -0.053875990211963654,
+             0.021475810557603836, -0.00793032068759203, 0.0022899808827787638,
+             -0.0003552257257979363]
+_TANH_F32_SPLIT = 1.0  # above: 1 - 2 / (exp(2|x|) + 1), cancellation at most 2/(e**2 - 1)
+
+
+def _f(v: float) -> L.Constant:
+    return L.Constant(F32, v)
+
+
+class _Float32:
+    """exp and tanh of float32 values computed in float32 (FMA-evaluated polynomials)."""
+
+    def __init__(self, module: L.Module, builder: L.IRBuilder):
+        self.m, self.b = module, builder
+
+    def call(self, name, *args):
+        kind = L.FunctionType(F32, [F32] * len(args))
+        return self.b.call(self.m.declare_intrinsic("llvm." + name, [F32], kind), list(args))
+
+    def horner(self, x, coefficients):
+        acc = _f(coefficients[-1])
+        for c in reversed(coefficients[:-1]):
+            acc = self.call("fma", acc, x, _f(c))
+        return acc
+
+    def clamp(self, x, lo, hi):
+        """x within [lo, hi]; nan becomes 0 (the caller selects nan back in)."""
+        b = self.b
+        x = b.select(b.fcmp_unordered("uno", x, x), _f(0.0), x)
+        x = b.select(b.fcmp_ordered(">", x, _f(hi)), _f(hi), x)
+        return b.select(b.fcmp_ordered("<", x, _f(lo)), _f(lo), x)
+
+    def pow2(self, n):
+        """2**n for integer-valued n in [-126, 127], from the exponent bits."""
+        b = self.b
+        k = b.add(b.fptosi(n, I32), L.Constant(I32, 127))
+        return b.bitcast(b.shl(k, L.Constant(I32, 23)), F32)
+
+    def exp_core(self, x, wide_range: bool = True):
+        """exp(x) for x in [-110, 100] (no nan): x = n ln2 + r, |r| <= ln2/2 (exact with
+        FMA), e**r = 1 + (r + r**2 Q(r)) with one rounding of a term below 0.42 and one of the
+        sum: under 0.75 ulp. With wide_range, 2**n in two normal factors, so subnormal results
+        round once and large ones overflow to inf; else x must be in [-87, 88]."""
+        b = self.b
+        n = self.call("roundeven", b.fmul(x, _f(1 / math.log(2))))
+        r = self.call("fma", b.fneg(n), _f(_LN2_HI_F32), x)
+        r = self.call("fma", b.fneg(n), _f(_LN2_LO_F32), r)
+        p = b.fadd(_f(1.0), self.call("fma", b.fmul(r, r), self.horner(r, _EXP_F32_SERIES), r))
+        if not wide_range:
+            return b.fmul(p, self.pow2(n))
+        half = self.call("floor", b.fmul(n, _f(0.5)))
+        return b.fmul(b.fmul(p, self.pow2(half)), self.pow2(b.fsub(n, half)))
+
+    def exp(self, x):
+        y = self.exp_core(self.clamp(x, -110.0, 100.0))
+        return self.b.select(self.b.fcmp_unordered("uno", x, x), x, y)
+
+    def tanh(self, x):
+        """|x| <= 1: the odd polynomial (its rounding errors stay under 0.3 of the result's
+        ulp); above, 1 - 2/(e + 1) with e = exp(2|x|) (2|x| clamped at 19: tanh rounds to 1
+        from 9.01), whose ~1.75 ulp error in 2/(e + 1) reaches the result times
+        2/(e - 1) <= 0.32. The sign copied back keeps -0.0."""
+        b = self.b
+        a = self.call("minnum", self.call("fabs", x), _f(9.5))  # (nan: 9.5)
+        a2 = b.fmul(a, a)
+        small = self.call("fma", b.fmul(a2, a), self.horner(a2, _TANH_F32), a)
+        e = self.exp_core(b.fmul(a, _f(2.0)), wide_range=False)
+        large = b.fsub(_f(1.0), b.fdiv(_f(2.0), b.fadd(e, _f(1.0))))
+        t = b.select(b.fcmp_ordered("<=", a, _f(_TANH_F32_SPLIT)), small, large)
+        t = self.call("copysign", t, x)
+        return b.select(b.fcmp_unordered("uno", x, x), x, t)
+
+
 def emit(module: L.Module, builder: L.IRBuilder, name: str, is_f32: bool, *args):
     """The vectorizable `name`(*args) inline at the builder's position (float32 via float64)."""
+    if is_f32 and name in ("exp", "tanh"):
+        return getattr(_Float32(module, builder), name)(args[0])
     m = _Math(module, builder)
     wide = [builder.fpext(a, F64) if is_f32 else a for a in args]
     if name in ("sin", "cos"):
         out = m.sin_cos(wide[0], want_cos=(name == "cos"))
     elif name == "pow":
         out = m.pow_f32(*wide) if is_f32 else m.pow(*wide)
-    elif is_f32 and name in ("exp", "tanh"):
-        out = getattr(m, name + "_f32")(*wide)
     else:
         out = getattr(m, name)(*wide)
     return builder.fptrunc(out, F32) if is_f32 else out
