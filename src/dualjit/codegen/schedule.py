@@ -29,6 +29,7 @@ from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas, conv_plan, lapack
 from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
+from .transposes import compose_transposes
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
@@ -123,8 +124,9 @@ def readable_products(fn: Function) -> Function:
     contracting axes interleaved in memory) given transposed operands, which it can read:
     the kernel stores the transposed copy, then calls gemm (instead of a host step); and a
     product read only by a transpose swapping its free axes computed transposed (operands
-    swapped: gemm writes the transposed result, no copy of it)."""
-    fn = products_into_transposes(fn)
+    swapped: gemm writes the transposed result, no copy of it); chains of transposes are one
+    first (transposes.py), so that a product is not swapped only to be transposed back."""
+    fn = products_into_transposes(compose_transposes(fn))
     eqns: list[Eqn] = []
     for eqn in fn.eqns:
         if (eqn.primitive is P.dot_general_p and contraction_size(eqn) >= BLAS_MIN_FLOPS
@@ -138,16 +140,19 @@ def readable_products(fn: Function) -> Function:
 
 
 def products_into_transposes(fn: Function) -> Function:
-    """fn, with `t = transpose(dot_general(a, b))` whose permutation swaps the product's lhs
-    and rhs free axes (the weight gradients' `(x^T g)^T`) as t = dot_general(b, a), when the
-    product is read by that transpose alone and gemm reads the swapped operands in place."""
+    """fn, with `t = transpose(dot_general(a, b))` whose innermost axis is the lhs's last free
+    axis (the weight gradients' `(x^T g)^T`, attention's value gradient) computed from
+    dot_general(b, a), which gemm writes with that axis innermost: t is its result when the
+    permutation just swaps the free axes, else a transpose of it that reads rows in order.
+    Only when the product is read by that transpose alone and gemm reads the swapped
+    operands in place."""
     readers: dict[Var, list[Eqn]] = {}
     for eqn in fn.eqns:
         for a in eqn.inputs:
             if isinstance(a, Var):
                 readers.setdefault(a, []).append(eqn)
     outputs = {a for a in fn.outputs if isinstance(a, Var)}
-    swapped: dict[Eqn, Eqn] = {}  # the transpose -> the product computing its result
+    swapped: dict[Eqn, list[Eqn]] = {}  # the transpose -> the equations computing its result
     for eqn in fn.eqns:
         found = readers.get(eqn.outputs[0], []) if eqn.primitive is P.dot_general_p else []
         if len(found) == 1 and eqn.outputs[0] not in outputs:
@@ -158,13 +163,14 @@ def products_into_transposes(fn: Function) -> Function:
         return fn
     dropped = {e for e in fn.eqns if e.primitive is P.dot_general_p
                and readers.get(e.outputs[0], [None])[0] in swapped}
-    eqns = [swapped.get(e, e) for e in fn.eqns if e not in dropped]
+    eqns = [s for e in fn.eqns if e not in dropped for s in swapped.get(e, [e])]
     return Function(fn.inputs, fn.consts, eqns, fn.outputs)
 
 
-def _swapped_product(product: Eqn, reader: Eqn) -> Eqn | None:
-    """dot_general(rhs, lhs) writing `reader`'s result, when reader is a transpose putting
-    the rhs free axes before the lhs free axes (batch axes in place) and gemm can take it."""
+def _swapped_product(product: Eqn, reader: Eqn) -> list[Eqn] | None:
+    """dot_general(rhs, lhs) and, unless it is `reader`'s result itself, the transpose of it
+    that is: when reader is a transpose whose innermost axis is the lhs's last free axis
+    (strided in the product's own layout, in order in the swapped one) and gemm can take it."""
     if reader.primitive is not P.transpose_p:
         return None
     lhs, rhs = product.inputs
@@ -172,16 +178,22 @@ def _swapped_product(product: Eqn, reader: Eqn) -> Eqn | None:
     nb = len(lb)
     nl = lhs.type.ndim - len(lc) - nb
     nr = rhs.type.ndim - len(rc) - nb
-    if nl == 0 or nr == 0:
+    perm = tuple(reader.params["permutation"])
+    if nl == 0 or nr == 0 or perm[-1] != nb + nl - 1:
         return None
-    want = (*range(nb), *range(nb + nl, nb + nl + nr), *range(nb, nb + nl))
-    if tuple(reader.params["permutation"]) != want:
-        return None
-    swapped = Eqn(P.dot_general_p, [rhs, lhs], list(reader.outputs),
+    order = (*range(nb), *range(nb + nl, nb + nl + nr), *range(nb, nb + nl))  # swapped axes
+    residual = tuple(order.index(axis) for axis in perm)
+    out = reader.outputs[0]
+    if residual != tuple(range(len(perm))):
+        out = Var(TensorType(out.type.dtype, tuple(product.outputs[0].type.shape[a]
+                                                   for a in order)))
+    swapped = Eqn(P.dot_general_p, [rhs, lhs], [out],
                   {"dimension_numbers": ((tuple(rc), tuple(lc)), (tuple(rb), tuple(lb)))})
     if contraction_size(swapped) < BLAS_MIN_FLOPS or not blas.gemm_ok(swapped):
         return None
-    return swapped
+    if out is reader.outputs[0]:
+        return [swapped]
+    return [swapped, Eqn(P.transpose_p, [out], list(reader.outputs), {"permutation": residual})]
 
 
 def _transposed_product(eqn: Eqn) -> list[Eqn]:

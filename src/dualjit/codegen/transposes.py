@@ -1,0 +1,50 @@
+"""Chains of transposes as one: `transpose(transpose(x, p), q)` reads x through the composed
+permutation, and is x itself when that is the identity (the kernel plan's view; the IR
+simplifier keeps both).
+
+Reverse mode makes such chains around products: the gradient of `q @ k^T` with respect to k
+is the transpose of a product that is transposed again. Left as they are, the first
+transpose is written by a swapped gemm (schedule.products_into_transposes) and the second
+reads it back across its rows, the slowest loop of a transformer block's backward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir import Eqn, Function, Var
+from ..ir import primitives as P
+from ..ir.passes import dce
+
+
+def composed(inner: tuple[int, ...], outer: tuple[int, ...]) -> tuple[int, ...]:
+    """The permutation of transpose(transpose(x, inner), outer) as one transpose of x."""
+    return tuple(inner[axis] for axis in outer)
+
+
+def compose_transposes(fn: Function) -> Function:
+    """fn with every transpose of a transpose reading the first one's operand directly (the
+    inner transpose is dropped once nothing else reads it); an identity becomes its operand."""
+    source: dict[Var, tuple[Any, tuple[int, ...]]] = {}  # transpose output -> (x, permutation)
+    rename: dict[Var, Any] = {}
+    eqns: list[Eqn] = []
+    changed = False
+    for eqn in fn.eqns:
+        inputs = tuple(rename.get(a, a) if isinstance(a, Var) else a for a in eqn.inputs)
+        if eqn.primitive is P.transpose_p and isinstance(inputs[0], Var):
+            perm = tuple(eqn.params["permutation"])
+            if inputs[0] in source:
+                x, inner = source[inputs[0]]
+                inputs, perm, changed = (x,), composed(inner, perm), True
+                eqn = Eqn(P.transpose_p, list(inputs), list(eqn.outputs), {"permutation": perm})
+            if perm == tuple(range(len(perm))) and inputs[0].type == eqn.outputs[0].type:
+                rename[eqn.outputs[0]], changed = inputs[0], True
+                continue
+            source[eqn.outputs[0]] = (inputs[0], perm)
+        if inputs != tuple(eqn.inputs):
+            eqn = Eqn(eqn.primitive, list(inputs), list(eqn.outputs), eqn.params)
+        eqns.append(eqn)
+    if not changed:
+        return fn
+    outputs = [rename.get(a, a) if isinstance(a, Var) else a for a in fn.outputs]
+    return dce(Function(fn.inputs, fn.consts, eqns, outputs))

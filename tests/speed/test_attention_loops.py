@@ -1,0 +1,194 @@
+"""The loops around a transformer's products: row extrema (softmax's max) as vector
+reductions, chains of transposes read as one, products computed in the layout their reader
+wants — values against NumPy (float64) and the reference interpreter, gradients against
+central finite differences."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dualjit as dj
+import dualjit.numpy as jnp
+from dualjit import lax
+from dualjit.codegen import blas, schedule, transposes
+from dualjit.codegen.runtime import CompiledFunction
+from dualjit.ir import eval_function
+from dualjit.ir import primitives as P
+
+needs_blas = pytest.mark.skipif(not blas.gemms(), reason="numpy was built without OpenBLAS")
+
+
+def _special_rows(dtype, shape, rng):
+    """Random rows with NaN, +-inf, +-0 and ties planted in some of them."""
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1, shape[-1])
+    flat[0, 3] = np.nan
+    flat[1, :] = -np.inf
+    flat[2, 5] = np.inf
+    flat[3, :] = 0.0
+    flat[3, ::2] = -0.0
+    flat[4, 1:] = flat[4, 0]  # all equal
+    flat[5, -1] = np.nan
+    flat[5, 0] = np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axes", [(-1,), (0, 1), (1, 2), None])
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_float_extrema_reductions_match_numpy_with_nan_inf_and_zeros(dtype, axes, kind):
+    """Over rows (the vectorized reduction), columns (kept last axis, in memory order) and
+    everything: NaN wins, infinities and zeros as NumPy (zeros compare equal)."""
+    x = _special_rows(dtype, (6, 5, 33), np.random.default_rng(1))
+    f = getattr(jnp, kind)
+    got = dj.jit(lambda x: f(x * 1.0, axis=axes))(x)
+    expected = getattr(np, kind)(x, axis=axes)
+    np.testing.assert_array_equal(got, expected)
+    fn = dj.make_ir(lambda x: f(x * 1.0, axis=axes))(x)
+    np.testing.assert_array_equal(got, eval_function(fn, x)[0])
+
+
+def test_a_row_maximum_is_a_vector_reduction():
+    """softmax's row max: a reduction the loop vectorizer took (vectors of floats combined
+    by llvm.maximum), not a scalar compare-and-select loop."""
+    text = dj.jit(lambda x: jnp.max(x * 0.125, axis=-1)).lower(
+        np.ones((64, 128), np.float32)).llvm_ir()
+    assert "llvm.maximum.v8f32" in text or "llvm.vector.reduce.fmaximum.v8f32" in text, text
+
+
+@st.composite
+def transpose_chains(draw):
+    rank = draw(st.integers(1, 4))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=rank, max_size=rank)))
+    perms = draw(st.lists(st.permutations(range(rank)), min_size=1, max_size=4))
+    return shape, [tuple(p) for p in perms]
+
+
+@given(transpose_chains())
+def test_chains_of_transposes_are_one_transpose_with_the_same_values(case):
+    shape, perms = case
+    x = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+
+    def f(x):
+        y = x * 2.0
+        for p in perms:
+            y = jnp.transpose(y, p)
+        return y + 1.0
+
+    fn = dj.make_ir(f)(x)
+    composed = transposes.compose_transposes(fn)
+    kept = [e for e in composed.eqns if e.primitive is P.transpose_p]
+    assert len(kept) <= 1
+    expected = x * 2.0
+    for p in perms:
+        expected = np.transpose(expected, p)
+    expected = expected + 1.0
+    axes = list(range(len(shape)))  # which axis of x each result axis is
+    for p in perms:
+        axes = [axes[i] for i in p]
+    if axes == sorted(axes):
+        assert not kept  # the identity: no copy at all
+    np.testing.assert_array_equal(eval_function(composed, x)[0], expected)
+    np.testing.assert_array_equal(dj.jit(f)(x), expected)
+
+
+def test_a_transpose_also_read_elsewhere_stays_and_outputs_are_renamed():
+    x = np.arange(24.0).reshape(2, 3, 4)
+
+    def f(x):
+        t = jnp.transpose(x, (2, 0, 1))
+        return t, jnp.transpose(t, (1, 2, 0)), jnp.transpose(t, (0, 2, 1))
+
+    fn = dj.make_ir(f)(x)
+    composed = transposes.compose_transposes(fn)
+    got = eval_function(composed, x)
+    np.testing.assert_array_equal(got[0], np.transpose(x, (2, 0, 1)))
+    np.testing.assert_array_equal(got[1], x)
+    np.testing.assert_array_equal(got[2], np.transpose(x, (2, 1, 0)))
+    assert composed.outputs[1] is composed.inputs[0]
+    perms = sorted(e.params["permutation"] for e in composed.eqns
+                   if e.primitive is P.transpose_p)
+    assert perms == [(2, 0, 1), (2, 1, 0)]
+
+
+@needs_blas
+@pytest.mark.parametrize("perm", [(0, 3, 1, 2), (3, 0, 1, 2), (1, 3, 0, 2), (0, 1, 3, 2)])
+def test_a_product_read_with_its_lhs_axis_innermost_is_computed_swapped(perm):
+    """out[b, h, i, j] = sum_s p[b, h, s, i] g[b, h, s, j] read through `perm` with the lhs
+    free axis i last: gemm computes the swapped product (j before i, i innermost), and the
+    rest of `perm` is a transpose of that (none for the plain swap)."""
+    rng = np.random.default_rng(4)
+    p = rng.standard_normal((2, 3, 16, 12)).astype(np.float32)
+    g = rng.standard_normal((2, 3, 16, 10)).astype(np.float32)
+    numbers = (((2,), (2,)), ((0, 1), (0, 1)))
+    fn = dj.make_ir(lambda p, g: jnp.transpose(lax.dot_general(p, g, numbers), perm) * 3.0)(p, g)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        compiled = CompiledFunction(fn)
+    eqns = [e for k in compiled.plan.kernels for e in k.segment.eqns]
+    (product,) = [e for e in eqns if e.primitive is P.dot_general_p]
+    assert product.inputs[0] is fn.inputs[1], str(compiled.plan)  # swapped
+    residual = [e.params["permutation"] for e in eqns if e.primitive is P.transpose_p]
+    assert residual == ([] if perm == (0, 1, 3, 2) else [tuple(
+        (0, 1, 3, 2).index(a) for a in perm)]), str(compiled.plan)
+    expected = np.transpose(np.einsum("bhsi,bhsj->bhij", p.astype(np.float64), g), perm) * 3.0
+    (got,) = compiled(p, g)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, eval_function(fn, p, g)[0], rtol=1e-5, atol=1e-5)
+
+
+@needs_blas
+def test_a_product_read_with_its_rhs_axis_innermost_is_not_swapped():
+    p = np.ones((2, 3, 16, 12), np.float32)
+    g = np.ones((2, 3, 16, 10), np.float32)
+    numbers = (((2,), (2,)), ((0, 1), (0, 1)))
+    fn = dj.make_ir(lambda p, g: jnp.transpose(lax.dot_general(p, g, numbers), (0, 2, 1, 3)))(p, g)
+    assert schedule.products_into_transposes(fn) is fn
+
+
+def _attention_block(x, w):
+    """Heads split from one projection, q k^T, softmax, times v, heads merged: the
+    transformer benchmark's attention (benchmarks/models.py) at a small size."""
+    b, s, d = x.shape
+    qkv = x @ w
+
+    def split(t):
+        return jnp.transpose(jnp.reshape(t, (b, s, 2, d // 2)), (0, 2, 1, 3))
+
+    q, k, v = (split(qkv[:, :, i * d:(i + 1) * d]) for i in range(3))
+    scores = dj.nn.softmax((q @ jnp.transpose(k, (0, 1, 3, 2))) * 0.25, axis=-1)
+    return jnp.reshape(jnp.transpose(scores @ v, (0, 2, 1, 3)), (b, s, d))
+
+
+@needs_blas
+def test_attention_gradient_reads_no_product_through_two_transposes():
+    """The key gradient (a product transposed twice by reverse mode) is read through one
+    transpose, and the gradients match central differences and the interpreter."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 24, 16))
+    w = rng.standard_normal((16, 48)) * 0.3
+    c = rng.standard_normal((2, 24, 16))
+
+    def loss(w, x):
+        return jnp.sum(_attention_block(x, w) * c)
+
+    grad = dj.jit(dj.grad(loss))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        compiled = CompiledFunction(grad.lower(w, x).function)
+    eqns = [e for k in compiled.plan.kernels for e in k.segment.eqns]
+    made_by = {e.outputs[0]: e for e in eqns}
+    for e in eqns:
+        if e.primitive is P.transpose_p:
+            source = made_by.get(e.inputs[0])
+            assert source is None or source.primitive is not P.transpose_p, str(compiled.plan)
+    (got,) = compiled(w, x)
+    np.testing.assert_allclose(got, eval_function(compiled.function, w, x)[0], rtol=1e-10)
+    eps = 1e-6
+    for index in [(0, 0), (3, 17), (15, 47), (9, 30)]:
+        up, down = w.copy(), w.copy()
+        up[index] += eps
+        down[index] -= eps
+        numeric = (float(loss(up, x)) - float(loss(down, x))) / (2 * eps)
+        assert got[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
