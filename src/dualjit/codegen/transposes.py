@@ -24,7 +24,9 @@ def composed(inner: tuple[int, ...], outer: tuple[int, ...]) -> tuple[int, ...]:
 
 def compose_transposes(fn: Function) -> Function:
     """fn with every transpose of a transpose reading the first one's operand directly (the
-    inner transpose is dropped once nothing else reads it); an identity becomes its operand."""
+    inner transpose is dropped once nothing else reads it); an identity becomes its operand,
+    except a result of fn (callers look its outputs up by the Vars of the Function they had)."""
+    results = {a for a in fn.outputs if isinstance(a, Var)}
     source: dict[Var, tuple[Any, tuple[int, ...]]] = {}  # transpose output -> (x, permutation)
     rename: dict[Var, Any] = {}
     eqns: list[Eqn] = []
@@ -37,14 +39,11 @@ def compose_transposes(fn: Function) -> Function:
                 x, inner = source[inputs[0]]
                 inputs, perm, changed = (x,), composed(inner, perm), True
                 eqn = Eqn(P.transpose_p, list(inputs), list(eqn.outputs), {"permutation": perm})
-            if perm == tuple(range(len(perm))) and inputs[0].type == eqn.outputs[0].type:
+            if perm == tuple(range(len(perm))) and eqn.outputs[0] not in results:
                 rename[eqn.outputs[0]], changed = inputs[0], True
                 continue
             source[eqn.outputs[0]] = (inputs[0], perm)
         if inputs != tuple(eqn.inputs):
             eqn = Eqn(eqn.primitive, list(inputs), list(eqn.outputs), eqn.params)
         eqns.append(eqn)
-    if not changed:
-        return fn
-    outputs = [rename.get(a, a) if isinstance(a, Var) else a for a in fn.outputs]
-    return dce(Function(fn.inputs, fn.consts, eqns, outputs))
+    return dce(Function(fn.inputs, fn.consts, eqns, fn.outputs)) if changed else fn
