@@ -1,9 +1,15 @@
-"""python -m benchmarks.load [--busy N] [--passes P] [--repeats R] [--only TEXT] [--skip TEXT]
-[--own-sessions]: every selected workload (--skip: leave out implementations whose name
-contains TEXT, e.g. torch; --repeats: each sample the median of R calls) on
+"""python -m benchmarks.load [--busy N] [--passes P] [--repeats R] [--min-time S] [--only TEXT]
+[--skip TEXT] [--own-sessions]: every selected workload (--skip: leave out implementations
+whose name contains TEXT, e.g. torch; --repeats: each sample the median of R timings) on
 an idle machine and beside N busy processes (default: one per core; --own-sessions: each
 started in a session of its own, as another user's job is), each implementation
 timed in interleaved passes (idle and loaded phases alternate within every pass), medians.
+
+One timing is the mean time per call over consecutive calls lasting at least --min-time
+seconds (default 0.05; 0: one call), what a training loop sees: a step of 2 ms beside busy
+processes either runs within one of the scheduler's time slices or waits a few of them, so
+the median of single calls says how often a call was preempted (W2's moved between 1.8 and
+9.6 ms from run to run), while the mean over 50 ms is the share of the machine it gets.
 Beside every workload a one-thread NumPy loop is timed too: its loaded / idle ratio is what
 one thread's share of the machine allows under that load (about 1.5x on an otherwise idle
 2-core machine; with Linux's autogroup scheduling and other sessions busy, up to ~3x).
@@ -23,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from .workloads import WORKLOADS, time_once
+from .workloads import WORKLOADS
 
 DEFAULT = ("W2", "W3", "W7 LeNet", "W8 transformer", "W9 depthwise")
 REFERENCE = "one-thread reference"
@@ -81,8 +87,19 @@ def _selected(only: str | None) -> dict:
     return {name: build for name, build in everything.items() if any(k in name for k in keys)}
 
 
+def timing(fn, min_time: float) -> float:
+    """Mean seconds per call of fn over consecutive calls lasting at least min_time."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / calls
+
+
 def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = None,
-            repeats: int = 1) -> list[tuple]:
+            repeats: int = 1, min_time: float = 0.0) -> list[tuple]:
     rows = []
     for name, build in workloads.items():
         try:
@@ -98,7 +115,8 @@ def measure(workloads: dict, burners: Burners, passes: int, skip: str | None = N
                 if busy:
                     burners.run()
                 for impl, fn in impls.items():
-                    samples[impl].append(statistics.median(time_once(fn) for _ in range(repeats)))
+                    samples[impl].append(statistics.median(timing(fn, min_time)
+                                                           for _ in range(repeats)))
                 if busy:
                     burners.pause()
         for impl in impls:
@@ -129,6 +147,8 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--min-time", type=float, default=0.05,
+                        help="a timing: mean per call over calls lasting this long (0: one)")
     parser.add_argument("--only", help="workloads whose name contains this text")
     parser.add_argument("--skip", help="leave out implementations whose name contains this")
     parser.add_argument("--own-sessions", action="store_true",
@@ -139,12 +159,16 @@ def main() -> int:
     burners = Burners(args.busy, args.own_sessions)
     try:
         load_before = os.getloadavg()[0]
-        rows = measure(_selected(args.only), burners, args.passes, args.skip, args.repeats)
+        rows = measure(_selected(args.only), burners, args.passes, args.skip, args.repeats,
+                       args.min_time)
+        load_after = os.getloadavg()[0]
     finally:
         burners.close()
-    print(f"{machine()}; 1-minute load average before the run {load_before:.1f}\n\n"
+    print(f"{machine()}; 1-minute load average {load_before:.1f} before the run, "
+          f"{load_after:.1f} after\n\n"
           f"Medians of {args.passes} interleaved passes (each sample the median of "
-          f"{args.repeats} calls); last column: time / dualjit's time "
+          f"{args.repeats} timings, each the mean per call over calls lasting at least "
+          f"{args.min_time * 1e3:g} ms); last column: time / dualjit's time "
           f"under the same load (above 1: dualjit is faster). Busy processes "
           f"{'each in a session of its own' if args.own_sessions else 'in our session'}; "
           f"'{REFERENCE}': NumPy's exp of 2M float32 4 times on one thread, timed beside each "

@@ -162,6 +162,41 @@ def test_random_shapes_agree_across_thread_counts_and_with_the_interpreter(
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
+@needs_blas
+@pytest.mark.parametrize("lhs_t, rhs_t", [(False, False), (True, False), (False, True),
+                                          (True, True)])
+def test_a_product_with_more_columns_than_rows_splits_its_columns(
+        monkeypatch, small_chunks, lhs_t, rhs_t):
+    rng = np.random.default_rng(int(lhs_t) * 2 + int(rhs_t))
+    a = rng.standard_normal((13, 9) if lhs_t else (9, 13)).astype(np.float32)
+    b = rng.standard_normal((47, 13) if rhs_t else (13, 47)).astype(np.float32)
+
+    def f(a, b):  # op(a) 9 x 13 . op(b) 13 x 47, the transposes read by gemm's flags
+        return (a.T if lhs_t else a) @ (b.T if rhs_t else b)
+
+    compiled = CompiledFunction(dj.make_ir(f)(a, b))
+    splits = [g.split for k in compiled.plan.kernels for g in k.segment.groups
+              if g.library == "gemm"]
+    assert [s.columns for s in splits] == [True], str(compiled.plan)
+    assert splits[0].rows == 47 and splits[0].chunks > 2
+    assert "47 columns in" in str(compiled.plan)
+    results = _run_with_threads(compiled, (a, b), monkeypatch)
+    _assert_same_for_any_split_count(results)
+    want = (a.T if lhs_t else a).astype(np.float64) @ (b.T if rhs_t else b).astype(np.float64)
+    np.testing.assert_allclose(results[2][0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_chunks_of_a_split_are_even():
+    s = nest_plan.split_of((784, 256), 784 * 256)  # 64 rows a chunk would leave 16 at the end
+    sizes = [min(s.chunk_rows, s.rows - i * s.chunk_rows) for i in range(s.chunks)]
+    assert sum(sizes) == s.rows and max(sizes) - min(sizes) < s.chunks  # no sliver at the end
+    product = nest_plan.product_split((), 784, 784 * 256 * 128, 256)
+    assert (product.rows, product.chunks, product.chunk_rows) == (784, 4, 196)
+    assert not product.columns
+    wide = nest_plan.product_split((), 128, 128 * 256 * 784, 256)
+    assert wide.columns and wide.rows == 256 and wide.chunks == 2
+
+
 def test_nests_without_products_are_bit_identical_on_one_thread_and_several(
         monkeypatch, small_chunks):
     def rows(x, gamma):  # softmax, layer norm and GELU over rows: no product

@@ -168,7 +168,7 @@ class KernelBuilder:
         if rows is None:
             self._loop_level(shape, body, [], 0)
             return
-        (start, end), lead, outer = rows
+        (start, end), lead, outer, _ = rows  # (the last: a product split by columns)
         if tuple(shape[:lead]) != outer:  # (the plan split another loop: never run it wrong)
             raise AssertionError(f"a split nest over {outer} emitted a loop over {shape} first")
         self.range_loop(start, end, lambda row: self._loop_level(
@@ -1123,8 +1123,9 @@ def _gemm_call(k: KernelBuilder, eqn: Eqn, lhs_ptr, rhs_ptr, out_ptr) -> None:
             alpha, ptrs[0], L.Constant(it, a.ld), ptrs[1], L.Constant(it, b_.ld),
             beta, ptrs[2], L.Constant(it, max(1, layout.n))])
 
-    if k.rows is not None and not layout.batch:  # a chunk of a split product's rows
-        lhs_ptr, out_ptr, sizes[0] = nest_parallel.gemm_rows(k, layout, lhs_ptr, out_ptr, dtype, it)
+    if k.rows is not None and not layout.batch:  # a chunk of a split product's rows or columns
+        (lhs_ptr, rhs_ptr, out_ptr), sizes[:2] = nest_parallel.gemm_block(
+            k, layout, (lhs_ptr, rhs_ptr, out_ptr), dtype, it)
     k.loop_nest([loop[0] for loop in layout.batch], call)
 
 

@@ -86,7 +86,7 @@ def emit_split(k, group: Group) -> None:
     sub.b.branch(body)
     sub.b.position_at_end(body)
     sub.buffers = used = ContextBuffers(k.buffers, sub, context)
-    sub.rows = ((start, end), group.split.lead, group.split.outer)
+    sub.rows = ((start, end), group.split.lead, group.split.outer, group.split.columns)
     sub.emit_group(group)
     if sub.rows is not None:
         raise AssertionError(f"split nest {fn.name}: no loop took its rows")
@@ -102,18 +102,27 @@ def emit_split(k, group: Group) -> None:
     b.store(b.select(failed, status, b.load(k.status, typ=I32)), k.status)
 
 
-def gemm_rows(k, layout, lhs_ptr, out_ptr, dtype, int_type: L.IntType):
-    """In a split product's chunk: the addresses of its first row of op(lhs) and of the
-    output, and its row count (the chunk's rows of the product)."""
-    (start, end), _, outer = k.rows
-    assert outer == (layout.m,), (outer, layout.m)
+def gemm_block(k, layout, pointers, dtype, int_type: L.IntType):
+    """In a split product's chunk: the (lhs, rhs, out) addresses of its block of the output's
+    rows (op(lhs)'s rows) or columns (op(rhs)'s columns: NestSplit.columns), and the
+    block's m and n (the chunk's part of one, all of the other)."""
+    (start, end), _, outer, columns = k.rows
+    assert outer == ((layout.n,) if columns else (layout.m,)), (outer, layout.m, layout.n)
     k.rows = None
     b, element = k.b, lower.MEM[dtype]
-    step = 1 if layout.lhs.trans else layout.lhs.ld
-    lhs = b.gep(lhs_ptr, [b.mul(start, lower.i64(step))], source_etype=element)
-    out = b.gep(out_ptr, [b.mul(start, lower.i64(max(1, layout.n)))], source_etype=element)
-    m = b.sub(end, start)
-    return lhs, out, (b.trunc(m, int_type) if int_type.width < 64 else m)
+    lhs, rhs, out = pointers
+    if columns:  # op(rhs)[:, j] starts at j (at j * ld when stored transposed)
+        rhs = b.gep(rhs, [b.mul(start, lower.i64(layout.rhs.ld if layout.rhs.trans else 1))],
+                    source_etype=element)
+        out = b.gep(out, [start], source_etype=element)
+    else:  # op(lhs)[i, :] starts at i * ld (at i when stored transposed)
+        lhs = b.gep(lhs, [b.mul(start, lower.i64(1 if layout.lhs.trans else layout.lhs.ld))],
+                    source_etype=element)
+        out = b.gep(out, [b.mul(start, lower.i64(max(1, layout.n)))], source_etype=element)
+    size = b.sub(end, start)
+    size = b.trunc(size, int_type) if int_type.width < 64 else size
+    whole = [L.Constant(int_type, v) for v in (layout.m, layout.n)]
+    return (lhs, rhs, out), ([whole[0], size] if columns else [size, whole[1]])
 
 
 def _parallel_for_declaration(module: L.Module) -> L.Function:

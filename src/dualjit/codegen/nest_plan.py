@@ -12,7 +12,7 @@ Reductions to one scalar are not split (their chunks would need partial results 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 NEST_MIN_ELEMENTS = 1 << 16  # smaller nests run inline (a split costs ~8-15 us of calls)
 CHUNK_ELEMENTS = 1 << 14  # about this many elements per chunk (more chunks balance better)
@@ -24,8 +24,10 @@ MIN_ROWS = 16  # leading axes are merged into the split loop until it has this m
 BUSY_MIN_ELEMENTS = 1 << 18
 # Products: gemm called on one thread per chunk (BLAS's own threads spin while they wait,
 # and take cores from ours; see threads.py). A chunk of a batched product is some of its
-# matrices; of one product, a block of the rows of its output, each gemm call packing the
-# whole right operand again: blocks of at least GEMM_MIN_ROWS rows keep that under ~5%.
+# matrices; of one product, a block of the rows of its output (each gemm call packing the
+# whole right operand again) or, when it has more columns than rows, a block of its columns
+# (each call packing the whole left operand again): blocks of at least GEMM_MIN_ROWS keep
+# that under ~5%.
 GEMM_MIN_MACS = 8_000_000  # smaller products are not split
 GEMM_CHUNK_MACS = 1 << 22  # multiply-adds per chunk of a batched product
 GEMM_ROWS_CHUNK_MACS = 1 << 23  # per chunk of one product's rows (at least GEMM_MIN_ROWS)
@@ -44,13 +46,15 @@ class NestSplit:
     chunk_rows: int
     outer: tuple[int, ...] = ()  # the sizes of those axes
     busy: bool = False  # worth a helper even when no core is idle (threads.nest_threads)
+    columns: bool = False  # a product split over its output's columns, not its rows
 
     @property
     def chunks(self) -> int:
         return -(-self.rows // self.chunk_rows)
 
     def describe(self) -> str:
-        return (f"split over threads: {self.rows} rows in {self.chunks} chunks of "
+        what = "columns" if self.columns else "rows"
+        return (f"split over threads: {self.rows} {what} in {self.chunks} chunks of "
                 f"{self.chunk_rows}" + ("; two threads on a busy machine" if self.busy else ""))
 
 
@@ -75,12 +79,22 @@ def split_of(outer_shape: tuple[int, ...], work: int, chunk_work: int | None = N
     chunk_rows = max(min_chunk_rows, chunk_work // per_row, 1)
     if rows < 2 or chunk_rows >= rows:
         return None
+    chunk_rows = -(-rows // -(-rows // chunk_rows))  # as many chunks, of even sizes
     return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]), work >= busy_work)
 
 
-def product_split(batch: tuple[int, ...], m: int, macs: int) -> NestSplit | None:
-    """A gemm product's split: over its batch loops, or (none) over its output's rows."""
+def product_split(batch: tuple[int, ...], m: int, macs: int, n: int = 0) -> NestSplit | None:
+    """A gemm product's split: over its batch loops, or (none) over the rows or the columns
+    of its m x n output, whichever gives more chunks (a late helper finds more left to take),
+    else whichever packs less again (each chunk of rows packs all of op(rhs), k x n; each
+    chunk of columns all of op(lhs), m x k)."""
     if batch:
         return split_of(batch, macs, GEMM_CHUNK_MACS, GEMM_MIN_MACS, busy_work=GEMM_BUSY_MACS)
-    return split_of((m,), macs, GEMM_ROWS_CHUNK_MACS, GEMM_MIN_MACS, GEMM_MIN_ROWS,
-                    busy_work=GEMM_BUSY_MACS)
+    k = macs // max(1, m * n)
+    options = []
+    for size, repacked, columns in ((m, k * n, False), (n, m * k, True)):
+        split = split_of((size,), macs, GEMM_ROWS_CHUNK_MACS, GEMM_MIN_MACS, GEMM_MIN_ROWS,
+                         busy_work=GEMM_BUSY_MACS)
+        if split is not None:
+            options.append((-split.chunks, repacked, columns, replace(split, columns=columns)))
+    return min(options)[3] if options else None

@@ -996,7 +996,7 @@ def _nest_split(group: Group) -> NestSplit | None:
         layout = blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
                                   eqn.params["dimension_numbers"])
         return product_split(tuple(loop[0] for loop in layout.batch), layout.m,
-                             contraction_size(eqn))
+                             contraction_size(eqn), layout.n)
     if group.library == "gemm" and eqn.primitive is P.conv_general_dilated_p:
         return conv_plan.split(eqn)
     if group.library is not None or group.math == FAST_CHECKED or group.bodies:
