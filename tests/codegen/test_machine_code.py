@@ -6,6 +6,7 @@ import numpy as np
 
 import dualjit as dj
 import dualjit.numpy as jnp
+from dualjit import lax
 from dualjit.codegen import machine_code, nest_plan, runtime
 from dualjit.codegen.schedule import MANY_LOOPS, TUNED
 
@@ -33,15 +34,15 @@ def _compiled(f, *args):
     return dj.jit(f).lower(*args)._compiled
 
 
-def _optnone_functions(compiled) -> set[str]:
-    """Names of the functions whose optimized IR carries `optnone`."""
+def _optnone_functions(compiled, attribute: str = "optnone") -> set[str]:
+    """Names of the functions whose optimized IR carries `attribute`."""
     text = compiled.compiled.optimized_ir
     groups = {line.split()[1]: line for line in text.splitlines() if line.startswith("attributes")}
     names = set()
     for line in text.splitlines():
         if line.startswith("define") and "#" in line.rsplit(")", 1)[-1]:
             group = "#" + line.rsplit("#", 1)[-1].split()[0]
-            if "optnone" in groups.get(group, ""):
+            if attribute in groups.get(group, ""):
                 names.add(line.split("@", 1)[1].split("(", 1)[0])
     return names
 
@@ -56,6 +57,8 @@ def test_a_kernel_of_many_small_loop_nests_gets_fast_machine_code_and_the_same_r
     assert len(looped) > MANY_LOOPS
     assert machine_code.light_kernel(kernel.segment)
     assert _optnone_functions(compiled) == {"kernel0", "kernel0_py"}
+    assert _optnone_functions(compiled, machine_code.FAST_MACHINE_CODE) == {"kernel0"}
+    assert _optnone_functions(compiled, machine_code.UNOPTIMIZED) == {"kernel0_py"}
     fast = compiled(x, w)[0]
     np.testing.assert_allclose(fast, numpy_softmax_layers(x.astype(np.float64), w), rtol=1e-4)
     original = machine_code.light_kernel
@@ -99,3 +102,22 @@ def test_large_loop_nests_keep_full_machine_code_inside_the_kernel_or_split_out(
     fast = _optnone_functions(compiled)
     assert "kernel0" in fast and not any(".nest" in name for name in fast)
     np.testing.assert_allclose(compiled(x, w)[0], expected, rtol=1e-10)
+
+
+def one_float_layers(s):
+    """softmax_layers of matrices made from s alone (no captured constants: a float entry)."""
+    x = jnp.sin(s * lax.iota("float64", 64 * 32).reshape(64, 32))
+    w = jnp.cos(s + lax.iota("float64", 32 * 32).reshape(32, 32)) / 8
+    return softmax_layers(x, w)
+
+
+def test_a_light_kernel_of_one_float_runs_through_its_unoptimized_float_entry():
+    compiled = _compiled(one_float_layers, 1.5)
+    assert compiled.plan.kernels[0].float_entry
+    assert machine_code.light_kernel(compiled.plan.kernels[0].segment)
+    assert _optnone_functions(compiled, machine_code.UNOPTIMIZED) == {"kernel0_py", "kernel0_pyf"}
+    jitted = dj.jit(one_float_layers)
+    for s in (1.5, -0.25, 0.0):
+        x = np.sin(s * np.arange(64 * 32.0).reshape(64, 32))
+        w = np.cos(s + np.arange(32 * 32.0).reshape(32, 32)) / 8
+        np.testing.assert_allclose(jitted(s), numpy_softmax_layers(x, w), rtol=1e-9)

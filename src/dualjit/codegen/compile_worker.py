@@ -37,27 +37,37 @@ def host_target_machine(opt: int):
 
 
 FAST_MACHINE_CODE = b'"dualjit-fast-machine-code"'  # (machine_code.py marks functions)
+UNOPTIMIZED = b'"dualjit-unoptimized"'
 
 
 def optimize(module, tm) -> None:
-    """O3 with loop vectorization, in place; SLP vectorization too unless a function is marked
-    for fast machine code (machine_code.py: a light kernel, whose straight-line code is glue
-    between loops that are not unrolled, so SLP finds nothing worth its ~10 ms). Then the
-    marked functions get `optnone`: their code generation runs at LLVM's fastest level, the
-    other functions' at the target machine's."""
+    """O3 with loop vectorization, in place; SLP vectorization too unless functions are
+    marked (machine_code.py: a light kernel, whose straight-line code is glue between loops
+    that are not unrolled, so SLP finds nothing worth its ~10 ms). Functions marked
+    UNOPTIMIZED (a light kernel's Python entries) get `optnone` first: LLVM leaves their IR
+    as it is and generates their machine code at its fastest level; those marked
+    FAST_MACHINE_CODE get it after the pipeline: optimized, with fast machine code."""
+    unoptimized, fast = _marked(module, UNOPTIMIZED), _marked(module, FAST_MACHINE_CODE)
+    for fn in unoptimized:
+        _no_optimization(fn)
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
     tuning.loop_vectorization = True
-    tuning.slp_vectorization = not _marked(module)
+    tuning.slp_vectorization = not (unoptimized or fast)
     builder = llvm.create_pass_builder(tm, tuning)
     builder.getModulePassManager().run(module, builder)
-    for fn in _marked(module):  # (looked up again: the pipeline may have deleted functions)
+    for fn in _marked(module, FAST_MACHINE_CODE):  # (again: the pipeline may delete functions)
+        _no_optimization(fn)
+
+
+def _marked(module, mark: bytes) -> list:
+    return [fn for fn in module.functions if not fn.is_declaration
+            and any(mark in a for a in fn.attributes)]
+
+
+def _no_optimization(fn) -> None:
+    if not any(b"optnone" in a for a in fn.attributes):
         fn.add_function_attribute("noinline")  # (optnone requires it)
         fn.add_function_attribute("optnone")
-
-
-def _marked(module) -> list:
-    return [fn for fn in module.functions if not fn.is_declaration
-            and any(FAST_MACHINE_CODE in a for a in fn.attributes)]
 
 
 def compile_ir(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple[bytes, str]:

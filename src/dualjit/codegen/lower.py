@@ -67,8 +67,9 @@ def emit_module(plan: Plan, builtin_entries: bool, probed: bool = False) -> L.Mo
             fn = chunk_loop.emit(module, kernel.name, kernel.flat, kernel_probes)
         entries = _emit_entries(module, kernel, fn, plan) if builtin_entries else []
         if kernel.flat is None and machine_code.light_kernel(kernel.segment):
-            for light in (fn, *entries):
-                machine_code.mark_fast(light)
+            machine_code.mark_fast(fn)
+            for entry in entries:
+                machine_code.mark_unoptimized(entry)
     return module
 
 

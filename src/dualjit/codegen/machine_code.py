@@ -15,13 +15,15 @@ itself, is large enough to be unrolled (schedule.UNROLL_MIN_ELEMENTS) or has a l
 of its own (a ROOT such as a direct convolution or a window, or control flow). Measured on
 the MLP step (2026-12-01): its machine code 63 -> 40 ms of CPU; its small loops take ~30 us a
 step more (1.6 ms a step, gemm-bound); its large update nest is split out and unchanged.
+The kernel's Python entries (pycall.py) are not optimized at all (`mark_unoptimized`).
 """
 
 from __future__ import annotations
 
 from .schedule import LOOP, MANY_LOOPS, REDUCE, TUNED, Segment
 
-FAST_MACHINE_CODE = '"dualjit-fast-machine-code"'  # the mark; compile_worker reads it
+FAST_MACHINE_CODE = '"dualjit-fast-machine-code"'  # the marks; compile_worker reads them
+UNOPTIMIZED = '"dualjit-unoptimized"'
 
 
 def light_kernel(segment: Segment) -> bool:
@@ -37,3 +39,10 @@ def mark_fast(fn) -> None:
     """Mark an llvmlite.ir Function for fast machine code (a string attribute, which
     llvmlite's attribute set does not list, hence set.add)."""
     set.add(fn.attributes, FAST_MACHINE_CODE)
+
+
+def mark_unoptimized(fn) -> None:
+    """Mark an llvmlite.ir Function to be left unoptimized (IR and machine code): for a
+    light kernel's Python entries, straight-line glue run once per call (~0.1 us unoptimized
+    against a kernel of a millisecond) whose optimization took ~10-17 ms of the MLP step's."""
+    set.add(fn.attributes, UNOPTIMIZED)
