@@ -26,6 +26,7 @@ PATHS = {
     "gemm split": (0, -1, 40, float("inf")),  # tiles shared by two threads (conv_plan.split)
     "col2im": (0, -1, 40, 0.0),
     "direct": (1 << 62, 1 << 62, 1 << 20, float("inf")),
+    "dot": (0, -1, 40, float("inf")),  # kernels longer than the output: dots along them
 }
 
 
@@ -42,6 +43,9 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "GEMM_MIN_TERMS", gemm_min)
     monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
+    dots = request.param == "dot"  # (the other paths never take dots along the kernel)
+    monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 if dots else 1 << 62)
+    monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)
     if request.param == "gemm split":
         _split_every_gemm_convolution(monkeypatch)
     _fresh_compiles()
@@ -99,7 +103,7 @@ def test_native_conv_matches_the_loop_reference(path, problem):
     x, w, p = problem
     got, plan = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x, w)
     expected = _expected(x, w, p)
-    if path != "direct" and expected.size:
+    if path not in ("direct", "dot") and expected.size:
         assert "calls gemm" in plan
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
@@ -129,6 +133,36 @@ def test_native_conv_float32_integer_and_layouts(path):
         got, _ = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x.astype(dtype),
                          w.astype(dtype))
         assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_native_conv_dots_along_long_kernels_match_the_loop_reference(dtype, monkeypatch):
+    """Kernel-gradient shapes (a kernel longer than the output along its last axis) as dot
+    products along the kernel (conv_plan.dots_along_kernel), at the default thresholds:
+    padding on both sides (the in-bounds part of each dot), strides, dilations (holes take
+    the per-element path), feature and batch groups, layouts."""
+    rng = np.random.default_rng(5)
+    cases = [  # (lhs shape, rhs shape, params)
+        ((3, 4, 300), (3, 4, 200), dict(padding=((4, 5),), dimension_numbers=((1, 0, 2),) * 3,
+                                        batch_group_count=4)),
+        ((2, 2, 5, 260), (3, 2, 2, 140), dict(window_strides=(1, 2), padding=((1, 0), (3, 0)),
+                                             rhs_dilation=(2, 1))),
+        ((2, 4, 100), (4, 2, 130), dict(padding=((2, 1),), lhs_dilation=(2,),
+                                        feature_group_count=2)),
+        ((6, 200, 2), (180, 2, 6), dict(dimension_numbers=((2, 0, 1), (1, 2, 0), (0, 2, 1)))),
+    ]
+    _fresh_compiles()
+    for lhs, rhs, extra in cases:
+        nsp = len(lhs) - 2
+        p = dict(window_strides=(1,) * nsp, padding=((0, 0),) * nsp, lhs_dilation=(1,) * nsp,
+                 rhs_dilation=(1,) * nsp, dimension_numbers=(tuple(range(nsp + 2)),) * 3,
+                 feature_group_count=1, batch_group_count=1)
+        p.update(extra)
+        x, w = (rng.integers(-3, 4, s).astype(dtype) for s in (lhs, rhs))
+        got, plan = _native(lambda x, w, p=p: lax.conv_general_dilated(x, w, **p), x, w)
+        assert "calls gemm" not in plan, plan
+        expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
         np.testing.assert_array_equal(got, expected.astype(dtype))
 
 

@@ -27,7 +27,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn
 from ..ir import primitives as P
 from . import blas
-from .conv_plan import ConvGeometry, scatters_columns
+from .conv_plan import ConvGeometry, dots_along_kernel, scatters_columns
 from .lower import (
     I1,
     I32,
@@ -201,7 +201,7 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
         k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
         return
     if group.library != "gemm":
-        _conv_direct(k, e, geo)
+        (_conv_dot if dots_along_kernel(geo) else _conv_direct)(k, e, geo)
     elif scatters_columns(geo):
         _conv_col2im(k, e, geo)
     else:
@@ -250,6 +250,41 @@ def _conv_direct(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
         k.loop_nest((geo.in_features, *geo.kernel), term)
 
     k.loop_nest((geo.examples, geo.groups, geo.group_outputs), output_row)
+
+
+def _conv_dot(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """out[n, o, q] = sum over c and the kernel's outer offsets of a dot product along the
+    kernel's last axis: w[o, c, offsets, r] x[n, c, sources, q stride + r dilation - low]
+    over the r whose source is inside (a vectorized reduction; conv_plan.dots_along_kernel)."""
+    x, w = e.inputs
+    out, (dtype, b), last = e.outputs[0], (geo.dtype, k.b), len(geo.counts) - 1
+
+    def output(nogq):
+        n, g, o, q = nogq[0], nogq[1], nogq[2], nogq[3:]
+        feature = b.add(b.mul(g, i64(geo.group_outputs)), o)
+        example, acc = _example(k, geo, g, n), k.alloca(REG[dtype])
+        b.store(_zero(dtype), acc)
+
+        def term(c_offsets):
+            c, offsets = c_offsets[0], c_offsets[1:]
+            inside, sources = _outer_sources(k, geo, q, offsets)
+            channel = _feature(k, geo, g, c)
+
+            def add(r, index):
+                product = binary(k, P.mul_p, dtype,
+                                 k.load(w, _axes(geo.rhs_spec, feature, c, [*offsets, r])),
+                                 k.load(x, _axes(geo.lhs_spec, example, channel,
+                                                 [*sources, index])))
+                total = reduction_combine(k, "sum", dtype, b.load(acc, typ=REG[dtype]), product)
+                b.store(total, acc)
+            offset = b.sub(b.mul(q[last], i64(geo.strides[last])), i64(geo.low[last]))
+            _run(k, geo.kernel[last], geo.rhs_dilation[last], offset, geo.spatial[last],
+                 geo.lhs_dilation[last], inside, add, None)
+
+        k.loop_nest((geo.in_features, *geo.kernel[:-1]), term)
+        k.store(out, _axes(geo.out_spec, n, feature, q), b.load(acc, typ=REG[dtype]))
+
+    k.loop_nest((geo.examples, geo.groups, geo.group_outputs, *geo.counts), output)
 
 
 def _canonical_kernel(geo: ConvGeometry) -> bool:

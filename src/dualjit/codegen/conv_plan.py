@@ -24,6 +24,10 @@ GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library cal
 # than its input is gemm + col2im: each input position's products scattered into the output
 # (no multiply-adds of padding or holes) instead of im2col over the padded, dilated input.
 COL2IM_MIN_RATIO = 1.25
+# Convolutions whose kernel's last axis is at least this long (and longer than the output's)
+# with at most DOT_MAX_GROUP_OUTPUTS outputs per group are dot products along the kernel.
+DOT_MIN_KERNEL_RUN = 128
+DOT_MAX_GROUP_OUTPUTS = 8
 
 
 @dataclass(frozen=True)
@@ -125,13 +129,26 @@ class ConvGeometry:
 
 def library(eqn: Eqn) -> str | None:
     """"gemm": im2col tiles multiplied by BLAS; None: direct loops (few terms per output, few
-    outputs per group as in depthwise convolutions, small problems, integers)."""
+    outputs per group as in depthwise convolutions, small problems, integers, and dot
+    products along long kernels: dots_along_kernel)."""
     geo = ConvGeometry.of(eqn)
-    if geo.dtype not in blas.gemms() or geo.empty or geo.rows == 0:
+    if geo.dtype not in blas.gemms() or geo.empty or geo.rows == 0 or dots_along_kernel(geo):
         return None
     if geo.rows <= DIRECT_MAX_TERMS and geo.group_outputs <= DIRECT_MAX_GROUP_OUTPUTS:
         return None
     return "gemm" if geo.macs >= GEMM_MIN_TERMS else None
+
+
+def dots_along_kernel(geo: ConvGeometry) -> bool:
+    """Whether each output is computed as dot products along the kernel's last axis (a
+    vectorized reduction over contiguous runs of the kernel and the input): a kernel longer
+    than the output along that axis, at least DOT_MIN_KERNEL_RUN long (shorter runs lose to
+    im2col + gemm, each dot ending in a horizontal sum: W7's 28-long ones took 3x longer),
+    with few outputs per group, as in kernel gradients (W9's depthwise ones: 9 outputs, each
+    a sum of 8 x 1024 products, 5x faster than im2col, which copies the input once per
+    output position, + gemm)."""
+    return (geo.kernel_inner and geo.kernel[-1] >= DOT_MIN_KERNEL_RUN
+            and geo.group_outputs <= DOT_MAX_GROUP_OUTPUTS)
 
 
 def scatters_columns(geo: ConvGeometry) -> bool:
