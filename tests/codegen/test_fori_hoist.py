@@ -244,3 +244,18 @@ def test_w1_with_data_as_arguments_matches_the_interpreter(dtype):
     want = eval_function(make_ir(fit_steps)(p, x), *p, x)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_a_new_constant_much_larger_than_the_loop_constants_is_not_made():
+    def f(c, u):
+        def body(i, c):
+            grid = jnp.sin(u[:, None] * u[None, :])  # invariant; read with the carry
+            return c * jnp.cos(u) + jnp.sum(grid * c[None, :], axis=1) * 1e-3
+        return dj.lax.fori_loop(0, 2, body, c)
+    small, large = np.linspace(0, 1, 64), np.linspace(0, 1, 600)  # 32 KiB vs 2.7 MiB grids
+    for u, grid_crosses in ((small, True), (large, False)):
+        fn = make_ir(f)(u, u)
+        body = loop_eqn(verify(LI.hoist_loop_invariants(fn)), P.scan_p).params["body"]
+        assert (P.sin_p not in prims(body)) is grid_crosses  # else fused inside, never stored
+        assert P.cos_p not in prims(body)  # the small invariant moves out in both cases
+        np.testing.assert_allclose(dj.jit(f)(u, u), eval_function(fn, u, u)[0], rtol=1e-12)

@@ -9,16 +9,21 @@ the loop and the loop's extra constants), made per equation by the rules below:
 
 - an equation is *invariant* when it is pure (no effects), applies no sub-Function, and
   reads only Literals, the loop's constants and other invariant values (not the body's own
-  captured constant arrays: those stay inside, as constant folding already handled what reads
-  only them);
+  captured constant arrays: moving what reads them would need the outer Function to capture
+  them too, and what reads only them constant folding has already computed);
 - it is *hoisted* when it is invariant and computes something (not one of MOVES, which only
   index or broadcast data: recomputing those inside the fused loop is free, while hoisting
   would materialize a possibly much larger array), or when a hoisted equation reads it;
-- the hoisted values the remaining body reads become new constants of the loop.
+- the hoisted values the remaining body reads become new constants of the loop, except one
+  larger than both MAX_GROWTH_BYTES and every loop constant: that would be a new stored array
+  (an outer product of two vectors, say, which inside the loop is fused and never stored), so
+  its equation stays inside and the decision is made again (hoisting_decision).
 
-Every primitive has value semantics, so computing a value once before the loop gives the
-same bits as computing it in every step (the same operation on the same operands); a loop
-that runs no step computes the hoisted values once and discards them. Nested loops are
+Every primitive has value semantics, so a value computed once before the loop is the value
+the body computed in every step (the same operation on the same operands: in the reference
+interpreter the same bits; natively, a hoisted product that LLVM would have fused with an
+addition inside the loop into one FMA is rounded on its own instead); a loop that runs no step
+computes the hoisted values once and discards them. Nested loops are
 handled innermost first, so an invariant of an inner loop that is also invariant in the
 outer one moves out of both.
 """
@@ -38,6 +43,12 @@ MOVES = frozenset({
 })
 # Never moved: the user asked for the value to be computed where it is.
 PINNED = frozenset({P.optimization_barrier_p})
+# A hoisted value may be larger than every loop constant only up to this size.
+MAX_GROWTH_BYTES = 1 << 20
+
+
+def nbytes(t) -> int:
+    return t.size * t.dtype.np.itemsize
 
 
 def hoist_loop_invariants(fn: Function) -> Function:
@@ -100,13 +111,15 @@ def _hoist_from_while(eqn: Eqn) -> list[Eqn] | None:
     return [*cond_outer, *body_outer, Eqn(eqn.primitive, inputs, eqn.outputs, params)]
 
 
-def invariant_equations(body: Function, num_consts: int) -> list[Eqn]:
+def invariant_equations(body: Function, num_consts: int, excluded=frozenset()) -> list[Eqn]:
     """The body's equations that read only Literals, its first `num_consts` inputs (the
-    loop's constants) and each other, in order; pure and without sub-Functions."""
+    loop's constants) and each other, in order; pure, without sub-Functions, and not in
+    `excluded` (ids of equations kept inside, see hoisting_decision)."""
     known = set(body.inputs[:num_consts])
     found = []
     for eqn in body.eqns:
         if (eqn.primitive.higher_order or eqn.primitive in PINNED or has_effects(eqn)
+                or id(eqn) in excluded
                 or not all(isinstance(a, Literal) or a in known for a in eqn.inputs)):
             continue
         found.append(eqn)
@@ -114,10 +127,10 @@ def invariant_equations(body: Function, num_consts: int) -> list[Eqn]:
     return found
 
 
-def hoisted_equations(body: Function, num_consts: int) -> list[Eqn]:
+def hoisted_equations(body: Function, num_consts: int, excluded=frozenset()) -> list[Eqn]:
     """The invariant equations worth moving: those that compute (not MOVES), and whatever
     invariant equation they read, in body order."""
-    invariant = invariant_equations(body, num_consts)
+    invariant = invariant_equations(body, num_consts, excluded)
     producer = {v: e for e in invariant for v in e.outputs}
     chosen: set[int] = set()
     pending = [e for e in invariant if e.primitive not in MOVES]
@@ -130,12 +143,31 @@ def hoisted_equations(body: Function, num_consts: int) -> list[Eqn]:
     return [e for e in invariant if id(e) in chosen]
 
 
+def hoisting_decision(body: Function, num_consts: int
+                      ) -> tuple[list[Eqn], set[int], list[Var]]:
+    """(the equations to hoist, the ids of those that leave the body, the hoisted values the
+    body still reads: its new constants). A new constant larger than both MAX_GROWTH_BYTES
+    and every loop constant (an outer product of two vectors, fused inside the loop) would be
+    a new stored array: its equation stays inside, and the decision is made again."""
+    limit = max([MAX_GROWTH_BYTES, *(nbytes(v.type) for v in body.inputs[:num_consts])])
+    excluded: set[int] = set()
+    while True:
+        hoisted = hoisted_equations(body, num_consts, excluded)
+        gone = {id(e) for e in hoisted} - _moves_read_inside(body, hoisted)
+        frontier = _read_by([e for e in body.eqns if id(e) not in gone], body.outputs,
+                            {v for e in hoisted if id(e) in gone for v in e.outputs})
+        too_large = {v for v in frontier if nbytes(v.type) > limit}
+        if not too_large:
+            return hoisted, gone, frontier
+        excluded.update(id(e) for e in hoisted if too_large.intersection(e.outputs))
+
+
 def hoist_from_body(body: Function, num_consts: int, const_operands
                     ) -> tuple[list[Eqn], Function, list[Var]] | None:
     """(equations to run before the loop, the body without them, the new constants the loop
     passes to the body) or None when nothing is worth hoisting. `const_operands` are the
     loop equation's operands for the body's first `num_consts` inputs."""
-    hoisted = hoisted_equations(body, num_consts)
+    hoisted, gone, frontier = hoisting_decision(body, num_consts)
     if not hoisted:
         return None
     outside: dict[Var, Var | Literal] = dict(zip(body.inputs[:num_consts], const_operands))
@@ -145,17 +177,12 @@ def hoist_from_body(body: Function, num_consts: int, const_operands
         outside.update(zip(eqn.outputs, outputs))
         outer.append(Eqn(eqn.primitive, [outside.get(a, a) if isinstance(a, Var) else a
                                           for a in eqn.inputs], outputs, eqn.params))
-    gone = {id(e) for e in hoisted} - _moves_read_inside(body, hoisted)
-    kept = [e for e in body.eqns if id(e) not in gone]
-    frontier = _read_by(kept, body.outputs, {v for e in hoisted if id(e) in gone
-                                             for v in e.outputs})
     fresh = {v: Var(v.type) for v in frontier}
     inputs = [*body.inputs[:num_consts], *(fresh[v] for v in frontier),
               *body.inputs[num_consts:]]
-    renamed = [_renamed(e, fresh) for e in kept]
+    kept = [_renamed(e, fresh) for e in body.eqns if id(e) not in gone]
     outputs = [fresh.get(a, a) if isinstance(a, Var) else a for a in body.outputs]
-    new_body = Function(inputs, body.consts, renamed, outputs)
-    return outer, new_body, [outside[v] for v in frontier]
+    return outer, Function(inputs, body.consts, kept, outputs), [outside[v] for v in frontier]
 
 
 def _moves_read_inside(body: Function, hoisted: list[Eqn]) -> set[int]:
