@@ -198,3 +198,114 @@ def test_attention_gradient_reads_no_product_through_two_transposes():
         down[index] -= eps
         numeric = (float(loss(up, x)) - float(loss(down, x))) / (2 * eps)
         assert got[index] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+
+
+def _spec(ls, rs, numbers):
+    """einsum string of a dot_general, written from its definition."""
+    (lc, rc), (lb, rb) = numbers
+    left = [chr(ord("a") + i) for i in range(len(ls))]
+    right = [chr(ord("n") + i) for i in range(len(rs))]
+    for dl, dr in zip(lc + lb, rc + rb):
+        right[dr] = left[dl]
+    out = ([left[d] for d in lb] + [left[d] for d in range(len(ls)) if d not in lc + lb]
+           + [right[d] for d in range(len(rs)) if d not in rc + rb])
+    return "".join(left) + "," + "".join(right) + "->" + "".join(out)
+
+
+def _matrix_in_place(shape, rows, cols):
+    """Independent check: rows x cols of a row-major array is a BLAS matrix (maybe
+    transposed) without a copy: ignoring size-1 axes, each group is a run of consecutive axes
+    in order, and one of them holds the innermost axis."""
+    kept = [a for a in range(len(shape)) if shape[a] != 1]
+
+    def run(axes):
+        at = [kept.index(a) for a in axes if shape[a] != 1]
+        return at == list(range(at[0], at[0] + len(at))) if at else True
+
+    def innermost(axes):
+        axes = [a for a in axes if shape[a] != 1]
+        return not axes or not kept or axes[-1] == kept[-1]
+
+    return run(rows) and run(cols) and (innermost(cols) or innermost(rows))
+
+
+@st.composite
+def transposed_products(draw):
+    """A dot_general (batch, contracting, free axes of each operand in random order) whose lhs
+    is a transpose of an array."""
+    sizes = st.integers(1, 4)
+    batch, contract = draw(st.lists(sizes, max_size=2)), draw(st.lists(sizes, min_size=1,
+                                                                        max_size=2))
+    lfree, rfree = draw(st.lists(sizes, max_size=2)), draw(st.lists(sizes, max_size=2))
+
+    def place(free):
+        roles = [("b", i) for i in range(len(batch))] + [("c", i) for i in range(len(contract))]
+        order = draw(st.permutations(roles + [("f", i) for i in range(len(free))]))
+        size = {"b": batch, "c": contract, "f": free}
+        where = {role: axis for axis, role in enumerate(order)}
+        return (tuple(size[r][i] for r, i in order), tuple(where["c", i] for i in
+                                                           range(len(contract))),
+                tuple(where["b", i] for i in range(len(batch))))
+
+    (ls, lc, lb), (rs, rc, rb) = place(lfree), place(rfree)
+    perm = tuple(draw(st.permutations(range(len(ls)))))
+    return ls, rs, ((lc, rc), (lb, rb)), perm
+
+
+@needs_blas
+@given(transposed_products())
+def test_a_transposed_operand_is_folded_into_the_product_when_gemm_reads_it(case):
+    """dot_general(transpose(x, perm), y): folded (the product reads x, no transpose left)
+    exactly when the free axes keep their order and gemm reads x in place with the folded
+    axes (and y in place: else neither is folded, the copies are made as before); the values
+    against np.einsum (float64) and the interpreter either way."""
+    ls, rs, numbers, perm = case
+    x_shape = [0] * len(ls)
+    for i, p in enumerate(perm):
+        x_shape[p] = ls[i]
+    rng = np.random.default_rng(len(ls) + 3 * len(rs))
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    y = rng.standard_normal(rs).astype(np.float32)
+    fn = dj.make_ir(lambda x, y: lax.dot_general(jnp.transpose(x, perm), y, numbers) + 1.0)(x, y)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        compiled = CompiledFunction(fn)
+    (lc, rc), (lb, rb) = numbers
+    free = [d for d in range(len(ls)) if d not in lc + lb]
+    keeps_order = [perm[d] for d in free] == sorted(perm[d] for d in free)
+    rfree = [d for d in range(len(rs)) if d not in rc + rb]
+    readable = (_matrix_in_place(x_shape, [perm[d] for d in free], [perm[d] for d in lc])
+                and _matrix_in_place(rs, list(rc), rfree))
+    eqns = [e for k in compiled.plan.kernels for e in k.segment.eqns]
+    (product,) = [e for e in eqns if e.primitive is P.dot_general_p]
+    folded = product.inputs[0] is fn.inputs[0]
+    if perm == tuple(range(len(perm))):  # no transpose to fold: x is copied only if unreadable
+        assert folded == _matrix_in_place(x_shape, free, list(lc)), str(compiled.plan)
+    else:
+        assert folded == (keeps_order and readable), str(compiled.plan)
+    (got,) = compiled(x, y)
+    expected = np.einsum(_spec(ls, rs, numbers), np.transpose(x, perm).astype(np.float64), y) + 1
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got, eval_function(fn, x, y)[0], rtol=1e-5, atol=1e-5)
+
+
+@needs_blas
+def test_attention_heads_are_read_by_gemm_without_transposed_copies():
+    """q k^T and the weights times v of a block whose heads are split from one projection:
+    every product reads the heads through its dimension numbers (no transpose before a
+    product), forward and backward; values against the interpreter."""
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 24, 16)), rng.standard_normal((16, 48)) * 0.3
+    grad = dj.jit(dj.grad(lambda w, x: jnp.sum(_attention_block(x, w) ** 2)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+        compiled = CompiledFunction(grad.lower(w, x).function)
+    eqns = [e for k in compiled.plan.kernels for e in k.segment.eqns]
+    made_by = {e.outputs[0]: e for e in eqns}
+    products = [e for e in eqns if e.primitive is P.dot_general_p]
+    assert len(products) == 6 + 2  # forward q k^T, weights v, projection; their gradients
+    for e in products:
+        assert all(made_by.get(a) is None or made_by[a].primitive is not P.transpose_p
+                   for a in e.inputs), str(compiled.plan)
+    np.testing.assert_allclose(compiled(w, x)[0], eval_function(compiled.function, w, x)[0],
+                               rtol=1e-10)

@@ -29,7 +29,7 @@ from ..ir.printer import format_literal, format_param, var_names
 from . import abi, blas, conv_plan, lapack
 from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
-from .transposes import compose_transposes
+from .transposes import compose_transposes, fold_into_products
 
 FAST_MATH_MIN_ELEMENTS = 1024  # smaller loops call the C library (the polynomials cost compile time)
 BLAS_MIN_FLOPS = 1 << 15  # smaller products are native loops (a library call costs more)
@@ -125,8 +125,10 @@ def readable_products(fn: Function) -> Function:
     the kernel stores the transposed copy, then calls gemm (instead of a host step); and a
     product read only by a transpose swapping its free axes computed transposed (operands
     swapped: gemm writes the transposed result, no copy of it); chains of transposes are one
-    first (transposes.py), so that a product is not swapped only to be transposed back."""
-    fn = products_into_transposes(compose_transposes(fn))
+    first (transposes.py), so that a product is not swapped only to be transposed back, and a
+    transpose read only by products gemm can read through it is folded into them."""
+    fn = fold_into_products(compose_transposes(fn), lambda e: _gemm(e) is not None)
+    fn = products_into_transposes(fn)
     eqns: list[Eqn] = []
     for eqn in fn.eqns:
         if (eqn.primitive is P.dot_general_p and contraction_size(eqn) >= BLAS_MIN_FLOPS

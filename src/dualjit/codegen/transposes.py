@@ -47,3 +47,45 @@ def compose_transposes(fn: Function) -> Function:
             eqn = Eqn(eqn.primitive, list(inputs), list(eqn.outputs), eqn.params)
         eqns.append(eqn)
     return dce(Function(fn.inputs, fn.consts, eqns, fn.outputs)) if changed else fn
+
+
+def folded_product(product: Eqn, side: int, transpose: Eqn) -> Eqn | None:
+    """`product` reading the operand of `transpose` (its input `side`, 0 or 1) instead, the
+    transpose folded into its dimension numbers; None when that would reorder the result
+    (the operand's free axes must keep their order)."""
+    perm = transpose.params["permutation"]
+    (lc, rc), (lb, rb) = product.params["dimension_numbers"]
+    contract, batch = (lc, lb) if side == 0 else (rc, rb)
+    free = [d for d in range(len(perm)) if d not in contract and d not in batch]
+    if [perm[d] for d in free] != sorted(perm[d] for d in free):
+        return None
+    contract, batch = tuple(perm[d] for d in contract), tuple(perm[d] for d in batch)
+    numbers = (((contract, rc), (batch, rb)) if side == 0 else ((lc, contract), (lb, batch)))
+    inputs = list(product.inputs)
+    inputs[side] = transpose.inputs[0]
+    return Eqn(P.dot_general_p, inputs, list(product.outputs), {"dimension_numbers": numbers})
+
+
+def fold_into_products(fn: Function, takes) -> Function:
+    """fn with each transpose read only by products folded into them (gemm reads its operand
+    through strides and flags: attention's heads and keys need no transposed copy), when
+    `takes(product)` says gemm still reads every folded product in place."""
+    readers: dict[Var, list[tuple[Eqn, int]]] = {}
+    for eqn in fn.eqns:
+        for side, a in enumerate(eqn.inputs):
+            if isinstance(a, Var):
+                readers.setdefault(a, []).append((eqn, side))
+    results = {a for a in fn.outputs if isinstance(a, Var)}
+    rewritten: dict[Eqn, Eqn] = {}
+    for t in fn.eqns:
+        if t.primitive is not P.transpose_p or t.outputs[0] in results:
+            continue
+        uses = readers.get(t.outputs[0], [])
+        folds = [folded_product(rewritten.get(e, e), side, t) if e.primitive is P.dot_general_p
+                 else None for e, side in uses]
+        if uses and all(f is not None and takes(f) for f in folds):
+            rewritten.update((e, f) for (e, _), f in zip(uses, folds))
+    if not rewritten:
+        return fn
+    eqns = [rewritten.get(e, e) for e in fn.eqns]
+    return dce(Function(fn.inputs, fn.consts, eqns, fn.outputs))
