@@ -43,6 +43,7 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "GEMM_MIN_TERMS", gemm_min)
     monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
+    monkeypatch.setattr(conv_plan, "PRODUCT_FORMS", False)  # (test_native_conv_products)
     dots = request.param == "dot"  # (the other paths never take dots along the kernel)
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 if dots else 1 << 62)
     monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)
@@ -164,6 +165,48 @@ def test_native_conv_dots_along_long_kernels_match_the_loop_reference(dtype, mon
         assert "calls gemm" not in plan, plan
         expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
         np.testing.assert_array_equal(got, expected.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_native_conv_products_in_place_match_the_loop_reference(dtype):
+    """1x1 convolutions (one gemm per example) and whole-input ones (one gemm per input
+    feature, accumulating), read in place (conv_plan.product_form), for layouts that make
+    each operand a matrix or a transposed one, one-element axes, and their gradients."""
+    rng = np.random.default_rng(6)
+    cases = [  # (lhs shape, rhs shape, dimension numbers, form)
+        ((3, 5, 7, 4), (6, 5, 1, 1), ((0, 1, 2, 3),) * 3, "pointwise"),
+        ((5, 3, 20), (5, 6, 1), ((1, 0, 2), (1, 0, 2), (0, 1, 2)), "pointwise"),  # W^T
+        ((3, 5, 20), (1, 5, 1), ((0, 1, 2), (0, 1, 2), (1, 0, 2)), "pointwise"),  # O = 1
+        ((4, 3, 9), (4, 6, 9), ((1, 0, 2),) * 3, "full"),  # kernel gradient: out O x N
+        ((4, 3, 9), (4, 6, 9), ((1, 0, 2), (1, 0, 2), (0, 1, 2)), "full"),  # out N x O
+        ((4, 1, 3, 3), (4, 2, 3, 3), ((1, 0, 2, 3),) * 3, "full"),  # N = 1
+    ]
+    _fresh_compiles()
+    for lhs, rhs, dn, form in cases:
+        nsp = len(lhs) - 2
+        p = dict(window_strides=(1,) * nsp, padding=((0, 0),) * nsp, lhs_dilation=(1,) * nsp,
+                 rhs_dilation=(1,) * nsp, dimension_numbers=dn, feature_group_count=1,
+                 batch_group_count=1)
+        eqn = make_ir(lambda x, w, p=p: lax.conv_general_dilated(x, w, **p))(
+            np.ones(lhs, dtype), np.ones(rhs, dtype)).eqns[-1]
+        assert conv_plan.product_form(conv_plan.ConvGeometry.of(eqn)) == form
+        x, w = (rng.standard_normal(s).astype(dtype) for s in (lhs, rhs))
+        got, plan = _native(lambda x, w, p=p: lax.conv_general_dilated(x, w, **p), x, w)
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
+        np.testing.assert_allclose(got, _expected(x, w, p), **tol)
+        ct = rng.standard_normal(got.shape).astype(dtype)
+        grads = dj.grad(lambda x, w, p=p: (lax.conv_general_dilated(x, w, **p) * ct).sum(),
+                        argnums=(0, 1))
+        for a, b in zip(dj.jit(grads)(x, w), reference.conv_vjp(x, w, ct, **_vjp_args(p))):
+            np.testing.assert_allclose(a, b, **tol)
+
+
+def _vjp_args(p):
+    return dict(strides=p["window_strides"], padding=p["padding"],
+                lhs_dilation=p["lhs_dilation"], rhs_dilation=p["rhs_dilation"],
+                dimension_numbers=p["dimension_numbers"],
+                feature_group_count=p["feature_group_count"],
+                batch_group_count=p["batch_group_count"])
 
 
 def test_native_conv_empty_input_gives_zeros(path):

@@ -27,7 +27,8 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn
 from ..ir import primitives as P
 from . import blas
-from .conv_plan import ConvGeometry, dots_along_kernel, scatters_columns
+from .abi import strides as c_strides
+from .conv_plan import ConvGeometry, dots_along_kernel, product_form, scatters_columns
 from .lower import (
     I1,
     I32,
@@ -202,6 +203,10 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
         return
     if group.library != "gemm":
         (_conv_dot if dots_along_kernel(geo) else _conv_direct)(k, e, geo)
+    elif product_form(geo) == "pointwise":
+        _conv_pointwise(k, e, geo)
+    elif product_form(geo) == "full":
+        _conv_whole_input(k, e, geo)
     elif scatters_columns(geo):
         _conv_col2im(k, e, geo)
     else:
@@ -415,22 +420,23 @@ def _gemm(k, dtype, geo: ConvGeometry, weights, columns, product, n: L.Value) ->
     stored n x rows when runs follow the kernel)."""
     width = geo.tile * geo.positions
     ldb = geo.rows if geo.kernel_inner else width
-    _gemm_call(k, dtype, (geo.group_outputs, n, geo.rows), weights, geo.rows,
+    _gemm_call(k, dtype, (geo.group_outputs, n, geo.rows), (weights, geo.rows, False),
                (columns, ldb, geo.kernel_inner), product, width)
 
 
-def _gemm_call(k, dtype, mnk, a, lda: int, b_operand, c, ldc: int) -> None:
-    """c (m x n) = a (m x k, row-major, leading dimension lda) . b, where b_operand is
-    (pointer, leading dimension, transposed: stored n x k); n is a run-time value."""
+def _gemm_call(k, dtype, mnk, a_operand, b_operand, c, ldc: int, beta=None) -> None:
+    """c (m x n) = a . b + beta c (beta 0 by default), where each operand is (pointer,
+    leading dimension, transposed: a stored k x m, b stored n x k); n is a run-time value."""
     fn, it, ft = gemm_function(k, dtype), L.IntType(blas.gemms()[dtype].int_bits), REG[dtype]
     m, n, depth = mnk
     n = k.b.trunc(n, it) if it.width < 64 else n
-    b, ldb, trans_b = b_operand
-    k.b.call(fn, [L.Constant(I32, blas.ROW_MAJOR), L.Constant(I32, blas.NO_TRANS),
+    (a, lda, trans_a), (b, ldb, trans_b) = a_operand, b_operand
+    k.b.call(fn, [L.Constant(I32, blas.ROW_MAJOR),
+                  L.Constant(I32, blas.TRANS if trans_a else blas.NO_TRANS),
                   L.Constant(I32, blas.TRANS if trans_b else blas.NO_TRANS),
                   L.Constant(it, m), n, L.Constant(it, depth), L.Constant(ft, 1.0), a,
-                  L.Constant(it, lda), b, L.Constant(it, ldb), L.Constant(ft, 0.0),
-                  c, L.Constant(it, ldc)])
+                  L.Constant(it, lda), b, L.Constant(it, ldb),
+                  L.Constant(ft, 0.0) if beta is None else beta, c, L.Constant(it, ldc)])
 
 
 def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
@@ -451,6 +457,73 @@ def _scatter_product(k, e, geo: ConvGeometry, g, first, count, product) -> None:
         k.loop_nest((geo.group_outputs, *geo.counts), copy)
 
     k.range_loop(i64(0), count, example)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolutions that are matrix products of their operands in place (conv_plan.product_form)
+# ---------------------------------------------------------------------------------------------
+
+def _strides_of(var, spec) -> list[int]:
+    """Element strides of a C-ordered operand along its canonical axes."""
+    physical = c_strides(var.type.shape)
+    return [physical[axis] for axis in spec]
+
+
+def _leading(stride: int, rows: int, length: int) -> int:
+    """A matrix's leading dimension: its row stride (BLAS wants at least the row length
+    even when there is one row, whose stride may be anything)."""
+    return stride if rows > 1 else max(stride, length, 1)
+
+
+def _matrix(pointer, stride_rows: int, stride_cols: int, rows: int, cols: int):
+    """(pointer, leading dimension, transposed) of a rows x cols matrix with these strides,
+    one of which is 1 (the innermost of two axes of a C-ordered operand whose other axes
+    have one element)."""
+    if stride_cols == 1 or cols == 1:
+        return pointer, _leading(stride_rows, rows, cols), False
+    return pointer, _leading(stride_cols, cols, rows), True
+
+
+def _conv_pointwise(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """A 1x1 convolution: out[n] (O x P) = W (O x I) . x[n] (I x P), one gemm per example
+    read and written in place (P: the spatial positions, contiguous in both)."""
+    (x, w), out, b = e.inputs, e.outputs[0], k.b
+    sx, sw, so = (_strides_of(v, spec) for v, spec in
+                  ((x, geo.lhs_spec), (w, geo.rhs_spec), (out, geo.out_spec)))
+    o, i, p = geo.group_outputs, geo.in_features, geo.positions
+    weights = _matrix(k.buffers[w], sw[0], sw[1], o, i)
+
+    def example(idx):
+        n = idx[0]
+        source = _at(k, k.buffers[x], geo.dtype, b.mul(n, i64(sx[0])))
+        target = _at(k, k.buffers[out], geo.dtype, b.mul(n, i64(so[0])))
+        _gemm_call(k, geo.dtype, (o, i64(p), i), weights,
+                   (source, _leading(sx[1], i, p), False), target, _leading(so[1], o, p))
+    k.loop_nest((geo.examples,), example)  # (the split's outer loop: conv_plan.split)
+
+
+def _conv_whole_input(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """A kernel as large as the input, one output position: out (O x N) = sum over input
+    features i of W_i (O x S) . X_i^T (S x N), one gemm per i accumulating in place (S: the
+    spatial positions, contiguous in both); out^T = X_i . W_i^T when out's O axis is inner."""
+    (x, w), out, b, dtype = e.inputs, e.outputs[0], k.b, geo.dtype
+    sx, sw, so = (_strides_of(v, spec) for v, spec in
+                  ((x, geo.lhs_spec), (w, geo.rhs_spec), (out, geo.out_spec)))
+    o, n, s = geo.group_outputs, geo.examples, geo.in_positions
+    by_rows = so[0] == 1 or n == 1  # out read as O x N (else N x O)
+
+    def feature(idx):
+        i = idx[0]
+        w_i = (_at(k, k.buffers[w], dtype, b.mul(i, i64(sw[1]))), _leading(sw[0], o, s))
+        x_i = (_at(k, k.buffers[x], dtype, b.mul(i, i64(sx[1]))), _leading(sx[0], n, s))
+        beta = b.select(b.icmp_signed("==", i, i64(0)), _zero(dtype), const(REG[dtype], 1.0))
+        if by_rows:
+            _gemm_call(k, dtype, (o, i64(n), s), (*w_i, False), (*x_i, True),
+                       k.buffers[out], _leading(so[1], o, n), beta)
+        else:
+            _gemm_call(k, dtype, (n, i64(o), s), (*x_i, False), (*w_i, True),
+                       k.buffers[out], _leading(so[0], n, o), beta)
+    k.loop_nest((geo.in_features,), feature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +584,7 @@ def _scatter_tiles(k: KernelBuilder, e: Eqn, geo: ConvGeometry, weights, inputs,
         k.range_loop(i64(0), count, gather)
         rows_g = _at(k, weights, dtype, b.mul(g, i64(rows * geo.in_features)))
         _gemm_call(k, dtype, (rows, b.mul(count, i64(geo.in_positions)), geo.in_features),
-                   rows_g, geo.in_features, (inputs, width, False), product, width)
+                   (rows_g, geo.in_features, False), (inputs, width, False), product, width)
         _col2im(k, e, geo, g, first, count, product)
 
     k.loop_nest((geo.groups, tiles), group_tile)

@@ -24,6 +24,8 @@ GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library cal
 # than its input is gemm + col2im: each input position's products scattered into the output
 # (no multiply-adds of padding or holes) instead of im2col over the padded, dilated input.
 COL2IM_MIN_RATIO = 1.25
+# Tests turn this off to run 1x1 and whole-input convolutions through im2col + gemm.
+PRODUCT_FORMS = True
 # Convolutions whose kernel's last axis is at least this long (and longer than the output's)
 # with at most DOT_MAX_GROUP_OUTPUTS outputs per group are dot products along the kernel.
 DOT_MIN_KERNEL_RUN = 128
@@ -151,6 +153,28 @@ def dots_along_kernel(geo: ConvGeometry) -> bool:
             and geo.group_outputs <= DOT_MAX_GROUP_OUTPUTS)
 
 
+def product_form(geo: ConvGeometry) -> str | None:
+    """How a convolution is a matrix product read from its operands in place (no im2col, no
+    copies): "pointwise" for a 1x1 kernel with window strides 1 (out[n] = W . x[n], one gemm
+    per example, as W9's pointwise convolutions and their input gradients), "full" for a
+    kernel as large as the input with one output position (out = sum over input features i
+    of W_i . X_i^T, one gemm per i: their kernel gradients); None otherwise. Both need one
+    group, no padding or dilation, and the spatial axes last and in order in the operands
+    read as matrices (kernels' buffers are C-ordered, so those axes are contiguous)."""
+    if (not PRODUCT_FORMS or geo.groups != 1 or any(geo.low) or any(geo.high)
+            or any(d != 1 for d in (*geo.lhs_dilation, *geo.rhs_dilation))):
+        return None
+    ndim = len(geo.lhs_spec)
+    trailing = tuple(range(2, ndim))
+    if tuple(geo.lhs_spec[2:]) != trailing:
+        return None
+    if all(n == 1 for n in geo.kernel) and all(s == 1 for s in geo.strides):
+        return "pointwise" if tuple(geo.out_spec[2:]) == trailing else None
+    if geo.positions == 1 and geo.kernel == geo.spatial:
+        return "full" if tuple(geo.rhs_spec[2:]) == trailing else None
+    return None
+
+
 def scatters_columns(geo: ConvGeometry) -> bool:
     """Whether a convolution computed with gemm is gemm + col2im (the transposed form: one
     product per input position, scattered) rather than im2col + gemm: window strides 1, no
@@ -196,6 +220,11 @@ def split(eqn: Eqn) -> nest_plan.NestSplit | None:
     geo = ConvGeometry.of(eqn)
     if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0 or scatters_columns(geo):
         return None
+    form = product_form(geo)
+    if form is not None:  # (a whole-input one accumulates over input features: not split)
+        return None if form == "full" else nest_plan.split_of(
+            (geo.examples,), geo.macs, geo.macs // geo.examples, split_min_macs(),
+            busy_work=nest_plan.GEMM_BUSY_MACS)
     tiles = -(-geo.examples // geo.tile)
     return nest_plan.split_of((geo.groups, tiles), geo.macs, geo.macs // (geo.groups * tiles),
                               split_min_macs(), busy_work=nest_plan.GEMM_BUSY_MACS)
