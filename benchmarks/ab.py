@@ -75,12 +75,18 @@ class Worker:
         self.process.wait()
 
 
-def environments(old_python: str, noise: bool = False) -> dict[str, Worker]:
-    """The two workers; noise=True: both run OLD_PYTHON's dualjit (the harness's noise floor)."""
+def environments(old_python: str, noise: bool = False, cpu: int | None = None
+                 ) -> dict[str, Worker]:
+    """The two workers; noise=True: both run OLD_PYTHON's dualjit (the harness's noise floor);
+    cpu: both pinned to that CPU (see --cpu)."""
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     new_env = dict(clean, PYTHONPATH=str(ROOT / "src"))
     new = Worker(old_python, clean) if noise else Worker(sys.executable, new_env)
-    return {"new": new, "old": Worker(old_python, clean)}
+    workers = {"new": new, "old": Worker(old_python, clean)}
+    if cpu is not None:
+        for worker in workers.values():
+            os.sched_setaffinity(worker.process.pid, {cpu})
+    return workers
 
 
 def measure(workers: dict[str, Worker], name: str, passes: int, clock: str = "time"
@@ -115,6 +121,11 @@ def main() -> int:
     parser.add_argument("--noise", action="store_true",
                         help="both workers run OLD_PYTHON's dualjit: ratios away from 1.00 are "
                         "the run-to-run noise of this machine and harness")
+    parser.add_argument("--cpu", type=int, default=None,
+                        help="pin both workers to this CPU: on a VM whose virtual CPUs are not "
+                        "equally fast at a given moment, two unpinned workers each stay on "
+                        "their own CPU and a run's ratio measures the CPUs, not the code "
+                        "(for one-thread workloads: the pinned workers share one CPU)")
     parser.add_argument("--runs", type=int, default=1,
                         help="repeat the comparison this many times, each with fresh worker "
                         "processes, and summarize the per-run ratios")
@@ -125,9 +136,11 @@ def main() -> int:
     if args.runs > 1:
         names = [n for n in WORKLOADS if not args.only or re.search(args.only, n)]
         return repeated(args, names)
-    workers = environments(args.old_python, args.noise)
+    workers = environments(args.old_python, args.noise, args.cpu)
     print(f"new: {workers['new'].dualjit}\nold: {workers['old'].dualjit}\n"
-          f"{args.passes} passes, {args.clock} clock; load average at the start {os.getloadavg()[0]:.1f}\n")
+          f"{args.passes} passes, {args.clock} clock"
+          f"{'' if args.cpu is None else f', both on CPU {args.cpu}'}; "
+          f"load average at the start {os.getloadavg()[0]:.1f}\n")
     print("| workload | old median | new median | new / old | per-pass ratios, middle half "
           "| load |\n|---|---:|---:|---:|---:|---:|")
     try:
@@ -145,7 +158,7 @@ def repeated(args, names: list[str]) -> int:
     ratios: dict[str, list[float]] = {name: [] for name in names}
     loads = []
     for run in range(args.runs):
-        workers = environments(args.old_python, args.noise)
+        workers = environments(args.old_python, args.noise, args.cpu)
         try:
             for name in names:
                 samples = measure(workers, name, args.passes, args.clock)
@@ -157,7 +170,8 @@ def repeated(args, names: list[str]) -> int:
                 worker.close()
         loads.append(os.getloadavg()[0])
     print(f"\n{args.runs} runs of {args.passes} passes, {args.clock} clock"
-          f"{' (noise: old vs old)' if args.noise else ''}; load average "
+          f"{' (noise: old vs old)' if args.noise else ''}"
+          f"{'' if args.cpu is None else f', both on CPU {args.cpu}'}; load average "
           f"{min(loads):.1f}-{max(loads):.1f}\n")
     print("| workload | median of run ratios | runs > 1.10 | lowest-highest |\n|---|---:|---:|---:|")
     for name, values in ratios.items():
