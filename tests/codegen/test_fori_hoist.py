@@ -259,3 +259,29 @@ def test_a_new_constant_much_larger_than_the_loop_constants_is_not_made():
         assert (P.sin_p not in prims(body)) is grid_crosses  # else fused inside, never stored
         assert P.cos_p not in prims(body)  # the small invariant moves out in both cases
         np.testing.assert_allclose(dj.jit(f)(u, u), eval_function(fn, u, u)[0], rtol=1e-12)
+
+
+def test_an_effect_on_loop_constants_still_runs_every_step():
+    seen = []
+
+    def f(c, x):
+        def body(i, c):
+            dj.debug.callback(lambda v: seen.append(float(v)), jnp.sum(jnp.exp(x)))
+            return c + jnp.sin(x)
+        return dj.lax.fori_loop(0, 4, body, c)
+    fn = make_ir(f)(X, X)
+    body = loop_eqn(verify(LI.hoist_loop_invariants(fn)), P.scan_p).params["body"]
+    assert P.sin_p not in prims(body)  # pure invariant work moves; the callback stays
+    assert P.debug_callback_p in prims(body)
+    dj.jit(f)(X, X)
+    assert seen == [pytest.approx(float(np.sum(np.exp(X))))] * 4
+
+
+def test_an_optimization_barrier_stays_where_it_is():
+    def f(c, x):
+        return dj.lax.fori_loop(
+            0, 3, lambda i, c: c + dj.lax.optimization_barrier(jnp.exp(x)) * 0.5, c)
+    fn = make_ir(f)(X, X)
+    body = loop_eqn(verify(LI.hoist_loop_invariants(fn)), P.scan_p).params["body"]
+    assert P.optimization_barrier_p in prims(body) and P.exp_p not in prims(body)
+    np.testing.assert_allclose(dj.jit(f)(X, X), eval_function(fn, X, X)[0], rtol=1e-12)
