@@ -309,3 +309,35 @@ def test_attention_heads_are_read_by_gemm_without_transposed_copies():
                    for a in e.inputs), str(compiled.plan)
     np.testing.assert_allclose(compiled(w, x)[0], eval_function(compiled.function, w, x)[0],
                                rtol=1e-10)
+
+
+@needs_blas
+def test_blas_threaded_products_are_one_call_each_and_agree_with_the_split(monkeypatch):
+    """DUALJIT_BLAS_PRODUCTS=1 (schedule.BLAS_THREADED_PRODUCTS): a product that is not
+    batched is not split over our threads (one gemm call, OpenBLAS's threads), a batched one
+    still is; the values agree with the default plan's up to rounding, and with the
+    interpreter."""
+    from dualjit.codegen import nest_plan
+
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 1000)
+    monkeypatch.setattr(nest_plan, "GEMM_ROWS_CHUNK_MACS", 4000)
+    monkeypatch.setattr(nest_plan, "GEMM_CHUNK_MACS", 4000)
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_ROWS", 8)
+    monkeypatch.setattr(schedule, "BLAS_MIN_FLOPS", 1)
+    rng = np.random.default_rng(9)
+    x, w = rng.standard_normal((2, 48, 32)), rng.standard_normal((32, 96)) * 0.3
+    grad = dj.grad(lambda w, x: jnp.sum(_attention_block(x, w) ** 2))
+    fn = dj.make_ir(grad)(w, x)
+
+    def product_splits(compiled):
+        return sorted((bool(g.eqns[0].params["dimension_numbers"][1][0]), g.split is not None)
+                      for k in compiled.plan.kernels for g in k.segment.groups
+                      if g.library == "gemm")
+
+    default = CompiledFunction(fn)
+    assert set(product_splits(default)) == {(False, True), (True, True)}, str(default.plan)
+    monkeypatch.setattr(schedule, "BLAS_THREADED_PRODUCTS", True)
+    threaded = CompiledFunction(fn)
+    assert set(product_splits(threaded)) == {(False, False), (True, True)}, str(threaded.plan)
+    np.testing.assert_allclose(threaded(w, x)[0], default(w, x)[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(threaded(w, x)[0], eval_function(fn, w, x)[0], rtol=1e-10)

@@ -48,6 +48,11 @@ MAX_FUSION_DEPTH = 64
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
 MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
+# DUALJIT_BLAS_PRODUCTS=1 (read at import): a product that is not batched is one gemm call
+# on OpenBLAS's threads (as many as threads.blas_threads_for allows: every free core) instead
+# of chunks of rows on our threads. Faster on an idle machine, slower on a busy one (no
+# helper), and its last bits then depend on the load (README, "W8: the transformer block").
+BLAS_THREADED_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "0") == "1"
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
 # that use them check the bound and rerun with the C library when it is exceeded.
@@ -997,6 +1002,8 @@ def _nest_split(group: Group) -> NestSplit | None:
     if group.library == "gemm" and eqn.primitive is P.dot_general_p:
         layout = blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
                                   eqn.params["dimension_numbers"])
+        if not layout.batch and BLAS_THREADED_PRODUCTS:  # one call on OpenBLAS's threads
+            return None
         return product_split(tuple(loop[0] for loop in layout.batch), layout.m,
                              contraction_size(eqn), layout.n)
     if group.library == "gemm" and eqn.primitive is P.conv_general_dilated_p:
