@@ -27,6 +27,8 @@ PATHS = {
     "col2im": (0, -1, 40, 0.0),
     "direct": (1 << 62, 1 << 62, 1 << 20, float("inf")),
     "dot": (0, -1, 40, float("inf")),  # kernels longer than the output: dots along them
+    "direct split": (1 << 62, 1 << 62, 1 << 20, float("inf")),  # over outputs, two threads
+    "dot split": (0, -1, 40, float("inf")),
 }
 
 
@@ -44,10 +46,10 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
     monkeypatch.setattr(conv_plan, "PRODUCT_FORMS", False)  # (test_native_conv_products)
-    dots = request.param == "dot"  # (the other paths never take dots along the kernel)
+    dots = request.param.startswith("dot")  # (the other paths never take dots)
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 if dots else 1 << 62)
     monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)
-    if request.param == "gemm split":
+    if request.param.endswith(" split"):
         _split_every_gemm_convolution(monkeypatch)
     _fresh_compiles()
     yield request.param
@@ -55,10 +57,11 @@ def path(request, monkeypatch):
 
 
 def _split_every_gemm_convolution(monkeypatch):
-    """Every im2col + gemm convolution of two tiles or more split across two threads, which
-    take helpers even on a busy machine."""
+    """Every convolution that can be split (im2col + gemm of two tiles or more, 1x1, direct
+    loops, dots) split across two threads, which take helpers even on a busy machine."""
     monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 0)
     monkeypatch.setattr(nest_plan, "GEMM_BUSY_MACS", 0)
+    monkeypatch.setattr(conv_plan, "DIRECT_CHUNK_MACS", 1)  # direct loops: a few outputs each
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
     monkeypatch.setattr(threads, "_pinned", 2)  # two free cores (restored afterwards)
 
@@ -86,6 +89,32 @@ def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch, kernel
     _fresh_compiles()
 
 
+@pytest.mark.parametrize("lhs, rhs, padding, groups", [
+    ((3, 8, 40), (8, 1, 3), ((1, 1),), 8),  # depthwise: direct loops over outputs
+    ((2, 3, 200), (4, 3, 150), ((4, 5),), 1),  # a long kernel: dots over outputs
+    ((4, 6, 30), (6, 6, 1), ((0, 0),), 1),  # 1x1: one gemm per example
+])
+def test_direct_dot_and_pointwise_splits_are_the_same_on_any_thread_count(
+        monkeypatch, lhs, rhs, padding, groups):
+    _split_every_gemm_convolution(monkeypatch)
+    _fresh_compiles()
+    rng = np.random.default_rng(8)
+    x, w = (rng.standard_normal(s).astype(np.float32) for s in (lhs, rhs))
+    p = dict(window_strides=(1,), padding=padding, lhs_dilation=(1,), rhs_dilation=(1,),
+             dimension_numbers=((0, 1, 2),) * 3, feature_group_count=groups,
+             batch_group_count=1)
+    f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
+    plan = str(f.lower(x, w).plan())
+    assert "split over threads" in plan, plan
+    results = []
+    for count in ("1", "2"):
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
+        results.append(np.asarray(f(x, w)))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-5, atol=1e-5)
+    _fresh_compiles()
+
+
 def _native(f, *args):
     """f compiled, after checking that its plan has no host step."""
     jitted = dj.jit(f)
@@ -104,7 +133,7 @@ def test_native_conv_matches_the_loop_reference(path, problem):
     x, w, p = problem
     got, plan = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x, w)
     expected = _expected(x, w, p)
-    if path not in ("direct", "dot") and expected.size:
+    if path.split()[0] not in ("direct", "dot") and expected.size:
         assert "calls gemm" in plan
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 

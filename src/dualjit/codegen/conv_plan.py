@@ -24,6 +24,10 @@ GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library cal
 # than its input is gemm + col2im: each input position's products scattered into the output
 # (no multiply-adds of padding or holes) instead of im2col over the padded, dilated input.
 COL2IM_MIN_RATIO = 1.25
+# Convolutions of at least this many multiply-adds are split across threads (W7's first one,
+# 7.5 M: ~0.45 ms on one core). Direct loops take chunks of about DIRECT_CHUNK_MACS.
+SPLIT_MIN_MACS = 1 << 22
+DIRECT_CHUNK_MACS = 1 << 20
 # Tests turn this off to run 1x1 and whole-input convolutions through im2col + gemm.
 PRODUCT_FORMS = True
 # Convolutions whose kernel's last axis is at least this long (and longer than the output's)
@@ -92,7 +96,7 @@ class ConvGeometry:
         tile = max(1, min(self.examples, COLUMNS_LIMIT // per_example))
         if self.groups == 1 and tile == self.examples > 1 and self.macs >= split_min_macs():
             tile = -(-self.examples // 2)  # two tiles, which two threads can share (split)
-        return tile
+        return -(-self.examples // -(-self.examples // tile))  # as many tiles, even sizes
 
     @property
     def macs(self) -> int:  # multiply-adds
@@ -208,17 +212,25 @@ def window_on_host(eqn: Eqn, planner) -> str | None:
 
 
 def split_min_macs() -> int:
-    return nest_plan.GEMM_MIN_MACS  # (read at each call: tests lower it)
+    return min(nest_plan.GEMM_MIN_MACS, SPLIT_MIN_MACS)  # (read at each call: tests lower it)
 
 
 def split(eqn: Eqn) -> nest_plan.NestSplit | None:
-    """The split across threads of an im2col + gemm convolution: its (group, tile of
+    """The split across threads of a convolution: im2col + gemm over its (group, tile of
     examples) pairs, each with its own scratch columns and gemm call (results identical for
-    any thread count: the tiles are fixed by the shapes). A kernel stored in another layout is
-    packed by each chunk (on one thread, once: the chunks run as one). Not col2im, nor an
-    empty convolution."""
+    any thread count: the tiles are fixed by the shapes; a kernel stored in another layout
+    is packed by each chunk, on one thread once: the chunks run as one); a 1x1 one over its
+    examples; direct loops and dots over their outputs. Not col2im, a whole-input product
+    (it accumulates over input features), nor an empty convolution."""
     geo = ConvGeometry.of(eqn)
-    if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0 or scatters_columns(geo):
+    if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0:
+        return None
+    if library(eqn) is None:  # direct loops or dots: over outputs (conv._conv_direct, _conv_dot)
+        outer = (geo.examples, geo.groups, geo.group_outputs)
+        outer += geo.counts if dots_along_kernel(geo) else ()
+        return nest_plan.split_of(outer, geo.macs, DIRECT_CHUNK_MACS, split_min_macs(),
+                                  busy_work=nest_plan.GEMM_BUSY_MACS)
+    if scatters_columns(geo):
         return None
     form = product_form(geo)
     if form is not None:  # (a whole-input one accumulates over input features: not split)

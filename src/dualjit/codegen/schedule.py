@@ -1006,7 +1006,7 @@ def _nest_split(group: Group) -> NestSplit | None:
             return None
         return product_split(tuple(loop[0] for loop in layout.batch), layout.m,
                              contraction_size(eqn), layout.n)
-    if group.library == "gemm" and eqn.primitive is P.conv_general_dilated_p:
+    if eqn.primitive is P.conv_general_dilated_p:  # (gemm or direct loops)
         return conv_plan.split(eqn)
     if group.library is not None or group.math == FAST_CHECKED or group.bodies:
         return None
