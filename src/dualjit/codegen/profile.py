@@ -222,7 +222,8 @@ def describe_group(segment, group) -> tuple[str, str, int, float]:
         shape = f"{layout.m}x{layout.n}x{layout.k}"
         flops = 2 * calls * layout.m * layout.n * layout.k
         return "gemm", f"{calls} x {shape} ({eqn.outputs[0].type})", calls, flops / 1e6
-    flops = threads.blas_flops([eqn])
+    # (a convolution lowered to direct loops or dots calls no BLAS: conv_plan.library)
+    flops = threads.blas_flops([eqn]) if group.library is not None else 0
     return eqn.primitive.name, what, 1 if flops else 0, 2 * flops / 1e6
 
 
