@@ -24,9 +24,11 @@ GEMM_MIN_TERMS = 1 << 14  # smaller convolutions are direct loops (a library cal
 # than its input is gemm + col2im: each input position's products scattered into the output
 # (no multiply-adds of padding or holes) instead of im2col over the padded, dilated input.
 COL2IM_MIN_RATIO = 1.25
-# Convolutions of at least this many multiply-adds are split across threads (W7's first one,
-# 7.5 M: ~0.45 ms on one core). Direct loops take chunks of about DIRECT_CHUNK_MACS.
-SPLIT_MIN_MACS = 1 << 22
+# Convolutions of at least this many multiply-adds (or nest_plan.GEMM_MIN_MACS, if less) are
+# split across threads. 4 M made W7 and W9 slower (05:25, load ~1: W9 21-25 ms against
+# 17-19, W7 9-12 against 8-9): splitting their 4.7-7.5 M ones cost more than it gained.
+# Direct loops take chunks of about DIRECT_CHUNK_MACS.
+SPLIT_MIN_MACS = 1 << 23
 DIRECT_CHUNK_MACS = 1 << 20
 # Tests turn this off to run 1x1 and whole-input convolutions through im2col + gemm.
 PRODUCT_FORMS = True
