@@ -34,37 +34,33 @@ def cubic_data():
 
 # -- W1: cubic fit of sin ----------------------------------------------------------------------
 
+def _cubic_train(grad, fori_loop, sum_, x, y):
+    """W1's training loop for one library: STEPS steps of gradient descent on the cubic fit's
+    squared error, as a function of the parameters (x and y constants or traced arguments)."""
+    def loss(p):
+        a, b, c, d = p
+        return sum_((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
+
+    def step(_, p):
+        g = grad(loss)(p)
+        return tuple(pi - LR * gi for pi, gi in zip(p, g))
+    return lambda p: fori_loop(0, STEPS, step, p)
+
+
 def w1_loop_in_jit():
     import dualjit as dj
     import dualjit.numpy as jnp
 
     x, y, p0 = cubic_data()
-
-    def loss(p):
-        a, b, c, d = p
-        return jnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
-
-    def step(_, p):
-        g = dj.grad(loss)(p)
-        return tuple(pi - LR * gi for pi, gi in zip(p, g))
-
     impls = {}
-    train = dj.jit(lambda p: dj.lax.fori_loop(0, STEPS, step, p))
+    train = dj.jit(_cubic_train(dj.grad, dj.lax.fori_loop, jnp.sum, x, y))
     train(p0)
     impls["dualjit"] = lambda: train(p0)
     if _have("jax"):
         import jax
         import jax.numpy as jjnp
 
-        def jloss(p):
-            a, b, c, d = p
-            return jjnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
-
-        def jstep(_, p):
-            g = jax.grad(jloss)(p)
-            return tuple(pi - LR * gi for pi, gi in zip(p, g))
-
-        jtrain = jax.jit(lambda p: jax.lax.fori_loop(0, STEPS, jstep, p))
+        jtrain = jax.jit(_cubic_train(jax.grad, jax.lax.fori_loop, jjnp.sum, x, y))
         jtrain(p0)[0].block_until_ready()
         impls["jax"] = lambda: jtrain(p0)[0].block_until_ready()
     return impls
@@ -78,36 +74,15 @@ def w1_loop_data_as_arguments():
     import dualjit.numpy as jnp
 
     x, y, p0 = cubic_data()
-
-    def train(p, x, y):
-        def loss(p):
-            a, b, c, d = p
-            return jnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
-
-        def step(_, p):
-            g = dj.grad(loss)(p)
-            return tuple(pi - LR * gi for pi, gi in zip(p, g))
-        return dj.lax.fori_loop(0, STEPS, step, p)
-
     impls = {}
-    jitted = dj.jit(train)
+    jitted = dj.jit(lambda p, x, y: _cubic_train(dj.grad, dj.lax.fori_loop, jnp.sum, x, y)(p))
     jitted(p0, x, y)
     impls["dualjit"] = lambda: jitted(p0, x, y)
     if _have("jax"):
         import jax
         import jax.numpy as jjnp
 
-        def jtrain(p, x, y):
-            def jloss(p):
-                a, b, c, d = p
-                return jjnp.sum((a + b * x + c * x ** 2 + d * x ** 3 - y) ** 2)
-
-            def jstep(_, p):
-                g = jax.grad(jloss)(p)
-                return tuple(pi - LR * gi for pi, gi in zip(p, g))
-            return jax.lax.fori_loop(0, STEPS, jstep, p)
-
-        jj = jax.jit(jtrain)
+        jj = jax.jit(lambda p, x, y: _cubic_train(jax.grad, jax.lax.fori_loop, jjnp.sum, x, y)(p))
         jj(p0, x, y)[0].block_until_ready()
         impls["jax"] = lambda: jj(p0, x, y)[0].block_until_ready()
     return impls

@@ -77,9 +77,16 @@ def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch, kernel
     p = dict(window_strides=(1,), padding=((1, 1),), lhs_dilation=(1,), rhs_dilation=(1,),
              dimension_numbers=((0, 1, 2), kernel_layout, (0, 1, 2)), feature_group_count=1,
              batch_group_count=1)
+    _same_on_one_and_two_threads(monkeypatch, x, w, p,
+                                 "calls gemm; split over threads: 2 rows in 2 chunks of 1")
+
+
+def _same_on_one_and_two_threads(monkeypatch, x, w, p, plan_says):
+    """The convolution's plan says `plan_says`, and its results on one and on two threads are
+    bit-identical and equal to the reference loops."""
     f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
     plan = str(f.lower(x, w).plan())
-    assert "calls gemm; split over threads: 2 rows in 2 chunks of 1" in plan, plan
+    assert plan_says in plan, plan
     results = []
     for count in ("1", "2"):
         monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
@@ -103,16 +110,7 @@ def test_direct_dot_and_pointwise_splits_are_the_same_on_any_thread_count(
     p = dict(window_strides=(1,), padding=padding, lhs_dilation=(1,), rhs_dilation=(1,),
              dimension_numbers=((0, 1, 2),) * 3, feature_group_count=groups,
              batch_group_count=1)
-    f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
-    plan = str(f.lower(x, w).plan())
-    assert "split over threads" in plan, plan
-    results = []
-    for count in ("1", "2"):
-        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
-        results.append(np.asarray(f(x, w)))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-5, atol=1e-5)
-    _fresh_compiles()
+    _same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads")
 
 
 def _native(f, *args):
