@@ -124,10 +124,11 @@ def main() -> int:
             f"(above 1: dualjit is faster).\n\n{table(rows)}\n")
     if not args.only or args.only in "memory":
         text += f"\n{memory.table(memory.peak_memory())}\n"
-    (RESULTS / "latest.md").write_text(text)
-    if chart(rows, RESULTS / "latest.png"):
-        text += "\n![ratios](latest.png)\n"
+    if not args.only:  # a partial run is printed, never written over the full table
         (RESULTS / "latest.md").write_text(text)
+        if chart(rows, RESULTS / "latest.png"):
+            text += "\n![ratios](latest.png)\n"
+            (RESULTS / "latest.md").write_text(text)
     print(text)
     return 0
 
