@@ -36,7 +36,8 @@ def host_target_machine(opt: int):
     return target.create_target_machine(cpu=cpu, features=features, opt=opt, jit=True)
 
 
-FAST_MACHINE_CODE = b'"dualjit-fast-machine-code"'  # (machine_code.py marks functions)
+# Function attributes that machine_code.py sets on a light kernel's functions.
+FAST_MACHINE_CODE = b'"dualjit-fast-machine-code"'
 UNOPTIMIZED = b'"dualjit-unoptimized"'
 
 

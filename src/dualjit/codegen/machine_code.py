@@ -20,10 +20,12 @@ The kernel's Python entries (pycall.py) are not optimized at all (`mark_unoptimi
 
 from __future__ import annotations
 
+from . import compile_worker
 from .schedule import LOOP, MANY_LOOPS, REDUCE, TUNED, Segment
 
-FAST_MACHINE_CODE = '"dualjit-fast-machine-code"'  # the marks; compile_worker reads them
-UNOPTIMIZED = '"dualjit-unoptimized"'
+# The marks, spelled once, where compile_worker.optimize reads them.
+FAST_MACHINE_CODE = compile_worker.FAST_MACHINE_CODE.decode()
+UNOPTIMIZED = compile_worker.UNOPTIMIZED.decode()
 
 
 def light_kernel(segment: Segment) -> bool:
