@@ -115,8 +115,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="3 passes instead of 7")
     parser.add_argument("--only", help="run workloads whose name contains this text")
+    parser.add_argument("--settle", type=float, default=0.0, metavar="S",
+                        help="sleep S seconds after each timed call, so that a peer's spinning "
+                             "threads (PyTorch's OpenMP, OpenBLAS's) do not take the cores of "
+                             "the implementation timed next")
     args = parser.parse_args()
-    rows = run(3 if args.quick else 7, args.only)
+    rows = run(3 if args.quick else 7, args.only, args.settle)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     text = (f"# dualjit benchmarks\n\n{stamp} — {machine()}\n\nMedians over interleaved "
