@@ -315,12 +315,17 @@ def main() -> int:
     sleeps S seconds after each timed call, so that no implementation starts while the
     previous one's threads still spin or still count in dualjit's load reading.
     `python -m benchmarks.torch_api one-thread [passes]`: the T2 table of t2_one_thread_cpu,
-    printed."""
+    printed. `python -m benchmarks.torch_api matched [runs] [passes] [--settle S]`: T1/T2 at
+    default, one and two threads each, in fresh processes (benchmarks/torch_matched.py)."""
     import datetime
     import sys
 
     from .__main__ import RESULTS, machine, run, table
 
+    if sys.argv[1:2] == ["matched"]:
+        from .torch_matched import main as matched
+
+        return matched(sys.argv[2:])
     if sys.argv[1:2] == ["one-thread"]:
         passes = int(sys.argv[2]) if len(sys.argv) > 2 else 5
         load = os.getloadavg()
