@@ -35,12 +35,15 @@ import traceback
 from llvmlite import ir as L
 
 from . import lower, parallel, threads
-from .schedule import Group
+from .schedule import Group, one_blas_call_when_idle
 
 I32, I64, PTR = L.IntType(32), L.IntType(64), L.PointerType()
 NEST_TYPE = L.FunctionType(I32, [PTR, I64, I64])  # status nest(context, first row, end row)
 PARALLEL_FOR = "dualjit_parallel_for"
 PARALLEL_FOR_TYPE = L.FunctionType(I32, [PTR, PTR, I64, I64, I64])
+# bits of the parallel-for's last argument: a helper even on a busy machine (NestSplit.busy);
+# a product run as one gemm call on OpenBLAS's threads when two cores are free
+BUSY, ONE_BLAS_CALL = 1, 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,9 +98,10 @@ def emit_split(k, group: Group) -> None:
     array = k.alloca(PTR, max(1, len(used.order)))
     for i, address in enumerate(used.order):
         b.store(address, b.gep(array, [lower.i64(i)], source_etype=PTR))
+    flags = int(group.split.busy) | (ONE_BLAS_CALL if one_blas_call_when_idle(group) else 0)
     status = b.call(_parallel_for_declaration(module), [
         fn, array, lower.i64(group.split.rows), lower.i64(group.split.chunk_rows),
-        lower.i64(int(group.split.busy))])
+        lower.i64(flags)])
     failed = b.icmp_signed("!=", status, lower.const(I32, lower.KERNEL_OK))
     b.store(b.select(failed, status, b.load(k.status, typ=I32)), k.status)
 
@@ -241,12 +245,17 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
     here (KeyboardInterrupt arriving while the callback runs Python) must not make ctypes
     report success with chunks not run: the work is finished first, the interrupt delivered
     again afterwards."""
-    pending = None
+    pending, blas = None, 1
     try:
-        helpers = threads.nest_threads(-(-rows // chunk_rows), bool(busy)) - 1
+        helpers = threads.nest_threads(-(-rows // chunk_rows), bool(busy & BUSY)) - 1
+        if busy & ONE_BLAS_CALL and helpers:  # two free cores: OpenBLAS's threads (schedule)
+            blas = min(threads.configured(), threads.free_cores())
+            helpers = 0 if blas > 1 else helpers
         # One thread: the whole range as one chunk (one gemm call, which packs the other
         # operand once, not once per chunk); see the module docstring.
         whole = helpers == 0
+        if blas > 1:
+            threads.set_blas_threads(blas)
     except BaseException as error:  # noqa: BLE001 - handed on below; the caller runs the chunks
         pending, helpers, whole = error, 0, False
     try:
@@ -265,6 +274,8 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
             break
         except BaseException as error:  # noqa: BLE001 - handed on below
             pending = pending or error
+    if blas > 1:  # (the kernel's other products call gemm on one thread each)
+        threads.set_blas_threads(1)
     if pending is not None:
         _hand_on(pending)
     return job.status

@@ -48,11 +48,15 @@ MAX_FUSION_DEPTH = 64
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
 MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
-# DUALJIT_BLAS_PRODUCTS=1 (read at import): a product that is not batched is one gemm call
-# on OpenBLAS's threads (as many as threads.blas_threads_for allows: every free core) instead
-# of chunks of rows on our threads. Faster on an idle machine, slower on a busy one (no
-# helper), and its last bits then depend on the load (README, "W8: the transformer block").
-BLAS_THREADED_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "0") == "1"
+# A product that is not batched, split over rows or columns, runs as ONE gemm call on
+# OpenBLAS's threads when, at the call, at least two cores are free (nest_parallel.parallel_for:
+# OpenBLAS's own split reached ~170 GFLOP/s on two idle cores, our row chunks ~150); else in
+# the split's chunks on our threads (a helper on a busy core delays one chunk, where
+# OpenBLAS's spinning threads would wait for time slices). Its last bits then depend on the
+# free cores (README, "W8: the transformer block"). DUALJIT_BLAS_PRODUCTS (read at import):
+# "0" always the chunks, "1" always one call (not split at all: the plan of before).
+BLAS_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "idle")
+BLAS_THREADED_PRODUCTS = BLAS_PRODUCTS == "1"
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
 # that use them check the bound and rerun with the C library when it is exceeded.
@@ -1017,6 +1021,16 @@ def _nest_split(group: Group) -> NestSplit | None:
     if group.kind == REDUCE and x.type.ndim - 1 in eqn.params["axes"]:
         return split_of(group.values[0].type.shape, x.type.size)
     return None
+
+
+def one_blas_call_when_idle(group: Group) -> bool:
+    """Whether the split group is a product that runs as one gemm call on OpenBLAS's threads
+    when two cores are free (see BLAS_PRODUCTS): a product not batched."""
+    eqn = group.eqns[0]
+    if BLAS_PRODUCTS == "0" or group.library != "gemm" or eqn.primitive is not P.dot_general_p:
+        return False
+    return not blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
+                                eqn.params["dimension_numbers"]).batch
 
 
 def _dead_after(fn: Function, steps: list[KernelPlan | HostStepPlan]) -> list[list[Var]]:
