@@ -4,6 +4,8 @@ nest_parallel.parallel_for): which nests may, what each load reading runs, BLAS'
 count restored after the call, and values against the interpreter for hypothesis-drawn shapes
 in both float widths."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -18,7 +20,8 @@ from dualjit.ir import eval_function
 pytestmark = pytest.mark.skipif(not blas.gemms(), reason="no BLAS gemm found")
 
 SMALL = (("NEST_MIN_ELEMENTS", 64), ("CHUNK_ELEMENTS", 24), ("GEMM_MIN_MACS", 64),
-         ("GEMM_CHUNK_MACS", 64), ("GEMM_ROWS_CHUNK_MACS", 64), ("GEMM_MIN_ROWS", 2))
+         ("GEMM_CHUNK_MACS", 64), ("GEMM_ROWS_CHUNK_MACS", 64), ("GEMM_MIN_ROWS", 2),
+         ("GEMM_BUSY_MACS", 64))
 
 
 def _small_chunks(monkeypatch):
@@ -71,6 +74,11 @@ def test_only_products_that_are_not_batched_may_take_openblas_threads(monkeypatc
                and g.library == "gemm" and g.eqns[0].outputs[0].type.shape == (2, 40, 40)]
     assert batched and not any(schedule.one_blas_call_when_idle(g) for g in batched)
     assert not any(one for lib, _, _, one in flagged if lib != "gemm")  # loops: never
+    for k in compiled.plan.kernels:  # a product too small for a helper on a busy machine: not
+        for g in k.segment.groups:
+            if g.split and g.library == "gemm":
+                assert not schedule.one_blas_call_when_idle(replace(g, split=replace(
+                    g.split, busy=False)))
     monkeypatch.setattr(schedule, "BLAS_PRODUCTS", "0")  # DUALJIT_BLAS_PRODUCTS=0: never
     assert not any(schedule.one_blas_call_when_idle(g) for k in compiled.plan.kernels
                    for g in k.segment.groups if g.split)
