@@ -337,6 +337,9 @@ LOSSES = {
         lambda z, r: nn.CrossEntropyLoss(dj.tensor(weights), ignore_index=1, reduction=r,
                                          label_smoothing=0.2)(z, dj.tensor(labels)),
         lambda z, r: _ce_reference(z, 1, weights, 0.2, r)),
+    "cross_entropy_ignore": (  # (NumPy's fast path: no weight, no smoothing)
+        lambda z, r: nn.CrossEntropyLoss(ignore_index=1, reduction=r)(z, dj.tensor(labels)),
+        lambda z, r: _ce_reference(z, 1, None, 0.0, r)),
     "cross_entropy_probabilities": (
         lambda z, r: F.cross_entropy(z, dj.tensor(probs), reduction=r),
         lambda z, r: _reduce(-(probs * _log_softmax(z)).sum(1), r)),
@@ -367,6 +370,38 @@ def test_cross_entropy_on_sequences_uses_dim_1_for_classes():
     logp = _log_softmax(z, axis=1)
     expected = -np.mean(np.take_along_axis(logp, target[:, None, :], 1))
     np.testing.assert_allclose(loss.item(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [3, -1, -101])
+def test_class_index_out_of_range_raises_not_a_silent_zero(bad):
+    z = dj.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    target = dj.tensor([0, bad, 2, 1])
+    for loss in (lambda: F.cross_entropy(z, target), lambda: F.nll_loss(z, target),
+                 lambda: F.cross_entropy(z.detach(), target)):
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            loss()
+    # ignore_index may lie outside the classes (PyTorch's default is -100)
+    kept = F.cross_entropy(z, dj.tensor([0, -100, 2, 1]))
+    expected = -np.mean(_log_softmax(z.detach().numpy())[[0, 2, 3], [0, 2, 1]])
+    np.testing.assert_allclose(kept.item(), expected, rtol=1e-12)
+
+
+def test_cross_entropy_fast_path_matches_the_recorded_function():
+    """The eager value (NumPy's fast path) against the IR Function backward() differentiates,
+    both dtypes, with and without ignored rows."""
+    from dualjit.nn.functional import _class_loss, _np_class_loss
+
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((7, 5)).astype(dtype)
+        for t in (np.array([0, 4, 2, 1, 3, 3, 0]), np.array([0, -100, 2, -100, 3, 3, 0])):
+            for reduction in ("mean", "sum", "none"):
+                params = dict(reduction=reduction, ignore_index=-100, smoothing=0.0,
+                              logits=True)
+                fast = _np_class_loss(x, t, **params)
+                reference = np.asarray(_class_loss(x, t, **params))
+                assert fast.dtype == dtype
+                np.testing.assert_allclose(fast, reference, rtol=5e-6 if dtype == np.float32
+                                           else 1e-13)
 
 
 def test_loss_argument_errors():

@@ -3,6 +3,7 @@ dropout, embedding and losses, each one recorded operation with a stable derivat
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -425,7 +426,7 @@ def _class_axis_last(x):
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
-    labels = _labels(target, input)
+    labels = _labels(target, input, ignore_index)
     args = [input, labels] + ([as_tensor_arg(weight)] if weight is not None else [])
     params = (("reduction", _check_reduction(reduction)), ("ignore_index", int(ignore_index)),
               ("smoothing", 0.0), ("logits", False))
@@ -444,13 +445,14 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
             [as_tensor_arg(weight)] if weight is not None else [])
         params = (("reduction", reduction), ("smoothing", float(label_smoothing)))
         return apply_op("CrossEntropyBackward", _soft_cross_entropy, args, params)
-    args = [input, _labels(target, input)] + ([as_tensor_arg(weight)] if weight is not None else [])
+    args = [input, _labels(target, input, ignore_index)] + (
+        [as_tensor_arg(weight)] if weight is not None else [])
     params = (("reduction", reduction), ("ignore_index", int(ignore_index)),
               ("smoothing", float(label_smoothing)), ("logits", True))
     return apply_op("CrossEntropyBackward", _class_loss, args, params, fast=_np_class_loss)
 
 
-def _labels(target: Any, input: Tensor) -> Any:
+def _labels(target: Any, input: Tensor, ignore_index: int) -> Any:  # noqa: A002
     t = target._value if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long for the target but found {t.dtype}")
@@ -458,7 +460,21 @@ def _labels(target: Any, input: Tensor) -> Any:
     if tuple(t.shape) != tuple(expected):
         raise ValueError(f"Expected target of shape {tuple(expected)} for input of shape "
                          f"{tuple(input.shape)}, got {tuple(t.shape)}")
+    if isinstance(t, np.ndarray) and t.size:
+        _check_label_range(t, input.shape[1] if input.ndim >= 2 else input.shape[0],
+                           ignore_index)
     return t.astype(np.int64) if isinstance(t, np.ndarray) else t
+
+
+def _check_label_range(labels: np.ndarray, n_classes: int, ignore_index: int) -> None:
+    """PyTorch's error for a class index outside [0, n_classes) that is not ignore_index (a
+    one-hot of it would be all zeros: a silently wrong loss)."""
+    if labels.min() >= 0 and labels.max() < n_classes:
+        return
+    bad = labels[((labels < 0) | (labels >= n_classes)) & (labels != ignore_index)]
+    if bad.size:
+        raise IndexError(f"Target {int(bad.flat[0])} is out of bounds (the input has "
+                         f"{n_classes} classes; ignore_index is {ignore_index}).")
 
 
 def _class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
@@ -487,14 +503,26 @@ def _np_class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logit
     """NumPy's value of the common case (2-D logits, no weight, no smoothing)."""
     if weight or smoothing or x.ndim != 2 or not logits or x.dtype.kind != "f":
         return None
+    n, n_classes = x.shape
     shifted = x - x.max(axis=1, keepdims=True)
     logz = np.log(np.exp(shifted).sum(axis=1))
     keep = labels != ignore_index
-    picked = shifted[np.arange(len(labels)), np.where(keep, labels, 0)] - logz
-    losses = np.where(keep, -picked, x.dtype.type(0))
+    every = keep.all()  # (labels are in range: _labels checked them)
+    # each row's label as a flat index into the (fresh, C-ordered) shifted values
+    flat = _row_starts(n, n_classes) + (labels if every else np.where(keep, labels, 0))
+    losses = logz - shifted.ravel()[flat]
+    if not every:
+        losses = np.where(keep, losses, x.dtype.type(0))
     if reduction == "mean":
-        return np.asarray(losses.sum() / x.dtype.type(keep.sum()), x.dtype)
+        return np.asarray(losses.sum() / x.dtype.type(n if every else keep.sum()), x.dtype)
     return _np_reduce(losses, reduction)
+
+
+@functools.lru_cache(maxsize=16)
+def _row_starts(n: int, n_classes: int) -> np.ndarray:
+    starts = np.arange(0, n * n_classes, n_classes)
+    starts.flags.writeable = False
+    return starts
 
 
 def _soft_cross_entropy(x, probs, *weight, reduction, smoothing):
