@@ -97,6 +97,8 @@ def t2_compiled_impls(torch, settings) -> dict:
             torch, api._mlp_run(torch.compile(step), batches), n)
         impls[(_setting(n), "torch.compile(model)")] = _torch(
             torch, api._mlp_run(*api.mlp_setup(torch, torch.compile)), n)
+        if n is not None:
+            impls[(_setting(n), "5 products alone (NumPy)")] = _dualjit(api._products("numpy"), n)
     return impls
 
 

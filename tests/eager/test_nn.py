@@ -428,3 +428,36 @@ def test_clip_grad_norm_scales_all_gradients_together():
     np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, 1.0])
     vec = nn.utils.parameters_to_vector([a, b])
     assert vec.shape == (5,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_linear_runs_as_a_kernel_with_numpy_values(dtype, monkeypatch):
+    """A layer of >= LINEAR_KERNEL_MIN_MACS multiply-adds computes its eager value with a
+    compiled kernel (its product split over dualjit's threads): values and gradients against
+    NumPy's formulas, for contiguous and strided inputs, and the kernel really ran."""
+    calls = []
+    kernel = F._linear_kernel()
+    monkeypatch.setattr(F, "_linear_kernel", lambda: lambda *a: calls.append(1) or kernel(*a))
+    big = rng.standard_normal((130, 620)).astype(dtype)
+    w = rng.standard_normal((250, 310)).astype(dtype)
+    b = rng.standard_normal(250).astype(dtype)
+    assert 130 * w.size >= F.LINEAR_KERNEL_MIN_MACS
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for x in (big[:, :310], big[:, ::2], np.ascontiguousarray(big[:, :310])):
+        wt, bt = dj.tensor(w, requires_grad=True), dj.tensor(b, requires_grad=True)
+        out = F.linear(dj.tensor(x), wt, bt)
+        assert out.dtype == dj.tensor(w).dtype
+        expected = x.astype(np.float64) @ w.T.astype(np.float64) + b
+        np.testing.assert_allclose(out.numpy(), expected, rtol=tol, atol=tol * 30)
+        g = rng.standard_normal(out.shape).astype(dtype)
+        (out * dj.tensor(g)).sum().backward()
+        np.testing.assert_allclose(wt.grad.numpy(), g.T.astype(np.float64) @ x, rtol=tol,
+                                   atol=tol * 30)
+        np.testing.assert_allclose(bt.grad.numpy(), g.sum(0), rtol=tol, atol=tol * 30)
+    assert len(calls) == 3
+    with dj.no_grad():  # (and without recording)
+        np.testing.assert_allclose(F.linear(dj.tensor(big[:, :310]), dj.tensor(w)).numpy(),
+                                   big[:, :310] @ w.T, rtol=tol, atol=tol * 30)
+    small = F.linear(dj.tensor(big[:4, :310]), dj.tensor(w), dj.tensor(b))  # (NumPy's path)
+    np.testing.assert_allclose(small.numpy(), big[:4, :310] @ w.T + b, rtol=tol, atol=tol * 30)
+    assert len(calls) == 3
