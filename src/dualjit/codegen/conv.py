@@ -26,9 +26,16 @@ from llvmlite import ir as L
 
 from ..ir import DType, Eqn
 from ..ir import primitives as P
-from . import blas
+from . import blas, conv_depthwise
 from .abi import strides as c_strides
-from .conv_plan import ConvGeometry, dots_along_kernel, product_form, scatters_columns
+from .conv_plan import (
+    ConvGeometry,
+    dots_along_kernel,
+    product_form,
+    scatters_columns,
+    vector_dots,
+    vector_rows,
+)
 from .lower import (
     I1,
     I32,
@@ -202,7 +209,7 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
         k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
         return
     if group.library != "gemm":
-        (_conv_dot if dots_along_kernel(geo) else _conv_direct)(k, e, geo)
+        _conv_direct_or_dots(k, e, geo)
     elif product_form(geo) == "pointwise":
         _conv_pointwise(k, e, geo)
     elif product_form(geo) == "full":
@@ -214,6 +221,15 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
 
 
 root_rules[P.conv_general_dilated_p] = _conv
+
+
+def _conv_direct_or_dots(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
+    """Direct loops or dots along the kernel: in vector registers where conv_plan says so
+    (conv_depthwise.py), else the scalar loops below."""
+    if dots_along_kernel(geo):
+        (conv_depthwise.conv_dots if vector_dots(geo) else _conv_dot)(k, e, geo)
+    else:
+        (conv_depthwise.conv_rows if vector_rows(geo) else _conv_direct)(k, e, geo)
 
 
 def _conv_direct(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:

@@ -159,6 +159,48 @@ def dots_along_kernel(geo: ConvGeometry) -> bool:
             and geo.group_outputs <= DOT_MAX_GROUP_OUTPUTS)
 
 
+
+# Direct loops and dots in vector registers (codegen/conv_depthwise.py): the terms of an
+# output are unrolled, so their number is bounded; a dot keeps one register per output along
+# the last axis.
+VECTOR_MAX_TERMS = 64
+VECTOR_MAX_DOT_OUTPUTS = 12
+VECTOR_DTYPES = (DType.float32, DType.float64)
+
+
+def _innermost(spec: tuple[int, ...]) -> bool:
+    """Whether an operand's canonical last spatial axis is its innermost (contiguous) one."""
+    return spec[-1] == len(spec) - 1
+
+
+def _outer_axes_inside(geo: ConvGeometry) -> bool:
+    """Whether every window element along the spatial axes but the last lies inside the input
+    (no padding, no holes there): those axes then need no checks."""
+    return all(lo <= 0 and hi <= 0 and d == 1 for lo, hi, d in
+               zip(geo.low[:-1], geo.high[:-1], geo.lhs_dilation[:-1]))
+
+
+def vector_rows(geo: ConvGeometry) -> bool:
+    """Whether a direct convolution computes its output rows along the last axis in vector
+    registers, all its terms (at most VECTOR_MAX_TERMS) summed per block of positions before
+    one store (W9's depthwise convolutions and their input gradients): a float one whose
+    input and output are contiguous along that axis, window strides 1 and no holes there."""
+    return (geo.dtype in VECTOR_DTYPES and bool(geo.spatial) and geo.strides[-1] == 1
+            and geo.lhs_dilation[-1] == 1 and geo.rows <= VECTOR_MAX_TERMS
+            and _innermost(geo.lhs_spec) and _innermost(geo.out_spec)
+            and _outer_axes_inside(geo))
+
+
+def vector_dots(geo: ConvGeometry) -> bool:
+    """Whether dots along the kernel (dots_along_kernel) compute all the outputs of a row
+    along the last axis at once, one vector register each (W9's depthwise kernel gradients:
+    9 outputs, the input and kernel rows read once): floats, at most VECTOR_MAX_DOT_OUTPUTS
+    outputs, input and kernel contiguous along that axis, no holes or kernel dilation there."""
+    return (dots_along_kernel(geo) and geo.dtype in VECTOR_DTYPES
+            and geo.counts[-1] <= VECTOR_MAX_DOT_OUTPUTS and geo.lhs_dilation[-1] == 1
+            and geo.rhs_dilation[-1] == 1 and _innermost(geo.lhs_spec)
+            and _innermost(geo.rhs_spec) and _outer_axes_inside(geo))
+
 def product_form(geo: ConvGeometry) -> str | None:
     """How a convolution is a matrix product read from its operands in place (no im2col, no
     copies): "pointwise" for a 1x1 kernel with window strides 1 (out[n] = W . x[n], one gemm
@@ -229,7 +271,8 @@ def split(eqn: Eqn) -> nest_plan.NestSplit | None:
         return None
     if library(eqn) is None:  # direct loops or dots: over outputs (conv._conv_direct, _conv_dot)
         outer = (geo.examples, geo.groups, geo.group_outputs)
-        outer += geo.counts if dots_along_kernel(geo) else ()
+        if dots_along_kernel(geo):  # (vector dots: a row of the last axis at once)
+            outer += geo.counts[:-1] if vector_dots(geo) else geo.counts
         return nest_plan.split_of(outer, geo.macs, DIRECT_CHUNK_MACS, split_min_macs(),
                                   busy_work=nest_plan.GEMM_BUSY_MACS)
     if scatters_columns(geo):
