@@ -340,8 +340,12 @@ class _Program:
         if self.compiled is None:
             from .eager.backward import compile_function
 
-            self.compiled = compile_function(self.function)
-        outs = self.compiled(*values)
+            compiled = compile_function(self.function)
+            # a one-kernel program's checked caller (shapes, dtypes, strides of every
+            # argument; codegen/callers.py), without the general step loop and its copies
+            fast_call = getattr(compiled, "fast_call", None)
+            self.compiled = fast_call or (lambda values: compiled(*values))
+        outs = self.compiled(values)
         # an output is fresh unless the program passed an input (or one value twice) through
         taken = set(map(id, values))
         if not self.record:
