@@ -199,3 +199,19 @@ def test_no_deadlock_from_many_python_threads_on_busy_cores(reset_policy):
         busy.assert_callers_finish(check)
     finally:
         busy.stop(processes)
+
+
+def test_large_split_kernels_take_a_helper_on_a_busy_machine(monkeypatch, reset_policy):
+    from types import SimpleNamespace
+
+    large = SimpleNamespace(n=parallel.BUSY_MIN_ELEMENTS, n_chunks=16)
+    small = SimpleNamespace(n=parallel.BUSY_MIN_ELEMENTS - 1, n_chunks=16)
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "4")
+    threads.set_load_reading(4)
+    assert parallel.helpers(large) == parallel.helpers(small) == 3  # idle: the budget
+    assert parallel.helpers(SimpleNamespace(n=1 << 20, n_chunks=2)) == 1  # no more than chunks
+    threads.set_load_reading(1)  # every other core busy
+    assert parallel.helpers(small) == 0
+    assert parallel.helpers(large) == threads.LOADED_NEST_THREADS - 1
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
+    assert parallel.helpers(large) == 0  # the budget rules
