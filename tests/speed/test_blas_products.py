@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not blas.gemms(), reason="no BLAS gemm found")
 
 SMALL = (("NEST_MIN_ELEMENTS", 64), ("CHUNK_ELEMENTS", 24), ("GEMM_MIN_MACS", 64),
          ("GEMM_CHUNK_MACS", 64), ("GEMM_ROWS_CHUNK_MACS", 64), ("GEMM_MIN_ROWS", 2),
-         ("GEMM_BUSY_MACS", 64))
+         ("GEMM_BUSY_MACS", 64), ("ONE_BLAS_CALL_MACS", 64))
 
 
 def _small_chunks(monkeypatch):
@@ -74,11 +74,11 @@ def test_only_products_that_are_not_batched_may_take_openblas_threads(monkeypatc
                and g.library == "gemm" and g.eqns[0].outputs[0].type.shape == (2, 40, 40)]
     assert batched and not any(schedule.one_blas_call_when_idle(g) for g in batched)
     assert not any(one for lib, _, _, one in flagged if lib != "gemm")  # loops: never
-    for k in compiled.plan.kernels:  # a product too small for a helper on a busy machine: not
+    for k in compiled.plan.kernels:  # a product under ONE_BLAS_CALL_MACS: not
         for g in k.segment.groups:
             if g.split and g.library == "gemm":
                 assert not schedule.one_blas_call_when_idle(replace(g, split=replace(
-                    g.split, busy=False)))
+                    g.split, work=nest_plan.ONE_BLAS_CALL_MACS - 1)))
     monkeypatch.setattr(schedule, "BLAS_PRODUCTS", "0")  # DUALJIT_BLAS_PRODUCTS=0: never
     assert not any(schedule.one_blas_call_when_idle(g) for k in compiled.plan.kernels
                    for g in k.segment.groups if g.split)

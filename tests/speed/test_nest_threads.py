@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import dualjit as dj
 import dualjit.numpy as jnp
-from dualjit.codegen import blas, nest_parallel, nest_plan, schedule, threads
+from dualjit.codegen import blas, nest_parallel, nest_plan, nest_pool, schedule, threads
 from dualjit.codegen.runtime import CompiledFunction
 from dualjit.ir import eval_function
 
@@ -116,7 +116,8 @@ def test_a_split_nest_covers_its_rows_in_fixed_chunks():
     rows = nest_plan.product_split((), 1024, 1024 * 256 * 768)
     assert rows.chunk_rows >= nest_plan.GEMM_MIN_ROWS  # each gemm call packs its rhs again
     assert rows.busy and s.busy  # worth a helper even on a busy machine
-    assert not nest_plan.split_of((784, 256), 784 * 256).busy  # a short loop: not
+    assert nest_plan.split_of((784, 256), 784 * 256).busy  # W2's update: native helpers
+    assert not nest_plan.split_of((512, 128), 512 * 128).busy  # a short loop: not
 
 
 def test_results_are_identical_for_any_thread_count_and_match_the_interpreter(
@@ -254,8 +255,13 @@ class _NeverStarts:
         return None  # a helper that is never scheduled
 
 
-def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch):
+@pytest.mark.parametrize("native", [True, False] if nest_pool.usable() else [False])
+def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch, native):
     monkeypatch.setattr(nest_parallel.parallel, "pool", lambda workers: _NeverStarts())
+    monkeypatch.setattr(nest_pool, "_usable", native)
+    # (native: the job is posted where no worker looks, and workers are said to exist)
+    monkeypatch.setattr(nest_pool, "_shared", (ctypes.c_int64 * nest_pool.SHARED_FIELDS)())
+    monkeypatch.setattr(nest_pool, "ensure_workers", lambda count: count)
     monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 4)
     nest, seen = _recording_nest()
     address = ctypes.cast(nest, ctypes.c_void_p).value
@@ -263,7 +269,10 @@ def test_the_caller_runs_every_chunk_when_helpers_never_start(monkeypatch):
     assert sorted(seen) == [(s, min(s + 7, 100)) for s in range(0, 100, 7)]
 
 
-def test_every_chunk_runs_once_on_several_threads_and_a_failure_is_returned(monkeypatch):
+@pytest.mark.parametrize("native", [True, False] if nest_pool.usable() else [False])
+def test_every_chunk_runs_once_on_several_threads_and_a_failure_is_returned(
+        monkeypatch, native):
+    monkeypatch.setattr(nest_pool, "_usable", native)
     monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 4)
     nest, seen = _recording_nest(fail_at=42)
     address = ctypes.cast(nest, ctypes.c_void_p).value

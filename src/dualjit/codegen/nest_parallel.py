@@ -34,7 +34,7 @@ import traceback
 
 from llvmlite import ir as L
 
-from . import lower, parallel, threads
+from . import lower, nest_pool, parallel, threads
 from .schedule import Group, one_blas_call_when_idle
 
 I32, I64, PTR = L.IntType(32), L.IntType(64), L.PointerType()
@@ -256,8 +256,17 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
         whole = helpers == 0
         if blas > 1:
             threads.set_blas_threads(blas)
+        loaded = helpers > 0 and threads.free_cores() <= helpers
     except BaseException as error:  # noqa: BLE001 - handed on below; the caller runs the chunks
-        pending, helpers, whole = error, 0, False
+        pending, helpers, whole, loaded = error, 0, False, True
+    if nest_pool.usable():
+        status = _run_native(nest, context, rows, max(1, rows) if whole else chunk_rows,
+                             helpers, loaded)
+        if blas > 1:  # (the kernel's other products call gemm on one thread each)
+            threads.set_blas_threads(1)
+        if pending is not None:
+            _hand_on(pending)
+        return status
     try:
         job = Job(nest, context, rows, max(1, rows) if whole else chunk_rows)
     except BaseException as error:  # noqa: BLE001 - nothing ran: the kernel fails (and raises)
@@ -279,6 +288,26 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
     if pending is not None:
         _hand_on(pending)
     return job.status
+
+
+def _run_native(nest: int, context: int, rows: int, chunk_rows: int, helpers: int,
+                loaded: bool) -> int:
+    """The chunks run by native threads (nest_pool.py): one call that posts the job, runs
+    chunks and waits, with the GIL released; nothing in it raises once it started."""
+    try:
+        job = nest_pool.Job(nest, context, rows, chunk_rows)
+    except BaseException as error:  # noqa: BLE001 - nothing ran: the kernel fails (and raises)
+        _hand_on(error)
+        return lower.KERNEL_OUT_OF_MEMORY
+    pending = None
+    try:
+        status = job.run(helpers, loaded)
+    except BaseException as error:  # noqa: BLE001 - handed on below, once the chunks ran
+        pending, status = error, job.finish()
+    job.release()
+    if pending is not None:
+        _hand_on(pending)
+    return status
 
 
 def _hand_on(error: BaseException) -> None:

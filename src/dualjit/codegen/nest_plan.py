@@ -19,9 +19,11 @@ CHUNK_ELEMENTS = 1 << 14  # about this many elements per chunk (more chunks bala
 MIN_ROWS = 16  # leading axes are merged into the split loop until it has this many rows
 # On a busy machine (no idle core) a split nest still takes a helper (threads.nest_threads)
 # when it is a loop of at least BUSY_MIN_ELEMENTS (a product: GEMM_BUSY_MACS): a helper woken
-# on a busy core starts late, and in a short nest the caller then waits for the chunk it
-# took (W2's SGD update, 200k elements of one multiply-add: 1.79 against 1.44 ms a step).
-BUSY_MIN_ELEMENTS = 1 << 18
+# on a busy core may start late, and in a short nest the caller then waits for the chunk it
+# took. With Python pool threads that cost more than it gave to W2 (its SGD update, 200k
+# elements: 1.79 against 1.44 ms a step); with native workers (nest_pool.py) a helper starts
+# in tens of microseconds, and W2 beside two busy processes gains ~10% from one.
+BUSY_MIN_ELEMENTS = 1 << 17
 # Products: gemm called on one thread per chunk (BLAS's own threads spin while they wait,
 # and take cores from ours; see threads.py). A chunk of a batched product is some of its
 # matrices; of one product, a block of the rows of its output (each gemm call packing the
@@ -32,8 +34,12 @@ GEMM_MIN_MACS = 8_000_000  # smaller products are not split
 GEMM_CHUNK_MACS = 1 << 22  # multiply-adds per chunk of a batched product
 GEMM_ROWS_CHUNK_MACS = 1 << 23  # per chunk of one product's rows (at least GEMM_MIN_ROWS)
 GEMM_MIN_ROWS = 128
-GEMM_BUSY_MACS = 1 << 25  # a product takes a helper on a busy machine from this on (W2's
-# 25 M multiply-add weight gradient, 4 chunks: a step of 5.6 ms with a helper, 2.7 without)
+GEMM_BUSY_MACS = 1 << 24  # a product takes a helper on a busy machine from this on (W2's
+# 25 M multiply-add products; see BUSY_MIN_ELEMENTS)
+# A product not batched runs as one gemm call on OpenBLAS's threads when two cores are free
+# from this on (schedule.one_blas_call_when_idle; not W2's 25 M: OpenBLAS's threads spin for
+# ~0.1 s after it, on the core the next split nest's helper needs).
+ONE_BLAS_CALL_MACS = 1 << 25
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class NestSplit:
     outer: tuple[int, ...] = ()  # the sizes of those axes
     busy: bool = False  # worth a helper even when no core is idle (threads.nest_threads)
     columns: bool = False  # a product split over its output's columns, not its rows
+    work: int = 0  # elements, or multiply-adds, of the whole nest
 
     @property
     def chunks(self) -> int:
@@ -80,7 +87,8 @@ def split_of(outer_shape: tuple[int, ...], work: int, chunk_work: int | None = N
     if rows < 2 or chunk_rows >= rows:
         return None
     chunk_rows = -(-rows // -(-rows // chunk_rows))  # as many chunks, of even sizes
-    return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]), work >= busy_work)
+    return NestSplit(lead, rows, chunk_rows, tuple(outer_shape[:lead]), work >= busy_work,
+                     work=work)
 
 
 def product_split(batch: tuple[int, ...], m: int, macs: int, n: int = 0) -> NestSplit | None:

@@ -26,7 +26,7 @@ from functools import cached_property
 from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
-from . import abi, blas, conv_plan, lapack
+from . import abi, blas, conv_plan, lapack, nest_plan
 from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
 from .transposes import compose_transposes, fold_into_products
@@ -1025,13 +1025,13 @@ def _nest_split(group: Group) -> NestSplit | None:
 
 def one_blas_call_when_idle(group: Group) -> bool:
     """Whether the split group is a product that runs as one gemm call on OpenBLAS's threads
-    when two cores are free (see BLAS_PRODUCTS): a product not batched, large enough for a
-    helper on a busy machine (smaller ones, W2's 25 M multiply-adds, would leave OpenBLAS's
-    threads spinning for ~0.1 s on the core the next split nest's helper needs)."""
+    when two cores are free (see BLAS_PRODUCTS): a product not batched, of at least
+    nest_plan.ONE_BLAS_CALL_MACS (smaller ones, W2's 25 M multiply-adds, would leave
+    OpenBLAS's threads spinning for ~0.1 s on the core the next split nest's helper needs)."""
     eqn = group.eqns[0]
     if BLAS_PRODUCTS == "0" or group.library != "gemm" or eqn.primitive is not P.dot_general_p:
         return False
-    if group.split is None or not group.split.busy:
+    if group.split is None or group.split.work < nest_plan.ONE_BLAS_CALL_MACS:
         return False
     return not blas.gemm_layout(*(a.type.shape for a in eqn.inputs),
                                 eqn.params["dimension_numbers"]).batch

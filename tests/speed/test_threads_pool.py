@@ -1,0 +1,133 @@
+"""The native threads of split nests (codegen/nest_pool.py): every chunk of every job run
+exactly once when many Python threads post jobs at once, no more helpers than a job asked
+for, a finished record claims nothing, and workers that quit at exit and are remade after a
+fork."""
+
+import ctypes
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from dualjit.codegen import nest_parallel, nest_pool
+
+pytestmark = pytest.mark.skipif(not nest_pool.usable(), reason="no native nest threads here")
+
+NEST = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+def _recording_nest(delay=0.0):
+    """A nest (a ctypes callback) recording (first, end, thread id) of every chunk it runs."""
+    seen, lock = [], threading.Lock()
+
+    def nest(_context, start, end):
+        if delay:
+            time.sleep(delay)
+        with lock:
+            seen.append((start, end, threading.get_native_id()))
+        return 0
+    callback = NEST(nest)
+    return callback, ctypes.cast(callback, ctypes.c_void_p).value, seen
+
+
+def _ranges(rows, chunk):
+    return [(s, min(s + chunk, rows)) for s in range(0, rows, chunk)]
+
+
+def test_every_chunk_of_every_job_runs_once_when_many_threads_post_at_once(monkeypatch):
+    monkeypatch.setattr(nest_parallel.threads, "nest_threads", lambda chunks, busy_ok: 3)
+    errors = []
+
+    def caller(seed):
+        try:
+            for job in range(20):
+                rows, chunk = 40 + seed + job, 3 + job % 4
+                callback, address, seen = _recording_nest()
+                assert nest_parallel.parallel_for(address, 0, rows, chunk) == 0
+                assert sorted(r[:2] for r in seen) == _ranges(rows, chunk)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    callers = [threading.Thread(target=caller, args=(i,)) for i in range(8)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(120)
+    assert not errors, errors[0]
+    assert not any(t.is_alive() for t in callers)
+
+
+def test_no_more_helpers_than_the_job_asked_for():
+    nest_pool.ensure_workers(3)
+    callback, address, seen = _recording_nest(delay=0.002)
+    job = nest_pool.Job(address, 0, 60, 1)
+    try:
+        assert job.run(1, busy=False) == 0
+    finally:
+        job.release()
+    assert sorted(r[:2] for r in seen) == _ranges(60, 1)
+    assert len({r[2] for r in seen}) <= 2  # the caller and at most one helper
+
+
+def test_a_finished_record_claims_nothing():
+    callback, address, seen = _recording_nest()
+    job = nest_pool.Job(address, 0, 10, 3)
+    assert job.run(0, busy=False) == 0
+    assert len(seen) == 4
+    chunks = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
+        nest_pool.native().module.address("dualjit_pool_chunks"))
+    chunks(ctypes.addressof(job.record))  # a helper arriving after the job finished
+    assert len(seen) == 4
+    assert job.finish() == 0 and len(seen) == 4  # finish() does not run a finished job again
+    job.release()
+
+
+def test_a_failed_chunk_status_is_returned_by_the_native_pool():
+    def nest(_context, start, end):
+        return 7 if start <= 13 < end else 0
+
+    callback = NEST(nest)
+    job = nest_pool.Job(ctypes.cast(callback, ctypes.c_void_p).value, 0, 50, 4)
+    try:
+        assert job.run(2, busy=True) == 7
+    finally:
+        job.release()
+
+
+_CHILD = """
+import os, sys
+import numpy as np
+import dualjit as dj
+from dualjit.codegen import nest_plan, nest_pool, threads
+nest_plan.NEST_MIN_ELEMENTS, nest_plan.CHUNK_ELEMENTS = 256, 48
+threads.set_load_reading(2)
+os.environ["DUALJIT_NUM_THREADS"] = "2"
+f = dj.jit(lambda x: dj.numpy.tanh(x) * 2.0 + x)
+x = np.linspace(-3, 3, 4000).reshape(80, 50)
+want = np.tanh(x) * 2.0 + x
+assert "split over threads" in str(f.lower(x).plan())
+np.testing.assert_allclose(f(x), want, rtol=1e-12)
+assert len(nest_pool._workers) == 1
+pid = os.fork()
+if pid == 0:  # the child has no worker threads: they are made again
+    ok = np.allclose(f(x), want, rtol=1e-12) and len(nest_pool._workers) == 1
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+before = len(os.listdir("/proc/self/task"))
+nest_pool.stop_workers()
+assert len(os.listdir("/proc/self/task")) == before - 1 and not nest_pool._workers
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_workers_are_remade_after_fork_and_stop_at_exit():
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
+    done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
