@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import dualjit as dj
 import dualjit.numpy as jnp
-from dualjit.codegen import blas, nest_parallel, nest_plan, schedule, threads
+from dualjit.codegen import blas, nest_parallel, nest_plan, nest_pool, schedule, threads
 from dualjit.codegen.runtime import CompiledFunction
 from dualjit.ir import eval_function
 
@@ -113,6 +113,7 @@ def test_one_call_on_two_free_cores_runs_the_whole_range(monkeypatch):
     """parallel_for itself: with the flag and two free cores, one chunk of every row."""
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
     seen = []
+    monkeypatch.setattr(nest_pool, "_usable", False)  # (the Python pool's Job, recorded)
     monkeypatch.setattr(nest_parallel, "Job", lambda nest, context, rows, chunk: seen.append(
         (rows, chunk)) or _Done())
     threads.set_load_reading(2)

@@ -11,7 +11,9 @@ chunks of FlatSegment.chunk elements whatever the thread count) is emitted as
     partial results folded into the outputs as it ends;
   - `<k>_chunks(buffers..., first, last)` and `<k>_fold(outs..., rows...)`: the same work
     shared by threads (parallel.py): chunks in any order, each reduction's partial results
-    in a row per chunk, then folded in chunk order.
+    in a row per chunk, then folded in chunk order; `<k>_nest(context, first, last)` calls
+    `<k>_chunks` on the buffers whose addresses the context array holds (how native threads
+    run it: nest_pool.py).
 Both ways run the same chunk body and the same fold in the same order, so results are
 identical for any thread count (a float sum may differ from an unsplit loop's by rounding).
 """
@@ -37,7 +39,7 @@ def emit(module: L.Module, name: str, flat: FlatSegment, probes=None) -> L.Funct
     body.emit()
     chunk = _opaque(module, body.fn)
     fold_row = _opaque(module, _emit_fold_row(module, name + "_fold_row", flat, body))
-    _emit_chunks(module, name + "_chunks", chunk, flat)
+    _emit_nest(module, name + "_nest", _emit_chunks(module, name + "_chunks", chunk, flat))
     _emit_fold(module, name + "_fold", fold_row, flat)
     return _emit_whole(module, name, chunk, fold_row, flat)
 
@@ -132,6 +134,19 @@ def _emit_chunks(module: L.Module, name: str, body: _Opaque, flat: FlatSegment) 
             buffers[n_in + j] = _row(b, data[n_in + j], flat, j, c)
         return body.call(b, [*buffers, *_chunk_range(b, flat, c)])
     _loop(b, *fn.args[-2:], step)
+    return fn
+
+
+def _emit_nest(module: L.Module, name: str, chunks: L.Function) -> None:
+    """`status name(context, first, last)`: `chunks` on the array objects whose addresses
+    the context holds, in the form native threads run split nests (nest_pool.py)."""
+    fn = L.Function(module, L.FunctionType(I32, [PTR, I64, I64]), name)
+    fn.attributes.add("nounwind")
+    context, first, last = fn.args
+    b = L.IRBuilder(fn.append_basic_block("entry"))
+    objects = [b.load(b.gep(context, [L.Constant(I64, i)], source_etype=PTR), typ=PTR)
+               for i in range(len(chunks.args) - 2)]
+    b.ret(b.call(chunks, [*objects, first, last]))
 
 
 def _emit_fold(module: L.Module, name: str, fold_row: _Opaque, flat: FlatSegment) -> None:

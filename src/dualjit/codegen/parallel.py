@@ -12,12 +12,13 @@ differ from an unsplit kernel's (below PARALLEL_MIN_ELEMENTS) by rounding.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import schedule
+from . import nest_pool, schedule
 from . import threads as _threads
 from .schedule import FlatSegment
 
@@ -79,16 +80,19 @@ def run(chunk_call, fold_call, flat: FlatSegment, inputs: list, out_specs: list)
     outs = [np.empty(shape if monoid is None else (n_chunks, *shape), dtype)
             for (shape, dtype), monoid in zip(out_specs, flat.combine)]
     temps = [np.empty(n, np.uint8) for n in flat.segment.slot_bytes]
-    queue = _threads.ChunkQueue(n_chunks)
-
-    def run_chunk(i: int) -> None:
-        _check(chunk_call(*inputs, *outs, *temps, i, i + 1))
-
     count = helpers(flat)
-    for _ in range(count):
-        pool(count).submit(queue.work, run_chunk)
-    queue.work(run_chunk)
-    queue.wait()
+    if getattr(chunk_call, "nest", None) is not None and nest_pool.usable():
+        _check(_run_native(chunk_call.nest, [*inputs, *outs, *temps], n_chunks, count))
+    else:
+        queue = _threads.ChunkQueue(n_chunks)
+
+        def run_chunk(i: int) -> None:
+            _check(chunk_call(*inputs, *outs, *temps, i, i + 1))
+
+        for _ in range(count):
+            pool(count).submit(queue.work, run_chunk)
+        queue.work(run_chunk)
+        queue.wait()
     rows = [outs[j] for j, monoid in enumerate(flat.combine) if monoid is not None]
     totals = [np.empty(out_specs[j][0], out_specs[j][1])
               for j, monoid in enumerate(flat.combine) if monoid is not None]
@@ -96,6 +100,22 @@ def run(chunk_call, fold_call, flat: FlatSegment, inputs: list, out_specs: list)
         _check(fold_call(*totals, *rows))
     folded = iter(totals)
     return [out if monoid is None else next(folded) for out, monoid in zip(outs, flat.combine)]
+
+
+def _run_native(nest: int, arrays: list, n_chunks: int, helpers: int) -> int:
+    """The chunks run by the caller and `helpers` native threads (nest_pool.py), one chunk
+    per nest row, with the GIL released; `arrays` (the chunk loop's arguments) stay alive
+    here while they run. Returns the status."""
+    context = (ctypes.c_void_p * len(arrays))(*map(id, arrays))  # (CPython: the object)
+    job = nest_pool.Job(nest, ctypes.addressof(context), n_chunks, 1)
+    try:
+        status = job.run(helpers, _threads.free_cores() <= helpers)
+    except BaseException:
+        job.finish()  # (every chunk runs before the arrays may go)
+        raise
+    finally:
+        job.release()
+    return status
 
 
 def _check(status: int) -> None:

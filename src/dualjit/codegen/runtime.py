@@ -60,6 +60,7 @@ class _Kernel:
         self.chunk_call = self.fold_call = None
         if plan.flat is not None:  # the chunk loop and fold threads share (chunk_loop.py)
             self.chunk_call = _ctypes_call(compiled, plan.name + "_chunks", n, chunked=True)
+            self.chunk_call.nest = compiled.address(plan.name + "_nest")  # (native threads)
             self.fold_call = _ctypes_call(compiled, plan.name + "_fold",
                                           2 * len(chunk_loop.reduced(plan.flat)))
 
