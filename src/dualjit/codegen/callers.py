@@ -49,6 +49,14 @@ scans the sources for calls into native code and fails on a module not listed he
   ctypes callback) runs the native chunk loop `dualjit_run_chunks` on a job of 64-bit
   integers it allocated itself (the nest function, the kernel's context array, the row
   counts the plan fixed); the nest reads the kernel's own, already checked, buffers.
+- codegen/nest_pool.py: the native workers of split nests (on Linux, instead of
+  `dualjit_run_chunks` above): libc's `pthread_create` and `pthread_join` (a thread id, the
+  worker's compiled start routine, the pool's own int64 array), `syscall` (futex wake on
+  that array), and `dualjit_pool_run` on a job record of int64 it allocated itself (the
+  nest, the context array, the plan's row counts); thread-split kernels' chunks
+  (codegen/parallel.py) go through it with a context array of the addresses of the arrays
+  their ctypes path would be given (coerced by `CompiledFunction.__call__` or allocated
+  there), kept alive for the call.
 - codegen/blas.py: numpy's OpenBLAS gemm, registered with LLVM and called only from kernels,
   on buffers whose shapes and strides the plan fixed.
 - codegen/profile.py (`profile(..., nests=True)`): a probed build's kernels, called through
