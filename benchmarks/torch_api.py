@@ -169,23 +169,27 @@ def t2_compiled():
 def _products(lib_name):
     """An epoch of the T2 step's five matrix products alone, with the step's shapes and
     layouts (the floor of any implementation that calls a library gemm for them): forward
-    x @ W1.T and h @ W2.T, backward dlogits.T @ h, dlogits @ W2 and dh.T @ x. NumPy's use
-    dualjit's BLAS thread policy (as its kernels do); torch's its default threads."""
+    x @ W1.T and h @ W2.T, backward dlogits.T @ h, dlogits @ W2 and dh.T @ x, with x each of
+    the epoch's 60 batches in turn (as the step reads them: a new 400 KB batch per step, not
+    one batch kept in cache). NumPy's use dualjit's BLAS thread policy (as its kernels do);
+    torch's its default threads."""
     rng = np.random.default_rng(0)
-    x = rng.random((BATCH, 784), dtype=np.float32)
+    images = mnist_like()[0]
+    xs = [images[i * BATCH:(i + 1) * BATCH] for i in range(BATCHES)]
     w1 = rng.random((256, 784), dtype=np.float32)
     w2 = rng.random((10, 256), dtype=np.float32)
     h = rng.random((BATCH, 256), dtype=np.float32)
     dlogits = rng.random((BATCH, 10), dtype=np.float32)
     if lib_name == "torch":
         torch = _torch()
-        x, w1, w2, h, dlogits = map(torch.from_numpy, (x, w1, w2, h, dlogits))
+        w1, w2, h, dlogits = map(torch.from_numpy, (w1, w2, h, dlogits))
+        xs = [torch.from_numpy(x) for x in xs]
         matmul = torch.mm
     else:
         from dualjit.eager.array_ops import np_matmul as matmul
 
     def run():
-        for _ in range(BATCHES):
+        for x in xs:
             matmul(x, w1.T)
             matmul(h, w2.T)
             matmul(dlogits.T, h)
@@ -220,10 +224,11 @@ def t2_one_thread_cpu(passes: int = 5) -> list[tuple[str, float]]:
     import time
 
     import dualjit as dj
-    from dualjit.codegen import threads
+
+    from .torch_matched import set_dualjit_threads
 
     torch = _torch()
-    threads.set_load_reading(1)  # dualjit's kernels and eager products: one BLAS thread
+    set_dualjit_threads(1)  # dualjit's kernels, split nests and eager products: one thread
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -246,7 +251,7 @@ def t2_one_thread_cpu(passes: int = 5) -> list[tuple[str, float]]:
                 run()
                 samples[name].append(time.process_time() - start)
     finally:
-        threads.set_load_reading(None)
+        set_dualjit_threads(None)
         torch.set_num_threads(torch_threads)
     return [(name, sorted(v)[len(v) // 2]) for name, v in samples.items()]
 
