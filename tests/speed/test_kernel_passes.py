@@ -163,3 +163,53 @@ def test_recomputed_values_match_the_interpreter(op, dtype, seed):
     want = eval_function(traced.function, x)[0]
     tol = 1e-5 if dtype == np.float32 else 1e-12  # (sums in another order: scale by the
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())  # largest)
+
+
+# -- z + bias (a short vector broadcast), and values of it: recomputed where read ------------
+
+def _bias_adds_stored(segment):
+    """Materialized temporaries that add a broadcast vector to one other value, or scale such
+    a sum by a literal (written independently of schedule._recomputed_depth)."""
+    def made_by(a, name):
+        e = segment.producer.get(a)
+        return e is not None and e.primitive.name == name
+
+    bias_adds = {v for v, e in segment.producer.items() if e.primitive.name == "add"
+                 and any(made_by(a, "broadcast_in_dim") for a in e.inputs)}
+    scaled = {v for v, e in segment.producer.items() if e.primitive.name == "mul"
+              and any(a in bias_adds for a in e.inputs)
+              and any(not a.type.shape and a not in segment.producer for a in e.inputs)}
+    return [v for v in segment.temps if v in bias_adds | scaled]
+
+
+@given(st.sampled_from([np.float32, np.float64]), st.integers(8, 40), st.integers(8, 70),
+       st.integers(0, 2**31))
+def test_gelu_of_a_biased_product_recomputes_the_bias_add_and_matches(dtype, rows, cols, seed):
+    """GELU(x @ w + b) @ v (as in a transformer's MLP): its forward and backward read
+    `x @ w + b` and `0.5 * (x @ w + b)` in two loops (a product between them): both are
+    recomputed from the stored product and the bias (no buffer), and the gradients match the
+    interpreter and central differences."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, 24)).astype(dtype)
+    w = (rng.standard_normal((24, cols)) * 0.3).astype(dtype)
+    b = rng.standard_normal(cols).astype(dtype)
+    v = (rng.standard_normal((cols, 3)) * 0.3).astype(dtype)
+
+    def loss(w, b):
+        return jnp.sum((_gelu(x @ w + b) @ v) ** 2)
+
+    grad = dj.jit(dj.grad(loss, argnums=(0, 1)))
+    traced = grad.lower(w, b)
+    for kernel in traced.plan().kernels:
+        assert _bias_adds_stored(kernel.segment) == [], str(traced.plan())
+    got = grad(w, b)
+    want = eval_function(traced.function, w, b)
+    tol = 2e-4 if dtype == np.float32 else 1e-10
+    for value, expected in zip(got, want):
+        np.testing.assert_allclose(value, expected, rtol=tol,
+                                   atol=tol * max(1.0, np.abs(expected).max()))
+    if dtype == np.float64:
+        e = np.zeros_like(b)
+        e[-1] = 1e-6
+        fd = (float(dj.jit(loss)(w, b + e)) - float(dj.jit(loss)(w, b - e))) / 2e-6
+        assert got[1][-1] == pytest.approx(fd, rel=1e-5, abs=1e-6)

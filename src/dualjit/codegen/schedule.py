@@ -366,15 +366,42 @@ def _reads_in_place(reader: Eqn, v: Var, stored: set[Var], found: set[Var]) -> b
 RECOMPUTED = frozenset({P.add_p, P.sub_p, P.mul_p, P.neg_p})
 
 
-def recomputed_at_each_use(eqn: Eqn, stored) -> bool:
+# a vector broadcast along a recomputed value (a bias) this long at most: it stays in cache
+RECOMPUTED_VECTOR = 4096
+MAX_RECOMPUTED_DEPTH = 2  # recomputed values read by a recomputed value, in a chain
+
+
+def recomputed_at_each_use(eqn: Eqn, stored, producer: dict | None = None) -> bool:
     """An elementwise add/sub/mul/neg of one stored value and scalar literals (GELU's `0.5 * z`
-    and `1 + tanh(...)`) is recomputed in each loop that reads it: storing it would cost a
-    memory pass to write and one to read back, recomputing it costs one instruction."""
+    and `1 + tanh(...)`), or a short vector the kernel reads (`z + bias`: its broadcast, seen
+    in `producer`), is recomputed in each loop that reads it: storing it would cost a memory
+    pass to write and one to read back, recomputing it costs a load and one instruction."""
     if eqn.primitive not in RECOMPUTED:
         return False
-    values = [a for a in eqn.inputs if isinstance(a, Var)]
+    values = [a for a in eqn.inputs if isinstance(a, Var)
+              and not _broadcast_vector(a, producer or {}, stored)]
     return (len(values) == 1 and values[0] in stored and values[0].type == eqn.outputs[0].type
             and all(isinstance(a, Var) or not a.type.shape for a in eqn.inputs))
+
+
+def _recomputed_depth(eqn: Eqn, stored, recomputed: dict, producer: dict) -> int | None:
+    """How many recomputed values recomputing eqn's output reads, through its one value
+    operand (MAX_RECOMPUTED_DEPTH at most: `0.5 * (z + bias)`), or None: store it."""
+    readable = stored.keys() | {v for v, d in recomputed.items() if d < MAX_RECOMPUTED_DEPTH}
+    if not recomputed_at_each_use(eqn, readable, producer):
+        return None
+    return 1 + max((recomputed.get(a, 0) for a in eqn.inputs if isinstance(a, Var)), default=0)
+
+
+def _broadcast_vector(v: Var, producer: dict, stored) -> bool:
+    """v broadcasts a vector of at most RECOMPUTED_VECTOR elements that is in memory (an input
+    of the kernel or a stored value)."""
+    eqn = producer.get(v)
+    if eqn is None or eqn.primitive is not P.broadcast_in_dim_p:
+        return False
+    x = eqn.inputs[0]
+    return (isinstance(x, Var) and x.type.ndim <= 1 and x.type.size <= RECOMPUTED_VECTOR
+            and (x not in producer or x in stored))
 
 
 class Segment:
@@ -409,14 +436,20 @@ class Segment:
                 if isinstance(a, Var):
                     uses[a] = uses.get(a, 0) + 1
         stored: dict[Var, None] = {}
+        recomputed: dict[Var, int] = {}  # -> how many recomputed values its recomputation reads
         for e in self.eqns:
             row = lowering(e.primitive)
             if row.reads_memory:
                 stored.update((a, None) for a in e.inputs if isinstance(a, Var) and a in self.producer)
             for v in e.outputs:
-                if not row.fused or v in outs or (uses.get(v, 0) > 1 and not row.cheap
-                                                  and not recomputed_at_each_use(e, stored)):
+                if not row.fused or v in outs:
                     stored[v] = None
+                elif uses.get(v, 0) > 1 and not row.cheap:
+                    depth = _recomputed_depth(e, stored, recomputed, self.producer)
+                    if depth is None:
+                        stored[v] = None
+                    else:
+                        recomputed[v] = depth
         order = {v: i for i, e in enumerate(self.eqns) for v in e.outputs}
         return sorted(stored, key=lambda v: order[v])
 
