@@ -20,7 +20,7 @@ from llvmlite import ir as L
 from ..ir import DType, Eqn, Literal, Primitive, TensorType, Var
 from ..ir import primitives as P
 from ..ir.util import cond_operands, scan_operands, scan_results, while_operands
-from . import blas, chunk_loop, machine_code, nest_parallel, probes, pycall, vecmath
+from . import blas, chunk_loop, machine_code, nest_parallel, pieces, probes, pycall, vecmath
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
@@ -397,7 +397,12 @@ class KernelBuilder:
 
 def _loops(k: KernelBuilder, _: Eqn, group: Group) -> None:
     """Same-shape values in one loop nest: a chain is computed in registers, stored once each
-    (the group's anchors are computed in turn too, and kept in registers)."""
+    (the group's anchors are computed in turn too, and kept in registers). A sum of padded
+    pieces along the last axis is one loop per piece (pieces.py)."""
+    found = pieces.sum_of_pieces(k, group)
+    if found is not None:
+        pieces.emit(k, group, found)
+        return
     stored = set(group.values)
 
     def body(idx):
