@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 import dualjit as dj
 from dualjit import lax
-from dualjit.codegen import conv_plan, nest_plan, runtime, threads
+from dualjit.codegen import conv_blocked_plan, conv_plan, nest_plan, runtime, threads
 from dualjit.ir import interpreter
 from dualjit.ir import primitives as P
 from dualjit.tracer.core import bind
@@ -46,6 +46,7 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "DIRECT_MAX_TERMS", direct_max)
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
     monkeypatch.setattr(conv_plan, "PRODUCT_FORMS", False)  # (test_native_conv_products)
+    monkeypatch.setattr(conv_blocked_plan, "FORCE", False)  # (tests/conv/test_blocked.py)
     dots = request.param.startswith("dot")  # (the other paths never take dots)
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 if dots else 1 << 62)
     monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)
@@ -367,10 +368,13 @@ def test_native_cnn_training_step_matches_the_interpreter(stride, groups):
 
 @pytest.mark.parametrize("entries", ["builtin", "ctypes"])
 @pytest.mark.parametrize("layout", ["canonical", "repacked kernel"])
-def test_failed_scratch_allocation_raises_memory_error(monkeypatch, entries, layout):
-    """malloc returning NULL for the im2col buffers makes the call raise MemoryError (never
-    a write through NULL); code compiled without the failure works again."""
+@pytest.mark.parametrize("blocked", [False, True])  # im2col + gemm, or conv_blocked.py
+def test_failed_scratch_allocation_raises_memory_error(monkeypatch, entries, layout, blocked):
+    """malloc returning NULL for the im2col (or blocked copies') buffers makes the call raise
+    MemoryError (never a write through NULL); code compiled without the failure works again."""
     from dualjit.codegen import conv, pycall
+
+    monkeypatch.setattr(conv_blocked_plan, "FORCE", blocked)
 
     if entries == "ctypes":
         monkeypatch.setattr(pycall, "register_symbols", lambda: False)
@@ -390,7 +394,7 @@ def test_failed_scratch_allocation_raises_memory_error(monkeypatch, entries, lay
     expected = 2.0 * reference.conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), specs) + 1.0
     monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", True)
     _fresh_compiles()
-    assert "calls gemm" in str(dj.jit(f).lower(x, w).plan())
+    assert ("calls gemm" in str(dj.jit(f).lower(x, w).plan())) != blocked
     with pytest.raises(MemoryError, match="could not allocate its scratch memory"):
         dj.jit(f)(x, w)
     monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", False)

@@ -30,6 +30,7 @@ from . import blas, conv_depthwise
 from .abi import strides as c_strides
 from .conv_plan import (
     ConvGeometry,
+    blocked,
     dots_along_kernel,
     product_form,
     scatters_columns,
@@ -74,7 +75,7 @@ def _libc(k: KernelBuilder, name: str, ret: L.Type, args: list[L.Type]) -> L.Fun
 FAIL_SCRATCH_ALLOCATIONS = False
 
 
-def _with_scratch(k: KernelBuilder, sizes: list[tuple[DType, int]], body: Callable) -> None:
+def with_scratch(k: KernelBuilder, sizes: list[tuple[DType, int]], body: Callable) -> None:
     """body(pointers) with a malloc'd buffer of count elements of dtype per entry of sizes; if
     any allocation fails the kernel reports KERNEL_OUT_OF_MEMORY instead (body is skipped)."""
     b = k.b
@@ -208,7 +209,9 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
     if e.inputs[0].type.size == 0 or geo.rows == 0:  # nothing to add: zeros
         k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
         return
-    if group.library != "gemm":
+    if group.library != "gemm" and blocked(geo) is not None:
+        conv_blocked.emit(k, e, geo, blocked(geo))
+    elif group.library != "gemm":
         _conv_direct_or_dots(k, e, geo)
     elif product_form(geo) == "pointwise":
         _conv_pointwise(k, e, geo)
@@ -337,7 +340,7 @@ def _conv_gemm(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
             _pack_weights(k, e.inputs[1], geo, weights)
             k.rows = rows
         _gemm_tiles(k, e, geo, weights, *pointers[:2])
-    _with_scratch(k, sizes, body)
+    with_scratch(k, sizes, body)
 
 
 def _gemm_tiles(k: KernelBuilder, e: Eqn, geo: ConvGeometry, weights, columns, product):
@@ -563,7 +566,7 @@ def _conv_col2im(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
         weights, inputs, product = pointers
         _pack_scatter_weights(k, e.inputs[1], geo, weights)
         _scatter_tiles(k, e, geo, weights, inputs, product)
-    _with_scratch(k, sizes, body)
+    with_scratch(k, sizes, body)
 
 
 def _pack_scatter_weights(k: KernelBuilder, w, geo: ConvGeometry, matrix) -> None:
@@ -774,3 +777,6 @@ def _select_and_scatter_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
 
 root_rules[P.select_and_gather_add_p] = _select_and_gather_add
 root_rules[P.select_and_scatter_add_p] = _select_and_scatter_add
+
+
+from . import conv_blocked  # noqa: E402 (it builds on this module's helpers)

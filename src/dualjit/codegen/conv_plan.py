@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from ..ir import DType, Eqn
-from . import blas, nest_plan
+from . import blas, conv_blocked_plan, nest_plan
 
 COLUMNS_LIMIT = 1 << 20  # elements of one im2col tile (4 MB of float32); more examples loop
 EXAMPLE_COLUMNS_LIMIT = 1 << 24  # one example's columns above this: numpy on the host
@@ -142,6 +142,8 @@ def library(eqn: Eqn) -> str | None:
     geo = ConvGeometry.of(eqn)
     if geo.dtype not in blas.gemms() or geo.empty or geo.rows == 0 or dots_along_kernel(geo):
         return None
+    if blocked(geo) is not None:
+        return None
     if geo.rows <= DIRECT_MAX_TERMS and geo.group_outputs <= DIRECT_MAX_GROUP_OUTPUTS:
         return None
     return "gemm" if geo.macs >= GEMM_MIN_TERMS else None
@@ -223,6 +225,17 @@ def product_form(geo: ConvGeometry) -> str | None:
     return None
 
 
+def blocked(geo: ConvGeometry) -> conv_blocked_plan.Blocking | None:
+    """The register block of a convolution lowered as blocked direct loops
+    (conv_blocked_plan.py), None if it is not: integers, long kernels with few outputs
+    (dots_along_kernel), products read in place, and input gradients (col2im multiplies
+    no padding) are not."""
+    if (geo.empty or dots_along_kernel(geo) or product_form(geo) is not None
+            or (geo.dtype in blas.gemms() and scatters_columns(geo))):
+        return None
+    return conv_blocked_plan.blocking(geo)
+
+
 def scatters_columns(geo: ConvGeometry) -> bool:
     """Whether a convolution computed with gemm is gemm + col2im (the transposed form: one
     product per input position, scattered) rather than im2col + gemm: window strides 1, no
@@ -269,6 +282,10 @@ def split(eqn: Eqn) -> nest_plan.NestSplit | None:
     geo = ConvGeometry.of(eqn)
     if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0:
         return None
+    if blocked(geo) is not None:
+        return nest_plan.split_of(conv_blocked_plan.split_shape(geo), geo.macs,
+                                  DIRECT_CHUNK_MACS, split_min_macs(),
+                                  busy_work=nest_plan.GEMM_BUSY_MACS)
     if library(eqn) is None:  # direct loops or dots: over outputs (conv._conv_direct, _conv_dot)
         outer = (geo.examples, geo.groups, geo.group_outputs)
         if dots_along_kernel(geo):  # (vector dots: a row of the last axis at once)
