@@ -147,8 +147,11 @@ def test_a_kernel_split_in_chunks_says_it_is_not_probed():
     assert f"inside {kernel.name}: not probed" in str(prof)
 
 
-def test_nests_lists_a_convolution_computed_by_gemm_with_its_flops():
+def test_nests_lists_a_convolution_computed_by_gemm_with_its_flops(monkeypatch):
     import dualjit.lax as lax
+    from dualjit.codegen import conv_blocked_plan
+
+    monkeypatch.setattr(conv_blocked_plan, "FORCE", False)  # (im2col + gemm, not blocked)
 
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 16, 256)).astype(np.float32)  # (N, C, W)
