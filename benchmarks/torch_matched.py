@@ -206,13 +206,18 @@ def main(args: list[str]) -> int:
              "--settle", str(settle), "--only", only], capture_output=True, text=True,
             check=True)
         runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(f"run {i + 1}/{runs_wanted} done (load {loads[-1]:.1f})", file=sys.stderr)
-    text = report(runs, loads, passes, settle)
+        # the table so far, after every run (a long run cut short keeps what it measured)
+        text = report(runs, loads, passes, settle)
+        _write(text)
+        print(f"run {i + 1}/{runs_wanted} done (load {loads[-1]:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after)\n{text}", file=sys.stderr, flush=True)
+    return 0
+
+
+def _write(text: str) -> None:
     from .__main__ import RESULTS, machine
 
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "torch_matched.md").write_text(
         f"# Issue 13 at matched threads\n\n{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC"
         f" — {machine()}\n\n{text}\n")
-    print(text)
-    return 0
