@@ -131,3 +131,33 @@ def test_workers_are_remade_after_fork_and_stop_at_exit():
     done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_on_a_busy_machine_the_caller_sleeps_only_for_a_while(monkeypatch):
+    """busy: the caller first sleeps while workers run the job; when none comes (the job is
+    posted where no worker looks) it wakes after BUSY_PATIENCE_NS and runs every chunk."""
+    monkeypatch.setattr(nest_pool, "_shared", (ctypes.c_int64 * nest_pool.SHARED_FIELDS)())
+    monkeypatch.setattr(nest_pool, "ensure_workers", lambda count: count)
+    monkeypatch.setattr(nest_pool, "BUSY_PATIENCE_NS", 20_000_000)
+    callback, address, seen = _recording_nest()
+    job = nest_pool.Job(address, 0, 30, 4)
+    start = time.perf_counter()
+    try:
+        assert job.run(1, busy=True) == 0
+    finally:
+        job.release()
+    assert time.perf_counter() - start >= 0.015  # it slept (almost) its patience first
+    assert sorted(r[:2] for r in seen) == _ranges(30, 4)
+    assert {r[2] for r in seen} == {threading.get_native_id()}  # ... then ran them all
+
+
+def test_on_a_busy_machine_workers_run_the_job_while_the_caller_sleeps(monkeypatch):
+    monkeypatch.setattr(nest_pool, "BUSY_PATIENCE_NS", 2_000_000_000)  # (it waits for them)
+    callback, address, seen = _recording_nest()
+    job = nest_pool.Job(address, 0, 40, 3)
+    try:
+        assert job.run(1, busy=True) == 0
+    finally:
+        job.release()
+    assert sorted(r[:2] for r in seen) == _ranges(40, 3)
+    assert threading.get_native_id() not in {r[2] for r in seen}  # two workers ran them
