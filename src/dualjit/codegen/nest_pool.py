@@ -56,8 +56,12 @@ WAIT_SPIN_NS = 30_000  # the caller spins this long for others' chunks, then sle
 # sessions loaded the machine (load 8-12): 4.5-4.9 ms a step against 11.4-13.8 ms with the
 # caller working at once (JAX: 4.0-8.8 ms); on an otherwise quiet machine the same within
 # noise (2.25-2.31 against 2.14 ms). The caller's one thread working while helpers wake
-# late got about a third of what two threads that sleep and wake at every job got.
-BUSY_PATIENCE_NS = 200_000
+# late got about a third of what two threads that sleep and wake at every job got. Shorter is
+# better when only other sessions' tasks take the cores (the workers then come late and the
+# caller had better work): W2 at load 5-6, two runs, patience 200 / 100 / 50 / 0 us: 4.4-4.6 /
+# 4.1 / 4.0 / 3.3-3.6 ms a step without busy processes of ours, 8.0 / 7.6 / 7.3-7.4 / 9.0-9.1
+# ms beside them.
+BUSY_PATIENCE_NS = 50_000
 _FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}
 FUTEX_WAIT, FUTEX_WAKE = 128, 129  # the _PRIVATE forms
 _HALF = 4 if sys.byteorder == "big" else 0  # the byte offset of an int64's low half
