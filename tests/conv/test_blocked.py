@@ -112,11 +112,12 @@ def test_blocked_conv_gradients_match_the_interpreter(blocked, problem):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-W7_CONVS = [  # LeNet's forward convolutions and kernel gradients (examples, features, ...)
+W7_CONVS = [  # LeNet's convolutions and their gradients (examples, features, ...)
     ((64, 1, 28, 28), (6, 1, 5, 5), ((2, 2), (2, 2)), (0, 1, 2, 3)),
     ((64, 6, 14, 14), (16, 6, 5, 5), ((0, 0), (0, 0)), (0, 1, 2, 3)),
     ((64, 6, 14, 14), (64, 16, 10, 10), ((0, 0), (0, 0)), (1, 0, 2, 3)),
     ((64, 1, 28, 28), (64, 6, 28, 28), ((2, 2), (2, 2)), (1, 0, 2, 3)),
+    ((64, 16, 10, 10), (6, 16, 5, 5), ((4, 4), (4, 4)), (0, 1, 2, 3)),  # an input gradient
 ]
 
 

@@ -150,11 +150,13 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: Blocking, where, 
     positions.append(_block_start(k, q[-1], block.width, geo.counts[-1]))
     scales = c_strides(padded_spatial(geo))
     start = _offset(k, positions, [s * st for s, st in zip(scales, geo.strides)])
-    sums = _sums(k, geo, block, first_vector, _at(k, copy, geo.dtype, start), kernel)
+    first_row = positions[-2] if len(positions) > 1 else None
+    sums = _sums(k, geo, block, first_vector, first_row, _at(k, copy, geo.dtype, start), kernel)
     _store_sums(k, e.outputs[0], geo, block, (n, g, first_vector, positions), sums)
 
 
-def _sums(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_vector, x_start, kernel):
+def _sums(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_vector, first_row,
+          x_start, kernel):
     """The block's sums over all terms (c, r): vectors x rows x width vector registers."""
     b, dtype, vt = k.b, geo.dtype, _vector_type(geo.dtype, block)
     slots = [k.alloca(vt) for _ in range(block.vectors * block.rows * block.width)]
@@ -184,7 +186,7 @@ def _sums(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_vector, x_
                     product = b.fmul(weight, value, flags=("contract",))
                     b.store(b.fadd(b.load(slot, typ=vt), product, flags=("contract",)), slot)
     hints, k.loop_hints = k.loop_hints, NO_UNROLL  # (unrolled, LLVM spills the sums)
-    k.loop_nest((geo.in_features, *geo.kernel), term)
+    _term_loops(k, geo, block, first_row, term)
     k.loop_hints = hints
     return [b.load(slot, typ=vt) for slot in slots]
 
@@ -214,3 +216,23 @@ def _store_sums(k: KernelBuilder, out, geo: ConvGeometry, block: Blocking, where
                                            i64(geo.group_outputs))
                     with b.if_then(inside):
                         k.store(out, index, value)
+
+
+def _term_loops(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_row, term) -> None:
+    """term([c, *r]) for every term; with padding along the rows' axis, only the kernel rows
+    some row of the block reads real input from (the others read padding: zeros that add
+    nothing; an input gradient's kernel is padded by its size less one, half its terms)."""
+    if first_row is None or (geo.low[-2] == 0 and geo.high[-2] == 0):
+        k.loop_nest((geo.in_features, *geo.kernel), term)
+        return
+    b, s, d, low = k.b, geo.strides[-2], geo.rhs_dilation[-2], geo.low[-2]
+    below = b.sub(i64(low), b.mul(b.add(first_row, i64(block.rows - 1)), i64(s)))
+    start = b.select(b.icmp_signed(">", below, i64(0)),
+                     b.udiv(b.add(below, i64(d - 1)), i64(d)), i64(0))
+    above = b.sub(i64(low + geo.spatial[-2] - 1), b.mul(first_row, i64(s)))
+    end = b.add(b.sdiv(above, i64(d)), i64(1))
+    end = b.select(b.icmp_signed("<", above, i64(0)), i64(0), end)
+    end = b.select(b.icmp_signed(">", end, i64(geo.kernel[-2])), i64(geo.kernel[-2]), end)
+    k.loop_nest((geo.in_features, *geo.kernel[:-2]), lambda outer: k.range_loop(
+        start, end, lambda row: k.loop_nest(geo.kernel[-1:], lambda last: term(
+            [*outer, row, *last]))))

@@ -75,17 +75,32 @@ def _block(geo: ConvGeometry) -> Blocking:
     lanes = LANES[geo.dtype]
     feature_vectors = -(-geo.group_outputs // lanes)
     vectors = min(feature_vectors, MAX_VECTORS)
-    positions = max(1, ACCUMULATORS // vectors)
-    width = min(geo.counts[-1], positions)
-    rows = min(geo.counts[-2], max(1, positions // width)) if len(geo.counts) > 1 else 1
+    rows, width = min(_shapes(geo, vectors), key=lambda rw: (_cost(geo, vectors, *rw), -rw[1]))
     return Blocking(lanes, vectors, feature_vectors, rows, width)
+
+
+def _shapes(geo: ConvGeometry, vectors: int) -> list[tuple[int, int]]:
+    """The (rows, width) blocks of positions that fit ACCUMULATORS sums."""
+    positions = max(1, ACCUMULATORS // vectors)
+    row_count = geo.counts[-2] if len(geo.counts) > 1 else 1
+    return [(r, w) for r in range(1, min(row_count, positions) + 1)
+            for w in range(1, min(geo.counts[-1], positions // r) + 1)]
+
+
+def _cost(geo: ConvGeometry, vectors: int, rows: int, width: int) -> int:
+    """Cycles per term, in units of half a cycle: blocks (the last ones overlapping the ones
+    before: recomputed) x the larger of loads and multiply-adds per block (two of each per
+    cycle)."""
+    row_count = geo.counts[-2] if len(geo.counts) > 1 else 1
+    blocks = -(-row_count // rows) * -(-geo.counts[-1] // width)
+    return blocks * max(vectors + rows * width, vectors * rows * width)
 
 
 def _worth_it(geo: ConvGeometry, block: Blocking) -> bool:
     """Blocked when the output features fill most of their vectors and the block keeps
     enough sums in registers for the loads to keep up (measured on W7's convolutions)."""
     filled = geo.group_outputs / block.padded_features
-    return filled >= 0.75 and block.vectors * block.rows * block.width >= 8
+    return filled >= 0.75 and block.vectors * block.rows * block.width >= 5
 
 
 def split_shape(geo: ConvGeometry) -> tuple[int, ...]:
