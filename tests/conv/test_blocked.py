@@ -10,20 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dualjit as dj
-from dualjit import lax
-from dualjit.codegen import conv_blocked_plan, conv_plan, runtime
+from dualjit.codegen import conv_blocked_plan, conv_plan
 from dualjit.codegen.conv_plan import ConvGeometry
 from dualjit.ir import interpreter
 from dualjit.ir import primitives as P
 from dualjit.tracer.make_ir import make_ir
 
-from .test_conv import _expected
+from .checks import conv, fresh_compiles, laid_out, same_on_one_and_two_threads
+from .checks import expected as reference_conv
 from .test_native import _split_every_gemm_convolution
-
-
-def _fresh_compiles():
-    runtime._live.clear()
-    runtime._recent.clear()
 
 
 @pytest.fixture
@@ -33,9 +28,9 @@ def blocked(monkeypatch):
     monkeypatch.setattr(conv_plan, "PRODUCT_FORMS", False)
     monkeypatch.setattr(conv_plan, "COL2IM_MIN_RATIO", float("inf"))
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 << 62)
-    _fresh_compiles()
+    fresh_compiles()
     yield
-    _fresh_compiles()
+    fresh_compiles()
 
 
 @st.composite
@@ -59,22 +54,17 @@ def blocked_problems(draw):
                   rhs_dilation=tuple(draw(st.integers(1, 2)) for _ in range(nsp)),
                   dimension_numbers=specs, feature_group_count=fg, batch_group_count=bg)
     canonical_lhs, canonical_rhs = [n, c, *spatial], [o, i, *kernel]
-    lhs_shape, rhs_shape = [0] * ndim, [0] * ndim
-    for j in range(ndim):
-        lhs_shape[specs[0][j]] = canonical_lhs[j]
-        rhs_shape[specs[1][j]] = canonical_rhs[j]
+    lhs_shape, rhs_shape = laid_out(specs, canonical_lhs, canonical_rhs)
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     return (rng.standard_normal(lhs_shape).astype(dtype),
             rng.standard_normal(rhs_shape).astype(dtype), params)
 
 
-def _conv(p):
-    return lambda x, w: lax.conv_general_dilated(x, w, **p)
 
 
 def _is_blocked(x, w, p) -> bool:
-    eqn = next(e for e in make_ir(_conv(p))(x, w).eqns if e.primitive is P.conv_general_dilated_p)
+    eqn = next(e for e in make_ir(conv(p))(x, w).eqns if e.primitive is P.conv_general_dilated_p)
     return conv_plan.blocked(ConvGeometry.of(eqn)) is not None
 
 
@@ -89,11 +79,11 @@ fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture
 @given(problem=blocked_problems())
 def test_blocked_conv_matches_the_loop_reference(blocked, problem):
     x, w, p = problem
-    expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
+    expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
     if expected.size == 0:
         return
     assert _is_blocked(x, w, p)
-    got = dj.jit(_conv(p))(x, w)
+    got = dj.jit(conv(p))(x, w)
     assert got.dtype == x.dtype
     np.testing.assert_allclose(got, expected, **_tolerance(x))
 
@@ -103,8 +93,8 @@ def test_blocked_conv_matches_the_loop_reference(blocked, problem):
 def test_blocked_conv_gradients_match_the_interpreter(blocked, problem):
     x, w, p = problem
     x, w = x.astype(np.float64), w.astype(np.float64)
-    ct = np.random.default_rng(0).standard_normal(_expected(x, w, p).shape)
-    loss = lambda x, w: (_conv(p)(x, w) * ct).sum()  # noqa: E731
+    ct = np.random.default_rng(0).standard_normal(reference_conv(x, w, p).shape)
+    loss = lambda x, w: (conv(p)(x, w) * ct).sum()  # noqa: E731
     grads = dj.grad(loss, argnums=(0, 1))
     native = dj.jit(grads)(x, w)
     expected = interpreter.eval_function(make_ir(grads)(x, w), x, w)
@@ -128,9 +118,9 @@ def test_w7_convolutions_are_blocked_and_match_the_reference(lhs, rhs, padding, 
     p = dict(window_strides=(1, 1), padding=padding, lhs_dilation=(1, 1), rhs_dilation=(1, 1),
              dimension_numbers=(spec,) * 3, feature_group_count=1, batch_group_count=1)
     assert _is_blocked(x, w, p)
-    expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
+    expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
     scale = np.abs(expected).max()
-    np.testing.assert_allclose(dj.jit(_conv(p))(x, w), expected, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(dj.jit(conv(p))(x, w), expected, rtol=0, atol=1e-5 * scale)
 
 
 @pytest.mark.parametrize("lhs, rhs, padding, groups", [
@@ -145,14 +135,7 @@ def test_a_split_blocked_conv_is_the_same_on_any_thread_count(monkeypatch, block
     p = dict(window_strides=(1, 2), padding=padding, lhs_dilation=(1, 1), rhs_dilation=(2, 1),
              dimension_numbers=((0, 1, 2, 3),) * 3, feature_group_count=groups,
              batch_group_count=1)
-    f = dj.jit(_conv(p))
-    assert "split over threads" in str(f.lower(x, w).plan())
-    results = []
-    for count in ("1", "2"):
-        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
-        results.append(np.asarray(f(x, w)))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-4, atol=1e-4)
+    same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads", tol=1e-4)
 
 
 def test_blocked_conv_keeps_nan_and_infinity_where_they_belong(blocked):
@@ -162,5 +145,5 @@ def test_blocked_conv_keeps_nan_and_infinity_where_they_belong(blocked):
     p = dict(window_strides=(1, 1), padding=((1, 1), (1, 1)), lhs_dilation=(1, 1),
              rhs_dilation=(1, 1), dimension_numbers=((0, 1, 2, 3),) * 3,
              feature_group_count=1, batch_group_count=1)
-    np.testing.assert_allclose(dj.jit(_conv(p))(x, w), _expected(x, w, p), rtol=1e-10,
+    np.testing.assert_allclose(dj.jit(conv(p))(x, w), reference_conv(x, w, p), rtol=1e-10,
                                atol=1e-12)

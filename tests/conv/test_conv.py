@@ -16,6 +16,8 @@ from dualjit.ir import IRError
 
 from ..autodiff.check import check_grads
 from . import make_jax_reference, reference
+from .checks import expected as reference_conv
+from .checks import laid_out
 
 
 @st.composite
@@ -39,30 +41,21 @@ def conv_problems(draw):
                   rhs_dilation=tuple(draw(st.integers(1, 2)) for _ in range(nsp)),
                   dimension_numbers=specs, feature_group_count=fg, batch_group_count=bg)
     canonical_lhs, canonical_rhs = [n, c, *spatial], [o, i, *kernel]
-    lhs_shape, rhs_shape = [0] * ndim, [0] * ndim
-    for j in range(ndim):
-        lhs_shape[specs[0][j]] = canonical_lhs[j]
-        rhs_shape[specs[1][j]] = canonical_rhs[j]
+    lhs_shape, rhs_shape = laid_out(specs, canonical_lhs, canonical_rhs)
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     return rng.standard_normal(lhs_shape), rng.standard_normal(rhs_shape), params
 
 
-def _expected(x, w, p):
-    return reference.conv(x, w, p["window_strides"], p["padding"], p["lhs_dilation"],
-                          p["rhs_dilation"], p["dimension_numbers"], p["feature_group_count"],
-                          p["batch_group_count"])
-
-
 def _padded_enough(x, w, p):
     """Negative padding may crop the input below one window: the output is then empty."""
-    return all(s > 0 for s in _expected(x, w, p).shape)
+    return all(s > 0 for s in reference_conv(x, w, p).shape)
 
 
 @given(conv_problems())
 def test_conv_matches_the_loop_reference(problem):
     x, w, p = problem
-    expected = _expected(x, w, p)
+    expected = reference_conv(x, w, p)
     got = lax.conv_general_dilated(x, w, **p)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
@@ -73,7 +66,7 @@ def test_conv_native_matches_interpreter(problem):
     x, w, p = problem
     f = lambda x, w: lax.conv_general_dilated(x, w, **p)  # noqa: E731
     np.testing.assert_allclose(dj.jit(f)(x.astype(np.float32), w.astype(np.float32)),
-                               _expected(x, w, p), rtol=1e-4, atol=1e-4)
+                               reference_conv(x, w, p), rtol=1e-4, atol=1e-4)
 
 
 @given(conv_problems())

@@ -12,31 +12,19 @@ from hypothesis import strategies as st
 
 import dualjit as dj
 from dualjit import lax
-from dualjit.codegen import conv_plan, nest_plan, runtime, threads
+from dualjit.codegen import conv_plan, nest_plan, threads
 from dualjit.codegen.conv_plan import ConvGeometry
 from dualjit.ir import interpreter
 from dualjit.ir import primitives as P
 from dualjit.tracer.make_ir import make_ir
 
 from ..autodiff.check import check_grads
-from . import reference
+from .checks import conv, fresh_compiles, same_on_one_and_two_threads
+from .checks import expected as reference_conv
 
 fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _fresh_compiles():
-    runtime._live.clear()
-    runtime._recent.clear()
-
-
-def _conv(p):
-    return lambda x, w: lax.conv_general_dilated(x, w, **p)
-
-
-def _expected(x, w, p):
-    return reference.conv(x, w, p["window_strides"], p["padding"], p["lhs_dilation"],
-                          p["rhs_dilation"], p["dimension_numbers"], p["feature_group_count"],
-                          p["batch_group_count"])
 
 
 def _geometries(f, *args) -> list[ConvGeometry]:
@@ -94,15 +82,15 @@ def _tolerance(dtype):
 @given(problem=depthwise_problems())
 def test_vector_rows_match_the_loop_reference_and_the_interpreter(problem):
     x, w, p = problem
-    expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
+    expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
     if not all(expected.shape):  # (negative padding cropped the output away)
         return
-    geometries = _geometries(_conv(p), x, w)
+    geometries = _geometries(conv(p), x, w)
     assert all(conv_plan.vector_rows(g) for g in geometries), geometries
-    got = dj.jit(_conv(p))(x, w)
+    got = dj.jit(conv(p))(x, w)
     assert got.dtype == x.dtype
     np.testing.assert_allclose(got, expected, **_tolerance(x.dtype))
-    interpreted = interpreter.eval_function(make_ir(_conv(p))(x, w), x, w)[0]
+    interpreted = interpreter.eval_function(make_ir(conv(p))(x, w), x, w)[0]
     np.testing.assert_allclose(got, interpreted, **_tolerance(x.dtype))
 
 
@@ -142,16 +130,16 @@ def dot_problems(draw):
 @given(problem=dot_problems())
 def test_vector_dots_match_the_loop_reference_and_the_interpreter(problem, monkeypatch):
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1)  # (W9's are 1024 long)
-    _fresh_compiles()
+    fresh_compiles()
     x, w, p = problem
-    expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
-    geometries = _geometries(_conv(p), x, w)
+    expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
+    geometries = _geometries(conv(p), x, w)
     assert all(conv_plan.vector_dots(g) for g in geometries), geometries
-    got = dj.jit(_conv(p))(x, w)
+    got = dj.jit(conv(p))(x, w)
     np.testing.assert_allclose(got, expected, **_tolerance(x.dtype))
-    interpreted = interpreter.eval_function(make_ir(_conv(p))(x, w), x, w)[0]
+    interpreted = interpreter.eval_function(make_ir(conv(p))(x, w), x, w)[0]
     np.testing.assert_allclose(got, interpreted, **_tolerance(x.dtype))
-    _fresh_compiles()
+    fresh_compiles()
 
 
 def _separable_block(x, depth, point):
@@ -183,8 +171,8 @@ def test_kernel_gradient_of_a_long_depthwise_convolution_takes_vector_dots():
     x, g = rng.standard_normal((2, 3, 200)), rng.standard_normal((2, 3, 200))
     p = dict(window_strides=(1,), padding=((4, 4),), lhs_dilation=(1,), rhs_dilation=(1,),
              dimension_numbers=((1, 0, 2),) * 3, feature_group_count=1, batch_group_count=3)
-    assert all(conv_plan.vector_dots(geo) for geo in _geometries(_conv(p), x, g))
-    np.testing.assert_allclose(dj.jit(_conv(p))(x, g), _expected(x, g, p), rtol=1e-12)
+    assert all(conv_plan.vector_dots(geo) for geo in _geometries(conv(p), x, g))
+    np.testing.assert_allclose(dj.jit(conv(p))(x, g), reference_conv(x, g, p), rtol=1e-12)
 
 
 @pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
@@ -193,23 +181,23 @@ def test_padding_adds_nothing_to_rows_and_dots(special, monkeypatch):
     the output finite (0 * inf would be NaN), as in the loop reference; special values inside
     the input propagate."""
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1)
-    _fresh_compiles()
+    fresh_compiles()
     x = np.arange(1.0, 21.0).reshape(1, 1, 20)
     w = np.ones((1, 1, 3))
     w[0, 0, 0] = special  # reads x[v - 2]: padding for v < 2
     rows = dict(window_strides=(1,), padding=((2, 0),), lhs_dilation=(1,), rhs_dilation=(1,),
                 dimension_numbers=((0, 1, 2),) * 3, feature_group_count=1, batch_group_count=1)
-    got = dj.jit(_conv(rows))(x, w)
-    np.testing.assert_array_equal(got, _expected(x, w, rows))
+    got = dj.jit(conv(rows))(x, w)
+    np.testing.assert_array_equal(got, reference_conv(x, w, rows))
     assert np.isfinite(got[0, 0, :2]).all() and not np.isfinite(got[0, 0, 2:]).any()
     kernel = np.ones((1, 1, 18))
     kernel[0, 0, -1] = special  # reads x[17 + j - 2 + 2] = x[17 + j]: padding for j >= 3
     dots = dict(rows, padding=((0, 2),))
-    assert all(conv_plan.vector_dots(geo) for geo in _geometries(_conv(dots), x, kernel))
-    got = dj.jit(_conv(dots))(x, kernel)
-    np.testing.assert_array_equal(got, _expected(x, kernel, dots))
+    assert all(conv_plan.vector_dots(geo) for geo in _geometries(conv(dots), x, kernel))
+    got = dj.jit(conv(dots))(x, kernel)
+    np.testing.assert_array_equal(got, reference_conv(x, kernel, dots))
     assert not np.isfinite(got[0, 0, :3]).any() and np.isfinite(got[0, 0, 3:]).all()
-    _fresh_compiles()
+    fresh_compiles()
 
 
 def _split_every_convolution(monkeypatch):
@@ -227,20 +215,12 @@ def _split_every_convolution(monkeypatch):
 def test_rows_and_dots_are_the_same_on_one_and_two_threads(monkeypatch, x_shape, w_shape, p):
     _split_every_convolution(monkeypatch)
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1)
-    _fresh_compiles()
+    fresh_compiles()
     p = dict(dict(window_strides=(1,), lhs_dilation=(1,), rhs_dilation=(1,),
                   dimension_numbers=((0, 1, 2),) * 3, feature_group_count=1,
                   batch_group_count=1), **p)
     rng = np.random.default_rng(6)
     x, w = (rng.standard_normal(s).astype(np.float32) for s in (x_shape, w_shape))
-    f = dj.jit(_conv(p))
-    assert "split over threads" in str(f.lower(x, w).plan())
-    geometries = _geometries(_conv(p), x, w)
+    geometries = _geometries(conv(p), x, w)
     assert all(conv_plan.vector_rows(g) or conv_plan.vector_dots(g) for g in geometries)
-    results = []
-    for count in ("1", "2"):
-        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
-        results.append(np.asarray(f(x, w)))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-5, atol=1e-5)
-    _fresh_compiles()
+    same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads")

@@ -10,14 +10,16 @@ from hypothesis import HealthCheck, given, settings
 
 import dualjit as dj
 from dualjit import lax
-from dualjit.codegen import conv_blocked_plan, conv_plan, nest_plan, runtime, threads
+from dualjit.codegen import conv_blocked_plan, conv_plan, nest_plan, threads
 from dualjit.ir import interpreter
 from dualjit.ir import primitives as P
 from dualjit.tracer.core import bind
 from dualjit.tracer.make_ir import make_ir
 
 from . import reference
-from .test_conv import _expected, conv_problems, window_problems
+from .checks import expected as reference_conv
+from .checks import fresh_compiles, same_on_one_and_two_threads
+from .test_conv import conv_problems, window_problems
 
 PATHS = {
     # (GEMM_MIN_TERMS, DIRECT_MAX_TERMS, COLUMNS_LIMIT, COL2IM_MIN_RATIO): gemm in tiles of
@@ -32,9 +34,6 @@ PATHS = {
 }
 
 
-def _fresh_compiles():
-    runtime._live.clear()
-    runtime._recent.clear()
 
 
 @pytest.fixture(params=sorted(PATHS))
@@ -52,9 +51,9 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)
     if request.param.endswith(" split"):
         _split_every_gemm_convolution(monkeypatch)
-    _fresh_compiles()
+    fresh_compiles()
     yield request.param
-    _fresh_compiles()
+    fresh_compiles()
 
 
 def _split_every_gemm_convolution(monkeypatch):
@@ -70,7 +69,7 @@ def _split_every_gemm_convolution(monkeypatch):
 @pytest.mark.parametrize("kernel_layout", [(0, 1, 2), (2, 1, 0)])  # canonical, or packed
 def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch, kernel_layout):
     _split_every_gemm_convolution(monkeypatch)
-    _fresh_compiles()
+    fresh_compiles()
     rng = np.random.default_rng(4)
     x = rng.standard_normal((6, 8, 40)).astype(np.float32)
     w = rng.standard_normal(tuple((5, 8, 3)[a] for a in np.argsort(kernel_layout)))
@@ -78,23 +77,10 @@ def test_a_split_convolution_is_the_same_on_any_thread_count(monkeypatch, kernel
     p = dict(window_strides=(1,), padding=((1, 1),), lhs_dilation=(1,), rhs_dilation=(1,),
              dimension_numbers=((0, 1, 2), kernel_layout, (0, 1, 2)), feature_group_count=1,
              batch_group_count=1)
-    _same_on_one_and_two_threads(monkeypatch, x, w, p,
+    same_on_one_and_two_threads(monkeypatch, x, w, p,
                                  "calls gemm; split over threads: 2 rows in 2 chunks of 1")
 
 
-def _same_on_one_and_two_threads(monkeypatch, x, w, p, plan_says):
-    """The convolution's plan says `plan_says`, and its results on one and on two threads are
-    bit-identical and equal to the reference loops."""
-    f = dj.jit(lambda x, w: lax.conv_general_dilated(x, w, **p))
-    plan = str(f.lower(x, w).plan())
-    assert plan_says in plan, plan
-    results = []
-    for count in ("1", "2"):
-        monkeypatch.setenv("DUALJIT_NUM_THREADS", count)
-        results.append(np.asarray(f(x, w)))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_allclose(results[0], _expected(x, w, p), rtol=1e-5, atol=1e-5)
-    _fresh_compiles()
 
 
 @pytest.mark.parametrize("lhs, rhs, padding, groups", [
@@ -105,13 +91,13 @@ def _same_on_one_and_two_threads(monkeypatch, x, w, p, plan_says):
 def test_direct_dot_and_pointwise_splits_are_the_same_on_any_thread_count(
         monkeypatch, lhs, rhs, padding, groups):
     _split_every_gemm_convolution(monkeypatch)
-    _fresh_compiles()
+    fresh_compiles()
     rng = np.random.default_rng(8)
     x, w = (rng.standard_normal(s).astype(np.float32) for s in (lhs, rhs))
     p = dict(window_strides=(1,), padding=padding, lhs_dilation=(1,), rhs_dilation=(1,),
              dimension_numbers=((0, 1, 2),) * 3, feature_group_count=groups,
              batch_group_count=1)
-    _same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads")
+    same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads")
 
 
 def _native(f, *args):
@@ -131,7 +117,7 @@ fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture
 def test_native_conv_matches_the_loop_reference(path, problem):
     x, w, p = problem
     got, plan = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x, w)
-    expected = _expected(x, w, p)
+    expected = reference_conv(x, w, p)
     if path.split()[0] not in ("direct", "dot") and expected.size:
         assert "calls gemm" in plan
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
@@ -141,7 +127,7 @@ def test_native_conv_matches_the_loop_reference(path, problem):
 @given(problem=conv_problems())
 def test_native_conv_gradients_match_the_interpreter(path, problem):
     x, w, p = problem
-    ct = np.random.default_rng(0).standard_normal(_expected(x, w, p).shape)
+    ct = np.random.default_rng(0).standard_normal(reference_conv(x, w, p).shape)
     loss = lambda x, w: (lax.conv_general_dilated(x, w, **p) * ct).sum()  # noqa: E731
     grads = dj.grad(loss, argnums=(0, 1))
     native = dj.jit(grads)(x, w)
@@ -157,7 +143,7 @@ def test_native_conv_float32_integer_and_layouts(path):
     p = dict(window_strides=(2, 1), padding=((1, 2), (0, 1)), lhs_dilation=(1, 1),
              rhs_dilation=(1, 2), dimension_numbers=((0, 2, 1, 3), (3, 2, 1, 0), (1, 3, 0, 2)),
              feature_group_count=2, batch_group_count=1)
-    expected = _expected(x, w, p)
+    expected = reference_conv(x, w, p)
     for dtype in (np.float32, np.int32, np.int64):
         got, _ = _native(lambda x, w: lax.conv_general_dilated(x, w, **p), x.astype(dtype),
                          w.astype(dtype))
@@ -181,7 +167,7 @@ def test_native_conv_dots_along_long_kernels_match_the_loop_reference(dtype, mon
                                         feature_group_count=2)),
         ((6, 200, 2), (180, 2, 6), dict(dimension_numbers=((2, 0, 1), (1, 2, 0), (0, 2, 1)))),
     ]
-    _fresh_compiles()
+    fresh_compiles()
     for lhs, rhs, extra in cases:
         nsp = len(lhs) - 2
         p = dict(window_strides=(1,) * nsp, padding=((0, 0),) * nsp, lhs_dilation=(1,) * nsp,
@@ -191,7 +177,7 @@ def test_native_conv_dots_along_long_kernels_match_the_loop_reference(dtype, mon
         x, w = (rng.integers(-3, 4, s).astype(dtype) for s in (lhs, rhs))
         got, plan = _native(lambda x, w, p=p: lax.conv_general_dilated(x, w, **p), x, w)
         assert "calls gemm" not in plan, plan
-        expected = _expected(x.astype(np.float64), w.astype(np.float64), p)
+        expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
         np.testing.assert_array_equal(got, expected.astype(dtype))
 
 
@@ -209,7 +195,7 @@ def test_native_conv_products_in_place_match_the_loop_reference(dtype):
         ((4, 3, 9), (4, 6, 9), ((1, 0, 2), (1, 0, 2), (0, 1, 2)), "full"),  # out N x O
         ((4, 1, 3, 3), (4, 2, 3, 3), ((1, 0, 2, 3),) * 3, "full"),  # N = 1
     ]
-    _fresh_compiles()
+    fresh_compiles()
     for lhs, rhs, dn, form in cases:
         nsp = len(lhs) - 2
         p = dict(window_strides=(1,) * nsp, padding=((0, 0),) * nsp, lhs_dilation=(1,) * nsp,
@@ -221,7 +207,7 @@ def test_native_conv_products_in_place_match_the_loop_reference(dtype):
         x, w = (rng.standard_normal(s).astype(dtype) for s in (lhs, rhs))
         got, plan = _native(lambda x, w, p=p: lax.conv_general_dilated(x, w, **p), x, w)
         tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
-        np.testing.assert_allclose(got, _expected(x, w, p), **tol)
+        np.testing.assert_allclose(got, reference_conv(x, w, p), **tol)
         ct = rng.standard_normal(got.shape).astype(dtype)
         grads = dj.grad(lambda x, w, p=p: (lax.conv_general_dilated(x, w, **p) * ct).sum(),
                         argnums=(0, 1))
@@ -393,10 +379,10 @@ def test_failed_scratch_allocation_raises_memory_error(monkeypatch, entries, lay
              (0, 1, 2, 3))
     expected = 2.0 * reference.conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), specs) + 1.0
     monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", True)
-    _fresh_compiles()
+    fresh_compiles()
     assert ("calls gemm" in str(dj.jit(f).lower(x, w).plan())) != blocked
     with pytest.raises(MemoryError, match="could not allocate its scratch memory"):
         dj.jit(f)(x, w)
     monkeypatch.setattr(conv, "FAIL_SCRATCH_ALLOCATIONS", False)
-    _fresh_compiles()
+    fresh_compiles()
     np.testing.assert_allclose(dj.jit(f)(x, w), expected, rtol=1e-10, atol=1e-12)
