@@ -36,6 +36,16 @@ def test_a_long_chain_agrees_everywhere(seed):
     assert report.checks["jit"] == 1
 
 
+def test_a_gradient_llvm_slp_vectorizer_broke_compiles_and_agrees():
+    """Seed 61427's jit(grad) (a fori and scan of float32[4, 4]): LLVM's SLP vectorizer made
+    a function that no longer verified and LLVM aborted the process (2026-12-01); it is now
+    optimized again without SLP (compile_worker.optimize_parsed)."""
+    prog = make_program(61427)
+    report = check_program(prog)
+    assert not report.mismatches, "\n".join(report.mismatches)
+    assert report.checks["jit(grad)"] == 1
+
+
 def test_the_checker_catches_a_wrong_answer(monkeypatch):
     """A fuzzer that cannot fail proves nothing: break sin in dualjit.numpy, expect reports."""
     import dualjit.numpy as jnp

@@ -9,7 +9,7 @@ import pytest
 
 import dualjit as dj
 import dualjit.numpy as jnp
-from dualjit.codegen import engine
+from dualjit.codegen import compile_worker, engine
 from dualjit.ir import interpreter
 
 
@@ -44,8 +44,8 @@ def test_the_worker_compiles_and_in_process_compiling_gives_the_same_object_code
     assert engine.USE_WORKER and engine._worker is not None  # the worker made that code
     with engine._lock:
         by_worker = engine._compile_in_worker(text[0], 3, want_text=True)
-        _, here, optimized = engine._optimize_and_emit(*engine.CompiledModule._parse(
-            text[0], "dualjit", 3), want_text=True)
+        _, _, here, optimized = engine._optimize_and_emit(
+            lambda: engine.CompiledModule._parse(text[0], "dualjit", 3), want_text=True)
     assert by_worker is not None and by_worker[1] == optimized
     assert len(by_worker[0]) > 0 and len(here) > 0  # (both relocatable objects of the module)
 
@@ -116,3 +116,30 @@ def test_a_process_first_compiles_in_process_then_starts_the_worker(monkeypatch)
 
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process handling")
+
+
+def test_a_module_the_optimizer_breaks_is_optimized_again_without_slp(monkeypatch):
+    """When LLVM's pipeline leaves a function that does not verify (an LLVM bug: the SLP
+    vectorizer did, fuzz seed 61427), the module is parsed again and optimized without SLP,
+    in the worker and in this process alike; the results are right either way."""
+    calls = []
+    original = compile_worker.optimize
+
+    def breaks_with_slp(module, tm, slp=True):
+        calls.append(slp)
+        original(module, tm, slp)
+        if slp:
+            raise compile_worker.BrokenByOptimizer("as LLVM's SLP vectorizer once did")
+    monkeypatch.setattr(compile_worker, "optimize", breaks_with_slp)
+    monkeypatch.setattr(engine, "USE_WORKER", False)  # (the worker runs its own copy)
+    _check(_program(4.75), *ARGS)
+    assert calls[:2] == [True, False]
+
+
+def test_a_module_that_stays_broken_raises_instead_of_crashing(monkeypatch):
+    def always_broken(module, tm, slp=True):
+        raise compile_worker.BrokenByOptimizer("LLVM's optimizer produced invalid IR: test")
+    monkeypatch.setattr(compile_worker, "optimize", always_broken)
+    monkeypatch.setattr(engine, "USE_WORKER", False)
+    with pytest.raises(RuntimeError, match="invalid IR"):
+        _check(_program(5.125), *ARGS)

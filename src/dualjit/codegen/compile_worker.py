@@ -41,23 +41,48 @@ FAST_MACHINE_CODE = b'"dualjit-fast-machine-code"'
 UNOPTIMIZED = b'"dualjit-unoptimized"'
 
 
-def optimize(module, tm) -> None:
-    """O3 with loop vectorization, in place; SLP vectorization too unless functions are
-    marked (machine_code.py: a light kernel, whose straight-line code is glue between loops
-    that are not unrolled, so SLP finds nothing worth its ~10 ms). Functions marked
-    UNOPTIMIZED (a light kernel's Python entries) get `optnone` first: LLVM leaves their IR
-    as it is and generates their machine code at its fastest level; those marked
-    FAST_MACHINE_CODE get it after the pipeline: optimized, with fast machine code."""
+class BrokenByOptimizer(RuntimeError):
+    """LLVM's pipeline left a function that no longer verifies: an LLVM bug, not ours (the
+    module verified before it). Seen with the SLP vectorizer on a fori/scan gradient (fuzz seed
+    61427: a vector `fadd` used before the block defining it); LLVM's code generator would
+    abort the whole process on such a function, so it is caught here."""
+
+
+def optimize(module, tm, slp: bool = True) -> None:
+    """O3 with loop vectorization, in place; SLP vectorization too unless `slp` is false or
+    functions are marked (machine_code.py: a light kernel, whose straight-line code is glue
+    between loops that are not unrolled, so SLP finds nothing worth its ~10 ms). Functions
+    marked UNOPTIMIZED (a light kernel's Python entries) get `optnone` first: LLVM leaves their
+    IR as it is and generates their machine code at its fastest level; those marked
+    FAST_MACHINE_CODE get it after the pipeline: optimized, with fast machine code. Raises
+    BrokenByOptimizer when the result does not verify."""
     unoptimized, fast = _marked(module, UNOPTIMIZED), _marked(module, FAST_MACHINE_CODE)
     for fn in unoptimized:
         _no_optimization(fn)
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
     tuning.loop_vectorization = True
-    tuning.slp_vectorization = not (unoptimized or fast)
+    tuning.slp_vectorization = slp and not (unoptimized or fast)
     builder = llvm.create_pass_builder(tm, tuning)
     builder.getModulePassManager().run(module, builder)
     for fn in _marked(module, FAST_MACHINE_CODE):  # (again: the pipeline may delete functions)
         _no_optimization(fn)
+    try:
+        module.verify()
+    except RuntimeError as error:
+        raise BrokenByOptimizer(f"LLVM's optimizer produced invalid IR: {error}") from None
+
+
+def optimize_parsed(parse, parsed: tuple | None = None) -> tuple:
+    """(module, target machine) from `parse()` (or `parsed`, a fresh parse), optimized; when
+    LLVM's pipeline breaks the module, parsed again and optimized without SLP vectorization
+    (BrokenByOptimizer if even that fails: an error, never a crash)."""
+    module, tm = parsed if parsed is not None else parse()
+    try:
+        optimize(module, tm)
+    except BrokenByOptimizer:
+        module, tm = parse()
+        optimize(module, tm, slp=False)
+    return module, tm
 
 
 def _marked(module, mark: bytes) -> list:
@@ -73,13 +98,15 @@ def _no_optimization(fn) -> None:
 
 def compile_ir(llvm_ir: str, codegen_opt: int, want_text: bool) -> tuple[bytes, str]:
     """(object code, the optimized IR's text or "") of a module given as text."""
-    module = llvm.parse_assembly(llvm_ir, context=llvm.create_context())
-    module.name = "dualjit"
-    module.verify()
-    tm = host_target_machine(codegen_opt)
-    module.triple = llvm.get_process_triple()
-    module.data_layout = str(tm.target_data)
-    optimize(module, tm)
+    def parse():
+        module = llvm.parse_assembly(llvm_ir, context=llvm.create_context())
+        module.name = "dualjit"
+        module.verify()
+        tm = host_target_machine(codegen_opt)
+        module.triple = llvm.get_process_triple()
+        module.data_layout = str(tm.target_data)
+        return module, tm
+    module, tm = optimize_parsed(parse)
     return tm.emit_object(module), str(module) if want_text else ""
 
 

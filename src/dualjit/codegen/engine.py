@@ -58,17 +58,17 @@ def target_machine(opt: int = 3):
     return compile_worker.host_target_machine(opt)
 
 
-def _optimize_and_emit(module, tm, want_text: bool) -> tuple:
-    """`module` optimized and compiled in this process: (its engine, object code, the
-    optimized IR's text or "")."""
+def _optimize_and_emit(parse, want_text: bool, parsed: tuple | None = None) -> tuple:
+    """The module of `parse()` (or `parsed`, a fresh parse) optimized and compiled in this
+    process: (the module, its engine, object code, the optimized IR's text or "")."""
     binding = llvm()
-    compile_worker.optimize(module, tm)
+    module, tm = compile_worker.optimize_parsed(parse, parsed)
     optimized = str(module) if want_text else ""
     engine = binding.create_mcjit_compiler(module, tm)
     produced: list[bytes] = []
     engine.set_object_cache(notify_func=lambda _module, code: produced.append(bytes(code)))
     engine.finalize_object()
-    return engine, produced[0], optimized
+    return module, engine, produced[0], optimized
 
 
 WORKER_COMPILES = 200  # compiles before the worker is replaced (what LLVM kept goes with it)
@@ -165,8 +165,8 @@ def _optimized_text(llvm_ir: str, name: str, codegen_opt: int):
             built = _compile_in_worker(llvm_ir, codegen_opt, want_text=True)
             if built is not None:
                 return built[1]
-            again, tm = CompiledModule._parse(llvm_ir, name, codegen_opt)
-            compile_worker.optimize(again, tm)
+            again, _ = compile_worker.optimize_parsed(
+                lambda: CompiledModule._parse(llvm_ir, name, codegen_opt))
             return str(again)
     return text
 
@@ -205,9 +205,10 @@ class CompiledModule:
                 if built is not None:
                     self.engine = self._link(module, tm, built[0], symbols)
                 if built is None or self.engine is None:  # compile in this process instead
-                    if built is not None:  # (the failed link consumed the module)
-                        module, tm = self._parse(llvm_ir, name, codegen_opt, context)
-                    self.engine, *built = _optimize_and_emit(module, tm, want_text)
+                    module, self.engine, *built = _optimize_and_emit(
+                        lambda: self._parse(llvm_ir, name, codegen_opt, context), want_text,
+                        # (a failed link consumed the module)
+                        parsed=(module, tm) if built is None else None)
                 code, text = built
                 optimized = text if want_text else _optimized_text(llvm_ir, name, codegen_opt)
                 self.object_code = object_cache.ObjectCode(key, symbols, code, optimized)
