@@ -291,8 +291,11 @@ def _central(loss, point, direction, h) -> np.longdouble:
 def _directional_fd(prog, point, direction) -> float | None:
     """The derivative along `direction` by central differences at two steps, if they agree."""
     loss = _ld_loss(prog)
+    at_point = float(prog.function(NUMPY, prog.weight)(*point)[1])
     point = [np.asarray(p, np.longdouble) for p in point]
     direction = [np.asarray(d, np.longdouble) for d in direction]
+    if not abs(float(loss(*point)) - at_point) <= 1e-9 * (1 + abs(at_point)):
+        return None  # long double takes another branch or order here (seed 61243: a cond)
     coarse = _central(loss, point, direction, np.longdouble(1e-5))
     fine = _central(loss, point, direction, np.longdouble(2.5e-6))
     if not np.isfinite(fine) or abs(coarse - fine) > 1e-7 * (1 + abs(fine)):
