@@ -135,9 +135,13 @@ def test_gelu_gradient_stores_no_affine_copy_of_a_stored_value_and_matches_diffe
     grad = dj.jit(dj.grad(loss))
     (kernel,) = grad.lower(w).plan().kernels
     assert _affine_of_stored(kernel.segment) == [], str(grad.lower(w).plan())
-    g = grad(w)
-    eps = 1e-6
-    for index in [(0, 0), (23, 39), (7, 11)]:
+    matches_differences(loss, w, grad(w), [(0, 0), (23, 39), (7, 11)])
+
+
+def matches_differences(loss, w, g, indices, eps=1e-6) -> None:
+    """g, the gradient of the scalar `loss` at `w`, agrees with central differences of the
+    jitted loss at `indices`."""
+    for index in indices:
         e = np.zeros_like(w)
         e[index] = eps
         fd = (float(dj.jit(loss)(w + e)) - float(dj.jit(loss)(w - e))) / (2 * eps)

@@ -15,6 +15,8 @@ from dualjit.codegen import pieces
 from dualjit.codegen.runtime import CompiledFunction
 from dualjit.ir import eval_function
 
+from .test_kernel_passes import matches_differences
+
 
 def _assembled(widths, heads, order):
     """The pieces (b, heads, s, w / heads) each transposed and merged into (b, s, w), padded
@@ -129,12 +131,7 @@ def test_the_qkv_gradient_of_an_attention_block_is_assembled_by_pieces(monkeypat
     got, seen = _runs(monkeypatch, fn, (w,), True)
     assert seen == [3], str(CompiledFunction(fn).plan)
     np.testing.assert_allclose(got, eval_function(fn, w)[0], rtol=1e-12, atol=1e-12)
-    eps = 1e-6
-    for index in [(0, 0), (15, 47), (3, 20)]:
-        e = np.zeros_like(w)
-        e[index] = eps
-        fd = (float(dj.jit(loss)(w + e)) - float(dj.jit(loss)(w - e))) / (2 * eps)
-        assert got[index] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+    matches_differences(loss, w, got, [(0, 0), (15, 47), (3, 20)])
 
 
 @pytest.mark.parametrize("batch, seq", [(1, 3), (4, 8), (2, 40)])

@@ -33,6 +33,16 @@ def _recording_nest(delay=0.0):
     return callback, ctypes.cast(callback, ctypes.c_void_p).value, seen
 
 
+def _run_job(address, rows, chunk_rows, helpers, busy):
+    """The status of a job over `rows` rows in chunks of `chunk_rows`, asking for `helpers`
+    workers; the job's record is released whatever happens."""
+    job = nest_pool.Job(address, 0, rows, chunk_rows)
+    try:
+        return job.run(helpers, busy=busy)
+    finally:
+        job.release()
+
+
 def _ranges(rows, chunk):
     return [(s, min(s + chunk, rows)) for s in range(0, rows, chunk)]
 
@@ -63,11 +73,7 @@ def test_every_chunk_of_every_job_runs_once_when_many_threads_post_at_once(monke
 def test_no_more_helpers_than_the_job_asked_for():
     nest_pool.ensure_workers(3)
     callback, address, seen = _recording_nest(delay=0.002)
-    job = nest_pool.Job(address, 0, 60, 1)
-    try:
-        assert job.run(1, busy=False) == 0
-    finally:
-        job.release()
+    assert _run_job(address, 60, 1, 1, False) == 0
     assert sorted(r[:2] for r in seen) == _ranges(60, 1)
     assert len({r[2] for r in seen}) <= 2  # the caller and at most one helper
 
@@ -90,11 +96,7 @@ def test_a_failed_chunk_status_is_returned_by_the_native_pool():
         return 7 if start <= 13 < end else 0
 
     callback = NEST(nest)
-    job = nest_pool.Job(ctypes.cast(callback, ctypes.c_void_p).value, 0, 50, 4)
-    try:
-        assert job.run(2, busy=True) == 7
-    finally:
-        job.release()
+    assert _run_job(ctypes.cast(callback, ctypes.c_void_p).value, 50, 4, 2, True) == 7
 
 
 _CHILD = """
@@ -140,12 +142,8 @@ def test_on_a_busy_machine_the_caller_sleeps_only_for_a_while(monkeypatch):
     monkeypatch.setattr(nest_pool, "ensure_workers", lambda count: count)
     monkeypatch.setattr(nest_pool, "BUSY_PATIENCE_NS", 20_000_000)
     callback, address, seen = _recording_nest()
-    job = nest_pool.Job(address, 0, 30, 4)
     start = time.perf_counter()
-    try:
-        assert job.run(1, busy=True) == 0
-    finally:
-        job.release()
+    assert _run_job(address, 30, 4, 1, True) == 0
     assert time.perf_counter() - start >= 0.015  # it slept (almost) its patience first
     assert sorted(r[:2] for r in seen) == _ranges(30, 4)
     assert {r[2] for r in seen} == {threading.get_native_id()}  # ... then ran them all
@@ -154,10 +152,6 @@ def test_on_a_busy_machine_the_caller_sleeps_only_for_a_while(monkeypatch):
 def test_on_a_busy_machine_workers_run_the_job_while_the_caller_sleeps(monkeypatch):
     monkeypatch.setattr(nest_pool, "BUSY_PATIENCE_NS", 2_000_000_000)  # (it waits for them)
     callback, address, seen = _recording_nest()
-    job = nest_pool.Job(address, 0, 40, 3)
-    try:
-        assert job.run(1, busy=True) == 0
-    finally:
-        job.release()
+    assert _run_job(address, 40, 3, 1, True) == 0
     assert sorted(r[:2] for r in seen) == _ranges(40, 3)
     assert threading.get_native_id() not in {r[2] for r in seen}  # two workers ran them
