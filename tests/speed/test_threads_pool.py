@@ -70,12 +70,21 @@ def test_every_chunk_of_every_job_runs_once_when_many_threads_post_at_once(monke
     assert not any(t.is_alive() for t in callers)
 
 
-def test_no_more_helpers_than_the_job_asked_for(monkeypatch):
+def test_no_more_helpers_than_the_job_asked_for():
     """Tickets admit no more workers than asked for. (A job record is reused: a worker that
     took its ticket of an earlier job on the same record and was descheduled before claiming
     a chunk may claim chunks of the next job too, which is safe but one more thread; the
-    suite saw it under load, so this job gets a record no earlier job used.)"""
-    monkeypatch.setattr(nest_pool, "_free", [])
+    suite saw it under load, so this job gets a record no earlier job used. Records are never
+    freed, since a worker may still read one: the earlier ones go back afterwards.)"""
+    earlier = nest_pool._free[:]
+    nest_pool._free.clear()
+    try:
+        _asks_for_one_helper()
+    finally:
+        nest_pool._free[:0] = earlier
+
+
+def _asks_for_one_helper():
     nest_pool.ensure_workers(3)
     callback, address, seen = _recording_nest(delay=0.002)
     assert _run_job(address, 60, 1, 1, False) == 0
