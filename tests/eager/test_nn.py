@@ -267,11 +267,14 @@ def test_relu_derivative_at_zero_is_zero_and_nan_propagates():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_eager_values_match_the_compiled_composition_at_edge_values(dtype):
+@pytest.mark.parametrize("shape", [(1003,), (4099,), (128, 256)])
+def test_relu_eager_values_match_the_compiled_composition_at_edge_values(dtype, shape):
     """The eager NumPy value and the jit-compiled value of the same composition agree bit
-    for bit, -0.0 -> +0.0 and nan included, over lengths that take vectorized paths."""
-    x = np.random.default_rng(3).standard_normal(1003).astype(dtype)
-    x[::7], x[::11], x[::13], x[::17] = -0.0, np.nan, -np.inf, np.inf
+    for bit, -0.0 -> +0.0 and nan included, over lengths that take vectorized paths (below
+    and above the size from which the eager value is taken against cached zeros)."""
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[::7], flat[::11], flat[::13], flat[::17] = -0.0, np.nan, -np.inf, np.inf
     eager = F.relu(dj.tensor(x)).numpy()
     compiled = np.asarray(dj.jit(lambda a: dj.numpy.where(a <= 0, dj.numpy.zeros_like(a), a))(x))
     independent = np.where(np.isnan(x), x, np.where(x > 0, x, dtype(0)))
@@ -279,6 +282,15 @@ def test_relu_eager_values_match_the_compiled_composition_at_edge_values(dtype):
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, independent)
         np.testing.assert_array_equal(np.signbit(out), np.signbit(independent))
+    # twice more: the result is a new array each time, in place too, and the cached
+    # operand is still zeros
+    t = dj.tensor(x)
+    again = F.relu(t)
+    assert not np.shares_memory(again.numpy(), eager)
+    t.relu_()
+    np.testing.assert_array_equal(t.numpy(), independent)
+    np.testing.assert_array_equal(F.relu(dj.tensor(-np.abs(x))).numpy(), np.where(
+        np.isnan(x), x, dtype(0)))
 
 
 # -- losses ---------------------------------------------------------------------------------------
