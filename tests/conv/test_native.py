@@ -288,7 +288,7 @@ def test_native_max_pool_follows_the_first_nan_and_integer_range():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_native_max_pool_pair_orders_special_floats_as_the_interpreter(dtype):
-    """The first maximum is searched on integer order keys (codegen/conv._order_key): signed
+    """The first maximum is searched on integer order keys (codegen/conv.order_key): signed
     zeros tie (the first wins), -NaN and NaN both beat everything, denormals, infinities and
     padding (the lowest value, winning only when first) order as the numpy implementation."""
     special = np.array([-np.inf, -2.5, -1e-40, -0.0, 0.0, 1e-40, 3.0, np.inf, np.nan,

@@ -694,7 +694,7 @@ root_rules[P.reduce_window_sum_p] = _reduce_window("sum")
 root_rules[P.reduce_window_max_p] = _reduce_window("max")
 
 
-def _order_key(b: L.IRBuilder, value: L.Value) -> L.Value:
+def order_key(b: L.IRBuilder, value: L.Value) -> L.Value:
     """An integer whose signed order is a float's in a first-maximum search: its bits with
     negative numbers' magnitude bits flipped, -0.0 as 0.0, every NaN above everything.
     (Integer compares and selects compile to cmov; float selects on a condition that is not
@@ -710,17 +710,17 @@ def _order_key(b: L.IRBuilder, value: L.Value) -> L.Value:
 def _first_maximum(k: KernelBuilder, x, params, q) -> tuple[L.Value, list[L.Value]]:
     """(inside, index) of window q's first maximum of x (the first NaN if it holds one);
     padding and holes count as the lowest value, and inside is false if one of them wins.
-    Floats are compared by their order keys (_order_key), all in integers."""
+    Floats are compared by their order keys (order_key), all in integers."""
     b, dtype = k.b, x.type.dtype
     floats = dtype.is_float
     lowest = reduction_identity("max", dtype)
-    lowest = _order_key(b, lowest) if floats else lowest
+    lowest = order_key(b, lowest) if floats else lowest
     zeros = [i64(0)] * x.type.ndim
 
     def element(offsets):
         inside, index = _window_element(k, params, x.type.shape, q, offsets)
         value = k.value(x, index)
-        return inside, index, b.select(inside, _order_key(b, value) if floats else value, lowest)
+        return inside, index, b.select(inside, order_key(b, value) if floats else value, lowest)
 
     inside0, index0, key0 = element(zeros)
     best, best_inside = k.alloca(key0.type), k.alloca(I1)
@@ -762,6 +762,10 @@ def _select_and_scatter_add(k: KernelBuilder, e: Eqn, _: Group) -> None:
     s, x = e.inputs
     out = e.outputs[0]
     dtype, b, params = out.type.dtype, k.b, _window_params(e)
+    if (conv_pool.tiles_exactly(params, x.type.shape, s.type.shape, dtype)
+            and conv_pool.stored(k, x)):
+        conv_pool.select_and_scatter_add(k, e)
+        return
     k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(dtype)))
     if x.type.size == 0:
         return
@@ -779,4 +783,4 @@ root_rules[P.select_and_gather_add_p] = _select_and_gather_add
 root_rules[P.select_and_scatter_add_p] = _select_and_scatter_add
 
 
-from . import conv_blocked  # noqa: E402 (it builds on this module's helpers)
+from . import conv_blocked, conv_pool  # noqa: E402 (they build on this module's helpers)
