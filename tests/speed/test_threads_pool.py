@@ -169,3 +169,107 @@ def test_on_a_busy_machine_workers_run_the_job_while_the_caller_sleeps(monkeypat
     assert _run_job(address, 40, 3, 1, True) == 0
     assert sorted(r[:2] for r in seen) == _ranges(40, 3)
     assert threading.get_native_id() not in {r[2] for r in seen}  # two workers ran them
+
+
+# -- polling for the next job (the poll window) -------------------------------------------------
+
+HOUR_NS = 3_600 * 10**9
+
+
+def _until(condition, what, seconds=120.0):
+    """Wait, looking every 10 ms, until condition() holds; fail naming `what` after `seconds`
+    (a bound for a very loaded machine, not a speed assertion)."""
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+def _all_asleep() -> bool:
+    found = nest_pool.counters()
+    return found["sleeping"] == found["workers"]
+
+
+def _everyone_asleep():
+    nest_pool.ensure_workers(1)
+    nest_pool.stop_polling()
+    _until(_all_asleep, "every worker asleep once polling stopped")
+
+
+def test_a_woken_worker_polls_only_for_its_window_then_sleeps_again():
+    _everyone_asleep()
+    before = nest_pool.counters()
+    nest_pool.wake_one(linger_ns=20_000_000)
+    assert nest_pool.counters()["wakes"] == before["wakes"] + 1
+    _until(lambda: nest_pool.counters()["sleeps"] > before["sleeps"], "the woken worker slept")
+    _until(_all_asleep, "every worker asleep after the window")
+
+
+def test_within_its_window_a_worker_sleeps_only_when_preempted():
+    """With an hour's window, a woken worker goes back to sleep only when it finds it was
+    preempted (a poll cut short: counted) or when polling is stopped."""
+    _everyone_asleep()
+    before = nest_pool.counters()
+    try:
+        nest_pool.wake_one(linger_ns=HOUR_NS)
+        _until(lambda: nest_pool.counters()["sleeps"] > before["sleeps"]
+               or nest_pool.counters()["sleeping"] < before["workers"], "the worker woke")
+        time.sleep(0.2)
+        during = nest_pool.counters()
+        assert during["sleeps"] - before["sleeps"] == during["cuts"] - before["cuts"]
+    finally:
+        nest_pool.stop_polling()
+    _until(_all_asleep, "every worker asleep once polling stopped")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_a_polling_worker_that_shares_its_core_stops_polling():
+    """A worker pinned to the core of a busy process: polling, it yields that core, finds it
+    was off it for a while, and goes to sleep (a cut poll) long before its window ends."""
+    _everyone_asleep()
+    cpu = min(os.sched_getaffinity(0))
+    libc = nest_pool.native().libc
+    libc.pthread_setaffinity_np.argtypes = [ctypes.c_ulong, ctypes.c_size_t, ctypes.c_void_p]
+
+    def pin(cpus):
+        mask = (ctypes.c_ulong * 16)()
+        for c in cpus:
+            mask[c // 64] |= 1 << (c % 64)
+        for tid in nest_pool._workers:
+            assert libc.pthread_setaffinity_np(tid, ctypes.sizeof(mask), mask) == 0
+
+    pin([cpu])
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                              preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    before = nest_pool.counters()
+    try:
+        time.sleep(0.1)  # (the burner runs)
+        nest_pool.wake_one(linger_ns=HOUR_NS)
+        _until(lambda: nest_pool.counters()["cuts"] > before["cuts"], "a poll cut short")
+    finally:
+        nest_pool.stop_polling()
+        burner.kill()
+        burner.wait()
+        pin(sorted(os.sched_getaffinity(0)))
+    _until(_all_asleep, "every worker asleep")
+
+
+def test_on_a_busy_machine_workers_poll_briefly_and_are_not_woken_ahead(monkeypatch):
+    callback, address, seen = _recording_nest()
+    try:
+        nest_parallel.threads.set_load_reading(1)
+        assert nest_parallel.parallel_for(address, 0, 40, 4, nest_parallel.BUSY) == 0
+        assert nest_pool._shared[nest_pool.LINGER] == nest_pool.BUSY_LINGER_NS
+        _until(_all_asleep, "the workers asleep after a busy machine's short window")
+        wakes = nest_pool.counters()["wakes"]
+        warm = nest_parallel.with_warm_workers(lambda: "called")
+        assert warm() == "called" and nest_pool.counters()["wakes"] == wakes
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", "1")
+        nest_parallel.threads.set_load_reading(2)
+        assert warm() == "called" and nest_pool.counters()["wakes"] == wakes
+        monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
+        assert warm() == "called" and nest_pool.counters()["wakes"] == wakes + 1
+    finally:
+        nest_pool.stop_polling()
+        nest_parallel.threads.set_load_reading(None)
+    assert sorted(r[:2] for r in seen) == _ranges(40, 4)

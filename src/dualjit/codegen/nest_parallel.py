@@ -256,6 +256,8 @@ def parallel_for(nest: int, context: int, rows: int, chunk_rows: int, busy: int 
         whole = helpers == 0
         if blas > 1:
             threads.set_blas_threads(blas)
+            if nest_pool.usable():
+                nest_pool.stop_polling()  # (our polling workers would take OpenBLAS's core)
         loaded = helpers > 0 and threads.free_cores() <= helpers
     except BaseException as error:  # noqa: BLE001 - handed on below; the caller runs the chunks
         pending, helpers, whole, loaded = error, 0, False, True
@@ -308,6 +310,20 @@ def _run_native(nest: int, context: int, rows: int, chunk_rows: int, helpers: in
     if pending is not None:
         _hand_on(pending)
     return status
+
+
+def with_warm_workers(call):
+    """call (a kernel with split nests), first waking a sleeping worker when a core is free
+    (nest_pool.wake_one): it is polling by the kernel's first split nest instead of
+    starting tens to hundreds of microseconds late on a CPU that had halted."""
+    if not nest_pool.usable():
+        return call
+
+    def run(*args, **params):
+        if threads.configured() > 1 and threads.free_cores() > 1:
+            nest_pool.wake_one()
+        return call(*args, **params)
+    return run
 
 
 def _hand_on(error: BaseException) -> None:

@@ -43,13 +43,28 @@ NEST_TYPE = L.FunctionType(I32, [PTR, I64, I64])  # status nest(context, first r
 WORD, DONE, STATUS, NEST, CONTEXT, ROWS, CHUNK_ROWS, JOINED, WANTED, WAITING = range(10)
 RECORD_FIELDS = 10
 # The pool's shared int64 fields: the job sequence number (a futex word), the posted record,
-# sleeping workers, the quit flag, and how long a worker polls for the next job.
-SEQ, JOB, SLEEPING, QUIT, LINGER = range(5)
-SHARED_FIELDS = 5
+# sleeping workers, the quit flag, how long a worker polls for the next job, and two counts
+# for tests and benchmarks: how often a worker went to sleep, how often a post woke one, and
+# how often a poll was cut short because the worker was preempted.
+SEQ, JOB, SLEEPING, QUIT, LINGER, SLEEPS, WAKES, CUTS = range(8)
+SHARED_FIELDS = 8
 MAX_CHUNKS = (1 << 31) - 1
-LINGER_NS = 100_000  # a helper polls this long for the next job (a core is idle)
+# A helper polls this long for the next job when a core is idle. A woken helper on a halted
+# vCPU starts tens to hundreds of microseconds late, and within a kernel a helper is idle
+# between two split nests for the caller's last chunk, the callback and any unsplit nests in
+# between (W7: up to 0.6 ms); 100 us let it sleep before nearly every job.
+LINGER_NS = 1_000_000
 BUSY_LINGER_NS = 20_000  # ... when no core is idle (polling takes our own threads' share)
-WAIT_SPIN_NS = 30_000  # the caller spins this long for others' chunks, then sleeps
+# A polling worker yields its CPU at every look (sched_yield: any other runnable thread
+# there runs first) and stops polling once it finds it was off the CPU for longer than this
+# between two looks: the core was wanted by another thread, ours or another process's, and
+# polling on it would take that thread's time (on a loaded machine the scheduler may put the
+# caller and a polling worker on one core: W7 took 50-68 ms a step with a 1 ms window and
+# no such check, 5 ms without polling).
+PREEMPTED_NS = 50_000
+# The caller polls this long for others' chunks, then sleeps (LINGER_NS when a core is idle:
+# its own wake would then be on the critical path, after every chunk a helper finishes last)
+WAIT_SPIN_NS = 30_000
 # When no core is idle, the caller first sleeps up to this long while one more worker than
 # the helpers asked for runs the job, and only then takes chunks itself (so it never waits
 # for workers that do not come for longer). W2 beside two busy processes while other
@@ -83,6 +98,7 @@ class _Emitter:
         self.module = module
         self.syscall = L.Function(module, L.FunctionType(I64, [I64], var_arg=True), "syscall")
         self.clock = L.Function(module, L.FunctionType(I32, [I32, PTR]), "clock_gettime")
+        self.sched_yield = L.Function(module, L.FunctionType(I32, []), "sched_yield")
 
     @staticmethod
     def field(b: L.IRBuilder, base: L.Value, i: int) -> L.Value:
@@ -185,44 +201,69 @@ def _emit_help(e: _Emitter, chunks: L.Function) -> L.Function:
 
 def _emit_worker(e: _Emitter, help_: L.Function) -> None:
     """`ptr dualjit_pool_worker(i64* shared)`, a pthread's start routine: wait for the job
-    sequence number to change (polling for shared[LINGER] ns, then on its futex) and help
-    with the posted job; return when shared[QUIT] is set."""
+    sequence number to change (polling, see _emit_poll, then on its futex) and help with the
+    posted job; return when shared[QUIT] is set."""
     fn = L.Function(e.module, L.FunctionType(PTR, [PTR]), "dualjit_pool_worker")
     fn.attributes.add("nounwind")
     shared = fn.args[0]
-    entry, idle, poll, spin, sleep, work, leave = (fn.append_basic_block(n) for n in (
-        "entry", "idle", "poll", "spin", "sleep", "work", "leave"))
+    entry, idle, poll, sleep, work, leave = (fn.append_basic_block(n) for n in (
+        "entry", "idle", "poll", "sleep", "work", "leave"))
     b = L.IRBuilder(entry)
     spec = b.alloca(I64, L.Constant(I64, 2))
     first_seen, first_start = e.load(b, shared, SEQ), e.now(b, spec)
     b.branch(idle)
     b.position_at_end(idle)
-    seen, start = b.phi(I64), b.phi(I64)
+    seen, start, last = b.phi(I64), b.phi(I64), b.phi(I64)
     seq = e.load(b, shared, SEQ)
     b.cbranch(b.icmp_unsigned("!=", e.load(b, shared, QUIT), L.Constant(I64, 0)), leave, poll)
     b.position_at_end(poll)
-    polled = b.sub(e.now(b, spec), start)
+    now = e.now(b, spec)
+    spin = fn.append_basic_block("spin")
     b.cbranch(b.icmp_unsigned("!=", seq, seen), work, spin)
     b.position_at_end(spin)
-    e.pause(b)
-    linger = e.load(b, shared, LINGER, "monotonic")
-    b.cbranch(b.icmp_signed("<", polled, linger), idle, sleep)
+    polling = _emit_poll(e, fn, b, shared, (now, start, last), (idle, sleep))
     b.position_at_end(sleep)
     b.atomic_rmw("add", e.field(b, shared, SLEEPING), L.Constant(I64, 1), "seq_cst")
+    b.atomic_rmw("add", e.field(b, shared, SLEEPS), L.Constant(I64, 1), "monotonic")
     e.futex(b, shared, SEQ, FUTEX_WAIT, seen)  # (returns at once if SEQ moved meanwhile)
     b.atomic_rmw("sub", e.field(b, shared, SLEEPING), L.Constant(I64, 1), "seq_cst")
+    woken = e.now(b, spec)
     b.branch(idle)
     b.position_at_end(work)
     b.call(help_, [shared])
     after = e.now(b, spec)  # (polling starts again after a job)
     b.branch(idle)
-    for phi, values in ((seen, [(first_seen, entry), (seen, spin), (seen, sleep), (seq, work)]),
-                        (start, [(first_start, entry), (start, spin), (start, sleep),
-                                 (after, work)])):
-        for value, block in values:
+    for phi, values in ((seen, (first_seen, seen, seen, seq)),
+                        (start, (first_start, start, start, after)),
+                        (last, (first_start, now, woken, after))):
+        for value, block in zip(values, (entry, polling, sleep, work)):
             phi.add_incoming(value, block)
     b.position_at_end(leave)
     b.ret(L.Constant(PTR, None))
+
+
+def _emit_poll(e: _Emitter, fn: L.Function, b: L.IRBuilder, shared: L.Value, times,
+               targets) -> L.Block:
+    """In the worker, no new job at `now`: yield the CPU to any other runnable thread, then
+    poll again (branch to `idle`) while within shared[LINGER] ns of the last job and not
+    preempted since the previous look (more than PREEMPTED_NS between two looks: another
+    thread wanted this core, so it is not free); else go to `sleep`, counting a poll cut
+    short by preemption. Returns the block that branches back to `idle`."""
+    now, start, last = times
+    idle, sleep = targets
+    e.pause(b)
+    b.call(e.sched_yield, [])
+    linger = e.load(b, shared, LINGER, "monotonic")
+    window = b.icmp_signed("<", b.sub(now, start), linger)
+    steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
+    polling = b.block
+    cut = fn.append_basic_block("cut")
+    b.cbranch(b.and_(window, steady), idle, cut)
+    b.position_at_end(cut)
+    with b.if_then(window):
+        b.atomic_rmw("add", e.field(b, shared, CUTS), L.Constant(I64, 1), "monotonic")
+    b.branch(sleep)
+    return polling
 
 
 def _emit_post(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
@@ -241,6 +282,7 @@ def _emit_post(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
     sleeping = b.icmp_signed(">", e.load(b, shared, SLEEPING), L.Constant(I64, 0))
     b.cbranch(sleeping, wake, go)
     b.position_at_end(wake)
+    b.atomic_rmw("add", e.field(b, shared, WAKES), L.Constant(I64, 1), "monotonic")
     e.futex(b, shared, SEQ, FUTEX_WAKE, helpers)
     b.branch(go)
     b.position_at_end(go)
@@ -266,23 +308,7 @@ def _emit_run(e: _Emitter, chunks: L.Function) -> None:
         b.store(b.urem(patience, billion), e.field(b, spec, 1))
         e.futex(b, record, DONE, FUTEX_WAIT, e.load(b, record, DONE), spec)
     b.call(chunks, [record])
-    start = e.now(b, spec)
-    check, poll, sleep, finish = (fn.append_basic_block(n) for n in (
-        "check", "poll", "sleep", "finish"))
-    b.branch(check)
-    b.position_at_end(check)
-    b.cbranch(b.icmp_unsigned(">=", e.load(b, record, DONE), total), finish, poll)
-    b.position_at_end(poll)
-    e.pause(b)
-    b.cbranch(b.icmp_signed("<", b.sub(e.now(b, spec), start), spin), check, sleep)
-    b.position_at_end(sleep)
-    b.atomic_rmw("xchg", e.field(b, record, WAITING), L.Constant(I64, 1), "seq_cst")
-    done = e.load(b, record, DONE)
-    asleep = fn.append_basic_block("asleep")
-    b.cbranch(b.icmp_unsigned(">=", done, total), finish, asleep)
-    b.position_at_end(asleep)
-    e.futex(b, record, DONE, FUTEX_WAIT, done)  # (returns at once if DONE moved meanwhile)
-    b.branch(check)
+    finish = _emit_wait(e, fn, b, (record, total, spin, spec))
     b.position_at_end(finish)
     posted = b.ptrtoint(record, I64)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(shared, I64), L.Constant(I64, 0))):
@@ -291,12 +317,62 @@ def _emit_run(e: _Emitter, chunks: L.Function) -> None:
     b.ret(b.trunc(e.load(b, record, STATUS), I32))
 
 
+def _emit_nudge(e: _Emitter) -> None:
+    """`void dualjit_pool_nudge(i64* shared)`: move the job sequence number without posting
+    a job and wake one sleeping worker: it finds no job and polls for the next one (its
+    poll window), so it is running when the caller's first split nest comes."""
+    fn = L.Function(e.module, L.FunctionType(L.VoidType(), [PTR]), "dualjit_pool_nudge")
+    fn.attributes.add("nounwind")
+    shared = fn.args[0]
+    b = L.IRBuilder(fn.append_basic_block("entry"))
+    b.atomic_rmw("add", e.field(b, shared, SEQ), L.Constant(I64, 1), "seq_cst")
+    with b.if_then(b.icmp_signed(">", e.load(b, shared, SLEEPING), L.Constant(I64, 0))):
+        b.atomic_rmw("add", e.field(b, shared, WAKES), L.Constant(I64, 1), "monotonic")
+        e.futex(b, shared, SEQ, FUTEX_WAKE, L.Constant(I64, 1))
+    b.ret_void()
+
+
+def _emit_wait(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
+    """In dualjit_pool_run, every chunk taken: wait until all are done, polling for up to
+    `spin` ns while not preempted (see _emit_poll), then on the record's futex; returns the
+    block reached when all are done."""
+    record, total, spin, spec = args
+    start = e.now(b, spec)
+    check, poll, sleep, finish = (fn.append_basic_block(n) for n in (
+        "check", "poll", "sleep", "finish"))
+    entry = b.block
+    b.branch(check)
+    b.position_at_end(check)
+    last = b.phi(I64)
+    b.cbranch(b.icmp_unsigned(">=", e.load(b, record, DONE), total), finish, poll)
+    b.position_at_end(poll)
+    e.pause(b)  # (no yield: on a busy machine the caller would lose its turn for a time slice)
+    now = e.now(b, spec)
+    window = b.icmp_signed("<", b.sub(now, start), spin)
+    steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
+    b.cbranch(b.and_(window, steady), check, sleep)
+    b.position_at_end(sleep)
+    b.atomic_rmw("xchg", e.field(b, record, WAITING), L.Constant(I64, 1), "seq_cst")
+    done = e.load(b, record, DONE)
+    asleep = fn.append_basic_block("asleep")
+    b.cbranch(b.icmp_unsigned(">=", done, total), finish, asleep)
+    b.position_at_end(asleep)
+    e.futex(b, record, DONE, FUTEX_WAIT, done)  # (returns at once if DONE moved meanwhile)
+    woken = e.now(b, spec)
+    b.branch(check)
+    for value, block in ((start, entry), (now, poll), (woken, asleep)):
+        last.add_incoming(value, block)
+    b.position_at_end(finish)
+    return finish
+
+
 def _module_text() -> str:
     module = L.Module(name="dualjit_nest_pool")
     e = _Emitter(module)
     chunks = _emit_chunks(e)
     _emit_worker(e, _emit_help(e, chunks))
     _emit_run(e, chunks)
+    _emit_nudge(e)
     return str(module)
 
 
@@ -313,7 +389,7 @@ class _Native:
 
         self.libc = ctypes.CDLL(None, use_errno=True)
         binding = llvm()
-        for name in ("syscall", "clock_gettime"):
+        for name in ("syscall", "clock_gettime", "sched_yield"):
             binding.add_symbol(name, ctypes.cast(getattr(self.libc, name), ctypes.c_void_p).value)
         self.module = CompiledModule(_module_text(), name="dualjit_nest_pool")
         self.run = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64,
@@ -321,6 +397,8 @@ class _Native:
                                     ctypes.c_int64)(
             self.module.address("dualjit_pool_run"))
         self.worker = self.module.address("dualjit_pool_worker")
+        self.nudge = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
+            self.module.address("dualjit_pool_nudge"))
         create = self.libc.pthread_create
         create.argtypes = [ctypes.POINTER(ctypes.c_ulong), ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_void_p]
@@ -399,6 +477,32 @@ def stop_workers() -> None:
         _workers.clear()
 
 
+def wake_one(linger_ns: int = LINGER_NS) -> None:
+    """Before a kernel's split nests, when a core is free: a sleeping worker wakes now and
+    polls for up to linger_ns, so the first split nest finds it running (a worker woken on
+    a halted CPU starts tens to hundreds of microseconds late). Nothing when there are no
+    workers yet (the first split nest makes them)."""
+    if _native is None or not _workers or _shared[QUIT]:
+        return
+    _shared[LINGER] = linger_ns
+    _native.nudge(ctypes.addressof(_shared))
+
+
+def stop_polling() -> None:
+    """Make polling workers sleep now (before work that needs the other cores for threads
+    not ours, OpenBLAS's: a polling worker would take a core from them); the next job's
+    post sets the poll window again."""
+    _shared[LINGER] = 0
+
+
+def counters() -> dict[str, int]:
+    """Workers now sleeping on the futex, how often a worker went to sleep, and how often a
+    post had to wake one (a wake costs the helper tens to hundreds of microseconds when its
+    CPU had halted): for tests and benchmarks."""
+    return {"sleeping": int(_shared[SLEEPING]), "sleeps": int(_shared[SLEEPS]),
+            "wakes": int(_shared[WAKES]), "cuts": int(_shared[CUTS]), "workers": len(_workers)}
+
+
 class Job:
     """One call of a split nest, in a record reused afterwards."""
 
@@ -428,7 +532,7 @@ class Job:
             _shared[LINGER] = BUSY_LINGER_NS if busy else LINGER_NS
         return n.run(ctypes.addressof(self.record), self.word,
                      ctypes.addressof(_shared) if helpers > 0 else None, helpers,
-                     WAIT_SPIN_NS, patience)
+                     WAIT_SPIN_NS if busy else LINGER_NS, patience)
 
     def finish(self) -> int:
         """After run() raised: the job's status, its chunks run by the caller alone unless

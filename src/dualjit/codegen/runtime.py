@@ -14,7 +14,7 @@ import numpy as np
 from ..ir import Function, Literal, Var, impl_rules, sub_functions
 from ..ir import primitives as P
 from ..ir.interpreter import literal_value
-from . import chunk_loop, object_cache, parallel, profile, pycall, threads
+from . import chunk_loop, nest_parallel, object_cache, parallel, profile, pycall, threads
 from .abi import KernelEntryError
 from .callers import (
     ArgumentError,
@@ -56,6 +56,8 @@ class _Kernel:
         if self.blas_flops:  # (products split across our threads call gemm on one thread each)
             unsplit = [e for g in seg.groups if g.split is None for e in g.eqns]
             self.call = threads.with_blas_threads(self.call, threads.blas_flops(unsplit))
+        if any(g.split is not None for g in seg.groups):  # (a worker ready for its nests)
+            self.call = nest_parallel.with_warm_workers(self.call)
         self.scratch = Scratch([(n, np.uint8) for n in slots], keep=single)
         self.chunk_call = self.fold_call = None
         if plan.flat is not None:  # the chunk loop and fold threads share (chunk_loop.py)
