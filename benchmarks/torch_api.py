@@ -68,7 +68,8 @@ def mnist_like() -> tuple[np.ndarray, np.ndarray]:
     return _mnist_like[0], _mnist_like[1]
 
 
-def mlp_setup(lib, wrap_model=None):
+def mlp_parts(lib, wrap_model=None):
+    """T2's batches, model, forward (the model, or wrap_model(model)), loss and optimizer."""
     lib.manual_seed(0)
     images, labels = (lib.from_numpy(a) for a in mnist_like())
     batches = [(images[i * BATCH:(i + 1) * BATCH], labels[i * BATCH:(i + 1) * BATCH])
@@ -77,6 +78,11 @@ def mlp_setup(lib, wrap_model=None):
     forward = wrap_model(model) if wrap_model else model
     loss_fn = lib.nn.CrossEntropyLoss()
     optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return batches, model, forward, loss_fn, optimizer
+
+
+def mlp_setup(lib, wrap_model=None):
+    batches, _, forward, loss_fn, optimizer = mlp_parts(lib, wrap_model)
 
     def step(x, target):
         loss = loss_fn(forward(x), target)
@@ -256,6 +262,106 @@ def t2_one_thread_cpu(passes: int = 5) -> list[tuple[str, float]]:
     return [(name, sorted(v)[len(v) // 2]) for name, v in samples.items()]
 
 
+EAGER_PHASES = ("Linear 784-256", "ReLU", "Linear 256-10", "loss", "zero_grad", "backward()",
+                "optimizer.step()")
+
+
+def _clocks() -> tuple[float, float]:
+    import time
+
+    return time.perf_counter(), time.process_time()
+
+
+def _eager_phases(batches, model, loss_fn, optimizer) -> list[list[float]]:
+    """One eager epoch: per phase, [wall, CPU] seconds summed over the steps."""
+    first, relu, second = model
+    sums = [[0.0, 0.0] for _ in EAGER_PHASES]
+    for x, target in batches:
+        marks = [_clocks()]
+        h = first(x)
+        marks.append(_clocks())
+        h = relu(h)
+        marks.append(_clocks())
+        logits = second(h)
+        marks.append(_clocks())
+        loss = loss_fn(logits, target)
+        marks.append(_clocks())
+        optimizer.zero_grad()
+        marks.append(_clocks())
+        loss.backward()
+        marks.append(_clocks())
+        optimizer.step()
+        marks.append(_clocks())
+        for i, total in enumerate(sums):
+            total[0] += marks[i + 1][0] - marks[i][0]
+            total[1] += marks[i + 1][1] - marks[i][1]
+    return sums
+
+
+def _compiled_phases(step, batches) -> list[list[float]]:
+    """One compiled epoch: [wall, CPU] seconds of the kernel calls, and of the whole steps."""
+    (program,) = step._programs.values()
+    call = program.compiled
+    kernel = [0.0, 0.0]
+
+    def timed(values):
+        start = _clocks()
+        try:
+            return call(values)
+        finally:
+            end = _clocks()
+            kernel[0] += end[0] - start[0]
+            kernel[1] += end[1] - start[1]
+    program.compiled = timed
+    try:
+        start = _clocks()
+        for x, target in batches:
+            step(x, target)
+        end = _clocks()
+    finally:
+        program.compiled = call
+    return [kernel, [end[0] - start[0] - kernel[0], end[1] - start[1] - kernel[1]]]
+
+
+def t2_phases(epochs: int = 7, settle: float = 0.3) -> list[tuple[str, float, float]]:
+    """Where a T2 step spends its time at dualjit's current thread setting: each phase of the
+    eager step (EAGER_PHASES), the compiled step's kernel call and everything around it
+    (guards, gathering inputs, storing outputs), and the five products alone (NumPy). Rows
+    (name, wall us, CPU us of the process, all threads) per step: medians over `epochs`
+    interleaved epochs, `settle` seconds of sleep before each."""
+    import statistics
+    import time
+
+    import dualjit as dj
+
+    batches, model, _, loss_fn, optimizer = mlp_parts(dj)
+    step, compiled_batches = mlp_setup(dj)
+    step = dj.compile(step)
+    products = _products("numpy")
+    eager = lambda: _eager_phases(batches, model, loss_fn, optimizer)  # noqa: E731
+    compiled = lambda: _compiled_phases(step, compiled_batches)  # noqa: E731
+
+    def alone():
+        start = _clocks()
+        products()
+        end = _clocks()
+        return [[end[0] - start[0], end[1] - start[1]]]
+    kinds = (eager, compiled, alone)
+    names = (EAGER_PHASES, ("dj.compile: kernel call", "dj.compile: around it"),
+             ("5 products alone (NumPy)",))
+    _mlp_run(step, compiled_batches)()  # (warm: trace and compile)
+    for kind in kinds:
+        kind()
+    samples: dict[str, list] = {n: [] for group in names for n in group}
+    for _ in range(epochs):
+        for kind, group in zip(kinds, names):
+            time.sleep(settle)
+            for name, (wall, cpu) in zip(group, kind()):
+                samples[name].append((wall / BATCHES * 1e6, cpu / BATCHES * 1e6))
+    return [(name, statistics.median(v[0] for v in values),
+             statistics.median(v[1] for v in values)) for name, values in samples.items()]
+
+
 def _first_compiled_steps(setup, lib_name):
     """Fresh objects, then the calls until a compiled program has run (dualjit: the eager
     first call and the traced second; torch.compile: its first two calls). Each run compiles
@@ -320,8 +426,10 @@ def main() -> int:
     sleeps S seconds after each timed call, so that no implementation starts while the
     previous one's threads still spin or still count in dualjit's load reading.
     `python -m benchmarks.torch_api one-thread [passes]`: the T2 table of t2_one_thread_cpu,
-    printed. `python -m benchmarks.torch_api matched [runs] [passes] [--settle S]`: T1/T2 at
-    default, one and two threads each, in fresh processes (benchmarks/torch_matched.py)."""
+    printed. `python -m benchmarks.torch_api phases [epochs]`: t2_phases at the thread setting
+    of DUALJIT_NUM_THREADS (default: the idle cores), printed. `python -m
+    benchmarks.torch_api matched [runs] [passes] [--settle S]`: T1/T2 at default, one and two
+    threads each, in fresh processes (benchmarks/torch_matched.py)."""
     import datetime
     import sys
 
@@ -331,6 +439,16 @@ def main() -> int:
         from .torch_matched import main as matched
 
         return matched(sys.argv[2:])
+    if sys.argv[1:2] == ["phases"]:
+        epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+        load = os.getloadavg()
+        rows = t2_phases(epochs)
+        print(f"T2 step by phase, per step, median of {epochs} interleaved epochs (0.3 s sleep "
+              f"before each); load {_loads(load)} -> {_loads(os.getloadavg())}; threads: "
+              f"{os.environ.get('DUALJIT_NUM_THREADS', 'default')}\n\n| phase | wall us | CPU us "
+              "(all threads) |\n|---|---:|---:|\n" + "\n".join(
+                  f"| {n} | {w:.0f} | {c:.0f} |" for n, w, c in rows))
+        return 0
     if sys.argv[1:2] == ["one-thread"]:
         passes = int(sys.argv[2]) if len(sys.argv) > 2 else 5
         load = os.getloadavg()

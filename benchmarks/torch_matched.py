@@ -199,6 +199,7 @@ def main(args: list[str]) -> int:
     runs_wanted = int(args[0]) if args else 3
     passes = int(args[1]) if len(args) > 1 else 5
     runs, loads = [], []
+    heading = run_heading()
     for i in range(runs_wanted):
         loads.append(os.getloadavg()[0])
         child = subprocess.run(
@@ -208,16 +209,47 @@ def main(args: list[str]) -> int:
         runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
         # the table so far, after every run (a long run cut short keeps what it measured)
         text = report(runs, loads, passes, settle)
-        _write(text)
+        _write(heading, text)
         print(f"run {i + 1}/{runs_wanted} done (load {loads[-1]:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after)\n{text}", file=sys.stderr, flush=True)
     return 0
 
 
-def _write(text: str) -> None:
-    from .__main__ import RESULTS, machine
+TITLE = "# Issue 13 at matched threads"
+INTRO = ("Every invocation of `python -m benchmarks.torch_api matched` adds its table here, "
+         "newest first (a table is rewritten after each of its runs); earlier tables stay as "
+         "the run-by-run history.")
+
+
+def run_heading() -> str:
+    from .__main__ import machine
+
+    return f"## {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC — {machine()}"
+
+
+def _write(heading: str, text: str) -> None:
+    from .__main__ import RESULTS
 
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "torch_matched.md").write_text(
-        f"# Issue 13 at matched threads\n\n{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC"
-        f" — {machine()}\n\n{text}\n")
+    path = RESULTS / "torch_matched.md"
+    old = path.read_text() if path.exists() else ""
+    path.write_text(with_history(old, heading, text))
+
+
+def with_history(old: str, heading: str, text: str) -> str:
+    """The results file with this invocation's table (under `heading`) first, then every
+    earlier table of `old` except this invocation's own previous version."""
+    body = old.split("\n", 1)[1] if old.startswith(TITLE) else old
+    body = body.strip()
+    if body.startswith(INTRO):
+        body = body[len(INTRO):].strip()
+    blocks = [b for b in ("\n" + body).split("\n## ") if b.strip()]
+    earlier = []
+    for block in blocks:
+        block = block.strip()
+        if not block.startswith("## "):
+            block = "## " + block if block[:4].isdigit() else block
+        if block.split("\n", 1)[0] != heading:
+            earlier.append(block)
+    parts = [TITLE, INTRO, f"{heading}\n\n{text}"] + earlier
+    return "\n\n".join(parts) + "\n"
