@@ -353,6 +353,7 @@ class KernelBuilder:
                 self.probes.stop(self.b, i, started)
             for e in group.eqns:
                 self.done.update(e.outputs)
+            self.done.update(group.values)  # (a REDUCE may store elementwise values too)
 
     def emit_group(self, group: Group) -> None:
         """With the math the plan chose: the C library, the fast polynomials, or the fast
@@ -941,7 +942,8 @@ def _scatter_index(kept, axes, out_idx, inner_idx, rank):
 
 def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
     """Reductions over the same space (one or more: group.eqns) in one loop nest, an
-    accumulator each; values they share are computed once per element."""
+    accumulator each; values they share are computed once per element, and the group's
+    elementwise values (schedule.Segment._stored_by_reduction) stored where computed."""
     eqns = group.eqns
     x0 = eqns[0].inputs[0]
     axes = list(eqns[0].params["axes"])
@@ -949,6 +951,7 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
     if accumulates_in_memory_order(group):
         _reductions_in_memory_order(k, group, kept)
         return
+    stored = set(group.values).difference(e.outputs[0] for e in eqns)
 
     def outer(out_idx):
         accs = [k.accumulator(e.inputs[0].type.dtype,
@@ -957,8 +960,10 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
 
         def inner(red_idx):
             full = _scatter_index(kept, axes, out_idx, red_idx, x0.type.ndim)
-            for anchor in group.computed:  # deep chains: see schedule.MAX_FUSION_DEPTH
-                k.value(anchor, full)
+            for v in group.computed:  # (anchors of deep chains: see schedule.MAX_FUSION_DEPTH)
+                value = k.value(v, full)
+                if v in stored:
+                    k.store(v, full, value)
             for e, acc in zip(eqns, accs):
                 dtype = e.inputs[0].type.dtype
                 v = k.value(e.inputs[0], full)

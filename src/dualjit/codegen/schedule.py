@@ -324,14 +324,17 @@ class Group:
     """One loop nest of a kernel (or one root equation's own loops), in emission order.
 
     kind: LOOP (same-shape values computed together), REDUCE (sibling reductions over one
-      space, an accumulator each), ROOT (an equation with its own loop structure).
+      space, an accumulator each, and maybe the values of a LOOP over that space that they
+      read, stored from their inner loop: Segment._stored_by_reduction), ROOT (an equation
+      with its own loop structure).
     values: the materialized values it writes; eqns: the reductions or the root equation.
     math: LIBM, FAST (vectorizable polynomials) or FAST_CHECKED (plus a libm rerun).
     library: the library routine a ROOT calls ("gemm"), None for native loops.
     bodies: for control flow, (sub-Function, its Segment) pairs, emitted inline.
     computed: for a LOOP, its values and its anchors (fused values evaluated before the values
       above them, so deep chains recurse from one to the next), in program order; for a
-      REDUCE, the anchors its inner loop evaluates before reading the reductions' inputs.
+      REDUCE, the values and anchors its inner loop evaluates before reading the reductions'
+      inputs.
     loops: what LLVM may do to its loops: TUNED (unroll and vectorize), NO_UNROLL or PLAIN.
     split: how its outer loops are cut into chunks that threads share (nest_plan.py), or None.
     """
@@ -619,9 +622,30 @@ class Segment:
             eqn = self.producer[values[0]]
             if groups and groups[-1].kind == ROOT and groups[-1].eqns[0] is eqn:
                 groups[-1].values.extend(values)  # another output of the same root
-            else:
-                groups.append(self._group(values, eqn, planner))
+                continue
+            group = self._group(values, eqn, planner)
+            if groups and self._stored_by_reduction(groups[-1], group):
+                loop = groups.pop()  # its values are stored by the rows' reduction loop
+                group.values[:0] = loop.values
+                group.computed[:0] = loop.computed
+            groups.append(group)
         return groups
+
+    def _stored_by_reduction(self, loop: Group, reduce: Group) -> bool:
+        """Whether a LOOP's values can be computed and stored in the next group's inner loop:
+        reductions along rows (the trailing axes, keeping some: the softmax's sum of its
+        exponentials, a layer norm's sum of squares) of the LOOP's own shape that read its
+        values at their own index. One pass over the rows instead of two, split the same."""
+        if loop.kind != LOOP or reduce.kind != REDUCE or loop.math != reduce.math:
+            return False
+        x, axes = reduce.eqns[0].inputs[0], sorted(reduce.eqns[0].params["axes"])
+        rows = x.type.ndim - len(axes)
+        if not 0 < rows or axes != list(range(rows, x.type.ndim)):
+            return False
+        if any(v.type.shape != x.type.shape for v in loop.values):
+            return False
+        direct, other = self._reads(reduce.values, split=True)
+        return not other & set(loop.values) and bool(direct & set(loop.values))
 
     def _group(self, values: list[Var], eqn: Eqn, planner: Planner) -> Group:
         row = lowering(eqn.primitive)
@@ -1052,7 +1076,7 @@ def _nest_split(group: Group) -> NestSplit | None:
         return split_of(shape, math.prod(shape))
     x = eqn.inputs[0]
     if group.kind == REDUCE and x.type.ndim - 1 in eqn.params["axes"]:
-        return split_of(group.values[0].type.shape, x.type.size)
+        return split_of(eqn.outputs[0].type.shape, x.type.size)
     return None
 
 
