@@ -198,6 +198,63 @@ def test_optimizer_state_dict_round_trip_continues_the_same_trajectory():
     np.testing.assert_allclose(p.detach().numpy(), adam_reference(0.1)[-1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_state_has_pytorchs_layout(momentum):
+    """PyTorch's SGD keeps no step count: its state is the momentum buffer, made by the first
+    step (none without momentum), so its state_dict has no other entry."""
+    p = nn.Parameter(dj.tensor(P0.copy()))
+    opt = dj.optim.SGD([p], lr=0.1, momentum=momentum)
+    assert opt.state_dict()["state"] == {}
+    for _ in range(2):
+        opt.zero_grad()
+        (0.5 * dj.tensor(A) * p * p + dj.tensor(B) * p).sum().backward()
+        opt.step()
+    state = opt.state_dict()["state"]
+    assert state == {} if not momentum else set(state[0]) == {"momentum_buffer"}
+
+
+@pytest.mark.parametrize("with_step", [False, True])
+def test_sgd_loads_pytorch_and_older_state_dicts_and_continues_the_trajectory(with_step):
+    """A state dict of PyTorch's SGD layout (momentum buffers only), or of dualjit's older one
+    (with a step count), continues the documented trajectory."""
+    kwargs = dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.1)
+    path, opt = run(dj.optim.SGD, steps=3, **kwargs)
+    sd = opt.state_dict()
+    state = {0: {"momentum_buffer": sd["state"][0]["momentum_buffer"]}}
+    if with_step:
+        state[0]["step"] = dj.tensor(3.0)
+    p = nn.Parameter(dj.tensor(path[-1].copy()))
+    opt2 = dj.optim.SGD([p], **kwargs)
+    opt2.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+    for _ in range(STEPS - 3):
+        opt2.zero_grad()
+        (0.5 * dj.tensor(A) * p * p + dj.tensor(B) * p).sum().backward()
+        opt2.step()
+    np.testing.assert_allclose(p.detach().numpy(), sgd_reference(**kwargs)[-1], rtol=1e-12)
+    assert set(opt2.state_dict()["state"][0]) == {"momentum_buffer"}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_sgd_first_buffer_does_not_alias_the_gradient(native):
+    """The first momentum buffer equals the gradient; zeroing the gradient in place afterwards
+    (zero_grad(set_to_none=False)) must leave it alone, also on the op-by-op path that
+    dj.compile's first call takes."""
+    from dualjit.eager.tensor import native_steps
+
+    p = nn.Parameter(dj.tensor(P0.copy()))
+    opt = dj.optim.SGD([p], lr=0.1, momentum=0.9)
+    (0.5 * dj.tensor(A) * p * p + dj.tensor(B) * p).sum().backward()
+    previous, native_steps.enabled = native_steps.enabled, native
+    try:
+        opt.step()
+    finally:
+        native_steps.enabled = previous
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.numpy(), 0.0)
+    np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(), gradient(P0),
+                               rtol=1e-15)
+
+
 # -- schedulers -----------------------------------------------------------------------------------
 
 def _lrs(scheduler_class, epochs=8, **kwargs):

@@ -20,6 +20,7 @@ class SGD(Optimizer):
     with nesterov, else g <- b; p <- p - lr g (g including weight_decay p)."""
 
     hyper = ("lr", "momentum", "dampening", "weight_decay")
+    counts_steps = False  # (PyTorch's SGD state is the momentum buffer alone)
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
@@ -41,7 +42,10 @@ class SGD(Optimizer):
                 bool(group["maximize"]))
 
     def init_state(self, p, group: dict) -> dict:
-        return {"momentum_buffer": np.zeros_like(p._value)} if group["momentum"] != 0 else {}
+        return {}  # (the momentum buffer is made by the first step, as PyTorch's)
+
+    def state_after(self, names: tuple, static: tuple) -> tuple:
+        return ("momentum_buffer",) if static[0] else ()
 
     def update(self, p, g, state, h, static, step):
         use_momentum, decay, nesterov, maximize = static
@@ -51,9 +55,10 @@ class SGD(Optimizer):
             g = g + h["weight_decay"] * p
         new_state = {}
         if use_momentum:
-            # At the first step the buffer is g itself (no dampening), as PyTorch's.
-            buf = jnp.where(jnp.equal(step, 1), g,
-                            h["momentum"] * state["momentum_buffer"] + (1 - h["dampening"]) * g)
+            # At the first step (no buffer yet) the buffer is g itself, without dampening,
+            # as PyTorch's.
+            old = state.get("momentum_buffer")
+            buf = g if old is None else h["momentum"] * old + (1 - h["dampening"]) * g
             new_state["momentum_buffer"] = buf
             g = g + h["momentum"] * buf if nesterov else buf
         return p - h["lr"] * g, new_state

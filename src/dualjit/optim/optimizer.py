@@ -32,6 +32,9 @@ class Optimizer:
 
     hyper: tuple[str, ...] = ()
     state_names: tuple[str, ...] = ()
+    # Whether the per-parameter state holds a "step" count (PyTorch's Adam, RMSprop and
+    # Adagrad keep one; its SGD does not: its state is the momentum buffer alone)
+    counts_steps = True
 
     def __init__(self, params: Any, defaults: dict):
         self.defaults = defaults
@@ -106,6 +109,11 @@ class Optimizer:
         """The state arrays of a parameter before its first step (zeros by default)."""
         return {name: np.zeros_like(p._value) for name in self.state_names}
 
+    def state_after(self, names: tuple, static: tuple) -> tuple:
+        """The names of the state arrays a step leaves, given those it reads (`names`, sorted):
+        the same by default; SGD creates its momentum buffer at the first step."""
+        return names
+
     @no_grad()
     def step(self, closure: Callable | None = None) -> Any:
         loss = None
@@ -126,14 +134,20 @@ class Optimizer:
         names = [tuple(sorted(k for k in s if k != "step")) for s in states]
         static = self.static(group)
         key = (static, tuple((p._value.dtype, p._value.shape, n) for p, n in zip(params, names)))
-        kernel = self._kernels.get(key)
-        if kernel is None:
-            kernel = self._kernels[key] = self._make_kernel(static, names)
+        found = self._kernels.get(key)
+        if found is None:
+            after = [self.state_after(n, static) for n in names]
+            found = self._kernels[key] = (self._make_kernel(static, names, after), after)
+        kernel, after = found
         hyper = dynamic_input(("hyper", id(self), id(group)), lambda: np.array(
             self.hyper_values(group), np.float64), (len(self.hyper),), np.float64)
         args = [hyper]
+        counts = self.counts_steps
         for p, s, n in zip(params, states, names):
-            args += [p._value, p._grad._value, s["step"]._value] + [s[k]._value for k in n]
+            args += [p._value, p._grad._value]
+            if counts:
+                args.append(s["step"]._value)
+            args += [s[k]._value for k in n]
         if native_steps.enabled:
             outs = kernel(*args)
         else:  # (dj.compile's eager first call: evaluated op by op, nothing compiled)
@@ -141,40 +155,71 @@ class Optimizer:
         inputs = {id(a) for a in args}
         del args
         i = 0
-        for p, s, n in zip(params, states, names):
+        for p, s, n in zip(params, states, after):
             # in place: views and .data aliases of p see the update (store_result copies
             # into p's storage unless nothing else can see it)
             store_result(p, outs[i], id(outs[i]) not in inputs)
-            s["step"]._value = outs[i + 1]
-            for j, k in enumerate(n):
-                s[k]._value = outs[i + 2 + j]
-            i += 2 + len(n)
+            i += 1
+            if counts:
+                s["step"]._value = outs[i]
+                i += 1
+            for k in n:
+                value = outs[i]
+                if id(value) in inputs and isinstance(value, np.ndarray):
+                    # (an input passed through, e.g. SGD's first buffer = the gradient on
+                    # the op-by-op path: the state must not alias p.grad)
+                    value = value.copy()
+                self._store_state(s, k, value)
+                i += 1
+
+    @staticmethod
+    def _store_state(state: dict, name: str, value: Any) -> None:
+        found = state.get(name)
+        if found is not None:
+            found._value = value
+            return
+        from ..compiler import is_compiling
+
+        if is_compiling():  # (a tensor made now would keep a traced value after the trace)
+            raise RuntimeError(f"optimizer state {name!r} is created while dj.compile traces "
+                               "the step; run one step eagerly first")
+        state[name] = make_tensor(value)
 
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state[p]
         if not state:
-            state["step"] = make_tensor(np.zeros((), np.float32))
+            if self.counts_steps:
+                state["step"] = make_tensor(np.zeros((), np.float32))
             for name, value in self.init_state(p, group).items():
                 state[name] = make_tensor(value)
         return state
 
-    def _make_kernel(self, static: tuple, names: list[tuple]) -> Callable:
+    def _make_kernel(self, static: tuple, names: list[tuple], after: list[tuple]) -> Callable:
         from ..jit import jit
 
         hyper_names = self.hyper
         update = self.update
+        counts = self.counts_steps
 
         def kernel(hyper, *flat):
             h = {name: hyper[i] for i, name in enumerate(hyper_names)}
             outs, i = [], 0
-            for n in names:
-                p, g, step = flat[i], flat[i + 1], flat[i + 2]
-                state = dict(zip(n, flat[i + 3:i + 3 + len(n)]))
-                step = step + 1.0
+            for n, n_after in zip(names, after):
+                p, g = flat[i], flat[i + 1]
+                i += 2
+                step = None
+                if counts:
+                    step = flat[i] + 1.0
+                    i += 1
+                state = dict(zip(n, flat[i:i + len(n)]))
+                i += len(n)
                 hp = {k: v.astype(p.dtype) for k, v in h.items()}
-                new_p, new_state = update(p, g, state, hp, static, step.astype(p.dtype))
-                outs += [new_p, step] + [new_state[k] for k in n]
-                i += 3 + len(n)
+                new_p, new_state = update(p, g, state, hp, static,
+                                          None if step is None else step.astype(p.dtype))
+                outs.append(new_p)
+                if counts:
+                    outs.append(step)
+                outs += [new_state[k] for k in n_after]
             return outs
 
         kernel.__name__ = f"{type(self).__name__}_step"
@@ -216,7 +261,8 @@ class Optimizer:
         self.state = defaultdict(dict)
         for i, values in state_dict["state"].items():
             p = by_index[int(i)]
-            self.state[p] = {k: _state_value(v, p) for k, v in values.items()}
+            self.state[p] = {k: _state_value(v, p) for k, v in values.items()
+                             if self.counts_steps or k != "step"}  # (older dualjit SGD)
 
 
 def _state_value(v: Any, p: Tensor) -> Any:
