@@ -54,13 +54,16 @@ MAX_CHUNKS = (1 << 31) - 1
 # between two split nests for the caller's last chunk, the callback and any unsplit nests in
 # between (W7: up to 0.6 ms); 100 us let it sleep before nearly every job.
 LINGER_NS = 1_000_000
-BUSY_LINGER_NS = 20_000  # ... when no core is idle (polling takes our own threads' share)
-# A polling worker yields its CPU at every look (sched_yield: any other runnable thread
-# there runs first) and stops polling once it finds it was off the CPU for longer than this
-# between two looks: the core was wanted by another thread, ours or another process's, and
-# polling on it would take that thread's time (on a loaded machine the scheduler may put the
-# caller and a polling worker on one core: W7 took 50-68 ms a step with a 1 ms window and
-# no such check, 5 ms without polling).
+# ... when no core is idle: a short window, polled without yielding the CPU (a helper that
+# yields on a busy core loses it for a time slice and misses the kernel's next nest, which
+# then has to wake it there)
+BUSY_LINGER_NS = 20_000
+# In a longer window a polling worker yields its CPU at every look (sched_yield: any other
+# runnable thread there runs first), and a polling thread stops once it finds it was off the
+# CPU for longer than this between two looks: the core was wanted by another thread, ours or
+# another process's, and polling on it would take that thread's time (on a loaded machine
+# the scheduler may put the caller and a polling worker on one core: W7 took 50-68 ms a step
+# with a 1 ms window and neither check, 5 ms without polling).
 PREEMPTED_NS = 50_000
 # The caller polls this long for others' chunks, then sleeps (LINGER_NS when a core is idle:
 # its own wake would then be on the critical path, after every chunk a helper finishes last)
@@ -244,16 +247,18 @@ def _emit_worker(e: _Emitter, help_: L.Function) -> None:
 
 def _emit_poll(e: _Emitter, fn: L.Function, b: L.IRBuilder, shared: L.Value, times,
                targets) -> L.Block:
-    """In the worker, no new job at `now`: yield the CPU to any other runnable thread, then
-    poll again (branch to `idle`) while within shared[LINGER] ns of the last job and not
-    preempted since the previous look (more than PREEMPTED_NS between two looks: another
-    thread wanted this core, so it is not free); else go to `sleep`, counting a poll cut
-    short by preemption. Returns the block that branches back to `idle`."""
+    """In the worker, no new job at `now`: yield the CPU to any other runnable thread (in a
+    window longer than PREEMPTED_NS), then poll again (branch to `idle`) while within
+    shared[LINGER] ns of the last job and not preempted since the previous look (more than
+    PREEMPTED_NS between two looks: another thread wanted this core, so it is not free);
+    else go to `sleep`, counting a poll cut short by preemption. Returns the block that
+    branches back to `idle`."""
     now, start, last = times
     idle, sleep = targets
     e.pause(b)
-    b.call(e.sched_yield, [])
     linger = e.load(b, shared, LINGER, "monotonic")
+    with b.if_then(b.icmp_signed(">", linger, L.Constant(I64, PREEMPTED_NS))):
+        b.call(e.sched_yield, [])  # (not in a busy machine's short window: see BUSY_LINGER_NS)
     window = b.icmp_signed("<", b.sub(now, start), linger)
     steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
     polling = b.block
