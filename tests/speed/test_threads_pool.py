@@ -224,8 +224,9 @@ def test_within_its_window_a_worker_sleeps_only_when_preempted():
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
 def test_a_polling_worker_that_shares_its_core_stops_polling():
-    """A worker pinned to the core of a busy process: polling, it yields that core, finds it
-    was off it for a while, and goes to sleep (a cut poll) long before its window ends."""
+    """A worker pinned to the core of a busy process: polling, it is preempted there, finds
+    it was off its core for a while, and goes to sleep (a cut poll) long before its window
+    ends."""
     _everyone_asleep()
     cpu = min(os.sched_getaffinity(0))
     libc = nest_pool.native().libc

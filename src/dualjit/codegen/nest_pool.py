@@ -54,16 +54,12 @@ MAX_CHUNKS = (1 << 31) - 1
 # between two split nests for the caller's last chunk, the callback and any unsplit nests in
 # between (W7: up to 0.6 ms); 100 us let it sleep before nearly every job.
 LINGER_NS = 1_000_000
-# ... when no core is idle: a short window, polled without yielding the CPU (a helper that
-# yields on a busy core loses it for a time slice and misses the kernel's next nest, which
-# then has to wake it there)
-BUSY_LINGER_NS = 20_000
-# In a longer window a polling worker yields its CPU at every look (sched_yield: any other
-# runnable thread there runs first), and a polling thread stops once it finds it was off the
-# CPU for longer than this between two looks: the core was wanted by another thread, ours or
-# another process's, and polling on it would take that thread's time (on a loaded machine
-# the scheduler may put the caller and a polling worker on one core: W7 took 50-68 ms a step
-# with a 1 ms window and neither check, 5 ms without polling).
+BUSY_LINGER_NS = 20_000  # ... when no core is idle (polling takes our own threads' share)
+# A polling thread stops once it finds it was off the CPU for longer than this between two
+# looks: the scheduler gave its core to another thread, ours or another process's, so the
+# core is not free and polling on it takes that thread's time (on a loaded machine the
+# scheduler may put the caller and a polling worker on one core: W7 took 50-68 ms a step
+# with a 1 ms window and no such check, 5 ms without polling).
 PREEMPTED_NS = 50_000
 # The caller polls this long for others' chunks, then sleeps (LINGER_NS when a core is idle:
 # its own wake would then be on the critical path, after every chunk a helper finishes last)
@@ -101,7 +97,6 @@ class _Emitter:
         self.module = module
         self.syscall = L.Function(module, L.FunctionType(I64, [I64], var_arg=True), "syscall")
         self.clock = L.Function(module, L.FunctionType(I32, [I32, PTR]), "clock_gettime")
-        self.sched_yield = L.Function(module, L.FunctionType(I32, []), "sched_yield")
 
     @staticmethod
     def field(b: L.IRBuilder, base: L.Value, i: int) -> L.Value:
@@ -247,18 +242,18 @@ def _emit_worker(e: _Emitter, help_: L.Function) -> None:
 
 def _emit_poll(e: _Emitter, fn: L.Function, b: L.IRBuilder, shared: L.Value, times,
                targets) -> L.Block:
-    """In the worker, no new job at `now`: yield the CPU to any other runnable thread (in a
-    window longer than PREEMPTED_NS), then poll again (branch to `idle`) while within
+    """In the worker, no new job at `now`: poll again (branch to `idle`) while within
     shared[LINGER] ns of the last job and not preempted since the previous look (more than
     PREEMPTED_NS between two looks: another thread wanted this core, so it is not free);
     else go to `sleep`, counting a poll cut short by preemption. Returns the block that
-    branches back to `idle`."""
+    branches back to `idle`. (It does not yield the CPU at each look: sched_yield handed
+    it to other runnable threads for whole time slices, and the helper then missed nearly
+    every split nest of W7; the preemption check bounds what polling takes from others to
+    one time slice per window.)"""
     now, start, last = times
     idle, sleep = targets
     e.pause(b)
     linger = e.load(b, shared, LINGER, "monotonic")
-    with b.if_then(b.icmp_signed(">", linger, L.Constant(I64, PREEMPTED_NS))):
-        b.call(e.sched_yield, [])  # (not in a busy machine's short window: see BUSY_LINGER_NS)
     window = b.icmp_signed("<", b.sub(now, start), linger)
     steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
     polling = b.block
@@ -351,7 +346,7 @@ def _emit_wait(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
     last = b.phi(I64)
     b.cbranch(b.icmp_unsigned(">=", e.load(b, record, DONE), total), finish, poll)
     b.position_at_end(poll)
-    e.pause(b)  # (no yield: on a busy machine the caller would lose its turn for a time slice)
+    e.pause(b)
     now = e.now(b, spec)
     window = b.icmp_signed("<", b.sub(now, start), spin)
     steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
@@ -394,7 +389,7 @@ class _Native:
 
         self.libc = ctypes.CDLL(None, use_errno=True)
         binding = llvm()
-        for name in ("syscall", "clock_gettime", "sched_yield"):
+        for name in ("syscall", "clock_gettime"):
             binding.add_symbol(name, ctypes.cast(getattr(self.libc, name), ctypes.c_void_p).value)
         self.module = CompiledModule(_module_text(), name="dualjit_nest_pool")
         self.run = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64,
