@@ -55,7 +55,7 @@ class _Kernel:
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
         if self.blas_flops:  # (products split across our threads call gemm on one thread each)
             unsplit = [e for g in seg.groups if g.split is None for e in g.eqns]
-            self.call = threads.with_blas_threads(self.call, threads.blas_flops(unsplit))
+            self.call = threads.with_blas_threads(self.call, threads.largest_blas_call(unsplit))
         if any(g.split is not None for g in seg.groups):  # (a worker ready for its nests)
             self.call = nest_parallel.with_warm_workers(self.call)
         self.scratch = Scratch([(n, np.uint8) for n in slots], keep=single)

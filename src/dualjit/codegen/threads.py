@@ -295,6 +295,15 @@ def blas_flops(eqns) -> int:
     return total
 
 
+def largest_blas_call(eqns) -> int:
+    """Multiply-adds of the largest single BLAS call among the equations: what BLAS's thread
+    count for a kernel's unsplit products is chosen from (OpenBLAS threads each call on its
+    own, so a kernel of many small products gains nothing from its threads, whose spinning
+    after each call takes the core our split nests' helper needs: W7's unsplit
+    convolutions, 24.5 M multiply-adds in all but at most 7.5 M each, ran on two)."""
+    return max((blas_flops([eqn]) for eqn in eqns), default=0)
+
+
 def with_blas_threads(call, flops: int):
     """call, setting BLAS's thread count first (for kernels entered without the runtime)."""
     def run(*args, **params):
