@@ -86,6 +86,28 @@ def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
     assert threads.blas_threads() in (1, 2)
 
 
+@pytest.mark.skipif(threads.blas_threads() is None, reason="numpy's OpenBLAS was not found")
+def test_blas_threads_of_a_kernel_follow_its_largest_product_not_their_sum(monkeypatch,
+                                                                          reset_policy):
+    """Two unsplit products of 5.1 M multiply-adds each (10.2 M together, more than
+    BLAS_PARALLEL_MIN_FLOPS): OpenBLAS threads each call alone, so they run on one thread."""
+    monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
+    threads.set_load_reading(2)
+    rng = np.random.default_rng(1)
+    x, w, v = (rng.standard_normal(s) for s in ((256, 160), (160, 125), (125, 160)))
+    f = dj.jit(lambda x, w, v: jnp.matmul(jnp.tanh(jnp.matmul(x, w)), v))
+    assert "split over threads" not in str(f.lower(x, w, v).plan())
+    macs = 256 * 160 * 125
+    assert macs < threads.BLAS_PARALLEL_MIN_FLOPS <= 2 * macs
+    threads.set_blas_threads(2)
+    np.testing.assert_allclose(f(x, w, v), np.tanh(x @ w) @ v, rtol=1e-7, atol=1e-9)
+    assert threads.blas_threads() == 1
+    monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 10**12)  # (not split)
+    g = dj.jit(lambda x, w: jnp.matmul(jnp.concatenate([x, x, x], axis=1), w))  # 15.4 M: two
+    np.testing.assert_allclose(g(x, np.concatenate([w, w, w])), 3 * (x @ w), rtol=1e-10)
+    assert threads.blas_threads() == 2
+
+
 R = threads.Reading
 
 
