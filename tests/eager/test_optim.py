@@ -234,6 +234,18 @@ def test_sgd_loads_pytorch_and_older_state_dicts_and_continues_the_trajectory(wi
     assert set(opt2.state_dict()["state"][0]) == {"momentum_buffer"}
 
 
+def test_the_step_that_creates_sgd_state_is_not_compiled():
+    """SGD's first step (it makes the momentum buffers) runs op by op; the steps after it
+    share one compiled kernel."""
+    path, opt = run(dj.optim.SGD, steps=1, lr=0.1, momentum=0.9)
+    (first,) = opt._kernels.values()
+    assert not first[0]._cache  # (jit's compiled specializations)
+    path, opt = run(dj.optim.SGD, steps=4, lr=0.1, momentum=0.9)
+    compiled = [kernel for kernel, _ in opt._kernels.values() if kernel._cache]
+    assert len(opt._kernels) == 2 and len(compiled) == 1
+    np.testing.assert_allclose(path, sgd_reference(lr=0.1, momentum=0.9)[:4], rtol=1e-12)
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_sgd_first_buffer_does_not_alias_the_gradient(native):
     """The first momentum buffer equals the gradient; zeroing the gradient in place afterwards

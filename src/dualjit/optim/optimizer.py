@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler import dynamic_input, store_result
+from ..compiler import dynamic_input, is_compiling, store_result
 from ..eager.tensor import Tensor, make_tensor, native_steps, no_grad
 
 
@@ -148,9 +148,15 @@ class Optimizer:
             if counts:
                 args.append(s["step"]._value)
             args += [s[k]._value for k in n]
-        if native_steps.enabled:
+        # A step that creates state (SGD's first: no momentum buffer yet) runs once per
+        # parameter set: op by op, not compiled (a kernel for it would be used once).
+        creates_state = after != names
+        if native_steps.enabled and not creates_state:
             outs = kernel(*args)
-        else:  # (dj.compile's eager first call: evaluated op by op, nothing compiled)
+        else:  # (or dj.compile's eager first call: evaluated op by op, nothing compiled)
+            if creates_state and is_compiling():
+                raise RuntimeError("the optimizer creates its state while dj.compile traces "
+                                   "the step; run one step eagerly first")
             outs = [np.asarray(o) for o in kernel.fun(*args)]
         inputs = {id(a) for a in args}
         del args
@@ -177,13 +183,8 @@ class Optimizer:
         found = state.get(name)
         if found is not None:
             found._value = value
-            return
-        from ..compiler import is_compiling
-
-        if is_compiling():  # (a tensor made now would keep a traced value after the trace)
-            raise RuntimeError(f"optimizer state {name!r} is created while dj.compile traces "
-                               "the step; run one step eagerly first")
-        state[name] = make_tensor(value)
+        else:
+            state[name] = make_tensor(value)
 
     def _state_of(self, p: Tensor, group: dict) -> dict:
         state = self.state[p]
