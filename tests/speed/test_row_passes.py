@@ -1,9 +1,11 @@
-"""An elementwise loop whose values a following reduction along rows reads in place is emitted
-inside that reduction's loop (schedule.Segment._stored_by_reduction): one pass over the rows
-instead of two (a softmax's exponentials and their sum, a layer norm's centred values and
-their sum of squares). Which groups merge (an independent check of the plan), values against
-the interpreter and NumPy for hypothesis-drawn shapes in both float widths, the same bits for
-any thread count, and a layer-norm + softmax gradient against central differences."""
+"""Elementwise loops over the rows of a reduction along rows run inside that reduction's loop
+nest: a loop whose values the reduction reads in place is stored from its inner loop
+(schedule.Segment._stored_by_reduction: a softmax's exponentials and their sum), and a loop
+that reads the reduction's results only in the same row runs as a second pass over each row
+once its sums are stored (Segment._second_row_pass: the division by the sum, a layer norm's
+scaling). Which groups merge (an independent check of the plan), values against the
+interpreter and NumPy for hypothesis-drawn shapes in both float widths, the same bits for any
+thread count, and a layer-norm + softmax gradient against central differences."""
 
 import numpy as np
 import pytest
@@ -40,16 +42,15 @@ def _numpy(name, x):
 FUNCTIONS = {"softmax": _softmax_and_exponentials, "layer norm": _layer_norm_and_centred}
 
 
-def _merged(plan) -> list[tuple[list, list]]:
-    """(elementwise values, reduction outputs) of each reduction group that stores values its
-    reductions do not produce, found from the plan's groups and equations alone."""
+def _merged(plan) -> list:
+    """The reduction groups that also write elementwise values (stored from their inner loop
+    or from a second pass), found from the plan's groups and equations alone."""
     found = []
     for kernel in plan.kernels:
         for group in kernel.segment.groups:
             reduced = {v for e in group.eqns if e.primitive.reduction for v in e.outputs}
-            extra = [v for v in group.values if v not in reduced]
-            if group.kind == schedule.REDUCE and extra:
-                found.append((extra, sorted(reduced, key=id)))
+            if group.kind == schedule.REDUCE and set(group.values) - reduced:
+                found.append(group)
     return found
 
 
@@ -57,14 +58,18 @@ def _merged(plan) -> list[tuple[list, list]]:
        shape=st.lists(st.integers(1, 9), min_size=2, max_size=4),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
 def test_row_passes_merge_and_match_the_interpreter_and_numpy(name, shape, dtype, seed):
+    """Both functions are two reductions along rows with elementwise loops between and after
+    them: the kernel is exactly two reduction loop nests, each with a second pass, and they
+    write both outputs."""
     x = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
     fn = dj.make_ir(FUNCTIONS[name])(x)
     compiled = CompiledFunction(fn)
-    merged = _merged(compiled.plan)
-    assert len(merged) == 1, str(compiled.plan)
-    (values, reductions), = merged
-    assert all(v.type.shape == tuple(shape) for v in values)  # elementwise, the rows' space
-    assert all(r.type.shape == tuple(shape[:-1]) for r in reductions)  # sums along the rows
+    groups = [g for k in compiled.plan.kernels for g in k.segment.groups]
+    assert [g.kind for g in groups] == [schedule.REDUCE] * 2, str(compiled.plan)
+    assert all(g.after for g in groups) and _merged(compiled.plan) == groups
+    assert set(fn.outputs) <= {v for g in groups for v in g.values}
+    for g in groups:
+        assert all(r.type.shape == tuple(shape[:-1]) for e in g.eqns for r in e.outputs)
     got = compiled(x)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for g, interpreted, want in zip(got, eval_function(fn, x), _numpy(name, x)):
@@ -73,14 +78,21 @@ def test_row_passes_merge_and_match_the_interpreter_and_numpy(name, shape, dtype
         np.testing.assert_allclose(g, want, rtol=tol * 10, atol=tol * 10)
 
 
-@pytest.mark.parametrize("case", ["columns", "every axis", "reversed", "only reader"])
+@pytest.mark.parametrize("case", ["columns", "every axis", "reversed", "only reader",
+                                  "other row", "transposed"])
 def test_other_reductions_keep_their_own_pass(case):
     """A reduction over columns, over everything, or reading the value at another index
-    does not take it; a value its reduction alone reads is computed there, not stored."""
+    does not take it; a value its reduction alone reads is computed there, not stored; a
+    loop reading the sums of other rows stays a loop of its own."""
     x = np.random.default_rng(3).standard_normal((6, 10))
 
     def f(x):
+        if case == "transposed":  # (square: the sums broadcast along the other axis)
+            x = x[:, :6]
         e = jnp.exp(x)
+        if case in ("other row", "transposed"):
+            rows = jnp.sum(x, axis=1)
+            return (e * (rows[::-1, None] if case == "other row" else rows[None, :]),)
         total = {"columns": lambda: jnp.sum(e, axis=0),
                  "every axis": lambda: jnp.sum(e),
                  "reversed": lambda: jnp.sum(e[:, ::-1] * x, axis=1),

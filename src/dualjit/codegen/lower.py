@@ -951,7 +951,7 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
     if accumulates_in_memory_order(group):
         _reductions_in_memory_order(k, group, kept)
         return
-    stored = set(group.values).difference(e.outputs[0] for e in eqns)
+    stored = set(group.values).difference([e.outputs[0] for e in eqns], group.after)
 
     def outer(out_idx):
         accs = [k.accumulator(e.inputs[0].type.dtype,
@@ -973,8 +973,28 @@ def _reductions(k: KernelBuilder, _: Eqn, group: Group) -> None:
         k.loop_nest([x0.type.shape[d] for d in axes], inner)
         for e, acc in zip(eqns, accs):
             k.store(e.outputs[0], out_idx, k.get(acc, e.inputs[0].type.dtype))
+        if group.after:
+            _second_row_pass(k, group, kept, axes, out_idx)
 
     k.loop_nest(eqns[0].outputs[0].type.shape, outer)
+
+
+def _second_row_pass(k: KernelBuilder, group: Group, kept, axes, out_idx) -> None:
+    """The group's `after` values over the row at out_idx, reading what the first pass
+    stored for that row from memory (schedule.Segment._second_row_pass)."""
+    x0 = group.eqns[0].inputs[0]
+    written = set(group.after)
+    done, k.done = k.done, k.done | {v for v in group.values if v not in written}
+
+    def inner(red_idx):
+        full = _scatter_index(kept, axes, out_idx, red_idx, x0.type.ndim)
+        for v in group.after:
+            value = k.value(v, full)
+            if v in group.values:
+                k.store(v, full, value)
+
+    k.loop_nest([x0.type.shape[d] for d in axes], inner)
+    k.done = done
 
 
 # A kept last axis at least this long: reduce in memory order (see accumulates_in_memory_order).

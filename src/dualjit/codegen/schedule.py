@@ -337,6 +337,8 @@ class Group:
       inputs.
     loops: what LLVM may do to its loops: TUNED (unroll and vectorize), NO_UNROLL or PLAIN.
     split: how its outer loops are cut into chunks that threads share (nest_plan.py), or None.
+    after: for a REDUCE along rows, a LOOP's values and anchors computed in a second pass over
+      each row once its reductions are stored (Segment._second_row_pass), in program order.
     """
 
     kind: str
@@ -348,9 +350,26 @@ class Group:
     computed: list[Var] = field(default_factory=list)
     loops: str = TUNED
     split: NestSplit | None = None
+    after: list[Var] = field(default_factory=list)
 
     def body(self, fn: Function) -> Segment:
         return next(seg for f, seg in self.bodies if f is fn)
+
+
+def _keeps_rows(reader: Eqn, a, rows: int) -> bool:
+    """Whether `reader`, at an index of its output, reads its operand `a` at an index with
+    the same first `rows` components (elementwise operations; broadcasts and reshapes that
+    keep the leading axes)."""
+    if not isinstance(a, Var) or a.type.ndim == 0 or reader.primitive.elementwise:
+        return True
+    out = reader.outputs[0].type.shape
+    lead = a.type.shape[:rows] == out[:rows] and len(out) >= rows <= a.type.ndim
+    if reader.primitive is P.reshape_p:
+        return lead
+    if reader.primitive is P.broadcast_in_dim_p:
+        dims = reader.params["broadcast_dimensions"]
+        return lead and tuple(dims[:rows]) == tuple(range(rows))
+    return False
 
 
 def _reads_in_place(reader: Eqn, v: Var, stored: set[Var], found: set[Var]) -> bool:
@@ -628,6 +647,10 @@ class Segment:
                 loop = groups.pop()  # its values are stored by the rows' reduction loop
                 group.values[:0] = loop.values
                 group.computed[:0] = loop.computed
+            elif groups and self._second_row_pass(groups[-1], group):
+                groups[-1].values.extend(group.values)  # computed row by row after the sums
+                groups[-1].after = group.computed
+                continue
             groups.append(group)
         return groups
 
@@ -646,6 +669,43 @@ class Segment:
             return False
         direct, other = self._reads(reduce.values, split=True)
         return not other & set(loop.values) and bool(direct & set(loop.values))
+
+    def _second_row_pass(self, reduce: Group, loop: Group) -> bool:
+        """Whether a LOOP over a row reduction's input space can run row by row right after
+        the reduction's loop for that row (a softmax's division by its sum, a layer norm's
+        scaling): it reads the reduction's values (its sums, its stored elementwise values)
+        only in the same row, so that row's are in memory (and in cache) by then."""
+        if (reduce.kind != REDUCE or loop.kind != LOOP or reduce.after
+                or reduce.math != loop.math):
+            return False
+        x, axes = reduce.eqns[0].inputs[0], sorted(reduce.eqns[0].params["axes"])
+        rows = x.type.ndim - len(axes)
+        if not 0 < rows or axes != list(range(rows, x.type.ndim)):
+            return False
+        if any(v.type.shape != x.type.shape for v in loop.values):
+            return False
+        same_row, other = self._row_reads(loop.values, rows)
+        written = set(reduce.values)
+        return not other & written and bool(same_row & written)
+
+    def _row_reads(self, values: list[Var], rows: int) -> tuple[set[Var], set[Var]]:
+        """Materialized values the loop computing `values` reads: (in the row of the index
+        it computes, its first `rows` axes; anywhere else)."""
+        same_row: set[Var] = set()
+        other: set[Var] = set()
+        materialized, seen = self._materialized_set(), set()
+        stack = [(a, self.producer[v], True) for v in values for a in self.producer[v].inputs]
+        while stack:
+            a, reader, aligned = stack.pop()
+            aligned = aligned and _keeps_rows(reader, a, rows)
+            if not isinstance(a, Var) or (a, aligned) in seen:
+                continue
+            seen.add((a, aligned))
+            if a in materialized:
+                (same_row if aligned else other).add(a)
+            elif a in self.producer:
+                stack.extend((b, self.producer[a], aligned) for b in self.producer[a].inputs)
+        return same_row, other
 
     def _group(self, values: list[Var], eqn: Eqn, planner: Planner) -> Group:
         row = lowering(eqn.primitive)
