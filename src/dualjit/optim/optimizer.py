@@ -160,7 +160,12 @@ class Optimizer:
             outs = [np.asarray(o) for o in kernel.fun(*args)]
         inputs = {id(a) for a in args}
         del args
-        i = 0
+        self._store_outputs(params, states, after, outs, inputs)
+
+    def _store_outputs(self, params: list, states: list, after: list, outs: list,
+                       inputs: set) -> None:
+        """Each parameter's new value (in place, as PyTorch's), step count and state arrays."""
+        counts, i = self.counts_steps, 0
         for p, s, n in zip(params, states, after):
             # in place: views and .data aliases of p see the update (store_result copies
             # into p's storage unless nothing else can see it)
