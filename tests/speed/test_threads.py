@@ -73,11 +73,12 @@ def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
     np.testing.assert_array_equal(split(a), np.full((400, 400), 399.0))
     assert threads.blas_threads() == 1  # each chunk's gemm on its thread alone
     monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 10**12)  # products not split: BLAS's threads
-    f = dj.jit(lambda a: jnp.matmul(a, a) + 1.0)
-    f(a)
+    b = np.ones((400, 100))  # (a 400x100 result: too small for a split nest)
+    f = dj.jit(lambda a, b: jnp.matmul(a, b) + 1.0)
+    np.testing.assert_array_equal(f(a, b), np.full((400, 100), 401.0))
     assert threads.blas_threads() == 2
     threads.set_load_reading(1)
-    f(a)
+    f(a, b)
     assert threads.blas_threads() == 1
     small = np.ones((8, 8))
     threads.set_load_reading(2)
@@ -90,7 +91,8 @@ def test_compiled_products_set_the_blas_thread_count(monkeypatch, reset_policy):
 def test_blas_threads_of_a_kernel_follow_its_largest_product_not_their_sum(monkeypatch,
                                                                           reset_policy):
     """Two unsplit products of 5.1 M multiply-adds each (10.2 M together, more than
-    BLAS_PARALLEL_MIN_FLOPS): OpenBLAS threads each call alone, so they run on one thread."""
+    BLAS_PARALLEL_MIN_FLOPS): OpenBLAS threads each call alone, so they run on one thread;
+    one of 15.4 M on two, but on one in a kernel with split nests."""
     monkeypatch.setenv("DUALJIT_NUM_THREADS", "2")
     threads.set_load_reading(2)
     rng = np.random.default_rng(1)
@@ -103,9 +105,19 @@ def test_blas_threads_of_a_kernel_follow_its_largest_product_not_their_sum(monke
     np.testing.assert_allclose(f(x, w, v), np.tanh(x @ w) @ v, rtol=1e-7, atol=1e-9)
     assert threads.blas_threads() == 1
     monkeypatch.setattr(nest_plan, "GEMM_MIN_MACS", 10**12)  # (not split)
-    g = dj.jit(lambda x, w: jnp.matmul(jnp.concatenate([x, x, x], axis=1), w))  # 15.4 M: two
-    np.testing.assert_allclose(g(x, np.concatenate([w, w, w])), 3 * (x @ w), rtol=1e-10)
+    g = dj.jit(lambda x, w: jnp.matmul(x, w) + 1.0)  # 15.4 M: two
+    x3, w3 = np.concatenate([x, x, x], axis=1), np.concatenate([w, w, w])
+    np.testing.assert_allclose(g(x3, w3), 3 * (x @ w) + 1.0, rtol=1e-10)
     assert threads.blas_threads() == 2
+    # ... but one thread in a kernel with split nests (their helper polls between them)
+    big = rng.standard_normal((512, 320))  # (a product of 20.5 M multiply-adds)
+    h = dj.jit(lambda big, w: (jnp.tanh(big) * 2.0, jnp.matmul(big, jnp.concatenate([w, w]))))
+    assert "split over threads" in str(h.lower(big, w).plan())
+    threads.set_blas_threads(2)
+    got = h(big, w)
+    np.testing.assert_allclose(got[1], big @ np.concatenate([w, w]), rtol=1e-10)
+    np.testing.assert_allclose(got[0], np.tanh(big) * 2.0, rtol=1e-7, atol=1e-9)
+    assert threads.blas_threads() == 1
 
 
 R = threads.Reading

@@ -53,9 +53,8 @@ class _Kernel:
             self.call = _aligned_first(_ctypes_call(compiled, plan.name, n), len(seg.live_in),
                                        plan.name)
         self.blas_flops = threads.blas_flops(seg.eqns)  # BLAS threads are set per call (threads.py)
-        if self.blas_flops:  # (products split across our threads call gemm on one thread each)
-            unsplit = [e for g in seg.groups if g.split is None for e in g.eqns]
-            self.call = threads.with_blas_threads(self.call, threads.largest_blas_call(unsplit))
+        if self.blas_flops:  # (BLAS threads for its unsplit products: threads.kernel_blas_flops)
+            self.call = threads.with_blas_threads(self.call, threads.kernel_blas_flops(seg.groups))
         if any(g.split is not None for g in seg.groups):  # (a worker ready for its nests)
             self.call = nest_parallel.with_warm_workers(self.call)
         self.scratch = Scratch([(n, np.uint8) for n in slots], keep=single)

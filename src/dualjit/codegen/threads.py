@@ -304,6 +304,17 @@ def largest_blas_call(eqns) -> int:
     return max((blas_flops([eqn]) for eqn in eqns), default=0)
 
 
+def kernel_blas_flops(groups) -> int:
+    """What BLAS's thread count for a kernel's unsplit products is chosen from (the groups:
+    its plan's): 0 (one thread) when the kernel has split nests, whose helper polls on the
+    other core between them and would fight OpenBLAS's threads, which spin for ~0.1 s
+    after each call (W9, four unsplit convolutions of 33.5 M multiply-adds on OpenBLAS's two
+    threads: 23 ms a step against 15 ms on one thread); else the largest single call."""
+    if any(g.split is not None for g in groups):
+        return 0
+    return largest_blas_call([e for g in groups for e in g.eqns])
+
+
 def with_blas_threads(call, flops: int):
     """call, setting BLAS's thread count first (for kernels entered without the runtime)."""
     def run(*args, **params):
