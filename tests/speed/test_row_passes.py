@@ -150,3 +150,16 @@ def test_a_layer_norm_and_softmax_gradient_matches_differences_and_the_interpret
     got = compiled(w)[0]
     np.testing.assert_allclose(got, eval_function(fn, w)[0], rtol=1e-10, atol=1e-12)
     matches_differences(loss, w, got, [(0, 0), (15, 15), (3, 9), (12, 2)])
+
+
+@pytest.mark.parametrize("length, merged", [(8, True), (9, False)])
+def test_long_rows_keep_their_loops(monkeypatch, length, merged):
+    """Rows longer than ROW_PASS_MAX_ELEMENTS (few and out of cache between passes) keep
+    their own loop nests, split over elements; the values are the same either way."""
+    monkeypatch.setattr(schedule, "ROW_PASS_MAX_ELEMENTS", 8)
+    x = np.random.default_rng(4).standard_normal((5, length))
+    fn = dj.make_ir(_softmax_and_exponentials)(x)
+    compiled = CompiledFunction(fn)
+    assert bool(_merged(compiled.plan)) == merged, str(compiled.plan)
+    for got, want in zip(compiled(x), _numpy("softmax", x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -45,6 +45,10 @@ SMALL_ELEMENTS = 1024  # a function whose values are all smaller gets fast machi
 # anchor computed first in its loop and kept in a register when every reader reads it at the
 # loop's own index, else by storing it (a store and a load per element)
 MAX_FUSION_DEPTH = 64
+# Rows of at most this many elements take an elementwise loop into their reduction's loop
+# nest (Segment._row_reduction): a row then stays in cache between the passes, and there are
+# enough rows to split; longer rows (few of them) keep their loops, split over elements.
+ROW_PASS_MAX_ELEMENTS = 1 << 14
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
 MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
@@ -356,6 +360,19 @@ class Group:
         return next(seg for f, seg in self.bodies if f is fn)
 
 
+def _row_reduction(reduce: Group, loop: Group) -> int | None:
+    """The number of row axes when `reduce` reduces its input's trailing axes, keeping some,
+    over rows of at most ROW_PASS_MAX_ELEMENTS, and the LOOP's values have that input's shape;
+    else None."""
+    x, axes = reduce.eqns[0].inputs[0], sorted(reduce.eqns[0].params["axes"])
+    rows = x.type.ndim - len(axes)
+    if not 0 < rows or axes != list(range(rows, x.type.ndim)):
+        return None
+    if math.prod(x.type.shape[rows:]) > ROW_PASS_MAX_ELEMENTS:
+        return None
+    return rows if all(v.type.shape == x.type.shape for v in loop.values) else None
+
+
 def _keeps_rows(reader: Eqn, a, rows: int) -> bool:
     """Whether `reader`, at an index of its output, reads its operand `a` at an index with
     the same first `rows` components (elementwise operations; broadcasts and reshapes that
@@ -661,11 +678,8 @@ class Segment:
         values at their own index. One pass over the rows instead of two, split the same."""
         if loop.kind != LOOP or reduce.kind != REDUCE or loop.math != reduce.math:
             return False
-        x, axes = reduce.eqns[0].inputs[0], sorted(reduce.eqns[0].params["axes"])
-        rows = x.type.ndim - len(axes)
-        if not 0 < rows or axes != list(range(rows, x.type.ndim)):
-            return False
-        if any(v.type.shape != x.type.shape for v in loop.values):
+        rows = _row_reduction(reduce, loop)
+        if rows is None:
             return False
         direct, other = self._reads(reduce.values, split=True)
         return not other & set(loop.values) and bool(direct & set(loop.values))
@@ -678,11 +692,8 @@ class Segment:
         if (reduce.kind != REDUCE or loop.kind != LOOP or reduce.after
                 or reduce.math != loop.math):
             return False
-        x, axes = reduce.eqns[0].inputs[0], sorted(reduce.eqns[0].params["axes"])
-        rows = x.type.ndim - len(axes)
-        if not 0 < rows or axes != list(range(rows, x.type.ndim)):
-            return False
-        if any(v.type.shape != x.type.shape for v in loop.values):
+        rows = _row_reduction(reduce, loop)
+        if rows is None:
             return False
         same_row, other = self._row_reads(loop.values, rows)
         written = set(reduce.values)
