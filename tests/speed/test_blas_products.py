@@ -28,6 +28,7 @@ def _small_chunks(monkeypatch):
     for name, value in SMALL:
         monkeypatch.setattr(nest_plan, name, value)
     monkeypatch.setattr(schedule, "BLAS_MIN_FLOPS", 1)  # every product a gemm call
+    monkeypatch.setattr(schedule, "BLAS_PRODUCTS", "idle")  # (DUALJIT_BLAS_PRODUCTS=idle)
 
 
 def _model(x, w):

@@ -52,14 +52,17 @@ ROW_PASS_MAX_ELEMENTS = 1 << 14
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
 MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
-# A product that is not batched, split over rows or columns, runs as ONE gemm call on
+# A product that is not batched, split over rows or columns, runs in the split's chunks on
+# our threads. DUALJIT_BLAS_PRODUCTS (read at import): "idle" runs it as ONE gemm call on
 # OpenBLAS's threads when, at the call, at least two cores are free (nest_parallel.parallel_for:
-# OpenBLAS's own split reached ~170 GFLOP/s on two idle cores, our row chunks ~150); else in
-# the split's chunks on our threads (a helper on a busy core delays one chunk, where
-# OpenBLAS's spinning threads would wait for time slices). Its last bits then depend on the
-# free cores (README, "W8: the transformer block"). DUALJIT_BLAS_PRODUCTS (read at import):
-# "0" always the chunks, "1" always one call (not split at all: the plan of before).
-BLAS_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "idle")
+# OpenBLAS's own split reached ~170 GFLOP/s on two idle cores, our row chunks ~150; its last
+# bits then depend on the free cores), "1" always as one call (not split at all: the plan of
+# before). Not the default since our helpers poll between split nests (nest_pool.LINGER_NS):
+# OpenBLAS's second thread sleeps after 0.1 s idle, wakes late on a halted CPU, and spins
+# for 0.1 s after each call on the core our helper needs (W8 in a quiet-machine model,
+# 2026-12-01: 38.5 ms a step after a 0.3 s sleep with the chunks, 52.0 ms with "idle"; back
+# to back 37.9 / 40.1 ms).
+BLAS_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "0")
 BLAS_THREADED_PRODUCTS = BLAS_PRODUCTS == "1"
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
