@@ -9,10 +9,11 @@ reductions cost, plus what the products lose inside the step (cold operands, thr
 Two modes, interleaved (P passes of C calls each, medians):
   one thread — DUALJIT_NUM_THREADS=1 semantics, OpenBLAS on one thread, process CPU time
     (the stable number on a shared machine);
-  two threads — the step as configured; the floor with the products the step runs as one
-    call on OpenBLAS's threads (>= nest_plan.ONE_BLAS_CALL_MACS) on two BLAS threads and the
-    batched products split over two Python threads in halves; wall time (meaningful only on an
-    idle machine: the report prints the load average).
+  two threads — the step as configured; the floor with the large products (>=
+    nest_plan.ONE_BLAS_CALL_MACS) as one call on two BLAS threads (OpenBLAS's own split, the
+    fastest two-core gemm here) and the batched products split over two Python threads in
+    halves; wall time (meaningful only on an idle machine: the report prints the load
+    average; OpenBLAS's second thread spins ~0.1 s after each call).
 The ctypes call adds ~1 us per gemm call (192 of W8's 204 are the small attention products),
 so the floor is a little high; its operands are cold (each product has its own buffers).
 """
