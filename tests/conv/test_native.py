@@ -46,6 +46,7 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv_plan, "COLUMNS_LIMIT", columns)
     monkeypatch.setattr(conv_plan, "PRODUCT_FORMS", False)  # (test_native_conv_products)
     monkeypatch.setattr(conv_blocked_plan, "FORCE", False)  # (tests/conv/test_blocked.py)
+    monkeypatch.setattr(conv_plan, "ROW_DOTS", False)  # (tests/conv/test_rowdots.py)
     dots = request.param.startswith("dot")  # (the other paths never take dots)
     monkeypatch.setattr(conv_plan, "DOT_MIN_KERNEL_RUN", 1 if dots else 1 << 62)
     monkeypatch.setattr(conv_plan, "DOT_MAX_GROUP_OUTPUTS", 1 << 62 if dots else -1)

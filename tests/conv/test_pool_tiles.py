@@ -23,11 +23,13 @@ from .checks import fresh_compiles
 
 @pytest.fixture
 def vector_calls(monkeypatch):
-    """How many times the vector lowering was emitted (compiled code forgotten around)."""
+    """The equations the vector lowerings emitted (compiled code forgotten around)."""
     calls = []
-    original = conv_pool.select_and_scatter_add
+    scatter, reduce = conv_pool.select_and_scatter_add, conv_pool.reduce_window
     monkeypatch.setattr(conv_pool, "select_and_scatter_add",
-                        lambda k, e: (calls.append(e), original(k, e)))
+                        lambda k, e: (calls.append(e), scatter(k, e)))
+    monkeypatch.setattr(conv_pool, "reduce_window",
+                        lambda k, e, kind: (calls.append(e), reduce(k, e, kind)))
     fresh_compiles()
     yield calls
     fresh_compiles()
@@ -64,6 +66,11 @@ def _scatter(p):
     return lambda s, x: bind(P.select_and_scatter_add_p, s, x, **p)
 
 
+def _pools(p):
+    return lambda s, x: (bind(P.select_and_scatter_add_p, s, x, **p),
+                         bind(P.reduce_window_max_p, x, **p), bind(P.reduce_window_sum_p, x, **p))
+
+
 def _reference(s, x, p):
     where, _ = reference.first_max_positions(x, **p)
     out = np.zeros_like(x)
@@ -74,15 +81,19 @@ def _reference(s, x, p):
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(problem=tiled_problems())
-def test_tiled_scatter_matches_the_interpreter_and_the_loop_reference(vector_calls, problem):
+def test_tiled_pools_match_the_interpreter_and_the_loop_reference(vector_calls, problem):
     x, s, p = problem
     vector_calls.clear()  # (the fixture runs once for all examples)
-    native = np.asarray(dj.jit(_scatter(p))(s, x))
-    assert vector_calls, "the vector lowering was not used"
-    expected = interpreter.eval_function(make_ir(_scatter(p))(s, x), s, x)[0]
-    np.testing.assert_array_equal(native, expected)
+    native = [np.asarray(v) for v in dj.jit(_pools(p))(s, x)]
+    assert len(vector_calls) == 3, "the vector lowerings were not used"
+    expected = interpreter.eval_function(make_ir(_pools(p))(s, x), s, x)
+    for got, want in zip(native, expected):  # (the same operations in the same order)
+        np.testing.assert_array_equal(got, want)
     if not np.isnan(x).any():  # (the loop reference's `>` skips NaN; the interpreter's doesn't)
-        np.testing.assert_array_equal(native, _reference(s, x, p))
+        np.testing.assert_array_equal(native[0], _reference(s, x, p))
+        np.testing.assert_array_equal(native[1], reference.reduce_window(x, max, -np.inf, **p))
+    np.testing.assert_allclose(native[2], reference.reduce_window(x, np.add, 0.0, **p),
+                               rtol=1e-5)
     fresh_compiles()
 
 

@@ -33,6 +33,8 @@ from .conv_plan import (
     blocked,
     dots_along_kernel,
     product_form,
+    row_dots,
+    row_vectors,
     scatters_columns,
     vector_dots,
     vector_rows,
@@ -209,7 +211,11 @@ def _conv(k: KernelBuilder, e: Eqn, group: Group) -> None:
     if e.inputs[0].type.size == 0 or geo.rows == 0:  # nothing to add: zeros
         k.loop_nest(out.type.shape, lambda idx: k.store(out, idx, _zero(geo.dtype)))
         return
-    if group.library != "gemm" and blocked(geo) is not None:
+    if group.library != "gemm" and row_dots(geo):
+        conv_rowdots.emit(k, e, geo)
+    elif group.library != "gemm" and row_vectors(geo):
+        conv_rowvectors.emit(k, e, geo)
+    elif group.library != "gemm" and blocked(geo) is not None:
         conv_blocked.emit(k, e, geo, blocked(geo))
     elif group.library != "gemm":
         _conv_direct_or_dots(k, e, geo)
@@ -670,6 +676,10 @@ def _reduce_window(kind: str):
         x, out = e.inputs[0], e.outputs[0]
         dtype, b, params = x.type.dtype, k.b, _window_params(e)
         identity = reduction_identity(kind, dtype)
+        if (conv_pool.tiles_exactly(params, x.type.shape, out.type.shape, dtype)
+                and conv_pool.stored(k, x)):
+            conv_pool.reduce_window(k, e, kind)
+            return
 
         def window(q):
             if x.type.size == 0:
@@ -783,4 +793,4 @@ root_rules[P.select_and_gather_add_p] = _select_and_gather_add
 root_rules[P.select_and_scatter_add_p] = _select_and_scatter_add
 
 
-from . import conv_blocked, conv_pool  # noqa: E402 (they build on this module's helpers)
+from . import conv_blocked, conv_pool, conv_rowdots, conv_rowvectors  # noqa: E402, I001

@@ -40,7 +40,7 @@ def _at(k: KernelBuilder, base: L.Value, dtype: DType, index: L.Value) -> L.Valu
     return k.b.gep(base, [index], inbounds=True, source_etype=MEM[dtype])
 
 
-def _zero_fill(k: KernelBuilder, pointer: L.Value, dtype: DType, count: int) -> None:
+def zero_fill(k: KernelBuilder, pointer: L.Value, dtype: DType, count: int) -> None:
     memset = k.module.declare_intrinsic("llvm.memset", [PTR, L.IntType(64)])
     k.b.call(memset, [pointer, const(I8, 0), i64(count * dtype.np.itemsize), const(I1, 0)])
 
@@ -72,9 +72,9 @@ def emit(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: Blocking) -> None:
     def body(pointers):
         copy, packed = pointers
         rows, k.rows = k.rows, None  # (the packing is all of it, in each chunk of a split)
-        _zero_fill(k, packed, geo.dtype, packed_size)
+        zero_fill(k, packed, geo.dtype, packed_size)
         _pack_kernel(k, e.inputs[1], geo, block, packed)
-        _zero_fill(k, copy, geo.dtype, copy_size)
+        zero_fill(k, copy, geo.dtype, copy_size)
         k.rows = rows
         k.loop_nest((geo.examples, geo.groups),
                     lambda ng: _example(k, e, geo, block, ng, copy, packed))
@@ -98,19 +98,19 @@ def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: Blocking, ng, c
     n, g = ng
     b = k.b
     source = b.add(n, b.mul(g, i64(geo.examples))) if geo.batch_groups > 1 else n
-    _copy_example(k, e.inputs[0], geo, source, g, copy)
+    copy_example(k, e.inputs[0], geo, source, g, copy)
     terms = geo.in_features * math.prod(geo.kernel)
     kernel = _at(k, packed, geo.dtype, b.mul(g, i64(terms * block.padded_features)))
     blocks = -(-block.feature_vectors // block.vectors)
 
     def feature_block(v):  # (the last block moved back to end at the last vector)
-        first = _block_start(k, v, block.vectors, block.feature_vectors)
+        first = block_start(k, v, block.vectors, block.feature_vectors)
         k.loop_nest(_position_blocks(geo, block), lambda q: _block(
             k, e, geo, block, (n, g, first, q), copy, kernel))
     k.counted_loop(blocks, feature_block)
 
 
-def _copy_example(k: KernelBuilder, x, geo: ConvGeometry, n, g, copy) -> None:
+def copy_example(k: KernelBuilder, x, geo: ConvGeometry, n, g, copy) -> None:
     """copy[c, s + low] = x[n, g I + c, s] (the padding stays zero)."""
     b = k.b
     scales = c_strides(padded_spatial(geo))
@@ -133,7 +133,7 @@ def _position_blocks(geo: ConvGeometry, block: Blocking) -> tuple[int, ...]:
             -(-geo.counts[-1] // block.width))
 
 
-def _block_start(k: KernelBuilder, index: L.Value, size: int, count: int) -> L.Value:
+def block_start(k: KernelBuilder, index: L.Value, size: int, count: int) -> L.Value:
     """Block `index` of `size` positions starts here; the last one is moved back to end at
     `count` (it recomputes some outputs of the one before: stores, not sums, so harmless)."""
     b = k.b
@@ -146,8 +146,8 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: Blocking, where, 
     n, g, first_vector, q = where
     positions = list(q[:-2]) if len(geo.counts) > 1 else []
     if len(geo.counts) > 1:
-        positions.append(_block_start(k, q[-2], block.rows, geo.counts[-2]))
-    positions.append(_block_start(k, q[-1], block.width, geo.counts[-1]))
+        positions.append(block_start(k, q[-2], block.rows, geo.counts[-2]))
+    positions.append(block_start(k, q[-1], block.width, geo.counts[-1]))
     scales = c_strides(padded_spatial(geo))
     start = _offset(k, positions, [s * st for s, st in zip(scales, geo.strides)])
     first_row = positions[-2] if len(positions) > 1 else None
@@ -186,7 +186,7 @@ def _sums(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_vector, fi
                     product = b.fmul(weight, value, flags=("contract",))
                     b.store(b.fadd(b.load(slot, typ=vt), product, flags=("contract",)), slot)
     hints, k.loop_hints = k.loop_hints, NO_UNROLL  # (unrolled, LLVM spills the sums)
-    _term_loops(k, geo, block, first_row, term)
+    term_loops(k, geo, block.rows, first_row, term)
     k.loop_hints = hints
     return [b.load(slot, typ=vt) for slot in slots]
 
@@ -218,7 +218,7 @@ def _store_sums(k: KernelBuilder, out, geo: ConvGeometry, block: Blocking, where
                         k.store(out, index, value)
 
 
-def _term_loops(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_row, term) -> None:
+def term_loops(k: KernelBuilder, geo: ConvGeometry, rows: int, first_row, term) -> None:
     """term([c, *r]) for every term; with padding along the rows' axis, only the kernel rows
     some row of the block reads real input from (the others read padding: zeros that add
     nothing; an input gradient's kernel is padded by its size less one, half its terms)."""
@@ -226,7 +226,7 @@ def _term_loops(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_row,
         k.loop_nest((geo.in_features, *geo.kernel), term)
         return
     b, s, d, low = k.b, geo.strides[-2], geo.rhs_dilation[-2], geo.low[-2]
-    below = b.sub(i64(low), b.mul(b.add(first_row, i64(block.rows - 1)), i64(s)))
+    below = b.sub(i64(low), b.mul(b.add(first_row, i64(rows - 1)), i64(s)))
     start = b.select(b.icmp_signed(">", below, i64(0)),
                      b.udiv(b.add(below, i64(d - 1)), i64(d)), i64(0))
     above = b.sub(i64(low + geo.spatial[-2] - 1), b.mul(first_row, i64(s)))

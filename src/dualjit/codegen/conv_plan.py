@@ -142,7 +142,7 @@ def library(eqn: Eqn) -> str | None:
     geo = ConvGeometry.of(eqn)
     if geo.dtype not in blas.gemms() or geo.empty or geo.rows == 0 or dots_along_kernel(geo):
         return None
-    if blocked(geo) is not None:
+    if blocked(geo) is not None or row_dots(geo):
         return None
     if geo.rows <= DIRECT_MAX_TERMS and geo.group_outputs <= DIRECT_MAX_GROUP_OUTPUTS:
         return None
@@ -203,6 +203,71 @@ def vector_dots(geo: ConvGeometry) -> bool:
             and geo.rhs_dilation[-1] == 1 and _innermost(geo.lhs_spec)
             and _innermost(geo.rhs_spec) and _outer_axes_inside(geo))
 
+# Kernel gradients with long kernel rows and few outputs along the last axis: dot products
+# along the kernel rows in vector registers (codegen/conv_rowdots.py).
+ROW_DOTS = True  # (tests turn it off to test the other paths on such convolutions)
+ROW_DOT_MIN_KERNEL_RUN = 16
+ROW_DOT_SUMS = 12  # vector sums of a block: output features x outputs along the last axis
+
+
+def row_dots(geo: ConvGeometry) -> bool:
+    """Whether a convolution is dots along its kernel rows (conv_rowdots.py): floats, a
+    kernel longer than the output along the last axis, at least ROW_DOT_MIN_KERNEL_RUN long
+    there and innermost in the kernel's layout, without kernel dilation there, at most
+    VECTOR_MAX_DOT_OUTPUTS outputs along it, no input dilation or negative padding, and not
+    dots_along_kernel (longer kernels with few outputs: W9's). W7's conv1 kernel gradient
+    (28-long rows, 5 x 5 outputs): 0.55 -> see README."""
+    return (ROW_DOTS and geo.dtype in VECTOR_DTYPES and bool(geo.spatial) and not geo.empty
+            and geo.rows > 0 and geo.kernel_inner
+            and geo.kernel[-1] >= ROW_DOT_MIN_KERNEL_RUN
+            and geo.counts[-1] <= VECTOR_MAX_DOT_OUTPUTS and geo.rhs_dilation[-1] == 1
+            and _innermost(geo.rhs_spec) and not dots_along_kernel(geo)
+            and conv_blocked_plan.eligible(geo))
+
+
+def row_dot_outputs(geo: ConvGeometry) -> int:
+    """Output features per block of row dots (each with all outputs along the last axis)."""
+    return max(1, min(geo.group_outputs, ROW_DOT_SUMS // geo.counts[-1]))
+
+
+# Convolutions the blocked lowering would take whose few output features fill its vectors
+# poorly: vectors along the output rows instead (codegen/conv_rowvectors.py).
+ROW_VECTORS = True  # (tests turn it off to test the blocked lowering on such convolutions)
+ROW_VECTOR_MAX_FEATURES = 6
+ROW_VECTOR_SUMS = 12
+
+
+@dataclass(frozen=True)
+class RowVectorBlock:
+    """Output features x rows x vectors along the last axis summed in registers at once."""
+
+    features: int
+    rows: int
+    vectors: int
+
+
+def row_vectors(geo: ConvGeometry) -> bool:
+    """Whether a convolution is lowered in row vectors (conv_rowvectors.py): one the blocked
+    lowering would take (conv_plan.blocked), with window strides 1 along the last axis, at
+    most ROW_VECTOR_MAX_FEATURES output features per group and a vector of outputs along
+    the last axis (W7's conv1 and its second input gradient: 6 features)."""
+    return (ROW_VECTORS and geo.dtype in VECTOR_DTYPES and bool(geo.spatial)
+            and geo.strides[-1] == 1 and geo.group_outputs <= ROW_VECTOR_MAX_FEATURES
+            and geo.counts[-1] >= conv_blocked_plan.LANES[geo.dtype]
+            and blocked(geo) is not None)
+
+
+def row_vector_block(geo: ConvGeometry) -> RowVectorBlock:
+    """All the group's features, then as many vectors along the last axis and rows as fit
+    ROW_VECTOR_SUMS sums (vectors first: their loads are contiguous)."""
+    features = geo.group_outputs
+    vectors = max(1, min(ROW_VECTOR_SUMS // features,
+                         geo.counts[-1] // conv_blocked_plan.LANES[geo.dtype]))
+    rows = geo.counts[-2] if len(geo.counts) > 1 else 1
+    return RowVectorBlock(features, max(1, min(ROW_VECTOR_SUMS // (features * vectors), rows)),
+                          vectors)
+
+
 def product_form(geo: ConvGeometry) -> str | None:
     """How a convolution is a matrix product read from its operands in place (no im2col, no
     copies): "pointwise" for a 1x1 kernel with window strides 1 (out[n] = W . x[n], one gemm
@@ -230,7 +295,8 @@ def blocked(geo: ConvGeometry) -> conv_blocked_plan.Blocking | None:
     (conv_blocked_plan.py), None if it is not: integers, long kernels with few outputs
     (dots_along_kernel) and products read in place are not. (W7's input gradient, col2im
     before: 0.78 against 1.13 ms.)"""
-    if geo.empty or dots_along_kernel(geo) or product_form(geo) is not None:
+    if (geo.empty or dots_along_kernel(geo) or row_dots(geo)
+            or product_form(geo) is not None):
         return None
     return conv_blocked_plan.blocking(geo)
 
@@ -281,6 +347,10 @@ def split(eqn: Eqn) -> nest_plan.NestSplit | None:
     geo = ConvGeometry.of(eqn)
     if geo.empty or geo.rows == 0 or eqn.inputs[0].type.size == 0:
         return None
+    if row_dots(geo):  # (over examples and groups: each copies its input)
+        return nest_plan.split_of((geo.examples, geo.groups), geo.macs,
+                                  max(DIRECT_CHUNK_MACS, -(-geo.macs // 2)), split_min_macs(),
+                                  busy_work=nest_plan.GEMM_BUSY_MACS)
     if blocked(geo) is not None:  # (two chunks: each packs the whole kernel again)
         return nest_plan.split_of(conv_blocked_plan.split_shape(geo), geo.macs,
                                   max(DIRECT_CHUNK_MACS, -(-geo.macs // 2)), split_min_macs(),

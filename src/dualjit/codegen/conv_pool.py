@@ -21,8 +21,8 @@ import math
 from llvmlite import ir as L
 
 from ..ir import DType, Eqn
-from .conv_depthwise import VECTOR_BYTES
-from .lower import I32, MEM, REG, KernelBuilder, i64
+from .conv_blocked_plan import LANES
+from .lower import I32, MEM, REG, KernelBuilder, i64, reduction_identity
 
 MAX_WINDOW_ELEMENTS = 16  # window elements compared unrolled
 LAST_AXIS_WINDOWS = (1, 2)  # window sizes along the last axis read as interleaved vectors
@@ -32,7 +32,7 @@ VECTOR_DTYPES = (DType.float32, DType.float64)
 def lanes(dtype: DType, count: int) -> int:
     """Windows per vector: a full register's worth, or the largest power of two <= count
     (LeNet's second pool has 5 windows along the last axis: two 4-lane blocks)."""
-    n = VECTOR_BYTES // dtype.np.itemsize
+    n = LANES[dtype]  # (one 32-byte vector)
     while n > count:
         n //= 2
     return n
@@ -139,6 +139,42 @@ def _block(k: KernelBuilder, e: Eqn, q, first) -> None:
     for r, index in enumerate(rows):
         row = _interleave(b, outputs[r * width:(r + 1) * width], n)
         b.store(row, _pointer(k, out, index), align=dtype.np.itemsize)
+
+
+def reduce_window(k: KernelBuilder, e: Eqn, kind: str) -> None:
+    """out = each window's sum or maximum of x, for windows that tile x exactly, x stored:
+    blocks of conv_pool.lanes windows along the last axis, the elements combined in the
+    general loop's order, from its identity (the same bits)."""
+    x, out = e.inputs[0], e.outputs[0]
+    b, dtype, params = k.b, x.type.dtype, e.params
+    count = out.type.shape[-1]
+    n, width = lanes(dtype, count), params["window_dimensions"][-1]
+    row_type = L.VectorType(REG[dtype], n * width)
+    identity = reduction_identity(kind, dtype)
+
+    def block(q, j):
+        first = b.mul(j, i64(n))
+        first = b.select(b.icmp_signed(">", first, i64(count - n)), i64(count - n), first)
+        total = L.Constant(L.VectorType(REG[dtype], n), [identity.constant] * n)
+        for offsets, where in _window_rows(params, q, first):
+            row = b.load(_pointer(k, x, _row_index(k, offsets, where)), typ=row_type,
+                         align=dtype.np.itemsize)
+            for column in _deinterleave(b, row, width, n):
+                total = _combine(k, kind, total, column)
+        b.store(total, _pointer(k, out, [*q, first]), align=dtype.np.itemsize)
+
+    k.loop_nest(out.type.shape[:-1], lambda q: k.counted_loop(-(-count // n),
+                                                              lambda j: block(q, j)))
+
+
+def _combine(k: KernelBuilder, kind: str, total: L.Value, column: L.Value) -> L.Value:
+    """lower.reduction_combine of float vectors, lane by lane (llvm.maximum: NaN first)."""
+    if kind == "sum":
+        return k.b.fadd(total, column, flags=("reassoc", "contract"))
+    vt = total.type
+    name = f"llvm.maximum.v{vt.count}{'f32' if vt.element == L.FloatType() else 'f64'}"
+    fn = k.module.globals.get(name) or L.Function(k.module, L.FunctionType(vt, [vt, vt]), name)
+    return k.b.call(fn, [total, column])
 
 
 def _cotangents(k: KernelBuilder, s, q, first, n: int) -> L.Value:
