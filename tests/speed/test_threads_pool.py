@@ -274,3 +274,39 @@ def test_on_a_busy_machine_workers_poll_briefly_and_are_not_woken_ahead(monkeypa
         nest_pool.stop_polling()
         nest_parallel.threads.set_load_reading(None)
     assert sorted(r[:2] for r in seen) == _ranges(40, 4)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="no CPU affinity here, or one CPU")
+def test_a_worker_does_not_poll_on_the_cpu_of_the_caller(monkeypatch):
+    """Worker and caller pinned to one CPU for a job, the caller then moved to another: the
+    worker, alone on the CPU the caller posted from, sleeps at once (a cut poll) though its
+    window is an hour and nothing of ours preempts it there."""
+    _everyone_asleep()
+    cpu = min(os.sched_getaffinity(0))
+    allowed = sorted(os.sched_getaffinity(0))
+    libc = nest_pool.native().libc
+    libc.pthread_setaffinity_np.argtypes = [ctypes.c_ulong, ctypes.c_size_t, ctypes.c_void_p]
+
+    def pin_workers(cpus):
+        mask = (ctypes.c_ulong * 16)()
+        for c in cpus:
+            mask[c // 64] |= 1 << (c % 64)
+        for tid in nest_pool._workers:
+            assert libc.pthread_setaffinity_np(tid, ctypes.sizeof(mask), mask) == 0
+
+    monkeypatch.setattr(nest_pool, "LINGER_NS", HOUR_NS)
+    callback, address, seen = _recording_nest(delay=0.001)
+    pin_workers([cpu])
+    os.sched_setaffinity(0, {cpu})
+    before = nest_pool.counters()
+    try:
+        assert _run_job(address, 40, 4, 1, False) == 0
+        os.sched_setaffinity(0, set(allowed) - {cpu})
+        _until(_all_asleep, "the worker asleep after a job on the caller's CPU")
+        assert nest_pool.counters()["cuts"] > before["cuts"]
+    finally:
+        nest_pool.stop_polling()
+        os.sched_setaffinity(0, allowed)
+        pin_workers(allowed)
+    assert sorted(r[:2] for r in seen) == _ranges(40, 4)

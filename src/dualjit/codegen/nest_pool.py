@@ -40,14 +40,15 @@ from llvmlite import ir as L
 I8, I32, I64, PTR = L.IntType(8), L.IntType(32), L.IntType(64), L.PointerType()
 NEST_TYPE = L.FunctionType(I32, [PTR, I64, I64])  # status nest(context, first row, end row)
 # A record's int64 fields.
-WORD, DONE, STATUS, NEST, CONTEXT, ROWS, CHUNK_ROWS, JOINED, WANTED, WAITING = range(10)
-RECORD_FIELDS = 10
+WORD, DONE, STATUS, NEST, CONTEXT, ROWS, CHUNK_ROWS, JOINED, WANTED, WAITING, HELPER_CPU = (
+    range(11))  # (HELPER_CPU: the CPU of the last helper that joined, else -1)
+RECORD_FIELDS = 11
 # The pool's shared int64 fields: the job sequence number (a futex word), the posted record,
 # sleeping workers, the quit flag, how long a worker polls for the next job, and two counts
 # for tests and benchmarks: how often a worker went to sleep, how often a post woke one, and
 # how often a poll was cut short because the worker was preempted.
-SEQ, JOB, SLEEPING, QUIT, LINGER, SLEEPS, WAKES, CUTS = range(8)
-SHARED_FIELDS = 8
+SEQ, JOB, SLEEPING, QUIT, LINGER, SLEEPS, WAKES, CUTS, CALLER_CPU = range(9)
+SHARED_FIELDS = 9  # (CALLER_CPU: the CPU of the thread that posted the last job)
 MAX_CHUNKS = (1 << 31) - 1
 # A helper polls this long for the next job when a core is idle. A woken helper on a halted
 # vCPU starts tens to hundreds of microseconds late, and within a kernel a helper is idle
@@ -61,6 +62,12 @@ BUSY_LINGER_NS = 20_000  # ... when no core is idle (polling takes our own threa
 # scheduler may put the caller and a polling worker on one core: W7 took 50-68 ms a step
 # with a 1 ms window and no such check, 5 ms without polling).
 PREEMPTED_NS = 50_000
+# Nor does a thread poll on the CPU of the thread it waits for (sched_getcpu at each look):
+# a helper polling on the caller's CPU, or a caller polling on the CPU of the helper that
+# holds a chunk, keeps that thread from running until the scheduler preempts the poller.
+# A woken helper lands on the caller's CPU when no other CPU is idle (in a quiet-machine
+# model, a cgroup of high weight beside other sessions' work: W2 took 2.1-2.5 ms a step in
+# some processes against 0.8 in others).
 # The caller polls this long for others' chunks, then sleeps (LINGER_NS when a core is idle:
 # its own wake would then be on the critical path, after every chunk a helper finishes last)
 WAIT_SPIN_NS = 30_000
@@ -97,6 +104,16 @@ class _Emitter:
         self.module = module
         self.syscall = L.Function(module, L.FunctionType(I64, [I64], var_arg=True), "syscall")
         self.clock = L.Function(module, L.FunctionType(I32, [I32, PTR]), "clock_gettime")
+        self.getcpu = L.Function(module, L.FunctionType(I32, []), "sched_getcpu")
+
+    def cpu(self, b: L.IRBuilder) -> L.Value:
+        """The CPU this thread runs on now, as an i64 (-1 when unknown)."""
+        return b.sext(b.call(self.getcpu, []), I64)
+
+    def same_cpu(self, b: L.IRBuilder, cpu: L.Value, other: L.Value) -> L.Value:
+        """Whether two CPU numbers are the same known CPU."""
+        return b.and_(b.icmp_signed("==", cpu, other),
+                      b.icmp_signed(">=", cpu, L.Constant(I64, 0)))
 
     @staticmethod
     def field(b: L.IRBuilder, base: L.Value, i: int) -> L.Value:
@@ -190,6 +207,7 @@ def _emit_help(e: _Emitter, chunks: L.Function) -> L.Function:
     ticket = b.atomic_rmw("add", e.field(b, record, JOINED), L.Constant(I64, 1), "seq_cst")
     b.cbranch(b.icmp_signed("<", ticket, e.load(b, record, WANTED)), helping, leave)
     b.position_at_end(helping)
+    b.atomic_rmw("xchg", e.field(b, record, HELPER_CPU), e.cpu(b), "monotonic")
     b.call(chunks, [record])
     b.branch(leave)
     b.position_at_end(leave)
@@ -256,6 +274,8 @@ def _emit_poll(e: _Emitter, fn: L.Function, b: L.IRBuilder, shared: L.Value, tim
     linger = e.load(b, shared, LINGER, "monotonic")
     window = b.icmp_signed("<", b.sub(now, start), linger)
     steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
+    alone = b.not_(e.same_cpu(b, e.cpu(b), e.load(b, shared, CALLER_CPU, "monotonic")))
+    steady = b.and_(steady, alone)
     polling = b.block
     cut = fn.append_basic_block("cut")
     b.cbranch(b.and_(window, steady), idle, cut)
@@ -277,6 +297,7 @@ def _emit_post(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
                    b.icmp_unsigned("!=", b.ptrtoint(shared, I64), L.Constant(I64, 0)))
     b.cbranch(asked, post, go)
     b.position_at_end(post)
+    b.atomic_rmw("xchg", e.field(b, shared, CALLER_CPU), e.cpu(b), "monotonic")
     b.atomic_rmw("xchg", e.field(b, shared, JOB), b.ptrtoint(record, I64), "seq_cst")
     b.atomic_rmw("add", e.field(b, shared, SEQ), L.Constant(I64, 1), "seq_cst")
     sleeping = b.icmp_signed(">", e.load(b, shared, SLEEPING), L.Constant(I64, 0))
@@ -350,6 +371,8 @@ def _emit_wait(e: _Emitter, fn: L.Function, b: L.IRBuilder, args) -> L.Block:
     now = e.now(b, spec)
     window = b.icmp_signed("<", b.sub(now, start), spin)
     steady = b.icmp_signed("<", b.sub(now, last), L.Constant(I64, PREEMPTED_NS))
+    helper = e.load(b, record, HELPER_CPU, "monotonic")
+    steady = b.and_(steady, b.not_(e.same_cpu(b, e.cpu(b), helper)))
     b.cbranch(b.and_(window, steady), check, sleep)
     b.position_at_end(sleep)
     b.atomic_rmw("xchg", e.field(b, record, WAITING), L.Constant(I64, 1), "seq_cst")
@@ -389,7 +412,7 @@ class _Native:
 
         self.libc = ctypes.CDLL(None, use_errno=True)
         binding = llvm()
-        for name in ("syscall", "clock_gettime"):
+        for name in ("syscall", "clock_gettime", "sched_getcpu"):
             binding.add_symbol(name, ctypes.cast(getattr(self.libc, name), ctypes.c_void_p).value)
         self.module = CompiledModule(_module_text(), name="dualjit_nest_pool")
         self.run = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64,
@@ -514,6 +537,7 @@ class Job:
             record = _free.pop() if _free else (ctypes.c_int64 * RECORD_FIELDS)()
         for i in (DONE, STATUS, JOINED, WANTED, WAITING):
             record[i] = 0
+        record[HELPER_CPU] = -1
         record[NEST], record[CONTEXT], record[ROWS], record[CHUNK_ROWS] = (
             nest, context, rows, chunk_rows)
         self.record, self.word = record, chunks << 32
