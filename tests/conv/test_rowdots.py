@@ -7,7 +7,7 @@ bit for bit."""
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import dualjit as dj
@@ -63,9 +63,13 @@ def row_dot_problems(draw):
             rng.standard_normal(rhs_shape).astype(dtype), p)
 
 
-def _takes_row_dots(x, w, p) -> bool:
+def _geometry(x, w, p) -> ConvGeometry:
     eqn = next(e for e in make_ir(conv(p))(x, w).eqns if e.primitive is P.conv_general_dilated_p)
-    return conv_plan.row_dots(ConvGeometry.of(eqn))
+    return ConvGeometry.of(eqn)
+
+
+def _takes_row_dots(x, w, p) -> bool:
+    return conv_plan.row_dots(_geometry(x, w, p))
 
 
 def _tolerance(x):
@@ -76,6 +80,7 @@ def _tolerance(x):
 @given(problem=row_dot_problems())
 def test_row_dots_match_the_loop_reference_and_the_interpreter(problem):
     x, w, p = problem
+    assume(conv_plan.product_form(_geometry(x, w, p)) is None)  # (those are one gemm)
     assert _takes_row_dots(x, w, p)
     got = dj.jit(conv(p))(x, w)
     expected = reference_conv(x.astype(np.float64), w.astype(np.float64), p)
@@ -143,3 +148,25 @@ def test_split_row_dots_are_the_same_on_any_thread_count(monkeypatch):
     p = _params((1, 1), ((0, 0), (0, 0)), (1, 1), ((1, 0, 2, 3),) * 3)
     assert _takes_row_dots(x, w, p)
     same_on_one_and_two_threads(monkeypatch, x, w, p, "split over threads", tol=1e-10)
+
+
+def test_kernel_gradients_that_are_one_gemm_stay_gemm():
+    """A pointwise convolution's kernel gradient has kernel rows as long as the input (W9's:
+    1024) and one output along them, so row dots would take it; but it is one matrix product
+    read in place (product_form "full"), which gemm runs several times faster: row dots
+    must leave it (and every other product form) to gemm."""
+    x = np.ones((8, 64, 1024), np.float32)
+    w = np.ones((64, 64, 1), np.float32)
+
+    def loss(w):
+        return lax.conv_general_dilated(x, w, (1,), "VALID").sum()
+
+    fn = make_ir(dj.grad(loss))(w)
+    convs = [e for e in fn.eqns if e.primitive is P.conv_general_dilated_p]
+    gradients = [e for e in convs if e.outputs[0].type.shape == w.shape]
+    assert gradients, [e.outputs[0].type.shape for e in convs]
+    for eqn in gradients:
+        geo = ConvGeometry.of(eqn)
+        assert conv_plan.product_form(geo) == "full"
+        assert not conv_plan.row_dots(geo)
+        assert conv_plan.library(eqn) == "gemm"

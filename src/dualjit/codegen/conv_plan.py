@@ -215,14 +215,16 @@ def row_dots(geo: ConvGeometry) -> bool:
     kernel longer than the output along the last axis, at least ROW_DOT_MIN_KERNEL_RUN long
     there and innermost in the kernel's layout, without kernel dilation there, at most
     VECTOR_MAX_DOT_OUTPUTS outputs along it, no input dilation or negative padding, and not
-    dots_along_kernel (longer kernels with few outputs: W9's). W7's conv1 kernel gradient
-    (28-long rows, 5 x 5 outputs): 0.55 -> see README."""
+    dots_along_kernel (longer kernels with few outputs: W9's), nor a matrix product read in
+    place (product_form: W9's pointwise kernel gradients, one 64 x 8192 x 64 gemm each, took
+    3.2 ms as row dots against 0.9 ms as gemm). W7's conv1 kernel gradient (28-long rows,
+    5 x 5 outputs): 0.55 -> see README."""
     return (ROW_DOTS and geo.dtype in VECTOR_DTYPES and bool(geo.spatial) and not geo.empty
             and geo.rows > 0 and geo.kernel_inner
             and geo.kernel[-1] >= ROW_DOT_MIN_KERNEL_RUN
             and geo.counts[-1] <= VECTOR_MAX_DOT_OUTPUTS and geo.rhs_dilation[-1] == 1
             and _innermost(geo.rhs_spec) and not dots_along_kernel(geo)
-            and conv_blocked_plan.eligible(geo))
+            and product_form(geo) is None and conv_blocked_plan.eligible(geo))
 
 
 def row_dot_outputs(geo: ConvGeometry) -> int:
