@@ -52,17 +52,18 @@ ROW_PASS_MAX_ELEMENTS = 1 << 14
 # A longer run of equations is split into several kernels (values crossing a cut are stored):
 # LLVM's optimization and code generation grow faster than linearly with a function's size.
 MAX_KERNEL_EQNS = int(os.environ.get("DUALJIT_MAX_KERNEL_EQNS", 1000))
-# A product that is not batched, split over rows or columns, runs in the split's chunks on
-# our threads. DUALJIT_BLAS_PRODUCTS (read at import): "idle" runs it as ONE gemm call on
+# A product that is not batched, split over rows or columns, runs as ONE gemm call on
 # OpenBLAS's threads when, at the call, at least two cores are free (nest_parallel.parallel_for:
 # OpenBLAS's own split reached ~170 GFLOP/s on two idle cores, our row chunks ~150; its last
-# bits then depend on the free cores), "1" always as one call (not split at all: the plan of
-# before). Not the default since our helpers poll between split nests (nest_pool.LINGER_NS):
-# OpenBLAS's second thread sleeps after 0.1 s idle, wakes late on a halted CPU, and spins
-# for 0.1 s after each call on the core our helper needs (W8 in a quiet-machine model,
-# 2026-12-01: 38.5 ms a step after a 0.3 s sleep with the chunks, 52.0 ms with "idle"; back
-# to back 37.9 / 40.1 ms).
-BLAS_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "0")
+# bits then depend on the free cores); else in the split's chunks on our threads.
+# DUALJIT_BLAS_PRODUCTS (read at import): "idle" that default, "0" always the chunks, "1"
+# always one call (not split at all). Measured on the quiet machine at 2026-12-01 11:30-11:40
+# in the benchmark harness (`python -m benchmarks --settle 0.3`, JAX and PyTorch in the
+# process): W6's 512x512 products 4.7 / 3.3 ms (f64 / f32) with "idle" against 8.2 / 4.4 with
+# "0" (NumPy 7.4-7.6 / 4.1-4.5), W8 47.7 against 56.7-71.1 ms; alone (single calls after a
+# sleep, W8 without peers) the two were within noise (36-44 ms back to back, 46-54 after a
+# 0.3 s sleep), so "idle" stays the default.
+BLAS_PRODUCTS = os.environ.get("DUALJIT_BLAS_PRODUCTS", "idle")
 BLAS_THREADED_PRODUCTS = BLAS_PRODUCTS == "1"
 
 # Fast sin/cos/tan reduce their argument exactly only for |x| <= vecmath.RANGE_LIMIT: loops
