@@ -45,7 +45,7 @@ def zero_fill(k: KernelBuilder, pointer: L.Value, dtype: DType, count: int) -> N
     k.b.call(memset, [pointer, const(I8, 0), i64(count * dtype.np.itemsize), const(I1, 0)])
 
 
-def _index(spec, first, second, rest) -> list:
+def operand_index(spec, first, second, rest) -> list:
     """An operand's index in its own layout from its canonical parts."""
     idx = [None] * len(spec)
     for axis, value in zip(spec, [first, second, *rest]):
@@ -53,7 +53,7 @@ def _index(spec, first, second, rest) -> list:
     return idx
 
 
-def _offset(k: KernelBuilder, values, scales) -> L.Value:
+def offset(k: KernelBuilder, values, scales) -> L.Value:
     """sum of values[d] * scales[d] (compile-time scales)."""
     total = i64(0)
     for v, s in zip(values, scales):
@@ -89,7 +89,7 @@ def _pack_kernel(k: KernelBuilder, w, geo: ConvGeometry, block: Blocking, packed
         feature = k.b.add(k.b.mul(g, i64(geo.group_outputs)), o)
         term = k.linear([g, c, *r], [geo.groups, geo.in_features, *geo.kernel])
         at = k.b.add(k.b.mul(term, i64(block.padded_features)), o)
-        value = k.load(w, _index(geo.rhs_spec, feature, c, r))
+        value = k.load(w, operand_index(geo.rhs_spec, feature, c, r))
         k.b.store(value, _at(k, packed, geo.dtype, at))
     k.loop_nest((geo.groups, geo.group_outputs, geo.in_features, *geo.kernel), copy)
 
@@ -120,9 +120,29 @@ def copy_example(k: KernelBuilder, x, geo: ConvGeometry, n, g, copy) -> None:
         c, s = cs[0], cs[1:]
         feature = b.add(c, b.mul(g, i64(geo.in_features))) if geo.feature_groups > 1 else c
         shifted = [b.add(v, i64(lo)) for v, lo in zip(s, geo.low)]
-        at = b.add(b.mul(c, i64(channel)), _offset(k, shifted, scales))
-        b.store(k.load(x, _index(geo.lhs_spec, n, feature, s)), _at(k, copy, geo.dtype, at))
+        at = b.add(b.mul(c, i64(channel)), offset(k, shifted, scales))
+        b.store(k.load(x, operand_index(geo.lhs_spec, n, feature, s)), _at(k, copy, geo.dtype, at))
     k.loop_nest((geo.in_features, *geo.spatial), element)
+
+
+def over_copied_examples(k: KernelBuilder, e: Eqn, geo: ConvGeometry, per_example) -> None:
+    """The loop over examples x groups (the one a split cuts) of a lowering that reads each
+    example from a zero-padded copy: per_example(n, g, copy) after the copy is made."""
+    copy_size = geo.in_features * math.prod(padded_spatial(geo))
+
+    def body(pointers):
+        (copy,) = pointers
+        rows, k.rows = k.rows, None
+        zero_fill(k, copy, geo.dtype, copy_size)
+        k.rows = rows
+
+        def example(ng):
+            n, g = ng
+            source = k.b.add(n, k.b.mul(g, i64(geo.examples))) if geo.batch_groups > 1 else n
+            copy_example(k, e.inputs[0], geo, source, g, copy)
+            per_example(n, g, copy)
+        k.loop_nest((geo.examples, geo.groups), example)
+    with_scratch(k, [(geo.dtype, copy_size)], body)
 
 
 def _position_blocks(geo: ConvGeometry, block: Blocking) -> tuple[int, ...]:
@@ -149,7 +169,7 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: Blocking, where, 
         positions.append(block_start(k, q[-2], block.rows, geo.counts[-2]))
     positions.append(block_start(k, q[-1], block.width, geo.counts[-1]))
     scales = c_strides(padded_spatial(geo))
-    start = _offset(k, positions, [s * st for s, st in zip(scales, geo.strides)])
+    start = offset(k, positions, [s * st for s, st in zip(scales, geo.strides)])
     first_row = positions[-2] if len(positions) > 1 else None
     sums = _sums(k, geo, block, first_vector, first_row, _at(k, copy, geo.dtype, start), kernel)
     _store_sums(k, e.outputs[0], geo, block, (n, g, first_vector, positions), sums)
@@ -175,7 +195,7 @@ def _sums(k: KernelBuilder, geo: ConvGeometry, block: Blocking, first_vector, fi
         weights = [b.load(_at(k, kernel, dtype, b.add(at, i64(i * block.lanes))), typ=vt,
                           align=align) for i in range(block.vectors)]
         base = _at(k, x_start, dtype, b.add(b.mul(c, i64(math.prod(padded_spatial(geo)))),
-                                            _offset(k, r, kernel_steps)))
+                                            offset(k, r, kernel_steps)))
         for a in range(block.rows):
             for j in range(block.width):
                 value = b.load(_at(k, base, dtype, i64(a * row_step + j * geo.strides[-1])),
@@ -207,7 +227,7 @@ def _store_sums(k: KernelBuilder, out, geo: ConvGeometry, block: Blocking, where
                 vector = sums[(i * block.rows + a) * block.width + j]
                 for lane in range(block.lanes):
                     o = i * block.lanes + lane
-                    index = _index(geo.out_spec, n, b.add(base_feature, i64(o)), q)
+                    index = operand_index(geo.out_spec, n, b.add(base_feature, i64(o)), q)
                     value = b.extract_element(vector, const(I32, lane))
                     if block.padded_features == geo.group_outputs:
                         k.store(out, index, value)

@@ -21,8 +21,7 @@ import math
 from llvmlite import ir as L
 
 from ..ir import Eqn
-from .conv import with_scratch
-from .conv_blocked import copy_example, zero_fill
+from .conv_blocked import operand_index, over_copied_examples
 from .conv_blocked_plan import padded_spatial
 from .conv_depthwise import vector_type
 from .conv_plan import ConvGeometry, row_dot_outputs
@@ -32,22 +31,11 @@ from .schedule import NO_UNROLL
 
 def emit(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
     """The convolution e as row dots (its first loop: examples x groups)."""
-    copy_size = geo.in_features * math.prod(padded_spatial(geo))
-
-    def body(pointers):
-        (copy,) = pointers
-        rows, k.rows = k.rows, None
-        zero_fill(k, copy, geo.dtype, copy_size)
-        k.rows = rows
-        k.loop_nest((geo.examples, geo.groups), lambda ng: _example(k, e, geo, ng, copy))
-    with_scratch(k, [(geo.dtype, copy_size)], body)
+    over_copied_examples(k, e, geo, lambda n, g, copy: _example(k, e, geo, n, g, copy))
 
 
-def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, ng, copy) -> None:
-    n, g = ng
+def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, n, g, copy) -> None:
     b = k.b
-    source = b.add(n, b.mul(g, i64(geo.examples))) if geo.batch_groups > 1 else n
-    copy_example(k, e.inputs[0], geo, source, g, copy)
     block = row_dot_outputs(geo)
     count = geo.group_outputs
 
@@ -78,20 +66,13 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, where, copy) -> None:
     k.loop_nest((geo.in_features, *geo.kernel[:-1]), row)
     for feature, row_slots in zip(features, slots):
         for j, slot in enumerate(row_slots):
-            k.store(e.outputs[0], _index(geo.out_spec, n, feature, [*p, i64(j)]),
+            k.store(e.outputs[0], operand_index(geo.out_spec, n, feature, [*p, i64(j)]),
                     _lane_sum(k, b.load(slot, typ=vt)))
-
-
-def _index(spec, first, second, rest) -> list:
-    idx: list = [None] * len(spec)
-    for axis, value in zip(spec, [first, second, *rest]):
-        idx[axis] = value
-    return idx
 
 
 def _kernel_row(k: KernelBuilder, w, geo: ConvGeometry, feature, c, r) -> L.Value:
     """A pointer to w[feature, c, r, 0] (canonical axes; the last one is innermost)."""
-    idx = _index(geo.rhs_spec, feature, c, [*r, i64(0)])
+    idx = operand_index(geo.rhs_spec, feature, c, [*r, i64(0)])
     return k.b.gep(k.buffers[w], [k.linear(idx, w.type.shape)], inbounds=True,
                    source_etype=MEM[geo.dtype])
 

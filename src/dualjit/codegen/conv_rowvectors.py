@@ -20,8 +20,7 @@ from llvmlite import ir as L
 
 from ..ir import Eqn
 from .abi import strides as c_strides
-from .conv import with_scratch
-from .conv_blocked import block_start, copy_example, term_loops, zero_fill
+from .conv_blocked import block_start, offset, operand_index, over_copied_examples, term_loops
 from .conv_blocked_plan import padded_spatial
 from .conv_depthwise import vector_type
 from .conv_plan import ConvGeometry, RowVectorBlock, row_vector_block
@@ -31,22 +30,10 @@ from .schedule import NO_UNROLL
 
 def emit(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
     """The convolution e in row vectors (its first loop: examples x groups)."""
-    copy_size = geo.in_features * math.prod(padded_spatial(geo))
-
-    def body(pointers):
-        (copy,) = pointers
-        rows, k.rows = k.rows, None
-        zero_fill(k, copy, geo.dtype, copy_size)
-        k.rows = rows
-        k.loop_nest((geo.examples, geo.groups), lambda ng: _example(k, e, geo, ng, copy))
-    with_scratch(k, [(geo.dtype, copy_size)], body)
+    over_copied_examples(k, e, geo, lambda n, g, copy: _example(k, e, geo, n, g, copy))
 
 
-def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, ng, copy) -> None:
-    n, g = ng
-    b = k.b
-    source = b.add(n, b.mul(g, i64(geo.examples))) if geo.batch_groups > 1 else n
-    copy_example(k, e.inputs[0], geo, source, g, copy)
+def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, n, g, copy) -> None:
     block = row_vector_block(geo)
     span = block.vectors * vector_type(geo.dtype).count
     two_d = len(geo.counts) > 1
@@ -78,18 +65,18 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, block: RowVectorBlock, w
     for slot in slots:
         b.store(L.Constant(vt, [0.0] * lanes), slot)
     row_step = scales[-2] * geo.strides[-2] if len(scales) > 1 else 0
-    start = b.add(_offset(k, q, [s * st for s, st in zip(scales, geo.strides)]), x)
+    start = b.add(offset(k, q, [s * st for s, st in zip(scales, geo.strides)]), x)
 
     def term(cr):  # (the input runs first, then one weight at a time: 12 sums + 2 + 1
         # registers; all weights first, LLVM spilled sums inside the loop)
         c, r = cr[0], cr[1:]
         at = b.add(b.add(b.mul(c, i64(math.prod(padded))), start),
-                   _offset(k, r, [s * d for s, d in zip(scales, geo.rhs_dilation)]))
+                   offset(k, r, [s * d for s, d in zip(scales, geo.rhs_dilation)]))
         runs = [b.load(b.gep(copy, [b.add(at, i64(a * row_step + v * lanes))], inbounds=True,
                              source_etype=MEM[geo.dtype]), typ=vt, align=geo.dtype.np.itemsize)
                 for a in range(block.rows) for v in range(block.vectors)]
         for f, feature in enumerate(features):
-            weight = _splat(k, k.load(e.inputs[1], _index(geo.rhs_spec, feature, c, r)), vt)
+            weight = _splat(k, k.load(e.inputs[1], operand_index(geo.rhs_spec, feature, c, r)), vt)
             for j, run in enumerate(runs):
                 slot = slots[f * len(runs) + j]
                 product = b.fmul(weight, run, flags=("contract",))
@@ -113,28 +100,14 @@ def _store(k: KernelBuilder, out, geo: ConvGeometry, block: RowVectorBlock, wher
                 vector = sums[(f * block.rows + a) * block.vectors + v]
                 at = b.add(x, i64(v * lanes))
                 if contiguous:
-                    index = _index(geo.out_spec, n, feature, [*rows, at])
+                    index = operand_index(geo.out_spec, n, feature, [*rows, at])
                     pointer = b.gep(k.buffers[out], [k.linear(index, out.type.shape)],
                                     inbounds=True, source_etype=MEM[geo.dtype])
                     b.store(vector, pointer, align=geo.dtype.np.itemsize)
                     continue
                 for lane in range(lanes):
-                    index = _index(geo.out_spec, n, feature, [*rows, b.add(at, i64(lane))])
+                    index = operand_index(geo.out_spec, n, feature, [*rows, b.add(at, i64(lane))])
                     k.store(out, index, b.extract_element(vector, const(I32, lane)))
-
-
-def _index(spec, first, second, rest) -> list:
-    idx: list = [None] * len(spec)
-    for axis, value in zip(spec, [first, second, *rest]):
-        idx[axis] = value
-    return idx
-
-
-def _offset(k: KernelBuilder, values, scales) -> L.Value:
-    total = i64(0)
-    for v, s in zip(values, scales):
-        total = k.b.add(total, k.b.mul(v, i64(s)))
-    return total
 
 
 def _splat(k: KernelBuilder, value: L.Value, vt: L.VectorType) -> L.Value:
