@@ -36,3 +36,21 @@ def test_the_check_names_a_long_function_and_passes_a_short_one():
     short_source = "def short():\n" + lines(FUNCTION_LINES - 1, " " * 4)
     assert long_functions(long_source, "k.py") == ["k.py:3 too_long (52 lines)"]
     assert long_functions(short_source, "s.py") == []
+
+
+def test_each_convolution_module_imports_first_in_a_fresh_interpreter():
+    """conv.py imports the conv_* lowerings at its end and they import each other: whichever
+    of them a program imports first must load (names taken from a module still loading fail
+    with ImportError; conv_rowdots did, imported alone)."""
+    import os
+    import subprocess
+    import sys
+
+    modules = sorted(p.stem for p in CODEGEN.glob("conv*.py"))
+    assert "conv_rowdots" in modules
+    src = str(CODEGEN.parent.parent)
+    for name in modules:
+        done = subprocess.run([sys.executable, "-c", f"import dualjit.codegen.{name}"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": src})
+        assert done.returncode == 0, (name, done.stderr[-2000:])

@@ -53,3 +53,12 @@ def same_on_one_and_two_threads(monkeypatch, x, w, p, plan_says, tol=1e-5):
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], expected(x, w, p), rtol=tol, atol=tol)
     fresh_compiles()
+
+
+def matches_central_differences(loss, at, grad, indices, eps=1e-6):
+    """grad (of loss at `at`, float64) agrees with central differences at the given indices."""
+    for index in indices:
+        step = np.zeros_like(at)
+        step[index] = eps
+        numeric = (float(loss(at + step)) - float(loss(at - step))) / (2 * eps)
+        np.testing.assert_allclose(grad[index], numeric, rtol=1e-6, atol=1e-9)

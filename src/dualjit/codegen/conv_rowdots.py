@@ -21,9 +21,11 @@ import math
 from llvmlite import ir as L
 
 from ..ir import Eqn
-from .conv_blocked import operand_index, over_copied_examples
+from . import (
+    conv_blocked,  # (by module: conv_blocked may be importing when we are)
+    conv_depthwise,
+)
 from .conv_blocked_plan import padded_spatial
-from .conv_depthwise import vector_type
 from .conv_plan import ConvGeometry, row_dot_outputs
 from .lower import I1, I32, MEM, PTR, KernelBuilder, const, i64
 from .schedule import NO_UNROLL
@@ -31,7 +33,8 @@ from .schedule import NO_UNROLL
 
 def emit(k: KernelBuilder, e: Eqn, geo: ConvGeometry) -> None:
     """The convolution e as row dots (its first loop: examples x groups)."""
-    over_copied_examples(k, e, geo, lambda n, g, copy: _example(k, e, geo, n, g, copy))
+    conv_blocked.over_copied_examples(
+        k, e, geo, lambda n, g, copy: _example(k, e, geo, n, g, copy))
 
 
 def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, n, g, copy) -> None:
@@ -52,7 +55,7 @@ def _example(k: KernelBuilder, e: Eqn, geo: ConvGeometry, n, g, copy) -> None:
 def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, where, copy) -> None:
     """Outputs (n, g O/G + first .. + OB, p, all j): their sums, added across lanes, stored."""
     n, g, first, p = where
-    b, vt = k.b, vector_type(geo.dtype)
+    b, vt = k.b, conv_depthwise.vector_type(geo.dtype)
     features = [b.add(b.add(b.mul(g, i64(geo.group_outputs)), first), i64(o))
                 for o in range(row_dot_outputs(geo))]
     slots = [[k.alloca(vt) for _ in range(geo.counts[-1])] for _ in features]
@@ -66,13 +69,14 @@ def _block(k: KernelBuilder, e: Eqn, geo: ConvGeometry, where, copy) -> None:
     k.loop_nest((geo.in_features, *geo.kernel[:-1]), row)
     for feature, row_slots in zip(features, slots):
         for j, slot in enumerate(row_slots):
-            k.store(e.outputs[0], operand_index(geo.out_spec, n, feature, [*p, i64(j)]),
+            index = conv_blocked.operand_index(geo.out_spec, n, feature, [*p, i64(j)])
+            k.store(e.outputs[0], index,
                     _lane_sum(k, b.load(slot, typ=vt)))
 
 
 def _kernel_row(k: KernelBuilder, w, geo: ConvGeometry, feature, c, r) -> L.Value:
     """A pointer to w[feature, c, r, 0] (canonical axes; the last one is innermost)."""
-    idx = operand_index(geo.rhs_spec, feature, c, [*r, i64(0)])
+    idx = conv_blocked.operand_index(geo.rhs_spec, feature, c, [*r, i64(0)])
     return k.b.gep(k.buffers[w], [k.linear(idx, w.type.shape)], inbounds=True,
                    source_etype=MEM[geo.dtype])
 
@@ -90,7 +94,7 @@ def _input_row(k: KernelBuilder, geo: ConvGeometry, copy, c, p, r) -> L.Value:
 
 def _row_dots(k: KernelBuilder, geo: ConvGeometry, kernel_rows, input_row, slots) -> None:
     """slots[o][j] += kernel_rows[o][kk] input_row[j stride + kk] lane-wise over the row."""
-    b, dtype, vt = k.b, geo.dtype, vector_type(geo.dtype)
+    b, dtype, vt = k.b, geo.dtype, conv_depthwise.vector_type(geo.dtype)
     length, lanes = geo.kernel[-1], vt.count
     whole = length // lanes
 
@@ -111,12 +115,12 @@ def _row_dots(k: KernelBuilder, geo: ConvGeometry, kernel_rows, input_row, slots
 
 def _load(k: KernelBuilder, dtype, base, at) -> L.Value:
     pointer = k.b.gep(base, [at], inbounds=True, source_etype=MEM[dtype])
-    return k.b.load(pointer, typ=vector_type(dtype), align=dtype.np.itemsize)
+    return k.b.load(pointer, typ=conv_depthwise.vector_type(dtype), align=dtype.np.itemsize)
 
 
 def _masked_load(k: KernelBuilder, dtype, base, at, mask) -> L.Value:
     """The lanes of mask loaded, zeros in the others (never read: no access past a row)."""
-    vt = vector_type(dtype)
+    vt = conv_depthwise.vector_type(dtype)
     name = f"llvm.masked.load.v{vt.count}{'f32' if dtype.np.itemsize == 4 else 'f64'}.p0"
     fn = k.module.globals.get(name) or L.Function(
         k.module, L.FunctionType(vt, [PTR, I32, L.VectorType(I1, vt.count), vt]), name)
