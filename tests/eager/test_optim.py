@@ -179,6 +179,95 @@ def test_changing_lr_does_not_recompile_and_takes_effect():
     assert len(opt._kernels) == 1
 
 
+def sgd_steps_with_changes(change_at, change, steps=STEPS, **kwargs):
+    """SGD on the test loss, calling change(opt, p) before step number change_at."""
+    p = nn.Parameter(dj.tensor(P0.copy()))
+    opt = dj.optim.SGD([p], **kwargs)
+    for t in range(steps):
+        opt.zero_grad()
+        (0.5 * dj.tensor(A) * p * p + dj.tensor(B) * p).sum().backward()
+        if t == change_at:
+            change(opt, p)
+        opt.step()
+    return p.detach().numpy(), opt
+
+
+def test_a_step_after_a_changed_structural_option_follows_the_new_update():
+    """A group's step reuses what the last step found (its plan) only while nothing it
+    depends on changed: turning nesterov on mid-run takes the nesterov update from then on."""
+    def nesterov_on(opt, p):
+        opt.param_groups[0]["nesterov"] = True
+
+    got, _ = sgd_steps_with_changes(3, nesterov_on, lr=0.05, momentum=0.9)
+    p, b = P0.copy(), None
+    for t in range(STEPS):
+        g = gradient(p)
+        b = g if t == 0 else 0.9 * b + g
+        p = p - 0.05 * (g + 0.9 * b if t >= 3 else b)
+    np.testing.assert_allclose(got, p, rtol=1e-12)
+
+
+def test_a_step_reads_state_replaced_by_the_user_or_by_load_state_dict():
+    """A momentum buffer the user put in opt.state, or that load_state_dict brought, is the
+    one the next step reads (not the buffer the previous step left)."""
+    def new_buffer(opt, p):
+        opt.state[p]["momentum_buffer"] = dj.tensor(np.full(3, 2.0))
+
+    def loaded(opt, p):
+        sd = opt.state_dict()
+        sd["state"][0]["momentum_buffer"] = dj.tensor(np.full(3, 2.0))
+        opt.load_state_dict(sd)
+
+    for change in (new_buffer, loaded):
+        got, _ = sgd_steps_with_changes(3, change, lr=0.05, momentum=0.9)
+        p, b = P0.copy(), None
+        for t in range(STEPS):
+            g = gradient(p)
+            b = g if t == 0 else 0.9 * (np.full(3, 2.0) if t == 3 else b) + g
+            p = p - 0.05 * b
+        np.testing.assert_allclose(got, p, rtol=1e-12, err_msg=change.__name__)
+
+
+def test_a_parameter_without_grad_for_one_step_is_skipped_then_updated_again():
+    a = nn.Parameter(dj.tensor([1.0, 2.0], dtype=dj.float64))
+    b = nn.Parameter(dj.tensor([3.0], dtype=dj.float64))
+    opt = dj.optim.SGD([a, b], lr=0.5, momentum=0.5)
+    expected_a, expected_b, buf_a, buf_b = np.array([1.0, 2.0]), np.array([3.0]), None, None
+    for t in range(5):
+        opt.zero_grad()
+        loss = (a * a).sum() + (b.sum() if t != 2 else 0.0 * a.sum())
+        loss.backward()
+        if t == 2:
+            b.grad = None  # (b takes no part in this step)
+        opt.step()
+        g_a = 2 * expected_a
+        buf_a = g_a if buf_a is None else 0.5 * buf_a + g_a
+        expected_a = expected_a - 0.5 * buf_a
+        if t != 2:
+            g_b = np.ones(1)
+            buf_b = g_b if buf_b is None else 0.5 * buf_b + g_b
+            expected_b = expected_b - 0.5 * buf_b
+        np.testing.assert_allclose(a.detach().numpy(), expected_a, rtol=1e-12)
+        np.testing.assert_allclose(b.detach().numpy(), expected_b, rtol=1e-12)
+
+
+def test_a_group_gaining_a_parameter_updates_it_too():
+    a = nn.Parameter(dj.tensor([1.0], dtype=dj.float64))
+    b = nn.Parameter(dj.tensor([1.0], dtype=dj.float64))
+    opt = dj.optim.SGD([a], lr=0.25)
+    for _ in range(2):
+        opt.zero_grad()
+        (a.sum() + b.sum()).backward()
+        opt.step()
+    opt.param_groups[0]["params"].append(b)
+    opt.zero_grad()
+    b.grad = None
+    (a.sum() + b.sum()).backward()
+    opt.step()
+    np.testing.assert_allclose(a.detach().numpy(), [0.25])
+    np.testing.assert_allclose(b.detach().numpy(), [0.75])
+
+
 def test_optimizer_state_dict_round_trip_continues_the_same_trajectory():
     path, opt = run(dj.optim.Adam, steps=3, lr=0.1)
     sd = opt.state_dict()

@@ -51,6 +51,7 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
         self._kernels: dict = {}
+        self._plans: dict[int, _StepPlan] = {}  # per group (by id), see _plan
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -127,9 +128,42 @@ class Optimizer:
         return loss
 
     def _step_group(self, group: dict) -> None:
+        plan = self._plans.get(id(group))
+        if plan is None or not plan.holds(self, group):
+            plan = self._plan(group)
+            if plan is None:
+                return
+        hyper = dynamic_input(("hyper", id(self), id(group)), lambda: plan.hyper_array(
+            self.hyper_values(group)), (len(self.hyper),), np.float64)
+        args = [hyper]
+        counts = self.counts_steps
+        for p, s, n in zip(plan.params, plan.states, plan.names):
+            args += [p._value, p._grad._value]
+            if counts:
+                args.append(s["step"]._value)
+            args += [s[k]._value for k in n]
+        # A step that creates state (SGD's first: no momentum buffer yet) runs once per
+        # parameter set: op by op, not compiled (a kernel for it would be used once).
+        if native_steps.enabled and not plan.creates_state:
+            outs = plan.kernel(*args)
+        else:  # (or dj.compile's eager first call: evaluated op by op, nothing compiled)
+            if plan.creates_state and is_compiling():
+                raise RuntimeError("the optimizer creates its state while dj.compile traces "
+                                   "the step; run one step eagerly first")
+            outs = [np.asarray(o) for o in plan.kernel.fun(*args)]
+        inputs = {id(a) for a in args}
+        del args
+        self._store_outputs(plan.params, plan.states, plan.after, outs, inputs)
+        if plan.creates_state:
+            del self._plans[id(group)]  # (the next step reads the state this one made)
+
+    def _plan(self, group: dict) -> _StepPlan | None:
+        """What a step of `group` passes to its kernel, found from the parameters that have
+        gradients and their state (kept while StepPlan.holds says nothing changed)."""
         params = [p for p in group["params"] if p._grad is not None]
         if not params:
-            return
+            self._plans.pop(id(group), None)
+            return None
         states = [self._state_of(p, group) for p in params]
         names = [tuple(sorted(k for k in s if k != "step")) for s in states]
         static = self.static(group)
@@ -138,29 +172,9 @@ class Optimizer:
         if found is None:
             after = [self.state_after(n, static) for n in names]
             found = self._kernels[key] = (self._make_kernel(static, names, after), after)
-        kernel, after = found
-        hyper = dynamic_input(("hyper", id(self), id(group)), lambda: np.array(
-            self.hyper_values(group), np.float64), (len(self.hyper),), np.float64)
-        args = [hyper]
-        counts = self.counts_steps
-        for p, s, n in zip(params, states, names):
-            args += [p._value, p._grad._value]
-            if counts:
-                args.append(s["step"]._value)
-            args += [s[k]._value for k in n]
-        # A step that creates state (SGD's first: no momentum buffer yet) runs once per
-        # parameter set: op by op, not compiled (a kernel for it would be used once).
-        creates_state = after != names
-        if native_steps.enabled and not creates_state:
-            outs = kernel(*args)
-        else:  # (or dj.compile's eager first call: evaluated op by op, nothing compiled)
-            if creates_state and is_compiling():
-                raise RuntimeError("the optimizer creates its state while dj.compile traces "
-                                   "the step; run one step eagerly first")
-            outs = [np.asarray(o) for o in kernel.fun(*args)]
-        inputs = {id(a) for a in args}
-        del args
-        self._store_outputs(params, states, after, outs, inputs)
+        plan = _StepPlan(self, group, params, states, names, static, *found)
+        self._plans[id(group)] = plan
+        return plan
 
     def _store_outputs(self, params: list, states: list, after: list, outs: list,
                        inputs: set) -> None:
@@ -269,6 +283,47 @@ class Optimizer:
             p = by_index[int(i)]
             self.state[p] = {k: _state_value(v, p) for k, v in values.items()
                              if self.counts_steps or k != "step"}  # (older dualjit SGD)
+
+
+class _StepPlan:
+    """A group's step as the last one ran it: its parameters (those with gradients), their
+    state dicts and state names, the structural hyperparameters and the kernel. Reused while
+    `holds`: the same parameter objects, each with a gradient, the same state dicts holding
+    the same names, the same static options; anything else makes a new plan (_plan)."""
+
+    __slots__ = ("group_params", "params", "states", "names", "keys", "state_map", "static",
+                 "kernel", "after", "creates_state", "_hyper")
+
+    def __init__(self, optimizer: Optimizer, group: dict, params: list, states: list,
+                 names: list, static: tuple, kernel: Any, after: list):
+        self.group_params = list(group["params"])
+        self.params, self.states, self.names = params, states, names
+        self.keys = [set(s) for s in states]
+        self.state_map = optimizer.state
+        self.static, self.kernel, self.after = static, kernel, after
+        self.creates_state = after != names
+        self._hyper: tuple = ((), None)
+
+    def holds(self, optimizer: Optimizer, group: dict) -> bool:
+        ps, own = group["params"], self.group_params
+        if len(ps) != len(own) or len(own) != len(self.params) or \
+                optimizer.state is not self.state_map:
+            return False
+        state_map = self.state_map
+        for p, q, s, keys in zip(ps, own, self.states, self.keys):
+            if p is not q or p._grad is None or state_map.get(p) is not s or s.keys() != keys:
+                return False
+        return optimizer.static(group) == self.static
+
+    def hyper_array(self, values: list) -> np.ndarray:
+        """The kernel's hyperparameter input: one read-only array per distinct set of values
+        (the same values as the last step's reuse its array)."""
+        last_values, array = self._hyper
+        if values != last_values:
+            array = np.array(values, np.float64)
+            array.flags.writeable = False
+            self._hyper = (values, array)
+        return array
 
 
 def _state_value(v: Any, p: Tensor) -> Any:
