@@ -11,12 +11,20 @@ Values that must change between calls without being tensors (learning rates, dro
 are drawn afresh each call as extra inputs (`dynamic_input`).
 
 Guards: a program is reused only for the same argument structure, shapes, dtypes and
-requires_grad, the same static (non-tensor) arguments, the same state shapes and dtypes,
-which parameters have gradients, the modules' training flags, the optimizers' structural
-options and the grad mode. The first call with a new guard key runs eagerly (it creates
-optimizer state and lazily built buffers); the second traces and compiles. Where tracing is
-impossible (a Python decision on a tensor's value, `.item()`, NumPy on a tensor) the call
-runs eagerly and the reason is logged once (logger "dualjit.compile").
+requires_grad, the same static (non-tensor) arguments, the same state tensors with the same
+shapes, dtypes and requires_grad, which of them have gradients, the same modules (identity)
+and training flags, the same optimizers and parameter groups with the same structural
+options and state counts, and the grad mode. The first call with a new guard key runs
+eagerly (it creates optimizer state and lazily built buffers); the second traces and
+compiles. Where tracing is impossible (a Python decision on a tensor's value, `.item()`,
+NumPy on a tensor) the call runs eagerly and the reason is logged once (logger
+"dualjit.compile").
+
+Computing the key walks every module, optimizer and state tensor. A call with positional
+tensor arguments first asks the latest program's _Guard, which re-reads the same facts from
+the registries themselves (identities of their contents, sizes, flags, options, the state
+tensors' dtypes and shapes) without building the key; any difference, including a registry
+changed behind the Module API's back, sends the call to the full key.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from .eager.tensor import (
     native_steps,
     note_version_change,
     record_op,
+    version_counter,
     write_storage,
 )
 from .ir import Function, TensorType, as_dtype
@@ -95,6 +104,34 @@ def _unshared(t: Tensor) -> bool:
     return _references(t) == _SOLE_OWNER_REFERENCES
 
 
+def _swap(t: Tensor, new: Any) -> bool:
+    """store_result's swap for a fresh `new`, in one call: when nothing but t can see its
+    storage (_unshared) and `new` has its layout (_same_layout; `flags.carray` is
+    C-contiguous, aligned and writeable), t takes `new` and its version is bumped (the
+    caller calls note_version_change() after its last swap). False: nothing was done."""
+    old = t._value
+    extra = t._extra
+    if type(old) is not np.ndarray or type(new) is not np.ndarray or old.base is not None \
+            or new.base is not None or old.shape != new.shape or old.dtype != new.dtype \
+            or not old.flags.carray or not new.flags.carray or extra is not None and (
+                extra.base is not None or extra.alias_of is not None):
+        return False
+    del old
+    if _references(t) != _SOLE_OWNER_REFERENCES:
+        return False
+    t._value = new
+    counter = t._counter or version_counter(t)
+    counter[0] += 1
+    if extra is not None:
+        extra.view_version = counter[0]
+    return True
+
+
+def _output_references(outs: Any) -> list[int]:
+    """sys.getrefcount of each output, counted the same way at every call."""
+    return [sys.getrefcount(out) for out in outs]
+
+
 def _same_layout(old: Any, new: Any) -> bool:
     return (type(new) is np.ndarray and new.base is None and new.flags.writeable
             and old.flags.c_contiguous and new.flags.c_contiguous
@@ -121,6 +158,8 @@ def _sole_owner_references() -> int:
 
 
 _SOLE_OWNER_REFERENCES = _sole_owner_references()
+# what _output_references reads for an output that only the outputs' list holds
+_FRESH_REFERENCES = _output_references([np.empty(1)])[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,18 +238,31 @@ class _State:
                     if per_parameter:
                         found.extend(v for v in per_parameter.values() if isinstance(v, Tensor))
         self.tensors = _distinct_arrays(found)
+        # a reached tensor without an array (skipped above) may get one later: a call
+        # cannot then be admitted by the structure check alone (_Guard)
+        self.complete = len(self.tensors) == len({id(t) for t in found if t is not None})
 
     def key(self) -> tuple:
         """What a program depends on: each state tensor (identity: a program updates the
         tensors it was traced with, which it keeps alive, so an id is never reused), its
-        dtype, shape, requires_grad and whether it has a grad; every module's training flag;
-        the optimizers' structural options and state counts."""
+        dtype, shape, requires_grad and whether it has a grad; every module (identity: a
+        module without tensors, ReLU for Tanh, changes the program too) and its training
+        flag; each optimizer and parameter group (identity: the program reads the
+        hyperparameters of the group it was traced with), their structural options and
+        state counts. The program keeps the modules, optimizers and groups alive
+        (_Program.reached)."""
         parts = [tuple((id(t), t._value.dtype, t._value.shape, t.requires_grad,
                         t._grad is None) for t in self.tensors),
-                 tuple(m.training for m in self.modules)]
+                 tuple((id(m), m.training) for m in self.modules)]
         for opt in self.optimizers:
-            parts.append(tuple((opt.static(g), len(opt.state)) for g in opt.param_groups))
+            parts.append((id(opt), len(opt.state),
+                          tuple((id(g), opt.static(g)) for g in opt.param_groups)))
         return tuple(parts)
+
+    def reached(self) -> list:
+        """The objects whose ids key() reads besides the tensors."""
+        return [*self.modules, *self.optimizers,
+                *[g for opt in self.optimizers for g in opt.param_groups]]
 
 
 def _distinct_arrays(found: list) -> list[Tensor]:
@@ -249,6 +301,101 @@ def _state_types() -> tuple[type, type]:
     from .optim.optimizer import Optimizer
 
     return Module, Optimizer
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-checking a key without re-walking
+# ---------------------------------------------------------------------------------------------
+
+_END = object()  # closes each registry's run of objects in _structure's `held`
+
+
+def _structure(state: _State) -> tuple[list, list]:
+    """What _State's walk read, as two lists: objects to compare by identity (each module's
+    parameters, buffers and submodules, each closed by _END, and its training flag; each
+    optimizer group, its parameters and their state values) and facts to compare by value
+    (the optimizers' state counts, group sizes and structural options). Equal lists, the
+    same reached objects and modules: the walk would find the same tensors in the same
+    order, and the key would read the same module and optimizer parts."""
+    held: list = []
+    for m in state.modules:
+        held += (*m._parameters.values(), _END, *m._buffers.values(), _END,
+                 *m._modules.values(), _END, m.training)
+    facts: list = []
+    for opt in state.optimizers:
+        per_parameter, groups = opt.state, opt.param_groups
+        facts += (len(per_parameter), len(groups))
+        for group in groups:
+            params = group["params"]
+            held.append(group)
+            facts += (len(params), opt.static(group))
+            for p in params:
+                values = per_parameter.get(p)
+                held += (p, *values.values(), _END) if values else (p, _END)
+    return held, facts
+
+
+def _tensor_facts(tensors: list[Tensor]) -> list | None:
+    """Per state tensor, what the key reads: its value's dtype and shape, its requires_grad,
+    whether it has a grad. None if a value is not an array."""
+    facts: list = []
+    for t in tensors:
+        v = t._value
+        if type(v) is not np.ndarray:
+            return None
+        facts += (v.dtype, v.shape, t.requires_grad, t._grad is None)
+    return facts
+
+
+class _Guard:
+    """The program of the latest key, with what that key was computed from, in a form that
+    is cheap to check again: a call whose arguments are tensors of the same dtypes, shapes
+    and requires_grad, whose function reaches the same objects, whose modules and
+    optimizers hold the same tensors, options, flags and state (_structure), whose state
+    tensors read the same (_tensor_facts), in the same grad mode, would compute the same key.
+    Any difference sends the call to the full key (CompiledFunction.__call__)."""
+
+    __slots__ = ("program", "objects", "object_ids", "state", "held", "held_ids", "facts",
+                 "tensor_facts", "arguments", "grad_mode")
+
+    def __init__(self, program: _Program, objects: list, state: _State, args: list[Tensor],
+                 grad_mode: bool):
+        self.program = program
+        self.objects = objects  # (kept alive, as `held` is: their ids cannot be reused)
+        self.object_ids = list(map(id, objects))
+        self.state = state
+        self.held, self.facts = _structure(state)
+        self.held_ids = list(map(id, self.held))
+        self.tensor_facts = _tensor_facts(state.tensors)
+        self.arguments = [(a._value.dtype, a._value.shape, a.requires_grad) for a in args]
+        self.grad_mode = grad_mode
+
+    @staticmethod
+    def possible(structure: Any, args: list[Tensor], state: _State) -> bool:
+        """Whether a key can be re-checked this way: every argument a positional tensor,
+        every tensor the walk reached holding an array."""
+        positional = ("tuple", (("tuple", tuple(("$t", i) for i in range(len(args)))),
+                                ("dict", ())))
+        return structure == positional and state.complete
+
+    def admits(self, args: tuple, objects: list) -> bool:
+        """Whether a call of these positional arguments, reaching these objects, has the
+        key this guard was made for (False may also mean: compute the key to know)."""
+        if is_grad_enabled() is not self.grad_mode or len(args) != len(self.arguments):
+            return False
+        for a, (dtype, shape, requires_grad) in zip(args, self.arguments):
+            if not isinstance(a, Tensor):
+                return False
+            v = a._value
+            if type(v) is not np.ndarray or v.shape != shape or \
+                    a.requires_grad is not requires_grad or (v.dtype is not dtype and
+                                                             v.dtype != dtype):
+                return False
+        if list(map(id, objects)) != self.object_ids:
+            return False
+        held, facts = _structure(self.state)
+        return facts == self.facts and list(map(id, held)) == self.held_ids and \
+            _tensor_facts(self.state.tensors) == self.tensor_facts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,61 +475,72 @@ class _Program:
         self.result = result
         self.record = record
         self.compiled = None
+        self.reached: list = []  # modules, optimizers, groups whose ids the key holds
+        # precomputed for run(): the tensors whose grads are inputs (after every state value:
+        # _trace_call's order), and where each output goes
+        self.lifted = [t for t, lifted in zip(state, grads) if lifted]
+        self.makers = [(make, t.dtype.np) for _, make, t in dynamics]
+        self.value_stores = [(i, state[k]) for i, (kind, k) in enumerate(outputs)
+                             if kind == "value"]
+        self.grad_stores = [(i, state[k]) for i, (kind, k) in enumerate(outputs)
+                            if kind == "grad"]
+        self.cleared = [state[k] for kind, k in outputs if kind == "grad-none"]
+        self.n_results = sum(kind == "result" for kind, _ in outputs)  # (the first outputs)
 
-    def run(self, args: list[Tensor]) -> Any:
+    def run(self, args: Any) -> Any:
         values = [a._value for a in args]
-        for t, lifted in zip(self.state, self.grads):
-            values.append(t._value)
-            if lifted:
-                values.append(t._grad._value)
-        for _, make, t in self.dynamics:
-            values.append(np.asarray(make(), t.dtype.np))
+        values += [t._value for t in self.state]
+        values += [t._grad._value for t in self.lifted]
+        values += [np.asarray(make(), dtype) for make, dtype in self.makers]
         if self.compiled is None:
-            from .eager.backward import compile_function
-
-            compiled = compile_function(self.function)
-            # a one-kernel program's checked caller (shapes, dtypes, strides of every
-            # argument; codegen/callers.py), without the general step loop and its copies
-            fast_call = getattr(compiled, "fast_call", None)
-            self.compiled = fast_call or (lambda values: compiled(*values))
+            self.compiled = self._compile()
         outs = self.compiled(values)
-        # an output is fresh unless the program passed an input (or one value twice) through
-        taken = set(map(id, values))
         if not self.record:
             values = None  # (drops this frame's references to the old state arrays)
-        results = []
-        state = self.state
-        for (kind, k), out in zip(self.outputs, outs):
-            fresh = id(out) not in taken
-            taken.add(id(out))
-            if kind == "result":
-                results.append(out)
-            elif kind == "value":
-                store_result(state[k], out, fresh)
-            elif kind == "grad":
-                t = state[k]
-                if t._grad is None:
-                    t._grad = make_tensor(out)
-                else:
-                    store_result(t._grad, out, fresh)
-        for kind, k in self.outputs:
-            if kind == "grad-none":
-                self.state[k]._grad = None
-        tensors = [make_tensor(np.asarray(r)) for r in results]
+        # an output is fresh when nothing but `outs` holds it: not an input passed through
+        # (the caller's tensors hold those), not one value twice, not a constant the
+        # compiled function keeps
+        references = _output_references(outs)
+        swapped = False
+        for i, t in self.value_stores:
+            if references[i] == _FRESH_REFERENCES and _swap(t, outs[i]):
+                swapped = True
+            else:
+                write_storage(t, outs[i])
+        for i, t in self.grad_stores:
+            grad = t._grad
+            fresh = references[i] == _FRESH_REFERENCES
+            if grad is None:
+                t._grad = make_tensor(outs[i] if fresh else np.array(outs[i]))
+            elif fresh and _swap(grad, outs[i]):
+                swapped = True
+            else:
+                write_storage(grad, outs[i])
+        if swapped:
+            note_version_change()
+        for t in self.cleared:
+            t._grad = None
+        tensors = [make_tensor(np.asarray(outs[i])) for i in range(self.n_results)]
         if self.record and is_grad_enabled():
             tensors = self._recorded(args, values, tensors)
         return _unflatten(self.result, tensors)
+
+    def _compile(self) -> Callable:
+        from .eager.backward import compile_function
+
+        compiled = compile_function(self.function)
+        # a one-kernel program's checked caller (shapes, dtypes, strides of every argument;
+        # codegen/callers.py), without the general step loop and its copies
+        fast_call = getattr(compiled, "fast_call", None)
+        return fast_call or (lambda values: compiled(*values))
 
     def _recorded(self, args: list[Tensor], values: list, tensors: list[Tensor]) -> list:
         """Forward-only programs called with grad enabled: each float result is a recorded
         node applying the program (projected to that result), so backward() works outside."""
         from .eager.backward import output_projection
 
-        inputs: list[Any] = list(args)
-        for t, lifted in zip(self.state, self.grads):
-            inputs.append(t)
-            if lifted:
-                inputs.append(t._grad._value)
+        inputs: list[Any] = [*args, *self.state]
+        inputs += [t._grad._value for t in self.lifted]
         inputs += values[len(inputs):]
         out = []
         for j, t in enumerate(tensors):
@@ -408,6 +566,7 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
         for t in state.tensors:
             t._value = lifted_values[id(t)] = builder.new_input(
                 TensorType(as_dtype(t._value.dtype), t._value.shape))
+        for t in state.tensors:  # (after every value: _Program.run gathers them so)
             lifted = t._grad is not None
             grads.append(lifted)
             if lifted:
@@ -442,8 +601,10 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
     # are recorded as nodes when called with grad enabled, so backward() works outside.
     step = any(kind in ("grad", "grad-none") for kind, _ in outputs)
     record = not step and any(kind == "result" for kind, _ in outputs)
-    return _Program(fn_ir, len(args), state.tensors, grads, trace.dynamics, outputs,
-                    result_structure, record)
+    program = _Program(fn_ir, len(args), state.tensors, grads, trace.dynamics, outputs,
+                       result_structure, record)
+    program.reached = state.reached()  # (their ids are in the key: kept alive)
+    return program
 
 
 def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tuple:
@@ -486,6 +647,7 @@ class CompiledFunction:
         self.fn = fn
         self.owners = owners  # objects whose state is reached besides fn's references
         self._programs: dict[Any, Any] = {}
+        self._guard: _Guard | None = None  # the latest program run, re-checked cheaply
         self._warmed: set = set()
         self._logged: set = set()
         functools.update_wrapper(self, fn)
@@ -493,14 +655,19 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _context.trace is not None or current_builder() is not None:
             return self.fn(*args, **kwargs)
+        objects = list(self.owners) + _referenced_objects(self.fn)
+        guard = self._guard
+        if guard is not None and not kwargs and guard.admits(args, objects):
+            return guard.program.run(args)
         try:
             tensors: list[Tensor] = []
             structure = _flatten((args, kwargs), tensors)
             if any(not isinstance(t._value, np.ndarray) for t in tensors):
                 raise CompileFallback("an argument holds a traced value")
-            state = _State(list(self.owners) + _referenced_objects(self.fn))
+            state = _State(objects)
+            grad_mode = is_grad_enabled()
             key = (structure, tuple((t._value.dtype, t._value.shape, t.requires_grad)
-                                    for t in tensors), state.key(), is_grad_enabled())
+                                    for t in tensors), state.key(), grad_mode)
             hash(key)
         except CompileFallback as e:
             self._log(None, str(e))
@@ -512,6 +679,9 @@ class CompiledFunction:
             program = self._compile(key, tensors, structure, state)
         if program is _EAGER:
             return self.fn(*args, **kwargs)
+        # the next call with this key is recognized without walking (_Guard)
+        self._guard = _Guard(program, objects, state, tensors, grad_mode) \
+            if _Guard.possible(structure, tensors, state) else None
         return program.run(tensors)
 
     def _warm_up(self, key: Any, args: tuple, kwargs: dict, tensors: list, structure: Any) -> Any:
