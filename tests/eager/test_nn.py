@@ -398,6 +398,17 @@ def test_class_index_out_of_range_raises_not_a_silent_zero(bad):
     np.testing.assert_allclose(kept.item(), expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, bad", [(np.int32, -1), (np.int16, 3), (np.uint8, 200),
+                                        (np.int64, -(2 ** 62))])
+def test_class_index_range_is_checked_for_every_integer_width(dtype, bad):
+    z = dj.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+        F.cross_entropy(z, dj.from_numpy(np.array([0, bad, 2, 1], dtype)))
+    good = F.cross_entropy(z, dj.from_numpy(np.array([0, 2, 2, 1], dtype)))
+    expected = -np.mean(_log_softmax(z.detach().numpy())[[0, 1, 2, 3], [0, 2, 2, 1]])
+    np.testing.assert_allclose(good.item(), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("path", ["numpy", "kernel"])
 @pytest.mark.parametrize("shape", [(7, 5), (64, 10), (40, 33), (32, 32)])
 def test_cross_entropy_fast_path_matches_the_recorded_function(shape, path, monkeypatch):

@@ -490,17 +490,18 @@ def _labels(target: Any, input: Tensor, ignore_index: int) -> Any:  # noqa: A002
         raise ValueError(f"Expected target of shape {expected} for input of shape "
                          f"{shape}, got {tuple(t.shape)}")
     if isinstance(t, np.ndarray):
-        if t.size:
-            _check_label_range(t, shape[1] if len(shape) >= 2 else shape[0], ignore_index)
-        return t.astype(np.int64)  # (a copy: the graph keeps it; later writes to t don't reach it)
+        labels = t.astype(np.int64)  # (a copy: the graph keeps it; later writes to t don't reach it)
+        if labels.size:
+            _check_label_range(labels, shape[1] if len(shape) >= 2 else shape[0], ignore_index)
+        return labels
     return t
 
 
 def _check_label_range(labels: np.ndarray, n_classes: int, ignore_index: int) -> None:
     """PyTorch's error for a class index outside [0, n_classes) that is not ignore_index (a
-    one-hot of it would be all zeros: a silently wrong loss)."""
+    one-hot of it would be all zeros: a silently wrong loss). `labels`: int64."""
     # One reduction checks both ends: read as unsigned, a negative label exceeds any count.
-    if int(np.maximum.reduce(labels.astype(np.uint64), axis=None)) < n_classes:
+    if int(np.maximum.reduce(labels.view(np.uint64), axis=None)) < n_classes:
         return
     bad = labels[((labels < 0) | (labels >= n_classes)) & (labels != ignore_index)]
     if bad.size:
