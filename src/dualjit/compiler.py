@@ -114,11 +114,10 @@ def _swap(t: Tensor, new: Any) -> bool:
     if type(old) is not np.ndarray or type(new) is not np.ndarray or old.base is not None \
             or new.base is not None or old.shape != new.shape or old.dtype != new.dtype \
             or not old.flags.carray or not new.flags.carray or extra is not None and (
-                extra.base is not None or extra.alias_of is not None):
+                extra.base is not None or extra.alias_of is not None) \
+            or sys.getrefcount(old) != _SOLE_OWNER_REFERENCES:  # (counted as _references)
         return False
     del old
-    if _references(t) != _SOLE_OWNER_REFERENCES:
-        return False
     t._value = new
     counter = t._counter or version_counter(t)
     counter[0] += 1
@@ -655,7 +654,7 @@ class CompiledFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _context.trace is not None or current_builder() is not None:
             return self.fn(*args, **kwargs)
-        objects = list(self.owners) + _referenced_objects(self.fn)
+        objects = [*self.owners, *_referenced_objects(self.fn)]
         guard = self._guard
         if guard is not None and not kwargs and guard.admits(args, objects):
             return guard.program.run(args)
@@ -693,7 +692,7 @@ class CompiledFunction:
             result = self.fn(*args, **kwargs)
         finally:
             native_steps.enabled = previous
-        state = _State(list(self.owners) + _referenced_objects(self.fn))
+        state = _State([*self.owners, *_referenced_objects(self.fn)])
         self._warmed.add((structure, key[1], state.key(), is_grad_enabled()))
         return result
 

@@ -439,3 +439,40 @@ def test_steady_calls_are_recognized_without_walking_the_state(monkeypatch):
     model.eval()  # (a change: the full key is computed again)
     run(xx, y)
     assert walks
+
+
+def test_state_nothing_else_holds_takes_the_new_arrays_and_seen_state_is_written_into():
+    import weakref
+
+    model = _model()
+    opt = _sgd(model)
+    xx, y = _data()
+
+    def train(xx, y):
+        loss = nn.functional.mse_loss(model(xx), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    run = dj.compile(train)
+    for _ in range(3):
+        run(xx, y)
+    weight, bias = model[0].weight, model[0].bias
+    seen = bias.detach().numpy()  # a NumPy array sharing the bias's storage
+    old_weight = weakref.ref(weight._value)
+    old_momentum = weakref.ref(opt.state[weight]["momentum_buffer"]._value)
+    run(xx, y)
+    # nothing else held the weight's or its momentum's arrays: the program's new arrays
+    # were taken (the old ones are gone), not copied; the bias's storage was written into
+    assert old_weight() is None and old_momentum() is None
+    assert bias._value is seen
+    eager_model = _model()
+    eager_opt = _sgd(eager_model)
+    for _ in range(4):
+        loss = nn.functional.mse_loss(eager_model(xx), y)
+        eager_opt.zero_grad()
+        loss.backward()
+        eager_opt.step()
+    np.testing.assert_allclose(seen, eager_model[0].bias.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(weight.detach().numpy(), eager_model[0].weight.detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
