@@ -35,6 +35,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -354,17 +355,15 @@ class _Guard:
     tensors read the same (_tensor_facts), in the same grad mode, would compute the same key.
     Any difference sends the call to the full key (CompiledFunction.__call__)."""
 
-    __slots__ = ("program", "objects", "object_ids", "state", "held", "held_ids", "facts",
-                 "tensor_facts", "arguments", "grad_mode")
+    __slots__ = ("program", "objects", "state", "held", "facts", "tensor_facts", "arguments",
+                 "grad_mode")
 
     def __init__(self, program: _Program, objects: list, state: _State, args: list[Tensor],
                  grad_mode: bool):
         self.program = program
-        self.objects = objects  # (kept alive, as `held` is: their ids cannot be reused)
-        self.object_ids = list(map(id, objects))
+        self.objects = objects  # (compared by identity, as `held` is)
         self.state = state
         self.held, self.facts = _structure(state)
-        self.held_ids = list(map(id, self.held))
         self.tensor_facts = _tensor_facts(state.tensors)
         self.arguments = [(a._value.dtype, a._value.shape, a.requires_grad) for a in args]
         self.grad_mode = grad_mode
@@ -390,10 +389,11 @@ class _Guard:
                     a.requires_grad is not requires_grad or (v.dtype is not dtype and
                                                              v.dtype != dtype):
                 return False
-        if list(map(id, objects)) != self.object_ids:
+        if len(objects) != len(self.objects) or any(map(is_not, objects, self.objects)):
             return False
         held, facts = _structure(self.state)
-        return facts == self.facts and list(map(id, held)) == self.held_ids and \
+        return facts == self.facts and len(held) == len(self.held) and \
+            not any(map(is_not, held, self.held)) and \
             _tensor_facts(self.state.tensors) == self.tensor_facts
 
 
