@@ -198,6 +198,133 @@ def _names(code: types.CodeType) -> frozenset[str]:
     return frozenset(names)
 
 
+# The Python values a traced call read become constants of its program: a float attribute
+# (`self.scale`), a flag (`self.use_tanh`), a global or closure value, a forward hook. So
+# the key holds them: plain data by value (_snapshot), anything else by identity (a function
+# or an object rebound to another), read from the compiled function's referenced objects,
+# every reached module's attributes and hooks, and the globals and closure of the forward of
+# each reached module whose class is not dualjit's own.
+PLAIN_ITEMS = 256  # plain data with more items (in all) is compared by identity
+_SCALARS = frozenset({bool, int, float, complex, str, bytes, type(None)})
+_MODULE_BOOKKEEPING = frozenset({"training", "_parameters", "_buffers", "_modules",
+                                 "_non_persistent_buffers_set", "_forward_hooks",
+                                 "_forward_pre_hooks"})
+_OPAQUE = object()
+
+
+def _snapshot(v: Any, room: list[int]) -> Any:
+    """A hashable copy of plain data v: None, bools, numbers, strings, NumPy scalars,
+    dtypes and small arrays, and tuples, lists, dicts and sets of these (at most room[0]
+    items in all), each with its type (1, 1.0 and True trace differently); _OPAQUE for
+    anything else."""
+    room[0] -= 1
+    if room[0] < 0:
+        return _OPAQUE
+    t = type(v)
+    if t in _SCALARS:
+        return (t, "nan") if v != v else (t, v)  # (NaN: equal to itself here)
+    if isinstance(v, np.dtype):
+        return v
+    if isinstance(v, (np.generic, np.ndarray)) and v.dtype.kind in "biufcUS?":
+        if v.size > room[0]:
+            return _OPAQUE
+        room[0] -= v.size
+        return (t, v.dtype, v.shape, v.tobytes())
+    if t in (tuple, list, set, frozenset):
+        items = sorted(v, key=repr) if t in (set, frozenset) else v
+        parts = tuple(_snapshot(x, room) for x in items)
+        return _OPAQUE if _OPAQUE in parts else (t, parts)
+    if t is dict:
+        parts = tuple((_snapshot(k, room), _snapshot(x, room)) for k, x in v.items())
+        return _OPAQUE if any(_OPAQUE in pair for pair in parts) else (t, parts)
+    if _plain_object(v):  # a configuration object: its attributes, one level deep
+        parts = tuple((k, _snapshot(x, room)) for k, x in vars(v).items())
+        return (_Same(v), tuple((k, _Same(x) if snap is _OPAQUE else snap)
+                                for (k, snap), x in zip(parts, vars(v).values())))
+    return _OPAQUE
+
+
+def _plain_object(v: Any) -> bool:
+    """An instance of a user class holding attributes (a config object, a dataclass), not
+    a function, class, Python module, or an object of dualjit's, NumPy's or builtins."""
+    t = type(v)
+    return (hasattr(v, "__dict__") and not isinstance(v, (type, types.ModuleType,
+                                                           types.FunctionType,
+                                                           types.MethodType,
+                                                           functools.partial))
+            and t.__module__.split(".")[0] not in ("builtins", "dualjit", "numpy"))
+
+
+class _Same:
+    """An object inside a snapshot, compared by identity (and kept alive by it)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __eq__(self, other: Any) -> bool:
+        return type(other) is _Same and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _read_value(v: Any, keep: list) -> Any:
+    """v's part of the key: its snapshot, or its identity (v appended to `keep`, which the
+    program holds, so the id is not reused while the key is in use)."""
+    snap = _snapshot(v, [PLAIN_ITEMS])
+    if snap is _OPAQUE:
+        keep.append(v)
+        return ("id", id(v))
+    return snap
+
+
+def _values_read(objects: list, modules: list, keep: list) -> tuple:
+    """The key's part for the values a trace may have read (see above): per referenced
+    object that is not a module, optimizer or tensor, per module its attributes other than
+    tensors, submodules and registries, and its hooks, and for modules of user classes the
+    objects their forward references."""
+    module_type, optimizer_type = _state_types()
+    parts: list = []
+    for v in objects:
+        if not isinstance(v, (module_type, optimizer_type, Tensor)):
+            parts.append(_read_value(v, keep))
+    for m in modules:
+        attributes = tuple((name, _read_value(v, keep)) for name, v in m.__dict__.items()
+                           if name not in _MODULE_BOOKKEEPING
+                           and not isinstance(v, (module_type, Tensor)))
+        hooks = (*m._forward_pre_hooks.values(), *m._forward_hooks.values())
+        keep.extend(hooks)
+        parts.append((attributes, tuple(map(id, hooks))))
+        if _user_class(m):
+            parts.extend(_read_value(v, keep) for v in _referenced_objects(type(m).forward)
+                         if not isinstance(v, (module_type, optimizer_type, Tensor)))
+    return tuple(parts)
+
+
+def _user_class(m: Any) -> bool:
+    return not type(m).__module__.startswith("dualjit.")
+
+
+def _contents(objects: list, modules: list) -> list:
+    """(value, snapshot) of the values _values_read reads whose contents can change in place
+    (lists, dicts, sets, arrays, containers holding them): an identity check does not see
+    that."""
+    values = list(objects)
+    for m in modules:
+        values += (v for name, v in m.__dict__.items() if name not in _MODULE_BOOKKEEPING)
+        if _user_class(m):
+            values += _referenced_objects(type(m).forward)
+    out = []
+    for v in values:
+        if type(v) not in _SCALARS and not isinstance(v, (np.dtype, Tensor)):
+            snap = _snapshot(v, [PLAIN_ITEMS])
+            if snap is not _OPAQUE:
+                out.append((v, snap))
+    return out
+
+
 class _State:
     """The modules, optimizers and tensors a call reaches, in a stable order (each module's
     parameters in module pre-order, then its buffers, then the optimizers' parameters and
@@ -205,6 +332,7 @@ class _State:
 
     def __init__(self, objects: list[Any]):
         module_type, optimizer_type = _state_types()
+        self.objects = objects
         self.modules: list[Any] = []  # every module reached, submodules included
         self.optimizers: list[Any] = []
         found: list[Any] = []  # tensors in order, repeats and None included
@@ -249,7 +377,8 @@ class _State:
         module without tensors, ReLU for Tanh, changes the program too) and its training
         flag; each optimizer and parameter group (identity: the program reads the
         hyperparameters of the group it was traced with), their structural options and
-        state counts. The program keeps the modules, optimizers and groups alive
+        state counts; the Python values a trace may read (_values_read). The program keeps
+        the modules, optimizers, groups and values compared by identity alive
         (_Program.reached)."""
         parts = [tuple((id(t), t._value.dtype, t._value.shape, t.requires_grad,
                         t._grad is None) for t in self.tensors),
@@ -257,12 +386,15 @@ class _State:
         for opt in self.optimizers:
             parts.append((id(opt), len(opt.state),
                           tuple((id(g), opt.static(g)) for g in opt.param_groups)))
+        self.values_kept: list = []
+        parts.append(_values_read(self.objects, self.modules, self.values_kept))
         return tuple(parts)
 
     def reached(self) -> list:
-        """The objects whose ids key() reads besides the tensors."""
+        """The objects whose ids key() reads besides the tensors (after key())."""
         return [*self.modules, *self.optimizers,
-                *[g for opt in self.optimizers for g in opt.param_groups]]
+                *[g for opt in self.optimizers for g in opt.param_groups],
+                *self.values_kept]
 
 
 def _distinct_arrays(found: list) -> list[Tensor]:
@@ -312,15 +444,19 @@ _END = object()  # closes each registry's run of objects in _structure's `held`
 
 def _structure(state: _State) -> tuple[list, list]:
     """What _State's walk read, as two lists: objects to compare by identity (each module's
-    parameters, buffers and submodules, each closed by _END, and its training flag; each
+    parameters, buffers and submodules, attribute values (its training flag among them) and
+    hooks, each closed by _END, and for a user class the objects its forward references; each
     optimizer group, its parameters and their state values) and facts to compare by value
     (the optimizers' state counts, group sizes and structural options). Equal lists, the
     same reached objects and modules: the walk would find the same tensors in the same
     order, and the key would read the same module and optimizer parts."""
     held: list = []
-    for m in state.modules:
+    for m in state.modules:  # (its __dict__ holds its training flag and other attributes)
         held += (*m._parameters.values(), _END, *m._buffers.values(), _END,
-                 *m._modules.values(), _END, m.training)
+                 *m._modules.values(), _END, *m.__dict__.values(), _END,
+                 *m._forward_pre_hooks.values(), *m._forward_hooks.values(), _END)
+        if _user_class(m):  # (the values _values_read reads, by identity)
+            held += (*_referenced_objects(type(m).forward), _END)
     facts: list = []
     for opt in state.optimizers:
         per_parameter, groups = opt.state, opt.param_groups
@@ -356,7 +492,7 @@ class _Guard:
     Any difference sends the call to the full key (CompiledFunction.__call__)."""
 
     __slots__ = ("program", "objects", "state", "held", "facts", "tensor_facts", "arguments",
-                 "grad_mode")
+                 "grad_mode", "contents")
 
     def __init__(self, program: _Program, objects: list, state: _State, args: list[Tensor],
                  grad_mode: bool):
@@ -367,6 +503,9 @@ class _Guard:
         self.tensor_facts = _tensor_facts(state.tensors)
         self.arguments = [(a._value.dtype, a._value.shape, a.requires_grad) for a in args]
         self.grad_mode = grad_mode
+        # the contents of the Python values the key read (_values_read) that can change in
+        # place (_structure compares the values themselves by identity)
+        self.contents = _contents(objects, state.modules)
 
     @staticmethod
     def possible(structure: Any, args: list[Tensor], state: _State) -> bool:
@@ -394,7 +533,8 @@ class _Guard:
         held, facts = _structure(self.state)
         return facts == self.facts and len(held) == len(self.held) and \
             not any(map(is_not, held, self.held)) and \
-            _tensor_facts(self.state.tensors) == self.tensor_facts
+            _tensor_facts(self.state.tensors) == self.tensor_facts and \
+            all(_snapshot(v, [PLAIN_ITEMS]) == snap for v, snap in self.contents)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,6 +777,7 @@ def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tup
 # ---------------------------------------------------------------------------------------------
 
 _EAGER = object()
+MAX_PROGRAMS = 8  # programs one compiled function keeps (torch.compile's cache_size_limit)
 
 
 class CompiledFunction:
@@ -675,6 +816,11 @@ class CompiledFunction:
         if program is None:
             if key not in self._warmed:  # the first call runs eagerly: it creates state
                 return self._warm_up(key, args, kwargs, tensors, structure)
+            if len(self._programs) >= MAX_PROGRAMS:  # (a value that changes at every call)
+                self._log("limit", f"{MAX_PROGRAMS} programs compiled already (the guards "
+                          "keep changing: a shape, a Python value the function reads); new "
+                          "keys run eagerly")
+                return self.fn(*args, **kwargs)
             program = self._compile(key, tensors, structure, state)
         if program is _EAGER:
             return self.fn(*args, **kwargs)
@@ -686,6 +832,8 @@ class CompiledFunction:
     def _warm_up(self, key: Any, args: tuple, kwargs: dict, tensors: list, structure: Any) -> Any:
         """Run fn eagerly (without native code) to create its state; the next call with these
         guards, as they read now that the state exists, traces and compiles."""
+        if len(self._warmed) >= 64 * MAX_PROGRAMS:  # (keys that never repeat: forget them)
+            self._warmed.clear()
         self._warmed.add(key)
         previous, native_steps.enabled = native_steps.enabled, False
         try:

@@ -1,0 +1,186 @@
+"""dj.compile guards the Python values a traced call reads (they are constants of its
+program): a module's float or flag attributes, forward hooks, globals and closure values of
+the compiled function and of a user module's forward, small NumPy arrays. Changing one
+between compiled calls gives the numbers the same code gives eagerly; values that never
+change compile once; values that change at every call stop compiling after MAX_PROGRAMS."""
+
+import numpy as np
+
+import dualjit as dj
+import dualjit.nn as nn
+from dualjit import compiler
+
+X = dj.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        dj.manual_seed(0)
+        self.lin = nn.Linear(3, 2)
+        self.scale = 2.0
+        self.squash = False
+
+    def forward(self, x):
+        y = self.lin(x) * self.scale
+        return dj.tanh(y) if self.squash else y
+
+
+def _agree(compiled, eager, *args):
+    got, want = compiled(*args), eager(*args)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    return got
+
+
+def _calls(model, change, values):
+    """Compiled and eager forward after each change(model, value), three calls a value (the
+    first runs eagerly, the second compiles, the third runs the program)."""
+    compiled = dj.compile(model)
+    for value in values:
+        change(model, value)
+        for _ in range(3):
+            _agree(compiled, model, X)
+    return compiled
+
+
+def test_a_float_attribute_changed_between_calls():
+    compiled = _calls(Scaled(), lambda m, v: setattr(m, "scale", v), [2.0, 3.0, 2.0, -0.5])
+    assert 1 <= len(compiled._forward._programs) <= 3
+
+
+def test_an_int_and_a_float_of_equal_value_are_different_constants():
+    model = Scaled()
+    compiled = dj.compile(model)
+    model.scale = 2
+    for _ in range(3):
+        _agree(compiled, model, X)
+    model.scale = 2.0
+    for _ in range(3):
+        _agree(compiled, model, X)
+    assert len(compiled._forward._programs) == 2
+
+
+def test_a_flag_toggled_between_calls():
+    _calls(Scaled(), lambda m, v: setattr(m, "squash", v), [False, True, False])
+
+
+def test_forward_hooks_added_and_removed():
+    model = Scaled()
+    compiled = dj.compile(model)
+    for _ in range(3):
+        _agree(compiled, model, X)
+    handle = model.lin.register_forward_hook(lambda mod, args, out: out * 0.5 + 1.0)
+    for _ in range(3):
+        out = _agree(compiled, model, X)
+    np.testing.assert_allclose(out.detach().numpy(),
+                               (model.lin(X).detach().numpy()) * 2.0, rtol=1e-6)
+    handle.remove()
+    for _ in range(3):
+        _agree(compiled, model, X)
+
+
+SCALE = 2.0
+TABLE = np.array([1.0, 2.0], np.float32)
+
+
+def test_a_global_rebound_and_a_small_array_changed_in_place():
+    global SCALE
+    lin = Scaled().lin
+
+    def f(x):
+        return lin(x) * SCALE + float(TABLE[1])
+    compiled = dj.compile(f)
+    for value in (2.0, 3.0):
+        SCALE = value
+        for _ in range(3):
+            _agree(compiled, f, X)
+    TABLE[1] = -7.0
+    try:
+        for _ in range(3):
+            _agree(compiled, f, X)
+    finally:
+        TABLE[1] = 2.0
+        SCALE = 2.0
+
+
+def test_a_closure_list_changed_in_place():
+    lin = Scaled().lin
+    factors = [2.0]
+
+    def f(x):
+        return lin(x) * factors[0]
+    compiled = dj.compile(f)
+    for value in (2.0, 5.0, 2.0):
+        factors[0] = value
+        for _ in range(3):
+            _agree(compiled, f, X)
+
+
+OFFSET = 0.25
+
+
+class UsesGlobal(nn.Module):
+    def __init__(self):
+        super().__init__()
+        dj.manual_seed(0)
+        self.lin = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.lin(x) + OFFSET
+
+
+def test_a_global_read_by_a_user_modules_forward():
+    global OFFSET
+    model = UsesGlobal()
+    try:
+        _calls(model, lambda m, v: globals().__setitem__("OFFSET", v), [0.25, -3.0])
+    finally:
+        OFFSET = 0.25
+
+
+def test_unchanged_values_compile_once_nan_included():
+    model = Scaled()
+    model.note = float("nan")  # not equal to itself: still the same value
+    model.sizes = {"a": (1, 2), "b": [3.0]}
+    compiled = dj.compile(model)
+    for _ in range(6):
+        _agree(compiled, model, X)
+    assert len(compiled._forward._programs) == 1
+
+
+def test_a_value_changing_at_every_call_stops_compiling():
+    model = Scaled()
+    compiled = dj.compile(model)
+    for i in range(3 * compiler.MAX_PROGRAMS + 6):
+        model.scale = 1.0 + (i // 2)  # each value twice: warm-up, then a compile
+        _agree(compiled, model, X)
+    assert len(compiled._forward._programs) == compiler.MAX_PROGRAMS
+
+
+class Config:
+    def __init__(self, scale):
+        self.scale = scale
+        self.shift = [0.0]
+
+
+class Configured(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        dj.manual_seed(0)
+        self.lin = nn.Linear(3, 2)
+        self.cfg = cfg
+
+    def forward(self, x):
+        return self.lin(x) * self.cfg.scale + self.cfg.shift[0]
+
+
+def test_a_config_objects_attributes_changed():
+    cfg = Config(2.0)
+    model = Configured(cfg)
+    compiled = dj.compile(model)
+    for scale, shift in ((2.0, 0.0), (4.0, 0.0), (4.0, 1.5)):
+        cfg.scale = scale
+        cfg.shift[0] = shift
+        for _ in range(3):
+            _agree(compiled, model, X)
+    assert len(compiled._forward._programs) == 3
