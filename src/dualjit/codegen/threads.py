@@ -248,9 +248,10 @@ def _blas_control() -> tuple:
 def blas_threads_for(flops: int) -> int:
     """The BLAS threads for a product of `flops` multiply-adds: one when small, else as many
     as the work, the budget and the idle cores allow."""
-    if flops < BLAS_PARALLEL_MIN_FLOPS:
+    budget = configured()
+    if flops < BLAS_PARALLEL_MIN_FLOPS or budget == 1:
         return 1
-    return max(1, min(configured(), free_cores(), flops // BLAS_FLOPS_PER_THREAD))
+    return max(1, min(budget, free_cores(), flops // BLAS_FLOPS_PER_THREAD))
 
 
 def use_blas_for(flops: int) -> None:
@@ -334,10 +335,13 @@ def nest_threads(chunks: int, busy_ok: bool = True) -> int:
     """Threads for a split loop nest of `chunks` chunks (nest_parallel.py): the budget, no
     more than the chunks and the free cores, but LOADED_NEST_THREADS when fewer are free and
     the nest is worth it (busy_ok)."""
+    budget = configured()
+    if budget == 1 or chunks <= 1:  # (no need to look at the machine)
+        return 1
     free = free_cores()
     if busy_ok:
         free = max(free, LOADED_NEST_THREADS)
-    return max(1, min(configured(), chunks, free))
+    return max(1, min(budget, chunks, free))
 
 
 # ---------------------------------------------------------------------------------------------
