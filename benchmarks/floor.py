@@ -170,15 +170,14 @@ def t2():
     from dualjit.eager.backward import compile_function
 
     from . import torch_api as T
+    from .w8_floor import plan_gemm_calls
 
     eager_step, batches = T.mlp_setup(dj)
     compiled_step, compiled_batches = T.mlp_setup(dj)
     compiled_step = dj.compile(compiled_step)
     T._mlp_run(compiled_step, compiled_batches)()
     (program,) = compiled_step._programs.values()
-    calls = []
-    for kernel in compile_function(program.function).plan.kernels:
-        calls += _plan_calls(kernel)
+    calls = plan_gemm_calls(compile_function(program.function).plan)
     calls = [(m, n, k, a, b, count * T.BATCHES, macs * T.BATCHES)
              for m, n, k, a, b, count, macs in calls]
     impls = {"dualjit eager": T._mlp_run(eager_step, batches),
@@ -192,22 +191,6 @@ def t2():
     impls["torch.compile"] = T._mlp_run(step, data)
     goals = [("torch eager", 1.5, "dualjit eager"), ("torch.compile", 2.0, "dualjit compiled")]
     return "T2 MLP epoch (60 x 128)", impls, Products(calls), goals
-
-
-def _plan_calls(kernel):
-    from dualjit.codegen import blas
-
-    calls = []
-    for group in kernel.segment.groups:
-        if group.library != "gemm":
-            continue
-        lhs, rhs = group.eqns[0].inputs
-        layout = blas.gemm_layout(lhs.type.shape, rhs.type.shape,
-                                  group.eqns[0].params["dimension_numbers"])
-        count = int(np.prod([size for size, *_ in layout.batch])) if layout.batch else 1
-        calls.append((layout.m, layout.n, layout.k, layout.lhs, layout.rhs, count,
-                      count * layout.m * layout.n * layout.k))
-    return calls
 
 
 def _median_ms(samples):

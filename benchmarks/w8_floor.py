@@ -34,10 +34,15 @@ from . import models as M
 
 def gemm_calls(step, params, x):
     """[(m, n, k, lhs Matrix, rhs Matrix, batch count, multiply-adds)] of the step's kernels."""
+    return plan_gemm_calls(step.lower(params, x).plan())
+
+
+def plan_gemm_calls(plan):
+    """The gemm calls of a codegen Plan's kernels, as gemm_calls."""
     from dualjit.codegen import blas
 
     calls = []
-    for kernel in step.lower(params, x).plan().kernels:
+    for kernel in plan.kernels:
         for group in kernel.segment.groups:
             if group.library != "gemm":
                 continue

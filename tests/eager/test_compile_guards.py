@@ -412,6 +412,16 @@ def test_an_argument_copied_into_a_buffer_is_not_shared_with_it():
         np.testing.assert_allclose(m.last.numpy(), _fixed(4), rtol=1e-6)
 
 
+def _compiled_mse_step(model, opt):
+    def step(xx, y):
+        loss = nn.functional.mse_loss(model(xx), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return dj.compile(step)
+
+
 def test_steady_calls_are_recognized_without_walking_the_state(monkeypatch):
     walks = []
     original = compiler._State.__init__
@@ -420,16 +430,8 @@ def test_steady_calls_are_recognized_without_walking_the_state(monkeypatch):
         walks.append(1)
         original(self, objects)
     model = _model()
-    opt = _sgd(model)
     xx, y = _data()
-
-    def step(xx, y):
-        loss = nn.functional.mse_loss(model(xx), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    run = dj.compile(step)
+    run = _compiled_mse_step(model, _sgd(model))
     for _ in range(3):
         run(xx, y)
     monkeypatch.setattr(compiler._State, "__init__", counting)
@@ -447,14 +449,7 @@ def test_state_nothing_else_holds_takes_the_new_arrays_and_seen_state_is_written
     model = _model()
     opt = _sgd(model)
     xx, y = _data()
-
-    def train(xx, y):
-        loss = nn.functional.mse_loss(model(xx), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-    run = dj.compile(train)
+    run = _compiled_mse_step(model, opt)
     for _ in range(3):
         run(xx, y)
     weight, bias = model[0].weight, model[0].bias
