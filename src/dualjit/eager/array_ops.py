@@ -83,6 +83,8 @@ def pow_rule(e: Any, dtype: np.dtype) -> tuple:
         if dtype.kind != "f" and not isinstance(e, int):
             from .dtypes import get_default_dtype
             params = (("exponent", float(e)), ("dtype", get_default_dtype()))
+        elif dtype.kind == "b":  # a bool tensor's integer power is int64 (PyTorch's promotion)
+            params = (("exponent", int(e)), ("dtype", np.dtype(np.int64)))
         else:
             params = (("exponent", int(e) if is_int else float(e)), ("dtype", None))
         if is_int and 0 <= e <= 4 and dtype.kind == "f":
@@ -224,7 +226,7 @@ def erf_with(xp, x):
 
 @custom_jvp
 def _erf(x):
-    return erf_with(jnp, x)
+    return astype(erf_with(jnp, x), x.dtype)  # (its float64 coefficients must not promote)
 
 
 @_erf.defjvp
@@ -465,7 +467,12 @@ diagonal = _pending("diagonal", _diagonal)
 
 
 def np_diagonal(x, offset, axis1, axis2):
-    return np.diagonal(x, offset, axis1, axis2).copy()
+    """A view of x's diagonal, writable when x is (PyTorch's diagonal is a view: in-place ops on
+    it write to x; NumPy's is read-only only to warn of that)."""
+    view = np.diagonal(x, offset, axis1, axis2)
+    if x.flags.writeable:
+        view.flags.writeable = True
+    return view
 
 
 def diag_embed(x, k):
@@ -567,7 +574,10 @@ def getitem(x, *arrays, spec):
 
 
 def np_getitem(x, *arrays, spec):
-    return x[_rebuild_key(spec, arrays)]
+    key = _rebuild_key(spec, arrays)
+    if not arrays:  # (a trailing Ellipsis: integers alone would give a copy, not a 0-d view)
+        key = key + (Ellipsis,) if Ellipsis not in key else key
+    return x[key]
 
 
 def placement_index(positions: ndarray, size: int) -> ndarray:

@@ -1634,7 +1634,7 @@ class Tensor:
     fmax, fmin = maximum, minimum
 
     def atan2(self, other):
-        return binary_op("Atan2Backward", jnp.arctan2, np.arctan2, self, other)
+        return binary_op("Atan2Backward", jnp.arctan2, np.arctan2, _float(self), other)
 
     arctan2 = atan2
 
@@ -1656,63 +1656,63 @@ class Tensor:
 
     # -- elementwise math -----------------------------------------------------------------------
     def exp(self):
-        return apply_op("ExpBackward", jnp.exp, [self], fast=np.exp)
+        return apply_op("ExpBackward", jnp.exp, [_float(self)], fast=np.exp)
 
     def exp2(self):
-        return apply_op("Exp2Backward", jnp.exp2, [self], fast=np.exp2)
+        return apply_op("Exp2Backward", jnp.exp2, [_float(self)], fast=np.exp2)
 
     def expm1(self):
-        return apply_op("Expm1Backward", A.expm1, [self], fast=np.expm1)
+        return apply_op("Expm1Backward", A.expm1, [_float(self)], fast=np.expm1)
 
     def log(self):
-        return apply_op("LogBackward", jnp.log, [self], fast=np.log)
+        return apply_op("LogBackward", jnp.log, [_float(self)], fast=np.log)
 
     def log2(self):
-        return apply_op("Log2Backward", jnp.log2, [self], fast=np.log2)
+        return apply_op("Log2Backward", jnp.log2, [_float(self)], fast=np.log2)
 
     def log10(self):
-        return apply_op("Log10Backward", jnp.log10, [self], fast=np.log10)
+        return apply_op("Log10Backward", jnp.log10, [_float(self)], fast=np.log10)
 
     def log1p(self):
-        return apply_op("Log1pBackward", A.log1p, [self], fast=np.log1p)
+        return apply_op("Log1pBackward", A.log1p, [_float(self)], fast=np.log1p)
 
     def sin(self):
-        return apply_op("SinBackward", jnp.sin, [self], fast=np.sin)
+        return apply_op("SinBackward", jnp.sin, [_float(self)], fast=np.sin)
 
     def cos(self):
-        return apply_op("CosBackward", jnp.cos, [self], fast=np.cos)
+        return apply_op("CosBackward", jnp.cos, [_float(self)], fast=np.cos)
 
     def tan(self):
-        return apply_op("TanBackward", jnp.tan, [self], fast=np.tan)
+        return apply_op("TanBackward", jnp.tan, [_float(self)], fast=np.tan)
 
     def asin(self):
-        return apply_op("AsinBackward", jnp.arcsin, [self], fast=np.arcsin)
+        return apply_op("AsinBackward", jnp.arcsin, [_float(self)], fast=np.arcsin)
 
     def acos(self):
-        return apply_op("AcosBackward", jnp.arccos, [self], fast=np.arccos)
+        return apply_op("AcosBackward", jnp.arccos, [_float(self)], fast=np.arccos)
 
     def atan(self):
-        return apply_op("AtanBackward", jnp.arctan, [self], fast=np.arctan)
+        return apply_op("AtanBackward", jnp.arctan, [_float(self)], fast=np.arctan)
 
     arcsin, arccos, arctan = asin, acos, atan
 
     def sinh(self):
-        return apply_op("SinhBackward", jnp.sinh, [self], fast=np.sinh)
+        return apply_op("SinhBackward", jnp.sinh, [_float(self)], fast=np.sinh)
 
     def cosh(self):
-        return apply_op("CoshBackward", jnp.cosh, [self], fast=np.cosh)
+        return apply_op("CoshBackward", jnp.cosh, [_float(self)], fast=np.cosh)
 
     def tanh(self):
-        return apply_op("TanhBackward", jnp.tanh, [self], fast=np.tanh)
+        return apply_op("TanhBackward", jnp.tanh, [_float(self)], fast=np.tanh)
 
     def asinh(self):
-        return apply_op("AsinhBackward", A.asinh, [self], fast=np.arcsinh)
+        return apply_op("AsinhBackward", A.asinh, [_float(self)], fast=np.arcsinh)
 
     def acosh(self):
-        return apply_op("AcoshBackward", A.acosh, [self], fast=np.arccosh)
+        return apply_op("AcoshBackward", A.acosh, [_float(self)], fast=np.arccosh)
 
     def atanh(self):
-        return apply_op("AtanhBackward", A.atanh, [self], fast=np.arctanh)
+        return apply_op("AtanhBackward", A.atanh, [_float(self)], fast=np.arctanh)
 
     arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
@@ -1723,7 +1723,7 @@ class Tensor:
         return apply_op("RsqrtBackward", A.rsqrt, [_float(self)])
 
     def square(self):
-        return self * self
+        return self.pow(2)  # (a bool tensor squares to int64, as PyTorch's pow)
 
     def reciprocal(self):
         return apply_op("ReciprocalBackward", A.reciprocal, [_float(self)],
@@ -1799,7 +1799,7 @@ class Tensor:
         return self - self.trunc()
 
     def sigmoid(self):
-        return apply_op("SigmoidBackward", nnf.sigmoid, [self])
+        return apply_op("SigmoidBackward", nnf.sigmoid, [_float(self)])
 
     def logit(self, eps: float | None = None):
         x = self if eps is None else self.clamp(eps, 1 - eps)
@@ -1830,7 +1830,9 @@ class Tensor:
                 out = out.minimum(max)
             return out
         params = (("lo", min), ("hi", max))
-        return apply_op("ClampBackward", A.clamp, [self], params, fast=A.np_clamp)
+        dt = _clamp_dtype(self._value.dtype, min, max)
+        x = self if dt == self._value.dtype else self.type(dt)
+        return apply_op("ClampBackward", A.clamp, [x], params, fast=A.np_clamp)
 
     clip = clamp
 
@@ -2193,13 +2195,13 @@ class Tensor:
     def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
         return apply_op("DiagonalBackward", A.diagonal, [self],
                         (("offset", int(offset)), ("axis1", int(dim1)), ("axis2", int(dim2))),
-                        fast=A.np_diagonal)
+                        fast=A.np_diagonal, view=True)
 
     def diag(self, diagonal: int = 0):
         if self.ndim == 1:
             return apply_op("DiagBackward", A.diag_embed, [self], (("k", int(diagonal)),),
                             fast=A.np_diag)
-        return self.diagonal(diagonal)
+        return self.diagonal(diagonal).clone()  # (a copy, unlike diagonal's view)
 
     def tril(self, diagonal: int = 0):
         return apply_op("TrilBackward", A.tril, [self], (("k", int(diagonal)),), fast=np.tril)
@@ -2512,6 +2514,18 @@ def _unwrap(x: Any) -> Any:
 
 def _ndim(x: Any) -> int:
     return x.ndim if isinstance(x, Tensor) else np.ndim(x)
+
+
+def _clamp_dtype(dt: Any, lo: Any, hi: Any) -> Any:
+    """clamp's result dtype: the tensor's, unless a bound's (weak) number is of a higher
+    category (an int64 tensor clamped to 0.5 gives the default float dtype, a bool one to -1
+    int64), as PyTorch's result_type."""
+    for bound in (lo, hi):
+        if bound is not None:
+            weak = dtypes.scalar_dtype(bound)
+            if dtypes.category(weak) > dtypes.category(dt):
+                dt = dtypes.promote_types(dt, weak)
+    return dt
 
 
 def _float(t: Tensor) -> Tensor:

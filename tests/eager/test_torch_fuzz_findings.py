@@ -1,0 +1,113 @@
+"""Silent wrong answers the differential fuzzer against PyTorch found (tests/fuzz/torch_run.py),
+each checked here against NumPy formulas and hand-computed values (no PyTorch needed)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import dualjit as dj
+
+UNARY_FLOAT_FUNCTIONS = {
+    "exp": np.exp, "exp2": np.exp2, "expm1": np.expm1, "log1p": np.log1p, "sin": np.sin,
+    "cos": np.cos, "tan": np.tan, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+    "tanh": np.tanh, "asinh": np.arcsinh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+    "erf": np.vectorize(math.erf),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY_FLOAT_FUNCTIONS))
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_float_functions_of_integer_and_bool_tensors_give_the_default_float_dtype(name, dtype):
+    """exp(int64 tensor) was float64 and exp(bool tensor) float16 (NumPy's promotion);
+    PyTorch gives the default float dtype, float32."""
+    data = np.array([0, 1, 1, 0, 1]).astype(dtype) if dtype is np.bool_ else \
+        np.array([0, 1, 2, 3, 4], np.int64)
+    for out in (getattr(dj, name)(dj.tensor(data)), getattr(dj.tensor(data), name)()):
+        assert out.dtype == dj.float32
+        expected = UNARY_FLOAT_FUNCTIONS[name](data.astype(np.float64)).astype(np.float32)
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+
+
+def test_atan2_of_integer_tensors_is_float32():
+    y, x = dj.tensor([1, -1, 0]), dj.tensor([1, 1, -1])
+    out = dj.atan2(y, x)
+    assert out.dtype == dj.float32
+    np.testing.assert_allclose(out.numpy(), [math.pi / 4, -math.pi / 4, math.pi], rtol=1e-6)
+
+
+def test_erf_of_a_float32_tensor_that_requires_grad_stays_float32():
+    """The recorded erf computed with float64 coefficients and returned float64."""
+    x = dj.tensor(np.array([-1.0, 0.25, 2.0], np.float32), requires_grad=True)
+    y = dj.erf(x)
+    assert y.dtype == dj.float32
+    y.sum().backward()
+    expected = 2 / math.sqrt(math.pi) * np.exp(-np.array([-1.0, 0.25, 2.0]) ** 2)
+    assert x.grad.dtype == dj.float32
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-5)
+
+
+def test_clamp_promotes_like_pytorch():
+    """clamp(int64 tensor, -1, 0.5) was int64 [-1, 0, 0] (0.5 truncated); PyTorch's result
+    type of an int64 tensor and a float bound is the default float dtype."""
+    t = dj.tensor([-3, 0, 2])
+    out = dj.clamp(t, -1, 0.5)
+    assert out.dtype == dj.float32
+    np.testing.assert_array_equal(out.numpy(), [-1.0, 0.0, 0.5])
+    b = dj.tensor([True, False])
+    assert b.clamp(-1, None).dtype == dj.int64           # bool with an int bound: int64
+    np.testing.assert_array_equal(b.clamp(-1, None).numpy(), [1, 0])
+    assert t.clamp(0, 1).dtype == dj.int64                # same category: the tensor's dtype
+
+
+def test_square_and_integer_power_of_a_bool_tensor_are_int64():
+    """They were bool / int8."""
+    b = dj.tensor([True, False, True])
+    for out in (b.square(), b.pow(2), b ** 3, b ** 0):
+        assert out.dtype == dj.int64
+    np.testing.assert_array_equal((b ** 0).numpy(), [1, 1, 1])
+    np.testing.assert_array_equal(b.square().numpy(), [1, 0, 1])
+
+
+def test_in_place_ops_on_a_diagonal_write_the_base():
+    """diagonal() was a copy: `m.diagonal().fill_(v)` left m unchanged. PyTorch's diagonal is
+    a view."""
+    m = dj.tensor(np.arange(6.0).reshape(2, 3))
+    m.diagonal().fill_(-1.0)
+    np.testing.assert_array_equal(m.numpy(), [[-1, 1, 2], [3, -1, 5]])
+    m.diagonal(1).mul_(10)
+    np.testing.assert_array_equal(m.numpy(), [[-1, 10, 2], [3, -1, 50]])
+    # the gradient flows through the in-place change: y = x * 1; diag(y) += z
+    x = dj.tensor(np.ones((2, 2)), requires_grad=True)
+    z = dj.tensor([2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y.diagonal().add_(z * z)
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    (y * dj.tensor(w)).sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), [[5, 1], [1, 10]])
+    np.testing.assert_array_equal(x.grad.numpy(), w)
+    np.testing.assert_array_equal(z.grad.numpy(), [2 * 2.0 * 1.0, 2 * 3.0 * 4.0])
+
+
+def test_diag_of_a_matrix_is_a_copy():
+    m = dj.tensor(np.eye(2))
+    d = dj.diag(m)
+    d.fill_(7.0)
+    np.testing.assert_array_equal(m.numpy(), np.eye(2))
+
+
+def test_in_place_ops_on_an_integer_index_write_the_base():
+    """b[i] (all-integer index) was a NumPy scalar copy: b[2].zero_() left b unchanged."""
+    b = dj.tensor([2, 3, 4])
+    b[2].zero_()
+    np.testing.assert_array_equal(b.numpy(), [2, 3, 0])
+    m = dj.tensor(np.zeros((2, 2)))
+    m[1, 0].add_(5.0)
+    m[0].fill_(1.0)
+    np.testing.assert_array_equal(m.numpy(), [[1, 1], [5, 0]])
+    x = dj.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    y[1].mul_(3.0)
+    (y * dj.tensor([1.0, 10.0, 100.0])).sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), [1, 6, 3])
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 30, 100])

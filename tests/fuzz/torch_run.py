@@ -1,0 +1,130 @@
+"""Differential fuzzing against PyTorch: `python -m tests.fuzz.torch_run --start S --count N`.
+
+Runs each seed's program (tests/fuzz/torch_programs.py) with `lib=torch` and `lib=dualjit` and
+compares every recorded step: values (float tolerance; NaN equals NaN), dtypes, shapes, the
+leaves' gradients, and errors (both raise: fine, and the exception types are compared; only
+one raises: a mismatch). Prints each program's first mismatch with its seed (`--show SEED`
+prints the whole program and both records). PyTorch is an optional tool: the suite never
+imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections import Counter
+
+import numpy as np
+
+from .torch_programs import Record, run_program
+
+
+def tolerance(dtype: str) -> tuple[float, float]:
+    # float64 results often mix float32 operands (x32 + x64 is float64): 1e-6 relative
+    return (1e-4, 1e-5) if dtype == "float32" else (1e-6, 1e-9)
+
+
+def compare_record(t: Record, d: Record) -> str | None:
+    """The kind of mismatch between torch's record `t` and dualjit's `d`, or None."""
+    if t.kind != d.kind:
+        if t.kind == "error":
+            return f"only torch raises ({t.error}); dualjit gives {d.kind} {d.dtype}{d.shape}"
+        if d.kind == "error":
+            return f"only dualjit raises ({d.error}: {d.array})"
+        return f"torch gives {t.kind}, dualjit {d.kind}"
+    if t.kind == "error":
+        return None if t.error == d.error else f"error type: torch {t.error}, dualjit {d.error}"
+    if t.kind != "value":
+        return None
+    if t.dtype != d.dtype:
+        return f"dtype: torch {t.dtype}, dualjit {d.dtype}"
+    if t.shape != d.shape:
+        return f"shape: torch {t.shape}, dualjit {d.shape}"
+    a, b = np.asarray(t.array), np.asarray(d.array)
+    if a.dtype.kind in "fc":
+        rtol, atol = tolerance(t.dtype)
+        scale = float(np.nanmax(np.abs(a[np.isfinite(a)]), initial=1.0))
+        if not np.allclose(a, b, rtol=rtol, atol=atol * scale, equal_nan=True):
+            return f"values differ: torch {_show(a)}, dualjit {_show(b)}"
+        return None
+    if not np.array_equal(a, b):
+        return f"values differ: torch {_show(a)}, dualjit {_show(b)}"
+    return None
+
+
+def _show(a) -> str:
+    return np.array2string(np.asarray(a), precision=5, threshold=20).replace("\n", "")
+
+
+def run_both(seed: int, dualjit_lib=None):
+    import torch
+
+    import dualjit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = run_program(torch, seed)
+        d = run_program(dualjit_lib or dualjit, seed)
+    return t, d
+
+
+def compare(seed: int) -> tuple[list[str], int]:
+    """(mismatch lines, number of records compared) for one seed."""
+    t, d = run_both(seed)
+    out = []
+    for i, (rt, rd) in enumerate(zip(t.records, d.records)):
+        problem = compare_record(rt, rd)
+        if problem:
+            if rt.label != rd.label:
+                problem += f" (labels differ: dualjit at {rd.label!r})"
+            out.append(f"seed {seed} [{t.kind}] step {i} `{rt.label}`: {problem}")
+            break
+    else:
+        if len(t.records) != len(d.records):
+            out.append(f"seed {seed} [{t.kind}]: torch recorded {len(t.records)} steps, "
+                       f"dualjit {len(d.records)}")
+    return out, min(len(t.records), len(d.records))
+
+
+def show(seed: int) -> None:
+    t, d = run_both(seed)
+    for i, (rt, rd) in enumerate(zip(t.records, d.records)):
+        print(f"{i:3} {rt.label}")
+        for name, r in (("torch", rt), ("dualjit", rd)):
+            body = r.error if r.kind == "error" else f"{r.dtype}{r.shape} {_show(r.array)}"
+            print(f"      {name:8} {r.kind} {body}")
+        problem = compare_record(rt, rd)
+        if problem:
+            print("      ^^^", problem)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--show", type=int, default=None)
+    args = ap.parse_args(argv)
+    if args.show is not None:
+        show(args.show)
+        return 0
+    kinds: Counter = Counter()
+    bad = 0
+    records = 0
+    for seed in range(args.start, args.start + args.count):
+        try:
+            lines, n = compare(seed)
+        except Exception as e:  # noqa: BLE001 (a crash of the harness is reported, not fatal)
+            lines, n = [f"seed {seed}: harness crashed: {type(e).__name__}: {e}"], 0
+        records += n
+        for line in lines:
+            print(line, flush=True)
+            kinds[line.split(": ", 1)[1].split(" ")[0] if ": " in line else "?"] += 1
+        bad += bool(lines)
+    print(f"{args.count} programs (seeds {args.start}..{args.start + args.count - 1}), "
+          f"{records} steps compared, {bad} with a mismatch")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
