@@ -6,8 +6,9 @@ generator of the same seed, so `lib=torch` and `lib=dualjit` run the same progra
 they agree on the shapes and dtypes the choices look at (where they do not, the comparison
 already reports that step). Each step's result (or the exception it raised) is recorded under
 a label that spells the step in PyTorch, e.g. `v4 = v1.narrow(0, 1, 2)`; the last steps record
-every leaf's `.grad` after `backward()` on a scalar. Tensor programs: elementwise math with Python scalars and mixed dtypes, reductions, shape ops and views
-followed by in-place ops on the views, products).
+every leaf's `.grad` after `backward()` on a scalar. Tensor programs: elementwise math with
+Python scalars and mixed dtypes, reductions, shape ops and views followed by in-place ops on
+the views, products.
 
 `tests/fuzz/torch_run.py` runs both libraries and compares; `tests/fuzz/test_torch_programs.py`
 checks dualjit alone (backward against finite differences, compiled against eager).
