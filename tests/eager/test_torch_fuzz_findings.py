@@ -111,3 +111,34 @@ def test_in_place_ops_on_an_integer_index_write_the_base():
     (y * dj.tensor([1.0, 10.0, 100.0])).sum().backward()
     np.testing.assert_array_equal(y.detach().numpy(), [1, 6, 3])
     np.testing.assert_array_equal(x.grad.numpy(), [1, 30, 100])
+
+
+def test_split_and_chunk_of_a_size_zero_dimension():
+    """split gave no piece and chunk one; PyTorch gives one empty piece and `chunks` pieces."""
+    x = dj.zeros(2, 0)
+    assert [tuple(p.shape) for p in x.split(3, dim=1)] == [(2, 0)]
+    assert [tuple(p.shape) for p in x.chunk(3, dim=1)] == [(2, 0)] * 3
+    assert [tuple(p.shape) for p in dj.zeros(0).split(2)] == [(0,)]
+
+
+@pytest.mark.parametrize("op, value, slope", [
+    ("clamp_(max=1.0)", 1.0, 0.0),              # clamped: no gradient through it
+    ("exp_()", math.exp(2.0), math.exp(2.0)),
+    ("pow_(2)", 4.0, 4.0),
+    ("sin_()", math.sin(2.0), math.cos(2.0)),
+    ("mul_(w)", 6.0, 3.0),
+    ("div_(w)", 2.0 / 3.0, 1.0 / 3.0),
+])
+def test_in_place_ops_on_a_view_whose_derivative_reads_the_input(op, value, slope):
+    """y = x * 1; y[0:1].<op>; backward() raised the version-counter error (the base's old
+    value, which the derivative reads, had been overwritten); PyTorch differentiates it."""
+    x = dj.tensor([2.0, 0.5], requires_grad=True)
+    w = dj.tensor([3.0], requires_grad=True)
+    y = x * 1
+    eval("y[0:1]." + op, {"y": y, "w": w})
+    (y * dj.tensor([1.0, 10.0])).sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), [value, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [slope, 10.0], rtol=1e-6)
+    if "(w)" in op:   # d(2 w)/dw = 2, d(2 / w)/dw = -2 / w²
+        np.testing.assert_allclose(w.grad.numpy(), [2.0 if "mul" in op else -2.0 / 9.0],
+                                   rtol=1e-6)

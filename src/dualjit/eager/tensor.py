@@ -855,10 +855,11 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
     if record:
         key = (name, params, *[(np.dtype(v.dtype), np.shape(v)) for v in values])
         function = op_function(key, _cast_result(fn, dt), values, params)
-        old = _original(t, function, others)
+        is_view = t._extra is not None and t._extra.base is not None
+        old = _base_before(t, function, others) if is_view else _original(t, function, others)
     write_storage(t, new)
     if record:
-        if t._extra is not None and t._extra.base is not None:
+        if is_view:
             _rebase(t, name, function, old, others)
         else:
             node = record_op(name, function, [old, *others], t._value, version_counter(t)).grad_fn
@@ -938,6 +939,21 @@ def _original(t: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
     return old
 
 
+def _base_before(view: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
+    """The base of `view` as it is before an in-place operation on the view overwrites part
+    of it (_original for the base: a copy when the operation's derivative reads its input)."""
+    from .backward import reads_input
+
+    base = view._extra.base
+    wrt = tuple(i for i, a in enumerate([view, *others])
+                if isinstance(a, Tensor) and a.requires_grad)
+    if type(base._value) is ndarray and reads_input(function, wrt, 0):
+        return base.clone()
+    old = make_tensor(base._value, base.grad_fn, version_counter(base))
+    old.requires_grad = base.requires_grad
+    return old
+
+
 _identities: dict[Any, Any] = {}
 
 
@@ -984,14 +1000,13 @@ def bump_version(t: Tensor) -> None:
         t._extra.view_version = counter[0]
 
 
-def _rebase(view: Tensor, name: str, function: Any, old_view: Tensor, others: Sequence) -> None:
+def _rebase(view: Tensor, name: str, function: Any, old_base: Tensor, others: Sequence) -> None:
     """An in-place operation on a view changes its base: record base <- base with the view's
     elements replaced by function(view, *others) (PyTorch's CopySlices), then make the view
-    a gather from the new base."""
+    a gather from the new base. `old_base` is the base before the write (_original: a copy
+    when the function's derivative reads its input, e.g. clamp_ or exp_ on a view)."""
     base = view._extra.base
     positions = view_positions(view)
-    old_base = make_tensor(base._value, base.grad_fn, version_counter(base))
-    old_base.requires_grad = base.requires_grad
     other_values = [o._value if isinstance(o, Tensor) else o for o in others]
     index = A.placement_index(positions, base._value.size)
     params = (("inner", function),)
@@ -2175,6 +2190,8 @@ class Tensor:
         n = self.shape[d]
         sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
             if isinstance(split_size, int) else list(split_size)
+        if not sizes and n == 0:
+            sizes = [0]  # (a size-0 dimension splits into one empty piece, as in PyTorch)
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
                                f"(input tensor's size at dimension {d}), but got "
@@ -2185,7 +2202,8 @@ class Tensor:
     def chunk(self, chunks: int, dim: int = 0):
         n = self.shape[int(dim)]
         size = -(-n // int(chunks))
-        return self.split(size, dim) if n else (self,)
+        # (a size-0 dimension gives `chunks` empty pieces, as in PyTorch)
+        return self.split(size, dim) if n else self.split([0] * int(chunks), dim)
 
     def tensor_split(self, sections: Any, dim: int = 0):
         d = int(dim) % self.ndim
