@@ -43,6 +43,7 @@ import numpy as np
 from .eager.tensor import (
     Tensor,
     bump_version,
+    current_value,
     is_grad_enabled,
     make_tensor,
     native_steps,
@@ -754,7 +755,7 @@ def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tup
     outputs, atoms = [], []
     for i, t in enumerate(tensors):
         outputs.append(("result", i))
-        atoms.append(t._value)
+        atoms.append(current_value(t))  # (a view whose base changed reads it again)
     for k, t in enumerate(state.tensors):
         if t._value is not lifted[id(t)]:
             outputs.append(("value", k))

@@ -142,3 +142,96 @@ def test_in_place_ops_on_a_view_whose_derivative_reads_the_input(op, value, slop
     if "(w)" in op:   # d(2 w)/dw = 2, d(2 / w)/dw = -2 / w²
         np.testing.assert_allclose(w.grad.numpy(), [2.0 if "mul" in op else -2.0 / 9.0],
                                    rtol=1e-6)
+
+
+def _three_calls(fn, *args):
+    compiled = dj.compile(fn)
+    return [compiled(*args).detach().numpy().copy() for _ in range(3)]  # eager, trace, cached
+
+
+def test_compile_sees_in_place_ops_on_views():
+    """Under dj.compile a slice of a traced value was not a view: y[0:1].mul_(2) changed the
+    slice only, and the compiled program returned y unchanged (3 where eager gives 4)."""
+    def f(x):
+        y = x * 1
+        y[0:1].mul_(2.0)
+        y[1].add_(5.0)
+        return y
+    for out in _three_calls(f, dj.tensor([1.0, 1.0, 1.0])):
+        np.testing.assert_array_equal(out, [2.0, 6.0, 1.0])
+
+
+def test_compile_views_see_in_place_changes_of_their_base():
+    def f(x):
+        y = x * 1
+        v = y[1:]
+        t = y.t() if y.ndim == 2 else y
+        y.add_(10.0)
+        return dj.cat([v * 1, t.reshape(-1) * 1])
+    for out in _three_calls(f, dj.tensor([1.0, 2.0, 3.0])):
+        np.testing.assert_array_equal(out, [12.0, 13.0, 11.0, 12.0, 13.0])
+
+
+def test_compile_a_reshape_that_copies_is_not_a_view():
+    """x.t().reshape(-1) copies in eager mode (PyTorch's too): writing it leaves y alone."""
+    def f(x):
+        y = x * 1
+        z = y.t().reshape(-1)
+        z.zero_()
+        return y + z.sum()
+    data = np.arange(6.0).reshape(2, 3)
+    for out in _three_calls(f, dj.tensor(data)):
+        np.testing.assert_array_equal(out, data)
+
+
+def test_compiled_training_step_with_in_place_ops_on_views():
+    """y = W x; y[:, :1].clamp_(max=1); y[:, 1:].exp_(); loss = y.sum(): W's gradient is
+    [0, 0] for the clamped row (W0 x = 3 > 1) and exp(W1 x) x for the other. Compiled, the
+    in-place ops were ignored (loss 5, gradient all ones)."""
+    lin = dj.nn.Linear(2, 2, bias=False)
+    with dj.no_grad():
+        lin.weight.copy_(dj.tensor([[1.0, 2.0], [3.0, -1.0]]))
+    opt = dj.optim.SGD(lin.parameters(), lr=0.0)
+
+    def step(x):
+        opt.zero_grad()
+        y = lin(x) * 1
+        y[:, 0:1].clamp_(max=1.0)
+        y[:, 1:2].exp_()
+        loss = y.sum()
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = dj.compile(step)
+    x = dj.tensor([[1.0, 1.0]])
+    for _ in range(3):
+        loss = compiled(x)
+        np.testing.assert_allclose(loss.item(), 1.0 + math.exp(2.0), rtol=1e-6)
+        np.testing.assert_allclose(lin.weight.grad.numpy(),
+                                   [[0.0, 0.0], [math.exp(2.0), math.exp(2.0)]], rtol=1e-6)
+
+
+def test_compile_returns_a_view_whose_base_changed_with_the_change():
+    def f(x):
+        y = x * 1
+        v = y[1:]
+        y.add_(10.0)
+        return v, v.exp().log(), v[0]
+    compiled = dj.compile(f)
+    for _ in range(3):
+        v, same, first = compiled(dj.tensor([1.0, 2.0, 3.0]))
+        np.testing.assert_array_equal(v.numpy(), [12.0, 13.0])
+        np.testing.assert_allclose(same.numpy(), [12.0, 13.0], rtol=1e-6)
+        assert first.item() == 12.0
+
+
+def test_an_in_place_op_on_a_reshape_that_copied_leaves_the_base_and_its_gradient_alone():
+    """y.t().reshape(-1) copies (NumPy returns a view of its copy, which was taken for a view
+    of y): z.mul_(2) rewrote y's graph, and x.grad was 4 where it is 1 + 2 = 3."""
+    x = dj.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    y = x * 1
+    z = y.t().reshape(-1)
+    z.mul_(2)
+    (y.sum() + z.sum()).backward()
+    np.testing.assert_array_equal(y.detach().numpy(), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 3.0))

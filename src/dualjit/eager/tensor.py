@@ -310,6 +310,15 @@ def version_counter(t: Tensor) -> list:
     return c
 
 
+def current_value(t: Tensor) -> Any:
+    """t's value, re-read from its base first if t is a view whose base changed in place
+    (a traced view holds no shared storage)."""
+    extra = t._extra
+    if extra is not None and extra.base is not None:
+        _sync_view(t)
+    return t._value
+
+
 def source_of(t: Tensor) -> Any:
     """What a recorded node keeps for an input tensor: its node, itself (a leaf), or its value."""
     extra = t._extra
@@ -397,7 +406,7 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
         value = np.asarray(value)
     counter = None
     if view:
-        counter = _view_counter(args[0], value)
+        counter = _view_counter(args[0], value, fast, kwargs, bound)
     elif concrete and value.base is not None:
         value = _unshared(value, values)
     if record and _grad_mode.enabled and value.dtype.kind in "fc":
@@ -407,7 +416,11 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
     else:
         out = make_tensor(value, None, counter)
     if counter is not None:
-        _mark_view(out, args[0], fn, kwargs)
+        # (the map from base to view in NumPy, so positions stay concrete while tracing)
+        if fast is not None:
+            _mark_view(out, args[0], fast, _NO_KWARGS if bound else kwargs)
+        else:
+            _mark_view(out, args[0], fn, kwargs)
     return out
 
 
@@ -622,9 +635,9 @@ def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) ->
     true_division = name == "DivBackward"
 
     def general(t, other):
-        tv = t._value
         if t._extra is not None and t._extra.base is not None:
-            _sync_view(t)
+            _sync_view(t)  # (before reading the value: a traced view re-reads its base)
+        tv = t._value
         if isinstance(other, Tensor):
             if other._extra is not None and other._extra.base is not None:
                 _sync_view(other)
@@ -748,12 +761,44 @@ def extra_of(t: Tensor) -> _Extra:
     return t._extra
 
 
-def _view_counter(base: Tensor, value: Any) -> list | None:
+def _view_counter(base: Tensor, value: Any, fast: Callable | None = None,
+                  kwargs: dict = _NO_KWARGS, bound: bool = False) -> list | None:
     """The base's version counter if `value` shares its storage (then it is a view: the NumPy
-    fast path of a view operation reads only its input, so any base of the result is it)."""
-    if type(value) is ndarray and value.base is not None:
-        return version_counter(base)
+    fast path of a view operation reads only its input, so any base of the result is it). A
+    traced value (dj.compile) is a view where the eager run would have made one: the fast
+    path applied to an array laid out as the input is in eager mode tells."""
+    # (NumPy's reshape that must copy returns a view of its copy: `.base` alone is not enough)
+    if type(value) is ndarray:
+        shares = value.base is not None and np.may_share_memory(value, base._value)
+        return version_counter(base) if shares else None
+    if isinstance(value, Tracer) and fast is not None:
+        proxy = _layout_proxy(base)
+        try:
+            out = fast(proxy) if bound else fast(proxy, **kwargs)
+        except Exception:  # noqa: BLE001 (undecidable: treated as a copy, as before)
+            return None
+        if type(out) is ndarray and np.may_share_memory(out, proxy):
+            return version_counter(base)
     return None
+
+
+def _layout_proxy(t: Tensor) -> ndarray:
+    """A 1-byte array of t's shape laid out as t is in eager mode: a view of its base's
+    (contiguous) storage with the strides its positions in the base show, else contiguous."""
+    shape = tuple(t.shape)
+    extra = t._extra
+    if extra is None or extra.base is None:
+        return np.empty(shape, np.int8)
+    positions = view_positions(t)
+    if positions.size == 0:
+        return np.empty(shape, np.int8)
+    start = int(positions.flat[0])
+    strides = []
+    for d, n in enumerate(shape):
+        step = (0,) * d + (1,) + (0,) * (len(shape) - d - 1)
+        strides.append(int(positions[step]) - start if n > 1 else 0)
+    storage = np.empty(int(np.prod(extra.base.shape)), np.int8)
+    return np.lib.stride_tricks.as_strided(storage[start:], shape, strides)
 
 
 def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
@@ -791,6 +836,8 @@ def _sync_view(t: Tensor) -> None:
         return
     extra.view_version = version
     base = extra.base
+    if type(t._value) is not ndarray:  # traced: no shared storage; re-read it from the base
+        t._value = A.gather_positions(base._value, view_positions(t))
     if base.requires_grad and _grad_mode.enabled:
         positions = view_positions(t)
         function = op_function(("AsStridedBackward", positions.shape, base._value.dtype,
@@ -947,7 +994,7 @@ def _base_before(view: Tensor, function: Any, others: Sequence[Any]) -> Tensor:
     base = view._extra.base
     wrt = tuple(i for i, a in enumerate([view, *others])
                 if isinstance(a, Tensor) and a.requires_grad)
-    if type(base._value) is ndarray and reads_input(function, wrt, 0):
+    if reads_input(function, wrt, 0):  # (traced too: the alias would fail the version check)
         return base.clone()
     old = make_tensor(base._value, base.grad_fn, version_counter(base))
     old.requires_grad = base.requires_grad
