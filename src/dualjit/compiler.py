@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import sys
 import threading
 import types
@@ -692,6 +693,27 @@ class _Program:
         return out
 
 
+class _RandomDraws:
+    """Whether a trace drew numbers from Python's `random` or NumPy's global generator: a
+    program would keep the numbers of its trace at every call (dualjit's own draws, dj.rand
+    and dropout, are program inputs drawn at each call)."""
+
+    def __init__(self):
+        self.python = random.getstate()
+        self.numpy = np.random.get_state(legacy=False)
+
+    def check(self) -> None:
+        state = np.random.get_state(legacy=False)
+        if random.getstate() != self.python or state["state"]["pos"] != \
+                self.numpy["state"]["pos"] or state["has_gauss"] != self.numpy["has_gauss"] or \
+                not np.array_equal(state["state"]["key"], self.numpy["state"]["key"]):
+            random.setstate(self.python)  # (the eager run draws the trace's numbers)
+            np.random.set_state(self.numpy)
+            raise CompileFallback("the function draws from Python's random or NumPy's global "
+                                  "generator (a program would repeat its trace's numbers); use "
+                                  "dualjit's (dj.rand, dj.randn, dj.randint, dropout)")
+
+
 def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State) -> _Program:
     lifted_values: dict[int, Tracer] = {}
     saved = [(t, t._value, t._grad, None if t._grad is None else t._grad._value,
@@ -714,9 +736,11 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
                     TensorType(as_dtype(t._grad._value.dtype), t._grad._value.shape))
         grad_inputs = {id(t): t._grad._value for t in state.tensors if t._grad is not None}
         previous, _context.trace = _context.trace, trace
+        drawn = _RandomDraws()
         try:
             positional, keywords = _unflatten(structure, args)
             result = fn(*positional, **keywords)
+            drawn.check()
             outputs, out_atoms, result_structure = _collect(result, state, lifted_values,
                                                             grad_inputs)
             fn_ir, captures = builder.build(out_atoms)

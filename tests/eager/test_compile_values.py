@@ -184,3 +184,24 @@ def test_a_config_objects_attributes_changed():
         for _ in range(3):
             _agree(compiled, model, X)
     assert len(compiled._forward._programs) == 3
+
+
+def test_python_and_numpy_random_draws_run_eagerly_with_the_eager_numbers():
+    import random
+
+    lin = Scaled().lin
+
+    def noisy(x):
+        return lin(x) * (1.0 + random.random()) + float(np.random.rand())
+
+    compiled = dj.compile(noisy)
+    random.seed(3)
+    np.random.seed(4)
+    got = [compiled(X).detach().numpy() for _ in range(4)]
+    random.seed(3)
+    np.random.seed(4)
+    want = [noisy(X).detach().numpy() for _ in range(4)]
+    for g, w in zip(got, want):  # each call its own draws, the eager sequence exactly
+        np.testing.assert_array_equal(g, w)
+    assert not np.array_equal(got[1], got[2])
+    assert list(compiled._programs.values()) == [compiler._EAGER]
