@@ -870,11 +870,15 @@ class CompiledFunction:
         return result
 
     def _compile(self, key: Any, tensors: list[Tensor], structure: Any, state: _State) -> Any:
+        from .ir import IRError
         from .tracer.core import ConcretizationError
 
+        # (what the IR cannot express, e.g. bool + bool or an integer power of an integer
+        # array, runs eagerly as NumPy does it; a user's error is raised again by that run)
         try:
             program = _trace_call(self.fn, tensors, structure, state)
-        except (CompileFallback, ConcretizationError, RuntimeError, TypeError) as e:
+        except (CompileFallback, ConcretizationError, IRError, RuntimeError, TypeError,
+                ValueError) as e:
             self._log(key, f"{type(e).__name__}: {str(e).splitlines()[0]}")
             program = _EAGER
         self._programs[key] = program

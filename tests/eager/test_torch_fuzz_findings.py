@@ -235,3 +235,46 @@ def test_an_in_place_op_on_a_reshape_that_copied_leaves_the_base_and_its_gradien
     (y.sum() + z.sum()).backward()
     np.testing.assert_array_equal(y.detach().numpy(), np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 3.0))
+
+
+def test_compile_views_of_a_changed_base_clone_and_detach_current_values():
+    """v = y.unsqueeze(0); y.add_(1); v.clone() under dj.compile gave the old value."""
+    def f(x):
+        y = x * 1
+        v = y.unsqueeze(0)
+        y.add_(1.0)
+        return v.clone(), v.detach() * 1
+    compiled = dj.compile(f)
+    for _ in range(3):
+        a, b = compiled(dj.tensor(2.0))
+        assert a.tolist() == [3.0] and b.tolist() == [3.0]
+
+
+def test_compile_traces_view_and_contiguous():
+    """x.view(-1) raised AttributeError while tracing (it read NumPy's flags of a traced
+    value); a transposed value still refuses view() as in eager mode."""
+    def f(x):
+        y = x * 2
+        flat = y.view(-1)
+        z = y.t().contiguous().view(-1)
+        return flat + z
+    compiled = dj.compile(f)
+    data = np.arange(4.0).reshape(2, 2)
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled(dj.tensor(data)).numpy(),
+                                      2 * data.reshape(-1) + 2 * data.T.reshape(-1))
+
+    def g(x):
+        return (x * 1).t().view(-1)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        for _ in range(3):
+            dj.compile(g)(dj.tensor(data))
+
+
+def test_compile_runs_eagerly_what_the_ir_cannot_express():
+    """bool + bool (PyTorch: logical or) raised IRError from dj.compile; it runs eagerly."""
+    def f(b, x):
+        return (b + b).long().sum() + x.sum()
+    compiled = dj.compile(f)
+    for _ in range(3):
+        assert compiled(dj.tensor([True, False]), dj.tensor([1.0, 2.0])).item() == 4.0

@@ -63,8 +63,10 @@ def to_record(label: str, value: Any) -> Record:
 class Program:
     """The state of one program run: its library, random streams, values and records."""
 
-    def __init__(self, lib: Any, seed: int, steps: int | None = None):
+    def __init__(self, lib: Any, seed: int, steps: int | None = None,
+                 fresh_grad: bool = True):
         self.lib = lib
+        self.fresh_grad = fresh_grad  # (do fresh operands made mid-program require grad?)
         self.rng = random.Random(seed)
         self.data = np.random.default_rng(seed)
         self.trace = Trace(seed, "")
@@ -72,6 +74,7 @@ class Program:
         self.leaves: list[tuple[str, Any]] = []
         self.steps = steps
         self.pending = ""
+        self.given: list = []   # leaf tensors passed in (a compiled program's arguments)
 
     # ----- values
     def array(self, shape, dtype: str) -> np.ndarray:
@@ -83,23 +86,41 @@ class Program:
 
     def tensor(self, shape, dtype: str, requires_grad: bool = False) -> Any:
         arr = self.array(shape, dtype)
+        requires_grad = requires_grad and self.fresh_grad
         return self.lib.tensor(arr, dtype=getattr(self.lib, dtype), requires_grad=requires_grad)
 
     def leaf(self, shape, dtype: str) -> tuple[str, Any]:
         requires_grad = dtype in FLOATS and self.rng.random() < 0.8
         name = f"x{len(self.leaves)}"
-        t = self.tensor(shape, dtype, requires_grad)
+        arr = self.array(shape, dtype)
+        t = self.given.pop(0) if self.given else self.lib.tensor(
+            arr, dtype=getattr(self.lib, dtype), requires_grad=requires_grad)
         self.leaves.append((name, t))
         self.pool.append((name, t))
         self.record(f"{name} = leaf({shape}, {dtype}, requires_grad={requires_grad})", t)
         return name, t
 
     def record(self, label: str, value: Any) -> None:
+        """Keep a snapshot of value (a clone: later in-place ops must not change it), made a
+        Record by finish() (after a compiled run, from the program's outputs)."""
         if isinstance(value, tuple):
             for i, v in enumerate(value):
-                self.trace.records.append(to_record(f"{label}[{i}]", v))
-        else:
+                self.record(f"{label}[{i}]", v)
+        elif value is None or isinstance(value, (bool, int, float)):
             self.trace.records.append(to_record(label, value))
+        else:
+            self.trace.records.append((label, value.detach().clone()))
+
+    def snapshots(self) -> list:
+        return [r[1] for r in self.trace.records if isinstance(r, tuple)]
+
+    def finish(self, values: list | None = None) -> Trace:
+        """Turn the snapshots into Records (values: replacements, in order, e.g. the outputs
+        of the compiled program)."""
+        values = iter(values if values is not None else self.snapshots())
+        self.trace.records = [to_record(r[0], next(values)) if isinstance(r, tuple) else r
+                              for r in self.trace.records]
+        return self.trace
 
     def add(self, value: Any) -> str:
         name = f"v{len(self.pool)}"
@@ -136,17 +157,57 @@ class Program:
         return self.rng.choice([2, -1, 0, 3, 0.5, -1.5, 2.0, True, False])
 
 
-def run_program(lib: Any, seed: int, steps: int | None = None) -> Trace:
-    prog = Program(lib, seed, steps)
-    prog.trace.kind = "tensor"
-    tensor_program(prog)
-    return prog.trace
+def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = False,
+                fresh_grad: bool = True) -> Trace:
+    """The program of `seed` on lib. compiled=True (dualjit): its body (all but backward())
+    runs as `lib.compile(body)(*leaves)`, three calls (eager, trace, the compiled program),
+    the last one's outputs recorded; fresh operands made mid-program then cannot require
+    grad (they are constants of the program), so compare with fresh_grad=False."""
+    if not compiled:
+        prog = Program(lib, seed, steps, fresh_grad)
+        prog.trace.kind = "tensor"
+        loss = tensor_program(prog)
+        backward_step(prog, loss)
+        return prog.finish()
+    leaves = make_leaves(lib, seed)
+    runs: list[Program] = []
+
+    def body(*given):
+        prog = Program(lib, seed, steps, fresh_grad=False)
+        prog.given = list(given)
+        runs.append(prog)
+        loss = tensor_program(prog)
+        return prog.snapshots() + ([] if loss is None else [loss])
+
+    fn = lib.compile(body)
+    for _ in range(3):
+        out = fn(*leaves)
+    prog = runs[-1]
+    prog.leaves = [(name, t) for (name, _), t in zip(prog.leaves, leaves)]
+    snaps = prog.snapshots()
+    loss = out[len(snaps)] if len(out) > len(snaps) else None
+    prog.trace.kind = "tensor, compiled"
+    backward_step(prog, loss)
+    return prog.finish(list(out[:len(snaps)]) + prog.snapshots()[len(snaps):])
 
 
-def tensor_program(prog: Program) -> None:
+def make_leaves(lib: Any, seed: int) -> list:
+    """The leaves tensor_program(seed) starts from (the same draws)."""
+    prog = Program(lib, seed)
+    _draw_leaves(prog)
+    return [t for _, t in prog.leaves]
+
+
+def _draw_leaves(prog: Program) -> None:
     rng = prog.rng
     for _ in range(rng.randint(1, 3)):
         prog.leaf(rng.choice(SHAPES), rng.choice(DTYPES + ["float32", "float64"]))
+
+
+def tensor_program(prog: Program):
+    """Runs the steps; returns the scalar loss (None when nothing requires grad)."""
+    rng = prog.rng
+    _draw_leaves(prog)
     for _ in range(prog.steps or rng.randint(3, 9)):
         op = rng.choice(TENSOR_OPS)
         label, value = None, None
@@ -159,19 +220,20 @@ def tensor_program(prog: Program) -> None:
             continue
         if value is not None:
             prog.record(label, value)
-    backward_step(prog)
+    return loss_of(prog)
 
 
 def _error_name(e: Exception) -> str:
     return type(e).__name__
 
 
-def backward_step(prog: Program) -> None:
-    """loss = sum of (v * w).sum() over float pool values that require grad; record grads."""
+def loss_of(prog: Program):
+    """loss = sum of (v * w).sum() over the pool values that require grad (w: fixed random
+    weights), or None."""
     lib = prog.lib
     terms = [(n, t) for n, t in prog.pool if getattr(t, "requires_grad", False)]
     if not terms:
-        return
+        return None
     loss = None
     names = []
     for name, t in terms:
@@ -179,8 +241,15 @@ def backward_step(prog: Program) -> None:
         term = (t * lib.tensor(w)).sum()
         loss = term if loss is None else loss + term
         names.append(name)
-    label = "loss = " + " + ".join(f"({n} * w).sum()" for n in names)
-    prog.record(label, loss)
+    prog.loss_label = "loss = " + " + ".join(f"({n} * w).sum()" for n in names)
+    return loss
+
+
+def backward_step(prog: Program, loss) -> None:
+    """backward() on the loss; records it and every leaf's grad."""
+    if loss is None:
+        return
+    prog.record(prog.loss_label, loss)
     try:
         loss.backward()
     except Exception as e:  # noqa: BLE001

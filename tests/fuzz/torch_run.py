@@ -57,21 +57,23 @@ def _show(a) -> str:
     return np.array2string(np.asarray(a), precision=5, threshold=20).replace("\n", "")
 
 
-def run_both(seed: int, dualjit_lib=None):
+def run_both(seed: int, compiled: bool = False):
+    """torch's and dualjit's traces of the program; compiled: dualjit's through dj.compile
+    (fresh mid-program operands then require no grad, on both sides)."""
     import torch
 
     import dualjit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        t = run_program(torch, seed)
-        d = run_program(dualjit_lib or dualjit, seed)
+        t = run_program(torch, seed, fresh_grad=not compiled)
+        d = run_program(dualjit, seed, compiled=compiled, fresh_grad=not compiled)
     return t, d
 
 
-def compare(seed: int) -> tuple[list[str], int]:
+def compare(seed: int, compiled: bool = False) -> tuple[list[str], int]:
     """(mismatch lines, number of records compared) for one seed."""
-    t, d = run_both(seed)
+    t, d = run_both(seed, compiled)
     out = []
     for i, (rt, rd) in enumerate(zip(t.records, d.records)):
         problem = compare_record(rt, rd)
@@ -87,8 +89,8 @@ def compare(seed: int) -> tuple[list[str], int]:
     return out, min(len(t.records), len(d.records))
 
 
-def show(seed: int) -> None:
-    t, d = run_both(seed)
+def show(seed: int, compiled: bool = False) -> None:
+    t, d = run_both(seed, compiled)
     for i, (rt, rd) in enumerate(zip(t.records, d.records)):
         print(f"{i:3} {rt.label}")
         for name, r in (("torch", rt), ("dualjit", rd)):
@@ -104,16 +106,18 @@ def main(argv=None) -> int:
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--show", type=int, default=None)
+    ap.add_argument("--compiled", action="store_true",
+                    help="run dualjit's side through dj.compile")
     args = ap.parse_args(argv)
     if args.show is not None:
-        show(args.show)
+        show(args.show, args.compiled)
         return 0
     kinds: Counter = Counter()
     bad = 0
     records = 0
     for seed in range(args.start, args.start + args.count):
         try:
-            lines, n = compare(seed)
+            lines, n = compare(seed, args.compiled)
         except Exception as e:  # noqa: BLE001 (a crash of the harness is reported, not fatal)
             lines, n = [f"seed {seed}: harness crashed: {type(e).__name__}: {e}"], 0
         records += n

@@ -743,7 +743,8 @@ class _Extra:
     """Rarely used tensor state: a view's base and how to get it from the base's storage;
     hooks on a leaf; whether a non-leaf retains its grad."""
 
-    __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad", "alias_of")
+    __slots__ = ("base", "view_fn", "view_version", "hooks", "retains_grad", "alias_of",
+                 "traced_views")
     # view_fn is (the parent view's view_fn or None, operation, its keyword arguments).
 
     def __init__(self):
@@ -753,6 +754,7 @@ class _Extra:
         self.hooks = None
         self.retains_grad = False
         self.alias_of = None  # (traced values only) the tensor whose storage this one shares
+        self.traced_views = None  # (a base, traced values only) its views, re-read on writes
 
 
 def extra_of(t: Tensor) -> _Extra:
@@ -780,6 +782,11 @@ def _view_counter(base: Tensor, value: Any, fast: Callable | None = None,
         if type(out) is ndarray and np.may_share_memory(out, proxy):
             return version_counter(base)
     return None
+
+
+def _layout(t: Tensor) -> ndarray:
+    """t's NumPy array, or while tracing an array laid out as it would be (flags, strides)."""
+    return t._value if type(t._value) is ndarray else _layout_proxy(t)
 
 
 def _layout_proxy(t: Tensor) -> ndarray:
@@ -810,6 +817,11 @@ def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
     else:
         extra.base, extra.view_fn = parent, (None, fn, kwargs)
     extra.view_version = out._counter[0]
+    if type(out._value) is not ndarray:  # traced: no shared storage, the base updates it
+        base_extra = extra_of(extra.base)
+        if base_extra.traced_views is None:
+            base_extra.traced_views = []
+        base_extra.traced_views.append(out)
 
 
 def view_positions(t: Tensor) -> ndarray:
@@ -1029,11 +1041,16 @@ def write_storage(t: Tensor, new: Any) -> None:
     else:  # a traced value (dj.compile): there is no storage, rebind
         t._value = new
         extra = t._extra
+        root = t
         if extra is not None and extra.base is not None:
-            base = extra.base
-            base._value = A.scatter_positions(base._value, new, view_positions(t))
+            root = extra.base
+            root._value = A.scatter_positions(root._value, new, view_positions(t))
         if extra is not None and extra.alias_of is not None:  # .data / detach() of a tensor
             extra.alias_of._value = new
+        if root._extra is not None and root._extra.traced_views:
+            for view in root._extra.traced_views:  # (what shared storage does eagerly)
+                if view is not t:
+                    view._value = A.gather_positions(root._value, view_positions(view))
     bump_version(t)
 
 
@@ -1303,7 +1320,7 @@ class Tensor:
         return self._value.dtype.kind == "f"
 
     def is_contiguous(self) -> bool:
-        return bool(self._value.flags.c_contiguous)
+        return bool(_layout(self).flags.c_contiguous)
 
     def stride(self, dim: int | None = None) -> Any:
         strides = tuple(s // self._value.itemsize for s in self._value.strides)
@@ -1463,7 +1480,7 @@ class Tensor:
         raise RuntimeError("dualjit runs on the CPU only; there is no CUDA device")
 
     def contiguous(self, memory_format: Any = None) -> Tensor:
-        if self._value.flags.c_contiguous:
+        if _layout(self).flags.c_contiguous:
             return self
         return apply_op("CloneBackward", A.identity, [self], fast=np.ascontiguousarray)
 
@@ -2089,7 +2106,7 @@ class Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
             return self.type(shape[0])  # view(dtype)
         shape = shape_arg(shape)
-        if not self._value.flags.c_contiguous and type(self._value) is ndarray:
+        if not _layout(self).flags.c_contiguous:
             raise RuntimeError("view size is not compatible with input tensor's size and "
                                "stride (at least one dimension spans across two contiguous "
                                "subspaces). Use .reshape(...) instead.")
