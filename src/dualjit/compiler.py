@@ -253,7 +253,8 @@ def _plain_object(v: Any) -> bool:
     return (hasattr(v, "__dict__") and not isinstance(v, (type, types.ModuleType,
                                                            types.FunctionType,
                                                            types.MethodType,
-                                                           functools.partial))
+                                                           functools.partial, Tensor,
+                                                           *_state_types()))
             and t.__module__.split(".")[0] not in ("builtins", "dualjit", "numpy"))
 
 
@@ -327,6 +328,60 @@ def _contents(objects: list, modules: list) -> list:
     return out
 
 
+MAX_INSIDE = 4096  # items looked at inside containers per call (more: the call runs eagerly)
+_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+
+
+def _inside(objects: list, modules: list, room: list[int]) -> list | None:
+    """The modules, optimizers and tensors held inside what a call reaches, in a stable
+    order: inside the lists, tuples, dicts, sets and configuration objects among `objects`
+    (`layers = [nn.Linear(...)]`, `cfg["mask"]`), and in `modules`' attributes outside their
+    registries (a tensor attribute that is not a buffer, modules in a plain list), nested up
+    to four levels. None when more than room[0] items would be looked at."""
+    out: list[Any] = []
+    for v in objects:
+        if _scannable(v) and not _walk(v, out, room, 0):
+            return None
+    for m in modules:
+        for name, v in m.__dict__.items():
+            if name in _MODULE_BOOKKEEPING:
+                continue
+            if isinstance(v, Tensor):
+                out.append(v)
+            elif _scannable(v) and not _walk(v, out, room, 0):
+                return None
+    return out
+
+
+def _held_by(containers: list) -> list | None:
+    """What _walk finds in each of `containers`, in order (None: more than MAX_INSIDE)."""
+    out: list[Any] = []
+    room = [MAX_INSIDE]
+    for v in containers:
+        if not _walk(v, out, room, 0):
+            return None
+    return out
+
+
+def _scannable(v: Any) -> bool:
+    return type(v) in _CONTAINERS or _plain_object(v)
+
+
+def _walk(v: Any, out: list, room: list[int], depth: int) -> bool:
+    module_type, optimizer_type = _state_types()
+    t = type(v)
+    items = v.values() if t is dict else v if t in _CONTAINERS else vars(v).values()
+    for x in items:
+        room[0] -= 1
+        if room[0] < 0:
+            return False
+        if isinstance(x, (module_type, optimizer_type, Tensor)):
+            out.append(x)
+        elif depth < 3 and _scannable(x) and not _walk(x, out, room, depth + 1):
+            return False
+    return True
+
+
 class _State:
     """The modules, optimizers and tensors a call reaches, in a stable order (each module's
     parameters in module pre-order, then its buffers, then the optimizers' parameters and
@@ -338,28 +393,49 @@ class _State:
         self.modules: list[Any] = []  # every module reached, submodules included
         self.optimizers: list[Any] = []
         found: list[Any] = []  # tensors in order, repeats and None included
+        room = [MAX_INSIDE]
+        # what lists, dicts, config objects and modules' plain attributes hold (_inside)
+        self.inside = _inside(objects, [], room)
         seen: set[int] = set()
-        roots = []
-        for obj in objects:
+        roots: list[Any] = []
+        held: list[Any] = []  # tensors held outside registries (after every registry's)
+
+        def take(obj: Any, tensors: list) -> None:
             if id(obj) in seen:
-                continue
+                return
             seen.add(id(obj))
             if isinstance(obj, module_type):
                 roots.append(obj)
             elif isinstance(obj, optimizer_type):
                 self.optimizers.append(obj)
             elif isinstance(obj, Tensor):
-                found.append(obj)
+                tensors.append(obj)
+        for obj in objects:
+            take(obj, found)
+        for obj in self.inside or ():
+            take(obj, held)
         visited: set[int] = set()
-        for root in roots:
+        for root in roots:  # (grows: modules held in modules' plain attributes)
             tree: list[Any] = []
             _preorder(root, tree, set())
+            new = [m for m in tree if id(m) not in visited]
             for m in tree:
                 found.extend(m._parameters.values())
             for m in tree:
                 found.extend(m._buffers.values())
-            self.modules += [m for m in tree if id(m) not in visited]
+            self.modules += new
             visited.update(id(m) for m in tree)
+            attributes = _inside([], new, room) if self.inside is not None else None
+            if attributes is None:
+                self.inside = None
+                break
+            self.inside += attributes
+            for obj in attributes:
+                take(obj, held)
+        if self.inside is None:
+            raise CompileFallback(f"the function reaches containers of more than {MAX_INSIDE} "
+                                  "items in all (their modules and tensors are guarded at "
+                                  "every call)")
         for opt in self.optimizers:
             for group in opt.param_groups:
                 for p in group["params"]:
@@ -367,6 +443,7 @@ class _State:
                     per_parameter = opt.state.get(p)
                     if per_parameter:
                         found.extend(v for v in per_parameter.values() if isinstance(v, Tensor))
+        found += held
         self.tensors = _distinct_arrays(found)
         # a reached tensor without an array (skipped above) may get one later: a call
         # cannot then be admitted by the structure check alone (_Guard)
@@ -494,7 +571,7 @@ class _Guard:
     Any difference sends the call to the full key (CompiledFunction.__call__)."""
 
     __slots__ = ("program", "objects", "state", "held", "facts", "tensor_facts", "arguments",
-                 "grad_mode", "contents")
+                 "grad_mode", "contents", "containers", "inside")
 
     def __init__(self, program: _Program, objects: list, state: _State, args: list[Tensor],
                  grad_mode: bool):
@@ -508,6 +585,12 @@ class _Guard:
         # the contents of the Python values the key read (_values_read) that can change in
         # place (_structure compares the values themselves by identity)
         self.contents = _contents(objects, state.modules)
+        # the containers and configuration objects whose contents _inside read (their
+        # identities are compared with `objects` and by _structure), and what they held
+        self.containers = [v for v in objects if _scannable(v)]
+        self.containers += [v for m in state.modules for name, v in m.__dict__.items()
+                            if name not in _MODULE_BOOKKEEPING and _scannable(v)]
+        self.inside = _held_by(self.containers)
 
     @staticmethod
     def possible(structure: Any, args: list[Tensor], state: _State) -> bool:
@@ -536,7 +619,15 @@ class _Guard:
         return facts == self.facts and len(held) == len(self.held) and \
             not any(map(is_not, held, self.held)) and \
             _tensor_facts(self.state.tensors) == self.tensor_facts and \
-            all(_snapshot(v, [PLAIN_ITEMS]) == snap for v, snap in self.contents)
+            all(_snapshot(v, [PLAIN_ITEMS]) == snap for v, snap in self.contents) and \
+            self._same_inside(objects)
+
+    def _same_inside(self, objects: list) -> bool:
+        if not self.containers:
+            return True
+        inside = _held_by(self.containers)
+        return inside is not None and len(inside) == len(self.inside) and \
+            not any(map(is_not, inside, self.inside))
 
 
 # ---------------------------------------------------------------------------------------------

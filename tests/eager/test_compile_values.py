@@ -205,3 +205,79 @@ def test_python_and_numpy_random_draws_run_eagerly_with_the_eager_numbers():
         np.testing.assert_array_equal(g, w)
     assert not np.array_equal(got[1], got[2])
     assert list(compiled._programs.values()) == [compiler._EAGER]
+
+
+class PlainTensorAttribute(nn.Module):
+    def __init__(self):
+        super().__init__()
+        dj.manual_seed(0)
+        self.lin = nn.Linear(3, 2)
+        self.mask = dj.ones(2)  # a plain attribute, not a buffer
+
+    def forward(self, x):
+        return self.lin(x) * self.mask
+
+
+def _calls_of(f, changes):
+    """dj.compile(f) against f over the changes (callables), three calls after each."""
+    compiled = dj.compile(f)
+    for change in changes:
+        change()
+        for _ in range(3):
+            _agree(compiled, f, X)
+    return compiled
+
+
+def test_tensors_and_modules_held_in_containers_and_plain_attributes():
+    model = PlainTensorAttribute()
+    masks = [dj.ones(2)]
+    layers = [Scaled().lin]
+    table = {"lin": Scaled().lin}
+
+    def f(x):
+        return model(x) + layers[0](x) * masks[0] + table["lin"](x)
+
+    def scale(t, v):
+        with dj.no_grad():
+            t.mul_(v)
+
+    def swap():
+        dj.manual_seed(5)
+        layers[0] = nn.Linear(3, 2)
+    _calls_of(f, [lambda: None,
+                  lambda: masks[0].__setitem__(1, 7.0),  # in place, in a list
+                  lambda: model.mask.__setitem__(0, -2.0),  # a module's plain tensor
+                  lambda: scale(layers[0].weight, 2.0),  # a module in a list
+                  lambda: scale(table["lin"].bias, -3.0),  # a module in a dict
+                  swap])  # a list's module replaced
+
+
+def test_a_step_training_a_module_held_in_a_list_matches_eager():
+    def run(compiled):
+        dj.manual_seed(0)
+        layers = [nn.Linear(3, 1)]
+        opt = dj.optim.SGD(layers[0].parameters(), lr=0.1, momentum=0.9)
+        target = dj.tensor(np.linspace(0, 1, 4, dtype=np.float32)).reshape(4, 1)
+
+        def step(x):
+            loss = ((layers[0](x) - target) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        step = dj.compile(step) if compiled else step
+        return [float(step(X)) for _ in range(6)], layers[0].weight.detach().numpy()
+    (losses, weight), (want_losses, want_weight) = run(True), run(False)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-5)
+    np.testing.assert_allclose(weight, want_weight, rtol=1e-5)
+    assert losses[-1] < losses[0]
+
+
+def test_containers_too_large_to_guard_run_eagerly():
+    lin = Scaled().lin
+    big = [dj.ones(2)] + [0.0] * compiler.MAX_INSIDE
+
+    def f(x):
+        return lin(x) * big[0]
+    compiled = _calls_of(f, [lambda: None, lambda: big[0].__setitem__(0, 3.0)])
+    assert compiled._programs == {}
