@@ -64,8 +64,9 @@ class Program:
     """The state of one program run: its library, random streams, values and records."""
 
     def __init__(self, lib: Any, seed: int, steps: int | None = None,
-                 fresh_grad: bool = True):
+                 fresh_grad: bool = True, only64: bool = False):
         self.lib = lib
+        self.only64 = only64  # (float32 arrays made float64: for finite differences)
         self.fresh_grad = fresh_grad  # (do fresh operands made mid-program require grad?)
         self.rng = random.Random(seed)
         self.data = np.random.default_rng(seed)
@@ -75,9 +76,12 @@ class Program:
         self.steps = steps
         self.pending = ""
         self.given: list = []   # leaf tensors passed in (a compiled program's arguments)
+        self.allowed_errors: set | None = None  # (compiled runs: the labels that may raise)
 
     # ----- values
     def array(self, shape, dtype: str) -> np.ndarray:
+        if self.only64 and dtype == "float32":
+            dtype = "float64"
         if dtype == "bool":
             return self.data.random(shape) < 0.5
         if dtype == "int64":
@@ -87,14 +91,15 @@ class Program:
     def tensor(self, shape, dtype: str, requires_grad: bool = False) -> Any:
         arr = self.array(shape, dtype)
         requires_grad = requires_grad and self.fresh_grad
-        return self.lib.tensor(arr, dtype=getattr(self.lib, dtype), requires_grad=requires_grad)
+        return self.lib.tensor(arr, dtype=getattr(self.lib, str(arr.dtype)),
+                               requires_grad=requires_grad)
 
     def leaf(self, shape, dtype: str) -> tuple[str, Any]:
         requires_grad = dtype in FLOATS and self.rng.random() < 0.8
         name = f"x{len(self.leaves)}"
         arr = self.array(shape, dtype)
         t = self.given.pop(0) if self.given else self.lib.tensor(
-            arr, dtype=getattr(self.lib, dtype), requires_grad=requires_grad)
+            arr, dtype=getattr(self.lib, str(arr.dtype)), requires_grad=requires_grad)
         self.leaves.append((name, t))
         self.pool.append((name, t))
         self.record(f"{name} = leaf({shape}, {dtype}, requires_grad={requires_grad})", t)
@@ -175,6 +180,9 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
     def body(*given):
         prog = Program(lib, seed, steps, fresh_grad=False)
         prog.given = list(given)
+        if runs:  # (an error the eager first call did not raise propagates, as in user code)
+            prog.allowed_errors = {r.label for r in runs[0].trace.records
+                                   if isinstance(r, Record) and r.kind == "error"}
         runs.append(prog)
         loss = tensor_program(prog)
         return prog.snapshots() + ([] if loss is None else [loss])
@@ -191,11 +199,19 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
     return prog.finish(list(out[:len(snaps)]) + prog.snapshots()[len(snaps):])
 
 
-def make_leaves(lib: Any, seed: int) -> list:
+def make_leaves(lib: Any, seed: int, only64: bool = False) -> list:
     """The leaves tensor_program(seed) starts from (the same draws)."""
-    prog = Program(lib, seed)
+    prog = Program(lib, seed, only64=only64)
     _draw_leaves(prog)
     return [t for _, t in prog.leaves]
+
+
+def loss_with_leaves(lib: Any, seed: int, leaves: list, only64: bool = False):
+    """The program of `seed` run eagerly from the given leaves (fresh operands require no
+    grad): its loss tensor, or None."""
+    prog = Program(lib, seed, fresh_grad=False, only64=only64)
+    prog.given = list(leaves)
+    return tensor_program(prog)
 
 
 def _draw_leaves(prog: Program) -> None:
@@ -215,6 +231,8 @@ def tensor_program(prog: Program):
             label, value = op(prog)
         except Exception as e:  # noqa: BLE001 (an error is a result to compare)
             label = getattr(e, "fuzz_label", None) or prog.pending
+            if prog.allowed_errors is not None and label not in prog.allowed_errors:
+                raise
             prog.trace.records.append(Record(label, "error", error=_error_name(e),
                                              array=str(e)[:200]))
             continue
@@ -676,6 +694,8 @@ def op_clamp(prog: Program):
 def op_cast(prog: Program):
     name, t = prog.pick()
     kind = prog.rng.choice(["float", "double", "long", "bool", "int"])
+    if prog.only64 and kind == "float":
+        kind = "double"
     res = prog.add_name()
     return _call(prog, f"{res} = {name}.{kind}()", lambda: _push(prog, getattr(t, kind)()))
 
