@@ -126,3 +126,21 @@ def test_the_checks_catch_a_wrong_gradient(monkeypatch):
         assert any(gradient_mismatches(s)[0] for s in seeds[:6])
     finally:
         dj.set_default_dtype(old)
+
+
+def test_compiled_training_steps_agree_with_eager():
+    """nn programs (model, loss, optimizer: torch_nn_programs.py): three training steps
+    through dj.compile against the same steps run eagerly."""
+    from .torch_nn_programs import nn_program
+
+    mismatches = []
+    for seed in range(max(COUNT // 3, 3)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eager, compiled = nn_program(dj, seed), nn_program(dj, seed, compiled=True)
+        assert len(eager.records) == len(compiled.records) >= 4
+        for e, c in zip(eager.records, compiled.records):
+            problem = compare_record(e, c)
+            if problem:
+                mismatches.append(f"seed {seed} `{e.label}`: {problem}")
+    assert not mismatches, "\n".join(mismatches)

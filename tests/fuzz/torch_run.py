@@ -1,4 +1,5 @@
-"""Differential fuzzing against PyTorch: `python -m tests.fuzz.torch_run --start S --count N`.
+"""Differential fuzzing against PyTorch: `python -m tests.fuzz.torch_run --start S --count N`
+(`--nn`: nn programs; `--compiled`: dualjit's side through dj.compile).
 
 Runs each seed's program (tests/fuzz/torch_programs.py) with `lib=torch` and `lib=dualjit` and
 compares every recorded step: values (float tolerance; NaN equals NaN), dtypes, shapes, the
@@ -17,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 
+from .torch_nn_programs import nn_program
 from .torch_programs import Record, run_program
 
 
@@ -57,23 +59,26 @@ def _show(a) -> str:
     return np.array2string(np.asarray(a), precision=5, threshold=20).replace("\n", "")
 
 
-def run_both(seed: int, compiled: bool = False):
+def run_both(seed: int, compiled: bool = False, nn: bool = False):
     """torch's and dualjit's traces of the program; compiled: dualjit's through dj.compile
-    (fresh mid-program operands then require no grad, on both sides)."""
+    (fresh mid-program operands then require no grad, on both sides); nn: the seed's nn
+    program (torch_nn_programs.py) instead of its tensor program."""
     import torch
 
     import dualjit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if nn:
+            return nn_program(torch, seed), nn_program(dualjit, seed, compiled=compiled)
         t = run_program(torch, seed, fresh_grad=not compiled)
         d = run_program(dualjit, seed, compiled=compiled, fresh_grad=not compiled)
     return t, d
 
 
-def compare(seed: int, compiled: bool = False) -> tuple[list[str], int]:
+def compare(seed: int, compiled: bool = False, nn: bool = False) -> tuple[list[str], int]:
     """(mismatch lines, number of records compared) for one seed."""
-    t, d = run_both(seed, compiled)
+    t, d = run_both(seed, compiled, nn)
     out = []
     for i, (rt, rd) in enumerate(zip(t.records, d.records)):
         problem = compare_record(rt, rd)
@@ -89,8 +94,8 @@ def compare(seed: int, compiled: bool = False) -> tuple[list[str], int]:
     return out, min(len(t.records), len(d.records))
 
 
-def show(seed: int, compiled: bool = False) -> None:
-    t, d = run_both(seed, compiled)
+def show(seed: int, compiled: bool = False, nn: bool = False) -> None:
+    t, d = run_both(seed, compiled, nn)
     for i, (rt, rd) in enumerate(zip(t.records, d.records)):
         print(f"{i:3} {rt.label}")
         for name, r in (("torch", rt), ("dualjit", rd)):
@@ -108,16 +113,18 @@ def main(argv=None) -> int:
     ap.add_argument("--show", type=int, default=None)
     ap.add_argument("--compiled", action="store_true",
                     help="run dualjit's side through dj.compile")
+    ap.add_argument("--nn", action="store_true",
+                    help="nn programs (model, loss, optimizer steps) instead of tensor programs")
     args = ap.parse_args(argv)
     if args.show is not None:
-        show(args.show, args.compiled)
+        show(args.show, args.compiled, args.nn)
         return 0
     kinds: Counter = Counter()
     bad = 0
     records = 0
     for seed in range(args.start, args.start + args.count):
         try:
-            lines, n = compare(seed, args.compiled)
+            lines, n = compare(seed, args.compiled, args.nn)
         except Exception as e:  # noqa: BLE001 (a crash of the harness is reported, not fatal)
             lines, n = [f"seed {seed}: harness crashed: {type(e).__name__}: {e}"], 0
         records += n
