@@ -784,6 +784,128 @@ class _Program:
         return out
 
 
+class _PythonState:
+    """Shallow copies of the Python state a traced call could change as a side effect: the
+    globals and closure cells its code names, the attributes (outside registries) of the
+    modules it reaches, and the contents of the lists, dicts, sets and configuration objects
+    it reaches (_inside's containers). A program repeats only the tensor work of its trace:
+    an append to a list, a counter in a global or an attribute set by the trace would happen
+    once, with traced values, and never again. So a trace that changes any of these is
+    undone (restore) and the call runs eagerly; a trace that fails is undone too (its
+    eager rerun would do the side effects twice)."""
+
+    def __init__(self, fn: Callable, state: _State):
+        fn = getattr(fn, "__func__", fn)
+        code = getattr(fn, "__code__", None)
+        globals_ = getattr(fn, "__globals__", {})
+        names = _names(code) if code is not None else ()
+        self.globals = globals_
+        self.global_values = {n: globals_.get(n, _OPAQUE) for n in names}
+        self.cells = [(c, _cell_value(c)) for c in getattr(fn, "__closure__", None) or ()]
+        self.containers: list = []
+        seen: set[int] = set()
+        for root in [*state.objects, *state.modules]:
+            _containers_in(root, self.containers, seen, 0)
+        self.copies = [_shallow(c) for c in self.containers]
+
+    def changed(self) -> bool:
+        if any(self.globals.get(n, _OPAQUE) is not v for n, v in self.global_values.items()):
+            return True
+        if any(_cell_value(c) is not v for c, v in self.cells):
+            return True
+        return any(not _same_shallow(_shallow(c), copy)
+                   for c, copy in zip(self.containers, self.copies))
+
+    def restore(self) -> None:
+        for n, v in self.global_values.items():
+            if v is _OPAQUE:
+                self.globals.pop(n, None)
+            else:
+                self.globals[n] = v
+        for c, v in self.cells:
+            if v is not _OPAQUE:
+                c.cell_contents = v
+        for c, copy in zip(self.containers, self.copies):
+            _restore_shallow(c, copy)
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # (an empty cell)
+        return _OPAQUE
+
+
+def _containers_in(v: Any, out: list, seen: set, depth: int) -> None:
+    """The lists, dicts, sets, configuration objects and modules reachable from v (through
+    containers and module attributes, four levels), each once."""
+    module_type, optimizer_type = _state_types()
+    if id(v) in seen or depth > 4:
+        return
+    t = type(v)
+    if isinstance(v, module_type):
+        items = [x for k, x in v.__dict__.items() if k not in _MODULE_BOOKKEEPING]
+    elif t in (list, dict, set) or _plain_object(v):
+        items = v.values() if t is dict else v if t in (list, set) else vars(v).values()
+    elif t in (tuple, frozenset):
+        items = v
+    else:
+        return
+    seen.add(id(v))
+    if t not in (tuple, frozenset):
+        out.append(v)
+    if len(out) > MAX_INSIDE:
+        return
+    for x in list(items):
+        if not isinstance(x, (optimizer_type, Tensor)):
+            _containers_in(x, out, seen, depth + 1)
+
+
+def _shallow(c: Any) -> Any:
+    module_type, _ = _state_types()
+    if type(c) is list:
+        return list(c)
+    if type(c) is dict:
+        return list(c.items())
+    if type(c) is set:
+        return list(c)
+    items = c.__dict__.items()
+    if isinstance(c, module_type):
+        return [(k, v) for k, v in items if k not in _MODULE_BOOKKEEPING]
+    return list(items)
+
+
+def _same_shallow(now: list, before: list) -> bool:
+    if len(now) != len(before):
+        return False
+    for a, b in zip(now, before):
+        if type(a) is tuple and type(b) is tuple and len(a) == 2 == len(b):  # (key, value)
+            if a[0] != b[0] or a[1] is not b[1]:
+                return False
+        elif a is not b:
+            return False
+    return True
+
+
+def _restore_shallow(c: Any, copy: list) -> None:
+    module_type, _ = _state_types()
+    if type(c) is list:
+        c[:] = copy
+    elif type(c) is dict:
+        c.clear()
+        c.update(copy)
+    elif type(c) is set:
+        c.clear()
+        c.update(copy)
+    else:
+        attributes = c.__dict__
+        keep = {k: v for k, v in attributes.items()
+                if isinstance(c, module_type) and k in _MODULE_BOOKKEEPING}
+        attributes.clear()
+        attributes.update(copy)
+        attributes.update(keep)
+
+
 class _RandomDraws:
     """Whether a trace drew numbers from Python's `random` or NumPy's global generator: a
     program would keep the numbers of its trace at every call (dualjit's own draws, dj.rand
@@ -828,9 +950,19 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
         grad_inputs = {id(t): t._grad._value for t in state.tensors if t._grad is not None}
         previous, _context.trace = _context.trace, trace
         drawn = _RandomDraws()
+        python_state = _PythonState(fn, state)
         try:
             positional, keywords = _unflatten(structure, args)
-            result = fn(*positional, **keywords)
+            try:
+                result = fn(*positional, **keywords)
+            except BaseException:
+                python_state.restore()  # (the eager rerun does the side effects once)
+                raise
+            if python_state.changed():
+                python_state.restore()
+                raise CompileFallback("the function changes Python state it reaches (a "
+                                      "list, dict or set, a global, a closure variable or "
+                                      "an attribute): a program would not repeat that")
             drawn.check()
             outputs, out_atoms, result_structure = _collect(result, state, lifted_values,
                                                             grad_inputs)
@@ -976,9 +1108,9 @@ class CompiledFunction:
         return program
 
     def _log(self, key: Any, reason: str) -> None:
-        if key in self._logged:
+        if key in self._logged or reason in self._logged:  # (once per key and per reason)
             return
-        self._logged.add(key)
+        self._logged.update((key, reason))
         log.warning("dualjit.compile(%s) runs eagerly: %s", getattr(self.fn, "__name__", "fn"),
                     reason)
 

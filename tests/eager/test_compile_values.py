@@ -281,3 +281,57 @@ def test_containers_too_large_to_guard_run_eagerly():
         return lin(x) * big[0]
     compiled = _calls_of(f, [lambda: None, lambda: big[0].__setitem__(0, 3.0)])
     assert compiled._programs == {}
+
+
+def test_side_effects_on_python_state_run_eagerly_once_per_call(caplog):
+    lin = Scaled().lin
+    history, calls = [], {"n": 0}
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+            self.seen = 0
+
+        def forward(self, x):
+            self.seen += 1
+            return self.lin(x)
+    counting = Counting()
+    box = [0]
+
+    def step(x):
+        global SIDE_COUNT
+        SIDE_COUNT += 1
+        calls["n"] += 1
+        box[0] = box[0] + 1
+        y = counting(x).sum()
+        history.append(y)
+        return y
+    compiled = dj.compile(step)
+    with caplog.at_level("WARNING", logger="dualjit.compile"):
+        got = [float(compiled(X)) for _ in range(5)]
+    want = float(lin(X).sum())
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert SIDE_COUNT == 5 and calls["n"] == 5 and box[0] == 5 and counting.seen == 5
+    assert len(history) == 5
+    for y in history:  # real values, not traced ones
+        assert isinstance(y._value, np.ndarray)
+        np.testing.assert_allclose(float(y), want, rtol=1e-6)
+    assert sum("changes Python state" in r.message for r in caplog.records) == 1
+
+
+SIDE_COUNT = 0
+
+
+def test_a_trace_that_fails_after_a_side_effect_does_it_once():
+    lin = Scaled().lin
+    seen = []
+
+    def step(x):
+        y = lin(x).sum()
+        seen.append(len(seen))
+        return y * float(y.item() > 0)  # .item() needs a value: the call runs eagerly
+    compiled = dj.compile(step)
+    for _ in range(4):
+        compiled(X)
+    assert seen == [0, 1, 2, 3]
