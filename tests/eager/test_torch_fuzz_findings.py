@@ -278,3 +278,14 @@ def test_compile_runs_eagerly_what_the_ir_cannot_express():
     compiled = dj.compile(f)
     for _ in range(3):
         assert compiled(dj.tensor([True, False]), dj.tensor([1.0, 2.0])).item() == 4.0
+
+
+def test_norm_of_a_tensor_holding_nan_is_nan():
+    """The 2-norm tested `sum(x²) > 0` to give 0 (and gradient 0) at zero: a NaN sum gave 0."""
+    x = dj.tensor([float("nan"), 3.0, 4.0])
+    assert math.isnan(x.norm().item()) and math.isnan(dj.norm(x, dim=0).item())
+    assert dj.tensor([float("inf"), 1.0]).norm().item() == float("inf")
+    assert dj.tensor([3.0, 4.0]).norm().item() == 5.0
+    z = dj.zeros(3, requires_grad=True)
+    z.norm().backward()
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0, 0.0])

@@ -238,7 +238,13 @@ def tensor_program(prog: Program):
             continue
         if value is not None:
             prog.record(label, value)
-    return loss_of(prog)
+    try:
+        return loss_of(prog)
+    except Exception as e:  # noqa: BLE001 (e.g. PyTorch's error for a multi-output view
+        # changed in place and then read)
+        prog.trace.records.append(Record("loss", "error", error=_error_name(e),
+                                         array=str(e)[:200]))
+        return None
 
 
 def _error_name(e: Exception) -> str:
@@ -417,7 +423,8 @@ def _view_of(prog: Program, base, bname: str):
     rng = prog.rng
     shape = tuple(base.shape)
     kinds = ["slice", "narrow", "transpose", "view", "index", "unsqueeze", "expand", "t",
-             "diagonal", "step"]
+             "diagonal", "step", "reshape_t", "select", "chunk", "unbind", "permute",
+             "flatten", "squeeze"]
     kind = rng.choice(kinds)
     if not shape:
         kind = rng.choice(["view", "unsqueeze", "expand"])
@@ -451,6 +458,26 @@ def _view_of(prog: Program, base, bname: str):
         return f"{bname}.expand({new})", lambda: base.expand(*new)
     if kind == "diagonal" and len(shape) >= 2:
         return f"{bname}.diagonal()", lambda: base.diagonal()
+    if kind == "reshape_t" and len(shape) >= 2:   # (a copy unless a dimension is 1)
+        return f"{bname}.transpose(0, 1).reshape(-1)", lambda: base.transpose(0, 1).reshape(-1)
+    if kind == "select" and shape[-1] > 0:
+        i = rng.randrange(shape[-1])
+        return f"{bname}.select(-1, {i})", lambda: base.select(-1, i)
+    if kind == "chunk" and shape[0] > 0:
+        n = rng.randint(1, 3)
+        k = rng.randrange(len(range(0, shape[0], -(-shape[0] // n))))
+        return f"{bname}.chunk({n})[{k}]", lambda: base.chunk(n)[k]
+    if kind == "unbind" and shape[0] > 0:
+        k = rng.randrange(shape[0])
+        return f"{bname}.unbind(0)[{k}]", lambda: base.unbind(0)[k]
+    if kind == "permute":
+        perm = list(range(len(shape)))
+        rng.shuffle(perm)
+        return f"{bname}.permute({perm})", lambda: base.permute(*perm)
+    if kind == "flatten":
+        return f"{bname}.flatten()", lambda: base.flatten()
+    if kind == "squeeze":
+        return f"{bname}.squeeze()", lambda: base.squeeze()
     return f"{bname}.view(-1)", lambda: base.view(-1)
 
 
@@ -469,7 +496,8 @@ def op_view_inplace(prog: Program):
     prog.record(prog.pending, view)
     vshape, vdtype = tuple(view.shape), dtype_name(view)
     kind = rng.choice(["add_", "mul_", "clamp_", "setitem", "masked_fill_", "index_add_",
-                       "scatter_add_", "fill_", "zero_", "copy_", "sub_", "div_", "base_add_"])
+                       "scatter_add_", "fill_", "zero_", "copy_", "sub_", "div_", "base_add_",
+                       "exp_", "sin_", "pow_", "setitem_slice", "setitem_mask", "mul_grad"])
     label = f"{vname}.{kind}"
     if kind in ("add_", "mul_", "sub_", "div_"):
         if rng.random() < 0.5:
@@ -525,6 +553,31 @@ def op_view_inplace(prog: Program):
         src = prog.tensor(prog.broadcast_shape(vshape)[-len(vshape):] if vshape else (),
                           rng.choice(DTYPES))
         label, fn = f"{vname}.copy_(src)", lambda: view.copy_(src)
+    elif kind in ("exp_", "sin_"):
+        label, fn = f"{vname}.{kind}()", lambda: getattr(view, kind)()
+    elif kind == "pow_":
+        e = rng.choice([2, 3, 0.5])
+        label, fn = f"{vname}.pow_({e})", lambda: view.pow_(e)
+    elif kind == "mul_grad":   # (an operand that requires grad: the derivative reads view)
+        w = prog.tensor(vshape[-1:] if vshape else (), rng.choice(FLOATS), True)
+        prog.leaves.append((prog.add(w), w))
+        label, fn = f"{vname}.mul_(w{tuple(w.shape)})", lambda: view.mul_(w)
+    elif kind == "setitem_slice" and vshape:
+        a = rng.randint(0, vshape[0])
+        b = rng.randint(a, vshape[0])
+        val = prog.tensor((b - a,) + vshape[1:], vdtype) if rng.random() < 0.5 else \
+            prog.scalar()
+
+        def fn():
+            view[a:b] = val
+        label = f"{vname}[{a}:{b}] = {'tensor' if not isinstance(val, (int, float)) else val}"
+    elif kind == "setitem_mask":
+        mask = prog.tensor(vshape, "bool")
+        s = prog.scalar()
+
+        def fn():
+            view[mask] = s
+        label = f"{vname}[mask] = {s!r}"
     elif kind == "base_add_":
         label, fn = f"{bname}.add_(1)", lambda: base.add_(1)
     else:

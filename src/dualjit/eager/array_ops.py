@@ -322,9 +322,8 @@ def correction(unbiased: Any, corr: Any) -> int:
 def norm2(x, axis, keepdims):
     """sqrt(sum(x²)) whose gradient at an all-zero input is 0 (PyTorch's choice), not NaN."""
     s = jnp.sum(x * x, axis=axis, keepdims=keepdims)
-    positive = jnp.greater(s, 0)
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, s, jnp.ones_like(s))),
-                     jnp.zeros_like(s))
+    zero = jnp.equal(s, 0)  # (not `s > 0`: a NaN sum must give NaN, not 0)
+    return jnp.where(zero, jnp.zeros_like(s), jnp.sqrt(jnp.where(zero, jnp.ones_like(s), s)))
 
 
 def np_argmax(x: ndarray, dim: int) -> ndarray:
