@@ -931,13 +931,15 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
     lifted_values: dict[int, Tracer] = {}
     saved = [(t, t._value, t._grad, None if t._grad is None else t._grad._value,
               None if t._counter is None else t._counter[0]) for t in state.tensors]
-    arg_saved = [(a, a._value) for a in args]
+    arg_saved = [(a, a._value, a._grad, None if a._grad is None else a._grad._value,
+                  None if a._counter is None else a._counter[0]) for a in args]
     builder = Builder()
     trace = _Trace(builder)
     grads = []
     with builder:
         for a in args:
             a._value = builder.new_input(TensorType(as_dtype(a._value.dtype), a._value.shape))
+        arg_inputs = [a._value for a in args]
         for t in state.tensors:
             t._value = lifted_values[id(t)] = builder.new_input(
                 TensorType(as_dtype(t._value.dtype), t._value.shape))
@@ -964,6 +966,12 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
                                       "list, dict or set, a global, a closure variable or "
                                       "an attribute): a program would not repeat that")
             drawn.check()
+            for a, atom, (_, _, grad, grad_value, _) in zip(args, arg_inputs, arg_saved):
+                if a._value is not atom or a._grad is not grad or \
+                        (grad is not None and grad._value is not grad_value):
+                    raise CompileFallback("the function changes an argument tensor in place "
+                                          "or sets its .grad (pass it as module state, or "
+                                          "return the new value)")
             outputs, out_atoms, result_structure = _collect(result, state, lifted_values,
                                                             grad_inputs)
             fn_ir, captures = builder.build(out_atoms)
@@ -976,8 +984,13 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
                 if version is not None:
                     t._counter[0] = version
                     note_version_change()
-            for a, value in arg_saved:
-                a._value = value
+            for a, value, grad, grad_value, version in arg_saved:
+                a._value, a._grad = value, grad
+                if grad is not None:
+                    grad._value = grad_value
+                if version is not None:
+                    a._counter[0] = version
+                    note_version_change()
     if captures:
         raise CompileFallback("the function uses a value traced by an enclosing transform")
     from .ir.passes import simplify

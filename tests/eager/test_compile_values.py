@@ -335,3 +335,26 @@ def test_a_trace_that_fails_after_a_side_effect_does_it_once():
     for _ in range(4):
         compiled(X)
     assert seen == [0, 1, 2, 3]
+
+
+def test_arguments_changed_in_place_or_given_grads_match_eager():
+    lin = Scaled().lin
+
+    def scale_in_place(x):
+        x.mul_(2.0)
+        return x.sum()
+
+    def input_gradient(x):
+        loss = lin(x).sum() * (x ** 2).sum()
+        loss.backward()
+        return loss
+    for f in (scale_in_place, input_gradient):
+        compiled = dj.compile(f)
+        for _ in range(4):
+            a = dj.tensor(X.numpy().copy(), requires_grad=f is input_gradient)
+            b = dj.tensor(X.numpy().copy(), requires_grad=f is input_gradient)
+            np.testing.assert_allclose(float(compiled(a)), float(f(b)), rtol=1e-6)
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+            if f is input_gradient:
+                assert isinstance(a.grad._value, np.ndarray)
+                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
