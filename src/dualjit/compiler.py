@@ -452,20 +452,21 @@ class _State:
     def key(self) -> tuple:
         """What a program depends on: each state tensor (identity: a program updates the
         tensors it was traced with, which it keeps alive, so an id is never reused), its
-        dtype, shape, requires_grad and whether it has a grad; every module (identity: a
-        module without tensors, ReLU for Tanh, changes the program too) and its training
+        dtype, shape, requires_grad, whether it has a grad and its hooks; every module
+        (identity: a module without tensors, ReLU for Tanh, changes the program too) and its training
         flag; each optimizer and parameter group (identity: the program reads the
         hyperparameters of the group it was traced with), their structural options and
         state counts; the Python values a trace may read (_values_read). The program keeps
         the modules, optimizers, groups and values compared by identity alive
         (_Program.reached)."""
+        self.values_kept: list = [h for t in self.tensors for h in _tensor_hooks(t)]
         parts = [tuple((id(t), t._value.dtype, t._value.shape, t.requires_grad,
-                        t._grad is None) for t in self.tensors),
+                        t._grad is None, tuple(map(id, _tensor_hooks(t))))
+                       for t in self.tensors),
                  tuple((id(m), m.training) for m in self.modules)]
         for opt in self.optimizers:
             parts.append((id(opt), len(opt.state),
                           tuple((id(g), opt.static(g)) for g in opt.param_groups)))
-        self.values_kept: list = []
         parts.append(_values_read(self.objects, self.modules, self.values_kept))
         return tuple(parts)
 
@@ -474,6 +475,12 @@ class _State:
         return [*self.modules, *self.optimizers,
                 *[g for opt in self.optimizers for g in opt.param_groups],
                 *self.values_kept]
+
+
+def _tensor_hooks(t: Tensor) -> list:
+    """The hooks registered on a leaf tensor (Tensor.register_hook): a trace applies them."""
+    extra = t._extra
+    return extra.hooks if extra is not None and extra.hooks else []
 
 
 def _distinct_arrays(found: list) -> list[Tensor]:
@@ -558,7 +565,9 @@ def _tensor_facts(tensors: list[Tensor]) -> list | None:
         v = t._value
         if type(v) is not np.ndarray:
             return None
-        facts += (v.dtype, v.shape, t.requires_grad, t._grad is None)
+        extra = t._extra
+        facts += (v.dtype, v.shape, t.requires_grad, t._grad is None,
+                  tuple(extra.hooks) if extra is not None and extra.hooks else ())
     return facts
 
 

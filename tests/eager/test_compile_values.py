@@ -358,3 +358,29 @@ def test_arguments_changed_in_place_or_given_grads_match_eager():
             if f is input_gradient:
                 assert isinstance(a.grad._value, np.ndarray)
                 np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6)
+
+
+def test_tensor_hooks_registered_and_removed_between_calls():
+    def run(compiled):
+        dj.manual_seed(0)
+        lin = nn.Linear(3, 1)
+
+        def step(x):
+            lin.zero_grad()
+            loss = lin(x).sum()
+            loss.backward()
+            return loss
+        step = dj.compile(step) if compiled else step
+        grads, handle = [], None
+        for i in range(7):
+            if i == 2:
+                handle = lin.weight.register_hook(lambda g: g * 10)
+            if i == 5:
+                handle.remove()
+            step(X)
+            grads.append(lin.weight.grad.numpy().copy())
+        return grads
+    got, want = run(True), run(False)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+    np.testing.assert_allclose(want[3], 10 * want[0], rtol=1e-6)  # (the hook acted)
