@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .eager.dtypes import get_default_dtype
 from .eager.tensor import (
     Tensor,
     bump_version,
@@ -583,7 +584,7 @@ class _Guard:
                  "grad_mode", "contents", "containers", "inside")
 
     def __init__(self, program: _Program, objects: list, state: _State, args: list[Tensor],
-                 grad_mode: bool):
+                 grad_mode: tuple):
         self.program = program
         self.objects = objects  # (compared by identity, as `held` is)
         self.state = state
@@ -612,7 +613,7 @@ class _Guard:
     def admits(self, args: tuple, objects: list) -> bool:
         """Whether a call of these positional arguments, reaching these objects, has the
         key this guard was made for (False may also mean: compute the key to know)."""
-        if is_grad_enabled() is not self.grad_mode or len(args) != len(self.arguments):
+        if _modes() != self.grad_mode or len(args) != len(self.arguments):
             return False
         for a, (dtype, shape, requires_grad) in zip(args, self.arguments):
             if not isinstance(a, Tensor):
@@ -1046,6 +1047,12 @@ def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tup
 # The compiled callable
 # ---------------------------------------------------------------------------------------------
 
+def _modes() -> tuple:
+    """The global modes a trace reads: grad mode and the default float dtype (the dtype of
+    tensors made from Python floats)."""
+    return is_grad_enabled(), get_default_dtype()
+
+
 _EAGER = object()
 MAX_PROGRAMS = 8  # programs one compiled function keeps (torch.compile's cache_size_limit)
 
@@ -1075,7 +1082,7 @@ class CompiledFunction:
             if any(not isinstance(t._value, np.ndarray) for t in tensors):
                 raise CompileFallback("an argument holds a traced value")
             state = _State(objects)
-            grad_mode = is_grad_enabled()
+            grad_mode = _modes()
             key = (structure, tuple((t._value.dtype, t._value.shape, t.requires_grad)
                                     for t in tensors), state.key(), grad_mode)
             hash(key)
@@ -1111,7 +1118,7 @@ class CompiledFunction:
         finally:
             native_steps.enabled = previous
         state = _State([*self.owners, *_referenced_objects(self.fn)])
-        self._warmed.add((structure, key[1], state.key(), is_grad_enabled()))
+        self._warmed.add((structure, key[1], state.key(), _modes()))
         return result
 
     def _compile(self, key: Any, tensors: list[Tensor], structure: Any, state: _State) -> Any:

@@ -384,3 +384,19 @@ def test_tensor_hooks_registered_and_removed_between_calls():
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-6)
     np.testing.assert_allclose(want[3], 10 * want[0], rtol=1e-6)  # (the hook acted)
+
+
+def test_the_default_dtype_changed_between_calls():
+    def f(x):
+        return x.sum() + dj.tensor([0.1, 0.2, 0.3]).sum()
+    compiled = dj.compile(f)
+    try:
+        for i in range(6):
+            if i == 3:
+                dj.set_default_dtype(dj.float64)
+            got, want = compiled(X), f(X)
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(float(got), float(want), rtol=1e-6)
+        assert got.dtype == dj.float64
+    finally:
+        dj.set_default_dtype(dj.float32)
