@@ -890,7 +890,7 @@ def _same_shallow(now: list, before: list) -> bool:
         return False
     for a, b in zip(now, before):
         if type(a) is tuple and type(b) is tuple and len(a) == 2 == len(b):  # (key, value)
-            if a[0] != b[0] or a[1] is not b[1]:
+            if a[0] is not b[0] or a[1] is not b[1]:  # (identity: keys may be tensors)
                 return False
         elif a is not b:
             return False
