@@ -289,3 +289,15 @@ def test_norm_of_a_tensor_holding_nan_is_nan():
     z = dj.zeros(3, requires_grad=True)
     z.norm().backward()
     np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0, 0.0])
+
+
+def test_softmax_and_logsumexp_of_0d_and_empty_tensors():
+    """They raised ValueError (NumPy's max of an empty array); PyTorch: softmax of a 0-d
+    tensor is 1, of an empty one empty; the log of an empty sum is -inf."""
+    x = dj.tensor(0.7)
+    assert x.softmax(0).item() == 1.0 and x.log_softmax(-1).item() == 0.0
+    assert x.logsumexp(0).item() == pytest.approx(0.7)
+    e = dj.zeros(2, 0)
+    assert tuple(e.softmax(1).shape) == (2, 0) and tuple(e.log_softmax(0).shape) == (2, 0)
+    np.testing.assert_array_equal(e.logsumexp(1).numpy(), [-np.inf, -np.inf])
+    assert tuple(e.logsumexp(0).shape) == (0,)

@@ -106,6 +106,18 @@ def show(seed: int, compiled: bool = False, nn: bool = False) -> None:
             print("      ^^^", problem)
 
 
+def _kind(line: str) -> str:
+    """A mismatch's class: a different value, dtype or shape (a silent wrong answer unless
+    it is a documented difference), an exception only one side raises, another type."""
+    for key, kind in (("values differ", "value"), ("dtype:", "dtype"), ("shape:", "shape"),
+                      ("only dualjit raises", "only-dualjit-raises"),
+                      ("only torch raises", "only-torch-raises"), ("error type", "error-type"),
+                      ("harness crashed", "harness")):
+        if key in line:
+            return kind
+    return "other"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--start", type=int, default=0)
@@ -130,10 +142,11 @@ def main(argv=None) -> int:
         records += n
         for line in lines:
             print(line, flush=True)
-            kinds[line.split(": ", 1)[1].split(" ")[0] if ": " in line else "?"] += 1
+            kinds[_kind(line)] += 1
         bad += bool(lines)
     print(f"{args.count} programs (seeds {args.start}..{args.start + args.count - 1}), "
-          f"{records} steps compared, {bad} with a mismatch")
+          f"{records} steps compared, {bad} with a mismatch: " +
+          ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     return 1 if bad else 0
 
 

@@ -1889,10 +1889,16 @@ class Tensor:
 
     def softmax(self, dim: int = -1, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
+        if x.ndim == 0 or x.numel() == 0:  # (PyTorch's: 0-d gives 1, empty gives empty)
+            e = _float(x).unsqueeze(0).exp()
+            return (e / e.sum(int(dim) if x.ndim else 0, keepdim=True)).squeeze(0) \
+                if x.ndim == 0 else _float(x).exp() / _float(x).exp().sum(dim, keepdim=True)
         return apply_op("SoftmaxBackward", nnf.softmax, [x], (("axis", int(dim)),))
 
     def log_softmax(self, dim: int = -1, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
+        if x.ndim == 0 or x.numel() == 0:
+            return x.softmax(dim).log()
         return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),))
 
     def erf(self):
@@ -1995,6 +2001,9 @@ class Tensor:
         return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
 
     def logsumexp(self, dim: Any, keepdim: bool = False):
+        if self.ndim == 0 or self.numel() == 0:  # (an empty sum's log is -inf, as PyTorch)
+            x = _float(self)
+            return x.exp().sum(dim if x.ndim else (), keepdim).log() if x.ndim else x * 1
         return apply_op("LogsumexpBackward", nnf.logsumexp, [_float(self)],
                         (("axis", _dim(dim)), ("keepdims", bool(keepdim))))
 
