@@ -169,16 +169,27 @@ _FRESH_REFERENCES = _output_references([np.empty(1)])[0]
 # Finding the state a function reaches
 # ---------------------------------------------------------------------------------------------
 
-def _referenced_objects(fn: Callable) -> list[Any]:
-    """Objects fn can reach by name: its closure, the globals its code names, `self`."""
+def _referenced_objects(fn: Callable, functions: list | None = None) -> list[Any]:
+    """Objects fn can reach by name: its closure, the globals its code names, `self`, and
+    the same of the functions of yours it reaches that way (a helper reading a global
+    model), three levels deep. `functions`, when given, receives those functions (fn
+    included)."""
     found: list[Any] = []
+    _reach(fn, found, functions if functions is not None else [], set(), 0)
+    return found
+
+
+def _reach(fn: Callable, found: list, functions: list, seen: set, depth: int) -> None:
     if isinstance(fn, types.MethodType):
         found.append(fn.__self__)
         found.extend(vars(fn.__self__).values() if hasattr(fn.__self__, "__dict__") else ())
         fn = fn.__func__
     code = getattr(fn, "__code__", None)
-    if code is None:
-        return found
+    if code is None or id(fn) in seen:
+        return
+    seen.add(id(fn))
+    functions.append(fn)
+    start = len(found)
     for cell in fn.__closure__ or ():
         try:
             found.append(cell.cell_contents)
@@ -188,7 +199,16 @@ def _referenced_objects(fn: Callable) -> list[Any]:
     for name in _names(code):
         if name in globals_:
             found.append(globals_[name])
-    return found
+    if depth < 3:
+        for v in found[start:]:
+            if type(v) is types.FunctionType and _user_function(v):
+                _reach(v, found, functions, seen, depth + 1)
+
+
+def _user_function(fn: Any) -> bool:
+    """A function of the program's own, not of dualjit, NumPy or the standard library."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.split(".")[0] not in ("dualjit", "numpy", "builtins", "functools", "math")
 
 
 @functools.lru_cache(maxsize=256)
@@ -805,13 +825,11 @@ class _PythonState:
     eager rerun would do the side effects twice)."""
 
     def __init__(self, fn: Callable, state: _State):
-        fn = getattr(fn, "__func__", fn)
-        code = getattr(fn, "__code__", None)
-        globals_ = getattr(fn, "__globals__", {})
-        names = _names(code) if code is not None else ()
-        self.globals = globals_
-        self.global_values = {n: globals_.get(n, _OPAQUE) for n in names}
-        self.cells = [(c, _cell_value(c)) for c in getattr(fn, "__closure__", None) or ()]
+        functions: list = []
+        _referenced_objects(fn, functions)
+        self.global_values = [(f.__globals__, n, f.__globals__.get(n, _OPAQUE))
+                              for f in functions for n in _names(f.__code__)]
+        self.cells = [(c, _cell_value(c)) for f in functions for c in f.__closure__ or ()]
         self.containers: list = []
         seen: set[int] = set()
         for root in [*state.objects, *state.modules]:
@@ -819,7 +837,7 @@ class _PythonState:
         self.copies = [_shallow(c) for c in self.containers]
 
     def changed(self) -> bool:
-        if any(self.globals.get(n, _OPAQUE) is not v for n, v in self.global_values.items()):
+        if any(g.get(n, _OPAQUE) is not v for g, n, v in self.global_values):
             return True
         if any(_cell_value(c) is not v for c, v in self.cells):
             return True
@@ -827,11 +845,11 @@ class _PythonState:
                    for c, copy in zip(self.containers, self.copies))
 
     def restore(self) -> None:
-        for n, v in self.global_values.items():
+        for g, n, v in self.global_values:
             if v is _OPAQUE:
-                self.globals.pop(n, None)
+                g.pop(n, None)
             else:
-                self.globals[n] = v
+                g[n] = v
         for c, v in self.cells:
             if v is not _OPAQUE:
                 c.cell_contents = v

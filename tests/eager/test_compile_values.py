@@ -400,3 +400,36 @@ def test_the_default_dtype_changed_between_calls():
         assert got.dtype == dj.float64
     finally:
         dj.set_default_dtype(dj.float32)
+
+
+HELPER_MODEL = Scaled().lin
+HELPER_CALLS = 0
+
+
+def _helper(x):
+    return HELPER_MODEL(x)
+
+
+def _counting_helper(x):
+    global HELPER_CALLS
+    HELPER_CALLS += 1
+    return HELPER_MODEL(x)
+
+
+def test_state_and_side_effects_reached_through_helper_functions():
+    def predict(x):
+        return _helper(x).sum()
+    compiled = dj.compile(predict)
+    for factor in (1.0, 3.0, 0.5):
+        with dj.no_grad():
+            HELPER_MODEL.weight.mul_(factor)  # updated outside the compiled function
+        for _ in range(3):
+            _agree(compiled, predict, X)
+
+    def counted(x):
+        return _counting_helper(x).sum()
+    compiled = dj.compile(counted)
+    before = HELPER_CALLS
+    for _ in range(5):
+        compiled(X)
+    assert HELPER_CALLS - before == 5
