@@ -301,3 +301,16 @@ def test_softmax_and_logsumexp_of_0d_and_empty_tensors():
     assert tuple(e.softmax(1).shape) == (2, 0) and tuple(e.log_softmax(0).shape) == (2, 0)
     np.testing.assert_array_equal(e.logsumexp(1).numpy(), [-np.inf, -np.inf])
     assert tuple(e.logsumexp(0).shape) == (0,)
+
+
+def test_einsum_result_is_contiguous_so_flatten_is_a_view():
+    """NumPy's optimized einsum returned a transposed layout, which `* 1` kept: flatten()
+    then copied, and an in-place op on the flattened tensor left the base unchanged
+    (PyTorch: einsum's result is contiguous, flatten a view). Empty operands gave float64."""
+    x = dj.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 1, 3))
+    w = dj.tensor(np.eye(3, dtype=np.float32))
+    b = dj.einsum("ijk,kz->ijz", x, w) * 1
+    assert b.is_contiguous()
+    b.flatten().sub_(1.0)
+    np.testing.assert_array_equal(b.numpy(), np.arange(6.0).reshape(2, 1, 3) - 1)
+    assert dj.einsum("i,iz->z", dj.zeros(0), dj.zeros(0, 2)).dtype == dj.float32

@@ -188,7 +188,11 @@ def _einsum(*xs, equation):
 
 
 def _np_einsum(*xs, equation):
-    return np.einsum(equation, *xs, optimize=True)
+    """NumPy's einsum, made C-contiguous in the operands' dtype (its optimized path can return
+    a transposed layout, on which PyTorch's view-making ops would then copy instead, and
+    float64 for empty operands)."""
+    return np.ascontiguousarray(np.einsum(equation, *xs, optimize=True),
+                                dtype=np.result_type(*xs))
 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
