@@ -180,6 +180,13 @@ def _referenced_objects(fn: Callable, functions: list | None = None) -> list[Any
 
 
 def _reach(fn: Callable, found: list, functions: list, seen: set, depth: int) -> None:
+    if isinstance(fn, functools.partial):  # (its bound arguments, then its function)
+        found += (*fn.args, *fn.keywords.values())
+        _reach(fn.func, found, functions, seen, depth)
+        return
+    if not isinstance(fn, (types.FunctionType, types.MethodType, type)) and \
+            hasattr(fn, "__dict__") and callable(fn):  # an object with a __call__ method
+        fn = types.MethodType(type(fn).__call__, fn)
     if isinstance(fn, types.MethodType):
         found.append(fn.__self__)
         found.extend(vars(fn.__self__).values() if hasattr(fn.__self__, "__dict__") else ())

@@ -433,3 +433,29 @@ def test_state_and_side_effects_reached_through_helper_functions():
     for _ in range(5):
         compiled(X)
     assert HELPER_CALLS - before == 5
+
+
+class _Predictor:
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x):
+        return self.model(x).sum()
+
+
+def test_state_reached_through_a_partial_and_a_callable_object():
+    import functools
+
+    model = Scaled().lin
+
+    def predict(m, x):
+        return m(x).sum()
+    bound = functools.partial(predict, model)
+    predictor = _Predictor(model)
+    for f in (bound, predictor):
+        compiled = dj.compile(f)
+        for factor in (1.0, 3.0):
+            with dj.no_grad():
+                model.weight.mul_(factor)
+            for _ in range(3):
+                _agree(compiled, f, X)
