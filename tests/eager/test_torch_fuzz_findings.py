@@ -314,3 +314,18 @@ def test_einsum_result_is_contiguous_so_flatten_is_a_view():
     b.flatten().sub_(1.0)
     np.testing.assert_array_equal(b.numpy(), np.arange(6.0).reshape(2, 1, 3) - 1)
     assert dj.einsum("i,iz->z", dj.zeros(0), dj.zeros(0, 2)).dtype == dj.float32
+
+
+def test_in_place_ops_on_an_expand_that_repeats_nothing():
+    """expand() was always read-only (NumPy's broadcast_to), so b.expand(b.shape).add_(1)
+    raised; PyTorch refuses only expanded tensors whose elements overlap."""
+    b = dj.zeros(1, 3)
+    b.expand(1, 3).add_(1.0)
+    np.testing.assert_array_equal(b.numpy(), [[1.0, 1.0, 1.0]])
+    with pytest.raises(RuntimeError, match="more than one element"):
+        dj.zeros(1).expand(3).add_(1.0)
+
+
+def test_sign_of_a_bool_tensor():
+    t = dj.tensor([True, False])
+    assert t.sign().dtype == dj.bool and t.sign().tolist() == [True, False]

@@ -465,6 +465,17 @@ def _diagonal(x, offset, axis1, axis2):
 diagonal = _pending("diagonal", _diagonal)
 
 
+def np_expand(x: ndarray, shape: tuple) -> ndarray:
+    """x broadcast to shape: a view, writable when x is and no element repeats (PyTorch
+    refuses in-place writes only to an expanded tensor whose elements overlap; NumPy's
+    broadcast_to is always read-only)."""
+    view = np.broadcast_to(x, shape)
+    overlap = any(s == 0 and n > 1 for s, n in zip(view.strides, view.shape))
+    if not overlap and x.flags.writeable:
+        view = np.lib.stride_tricks.as_strided(x, view.shape, view.strides, writeable=True)
+    return view
+
+
 def np_diagonal(x, offset, axis1, axis2):
     """A view of x's diagonal, writable when x is (PyTorch's diagonal is a view: in-place ops on
     it write to x; NumPy's is read-only only to warn of that)."""

@@ -1843,6 +1843,8 @@ class Tensor:
     negative = neg
 
     def sign(self):
+        if self._value.dtype == np.bool_:  # (PyTorch: a bool tensor is its own sign)
+            return self.clone()
         return apply_op("SignBackward", jnp.sign, [self], fast=np.sign)
 
     def sgn(self):
@@ -2203,7 +2205,7 @@ class Tensor:
         sizes = shape_arg(sizes)
         shape = A.expanded_shape(self.shape, sizes)
         return apply_op("ExpandBackward", jnp.broadcast_to, [self], (("shape", shape),),
-                        fast=np.broadcast_to, view=True)
+                        fast=A.np_expand, view=True)
 
     def expand_as(self, other: Tensor):
         return self.expand(other.shape)
