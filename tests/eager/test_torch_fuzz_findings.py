@@ -329,3 +329,20 @@ def test_in_place_ops_on_an_expand_that_repeats_nothing():
 def test_sign_of_a_bool_tensor():
     t = dj.tensor([True, False])
     assert t.sign().dtype == dj.bool and t.sign().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_with_every_target_ignored_has_zero_gradient(smoothing):
+    """Mean reduction over no kept target: the loss is NaN (0/0) as PyTorch's, and the
+    gradient was NaN too (PyTorch: 0), so an optimizer step turned the weights into NaN."""
+    x = dj.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], requires_grad=True)
+    loss = dj.nn.CrossEntropyLoss(ignore_index=1, label_smoothing=smoothing)(
+        x, dj.tensor([1, 1]))
+    assert math.isnan(loss.item())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+    # one kept target: the ordinary gradient softmax(x) - onehot
+    x.grad = None
+    dj.nn.CrossEntropyLoss(ignore_index=1)(x, dj.tensor([1, 2])).backward()
+    p = np.exp([0.0, -1.0, 3.0]) / np.exp([0.0, -1.0, 3.0]).sum()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0, 0], p - [0, 0, 1]], rtol=1e-6)

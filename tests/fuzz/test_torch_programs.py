@@ -102,14 +102,18 @@ def compiled_mismatches(seed: int) -> tuple[list, int]:
     return out, len(eager.records)
 
 
-def test_compiled_programs_agree_with_eager():
+def test_compiled_programs_agree_with_eager(caplog):
     mismatches, steps = [], 0
-    for seed in range(COUNT // 2):
-        found, n = compiled_mismatches(seed)
-        mismatches += found
-        steps += n
+    with caplog.at_level("WARNING", logger="dualjit.compile"):
+        for seed in range(COUNT // 2):
+            found, n = compiled_mismatches(seed)
+            mismatches += found
+            steps += n
     assert not mismatches, "\n".join(mismatches)
     assert steps >= COUNT
+    # most programs compile (a few run eagerly: ops the IR lacks for bool, count_nonzero)
+    eager = [r for r in caplog.records if "runs eagerly" in r.getMessage()]
+    assert len(eager) <= COUNT // 6, [r.getMessage()[:120] for r in eager]
 
 
 def test_the_checks_catch_a_wrong_gradient(monkeypatch):
@@ -128,7 +132,7 @@ def test_the_checks_catch_a_wrong_gradient(monkeypatch):
         dj.set_default_dtype(old)
 
 
-def test_compiled_training_steps_agree_with_eager():
+def test_compiled_training_steps_agree_with_eager(caplog):
     """nn programs (model, loss, optimizer: torch_nn_programs.py): three training steps
     through dj.compile against the same steps run eagerly."""
     from .torch_nn_programs import nn_program
@@ -137,7 +141,10 @@ def test_compiled_training_steps_agree_with_eager():
     for seed in range(max(COUNT // 3, 3)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            eager, compiled = nn_program(dj, seed), nn_program(dj, seed, compiled=True)
+            eager = nn_program(dj, seed)
+            with caplog.at_level("WARNING", logger="dualjit.compile"):
+                compiled = nn_program(dj, seed, compiled=True)
+            assert not caplog.records, caplog.records[0].getMessage()
         assert len(eager.records) == len(compiled.records) >= 4
         for e, c in zip(eager.records, compiled.records):
             problem = compare_record(e, c)

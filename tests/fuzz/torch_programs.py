@@ -17,6 +17,7 @@ checks dualjit alone (backward against finite differences, compiled against eage
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,28 +176,39 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
         backward_step(prog, loss)
         return prog.finish()
     leaves = make_leaves(lib, seed)
-    runs: list[Program] = []
+    _RUNS.clear()
 
     def body(*given):
-        prog = Program(lib, seed, steps, fresh_grad=False)
-        prog.given = list(given)
-        if runs:  # (an error the eager first call did not raise propagates, as in user code)
-            prog.allowed_errors = {r.label for r in runs[0].trace.records
-                                   if isinstance(r, Record) and r.kind == "error"}
-        runs.append(prog)
+        prog = _new_run(lib, seed, steps, given)
         loss = tensor_program(prog)
         return prog.snapshots() + ([] if loss is None else [loss])
 
     fn = lib.compile(body)
     for _ in range(3):
         out = fn(*leaves)
-    prog = runs[-1]
+    prog = _RUNS[-1]
     prog.leaves = [(name, t) for (name, _), t in zip(prog.leaves, leaves)]
     snaps = prog.snapshots()
     loss = out[len(snaps)] if len(out) > len(snaps) else None
     prog.trace.kind = "tensor, compiled"
     backward_step(prog, loss)
     return prog.finish(list(out[:len(snaps)]) + prog.snapshots()[len(snaps):])
+
+
+# The Programs of one compiled run_program's calls: a deque, which dj.compile's check for
+# side effects on the Python state a function reaches (lists, dicts, sets...) leaves alone
+# (a change it sees makes the call run eagerly, and the compiled program would go untested).
+_RUNS: deque = deque()
+
+
+def _new_run(lib: Any, seed: int, steps: int | None, given: tuple) -> Program:
+    prog = Program(lib, seed, steps, fresh_grad=False)
+    prog.given = list(given)
+    if _RUNS:  # (an error the eager first call did not raise propagates, as in user code)
+        prog.allowed_errors = {r.label for r in _RUNS[0].trace.records
+                               if isinstance(r, Record) and r.kind == "error"}
+    _RUNS.append(prog)
+    return prog
 
 
 def make_leaves(lib: Any, seed: int, only64: bool = False) -> list:

@@ -784,6 +784,13 @@ def _view_counter(base: Tensor, value: Any, fast: Callable | None = None,
     return None
 
 
+def _overlaps(view: Tensor) -> bool:
+    """Whether a (traced) view repeats an element of its base, as an expand() does: eager
+    mode's array of it is read-only."""
+    proxy = _layout_proxy(view)
+    return any(s == 0 and n > 1 for s, n in zip(proxy.strides, proxy.shape))
+
+
 def _layout(t: Tensor) -> ndarray:
     """t's NumPy array, or while tracing an array laid out as it would be (flags, strides)."""
     return t._value if type(t._value) is ndarray else _layout_proxy(t)
@@ -1039,8 +1046,12 @@ def write_storage(t: Tensor, new: Any) -> None:
                                "memory location); clone() it first")
         np.copyto(value, new, casting="unsafe")
     else:  # a traced value (dj.compile): there is no storage, rebind
-        t._value = new
         extra = t._extra
+        if extra is not None and extra.base is not None and _overlaps(t):
+            raise RuntimeError("unsupported operation: more than one element of the written-"
+                               "to tensor refers to a single memory location (an expanded "
+                               "tensor); clone() it first")
+        t._value = new
         root = t
         if extra is not None and extra.base is not None:
             root = extra.base

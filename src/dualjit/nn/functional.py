@@ -527,7 +527,12 @@ def _class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
         smooth = jnp.where(keep, smooth, jnp.zeros_like(smooth))
         losses = (1.0 - smoothing) * losses + smoothing * smooth
     if reduction == "mean":
-        return jnp.sum(losses) / jnp.sum(w_label)
+        # every target ignored (or of weight 0): the loss is 0/0 = NaN, its gradient 0 (as
+        # PyTorch's, which zeroes ignored entries), not 0 * inf = NaN through the division
+        total = jnp.sum(w_label)
+        empty = jnp.equal(total, 0)
+        mean = jnp.sum(losses) / jnp.where(empty, jnp.ones_like(total), total)
+        return jnp.where(empty, jnp.full_like(mean, np.nan), mean)
     return _reduce(losses, reduction)
 
 
