@@ -346,3 +346,22 @@ def test_cross_entropy_with_every_target_ignored_has_zero_gradient(smoothing):
     dj.nn.CrossEntropyLoss(ignore_index=1)(x, dj.tensor([1, 2])).backward()
     p = np.exp([0.0, -1.0, 3.0]) / np.exp([0.0, -1.0, 3.0]).sum()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0, 0], p - [0, 0, 1]], rtol=1e-6)
+
+
+def test_cumulative_sums_and_products_of_a_0d_tensor_are_0d():
+    """NumPy's cumsum of a 0-d array is 1-d: dualjit gave shape (1,), PyTorch ()."""
+    x = dj.tensor(2.5, requires_grad=True)
+    y = x.cumsum(0) * x.cumprod(-1)
+    assert tuple(y.shape) == () and y.item() == 6.25
+    y.backward()
+    assert x.grad.item() == 5.0
+    assert tuple(dj.cumsum(dj.tensor(True), dim=0).shape) == ()
+
+
+def test_bitwise_ops_of_a_bool_tensor_and_a_python_int_promote_to_int64():
+    """`b & 2` cast 2 to bool (True), giving True where PyTorch gives 1 & 2 = 0 (int64)."""
+    b = dj.tensor([True, False])
+    assert (b & 2).dtype == dj.int64 and (b & 2).tolist() == [0, 0]
+    assert (b | 2).tolist() == [3, 2] and (b & -1).tolist() == [1, 0]
+    assert (b & True).dtype == dj.bool and (b & True).tolist() == [True, False]
+    assert (dj.tensor([3, 6]) & 2).tolist() == [2, 2]

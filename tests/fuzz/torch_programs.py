@@ -762,6 +762,11 @@ def op_cast(prog: Program):
     if prog.only64 and kind == "float":
         kind = "double"
     res = prog.add_name()
+    if kind in ("long", "int") and prog.is_float(t):
+        # (NaN and inf to an integer are undefined in C and PyTorch; dualjit's compiled code
+        # saturates, as its README says: finite values only)
+        return _call(prog, f"{res} = {name}.nan_to_num(0, 0, 0).{kind}()",
+                     lambda: _push(prog, getattr(t.nan_to_num(0.0, 0.0, 0.0), kind)()))
     return _call(prog, f"{res} = {name}.{kind}()", lambda: _push(prog, getattr(t, kind)()))
 
 

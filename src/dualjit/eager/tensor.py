@@ -2096,11 +2096,15 @@ class Tensor:
         x = self if dtype is None else self.type(dtype)
         if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
             x = x.long()
+        if x.ndim == 0:  # (NumPy's cumsum of a 0-d array is 1-d; PyTorch's is 0-d)
+            return x.unsqueeze(0).cumsum(dim).squeeze(0)
         return apply_op("CumsumBackward", A.cumsum, [x], (("axis", int(dim)),),
                         fast=np.cumsum)
 
     def cumprod(self, dim: int, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
+        if x.ndim == 0:
+            return x.unsqueeze(0).cumprod(dim).squeeze(0)
         return apply_op("CumprodBackward", A.cumprod, [x], (("axis", int(dim)),),
                         fast=np.cumprod)
 
@@ -2689,8 +2693,10 @@ def _compare(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
 
 def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
     xv = x._value
-    yv = y._value if isinstance(y, Tensor) else np.asarray(y, dtype=xv.dtype if isinstance(
-        y, (bool, int)) else None)
+    # (a Python int is weak but of a higher category than bool: bool & 2 is int64, 1 & 2 = 0;
+    # it was cast to bool, True & True)
+    yv = y._value if isinstance(y, Tensor) else _scalar_operand(y, xv) if isinstance(
+        y, (bool, int)) else np.asarray(y)
     if xv.dtype.kind == "f" or yv.dtype.kind == "f":
         raise TypeError("bitwise and logical operators (&, |, ^) need bool or integer tensors")
     if type(xv) is ndarray and type(yv) is ndarray:
