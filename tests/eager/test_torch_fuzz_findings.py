@@ -365,3 +365,16 @@ def test_bitwise_ops_of_a_bool_tensor_and_a_python_int_promote_to_int64():
     assert (b | 2).tolist() == [3, 2] and (b & -1).tolist() == [1, 0]
     assert (b & True).dtype == dj.bool and (b & True).tolist() == [True, False]
     assert (dj.tensor([3, 6]) & 2).tolist() == [2, 2]
+
+
+def test_atan2_promotes_like_pytorch_and_bool_to_a_bool_power_is_bool():
+    """atan2(int64 tensor, float64 0-d tensor) is float64 (a 0-d tensor of a higher category
+    decides); it was float32. A bool tensor ** True/False was int8 (NumPy's power)."""
+    i = dj.tensor([1, -1])
+    out = dj.atan2(i, dj.tensor(1.0, dtype=dj.float64))
+    assert out.dtype == dj.float64
+    np.testing.assert_allclose(out.numpy(), [math.pi / 4, -math.pi / 4])
+    assert dj.atan2(i, i).dtype == dj.float32
+    b = dj.tensor([True, False])
+    assert (b ** True).dtype == dj.bool and (b ** True).tolist() == [True, False]
+    assert (b ** False).tolist() == [True, True]

@@ -1537,6 +1537,8 @@ class Tensor:
         return as_tensor_arg(other, "matmul operand") @ self
 
     def __pow__(self, exponent):
+        if isinstance(exponent, bool) and self._value.dtype == np.bool_:  # (bool, as PyTorch)
+            return self.clone() if exponent else self.logical_or(self.logical_not())
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             params, fast = A.pow_rule(exponent, self._value.dtype)
             if self._extra is None and type(self._value) is ndarray:  # (apply_op's test)
@@ -1724,7 +1726,9 @@ class Tensor:
     fmax, fmin = maximum, minimum
 
     def atan2(self, other):
-        return binary_op("Atan2Backward", jnp.arctan2, np.arctan2, _float(self), other)
+        rt = dtypes.float_result(dtypes.result_type(self, other))  # (int operands: float32)
+        x = self if self._value.dtype == rt else self.type(rt)
+        return binary_op("Atan2Backward", jnp.arctan2, np.arctan2, x, other)
 
     arctan2 = atan2
 
