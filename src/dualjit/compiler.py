@@ -283,7 +283,12 @@ def _plain_object(v: Any) -> bool:
                                                            types.MethodType,
                                                            functools.partial, Tensor,
                                                            *_state_types()))
-            and t.__module__.split(".")[0] not in ("builtins", "dualjit", "numpy"))
+            and t.__module__.split(".")[0] not in _NOT_PLAIN_MODULES)
+
+
+# classes whose objects are not configuration objects: the standard library's (a logger, a
+# lock, a file), dualjit's and NumPy's (their state is found and guarded otherwise)
+_NOT_PLAIN_MODULES = frozenset({"dualjit", "numpy", *sys.stdlib_module_names})
 
 
 class _Same:
