@@ -361,7 +361,7 @@ def _contents(objects: list, modules: list) -> list:
     return out
 
 
-MAX_INSIDE = 4096  # items looked at inside containers per call (more: the call runs eagerly)
+MAX_INSIDE = 1024  # items looked at inside containers per call (more: the call runs eagerly)
 _CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
 
 
@@ -468,7 +468,9 @@ class _State:
         if self.inside is None:
             raise CompileFallback(f"the function reaches containers of more than {MAX_INSIDE} "
                                   "items in all (their modules and tensors are guarded at "
-                                  "every call)")
+                                  "every call); keep data and logs (a list of batches or of "
+                                  "losses) out of what it references: pass batches as "
+                                  "arguments")
         for opt in self.optimizers:
             for group in opt.param_groups:
                 for p in group["params"]:
