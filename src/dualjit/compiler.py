@@ -188,8 +188,13 @@ def _reach(fn: Callable, found: list, functions: list, seen: set, depth: int) ->
             hasattr(fn, "__dict__") and callable(fn):  # an object with a __call__ method
         fn = types.MethodType(type(fn).__call__, fn)
     if isinstance(fn, types.MethodType):
-        found.append(fn.__self__)
-        found.extend(vars(fn.__self__).values() if hasattr(fn.__self__, "__dict__") else ())
+        obj = fn.__self__
+        if isinstance(obj, (Tensor, *_state_types())) or not _plain_object(obj):
+            found.append(obj)  # (an object of yours: only the attributes below)
+        if hasattr(obj, "__dict__"):  # (of your classes: the attributes its code names)
+            names = _class_names(type(obj), _names(fn.__func__.__code__)) \
+                if _user_function(fn.__func__) and hasattr(fn.__func__, "__code__") else None
+            found.extend(v for k, v in vars(obj).items() if names is None or k in names)
         fn = fn.__func__
     code = getattr(fn, "__code__", None)
     if code is None or id(fn) in seen:
@@ -327,9 +332,8 @@ def _values_read(objects: list, modules: list, keep: list) -> tuple:
         if not isinstance(v, (module_type, optimizer_type, Tensor)):
             parts.append(_read_value(v, keep))
     for m in modules:
-        attributes = tuple((name, _read_value(v, keep)) for name, v in m.__dict__.items()
-                           if name not in _MODULE_BOOKKEEPING
-                           and not isinstance(v, (module_type, Tensor)))
+        attributes = tuple((name, _read_value(v, keep)) for name, v in _module_attributes(m)
+                           if not isinstance(v, (module_type, Tensor)))
         hooks = (*m._forward_pre_hooks.values(), *m._forward_hooks.values())
         keep.extend(hooks)
         parts.append((attributes, tuple(map(id, hooks))))
@@ -343,13 +347,44 @@ def _user_class(m: Any) -> bool:
     return not type(m).__module__.startswith("dualjit.")
 
 
+def _module_attributes(m: Any) -> list:
+    """(name, value) of a module's attributes outside its registries that its code may read:
+    all of them for dualjit's own modules; for a module of your class, those whose names
+    its forward and the methods it calls on itself name (a `self.history` list it never
+    reads is not part of the program)."""
+    items = [(k, v) for k, v in m.__dict__.items() if k not in _MODULE_BOOKKEEPING]
+    if not _user_class(m):
+        return items
+    names = _class_names(type(m), _names(type(m).forward.__code__))
+    return [(k, v) for k, v in items if k in names]
+
+
+@functools.lru_cache(maxsize=256)
+def _class_names(cls: type, names: frozenset) -> frozenset:
+    """`names` and, to a fixed point, the names read by the methods (and properties) of cls
+    among them: the attributes code reading `names` can reach on an object of cls."""
+    out, todo, seen = set(names), list(names), set()
+    while todo:
+        name = todo.pop()
+        attribute = getattr(cls, name, None)
+        function = attribute.fget if isinstance(attribute, property) else attribute
+        code = getattr(function, "__code__", None)
+        if code is None or name in seen:
+            continue
+        seen.add(name)
+        for new in _names(code) - out:
+            out.add(new)
+            todo.append(new)
+    return frozenset(out)
+
+
 def _contents(objects: list, modules: list) -> list:
     """(value, snapshot) of the values _values_read reads whose contents can change in place
     (lists, dicts, sets, arrays, containers holding them): an identity check does not see
     that."""
     values = list(objects)
     for m in modules:
-        values += (v for name, v in m.__dict__.items() if name not in _MODULE_BOOKKEEPING)
+        values += (v for _, v in _module_attributes(m))
         if _user_class(m):
             values += _referenced_objects(type(m).forward)
     out = []
@@ -376,9 +411,7 @@ def _inside(objects: list, modules: list, room: list[int]) -> list | None:
         if _scannable(v) and not _walk(v, out, room, 0):
             return None
     for m in modules:
-        for name, v in m.__dict__.items():
-            if name in _MODULE_BOOKKEEPING:
-                continue
+        for _, v in _module_attributes(m):
             if isinstance(v, Tensor):
                 out.append(v)
             elif _scannable(v) and not _walk(v, out, room, 0):
@@ -632,8 +665,8 @@ class _Guard:
         # the containers and configuration objects whose contents _inside read (their
         # identities are compared with `objects` and by _structure), and what they held
         self.containers = [v for v in objects if _scannable(v)]
-        self.containers += [v for m in state.modules for name, v in m.__dict__.items()
-                            if name not in _MODULE_BOOKKEEPING and _scannable(v)]
+        self.containers += [v for m in state.modules for _, v in _module_attributes(m)
+                            if _scannable(v)]
         self.inside = _held_by(self.containers)
 
     @staticmethod

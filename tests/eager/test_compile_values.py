@@ -459,3 +459,33 @@ def test_state_reached_through_a_partial_and_a_callable_object():
                 model.weight.mul_(factor)
             for _ in range(3):
                 _agree(compiled, f, X)
+
+
+class _Trainer:
+    def __init__(self):
+        dj.manual_seed(0)
+        self.model = nn.Linear(3, 1)
+        self.opt = dj.optim.SGD(self.model.parameters(), lr=0.05)
+        self.scale = 1.0
+        self.history = []  # appended outside the step: not part of the program
+
+    def step(self, x):
+        self.opt.zero_grad()
+        loss = (self.model(x) ** 2).mean() * self.scale
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def test_a_compiled_method_guards_the_attributes_its_code_reads_only():
+    trainer, reference = _Trainer(), _Trainer()
+    compiled = dj.compile(trainer.step)
+    for i in range(8):
+        if i == 5:
+            trainer.scale = reference.scale = 3.0  # read by the step: a new program
+        got, want = compiled(X), reference.step(X)
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+        trainer.history.append(got.detach())
+    np.testing.assert_allclose(trainer.model.weight.detach().numpy(),
+                               reference.model.weight.detach().numpy(), rtol=1e-5)
+    assert len(compiled._programs) == 2 and compiler._EAGER not in compiled._programs.values()
