@@ -29,6 +29,7 @@ changed behind the Module API's back, sends the call to the full key.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import random
@@ -288,7 +289,8 @@ def _plain_object(v: Any) -> bool:
                                                            types.MethodType,
                                                            functools.partial, Tensor,
                                                            *_state_types()))
-            and t.__module__.split(".")[0] not in _NOT_PLAIN_MODULES)
+            and (t.__module__.split(".")[0] not in _NOT_PLAIN_MODULES
+                 or t.__qualname__ in ("Namespace", "SimpleNamespace")))
 
 
 # classes whose objects are not configuration objects: the standard library's (a logger, a
@@ -920,8 +922,9 @@ def _containers_in(v: Any, out: list, seen: set, depth: int) -> None:
     t = type(v)
     if isinstance(v, module_type):
         items = [x for k, x in v.__dict__.items() if k not in _MODULE_BOOKKEEPING]
-    elif t in (list, dict, set) or _plain_object(v):
-        items = v.values() if t is dict else v if t in (list, set) else vars(v).values()
+    elif isinstance(v, _MUTABLE) or _plain_object(v):
+        items = v.values() if isinstance(v, dict) else \
+            vars(v).values() if _plain_object(v) else v
     elif t in (tuple, frozenset):
         items = v
     else:
@@ -936,13 +939,14 @@ def _containers_in(v: Any, out: list, seen: set, depth: int) -> None:
             _containers_in(x, out, seen, depth + 1)
 
 
+_MUTABLE = (list, dict, set, collections.deque)  # (and their subclasses: OrderedDict...)
+
+
 def _shallow(c: Any) -> Any:
     module_type, _ = _state_types()
-    if type(c) is list:
-        return list(c)
-    if type(c) is dict:
+    if isinstance(c, dict):
         return list(c.items())
-    if type(c) is set:
+    if isinstance(c, (list, set, collections.deque)):
         return list(c)
     items = c.__dict__.items()
     if isinstance(c, module_type):
@@ -964,14 +968,14 @@ def _same_shallow(now: list, before: list) -> bool:
 
 def _restore_shallow(c: Any, copy: list) -> None:
     module_type, _ = _state_types()
-    if type(c) is list:
+    if isinstance(c, list):
         c[:] = copy
-    elif type(c) is dict:
+    elif isinstance(c, (dict, set)):
         c.clear()
         c.update(copy)
-    elif type(c) is set:
+    elif isinstance(c, collections.deque):
         c.clear()
-        c.update(copy)
+        c.extend(copy)
     else:
         attributes = c.__dict__
         keep = {k: v for k, v in attributes.items()

@@ -489,3 +489,32 @@ def test_a_compiled_method_guards_the_attributes_its_code_reads_only():
     np.testing.assert_allclose(trainer.model.weight.detach().numpy(),
                                reference.model.weight.detach().numpy(), rtol=1e-5)
     assert len(compiled._programs) == 2 and compiler._EAGER not in compiled._programs.values()
+
+
+def test_deques_ordered_dicts_and_namespaces():
+    import argparse
+    import collections
+
+    lin = Scaled().lin
+    recent = collections.deque(maxlen=3)
+    counts = collections.OrderedDict(calls=0)
+    args = argparse.Namespace(scale=2.0)
+
+    def step(x):
+        y = lin(x).sum() * args.scale
+        recent.append(y)
+        counts["calls"] += 1
+        return y
+    compiled = dj.compile(step)
+    for scale in (2.0, 2.0, 5.0, 5.0):
+        args.scale = scale
+        np.testing.assert_allclose(float(compiled(X)), float(lin(X).sum()) * scale, rtol=1e-6)
+    assert counts["calls"] == 4 and len(recent) == 3
+    assert all(isinstance(y._value, np.ndarray) for y in recent)
+
+    def read_only(x):
+        return lin(x).sum() * args.scale
+    compiled = dj.compile(read_only)
+    for scale in (1.0, 1.0, 1.0, 4.0, 4.0):
+        args.scale = scale
+        _agree(compiled, read_only, X)

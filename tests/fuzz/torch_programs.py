@@ -176,7 +176,7 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
         backward_step(prog, loss)
         return prog.finish()
     leaves = make_leaves(lib, seed)
-    _RUNS.clear()
+    _RUNS.programs.clear()
 
     def body(*given):
         prog = _new_run(lib, seed, steps, given)
@@ -186,7 +186,7 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
     fn = lib.compile(body)
     for _ in range(3):
         out = fn(*leaves)
-    prog = _RUNS[-1]
+    prog = _RUNS.programs[-1]
     prog.leaves = [(name, t) for (name, _), t in zip(prog.leaves, leaves)]
     snaps = prog.snapshots()
     loss = out[len(snaps)] if len(out) > len(snaps) else None
@@ -195,19 +195,30 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
     return prog.finish(list(out[:len(snaps)]) + prog.snapshots()[len(snaps):])
 
 
-# The Programs of one compiled run_program's calls: a deque, which dj.compile's check for
-# side effects on the Python state a function reaches (lists, dicts, sets...) leaves alone
-# (a change it sees makes the call run eagerly, and the compiled program would go untested).
-_RUNS: deque = deque()
+class _Runs:
+    """The Programs of one compiled run_program's calls, kept where dj.compile's check for
+    side effects on the Python state a function reaches does not look: an object without a
+    __dict__ (its slots are opaque to the check; a change the check sees would make the
+    call run eagerly, and the compiled program would go untested). The harness needs the
+    trace's Program (its records) beside the compiled call's outputs."""
+
+    __slots__ = ("programs",)
+
+    def __init__(self):
+        self.programs: deque = deque()
+
+
+_RUNS = _Runs()
 
 
 def _new_run(lib: Any, seed: int, steps: int | None, given: tuple) -> Program:
     prog = Program(lib, seed, steps, fresh_grad=False)
     prog.given = list(given)
-    if _RUNS:  # (an error the eager first call did not raise propagates, as in user code)
-        prog.allowed_errors = {r.label for r in _RUNS[0].trace.records
+    if _RUNS.programs:  # (an error the eager first call did not raise propagates, as user
+        # code's would)
+        prog.allowed_errors = {r.label for r in _RUNS.programs[0].trace.records
                                if isinstance(r, Record) and r.kind == "error"}
-    _RUNS.append(prog)
+    _RUNS.programs.append(prog)
     return prog
 
 
