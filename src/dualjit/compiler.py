@@ -1056,19 +1056,12 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
             fn_ir, captures = builder.build(out_atoms)
         finally:
             _context.trace = previous
-            for t, value, grad, grad_value, version in saved:
+            for t, value, grad, grad_value, version in (*saved, *arg_saved):
                 t._value, t._grad = value, grad
                 if grad is not None:
                     grad._value = grad_value
                 if version is not None:
                     t._counter[0] = version
-                    note_version_change()
-            for a, value, grad, grad_value, version in arg_saved:
-                a._value, a._grad = value, grad
-                if grad is not None:
-                    grad._value = grad_value
-                if version is not None:
-                    a._counter[0] = version
                     note_version_change()
     if captures:
         raise CompileFallback("the function uses a value traced by an enclosing transform")
