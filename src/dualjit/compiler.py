@@ -185,8 +185,7 @@ def _reach(fn: Callable, found: list, functions: list, seen: set, depth: int) ->
         found += (*fn.args, *fn.keywords.values())
         _reach(fn.func, found, functions, seen, depth)
         return
-    if not isinstance(fn, (types.FunctionType, types.MethodType, type)) and \
-            hasattr(fn, "__dict__") and callable(fn):  # an object with a __call__ method
+    if _plain_object(fn) and callable(fn):  # an object of yours with a __call__ method
         fn = types.MethodType(type(fn).__call__, fn)
     if isinstance(fn, types.MethodType):
         obj = fn.__self__
