@@ -29,6 +29,24 @@ def test_float_functions_of_integer_and_bool_tensors_give_the_default_float_dtyp
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
 
 
+COMPLEX_FUNCTIONS = ("exp", "expm1", "log1p", "sin", "cos", "tan", "sinh", "cosh", "tanh",
+                     "log", "sqrt")
+
+
+@pytest.mark.parametrize("name", COMPLEX_FUNCTIONS)
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_float_functions_of_complex_tensors_stay_complex(name, dtype):
+    """exp(complex tensor) was taken of the real part only (the integer-to-float cast above
+    took complex for a non-float dtype): the imaginary part was dropped."""
+    data = np.array([0.5 + 1j, -1.0 + 0.25j, 2.0 - 0.75j], dtype)
+    reference = getattr(np, {"log1p": "log1p", "expm1": "expm1"}.get(name, name))
+    expected = reference(data.astype(np.complex128))
+    for out in (getattr(dj, name)(dj.tensor(data)), getattr(dj.tensor(data), name)()):
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out.numpy(), expected,
+                                   rtol=1e-5 if dtype is np.complex64 else 1e-12)
+
+
 def test_atan2_of_integer_tensors_is_float32():
     y, x = dj.tensor([1, -1, 0]), dj.tensor([1, 1, -1])
     out = dj.atan2(y, x)

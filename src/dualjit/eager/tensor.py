@@ -2641,8 +2641,9 @@ def _clamp_dtype(dt: Any, lo: Any, hi: Any) -> Any:
 
 
 def _float(t: Tensor) -> Tensor:
-    """t itself if it has a float dtype, else t converted to the default float dtype."""
-    return t if t._value.dtype.kind == "f" else t.type(dtypes.get_default_dtype())
+    """t itself if it has a float or complex dtype, else (integers, bools) t converted to
+    the default float dtype."""
+    return t if t._value.dtype.kind in "fc" else t.type(dtypes.get_default_dtype())
 
 
 def concrete_value(t: Tensor, operation: str) -> ndarray:
