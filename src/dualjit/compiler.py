@@ -398,7 +398,7 @@ def _contents(objects: list, modules: list) -> list:
 
 
 MAX_INSIDE = 1024  # items looked at inside containers per call (more: the call runs eagerly)
-_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+_CONTAINERS = (list, tuple, set, frozenset, collections.deque)  # (and dict)
 
 
 def _inside(objects: list, modules: list, room: list[int]) -> list | None:
@@ -431,14 +431,22 @@ def _held_by(containers: list) -> list | None:
 
 
 def _scannable(v: Any) -> bool:
-    return type(v) in _CONTAINERS or _plain_object(v)
+    return _items(v) is not None
+
+
+def _items(v: Any) -> Any:
+    """What a container holds (a dict's values; a list's, tuple's, set's or deque's items,
+    subclasses included; a configuration object's attribute values), or None."""
+    if isinstance(v, dict):
+        return v.values()
+    if isinstance(v, _CONTAINERS):
+        return v
+    return vars(v).values() if _plain_object(v) else None
 
 
 def _walk(v: Any, out: list, room: list[int], depth: int) -> bool:
     module_type, optimizer_type = _state_types()
-    t = type(v)
-    items = v.values() if t is dict else v if t in _CONTAINERS else vars(v).values()
-    for x in items:
+    for x in _items(v):
         room[0] -= 1
         if room[0] < 0:
             return False
@@ -918,27 +926,20 @@ def _containers_in(v: Any, out: list, seen: set, depth: int) -> None:
     module_type, optimizer_type = _state_types()
     if id(v) in seen or depth > 4:
         return
-    t = type(v)
     if isinstance(v, module_type):
         items = [x for k, x in v.__dict__.items() if k not in _MODULE_BOOKKEEPING]
-    elif isinstance(v, _MUTABLE) or _plain_object(v):
-        items = v.values() if isinstance(v, dict) else \
-            vars(v).values() if _plain_object(v) else v
-    elif t in (tuple, frozenset):
-        items = v
     else:
-        return
+        items = _items(v)
+        if items is None:
+            return
     seen.add(id(v))
-    if t not in (tuple, frozenset):
+    if not isinstance(v, (tuple, frozenset)):  # (what a trace can change)
         out.append(v)
     if len(out) > MAX_INSIDE:
         return
     for x in list(items):
         if not isinstance(x, (optimizer_type, Tensor)):
             _containers_in(x, out, seen, depth + 1)
-
-
-_MUTABLE = (list, dict, set, collections.deque)  # (and their subclasses: OrderedDict...)
 
 
 def _shallow(c: Any) -> Any:

@@ -518,3 +518,19 @@ def test_deques_ordered_dicts_and_namespaces():
     for scale in (1.0, 1.0, 1.0, 4.0, 4.0):
         args.scale = scale
         _agree(compiled, read_only, X)
+
+
+def test_modules_and_tensors_in_ordered_dicts_and_deques_are_state():
+    import collections
+
+    layers = collections.OrderedDict(first=Scaled().lin)
+    masks = collections.deque([dj.ones(2)])
+
+    def f(x):
+        return (layers["first"](x) * masks[0]).sum()
+
+    def scale(t, v):
+        with dj.no_grad():
+            t.mul_(v)
+    _calls_of(f, [lambda: None, lambda: scale(layers["first"].weight, 3.0),
+                  lambda: masks[0].__setitem__(0, -4.0)])
