@@ -189,8 +189,60 @@ def t2():
     step = torch.compile(step)
     T._mlp_run(step, data)()
     impls["torch.compile"] = T._mlp_run(step, data)
+    impls[HAND_WRITTEN] = HandWrittenMLP(T.mlp_parts(dj)[1], batches).epoch
     goals = [("torch eager", 1.5, "dualjit eager"), ("torch.compile", 2.0, "dualjit compiled")]
     return "T2 MLP epoch (60 x 128)", impls, Products(calls), goals
+
+
+HAND_WRITTEN = "the step written by hand in NumPy (no autograd, no framework, in place)"
+
+
+class HandWrittenMLP:
+    """T2's step as a program written by hand for this one model, no framework: NumPy calls
+    doing exactly the step's arithmetic (forward, softmax cross-entropy, its gradient by the
+    closed form, the ReLU mask, the five products, SGD with momentum in place on float32
+    arrays). Not a bound of the machine, but of the approach: an eager implementation does at
+    least this work in at least this many library calls (plus recording and dispatch)."""
+
+    def __init__(self, model, batches, lr=0.01, momentum=0.9):
+        first, _, second = model
+        self.params = [np.array(t.detach().numpy(), np.float32) for t in
+                       (first.weight, first.bias, second.weight, second.bias)]
+        self.velocity = [np.zeros_like(p) for p in self.params]
+        self.steps = 0
+        self.batches = [(np.asarray(x.numpy()), np.asarray(t.numpy())) for x, t in batches]
+        self.lr, self.momentum = lr, momentum
+
+    def step(self, x, target) -> float:
+        w1, b1, w2, b2 = self.params
+        rows = np.arange(len(target))
+        h = x @ w1.T
+        h += b1
+        np.maximum(h, 0, out=h)
+        p = h @ w2.T
+        p += b2
+        p -= p.max(axis=1, keepdims=True)
+        np.exp(p, out=p)
+        p /= p.sum(axis=1, keepdims=True)
+        loss = float(-np.log(p[rows, target]).mean())
+        p[rows, target] -= 1  # d loss / d logits = (softmax - onehot) / batch
+        p /= len(target)
+        dh = p @ w2
+        dh *= h > 0
+        grads = (dh.T @ x, dh.sum(axis=0), p.T @ h, p.sum(axis=0))
+        for param, v, g in zip(self.params, self.velocity, grads):
+            if self.steps:  # (PyTorch's first step sets the buffer to the gradient)
+                v *= self.momentum
+                v += g
+            else:
+                v[...] = g
+            param -= self.lr * v
+        self.steps += 1
+        return loss
+
+    def epoch(self) -> None:
+        for x, target in self.batches:
+            self.step(x, target)
 
 
 def _median_ms(samples):
@@ -222,6 +274,7 @@ def measure(workload, passes: int, settle: float) -> list[str]:
     rate = max(rates)  # a capability: the best pass is the least disturbed
     at_peak = products.flop / rate / 1e6
     library = min(v for k, v in ms.items() if k.startswith("products alone"))
+    by_hand = ms.get(HAND_WRITTEN)
     rows = [f"| {name}: {k} | {v:.1f} ms |" for k, v in ms.items()]
     rows.append(f"| {name}: its products' {products.flop / 1e9:.2f} GFLOP at the FMA peak "
                 f"({rate:.0f} GFLOP/s on {os.cpu_count()} cores, best of {passes}) | "
@@ -237,6 +290,10 @@ def measure(workload, passes: int, settle: float) -> list[str]:
         elif need < library:
             verdict = ("below the products alone at the faster library gemm: it needs a "
                        "faster gemm than OpenBLAS's and MKL's, and the rest in no time")
+        elif by_hand is not None and need < by_hand:
+            verdict = (f"below the step written by hand in NumPy ({by_hand:.1f} ms): it "
+                       f"needs the rest of the step ({by_hand - library:.1f} ms there) in "
+                       f"{need - library:.1f} ms")
         else:
             verdict = (f"reachable: {need - library:.1f} ms beside the products alone for "
                        f"the rest of the step")
