@@ -83,6 +83,10 @@ def __getattr__(name: str):
         value = _importlib.import_module("." + name, __name__)
     elif not name.startswith("__") and name in _eager_names():
         value = getattr(_importlib.import_module(".eager", __name__), name)
+    elif name in ("float16", "half", "bfloat16"):
+        from .eager.dtypes import NO_HALF
+
+        raise AttributeError(NO_HALF.format(name=f"dualjit.{name}"))
     else:
         raise AttributeError(f"module 'dualjit' has no attribute {name!r}")
     globals()[name] = value  # later lookups are plain attribute reads

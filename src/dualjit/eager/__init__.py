@@ -5,16 +5,24 @@ from . import return_types  # noqa: F401
 from .dtypes import (  # noqa: F401
     bool,
     bool_,
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
     double,
     float,
     float32,
     float64,
     get_default_dtype,
     int,
+    int8,
+    int16,
     int32,
     int64,
     long,
     set_default_dtype,
+    short,
+    uint8,
 )
 from .factories import (  # noqa: F401
     Generator,
@@ -52,6 +60,8 @@ from .factories import (  # noqa: F401
 )
 from .functions import *  # noqa: F401,F403  (the torch-spelled math, shape and logic functions)
 from .functions import __all__ as _function_names  # noqa: E402
+from .more_functions import *  # noqa: F401,F403  (dtype info, threads, bitwise, sets, ...)
+from .more_functions import __all__ as _more_function_names  # noqa: E402
 from .tensor import (  # noqa: F401
     Node,
     Size,
@@ -74,5 +84,6 @@ __all__ = [
     "no_grad", "normal", "ones", "ones_like", "rand", "rand_like", "randint", "randint_like",
     "randn", "randn_like", "randperm", "return_types", "seed", "set_default_dtype",
     "set_grad_enabled", "set_rng_state", "tensor", "where", "zeros", "zeros_like",
-    *_function_names,
+    "cdouble", "cfloat", "complex64", "complex128", "int8", "int16", "short", "uint8",
+    *_function_names, *_more_function_names,
 ]

@@ -17,7 +17,19 @@ float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 int32 = np.dtype(np.int32)
 int64 = np.dtype(np.int64)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
+uint8 = np.dtype(np.uint8)
+complex64 = np.dtype(np.complex64)
+complex128 = np.dtype(np.complex128)
 bool_ = np.dtype(np.bool_)
+
+# PyTorch's 16-bit floats have no IR dtype: dualjit.float16 / half / bfloat16 raise
+# AttributeError with this advice (dualjit/__init__), so `getattr(torch, "bfloat16", None)`
+# style probes still see them as absent.
+NO_HALF = ("dualjit has no 16-bit float dtype (its IR computes in float32 and float64): use "
+           "dualjit.float32 where PyTorch code asks for {name}")
+HALF_NAMES = ("float16", "half", "bfloat16")
 
 _FLOATS = (float32, float64)
 
@@ -123,4 +135,7 @@ float = float32  # noqa: A001
 double = float64
 int = int32  # noqa: A001
 long = int64
+short = int16
+cfloat = complex64
+cdouble = complex128
 bool = bool_  # noqa: A001

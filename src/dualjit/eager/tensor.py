@@ -141,11 +141,42 @@ class enable_grad(no_grad):
     _mode = True
 
 
+class _InferenceMode(threading.local):
+    depth = 0  # inference_mode(True) blocks this thread is inside
+
+
+_inference_mode = _InferenceMode()
+
+
 class inference_mode(no_grad):
     """Like no_grad (dualjit has no separate inference tensors)."""
 
     def __init__(self, mode: bool = True):
         self._mode = not mode
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        self._depth = _inference_mode.depth
+        _inference_mode.depth = self._depth + 1 if not self._mode else 0
+
+    def __exit__(self, *exc: Any) -> None:
+        _inference_mode.depth = self._depth
+        super().__exit__(*exc)
+
+    def __call__(self, fn: Callable) -> Callable:
+        enabled = not self._mode
+
+        def wrapped(*args, **kwargs):
+            with inference_mode(enabled):
+                return fn(*args, **kwargs)
+        wrapped.__name__ = getattr(fn, "__name__", "wrapped")
+        wrapped.__doc__ = getattr(fn, "__doc__", None)
+        return wrapped
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside an inference_mode() block (PyTorch's query)."""
+    return _inference_mode.depth > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,7 +744,10 @@ def _scalar_operand(x: Any, like: ndarray) -> ndarray:
         weak = dtypes.scalar_dtype(x)
         dt = like.dtype if dtypes.category(weak) <= dtypes.category(like.dtype) else \
             dtypes.promote_types(like.dtype, weak)
-        found = np.asarray(x, dtype=dt)
+        try:
+            found = np.asarray(x, dtype=dt)
+        except OverflowError:  # (PyTorch wraps: uint8 tensor - 3, int8 tensor * 300)
+            found = np.asarray(np.asarray(x, np.int64).astype(dt))
         found.flags.writeable = False
         if len(_scalars) > 4096:
             _scalars.clear()
@@ -2562,6 +2596,36 @@ class Tensor:
         _check_inplace(self)
         write_storage(self, np.asarray(values).astype(self._value.dtype))
         return self
+
+    # -- new tensors like this one (new_zeros, ...): this dtype unless dtype= says otherwise --
+    def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False, **unused: Any) -> Tensor:
+        """A new leaf holding a copy of data (a tensor's values are copied, detached)."""
+        return self._new(as_value(data, self._value.dtype if dtype is None else dtype),
+                         None, device, requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **unused: Any) -> Tensor:
+        return self._new(np.zeros(shape_arg(size)), dtype, device, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **unused: Any) -> Tensor:
+        return self._new(np.ones(shape_arg(size)), dtype, device, requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None,
+                  requires_grad: bool = False, **unused: Any) -> Tensor:
+        return self._new(np.zeros(shape_arg(size)), dtype, device, requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False, **unused: Any) -> Tensor:
+        return self._new(np.full(shape_arg((size,)), _unwrap(fill_value)), dtype, device,
+                         requires_grad)
+
+    def _new(self, value: ndarray, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
+        check_device(device)
+        d = self._value.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)
+        t = make_tensor(np.array(value, dtype=d))
+        return t.requires_grad_(True) if requires_grad else t
 
 
 # ---------------------------------------------------------------------------------------------
