@@ -53,6 +53,7 @@ _LAZY = {
     # SciPy's and PyTorch's spellings (linalg, torch helpers)
     "scipy": (".scipy", None), "nn": (".nn", None),
     "autograd": (".autograd", None), "optim": (".optim", None),
+    "linalg": (".eager.linalg", None),
     "compile": (".compiler", "compile"), "save": (".serialization", "save"),
     "load": (".serialization", "load"),
 }

@@ -24,21 +24,21 @@ def _numerical(func: Callable, inputs: tuple, i: int, eps: float) -> list[np.nda
     """d outputs / d inputs[i] by central differences: one (out.size, x.size) block per
     output."""
     x = inputs[i]
-    flat = x._value.reshape(-1)
-    blocks = None
-    for k in range(flat.size):
-        original = flat[k]
+    values = x._value  # (written element by element: a reshape of a non-contiguous input,
+    blocks = None      # a transposed clone, would be a copy and the steps would be lost)
+    for k, index in enumerate(np.ndindex(values.shape)):
+        original = values[index]
         with no_grad():
-            flat[k] = original + eps
+            values[index] = original + eps
             plus = [o._value.astype(np.float64).reshape(-1).copy()
                     for o in _outputs(func, inputs)]
-            flat[k] = original - eps
+            values[index] = original - eps
             minus = [o._value.astype(np.float64).reshape(-1).copy()
                      for o in _outputs(func, inputs)]
-            flat[k] = original
+            values[index] = original
         columns = [(p - m) / (2 * eps) for p, m in zip(plus, minus)]
         if blocks is None:
-            blocks = [np.zeros((c.size, flat.size)) for c in columns]
+            blocks = [np.zeros((c.size, values.size)) for c in columns]
         for b, c in zip(blocks, columns):
             b[:, k] = c
     return blocks or []

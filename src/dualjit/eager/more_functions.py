@@ -8,11 +8,15 @@ from typing import Any
 
 import numpy as np
 
+from .. import numpy as jnp
 from . import dtypes
-from .tensor import is_inference_mode_enabled  # noqa: F401
+from . import linalg as _linalg
+from .return_types import RETURN_TYPES
+from .tensor import Tensor, apply_op, is_inference_mode_enabled, make_tensor  # noqa: F401
 
 __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
-           "is_inference_mode_enabled"]
+           "is_inference_mode_enabled", "det", "slogdet", "logdet", "inverse", "svd",
+           "matrix_exp"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,3 +56,50 @@ def set_num_threads(num: int) -> None:
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {num!r}")
     os.environ["DUALJIT_NUM_THREADS"] = str(int(num))
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.* spellings of linear algebra (dualjit.linalg has the rest)
+# ---------------------------------------------------------------------------------------------
+
+def det(input: Any) -> Tensor:  # noqa: A002
+    return _linalg.det(input)
+
+
+def inverse(input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
+    return _linalg.inv(input)
+
+
+def matrix_exp(input: Any) -> Tensor:  # noqa: A002
+    return _linalg.matrix_exp(input)
+
+
+def slogdet(input: Any, *, out: Any = None):  # noqa: A002
+    """(sign, logabsdet) as torch.slogdet's named tuple."""
+    sign, logabsdet = _linalg.slogdet(input)
+    return RETURN_TYPES["slogdet"](sign, logabsdet)
+
+
+def _logdet(a):
+    sign, logabsdet = jnp.linalg.slogdet(a)
+    return jnp.where(sign < 0, np.nan, logabsdet)
+
+
+def logdet(input: Any) -> Tensor:  # noqa: A002
+    """log(det(A)): -inf for a singular matrix, NaN for a negative determinant."""
+    t = _linalg._matrix_input(input, "logdet", square=True)
+    return apply_op("LogdetBackward", _logdet, [t])
+
+
+def svd(input: Any, some: bool = True, compute_uv: bool = True, *, out: Any = None):  # noqa: A002
+    """torch.svd: (U, S, V) with A = U diag(S) V^H (V, not linalg.svd's Vh); reduced unless
+    some=False; without compute_uv, U and V are zero-filled (m, m) and (n, n) matrices."""
+    t = _linalg._matrix_input(input, "svd")
+    if not compute_uv:
+        m, n = t.shape[-2:]
+        batch = tuple(t.shape[:-2])
+        return RETURN_TYPES["svd"](make_tensor(np.zeros((*batch, m, m), t.dtype)),
+                                   _linalg.svdvals(t),
+                                   make_tensor(np.zeros((*batch, n, n), t.dtype)))
+    u, s, vh = _linalg.svd(t, full_matrices=not some)
+    return RETURN_TYPES["svd"](u, s, vh.mH)

@@ -2621,6 +2621,36 @@ class Tensor:
         return self._new(np.full(shape_arg((size,)), _unwrap(fill_value)), dtype, device,
                          requires_grad)
 
+    # -- more of PyTorch's properties ----------------------------------------------------------
+    @property
+    def mH(self):
+        """The conjugate transpose of the last two dimensions."""
+        return self.transpose(-2, -1).conj()
+
+    @property
+    def H(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                               f"{self.ndim}-D tensor; use .mH for a batch of matrices")
+        return self.t().conj() if self.ndim == 2 else self.conj()
+
+    @property
+    def itemsize(self) -> int:
+        return self._value.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._value.size) * self._value.dtype.itemsize
+
+    def storage_offset(self) -> int:
+        """Elements between the storage's start and this tensor's first element."""
+        value = concrete_value(self, "storage_offset()")
+        root = value
+        while isinstance(root.base, ndarray):
+            root = root.base
+        start = root.__array_interface__["data"][0]
+        return (value.__array_interface__["data"][0] - start) // value.dtype.itemsize
+
     def _new(self, value: ndarray, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
         check_device(device)
         d = self._value.dtype if dtype is None else dtypes.to_numpy_dtype(dtype)

@@ -1,0 +1,641 @@
+"""dualjit.linalg: PyTorch's torch.linalg on Tensors, recorded through dualjit.numpy.linalg.
+
+Each function is one recorded operation whose IR is a dualjit.numpy.linalg composition, so its
+derivative is that module's (solve, inv, det, slogdet and pinv reuse the forward factors), and
+create_graph and dj.compile work. As PyTorch, and unlike dualjit.numpy.linalg, inv, solve,
+cholesky and matrix_power(n < 0) raise LinAlgError for a singular (or not positive-definite)
+matrix when the values are concrete; under dj.compile the values are traced, so no check is
+possible there and the result holds inf/NaN (use inv_ex / cholesky_ex for the info code).
+cholesky, eigh and eigvalsh read one triangle, as PyTorch, and their gradient is PyTorch's
+symmetric one. Multi-output functions return PyTorch's named tuples (dj.return_types).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import lax
+from .. import numpy as jnp
+from ..scipy import linalg as jsl
+from . import dtypes
+from .return_types import RETURN_TYPES
+from .tensor import Tensor, apply_op, as_tensor_arg, make_tensor
+
+__all__ = ["LinAlgError", "norm", "vector_norm", "matrix_norm", "det", "slogdet", "inv",
+           "inv_ex", "pinv", "solve", "lstsq", "cholesky", "cholesky_ex", "qr", "eigh",
+           "eigvalsh", "svd", "svdvals", "matrix_rank", "matrix_power", "matrix_exp", "cross",
+           "multi_dot", "cond", "solve_triangular", "lu_factor", "lu_solve", "diagonal",
+           "vander", "vecdot"]
+
+
+class LinAlgError(RuntimeError):
+    """A matrix is singular or not positive-definite (torch.linalg.LinAlgError)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Operands and recording
+# ---------------------------------------------------------------------------------------------
+
+def _float_input(x: Any, op: str) -> Tensor:
+    t = as_tensor_arg(x, f"linalg.{op} input")
+    if t.dtype.kind not in "fc":
+        raise RuntimeError(f"linalg.{op}: Expected a floating point or complex tensor as "
+                           f"input. Got {t.dtype}")
+    return t
+
+
+def _matrix_input(x: Any, op: str, square: bool = False) -> Tensor:
+    t = _float_input(x, op)
+    if t.ndim < 2:
+        raise RuntimeError(f"linalg.{op}: The input tensor A must have at least 2 dimensions "
+                           f"(got shape {tuple(t.shape)})")
+    if square and t.shape[-1] != t.shape[-2]:
+        raise RuntimeError(f"linalg.{op}: A must be batches of square matrices, but they are "
+                           f"{t.shape[-2]} by {t.shape[-1]} matrices")
+    return t
+
+
+def _same_dtype(op: str, *ts: Tensor) -> None:
+    if len({t.dtype for t in ts}) > 1:
+        raise RuntimeError(f"linalg.{op}: expected all inputs to have the same dtype, got "
+                           f"{', '.join(str(t.dtype) for t in ts)}")
+
+
+def _concrete(args: Sequence[Any]) -> builtins.bool:
+    return builtins.all(type(a._value if isinstance(a, Tensor) else a) is np.ndarray
+                        for a in args)
+
+
+def _values(args: Sequence[Any]) -> list:
+    return [a._value if isinstance(a, Tensor) else a for a in args]
+
+
+def _output(fn: Callable) -> Callable:
+    """fn's output number `output` (one recorded node per output of a multi-output fn)."""
+    def one(*xs, output, **kwargs):
+        return fn(*xs, **kwargs)[output]
+    return one
+
+
+def _outputs(name: str, fn: Callable, args: Sequence[Any], count: int, params: tuple = (),
+             fast: Callable | None = None) -> list[Tensor]:
+    """Each output of fn recorded as its own node (all from one computation when concrete)."""
+    found = None
+    if _concrete(args):
+        found = (fast or fn)(*_values(args), **dict(params))
+    picked = _output(fn)
+    return [apply_op(name, picked, args, (*params, ("output", k)),
+                     fast=None if found is None else (lambda *xs, k=k, **kw: found[k]))
+            for k in range(count)]
+
+
+def _checked(op: str, numpy_fn: Callable, message: str) -> Callable:
+    """numpy_fn, raising LinAlgError with PyTorch's message where NumPy's LAPACK fails."""
+    def fast(*xs, **kwargs):
+        try:
+            return numpy_fn(*xs, **kwargs)
+        except np.linalg.LinAlgError:
+            raise LinAlgError(f"{op}: {message}") from None
+    return fast
+
+
+_SINGULAR = "The input matrix is singular (a zero pivot in its LU factorization); use " \
+    "dualjit.linalg.pinv or lstsq for singular systems"
+_NOT_POSITIVE = "The factorization could not be completed because the input is not " \
+    "positive-definite"
+
+
+# ---------------------------------------------------------------------------------------------
+# Norms
+# ---------------------------------------------------------------------------------------------
+
+def _cast(t: Tensor, dtype: Any) -> Tensor:
+    return t if dtype is None else t.type(dtype)
+
+
+def _norm(x, ord, axis, keepdims):
+    return jnp.linalg.norm(_magnitude(x), ord, axis, keepdims)
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    return jnp.linalg.vector_norm(_magnitude(x), axis=axis, keepdims=keepdims, ord=ord)
+
+
+def _magnitude(x):
+    """|x| for complex x: every norm but the spectral ones (refused below) depends on the
+    entries' magnitudes alone."""
+    return jnp.abs(x) if jnp.iscomplexobj(x) else x
+
+
+def _no_complex_spectral(t: Tensor, ord: Any, op: str) -> None:
+    if t.dtype.kind == "c" and isinstance(ord, (str, int, builtins.float)) and \
+            ord in ("nuc", 2, -2) and (op == "matrix_norm" or t.ndim == 2):
+        raise NotImplementedError(f"linalg.{op}: the {ord!r} norm of complex matrices is not "
+                                  "supported; use linalg.svdvals(A) and reduce it")
+
+
+def _dims(dim: Any) -> Any:
+    if dim is None:
+        return None
+    return int(dim) if isinstance(dim, (int, np.integer)) else tuple(int(d) for d in dim)
+
+
+def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: builtins.bool = False, *,
+         out: Any = None, dtype: Any = None) -> Tensor:
+    """A vector norm (dim an int, or A 1-D) or matrix norm (dim two ints, or A 2-D); the
+    2-norm of all elements when ord and dim are None."""
+    t = _cast(_float_input(A, "norm"), dtype)
+    if ord is not None and dim is None and t.ndim not in (1, 2):
+        raise RuntimeError("linalg.norm: If dim is not specified but ord is, the input must "
+                           f"be 1D or 2D. Got {t.ndim}D.")
+    if dim is None or not isinstance(dim, (int, np.integer)):
+        _no_complex_spectral(t, ord, "norm")
+    params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
+    return apply_op("LinalgNormBackward", _norm, [t], params)
+
+
+def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: builtins.bool = False, *,
+                out: Any = None, dtype: Any = None) -> Tensor:
+    """The ord-norm of x over all of dim at once (all dimensions when None)."""
+    t = _cast(_float_input(x, "vector_norm"), dtype)
+    params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
+    return apply_op("LinalgVectorNormBackward", _vector_norm, [t], params)
+
+
+def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins.bool = False,
+                *, out: Any = None, dtype: Any = None) -> Tensor:
+    """The ord-norm ('fro', 'nuc', 1, -1, 2, -2, inf, -inf) of the matrices over dim."""
+    t = _cast(_matrix_input(A, "matrix_norm"), dtype)
+    _no_complex_spectral(t, ord, "matrix_norm")
+    params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
+    return apply_op("LinalgMatrixNormBackward", _norm, [t], params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Determinants and inverses
+# ---------------------------------------------------------------------------------------------
+
+def det(A: Any, *, out: Any = None) -> Tensor:
+    """The determinant of each matrix (0 for a singular one)."""
+    t = _matrix_input(A, "det", square=True)
+    return apply_op("LinalgDetBackward", jnp.linalg.det, [t], fast=np.linalg.det)
+
+
+def _slogdet(a):
+    return tuple(jnp.linalg.slogdet(a))
+
+
+def slogdet(A: Any, *, out: Any = None):
+    """(sign, logabsdet) of each matrix: (0, -inf) for a singular one."""
+    t = _matrix_input(A, "slogdet", square=True)
+    sign, logabsdet = _outputs("LinalgSlogdetBackward", _slogdet, [t], 2,
+                               fast=np.linalg.slogdet)
+    return RETURN_TYPES["linalg_slogdet"](sign, logabsdet)
+
+
+def inv(A: Any, *, out: Any = None) -> Tensor:
+    """The inverse of each matrix; LinAlgError for a singular one."""
+    t = _matrix_input(A, "inv", square=True)
+    return apply_op("LinalgInvBackward", jnp.linalg.inv, [t],
+                    fast=_checked("linalg.inv", np.linalg.inv, _SINGULAR))
+
+
+def _lu_info(a):
+    """LAPACK getrf's info: 1 + the first zero pivot's position, 0 when there is none."""
+    diagonal = jnp.diagonal(jsl.lu_factor(a)[0], axis1=-2, axis2=-1)
+    zero = jnp.equal(diagonal, 0)
+    first = jnp.argmax(zero, axis=-1) + 1
+    return jnp.astype(jnp.where(jnp.any(zero, axis=-1), first, 0), np.int32)
+
+
+def inv_ex(A: Any, *, check_errors: builtins.bool = False, out: Any = None):
+    """(inverse, info): info is 0, or 1 + the first zero pivot's position for a singular
+    matrix (whose 'inverse' then holds inf/NaN); check_errors=True raises instead."""
+    t = _matrix_input(A, "inv_ex", square=True)
+    info = apply_op("LinalgInvExInfo", _lu_info, [t])
+    if check_errors and builtins.bool(info.ne(0).any()):
+        raise LinAlgError(f"linalg.inv_ex: {_SINGULAR}")
+    inverse = apply_op("LinalgInvExBackward", jnp.linalg.inv, [t])
+    return RETURN_TYPES["linalg_inv_ex"](inverse, info)
+
+
+def _pinv(a, rcond, hermitian):
+    return jnp.linalg.pinv(a, rcond, hermitian)
+
+
+def pinv(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builtins.bool = False,
+         out: Any = None) -> Tensor:
+    """The pseudo-inverse: singular values up to rtol * the largest are dropped (rtol
+    defaults to max(m, n) * eps, or 0 when atol is given)."""
+    t = _matrix_input(A, "pinv")
+    if atol is not None and atol != 0:
+        raise NotImplementedError("linalg.pinv: atol (an absolute cutoff) is not supported; "
+                                  "give rtol, relative to the largest singular value")
+    if rtol is None:
+        rtol = 0.0 if atol is not None else builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
+    return apply_op("LinalgPinvBackward", _pinv, [t],
+                    (("rcond", builtins.float(rtol)), ("hermitian", builtins.bool(hermitian))))
+
+
+def matrix_power(A: Any, n: int, *, out: Any = None) -> Tensor:
+    """A @ A @ ... (n times); the identity for n = 0, inv(A)'s powers for n < 0."""
+    t = _matrix_input(A, "matrix_power", square=True)
+    if isinstance(n, builtins.bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"linalg.matrix_power: n must be an integer, got {n!r}")
+    return apply_op("LinalgMatrixPowerBackward", jnp.linalg.matrix_power, [t],
+                    (("n", int(n)),),
+                    fast=_checked("linalg.matrix_power", np.linalg.matrix_power, _SINGULAR))
+
+
+def matrix_exp(A: Any) -> Tensor:
+    """The matrix exponential of each matrix (scaling and squaring with a Pade approximant)."""
+    t = _matrix_input(A, "matrix_exp", square=True)
+    return apply_op("LinalgMatrixExpBackward", jsl.expm, [t])
+
+
+# ---------------------------------------------------------------------------------------------
+# Linear systems
+# ---------------------------------------------------------------------------------------------
+
+def _is_vector_rhs(a: Tensor, b: Tensor) -> builtins.bool:
+    """PyTorch's rule: B is a (batch of) vector(s) when 1-D or when its shape is A's without
+    the last dimension."""
+    return b.ndim == 1 or (b.ndim == a.ndim - 1 and tuple(b.shape) == tuple(a.shape[:-1]))
+
+
+def _solve(a, b, vector):
+    if vector:
+        return jnp.linalg.solve(a, jnp.expand_dims(b, -1))[..., 0]
+    return jnp.linalg.solve(a, b)
+
+
+def _np_solve(a, b, vector):
+    if vector:
+        return np.linalg.solve(a, b[..., None])[..., 0]
+    return np.linalg.solve(a, b)
+
+
+def solve(A: Any, B: Any, *, left: builtins.bool = True, out: Any = None) -> Tensor:
+    """X with A @ X = B (X @ A = B when left=False); LinAlgError for a singular A."""
+    a = _matrix_input(A, "solve", square=True)
+    b = _float_input(B, "solve")
+    _same_dtype("solve", a, b)
+    if not left:
+        return solve(a.mT, b.mT).mT
+    vector = _is_vector_rhs(a, b)
+    rows = b.shape[-1] if vector else b.shape[-2] if b.ndim >= 2 else -1
+    if rows != a.shape[-1]:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+                           f"AX = B ({tuple(a.shape)} and {tuple(b.shape)})")
+    return apply_op("LinalgSolveBackward", _solve, [a, b], (("vector", vector),),
+                    fast=_checked("linalg.solve", _np_solve, _SINGULAR))
+
+
+def _triangular(a, b, upper, left, unitriangular):
+    if left:
+        return jsl.solve_triangular(a, b, lower=not upper, unit_diagonal=unitriangular)
+    return jnp.swapaxes(jsl.solve_triangular(a, jnp.swapaxes(b, -1, -2), trans=1,
+                                             lower=not upper, unit_diagonal=unitriangular),
+                        -1, -2)
+
+
+def solve_triangular(A: Any, B: Any, *, upper: builtins.bool, left: builtins.bool = True,
+                     unitriangular: builtins.bool = False, out: Any = None) -> Tensor:
+    """X with A @ X = B (X @ A = B when left=False) for triangular A: only its upper (or
+    lower) triangle is read, and its diagonal is taken as ones when unitriangular."""
+    a = _matrix_input(A, "solve_triangular", square=True)
+    b = _matrix_input(B, "solve_triangular")
+    _same_dtype("solve_triangular", a, b)
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    a, b = a.expand(*batch, *a.shape[-2:]), b.expand(*batch, *b.shape[-2:])
+    params = (("upper", builtins.bool(upper)), ("left", builtins.bool(left)),
+              ("unitriangular", builtins.bool(unitriangular)))
+    return apply_op("LinalgSolveTriangularBackward", _triangular, [a, b], params)
+
+
+def _least_squares(a, b, rcond, vector):
+    b = jnp.expand_dims(b, -1) if vector else b
+    x = jnp.matmul(jnp.linalg.pinv(a, rcond), b)
+    return x[..., 0] if vector else x
+
+
+def _rank(a, rcond):
+    s = jnp.linalg.svd(a, compute_uv=False)
+    cutoff = rcond * jnp.max(s, axis=-1, keepdims=True, initial=0.0)
+    return jnp.sum(s > cutoff, axis=-1, dtype=np.int64)
+
+
+_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: str | None = None):
+    """(solution, residuals, rank, singular_values) of min |A X - B|, PyTorch's CPU drivers:
+    the minimum-norm solution (singular values up to rcond * the largest dropped; rcond
+    defaults to max(m, n) * eps); rank for all but 'gels'; singular_values for 'gelsd' and
+    'gelss'; residuals (squared, per column) for all but the default 'gelsy' when m > n and
+    every matrix has full rank. The parts not computed are empty tensors, as in PyTorch."""
+    a = _matrix_input(A, "lstsq")
+    b = _float_input(B, "lstsq")
+    _same_dtype("lstsq", a, b)
+    driver = "gelsy" if driver is None else driver
+    if driver not in _DRIVERS:
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of "
+                           f"{_DRIVERS}, got {driver!r}")
+    m, n = a.shape[-2:]
+    rcond = builtins.max(m, n) * np.finfo(a.dtype).eps if rcond is None or rcond < 0 \
+        else builtins.float(rcond)
+    vector = _is_vector_rhs(a, b)
+    if (b.shape[-1] if vector else b.shape[-2]) != m:
+        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2) "
+                           f"(A of shape {tuple(a.shape)}, B of shape {tuple(b.shape)})")
+    solution = apply_op("LinalgLstsqBackward", _least_squares, [a, b],
+                        (("rcond", rcond), ("vector", vector)))
+    empty = make_tensor(np.zeros((0,), a.real.dtype))
+    rank = make_tensor(np.zeros((0,), np.int64)) if driver == "gels" else \
+        apply_op("LinalgLstsqRank", _rank, [a], (("rcond", rcond),))
+    values = svdvals(a) if driver in ("gelsd", "gelss") else empty
+    residuals = empty
+    if driver != "gelsy" and m > n:
+        full = _rank(a.detach().numpy(), 0.0 if driver == "gels" else rcond) == n
+        if builtins.bool(np.all(full)):
+            x = solution.unsqueeze(-1) if vector else solution
+            rhs = b.unsqueeze(-1) if vector else b
+            r = (a @ x - rhs).abs() ** 2
+            residuals = r.sum(-2).squeeze(-1) if vector else r.sum(-2)
+    return RETURN_TYPES["linalg_lstsq"](solution, residuals, rank, values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Factorizations
+# ---------------------------------------------------------------------------------------------
+
+def _hermitian_from(a, lower):
+    """The Hermitian matrix that a's lower (or upper) triangle stands for, with the tangent
+    of (a + a^H) / 2: PyTorch reads one triangle, and its gradient is the symmetric one."""
+    triangle = jnp.tril(a) if lower else jnp.triu(a)
+    strict = jnp.tril(a, -1) if lower else jnp.triu(a, 1)
+    read = triangle + jnp.conj(jnp.swapaxes(strict, -1, -2))
+    symmetric = (a + jnp.conj(jnp.swapaxes(a, -1, -2))) * 0.5
+    return symmetric + lax.stop_gradient(read - symmetric)
+
+
+def _cholesky(a, upper):
+    factor = jnp.linalg.cholesky(_hermitian_from(a, True), symmetrize_input=False)
+    return jnp.conj(jnp.swapaxes(factor, -1, -2)) if upper else factor
+
+
+def _np_cholesky(a, upper):
+    factor = np.linalg.cholesky(a)
+    return np.conj(np.swapaxes(factor, -1, -2)) if upper else factor
+
+
+def cholesky(A: Any, *, upper: builtins.bool = False, out: Any = None) -> Tensor:
+    """L with A = L @ L^H from A's lower triangle (U = L^H when upper); LinAlgError when A is
+    not positive-definite."""
+    t = _matrix_input(A, "cholesky", square=True)
+    return apply_op("LinalgCholeskyBackward", _cholesky, [t], (("upper", builtins.bool(upper)),),
+                    fast=_checked("linalg.cholesky", _np_cholesky, _NOT_POSITIVE))
+
+
+def _cholesky_info(a):
+    """1 + the order of the first leading minor (of the Hermitian matrix a's lower triangle
+    stands for) that is not positive, else 0: where Cholesky breaks down (Sylvester)."""
+    read = jnp.tril(a) + jnp.conj(jnp.swapaxes(jnp.tril(a, -1), -1, -2))
+    n = a.shape[-1]
+    info = jnp.zeros(a.shape[:-2], np.int32)
+    for k in range(n, 0, -1):  # (the first failing order wins: smaller k overwrite)
+        sign = jnp.linalg.slogdet(read[..., :k, :k])[0]
+        info = jnp.where(jnp.real(sign) > 0, info, np.int32(k))
+    return info
+
+
+def cholesky_ex(A: Any, *, upper: builtins.bool = False, check_errors: builtins.bool = False,
+                out: Any = None):
+    """(L, info): info is 0, or the order of the first leading minor that is not
+    positive-definite (L then holds NaNs); check_errors=True raises instead."""
+    t = _matrix_input(A, "cholesky_ex", square=True)
+    info = apply_op("LinalgCholeskyExInfo", _cholesky_info, [t])
+    if check_errors and builtins.bool(info.ne(0).any()):
+        raise LinAlgError(f"linalg.cholesky_ex: {_NOT_POSITIVE}")
+    factor = apply_op("LinalgCholeskyExBackward", _cholesky, [t],
+                      (("upper", builtins.bool(upper)),))
+    return RETURN_TYPES["linalg_cholesky_ex"](factor, info)
+
+
+def _qr(a, mode):
+    return tuple(jnp.linalg.qr(a, "complete" if mode == "complete" else "reduced"))
+
+
+def qr(A: Any, mode: str = "reduced", *, out: Any = None):
+    """(Q, R) with A = Q @ R: Q (m, k) and R (k, n), k = min(m, n), for 'reduced'; Q (m, m)
+    and R (m, n) for 'complete'; 'r' gives R and an empty Q."""
+    t = _matrix_input(A, "qr")
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
+                           "'reduced' (default), 'r', or 'complete'")
+    q, r = _outputs("LinalgQrBackward", _qr, [t], 2, (("mode", mode),))
+    if mode == "r":
+        q = make_tensor(np.zeros((0,), t.dtype))
+    return RETURN_TYPES["linalg_qr"](q, r)
+
+
+def _eigh(a, lower):
+    return tuple(jnp.linalg.eigh(_hermitian_from(a, lower), symmetrize_input=False))
+
+
+def _uplo(UPLO: str, op: str) -> builtins.bool:
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.{op}: Expected UPLO argument to be 'L' or 'U', but got "
+                           f"{UPLO}")
+    return UPLO == "L"
+
+
+def eigh(A: Any, UPLO: str = "L", *, out: Any = None):
+    """(eigenvalues ascending, eigenvectors as columns) of Hermitian matrices, from their UPLO
+    triangle. Eigenvector gradients are undefined where eigenvalues repeat (inf/NaN)."""
+    t = _matrix_input(A, "eigh", square=True)
+    w, v = _outputs("LinalgEighBackward", _eigh, [t], 2, (("lower", _uplo(UPLO, "eigh")),))
+    return RETURN_TYPES["linalg_eigh"](w, v)
+
+
+def _eigvalsh(a, lower):
+    return jnp.linalg.eigvalsh(_hermitian_from(a, lower), symmetrize_input=False)
+
+
+def eigvalsh(A: Any, UPLO: str = "L", *, out: Any = None) -> Tensor:
+    """The eigenvalues of Hermitian matrices (from their UPLO triangle), ascending."""
+    t = _matrix_input(A, "eigvalsh", square=True)
+    return apply_op("LinalgEigvalshBackward", _eigvalsh, [t],
+                    (("lower", _uplo(UPLO, "eigvalsh")),))
+
+
+def _svd(a, full_matrices):
+    u, s, vh = jnp.linalg.svd(a, full_matrices=full_matrices)
+    return u, s, vh
+
+
+def svd(A: Any, full_matrices: builtins.bool = True, *, driver: Any = None, out: Any = None):
+    """(U, S, Vh) with A = U @ diag(S) @ Vh, S descending. Gradients of U and Vh need
+    full_matrices=False (or square A) and distinct non-zero singular values."""
+    t = _matrix_input(A, "svd")
+    u, s, vh = _outputs("LinalgSvdBackward", _svd, [t], 3,
+                        (("full_matrices", builtins.bool(full_matrices)),))
+    return RETURN_TYPES["linalg_svd"](u, s, vh)
+
+
+def _svdvals(a):
+    return jnp.linalg.svd(a, compute_uv=False)
+
+
+def svdvals(A: Any, *, driver: Any = None, out: Any = None) -> Tensor:
+    """The singular values of each matrix, descending (differentiable everywhere)."""
+    t = _matrix_input(A, "svdvals")
+    return apply_op("LinalgSvdvalsBackward", _svdvals, [t])
+
+
+def _matrix_rank(a, atol, rtol):
+    s = jnp.linalg.svd(a, compute_uv=False)
+    cutoff = jnp.maximum(atol, rtol * jnp.max(s, axis=-1, keepdims=True, initial=0.0))
+    return jnp.sum(s > cutoff, axis=-1, dtype=np.int64)
+
+
+def matrix_rank(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builtins.bool = False,
+                out: Any = None) -> Tensor:
+    """The number of singular values above max(atol, rtol * the largest) (rtol defaults to
+    max(m, n) * eps, or 0 when atol is given); an int64 tensor."""
+    t = _matrix_input(A, "matrix_rank")
+    if rtol is None:
+        rtol = 0.0 if atol is not None and atol > 0 else \
+            builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
+    params = (("atol", builtins.float(0.0 if atol is None else atol)),
+              ("rtol", builtins.float(rtol)))
+    return apply_op("LinalgMatrixRank", _matrix_rank, [t], params)
+
+
+def _lu_factor(a):
+    lu, pivots = jsl.lu_factor(a)
+    return lu, jnp.astype(pivots, np.int32) + np.int32(1)
+
+
+def lu_factor(A: Any, *, pivot: builtins.bool = True, out: Any = None):
+    """(LU, pivots): L (unit diagonal, below) and U packed in LU, and LAPACK's 1-based int32
+    pivots (row i was swapped with row pivots[i] - 1)."""
+    t = _matrix_input(A, "lu_factor")
+    if not pivot:
+        raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the "
+                           "CPU (as in PyTorch); use pivot=True")
+    lu, pivots = _outputs("LinalgLuFactorBackward", _lu_factor, [t], 2)
+    return RETURN_TYPES["linalg_lu_factor"](lu, pivots)
+
+
+def _lu_solve(lu, pivots, b, left, adjoint):
+    factors = (lu, pivots - np.int32(1))
+    solve_plain = lambda rhs: jsl.lu_solve(factors, rhs)  # noqa: E731
+    solve_transposed = lambda rhs: jsl.lu_solve(factors, rhs, trans=1)  # noqa: E731
+    if left:  # A X = B, or A^H X = B  <=>  A^T conj(X) = conj(B)
+        return jnp.conj(solve_transposed(jnp.conj(b))) if adjoint else solve_plain(b)
+    bt = jnp.swapaxes(b, -1, -2)  # X A = B  <=>  A^T X^T = B^T;  X A^H = B  <=>  A X^H = B^H
+    x = jnp.conj(solve_plain(jnp.conj(bt))) if adjoint else solve_transposed(bt)
+    return jnp.swapaxes(x, -1, -2)
+
+
+def lu_solve(LU: Any, pivots: Any, B: Any, *, left: builtins.bool = True,
+             adjoint: builtins.bool = False, out: Any = None) -> Tensor:
+    """X with A X = B (A^H X = B when adjoint; X A = B when left=False), given lu_factor(A)."""
+    lu = _matrix_input(LU, "lu_solve", square=True)
+    b = _matrix_input(B, "lu_solve")
+    _same_dtype("lu_solve", lu, b)
+    piv = as_tensor_arg(pivots, "linalg.lu_solve pivots")
+    if piv.dtype.kind not in "iu":
+        raise RuntimeError(f"linalg.lu_solve: pivots should be an integer tensor, got {piv.dtype}")
+    batch = tuple(np.broadcast_shapes(lu.shape[:-2], b.shape[:-2]))
+    n = lu.shape[-1]
+    lu, b = lu.expand(*batch, n, n), b.expand(*batch, *b.shape[-2:])
+    piv = piv.type(np.int32).expand(*batch, n)
+    params = (("left", builtins.bool(left)), ("adjoint", builtins.bool(adjoint)))
+    return apply_op("LinalgLuSolveBackward", _lu_solve, [lu, piv, b], params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Products and the rest
+# ---------------------------------------------------------------------------------------------
+
+def cross(input: Any, other: Any, *, dim: int = -1, out: Any = None) -> Tensor:  # noqa: A002
+    """The cross product of 3-vectors along dim (the operands broadcast)."""
+    from .functions import cross as cross_along
+
+    a, b = as_tensor_arg(input), as_tensor_arg(other)
+    if a.ndim != b.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, "
+                           f"got {a.ndim} and {b.ndim}")
+    shape = tuple(np.broadcast_shapes(a.shape, b.shape))
+    if shape[dim] != 3:
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got "
+                           f"{a.shape[dim]} and {b.shape[dim]}")
+    return cross_along(a.expand(shape), b.expand(shape), dim)
+
+
+def _multi_dot(*xs):
+    return jnp.linalg.multi_dot(list(xs))
+
+
+def multi_dot(tensors: Sequence[Any], *, out: Any = None) -> Tensor:
+    """The product of a chain of matrices in the cheapest order (the first may be a row
+    vector, the last a column vector)."""
+    ts = [as_tensor_arg(t, "linalg.multi_dot operand") for t in tensors]
+    if len(ts) < 2:
+        raise RuntimeError("multi_dot(): expected at least 2 tensors but got "
+                           f"{len(ts)}")
+    _same_dtype("multi_dot", *ts)
+    return apply_op("LinalgMultiDotBackward", _multi_dot, ts)
+
+
+def _cond(a, p):
+    return jnp.linalg.cond(a, p)
+
+
+def cond(A: Any, p: Any = None, *, out: Any = None) -> Tensor:
+    """The condition number of each matrix in the norm p (the 2-norm by default)."""
+    t = _matrix_input(A, "cond", square=p not in (None, 2, -2))
+    return apply_op("LinalgCondBackward", _cond, [t], (("p", p),))
+
+
+def diagonal(A: Any, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """A view of the diagonals of A over dim1 and dim2 (Tensor.diagonal's defaults differ)."""
+    return as_tensor_arg(A).diagonal(offset, dim1, dim2)
+
+
+def vander(x: Any, *, N: int | None = None) -> Tensor:
+    """The Vandermonde matrix of increasing powers: [..., i, j] = x[..., i] ** j, j < N."""
+    t = as_tensor_arg(x, "linalg.vander x")
+    if t.ndim == 0:
+        raise RuntimeError("linalg.vander: x must have at least one dimension")
+    n = t.shape[-1] if N is None else int(N)
+    if n < 0:
+        raise RuntimeError(f"linalg.vander: N must be non-negative, got {n}")
+    return _powers(t, n)
+
+
+def _powers(t: Tensor, n: int) -> Tensor:
+    """x ** 0, x, x * x, ... (n columns) by repeated products: no 0 ** -1 in the derivative
+    at x = 0, as a power's would have."""
+    from .functions import stack
+
+    dt = dtypes.promote_types(t.dtype, dtypes.int64)  # (bool and small integers: int64)
+    x = t if t.dtype == dt else t.type(dt)
+    if n == 0:
+        return x.new_zeros((*x.shape, 0))
+    columns = [x.new_ones(x.shape)]
+    while len(columns) < n:
+        columns.append(x if len(columns) == 1 else columns[-1] * x)
+    return stack(columns, -1)
+
+
+def vecdot(x: Any, y: Any, *, dim: int = -1, out: Any = None) -> Tensor:
+    """sum(conj(x) * y) along dim (the operands broadcast)."""
+    a, b = as_tensor_arg(x), as_tensor_arg(y)
+    return (a.conj() * b).sum(dim)
