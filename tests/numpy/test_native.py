@@ -39,8 +39,10 @@ def assert_native_matches(fn, args, ulps=0):
 def test_unary_math_on_special_values(name, dtype):
     x = SPECIAL.astype(dtype)
     fn = single(P.numpy_unary_primitives[name], [ir.type_of_array(x)], {})
-    # the same C library as numpy's for float64; float32 within a few ulps of numpy's
-    assert_native_matches(fn, [x], ulps=0 if dtype == np.float64 else 4)
+    # float64: the C library, within an ulp of numpy's (the same library on AVX2 hosts; on
+    # AVX-512 hosts numpy has SIMD kernels of its own for acos, sinh, cbrt...); float32
+    # within a few ulps of numpy's
+    assert_native_matches(fn, [x], ulps=1 if dtype == np.float64 else 4)
 
 
 @pytest.mark.parametrize("name", sorted(P.numpy_binary_primitives))
