@@ -25,7 +25,7 @@ _MORE_FIELDS = {
     "linalg_lstsq": ["solution", "residuals", "rank", "singular_values"],
     "linalg_inv_ex": ["inverse", "info"], "linalg_cholesky_ex": ["L", "info"],
     "linalg_lu_factor": ["LU", "pivots"], "linalg_lu_factor_ex": ["LU", "pivots", "info"],
-    "histogram": ["hist", "bin_edges"],
+    "histogram": ["hist", "bin_edges"], "nanmedian": ["values", "indices"],
 }
 for _kind, _fields in _MORE_FIELDS.items():
     _cls = namedtuple(_kind, _fields)
