@@ -112,5 +112,7 @@ def inverse_permutation(permutation: Any) -> Any:
     """inverse[permutation[i]] = i, as the rows of a one-hot matrix product (exact in floats)."""
     n = shape(permutation)[-1]
     one_hot = jnp.equal(jnp.expand_dims(permutation, -1), jnp.arange(n, dtype=_np.int32))
-    ramp = convert(jnp.arange(n), _np.dtype(_np.float64))
-    return convert(jnp.sum(jnp.where(one_hot, ramp, 0.0), axis=-2), _np.dtype(_np.int32))
+    # one_hot[..., i, j] is permutation[i] == j: inverse[j] = sum over i of i * one_hot[i, j]
+    # (the ramp runs down the rows; along the columns it would give j, the identity)
+    rows = jnp.expand_dims(convert(jnp.arange(n), _np.dtype(_np.float64)), -1)
+    return convert(jnp.sum(jnp.where(one_hot, rows, 0.0), axis=-2), _np.dtype(_np.int32))
