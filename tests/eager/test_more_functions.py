@@ -396,6 +396,13 @@ def test_take_along_dim_and_scatter_reduce():
     i = np.argsort(x, axis=1)
     close(dj.take_along_dim(t64(x, False), dj.tensor(i), 1), np.take_along_axis(x, i, 1))
     close(t64(x, False).take_along_dim(dj.tensor(i), dim=1), np.take_along_axis(x, i, 1))
+    flat = np.array([3, 0])
+    close(dj.take_along_dim(t64(x, False), dj.tensor(flat)), x.reshape(-1)[flat])
+    row = np.array([[0, 2]])  # broadcast over the first dimension
+    close(dj.take_along_dim(t64(x, False), dj.tensor(row), 1), x[:, [0, 2]])
+    assert gradcheck(lambda t: dj.take_along_dim(t, dj.tensor(row), 1), (t64(x),))
+    with pytest.raises(RuntimeError, match="int64"):
+        dj.take_along_dim(t64(x, False), dj.tensor([0.0]))
     index = np.array([0, 0, 2, 1, 0])
     src = rng.standard_normal(5)
     base = rng.standard_normal(3)
@@ -433,6 +440,8 @@ def test_shape_changing_in_place_methods():
     w = t64(rng.standard_normal((2, 1)))
     h = w * 2  # a non-leaf: its history moves with it
     h.squeeze_(1)
+    h.unsqueeze_(0)  # (twice in a row: no view was left behind)
+    h.squeeze_(0)
     assert h.shape == (2,)
     h.sum().backward()
     assert w.grad.tolist() == [[2.0], [2.0]]

@@ -25,8 +25,8 @@ from .tensor import (  # noqa: F401
     concrete_value,
     is_inference_mode_enabled,
     make_tensor,
-    take_along_dim,
 )
+from .tensor import take_along_dim as _take_along
 
 __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
            "is_inference_mode_enabled", "det", "slogdet", "logdet", "inverse", "svd",
@@ -803,6 +803,29 @@ def argwhere(input: Any) -> Tensor:  # noqa: A002
 # Shapes and indexing
 # ---------------------------------------------------------------------------------------------
 
+def take_along_dim(input: Any, indices: Any, dim: int | None = None, *,  # noqa: A002
+                   out: Any = None) -> Tensor:
+    """input's values at indices along dim (the two broadcast over the other dimensions);
+    over the flattened input when dim is None. Recorded as a gather."""
+    x = as_tensor_arg(input)
+    idx = as_tensor_arg(indices, "take_along_dim indices")
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"torch.take_along_dim(): dtype of indices should be int64 but got "
+                           f"{idx.dtype}")
+    if dim is None:
+        return _take_along(x.reshape(-1), idx.reshape(-1), 0)
+    if x.ndim != idx.ndim:
+        raise RuntimeError(f"torch.take_along_dim(): input and indices should have the same "
+                           f"number of dimensions, but input.dim()={x.ndim} and "
+                           f"indices.dim()={idx.ndim}")
+    d = int(dim) % max(x.ndim, 1)
+    others = [tuple(1 if i == d else n for i, n in enumerate(t.shape)) for t in (x, idx)]
+    shape = list(np.broadcast_shapes(*others))
+    x = x.expand(*shape[:d], x.shape[d], *shape[d + 1:])
+    idx = idx.expand(*shape[:d], idx.shape[d], *shape[d + 1:])
+    return _take_along(x, idx, d)
+
+
 def _split_along(op: str, t: Tensor, sections: Any, dim: int, min_ndim: int):
     if t.ndim < min_ndim:
         raise RuntimeError(f"torch.{op} requires a tensor with at least {min_ndim} dimension"
@@ -1020,14 +1043,18 @@ def _square_(self: Tensor, method: str, view: Any) -> Tensor:
     from .tensor import _check_inplace
 
     _check_inplace(self)
-    if self._extra is not None or self._counter is not None:
+    extra = self._extra
+    if self._counter is not None or extra is not None and (
+            extra.base is not None or extra.traced_views or extra.alias_of is not None):
         raise RuntimeError(f"{method}(): this tensor is (or may have) a view; changing its "
                            f"shape in place is not supported there. Use t = t.{method[:-1]}"
                            "(...) instead")
     out = view(self)
     self._value = np.asarray(out._value) if type(out._value) is np.ndarray else out._value
     self.grad_fn, self.requires_grad = out.grad_fn, out.requires_grad
-    self._counter = out._counter if out.grad_fn is not None else None
+    self._counter = None  # (made on first use, from grad_fn's if there is one: no view yet)
+    if extra is None and self._extra is not None:  # (a traced view's note on its base)
+        self._extra = None
     return self
 
 
