@@ -53,7 +53,8 @@ _LAZY = {
     # SciPy's and PyTorch's spellings (linalg, torch helpers)
     "scipy": (".scipy", None), "nn": (".nn", None),
     "autograd": (".autograd", None), "optim": (".optim", None),
-    "linalg": (".eager.linalg", None),
+    "linalg": (".eager.linalg", None), "fft": (".eager.fft", None),
+    "special": (".eager.special", None),
     "compile": (".compiler", "compile"), "save": (".serialization", "save"),
     "load": (".serialization", "load"),
 }
