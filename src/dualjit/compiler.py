@@ -20,6 +20,12 @@ compiles. Where tracing is impossible (a Python decision on a tensor's value, `.
 NumPy on a tensor) the call runs eagerly and the reason is logged once (logger
 "dualjit.compile").
 
+The Python values a trace reads are constants of its program, so the key holds them too:
+those reached by name (the function's globals and closure, its non-tensor arguments, the
+attributes of the modules reached) and those read by the user code the trace ran, which
+the trace records (_Recorder: the globals, closure cells and argument objects' attributes
+that code names; they are read at every call afterwards).
+
 Computing the key walks every module, optimizer and state tensor. A call with positional
 tensor arguments first asks the latest program's _Guard, which re-reads the same facts from
 the registries themselves (identities of their contents, sizes, flags, options, the state
@@ -31,11 +37,14 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import logging
+import operator
 import random
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable
 from operator import is_not
 from typing import Any
@@ -233,6 +242,13 @@ def _names(code: types.CodeType) -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.lru_cache(maxsize=256)
+def _codes_in(code: types.CodeType) -> frozenset[types.CodeType]:
+    """code and the code of the functions (lambdas, comprehensions) it defines."""
+    return frozenset({code}).union(*(_codes_in(c) for c in code.co_consts
+                                     if isinstance(c, types.CodeType)))
+
+
 # The Python values a traced call read become constants of its program: a float attribute
 # (`self.scale`), a flag (`self.use_tanh`), a global or closure value, a forward hook. So
 # the key holds them: plain data by value (_snapshot), anything else by identity (a function
@@ -266,17 +282,32 @@ def _snapshot(v: Any, room: list[int]) -> Any:
         room[0] -= v.size
         return (t, v.dtype, v.shape, v.tobytes())
     if t in (tuple, list, set, frozenset):
-        items = sorted(v, key=repr) if t in (set, frozenset) else v
-        parts = tuple(_snapshot(x, room) for x in items)
+        items = sorted(v, key=_set_order) if t in (set, frozenset) else v
+        parts = tuple(_snapshot_item(x, room) for x in items)
         return _OPAQUE if _OPAQUE in parts else (t, parts)
     if t is dict:
-        parts = tuple((_snapshot(k, room), _snapshot(x, room)) for k, x in v.items())
+        parts = tuple((_snapshot_item(k, room), _snapshot_item(x, room)) for k, x in v.items())
         return _OPAQUE if any(_OPAQUE in pair for pair in parts) else (t, parts)
     if _plain_object(v):  # a configuration object: its attributes, one level deep
         parts = tuple((k, _snapshot(x, room)) for k, x in vars(v).items())
         return (_Same(v), tuple((k, _Same(x) if snap is _OPAQUE else snap)
                                 for (k, snap), x in zip(parts, vars(v).values())))
     return _OPAQUE
+
+
+def _snapshot_item(x: Any, room: list[int]) -> Any:
+    """An item of a container in its snapshot: its own snapshot, or x by identity (a
+    function in a dict of functions, a module in a list: replacing it changes the
+    snapshot); _OPAQUE once the room is used up."""
+    snap = _snapshot(x, room)
+    return _Same(x) if snap is _OPAQUE and room[0] >= 0 else snap
+
+
+def _set_order(x: Any) -> tuple:
+    """A set's items in an order that does not depend on how the set was built: plain
+    values by repr, other objects by identity (their repr can be long or change)."""
+    return (0, repr(x)) if type(x) in _SCALARS or isinstance(x, (tuple, np.generic)) \
+        else (1, id(x))
 
 
 def _plain_object(v: Any) -> bool:
@@ -872,7 +903,8 @@ class _Program:
 
 class _PythonState:
     """Shallow copies of the Python state a traced call could change as a side effect: the
-    globals and closure cells its code names, the attributes (outside registries) of the
+    globals and closure cells of the functions it reaches by name (`functions`, _Covered),
+    the attributes (outside registries) of the
     modules it reaches, and the contents of the lists, dicts, sets and configuration objects
     it reaches (_inside's containers). A program repeats only the tensor work of its trace:
     an append to a list, a counter in a global or an attribute set by the trace would happen
@@ -880,9 +912,7 @@ class _PythonState:
     undone (restore) and the call runs eagerly; a trace that fails is undone too (its
     eager rerun would do the side effects twice)."""
 
-    def __init__(self, fn: Callable, state: _State):
-        functions: list = []
-        _referenced_objects(fn, functions)
+    def __init__(self, functions: list, state: _State):
         self.global_values = [(f.__globals__, n, f.__globals__.get(n, _OPAQUE))
                               for f in functions for n in _names(f.__code__)]
         self.cells = [(c, _cell_value(c)) for f in functions for c in f.__closure__ or ()]
@@ -985,6 +1015,286 @@ def _restore_shallow(c: Any, copy: list) -> None:
         attributes.update(keep)
 
 
+# ---------------------------------------------------------------------------------------------
+# The code a trace runs
+# ---------------------------------------------------------------------------------------------
+
+# The values read by code the compiled function reaches other than by name — a method of an
+# object passed in or held in state, a callback argument, a function taken from a dict or by
+# getattr, a lambda held in an attribute — are constants of its program too. So a trace
+# records the user code that runs (_Recorder: a profile hook on 'call' events, or a trace
+# hook when a profiler is active) and what that code names: its globals, the entries of
+# your Python modules it names (`helpers.act`), the attributes of the objects of your
+# classes passed to it (`self` included) and the closure cells of the functions it ran.
+# These become the compiled function's sources, read at every call into the objects its
+# key reads (CompiledFunction._objects), guarded as the values reached by name are.
+MAX_SOURCES = 256  # sources one compiled function reads at every call (more: eager)
+_LIBRARIES = frozenset({"dualjit", "numpy", "torch", "llvmlite", *sys.stdlib_module_names})
+
+
+def _library(module_name: Any) -> bool:
+    """Whether code of this module is a library's (its values are not the program's)."""
+    return isinstance(module_name, str) and module_name.partition(".")[0] in _LIBRARIES
+
+
+def _user_object(v: Any) -> bool:
+    """An object of your class whose attributes your code reads (a plain object, a module of
+    your class)."""
+    return _plain_object(v) or isinstance(v, _state_types()[0]) and _user_class(v)
+
+
+@functools.lru_cache(maxsize=256)
+def _rebinds_free_variable(code: types.CodeType) -> bool:
+    """Whether code assigns a variable of its closure (`nonlocal n; n += 1`)."""
+    import dis
+
+    return any(i.opname in ("STORE_DEREF", "DELETE_DEREF") and i.argval in code.co_freevars
+               for i in dis.get_instructions(code))
+
+
+def _alive(obj: Any) -> Callable[[], Any]:
+    """A weak reference to obj (a strong one if it takes none)."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj
+
+
+class _Covered:
+    """What the key already reads by name, which the recorded code need not add: the
+    functions reached by name (their globals and closure cells), and per object the
+    attributes read of it (a reached module's, the `self` of a compiled method)."""
+
+    def __init__(self, fn: Callable, leaves: list, state: _State):
+        self.functions: list = []
+        for root in (fn, *filter(_user_callable, leaves)):
+            _referenced_objects(root, self.functions)
+        for cls in {type(m) for m in state.modules if _user_class(m)}:
+            _referenced_objects(cls.forward, self.functions)
+        self.globals = {(code, id(f.__globals__)) for f in self.functions
+                        for code in _codes_in(f.__code__)}  # (_names reads nested code too)
+        self.names: dict[int, Any] = {}  # id(object) -> the names read of it (None: all)
+        for m in state.modules:
+            self.names[id(m)] = _class_names(type(m), _names(type(m).forward.__code__)) \
+                if _user_class(m) else None
+        if isinstance(fn, types.MethodType) and hasattr(fn.__func__, "__code__") and \
+                _user_function(fn.__func__):  # (a compiled method: _reach read its `self`)
+            owner = fn.__self__
+            self.names[id(owner)] = _class_names(type(owner), _names(fn.__func__.__code__))
+
+    def closure(self, code: types.CodeType, values: tuple) -> bool:
+        """Whether a function reached by name runs code with these closure values."""
+        return any(f.__code__ is code and len(f.__closure__ or ()) == len(values) and
+                   all(map(operator.is_, map(_cell_value, f.__closure__), values))
+                   for f in self.functions)
+
+
+class _Recorder:
+    """The user code a trace runs (not dualjit's, NumPy's, torch's or the standard
+    library's), recorded at each call of it: the globals its code names, the Python modules
+    of yours among them, the objects of your classes passed to it and the values of its
+    closure. After the trace: whether that code changed any of these (a side effect a program
+    would not repeat: `changed`, `restore`) and the sources to read at every call
+    (`sources`). A function reached other than by name that rebinds a variable of its
+    closure stops the trace at once (its cells cannot be found to be restored)."""
+
+    def __init__(self, covered: _Covered):
+        self.covered = covered
+        self.user: dict[types.CodeType, bool] = {}  # code -> whether it is user code
+        self.globals: dict[types.CodeType, dict] = {}  # user code run -> its globals
+        self.nested: set[types.CodeType] = set()  # code of functions the trace's code makes
+        self.items: dict[tuple, tuple] = {}  # (id(mapping), name) -> (mapping, name, value
+        #                                      when first seen, whose it is)
+        self.containers: list[tuple] = []  # (container, shallow copy, whose it is)
+        self.seen_containers: set[int] = set()
+        self.objects: dict[tuple, tuple] = {}  # (id(obj), code) -> (alive, obj's __dict__)
+        self.closures: dict[types.CodeType, list[tuple]] = {}  # code -> its closure values
+        self.made: dict[int, Any] = {}  # objects whose __init__ ran in the trace, by id
+        self.seen_objects: set[int] = set()
+        self.keep: list = []  # the objects seen, alive while the trace runs (ids stay theirs)
+        self.failure: str | None = None
+
+    def __enter__(self) -> _Recorder:
+        # a trace hook is called at calls only (a profile hook at returns and C calls too),
+        # so it is the cheaper one; a debugger or coverage tool holds it: then a profile hook
+        known = self.user.get
+        event = self._event
+
+        def on_call(frame: types.FrameType, kind: str, arg: Any) -> None:
+            if kind == "call" and known(frame.f_code) is not False:
+                event(frame)
+        if sys.gettrace() is None:
+            self.install = sys.settrace
+        elif sys.getprofile() is None:
+            self.install = sys.setprofile
+        else:
+            raise CompileFallback("a tracer and a profiler are both active: the code the "
+                                  "function runs cannot be recorded")
+        self.install(on_call)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.install(None)
+        self.keep = []  # (the objects the trace made die now: not state, not sources)
+        self.made = {}
+
+    def _event(self, frame: types.FrameType) -> None:
+        code = frame.f_code
+        user = self.user.get(code)
+        try:
+            if user is None:
+                user = self.user[code] = not _library(frame.f_globals.get("__name__"))
+                if user:
+                    self._first_call(frame, code)
+            if user:
+                self._call(frame, code)
+        except CompileFallback:
+            raise
+        except Exception as e:  # (the trace stops: its values could not all be guarded)
+            self.failure = f"recording the code it runs failed ({type(e).__name__}: {e})"
+            raise CompileFallback(self.failure) from None
+
+    def _first_call(self, frame: types.FrameType, code: types.CodeType) -> None:
+        globals_ = self.globals[code] = frame.f_globals
+        self.nested.update(c for c in code.co_consts if isinstance(c, types.CodeType))
+        for name in _names(code):
+            value = globals_.get(name, _OPAQUE)
+            self._item(globals_, name, value, None)
+            if _user_module(value):
+                entries = vars(value)
+                for attribute in _names(code) & entries.keys():
+                    self._item(entries, attribute, entries[attribute], None)
+
+    def _call(self, frame: types.FrameType, code: types.CodeType) -> None:
+        count = code.co_argcount + code.co_kwonlyargcount
+        free = code.co_freevars
+        if not count and not free:
+            return
+        local = frame.f_locals
+        if code.co_name == "__init__" and count:  # (an object the trace makes: not state)
+            made = local.get(code.co_varnames[0])
+            if id(made) not in self.seen_objects:
+                self.made.setdefault(id(made), made)
+        for name in code.co_varnames[:count]:
+            v = local.get(name)
+            if (id(v), code) not in self.objects and id(v) not in self.made and \
+                    _user_object(v):
+                self.seen_objects.add(id(v))
+                self.keep.append(v)
+                alive = _alive(v)
+                attributes = vars(v)
+                self.objects[(id(v), code)] = (alive, attributes)
+                for attribute in _attribute_names(code, attributes):
+                    self._item(attributes, attribute, attributes.get(attribute, _OPAQUE), alive)
+        if free and free != ("__class__",) and code not in self.nested:
+            values = tuple(local.get(n, _OPAQUE) for n in free)
+            if self.covered.closure(code, values):
+                return
+            if _rebinds_free_variable(code):
+                self.failure = ("a function it reaches other than by name rebinds a variable "
+                                f"of its closure ({code.co_name}: nonlocal "
+                                f"{', '.join(code.co_freevars)}); a program would not repeat "
+                                "that")
+                raise CompileFallback(self.failure)
+            self.closures.setdefault(code, []).append(values)
+
+    def _item(self, mapping: dict, name: str, value: Any, alive: Any) -> None:
+        key = (id(mapping), name)
+        if key in self.items:
+            return
+        self.items[key] = (mapping, name, value, alive)
+        if _scannable(value):
+            found: list = []
+            _containers_in(value, found, self.seen_containers, 0)
+            self.containers += [(c, _shallow(c), alive) for c in found]
+
+    def check(self) -> None:
+        if self.failure is not None:  # (also when the traced code caught the exception)
+            raise CompileFallback(self.failure)
+
+    def changed(self) -> bool:
+        if not self._changes():
+            return False
+        gc.collect(1)  # (objects the trace made, in a reference cycle, are not state)
+        return self._changes()
+
+    def _changes(self) -> bool:
+        return any(_live(alive) and mapping.get(name, _OPAQUE) is not value
+                   for mapping, name, value, alive in self.items.values()) or \
+            any(_live(alive) and not _same_shallow(_shallow(c), copy)
+                for c, copy, alive in self.containers)
+
+    def restore(self) -> None:
+        for mapping, name, value, alive in self.items.values():
+            if _live(alive) and mapping.get(name, _OPAQUE) is not value:
+                if value is _OPAQUE:
+                    mapping.pop(name, None)
+                else:
+                    mapping[name] = value
+        for c, copy, alive in self.containers:
+            if _live(alive):
+                _restore_shallow(c, copy)
+
+    def sources(self) -> tuple[list, list]:
+        """(mapping, name) of each value the recorded code read that the key does not read
+        by name (a global, an entry of a Python module, an attribute of a live object),
+        and the closure cells of the functions it ran."""
+        items: list = []
+        for code, globals_ in self.globals.items():
+            names = _names(code)
+            if (code, id(globals_)) not in self.covered.globals:
+                items += [(globals_, n) for n in names if n in globals_]
+            for module in (globals_.get(n) for n in names):
+                if _user_module(module):
+                    entries = vars(module)
+                    items += [(entries, a) for a in names if a in entries]
+        for (_, code), (alive, attributes) in self.objects.items():
+            obj = alive()
+            if obj is None:  # (an object the trace made)
+                continue
+            read = self.covered.names.get(id(obj), frozenset())
+            if read is not None:
+                items += [(attributes, n) for n in _attribute_names(code, attributes)
+                          if n in attributes and n not in read]
+        return items, self._cells()
+
+    def _cells(self) -> list:
+        """The cells of the live functions that ran with the recorded closure values (found
+        by their code among all objects: a frame does not give its function)."""
+        if not self.closures:
+            return []
+        covered = {id(f) for f in self.covered.functions}
+        cells = []
+        for f in gc.get_referrers(*self.closures):
+            if type(f) is not types.FunctionType or id(f) in covered or \
+                    f.__code__ not in self.closures:
+                continue
+            values = tuple(map(_cell_value, f.__closure__))
+            if any(all(map(operator.is_, values, seen)) for seen in self.closures[f.__code__]):
+                cells += [c for c, n in zip(f.__closure__, f.__code__.co_freevars)
+                          if n != "__class__"]
+        return cells
+
+
+def _attribute_names(code: types.CodeType, attributes: dict) -> Any:
+    """The attributes code may read of an object passed to it: those it names, all of them
+    if it reads attributes by computed names (getattr, vars, __dict__)."""
+    names = _names(code)
+    return names | attributes.keys() if names & _DYNAMIC_READS else names
+
+
+_DYNAMIC_READS = frozenset({"getattr", "vars", "__dict__", "__getattribute__"})
+
+
+def _live(alive: Any) -> bool:
+    return alive is None or alive() is not None
+
+
+def _user_module(v: Any) -> bool:
+    """A Python module of yours (not a library's)."""
+    return type(v) is types.ModuleType and not _library(getattr(v, "__name__", None))
+
+
 class _RandomDraws:
     """Whether a trace drew numbers from Python's `random` or NumPy's global generator: a
     program would keep the numbers of its trace at every call (dualjit's own draws, dj.rand
@@ -1006,7 +1316,9 @@ class _RandomDraws:
                                   "dualjit's (dj.rand, dj.randn, dj.randint, dropout)")
 
 
-def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State) -> _Program:
+def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State,
+                covered: _Covered) -> tuple[_Program, tuple[list, list]]:
+    """The program of one call of fn, and the sources the code it ran reads (_Recorder)."""
     lifted_values: dict[int, Tracer] = {}
     saved = [(t, t._value, t._grad, None if t._grad is None else t._grad._value,
               None if t._counter is None else t._counter[0]) for t in state.tensors]
@@ -1031,19 +1343,25 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
         grad_inputs = {id(t): t._grad._value for t in state.tensors if t._grad is not None}
         previous, _context.trace = _context.trace, trace
         drawn = _RandomDraws()
-        python_state = _PythonState(fn, state)
+        python_state = _PythonState(covered.functions, state)
+        recorder = _Recorder(covered)
         try:
             positional, keywords = _unflatten(structure, args)
             try:
-                result = fn(*positional, **keywords)
+                with recorder:
+                    result = fn(*positional, **keywords)
+                recorder.check()
             except BaseException:
-                python_state.restore()  # (the eager rerun does the side effects once)
+                recorder.restore()  # (the eager rerun does the side effects once)
+                python_state.restore()
                 raise
-            if python_state.changed():
+            if recorder.changed() or python_state.changed():
+                recorder.restore()  # (then the values from before the trace)
                 python_state.restore()
                 raise CompileFallback("the function changes Python state it reaches (a "
                                       "list, dict or set, a global, a closure variable or "
                                       "an attribute): a program would not repeat that")
+            sources = recorder.sources()
             drawn.check()
             for a, atom, (_, _, grad, grad_value, _) in zip(args, arg_inputs, arg_saved):
                 if a._value is not atom or a._grad is not grad or \
@@ -1076,7 +1394,51 @@ def _trace_call(fn: Callable, args: list[Tensor], structure: Any, state: _State)
     program = _Program(fn_ir, len(args), state.tensors, grads, trace.dynamics, outputs,
                        result_structure, record)
     program.reached = state.reached()  # (their ids are in the key: kept alive)
-    return program
+    return program, sources
+
+
+def _argument_leaves(structure: Any) -> list:
+    """The non-tensor values among a call's arguments (a callback, an object, a module)."""
+    kind, body = structure
+    if kind == "static":
+        return [body]
+    if kind in ("list", "tuple"):
+        return [v for s in body for v in _argument_leaves(s)]
+    if kind == "dict":
+        return [v for _, s in body for v in _argument_leaves(s)]
+    return []
+
+
+def _argument_objects(structure: Any) -> list:
+    """What a call reaches through its arguments: each non-tensor argument that is not a
+    plain value (a module passed in is state; an object's attributes and a callback's
+    identity are read) and what a callable among them reaches by name (its globals and
+    closure, as for the compiled function)."""
+    out: list = []
+    for v in _argument_leaves(structure):
+        if type(v) not in _SCALARS:
+            out.append(v)
+            if _user_callable(v):
+                out += _referenced_objects(v)
+    return out
+
+
+def _user_callable(v: Any) -> bool:
+    """A function, method, partial or callable object of yours (a library's function
+    passed in, `dj.tanh`, is not followed into its module's globals)."""
+    while isinstance(v, functools.partial):
+        v = v.func
+    if isinstance(v, types.MethodType):
+        v = v.__func__
+    return _plain_object(v) and callable(v) or \
+        isinstance(v, types.FunctionType) and not _library(v.__module__)
+
+
+def _same_state(a: _State, b: _State) -> bool:
+    """Whether two walks found the same tensors, modules and optimizers."""
+    return all(len(x) == len(y) and not any(map(is_not, x, y))
+               for x, y in ((a.tensors, b.tensors), (a.modules, b.modules),
+                            (a.optimizers, b.optimizers)))
 
 
 def _collect(result: Any, state: _State, lifted: dict, grad_inputs: dict) -> tuple:
@@ -1129,46 +1491,66 @@ class CompiledFunction:
         self._guard: _Guard | None = None  # the latest program run, re-checked cheaply
         self._warmed: set = set()
         self._logged: set = set()
+        # what the code traces ran reads besides what fn reaches by name (_Recorder): a
+        # global or an attribute ((mapping, name)), a closure cell; read at every call
+        self._items: list[tuple[dict, str]] = []
+        self._cells: list = []
+        self._sources: set[tuple] = set()
         functools.update_wrapper(self, fn)
+
+    def _objects(self) -> list:
+        """What a call reaches before its arguments: the owners, fn's references and the
+        sources' values."""
+        objects = [*self.owners, *_referenced_objects(self.fn)]
+        if self._items or self._cells:
+            objects += [mapping.get(name, _OPAQUE) for mapping, name in self._items]
+            objects += map(_cell_value, self._cells)
+        return objects
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _context.trace is not None or current_builder() is not None:
             return self.fn(*args, **kwargs)
-        objects = [*self.owners, *_referenced_objects(self.fn)]
+        objects = self._objects()
         guard = self._guard
         if guard is not None and not kwargs and guard.admits(args, objects):
             return guard.program.run(args)
         try:
-            tensors: list[Tensor] = []
-            structure = _flatten((args, kwargs), tensors)
-            if any(not isinstance(t._value, np.ndarray) for t in tensors):
-                raise CompileFallback("an argument holds a traced value")
-            state = _State(objects)
-            grad_mode = _modes()
-            key = (structure, tuple((t._value.dtype, t._value.shape, t.requires_grad)
-                                    for t in tensors), state.key(), grad_mode)
-            hash(key)
+            tensors, structure, state, key = self._key(args, kwargs, objects)
         except CompileFallback as e:
             self._log(None, str(e))
             return self.fn(*args, **kwargs)
         program = self._programs.get(key)
         if program is None:
             if key not in self._warmed:  # the first call runs eagerly: it creates state
-                return self._warm_up(key, args, kwargs, tensors, structure)
+                return self._warm_up(key, args, kwargs)
             if len(self._programs) >= MAX_PROGRAMS:  # (a value that changes at every call)
                 self._log("limit", f"{MAX_PROGRAMS} programs compiled already (the guards "
                           "keep changing: a shape, a Python value the function reads); new "
                           "keys run eagerly")
                 return self.fn(*args, **kwargs)
-            program = self._compile(key, tensors, structure, state)
+            program, objects, state = self._compile(key, args, kwargs, tensors, structure,
+                                                    objects, state)
         if program is _EAGER:
             return self.fn(*args, **kwargs)
         # the next call with this key is recognized without walking (_Guard)
-        self._guard = _Guard(program, objects, state, tensors, grad_mode) \
+        self._guard = _Guard(program, objects, state, tensors, _modes()) \
             if _Guard.possible(structure, tensors, state) else None
         return program.run(tensors)
 
-    def _warm_up(self, key: Any, args: tuple, kwargs: dict, tensors: list, structure: Any) -> Any:
+    def _key(self, args: tuple, kwargs: dict, objects: list) -> tuple:
+        """The call's argument tensors, structure, state (reached from `objects` and the
+        non-tensor arguments) and guard key."""
+        tensors: list[Tensor] = []
+        structure = _flatten((args, kwargs), tensors)
+        if any(not isinstance(t._value, np.ndarray) for t in tensors):
+            raise CompileFallback("an argument holds a traced value")
+        state = _State([*objects, *_argument_objects(structure)])
+        key = (structure, tuple((t._value.dtype, t._value.shape, t.requires_grad)
+                                for t in tensors), state.key(), _modes())
+        hash(key)
+        return tensors, structure, state, key
+
+    def _warm_up(self, key: Any, args: tuple, kwargs: dict) -> Any:
         """Run fn eagerly (without native code) to create its state; the next call with these
         guards, as they read now that the state exists, traces and compiles."""
         if len(self._warmed) >= 64 * MAX_PROGRAMS:  # (keys that never repeat: forget them)
@@ -1179,24 +1561,66 @@ class CompiledFunction:
             result = self.fn(*args, **kwargs)
         finally:
             native_steps.enabled = previous
-        state = _State([*self.owners, *_referenced_objects(self.fn)])
-        self._warmed.add((structure, key[1], state.key(), _modes()))
+        try:
+            self._warmed.add(self._key(args, kwargs, self._objects())[3])
+        except CompileFallback:
+            pass  # (the next call logs why it runs eagerly)
         return result
 
-    def _compile(self, key: Any, tensors: list[Tensor], structure: Any, state: _State) -> Any:
+    def _compile(self, key: Any, args: tuple, kwargs: dict, tensors: list[Tensor],
+                 structure: Any, objects: list, state: _State) -> tuple:
+        """Trace and compile the call: (its program or _EAGER, the objects and state its
+        guard reads). A trace whose code reads new sources is keyed with them; if they hold
+        state the trace did not lift (a module read by a method of an argument), it traces
+        again (the sources only grow, so this ends)."""
         from .ir import IRError
         from .tracer.core import ConcretizationError
 
-        # (what the IR cannot express, e.g. bool + bool or an integer power of an integer
-        # array, runs eagerly as NumPy does it; a user's error is raised again by that run)
-        try:
-            program = _trace_call(self.fn, tensors, structure, state)
-        except (CompileFallback, ConcretizationError, IRError, RuntimeError, TypeError,
-                ValueError) as e:
-            self._log(key, f"{type(e).__name__}: {str(e).splitlines()[0]}")
+        for _ in range(3):
+            # (what the IR cannot express, e.g. bool + bool or an integer power of an integer
+            # array, runs eagerly as NumPy does it; a user's error is raised again by that run)
+            try:
+                covered = _Covered(self.fn, _argument_leaves(structure), state)
+                program, (items, cells) = _trace_call(self.fn, tensors, structure, state,
+                                                      covered)
+                if not self._add_sources(items, cells):
+                    break
+                objects = self._objects()
+                tensors, structure, new_state, key = self._key(args, kwargs, objects)
+            except (CompileFallback, ConcretizationError, IRError, RuntimeError, TypeError,
+                    ValueError) as e:
+                self._log(key, f"{type(e).__name__}: {str(e).splitlines()[0]}")
+                program = _EAGER
+                break
+            same = _same_state(new_state, state)
+            state = new_state
+            if same:
+                program.reached = state.reached()  # (the new key's objects)
+                break
+        else:
+            self._log(key, "the state the function reaches kept changing while tracing")
             program = _EAGER
         self._programs[key] = program
-        return program
+        return program, objects, state
+
+    def _add_sources(self, items: list, cells: list) -> bool:
+        """Add the sources not read yet; False if there were none."""
+        new = False
+        for mapping, name in items:
+            if (id(mapping), name) not in self._sources:
+                self._sources.add((id(mapping), name))
+                self._items.append((mapping, name))
+                new = True
+        for cell in cells:
+            if (id(cell),) not in self._sources:
+                self._sources.add((id(cell),))
+                self._cells.append(cell)
+                new = True
+        if len(self._sources) > MAX_SOURCES:
+            raise CompileFallback(f"the code it runs reads more than {MAX_SOURCES} Python "
+                                  "values other than by name (globals, attributes, closure "
+                                  "variables), each read at every call")
+        return new
 
     def _log(self, key: Any, reason: str) -> None:
         if key in self._logged or reason in self._logged:  # (once per key and per reason)
