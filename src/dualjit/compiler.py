@@ -1073,6 +1073,10 @@ class _Covered:
             _referenced_objects(cls.forward, self.functions)
         self.globals = {(code, id(f.__globals__)) for f in self.functions
                         for code in _codes_in(f.__code__)}  # (_names reads nested code too)
+        own = {f.__code__ for f in self.functions}
+        # the code of functions the functions reached by name make: made afresh at each
+        # call, their closure is that call's (a closure stored for later is a side effect)
+        self.made = {code for f in self.functions for code in _codes_in(f.__code__)} - own
         self.names: dict[int, Any] = {}  # id(object) -> the names read of it (None: all)
         for m in state.modules:
             self.names[id(m)] = _class_names(type(m), _names(type(m).forward.__code__)) \
@@ -1096,13 +1100,13 @@ class _Recorder:
     closure. After the trace: whether that code changed any of these (a side effect a program
     would not repeat: `changed`, `restore`) and the sources to read at every call
     (`sources`). A function reached other than by name that rebinds a variable of its
-    closure stops the trace at once (its cells cannot be found to be restored)."""
+    closure stops the trace at once (its cells cannot be found to be restored), unless a
+    function reached by name made it (during this call: _Covered.made)."""
 
     def __init__(self, covered: _Covered):
         self.covered = covered
         self.user: dict[types.CodeType, bool] = {}  # code -> whether it is user code
         self.globals: dict[types.CodeType, dict] = {}  # user code run -> its globals
-        self.nested: set[types.CodeType] = set()  # code of functions the trace's code makes
         self.items: dict[tuple, tuple] = {}  # (id(mapping), name) -> (mapping, name, value
         #                                      when first seen, whose it is)
         self.containers: list[tuple] = []  # (container, shallow copy, whose it is)
@@ -1156,7 +1160,6 @@ class _Recorder:
 
     def _first_call(self, frame: types.FrameType, code: types.CodeType) -> None:
         globals_ = self.globals[code] = frame.f_globals
-        self.nested.update(c for c in code.co_consts if isinstance(c, types.CodeType))
         for name in _names(code):
             value = globals_.get(name, _OPAQUE)
             self._item(globals_, name, value, None)
@@ -1186,7 +1189,8 @@ class _Recorder:
                 self.objects[(id(v), code)] = (alive, attributes)
                 for attribute in _attribute_names(code, attributes):
                     self._item(attributes, attribute, attributes.get(attribute, _OPAQUE), alive)
-        if free and free != ("__class__",) and code not in self.nested:
+        if free and free != ("__class__",) and code not in self.covered.made and \
+                code.co_name not in _COMPREHENSIONS:
             values = tuple(local.get(n, _OPAQUE) for n in free)
             if self.covered.closure(code, values):
                 return
@@ -1284,6 +1288,9 @@ def _attribute_names(code: types.CodeType, attributes: dict) -> Any:
 
 
 _DYNAMIC_READS = frozenset({"getattr", "vars", "__dict__", "__getattribute__"})
+
+
+_COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
 
 
 def _live(alive: Any) -> bool:

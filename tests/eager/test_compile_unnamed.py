@@ -390,3 +390,37 @@ def test_an_attribute_read_by_getattr_in_a_method():
     def f(x):
         return _the_named().scaled(x)
     _calls(f, [lambda: None, lambda: setattr(_the_named(), "factor", -3.0)])
+
+
+class _Factory:
+    def __init__(self):
+        self.kept, self.set_kept = _make_callback(2.0)
+
+    def run(self, y):
+        fresh, _ = _make_callback(1.0)  # (made by the trace: its closure is the call's)
+        return self.kept(fresh(y))
+
+
+def test_a_kept_closure_of_a_factory_that_also_runs_in_the_trace():
+    factory = _Factory()
+
+    def f(x, fac):
+        return fac.run(x)
+    _calls(f, [lambda: None, lambda: factory.set_kept(-3.0)], factory)
+
+
+def test_a_closure_the_step_makes_and_rebinds_compiles():
+    def f(x):
+        total = 0.0
+
+        def add(v):
+            nonlocal total
+            total += v
+        add(1.5)
+        add(GAIN)
+        return x * total
+    try:
+        compiled = _calls(f, [lambda: None, _set_gain(-4.0)])
+    finally:
+        _set_gain(2.0)()
+    np.testing.assert_allclose(compiled(X).numpy(), X.numpy() * (1.5 + 2.0), rtol=1e-6)
