@@ -1134,11 +1134,17 @@ class _Recorder:
         else:
             raise CompileFallback("a tracer and a profiler are both active: the code the "
                                   "function runs cannot be recorded")
+        # the collector runs code at its own times (gc.callbacks, finalizers of objects in
+        # reference cycles): not the function's work, so not during the trace
+        self.collecting = gc.isenabled()
+        gc.disable()
         self.install(on_call)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.install(None)
+        if self.collecting:
+            gc.enable()
         self.keep = []  # (the objects the trace made die now: not state, not sources)
         self.made = {}
 

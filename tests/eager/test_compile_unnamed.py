@@ -424,3 +424,27 @@ def test_a_closure_the_step_makes_and_rebinds_compiles():
     finally:
         _set_gain(2.0)()
     np.testing.assert_allclose(compiled(X).numpy(), X.numpy() * (1.5 + 2.0), rtol=1e-6)
+
+
+COLLECTIONS = [0]
+
+
+def _count_collections(phase, info):
+    COLLECTIONS[0] += 1
+
+
+def test_code_the_collector_runs_during_a_trace_is_not_the_functions():
+    import gc
+
+    scaler = _Scaler(3.0)
+
+    def f(x, helper):
+        for _ in range(3):
+            [[] for _ in range(2000)]  # (cycles of garbage: collections would run)
+        return helper.apply(x)
+    gc.callbacks.append(_count_collections)
+    try:
+        _calls(f, [lambda: None, _set_gain(-1.0)], scaler)
+    finally:
+        gc.callbacks.remove(_count_collections)
+        _set_gain(2.0)()
