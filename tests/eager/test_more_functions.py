@@ -249,6 +249,8 @@ def test_quantile_nanmedian():
         dj.quantile(t64(x, False), 1.5)
     with pytest.raises(RuntimeError, match="float"):
         dj.quantile(dj.tensor([1, 2]), 0.5)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        dj.quantile(t64(x, False), dj.tensor([0.5]))  # float32 q, float64 input
     y = np.array([[1.0, np.nan, 3.0, 4.0], [np.nan, np.nan, np.nan, np.nan]])
     assert dj.nanmedian(dj.tensor(y[0])).item() == 3.0  # the lower median of 1, 3, 4
     values, indices = dj.nanmedian(dj.tensor(y), dim=1)
@@ -502,3 +504,18 @@ def test_unfold_and_cross_methods():
     a, b = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
     close(t64(a, False).cross(t64(b, False)), np.cross(a, b, axis=0))  # first dim of size 3
     close(t64(a, False).cross(t64(b, False), dim=0), np.cross(a, b, axis=0))
+
+
+def test_properties():
+    z = rng.standard_normal((2, 3, 4)) + 1j * rng.standard_normal((2, 3, 4))
+    close(dj.tensor(z).mH, np.conj(np.swapaxes(z, -1, -2)))
+    close(dj.tensor(z[0]).H, z[0].conj().T)
+    close(dj.tensor(z[0, 0]).H, z[0, 0].conj())
+    with pytest.raises(RuntimeError, match="mH"):
+        dj.tensor(z).H
+    x = dj.arange(12.0).reshape(3, 4)
+    assert x.itemsize == 4 and x.nbytes == 48 and dj.ones(3, dtype=dj.int16).nbytes == 6
+    assert x.storage_offset() == 0 and x[1:].storage_offset() == 4
+    assert x[:, 2].storage_offset() == 2 and x[2, 1:].storage_offset() == 9
+    g = t64(rng.standard_normal((2, 3)))
+    assert gradcheck(lambda t: t.mH, (g,))

@@ -552,13 +552,16 @@ def quantile(input: Any, q: Any, dim: Any = None, keepdim: bool = False, *,  # n
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"quantile() interpolation must be one of {_INTERPOLATIONS}. Got "
                            f"{interpolation!r}")
+    if isinstance(q, Tensor) and q.dtype != x.dtype:
+        raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor "
+                           f"({q.dtype} and {x.dtype})")
     qv = q._value if isinstance(q, Tensor) else np.asarray(q, x.dtype)
     if np.ndim(qv) > 1:
         raise RuntimeError("quantile() q must be a scalar or 1D tensor")
     qc = np.asarray(qv)
     if qc.size and (np.any(qc < 0) or np.any(qc > 1)):
         raise RuntimeError("quantile() q values must be in the range [0, 1]")
-    qt = q.type(x.dtype) if isinstance(q, Tensor) else np.asarray(qv, x.dtype)
+    qt = q if isinstance(q, Tensor) else np.asarray(qv, x.dtype)
     params = (("axis", None if dim is None else int(dim)), ("keepdims", bool(keepdim)),
               ("method", interpolation))
     return apply_op("QuantileBackward", _quantile, [x, qt], params)
