@@ -512,7 +512,7 @@ def test_properties():
     close(dj.tensor(z[0]).H, z[0].conj().T)
     close(dj.tensor(z[0, 0]).H, z[0, 0].conj())
     with pytest.raises(RuntimeError, match="mH"):
-        dj.tensor(z).H
+        _ = dj.tensor(z).H
     x = dj.arange(12.0).reshape(3, 4)
     assert x.itemsize == 4 and x.nbytes == 48 and dj.ones(3, dtype=dj.int16).nbytes == 6
     assert x.storage_offset() == 0 and x[1:].storage_offset() == 4

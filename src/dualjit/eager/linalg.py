@@ -26,10 +26,10 @@ from .return_types import RETURN_TYPES
 from .tensor import Tensor, apply_op, as_tensor_arg, make_tensor
 
 __all__ = ["LinAlgError", "norm", "vector_norm", "matrix_norm", "det", "slogdet", "inv",
-           "inv_ex", "pinv", "solve", "lstsq", "cholesky", "cholesky_ex", "qr", "eigh",
+           "inv_ex", "pinv", "solve", "solve_ex", "lstsq", "cholesky", "cholesky_ex", "qr", "eigh",
            "eigvalsh", "svd", "svdvals", "matrix_rank", "matrix_power", "matrix_exp", "cross",
-           "multi_dot", "cond", "solve_triangular", "lu_factor", "lu_solve", "diagonal",
-           "vander", "vecdot"]
+           "multi_dot", "cond", "solve_triangular", "lu_factor", "lu_factor_ex", "lu_solve",
+           "lu", "eig", "eigvals", "tensorinv", "tensorsolve", "diagonal", "vander", "vecdot"]
 
 
 class LinAlgError(RuntimeError):
@@ -126,16 +126,28 @@ def _vector_norm(x, ord, axis, keepdims):
 
 
 def _magnitude(x):
-    """|x| for complex x: every norm but the spectral ones (refused below) depends on the
+    """|x| for complex x: every norm but the spectral ones (_spectral) depends on the
     entries' magnitudes alone."""
     return jnp.abs(x) if jnp.iscomplexobj(x) else x
 
 
-def _no_complex_spectral(t: Tensor, ord: Any, op: str) -> None:
-    if t.dtype.kind == "c" and isinstance(ord, (str, int, builtins.float)) and \
-            ord in ("nuc", 2, -2) and (op == "matrix_norm" or t.ndim == 2):
-        raise NotImplementedError(f"linalg.{op}: the {ord!r} norm of complex matrices is not "
-                                  "supported; use linalg.svdvals(A) and reduce it")
+def _spectral(x, ord, axis, keepdims):
+    """The 'nuc', 2 and -2 matrix norms from the singular values (complex x too)."""
+    nd = len(x.shape)
+    rows, cols = (a % nd for a in axis)
+    s = jnp.linalg.svd(jnp.moveaxis(x, (rows, cols), (-2, -1)), compute_uv=False)
+    out = {"nuc": jnp.sum, 2: jnp.max, -2: jnp.min}[ord](s, axis=-1)
+    if keepdims:
+        out = jnp.expand_dims(out, tuple(sorted((rows, cols))))
+    return out
+
+
+def _is_spectral(t: Tensor, ord: Any, dim: Any, op: str) -> builtins.bool:
+    """Whether a norm is a complex matrix's 'nuc', 2 or -2 norm (the others take |x|)."""
+    matrix = op == "matrix_norm" or (dim is None and t.ndim == 2) or (
+        dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) == 2)
+    return t.dtype.kind == "c" and matrix and isinstance(ord, (str, int, builtins.float)) \
+        and ord in ("nuc", 2, -2)
 
 
 def _dims(dim: Any) -> Any:
@@ -152,8 +164,10 @@ def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: builtins.bool = Fals
     if ord is not None and dim is None and t.ndim not in (1, 2):
         raise RuntimeError("linalg.norm: If dim is not specified but ord is, the input must "
                            f"be 1D or 2D. Got {t.ndim}D.")
-    if dim is None or not isinstance(dim, (int, np.integer)):
-        _no_complex_spectral(t, ord, "norm")
+    if _is_spectral(t, ord, dim, "norm"):
+        params = (("ord", ord), ("axis", _dims(dim) or (-2, -1)),
+                  ("keepdims", builtins.bool(keepdim)))
+        return apply_op("LinalgNormBackward", _spectral, [t], params)
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
     return apply_op("LinalgNormBackward", _norm, [t], params)
 
@@ -170,9 +184,9 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins
                 *, out: Any = None, dtype: Any = None) -> Tensor:
     """The ord-norm ('fro', 'nuc', 1, -1, 2, -2, inf, -inf) of the matrices over dim."""
     t = _cast(_matrix_input(A, "matrix_norm"), dtype)
-    _no_complex_spectral(t, ord, "matrix_norm")
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
-    return apply_op("LinalgMatrixNormBackward", _norm, [t], params)
+    spectral = _is_spectral(t, ord, dim, "matrix_norm")
+    return apply_op("LinalgMatrixNormBackward", _spectral if spectral else _norm, [t], params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +238,7 @@ def inv_ex(A: Any, *, check_errors: builtins.bool = False, out: Any = None):
 
 
 def _pinv(a, rcond, hermitian):
-    return jnp.linalg.pinv(a, rcond, hermitian)
+    return jnp.linalg.pinv(a, np.asarray(rcond, a.dtype), hermitian)
 
 
 def pinv(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builtins.bool = False,
@@ -232,13 +246,39 @@ def pinv(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builtins.bool
     """The pseudo-inverse: singular values up to rtol * the largest are dropped (rtol
     defaults to max(m, n) * eps, or 0 when atol is given)."""
     t = _matrix_input(A, "pinv")
-    if atol is not None and atol != 0:
-        raise NotImplementedError("linalg.pinv: atol (an absolute cutoff) is not supported; "
-                                  "give rtol, relative to the largest singular value")
     if rtol is None:
-        rtol = 0.0 if atol is not None else builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
+        rtol = 0.0 if atol is not None and atol > 0 else \
+            builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
+    rcond: Any = builtins.float(rtol)
+    if atol is not None and atol > 0:
+        rcond = _relative_cutoffs(t, builtins.float(atol), rcond)
     return apply_op("LinalgPinvBackward", _pinv, [t],
-                    (("rcond", builtins.float(rtol)), ("hermitian", builtins.bool(hermitian))))
+                    (("rcond", rcond), ("hermitian", builtins.bool(hermitian))))
+
+
+def _relative_cutoffs(t: Tensor, atol: builtins.float, rtol: builtins.float) -> Any:
+    """max(atol, rtol * s_max) as a cutoff relative to each matrix's s_max (pinv's rule
+    takes a static relative one: computed from the concrete singular values, which dj.compile
+    cannot give, so a compiled call runs eagerly)."""
+    from .tensor import concrete_value
+
+    value = concrete_value(t, "linalg.pinv(atol=...)")
+    largest = np.linalg.svd(value, compute_uv=False)[..., 0] if value.size else \
+        np.zeros(value.shape[:-2])
+    relative = np.maximum(atol / np.where(largest > 0, largest, np.inf), rtol)
+    return relative.item() if relative.ndim == 0 else _Cutoffs(relative)
+
+
+class _Cutoffs(tuple):
+    """Per-matrix relative cutoffs as a hashable operation parameter (one per batch entry)."""
+
+    def __new__(cls, values: np.ndarray):
+        out = super().__new__(cls, values.reshape(-1).tolist())
+        out.shape = values.shape
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(tuple(self), dtype).reshape(self.shape)
 
 
 def matrix_power(A: Any, n: int, *, out: Any = None) -> Tensor:
@@ -293,6 +333,23 @@ def solve(A: Any, B: Any, *, left: builtins.bool = True, out: Any = None) -> Ten
                            f"AX = B ({tuple(a.shape)} and {tuple(b.shape)})")
     return apply_op("LinalgSolveBackward", _solve, [a, b], (("vector", vector),),
                     fast=_checked("linalg.solve", _np_solve, _SINGULAR))
+
+
+def solve_ex(A: Any, B: Any, *, left: builtins.bool = True,
+             check_errors: builtins.bool = False, out: Any = None):
+    """(result, info): solve without the singularity check (info 1 + the first zero pivot's
+    position, the result then inf/NaN); check_errors=True raises instead."""
+    a = _matrix_input(A, "solve_ex", square=True)
+    info = apply_op("LinalgSolveExInfo", _lu_info, [a])
+    if check_errors and builtins.bool(info.ne(0).any()):
+        raise LinAlgError(f"linalg.solve_ex: {_SINGULAR}")
+    b = _float_input(B, "solve_ex")
+    _same_dtype("solve_ex", a, b)
+    if not left:
+        a, b = a.mT, b.mT
+    vector = _is_vector_rhs(a, b)
+    result = apply_op("LinalgSolveExBackward", _solve, [a, b], (("vector", vector),))
+    return RETURN_TYPES["linalg_solve_ex"](result if left else result.mT, info)
 
 
 def _triangular(a, b, upper, left, unitriangular):
@@ -530,6 +587,88 @@ def lu_factor(A: Any, *, pivot: builtins.bool = True, out: Any = None):
                            "CPU (as in PyTorch); use pivot=True")
     lu, pivots = _outputs("LinalgLuFactorBackward", _lu_factor, [t], 2)
     return RETURN_TYPES["linalg_lu_factor"](lu, pivots)
+
+
+def lu_factor_ex(A: Any, *, pivot: builtins.bool = True, check_errors: builtins.bool = False,
+                 out: Any = None):
+    """(LU, pivots, info): lu_factor, with info 1 + the first zero pivot's position (0 when
+    there is none); check_errors=True raises for a singular matrix instead."""
+    t = _matrix_input(A, "lu_factor_ex")
+    lu, pivots = lu_factor(t, pivot=pivot)
+    info = apply_op("LinalgLuFactorExInfo", _lu_info, [t]) if t.shape[-1] == t.shape[-2] \
+        else apply_op("LinalgLuFactorExInfo", _lu_info_rectangular, [lu])
+    if check_errors and builtins.bool(info.ne(0).any()):
+        raise LinAlgError(f"linalg.lu_factor_ex: {_SINGULAR}")
+    return RETURN_TYPES["linalg_lu_factor_ex"](lu, pivots, info)
+
+
+def _lu_info_rectangular(lu):
+    diagonal = jnp.diagonal(lu, axis1=-2, axis2=-1)
+    zero = jnp.equal(diagonal, 0)
+    return jnp.astype(jnp.where(jnp.any(zero, axis=-1), jnp.argmax(zero, axis=-1) + 1, 0),
+                      np.int32)
+
+
+def _lu(a):
+    return tuple(jsl.lu(a))
+
+
+def lu(A: Any, *, pivot: builtins.bool = True, out: Any = None):
+    """(P, L, U) with A = P @ L @ U: P a permutation matrix, L unit lower triangular (m, k),
+    U upper triangular (k, n), k = min(m, n)."""
+    t = _matrix_input(A, "lu")
+    if not pivot:
+        raise RuntimeError("linalg.lu: LU without pivoting is not implemented on the CPU "
+                           "(as in PyTorch); use pivot=True")
+    p, lower, upper = _outputs("LinalgLuBackward", _lu, [t], 3)
+    return RETURN_TYPES["linalg_lu"](p, lower, upper)
+
+
+def _eig(a):
+    return tuple(jnp.linalg.eig(a))
+
+
+def eig(A: Any, *, out: Any = None):
+    """(eigenvalues, eigenvectors as columns), complex, of general square matrices. Without
+    a derivative here: backward() through it raises (eigh is differentiable, for Hermitian
+    matrices)."""
+    t = _matrix_input(A, "eig", square=True)
+    w, v = _outputs("LinalgEigBackward", _eig, [t], 2)
+    return RETURN_TYPES["linalg_eig"](w, v)
+
+
+def _eigvals(a):
+    return jnp.linalg.eigvals(a)
+
+
+def eigvals(A: Any, *, out: Any = None) -> Tensor:
+    """The (complex) eigenvalues of general square matrices; no derivative, as eig."""
+    t = _matrix_input(A, "eigvals", square=True)
+    return apply_op("LinalgEigvalsBackward", _eigvals, [t])
+
+
+def _tensorinv(a, ind):
+    return jnp.linalg.tensorinv(a, ind)
+
+
+def tensorinv(A: Any, ind: int = 2, *, out: Any = None) -> Tensor:
+    """The inverse of A with respect to tensordot over its first ind dimensions."""
+    t = _float_input(A, "tensorinv")
+    return apply_op("LinalgTensorinvBackward", _tensorinv, [t], (("ind", int(ind)),),
+                    fast=_checked("linalg.tensorinv", np.linalg.tensorinv, _SINGULAR))
+
+
+def _tensorsolve(a, b, axes):
+    return jnp.linalg.tensorsolve(a, b, axes)
+
+
+def tensorsolve(A: Any, B: Any, dims: Any = None, *, out: Any = None) -> Tensor:
+    """X with tensordot(A, X, X.ndim) = B (dims of A moved to the end first)."""
+    a, b = _float_input(A, "tensorsolve"), _float_input(B, "tensorsolve")
+    _same_dtype("tensorsolve", a, b)
+    axes = None if dims is None else tuple(int(d) for d in dims)
+    return apply_op("LinalgTensorsolveBackward", _tensorsolve, [a, b], (("axes", axes),),
+                    fast=_checked("linalg.tensorsolve", np.linalg.tensorsolve, _SINGULAR))
 
 
 def _lu_solve(lu, pivots, b, left, adjoint):

@@ -23,8 +23,10 @@ _MORE_FIELDS = {
     "linalg_eigh": ["eigenvalues", "eigenvectors"],
     "linalg_svd": ["U", "S", "Vh"], "svd": ["U", "S", "V"],
     "linalg_lstsq": ["solution", "residuals", "rank", "singular_values"],
-    "linalg_inv_ex": ["inverse", "info"], "linalg_cholesky_ex": ["L", "info"],
+    "linalg_inv_ex": ["inverse", "info"], "linalg_solve_ex": ["result", "info"],
+    "linalg_cholesky_ex": ["L", "info"],
     "linalg_lu_factor": ["LU", "pivots"], "linalg_lu_factor_ex": ["LU", "pivots", "info"],
+    "linalg_lu": ["P", "L", "U"], "linalg_eig": ["eigenvalues", "eigenvectors"],
     "histogram": ["hist", "bin_edges"], "nanmedian": ["values", "indices"],
 }
 for _kind, _fields in _MORE_FIELDS.items():
