@@ -48,7 +48,7 @@ def _float_input(x: Any, op: str) -> Tensor:
     return t
 
 
-def _matrix_input(x: Any, op: str, square: bool = False) -> Tensor:
+def matrix_input(x: Any, op: str, square: bool = False) -> Tensor:
     t = _float_input(x, op)
     if t.ndim < 2:
         raise RuntimeError(f"linalg.{op}: The input tensor A must have at least 2 dimensions "
@@ -183,7 +183,7 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: builtins.bool = 
 def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins.bool = False,
                 *, out: Any = None, dtype: Any = None) -> Tensor:
     """The ord-norm ('fro', 'nuc', 1, -1, 2, -2, inf, -inf) of the matrices over dim."""
-    t = _cast(_matrix_input(A, "matrix_norm"), dtype)
+    t = _cast(matrix_input(A, "matrix_norm"), dtype)
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
     spectral = _is_spectral(t, ord, dim, "matrix_norm")
     return apply_op("LinalgMatrixNormBackward", _spectral if spectral else _norm, [t], params)
@@ -195,7 +195,7 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins
 
 def det(A: Any, *, out: Any = None) -> Tensor:
     """The determinant of each matrix (0 for a singular one)."""
-    t = _matrix_input(A, "det", square=True)
+    t = matrix_input(A, "det", square=True)
     return apply_op("LinalgDetBackward", jnp.linalg.det, [t], fast=np.linalg.det)
 
 
@@ -205,7 +205,7 @@ def _slogdet(a):
 
 def slogdet(A: Any, *, out: Any = None):
     """(sign, logabsdet) of each matrix: (0, -inf) for a singular one."""
-    t = _matrix_input(A, "slogdet", square=True)
+    t = matrix_input(A, "slogdet", square=True)
     sign, logabsdet = _outputs("LinalgSlogdetBackward", _slogdet, [t], 2,
                                fast=np.linalg.slogdet)
     return RETURN_TYPES["linalg_slogdet"](sign, logabsdet)
@@ -213,7 +213,7 @@ def slogdet(A: Any, *, out: Any = None):
 
 def inv(A: Any, *, out: Any = None) -> Tensor:
     """The inverse of each matrix; LinAlgError for a singular one."""
-    t = _matrix_input(A, "inv", square=True)
+    t = matrix_input(A, "inv", square=True)
     return apply_op("LinalgInvBackward", jnp.linalg.inv, [t],
                     fast=_checked("linalg.inv", np.linalg.inv, _SINGULAR))
 
@@ -229,7 +229,7 @@ def _lu_info(a):
 def inv_ex(A: Any, *, check_errors: builtins.bool = False, out: Any = None):
     """(inverse, info): info is 0, or 1 + the first zero pivot's position for a singular
     matrix (whose 'inverse' then holds inf/NaN); check_errors=True raises instead."""
-    t = _matrix_input(A, "inv_ex", square=True)
+    t = matrix_input(A, "inv_ex", square=True)
     info = apply_op("LinalgInvExInfo", _lu_info, [t])
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.inv_ex: {_SINGULAR}")
@@ -245,7 +245,7 @@ def pinv(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builtins.bool
          out: Any = None) -> Tensor:
     """The pseudo-inverse: singular values up to rtol * the largest are dropped (rtol
     defaults to max(m, n) * eps, or 0 when atol is given)."""
-    t = _matrix_input(A, "pinv")
+    t = matrix_input(A, "pinv")
     if rtol is None:
         rtol = 0.0 if atol is not None and atol > 0 else \
             builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
@@ -283,7 +283,7 @@ class _Cutoffs(tuple):
 
 def matrix_power(A: Any, n: int, *, out: Any = None) -> Tensor:
     """A @ A @ ... (n times); the identity for n = 0, inv(A)'s powers for n < 0."""
-    t = _matrix_input(A, "matrix_power", square=True)
+    t = matrix_input(A, "matrix_power", square=True)
     if isinstance(n, builtins.bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"linalg.matrix_power: n must be an integer, got {n!r}")
     return apply_op("LinalgMatrixPowerBackward", jnp.linalg.matrix_power, [t],
@@ -293,7 +293,7 @@ def matrix_power(A: Any, n: int, *, out: Any = None) -> Tensor:
 
 def matrix_exp(A: Any) -> Tensor:
     """The matrix exponential of each matrix (scaling and squaring with a Pade approximant)."""
-    t = _matrix_input(A, "matrix_exp", square=True)
+    t = matrix_input(A, "matrix_exp", square=True)
     return apply_op("LinalgMatrixExpBackward", jsl.expm, [t])
 
 
@@ -321,7 +321,7 @@ def _np_solve(a, b, vector):
 
 def solve(A: Any, B: Any, *, left: builtins.bool = True, out: Any = None) -> Tensor:
     """X with A @ X = B (X @ A = B when left=False); LinAlgError for a singular A."""
-    a = _matrix_input(A, "solve", square=True)
+    a = matrix_input(A, "solve", square=True)
     b = _float_input(B, "solve")
     _same_dtype("solve", a, b)
     if not left:
@@ -339,7 +339,7 @@ def solve_ex(A: Any, B: Any, *, left: builtins.bool = True,
              check_errors: builtins.bool = False, out: Any = None):
     """(result, info): solve without the singularity check (info 1 + the first zero pivot's
     position, the result then inf/NaN); check_errors=True raises instead."""
-    a = _matrix_input(A, "solve_ex", square=True)
+    a = matrix_input(A, "solve_ex", square=True)
     info = apply_op("LinalgSolveExInfo", _lu_info, [a])
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.solve_ex: {_SINGULAR}")
@@ -364,8 +364,8 @@ def solve_triangular(A: Any, B: Any, *, upper: builtins.bool, left: builtins.boo
                      unitriangular: builtins.bool = False, out: Any = None) -> Tensor:
     """X with A @ X = B (X @ A = B when left=False) for triangular A: only its upper (or
     lower) triangle is read, and its diagonal is taken as ones when unitriangular."""
-    a = _matrix_input(A, "solve_triangular", square=True)
-    b = _matrix_input(B, "solve_triangular")
+    a = matrix_input(A, "solve_triangular", square=True)
+    b = matrix_input(B, "solve_triangular")
     _same_dtype("solve_triangular", a, b)
     batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     a, b = a.expand(*batch, *a.shape[-2:]), b.expand(*batch, *b.shape[-2:])
@@ -395,7 +395,7 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: str | None = None):
     defaults to max(m, n) * eps); rank for all but 'gels'; singular_values for 'gelsd' and
     'gelss'; residuals (squared, per column) for all but the default 'gelsy' when m > n and
     every matrix has full rank. The parts not computed are empty tensors, as in PyTorch."""
-    a = _matrix_input(A, "lstsq")
+    a = matrix_input(A, "lstsq")
     b = _float_input(B, "lstsq")
     _same_dtype("lstsq", a, b)
     driver = "gelsy" if driver is None else driver
@@ -453,7 +453,7 @@ def _np_cholesky(a, upper):
 def cholesky(A: Any, *, upper: builtins.bool = False, out: Any = None) -> Tensor:
     """L with A = L @ L^H from A's lower triangle (U = L^H when upper); LinAlgError when A is
     not positive-definite."""
-    t = _matrix_input(A, "cholesky", square=True)
+    t = matrix_input(A, "cholesky", square=True)
     return apply_op("LinalgCholeskyBackward", _cholesky, [t], (("upper", builtins.bool(upper)),),
                     fast=_checked("linalg.cholesky", _np_cholesky, _NOT_POSITIVE))
 
@@ -474,7 +474,7 @@ def cholesky_ex(A: Any, *, upper: builtins.bool = False, check_errors: builtins.
                 out: Any = None):
     """(L, info): info is 0, or the order of the first leading minor that is not
     positive-definite (L then holds NaNs); check_errors=True raises instead."""
-    t = _matrix_input(A, "cholesky_ex", square=True)
+    t = matrix_input(A, "cholesky_ex", square=True)
     info = apply_op("LinalgCholeskyExInfo", _cholesky_info, [t])
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.cholesky_ex: {_NOT_POSITIVE}")
@@ -490,7 +490,7 @@ def _qr(a, mode):
 def qr(A: Any, mode: str = "reduced", *, out: Any = None):
     """(Q, R) with A = Q @ R: Q (m, k) and R (k, n), k = min(m, n), for 'reduced'; Q (m, m)
     and R (m, n) for 'complete'; 'r' gives R and an empty Q."""
-    t = _matrix_input(A, "qr")
+    t = matrix_input(A, "qr")
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
                            "'reduced' (default), 'r', or 'complete'")
@@ -514,7 +514,7 @@ def _uplo(UPLO: str, op: str) -> builtins.bool:
 def eigh(A: Any, UPLO: str = "L", *, out: Any = None):
     """(eigenvalues ascending, eigenvectors as columns) of Hermitian matrices, from their UPLO
     triangle. Eigenvector gradients are undefined where eigenvalues repeat (inf/NaN)."""
-    t = _matrix_input(A, "eigh", square=True)
+    t = matrix_input(A, "eigh", square=True)
     w, v = _outputs("LinalgEighBackward", _eigh, [t], 2, (("lower", _uplo(UPLO, "eigh")),))
     return RETURN_TYPES["linalg_eigh"](w, v)
 
@@ -525,7 +525,7 @@ def _eigvalsh(a, lower):
 
 def eigvalsh(A: Any, UPLO: str = "L", *, out: Any = None) -> Tensor:
     """The eigenvalues of Hermitian matrices (from their UPLO triangle), ascending."""
-    t = _matrix_input(A, "eigvalsh", square=True)
+    t = matrix_input(A, "eigvalsh", square=True)
     return apply_op("LinalgEigvalshBackward", _eigvalsh, [t],
                     (("lower", _uplo(UPLO, "eigvalsh")),))
 
@@ -538,7 +538,7 @@ def _svd(a, full_matrices):
 def svd(A: Any, full_matrices: builtins.bool = True, *, driver: Any = None, out: Any = None):
     """(U, S, Vh) with A = U @ diag(S) @ Vh, S descending. Gradients of U and Vh need
     full_matrices=False (or square A) and distinct non-zero singular values."""
-    t = _matrix_input(A, "svd")
+    t = matrix_input(A, "svd")
     u, s, vh = _outputs("LinalgSvdBackward", _svd, [t], 3,
                         (("full_matrices", builtins.bool(full_matrices)),))
     return RETURN_TYPES["linalg_svd"](u, s, vh)
@@ -550,7 +550,7 @@ def _svdvals(a):
 
 def svdvals(A: Any, *, driver: Any = None, out: Any = None) -> Tensor:
     """The singular values of each matrix, descending (differentiable everywhere)."""
-    t = _matrix_input(A, "svdvals")
+    t = matrix_input(A, "svdvals")
     return apply_op("LinalgSvdvalsBackward", _svdvals, [t])
 
 
@@ -564,7 +564,7 @@ def matrix_rank(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: builti
                 out: Any = None) -> Tensor:
     """The number of singular values above max(atol, rtol * the largest) (rtol defaults to
     max(m, n) * eps, or 0 when atol is given); an int64 tensor."""
-    t = _matrix_input(A, "matrix_rank")
+    t = matrix_input(A, "matrix_rank")
     if rtol is None:
         rtol = 0.0 if atol is not None and atol > 0 else \
             builtins.max(t.shape[-2:]) * np.finfo(t.dtype).eps
@@ -581,7 +581,7 @@ def _lu_factor(a):
 def lu_factor(A: Any, *, pivot: builtins.bool = True, out: Any = None):
     """(LU, pivots): L (unit diagonal, below) and U packed in LU, and LAPACK's 1-based int32
     pivots (row i was swapped with row pivots[i] - 1)."""
-    t = _matrix_input(A, "lu_factor")
+    t = matrix_input(A, "lu_factor")
     if not pivot:
         raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the "
                            "CPU (as in PyTorch); use pivot=True")
@@ -593,7 +593,7 @@ def lu_factor_ex(A: Any, *, pivot: builtins.bool = True, check_errors: builtins.
                  out: Any = None):
     """(LU, pivots, info): lu_factor, with info 1 + the first zero pivot's position (0 when
     there is none); check_errors=True raises for a singular matrix instead."""
-    t = _matrix_input(A, "lu_factor_ex")
+    t = matrix_input(A, "lu_factor_ex")
     lu, pivots = lu_factor(t, pivot=pivot)
     info = apply_op("LinalgLuFactorExInfo", _lu_info, [t]) if t.shape[-1] == t.shape[-2] \
         else apply_op("LinalgLuFactorExInfo", _lu_info_rectangular, [lu])
@@ -616,7 +616,7 @@ def _lu(a):
 def lu(A: Any, *, pivot: builtins.bool = True, out: Any = None):
     """(P, L, U) with A = P @ L @ U: P a permutation matrix, L unit lower triangular (m, k),
     U upper triangular (k, n), k = min(m, n)."""
-    t = _matrix_input(A, "lu")
+    t = matrix_input(A, "lu")
     if not pivot:
         raise RuntimeError("linalg.lu: LU without pivoting is not implemented on the CPU "
                            "(as in PyTorch); use pivot=True")
@@ -632,7 +632,7 @@ def eig(A: Any, *, out: Any = None):
     """(eigenvalues, eigenvectors as columns), complex, of general square matrices. Without
     a derivative here: backward() through it raises (eigh is differentiable, for Hermitian
     matrices)."""
-    t = _matrix_input(A, "eig", square=True)
+    t = matrix_input(A, "eig", square=True)
     w, v = _outputs("LinalgEigBackward", _eig, [t], 2)
     return RETURN_TYPES["linalg_eig"](w, v)
 
@@ -643,7 +643,7 @@ def _eigvals(a):
 
 def eigvals(A: Any, *, out: Any = None) -> Tensor:
     """The (complex) eigenvalues of general square matrices; no derivative, as eig."""
-    t = _matrix_input(A, "eigvals", square=True)
+    t = matrix_input(A, "eigvals", square=True)
     return apply_op("LinalgEigvalsBackward", _eigvals, [t])
 
 
@@ -685,8 +685,8 @@ def _lu_solve(lu, pivots, b, left, adjoint):
 def lu_solve(LU: Any, pivots: Any, B: Any, *, left: builtins.bool = True,
              adjoint: builtins.bool = False, out: Any = None) -> Tensor:
     """X with A X = B (A^H X = B when adjoint; X A = B when left=False), given lu_factor(A)."""
-    lu = _matrix_input(LU, "lu_solve", square=True)
-    b = _matrix_input(B, "lu_solve")
+    lu = matrix_input(LU, "lu_solve", square=True)
+    b = matrix_input(B, "lu_solve")
     _same_dtype("lu_solve", lu, b)
     piv = as_tensor_arg(pivots, "linalg.lu_solve pivots")
     if piv.dtype.kind not in "iu":
@@ -739,7 +739,7 @@ def _cond(a, p):
 
 def cond(A: Any, p: Any = None, *, out: Any = None) -> Tensor:
     """The condition number of each matrix in the norm p (the 2-norm by default)."""
-    t = _matrix_input(A, "cond", square=p not in (None, 2, -2))
+    t = matrix_input(A, "cond", square=p not in (None, 2, -2))
     return apply_op("LinalgCondBackward", _cond, [t], (("p", p),))
 
 

@@ -120,14 +120,14 @@ def _logdet(a):
 
 def logdet(input: Any) -> Tensor:  # noqa: A002
     """log(det(A)): -inf for a singular matrix, NaN for a negative determinant."""
-    t = _linalg._matrix_input(input, "logdet", square=True)
+    t = _linalg.matrix_input(input, "logdet", square=True)
     return apply_op("LogdetBackward", _logdet, [t])
 
 
 def svd(input: Any, some: bool = True, compute_uv: bool = True, *, out: Any = None):  # noqa: A002
     """torch.svd: (U, S, V) with A = U diag(S) V^H (V, not linalg.svd's Vh); reduced unless
     some=False; without compute_uv, U and V are zero-filled (m, m) and (n, n) matrices."""
-    t = _linalg._matrix_input(input, "svd")
+    t = _linalg.matrix_input(input, "svd")
     if not compute_uv:
         m, n = t.shape[-2:]
         batch = tuple(t.shape[:-2])
@@ -148,7 +148,7 @@ def _as_float(t: Tensor) -> Tensor:
     return t if t.dtype.kind in "fc" else t.type(dtypes.get_default_dtype())
 
 
-def _real_float(x: Any, op: str) -> Tensor:
+def real_float_input(x: Any, op: str) -> Tensor:
     t = as_tensor_arg(x, f"{op} input")
     if t.dtype.kind == "c":
         raise RuntimeError(f"{op}: complex tensors are not supported (got {t.dtype})")
@@ -174,10 +174,10 @@ def _operands(op: str, x: Any, y: Any, float_result: bool = True) -> list:
     return out
 
 
-def _unary(name: str, fn: Any, op: str):
+def float_unary(name: str, fn: Any, op: str):
     """A float elementwise function: integers and bools compute in the default float dtype."""
     def function(input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
-        return apply_op(name, fn, [_real_float(input, op)])
+        return apply_op(name, fn, [real_float_input(input, op)])
     function.__name__ = function.__qualname__ = op
     function.__doc__ = f"dualjit.{op}(input): {fn.__doc__ or op}"
     return function
@@ -195,17 +195,17 @@ def _rad2deg(x):
     return x * (180 / np.pi)
 
 
-erfc = _unary("ErfcBackward", jss.erfc, "erfc")
-erfinv = _unary("ErfinvBackward", jss.erfinv, "erfinv")
-lgamma = _unary("LgammaBackward", jss.gammaln, "lgamma")
-digamma = _unary("DigammaBackward", jss.digamma, "digamma")
-i0 = _unary("I0Backward", jnp.i0, "i0")
-sinc = _unary("SincBackward", jnp.sinc, "sinc")
-deg2rad = _unary("Deg2RadBackward", _deg2rad, "deg2rad")
-rad2deg = _unary("Rad2DegBackward", _rad2deg, "rad2deg")
+erfc = float_unary("ErfcBackward", jss.erfc, "erfc")
+erfinv = float_unary("ErfinvBackward", jss.erfinv, "erfinv")
+lgamma = float_unary("LgammaBackward", jss.gammaln, "lgamma")
+digamma = float_unary("DigammaBackward", jss.digamma, "digamma")
+i0 = float_unary("I0Backward", jnp.i0, "i0")
+sinc = float_unary("SincBackward", jnp.sinc, "sinc")
+deg2rad = float_unary("Deg2RadBackward", _deg2rad, "deg2rad")
+rad2deg = float_unary("Rad2DegBackward", _rad2deg, "rad2deg")
 
 
-def _binary(name: str, fn: Any, op: str):
+def float_binary(name: str, fn: Any, op: str):
     def function(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
         return apply_op(name, fn, _operands(op, input, other))
     function.__name__ = function.__qualname__ = op
@@ -217,9 +217,9 @@ def _xlogy(x, y):
     return jss.xlogy(x, y)
 
 
-xlogy = _binary("XlogyBackward", _xlogy, "xlogy")
-logaddexp = _binary("LogaddexpBackward", jnp.logaddexp, "logaddexp")
-logaddexp2 = _binary("Logaddexp2Backward", jnp.logaddexp2, "logaddexp2")
+xlogy = float_binary("XlogyBackward", _xlogy, "xlogy")
+logaddexp = float_binary("LogaddexpBackward", jnp.logaddexp, "logaddexp")
+logaddexp2 = float_binary("Logaddexp2Backward", jnp.logaddexp2, "logaddexp2")
 
 
 def heaviside(input: Any, values: Any, *, out: Any = None) -> Tensor:  # noqa: A002
@@ -683,7 +683,7 @@ def _logcumsumexp(x, axis):
 
 def logcumsumexp(input: Any, dim: int, *, out: Any = None) -> Tensor:  # noqa: A002
     """log(cumsum(exp(input))) along dim, without overflow or underflow."""
-    x = _real_float(input, "logcumsumexp")
+    x = real_float_input(input, "logcumsumexp")
     if x.ndim == 0:
         return x.clone()
     return apply_op("LogcumsumexpBackward", _logcumsumexp, [x], (("axis", int(dim) % x.ndim),))
@@ -1043,9 +1043,9 @@ def _square_(self: Tensor, method: str, view: Any) -> Tensor:
     """A shape-changing in-place method (squeeze_, t_, ...): self takes the view's shape and
     history. Refused on a view or on a tensor that may have views (dualjit finds a view's
     elements by their positions in its base's current shape, which this would change)."""
-    from .tensor import _check_inplace
+    from .tensor import check_inplace
 
-    _check_inplace(self)
+    check_inplace(self)
     extra = self._extra
     if self._counter is not None or extra is not None and (
             extra.base is not None or extra.traced_views or extra.alias_of is not None):

@@ -17,8 +17,7 @@ __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py
            "log1p", "round"]
 
 
-def _unary(name: str, fn: Any, op: str):
-    return more._unary(name, fn, op)
+_unary = more.float_unary
 
 
 erf = _unary("ErfBackward", jss.erf, "erf")
@@ -40,12 +39,12 @@ exp2 = _unary("Exp2Backward", jnp.exp2, "exp2")
 expm1 = _unary("Expm1Backward", jnp.expm1, "expm1")
 log1p = _unary("Log1pBackward", jnp.log1p, "log1p")
 xlogy = more.xlogy
-xlog1py = more._binary("Xlog1pyBackward", jss.xlog1py, "xlog1py")
+xlog1py = more.float_binary("Xlog1pyBackward", jss.xlog1py, "xlog1py")
 
 
 def logit(input: Any, eps: float | None = None, *, out: Any = None) -> Tensor:  # noqa: A002
     """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
-    t = more._real_float(input, "logit")
+    t = more.real_float_input(input, "logit")
     if eps is not None:
         t = t.clamp(eps, 1 - eps)
     return apply_op("LogitBackward", jss.logit, [t])
@@ -60,7 +59,7 @@ def polygamma(n: int, input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise RuntimeError(f"polygamma(n, x) does not support negative or non-integer n "
                            f"(got {n!r})")
-    return apply_op("PolygammaBackward", _polygamma, [more._real_float(input, "polygamma")],
+    return apply_op("PolygammaBackward", _polygamma, [more.real_float_input(input, "polygamma")],
                     (("n", n),))
 
 
@@ -68,7 +67,7 @@ def multigammaln(input: Any, p: int, *, out: Any = None) -> Tensor:  # noqa: A00
     """log of the multivariate gamma function of dimension p (every element > (p - 1) / 2)."""
     import math
 
-    t = more._real_float(input, "multigammaln")
+    t = more.real_float_input(input, "multigammaln")
     if p < 1:
         raise RuntimeError(f"p has to be greater than or equal to 1, got {p}")
     total = t.new_full((), p * (p - 1) / 4 * math.log(math.pi))

@@ -925,6 +925,9 @@ def _check_inplace(t: Tensor) -> None:
                                "or on .data")
 
 
+check_inplace = _check_inplace  # (public: the in-place methods of eager/more_functions.py)
+
+
 # In-place arithmetic whose result has the operands' dtype when both have the same float dtype.
 _SAME_DTYPE_UFUNCS = frozenset((np.add, np.subtract, np.multiply, np.true_divide))
 
