@@ -1513,17 +1513,22 @@ class CompiledFunction:
 
     def _objects(self) -> list:
         """What a call reaches before its arguments: the owners, fn's references and the
-        sources' values."""
+        sources' values (__call__ inlines this)."""
         objects = [*self.owners, *_referenced_objects(self.fn)]
         if self._items or self._cells:
-            objects += [mapping.get(name, _OPAQUE) for mapping, name in self._items]
-            objects += map(_cell_value, self._cells)
+            objects += self._source_values()
         return objects
+
+    def _source_values(self) -> list:
+        return [*(mapping.get(name, _OPAQUE) for mapping, name in self._items),
+                *map(_cell_value, self._cells)]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _context.trace is not None or current_builder() is not None:
             return self.fn(*args, **kwargs)
-        objects = self._objects()
+        objects = [*self.owners, *_referenced_objects(self.fn)]  # (self._objects())
+        if self._items or self._cells:
+            objects += self._source_values()
         guard = self._guard
         if guard is not None and not kwargs and guard.admits(args, objects):
             return guard.program.run(args)
