@@ -299,6 +299,9 @@ def test_dist_trapezoid_logcumsumexp_msort():
     close(dj.logcumsumexp(t64(s, False), 1), np.logaddexp.accumulate(s, axis=1), rtol=1e-9)
     assert gradcheck(lambda s: dj.logcumsumexp(s, 0), (t64(s),))
     assert t64(s).logcumsumexp(-1).grad_fn is not None
+    from dualjit.eager.more_functions import _logcumsumexp  # the IR's scan, not NumPy's
+
+    np.testing.assert_allclose(np.asarray(_logcumsumexp(z, axis=0)), np.logaddexp.accumulate(z))
     close(dj.msort(t64(s, False)), np.sort(s, axis=0))
     close(t64(s, False).msort(), np.sort(s, axis=0))
 
