@@ -24,7 +24,21 @@ from . import blas, chunk_loop, machine_code, nest_parallel, pieces, probes, pyc
 from . import complex as C
 from .abi import PYARRAY_DATA_OFFSET, strides
 from .engine import llvm
-from .schedule import FAST, LIBM, LOOP, NO_UNROLL, PLAIN, TUNED, Group, Plan, Segment, touches_complex
+from .schedule import (
+    FAST,
+    FAST_CODE,
+    FULL_CODE,
+    LIBM,
+    LOOP,
+    NO_UNROLL,
+    PLAIN,
+    TUNED,
+    UNOPTIMIZED_CODE,
+    Group,
+    Plan,
+    Segment,
+    touches_complex,
+)
 
 I1, I8, I32, I64 = L.IntType(1), L.IntType(8), L.IntType(32), L.IntType(64)
 F32, F64 = L.FloatType(), L.DoubleType()
@@ -66,8 +80,11 @@ def emit_module(plan: Plan, builtin_entries: bool, probed: bool = False) -> L.Mo
         else:  # split over threads: a chunk body, run in order by `fn` (chunk_loop.py)
             fn = chunk_loop.emit(module, kernel.name, kernel.flat, kernel_probes)
         entries = _emit_entries(module, kernel, fn, plan) if builtin_entries else []
-        if kernel.flat is None and machine_code.light_kernel(kernel.segment):
+        if kernel.code == FAST_CODE:
             machine_code.mark_fast(fn)
+        if kernel.code == UNOPTIMIZED_CODE:
+            machine_code.mark_unoptimized(fn)
+        if kernel.code != FULL_CODE:
             for entry in entries:
                 machine_code.mark_unoptimized(entry)
     return module
@@ -347,6 +364,8 @@ class KernelBuilder:
             started = self.probes and self.probes.start(self.b)
             if group.split is not None:
                 nest_parallel.emit_split(self, group)
+            elif group.outlined:
+                nest_parallel.emit_outlined(self, group)
             else:
                 self.emit_group(group)
             if self.probes:

@@ -1,5 +1,6 @@
 """Loop nests of a kernel run on several threads: each split nest (nest_plan.py) emitted as its
-own function over a range of rows, and the parallel-for the kernel calls to run its chunks.
+own function over a range of rows, and the parallel-for the kernel calls to run its chunks
+(an outlined nest, schedule.Group.outlined, is such a function called once over all rows).
 
 The kernel stores the addresses the nest reads and writes in a context array on its stack and
 calls `dualjit_parallel_for(nest, context, rows, chunk_rows, busy)`, a ctypes callback into this
@@ -77,6 +78,25 @@ class ContextBuffers:
 def emit_split(k, group: Group) -> None:
     """The group as a function over a range of rows, and the kernel's call of the
     parallel-for on it (its failure status becomes the kernel's)."""
+    split = group.split
+    fn, context = _nest_function(k, group, (split.lead, split.outer, split.columns))
+    flags = int(split.busy) | (ONE_BLAS_CALL if one_blas_call_when_idle(group) else 0)
+    _keep_failure(k, k.b.call(_parallel_for_declaration(k.module), [
+        fn, context, lower.i64(split.rows), lower.i64(split.chunk_rows), lower.i64(flags)]))
+
+
+def emit_outlined(k, group: Group) -> None:
+    """The group as a function of its own (the same form as a split nest's, over all its
+    rows), called once by the kernel: how an unoptimized kernel keeps its vectorized loops
+    optimized (schedule.UNOPTIMIZED_CODE)."""
+    fn, context = _nest_function(k, group, None)
+    _keep_failure(k, k.b.call(fn, [context, lower.i64(0), lower.i64(0)]))
+
+
+def _nest_function(k, group: Group, rows: tuple | None) -> tuple[L.Function, L.Value]:
+    """The group emitted as `status nest(context, first row, end row)`, and the context array
+    the kernel filled with the addresses it reads; rows: (lead, outer, columns) of a split
+    nest, whose loops then run over that range of rows only, or None (all of them)."""
     module = k.module
     fn = L.Function(module, NEST_TYPE, module.get_unique_name(k.fn.name + ".nest"))
     fn.linkage = "internal"
@@ -89,7 +109,7 @@ def emit_split(k, group: Group) -> None:
     sub.b.branch(body)
     sub.b.position_at_end(body)
     sub.buffers = used = ContextBuffers(k.buffers, sub, context)
-    sub.rows = ((start, end), group.split.lead, group.split.outer, group.split.columns)
+    sub.rows = None if rows is None else ((start, end), *rows)
     sub.emit_group(group)
     if sub.rows is not None:
         raise AssertionError(f"split nest {fn.name}: no loop took its rows")
@@ -98,10 +118,12 @@ def emit_split(k, group: Group) -> None:
     array = k.alloca(PTR, max(1, len(used.order)))
     for i, address in enumerate(used.order):
         b.store(address, b.gep(array, [lower.i64(i)], source_etype=PTR))
-    flags = int(group.split.busy) | (ONE_BLAS_CALL if one_blas_call_when_idle(group) else 0)
-    status = b.call(_parallel_for_declaration(module), [
-        fn, array, lower.i64(group.split.rows), lower.i64(group.split.chunk_rows),
-        lower.i64(flags)])
+    return fn, array
+
+
+def _keep_failure(k, status: L.Value) -> None:
+    """A nest's failure status becomes the kernel's."""
+    b = k.b
     failed = b.icmp_signed("!=", status, lower.const(I32, lower.KERNEL_OK))
     b.store(b.select(failed, status, b.load(k.status, typ=I32)), k.status)
 

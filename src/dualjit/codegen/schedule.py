@@ -26,7 +26,7 @@ from functools import cached_property
 from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
-from . import abi, blas, conv_plan, lapack, nest_plan
+from . import abi, blas, conv_plan, lapack, nest_plan, threads
 from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
 from .transposes import compose_transposes, fold_into_products
@@ -85,6 +85,17 @@ MANY_LOOPS = 4
 VECTORIZE_MIN_ELEMENTS = 4096
 UNROLL_MIN_ELEMENTS = 1 << 16
 TUNED, NO_UNROLL, PLAIN = "unrolled, vectorized", "vectorized", "plain"  # Group.loops
+
+# What LLVM does to a kernel's own function (KernelPlan.code; machine_code.py says why and
+# what it saves): the full pipeline; the full IR pipeline, then its fastest machine code (a
+# light kernel: more than MANY_LOOPS loop nests, none unrolled in the kernel function itself);
+# or nothing, its vectorized loops moved to functions of their own that are optimized (a
+# light kernel whose time is in library calls: their multiply-adds at least LIBRARY_BOUND
+# times the elements of the loops left unoptimized, which run ~0.5-2 ns an element slower
+# than optimized, against ~0.02 ns a multiply-add in gemm: at most a few percent of the
+# kernel). Split nests are optimized in every case.
+FULL_CODE, FAST_CODE, UNOPTIMIZED_CODE = "full", "fast machine code", "unoptimized"
+LIBRARY_BOUND = 1000
 LOOP, REDUCE, ROOT = "loop", "reduce", "root"  # Group.kind
 
 
@@ -345,6 +356,8 @@ class Group:
       inputs.
     loops: what LLVM may do to its loops: TUNED (unroll and vectorize), NO_UNROLL or PLAIN.
     split: how its outer loops are cut into chunks that threads share (nest_plan.py), or None.
+    outlined: emitted as a function of its own that the kernel calls (an unoptimized kernel's
+      vectorized loops: see UNOPTIMIZED_CODE).
     after: for a REDUCE along rows, a LOOP's values and anchors computed in a second pass over
       each row once its reductions are stored (Segment._second_row_pass), in program order.
     """
@@ -358,10 +371,16 @@ class Group:
     computed: list[Var] = field(default_factory=list)
     loops: str = TUNED
     split: NestSplit | None = None
+    outlined: bool = False
     after: list[Var] = field(default_factory=list)
 
     def body(self, fn: Function) -> Segment:
         return next(seg for f, seg in self.bodies if f is fn)
+
+    @property
+    def space(self) -> int:
+        """The elements its loops run over (the largest of its values and operands)."""
+        return max(a.type.size for a in [*self.values, *self.eqns[0].inputs])
 
 
 def _row_reduction(reduce: Group, loop: Group) -> int | None:
@@ -763,7 +782,7 @@ class Segment:
         if len(looped) <= MANY_LOOPS:
             return
         for group in looped:
-            space = max(a.type.size for a in [*group.values, *group.eqns[0].inputs])
+            space = group.space
             group.loops = (TUNED if space >= UNROLL_MIN_ELEMENTS else
                            NO_UNROLL if space >= VECTORIZE_MIN_ELEMENTS else PLAIN)
             if group.loops == PLAIN:
@@ -1016,13 +1035,15 @@ def _flattened_segment(segment: Segment, n: int) -> Segment:
 
 @dataclass(eq=False)
 class KernelPlan:
-    """One native kernel: its Segment, its optional thread-split variant, and whether it also
-    gets an entry that reads a Python float argument in place."""
+    """One native kernel: its Segment, its optional thread-split variant, whether it also
+    gets an entry that reads a Python float argument in place, and what LLVM does to its own
+    function (`code`: FULL_CODE, FAST_CODE or UNOPTIMIZED_CODE)."""
 
     name: str
     segment: Segment
     flat: FlatSegment | None = None
     float_entry: bool = False
+    code: str = FULL_CODE
 
 
 @dataclass(eq=False)
@@ -1038,8 +1059,8 @@ class Plan:
     """The steps of a compiled Function, in order, and how its kernels are entered.
 
     release_gil: kernels hand the GIL over while they run (not in tiny functions).
-    codegen_level: LLVM's machine-code generation level (0 for small functions; the IR is
-      optimized at O3 either way).
+    codegen_level: LLVM's machine-code generation level: 0 for small functions (their IR is
+      optimized at O3) and when every kernel is UNOPTIMIZED_CODE (machine_code.py), else 3.
     dead_after: per step, the values between steps that no later step or output needs: the
       runtime drops them once the step has run, so each lives only as long as it is used."""
 
@@ -1085,7 +1106,9 @@ def plan_function(fn: Function) -> Plan:
         steps.append(_kernel(fn, run, len(fn.eqns), last_read, f"kernel{len(steps)}", planner))
     if len(steps) == 1 and isinstance(steps[0], KernelPlan):
         steps[0].float_entry = _takes_one_float(fn, steps[0].segment)
-    return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if _small(fn) else 3,
+    fast = _small(fn) or all(isinstance(s, KernelPlan) and s.code == UNOPTIMIZED_CODE
+                             for s in steps)
+    return Plan(fn, steps, release_gil=not _tiny(fn), codegen_level=0 if fast else 3,
                 dead_after=_dead_after(fn, steps))
 
 
@@ -1119,10 +1142,37 @@ def _kernel(fn: Function, run: list[Eqn], end: int, last_read: dict[Var, int], n
     live_out.sort(key=lambda v: position.get(v, len(position)))
     segment = Segment(run, ins, live_out, planner)
     flat = flat_variant(segment)
-    if flat is None:  # (a kernel with a flat variant is split as a whole)
+    if flat is not None:  # (a kernel with a flat variant is split as a whole)
+        return KernelPlan(name, segment, flat)
+    for group in segment.groups:
+        group.split = _nest_split(group)
+    code = kernel_code(segment)
+    if code == UNOPTIMIZED_CODE:
         for group in segment.groups:
-            group.split = _nest_split(group)
-    return KernelPlan(name, segment, flat)
+            group.outlined = group.library is None and group.split is None and group.loops != PLAIN
+    return KernelPlan(name, segment, code=code)
+
+
+def kernel_code(segment: Segment) -> str:
+    """What LLVM does to the function of a kernel whose nests are split already (see
+    FULL_CODE)."""
+    looped = [g for g in segment.groups if g.library is None]
+    if len(looped) <= MANY_LOOPS or not all(
+            g.split is not None or (g.kind in (LOOP, REDUCE) and g.loops != TUNED and not g.bodies)
+            for g in looped):
+        return FULL_CODE
+    inline = [g for g in looped if g.split is None]
+    if any(g.loops != PLAIN and not _outlinable(g) for g in inline):
+        return FAST_CODE
+    unvectorized = sum(g.space for g in inline if g.loops == PLAIN)
+    library = threads.blas_flops([g.eqns[0] for g in segment.groups if g.library is not None])
+    return UNOPTIMIZED_CODE if library >= LIBRARY_BOUND * unvectorized else FAST_CODE
+
+
+def _outlinable(group: Group) -> bool:
+    """A loop nest that can be a function of its own (nest_parallel.emit_outlined): not one
+    with a libm rerun, whose slow copy reads the kernel's own buffers."""
+    return group.kind in (LOOP, REDUCE) and not group.bodies and group.math != FAST_CHECKED
 
 
 def _nest_split(group: Group) -> NestSplit | None:
@@ -1259,6 +1309,11 @@ def _kernel_lines(kernel: KernelPlan, names: dict[Var, str]) -> list[str]:
                      + (f", partial results merged by {', '.join(merged)}" if merged else ""))
     if kernel.float_entry:
         lines.append("  entry: also takes its float64 argument as a Python float, in place")
+    if kernel.code == FAST_CODE:
+        lines.append("  LLVM: the kernel's own function gets fast machine code (many small loops)")
+    elif kernel.code == UNOPTIMIZED_CODE:
+        lines.append("  LLVM: the kernel's own function is not optimized (its time is in library "
+                     "calls); its vectorized loops are functions of their own")
     return lines
 
 
@@ -1281,6 +1336,7 @@ def _segment_lines(seg: Segment, names: dict[Var, str], pad: str) -> list[str]:
         notes += [f"anchors in registers: {_names(anchors, names)}"] if anchors else []
         notes += [f"loops: {group.loops}"] if group.loops != TUNED else []
         notes += [group.split.describe()] if group.split is not None else []
+        notes += ["a function of its own"] if group.outlined else []
         lines.append(f"{pad}{head} -> {_names(group.values, names)}  [{'; '.join(notes)}]")
         for e in seg.fused_into(group):
             lines.append(f"{pad}    {_eqn_text(e, names)}")
