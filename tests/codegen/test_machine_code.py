@@ -8,10 +8,9 @@ import numpy as np
 import dualjit as dj
 import dualjit.numpy as jnp
 from dualjit import lax
-from dualjit.ir.interpreter import eval_function
 from dualjit.codegen import machine_code, nest_plan, runtime, schedule
-from dualjit.codegen.schedule import (FAST_CODE, FULL_CODE, MANY_LOOPS, NO_UNROLL, TUNED,
-                                      UNOPTIMIZED_CODE)
+from dualjit.codegen.schedule import FAST_CODE, FULL_CODE, MANY_LOOPS, NO_UNROLL, TUNED, UNOPTIMIZED_CODE
+from dualjit.ir.interpreter import eval_function
 
 
 def softmax_layers(x, w):
@@ -183,3 +182,12 @@ def test_a_training_step_whose_vectorized_loop_has_a_libm_rerun_keeps_fast_machi
     assert not any(g.outlined for g in kernel.segment.groups)
     for got, want in zip(runtime.CompiledFunction(fn)(*args), eval_function(fn, *args)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_light_kernel_with_too_little_library_work_keeps_fast_machine_code(monkeypatch):
+    fn = dj.make_ir(mlp_step)(*mlp_arguments())
+    assert schedule.plan_function(fn).kernels[0].code == UNOPTIMIZED_CODE
+    monkeypatch.setattr(schedule, "LIBRARY_BOUND", 10**6)  # (its ratio is ~5,000)
+    plan = schedule.plan_function(fn)
+    assert plan.kernels[0].code == FAST_CODE and plan.codegen_level == 3
+    assert not any(g.outlined for g in plan.kernels[0].segment.groups)

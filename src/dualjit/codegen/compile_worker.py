@@ -52,8 +52,9 @@ def optimize(module, tm, slp: bool = True) -> None:
     """O3 with loop vectorization, in place; SLP vectorization too unless `slp` is false or
     functions are marked (machine_code.py: a light kernel, whose straight-line code is glue
     between loops that are not unrolled, so SLP finds nothing worth its ~10 ms). Functions
-    marked UNOPTIMIZED (a light kernel's Python entries) get `optnone` first: LLVM leaves their
-    IR as it is and generates their machine code at its fastest level; those marked
+    marked UNOPTIMIZED (an unoptimized kernel's function, a light kernel's Python entries) get
+    `optnone` first: LLVM leaves their IR as it is and generates their machine code at its
+    fastest level; those marked
     FAST_MACHINE_CODE get it after the pipeline: optimized, with fast machine code. Raises
     BrokenByOptimizer when the result does not verify (the check costs ~4 ms on W8's 1 MB
     module, whose compile takes hundreds)."""

@@ -25,9 +25,11 @@ optimized like split nests; and when every kernel of the plan is such, the modul
 code is generated at level 0 (schedule.Plan.codegen_level), which costs a quarter of level 3
 and runs these memory-bound vectorized nests as fast. Measured on the MLP step (2026-12-01,
 CPU time of the module's optimization and code generation, medians of 15 interleaved
-compiles on a loaded machine): 77-82 ms as FAST_CODE, 36-40 ms so; its unvectorized loops
-take ~16 us a step more (25 -> 41 us of a ~1.8 ms step), its vectorized and split ones and
-its gemm calls the same.
+compiles on a loaded machine): 77-82 ms as FAST_CODE, 36-40 ms so. Its unvectorized loops
+take ~20 us a step more (22-28 -> 40-52 us at one thread; unoptimized code recomputes in
+the inner loop what LLVM would hoist, such as a row's log), its outlined loops ~4 us more
+(machine code at level 0), its split nest and gemm calls the same: the step ~2% slower
+(schedule.LIBRARY_BOUND keeps it within about that).
 
 A light kernel's Python entries (pycall.py) are not optimized at all (`mark_unoptimized`).
 """
