@@ -288,10 +288,12 @@ def _snapshot(v: Any, room: list[int]) -> Any:
     if t is dict:
         parts = tuple((_snapshot_item(k, room), _snapshot_item(x, room)) for k, x in v.items())
         return _OPAQUE if any(_OPAQUE in pair for pair in parts) else (t, parts)
-    if _plain_object(v):  # a configuration object: its attributes, one level deep
-        parts = tuple((k, _snapshot(x, room)) for k, x in vars(v).items())
+    attributes = _attributes(v)
+    if attributes is not None:  # a configuration object: its attributes
+        pairs = list(attributes.items())
+        parts = tuple((k, _snapshot(x, room)) for k, x in pairs)
         return (_Same(v), tuple((k, _Same(x) if snap is _OPAQUE else snap)
-                                for (k, snap), x in zip(parts, vars(v).values())))
+                                for (k, snap), (_, x) in zip(parts, pairs)))
     return _OPAQUE
 
 
@@ -326,6 +328,77 @@ def _plain_object(v: Any) -> bool:
 # classes whose objects are not configuration objects: the standard library's (a logger, a
 # lock, a file), dualjit's and NumPy's (their state is found and guarded otherwise)
 _NOT_PLAIN_MODULES = frozenset({"dualjit", "numpy", *sys.stdlib_module_names})
+
+
+def _attributes(v: Any) -> Any:
+    """The attributes of a configuration object as a dict (vars(v)), or as a _SlotView for
+    an object of a class of yours with __slots__ (`@dataclass(slots=True)`); else None."""
+    if _plain_object(v):
+        return vars(v)
+    t = type(v)
+    if not hasattr(v, "__dict__") and _slot_names(t) and not isinstance(v, Tensor) and \
+            t.__module__.split(".")[0] not in _NOT_PLAIN_MODULES:
+        return _SlotView(v)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _slot_names(cls: type) -> tuple[str, ...]:
+    """The attribute names the __slots__ of cls and its bases declare (mangled as Python
+    stores them: `__x` in class C is `_C__x`)."""
+    names: list[str] = []
+    for base in cls.__mro__:
+        slots = base.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{base.__name__.lstrip('_')}{name}"
+            if name not in ("__dict__", "__weakref__") and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+class _SlotView:
+    """The set slots of an object without a __dict__, read and written as a dict is (the
+    snapshot, the side-effect check and the sources read attributes through it)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self.obj, name, default) if name in _slot_names(type(self.obj)) \
+            else default
+
+    def items(self) -> list:
+        obj = self.obj
+        return [(n, getattr(obj, n)) for n in _slot_names(type(obj)) if hasattr(obj, n)]
+
+    def keys(self) -> list:
+        return [n for n, _ in self.items()]
+
+    def values(self) -> list:
+        return [v for _, v in self.items()]
+
+    def __contains__(self, name: str) -> bool:
+        return name in _slot_names(type(self.obj)) and hasattr(self.obj, name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        setattr(self.obj, name, value)
+
+    def pop(self, name: str, default: Any = None) -> Any:
+        value = self.get(name, default)
+        if name in self:
+            delattr(self.obj, name)
+        return value
+
+    def clear(self) -> None:
+        for name in self.keys():
+            delattr(self.obj, name)
+
+    def update(self, pairs: Any) -> None:
+        for name, value in pairs:
+            setattr(self.obj, name, value)
 
 
 class _Same:
@@ -472,7 +545,8 @@ def _items(v: Any) -> Any:
         return v.values()
     if isinstance(v, _CONTAINERS):
         return v
-    return vars(v).values() if _plain_object(v) else None
+    attributes = _attributes(v)
+    return None if attributes is None else attributes.values()
 
 
 def _walk(v: Any, out: list, room: list[int], depth: int) -> bool:
@@ -978,10 +1052,9 @@ def _shallow(c: Any) -> Any:
         return list(c.items())
     if isinstance(c, (list, set, collections.deque)):
         return list(c)
-    items = c.__dict__.items()
     if isinstance(c, module_type):
-        return [(k, v) for k, v in items if k not in _MODULE_BOOKKEEPING]
-    return list(items)
+        return [(k, v) for k, v in c.__dict__.items() if k not in _MODULE_BOOKKEEPING]
+    return list(_attributes(c).items())
 
 
 def _same_shallow(now: list, before: list) -> bool:
@@ -1007,7 +1080,7 @@ def _restore_shallow(c: Any, copy: list) -> None:
         c.clear()
         c.extend(copy)
     else:
-        attributes = c.__dict__
+        attributes = c.__dict__ if isinstance(c, module_type) else _attributes(c)
         keep = {k: v for k, v in attributes.items()
                 if isinstance(c, module_type) and k in _MODULE_BOOKKEEPING}
         attributes.clear()
@@ -1022,8 +1095,8 @@ def _restore_shallow(c: Any, copy: list) -> None:
 # The values read by code the compiled function reaches other than by name — a method of an
 # object passed in or held in state, a callback argument, a function taken from a dict or by
 # getattr, a lambda held in an attribute — are constants of its program too. So a trace
-# records the user code that runs (_Recorder: a profile hook on 'call' events, or a trace
-# hook when a profiler is active) and what that code names: its globals, the entries of
+# records the user code that runs (_Recorder: a trace hook on calls, or a profile hook
+# when a debugger or coverage tool holds the trace hook) and what that code names: its globals, the entries of
 # your Python modules it names (`helpers.act`), the attributes of the objects of your
 # classes passed to it (`self` included) and the closure cells of the functions it ran.
 # These become the compiled function's sources, read at every call into the objects its
@@ -1040,7 +1113,7 @@ def _library(module_name: Any) -> bool:
 def _user_object(v: Any) -> bool:
     """An object of your class whose attributes your code reads (a plain object, a module of
     your class)."""
-    return _plain_object(v) or isinstance(v, _state_types()[0]) and _user_class(v)
+    return _attributes(v) is not None or isinstance(v, _state_types()[0]) and _user_class(v)
 
 
 @functools.lru_cache(maxsize=256)
@@ -1191,7 +1264,7 @@ class _Recorder:
                 self.seen_objects.add(id(v))
                 self.keep.append(v)
                 alive = _alive(v)
-                attributes = vars(v)
+                attributes = vars(v) if hasattr(v, "__dict__") else _attributes(v)
                 self.objects[(id(v), code)] = (alive, attributes)
                 for attribute in _attribute_names(code, attributes):
                     self._item(attributes, attribute, attributes.get(attribute, _OPAQUE), alive)
@@ -1208,8 +1281,8 @@ class _Recorder:
                 raise CompileFallback(self.failure)
             self.closures.setdefault(code, []).append(values)
 
-    def _item(self, mapping: dict, name: str, value: Any, alive: Any) -> None:
-        key = (id(mapping), name)
+    def _item(self, mapping: Any, name: str, value: Any, alive: Any) -> None:
+        key = (id(mapping.obj if type(mapping) is _SlotView else mapping), name)
         if key in self.items:
             return
         self.items[key] = (mapping, name, value, alive)
@@ -1290,7 +1363,7 @@ def _attribute_names(code: types.CodeType, attributes: dict) -> Any:
     """The attributes code may read of an object passed to it: those it names, all of them
     if it reads attributes by computed names (getattr, vars, __dict__)."""
     names = _names(code)
-    return names | attributes.keys() if names & _DYNAMIC_READS else names
+    return names.union(attributes.keys()) if names & _DYNAMIC_READS else names
 
 
 _DYNAMIC_READS = frozenset({"getattr", "vars", "__dict__", "__getattribute__"})
@@ -1625,8 +1698,9 @@ class CompiledFunction:
         """Add the sources not read yet; False if there were none."""
         new = False
         for mapping, name in items:
-            if (id(mapping), name) not in self._sources:
-                self._sources.add((id(mapping), name))
+            key = (id(mapping.obj if type(mapping) is _SlotView else mapping), name)
+            if key not in self._sources:
+                self._sources.add(key)
                 self._items.append((mapping, name))
                 new = True
         for cell in cells:

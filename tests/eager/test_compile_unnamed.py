@@ -448,3 +448,60 @@ def test_code_the_collector_runs_during_a_trace_is_not_the_functions():
     finally:
         gc.callbacks.remove(_count_collections)
         _set_gain(2.0)()
+
+
+@__import__("dataclasses").dataclass(slots=True, eq=False)  # (hashable: an argument)
+class _SlotConfig:
+    scale: float
+    shift: float = 0.0
+
+
+class _SlotScaler:
+    __slots__ = ("factor", "__private")
+
+    def __init__(self, factor):
+        self.factor = factor
+        self.__private = 1.0
+
+    def apply(self, y):
+        return y * self.factor + self.__private
+
+    def set_private(self, value):
+        self.__private = value
+
+
+SLOT_CONFIG = _SlotConfig(2.0)
+
+
+def test_objects_with_slots_are_compared_by_value():
+    config = _SlotConfig(3.0)
+
+    def f(x, cfg):
+        return x * cfg.scale + SLOT_CONFIG.shift
+    try:
+        _calls(f, [lambda: None, lambda: setattr(config, "scale", -1.0),
+                   lambda: setattr(SLOT_CONFIG, "shift", 4.0)], config)
+    finally:
+        SLOT_CONFIG.shift = 0.0
+
+
+def test_a_method_of_an_object_with_slots_reached_by_its_code_only():
+    scaler = _SlotScaler(2.0)
+    made = __import__("functools").lru_cache(lambda: scaler)  # (a library hands it over)
+
+    def f(x):
+        return made().apply(x)
+    _calls(f, [lambda: None, lambda: setattr(scaler, "factor", 5.0),
+               lambda: scaler.set_private(-2.0)])
+
+
+def test_a_side_effect_on_a_slot_runs_eagerly():
+    scaler = _SlotScaler(2.0)
+
+    def f(x, s):
+        s.factor = s.factor + 1.0
+        return x * s.factor
+    compiled = dj.compile(f)
+    for i in range(1, 5):
+        np.testing.assert_allclose(compiled(X, scaler).numpy(), X.numpy() * (2.0 + i))
+    assert scaler.factor == 6.0

@@ -17,6 +17,7 @@ checks dualjit alone (backward against finite differences, compiled against eage
 from __future__ import annotations
 
 import random
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,20 +196,14 @@ def run_program(lib: Any, seed: int, steps: int | None = None, compiled: bool = 
     return prog.finish(list(out[:len(snaps)]) + prog.snapshots()[len(snaps):])
 
 
-class _Runs:
-    """The Programs of one compiled run_program's calls, kept where dj.compile's check for
-    side effects on the Python state a function reaches does not look: an object without a
-    __dict__ (its slots are opaque to the check; a change the check sees would make the
-    call run eagerly, and the compiled program would go untested). The harness needs the
-    trace's Program (its records) beside the compiled call's outputs."""
-
-    __slots__ = ("programs",)
-
-    def __init__(self):
-        self.programs: deque = deque()
-
-
-_RUNS = _Runs()
+# The Programs of one compiled run_program's calls, kept where dj.compile's check for side
+# effects on the Python state a function reaches does not look: an object of the standard
+# library (threading.local: not a configuration object, its attributes are opaque to the
+# check; a change the check sees would make the call run eagerly, and the compiled program
+# would go untested). The harness needs the trace's Program (its records) beside the
+# compiled call's outputs.
+_RUNS = threading.local()
+_RUNS.programs = deque()
 
 
 def _new_run(lib: Any, seed: int, steps: int | None, given: tuple) -> Program:
