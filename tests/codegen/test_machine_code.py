@@ -191,3 +191,17 @@ def test_a_light_kernel_with_too_little_library_work_keeps_fast_machine_code(mon
     plan = schedule.plan_function(fn)
     assert plan.kernels[0].code == FAST_CODE and plan.codegen_level == 3
     assert not any(g.outlined for g in plan.kernels[0].segment.groups)
+
+
+def test_a_light_kernel_around_a_lapack_call_keeps_fast_machine_code():
+    """LAPACK's group emits loops of its own in the kernel function (copies, pivots): only
+    kernels whose library calls are gemm products are left unoptimized."""
+    a = np.random.default_rng(3).standard_normal((256, 256))
+    compiled = _compiled(lambda a: jnp.linalg.slogdet(a), a)
+    (kernel,) = compiled.plan.kernels
+    assert any(g.library == "lapack" for g in kernel.segment.groups)
+    assert kernel.code == FAST_CODE
+    sign, logdet = compiled(a)
+    expected = np.linalg.slogdet(a)
+    assert sign == expected.sign
+    np.testing.assert_allclose(logdet, expected.logabsdet, rtol=1e-12)

@@ -26,7 +26,7 @@ from functools import cached_property
 from ..ir import DType, Eqn, Function, Literal, Primitive, TensorType, Var, sub_functions
 from ..ir import primitives as P
 from ..ir.printer import format_literal, format_param, var_names
-from . import abi, blas, conv_plan, lapack, nest_plan, threads
+from . import abi, blas, conv_plan, lapack, nest_plan
 from .loop_invariants import hoist_loop_invariants
 from .nest_plan import NestSplit, product_split, split_of
 from .transposes import compose_transposes, fold_into_products
@@ -90,11 +90,12 @@ TUNED, NO_UNROLL, PLAIN = "unrolled, vectorized", "vectorized", "plain"  # Group
 # what it saves): the full pipeline; the full IR pipeline, then its fastest machine code (a
 # light kernel: more than MANY_LOOPS loop nests, none unrolled in the kernel function itself);
 # or nothing, its vectorized loops moved to functions of their own that are optimized (a
-# light kernel whose time is in library calls: their multiply-adds at least LIBRARY_BOUND
-# times the elements of the loops left unoptimized). Unoptimized, such loops ran ~2 ns an
-# element slower (the MLP step's 10.5 K elements: +18-24 us a step) against gemm's ~0.022 ns
-# a multiply-add, so the bound keeps the kernel within ~2% of its optimized time (the MLP
-# step's ratio is ~5,000: ~1.8%). Split nests are optimized in every case.
+# light kernel whose time is in gemm calls: their multiply-adds at least LIBRARY_BOUND times
+# the elements of the loops left unoptimized, and no other library call). Unoptimized, such
+# loops ran ~2 ns an element slower (the MLP step's 10.5 K elements: +18-24 us a step)
+# against gemm's ~0.022 ns a multiply-add, so the bound keeps the kernel within ~2% of its
+# optimized time (the MLP step's ratio is ~5,000: ~1.8%). Split nests are optimized in
+# every case.
 FULL_CODE, FAST_CODE, UNOPTIMIZED_CODE = "full", "fast machine code", "unoptimized"
 LIBRARY_BOUND = 4096
 LOOP, REDUCE, ROOT = "loop", "reduce", "root"  # Group.kind
@@ -1165,9 +1166,19 @@ def kernel_code(segment: Segment) -> str:
     inline = [g for g in looped if g.split is None]
     if any(g.loops != PLAIN and not _outlinable(g) for g in inline):
         return FAST_CODE
+    library = [g for g in segment.groups if g.library is not None]
+    if not all(_product_call(g) for g in library):
+        return FAST_CODE
     unvectorized = sum(g.space for g in inline if g.loops == PLAIN)
-    library = threads.blas_flops([g.eqns[0] for g in segment.groups if g.library is not None])
-    return UNOPTIMIZED_CODE if library >= LIBRARY_BOUND * unvectorized else FAST_CODE
+    products = sum(contraction_size(g.eqns[0]) for g in library)
+    return UNOPTIMIZED_CODE if products >= LIBRARY_BOUND * unvectorized else FAST_CODE
+
+
+def _product_call(group: Group) -> bool:
+    """A product lowered to gemm calls alone. Other library groups emit loops of their own
+    in the kernel function (LAPACK's copies and pivots, a convolution's im2col), which
+    unoptimized would run several times slower (slogdet of 256x256: +50 us a call)."""
+    return group.library == "gemm" and group.eqns[0].primitive is P.dot_general_p
 
 
 def _outlinable(group: Group) -> bool:
