@@ -17,8 +17,9 @@ at its fastest level (FastISel, no scheduling); its split nests keep the full le
 on the MLP step (2026-12-01): its machine code 63 -> 40 ms of CPU, its small loops ~30 us a
 step slower (1.6 ms a step, gemm-bound).
 
-UNOPTIMIZED_CODE (a light kernel whose time is in library calls: their multiply-adds at least
-schedule.LIBRARY_BOUND times the elements of its unvectorized loops): the kernel function is
+UNOPTIMIZED_CODE (a light kernel whose time is in gemm calls: their multiply-adds at least
+schedule.LIBRARY_BOUND times the elements of its unvectorized loops, and no other library call,
+whose own loops would run unoptimized too): the kernel function is
 marked UNOPTIMIZED and LLVM does not optimize it at all; its vectorized loops (at least
 schedule.VECTORIZE_MIN_ELEMENTS elements) become functions of their own (Group.outlined),
 optimized like split nests; and when every kernel of the plan is such, the module's machine
