@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_programs import Record, Trace, to_record
+from .torch_programs import Trace, error_record, to_record
 
 ACTIVATIONS = ["ReLU", "Tanh", "Sigmoid", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus",
                "Identity"]
@@ -128,8 +128,7 @@ def nn_program(lib: Any, seed: int, compiled: bool = False, steps: int = 3) -> T
         try:
             trace.records.append(to_record(label, run(x, y)))
         except Exception as e:  # noqa: BLE001 (an error is a result to compare)
-            trace.records.append(Record(label, "error", error=type(e).__name__,
-                                        array=str(e)[:200]))
+            trace.records.append(error_record(label, e))
             return trace
     for name, p in model.named_parameters():
         trace.records.append(to_record(f"{head}: {name}", p))

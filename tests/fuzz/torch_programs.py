@@ -40,6 +40,11 @@ class Record:
     shape: tuple = ()
     array: Any = None
     error: str = ""
+    error_kinds: tuple = ()  # the names of the error's classes (its type and their bases)
+    # a sum's tolerance: the dtype of its least precise term and the sum of the terms' sizes
+    # (the loss adds terms that may cancel: their float32 roundings are relative to them)
+    tolerance_dtype: str = ""
+    magnitude: float = 0.0
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Program:
         self.rng = random.Random(seed)
         self.data = np.random.default_rng(seed)
         self.trace = Trace(seed, "")
+        self.tolerances: dict[str, tuple] = {}  # label -> (tolerance_dtype, magnitude)
         self.pool: list[tuple[str, Any]] = []   # (name, tensor)
         self.leaves: list[tuple[str, Any]] = []
         self.steps = steps
@@ -127,6 +133,9 @@ class Program:
         values = iter(values if values is not None else self.snapshots())
         self.trace.records = [to_record(r[0], next(values)) if isinstance(r, tuple) else r
                               for r in self.trace.records]
+        for r in self.trace.records:
+            if r.label in self.tolerances:
+                r.tolerance_dtype, r.magnitude = self.tolerances[r.label]
         return self.trace
 
     def add(self, value: Any) -> str:
@@ -251,8 +260,7 @@ def tensor_program(prog: Program):
             label = getattr(e, "fuzz_label", None) or prog.pending
             if prog.allowed_errors is not None and label not in prog.allowed_errors:
                 raise
-            prog.trace.records.append(Record(label, "error", error=_error_name(e),
-                                             array=str(e)[:200]))
+            prog.trace.records.append(error_record(label, e))
             continue
         if value is not None:
             prog.record(label, value)
@@ -260,30 +268,38 @@ def tensor_program(prog: Program):
         return loss_of(prog)
     except Exception as e:  # noqa: BLE001 (e.g. PyTorch's error for a multi-output view
         # changed in place and then read)
-        prog.trace.records.append(Record("loss", "error", error=_error_name(e),
-                                         array=str(e)[:200]))
+        prog.trace.records.append(error_record("loss", e))
         return None
 
 
-def _error_name(e: Exception) -> str:
-    return type(e).__name__
+def error_record(label: str, e: Exception) -> Record:
+    return Record(label, "error", error=type(e).__name__, array=str(e)[:200],
+                  error_kinds=tuple(k.__name__ for k in type(e).__mro__))
 
 
 def loss_of(prog: Program):
     """loss = sum of (v * w).sum() over the pool values that require grad (w: fixed random
-    weights), or None."""
+    weights), or None. Each term is summed in float64 (v.double()), so that two libraries'
+    float32 summation orders, which differ in the last bits, do not show as a difference of
+    the loss once its terms cancel."""
     lib = prog.lib
     terms = [(n, t) for n, t in prog.pool if getattr(t, "requires_grad", False)]
     if not terms:
         return None
     loss = None
     names = []
+    magnitude = 0.0
     for name, t in terms:
-        w = prog.array(tuple(t.shape), dtype_name(t))
-        term = (t * lib.tensor(w)).sum()
+        w = prog.array(tuple(t.shape), dtype_name(t)).astype(np.float64)
+        term = (t.double() * lib.tensor(w)).sum()
         loss = term if loss is None else loss + term
         names.append(name)
+        if lib.__name__ == "torch":  # (the reference's record decides the tolerance; the
+            # other side may be traced, with no values to read)
+            magnitude += float(np.nansum(np.abs(t.detach().numpy() * w)))
     prog.loss_label = "loss = " + " + ".join(f"({n} * w).sum()" for n in names)
+    least = "float32" if any(dtype_name(t) == "float32" for _, t in terms) else "float64"
+    prog.tolerances[prog.loss_label] = (least, magnitude)
     return loss
 
 
@@ -295,8 +311,7 @@ def backward_step(prog: Program, loss) -> None:
     try:
         loss.backward()
     except Exception as e:  # noqa: BLE001
-        prog.trace.records.append(Record("loss.backward()", "error", error=_error_name(e),
-                                         array=str(e)[:200]))
+        prog.trace.records.append(error_record("loss.backward()", e))
         return
     for name, t in prog.leaves:
         if t.requires_grad:

@@ -36,7 +36,9 @@ def compare_record(t: Record, d: Record) -> str | None:
             return f"only dualjit raises ({d.error}: {d.array})"
         return f"torch gives {t.kind}, dualjit {d.kind}"
     if t.kind == "error":
-        return None if t.error == d.error else f"error type: torch {t.error}, dualjit {d.error}"
+        if t.error == d.error or t.error in d.error_kinds:  # (an instance of torch's type)
+            return None
+        return f"error type: torch {t.error}, dualjit {d.error}"
     if t.kind != "value":
         return None
     if t.dtype != d.dtype:
@@ -45,8 +47,8 @@ def compare_record(t: Record, d: Record) -> str | None:
         return f"shape: torch {t.shape}, dualjit {d.shape}"
     a, b = np.asarray(t.array), np.asarray(d.array)
     if a.dtype.kind in "fc":
-        rtol, atol = tolerance(t.dtype)
-        scale = float(np.nanmax(np.abs(a[np.isfinite(a)]), initial=1.0))
+        rtol, atol = tolerance(t.tolerance_dtype or t.dtype)
+        scale = max(float(np.nanmax(np.abs(a[np.isfinite(a)]), initial=1.0)), t.magnitude)
         if not np.allclose(a, b, rtol=rtol, atol=atol * scale, equal_nan=True):
             return f"values differ: torch {_show(a)}, dualjit {_show(b)}"
         return None
