@@ -21,6 +21,7 @@ from ..autodiff import custom_jvp
 from ..codegen import threads
 from ..ir import primitives as P
 from ..tracer.core import Tracer, bind
+from . import torch_rules
 
 ndarray = np.ndarray
 
@@ -93,10 +94,7 @@ def pow_rule(e: Any, dtype: np.dtype) -> tuple:
             exponent, cast_to = params[0][1], params[1][1]
 
             def fast(x, exponent=exponent, cast_to=cast_to):
-                x = x if cast_to is None else x.astype(cast_to)
-                if x.dtype.kind != "f" and exponent < 0:
-                    raise RuntimeError("Integers to negative integer powers are not allowed.")
-                return np.power(x, x.dtype.type(exponent))
+                return np_power_by(x, exponent, cast_to)
         found = (params, fast)
         if len(_pow_cache) < 1024:
             _pow_cache[key] = found
@@ -104,9 +102,21 @@ def pow_rule(e: Any, dtype: np.dtype) -> tuple:
 
 
 def power_by(x: Any, exponent: Any, dtype: Any) -> Any:
+    """x ** exponent (a Python number), PyTorch's value and derivative for a float x."""
     if dtype is not None:
         x = astype(x, dtype)
+    if np.dtype(x.dtype).kind == "f":
+        return torch_rules.power_by_number(exponent)(x)
     return jnp.power(x, exponent)
+
+
+def np_power_by(x: ndarray, exponent: Any, dtype: Any) -> ndarray:
+    x = x if dtype is None else x.astype(dtype)
+    if x.dtype.kind == "f":
+        return torch_rules.np_power_by_number(x, exponent)
+    if exponent < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(x, x.dtype.type(exponent))
 
 
 def expm1(x):
@@ -240,25 +250,6 @@ def np_erf(x):
 
 
 erf = _pending("erf", _erf)
-
-
-def clamp(x, lo, hi):
-    """PyTorch's clamp: gradient 1 where lo <= x <= hi (boundaries included), else 0."""
-    out = x
-    if lo is not None:
-        out = jnp.where(jnp.less(x, lo), jnp.full_like(x, lo), out)
-    if hi is not None:
-        out = jnp.where(jnp.greater(x, hi), jnp.full_like(x, hi), out)
-    return out
-
-
-def np_clamp(x, lo, hi):
-    out = x
-    if lo is not None:
-        out = np.where(x < lo, x.dtype.type(lo), out)
-    if hi is not None:
-        out = np.where(x > hi, x.dtype.type(hi), out)
-    return np.asarray(out, x.dtype)
 
 
 def nan_to_num(x, nan, posinf, neginf):

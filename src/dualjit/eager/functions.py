@@ -72,7 +72,7 @@ add, sub, subtract, mul, multiply, div, divide, true_divide = map(
 floor_divide, remainder, fmod, pow, float_power = map(  # noqa: A001
     _method, ("floor_divide", "remainder", "fmod", "pow", "float_power"))
 maximum, minimum, fmax, fmin, atan2, arctan2, hypot, lerp = map(
-    _method, ("maximum", "minimum", "maximum", "minimum", "atan2", "atan2", "hypot", "lerp"))
+    _method, ("maximum", "minimum", "fmax", "fmin", "atan2", "atan2", "hypot", "lerp"))
 addmm, addcmul, addcdiv = map(_method, ("addmm", "addcmul", "addcdiv"))
 
 # Reductions
@@ -137,9 +137,15 @@ def _np_concatenate(*xs, axis):
 
 
 def cat(tensors: Sequence[Any], dim: int = 0, *, out: Any = None) -> Tensor:
-    ts = [x for x in _tensors(tensors, "cat") if not (x.ndim == 1 and x.numel() == 0)] \
-        or _tensors(tensors, "cat")[:1]
+    given = _tensors(tensors, "cat")
+    skipped = [x.ndim == 1 and x.numel() == 0 for x in given]  # (PyTorch skips these)
+    ts = [x for x, skip in zip(given, skipped) if not skip] or given[:1]
     d = int(dim) % ts[0].ndim if ts[0].ndim else 0
+    # a skipped operand that requires grad still joins the graph (its gradient is empty, not
+    # None): as an empty slice of the others' shape
+    empty = ts[0].shape[:d] + (0,) + ts[0].shape[d + 1:]
+    ts += [x.reshape(empty) for x, skip in zip(given, skipped)
+           if skip and x.requires_grad and ts[0].ndim and x is not ts[0]]
     return apply_op("CatBackward", _concatenate, ts, (("axis", d),), fast=_np_concatenate)
 
 

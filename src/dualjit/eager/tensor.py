@@ -27,6 +27,8 @@ from ..nn import functions as nnf
 from ..tracer.core import Tracer, trace_flat
 from . import array_ops as A
 from . import dtypes
+from . import torch_rules as R
+from .errors import DtypeNotImplementedError, EmptyReductionError, ShapeError, torch_error
 
 ndarray = np.ndarray
 
@@ -429,10 +431,13 @@ def apply_op(name: str, fn: Callable, args: Sequence[Any], params: tuple = (),
         values.append(v)
     kwargs = dict(params) if params else _NO_KWARGS
     value = None
-    if fast is not None and concrete:
-        value = fast(*values) if bound else fast(*values, **kwargs)
-    if value is None:
-        value = fn(*values, **kwargs)
+    try:  # (NumPy's and dualjit.numpy's errors, as PyTorch's types: errors.py)
+        if fast is not None and concrete:
+            value = fast(*values) if bound else fast(*values, **kwargs)
+        if value is None:
+            value = fn(*values, **kwargs)
+    except (ValueError, TypeError, IndexError) as e:
+        raise torch_error(e) from e.__cause__
     if type(value) is not ndarray and not isinstance(value, Tracer):
         value = np.asarray(value)
     counter = None
@@ -460,14 +465,17 @@ def _unary_op(name: str, fn: Callable, x: Tensor, params: tuple, fast: Callable 
     """apply_op for its most common case, one tensor (not a view) holding a NumPy array: the
     same steps with the loops over inputs unrolled, as binary_method does for operators."""
     xv = x._value
-    if fast is None:
-        value = None
-    elif bound:
-        value = fast(xv)
-    else:
-        value = fast(xv, **dict(params)) if params else fast(xv)
-    if value is None:
-        value = fn(xv, **dict(params))
+    try:
+        if fast is None:
+            value = None
+        elif bound:
+            value = fast(xv)
+        else:
+            value = fast(xv, **dict(params)) if params else fast(xv)
+        if value is None:
+            value = fn(xv, **dict(params))
+    except (ValueError, TypeError, IndexError) as e:
+        raise torch_error(e) from e.__cause__
     if type(value) is not ndarray:
         if not isinstance(value, Tracer):
             value = np.asarray(value)
@@ -570,7 +578,10 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
         if dtype is not ov.dtype or type(tv) is not ndarray or type(ov) is not ndarray or (
                 true_division and dtype.kind != "f"):
             return general(t, other)
-        value = fast(ov, tv) if reflected else fast(tv, ov)
+        try:
+            value = fast(ov, tv) if reflected else fast(tv, ov)
+        except (ValueError, TypeError, IndexError) as e:
+            raise torch_error(e) from e.__cause__
         if type(value) is not ndarray:
             value = np.asarray(value)  # (a 0-d result is a NumPy scalar)
         out = new_tensor(Tensor)
@@ -681,12 +692,12 @@ def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) ->
         dtype = xv.dtype
         if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
-        if type(xv) is ndarray is type(yv):
-            value = fast(xv, yv)
-            if type(value) is not ndarray:
-                value = np.asarray(value)
-        else:
-            value = fn(xv, yv)
+        try:
+            value = fast(xv, yv) if type(xv) is ndarray is type(yv) else fn(xv, yv)
+        except (ValueError, TypeError, IndexError) as e:
+            raise torch_error(e) from e.__cause__
+        if type(value) is not ndarray and not isinstance(value, Tracer):
+            value = np.asarray(value)
         if not (record and _grad_mode.enabled and dtype.kind in "fc"):
             return make_tensor(value)
         function = op_function((name, dtype, xv.shape, dtype, yv.shape), fn, [xv, yv], ())
@@ -805,7 +816,8 @@ def _view_counter(base: Tensor, value: Any, fast: Callable | None = None,
     path applied to an array laid out as the input is in eager mode tells."""
     # (NumPy's reshape that must copy returns a view of its copy: `.base` alone is not enough)
     if type(value) is ndarray:
-        shares = value.base is not None and np.may_share_memory(value, base._value)
+        shares = value.base is not None and (np.may_share_memory(value, base._value) or (
+            value.size == 0 and _root_array(value) is _root_array(base._value)))
         return version_counter(base) if shares else None
     if isinstance(value, Tracer) and fast is not None:
         proxy = _layout_proxy(base)
@@ -816,6 +828,14 @@ def _view_counter(base: Tensor, value: Any, fast: Callable | None = None,
         if type(out) is ndarray and np.may_share_memory(out, proxy):
             return version_counter(base)
     return None
+
+
+def _root_array(a: ndarray) -> Any:
+    """The array that owns a's memory (an empty view shares no bytes with its base, so
+    np.may_share_memory cannot tell it from a copy; the chain of `.base` can)."""
+    while isinstance(a, ndarray) and a.base is not None:
+        a = a.base
+    return a
 
 
 def _overlaps(view: Tensor) -> bool:
@@ -944,9 +964,12 @@ def inplace_op(t: Tensor, name: str, fn: Callable, others: Sequence[Any], params
     kwargs = dict(params)
     values = [t._value] + [o._value if isinstance(o, Tensor) else o for o in others]
     concrete = all(type(v) is ndarray for v in values)
-    new = fast(*values, **kwargs) if fast is not None and concrete else None
-    if new is None:
-        new = fn(*values, **kwargs)
+    try:
+        new = fast(*values, **kwargs) if fast is not None and concrete else None
+        if new is None:
+            new = fn(*values, **kwargs)
+    except (ValueError, TypeError, IndexError) as e:
+        raise torch_error(e) from e.__cause__
     dt = t._value.dtype
     if np.dtype(new.dtype) != dt:
         if new.dtype.kind == "f" and dt.kind != "f" or new.dtype.kind in "iu" and dt.kind == "b":
@@ -1581,10 +1604,10 @@ class Tensor:
             if self._extra is None and type(self._value) is ndarray:  # (apply_op's test)
                 return _unary_op("PowBackward", A.power_by, self, params, fast, True)
             return apply_op("PowBackward", A.power_by, [self], params, fast=fast, bound=True)
-        return binary_op("PowBackward", jnp.power, np.power, self, exponent)
+        return binary_op("PowBackward", R.power, R.np_power, self, exponent)
 
     def __rpow__(self, base):
-        return binary_op("PowBackward", jnp.power, np.power, self, base, reflected=True)
+        return binary_op("PowBackward", R.power, R.np_power, self, base, reflected=True)
 
     def __neg__(self):
         if self._value.dtype == np.bool_:
@@ -1755,12 +1778,16 @@ class Tensor:
     ger = outer
 
     def maximum(self, other):
-        return binary_op("MaximumBackward", jnp.maximum, np.maximum, self, other)
+        return binary_op("MaximumBackward", R.maximum, R.np_maximum, self, other)
 
     def minimum(self, other):
-        return binary_op("MinimumBackward", jnp.minimum, np.minimum, self, other)
+        return binary_op("MinimumBackward", R.minimum, R.np_minimum, self, other)
 
-    fmax, fmin = maximum, minimum
+    def fmax(self, other):
+        return binary_op("FmaxBackward", R.fmax, R.np_fmax, self, other)
+
+    def fmin(self, other):
+        return binary_op("FminBackward", R.fmin, R.np_fmin, self, other)
 
     def atan2(self, other):
         rt = dtypes.float_result(dtypes.result_type(self, other))  # (int operands: float32)
@@ -1897,7 +1924,7 @@ class Tensor:
     def sign(self):
         if self._value.dtype == np.bool_:  # (PyTorch: a bool tensor is its own sign)
             return self.clone()
-        return apply_op("SignBackward", jnp.sign, [self], fast=np.sign)
+        return apply_op("SignBackward", R.sign, [self], fast=R.np_sign)
 
     def sgn(self):
         return self.sign()
@@ -1943,6 +1970,8 @@ class Tensor:
 
     def softmax(self, dim: int = -1, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
+        if x._value.dtype.kind not in "fc":
+            return _softmax_of_integers(x, "softmax")
         if x.ndim == 0 or x.numel() == 0:  # (PyTorch's: 0-d gives 1, empty gives empty)
             e = _float(x).unsqueeze(0).exp()
             return (e / e.sum(int(dim) if x.ndim else 0, keepdim=True)).squeeze(0) \
@@ -1951,6 +1980,8 @@ class Tensor:
 
     def log_softmax(self, dim: int = -1, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
+        if x._value.dtype.kind not in "fc":
+            return _softmax_of_integers(x, "log_softmax")
         if x.ndim == 0 or x.numel() == 0:
             return x.softmax(dim).log()
         return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),))
@@ -1962,16 +1993,12 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            out = self
-            if min is not None:
-                out = out.maximum(min)
-            if max is not None:
-                out = out.minimum(max)
-            return out
+            return _clamp_by_tensors(self, min, max)
         params = (("lo", min), ("hi", max))
         dt = _clamp_dtype(self._value.dtype, min, max)
         x = self if dt == self._value.dtype else self.type(dt)
-        return apply_op("ClampBackward", A.clamp, [x], params, fast=A.np_clamp)
+        return apply_op("ClampBackward", R.clamp_numbers, [x], params,
+                        fast=R.np_clamp_numbers)
 
     clip = clamp
 
@@ -2063,12 +2090,14 @@ class Tensor:
 
     def amax(self, dim: Any = (), keepdim: bool = False):
         axis = None if dim == () or dim is None else _dim(dim)
+        _check_reducible(self, "amax", axis)
         return apply_op("AmaxBackward", jnp.max, [self], (("axis", axis),
                                                           ("keepdims", bool(keepdim))),
                         fast=np.max)
 
     def amin(self, dim: Any = (), keepdim: bool = False):
         axis = None if dim == () or dim is None else _dim(dim)
+        _check_reducible(self, "amin", axis)
         return apply_op("AminBackward", jnp.min, [self], (("axis", axis),
                                                           ("keepdims", bool(keepdim))),
                         fast=np.min)
@@ -2082,6 +2111,7 @@ class Tensor:
         """max() of all elements, max(other) elementwise, or max(dim) as (values, indices)."""
         if isinstance(dim, Tensor):
             return self.maximum(dim)
+        _check_reducible(self, "max", dim)
         if dim is None:
             return apply_op("MaxBackward", jnp.max, [self], fast=np.max)
         return _select_along(self, "MaxBackward", A.np_argmax, int(dim), keepdim, "max")
@@ -2089,6 +2119,7 @@ class Tensor:
     def min(self, dim: Any = None, keepdim: bool = False):
         if isinstance(dim, Tensor):
             return self.minimum(dim)
+        _check_reducible(self, "min", dim)
         if dim is None:
             return apply_op("MinBackward", jnp.min, [self], fast=np.min)
         return _select_along(self, "MinBackward", A.np_argmin, int(dim), keepdim, "min")
@@ -2140,14 +2171,14 @@ class Tensor:
         if x.ndim == 0:  # (NumPy's cumsum of a 0-d array is 1-d; PyTorch's is 0-d)
             return x.unsqueeze(0).cumsum(dim).squeeze(0)
         return apply_op("CumsumBackward", A.cumsum, [x], (("axis", int(dim)),),
-                        fast=np.cumsum)
+                        fast=R.np_cumsum)
 
     def cumprod(self, dim: int, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
         if x.ndim == 0:
             return x.unsqueeze(0).cumprod(dim).squeeze(0)
         return apply_op("CumprodBackward", A.cumprod, [x], (("axis", int(dim)),),
-                        fast=np.cumprod)
+                        fast=R.np_cumprod)
 
     def cummax(self, dim: int):
         return A.cumulative_extreme(self, int(dim), np.maximum, "cummax")
@@ -2360,12 +2391,20 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, key):
+        whole = _zero_d_mask(key)
+        if whole is not None:  # (a new leading axis: of size 1 for True, 0 for False)
+            return self.unsqueeze(0) if whole else self.unsqueeze(0)[0:0]
         spec, arrays, np_key = A.split_index(key, self.ndim)
         basic = not arrays
         return apply_op("IndexBackward" if not basic else "SliceBackward", A.getitem,
                         [self, *arrays], (("spec", spec),), fast=A.np_getitem, view=basic)
 
     def __setitem__(self, key, value):
+        whole = _zero_d_mask(key)
+        if whole is not None:  # (True: every element; False: none)
+            if whole:
+                self[...] = value
+            return
         spec, arrays, np_key = A.split_index(key, self.ndim)
         if isinstance(value, Tensor):
             if value.dtype != self.dtype:
@@ -2382,7 +2421,10 @@ class Tensor:
                 _sync_view(self)
             if not self._value.flags.writeable:
                 write_storage(self, self._value)  # (raises the read-only error)
-            self._value[np_key] = _unwrap(value)
+            try:
+                self._value[np_key] = _unwrap(value)
+            except ValueError as e:  # (shapes that do not fit: PyTorch's RuntimeError)
+                raise torch_error(e) from None
             bump_version(self)
             return
         positions = np.arange(self._value.size).reshape(self._value.shape)[np_key]
@@ -2446,8 +2488,12 @@ class Tensor:
     __itruediv__ = inplace_method("DivBackward", jnp.divide, np.true_divide)
 
     def __ipow__(self, other):
-        return inplace_op(self, "PowBackward", jnp.power, [weak_operand(other, self._value)],
-                          fast=np.power)
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and \
+                self._value.dtype.kind == "f":
+            return inplace_op(self, "PowBackward", A.power_by, [],
+                              (("exponent", other), ("dtype", None)), fast=A.np_power_by)
+        return inplace_op(self, "PowBackward", R.power, [weak_operand(other, self._value)],
+                          fast=R.np_power)
 
     def add_(self, other, alpha=1):
         return self.__iadd__(other * alpha if alpha != 1 else other)
@@ -2492,15 +2538,9 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
-            if min is not None:
-                inplace_op(self, "ClampMinBackward", jnp.maximum,
-                           [weak_operand(min, self._value)], fast=np.maximum)
-            if max is not None:
-                inplace_op(self, "ClampMaxBackward", jnp.minimum,
-                           [weak_operand(max, self._value)], fast=np.minimum)
-            return self
-        return inplace_op(self, "ClampBackward", A.clamp, [], (("lo", min), ("hi", max)),
-                          fast=A.np_clamp)
+            return _clamp_by_tensors(self, min, max, in_place=True)
+        return inplace_op(self, "ClampBackward", R.clamp_numbers, [], (("lo", min), ("hi", max)),
+                          fast=R.np_clamp_numbers)
 
     clip_ = clamp_
 
@@ -2725,6 +2765,50 @@ def _ndim(x: Any) -> int:
     return x.ndim if isinstance(x, Tensor) else np.ndim(x)
 
 
+def _zero_d_mask(key: Any) -> bool | None:
+    """The value of a 0-d boolean tensor used as the whole index, else None."""
+    if isinstance(key, Tensor) and type(key._value) is ndarray and key._value.ndim == 0 and \
+            key._value.dtype == np.bool_:
+        return bool(key._value)
+    return None
+
+
+def _softmax_of_integers(x: Tensor, name: str) -> Tensor:
+    """PyTorch has no softmax of integer or bool tensors; an empty one passes (its dtype)."""
+    if x.numel():
+        raise DtypeNotImplementedError(
+            f"{name}: not implemented for {x.dtype} tensors; pass dtype=dualjit.float32 or "
+            "convert the input with .float()")
+    return x.clone()
+
+
+def _clamp_by_tensors(x: Tensor, lo: Any, hi: Any, in_place: bool = False) -> Tensor:
+    """clamp with a tensor bound (the other a tensor, a number or None): PyTorch's value and
+    derivative (torch_rules.clamp), in the result dtype of all operands."""
+    given = [b for b in (lo, hi) if b is not None]
+    params = (("which", "both" if len(given) == 2 else ("lo" if hi is None else "hi")),
+              ("dtype", dtypes.result_type(x, *given)))
+    bounds = [weak_operand(b, x._value) for b in given]
+    if in_place:
+        return inplace_op(x, "ClampBackward", _clamp_cast, bounds, params, fast=_np_clamp_cast)
+    return apply_op("ClampBackward", _clamp_cast, [x, *bounds], params, fast=_np_clamp_cast)
+
+
+def _clamp_cast(x: Any, *bounds: Any, which: str, dtype: Any) -> Any:
+    x, *bounds = (A.astype(v, dtype) for v in (x, *bounds))
+    lo, hi = (bounds[0], None) if which == "lo" else \
+        ((None, bounds[0]) if which == "hi" else bounds)
+    return R.clamp(x, lo, hi)
+
+
+def _np_clamp_cast(x: ndarray, *bounds: ndarray, which: str, dtype: Any) -> ndarray:
+    x, *bounds = (v.astype(dtype, copy=False) for v in (x, *bounds))
+    lo, hi = (bounds[0], None) if which == "lo" else \
+        ((None, bounds[0]) if which == "hi" else bounds)
+    return np.asarray(np.broadcast_to(R.np_clamp(x, lo, hi),
+                                      np.broadcast_shapes(x.shape, *(b.shape for b in bounds))))
+
+
 def _clamp_dtype(dt: Any, lo: Any, hi: Any) -> Any:
     """clamp's result dtype: the tensor's, unless a bound's (weak) number is of a higher
     category (an int64 tensor clamped to 0.5 gives the default float dtype, a bool one to -1
@@ -2800,7 +2884,8 @@ def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
     yv = y._value if isinstance(y, Tensor) else _scalar_operand(y, xv) if isinstance(
         y, (bool, int)) else np.asarray(y)
     if xv.dtype.kind == "f" or yv.dtype.kind == "f":
-        raise TypeError("bitwise and logical operators (&, |, ^) need bool or integer tensors")
+        raise DtypeNotImplementedError("bitwise and logical operators (&, |, ^) need bool or "
+                                       "integer tensors")
     if type(xv) is ndarray and type(yv) is ndarray:
         return make_tensor(np.asarray(fast(xv, yv)))
     return make_tensor(fn(xv, yv))
@@ -2835,7 +2920,7 @@ _IN_PLACE_UNARY = {
     "rsqrt_": ("RsqrtBackward", A.rsqrt, None),
     "reciprocal_": ("ReciprocalBackward", A.reciprocal, np.reciprocal),
     "abs_": ("AbsBackward", jnp.abs, np.abs), "neg_": ("NegBackward", jnp.negative, np.negative),
-    "sign_": ("SignBackward", jnp.sign, np.sign), "floor_": ("FloorBackward", jnp.floor, np.floor),
+    "sign_": ("SignBackward", R.sign, R.np_sign), "floor_": ("FloorBackward", jnp.floor, np.floor),
     "ceil_": ("CeilBackward", jnp.ceil, np.ceil), "round_": ("RoundBackward", jnp.round, np.round),
     "trunc_": ("TruncBackward", A.trunc, np.trunc),
 }
@@ -2863,9 +2948,26 @@ def take_along_dim(x: Tensor, indices: Any, dim: Any) -> Tensor:
                     fast=A.np_take_along_axis)
 
 
+def _check_reducible(t: Tensor, kind: str, dim: Any) -> None:
+    """PyTorch's errors for max/min/argmax/argmin of no elements: over all of an empty tensor
+    (RuntimeError; IndexError for argmax/argmin) or along a dimension of size 0 (IndexError)."""
+    shape = t.shape
+    if 0 not in shape:
+        return
+    if dim is None:
+        cls = EmptyReductionError if kind.startswith("arg") else ShapeError
+        raise cls(f"{kind}(): Expected reduction dim to be specified for input.numel() == 0; "
+                  "specify the reduction dim with the 'dim' argument")
+    for d in (dim if isinstance(dim, tuple) else (dim,)):
+        if shape and -len(shape) <= d < len(shape) and shape[d] == 0:
+            raise EmptyReductionError(f"{kind}(): Expected reduction dim {d} to have non-zero "
+                                      f"size (shape {tuple(shape)})")
+
+
 def _arg_index(t: Tensor, kind: str, dim: Any, keepdim: bool) -> Any:
     """argmax / argmin indices (int64; the first of equal values, NaN as the largest): NumPy's
     on values, the IR's argmax/argmin while tracing (dj.compile), which pick the same."""
+    _check_reducible(t, kind, None if dim is None else int(dim))
     if isinstance(t._value, Tracer):
         return getattr(jnp, kind)(t._value, axis=None if dim is None else int(dim),
                                   keepdims=keepdim)

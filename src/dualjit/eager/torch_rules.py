@@ -1,0 +1,302 @@
+"""PyTorch's values and derivative rules where they differ from dualjit.numpy's (JAX's and
+NumPy's): maximum/minimum, fmax/fmin, clamp, pow, sign and the float32 cumulative sums, each
+with its NumPy fast path.
+
+The derivative rules are custom JVPs whose tangents are built from selects, so that backward()
+(the transpose) gives a cotangent an exact 0 where PyTorch masks it: an infinite cotangent
+stays 0 there instead of becoming inf * 0 = NaN. dualjit.numpy keeps JAX's rules (a NaN
+operand of maximum gets no gradient; ties split it; the loser's share is ct * 0).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from .. import numpy as jnp
+from ..autodiff import custom_jvp
+
+
+def _keep(mask: Any, t_dot: Any) -> Any:
+    """t_dot where mask holds, an exact 0 elsewhere."""
+    return jnp.where(mask, t_dot, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# maximum / minimum: the loser gets 0, a tie half to each, and where either operand is NaN
+# (no comparison holds) both get all of it (PyTorch's derivatives.yaml).
+# ---------------------------------------------------------------------------------------------
+
+def _share(t_dot: Any, loses: Any, ties: Any) -> Any:
+    return jnp.where(loses, 0, jnp.where(ties, t_dot * 0.5, t_dot))
+
+
+@custom_jvp
+def maximum(x: Any, y: Any) -> Any:
+    return jnp.maximum(y, x)  # (NaN from either; a tie of 0.0 and -0.0 gives x, as PyTorch)
+
+
+@maximum.defjvp
+def _maximum_jvp(primals, tangents):
+    (x, y), (x_dot, y_dot) = primals, tangents
+    ties = jnp.equal(x, y)
+    return maximum(x, y), _share(x_dot, jnp.less(x, y), ties) + \
+        _share(y_dot, jnp.greater(x, y), ties)
+
+
+@custom_jvp
+def minimum(x: Any, y: Any) -> Any:
+    return jnp.minimum(y, x)
+
+
+@minimum.defjvp
+def _minimum_jvp(primals, tangents):
+    (x, y), (x_dot, y_dot) = primals, tangents
+    ties = jnp.equal(x, y)
+    return minimum(x, y), _share(x_dot, jnp.greater(x, y), ties) + \
+        _share(y_dot, jnp.less(x, y), ties)
+
+
+# fmax / fmin ignore a NaN operand (NaN only when both are); the whole cotangent goes to x
+# where x wins, ties or y is NaN, else to y.
+
+# (the value is spelled by the same test, so a tie of 0.0 and -0.0 gives x as in PyTorch;
+# NumPy's fmax answers it differently for float32 and float64)
+
+def _fmax_fmin(x_wins: Any, np_x_wins: Any) -> tuple:
+    @custom_jvp
+    def f(x: Any, y: Any) -> Any:
+        return jnp.where(jnp.logical_or(x_wins(x, y), jnp.isnan(y)), x, y)
+
+    @f.defjvp
+    def _jvp(primals, tangents):
+        (x, y), (x_dot, y_dot) = primals, tangents
+        to_x = jnp.logical_or(x_wins(x, y), jnp.isnan(y))
+        return f(x, y), _keep(to_x, x_dot) + _keep(jnp.logical_not(to_x), y_dot)
+
+    def np_f(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where(np_x_wins(x, y) | np.isnan(y), x, y)
+
+    return f, np_f
+
+
+fmax, np_fmax = _fmax_fmin(jnp.greater_equal, np.greater_equal)
+fmin, np_fmin = _fmax_fmin(jnp.less_equal, np.less_equal)
+
+
+def np_maximum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.maximum(y, x)
+
+
+def np_minimum(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.minimum(y, x)
+
+
+# ---------------------------------------------------------------------------------------------
+# clamp: x passes where lo <= x <= hi (a NaN x gets 0); a bound gets the cotangent where it
+# is the result, except that lo == hi gives it to neither bound, lo > hi all of it to hi.
+# Value: x < lo gives lo, then x > hi gives hi (so hi wins when lo > hi), NaN from any.
+# ---------------------------------------------------------------------------------------------
+
+def _nan_from(bound: Any, out: Any) -> Any:
+    return jnp.where(jnp.isnan(bound), bound, out)
+
+
+@custom_jvp
+def clamp_min(x: Any, lo: Any) -> Any:
+    return _nan_from(lo, jnp.where(jnp.less(x, lo), lo, x))
+
+
+@clamp_min.defjvp
+def _clamp_min_jvp(primals, tangents):
+    (x, lo), (x_dot, lo_dot) = primals, tangents
+    return clamp_min(x, lo), _keep(jnp.greater_equal(x, lo), x_dot) + \
+        _keep(jnp.less(x, lo), lo_dot)
+
+
+@custom_jvp
+def clamp_max(x: Any, hi: Any) -> Any:
+    return _nan_from(hi, jnp.where(jnp.greater(x, hi), hi, x))
+
+
+@clamp_max.defjvp
+def _clamp_max_jvp(primals, tangents):
+    (x, hi), (x_dot, hi_dot) = primals, tangents
+    return clamp_max(x, hi), _keep(jnp.less_equal(x, hi), x_dot) + \
+        _keep(jnp.greater(x, hi), hi_dot)
+
+
+@custom_jvp
+def clamp_both(x: Any, lo: Any, hi: Any) -> Any:
+    return clamp_max.fun(clamp_min.fun(x, lo), hi)
+
+
+@clamp_both.defjvp
+def _clamp_both_jvp(primals, tangents):
+    (x, lo, hi), (x_dot, lo_dot, hi_dot) = primals, tangents
+    inside = jnp.logical_and(jnp.greater_equal(x, lo), jnp.less_equal(x, hi))
+    lo_wins = jnp.logical_and(jnp.less(x, lo), jnp.less(lo, hi))
+    hi_wins = jnp.logical_or(jnp.greater(x, hi), jnp.less(hi, lo))
+    return clamp_both(x, lo, hi), _keep(inside, x_dot) + _keep(lo_wins, lo_dot) + \
+        _keep(hi_wins, hi_dot)
+
+
+def clamp(x: Any, lo: Any, hi: Any) -> Any:
+    """clamp with optional (None) bounds, each a tensor value or a number."""
+    if lo is not None and hi is not None:
+        return clamp_both(x, lo, hi)
+    return clamp_min(x, lo) if hi is None else clamp_max(x, hi)
+
+
+def np_clamp(x: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+    out = x
+    if lo is not None:
+        out = np.where(out < lo, lo, out)
+        out = np.where(np.isnan(lo), lo, out)
+    if hi is not None:
+        out = np.where(out > hi, hi, out)
+        out = np.where(np.isnan(hi), hi, out)
+    return np.asarray(out, x.dtype)
+
+
+def clamp_numbers(x: Any, lo: Any, hi: Any) -> Any:
+    """clamp with number bounds (recorded as constants of x's dtype)."""
+    dt = np.dtype(x.dtype)
+    return clamp(x, None if lo is None else np.asarray(lo, dt),
+                 None if hi is None else np.asarray(hi, dt))
+
+
+def np_clamp_numbers(x: np.ndarray, lo: Any, hi: Any) -> np.ndarray:
+    dt = x.dtype
+    return np_clamp(x, None if lo is None else dt.type(lo), None if hi is None else dt.type(hi))
+
+
+# ---------------------------------------------------------------------------------------------
+# pow. A Python-number exponent takes PyTorch's special kernels (0.5: sqrt, -0.5: 1/sqrt, -1:
+# 1/x, 2: x*x, 3: x*x*x, -2: 1/(x*x); they differ from C's pow at -0.0 and -inf), and its
+# derivative e * x ** (e - 1) uses them again; e == 0 has derivative exactly 0. A tensor
+# exponent takes C's pow; the base's derivative is exactly 0 where the exponent is 0, the
+# exponent's is out * log(x), taken as 0 where x == 0 and y >= 0 (so d(0 ** y)/dy = -inf for
+# y < 0).
+# ---------------------------------------------------------------------------------------------
+
+def _special_power(xp: Any, x: Any, e: float) -> Any:
+    """x ** e by PyTorch's kernel for exponent e, or None (then C's pow)."""
+    if e == 0.5:
+        return xp.sqrt(x)
+    if e == -0.5:
+        return 1 / xp.sqrt(x)
+    if e == -1:
+        return 1 / x
+    if e == 2:
+        return x * x
+    if e == 3:
+        return x * x * x
+    if e == -2:
+        return 1 / (x * x)
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def power_by_number(e: int | float):
+    """x -> x ** e for a float x and a Python number e, with PyTorch's value and derivative."""
+
+    @custom_jvp
+    def power(x: Any) -> Any:
+        if e == 0:
+            return jnp.ones_like(x)
+        if e == 1:
+            return x
+        special = _special_power(jnp, x, e)
+        return jnp.power(x, jnp.asarray(e, x.dtype)) if special is None else special
+
+    @power.defjvp
+    def _power_jvp(primals, tangents):
+        (x,), (x_dot,) = primals, tangents
+        if e == 0:
+            return power(x), jnp.zeros_like(x_dot)
+        return power(x), x_dot * (e * power_by_number(e - 1)(x))
+
+    return power
+
+
+def np_power_by_number(x: np.ndarray, e: int | float) -> np.ndarray:
+    if e == 0:
+        return np.ones_like(x)
+    if e == 1:
+        return x.copy()
+    special = _special_power(np, x, e)
+    return np_c_power(x, x.dtype.type(e)) if special is None else special.astype(x.dtype)
+
+
+@custom_jvp
+def power(x: Any, y: Any) -> Any:
+    return jnp.power(x, y)
+
+
+@power.defjvp
+def _power_jvp(primals, tangents):
+    (x, y), (x_dot, y_dot) = primals, tangents
+    out = power(x, y)
+    zero_exponent = jnp.equal(y, 0)
+    # (the slope is masked too, so that the transpose gives an exact 0, not 0 * inf)
+    base_slope = jnp.where(zero_exponent, 0, y * power(x, y - 1))
+    zero_base = jnp.logical_and(jnp.equal(x, 0), jnp.greater_equal(y, 0))
+    exponent_slope = jnp.where(zero_base, 0, out * jnp.log(x))
+    return out, jnp.where(zero_exponent, 0, x_dot * base_slope) + y_dot * exponent_slope
+
+
+def np_c_power(x: np.ndarray, y: Any) -> np.ndarray:
+    """x ** y with C's pow at every element (NumPy takes sqrt for a broadcast exponent 0.5:
+    -0.0 and NaN where C gives 0.0 and inf at x = -0.0 and -inf)."""
+    out = np.power(x, y)
+    if out.dtype.kind == "f" and np.any(np.equal(y, 0.5)):
+        fix = np.equal(y, 0.5) & (np.equal(x, 0) | np.equal(x, -np.inf))
+        out = np.where(fix, np.abs(x), out).astype(out.dtype)
+    return out
+
+
+def np_power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """PyTorch's x ** y for tensors: C's pow for floats; for integers a negative exponent gives
+    0 (1 for x == 1, +-1 for x == -1) instead of an error."""
+    if x.dtype.kind not in "iu" or not np.any(y < 0):
+        return np_c_power(x, y)
+    x, y = np.broadcast_arrays(x, y)
+    positive = np.power(x, np.where(y < 0, 0, y))
+    negative = np.where(x == 1, 1, np.where(x == -1, np.where(y % 2 == 0, 1, -1), 0))
+    return np.where(y < 0, negative, positive).astype(positive.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# sign: 0 for NaN (PyTorch's; NumPy's is NaN), piecewise constant
+# ---------------------------------------------------------------------------------------------
+
+def sign(x: Any) -> Any:
+    s = jnp.sign(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return s
+    return jnp.where(jnp.isnan(x), jnp.zeros_like(s), s)
+
+
+def np_sign(x: np.ndarray) -> np.ndarray:
+    s = np.sign(x)
+    return np.where(np.isnan(x), x.dtype.type(0), s) if x.dtype.kind == "f" else s
+
+
+# ---------------------------------------------------------------------------------------------
+# cumsum / cumprod of float32: PyTorch accumulates in float64 (its CPU accumulation type), each
+# prefix rounded once; NumPy in float32, its rounding errors growing along the axis
+# ---------------------------------------------------------------------------------------------
+
+def np_cumsum(x: np.ndarray, axis: int) -> np.ndarray:
+    if x.dtype == np.float32:
+        return np.cumsum(x, axis, dtype=np.float64).astype(np.float32)
+    return np.cumsum(x, axis)
+
+
+def np_cumprod(x: np.ndarray, axis: int) -> np.ndarray:
+    if x.dtype == np.float32:
+        return np.cumprod(x, axis, dtype=np.float64).astype(np.float32)
+    return np.cumprod(x, axis)

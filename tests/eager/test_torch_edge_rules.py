@@ -1,0 +1,251 @@
+"""PyTorch's values and derivatives at edge values (NaN, +-inf, signed zeros, ties, infinite
+cotangents) for maximum/minimum, fmax/fmin, clamp, pow and sign, and its exception types.
+Expected values are hand-computed from PyTorch's documented derivative formulas
+(derivatives.yaml) and C's pow; no PyTorch needed. dualjit.numpy keeps JAX's and NumPy's."""
+
+import math
+
+import numpy as np
+import pytest
+
+import dualjit as dj
+import dualjit.numpy as jnp
+
+NAN, INF = math.nan, math.inf
+
+
+def grads(fn, *values, ct=1.0):
+    """fn's value and the gradients of its float64 scalar inputs for cotangent ct."""
+    xs = [dj.tensor(v, dtype=dj.float64, requires_grad=True) for v in values]
+    out = fn(*xs)
+    out.backward(dj.tensor(ct, dtype=dj.float64))
+    return (out.item(), *(x.grad.item() for x in xs))
+
+
+def same(a, b):
+    """Equal as floats, NaN equal to NaN and 0.0 to -0.0 only when both signs agree."""
+    return all((math.isnan(u) and math.isnan(v)) or (u == v and math.copysign(1, u) ==
+               math.copysign(1, v)) for u, v in zip(a, b))
+
+
+# maximum(x, y): d/dx = ct where x > y, ct/2 where x == y, 0 (exactly) where x < y, and ct
+# where x or y is NaN (no comparison holds); minimum mirrored.
+@pytest.mark.parametrize("x, y, ct, expected", [
+    (1.0, 2.0, 1.0, (2.0, 0.0, 1.0)),
+    (1.0, 2.0, INF, (2.0, 0.0, INF)),      # was NaN (inf * 0)
+    (2.0, 1.0, INF, (2.0, INF, 0.0)),
+    (1.0, 1.0, 1.0, (1.0, 0.5, 0.5)),
+    (1.0, 1.0, INF, (1.0, INF, INF)),
+    (NAN, 1.0, 1.0, (NAN, 1.0, 1.0)),      # was (0, 0): JAX's rule
+    (1.0, NAN, 1.0, (NAN, 1.0, 1.0)),
+    (NAN, NAN, INF, (NAN, INF, INF)),
+])
+def test_maximum_gradient_follows_pytorch(x, y, ct, expected):
+    assert same(grads(dj.maximum, x, y, ct=ct), expected)
+    assert same(grads(lambda a, b: a.max(b), x, y, ct=ct), expected)
+    # minimum(-x, -y) = -maximum(x, y), with the same shares
+    assert same(grads(dj.minimum, -x, -y, ct=ct), (-expected[0], *expected[1:]))
+
+
+def test_maximum_ties_of_signed_zeros_keep_the_first_operand():
+    assert math.copysign(1, dj.maximum(dj.tensor(0.0), dj.tensor(-0.0)).item()) == 1
+    assert math.copysign(1, dj.maximum(dj.tensor(-0.0), dj.tensor(0.0)).item()) == -1
+    assert math.copysign(1, dj.minimum(dj.tensor(0.0), dj.tensor(-0.0)).item()) == 1
+
+
+def test_functional_maximum_keeps_jax_rule():
+    """dualjit.numpy is JAX's API: a NaN operand of maximum gets no gradient there."""
+    gx, gy = dj.grad(lambda a, b: jnp.maximum(a, b), argnums=(0, 1))(NAN, 1.0)
+    assert float(gx) == 0.0 and float(gy) == 0.0
+    gx, gy = dj.grad(lambda a, b: jnp.maximum(a, b), argnums=(0, 1))(1.0, 1.0)
+    assert float(gx) == 0.5 and float(gy) == 0.5
+
+
+@pytest.mark.parametrize("x, y, expected", [
+    (1.0, NAN, (1.0, 1.0, 0.0)),   # fmax ignores the NaN: was NaN (fmax was maximum)
+    (NAN, 1.0, (1.0, 0.0, 1.0)),
+    (1.0, 1.0, (1.0, 1.0, 0.0)),   # a tie: all to x
+    (NAN, NAN, (NAN, 1.0, 0.0)),
+    (1.0, 2.0, (2.0, 0.0, 1.0)),
+])
+def test_fmax_ignores_nan_and_gives_ties_to_x(x, y, expected):
+    assert same(grads(dj.fmax, x, y), expected)
+    assert same(grads(lambda a, b: a.fmax(b), x, y), expected)
+
+
+def test_fmin_ignores_nan():
+    assert same(grads(dj.fmin, 1.0, NAN), (1.0, 1.0, 0.0))
+    assert same(grads(dj.fmin, 3.0, 2.0, ct=INF), (2.0, 0.0, INF))
+
+
+# clamp(x, lo, hi): x gets ct where lo <= x <= hi; lo where x < lo < hi; hi where x > hi or
+# hi < lo (then hi is the result); lo == hi > x gives neither. NaN anywhere: value NaN, and
+# no gradient to x.
+@pytest.mark.parametrize("x, lo, hi, expected", [
+    (0.5, 0.0, 1.0, (0.5, 1.0, 0.0, 0.0)),
+    (0.0, 0.0, 1.0, (0.0, 1.0, 0.0, 0.0)),      # tie with lo: x's (was half each)
+    (-1.0, 0.0, 1.0, (0.0, 0.0, 1.0, 0.0)),
+    (2.0, 0.0, 1.0, (1.0, 0.0, 0.0, 1.0)),
+    (0.0, 1.0, 1.0, (1.0, 0.0, 0.0, 0.0)),      # lo == hi above x: no gradient at all
+    (0.5, 2.0, 1.0, (1.0, 0.0, 0.0, 1.0)),      # lo > hi: hi
+    (NAN, 0.0, 1.0, (NAN, 0.0, 0.0, 0.0)),      # NaN x: 0 (was ct)
+    (0.5, NAN, 1.0, (NAN, 0.0, 0.0, 0.0)),
+])
+def test_clamp_with_tensor_bounds_follows_pytorch(x, lo, hi, expected):
+    assert same(grads(lambda a, b, c: dj.clamp(a, b, c), x, lo, hi), expected)
+    assert same(grads(lambda a, b, c: (a * 1).clamp_(b, c), x, lo, hi), expected)
+
+
+def test_clamp_gradient_with_an_infinite_cotangent_is_exactly_zero_outside():
+    assert same(grads(lambda a, b: dj.clamp(a, min=b), 1.0, 2.0, ct=INF), (2.0, 0.0, INF))
+    assert same(grads(lambda a, b: dj.clamp(a, max=b), 1.0, 0.0, ct=INF), (0.0, 0.0, INF))
+
+
+@pytest.mark.parametrize("x, expected", [(NAN, (NAN, 0.0)), (0.0, (0.0, 1.0)),
+                                         (1.0, (1.0, 1.0)), (2.0, (1.0, 0.0))])
+def test_clamp_with_number_bounds(x, expected):
+    assert same(grads(lambda a: a.clamp(0.0, 1.0), x), expected)
+    assert same(grads(lambda a: (a * 1).clamp_(0.0, 1.0), x), expected)
+
+
+def test_clamp_value_with_crossed_or_nan_number_bounds():
+    t = dj.tensor([1.0, NAN, -1.0], dtype=dj.float64)
+    np.testing.assert_array_equal(t.clamp(2.0, 1.0).numpy(), [1.0, NAN, 1.0])
+    assert np.isnan(t.clamp(min=NAN).numpy()).all()
+
+
+# pow. Tensor exponent: C's pow; d/dx = y * x ** (y - 1), exactly 0 where y == 0;
+# d/dy = out * log(x), 0 where x == 0 and y >= 0 (so -inf for 0 ** y, y < 0).
+@pytest.mark.parametrize("x, y, expected", [
+    (0.0, -1.0, (INF, -INF, -INF)),       # d/dy was 0
+    (0.0, -2.0, (INF, -INF, -INF)),
+    (-0.0, -1.0, (-INF, -INF, INF)),
+    (0.0, 2.0, (0.0, 0.0, 0.0)),
+    (0.0, 0.0, (1.0, 0.0, 0.0)),
+    (2.0, 0.0, (1.0, 0.0, math.log(2))),
+    (-0.0, 0.5, (0.0, INF, 0.0)),          # C's pow: +0 (NumPy's sqrt shortcut gave -0)
+    (-INF, 0.5, (INF, 0.0, NAN)),          # C's pow: inf (NumPy's shortcut gave NaN)
+])
+def test_pow_with_a_tensor_exponent(x, y, expected):
+    assert same(grads(dj.pow, x, y), expected)
+
+
+def test_pow_zero_exponent_has_exactly_zero_base_gradient_under_infinite_cotangent():
+    assert same(grads(dj.pow, 0.0, 0.0, ct=INF), (1.0, 0.0, NAN))   # d/dy: inf * 0
+    assert same(grads(dj.pow, 0.0, -0.0), (1.0, 0.0, 0.0))           # +0, not -0
+
+
+def test_pow_of_a_python_number_base():
+    """0 ** x: d/dx = -inf for x < 0 (out * log 0 = inf * -inf), 0 for x >= 0."""
+    assert same(grads(lambda e: 0.0 ** e, -1.0), (INF, -INF))
+    assert same(grads(lambda e: 0.0 ** e, 2.0), (0.0, 0.0))
+    assert same(grads(lambda e: (-0.0) ** e, -1.0), (-INF, INF))
+    assert same(grads(lambda e: (-INF) ** e, 0.5), (INF, NAN))
+
+
+# A Python-number exponent takes PyTorch's kernels: 0.5 is sqrt, -0.5 is 1/sqrt, -1 is 1/x;
+# d/dx = e * x ** (e - 1) through the same kernels.
+@pytest.mark.parametrize("x, e, expected", [
+    (-0.0, 0.5, (-0.0, -INF)),            # sqrt(-0) = -0; 0.5 / sqrt(-0) = -inf
+    (-INF, 0.5, (NAN, NAN)),              # sqrt(-inf)
+    (-0.0, -0.5, (-INF, -INF)),           # 1 / sqrt(-0) = -inf (C's pow: +inf)
+    (-INF, -0.5, (NAN, -0.0)),           # -0.5 * pow(-inf, -1.5) = -0.5 * 0
+    (-0.0, -1, (-INF, -INF)),
+    (4.0, 0.5, (2.0, 0.25)),
+    (4.0, 2.5, (32.0, 20.0)),
+    (0.0, 0, (1.0, 0.0)),
+])
+def test_pow_by_a_python_number(x, e, expected):
+    assert same(grads(lambda a: a ** e, x), expected)
+    assert same(grads(lambda a: (a * 1).pow_(e), x), expected)
+
+
+def test_integer_tensor_to_negative_integer_tensor_powers():
+    """Integer division semantics: 2 ** -1 = 0, 1 ** -n = 1, (-1) ** -n = +-1; it raised."""
+    x = dj.tensor([2, 1, -1, -1, 0, 3])
+    y = dj.tensor([-1, -2, -3, -2, 2, 2])
+    assert (x ** y).tolist() == [0, 1, -1, 1, 0, 9]
+
+
+def test_sign_of_nan_is_zero_in_the_torch_layer_only():
+    t = dj.tensor([NAN, -2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(t.sign().numpy(), [0.0, -1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(dj.sign(t).numpy(), [0.0, -1.0, 0.0, 1.0])
+    np.testing.assert_array_equal((t * 1).sign_().numpy(), [0.0, -1.0, 0.0, 1.0])
+    assert np.isnan(np.asarray(jnp.sign(np.array([NAN])))[0])
+
+
+def test_float32_cumsum_accumulates_in_float64():
+    """PyTorch's CPU cumsum of float32 sums in float64 and rounds each prefix once."""
+    x = np.full(4097, 0.1, np.float32)
+    x[0] = 1e4
+    expected = np.cumsum(x.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(dj.tensor(x).cumsum(0).numpy(), expected)
+    assert not np.array_equal(np.cumsum(x), expected)  # (float32 accumulation differs)
+
+
+# Exceptions: PyTorch's type, still an instance of the type dualjit raised before.
+@pytest.mark.parametrize("call, torch_type, old_type", [
+    (lambda: dj.ones(3) + dj.ones(2), RuntimeError, ValueError),
+    (lambda: dj.where(dj.ones(3) > 0, dj.ones(3), dj.ones(2)), RuntimeError, ValueError),
+    (lambda: dj.cat([dj.ones(3, 2), dj.ones(3, 3)]), RuntimeError, ValueError),
+    (lambda: dj.ones(3).reshape(2, 2), RuntimeError, ValueError),
+    (lambda: dj.ones(3, 2) @ dj.ones(3, 2), RuntimeError, ValueError),
+    (lambda: dj.ones(3).copy_(dj.ones(2)), RuntimeError, ValueError),
+    (lambda: dj.ones(0).amax(), RuntimeError, ValueError),
+    (lambda: dj.ones(2, 0).argmax(dim=1), IndexError, ValueError),
+    (lambda: dj.ones(0).argmax(), IndexError, ValueError),
+    (lambda: dj.ones(0, 2).min(dim=0), IndexError, ValueError),
+    (lambda: dj.tensor([True]) - dj.tensor([True]), RuntimeError, TypeError),
+    (lambda: dj.ones(3) & dj.ones(3), NotImplementedError, TypeError),
+    (lambda: dj.softmax(dj.tensor([1, 2]), dim=0), NotImplementedError, TypeError),
+    (lambda: dj.index_select(dj.ones(3), 0, dj.tensor([5])), RuntimeError, IndexError),
+])
+def test_errors_are_instances_of_pytorchs_type_and_the_old_one(call, torch_type, old_type):
+    with pytest.raises(torch_type) as info:
+        call()
+    assert isinstance(info.value, old_type)
+
+
+def test_mask_assignment_of_the_wrong_shape_raises_a_runtime_error():
+    with pytest.raises(RuntimeError) as info:
+        dj.ones(2, 3)[dj.ones(2, 3, dtype=dj.bool)] = dj.ones(4)
+    assert isinstance(info.value, ValueError)
+
+
+def test_softmax_of_an_empty_integer_tensor_keeps_its_dtype():
+    for dtype in (dj.int64, dj.bool):
+        t = dj.ones(2, 0, dtype=dtype)
+        assert dj.softmax(t, dim=0).dtype == dtype and dj.log_softmax(t, 1).dtype == dtype
+    assert dj.softmax(dj.tensor([1, 2]), dim=0, dtype=dj.float32).dtype == dj.float32
+
+
+def test_in_place_op_on_an_empty_view_makes_the_base_require_grad():
+    """NumPy cannot tell an empty view from a copy by memory; the base never learnt of the
+    in-place op (requires_grad stayed False)."""
+    for make in (lambda b: b[1], lambda b: b[0:1], lambda b: b.view(-1)):
+        base = dj.zeros(2, 0)
+        view = make(base)
+        view.mul_(dj.ones(tuple(view.shape), requires_grad=True))
+        assert base.requires_grad and view.requires_grad
+
+
+def test_cat_keeps_a_skipped_empty_operand_in_the_graph():
+    """cat skips 1-D empty operands (PyTorch's legacy rule); one that requires grad made the
+    result not require grad, and its .grad stayed None (PyTorch: an empty gradient)."""
+    empty = dj.zeros(0, requires_grad=True)
+    out = dj.cat([empty, dj.ones(2, 3)])
+    assert out.requires_grad and tuple(out.shape) == (2, 3)
+    out.sum().backward()
+    assert tuple(empty.grad.shape) == (0,)
+
+
+def test_zero_d_boolean_mask_selects_everything_or_nothing():
+    x = dj.arange(6.0).reshape(2, 3)
+    assert tuple(x[dj.tensor(True)].shape) == (1, 2, 3)
+    assert tuple(x[dj.tensor(False)].shape) == (0, 2, 3)
+    y = x.clone()
+    y[dj.tensor(True)] = dj.tensor([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(y.numpy(), [[1, 2, 3], [1, 2, 3]])
+    y[dj.tensor(False)] = 7.0
+    np.testing.assert_array_equal(y.numpy(), [[1, 2, 3], [1, 2, 3]])
