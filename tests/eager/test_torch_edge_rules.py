@@ -249,3 +249,100 @@ def test_zero_d_boolean_mask_selects_everything_or_nothing():
     np.testing.assert_array_equal(y.numpy(), [[1, 2, 3], [1, 2, 3]])
     y[dj.tensor(False)] = 7.0
     np.testing.assert_array_equal(y.numpy(), [[1, 2, 3], [1, 2, 3]])
+
+
+# Found fuzzing tensor programs 1500-2999.
+
+def test_in_place_ops_on_an_empty_expanded_tensor_are_allowed():
+    """An expanded tensor of no elements has no overlapping elements (PyTorch writes it);
+    dualjit raised the read-only-storage error."""
+    v = dj.zeros(1, 0).expand(2, 0)
+    v.zero_()
+    v.sin_()
+    v[dj.zeros(2, 0, dtype=dj.bool)] = 1.0
+    assert tuple(v.shape) == (2, 0)
+    with pytest.raises(RuntimeError):
+        v.copy_(dj.ones(3, 1))  # (shapes are still checked)
+
+
+def test_copy_of_an_expanded_tensor_is_contiguous():
+    """NumPy's "K" order copy of an expanded array is a permutation (strides (1, 4, 2)) that
+    PyTorch never makes: view(-1) of clone() or of a cast raised."""
+    x = dj.ones(3, 2, dtype=dj.bool).expand(2, 3, 2)
+    for y in (x.clone(), x * 1, x.float()):
+        assert y.is_contiguous() and tuple(y.view(-1).shape) == (12,)
+
+
+def test_rsqrt_is_one_over_sqrt():
+    """rsqrt(-0.0) = 1 / sqrt(-0.0) = 1 / -0.0 = -inf (was inf); derivative -0.5 * out**3."""
+    x = dj.tensor([-0.0, 0.0, 4.0], requires_grad=True)
+    y = x.rsqrt()
+    np.testing.assert_array_equal(y.detach().numpy(), [-INF, INF, 0.5])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [INF, -INF, -0.0625])
+
+
+def test_std_gradient_at_zero_spread_is_zero():
+    """d std = d var / (2 std), taken as 0 where std == 0 (PyTorch); it was 0 * inf = NaN."""
+    x = dj.zeros(2, 3, requires_grad=True)
+    x.std(dim=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+    x = dj.tensor([1.0, 3.0], requires_grad=True)
+    x.std().backward()   # std = sqrt(2): d/dx = (x - mean) / ((n - 1) std) = [-1, 1] / sqrt 2
+    np.testing.assert_allclose(x.grad.numpy(), [-1 / math.sqrt(2), 1 / math.sqrt(2)], rtol=1e-6)
+
+
+def test_erf_keeps_the_sign_of_zero():
+    assert math.copysign(1, dj.erf(dj.tensor(-0.0)).item()) == -1
+
+
+def test_scatter_into_a_non_contiguous_tensor():
+    """scatter (out of place and in place) of a transposed tensor raised "needs a contiguous
+    tensor"; the expected values follow the definition out[index[i][j]][j] = src[i][j]."""
+    base = np.arange(12.0).reshape(3, 4).T
+    index = np.array([[0, 1, 2], [3, 0, 1]])
+    src = np.array([[100.0, 101, 102], [103, 104, 105]])
+    expected = base.copy()
+    for i in range(2):
+        for j in range(3):
+            expected[index[i, j], j] = src[i, j]
+    x = dj.arange(12.0).reshape(3, 4).t()
+    np.testing.assert_array_equal(x.scatter(0, dj.tensor(index), dj.tensor(src)).numpy(),
+                                  expected)
+    y = x.clone()
+    y.scatter_(0, dj.tensor(index), dj.tensor(src))
+    np.testing.assert_array_equal(y.numpy(), expected)
+
+
+def test_integer_division_by_zero_raises():
+    """NumPy gives 0 (with a warning) for an integer divided by 0: a silent wrong answer;
+    PyTorch raises. Float division keeps IEEE's inf and NaN."""
+    i = dj.tensor([3, 4])
+    for call in (lambda: i % 0, lambda: i // 0, lambda: i % dj.tensor([0, 1]),
+                 lambda: i.fmod(0), lambda: 7 // dj.tensor([1, 0])):
+        with pytest.raises(RuntimeError, match="division by zero") as info:
+            call()
+        assert isinstance(info.value, ZeroDivisionError)
+    assert (i % 3).tolist() == [0, 1]
+    assert np.isnan((dj.tensor([1.0]) % 0).item())
+
+
+@pytest.mark.parametrize("call", [
+    lambda: dj.outer(dj.ones(2, 2), dj.ones(2)),      # NumPy's outer flattened the matrix
+    lambda: dj.tril(dj.ones(3)),                        # NumPy's tril made it a matrix
+    lambda: dj.triu(dj.ones(0)),
+    lambda: dj.mv(dj.ones(2, 3, 1), dj.ones(1)),        # matmul batched it
+    lambda: dj.ones(2) - dj.tensor([True, False]),      # gave a value
+    lambda: dj.ones(2) - True,
+    lambda: dj.ones(2).sub_(True),
+    lambda: dj.tensor([1, 5]).clamp_(0, 0.5),          # truncated 0.5 to 0
+])
+def test_shapes_and_dtypes_pytorch_refuses_raise_a_runtime_error(call):
+    with pytest.raises(RuntimeError):
+        call()
+
+
+def test_round_of_a_bool_tensor_raises():
+    """NumPy's round of bools is float16; PyTorch has no kernel for it."""
+    with pytest.raises(NotImplementedError):
+        dj.tensor([True, False]).round()

@@ -42,14 +42,27 @@ def np_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.matmul(a, b)
 
 
+def copy_order(x: ndarray) -> str:
+    """The memory order of a copy of x, as PyTorch lays it out: x's own (NumPy's "K") unless
+    x is expanded (a stride 0 over more than one element), which PyTorch copies contiguous;
+    NumPy's "K" order of such an array is a permutation PyTorch never makes (view() fails)."""
+    if x.flags.c_contiguous or not any(s == 0 and n > 1 for s, n in zip(x.strides, x.shape)):
+        return "K"
+    return "C"
+
+
 def astype(x: Any, dtype: Any) -> Any:
     if type(x) is ndarray:
-        return x if x.dtype == dtype else x.astype(dtype)
+        return x if x.dtype == dtype else x.astype(dtype, order=copy_order(x))
     return jnp.astype(x, dtype)
 
 
 def np_astype(x: ndarray, dtype: Any) -> ndarray:
-    return x.astype(dtype)
+    return x.astype(dtype, order=copy_order(x))
+
+
+def np_clone(x: ndarray) -> ndarray:
+    return x.copy(order=copy_order(x))
 
 
 def identity(x: Any) -> Any:
@@ -231,7 +244,7 @@ def erf_with(xp, x):
         b1, b2 = 2.0 * u * b1 - b2 + c, b1
     g = u * b1 - b2 + coefficients[0]
     tail = 1.0 - xp.exp(-large * large) * g
-    return xp.where(a <= 0.5, small * series, tail) * xp.sign(x)
+    return xp.copysign(xp.where(a <= 0.5, small * series, tail), x)  # (erf(-0.0) is -0.0)
 
 
 @custom_jvp

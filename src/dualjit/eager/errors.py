@@ -28,6 +28,10 @@ class EmptyReductionError(ValueError, IndexError, RuntimeError):
     RuntimeError from those built on them, such as norm(p=inf))."""
 
 
+class ZeroDivisionRuntimeError(ZeroDivisionError, RuntimeError):
+    """Integer division by zero (PyTorch: RuntimeError "ZeroDivisionError")."""
+
+
 _NAMED = {ValueError: ShapeError, TypeError: DtypeError, IndexError: IndexRangeError}
 _derived: dict[type, type] = {}
 

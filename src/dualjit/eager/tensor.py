@@ -28,7 +28,7 @@ from ..tracer.core import Tracer, trace_flat
 from . import array_ops as A
 from . import dtypes
 from . import torch_rules as R
-from .errors import DtypeNotImplementedError, EmptyReductionError, ShapeError, torch_error
+from .errors import DtypeError, DtypeNotImplementedError, EmptyReductionError, ShapeError, torch_error
 
 ndarray = np.ndarray
 
@@ -675,8 +675,10 @@ def _binary_entry(entries: dict, key: tuple, name: str, fn: Callable, xv: Any, y
 def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) -> Callable:
     """binary_method's path for every case: Python numbers, views, promotion, traced values."""
     true_division = name == "DivBackward"
+    subtraction = name == "SubBackward"
 
     def general(t, other):
+        given = other
         if t._extra is not None and t._extra.base is not None:
             _sync_view(t)  # (before reading the value: a traced view re-reads its base)
         tv = t._value
@@ -690,6 +692,9 @@ def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) ->
             record = t.requires_grad
         x, y, xv, yv = (other, t, ov, tv) if reflected else (t, other, tv, ov)
         dtype = xv.dtype
+        if subtraction and _bool_operand(t, given):
+            raise DtypeError("Subtraction, the `-` operator, with a bool tensor is not "
+                             "supported; use the `~` or logical_not() operator to invert a mask")
         if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
         try:
@@ -1100,11 +1105,14 @@ def write_storage(t: Tensor, new: Any) -> None:
     """Store `new` into t's storage (views see it) and bump its version."""
     value = t._value
     if type(value) is ndarray and type(new) is not Tracer:
-        if not value.flags.writeable:
+        if value.flags.writeable:
+            np.copyto(value, new, casting="unsafe")
+        elif value.size == 0:  # (an empty expanded tensor: no element overlaps another)
+            np.broadcast_to(new, value.shape)  # (the shape check copyto makes)
+        else:
             raise RuntimeError("unsupported operation: this tensor's storage is read-only (more "
                                "than one element of an expanded tensor may refer to a single "
                                "memory location); clone() it first")
-        np.copyto(value, new, casting="unsafe")
     else:  # a traced value (dj.compile): there is no storage, rebind
         extra = t._extra
         if extra is not None and extra.base is not None and _overlaps(t):
@@ -1556,7 +1564,7 @@ class Tensor:
         return apply_op("CloneBackward", A.identity, [self], fast=np.ascontiguousarray)
 
     def clone(self, memory_format: Any = None) -> Tensor:
-        return apply_op("CloneBackward", A.identity, [self], fast=np.copy)
+        return apply_op("CloneBackward", A.identity, [self], fast=A.np_clone)
 
     def pin_memory(self) -> Tensor:
         return self
@@ -1575,17 +1583,18 @@ class Tensor:
     __rtruediv__ = binary_method("DivBackward", jnp.divide, np.true_divide, reflected=True)
 
     def __floordiv__(self, other):
-        return binary_op("FloorDivideBackward", jnp.floor_divide, np.floor_divide, self, other)
+        return binary_op("FloorDivideBackward", jnp.floor_divide, R.np_floor_divide, self,
+                         other)
 
     def __rfloordiv__(self, other):
-        return binary_op("FloorDivideBackward", jnp.floor_divide, np.floor_divide, self, other,
-                         reflected=True)
+        return binary_op("FloorDivideBackward", jnp.floor_divide, R.np_floor_divide, self,
+                         other, reflected=True)
 
     def __mod__(self, other):
-        return binary_op("RemainderBackward", A.torch_remainder, np.remainder, self, other)
+        return binary_op("RemainderBackward", A.torch_remainder, R.np_remainder, self, other)
 
     def __rmod__(self, other):
-        return binary_op("RemainderBackward", A.torch_remainder, np.remainder, self, other,
+        return binary_op("RemainderBackward", A.torch_remainder, R.np_remainder, self, other,
                          reflected=True)
 
     def __matmul__(self, other):
@@ -1738,7 +1747,7 @@ class Tensor:
         return self % other
 
     def fmod(self, other):
-        return binary_op("FmodBackward", jnp.fmod, np.fmod, self, other)
+        return binary_op("FmodBackward", jnp.fmod, R.np_fmod, self, other)
 
     def pow(self, exponent):
         return self ** exponent
@@ -1762,6 +1771,9 @@ class Tensor:
         return self @ other
 
     def mv(self, vec):
+        if self.ndim != 2 or _ndim(vec) != 1:  # (matmul would batch a 3-d one)
+            raise ShapeError(f"mv: expected a matrix and a vector, got a {self.ndim}-d and a "
+                             f"{_ndim(vec)}-d tensor")
         return self @ vec
 
     def dot(self, other):
@@ -1773,7 +1785,11 @@ class Tensor:
     inner = dot
 
     def outer(self, other):
-        return self.reshape(-1, 1) * as_tensor_arg(other).reshape(1, -1)
+        other = as_tensor_arg(other)
+        if self.ndim != 1 or other.ndim != 1:  # (NumPy's outer flattens; PyTorch refuses)
+            raise ShapeError(f"outer: expected two 1-d tensors, got {self.ndim}-d and "
+                             f"{other.ndim}-d")
+        return self.reshape(-1, 1) * other.reshape(1, -1)
 
     ger = outer
 
@@ -1878,7 +1894,7 @@ class Tensor:
         return apply_op("SqrtBackward", jnp.sqrt, [_float(self)], fast=np.sqrt)
 
     def rsqrt(self):
-        return apply_op("RsqrtBackward", A.rsqrt, [_float(self)])
+        return apply_op("RsqrtBackward", R.rsqrt, [_float(self)], fast=R.np_rsqrt)
 
     def square(self):
         return self.pow(2)  # (a bool tensor squares to int64, as PyTorch's pow)
@@ -1946,6 +1962,8 @@ class Tensor:
         if decimals:
             scale = 10.0 ** decimals
             return (self * scale).round() / scale
+        if self._value.dtype == np.bool_:  # (NumPy's round of bools is float16)
+            raise DtypeNotImplementedError("round: not implemented for bool tensors")
         return apply_op("RoundBackward", jnp.round, [self], fast=np.round)
 
     def trunc(self):
@@ -2062,7 +2080,7 @@ class Tensor:
     def std(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
             correction: Any = None):
         ddof = A.correction(unbiased, correction)
-        return apply_op("StdBackward", jnp.std, [_float(self)],
+        return apply_op("StdBackward", R.std, [_float(self)],
                         (("axis", _dim(dim)), ("ddof", ddof), ("keepdims", bool(keepdim))),
                         fast=np.std)
 
@@ -2384,9 +2402,11 @@ class Tensor:
         return self.diagonal(diagonal).clone()  # (a copy, unlike diagonal's view)
 
     def tril(self, diagonal: int = 0):
+        _check_matrices(self, "tril")
         return apply_op("TrilBackward", A.tril, [self], (("k", int(diagonal)),), fast=np.tril)
 
     def triu(self, diagonal: int = 0):
+        _check_matrices(self, "triu")
         return apply_op("TriuBackward", A.triu, [self], (("k", int(diagonal)),), fast=np.triu)
 
     # -- indexing -------------------------------------------------------------------------------
@@ -2422,7 +2442,8 @@ class Tensor:
             if not self._value.flags.writeable:
                 write_storage(self, self._value)  # (raises the read-only error)
             try:
-                self._value[np_key] = _unwrap(value)
+                if self._value.size:  # (an empty expanded tensor is read-only: nothing to write)
+                    self._value[np_key] = _unwrap(value)
             except ValueError as e:  # (shapes that do not fit: PyTorch's RuntimeError)
                 raise torch_error(e) from None
             bump_version(self)
@@ -2499,6 +2520,9 @@ class Tensor:
         return self.__iadd__(other * alpha if alpha != 1 else other)
 
     def sub_(self, other, alpha=1):
+        if _bool_operand(self, other):
+            raise DtypeError("Subtraction, the `-` operator, with a bool tensor is not "
+                             "supported; use the `~` or logical_not() operator to invert a mask")
         return self.__isub__(other * alpha if alpha != 1 else other)
 
     def mul_(self, other):
@@ -2539,6 +2563,10 @@ class Tensor:
             raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             return _clamp_by_tensors(self, min, max, in_place=True)
+        dt = _clamp_dtype(self._value.dtype, min, max)
+        if dt != self._value.dtype:  # (a float bound of an integer tensor was truncated)
+            raise DtypeError(f"clamp_: result type {dt} can't be cast to the desired output "
+                             f"type {self._value.dtype}")
         return inplace_op(self, "ClampBackward", R.clamp_numbers, [], (("lo", min), ("hi", max)),
                           fast=R.np_clamp_numbers)
 
@@ -2593,10 +2621,10 @@ class Tensor:
             values = src[tuple(slice(0, n) for n in idx.shape)]
         else:
             values = src
-        flat = self.view(-1) if self.is_contiguous() else None
-        if flat is None:
-            raise RuntimeError("scatter_ needs a contiguous tensor")
-        flat[positions] = values
+        if self.is_contiguous():
+            self.view(-1)[positions] = values
+        else:  # (a permuted or sliced tensor: the positions as one index array per dim)
+            self[tuple(np.unravel_index(np.asarray(positions), tuple(self.shape)))] = values
         return self
 
     def put_(self, index: Any, source: Any, accumulate: bool = False):
@@ -2765,6 +2793,18 @@ def _ndim(x: Any) -> int:
     return x.ndim if isinstance(x, Tensor) else np.ndim(x)
 
 
+def _bool_operand(t: Tensor, other: Any) -> bool:
+    """Whether a subtraction has a bool operand (PyTorch refuses them all)."""
+    return t._value.dtype == np.bool_ or isinstance(other, bool) or (
+        isinstance(other, Tensor) and other._value.dtype == np.bool_)
+
+
+def _check_matrices(x: Tensor, name: str) -> None:
+    if x.ndim < 2:  # (NumPy's tril/triu make a 1-d input a matrix)
+        raise ShapeError(f"{name}: input tensor must have at least 2 dimensions, got "
+                         f"{x.ndim}")
+
+
 def _zero_d_mask(key: Any) -> bool | None:
     """The value of a 0-d boolean tensor used as the whole index, else None."""
     if isinstance(key, Tensor) and type(key._value) is ndarray and key._value.ndim == 0 and \
@@ -2917,7 +2957,7 @@ _IN_PLACE_UNARY = {
     "cos_": ("CosBackward", jnp.cos, np.cos), "tan_": ("TanBackward", jnp.tan, np.tan),
     "tanh_": ("TanhBackward", jnp.tanh, np.tanh), "sigmoid_": ("SigmoidBackward", nnf.sigmoid, None),
     "relu_": ("ReluBackward", nnf.relu, A.np_relu), "sqrt_": ("SqrtBackward", jnp.sqrt, np.sqrt),
-    "rsqrt_": ("RsqrtBackward", A.rsqrt, None),
+    "rsqrt_": ("RsqrtBackward", R.rsqrt, R.np_rsqrt),
     "reciprocal_": ("ReciprocalBackward", A.reciprocal, np.reciprocal),
     "abs_": ("AbsBackward", jnp.abs, np.abs), "neg_": ("NegBackward", jnp.negative, np.negative),
     "sign_": ("SignBackward", R.sign, R.np_sign), "floor_": ("FloorBackward", jnp.floor, np.floor),

@@ -1,6 +1,6 @@
 """PyTorch's values and derivative rules where they differ from dualjit.numpy's (JAX's and
-NumPy's): maximum/minimum, fmax/fmin, clamp, pow, sign and the float32 cumulative sums, each
-with its NumPy fast path.
+NumPy's): maximum/minimum, fmax/fmin, clamp, pow, sign, rsqrt, std, the float32 cumulative
+sums and integer division by zero, each with its NumPy fast path.
 
 The derivative rules are custom JVPs whose tangents are built from selects, so that backward()
 (the transpose) gives a cotangent an exact 0 where PyTorch masks it: an infinite cotangent
@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from ..autodiff import custom_jvp
+from .errors import ZeroDivisionRuntimeError
 
 
 def _keep(mask: Any, t_dot: Any) -> Any:
@@ -300,3 +301,54 @@ def np_cumprod(x: np.ndarray, axis: int) -> np.ndarray:
     if x.dtype == np.float32:
         return np.cumprod(x, axis, dtype=np.float64).astype(np.float32)
     return np.cumprod(x, axis)
+
+
+# ---------------------------------------------------------------------------------------------
+# rsqrt is 1 / sqrt(x) (so -inf at -0.0), derivative -0.5 * out ** 3; std's derivative is 0
+# where the std is 0 (PyTorch masks it; sqrt's would be inf * 0 = NaN)
+# ---------------------------------------------------------------------------------------------
+
+@custom_jvp
+def rsqrt(x: Any) -> Any:
+    return 1 / jnp.sqrt(x)
+
+
+@rsqrt.defjvp
+def _rsqrt_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    out = rsqrt(x)
+    return out, x_dot * (-0.5 * (out * out * out))
+
+
+def np_rsqrt(x: np.ndarray) -> np.ndarray:
+    return 1 / np.sqrt(x)
+
+
+def std(x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
+    v = jnp.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
+    zero = jnp.equal(v, 0)  # (a NaN variance stays NaN)
+    return jnp.where(zero, jnp.zeros_like(v), jnp.sqrt(jnp.where(zero, jnp.ones_like(v), v)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer division by zero raises (NumPy gives 0 with a warning: a silent wrong answer)
+# ---------------------------------------------------------------------------------------------
+
+def _integer_divisor(name: str, y: np.ndarray) -> None:
+    if y.dtype.kind in "iub" and not np.all(y):
+        raise ZeroDivisionRuntimeError(f"{name}: integer division by zero")
+
+
+def np_floor_divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    _integer_divisor("floor_divide", y)
+    return np.floor_divide(x, y)
+
+
+def np_remainder(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    _integer_divisor("remainder", y)
+    return np.remainder(x, y)
+
+
+def np_fmod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    _integer_divisor("fmod", y)
+    return np.fmod(x, y)
