@@ -281,3 +281,23 @@ def test_vjp_ir_size_is_at_most_four_times_the_primal():
         backward = dj.make_ir(dj.grad(f, argnums=tuple(range(len(args)))))(*args)
         assert len(backward.eqns) <= 4 * len(primal.eqns), (f.__name__, len(primal.eqns),
                                                              len(backward.eqns))
+
+
+def test_custom_jvp_with_a_constant_zero_tangent_feeds_other_rules():
+    """A custom JVP rule returning zeros_like(x_dot) traces to a Literal output; inlined,
+    that Literal reached a binary rule's tangent sum, which read its type as NumPy's object
+    dtype (TypeError). Found by the torch fuzzer (x.pow(0), then 2.0 % it, under compile)."""
+    @dj.custom_jvp
+    def one(x):
+        return jnp.ones_like(x)
+
+    @one.defjvp
+    def _one_jvp(primals, tangents):
+        (x,), (x_dot,) = primals, tangents
+        return one(x), jnp.zeros_like(x_dot)
+
+    def f(x):  # d/dx [2 % 1 + 1 * x] = 1
+        return jnp.remainder(2.0, one(x)) + one(x) * x
+
+    assert float(dj.grad(f)(np.float32(1.5))) == 1.0
+    assert float(dj.jit(dj.grad(f))(np.float32(1.5))) == 1.0

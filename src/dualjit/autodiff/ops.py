@@ -16,6 +16,7 @@ import numpy as np
 
 from ..ir import DType, TensorType, as_dtype, registry
 from ..ir import primitives as P
+from ..ir.core import Literal
 from ..tracer.core import Tracer, bind
 
 _PYTHON_SCALARS = (bool, int, float)
@@ -24,6 +25,8 @@ _PYTHON_SCALARS = (bool, int, float)
 def type_of(x: Any) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
+    if isinstance(x, Literal):  # (an inlined Function's constant output, e.g. a custom JVP's 0)
+        return x.type
     arr = np.asarray(x)
     return TensorType(as_dtype(arr.dtype), arr.shape)
 
