@@ -346,3 +346,17 @@ def test_round_of_a_bool_tensor_raises():
     """NumPy's round of bools is float16; PyTorch has no kernel for it."""
     with pytest.raises(NotImplementedError):
         dj.tensor([True, False]).round()
+
+
+def test_division_and_power_of_bool_tensors_raise():
+    """NumPy's bool // bool, bool % bool and bool ** bool are int8; PyTorch has no kernel."""
+    b = dj.tensor([True, False])
+    for call in (lambda: b // b, lambda: b % True, lambda: b ** b):
+        with pytest.raises(NotImplementedError):
+            call()
+
+
+def test_in_place_result_of_a_larger_shape_raises_a_runtime_error():
+    with pytest.raises(RuntimeError) as info:
+        dj.ones(1).add_(dj.ones(2))
+    assert isinstance(info.value, ValueError)

@@ -1105,14 +1105,17 @@ def write_storage(t: Tensor, new: Any) -> None:
     """Store `new` into t's storage (views see it) and bump its version."""
     value = t._value
     if type(value) is ndarray and type(new) is not Tracer:
-        if value.flags.writeable:
-            np.copyto(value, new, casting="unsafe")
-        elif value.size == 0:  # (an empty expanded tensor: no element overlaps another)
-            np.broadcast_to(new, value.shape)  # (the shape check copyto makes)
-        else:
+        if not value.flags.writeable and value.size:  # (an empty one: nothing overlaps)
             raise RuntimeError("unsupported operation: this tensor's storage is read-only (more "
                                "than one element of an expanded tensor may refer to a single "
                                "memory location); clone() it first")
+        try:  # (a result of another shape: PyTorch's RuntimeError, errors.py)
+            if value.flags.writeable:
+                np.copyto(value, new, casting="unsafe")
+            else:
+                np.broadcast_to(new, value.shape)  # (the shape check copyto makes)
+        except ValueError as e:
+            raise torch_error(e) from None
     else:  # a traced value (dj.compile): there is no storage, rebind
         extra = t._extra
         if extra is not None and extra.base is not None and _overlaps(t):

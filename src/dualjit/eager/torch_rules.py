@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from ..autodiff import custom_jvp
-from .errors import ZeroDivisionRuntimeError
+from .errors import DtypeNotImplementedError, ZeroDivisionRuntimeError
 
 
 def _keep(mask: Any, t_dot: Any) -> Any:
@@ -262,6 +262,8 @@ def np_c_power(x: np.ndarray, y: Any) -> np.ndarray:
 def np_power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """PyTorch's x ** y for tensors: C's pow for floats; for integers a negative exponent gives
     0 (1 for x == 1, +-1 for x == -1) instead of an error."""
+    if x.dtype == np.bool_ and y.dtype == np.bool_:  # (NumPy's is int8)
+        raise DtypeNotImplementedError("pow: not implemented for bool tensors")
     if x.dtype.kind not in "iu" or not np.any(y < 0):
         return np_c_power(x, y)
     x, y = np.broadcast_arrays(x, y)
@@ -334,21 +336,23 @@ def std(x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
 # Integer division by zero raises (NumPy gives 0 with a warning: a silent wrong answer)
 # ---------------------------------------------------------------------------------------------
 
-def _integer_divisor(name: str, y: np.ndarray) -> None:
+def _integer_divisor(name: str, x: np.ndarray, y: np.ndarray) -> None:
+    if x.dtype == np.bool_ and y.dtype == np.bool_:  # (PyTorch has no kernel for bools)
+        raise DtypeNotImplementedError(f"{name}: not implemented for bool tensors")
     if y.dtype.kind in "iub" and not np.all(y):
         raise ZeroDivisionRuntimeError(f"{name}: integer division by zero")
 
 
 def np_floor_divide(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    _integer_divisor("floor_divide", y)
+    _integer_divisor("floor_divide", x, y)
     return np.floor_divide(x, y)
 
 
 def np_remainder(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    _integer_divisor("remainder", y)
+    _integer_divisor("remainder", x, y)
     return np.remainder(x, y)
 
 
 def np_fmod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    _integer_divisor("fmod", y)
+    _integer_divisor("fmod", x, y)
     return np.fmod(x, y)
