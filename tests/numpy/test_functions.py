@@ -168,3 +168,18 @@ def test_traced_boolean_masks_work_while_their_value_is_known():
     for transform in (dj.jit, lambda g: dj.jit(dj.grad(g))):
         with pytest.raises(IndexError, match="under jit.*where.*size="):
             transform(f)(x)
+
+
+@pytest.mark.parametrize("shape, axis", [((0,), None), ((0,), 0), ((2, 0), 1), ((2, 0), 0),
+                                         ((0, 3), 0)])
+def test_all_and_any_of_nothing_are_true_and_false(shape, axis):
+    """all/any over a size-0 axis raised "zero-size array has no identity" (min/max have
+    none); NumPy's all of nothing is True, any False. dj.compile of the torch fuzzer's
+    programs fell back to eager on it."""
+    a = np.ones(shape, bool)
+    for name in ("all", "any"):
+        expected = getattr(np, name)(a, axis=axis)
+        for out in (getattr(jnp, name)(a, axis=axis),
+                    dj.jit(lambda v, name=name: getattr(jnp, name)(v, axis=axis))(a)):
+            np.testing.assert_array_equal(np.asarray(out), expected)
+            assert np.shape(out) == np.shape(expected)

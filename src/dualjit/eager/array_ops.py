@@ -77,11 +77,6 @@ def np_view(x: ndarray) -> ndarray:
     return x.view()
 
 
-def torch_remainder(x: Any, y: Any) -> Any:
-    """Python's (and PyTorch's) remainder: the sign of the divisor."""
-    return jnp.remainder(x, y)
-
-
 _SMALL_POWERS = [np.ones_like, np.positive, np.square, lambda x: x * x * x,
                  lambda x: np.square(np.square(x))]
 _pow_cache: dict[tuple, tuple] = {}  # (type, exponent, dtype) -> (params, NumPy fast path)

@@ -1586,18 +1586,18 @@ class Tensor:
     __rtruediv__ = binary_method("DivBackward", jnp.divide, np.true_divide, reflected=True)
 
     def __floordiv__(self, other):
-        return binary_op("FloorDivideBackward", jnp.floor_divide, R.np_floor_divide, self,
+        return binary_op("FloorDivideBackward", R.floor_divide, R.np_floor_divide, self,
                          other)
 
     def __rfloordiv__(self, other):
-        return binary_op("FloorDivideBackward", jnp.floor_divide, R.np_floor_divide, self,
+        return binary_op("FloorDivideBackward", R.floor_divide, R.np_floor_divide, self,
                          other, reflected=True)
 
     def __mod__(self, other):
-        return binary_op("RemainderBackward", A.torch_remainder, R.np_remainder, self, other)
+        return binary_op("RemainderBackward", R.remainder, R.np_remainder, self, other)
 
     def __rmod__(self, other):
-        return binary_op("RemainderBackward", A.torch_remainder, R.np_remainder, self, other,
+        return binary_op("RemainderBackward", R.remainder, R.np_remainder, self, other,
                          reflected=True)
 
     def __matmul__(self, other):

@@ -234,7 +234,25 @@ def np_power_by_number(x: np.ndarray, e: int | float) -> np.ndarray:
 
 @custom_jvp
 def power(x: Any, y: Any) -> Any:
+    refuse_bools("pow", x, y)
     return jnp.power(x, y)
+
+
+def refuse_bools(name: str, x: Any, y: Any) -> None:
+    """PyTorch has no kernel for bool // bool, bool % bool, bool ** bool (NumPy: int8)."""
+    if np.dtype(x.dtype) == np.bool_ and np.dtype(y.dtype) == np.bool_:
+        raise DtypeNotImplementedError(f"{name}: not implemented for bool tensors")
+
+
+def floor_divide(x: Any, y: Any) -> Any:
+    refuse_bools("floor_divide", x, y)
+    return jnp.floor_divide(x, y)
+
+
+def remainder(x: Any, y: Any) -> Any:
+    """Python's (and PyTorch's) remainder: the sign of the divisor."""
+    refuse_bools("remainder", x, y)
+    return jnp.remainder(x, y)
 
 
 @power.defjvp
@@ -262,8 +280,7 @@ def np_c_power(x: np.ndarray, y: Any) -> np.ndarray:
 def np_power(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """PyTorch's x ** y for tensors: C's pow for floats; for integers a negative exponent gives
     0 (1 for x == 1, +-1 for x == -1) instead of an error."""
-    if x.dtype == np.bool_ and y.dtype == np.bool_:  # (NumPy's is int8)
-        raise DtypeNotImplementedError("pow: not implemented for bool tensors")
+    refuse_bools("pow", x, y)
     if x.dtype.kind not in "iu" or not np.any(y < 0):
         return np_c_power(x, y)
     x, y = np.broadcast_arrays(x, y)
@@ -337,8 +354,7 @@ def std(x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 def _integer_divisor(name: str, x: np.ndarray, y: np.ndarray) -> None:
-    if x.dtype == np.bool_ and y.dtype == np.bool_:  # (PyTorch has no kernel for bools)
-        raise DtypeNotImplementedError(f"{name}: not implemented for bool tensors")
+    refuse_bools(name, x, y)
     if y.dtype.kind in "iub" and not np.all(y):
         raise ZeroDivisionRuntimeError(f"{name}: integer division by zero")
 

@@ -26,6 +26,7 @@ from ._core import (
 from .elementwise import (
     add,
     divide,
+    equal,
     isnan,
     logical_and,
     logical_not,
@@ -191,6 +192,8 @@ def all(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
     a = convert(operand(a, "all"), _np.dtype(bool))
     if where is not None:
         a = where_(where, a, True)
+    if _reduces_nothing("all", a, axis):  # (True, as NumPy's; min has no identity)
+        return equal(sum(logical_not(a), axis=axis, keepdims=keepdims), 0)
     return _reduce(P.reduce_min_p, "all", a, axis, keepdims)
 
 
@@ -200,7 +203,16 @@ def any(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *,
     a = convert(operand(a, "any"), _np.dtype(bool))
     if where is not None:
         a = where_(where, a, False)
+    if _reduces_nothing("any", a, axis):  # (False, as NumPy's)
+        return not_equal(sum(a, axis=axis, keepdims=keepdims), 0)
     return _reduce(P.reduce_max_p, "any", a, axis, keepdims)
+
+
+def _reduces_nothing(op: str, a: Any, axis: Any) -> bool:
+    """Whether a reduction of `a` over `axis` combines no elements (a size-0 axis)."""
+    shp = _np.shape(a)
+    axes = normalize_axes(op, axis, len(shp))
+    return builtins.any(shp[i] == 0 for i in axes) or (not axes and math.prod(shp) == 0)
 
 
 def _arg_reduce(prim, op: str, a: Any, axis: Any, keepdims: bool) -> Any:
