@@ -360,3 +360,23 @@ def test_in_place_result_of_a_larger_shape_raises_a_runtime_error():
     with pytest.raises(RuntimeError) as info:
         dj.ones(1).add_(dj.ones(2))
     assert isinstance(info.value, ValueError)
+
+
+def test_max_of_all_elements_shares_its_gradient_among_the_nans():
+    """max()/min() of a tensor holding NaN is NaN; PyTorch gives the cotangent to the NaNs,
+    shared evenly (as it shares ties); the rule "elements equal to the result" found none
+    and gave 0 / 0 = NaN to every element (seed 1468)."""
+    for name in ("max", "min"):
+        x = dj.tensor([1.0, NAN, 3.0, NAN], requires_grad=True)
+        out = getattr(x, name)()
+        assert math.isnan(out.item())
+        out.backward()
+        np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.5, 0.0, 0.5])
+    x = dj.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    x.max().backward(dj.tensor(INF))
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, INF, INF])
+
+
+def test_integer_remainder_of_an_empty_tensor_by_zero_is_empty():
+    """No element is divided: PyTorch returns the empty result (seed 1344)."""
+    assert tuple((dj.ones(0, dtype=dj.int64) % 0).shape) == (0,)

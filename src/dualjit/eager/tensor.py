@@ -2134,7 +2134,7 @@ class Tensor:
             return self.maximum(dim)
         _check_reducible(self, "max", dim)
         if dim is None:
-            return apply_op("MaxBackward", jnp.max, [self], fast=np.max)
+            return apply_op("MaxBackward", R.max_of_all, [self], fast=np.max)
         return _select_along(self, "MaxBackward", A.np_argmax, int(dim), keepdim, "max")
 
     def min(self, dim: Any = None, keepdim: bool = False):
@@ -2142,7 +2142,7 @@ class Tensor:
             return self.minimum(dim)
         _check_reducible(self, "min", dim)
         if dim is None:
-            return apply_op("MinBackward", jnp.min, [self], fast=np.min)
+            return apply_op("MinBackward", R.min_of_all, [self], fast=np.min)
         return _select_along(self, "MinBackward", A.np_argmin, int(dim), keepdim, "min")
 
     def argmax(self, dim: Any = None, keepdim: bool = False):

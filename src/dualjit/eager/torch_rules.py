@@ -355,7 +355,7 @@ def std(x: Any, axis: Any, ddof: Any, keepdims: bool) -> Any:
 
 def _integer_divisor(name: str, x: np.ndarray, y: np.ndarray) -> None:
     refuse_bools(name, x, y)
-    if y.dtype.kind in "iub" and not np.all(y):
+    if y.dtype.kind in "iub" and not np.all(y) and x.size and y.size:  # (empty: no division)
         raise ZeroDivisionRuntimeError(f"{name}: integer division by zero")
 
 
@@ -372,3 +372,29 @@ def np_remainder(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def np_fmod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     _integer_divisor("fmod", x, y)
     return np.fmod(x, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# max() / min() of all elements: the cotangent is shared evenly by the elements equal to the
+# result, and by the NaNs when the result is NaN (JAX's and dualjit.numpy's give NaN there:
+# no element equals NaN, 0 / 0)
+# ---------------------------------------------------------------------------------------------
+
+def _extreme_of_all(reduce: Any) -> Any:
+    @custom_jvp
+    def extreme(x: Any) -> Any:
+        return reduce(x)
+
+    @extreme.defjvp
+    def _jvp(primals, tangents):
+        (x,), (x_dot,) = primals, tangents
+        out = extreme(x)
+        chosen = jnp.where(jnp.isnan(out), jnp.isnan(x), jnp.equal(x, out))
+        count = jnp.sum(chosen).astype(x_dot.dtype)
+        return out, jnp.sum(_keep(chosen, x_dot)) / count
+
+    return extreme
+
+
+max_of_all = _extreme_of_all(jnp.max)
+min_of_all = _extreme_of_all(jnp.min)
