@@ -380,3 +380,10 @@ def test_max_of_all_elements_shares_its_gradient_among_the_nans():
 def test_integer_remainder_of_an_empty_tensor_by_zero_is_empty():
     """No element is divided: PyTorch returns the empty result (seed 1344)."""
     assert tuple((dj.ones(0, dtype=dj.int64) % 0).shape) == (0,)
+
+
+def test_mv_of_a_0d_tensor_raises_an_index_error():
+    """PyTorch: IndexError ("Dimension specified as 0 but tensor has no dimensions")."""
+    with pytest.raises(IndexError) as info:
+        dj.mv(dj.ones(()), dj.ones(1))
+    assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)

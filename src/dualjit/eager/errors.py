@@ -23,6 +23,10 @@ class IndexRangeError(IndexError, RuntimeError):
     RuntimeError; indexing with [] keeps IndexError)."""
 
 
+class DimensionError(ShapeError, IndexError):
+    """A dimension a tensor does not have, such as a 0-d tensor's (PyTorch: IndexError)."""
+
+
 class EmptyReductionError(ValueError, IndexError, RuntimeError):
     """max/min/argmax/argmin over no elements (PyTorch: IndexError from the reductions,
     RuntimeError from those built on them, such as norm(p=inf))."""

@@ -28,7 +28,14 @@ from ..tracer.core import Tracer, trace_flat
 from . import array_ops as A
 from . import dtypes
 from . import torch_rules as R
-from .errors import DtypeError, DtypeNotImplementedError, EmptyReductionError, ShapeError, torch_error
+from .errors import (
+    DimensionError,
+    DtypeError,
+    DtypeNotImplementedError,
+    EmptyReductionError,
+    ShapeError,
+    torch_error,
+)
 
 ndarray = np.ndarray
 
@@ -1775,8 +1782,9 @@ class Tensor:
 
     def mv(self, vec):
         if self.ndim != 2 or _ndim(vec) != 1:  # (matmul would batch a 3-d one)
-            raise ShapeError(f"mv: expected a matrix and a vector, got a {self.ndim}-d and a "
-                             f"{_ndim(vec)}-d tensor")
+            kind = DimensionError if 0 in (self.ndim, _ndim(vec)) else ShapeError
+            raise kind(f"mv: expected a matrix and a vector, got a {self.ndim}-d and a "
+                       f"{_ndim(vec)}-d tensor")
         return self @ vec
 
     def dot(self, other):
