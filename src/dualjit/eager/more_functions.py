@@ -17,6 +17,7 @@ from ..tracer.core import bind
 from . import array_ops as A
 from . import dtypes
 from . import linalg as _linalg
+from .kernels import compiled_after
 from .return_types import RETURN_TYPES
 from .tensor import (  # noqa: F401
     Tensor,
@@ -174,10 +175,14 @@ def _operands(op: str, x: Any, y: Any, float_result: bool = True) -> list:
     return out
 
 
-def float_unary(name: str, fn: Any, op: str):
-    """A float elementwise function: integers and bools compute in the default float dtype."""
+def float_unary(name: str, fn: Any, op: str, compiled: bool = True):
+    """A float elementwise function: integers and bools compute in the default float dtype.
+    `compiled`: concrete values run as fn compiled once a (dtype, shape) recurs (kernels.py),
+    for formulas NumPy evaluates piece by piece (not for one NumPy call, as expm1)."""
+    fast = compiled_after(fn, op) if compiled else None
+
     def function(input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
-        return apply_op(name, fn, [real_float_input(input, op)])
+        return apply_op(name, fn, [real_float_input(input, op)], fast=fast)
     function.__name__ = function.__qualname__ = op
     function.__doc__ = f"dualjit.{op}(input): {fn.__doc__ or op}"
     return function
@@ -201,8 +206,8 @@ lgamma = float_unary("LgammaBackward", jss.gammaln, "lgamma")
 digamma = float_unary("DigammaBackward", jss.digamma, "digamma")
 i0 = float_unary("I0Backward", jnp.i0, "i0")
 sinc = float_unary("SincBackward", jnp.sinc, "sinc")
-deg2rad = float_unary("Deg2RadBackward", _deg2rad, "deg2rad")
-rad2deg = float_unary("Rad2DegBackward", _rad2deg, "rad2deg")
+deg2rad = float_unary("Deg2RadBackward", _deg2rad, "deg2rad", compiled=False)
+rad2deg = float_unary("Rad2DegBackward", _rad2deg, "rad2deg", compiled=False)
 
 
 def float_binary(name: str, fn: Any, op: str):

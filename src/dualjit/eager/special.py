@@ -9,6 +9,7 @@ from typing import Any
 from .. import numpy as jnp
 from ..scipy import special as jss
 from . import more_functions as more
+from .kernels import compiled_after
 from .tensor import Tensor, apply_op, as_tensor_arg
 
 __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py", "gammaln",
@@ -18,6 +19,7 @@ __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py
 
 
 _unary = more.float_unary
+_logit_kernel = compiled_after(jss.logit, "logit")
 
 
 erf = _unary("ErfBackward", jss.erf, "erf")
@@ -35,9 +37,9 @@ ndtri = _unary("NdtriBackward", jss.ndtri, "ndtri")
 log_ndtr = _unary("LogNdtrBackward", jss.log_ndtr, "log_ndtr")
 entr = _unary("EntrBackward", jss.entr, "entr")
 sinc = more.sinc
-exp2 = _unary("Exp2Backward", jnp.exp2, "exp2")
-expm1 = _unary("Expm1Backward", jnp.expm1, "expm1")
-log1p = _unary("Log1pBackward", jnp.log1p, "log1p")
+exp2 = _unary("Exp2Backward", jnp.exp2, "exp2", compiled=False)
+expm1 = _unary("Expm1Backward", jnp.expm1, "expm1", compiled=False)
+log1p = _unary("Log1pBackward", jnp.log1p, "log1p", compiled=False)
 xlogy = more.xlogy
 xlog1py = more.float_binary("Xlog1pyBackward", jss.xlog1py, "xlog1py")
 
@@ -47,7 +49,7 @@ def logit(input: Any, eps: float | None = None, *, out: Any = None) -> Tensor:  
     t = more.real_float_input(input, "logit")
     if eps is not None:
         t = t.clamp(eps, 1 - eps)
-    return apply_op("LogitBackward", jss.logit, [t])
+    return apply_op("LogitBackward", jss.logit, [t], fast=_logit_kernel)
 
 
 def _polygamma(x, n):
