@@ -33,6 +33,9 @@ SKIP = {"manual_seed", "seed", "set_default_dtype", "set_printoptions", "save", 
         "dropout1d", "dropout2d", "dropout3d", "rrelu", "gumbel_softmax", "is_tensor",
         "is_storage", "numel", "typename", "get_default_dtype", "is_grad_enabled"}
 NAMESPACES = ("", "special", "fft", "linalg", "nn.functional")
+# (results of n^2 elements or more: 65,536 elements would need gigabytes)
+QUADRATIC = {"combinations", "cartesian_prod", "outer", "ger", "kron", "diag", "diagflat",
+             "diag_embed", "block_diag", "vander", "cdist", "pdist", "tensordot"}
 
 
 def _have(module: str) -> bool:
@@ -118,27 +121,28 @@ def time_function(dj_fn, torch_fn, torch, arrays, count) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in samples.items() if v}
 
 
-def survey(sizes, only=None, progress=False):
+def survey(sizes, only=None, progress=False, namespaces=NAMESPACES, start=""):
     """Rows (name, elements, dualjit us, torch 1-thread us, torch us, ratio)."""
     import dualjit as dj
 
     torch = _torch_or_none()
     rows = []
-    for namespace in NAMESPACES:
+    for namespace in namespaces:
         dj_space = _namespace(dj, namespace)
         torch_space = _namespace(torch, namespace) if torch is not None else None
         names = sorted(n for n in dir(dj_space) if not n.startswith("_") and not n.endswith("_")
                        and n not in SKIP and callable(getattr(dj_space, n)))
         for name in names:
             full = f"{namespace}.{name}" if namespace else name
-            if only and only not in full:
+            if only and only not in full or name < start:
                 continue
             dj_fn = getattr(dj_space, name)
             if isinstance(dj_fn, type) or (torch_space is not None
                                            and not callable(getattr(torch_space, name, None))):
                 continue
             torch_fn = getattr(torch_space, name) if torch_space is not None else None
-            for n in ((64 * 64,) if namespace == "linalg" else sizes):
+            for n in ((64 * 64,) if namespace == "linalg" else
+                      [n for n in sizes if n <= 1024 or name not in QUADRATIC]):
                 arrays = _inputs(namespace, n)
                 count = _call_form(dj_fn, torch_fn, torch, arrays)
                 if count is None:
@@ -180,8 +184,12 @@ def main(argv=None) -> None:
     parser.add_argument("--only", help="only functions whose name contains this")
     parser.add_argument("--sizes", default="1024,65536")
     parser.add_argument("--ratio", type=float, default=3.0)
+    parser.add_argument("--namespaces", default=",".join(NAMESPACES),
+                        help="comma-separated; the empty name is the top-level namespace")
+    parser.add_argument("--start", default="", help="skip names before this (resuming)")
     args = parser.parse_args(argv)
-    rows = survey([int(s) for s in args.sizes.split(",")], args.only, progress=True)
+    rows = survey([int(s) for s in args.sizes.split(",")], args.only, progress=True,
+                  namespaces=args.namespaces.split(","), start=args.start)
     print()
     print(table(rows))
     print(f"\nMore than {args.ratio}x slower than PyTorch's faster setting:\n")
