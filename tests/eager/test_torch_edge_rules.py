@@ -10,6 +10,7 @@ import pytest
 
 import dualjit as dj
 import dualjit.numpy as jnp
+from dualjit.eager import torch_rules as R
 
 NAN, INF = math.nan, math.inf
 
@@ -387,3 +388,18 @@ def test_mv_of_a_0d_tensor_raises_an_index_error():
     with pytest.raises(IndexError) as info:
         dj.mv(dj.ones(()), dj.ones(1))
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (-0.0, 0.0), (2.0, 1.0), (None, 0.5), (-1.0, None),
+                                    (float("nan"), 1.0), (0.0, float("nan")), (-INF, INF)])
+def test_clamp_by_numbers_fast_path_equals_the_recorded_rule(dtype, bounds):
+    """The NumPy path of clamp with number bounds gives the recorded rule's values bit for bit
+    (signed zeros at ties, NaN inputs and bounds, crossed bounds, infinities)."""
+    x = np.array([-2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 3.0, NAN, INF, -INF], dtype)
+    lo, hi = bounds
+    fast = dj.clamp(dj.from_numpy(x), lo, hi).numpy()
+    traced = dj.jit(lambda v: R.clamp_numbers(v, lo, hi))(x)
+    np.testing.assert_array_equal(np.signbit(fast), np.signbit(traced))
+    np.testing.assert_array_equal(fast, traced)
+    assert fast.dtype == x.dtype
