@@ -269,6 +269,15 @@ def nan_to_num(x, nan, posinf, neginf):
     return out
 
 
+def np_nan_to_num(x, nan, posinf, neginf):
+    """nan_to_num of a real float array in one NumPy call (the composition evaluated step by
+    step cost ~110 us on 1,024 floats); other dtypes (complex: NumPy replaces each part on its
+    own, the composition the whole number) take the composition (None)."""
+    if x.dtype.kind != "f" or posinf is None or neginf is None:
+        return None
+    return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reductions
 # ---------------------------------------------------------------------------------------------

@@ -2046,7 +2046,7 @@ class Tensor:
         posinf = info.max if posinf is None and info is not None else posinf
         neginf = info.min if neginf is None and info is not None else neginf
         params = (("nan", nan), ("posinf", posinf), ("neginf", neginf))
-        return apply_op("NanToNumBackward", A.nan_to_num, [self], params)
+        return apply_op("NanToNumBackward", A.nan_to_num, [self], params, fast=A.np_nan_to_num)
 
     # -- reductions -----------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
