@@ -422,3 +422,23 @@ def test_nan_to_num_fast_path_equals_the_recorded_rule(dtype, kwargs):
     np.testing.assert_array_equal(np.signbit(fast), np.signbit(traced))
     np.testing.assert_array_equal(fast, traced)
     assert dj.nansum(dj.from_numpy(x[3:])).item() == np.sum(x[3:].astype(np.float64)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,dim", [((1024,), 0), ((8, 33), 1), ((8, 33), 0), ((3, 4, 5), 1),
+                                       ((2, 7), -1)])
+def test_softmax_fast_path_equals_the_recorded_composition(dtype, shape, dim):
+    """softmax's NumPy path gives the composition's values bit for bit (evaluated on the same
+    concrete values), rows with infinities and NaN included."""
+    from dualjit.nn import functions as nnf
+
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype) * 30
+    flat = x.reshape(-1)
+    flat[:4] = [INF, -INF, NAN, 0.0]
+    fast = dj.softmax(dj.from_numpy(x), dim).numpy()
+    composed = np.asarray(nnf.softmax(x, axis=dim))
+    assert fast.dtype == composed.dtype == x.dtype
+    np.testing.assert_array_equal(fast, composed)
+    finite = np.isfinite(x).all(axis=dim)
+    np.testing.assert_allclose(np.take(fast.sum(axis=dim), np.flatnonzero(finite)), 1.0,
+                               rtol=1e-5)

@@ -2005,7 +2005,8 @@ class Tensor:
             e = _float(x).unsqueeze(0).exp()
             return (e / e.sum(int(dim) if x.ndim else 0, keepdim=True)).squeeze(0) \
                 if x.ndim == 0 else _float(x).exp() / _float(x).exp().sum(dim, keepdim=True)
-        return apply_op("SoftmaxBackward", nnf.softmax, [x], (("axis", int(dim)),))
+        return apply_op("SoftmaxBackward", nnf.softmax, [x], (("axis", int(dim)),),
+                        fast=nnf.np_softmax)
 
     def log_softmax(self, dim: int = -1, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import numpy as jnp
 from ..ir import primitives as P
 from ..lax import stop_gradient
@@ -42,6 +44,13 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 def softmax(x: Any, axis: int = -1) -> Any:
     unnormalized = jnp.exp(x - stop_gradient(jnp.max(x, axis=axis, keepdims=True)))
     return unnormalized / jnp.sum(unnormalized, axis=axis, keepdims=True)
+
+
+def np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """softmax's value on a concrete array: the same operations in NumPy, in one pass of
+    calls (the composition evaluated primitive by primitive cost ~50 us on 1,024 floats)."""
+    unnormalized = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return unnormalized / np.sum(unnormalized, axis=axis, keepdims=True)
 
 
 def binary_cross_entropy_with_logits(logits: Any, targets: Any) -> Any:
