@@ -33,7 +33,7 @@ WORKER = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])  # the benchmarks package; dualjit comes from the environment
 from benchmarks import workloads
-workloads._have = lambda module: False  # dualjit only: no peers
+workloads.have = lambda module: False  # dualjit only: no peers
 import dualjit
 print(json.dumps({"dualjit": dualjit.__file__}), flush=True)
 import resource, time

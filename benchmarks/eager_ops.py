@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from . import have
+
 ROUNDS = 7
 BATCH_SECONDS = 2e-3
 WARM_SECONDS = 0.3
@@ -38,12 +40,6 @@ QUADRATIC = {"combinations", "cartesian_prod", "outer", "ger", "kron", "diag", "
              "diag_embed", "block_diag", "vander", "cdist", "pdist", "tensordot"}
 
 
-def _have(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except Exception:
-        return False
 
 
 def _namespace(lib, path: str):
@@ -157,7 +153,7 @@ def survey(sizes, only=None, progress=False, namespaces=NAMESPACES, start=""):
 
 
 def _torch_or_none():
-    if not _have("torch"):
+    if not have("torch"):
         return None
     import torch
 

@@ -26,7 +26,7 @@ CHILD = r"""
 import ctypes, json, sys, time
 sys.path.insert(0, sys.argv[1])
 from benchmarks import workloads
-workloads._have = lambda module: False
+workloads.have = lambda module: False
 import llvmlite.binding as llvm
 llvm.initialize_native_target(); llvm.initialize_native_asmprinter()
 IR = '''

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import have
+
 N = 1_000_000
 
 
-def _have(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except Exception:
-        return False
 
 
 def _data():
@@ -30,7 +26,7 @@ def cumsum_grad():
     grad(x)
     impls = {"dualjit": lambda: grad(x),
              "numpy (by hand)": lambda: np.cumsum(w[::-1])[::-1].copy()}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -55,7 +51,7 @@ def cumsum_grad_nonlinear():
     grad(x)
     impls = {"dualjit": lambda: grad(x),
              "numpy (by hand)": lambda: np.cumsum((np.cos(np.cumsum(x)) * w)[::-1])[::-1].copy()}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -75,7 +71,7 @@ def cumsum_forward():
     run = dj.jit(jnp.cumsum)
     run(x)
     impls = {"dualjit": lambda: run(x), "numpy": lambda: np.cumsum(x)}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -94,7 +90,7 @@ def sort():
     run = dj.jit(jnp.sort)
     run(x)
     impls = {"dualjit": lambda: run(x), "numpy": lambda: np.sort(x)}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 

@@ -15,16 +15,12 @@ import os
 
 import numpy as np
 
+from . import have
+
 STEPS = 2000
 BATCHES, BATCH = 60, 128
 
 
-def _have(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except ImportError:
-        return False
 
 
 def _torch():
@@ -119,7 +115,7 @@ def _impls(setup, runner, compiled: bool):
         step = dj.compile(step)
         runner(step, data)()  # (warm: the first calls trace and compile)
     impls["dualjit"] = runner(step, data)
-    if _have("torch"):
+    if have("torch"):
         torch = _torch()
         step, data = setup(torch)
         if compiled:
@@ -214,7 +210,7 @@ def t2_products():
     _mlp_run(step, batches)()
     impls = {"dualjit": _mlp_run(step, batches),
              "its 5 products alone (NumPy, OpenBLAS)": _products("numpy")}
-    if _have("torch"):
+    if have("torch"):
         impls["its 5 products alone (torch.mm)"] = _products("torch")
         step, data = mlp_setup(_torch(), _torch().compile)
         _mlp_run(step, data)()
@@ -393,14 +389,14 @@ def _first_compiled_steps(setup, lib_name):
 
 def t1_compile_time():
     impls = {"dualjit": _first_compiled_steps(poly_setup, "dualjit")}
-    if _have("torch"):
+    if have("torch"):
         impls["torch.compile"] = _first_compiled_steps(poly_setup, "torch")
     return impls
 
 
 def t2_compile_time():
     impls = {"dualjit": _first_compiled_steps(mlp_setup, "dualjit")}
-    if _have("torch"):
+    if have("torch"):
         impls["torch.compile"] = _first_compiled_steps(mlp_setup, "torch")
     return impls
 

@@ -12,13 +12,7 @@ import time
 
 import numpy as np
 
-
-def _have(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except Exception:
-        return False
+from . import have
 
 
 def _mlp_data():
@@ -45,7 +39,7 @@ def per_example_grads():
     f = dj.jit(dj.vmap(dj.grad(loss), in_axes=(None, 0, 0)))
     f(params, x, labels)
     impls = {"dualjit": lambda: f(params, x, labels)}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -56,7 +50,7 @@ def per_example_grads():
         jf = jax.jit(jax.vmap(jax.grad(jloss), in_axes=(None, 0, 0)))
         jax.block_until_ready(jf(params, x, labels))
         impls["jax"] = lambda: jax.block_until_ready(jf(params, x, labels))
-    if _have("torch"):
+    if have("torch"):
         import torch
         from torch.func import grad, vmap
 
@@ -91,7 +85,7 @@ def hessian64():
     h = dj.jit(dj.hessian(f))
     h(x)
     impls = {"dualjit": lambda: h(x)}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -107,7 +101,7 @@ def hessian64():
 
         jax_hessian()
         impls["jax"] = jax_hessian
-    if _have("torch"):
+    if have("torch"):
         import torch
         from torch.func import hessian
 
@@ -128,14 +122,14 @@ def normals():
     key = dj.random.key(0)
     dj.random.normal(key, (1_000_000,), np.float32)
     impls = {"dualjit": lambda: dj.random.normal(key, (1_000_000,), np.float32)}
-    if _have("jax"):
+    if have("jax"):
         import jax
 
         jkey = jax.random.PRNGKey(0)
         jn = jax.jit(lambda k: jax.random.normal(k, (1_000_000,), np.float32))
         jax.block_until_ready(jn(jkey))
         impls["jax"] = lambda: jax.block_until_ready(jn(jkey))
-    if _have("torch"):
+    if have("torch"):
         import torch
 
         generator = torch.Generator().manual_seed(0)

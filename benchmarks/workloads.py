@@ -14,17 +14,12 @@ import time
 
 import numpy as np
 
+from . import have
 from .torch_api import WORKLOADS as TORCH_API_WORKLOADS
 
 STEPS, LR = 2000, 1e-6
 
 
-def _have(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except Exception:
-        return False
 
 
 def cubic_data():
@@ -56,7 +51,7 @@ def w1_loop_in_jit():
     train = dj.jit(_cubic_train(dj.grad, dj.lax.fori_loop, jnp.sum, x, y))
     train(p0)
     impls["dualjit"] = lambda: train(p0)
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -78,7 +73,7 @@ def w1_loop_data_as_arguments():
     jitted = dj.jit(lambda p, x, y: _cubic_train(dj.grad, dj.lax.fori_loop, jnp.sum, x, y)(p))
     jitted(p0, x, y)
     impls["dualjit"] = lambda: jitted(p0, x, y)
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -108,7 +103,7 @@ def w1_step_from_python():
         return p
 
     impls = {"dualjit": run_dualjit}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -149,7 +144,7 @@ def w1_imperative():
         return run
 
     impls = {"dualjit": make(dj, dj.no_grad)}
-    if _have("torch"):
+    if have("torch"):
         import torch
 
         torch.set_num_threads(1)
@@ -167,7 +162,7 @@ def imperative_per_op():
         return lambda: [x * y for _ in range(1000)]
 
     impls = {"dualjit": make(dj)}
-    if _have("torch"):
+    if have("torch"):
         import torch
 
         torch.set_num_threads(1)
@@ -195,7 +190,7 @@ def w2_mlp():
     step = dj.jit(lambda p, x, l: [w - 0.1 * g for w, g in zip(p, dj.grad(loss)(p, x, l))])
     step(params, x, labels)
     impls = {"dualjit": lambda: step(params, x, labels)}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -226,7 +221,7 @@ def w3_elementwise(grad: bool):
     impls = {"dualjit": lambda: g(x)}
     if not grad:
         impls["numpy"] = lambda: np.sum(np.sin(x) * np.cos(x) + np.exp(-x * x) * x ** 3)
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -251,19 +246,19 @@ def w4_dispatch(kind: str):
     reps = 1000
     impls = {"dualjit": lambda: [f(arg) for _ in range(reps)]}
     impls["numpy (no compile)"] = lambda: [arg * 2 + 1 for _ in range(reps)]
-    if _have("jax"):
+    if have("jax"):
         import jax
 
         jf = jax.jit(lambda x: x * 2 + 1)
         jf(arg)
         impls["jax"] = lambda: [jf(arg) for _ in range(reps)]
-    if _have("numba"):
+    if have("numba"):
         import numba
 
         nf = numba.njit(lambda x: x * 2 + 1)
         nf(arg)
         impls["numba"] = lambda: [nf(arg) for _ in range(reps)]
-    if _have("torch"):
+    if have("torch"):
         import torch
 
         t = torch.tensor(arg)
@@ -278,7 +273,7 @@ def w4_jit_grad_scalar():
     g = dj.jit(dj.grad(lambda x: jnp.sin(x) * x))
     g(1.5)
     impls = {"dualjit": lambda: [g(1.5) for _ in range(1000)]}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -311,7 +306,7 @@ def w5_compile():
         dj.jit(dj.grad(lambda x: _chain(jnp)(x + salt)))(x)
 
     impls = {"dualjit": run_dualjit}
-    if _have("jax"):
+    if have("jax"):
         import jax
         import jax.numpy as jjnp
 
@@ -340,7 +335,7 @@ def w5_import():
 
     impls = {"dualjit": timed("dualjit"), "python (baseline)": timed("sys")}
     for peer in ("jax", "torch"):
-        if _have(peer):
+        if have(peer):
             impls[peer] = timed(peer)
     return impls
 
