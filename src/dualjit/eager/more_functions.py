@@ -3,6 +3,7 @@ set and index functions beyond functions.py (each recorded like the Tensor metho
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 from .. import lax
 from .. import numpy as jnp
 from ..ir import primitives as P
+from ..nn.functions import fast_operands, negative_abs, quiet
 from ..scipy import special as jss
 from ..tracer.core import bind
 from . import array_ops as A
@@ -210,9 +212,10 @@ deg2rad = float_unary("Deg2RadBackward", _deg2rad, "deg2rad", compiled=False)
 rad2deg = float_unary("Rad2DegBackward", _rad2deg, "rad2deg", compiled=False)
 
 
-def float_binary(name: str, fn: Any, op: str):
+def float_binary(name: str, fn: Any, op: str, fast: Any = None):
+    """`fast`: fn's value in NumPy on concrete operands of one dtype (apply_op's)."""
     def function(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
-        return apply_op(name, fn, _operands(op, input, other))
+        return apply_op(name, fn, _operands(op, input, other), fast=fast)
     function.__name__ = function.__qualname__ = op
     function.__doc__ = f"dualjit.{op}(input, other): {fn.__doc__ or op}"
     return function
@@ -222,9 +225,49 @@ def _xlogy(x, y):
     return jss.xlogy(x, y)
 
 
-xlogy = float_binary("XlogyBackward", _xlogy, "xlogy")
-logaddexp = float_binary("LogaddexpBackward", jnp.logaddexp, "logaddexp")
-logaddexp2 = float_binary("Logaddexp2Backward", jnp.logaddexp2, "logaddexp2")
+@quiet
+def _np_xlogy(x, y):
+    """xlogy's value where no x is 0 (or y is NaN there): x * log(y); else the composition."""
+    if not fast_operands(x, y):
+        return None
+    zero = np.equal(x, 0)
+    if zero.any():
+        return None
+    return np.multiply(x, np.log(y))
+
+
+def _np_logaddexp_into(x, y):
+    """dualjit.numpy.logaddexp's value: max(x, y) + log1p(exp(-|x - y|)), the gap 0 where
+    x == y (equal infinities)."""
+    gap = np.subtract(x, y)
+    equal = np.equal(x, y)
+    if equal.any():
+        gap[equal] = 0
+    negative_abs(gap, out=gap)
+    np.exp(gap, out=gap)
+    np.log1p(gap, out=gap)
+    return np.add(np.maximum(x, y), gap, out=gap)
+
+
+@quiet
+def _np_logaddexp(x, y):
+    if not fast_operands(x, y):
+        return None
+    return _np_logaddexp_into(x, y)
+
+
+@quiet
+def _np_logaddexp2(x, y):
+    if not fast_operands(x, y):
+        return None
+    ln2 = math.log(2.0)
+    out = _np_logaddexp_into(np.multiply(x, ln2), np.multiply(y, ln2))
+    return np.divide(out, ln2, out=out)
+
+
+xlogy = float_binary("XlogyBackward", _xlogy, "xlogy", _np_xlogy)
+logaddexp = float_binary("LogaddexpBackward", jnp.logaddexp, "logaddexp", _np_logaddexp)
+logaddexp2 = float_binary("Logaddexp2Backward", jnp.logaddexp2, "logaddexp2", _np_logaddexp2)
 
 
 def heaviside(input: Any, values: Any, *, out: Any = None) -> Tensor:  # noqa: A002

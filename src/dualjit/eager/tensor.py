@@ -1988,7 +1988,7 @@ class Tensor:
         return self - self.trunc()
 
     def sigmoid(self):
-        return apply_op("SigmoidBackward", nnf.sigmoid, [_float(self)])
+        return apply_op("SigmoidBackward", nnf.sigmoid, [_float(self)], fast=nnf.np_sigmoid)
 
     def logit(self, eps: float | None = None):
         x = self if eps is None else self.clamp(eps, 1 - eps)
@@ -2014,7 +2014,8 @@ class Tensor:
             return _softmax_of_integers(x, "log_softmax")
         if x.ndim == 0 or x.numel() == 0:
             return x.softmax(dim).log()
-        return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),))
+        return apply_op("LogSoftmaxBackward", nnf.log_softmax, [x], (("axis", int(dim)),),
+                        fast=nnf.np_log_softmax)
 
     def erf(self):
         return apply_op("ErfBackward", A.erf, [_float(self)], fast=A.np_erf)
@@ -2854,11 +2855,13 @@ def _clamp_cast(x: Any, *bounds: Any, which: str, dtype: Any) -> Any:
 
 
 def _np_clamp_cast(x: ndarray, *bounds: ndarray, which: str, dtype: Any) -> ndarray:
-    x, *bounds = (v.astype(dtype, copy=False) for v in (x, *bounds))
+    x, *bounds = (v if v.dtype == dtype else v.astype(dtype) for v in (x, *bounds))
     lo, hi = (bounds[0], None) if which == "lo" else \
         ((None, bounds[0]) if which == "hi" else bounds)
-    return np.asarray(np.broadcast_to(R.np_clamp(x, lo, hi),
-                                      np.broadcast_shapes(x.shape, *(b.shape for b in bounds))))
+    out = R.np_clamp(x, lo, hi)
+    if all(b.shape == x.shape for b in bounds):  # (np.broadcast_shapes costs ~10 us)
+        return out
+    return np.asarray(np.broadcast_to(out, np.broadcast_shapes(x.shape, *(b.shape for b in bounds))))
 
 
 def _clamp_dtype(dt: Any, lo: Any, hi: Any) -> Any:

@@ -37,7 +37,8 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
                inplace: bool = False) -> Tensor:
-    out = apply_op("LeakyReluBackward", _leaky_relu, [input], (("slope", float(negative_slope)),))
+    out = apply_op("LeakyReluBackward", _leaky_relu, [input], (("slope", float(negative_slope)),),
+                   fast=_np_leaky_relu)
     return input.copy_(out) if inplace else out
 
 
@@ -45,13 +46,51 @@ def _leaky_relu(x, slope):
     return jnp.where(jnp.greater(x, 0), x, x * slope)
 
 
+@nnf.quiet  # (x * slope can overflow for a slope above 1)
+def _np_leaky_relu(x, slope):
+    """x where x > 0, else x * slope. For a slope in (0, 1] that is max(x, x * slope) (x * slope
+    lies between 0 and x, with x's sign, so no select: np.where costs ~10 ns an element on
+    mixed signs), for a slope above 1 the min."""
+    if not nnf.fast_operands(x):
+        return None
+    s = x.dtype.type(slope)
+    if not s > 0:
+        return _np_select(np.greater(x, 0), x, np.multiply(x, s))
+    scaled = np.multiply(x, s)
+    return (np.maximum if s <= 1 else np.minimum)(x, scaled, out=scaled)
+
+
+def _np_select(condition, on_true, on_false):
+    """np.where(condition, on_true, on_false) for on_false a fresh array of the result's shape
+    and dtype, without the select where the condition never or always holds (on_false is
+    returned, filled with on_true in the second case)."""
+    if not condition.any():
+        return on_false
+    if condition.all():
+        np.copyto(on_false, on_true)
+        return on_false
+    return np.where(condition, on_true, on_false)
+
+
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
-    out = apply_op("EluBackward", _elu, [input], (("alpha", float(alpha)),))
+    out = apply_op("EluBackward", _elu, [input], (("alpha", float(alpha)),), fast=_np_elu)
     return input.copy_(out) if inplace else out
 
 
 def _elu(x, alpha):
     return jnp.where(jnp.greater(x, 0), x, alpha * A.expm1(jnp.minimum(x, 0.0)))
+
+
+@nnf.quiet
+def _np_elu(x, alpha):
+    if not nnf.fast_operands(x):
+        return None
+    if np.minimum.reduce(x, axis=None) > 0:  # (every x > 0; a NaN minimum is not)
+        return x.copy()
+    negative = np.minimum(x, 0.0)
+    np.expm1(negative, out=negative)
+    np.multiply(alpha, negative, out=negative)
+    return _np_select(np.greater(x, 0), x, negative)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa: A002
@@ -69,21 +108,42 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
-    return apply_op("LogSigmoidBackward", _logsigmoid, [input])
+    return apply_op("LogSigmoidBackward", _logsigmoid, [input], fast=_np_logsigmoid)
 
 
 def _logsigmoid(x):
     return -nnf.softplus(-x)
 
 
+def _np_logsigmoid(x):
+    if not nnf.fast_operands(x):
+        return None
+    out = nnf.np_softplus_into(np.negative(x), np.empty_like(x))
+    return np.negative(out, out=out)
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
     return apply_op("SoftplusBackward", _softplus, [input],
-                    (("beta", float(beta)), ("threshold", float(threshold))))
+                    (("beta", float(beta)), ("threshold", float(threshold))), fast=_np_softplus)
 
 
 def _softplus(x, beta, threshold):
     scaled = x * beta
     return jnp.where(jnp.greater(scaled, threshold), x, nnf.softplus(scaled) / beta)
+
+
+@nnf.quiet
+def _np_softplus(x, beta, threshold):
+    """(x * 1 and y / 1 are x and y exactly, so beta = 1 skips them)"""
+    if not nnf.fast_operands(x):
+        return None
+    scaled = x if beta == 1 else np.multiply(x, beta)
+    out = nnf.np_softplus_into(scaled, np.empty_like(x))
+    if beta != 1:
+        np.divide(out, beta, out=out)
+    if not np.fmax.reduce(scaled, axis=None) > threshold:  # (none above; fmax skips NaN)
+        return out
+    return _np_select(np.greater(scaled, threshold), x, out)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
@@ -110,12 +170,18 @@ def _np_gelu(x, approximate):
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    out = apply_op("SiluBackward", _silu, [input])
+    out = apply_op("SiluBackward", _silu, [input], fast=_np_silu)
     return input.copy_(out) if inplace else out
 
 
 def _silu(x):
     return x * nnf.sigmoid(x)
+
+
+@nnf.quiet  # (-inf * 0)
+def _np_silu(x):
+    s = nnf.np_sigmoid(x)
+    return None if s is None else np.multiply(x, s, out=s)
 
 
 def mish(input: Tensor) -> Tensor:  # noqa: A002
@@ -380,7 +446,8 @@ def _np_l1(x, y, reduction):
 def smooth_l1_loss(input: Tensor, target: Any, size_average: Any = None,  # noqa: A002
                    reduce: Any = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     return apply_op("SmoothL1LossBackward", _smooth_l1, [input, _target(target, input)],
-                    (("reduction", _check_reduction(reduction)), ("beta", float(beta))))
+                    (("reduction", _check_reduction(reduction)), ("beta", float(beta))),
+                    fast=_np_smooth_l1)
 
 
 def _smooth_l1(x, y, reduction, beta):
@@ -390,16 +457,50 @@ def _smooth_l1(x, y, reduction, beta):
     return _reduce(jnp.where(jnp.less(d, beta), 0.5 * d * d / beta, d - 0.5 * beta), reduction)
 
 
+@nnf.quiet
+def _np_smooth_l1(x, y, reduction, beta):
+    if not nnf.fast_operands(x, y):
+        return None
+    d = np.subtract(x, y)
+    np.abs(d, out=d)
+    if beta == 0:
+        return _np_reduce(d, reduction)
+    quadratic = np.multiply(0.5, d)
+    np.multiply(quadratic, d, out=quadratic)
+    if beta != 1:  # (y / 1 is y)
+        np.divide(quadratic, beta, out=quadratic)
+    if np.maximum.reduce(d, axis=None) < beta:  # (every d < beta; a NaN maximum is not)
+        return _np_reduce(quadratic, reduction)
+    return _np_reduce(_np_select(np.less(d, beta), quadratic, np.subtract(d, 0.5 * beta)),
+                      reduction)
+
+
 def huber_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
                delta: float = 1.0, weight: Any = None) -> Tensor:
     return apply_op("HuberLossBackward", _huber, [input, _target(target, input)],
-                    (("reduction", _check_reduction(reduction)), ("delta", float(delta))))
+                    (("reduction", _check_reduction(reduction)), ("delta", float(delta))),
+                    fast=_np_huber)
 
 
 def _huber(x, y, reduction, delta):
     d = jnp.abs(x - y)
     return _reduce(jnp.where(jnp.less(d, delta), 0.5 * d * d, delta * (d - 0.5 * delta)),
                    reduction)
+
+
+@nnf.quiet
+def _np_huber(x, y, reduction, delta):
+    if not nnf.fast_operands(x, y):
+        return None
+    d = np.subtract(x, y)
+    np.abs(d, out=d)
+    quadratic = np.multiply(0.5, d)
+    np.multiply(quadratic, d, out=quadratic)
+    if np.maximum.reduce(d, axis=None) < delta:  # (every d < delta; a NaN maximum is not)
+        return _np_reduce(quadratic, reduction)
+    linear = np.subtract(d, 0.5 * delta)  # (0.5 * delta in Python's float64, as the composition)
+    np.multiply(delta, linear, out=linear)
+    return _np_reduce(_np_select(np.less(d, delta), quadratic, linear), reduction)
 
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
@@ -411,7 +512,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None,  # noqa
     if isinstance(input._value, np.ndarray) and ((input._value < 0) | (input._value > 1)).any():
         raise RuntimeError("all elements of input should be between 0 and 1")
     return apply_op("BinaryCrossEntropyBackward", _bce, args,
-                    (("reduction", _check_reduction(reduction)),))
+                    (("reduction", _check_reduction(reduction)),), fast=_np_bce)
 
 
 def _bce(x, y, *weight, reduction):
@@ -423,6 +524,24 @@ def _bce(x, y, *weight, reduction):
     return _reduce(losses, reduction)
 
 
+@nnf.quiet
+def _np_bce(x, y, *weight, reduction):
+    if not nnf.fast_operands(x, y, *weight) or x.shape != y.shape:
+        return None
+    log_x = np.log(x)
+    np.maximum(log_x, -100.0, out=log_x)
+    log_1mx = np.negative(x)
+    np.log1p(log_1mx, out=log_1mx)
+    np.maximum(log_1mx, -100.0, out=log_1mx)
+    losses = np.multiply(y, log_x, out=log_x)
+    np.multiply(np.subtract(1.0, y), log_1mx, out=log_1mx)
+    np.add(losses, log_1mx, out=losses)
+    np.negative(losses, out=losses)
+    if weight:
+        losses = losses * weight[0]
+    return _np_reduce(losses, reduction)
+
+
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None,  # noqa: A002
                                      size_average: Any = None, reduce: Any = None,
                                      reduction: str = "mean", pos_weight: Any = None) -> Tensor:
@@ -430,7 +549,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     args = [input, _target(target, input)] + [weak_operand(w, input._value) for w in extra]
     params = (("reduction", _check_reduction(reduction)),
               ("has", (weight is not None, pos_weight is not None)))
-    return apply_op("BinaryCrossEntropyWithLogitsBackward", _bce_logits, args, params)
+    return apply_op("BinaryCrossEntropyWithLogitsBackward", _bce_logits, args, params,
+                    fast=_np_bce_logits)
 
 
 def _bce_logits(z, y, *extra, reduction, has):
@@ -445,6 +565,29 @@ def _bce_logits(z, y, *extra, reduction, has):
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction)
+
+
+@nnf.quiet
+def _np_bce_logits(z, y, *extra, reduction, has):
+    if not nnf.fast_operands(z, y, *extra) or z.shape != y.shape:
+        return None
+    extra = list(extra)
+    weight = extra.pop(0) if has[0] else None
+    pos_weight = extra.pop(0) if has[1] else None
+    log1p_exp = nnf.negative_abs(z)
+    np.exp(log1p_exp, out=log1p_exp)
+    np.log1p(log1p_exp, out=log1p_exp)
+    np.add(log1p_exp, np.maximum(np.negative(z), 0.0), out=log1p_exp)
+    if pos_weight is not None:
+        scale = np.multiply(np.subtract(pos_weight, 1.0), y)
+        np.add(1.0, scale, out=scale)
+        log1p_exp = np.multiply(scale, log1p_exp)  # (pos_weight may broadcast wider)
+    losses = np.subtract(1.0, y)
+    np.multiply(losses, z, out=losses)
+    losses = np.add(losses, log1p_exp, out=losses if losses.shape == log1p_exp.shape else None)
+    if weight is not None:
+        losses = losses * weight
+    return _np_reduce(losses, reduction)
 
 
 def _class_axis_last(x):
@@ -472,7 +615,8 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: 
         args = [input, weak_operand(target, input._value)] + (
             [as_tensor_arg(weight)] if weight is not None else [])
         params = (("reduction", reduction), ("smoothing", float(label_smoothing)))
-        return apply_op("CrossEntropyBackward", _soft_cross_entropy, args, params)
+        return apply_op("CrossEntropyBackward", _soft_cross_entropy, args, params,
+                        fast=_np_soft_cross_entropy)
     args = [input, _labels(target, input, ignore_index)] + (
         [as_tensor_arg(weight)] if weight is not None else [])
     params = (("reduction", reduction), ("ignore_index", int(ignore_index)),
@@ -618,6 +762,28 @@ def _soft_cross_entropy(x, probs, *weight, reduction, smoothing):
     if reduction == "mean":
         return jnp.sum(losses) / (int(np.prod(losses.shape)) or 1)
     return _reduce(losses, reduction)
+
+
+@nnf.quiet
+def _np_soft_cross_entropy(x, probs, *weight, reduction, smoothing):
+    """_soft_cross_entropy's value for 1-D and 2-D logits (more dimensions move the class axis
+    last: the composition's strided layout, kept there)."""
+    if x.ndim > 2 or x.size == 0 or x.shape != probs.shape or \
+            not nnf.fast_operands(x, probs, *weight):
+        return None
+    terms = nnf.log_softmax_values(x, -1)
+    p = probs
+    if smoothing:
+        p = np.multiply(p, 1.0 - smoothing)
+        np.add(p, smoothing / x.shape[-1], out=p)
+    np.multiply(terms, p, out=terms)
+    if weight:
+        terms = terms * weight[0]
+    losses = np.add.reduce(terms, axis=-1)
+    losses = np.negative(losses, out=losses if type(losses) is np.ndarray else None)
+    if reduction == "mean":
+        return np.divide(np.add.reduce(losses, axis=None), np.size(losses))
+    return _np_reduce(np.asarray(losses), reduction)
 
 
 def kl_div(input: Tensor, target: Any, size_average: Any = None, reduce: Any = None,  # noqa: A002

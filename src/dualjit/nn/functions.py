@@ -46,6 +46,87 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return unnormalized / jnp.sum(unnormalized, axis=axis, keepdims=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# Values on concrete arrays: the same NumPy calls as the compositions above evaluated primitive
+# by primitive (each primitive's value is a NumPy call: ir/primitives.py), in one buffer where
+# the order of operands allows it, so the values are the same bit for bit. The eager layer
+# (nn/functional.py, eager/tensor.py) passes them as apply_op's `fast`; what it records for
+# autograd stays the composition.
+# ---------------------------------------------------------------------------------------------
+
+FAST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fast_operands(*arrays: np.ndarray) -> bool:
+    """Whether the NumPy paths take these: arrays of one dtype, float32 or float64 (others
+    promote or compute in another precision: the composition), neither 0-d (NumPy's calls
+    give scalars there, which take no `out`) nor empty (the paths test "all elements" with
+    reductions that have no identity)."""
+    dt = arrays[0].dtype
+    return dt in FAST_FLOATS and arrays[0].ndim > 0 and \
+        all(a.dtype == dt and a.size for a in arrays)
+
+
+def quiet(fn: Any) -> Any:
+    """fn without NumPy's floating-point warnings (the primitives' values are IEEE's, silent)."""
+    def run(*args: Any, **params: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **params)
+    run.__name__ = run.__qualname__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def np_sigmoid(x: np.ndarray) -> np.ndarray | None:
+    """sigmoid's value (the logistic primitive's: e = exp(-|x|), 1 / (1 + e) where x >= 0,
+    e / (1 + e) elsewhere; no step can warn); None for dtypes other than float32/float64."""
+    if not fast_operands(x):
+        return None
+    e = negative_abs(x)
+    np.exp(e, out=e)
+    denominator = np.add(1, e)
+    if np.minimum.reduce(x, axis=None) >= 0:  # (every x >= 0; a NaN minimum is not)
+        return np.divide(1, denominator, out=denominator)
+    nonnegative = np.greater_equal(x, 0)
+    below = np.divide(e, denominator, out=e)
+    if not nonnegative.any():
+        return below
+    return np.where(nonnegative, np.divide(1, denominator, out=denominator), below)
+
+
+def negative_abs(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """-|x| in one call: both are sign-bit operations, so copysign(x, -1) gives the same bits
+    (NaN's included)."""
+    return np.copysign(x, -1.0, out=out)
+
+
+def np_softplus_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """softplus(x) = max(x, 0) + log1p(exp(-|x|)) written into out (x's shape and dtype)."""
+    negative_abs(x, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    return np.add(np.maximum(x, 0.0), out, out=out)  # (this operand order: a NaN's sign)
+
+
+@quiet
+def np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray | None:
+    """log_softmax's value: x - (log(sum(exp(x - m))) + m), m the maximum (0 where not finite)."""
+    return log_softmax_values(x, axis) if fast_operands(x) else None
+
+
+def log_softmax_values(x: np.ndarray, axis: int) -> np.ndarray:
+    """np_log_softmax's value (warnings on: the caller's)."""
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)  # (x is not empty: the caller's)
+    finite = np.isfinite(m)
+    if not finite.all():
+        m[~finite] = 0
+    shifted = np.subtract(x, m)
+    np.exp(shifted, out=shifted)
+    lse = np.log(np.add.reduce(shifted, axis=axis, keepdims=True))
+    np.add(lse, m, out=lse)
+    return np.subtract(x, lse, out=shifted)
+
+
 def np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """softmax's value on a concrete array: the same operations in NumPy, in one pass of
     calls (the composition evaluated primitive by primitive cost ~50 us on 1,024 floats)."""
