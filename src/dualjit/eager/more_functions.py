@@ -19,7 +19,7 @@ from ..tracer.core import bind
 from . import array_ops as A
 from . import dtypes
 from . import linalg as _linalg
-from .kernels import compiled_after
+from .kernels import eager_kernel, float32_formula
 from .return_types import RETURN_TYPES
 from .tensor import (  # noqa: F401
     Tensor,
@@ -177,11 +177,11 @@ def _operands(op: str, x: Any, y: Any, float_result: bool = True) -> list:
     return out
 
 
-def float_unary(name: str, fn: Any, op: str, compiled: bool = True):
+def float_unary(name: str, fn: Any, op: str, compiled: bool = True, fast: Any = None):
     """A float elementwise function: integers and bools compute in the default float dtype.
-    `compiled`: concrete values run as fn compiled once a (dtype, shape) recurs (kernels.py),
-    for formulas NumPy evaluates piece by piece (not for one NumPy call, as expm1)."""
-    fast = compiled_after(fn, op) if compiled else None
+    `compiled`: concrete values run as fn's compiled flat kernel (kernels.py), for formulas
+    NumPy evaluates piece by piece; else `fast` (one NumPy call, as expm1) or fn."""
+    fast = eager_kernel(fn, op, float32=float32_formula(op)) if compiled else fast
 
     def function(input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
         return apply_op(name, fn, [real_float_input(input, op)], fast=fast)

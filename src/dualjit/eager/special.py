@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import numpy as jnp
 from ..scipy import special as jss
 from . import more_functions as more
-from .kernels import compiled_after
+from .kernels import eager_kernel
 from .tensor import Tensor, apply_op, as_tensor_arg
 
 __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py", "gammaln",
@@ -19,7 +21,7 @@ __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py
 
 
 _unary = more.float_unary
-_logit_kernel = compiled_after(jss.logit, "logit")
+_logit_kernel = eager_kernel(jss.logit, "logit")
 
 
 erf = _unary("ErfBackward", jss.erf, "erf")
@@ -37,11 +39,12 @@ ndtri = _unary("NdtriBackward", jss.ndtri, "ndtri")
 log_ndtr = _unary("LogNdtrBackward", jss.log_ndtr, "log_ndtr")
 entr = _unary("EntrBackward", jss.entr, "entr")
 sinc = more.sinc
-exp2 = _unary("Exp2Backward", jnp.exp2, "exp2", compiled=False)
-expm1 = _unary("Expm1Backward", jnp.expm1, "expm1", compiled=False)
-log1p = _unary("Log1pBackward", jnp.log1p, "log1p", compiled=False)
+exp2 = _unary("Exp2Backward", jnp.exp2, "exp2", compiled=False, fast=np.exp2)
+expm1 = _unary("Expm1Backward", jnp.expm1, "expm1", compiled=False, fast=np.expm1)
+log1p = _unary("Log1pBackward", jnp.log1p, "log1p", compiled=False, fast=np.log1p)
 xlogy = more.xlogy
-xlog1py = more.float_binary("Xlog1pyBackward", jss.xlog1py, "xlog1py")
+xlog1py = more.float_binary("Xlog1pyBackward", jss.xlog1py, "xlog1py",
+                             eager_kernel(jss.xlog1py, "xlog1py", arity=2))
 
 
 def logit(input: Any, eps: float | None = None, *, out: Any = None) -> Tensor:  # noqa: A002

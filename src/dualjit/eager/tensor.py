@@ -36,8 +36,11 @@ from .errors import (
     ShapeError,
     torch_error,
 )
+from .kernels import eager_kernel, float32_formula, special_erf
 
 ndarray = np.ndarray
+_erf_kernel = eager_kernel(special_erf, "erf", numpy=A.np_erf,  # (Tensor.erf's forward)
+                           float32=float32_formula("erf"))
 
 # ---------------------------------------------------------------------------------------------
 # Grad mode
@@ -2018,7 +2021,7 @@ class Tensor:
                         fast=nnf.np_log_softmax)
 
     def erf(self):
-        return apply_op("ErfBackward", A.erf, [_float(self)], fast=A.np_erf)
+        return apply_op("ErfBackward", A.erf, [_float(self)], fast=_erf_kernel)
 
     def clamp(self, min: Any = None, max: Any = None):  # noqa: A002
         if min is None and max is None:

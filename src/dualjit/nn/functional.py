@@ -12,6 +12,7 @@ import numpy as np
 from .. import lax
 from .. import numpy as jnp
 from ..eager import array_ops as A
+from ..eager import kernels
 from ..eager.tensor import (
     Tensor,
     apply_op,
@@ -161,12 +162,18 @@ def _gelu(x, approximate):
 
 
 def _np_gelu(x, approximate):
-    if x.dtype.kind != "f":
-        return None
+    """The compiled kernel (eager/kernels.py), NumPy until it is ready."""
+    return _gelu_kernels[approximate](x) if x.dtype.kind == "f" else None
+
+
+def _numpy_gelu(x, approximate):
     if approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
         return 0.5 * x * (1.0 + np.tanh(inner))
     return np.asarray(0.5 * x * (1.0 + A.erf_with(np, x * (1.0 / math.sqrt(2.0)))), x.dtype)
+
+
+_gelu_kernels = kernels.gelu_kernels(_numpy_gelu)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002

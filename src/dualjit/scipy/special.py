@@ -123,7 +123,7 @@ def xlogy(x: Any, y: Any) -> Any:
     """x * log(y), with 0 where x == 0 (unless y is NaN); d/dx = log(y), d/dy = x / y."""
     x, y = _floats("xlogy", x, y)
     zero = (x == 0) & ~jnp.isnan(y)
-    out = x * jnp.log(jnp.where(zero & ((y == 0) | jnp.isinf(y)), 1.0, y))
+    out = x * jnp.log(jnp.where(zero & ((y <= 0) | jnp.isinf(y)), 1.0, y))  # (0 at y < 0 too)
     return jnp.where(zero, out + 0.0, out)  # +0, not -0, where x == 0 (as SciPy)
 
 
@@ -131,7 +131,7 @@ def xlog1py(x: Any, y: Any) -> Any:
     """x * log1p(y), with 0 where x == 0 (unless y is NaN)."""
     x, y = _floats("xlog1py", x, y)
     zero = (x == 0) & ~jnp.isnan(y)
-    out = x * jnp.log1p(jnp.where(zero & ((y == -1) | jnp.isinf(y)), 0.0, y))
+    out = x * jnp.log1p(jnp.where(zero & ((y <= -1) | jnp.isinf(y)), 0.0, y))
     return jnp.where(zero, out + 0.0, out)
 
 
