@@ -77,6 +77,9 @@ def _float32_grid(name: str) -> np.ndarray:
     if name == "erfinv":
         parts = [rng.uniform(-1, 1, 20000), 1 - np.geomspace(6e-8, 0.5, 2000),
                  -1 + np.geomspace(6e-8, 0.5, 2000), np.geomspace(1e-45, 0.1, 500)]
+    elif name == "logit":
+        parts = [rng.uniform(0, 1, 20000), 0.5 + np.linspace(-1e-3, 1e-3, 4001),
+                 np.geomspace(1e-45, 0.5, 2000), 1 - np.geomspace(6e-8, 0.5, 2000)]
     elif name == "ndtri":
         parts = [rng.uniform(0, 1, 20000), np.geomspace(1e-45, 0.5, 4000),
                  1 - np.geomspace(6e-8, 0.5, 2000)]

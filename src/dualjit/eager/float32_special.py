@@ -20,6 +20,7 @@ values (inf, NaN, signed zeros, poles, out-of-domain arguments) are the primitiv
 
 from __future__ import annotations
 
+import functools
 import math
 
 from .. import numpy as jnp
@@ -65,13 +66,27 @@ ERF_TAYLOR = tuple((-1) ** k * 2 / math.sqrt(math.pi) / (math.factorial(k) * (2 
 
 
 def chebyshev(x, series):
-    """sum c_k T_k(u), u = x mapped from [a, b] to [-1, 1] (Clenshaw's recurrence)."""
+    """sum c_k T_k(u), u = x mapped from [a, b] to [-1, 1], by Horner's rule on its power
+    series in u (half the work of Clenshaw's recurrence; the power coefficients' magnitudes
+    sum to under 3x the function's, so they lose no accuracy: 4e-16 against Clenshaw)."""
     a, b, c = series
-    u = (2.0 * x - (a + b)) * (1.0 / (b - a))
-    b1 = b2 = u * 0.0
-    for ck in reversed(c[1:]):
-        b1, b2 = 2.0 * u * b1 - b2 + ck, b1
-    return u * b1 - b2 + c[0]
+    return horner((2.0 * x - (a + b)) * (1.0 / (b - a)), power_series(c))
+
+
+@functools.cache
+def power_series(chebyshev_coefficients: tuple) -> tuple:
+    """The coefficients in u of sum c_k T_k(u), lowest degree first."""
+    out = [0.0] * len(chebyshev_coefficients)
+    previous, current = [1.0], [0.0, 1.0]  # T_0, T_1
+    out[0] = chebyshev_coefficients[0]
+    for c in chebyshev_coefficients[1:]:
+        for i, t in enumerate(current):
+            out[i] += c * t
+        following = [0.0] + [2.0 * t for t in current]  # T_k+1 = 2u T_k - T_k-1
+        for i, t in enumerate(previous):
+            following[i] -= t
+        previous, current = current, following
+    return tuple(out)
 
 
 def horner(x, coefficients):
@@ -152,10 +167,12 @@ def log_ndtr(x):
     underflow), above +SPLIT sqrt 2 as log1p(-erfc(-t) / 2)."""
     x64 = float64(x)
     t = -x64 * SQRT_HALF
-    a, small, large = _parts(t)
-    lower = jnp.log(0.5 * erfcx_large(jnp.where(t > SPLIT, t, SPLIT))) - t * t
-    out = jnp.where(a < SPLIT, jnp.log(0.5 - 0.5 * small),
-                    jnp.where(t > 0, lower, jnp.log1p(-0.5 * large)))
+    a = jnp.abs(t)
+    scaled = erfcx_large(jnp.where(a < SPLIT, SPLIT, a))  # (exp(a^2) erfc(a))
+    middle = 0.5 - 0.5 * erf_small(jnp.where(a < SPLIT, t, 0.0))
+    lower = jnp.where(a < SPLIT, middle, 0.5 * scaled)
+    out = jnp.where((t > 0) | (a < SPLIT), jnp.log(lower) - jnp.where(a < SPLIT, 0.0, t * t),
+                    jnp.log1p(-0.5 * (jnp.exp(-a * a) * scaled)))
     return rounded(_finish(out, x64), x)
 
 
@@ -169,12 +186,14 @@ def erfcx(x):
     return rounded(_finish(jnp.where(x64 < SPLIT, near, far), x64), x)
 
 
-def _erfinv_over_y(w):
-    """erfinv(y) / y for w = -log(1 - y^2) >= 0."""
+def _erfinv_over_y(w, far: bool):
+    """erfinv(y) / y for w = -log(1 - y^2) >= 0 (up to ERFINV_S's end unless `far`, which
+    ndtri's float32 tail reaches: erfinv's float32 arguments stop at w = 16)."""
     s = jnp.sqrt(w)
-    return jnp.where(w < ERFINV_W[1], chebyshev(jnp.minimum(w, ERFINV_W[1]), ERFINV_W),
-                     jnp.where(s < ERFINV_S[1], chebyshev(s, ERFINV_S),
-                               chebyshev(s, ERFINV_FAR)))
+    tail = chebyshev(s, ERFINV_S)
+    if far:
+        tail = jnp.where(s < ERFINV_S[1], tail, chebyshev(s, ERFINV_FAR))
+    return jnp.where(w < ERFINV_W[1], chebyshev(jnp.minimum(w, ERFINV_W[1]), ERFINV_W), tail)
 
 
 def erfinv(y):
@@ -183,7 +202,7 @@ def erfinv(y):
     a = jnp.abs(y64)
     inside = a < 1.0
     safe = jnp.where(inside, a, 0.5)
-    x = y64 * _erfinv_over_y(-jnp.log((1.0 - safe) * (1.0 + safe)))
+    x = y64 * _erfinv_over_y(-jnp.log((1.0 - safe) * (1.0 + safe)), far=False)
     x = jnp.where(a == 1.0, jnp.where(y64 < 0, -INF, INF), x)
     x = jnp.where(y64 == 0.0, 0.0, x)
     return rounded(jnp.where((a > 1.0) | is_nan(y64), math.nan, x), y)
@@ -196,7 +215,14 @@ def ndtri(p):
     q = 2.0 * jnp.where(upper, 1.0 - p64, p64)
     inside = (q > 0.0) & (q <= 1.0)
     q = jnp.where(inside, q, 1.0)
-    magnitude = SQRT_2 * (1.0 - q) * _erfinv_over_y(-jnp.log(q * (2.0 - q)))
+    magnitude = SQRT_2 * (1.0 - q) * _erfinv_over_y(-jnp.log(q * (2.0 - q)), far=True)
     x = jnp.where(p64 < 0.5, -magnitude, magnitude)  # (+0 at 1/2)
     x = jnp.where(p64 == 0.0, -INF, jnp.where(p64 == 1.0, INF, x))
     return rounded(jnp.where((p64 < 0) | (p64 > 1) | is_nan(p64), math.nan, x), p)
+
+
+def logit(p):
+    """log(p / (1 - p)) in float64: 1 - p is exact, and near p = 1/2 the quotient's rounding
+    (1e-16) stays below 1e-9 of the value (|logit| >= 1.2e-7 at float32 arguments)."""
+    p64 = float64(p)
+    return rounded(jnp.log(p64 / (1.0 - p64)), p)

@@ -137,7 +137,7 @@ def float32_formula(name: str) -> Callable | None:
     return getattr(float32_special, name, None) if name in FLOAT32_FORMULAS else None
 
 
-FLOAT32_FORMULAS = {"erf", "erfc", "erfcx", "erfinv", "ndtr", "ndtri", "log_ndtr"}
+FLOAT32_FORMULAS = {"erf", "erfc", "erfcx", "erfinv", "ndtr", "ndtri", "log_ndtr", "logit"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 from .. import numpy as jnp
 from ..scipy import special as jss
 from . import more_functions as more
-from .kernels import eager_kernel
+from .kernels import eager_kernel, float32_formula
 from .tensor import Tensor, apply_op, as_tensor_arg
 
 __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py", "gammaln",
@@ -21,7 +21,7 @@ __all__ = ["erf", "erfc", "erfcx", "erfinv", "expit", "logit", "xlogy", "xlog1py
 
 
 _unary = more.float_unary
-_logit_kernel = eager_kernel(jss.logit, "logit")
+_logit_kernel = eager_kernel(jss.logit, "logit", float32=float32_formula("logit"))
 
 
 erf = _unary("ErfBackward", jss.erf, "erf")
