@@ -126,6 +126,32 @@ def test_one_kernel_serves_every_shape(in_the_call):
     assert kernel(np.arange(3)) is None  # (integers: apply_op's own path)
 
 
+def _misaligned(values: np.ndarray) -> np.ndarray:
+    raw = bytearray(values.nbytes + 1)
+    out = np.frombuffer(raw, values.dtype, count=values.size, offset=1)
+    out[...] = values
+    return out
+
+
+@pytest.mark.parametrize("builtin_entry", [True, False])
+def test_entries_builtin_and_ctypes(builtin_entry, in_the_call, monkeypatch):
+    """The kernel's builtin entry (array objects) and its ctypes one (data pointers, where
+    CPython's symbols cannot be registered) give the same values; misaligned inputs are
+    copied, not refused or misread."""
+    from dualjit.codegen import pycall
+
+    if not builtin_entry:
+        monkeypatch.setattr(pycall, "register_symbols", lambda: False)
+    kernel = kernels.eager_kernel(jss.xlogy, "xlogy", arity=2)
+    x = np.linspace(-3, 3, 41)
+    y = np.linspace(0.1, 9, 41)
+    reference = jit_value(jss.xlogy, x, y)
+    assert same_bits(kernel(x, y), reference)
+    assert kernel.kernels[x.dtype].objects == builtin_entry
+    assert same_bits(kernel(_misaligned(x), _misaligned(y)), reference)
+    assert same_bits(kernel(x.reshape(41, 1), y.reshape(41, 1)), reference.reshape(41, 1))
+
+
 def test_compiles_in_the_background_and_numpy_meanwhile():
     """The first call of a dtype starts the compile and evaluates with NumPy (identical to
     the composition's); once kernels.wait() returns, the kernel computes."""

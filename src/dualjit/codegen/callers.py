@@ -33,6 +33,11 @@ scans the sources for calls into native code and fails on a module not listed he
   (`CallSpec.key_fits`), so (1)-(3) hold for every call that reaches it.
 - `float_call` (jit.py): one Python float or numpy.float64 (exact type, checked by jit),
   whose double the kernel reads in place (abi.FLOAT_OBJECTS_OK checked that layout at import).
+- `FlatKernel.__call__` (codegen/flat.py): eager/kernels.py, its one caller, passes
+  C-contiguous arrays of the kernel's dtype and of one shape, and the output it made; the
+  entry reads the length from the first input made 1-d and checks alignment (misaligned
+  inputs are copied and the call repeated); through ctypes (data pointers and the length)
+  where the array layout check or the CPython symbols fail.
 - the native dispatcher (codegen/dispatch.py; jit.py installs it as a Jitted object's
   `__call__` once the one-float specialization has a `float_call`): checks natively that
   there are no keyword arguments, exactly one argument whose exact type is float or

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ctypes
 
+import numpy as np
 from llvmlite import ir as L
 
 from ..ir import Function, Literal
+from .abi import PYARRAY_DATA_OFFSET, KernelEntryError
 
-I1, I64, PTR = L.IntType(1), L.IntType(64), L.PointerType()
+I1, I8, I64, PTR = L.IntType(1), L.IntType(8), L.IntType(64), L.PointerType()
 ENTRY = "flat_kernel"
 
 
@@ -97,17 +99,50 @@ def _emit_body(fn: Function, scope: _Scope, pointers: list, i: L.Value) -> None:
     b.store(scope.value(out, []), b.gep(pointers[-1], [i], source_etype=MEM[out.type.dtype]))
 
 
-def module_ir(fn: Function) -> str:
-    """LLVM IR of `void flat_kernel(in_0, ..., out, i64 n)` (all pointers to contiguous data)."""
+def _layout_ok() -> bool:
+    """A 1-d array keeps its length at dimensions[0], the pointer at PYARRAY_DIMS_OFFSET
+    (NumPy's PyArrayObject_fields; checked, else the kernels are called through ctypes)."""
+    probe = np.arange(7.0)
+    dims = ctypes.cast(id(probe) + PYARRAY_DIMS_OFFSET, ctypes.POINTER(ctypes.c_void_p))[0]
+    return bool(dims) and ctypes.cast(dims, ctypes.POINTER(ctypes.c_int64))[0] == 7
+
+
+PYARRAY_DIMS_OFFSET = PYARRAY_DATA_OFFSET + 16  # (after char *data and int nd, padded)
+
+
+def module_ir(fn: Function, objects: bool) -> str:
+    """LLVM IR of the kernel over n contiguous elements: with `objects`,
+    `i32 flat_kernel(x_0, ..., out)` on array objects (n: x_0's length, a 1-d array) and its
+    METH_FASTCALL entry (pycall.py); else `void flat_kernel(data_0, ..., out, i64 n)`."""
+    from . import pycall
+
     check_scalar(fn)
     module = L.Module(name="flat")
     arity = len(fn.inputs)
-    kernel = L.Function(module, L.FunctionType(L.VoidType(), [PTR] * (arity + 1) + [I64]), ENTRY)
+    result = L.IntType(32) if objects else L.VoidType()
+    args = [PTR] * (arity + 1) + ([] if objects else [I64])
+    kernel = L.Function(module, L.FunctionType(result, args), ENTRY)
     kernel.attributes.add("nounwind")
-    for arg in kernel.args[:-1]:
-        arg.add_attribute("noalias")
     b = L.IRBuilder(kernel.append_basic_block("entry"))
-    pointers, n = list(kernel.args[:-1]), kernel.args[-1]
+    if objects:
+        pointers = [b.load(b.gep(a, [L.Constant(I64, PYARRAY_DATA_OFFSET)], source_etype=I8),
+                         typ=PTR) for a in kernel.args]
+        dims = b.load(b.gep(kernel.args[0], [L.Constant(I64, PYARRAY_DIMS_OFFSET)],
+                            source_etype=I8), typ=PTR)
+        n = b.load(dims, typ=I64)
+    else:
+        pointers, n = list(kernel.args[:-1]), kernel.args[-1]
+    _emit_loops(fn, module, b, kernel, pointers, n)
+    if objects:
+        b.ret(L.Constant(result, 0))
+        pycall.emit_entry(module, kernel, [v.type.dtype.np.alignment for v in fn.inputs] + [1])
+    else:
+        b.ret_void()
+    return str(module)
+
+
+def _emit_loops(fn: Function, module: L.Module, b: L.IRBuilder, kernel: L.Function,
+                pointers: list, n: L.Value) -> None:
     flag = None
     if uses_range_limited_math(fn):
         with b.goto_entry_block():
@@ -119,20 +154,34 @@ def module_ir(fn: Function) -> str:
         with b.if_then(b.load(flag, typ=I1), likely=False):
             exact = _Scope(b, module, {}, False, None)
             _element_loop(b, kernel, n, lambda i: _emit_body(fn, exact, pointers, i))
-    b.ret_void()
-    return str(module)
 
 
 class FlatKernel:
-    """A compiled flat kernel: kernel(out, *inputs) with contiguous arrays of one size."""
+    """A compiled flat kernel: kernel(out, *inputs), C-contiguous arrays of one size (the
+    caller's contract: eager/kernels.py makes them so, and `out` itself)."""
 
     def __init__(self, fn: Function):
+        from . import pycall
         from .engine import CompiledModule
 
-        self.module = CompiledModule(module_ir(fn), "flat")
-        arity = len(fn.inputs)
-        signature = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * (arity + 1), ctypes.c_int64)
-        self._call = signature(self.module.address(ENTRY))
+        self.objects = _LAYOUT_OK and pycall.register_symbols()
+        self.module = CompiledModule(module_ir(fn, self.objects), "flat")
+        if self.objects:
+            self._entry = pycall.builtin(ENTRY, self.module.address(ENTRY + "_py"), self.module)
+        else:
+            arity = len(fn.inputs)
+            signature = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * (arity + 1), ctypes.c_int64)
+            self._entry = signature(self.module.address(ENTRY))
 
-    def __call__(self, out, *inputs) -> None:
-        self._call(*[x.ctypes.data for x in inputs], out.ctypes.data, out.size)
+    def __call__(self, out: np.ndarray, *inputs: np.ndarray) -> None:
+        if not self.objects:
+            self._entry(*[x.ctypes.data for x in inputs], out.ctypes.data, out.size)
+            return
+        flat = [x.reshape(-1) for x in inputs]  # (n is the first one's length)
+        try:
+            self._entry(*flat, out)
+        except KernelEntryError:  # (misaligned data: aligned copies)
+            self._entry(*[np.array(x) for x in flat], out)
+
+
+_LAYOUT_OK = _layout_ok()

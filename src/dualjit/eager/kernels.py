@@ -52,7 +52,7 @@ class EagerKernel:
             return self._numpy(xs)
         out = np.empty(x.shape, x.dtype)
         if out.size:
-            kernel(out, *[np.ascontiguousarray(v) for v in xs])
+            kernel(out, *[v if v.flags.c_contiguous else np.ascontiguousarray(v) for v in xs])
         return out
 
     def _numpy(self, xs) -> np.ndarray | None:
