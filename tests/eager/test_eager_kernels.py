@@ -152,6 +152,14 @@ def test_entries_builtin_and_ctypes(builtin_entry, in_the_call, monkeypatch):
     assert same_bits(kernel(x.reshape(41, 1), y.reshape(41, 1)), reference.reshape(41, 1))
 
 
+def test_no_native_code_under_the_interpreter_backend(in_the_call, monkeypatch):
+    """DUALJIT_BACKEND=interpreter: no kernel is compiled, the NumPy evaluation stays."""
+    monkeypatch.setenv("DUALJIT_BACKEND", "interpreter")
+    kernel = kernels.eager_kernel(jss.erfinv, "erfinv")
+    x = np.linspace(-0.9, 0.9, 7)
+    assert kernel(x) is None and not kernel.ready(x.dtype)
+
+
 def test_compiles_in_the_background_and_numpy_meanwhile():
     """The first call of a dtype starts the compile and evaluates with NumPy (identical to
     the composition's); once kernels.wait() returns, the kernel computes."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -64,10 +65,14 @@ class EagerKernel:
                    for v in xs[1:])
 
     def _start(self, dtype: np.dtype) -> None:
+        from ..jit import native_backend
+
         with self.lock:
             if dtype in self.kernels:
                 return
             self.kernels[dtype] = _FAILED  # (until compiled: NumPy)
+        if not native_backend():  # (DUALJIT_BACKEND=interpreter or another backend: NumPy)
+            return
         try:  # (traced here: quick, and the tracer's state is this thread's)
             function = self._scalar_function(dtype)
         except Exception as e:  # noqa: BLE001 (the NumPy evaluation stays, and is correct)
@@ -118,8 +123,11 @@ def wait(timeout: float | None = None) -> None:
         thread.join(timeout)
 
 
-# (an LLVM engine being made while the interpreter shuts down could crash it)
+# An LLVM engine being made while the interpreter shuts down could crash it; a fork while a
+# compile holds the engine's lock would leave the child a lock no thread can release.
 atexit.register(wait, 10.0)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=wait)
 
 
 def eager_kernel(fn: Callable, name: str, arity: int = 1, numpy: Callable | None = None,
