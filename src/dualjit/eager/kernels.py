@@ -6,9 +6,12 @@ as its composition compiled into one flat loop per dtype (codegen/flat.py): n co
 elements, n given at run time, so one kernel serves every shape, and the loop is vectorized
 (the special functions' formulas inline, with codegen/vecmath.py's math). The values are
 `dj.jit(fn)`'s, bit for bit (within a few ulps of the NumPy evaluation, whose exp and log
-differ from ours). Compiling costs 50-700 ms, so it runs on a background thread started by an
-op's first call of a dtype: calls until it is ready evaluate with NumPy, as before. Gradients
-are unaffected: the recorded IR is the composition's.
+differ from ours); float32 values of erf, erfc, erfcx, ndtr, log_ndtr, erfinv, ndtri, logit
+and GELU come from cheaper formulas accurate to float32 (float32_special.py). Compiling costs
+0.1-1 s, so, as in ski rental, an (op, dtype) compiles once its NumPy evaluations have cost
+COMPILE_BUDGET (a script calling it a few times never pays), on a background thread: calls
+until the kernel is ready evaluate with NumPy, as before. Gradients are unaffected: the
+recorded IR is the composition's.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 _log = logging.getLogger(__name__)
-BACKGROUND = True  # compile on a thread (False: within the first call, as tests want)
+COMPILE_BUDGET = 0.01  # seconds of NumPy evaluation of an (op, dtype) before compiling
+BACKGROUND = True  # compile on a thread (False: within the call, as tests want)
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _FAILED = object()  # (a dtype whose kernel could not be made: NumPy evaluation for good)
 _pending: set[threading.Thread] = set()
@@ -39,6 +44,7 @@ class EagerKernel:
         self.fn, self.name, self.arity, self.numpy = fn, name, arity, numpy
         self.float32 = float32  # (a cheaper formula for float32, float32_special.py)
         self.kernels: dict[np.dtype, Any] = {}
+        self.spent: dict[np.dtype, float] = {}  # seconds of NumPy evaluation, by dtype
         self.lock = threading.Lock()
 
     def __call__(self, *xs: Any) -> np.ndarray | None:
@@ -47,6 +53,8 @@ class EagerKernel:
             return self._numpy(xs)
         kernel = self.kernels.get(x.dtype)
         if kernel is None:
+            if self.spent.get(x.dtype, 0.0) < COMPILE_BUDGET:
+                return self._timed_numpy(xs)
             self._start(x.dtype)
             kernel = self.kernels[x.dtype]  # (ready at once when not compiled on a thread)
         if kernel is _FAILED or not self._same_kind(xs):
@@ -58,6 +66,15 @@ class EagerKernel:
 
     def _numpy(self, xs) -> np.ndarray | None:
         return None if self.numpy is None else self.numpy(*xs)
+
+    def _timed_numpy(self, xs) -> np.ndarray:
+        """The NumPy evaluation (fn's own without `numpy`), its time spent toward compiling."""
+        start = time.perf_counter()
+        value = self.fn(*xs) if self.numpy is None else self.numpy(*xs)
+        with self.lock:
+            dtype = xs[0].dtype
+            self.spent[dtype] = self.spent.get(dtype, 0.0) + time.perf_counter() - start
+        return value
 
     def _same_kind(self, xs) -> bool:
         first = xs[0]
