@@ -264,3 +264,40 @@ def test_gradients_still_come_from_the_composition():
         numeric = [(f(dj.tensor(x + eps * e)).sum().item() - f(dj.tensor(x - eps * e)).sum().item())
                    / (2 * eps) for e in np.eye(5)]
         np.testing.assert_allclose(t.grad.numpy(), numeric, rtol=1e-5, atol=1e-6)
+
+
+def division_cases(rng, n=20011):
+    """float32 pairs: every edge value against every other, random bit patterns (all
+    magnitudes, subnormals, infinities, NaN of both signs), quotients at and next to integers
+    up to 2**30, small integers and halves, and uniform values of mixed signs."""
+    edges = np.array([0.0, -0.0, math.inf, -math.inf, math.nan, -math.nan, 1.0, -1.0, 1e-45,
+                      -1e-45, 3.4e38, -3.4e38, 0.5, -0.5, 2.0, 3.0, -3.0, 1e-38, 0.1, 7.0],
+                     np.float32)
+    # every pair, 41 times over (16,400 elements: the whole-array path)
+    yield np.tile(np.repeat(edges, edges.size), 41), np.tile(edges, edges.size * 41)
+    bits = rng.integers(0, 2**32, (2, n), dtype=np.uint64).astype(np.uint32).view(np.float32)
+    yield bits[0], bits[1]
+    b = rng.standard_normal(n).astype(np.float32)
+    a = (rng.integers(-2**30, 2**30, n).astype(np.float32) * b).astype(np.float32)
+    yield a, b
+    yield np.nextafter(a, rng.choice([-np.inf, np.inf], n).astype(np.float32)), b
+    a = rng.integers(-50, 50, n).astype(np.float32)
+    a[::7] *= np.float32(0.5)
+    yield a, rng.integers(-7, 7, n).astype(np.float32)
+    a, b = rng.uniform(-4, 4, (2, n)).astype(np.float32)
+    yield a, b
+    yield a, b[:1].copy()
+
+
+def test_float32_fmod_remainder_floor_divide_equal_numpys():
+    """The whole-array paths (16,384 float32 elements or more) give NumPy's fmod, remainder
+    and floor_divide bit for bit; smaller tensors and float64 call NumPy directly."""
+    rng = np.random.default_rng(6)
+    for a, b in division_cases(rng):
+        assert a.size >= R.WIDE_DIVMOD_MIN_ELEMENTS
+        x, y = dj.from_numpy(a), dj.from_numpy(b)
+        with np.errstate(all="ignore"):
+            expected = (np.fmod(a, b), np.remainder(a, b), np.floor_divide(a, b))
+        for got, reference in zip((x.fmod(y), x % y, x // y), expected):
+            assert_same_bits(got.numpy(), reference)
+        assert_same_bits(R._fmod_float32(a, b), expected[0])
