@@ -87,7 +87,7 @@ def _float32_grid(name: str) -> np.ndarray:
                  1 - np.geomspace(6e-8, 0.5, 2000)]
     else:
         parts = [rng.standard_normal(20000) * 4, rng.uniform(-40, 40, 10000),
-                 np.geomspace(1e-45, 30, 2000), -np.geomspace(1e-45, 30, 2000)]
+                 np.geomspace(1e-45, 100, 2000), -np.geomspace(1e-45, 100, 2000)]
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -108,7 +108,8 @@ def test_float32_formulas_within_an_ulp_of_scipy(name, in_the_call):
     rounded = exact[finite].astype(np.float32)
     ulps = np.abs(ours[finite] - exact[finite]) / np.spacing(np.abs(rounded)).astype(np.float64)
     assert ulps.max() <= 1.0, (x[finite][np.argmax(ulps)], ulps.max())
-    assert np.mean(ours[finite] != rounded) < 1e-4  # (correctly rounded but near ties)
+    normal = np.abs(rounded) >= np.finfo(np.float32).tiny  # (subnormal halves: ties)
+    assert np.mean(ours[finite][normal] != rounded[normal]) < 1e-4  # (all but near-ties)
     np.testing.assert_array_equal(ours[~finite], exact[~finite].astype(np.float32))
 
 
@@ -225,6 +226,22 @@ def test_kernel_values_against_scipy(dtype, in_the_call):
         with np.errstate(all="ignore"):
             theirs = getattr(sps, name)(x.astype(np.float64))
         np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_i0_overflows_to_inf_and_is_nan_at_inf(dtype, in_the_call):
+    """i0 of a huge finite argument is inf (exp(x)/sqrt(x) gave inf/inf = NaN before), NaN at
+    +-inf as NumPy, SciPy and PyTorch have it; values near the switch to the asymptotic
+    series against SciPy."""
+    import scipy.special as sps
+
+    x = np.array([29.9, 30.5, 50.0, 85.0, 95.0, 700.0, 720.0, 3e38, -3e38, math.inf,
+                  -math.inf, math.nan], dtype)
+    with np.errstate(all="ignore"):
+        expected = sps.i0(x.astype(np.float64)).astype(dtype)
+        composition = np.asarray(jnp.i0(x))
+    for value in (composition, dj.special.i0(dj.tensor(x)).numpy()):
+        np.testing.assert_allclose(value, expected, rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
 def test_gradients_unchanged(in_the_call):

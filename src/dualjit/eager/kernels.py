@@ -162,7 +162,8 @@ def float32_formula(name: str) -> Callable | None:
     return getattr(float32_special, name, None) if name in FLOAT32_FORMULAS else None
 
 
-FLOAT32_FORMULAS = {"erf", "erfc", "erfcx", "erfinv", "ndtr", "ndtri", "log_ndtr", "logit"}
+FLOAT32_FORMULAS = {"erf", "erfc", "erfcx", "erfinv", "ndtr", "ndtri", "log_ndtr", "logit",
+                    "i0", "i0e", "i1e"}
 
 
 # ---------------------------------------------------------------------------------------------

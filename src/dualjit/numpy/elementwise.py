@@ -597,5 +597,8 @@ def i0(x: Any) -> Any:
     for k in range(1, 16):
         term = multiply(term, multiply(inverse, float((2 * k - 1) ** 2) / k))
         tail = add(tail, term)
-    asymptotic = multiply(divide(exp(big_x), sqrt(multiply(big_x, 2 * math.pi))), tail)
+    # exp(x) as exp(x/2)^2: inf (not inf/inf = NaN) where exp(x) overflows; NaN at inf (NumPy's)
+    half = exp(multiply(big_x, 0.5))
+    root = multiply(sqrt(big_x), math.sqrt(2 * math.pi))  # (2 pi x overflows float32's range)
+    asymptotic = multiply(multiply(half, divide(half, root)), tail)
     return where(large, asymptotic, series)
