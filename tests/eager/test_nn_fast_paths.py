@@ -301,3 +301,29 @@ def test_float32_fmod_remainder_floor_divide_equal_numpys():
         for got, reference in zip((x.fmod(y), x % y, x // y), expected):
             assert_same_bits(got.numpy(), reference)
         assert_same_bits(R._fmod_float32(a, b), expected[0])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss(dtype, reduction):
+    """nll_loss's NumPy path against the composition: signed zeros, infinities and NaN in the
+    picked and the other columns, ignored rows (whose column 0 still counts as the
+    composition's -0.0 * value), every row ignored, two and many classes."""
+    rng = np.random.default_rng(7)
+    for n, classes in [(64, 10), (9, 2), (300, 33)]:
+        x = (rng.standard_normal((n, classes)) * 5).astype(dtype)
+        flat = x.reshape(-1)
+        flat[rng.integers(0, flat.size, 12)] = [0.0, -0.0, math.inf, -math.inf, math.nan,
+                                                -math.nan, -0.0, -0.0, 0.0, 1e-45, -1e-45, 0.0]
+        labels = rng.integers(0, classes, n)
+        labels[::5] = -100
+        x[1, labels[1]] = -0.0  # (picked: the composition's sum gives 0.0)
+        x[5, 0] = math.inf  # (an ignored row's column 0: -0.0 * inf)
+        for lab in (labels, np.abs(labels) % classes, np.full(n, -100)):
+            lab = lab.astype(np.int64)
+            check(lambda a, b: F.nll_loss(a, b, reduction=reduction), F._class_loss, F._np_nll,
+                  x, lab, reduction=reduction, ignore_index=-100, smoothing=0.0, logits=False)
+        keep_finite = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)  # (no NaN rows)
+        check(lambda a, b: F.nll_loss(a, b, reduction=reduction, ignore_index=3),
+              F._class_loss, F._np_nll, keep_finite, labels.clip(0).astype(np.int64),
+              reduction=reduction, ignore_index=3, smoothing=0.0, logits=False)

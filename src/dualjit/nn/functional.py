@@ -608,7 +608,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, size_average: Any =
     args = [input, labels] + ([as_tensor_arg(weight)] if weight is not None else [])
     params = (("reduction", _check_reduction(reduction)), ("ignore_index", int(ignore_index)),
               ("smoothing", 0.0), ("logits", False))
-    return apply_op("NllLossBackward", _class_loss, args, params)
+    return apply_op("NllLossBackward", _class_loss, args, params, fast=_np_nll)
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Any = None, size_average: Any = None,  # noqa: A002
@@ -685,6 +685,33 @@ def _class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
         mean = jnp.sum(losses) / jnp.where(empty, jnp.ones_like(total), total)
         return jnp.where(empty, jnp.full_like(mean, np.nan), mean)
     return _reduce(losses, reduction)
+
+
+@nnf.quiet
+def _np_nll(x, labels, *weight, reduction, ignore_index, smoothing, logits):
+    """nll_loss's value for 2-D log-probabilities of at least 2 classes without weights, as
+    _class_loss gives it: each row's sum of its one-hot selection is the picked value plus
+    zeros, that is picked + 0.0 (-0.0 becomes 0.0); an ignored row picks column 0 and is
+    weighted by -0.0 (so an infinite or NaN entry there still gives NaN, as the composition)."""
+    if weight or x.ndim != 2 or x.shape[1] < 2 or not nnf.fast_operands(x) or \
+            labels.dtype != np.int64:
+        return None
+    n = x.shape[0]
+    keep = np.not_equal(labels, ignore_index)
+    every = bool(np.logical_and.reduce(keep, axis=None)) and n < 2 ** 24
+    picked = x[_row_starts(n, 1), labels if every else np.where(keep, labels, 0)]
+    np.add(picked, 0.0, out=picked)
+    if every:  # (weights all 1: -1 * picked, and their sum is n exactly)
+        losses, total = np.multiply(picked, -1.0, out=picked), x.dtype.type(n)
+    else:
+        weights = keep.astype(x.dtype)
+        losses = np.multiply(np.negative(weights), picked, out=picked)
+        total = np.add.reduce(weights, axis=None)
+    if reduction == "mean":
+        if total == 0:  # (every target ignored: 0 / 0)
+            return np.full((), np.nan, x.dtype)
+        return np.asarray(np.add.reduce(losses, axis=None) / total, x.dtype)
+    return _np_reduce(losses, reduction)
 
 
 def _np_class_loss(x, labels, *weight, reduction, ignore_index, smoothing, logits):
