@@ -20,6 +20,7 @@ from .. import numpy as jnp
 from ..autodiff import custom_jvp
 from ..codegen import threads
 from ..ir import primitives as P
+from ..numpy._core import normalize_axes
 from ..tracer.core import Tracer, bind
 from . import torch_rules
 
@@ -332,6 +333,20 @@ def norm2(x, axis, keepdims):
     s = jnp.sum(x * x, axis=axis, keepdims=keepdims)
     zero = jnp.equal(s, 0)  # (not `s > 0`: a NaN sum must give NaN, not 0)
     return jnp.where(zero, jnp.zeros_like(s), jnp.sqrt(jnp.where(zero, jnp.ones_like(s), s)))
+
+
+def np_norm2(x: ndarray, axis: Any, keepdims: bool) -> ndarray | None:
+    """norm2 of a real array in NumPy, the same sum (its where()s guard only the derivative:
+    the sum is +0 or more, or NaN, whose square root is itself); None where norm2's axes
+    raise, so the composition says why."""
+    if x.dtype.kind != "f":
+        return None
+    try:
+        axes = normalize_axes("norm", axis, x.ndim)
+    except ValueError:
+        return None
+    with np.errstate(all="ignore"):
+        return np.sqrt(np.sum(x * x, axis=axes, dtype=x.dtype, keepdims=keepdims))
 
 
 def np_argmax(x: ndarray, dim: int) -> ndarray:

@@ -13,6 +13,7 @@ symmetric one. Multi-output functions return PyTorch's named tuples (dj.return_t
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from .. import lax
 from .. import numpy as jnp
+from ..ir import linalg_impl as _lapack
 from ..scipy import linalg as jsl
 from . import dtypes
 from .return_types import RETURN_TYPES
@@ -103,6 +105,8 @@ def _checked(op: str, numpy_fn: Callable, message: str) -> Callable:
     return fast
 
 
+_LAPACK_TYPES = "fdFD"  # (float32/64, complex64/128: what NumPy's LAPACK takes)
+
 _SINGULAR = "The input matrix is singular (a zero pivot in its LU factorization); use " \
     "dualjit.linalg.pinv or lstsq for singular systems"
 _NOT_POSITIVE = "The factorization could not be completed because the input is not " \
@@ -169,7 +173,7 @@ def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: builtins.bool = Fals
                   ("keepdims", builtins.bool(keepdim)))
         return apply_op("LinalgNormBackward", _spectral, [t], params)
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
-    return apply_op("LinalgNormBackward", _norm, [t], params)
+    return apply_op("LinalgNormBackward", _norm, [t], params, fast=_np_norm)
 
 
 def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: builtins.bool = False, *,
@@ -177,7 +181,8 @@ def vector_norm(x: Any, ord: Any = 2, dim: Any = None, keepdim: builtins.bool = 
     """The ord-norm of x over all of dim at once (all dimensions when None)."""
     t = _cast(_float_input(x, "vector_norm"), dtype)
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
-    return apply_op("LinalgVectorNormBackward", _vector_norm, [t], params)
+    return apply_op("LinalgVectorNormBackward", _vector_norm, [t], params,
+                    fast=_np_vector_norm)
 
 
 def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins.bool = False,
@@ -185,8 +190,104 @@ def matrix_norm(A: Any, ord: Any = "fro", dim: Any = (-2, -1), keepdim: builtins
     """The ord-norm ('fro', 'nuc', 1, -1, 2, -2, inf, -inf) of the matrices over dim."""
     t = _cast(matrix_input(A, "matrix_norm"), dtype)
     params = (("ord", ord), ("axis", _dims(dim)), ("keepdims", builtins.bool(keepdim)))
-    spectral = _is_spectral(t, ord, dim, "matrix_norm")
-    return apply_op("LinalgMatrixNormBackward", _spectral if spectral else _norm, [t], params)
+    if _is_spectral(t, ord, dim, "matrix_norm"):
+        return apply_op("LinalgMatrixNormBackward", _spectral, [t], params)
+    return apply_op("LinalgMatrixNormBackward", _norm, [t], params, fast=_np_norm)
+
+
+# NumPy forms of the norm compositions (dualjit.numpy.linalg's norm and vector_norm): the same
+# NumPy operations in the same order on concrete arrays, so the same bits. Each returns None
+# (then the composition runs, and raises where the arguments are wrong) outside the common
+# orders: None/2/'fro', 1, -1, inf, -inf; 0 and other p for vectors; not 'nuc', 2, -2 for
+# matrices (an SVD, whose cost is the composition's anyway).
+
+def _np_axes(axis: Any, nd: int) -> tuple[int, ...] | None:
+    """dualjit.numpy.linalg's axes (normalized), or None where it raises."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not builtins.all(-nd <= a < nd for a in axes):
+        return None
+    axes = tuple(int(a) % nd for a in axes)
+    return axes if len(set(axes)) == len(axes) else None
+
+
+def _np_euclidean(x, axis, keepdims):
+    """sqrt(sum(x * x)): the composition's where(total == 0, 0, sqrt(...)) guards only the
+    derivative (the total is +0 or more, or NaN, whose square root is itself)."""
+    return np.sqrt(np.sum(x * x, axis=axis, dtype=x.dtype, keepdims=keepdims))
+
+
+def _np_vector_ord(x, ord, axis: int, keepdims):
+    if ord is None or (not isinstance(ord, str) and ord == 2):
+        return _np_euclidean(x, (axis,), keepdims)
+    if isinstance(ord, str) or x.shape[axis] == 0:
+        return None  # (invalid, or an empty max/min: the composition raises or decides)
+    magnitude = np.abs(x)
+    if ord == np.inf:
+        return np.max(magnitude, axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(magnitude, axis=axis, keepdims=keepdims)
+    if ord == 1:
+        return np.sum(magnitude, axis=(axis,), dtype=x.dtype, keepdims=keepdims)
+    return None
+
+
+def _np_matrix_ord(x, ord, axes, keepdims):
+    row, col = axes
+    if ord in (None, "fro", "f"):
+        return _np_euclidean(x, axes, keepdims)
+    pick = {1: (row, col, np.max), -1: (row, col, np.min),
+            np.inf: (col, row, np.max), -np.inf: (col, row, np.min)}.get(ord)
+    if pick is None or x.size == 0:
+        return None
+    summed, other, reduce = pick
+    total = np.sum(np.abs(x), axis=(summed,), dtype=x.dtype, keepdims=True)
+    out = reduce(total, axis=other, keepdims=True)
+    return out if keepdims else np.squeeze(out, axis=(row, col))
+
+
+def _np_norm(x, ord, axis, keepdims):
+    """_norm (dualjit.numpy.linalg.norm of |x|) in NumPy."""
+    if x.dtype.kind == "c":
+        x = np.abs(x)
+    if x.dtype.kind != "f":
+        return None
+    nd = x.ndim
+    with np.errstate(all="ignore"):
+        if axis is None:
+            if ord is None:
+                out = _np_euclidean(x.ravel(), (0,), False)
+                return np.reshape(out, (1,) * nd) if keepdims else out
+            if nd not in (1, 2):
+                return None
+            axis = tuple(range(nd))
+        axes = _np_axes(axis, nd)
+        if axes is None or len(axes) not in (1, 2):
+            return None
+        if len(axes) == 1:
+            return _np_vector_ord(x, ord, axes[0], keepdims)
+        return _np_matrix_ord(x, ord, axes, keepdims)
+
+
+def _np_vector_norm(x, ord, axis, keepdims):
+    """_vector_norm (dualjit.numpy.linalg.vector_norm of |x|) in NumPy: the reduced axes moved
+    last and flattened, then one norm along them."""
+    if x.dtype.kind == "c":
+        x = np.abs(x)
+    if x.dtype.kind != "f":
+        return None
+    nd = x.ndim
+    axes = tuple(range(nd)) if axis is None else _np_axes(axis, nd)
+    if axes is None:
+        return None
+    rest = [i for i in range(nd) if i not in axes]
+    flat = np.reshape(np.transpose(x, rest + list(axes)),
+                      tuple(x.shape[i] for i in rest) + (math.prod(x.shape[i] for i in axes),))
+    with np.errstate(all="ignore"):
+        out = _np_vector_ord(flat, ord, flat.ndim - 1, False)
+    if out is None or not keepdims:
+        return out
+    kept = iter(out.shape)
+    return np.reshape(out, tuple(1 if i in axes else next(kept) for i in range(nd)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,20 +321,57 @@ def inv(A: Any, *, out: Any = None) -> Tensor:
 
 def _lu_info(a):
     """LAPACK getrf's info: 1 + the first zero pivot's position, 0 when there is none."""
-    diagonal = jnp.diagonal(jsl.lu_factor(a)[0], axis1=-2, axis2=-1)
+    return _lu_info_of_factors(jsl.lu_factor(a)[0])
+
+
+def _lu_info_of_factors(lu):
+    """getrf's info read from its packed factors (the first exactly zero diagonal entry of U)."""
+    diagonal = jnp.diagonal(lu, axis1=-2, axis2=-1)
+    if diagonal.shape[-1] == 0:  # (empty matrices: nothing to fail)
+        return jnp.zeros(diagonal.shape[:-1], np.int32)
     zero = jnp.equal(diagonal, 0)
     first = jnp.argmax(zero, axis=-1) + 1
     return jnp.astype(jnp.where(jnp.any(zero, axis=-1), first, 0), np.int32)
 
 
+def _np_lu_info(a):
+    """_lu_info of concrete matrices, in NumPy: one getrf per matrix."""
+    return _np_lu_info_of_factors(_lapack.lu(a)[0])
+
+
+def _np_lu_info_of_factors(lu):
+    zero = np.diagonal(lu, axis1=-2, axis2=-1) == 0
+    if zero.shape[-1] == 0:
+        return np.zeros(zero.shape[:-1], np.int32)
+    return np.where(zero.any(-1), zero.argmax(-1) + 1, 0).astype(np.int32)
+
+
+def _unless_singular(numpy_fn: Callable) -> Callable:
+    """numpy_fn, or None (so apply_op computes the composition) where NumPy's LAPACK finds a
+    singular matrix: the *_ex functions give the composition's inf/NaN for those."""
+    def fast(*xs, **kwargs):
+        try:
+            return numpy_fn(*xs, **kwargs)
+        except np.linalg.LinAlgError:
+            return None
+    return fast
+
+
+def _has_failures(info: Tensor) -> builtins.bool:
+    """Whether some matrix failed (a traced info is taken as failing: the composition runs)."""
+    return type(info._value) is not np.ndarray or builtins.bool(info._value.any())
+
+
 def inv_ex(A: Any, *, check_errors: builtins.bool = False, out: Any = None):
     """(inverse, info): info is 0, or 1 + the first zero pivot's position for a singular
-    matrix (whose 'inverse' then holds inf/NaN); check_errors=True raises instead."""
+    matrix (whose 'inverse' then holds inf/NaN); check_errors=True raises instead. Without
+    a singular matrix the inverse is inv's (NumPy's), bit for bit."""
     t = matrix_input(A, "inv_ex", square=True)
-    info = apply_op("LinalgInvExInfo", _lu_info, [t])
+    info = apply_op("LinalgInvExInfo", _lu_info, [t], fast=_np_lu_info)
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.inv_ex: {_SINGULAR}")
-    inverse = apply_op("LinalgInvExBackward", jnp.linalg.inv, [t])
+    fast = None if _has_failures(info) else _unless_singular(np.linalg.inv)
+    inverse = apply_op("LinalgInvExBackward", jnp.linalg.inv, [t], fast=fast)
     return RETURN_TYPES["linalg_inv_ex"](inverse, info)
 
 
@@ -294,7 +432,47 @@ def matrix_power(A: Any, n: int, *, out: Any = None) -> Tensor:
 def matrix_exp(A: Any) -> Tensor:
     """The matrix exponential of each matrix (scaling and squaring with a Pade approximant)."""
     t = matrix_input(A, "matrix_exp", square=True)
-    return apply_op("LinalgMatrixExpBackward", jsl.expm, [t])
+    return apply_op("LinalgMatrixExpBackward", jsl.expm, [t], fast=_np_expm)
+
+
+def _np_expm(a: np.ndarray) -> np.ndarray | None:
+    """jsl.expm of concrete matrices: its operations in NumPy on the same values (so the same
+    bits), with the squarings as a loop that stops when no matrix needs another, instead of
+    the composition's scan over MAX_SQUARINGS conditional steps."""
+    if a.dtype not in jsl.PADE:
+        return None  # (the composition says which dtypes it takes)
+    if a.shape[-1] == 0:
+        return a.copy()
+    coefficients, theta = jsl.PADE[a.dtype]
+    with np.errstate(all="ignore"):
+        norm = np.max(np.sum(np.abs(a), axis=-2), axis=-1, initial=0.0)
+        squarings = np.maximum(0.0, np.ceil(np.log2(norm / theta)))
+        squarings = np.where(np.isfinite(squarings), squarings, 0.0)
+        r = _np_pade(a / np.expand_dims(2.0 ** squarings, (-2, -1)), coefficients)
+        for i in range(jsl.MAX_SQUARINGS):
+            wanted = np.expand_dims(a.dtype.type(i) < squarings, (-2, -1))
+            if not wanted.any():  # (i grows: no later step is wanted either)
+                break
+            r = np.where(wanted, np.matmul(r, r), r)
+        too_large = (squarings > jsl.MAX_SQUARINGS) | np.isnan(norm)
+        return np.where(np.expand_dims(too_large, (-2, -1)), np.nan, r)
+
+
+def _np_pade(a: np.ndarray, b: tuple) -> np.ndarray:
+    """jsl's Pade step in NumPy; its final solve is the composition's own (eager)."""
+    eye = np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    a2 = np.matmul(a, a)
+    a4 = np.matmul(a2, a2)
+    a6 = np.matmul(a4, a2)
+    if len(b) == 14:
+        u = np.matmul(a, np.matmul(a6, b[13] * a6 + b[11] * a4 + b[9] * a2)
+                      + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+        v = (np.matmul(a6, b[12] * a6 + b[10] * a4 + b[8] * a2)
+             + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye)
+    else:
+        u = np.matmul(a, b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+        v = b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
+    return jnp.linalg.solve(v - u, v + u)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,9 +516,10 @@ def solve(A: Any, B: Any, *, left: builtins.bool = True, out: Any = None) -> Ten
 def solve_ex(A: Any, B: Any, *, left: builtins.bool = True,
              check_errors: builtins.bool = False, out: Any = None):
     """(result, info): solve without the singularity check (info 1 + the first zero pivot's
-    position, the result then inf/NaN); check_errors=True raises instead."""
+    position, the result then inf/NaN); check_errors=True raises instead. Without a singular
+    matrix the result is solve's (NumPy's), bit for bit."""
     a = matrix_input(A, "solve_ex", square=True)
-    info = apply_op("LinalgSolveExInfo", _lu_info, [a])
+    info = apply_op("LinalgSolveExInfo", _lu_info, [a], fast=_np_lu_info)
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.solve_ex: {_SINGULAR}")
     b = _float_input(B, "solve_ex")
@@ -348,7 +527,8 @@ def solve_ex(A: Any, B: Any, *, left: builtins.bool = True,
     if not left:
         a, b = a.mT, b.mT
     vector = _is_vector_rhs(a, b)
-    result = apply_op("LinalgSolveExBackward", _solve, [a, b], (("vector", vector),))
+    fast = None if _has_failures(info) else _unless_singular(_np_solve)
+    result = apply_op("LinalgSolveExBackward", _solve, [a, b], (("vector", vector),), fast=fast)
     return RETURN_TYPES["linalg_solve_ex"](result if left else result.mT, info)
 
 
@@ -386,6 +566,32 @@ def _rank(a, rcond):
     return jnp.sum(s > cutoff, axis=-1, dtype=np.int64)
 
 
+# lstsq's parts in NumPy for concrete real matrices: the svd primitive's computations and the
+# compositions' operations in order (so the same bits), without their per-operation dispatch.
+
+def _np_least_squares(a, b, rcond, vector):
+    if a.dtype.char not in "fd":
+        return None  # (complex: the composition)
+    s, u, vt = _lapack.svd(a, full_matrices=False, compute_uv=True)
+    with np.errstate(all="ignore"):  # (jnp.linalg.pinv's rule, with its cutoff fixed)
+        cutoff = np.expand_dims(np.asarray(rcond, a.dtype) * np.max(s, axis=-1, initial=0.0),
+                                -1)
+        kept = s > cutoff
+        s_inv = np.where(kept, 1.0 / np.where(kept, s, 1.0), 0.0)
+        pseudo_inverse = np.matmul(np.swapaxes(vt, -1, -2),
+                                   np.expand_dims(s_inv, -1) * np.swapaxes(u, -1, -2))
+        x = np.matmul(pseudo_inverse, b[..., None] if vector else b)
+    return x[..., 0] if vector else x
+
+
+def _np_rank(a, rcond):
+    if a.dtype.char not in "fd":
+        return None
+    s = _lapack.svd(a, full_matrices=False, compute_uv=False)[0]
+    cutoff = rcond * np.max(s, axis=-1, keepdims=True, initial=0.0)
+    return np.sum(s > cutoff, axis=-1, dtype=np.int64)
+
+
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 
@@ -410,10 +616,10 @@ def lstsq(A: Any, B: Any, rcond: Any = None, *, driver: str | None = None):
         raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2) "
                            f"(A of shape {tuple(a.shape)}, B of shape {tuple(b.shape)})")
     solution = apply_op("LinalgLstsqBackward", _least_squares, [a, b],
-                        (("rcond", rcond), ("vector", vector)))
+                        (("rcond", rcond), ("vector", vector)), fast=_np_least_squares)
     empty = make_tensor(np.zeros((0,), a.real.dtype))
     rank = make_tensor(np.zeros((0,), np.int64)) if driver == "gels" else \
-        apply_op("LinalgLstsqRank", _rank, [a], (("rcond", rcond),))
+        apply_op("LinalgLstsqRank", _rank, [a], (("rcond", rcond),), fast=_np_rank)
     values = svdvals(a) if driver in ("gelsd", "gelss") else empty
     residuals = empty
     if driver != "gelsy" and m > n:
@@ -473,14 +679,61 @@ def _cholesky_info(a):
 def cholesky_ex(A: Any, *, upper: builtins.bool = False, check_errors: builtins.bool = False,
                 out: Any = None):
     """(L, info): info is 0, or the order of the first leading minor that is not
-    positive-definite (L then holds NaNs); check_errors=True raises instead."""
+    positive-definite (L then holds NaNs); check_errors=True raises instead. Concrete
+    matrices take cholesky's NumPy factor (bit for bit) and LAPACK's info (_np_cholesky_ex)."""
     t = matrix_input(A, "cholesky_ex", square=True)
-    info = apply_op("LinalgCholeskyExInfo", _cholesky_info, [t])
+    params = (("upper", builtins.bool(upper)),)
+    found = _np_cholesky_ex(t._value, upper) if _concrete([t]) else None
+    factor_fast, info_fast = (None, None) if found is None else \
+        ((lambda *_, **__: found[0]), (lambda *_: found[1]))
+    info = apply_op("LinalgCholeskyExInfo", _cholesky_info, [t], fast=info_fast)
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.cholesky_ex: {_NOT_POSITIVE}")
-    factor = apply_op("LinalgCholeskyExBackward", _cholesky, [t],
-                      (("upper", builtins.bool(upper)),))
+    factor = apply_op("LinalgCholeskyExBackward", _cholesky, [t], params, fast=factor_fast)
     return RETURN_TYPES["linalg_cholesky_ex"](factor, info)
+
+
+def _np_cholesky_ex(a: np.ndarray, upper: builtins.bool) -> tuple | None:
+    """(factor, info) of concrete matrices in one LAPACK pass when all are positive-definite.
+    For a matrix that fails, info is found by bisection over the order k of the leading
+    minor (every leading minor of a positive-definite matrix is positive-definite), each step
+    one Cholesky of a[:k, :k]. Non-finite input is left to the composition (None)."""
+    if a.dtype.char not in _LAPACK_TYPES or not np.isfinite(a).all():
+        return None
+    n = a.shape[-1]
+    factor = _lapack.cholesky(a)  # (NaN for a matrix that fails, as the composition's)
+    info = np.zeros(a.shape[:-2], np.int32)
+    if n:
+        failed = ~(factor[..., -1, -1].real > 0)
+        stack = a.reshape((-1, n, n))
+        flat_info = info.reshape(-1)
+        for i in np.flatnonzero(failed.reshape(-1)):
+            flat_info[i] = _first_failing_order(stack[i])
+    if upper:
+        factor = np.conj(np.swapaxes(factor, -1, -2))
+    return factor, info
+
+
+def _first_failing_order(matrix: np.ndarray) -> int:
+    """The smallest k whose leading k x k minor has no Cholesky factor (matrix fails)."""
+    low, high = 1, matrix.shape[-1]
+    while low < high:
+        middle = (low + high) // 2
+        if _factorizes(matrix[:middle, :middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _factorizes(matrix: np.ndarray) -> builtins.bool:
+    """Whether LAPACK's potrf completes with a positive last pivot (it rejects pivots <= 0)."""
+    try:
+        with np.errstate(all="ignore"):
+            pivot = np.linalg.cholesky(matrix)[-1, -1]
+    except np.linalg.LinAlgError:
+        return False
+    return builtins.bool(pivot.real > 0)
 
 
 def _qr(a, mode):
@@ -504,6 +757,20 @@ def _eigh(a, lower):
     return tuple(jnp.linalg.eigh(_hermitian_from(a, lower), symmetrize_input=False))
 
 
+def _np_eigh(a, lower):
+    """_eigh of concrete matrices: the eigh primitive's computation (LAPACK on the lower
+    triangle) on the triangle PyTorch reads, without the composition's symmetrization (which
+    gives the same matrix when a is Hermitian, and moves entries by an ulp when it is not)."""
+    if a.dtype.char not in _LAPACK_TYPES:
+        return None
+    return tuple(_lapack.eigh(a if lower else np.conj(np.swapaxes(a, -1, -2))))
+
+
+def _np_eigvalsh(a, lower):
+    found = _np_eigh(a, lower)  # (eigh's values, as the composition's: not LAPACK's no-vector
+    return None if found is None else found[0]  # driver, whose values may differ in ulps)
+
+
 def _uplo(UPLO: str, op: str) -> builtins.bool:
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.{op}: Expected UPLO argument to be 'L' or 'U', but got "
@@ -515,7 +782,8 @@ def eigh(A: Any, UPLO: str = "L", *, out: Any = None):
     """(eigenvalues ascending, eigenvectors as columns) of Hermitian matrices, from their UPLO
     triangle. Eigenvector gradients are undefined where eigenvalues repeat (inf/NaN)."""
     t = matrix_input(A, "eigh", square=True)
-    w, v = _outputs("LinalgEighBackward", _eigh, [t], 2, (("lower", _uplo(UPLO, "eigh")),))
+    w, v = _outputs("LinalgEighBackward", _eigh, [t], 2, (("lower", _uplo(UPLO, "eigh")),),
+                    fast=_np_eigh)
     return RETURN_TYPES["linalg_eigh"](w, v)
 
 
@@ -527,7 +795,7 @@ def eigvalsh(A: Any, UPLO: str = "L", *, out: Any = None) -> Tensor:
     """The eigenvalues of Hermitian matrices (from their UPLO triangle), ascending."""
     t = matrix_input(A, "eigvalsh", square=True)
     return apply_op("LinalgEigvalshBackward", _eigvalsh, [t],
-                    (("lower", _uplo(UPLO, "eigvalsh")),))
+                    (("lower", _uplo(UPLO, "eigvalsh")),), fast=_np_eigvalsh)
 
 
 def _svd(a, full_matrices):
@@ -578,6 +846,13 @@ def _lu_factor(a):
     return lu, jnp.astype(pivots, np.int32) + np.int32(1)
 
 
+def _np_lu_factor(a):
+    """_lu_factor of concrete matrices: the lu primitive's own computation (getrf), called
+    directly."""
+    lu, pivots, _ = _lapack.lu(a)
+    return lu, pivots.astype(np.int32) + np.int32(1)
+
+
 def lu_factor(A: Any, *, pivot: builtins.bool = True, out: Any = None):
     """(LU, pivots): L (unit diagonal, below) and U packed in LU, and LAPACK's 1-based int32
     pivots (row i was swapped with row pivots[i] - 1)."""
@@ -585,7 +860,7 @@ def lu_factor(A: Any, *, pivot: builtins.bool = True, out: Any = None):
     if not pivot:
         raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the "
                            "CPU (as in PyTorch); use pivot=True")
-    lu, pivots = _outputs("LinalgLuFactorBackward", _lu_factor, [t], 2)
+    lu, pivots = _outputs("LinalgLuFactorBackward", _lu_factor, [t], 2, fast=_np_lu_factor)
     return RETURN_TYPES["linalg_lu_factor"](lu, pivots)
 
 
@@ -595,22 +870,27 @@ def lu_factor_ex(A: Any, *, pivot: builtins.bool = True, check_errors: builtins.
     there is none); check_errors=True raises for a singular matrix instead."""
     t = matrix_input(A, "lu_factor_ex")
     lu, pivots = lu_factor(t, pivot=pivot)
-    info = apply_op("LinalgLuFactorExInfo", _lu_info, [t]) if t.shape[-1] == t.shape[-2] \
-        else apply_op("LinalgLuFactorExInfo", _lu_info_rectangular, [lu])
+    info = apply_op("LinalgLuFactorExInfo", _lu_info_of_factors, [lu],
+                    fast=_np_lu_info_of_factors)
     if check_errors and builtins.bool(info.ne(0).any()):
         raise LinAlgError(f"linalg.lu_factor_ex: {_SINGULAR}")
     return RETURN_TYPES["linalg_lu_factor_ex"](lu, pivots, info)
 
 
-def _lu_info_rectangular(lu):
-    diagonal = jnp.diagonal(lu, axis1=-2, axis2=-1)
-    zero = jnp.equal(diagonal, 0)
-    return jnp.astype(jnp.where(jnp.any(zero, axis=-1), jnp.argmax(zero, axis=-1) + 1, 0),
-                      np.int32)
-
-
 def _lu(a):
     return tuple(jsl.lu(a))
+
+
+def _np_lu(a):
+    """_lu of concrete matrices: jsl.lu's steps in NumPy (getrf, then selections)."""
+    factors, _, permutation = _lapack.lu(a)
+    m, n = a.shape[-2:]
+    k = builtins.min(m, n)
+    rows = np.arange(m)[:, None]
+    lower = np.where(rows > np.arange(k), factors[..., :, :k], np.eye(m, k, dtype=a.dtype))
+    upper = np.where(np.arange(k)[:, None] <= np.arange(n), factors[..., :k, :], 0.0)
+    p = (permutation[..., None, :] == rows).astype(a.dtype)
+    return p, lower, upper
 
 
 def lu(A: Any, *, pivot: builtins.bool = True, out: Any = None):
@@ -620,7 +900,7 @@ def lu(A: Any, *, pivot: builtins.bool = True, out: Any = None):
     if not pivot:
         raise RuntimeError("linalg.lu: LU without pivoting is not implemented on the CPU "
                            "(as in PyTorch); use pivot=True")
-    p, lower, upper = _outputs("LinalgLuBackward", _lu, [t], 3)
+    p, lower, upper = _outputs("LinalgLuBackward", _lu, [t], 3, fast=_np_lu)
     return RETURN_TYPES["linalg_lu"](p, lower, upper)
 
 

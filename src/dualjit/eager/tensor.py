@@ -2104,7 +2104,7 @@ class Tensor:
         x = _float(self if dtype is None else self.type(dtype))
         if p in ("fro", 2, 2.0, None):
             return apply_op("NormBackward", A.norm2, [x],
-                            (("axis", _dim(dim)), ("keepdims", bool(keepdim))))
+                            (("axis", _dim(dim)), ("keepdims", bool(keepdim))), fast=A.np_norm2)
         if p == float("inf"):
             return x.abs().amax(dim, keepdim) if dim is not None else x.abs().max()
         if p == float("-inf"):

@@ -177,7 +177,7 @@ def _pade_coefficients(m: int) -> tuple[float, ...]:
 
 # The approximant's degree by dtype, and the largest 1-norm it reaches to working precision
 # (Higham 2005, "The scaling and squaring method for the matrix exponential revisited").
-_PADE = {_np.dtype(_np.float64): (_pade_coefficients(13), 5.371920351148152),
+PADE = {_np.dtype(_np.float64): (_pade_coefficients(13), 5.371920351148152),
          _np.dtype(_np.float32): (_pade_coefficients(7), 3.925724783138660)}
 MAX_SQUARINGS = 16
 
@@ -187,8 +187,8 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = MAX_SQU
     1-norm fits the Pade approximant, and the result squared s times (s <= max_squarings;
     a matrix that needs more gives NaNs, as in JAX)."""
     A = _mx.matrices(A, "expm", square=True)
-    coefficients, theta = _PADE[_np.dtype(A.dtype)]
-    norm = jnp.max(jnp.sum(jnp.abs(A), axis=-2), axis=-1)  # the 1-norm of each matrix
+    coefficients, theta = PADE[_np.dtype(A.dtype)]
+    norm = jnp.max(jnp.sum(jnp.abs(A), axis=-2), axis=-1, initial=0.0)  # each 1-norm
     squarings = jnp.maximum(0.0, jnp.ceil(jnp.log2(norm / theta)))
     squarings = jnp.where(jnp.isfinite(squarings), squarings, 0.0)
     scaled = A / jnp.expand_dims(2.0 ** lax.stop_gradient(squarings), (-2, -1))
