@@ -377,6 +377,20 @@ def np_argsort(x: ndarray, dim: int, descending: bool) -> ndarray:
     return np.argsort(x, axis=dim, kind="stable").astype(np.int64)
 
 
+def np_median_index(x: ndarray, ignore_nan: bool) -> int:
+    """The position in the 1-D x of its lower median: the element a stable argsort puts at
+    the middle (of the non-NaN values when ignore_nan), found in linear time. With a NaN
+    and not ignore_nan, the first NaN (PyTorch's median is NaN then)."""
+    nan = np.isnan(x) if x.dtype.kind in "fc" else None
+    count = x.size if nan is None else x.size - int(np.count_nonzero(nan))
+    if count < x.size and (not ignore_nan or count == 0):
+        return int(np.argmax(nan))
+    k = (count - 1) // 2
+    middle = np.partition(x, k)[k]  # (NaN sorts last, as in argsort: k is below them)
+    below = int(np.count_nonzero(x < middle))
+    return int(np.flatnonzero(x == middle)[k - below])  # (ties: in position order)
+
+
 def np_mode_index(x: ndarray, dim: int) -> ndarray:
     """Index (along dim) of the most frequent value; among equally frequent values the
     smallest, and of its occurrences the last (PyTorch's CPU choice)."""

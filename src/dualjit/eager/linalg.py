@@ -1039,19 +1039,37 @@ def vander(x: Any, *, N: int | None = None) -> Tensor:
     return _powers(t, n)
 
 
-def _powers(t: Tensor, n: int) -> Tensor:
-    """x ** 0, x, x * x, ... (n columns) by repeated products: no 0 ** -1 in the derivative
-    at x = 0, as a power's would have."""
-    from .functions import stack
-
+def _powers(t: Tensor, n: int, increasing: builtins.bool = True) -> Tensor:
+    """x ** 0, x, x * x, ... (n columns; the reverse order unless increasing) by repeated
+    products: no 0 ** -1 in the derivative at x = 0, as a power's would have."""
     dt = dtypes.promote_types(t.dtype, dtypes.int64)  # (bool and small integers: int64)
     x = t if t.dtype == dt else t.type(dt)
-    if n == 0:
-        return x.new_zeros((*x.shape, 0))
-    columns = [x.new_ones(x.shape)]
+    return apply_op("LinalgVanderBackward", _product_columns, [x],
+                    (("n", n), ("increasing", builtins.bool(increasing))),
+                    fast=_np_product_columns)
+
+
+def _product_columns(x, n, increasing):
+    columns = [jnp.ones_like(x)][:n]
     while len(columns) < n:
         columns.append(x if len(columns) == 1 else columns[-1] * x)
-    return stack(columns, -1)
+    if not n:
+        return jnp.zeros((*x.shape, 0), x.dtype)
+    return jnp.stack(columns if increasing else columns[::-1], -1)
+
+
+def _np_product_columns(x, n, increasing):
+    """_product_columns in NumPy: the same products in the same order (x, (x * x) * x, ...),
+    each power a whole contiguous row at once; the result is the view with that axis moved
+    last (reversed unless increasing): PyTorch's values, not its strides."""
+    powers = np.empty((n, *x.shape), x.dtype)
+    if n:
+        powers[0] = 1
+    if n > 1:
+        powers[1] = x
+    for k in range(2, n):
+        np.multiply(powers[k - 1], x, out=powers[k])
+    return np.moveaxis(powers if increasing else powers[::-1], 0, -1)
 
 
 def vecdot(x: Any, y: Any, *, dim: int = -1, out: Any = None) -> Tensor:

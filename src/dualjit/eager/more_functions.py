@@ -510,19 +510,31 @@ def cartesian_prod(*tensors: Any) -> Tensor:
 
 def combinations(input: Any, r: int = 2, with_replacement: bool = False) -> Tensor:  # noqa: A002
     """The length-r combinations of a 1-D tensor's elements as rows (itertools' order)."""
-    import itertools
-
     t = as_tensor_arg(input)
     if t.ndim != 1:
         raise RuntimeError(f"combinations: Expect a 1D vector, but got shape {tuple(t.shape)}")
     if r < 0:
         raise RuntimeError(f"combinations: Expect a non-negative number, but got {r}")
-    pick = itertools.combinations_with_replacement if with_replacement else \
-        itertools.combinations
-    index = np.array(list(pick(range(t.shape[0]), r)), np.int64).reshape(-1, r)
-    if r == 0 or index.size == 0:
-        return t.new_zeros(0) if r == 0 else t.new_zeros(0, r)
+    if r == 0:  # (PyTorch's empty result; the old reshape of [()] to (-1, 0) raised)
+        return t.new_zeros(0)
+    index = _combination_index(t.shape[0], r, with_replacement)
+    if index.size == 0:
+        return t.new_zeros(0, r)
     return t.index_select(0, index.reshape(-1)).reshape(-1, r)
+
+
+def _combination_index(n: int, r: int, with_replacement: bool) -> np.ndarray:
+    """itertools.combinations(range(n), r) (or with replacement) as an (count, r) array, in
+    itertools' lexicographic order, one column at a time: each row is followed by every
+    larger (or not smaller) element, in increasing order."""
+    index = np.arange(n, dtype=np.int64)[:, None]
+    for _ in range(r - 1):
+        first = index[:, -1] if with_replacement else index[:, -1] + 1
+        counts = n - first
+        rows = np.repeat(np.arange(len(index)), counts)
+        step = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        index = np.concatenate([index[rows], (first[rows] + step)[:, None]], axis=1)
+    return index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -612,7 +624,59 @@ def quantile(input: Any, q: Any, dim: Any = None, keepdim: bool = False, *,  # n
     qt = q if isinstance(q, Tensor) else np.asarray(qv, x.dtype)
     params = (("axis", None if dim is None else int(dim)), ("keepdims", bool(keepdim)),
               ("method", interpolation))
-    return apply_op("QuantileBackward", _quantile, [x, qt], params)
+    return apply_op("QuantileBackward", _quantile, [x, qt], params, fast=_np_quantile)
+
+
+def _np_quantile(x, q, axis, keepdims, method):
+    """_quantile (dualjit.numpy.quantile) in NumPy: its operations in order on the same
+    dtypes, so the same bits; None (the composition) for empty slices."""
+    a = x.reshape(1) if x.ndim == 0 else x
+    nd = a.ndim
+    axes = tuple(range(nd)) if axis is None else (axis % nd,)
+    kept = [d for d in range(nd) if d not in axes]
+    rows = np.transpose(a, kept + list(axes)).reshape([a.shape[d] for d in kept] + [-1])
+    n = rows.shape[-1]
+    if n == 0 or not -nd <= (axis or 0) < nd:
+        return None
+    dt = rows.dtype
+    q = np.asarray(q).astype(dt, copy=False)
+    count, last = dt.type(n), dt.type(n - 1)
+    lead = rows.shape[:-1]
+    q_b = q.reshape(q.shape + (1,) * len(lead)) if q.ndim else q
+    if method == "linear":  # (Hyndman and Fan 7: alpha = beta = 1)
+        position = np.clip((count * q_b + (1.0 + q_b * -1.0)) - 1, 0, last)
+    else:
+        position = q_b * last
+    position = np.broadcast_to(position, q.shape + lead)
+    ordered = np.sort(rows, axis=-1)
+
+    def gather(index):
+        flat = np.arange(math.prod(lead), dtype=np.int64).reshape(lead) * n
+        return ordered.reshape(-1)[flat + index.astype(np.int64)]
+
+    low = np.clip(np.floor(position), 0, last)
+    fraction = position - low
+    below = gather(low)
+    if method == "lower":
+        found = below
+    elif method == "higher":
+        found = gather(np.clip(np.ceil(position), 0, last))
+    elif method == "nearest":
+        found = gather(np.clip(np.rint(position), 0, last))
+    else:
+        above = gather(np.clip(low + 1, 0, last))
+        if method == "midpoint":
+            found = np.where(fraction == 0, below, (below + above) * 0.5)
+        else:
+            t = np.clip(fraction, 0, 1)
+            d = above - below
+            found = np.where(t < 0.5, below + d * t, above - d * (1 - t))
+    found = np.where(np.isnan(rows).any(-1), np.nan, found).astype(dt, copy=False)
+    if not keepdims:
+        return found
+    rest = iter(found.shape[q.ndim:])
+    return found.reshape(found.shape[:q.ndim] + tuple(1 if d in axes else next(rest)
+                                                      for d in range(nd)))
 
 
 def nanmedian(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A002
@@ -622,11 +686,9 @@ def nanmedian(input: Any, dim: Any = None, keepdim: bool = False) -> Any:  # noq
     if dim is None:
         flat = x.reshape(-1)
         value = concrete_value(flat, "nanmedian")
-        order = A.np_argsort(value, 0, False)  # (NaN sorts last)
-        count = int(np.sum(~np.isnan(value))) if value.dtype.kind in "fc" else value.size
         if value.size == 0:
             return make_tensor(np.array(np.nan, x.dtype))
-        return flat[int(order[max(count - 1, 0) // 2])]
+        return flat[A.np_median_index(value, True)]
     d = int(dim) % max(x.ndim, 1)
     if x.ndim == 0:
         return RETURN_TYPES["nanmedian"](x.clone(), make_tensor(np.zeros((), np.int64)))
@@ -931,25 +993,37 @@ def rot90(input: Any, k: int = 1, dims: Sequence = (0, 1)) -> Tensor:  # noqa: A
 def diag_embed(input: Any, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
     """Matrices (over dim1, dim2 of the result) with input's last dimension on their
     offset-th diagonal."""
-    from .functions import cat
-
     t = as_tensor_arg(input)
-    n = t.shape[-1] if t.ndim else 1
-    x = t.reshape(*t.shape[:-1], n) if t.ndim else t.reshape(1)
-    eye = np.eye(n, dtype=bool)
-    square = _where(make_tensor(eye), x.unsqueeze(-1), x.new_zeros(()))
-    k = abs(int(offset))
-    if k:
-        rows = [square, square.new_zeros(*square.shape[:-2], k, n)]
-        square = cat(rows if offset > 0 else rows[::-1], -2)
-        cols = [square.new_zeros(*square.shape[:-1], k), square]
-        square = cat(cols if offset > 0 else cols[::-1], -1)
+    x = t if t.ndim else t.reshape(1)
     out_ndim = x.ndim + 1
     d1, d2 = int(dim1) % out_ndim, int(dim2) % out_ndim
     if d1 == d2:
         raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    return square.movedim((-2, -1), (d1, d2)) if (d1, d2) != (out_ndim - 2, out_ndim - 1) \
-        else square
+    return apply_op("DiagEmbedBackward", _diag_embed, [x],
+                    (("offset", int(offset)), ("dim1", d1), ("dim2", d2)), fast=_np_diag_embed)
+
+
+def _diag_embed(x, offset, dim1, dim2):
+    """x's last axis on the offset-th diagonal of zero matrices, moved to (dim1, dim2)."""
+    n, k = x.shape[-1], abs(offset)
+    zero = jnp.zeros((), x.dtype)
+    square = jnp.where(np.eye(n, dtype=bool), jnp.expand_dims(x, -1), zero)
+    if k:  # (offset > 0: k zero rows below and k zero columns on the left; < 0: mirrored)
+        rows = [square, jnp.zeros((*square.shape[:-2], k, n), x.dtype)]
+        square = jnp.concatenate(rows if offset > 0 else rows[::-1], axis=-2)
+        cols = [jnp.zeros((*square.shape[:-1], k), x.dtype), square]
+        square = jnp.concatenate(cols if offset > 0 else cols[::-1], axis=-1)
+    return jnp.moveaxis(square, (-2, -1), (dim1, dim2))
+
+
+def _np_diag_embed(x, offset, dim1, dim2):
+    """_diag_embed in NumPy: zeros with the diagonal written in place (no n x n select)."""
+    n = x.shape[-1]
+    size = n + abs(offset)
+    square = np.zeros((*x.shape[:-1], size, size), x.dtype)
+    rows = np.arange(n) + max(-offset, 0)
+    square[..., rows, rows + offset] = x
+    return np.moveaxis(square, (-2, -1), (dim1, dim2))
 
 
 def diagflat(input: Any, offset: int = 0) -> Tensor:  # noqa: A002
@@ -983,8 +1057,10 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Tensor:
     t = as_tensor_arg(x)
     if t.ndim != 1:
         raise RuntimeError("x must be a one-dimensional tensor.")
-    out = _linalg.vander(t, N=N)
-    return out if increasing else out.flip(-1)
+    n = t.shape[-1] if N is None else int(N)
+    if n < 0:
+        raise RuntimeError(f"vander: N must be non-negative, got {n}")
+    return _linalg._powers(t, n, increasing)
 
 
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")

@@ -900,6 +900,29 @@ def _mark_view(out: Tensor, parent: Tensor, fn: Callable, kwargs: dict) -> None:
         base_extra.traced_views.append(out)
 
 
+def _unbound_views(t: Tensor, d: int) -> tuple:
+    """t.select(d, i) for every i, made as __getitem__ makes each (the same NumPy views,
+    version counter and view bookkeeping) without indexing's per-call parsing; for concrete
+    values when nothing records (a recorded unbind records each select)."""
+    if t.ndim == 0:
+        raise DimensionError("unbind: a 0-d tensor has no dimension to unbind")
+    if t._extra is not None and t._extra.base is not None:
+        _sync_view(t)
+    value = t._value
+    head = (("s", None, None, None),) * d
+    keys = [(slice(None),) * d + (i, Ellipsis) for i in range(value.shape[d])]
+    if not keys:
+        return ()
+    counter = _view_counter(t, value[keys[0]])
+    out = []
+    for i, key in enumerate(keys):
+        view = make_tensor(value[key], None, counter)
+        if counter is not None:
+            _mark_view(view, t, A.np_getitem, {"spec": head + (i,)})
+        out.append(view)
+    return tuple(out)
+
+
 def view_positions(t: Tensor) -> ndarray:
     """For a view, the flat position in its base of each of its elements."""
     extra = t._extra
@@ -2185,11 +2208,18 @@ class Tensor:
         """The lower median (of an even count, the smaller middle value), as PyTorch."""
         if dim is None:
             flat = self.reshape(-1)
-            order = A.np_argsort(concrete_value(flat, "median"), 0, False)
-            return flat[int(order[(flat.numel() - 1) // 2])]
+            value = concrete_value(flat, "median")
+            if value.size == 0:
+                return make_tensor(np.array(np.nan, value.dtype))
+            return flat[A.np_median_index(value, False)]
         d = int(dim) % max(self.ndim, 1)
-        order = A.np_argsort(concrete_value(self, "median"), d, False)
+        value = concrete_value(self, "median")
+        order = A.np_argsort(value, d, False)
         index = np.take(order, [(self.shape[d] - 1) // 2], axis=d)
+        if value.dtype.kind in "fc" and self.ndim:  # (a NaN: its first, as PyTorch)
+            nan = np.isnan(value)
+            has_nan = nan.any(axis=d, keepdims=True)
+            index = np.where(has_nan, np.argmax(nan, axis=d, keepdims=True), index)
         return _selected(self, "median", index, d, keepdim)
 
     def mode(self, dim: int = -1, keepdim: bool = False):
@@ -2260,6 +2290,11 @@ class Tensor:
         if not shape:
             return self.reshape(1)
         start, end = start_dim % len(shape), end_dim % len(shape)
+        if start == end:  # (nothing to flatten: PyTorch returns the tensor itself)
+            return self
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after "
+                               f"end_dim (got {start_dim} and {end_dim})")
         new = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
         return self.reshape(new)
 
@@ -2379,7 +2414,13 @@ class Tensor:
         return self[(slice(None),) * d + (int(index),)]
 
     def unbind(self, dim: int = 0):
-        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+        if not -self.ndim <= int(dim) < max(self.ndim, 1):
+            raise DimensionError(f"unbind: dimension {dim} is out of range for a "
+                                 f"{self.ndim}-d tensor")
+        d = int(dim) % max(self.ndim, 1)
+        if type(self._value) is ndarray and not (self.requires_grad and _grad_mode.enabled):
+            return _unbound_views(self, d)
+        return tuple(self.select(d, i) for i in range(self.shape[d]))
 
     def split(self, split_size: Any, dim: int = 0):
         d = int(dim) % self.ndim
