@@ -262,3 +262,42 @@ def test_quantile_gradient_and_empty():
     q = dj.tensor(np.array([0.1, 0.5, 0.8]))
     assert gradcheck(lambda t: dj.quantile(t, q, 1), (x,))
     assert np.isnan(dj.quantile(dj.zeros(0), 0.5).item())
+
+
+# -- trapezoid, unique_consecutive ------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_trapezoid_is_the_composition(dtype):
+    for shape in [(1024,), (5, 7), (3, 4, 6), (1,), (0,), (4, 0)]:
+        y = rng.standard_normal(shape).astype(dtype)
+        if y.size > 3:
+            y.flat[:3] = [np.nan, -0.0, np.inf]
+        for dim in range(-len(shape), len(shape)):
+            for dx in (None, 0.1, -2.5):
+                got = dj.trapezoid(dj.tensor(y), dx=dx, dim=dim).numpy()
+                same(got, np.asarray(more_functions._trapezoid_dx(
+                    y, 1.0 if dx is None else dx, dim)))
+            for x in (rng.standard_normal(shape[dim]).astype(dtype),
+                      rng.standard_normal(shape).astype(dtype)):
+                got = dj.trapezoid(dj.tensor(y), dj.tensor(x), dim=dim).numpy()
+                same(got, np.asarray(more_functions._trapezoid_x(y, x, dim)))
+    y, x = rng.standard_normal((3, 8)), np.sort(rng.standard_normal(8))
+    np.testing.assert_allclose(dj.trapezoid(dj.tensor(y), dj.tensor(x)).numpy(),
+                               np.trapezoid(y, x), rtol=1e-13)
+    yt = dj.tensor(y, requires_grad=True)
+    assert gradcheck(lambda t: dj.trapezoid(t, dx=0.5, dim=0), (yt,))
+
+
+def test_unique_consecutive_runs():
+    x = np.array([1.0, 1.0, np.nan, np.nan, 2.0, 2.0, 2.0, -0.0, 0.0, 3.0])
+    values, inverse, counts = dj.unique_consecutive(dj.tensor(x), return_inverse=True,
+                                                    return_counts=True)
+    same(values.numpy(), np.array([1.0, np.nan, np.nan, 2.0, -0.0, 3.0]))  # (NaN != NaN)
+    same(inverse.numpy(), np.array([0, 0, 1, 2, 3, 3, 3, 4, 4, 5]))
+    same(counts.numpy(), np.array([2, 1, 1, 3, 2, 1]))
+    m = np.array([[1, 1, 2, 2], [1, 1, 2, 3]])
+    values, counts = dj.unique_consecutive(dj.tensor(m), dim=1, return_counts=True)
+    same(values.numpy(), np.array([[1, 2, 2], [1, 2, 3]]))
+    same(counts.numpy(), np.array([2, 1, 1]))
+    same(dj.unique_consecutive(dj.tensor(m)).numpy(), np.array([1, 2, 1, 2, 3]))
+    assert dj.unique_consecutive(dj.zeros(0)).shape == (0,)

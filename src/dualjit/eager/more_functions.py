@@ -773,10 +773,12 @@ def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor
         raise RuntimeError("trapezoid: give x or dx, not both")
     if x is None:
         return apply_op("TrapezoidBackward", _trapezoid_dx, [yt],
-                        (("dx", 1.0 if dx is None else float(dx)), ("axis", int(dim))))
+                        (("dx", 1.0 if dx is None else float(dx)), ("axis", int(dim))),
+                        fast=_np_trapezoid_dx)
     xt = as_tensor_arg(x, "trapezoid x")
     yt, xt = _operands("trapezoid", yt, xt)
-    return apply_op("TrapezoidBackward", _trapezoid_x, [yt, xt], (("axis", int(dim)),))
+    return apply_op("TrapezoidBackward", _trapezoid_x, [yt, xt], (("axis", int(dim)),),
+                    fast=_np_trapezoid_x)
 
 
 def _trapezoid_dx(y, dx, axis):
@@ -785,6 +787,38 @@ def _trapezoid_dx(y, dx, axis):
 
 def _trapezoid_x(y, x, axis):
     return jnp.trapezoid(y, x, axis=axis)
+
+
+# dualjit.numpy.trapezoid's operations in NumPy (same bits); None where its axis checks raise.
+
+def _np_trapezoid_dx(y, dx, axis):
+    return _np_trapezoid(y, dx, axis)
+
+
+def _np_trapezoid_x(y, x, axis):
+    if x.ndim == 0 or y.ndim == 0 or not -y.ndim <= axis < y.ndim:
+        return None
+    ax = axis % y.ndim
+    along = -1 if x.ndim == 1 else ax
+    if not -x.ndim <= along < x.ndim:
+        return None
+    widths = _np_slice(x, along % x.ndim, 1, None) - _np_slice(x, along % x.ndim, 0, -1)
+    if x.ndim == 1:
+        widths = widths.reshape([widths.size if d == ax else 1 for d in range(y.ndim)])
+    return _np_trapezoid(y, widths, axis)
+
+
+def _np_trapezoid(y, widths, axis):
+    if y.ndim == 0 or not -y.ndim <= axis < y.ndim:
+        return None
+    ax = axis % y.ndim
+    heights = _np_slice(y, ax, 1, None) + _np_slice(y, ax, 0, max(y.shape[ax] - 1, 0))
+    total = np.sum(np.multiply(widths, heights), axis=(ax,))
+    return np.asarray(total / 2.0)
+
+
+def _np_slice(a, axis, start, stop):
+    return a[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def _logcumsumexp(x, axis):
@@ -856,8 +890,10 @@ def unique_consecutive(input: Any, return_inverse: bool = False,  # noqa: A002
         starts = np.zeros(0, np.int64)
     else:
         width = int(np.prod(x.shape[1:]))
-        changed = np.any((x[1:] != x[:-1]).reshape(x.shape[0] - 1, width), axis=1)
-        starts = np.concatenate([[0], np.nonzero(changed)[0] + 1]).astype(np.int64)
+        changed = x[1:] != x[:-1]
+        if width != 1:  # (a reduction over rows of one element costs more than the compare)
+            changed = np.any(changed.reshape(x.shape[0] - 1, width), axis=1)
+        starts = np.flatnonzero(np.concatenate([[True], changed.reshape(-1)]))
     kept = x[starts]
     values = kept if dim is None else np.moveaxis(kept, 0, d)
     out = [make_tensor(np.ascontiguousarray(values))]
