@@ -336,7 +336,7 @@ def _lu_info_of_factors(lu):
 
 def _np_lu_info(a):
     """_lu_info of concrete matrices, in NumPy: one getrf per matrix."""
-    return _np_lu_info_of_factors(_lapack.lu(a)[0])
+    return _np_lu_info_of_factors(_lapack.lu_factors(a)[0])
 
 
 def _np_lu_info_of_factors(lu):
@@ -849,7 +849,7 @@ def _lu_factor(a):
 def _np_lu_factor(a):
     """_lu_factor of concrete matrices: the lu primitive's own computation (getrf), called
     directly."""
-    lu, pivots, _ = _lapack.lu(a)
+    lu, pivots = _lapack.lu_factors(a)
     return lu, pivots.astype(np.int32) + np.int32(1)
 
 

@@ -100,17 +100,35 @@ def lu(a: np.ndarray) -> list[np.ndarray]:
     LAPACK's row swaps (0-based, int32); a[..., permutation, :] = L @ U."""
     a = np.asarray(a)
     m, n = a.shape[-2:]
-    k = min(m, n)
+    factors, raw_pivots = _lu_stack(a)
+    permutation = pivots_to_permutation(raw_pivots, m)
+    return [factors, _pivots_in_range(raw_pivots, a.shape),
+            permutation.reshape(a.shape[:-2] + (m,))]
+
+
+def lu_factors(a: np.ndarray) -> list[np.ndarray]:
+    """lu's (lu, pivots) without the permutation (its Python loop over the swaps costs as much
+    as a small factorization)."""
+    a = np.asarray(a)
+    factors, raw_pivots = _lu_stack(a)
+    return [factors, _pivots_in_range(raw_pivots, a.shape)]
+
+
+def _lu_stack(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lu [..., m, n], LAPACK's raw pivots [B, k])."""
     stack, batch = _stack(a)
     getrf = _routine("getrf", a.dtype)
     if stack.size == 0 or getrf is None:
         factors, pivots = _lu_numpy(stack)
     else:
         factors, pivots = _lu_lapack(getrf, stack)
-    permutation = pivots_to_permutation(pivots, m)
+    return factors.reshape(a.shape), pivots
+
+
+def _pivots_in_range(pivots: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    m, n = shape[-2:]
     pivots = np.clip(pivots, 0, max(m - 1, 0))  # in range whatever LAPACK gives for NaNs
-    return [factors.reshape(batch + (m, n)), pivots.reshape(batch + (k,)),
-            permutation.reshape(batch + (m,))]
+    return pivots.reshape(shape[:-2] + (min(m, n),))
 
 
 def column_lu(a: np.ndarray) -> list[np.ndarray]:
