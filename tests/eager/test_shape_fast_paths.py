@@ -301,3 +301,63 @@ def test_unique_consecutive_runs():
     same(counts.numpy(), np.array([2, 1, 1]))
     same(dj.unique_consecutive(dj.tensor(m)).numpy(), np.array([1, 2, 1, 2, 3]))
     assert dj.unique_consecutive(dj.zeros(0)).shape == (0,)
+
+
+# -- block_diag, broadcast_tensors, meshgrid --------------------------------------------------
+
+def test_block_diag_matches_scipy():
+    import scipy.linalg
+
+    a = np.array([[1.0, -0.0], [np.nan, 2.0]])
+    blocks = [a, np.array([3.0, 4.0]), np.float64(5.0), np.zeros((0, 2)), np.ones((3, 1))]
+    same(dj.block_diag(*[dj.tensor(b) for b in blocks]).numpy(),
+         scipy.linalg.block_diag(*blocks))
+    mixed = dj.block_diag(dj.tensor(np.float32([1.5])), dj.tensor(np.array([[2, 3]])),
+                          dj.tensor([True]))
+    assert mixed.dtype == dj.float32
+    same(mixed.numpy(), np.array([[1.5, 0, 0, 0], [0, 2, 3, 0], [0, 0, 0, 1]], np.float32))
+    assert dj.block_diag().shape == (1, 0) and dj.block_diag(dj.zeros(0)).shape == (1, 0)
+    with pytest.raises(RuntimeError, match="2 or fewer"):
+        dj.block_diag(dj.zeros(1, 1, 1))
+    x, y = (dj.tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 3), (2,)))
+    assert gradcheck(lambda p, q: dj.block_diag(p, q, dj.zeros(0, 2, dtype=dj.float64)), (x, y))
+
+
+def test_broadcast_tensors_are_views():
+    a, b = dj.tensor(np.arange(3.0)), dj.tensor(np.arange(4.0).reshape(4, 1))
+    p, q = dj.broadcast_tensors(a, b)
+    expected = np.broadcast_arrays(np.arange(3.0), np.arange(4.0).reshape(4, 1))
+    same(p.numpy(), expected[0])
+    same(q.numpy(), expected[1])
+    a.add_(1.0)  # (views: the base's writes show)
+    same(p.numpy(), expected[0] + 1.0)
+    c, d = dj.tensor(np.ones(5)), dj.tensor(np.zeros(5))
+    c2, d2 = dj.broadcast_tensors(c, d)
+    d2.add_(2.0)  # (same shapes: a writable view, as expand's; the write reaches the input)
+    same(d.numpy(), np.full(5, 2.0))
+    with pytest.raises(ValueError):
+        dj.broadcast_tensors(dj.ones(2), dj.ones(3))
+    x = dj.tensor(rng.standard_normal((3, 1)), requires_grad=True)
+    y = dj.tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradcheck(lambda s, t: dj.broadcast_tensors(s, t)[0] * 2 + dj.broadcast_tensors(s, t)[1],
+                     (x, y))
+
+
+@pytest.mark.parametrize("indexing", ["ij", "xy"])
+def test_meshgrid_matches_numpy(indexing):
+    xs = [np.arange(3.0), np.array([10.0, 20.0]), np.array([-0.0, np.nan, 1.0, 2.0])]
+    for count in (1, 2, 3):
+        got = dj.meshgrid(*[dj.tensor(x) for x in xs[:count]], indexing=indexing)
+        for g, e in zip(got, np.meshgrid(*xs[:count], indexing=indexing)):
+            same(g.numpy(), e)
+    base = dj.tensor(np.arange(6.0).reshape(2, 3))
+    g1, g2 = dj.meshgrid(base.t(), dj.tensor(1.0))  # (flattened: a transposed copy)
+    same(g1.numpy(), np.arange(6.0).reshape(2, 3).T.reshape(-1, 1))
+    v = dj.tensor(np.arange(3.0))
+    grid = dj.meshgrid(v, dj.tensor(np.arange(2.0)))[0]
+    v.mul_(2.0)
+    same(grid.numpy(), np.repeat((np.arange(3.0) * 2)[:, None], 2, 1))
+    x = dj.tensor(rng.standard_normal(3), requires_grad=True)
+    y = dj.tensor(rng.standard_normal(2), requires_grad=True)
+    assert gradcheck(lambda s, t: dj.meshgrid(s, t, indexing=indexing)[0] *
+                     dj.meshgrid(s, t, indexing=indexing)[1], (x, y))

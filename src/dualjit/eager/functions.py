@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from . import dtypes
-from .tensor import Size, Tensor, apply_op, as_tensor_arg, make_tensor, where  # noqa: F401
+from .tensor import Size, Tensor, apply_op, as_tensor_arg, expanded_views, make_tensor, where  # noqa: F401,E501
 
 __all__ = [
     "abs", "absolute", "acos", "acosh", "add", "addcdiv", "addcmul", "addmm", "all", "allclose",
@@ -225,7 +225,8 @@ def _np_tensordot(a, b, axes):
 
 def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     shape = np.broadcast_shapes(*(t.shape for t in tensors))
-    return tuple(as_tensor_arg(t).expand(shape) for t in tensors)
+    ts = [as_tensor_arg(t) for t in tensors]
+    return expanded_views(ts, shape, [None] * len(ts)) or tuple(t.expand(shape) for t in ts)
 
 
 def broadcast_shapes(*shapes: Any) -> Size:
@@ -235,17 +236,20 @@ def broadcast_shapes(*shapes: Any) -> Size:
 def meshgrid(*tensors: Tensor, indexing: str = "ij") -> tuple[Tensor, ...]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
-    ts = [as_tensor_arg(t).reshape(-1) for t in tensors]
-    shape = [t.numel() for t in ts]
-    if indexing == "xy" and len(ts) >= 2:
+    originals = [as_tensor_arg(t) for t in tensors]
+    shape = [t.numel() for t in originals]
+    if indexing == "xy" and len(originals) >= 2:
         shape[0], shape[1] = shape[1], shape[0]
-    out = []
-    for i, t in enumerate(ts):
-        view = [1] * len(ts)
-        axis = i if indexing == "ij" or len(ts) < 2 else {0: 1, 1: 0}.get(i, i)
-        view[axis] = -1
-        out.append(t.reshape(view).expand(shape))
-    return tuple(out)
+    views = []
+    for i, t in enumerate(originals):
+        view = [1] * len(originals)
+        axis = i if indexing == "ij" or len(originals) < 2 else {0: 1, 1: 0}.get(i, i)
+        view[axis] = t.numel()
+        views.append(tuple(view))
+    fast = expanded_views(originals, tuple(shape), views)
+    if fast is not None:
+        return fast
+    return tuple(t.reshape(-1).reshape(view).expand(shape) for t, view in zip(originals, views))
 
 
 def aminmax(input: Tensor, *, dim: Any = None, keepdim: bool = False):  # noqa: A002

@@ -26,6 +26,7 @@ from .tensor import (  # noqa: F401
     apply_op,
     as_tensor_arg,
     concrete_value,
+    is_grad_enabled,
     is_inference_mode_enabled,
     make_tensor,
 )
@@ -479,12 +480,14 @@ def block_diag(*tensors: Any) -> Tensor:
     if not ts:
         return make_tensor(np.zeros((1, 0), dtypes.get_default_dtype()))
     dt = dtypes.result_type(*ts)
-    blocks = []
     for t in ts:
         if t.ndim > 2:
             raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer "
                                f"dimensions. Input has {t.ndim} dimensions")
-        blocks.append(t.type(dt).reshape(1 if t.ndim < 2 else t.shape[0], -1))
+    if not (is_grad_enabled() and any(t.requires_grad for t in ts)) and \
+            all(type(t._value) is np.ndarray for t in ts):
+        return make_tensor(_np_block_diag([t._value for t in ts], dtypes.to_numpy_dtype(dt)))
+    blocks = [t.type(dt) if t.ndim == 2 else t.type(dt).reshape(1, -1) for t in ts]
     width = sum(b.shape[1] for b in blocks)
     rows, left = [], 0
     for b in blocks:
@@ -493,6 +496,18 @@ def block_diag(*tensors: Any) -> Tensor:
         rows.append(cat(pieces, 1))
         left += c
     return cat(rows, 0)
+
+
+def _np_block_diag(values: list, dtype: np.dtype) -> np.ndarray:
+    """The blocks (0-d and 1-D values as one row) written into zeros, as the recorded path's
+    zero pieces and concatenations place them (a 2-D block with no rows still takes columns)."""
+    blocks = [v if v.ndim == 2 else v.reshape(1, -1) for v in values]
+    out = np.zeros((sum(b.shape[0] for b in blocks), sum(b.shape[1] for b in blocks)), dtype)
+    row = col = 0
+    for b in blocks:
+        out[row:row + b.shape[0], col:col + b.shape[1]] = b
+        row, col = row + b.shape[0], col + b.shape[1]
+    return out
 
 
 def cartesian_prod(*tensors: Any) -> Tensor:

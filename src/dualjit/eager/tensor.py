@@ -923,6 +923,37 @@ def _unbound_views(t: Tensor, d: int) -> tuple:
     return tuple(out)
 
 
+def expanded_views(ts: Sequence[Tensor], shape: tuple,
+                   view_shapes: Sequence[tuple | None]) -> tuple | None:
+    """t.reshape(view).expand(shape) for each tensor (just t.expand(shape) where view is None),
+    made as those view operations make them (the same NumPy views, version counters and view
+    records, the two steps as one) without their per-call dispatch; None when a tensor is
+    traced or records (then the caller takes the operations one by one)."""
+    if any(type(t._value) is not ndarray for t in ts) or (
+            _grad_mode.enabled and any(t.requires_grad for t in ts)):
+        return None
+    out = []
+    for t, view in zip(ts, view_shapes):
+        if t._extra is not None and t._extra.base is not None:
+            _sync_view(t)
+        target = A.expanded_shape(t.shape if view is None else view, shape)
+        kwargs = {"newshape": t.shape if view is None else view, "shape": target}
+        value = _reshaped_expand(t._value, **kwargs)
+        counter = _view_counter(t, value)
+        result = make_tensor(value, None, counter)
+        if counter is not None:
+            _mark_view(result, t, _reshaped_expand, kwargs)
+        out.append(result)
+    return tuple(out)
+
+
+def _reshaped_expand(x: ndarray, newshape: tuple, shape: tuple) -> ndarray:
+    reshaped = np.reshape(x, newshape)
+    if reshaped.shape == shape:  # (np_expand's view, writable as x, without broadcast_to)
+        return reshaped
+    return A.np_expand(reshaped, shape)
+
+
 def view_positions(t: Tensor) -> ndarray:
     """For a view, the flat position in its base of each of its elements."""
     extra = t._extra
