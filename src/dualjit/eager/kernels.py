@@ -144,7 +144,7 @@ def wait(timeout: float | None = None) -> None:
 # compile holds the engine's lock would leave the child a lock no thread can release.
 atexit.register(wait, 10.0)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=wait)
+    os.register_at_fork(before=lambda: wait(30.0))
 
 
 def eager_kernel(fn: Callable, name: str, arity: int = 1, numpy: Callable | None = None,
