@@ -103,6 +103,10 @@ def as_dtype(x: Any) -> DType:
     """Our DType for a DType, a numpy dtype-like, or a short name ('f32')."""
     if isinstance(x, DType):
         return x
+    if isinstance(x, np.dtype):  # (a native NumPy dtype: one look-up, the common case)
+        found = _DTYPE_OF_NUMPY.get(x)
+        if found is not None:
+            return found
     if isinstance(x, str) and x in _DTYPE_OF_SHORT:
         return _DTYPE_OF_SHORT[x]
     if isinstance(x, str) and x in _DTYPE_ALIASES:

@@ -23,6 +23,7 @@ from ._core import (
     refuse_complex_order,
     refuse_out,
     result_type,
+    shape_of,
 )
 
 __all__ = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", "floor", "ceil",
@@ -476,10 +477,10 @@ def where(condition: Any, x: Any = None, y: Any = None, *, size: int | None = No
     cond = convert(operand(condition, "where"), _np.dtype(bool))
     x, y = operand(x, "where"), operand(y, "where")
     dt = result_type(x, y)
-    out_shape = joint_shape("where", _np.shape(cond), _np.shape(x), _np.shape(y))
-    cond, x, y = (broadcast_to(a, out_shape) if _np.shape(a) not in ((), out_shape) else a
+    out_shape = joint_shape("where", shape_of(cond), shape_of(x), shape_of(y))
+    cond, x, y = (broadcast_to(a, out_shape) if shape_of(a) not in ((), out_shape) else a
                   for a in (cond, convert(x, dt), convert(y, dt)))
-    if _np.shape(cond) == () and out_shape != ():
+    if shape_of(cond) == () and out_shape != ():
         cond = broadcast_to(cond, out_shape)
     return bind(P.select_p, cond, x, y)
 

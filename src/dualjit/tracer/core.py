@@ -221,11 +221,10 @@ def _while_then_compiled(values: list, params: dict) -> list:
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply a primitive: record it in the innermost trace, or evaluate it with numpy."""
-    builder = current_builder()
-    if builder is None:
-        values = [_eager_value(a) for a in args]
-        out = evaluate(prim, values, params)
-        return [np.asarray(o) for o in out] if prim.multiple_results else np.asarray(out)
+    stack = _state.stack
+    if not stack:
+        return _bind_concrete(prim, args, params)
+    builder = stack[-1]
     atoms = [builder.atom(a) for a in args]
     out_types = abstract_eval(prim, [a.type for a in atoms], params)
     outs = [Var(t) for t in out_types]
@@ -234,6 +233,23 @@ def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     tracers = [Tracer(builder, v, None if values is None else values[i])
                for i, v in enumerate(outs)]
     return tracers if prim.multiple_results else tracers[0]
+
+
+def _bind_concrete(prim: Primitive, args: tuple, params: dict) -> Any:
+    """bind outside every trace: the primitive's numpy implementation on the values."""
+    for a in args:  # (plain arrays of dualjit's dtypes are their own values: the common case)
+        if type(a) is not np.ndarray or a.dtype not in NATIVE_DTYPES:
+            args = [_eager_value(a) for a in args]
+            break
+    if prim is P.scan_p or prim is P.while_p:
+        out = evaluate(prim, args, params)
+    else:
+        out = impl_rules[prim](*args, **params)
+    return [np.asarray(o) for o in out] if prim.multiple_results else np.asarray(out)
+
+
+# The dtypes as_array keeps as they are: a plain array of one of these is its own eager value.
+NATIVE_DTYPES = frozenset(d.np for d in DType)
 
 
 def _eager_value(a: Any) -> Any:
