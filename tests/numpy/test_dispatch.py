@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import dualjit.numpy as jnp
-from dualjit.ir import DType, TensorType, as_dtype
+from dualjit.ir import DType, TensorType, as_dtype, impl_rules
 from dualjit.ir import primitives as P
 from dualjit.numpy import _core
 from dualjit.tracer.core import trace_flat
@@ -125,14 +125,17 @@ def test_weak_and_strong_operands_have_different_cache_keys(empty_cache):
 # ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shapes", [[(3,), (3,)], [(2, 3)] * 3, [()], [(0,), (0,)],
-                                    [(4, 1), (4, 1)], [(2, 3), (3,)], [(1,), (5,)]])
+                                    [(4, 1), (4, 1)], [(2, 3), (3,)], [(1,), (5,)],
+                                    [(), (3,), (3,)], [(2, 3), ()], [(), ()], [(0,), ()],
+                                    [(), (1,), ()]])
 def test_joint_shape_is_numpy_broadcast(shapes):
     got = _core.joint_shape("op", *shapes)
     assert got == np.broadcast_shapes(*shapes) and type(got) is tuple
     assert all(type(d) is int for d in got)
 
 
-@pytest.mark.parametrize("shapes", [[(-1,), (-1,)], [(2, 3), (4,)], [(2.0,), (2.0,)]])
+@pytest.mark.parametrize("shapes", [[(-1,), (-1,)], [(2, 3), (4,)], [(2.0,), (2.0,)],
+                                    [(), (-2,)], [(3,), (), (4,)]])
 def test_joint_shape_refuses_what_numpy_refuses(shapes):
     with pytest.raises((ValueError, TypeError)) as numpy_error:
         np.broadcast_shapes(*shapes)
@@ -297,3 +300,60 @@ def test_quiet_implementations_reset_the_state_on_errors():
     with pytest.raises(ZeroDivisionError):
         failing()
     assert np.geterr() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Implementations and values on the concrete path
+# ---------------------------------------------------------------------------------------------
+
+def _old_select(p, t, f):
+    """select's implementation before (NumPy's where, then a cast to the operands' type)."""
+    return np.asarray(np.where(p, t, f)).astype(
+        np.result_type(np.asarray(t).dtype, np.asarray(f).dtype))
+
+
+def test_select_gives_what_where_then_cast_gave():
+    pred = np.array([True, False, True, False])
+    branches = [np.float32([1.5, -0.0, np.nan, 2.0]), np.float64([0.1, -0.0, np.inf, 3.0]),
+                np.int8([1, 2, 3, 4]), np.float32(0.1), np.float64(0.1), 0.1, 2, True,
+                np.array(0.1, np.float32), np.zeros(4, bool)]
+    select = impl_rules[P.select_p]
+    for t, f in itertools.product(branches, repeat=2):
+        for p in (pred, np.array(True), np.zeros((2, 4), bool)):
+            want = _outcome(_old_select, p, t, f)
+            got = _outcome(select, p, t, f)
+            assert _same(got, want), (p, t, f)
+
+
+@pytest.mark.parametrize("prim,ref", [
+    (P.reduce_sum_p, lambda x, axes: np.sum(x, axis=axes, dtype=x.dtype)),
+    (P.reduce_prod_p, lambda x, axes: np.prod(x, axis=axes, dtype=x.dtype)),
+    (P.reduce_max_p, lambda x, axes: np.max(x, axis=axes, initial=P._identity_max(x.dtype))),
+    (P.reduce_min_p, lambda x, axes: np.min(x, axis=axes, initial=P._identity_min(x.dtype)))],
+    ids=["sum", "prod", "max", "min"])
+def test_reductions_are_numpy_reductions(prim, ref):
+    impl = impl_rules[prim]
+    for dtype in (np.float32, np.float64, np.int8, np.uint64, np.bool_, np.complex64):
+        if dtype == np.complex64 and prim in (P.reduce_max_p, P.reduce_min_p):
+            continue
+        for shape in ((5,), (3, 4), (0,), (2, 0), (), (2, 3, 4)):
+            x = _operands(dtype, shape)
+            for axes in {(), tuple(range(len(shape))), (0,) if shape else ()}:
+                want = _outcome(lambda: np.asarray(ref(x, axes)))
+                got = _outcome(lambda: impl(x, axes=axes))
+                assert _same(got, want), (prim, dtype, shape, axes)
+    assert _same(_outcome(lambda: impl(2.5, axes=())), _outcome(lambda: np.asarray(
+        ref(np.asarray(2.5), ()))))
+
+
+def test_concrete_values_are_the_eager_values():
+    """bind's shortcut for NumPy scalars and arrays hands the implementation what
+    _eager_value does (np.float64 and np.complex128 stay scalars: they are Python's too)."""
+    from dualjit.tracer.core import _concrete_value, _eager_value
+
+    values = [d.type(1) for d in DTYPES] + [np.zeros(2, d) for d in DTYPES + ODD_DTYPES[:5]]
+    values += [True, 3, 2.5, 1j, np.array(2.5)]
+    for v in values:
+        got, want = _concrete_value(v), _eager_value(v)
+        assert type(got) is type(want) and np.asarray(got).dtype == np.asarray(want).dtype
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()

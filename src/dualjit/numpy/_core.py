@@ -122,6 +122,8 @@ def ndim(x: Any) -> int:
 def dtype_of(x: Any) -> DType:
     if isinstance(x, Tracer):
         return x.aval.dtype
+    if type(x) is _np.ndarray and x.dtype in NATIVE_DTYPES:
+        return as_dtype(x.dtype)
     return as_dtype(_np.result_type(operand(x, "dtype")))
 
 
@@ -217,8 +219,10 @@ def convert(x: Any, dtype: _np.dtype) -> Any:
 
 
 def joint_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
-    if shapes and _equal_shapes(shapes):  # (np.broadcast_shapes costs ~1.5 us)
-        return shapes[0]
+    if shapes:  # (np.broadcast_shapes costs ~1.5 us)
+        trivial = _trivial_broadcast(shapes)
+        if trivial is not None:
+            return trivial
     try:
         return tuple(_np.broadcast_shapes(*shapes))
     except ValueError:
@@ -226,13 +230,18 @@ def joint_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         raise ValueError(f"{op}: shapes {listed} do not broadcast") from None
 
 
-def _equal_shapes(shapes: tuple) -> bool:
-    """Whether the shapes are one tuple of sizes, repeated (each its own broadcast)."""
-    first = shapes[0]
-    if type(first) is not tuple or not builtins.all(
-            type(s) is tuple and s == first for s in shapes):
-        return False
-    return builtins.all(type(d) is int and d >= 0 for d in first)
+def _trivial_broadcast(shapes: tuple) -> tuple[int, ...] | None:
+    """The shape that every shape is, or is a scalar () of: their broadcast, when there is
+    one such (as np.broadcast_shapes gives it); None for anything else."""
+    out = ()
+    for s in shapes:
+        if type(s) is not tuple:
+            return None
+        if s != out and s != ():
+            if out != ():
+                return None
+            out = s
+    return out if builtins.all(type(d) is int and d >= 0 for d in out) else None
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
@@ -333,8 +342,16 @@ def _concrete_elementwise(prim, op: str, args: tuple, dtype: _np.dtype | None) -
 
 def refuse_complex_order(op: str, *args: Any) -> None:
     """Complex numbers have no order: comparisons and extrema refuse them (JAX's lax does)."""
-    if builtins.any(result_type(a).kind == "c" for a in args):
-        raise TypeError(f"{op}: complex numbers have no order; compare real parts "
+    for a in args:
+        if type(a) is _np.ndarray and a.dtype in NATIVE_DTYPES:  # (its own result type)
+            complex_ = a.dtype.kind == "c"
+        else:
+            complex_ = result_type(a).kind == "c"
+        if complex_:
+            break
+    else:
+        return
+    raise TypeError(f"{op}: complex numbers have no order; compare real parts "
                         "(jnp.real(z)) or magnitudes (jnp.abs(z)) instead")
 
 
@@ -375,8 +392,8 @@ def keep_dims(x: Any, axes: tuple[int, ...], keepdims: bool, nd: int) -> Any:
     """A reduction's result with the reduced axes kept as size 1 when `keepdims`."""
     if not keepdims:
         return x
-    dims = iter(_np.shape(x))
+    dims = iter(shape_of(x))
     shape = tuple(1 if i in axes else next(dims) for i in range(nd))
     if type(x) in PY_SCALARS:
         x = _np.asarray(x)
-    return bind(P.reshape_p, x, new_sizes=shape) if shape != _np.shape(x) else x
+    return bind(P.reshape_p, x, new_sizes=shape) if shape != shape_of(x) else x

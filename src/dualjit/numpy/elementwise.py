@@ -45,7 +45,7 @@ __all__ = ["exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sqrt", 
 def _unary_float(prim, op: str):
     def fn(x):
         x = operand(x, op)
-        return bind(prim, convert(x, float_dtype(x)))
+        return elementwise_op(prim, op, x, dtype=float_dtype(x))
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op} (integer inputs promote to float64)."
     return fn
@@ -106,7 +106,7 @@ def _unary_number(prim, op: str):
         x = operand(x, op)
         if dtype_of(x) is DType.bool:
             raise TypeError(f"{op}: bool operands are not supported")
-        return bind(prim, convert(x, result_type(x)))
+        return elementwise_op(prim, op, x, dtype=result_type(x))
     fn.__name__ = op
     return fn
 

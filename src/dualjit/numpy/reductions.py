@@ -22,6 +22,7 @@ from ._core import (
     refuse_complex_order,
     refuse_out,
     result_type,
+    shape_of,
 )
 from .elementwise import (
     add,
@@ -63,7 +64,7 @@ def _reduce(prim, op: str, a: Any, axis: Any, keepdims: bool, dtype: Any = None,
     if type(a) in PY_SCALARS:
         a = _np.asarray(a)
     a = convert(a, _accumulator_dtype(prim, a, dtype))
-    nd = len(_np.shape(a))
+    nd = len(shape_of(a))
     axes = normalize_axes(op, axis, nd)
     if where is not None:
         a = _masked(prim, op, a, where, initial)

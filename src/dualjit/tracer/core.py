@@ -239,7 +239,7 @@ def _bind_concrete(prim: Primitive, args: tuple, params: dict) -> Any:
     """bind outside every trace: the primitive's numpy implementation on the values."""
     for a in args:  # (plain arrays of dualjit's dtypes are their own values: the common case)
         if type(a) is not np.ndarray or a.dtype not in NATIVE_DTYPES:
-            args = [_eager_value(a) for a in args]
+            args = [_concrete_value(a) for a in args]
             break
     if prim is P.scan_p or prim is P.while_p:
         out = evaluate(prim, args, params)
@@ -248,8 +248,22 @@ def _bind_concrete(prim: Primitive, args: tuple, params: dict) -> Any:
     return [np.asarray(o) for o in out] if prim.multiple_results else np.asarray(out)
 
 
+def _concrete_value(a: Any) -> Any:
+    """_eager_value(a), with the shortcuts of _bind_concrete's common operands."""
+    t = type(a)
+    if t is np.ndarray and a.dtype in NATIVE_DTYPES:
+        return a
+    if t in _SCALARS_AS_ARRAYS:
+        return np.asarray(a)  # (as as_array converts it)
+    return _eager_value(a)
+
+
 # The dtypes as_array keeps as they are: a plain array of one of these is its own eager value.
 NATIVE_DTYPES = frozenset(d.np for d in DType)
+# NumPy scalar types _eager_value hands to as_array (np.float64 and np.complex128 subclass
+# Python's float and complex, which it passes on as they are)
+_SCALARS_AS_ARRAYS = frozenset(d.type for d in NATIVE_DTYPES
+                               if not issubclass(d.type, (bool, int, float, complex)))
 
 
 def _eager_value(a: Any) -> Any:
