@@ -134,6 +134,8 @@ def result_type(*args: Any) -> _np.dtype:
         return uncached_result_type(*args)
     found = _promotions.get(key)
     if found is None:
+        if len(_promotions) > 4096:  # (keys of many operands: the cache stays small)
+            _promotions.clear()
         found = _promotions[key] = uncached_result_type(*args)
     return found
 
@@ -313,7 +315,6 @@ def _concrete_elementwise(prim, op: str, args: tuple, dtype: _np.dtype | None) -
     """
     if prim.multiple_results:
         return None
-    key = []
     shape_ = None
     for a in args:
         t = type(a)
@@ -321,13 +322,10 @@ def _concrete_elementwise(prim, op: str, args: tuple, dtype: _np.dtype | None) -
             if a.dtype not in NATIVE_DTYPES or (shape_ is not None and a.shape != shape_):
                 return None
             shape_ = a.shape
-            key.append(a.dtype)
-        elif t in _WEAK_OF_TYPE and (t is not int or _INT64_MIN <= a < _UINT64_END):
-            key.append(_WEAK_OF_TYPE[t])
-        else:
+        elif t not in PY_SCALARS:
             return None
     if dtype is None:
-        dtype = _promotions.get(tuple(key)) or result_type(*args)
+        dtype = result_type(*args)
     values = []
     for a in args:
         if type(a) is _np.ndarray:
