@@ -244,6 +244,8 @@ def _select_shape(pred, on_true, on_false):
 
 
 shape_rules[select_p] = _select_shape
+
+
 def _select(p, t, f):
     t_dtype, f_dtype = np.asarray(t).dtype, np.asarray(f).dtype
     dtype = t_dtype if t_dtype == f_dtype else np.result_type(t_dtype, f_dtype)

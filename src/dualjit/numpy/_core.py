@@ -340,17 +340,16 @@ def _concrete_elementwise(prim, op: str, args: tuple, dtype: _np.dtype | None) -
 
 def refuse_complex_order(op: str, *args: Any) -> None:
     """Complex numbers have no order: comparisons and extrema refuse them (JAX's lax does)."""
-    for a in args:
-        if type(a) is _np.ndarray and a.dtype in NATIVE_DTYPES:  # (its own result type)
-            complex_ = a.dtype.kind == "c"
-        else:
-            complex_ = result_type(a).kind == "c"
-        if complex_:
-            break
-    else:
-        return
-    raise TypeError(f"{op}: complex numbers have no order; compare real parts "
+    if builtins.any(_kind(a) == "c" for a in args):
+        raise TypeError(f"{op}: complex numbers have no order; compare real parts "
                         "(jnp.real(z)) or magnitudes (jnp.abs(z)) instead")
+
+
+def _kind(a: Any) -> str:
+    """result_type(a).kind (a plain array of dualjit's dtypes is its own result type)."""
+    if type(a) is _np.ndarray and a.dtype in NATIVE_DTYPES:
+        return a.dtype.kind
+    return result_type(a).kind
 
 
 def float_dtype(*args: Any) -> _np.dtype:
