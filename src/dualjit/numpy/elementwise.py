@@ -477,10 +477,16 @@ def where(condition: Any, x: Any = None, y: Any = None, *, size: int | None = No
     cond = convert(operand(condition, "where"), _np.dtype(bool))
     x, y = operand(x, "where"), operand(y, "where")
     dt = result_type(x, y)
-    out_shape = joint_shape("where", shape_of(cond), shape_of(x), shape_of(y))
-    cond, x, y = (broadcast_to(a, out_shape) if shape_of(a) not in ((), out_shape) else a
-                  for a in (cond, convert(x, dt), convert(y, dt)))
-    if shape_of(cond) == () and out_shape != ():
+    shapes = shape_of(cond), shape_of(x), shape_of(y)
+    out_shape = joint_shape("where", *shapes)
+    x, y = convert(x, dt), convert(y, dt)
+    if shapes[0] not in ((), out_shape):
+        cond = broadcast_to(cond, out_shape)
+    if shapes[1] not in ((), out_shape):
+        x = broadcast_to(x, out_shape)
+    if shapes[2] not in ((), out_shape):
+        y = broadcast_to(y, out_shape)
+    if shapes[0] == () and out_shape != ():  # (the predicate has the output's shape)
         cond = broadcast_to(cond, out_shape)
     return bind(P.select_p, cond, x, y)
 
