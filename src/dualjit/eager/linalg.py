@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import lax
 from .. import numpy as jnp
+from ..codegen import threads
 from ..ir import linalg_impl as _lapack
 from ..scipy import linalg as jsl
 from . import dtypes
@@ -58,7 +59,16 @@ def matrix_input(x: Any, op: str, square: bool = False) -> Tensor:
     if square and t.shape[-1] != t.shape[-2]:
         raise RuntimeError(f"linalg.{op}: A must be batches of square matrices, but they are "
                            f"{t.shape[-2]} by {t.shape[-1]} matrices")
+    _blas_threads_for(t)
     return t
+
+
+def _blas_threads_for(t: Tensor) -> None:
+    """BLAS threads for a factorization or product of t's matrices (~m n min(m, n) each), as
+    eager matmul chooses them: NumPy's LAPACK runs on the OpenBLAS that compiled kernels
+    share, whose own thread count waits milliseconds for a busy core on small matrices."""
+    m, n = t.shape[-2:]
+    threads.use_blas_for(math.prod(t.shape[:-2]) * m * n * builtins.min(m, n))
 
 
 def _same_dtype(op: str, *ts: Tensor) -> None:
