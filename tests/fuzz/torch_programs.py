@@ -45,6 +45,7 @@ class Record:
     # (the loss adds terms that may cancel: their float32 roundings are relative to them)
     tolerance_dtype: str = ""
     magnitude: float = 0.0
+    loose: float = 1.0   # a factor on the tolerance (e.g. float32 linear algebra)
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Program:
         self.pending = ""
         self.given: list = []   # leaf tensors passed in (a compiled program's arguments)
         self.allowed_errors: set | None = None  # (compiled runs: the labels that may raise)
+        self.loose: dict[str, float] = {}  # label -> factor on its tolerance
+        self.grad_loose = 1.0  # (api programs: the factor for the gradients and loss)
 
     # ----- values
     def array(self, shape, dtype: str) -> np.ndarray:
@@ -136,6 +139,7 @@ class Program:
         for r in self.trace.records:
             if r.label in self.tolerances:
                 r.tolerance_dtype, r.magnitude = self.tolerances[r.label]
+            r.loose = self.loose.get(r.label, 1.0)
         return self.trace
 
     def add(self, value: Any) -> str:
@@ -290,6 +294,8 @@ def loss_of(prog: Program):
     names = []
     magnitude = 0.0
     for name, t in terms:
+        if t.is_complex():  # (the real and imaginary parts, each with its own weights)
+            t = lib.view_as_real(t.resolve_conj())
         w = prog.array(tuple(t.shape), dtype_name(t)).astype(np.float64)
         term = (t.double() * lib.tensor(w)).sum()
         loss = term if loss is None else loss + term
@@ -298,7 +304,8 @@ def loss_of(prog: Program):
             # other side may be traced, with no values to read)
             magnitude += float(np.nansum(np.abs(t.detach().numpy() * w)))
     prog.loss_label = "loss = " + " + ".join(f"({n} * w).sum()" for n in names)
-    least = "float32" if any(dtype_name(t) == "float32" for _, t in terms) else "float64"
+    least = "float32" if any(dtype_name(t) in ("float32", "complex64") for _, t in terms) \
+        else "float64"
     prog.tolerances[prog.loss_label] = (least, magnitude)
     return loss
 
