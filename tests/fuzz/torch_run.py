@@ -26,7 +26,7 @@ from .torch_programs import Record, run_program
 
 def tolerance(dtype: str) -> tuple[float, float]:
     # float64 results often mix float32 operands (x32 + x64 is float64): 1e-6 relative
-    return (1e-4, 1e-5) if dtype == "float32" else (1e-6, 1e-9)
+    return (1e-4, 1e-5) if dtype in ("float32", "complex64") else (1e-6, 1e-9)
 
 
 def compare_record(t: Record, d: Record) -> str | None:
