@@ -94,7 +94,14 @@ def scalar_dtype(x: Any) -> np.dtype:
         return bool_
     if isinstance(x, (builtins.int, np.integer)):
         return int64
+    if isinstance(x, (builtins.complex, np.complexfloating)):
+        return complex_of(_defaults.float_dtype)
     return _defaults.float_dtype
+
+
+def complex_of(dtype: np.dtype) -> np.dtype:
+    """The complex dtype whose parts are float `dtype` (complex64 for float32)."""
+    return np.dtype(np.complex64) if dtype == np.float32 else np.dtype(np.complex128)
 
 
 def result_type(*operands: Any) -> np.dtype:
@@ -122,13 +129,17 @@ def result_type(*operands: Any) -> np.dtype:
         if result is None:
             result = group
         elif category(group) > category(result):
-            result = promote_types(result, group)
+            # (PyTorch: a complex 0-d tensor or number keeps a float tensor's precision:
+            # float32 tensor * complex128 0-d tensor is complex64)
+            result = complex_of(result) if category(group) == 3 and category(result) == 2 \
+                else promote_types(result, group)
     return result
 
 
 def float_result(dtype: np.dtype) -> np.dtype:
-    """The dtype of a float-valued operation (true division, sqrt, mean) on `dtype`."""
-    return dtype if dtype.kind == "f" else _defaults.float_dtype
+    """The dtype of a float-valued operation (true division, sqrt, mean) on `dtype`
+    (complex dtypes stay complex)."""
+    return dtype if dtype.kind in "fc" else _defaults.float_dtype
 
 
 float = float32  # noqa: A001

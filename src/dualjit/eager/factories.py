@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
-from .tensor import Tensor, as_value, check_device, make_tensor, shape_arg
+from .tensor import Tensor, as_value, check_device, check_fill, make_tensor, shape_arg
 
 
 class Generator:
@@ -125,6 +125,7 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None,
          requires_grad: bool = False, out: Any = None) -> Tensor:
     if dtype is None:
         dtype = dtypes.scalar_dtype(fill_value)
+    check_fill(fill_value, dtypes.to_numpy_dtype(dtype), "full")
     return _make(np.full(shape_arg((size,)), fill_value), dtype, requires_grad, device)
 
 

@@ -49,7 +49,7 @@ def _numpy_one_axis(op: str):
     transform = getattr(np.fft, op)
     real_out = op == "irfft"
 
-    def fast(a, n, axis, norm):
+    def fast(a, n, axis, norm, transform_name):
         if norm not in (None, "backward") or a.dtype not in _NUMPY_DTYPES or a.ndim == 0 or \
                 not -a.ndim <= axis < a.ndim:
             return None
@@ -67,14 +67,16 @@ def _one_axis(name: str, op: str, real: bool):
     transform = getattr(jnp.fft, op)
     fast = _numpy_one_axis(op) if op in ("fft", "ifft", "rfft", "irfft") else None
 
-    def fn(a, n, axis, norm):
+    def fn(a, n, axis, norm, transform_name):
         return transform(a, n, axis, norm)
 
     def function(input: Any, n: int | None = None, dim: int = -1,  # noqa: A002
                  norm: str | None = None, *, out: Any = None) -> Tensor:
         t = _input(input, op, real)
+        # (transform_name: fft and ifft share PyTorch's node name; the recorded operations
+        # are cached by name and parameters, so the parameters must tell them apart)
         params = (("n", None if n is None else int(n)), ("axis", int(dim)),
-                  ("norm", _norm(norm, op)))
+                  ("norm", _norm(norm, op)), ("transform_name", op))
         return apply_op(name, fn, [t], params, fast=fast)
     function.__name__ = function.__qualname__ = op
     function.__doc__ = f"torch.fft.{op}(input, n=None, dim=-1, norm=None): " \
@@ -91,7 +93,7 @@ def _dims(dim: Any) -> Any:
 def _many_axes(name: str, op: str, real: bool, default_dim: Any):
     transform = getattr(jnp.fft, op)
 
-    def fn(a, s, axes, norm):
+    def fn(a, s, axes, norm, transform_name):
         return transform(a, s, axes, norm)
 
     def function(input: Any, s: Sequence[int] | None = None,  # noqa: A002
@@ -101,7 +103,7 @@ def _many_axes(name: str, op: str, real: bool, default_dim: Any):
         if axes is None and s is not None:  # (PyTorch: the last len(s) dimensions)
             axes = tuple(range(-len(s), 0))
         params = (("s", None if s is None else tuple(int(n) for n in s)), ("axes", axes),
-                  ("norm", _norm(norm, op)))
+                  ("norm", _norm(norm, op)), ("transform_name", op))
         return apply_op(name, fn, [t], params)
     function.__name__ = function.__qualname__ = op
     function.__doc__ = f"torch.fft.{op}(input, s=None, dim={default_dim}, norm=None)"

@@ -19,6 +19,7 @@ from ..tracer.core import bind
 from . import array_ops as A
 from . import dtypes
 from . import linalg as _linalg
+from .errors import DtypeNotImplementedError
 from .kernels import eager_kernel, float32_formula
 from .return_types import RETURN_TYPES
 from .tensor import (  # noqa: F401
@@ -31,6 +32,7 @@ from .tensor import (  # noqa: F401
     make_tensor,
 )
 from .tensor import take_along_dim as _take_along
+from .tensor import where
 
 __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
            "is_inference_mode_enabled", "det", "slogdet", "logdet", "inverse", "svd",
@@ -39,10 +41,12 @@ __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
            "erfc", "erfinv", "lgamma", "digamma", "i0", "sinc", "deg2rad", "rad2deg", "xlogy",
            "logaddexp", "logaddexp2", "heaviside", "isneginf", "isposinf", "isreal",
            # complex numbers
-           "complex", "polar", "real", "imag", "conj", "resolve_conj", "angle", "is_complex",
+           "complex", "polar", "real", "imag", "conj", "conj_physical", "resolve_conj", "angle",
+           "is_complex",
            "view_as_real", "view_as_complex",
            # bitwise
-           "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+           "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "bitwise_left_shift",
+           "bitwise_right_shift",
            # products
            "addbmm", "addmv", "baddbmm", "kron", "vdot", "block_diag", "cartesian_prod",
            "combinations",
@@ -60,14 +64,32 @@ __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
 # dtype information and threads
 # ---------------------------------------------------------------------------------------------
 
-def finfo(type: Any = None) -> np.finfo:  # noqa: A002
+class FloatInfo:
+    """torch.finfo's fields as Python numbers (NumPy's finfo has NumPy scalars: its float32
+    eps would make `1.0 + eps` float32 arithmetic)."""
+
+    def __init__(self, d: np.dtype):
+        info = np.finfo(d)
+        self.bits = int(info.bits)
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = float(info.resolution)
+        self.dtype = str(info.dtype)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, smallest_normal={self.smallest_normal}, tiny={self.tiny}, "
+                f"dtype={self.dtype})")
+
+
+def finfo(type: Any = None) -> FloatInfo:  # noqa: A002
     """Machine limits of a float dtype (the default float dtype when None): bits, eps, max,
     min, tiny, smallest_normal, resolution; a complex dtype gives its parts' float limits."""
     d = dtypes.get_default_dtype() if type is None else dtypes.to_numpy_dtype(type)
     if d.kind not in "fc":
         raise TypeError(f"finfo: expected a floating point or complex dtype, got {d}; use "
                         "dualjit.iinfo for integer dtypes")
-    return np.finfo(d)
+    return FloatInfo(d)
 
 
 def iinfo(type: Any) -> np.iinfo:  # noqa: A002
@@ -353,6 +375,11 @@ def conj(input: Any) -> Tensor:  # noqa: A002
     return as_tensor_arg(input).conj()
 
 
+def conj_physical(input: Any) -> Tensor:  # noqa: A002
+    """conj(): dualjit's conjugate is always computed (there is no lazy conjugate bit)."""
+    return as_tensor_arg(input).conj()
+
+
 def resolve_conj(input: Any) -> Tensor:  # noqa: A002
     """input itself: dualjit's conj() computes at once (no lazy conjugate bit to resolve)."""
     return as_tensor_arg(input)
@@ -396,8 +423,41 @@ def _integer_operand(x: Any, op: str) -> Any:
     kind = x.dtype.kind if isinstance(x, Tensor) else np.asarray(x).dtype.kind
     if kind not in "biu":
         dtype = x.dtype if isinstance(x, Tensor) else type(x).__name__
-        raise RuntimeError(f"{op}: only integer and bool tensors are supported, got {dtype}")
+        raise DtypeNotImplementedError(f"{op}: only integer and bool tensors are supported, "
+                                       f"got {dtype}")
     return x
+
+
+def _shift(input: Any, other: Any, left: bool) -> Tensor:  # noqa: A002
+    """input << other or input >> other in the promoted integer dtype, with PyTorch's
+    results for shifts by a negative count or by the width or more (C leaves them
+    undefined): 0 to the left, the sign (0 or -1) to the right."""
+    op = "bitwise_left_shift" if left else "bitwise_right_shift"
+    rt = dtypes.result_type(input, other)
+    if rt.kind not in "iu":
+        raise DtypeNotImplementedError(f"{op}: only integer tensors are supported, got {rt}")
+    a = np.asarray(_value_of(input, op), dtype=rt)
+    b = np.asarray(_value_of(other, op)).astype(rt)
+    bits = rt.itemsize * 8
+    outside = (b < 0) | (b >= bits)
+    count = np.where(outside, 0, b).astype(rt)
+    if left:
+        out = np.where(outside, 0, np.left_shift(a, count))
+    else:
+        out = np.where(outside, np.right_shift(a, bits - 1), np.right_shift(a, count))
+    return make_tensor(np.asarray(out, dtype=rt))
+
+
+def _value_of(x: Any, op: str) -> Any:
+    return concrete_value(x, op) if isinstance(x, Tensor) else x
+
+
+def bitwise_left_shift(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
+    return _shift(input, other, True)
+
+
+def bitwise_right_shift(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
+    return _shift(input, other, False)
 
 
 def bitwise_and(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
@@ -427,7 +487,11 @@ def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
     """beta * input + alpha * product; input is ignored (NaN included) when beta is 0."""
     out = product if alpha == 1 else product * alpha
     if beta == 0:
-        return out.expand(np.broadcast_shapes(as_tensor_arg(input).shape, out.shape)).clone()
+        x = as_tensor_arg(input)
+        shape = np.broadcast_shapes(x.shape, out.shape)
+        if x.requires_grad:  # (PyTorch keeps input in the graph, with a zero gradient)
+            return where(make_tensor(np.zeros(shape, np.bool_)), x, out)
+        return out.expand(shape).clone()
     return (input if beta == 1 else input * beta) + out
 
 
@@ -487,7 +551,7 @@ def block_diag(*tensors: Any) -> Tensor:
     if not (is_grad_enabled() and any(t.requires_grad for t in ts)) and \
             all(type(t._value) is np.ndarray for t in ts):
         return make_tensor(_np_block_diag([t._value for t in ts], dtypes.to_numpy_dtype(dt)))
-    blocks = [t.type(dt) if t.ndim == 2 else t.type(dt).reshape(1, -1) for t in ts]
+    blocks = [t.type(dt) if t.ndim == 2 else t.type(dt).reshape(1, t.numel()) for t in ts]
     width = sum(b.shape[1] for b in blocks)
     rows, left = [], 0
     for b in blocks:
@@ -564,7 +628,13 @@ def cov(input: Any, *, correction: int = 1, fweights: Any = None,  # noqa: A002
     if x.ndim > 2:
         raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an "
                          f"input with {x.ndim} dimensions")
+    if x.dtype == np.bool_:
+        raise RuntimeError("cov(): bool dtype is not supported for input")
     x = _as_float(x if x.ndim == 2 else x.reshape(1, -1))
+    if aweights is not None:  # (float weights of more precision widen the result, as PyTorch)
+        aw = as_tensor_arg(aweights, "cov aweights").dtype
+        if aw.kind == "f":
+            x = x.type(dtypes.promote_types(x.dtype, aw))
     n = x.shape[1]
     w = None
     for given, what in ((fweights, "fweights"), (aweights, "aweights")):
@@ -576,6 +646,8 @@ def cov(input: Any, *, correction: int = 1, fweights: Any = None,  # noqa: A002
                 raise ValueError("cov(): expected fweights to have integral dtype")
             g = g.type(x.real.dtype)
             w = g if w is None else w * g
+    if w is not None and type(w._value) is np.ndarray and not w._value.sum():
+        raise RuntimeError("cov(): weights sum to zero, can't be normalized")
     if w is None:
         mean = x.mean(1, keepdim=True)
         total = n
@@ -592,7 +664,8 @@ def cov(input: Any, *, correction: int = 1, fweights: Any = None,  # noqa: A002
     else:
         norm = norm.clamp(min=0)
     out = (weighted @ centered.mH) / norm
-    return out.reshape(()) if as_tensor_arg(input).ndim < 2 else out
+    # (one variable gives a 0-d tensor, as PyTorch and NumPy, whether input is 1-D or a row)
+    return out.reshape(()) if out.shape == (1, 1) else out
 
 
 def corrcoef(input: Any) -> Tensor:  # noqa: A002
@@ -624,6 +697,8 @@ def quantile(input: Any, q: Any, dim: Any = None, keepdim: bool = False, *,  # n
     if x.dtype.kind != "f":
         raise RuntimeError(f"quantile() input tensor must be either float or double dtype, "
                            f"got {x.dtype}")
+    if x.numel() == 0:  # (NumPy's and JAX's quantile of nothing is NaN)
+        raise RuntimeError("quantile() input tensor must be non-empty")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(f"quantile() interpolation must be one of {_INTERPOLATIONS}. Got "
                            f"{interpolation!r}")
@@ -766,7 +841,8 @@ def bincount(input: Any, weights: Any = None, minlength: int = 0) -> Tensor:  # 
     w = as_tensor_arg(weights, "bincount weights")
     if w.shape != x.shape:
         raise RuntimeError("weights should be 1-d and have the same length as input")
-    w = _as_float(w)
+    if w.dtype.kind != "f":  # (integer and bool weights: float64, as PyTorch)
+        w = w.type(np.float64)
     return apply_op("BincountBackward", _bincount, [w, value.astype(np.int64)],
                     (("length", length),))
 
@@ -792,6 +868,8 @@ def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor
                         fast=_np_trapezoid_dx)
     xt = as_tensor_arg(x, "trapezoid x")
     yt, xt = _operands("trapezoid", yt, xt)
+    if yt.ndim and yt.shape[int(dim)] == 0:  # (no samples: 0, as PyTorch; the IR's slices of
+        return yt.sum(int(dim))               # an empty x do not fit)
     return apply_op("TrapezoidBackward", _trapezoid_x, [yt, xt], (("axis", int(dim)),),
                     fast=_np_trapezoid_x)
 
@@ -1197,7 +1275,8 @@ _METHODS = {
     "logaddexp": logaddexp, "logaddexp2": logaddexp2, "heaviside": heaviside,
     "isneginf": isneginf, "isposinf": isposinf, "isreal": isreal,
     "bitwise_and": bitwise_and, "bitwise_or": bitwise_or, "bitwise_xor": bitwise_xor,
-    "bitwise_not": bitwise_not, "addbmm": addbmm, "addmv": addmv, "baddbmm": baddbmm,
+    "bitwise_not": bitwise_not, "bitwise_left_shift": bitwise_left_shift,
+    "bitwise_right_shift": bitwise_right_shift, "addbmm": addbmm, "addmv": addmv, "baddbmm": baddbmm,
     "kron": kron, "vdot": vdot, "cov": cov, "corrcoef": corrcoef, "quantile": quantile,
     "nanmedian": nanmedian, "histc": histc, "bincount": bincount, "dist": dist,
     "logcumsumexp": logcumsumexp, "msort": msort, "unique": unique,
@@ -1207,7 +1286,7 @@ _METHODS = {
     "is_nonzero": is_nonzero, "det": det, "slogdet": slogdet, "logdet": logdet,
     "inverse": inverse, "matrix_exp": matrix_exp, "svd": svd,
     "cross": lambda input, other, dim=None: _cross(input, other, dim),
-    "resolve_conj": resolve_conj,
+    "resolve_conj": resolve_conj, "conj_physical": conj_physical,
 }
 
 
@@ -1328,6 +1407,8 @@ def _masked_scatter_(self, mask, source):
     if src.numel() < count:
         raise RuntimeError(f"masked_scatter_: expected source to have at least {count} "
                            f"elements, got {src.numel()}")
+    if self.ndim == 0:  # (a 0-d tensor cannot be indexed by a 0-d mask)
+        return self.copy_(src.reshape(-1)[0]) if count else self
     self[make_tensor(np.ascontiguousarray(m))] = src.reshape(-1)[:count]
     return self
 
@@ -1351,6 +1432,49 @@ def _unfold(self, dimension, size, step):
     return gathered.reshape(shape).movedim(d + 1, -1)
 
 
+# PyTorch's in-place forms of functions that have no in-place kernel here: f of a copy of
+# the tensor, refused where the result's dtype is of a higher category than the tensor's
+# (a float result into an integer tensor, complex into float, integer into bool), as
+# PyTorch's in-place functions refuse it, then copied back (views see it; recorded as copy_).
+_IN_PLACE_OF = ("acos_ acosh_ asin_ asinh_ atan_ atanh_ arccos_ arccosh_ arcsin_ arcsinh_ "
+                "arctan_ arctanh_ atan2_ arctan2_ cosh_ sinh_ deg2rad_ rad2deg_ digamma_ "
+                "lgamma_ erf_ erfc_ erfinv_ exp2_ i0_ sinc_ logit_ log10_ sgn_ frac_ xlogy_ "
+                "hypot_ heaviside_ nan_to_num_ remainder_ fmod_ floor_divide_ true_divide_ "
+                "divide_ multiply_ subtract_ bitwise_and_ bitwise_or_ bitwise_xor_ "
+                "bitwise_not_ bitwise_left_shift_ bitwise_right_shift_ logical_and_ "
+                "logical_or_ logical_xor_ logical_not_ eq_ ne_ lt_ le_ gt_ ge_ not_equal_ "
+                "less_ less_equal_ greater_ greater_equal_ addmv_ addbmm_ baddbmm_ "
+                "scatter_reduce_").split()
+
+
+def _in_place_of(method: str):
+    function = method[:-1]
+
+    def in_place(self, *args, **kwargs):
+        out = getattr(self.clone(), function)(*args, **kwargs)
+        have, want = out._value.dtype, self._value.dtype
+        if dtypes.category(have) > dtypes.category(want):
+            raise RuntimeError(f"{method}: result type {have} can't be cast to the desired "
+                               f"output type {want}")
+        return self.copy_(out)
+    in_place.__doc__ = f"In place: self <- {function}(self, ...)."
+    return in_place
+
+
+def _in_place_shift(left: bool):
+    def in_place(self, other):
+        return self.copy_(_checked_shift(self, other, left))
+    return in_place
+
+
+def _checked_shift(self: Tensor, other: Any, left: bool) -> Tensor:
+    out = _shift(self, other, left)
+    if dtypes.category(out._value.dtype) > dtypes.category(self._value.dtype):
+        raise RuntimeError(f"result type {out.dtype} can't be cast to the desired output type "
+                           f"{self.dtype}")
+    return out
+
+
 _IN_PLACE = {"squeeze_": _squeeze_, "unsqueeze_": _unsqueeze_, "t_": _t_,
              "transpose_": _transpose_, "tril_": _tril_, "triu_": _triu_, "addmm_": _addmm_,
              "fill_diagonal_": _fill_diagonal_, "index_put_": _index_put_,
@@ -1365,6 +1489,21 @@ def _attach_methods() -> None:
         if not hasattr(Tensor, name):
             method.__name__ = method.__qualname__ = name
             setattr(Tensor, name, method)
+    for name in _IN_PLACE_OF:
+        if not hasattr(Tensor, name) and hasattr(Tensor, name[:-1]):
+            method = _in_place_of(name)
+            method.__name__ = method.__qualname__ = name
+            setattr(Tensor, name, method)
+    Tensor.__lshift__ = lambda self, other: _shift(self, other, True)
+    Tensor.__rshift__ = lambda self, other: _shift(self, other, False)
+    Tensor.__rlshift__ = lambda self, other: _shift(other, self, True)
+    Tensor.__rrshift__ = lambda self, other: _shift(other, self, False)
+    Tensor.__ilshift__ = _in_place_shift(True)
+    Tensor.__irshift__ = _in_place_shift(False)
+    # (without these, `t &= m` would rebind t to a new tensor: a view's base would not change)
+    Tensor.__iand__, Tensor.__ior__ = Tensor.bitwise_and_, Tensor.bitwise_or_
+    Tensor.__ixor__ = Tensor.bitwise_xor_
+    Tensor.__ifloordiv__, Tensor.__imod__ = Tensor.floor_divide_, Tensor.remainder_
     if not hasattr(Tensor, "index_put"):
         Tensor.index_put = lambda self, indices, values, accumulate=False: \
             self.clone().index_put_(indices, values, accumulate)

@@ -11,6 +11,7 @@ import numpy as np
 from .. import numpy as jnp
 from ..scipy import special as jss
 from . import more_functions as more
+from . import torch_rules
 from .kernels import eager_kernel, float32_formula
 from .tensor import Tensor, apply_op, as_tensor_arg
 
@@ -37,7 +38,7 @@ i1e = _unary("I1eBackward", jss.i1e, "i1e")
 ndtr = _unary("NdtrBackward", jss.ndtr, "ndtr")
 ndtri = _unary("NdtriBackward", jss.ndtri, "ndtri")
 log_ndtr = _unary("LogNdtrBackward", jss.log_ndtr, "log_ndtr")
-entr = _unary("EntrBackward", jss.entr, "entr")
+entr = _unary("EntrBackward", torch_rules.entr, "entr")  # (PyTorch's derivative at x <= 0)
 sinc = more.sinc
 exp2 = _unary("Exp2Backward", jnp.exp2, "exp2", compiled=False, fast=np.exp2)
 expm1 = _unary("Expm1Backward", jnp.expm1, "expm1", compiled=False, fast=np.expm1)

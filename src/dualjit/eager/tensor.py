@@ -586,7 +586,7 @@ def binary_method(name: str, fn: Callable, fast: Callable, reflected: bool = Fal
             return general(t, other)
         dtype = tv.dtype
         if dtype is not ov.dtype or type(tv) is not ndarray or type(ov) is not ndarray or (
-                true_division and dtype.kind != "f"):
+                true_division and dtype.kind not in "fc"):
             return general(t, other)
         try:
             value = fast(ov, tv) if reflected else fast(tv, ov)
@@ -705,7 +705,8 @@ def _binary_general(name: str, fn: Callable, fast: Callable, reflected: bool) ->
         if subtraction and _bool_operand(t, given):
             raise DtypeError("Subtraction, the `-` operator, with a bool tensor is not "
                              "supported; use the `~` or logical_not() operator to invert a mask")
-        if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and dtype.kind != "f"):
+        if (dtype is not yv.dtype and dtype != yv.dtype) or (true_division and
+                                                             dtype.kind not in "fc"):
             return _promoted_binary(name, fn, fast, x, y, xv, yv)
         try:
             value = fast(xv, yv) if type(xv) is ndarray is type(yv) else fn(xv, yv)
@@ -762,7 +763,7 @@ def _scalar_operand(x: Any, like: ndarray) -> ndarray:
     unless it is of a higher category (a float with an integer tensor gives the default
     float dtype, as in PyTorch)."""
     kind = type(x)
-    if kind is not float and kind is not int and kind is not bool:
+    if kind is not float and kind is not int and kind is not bool and kind is not complex:
         return _array_operand(x)
     key = (kind, x, like.dtype)
     found = _scalars.get(key)
@@ -851,6 +852,35 @@ def _root_array(a: ndarray) -> Any:
     while isinstance(a, ndarray) and a.base is not None:
         a = a.base
     return a
+
+
+def _real_only(t: Tensor, op: str) -> None:
+    """PyTorch's error for rounding functions of complex tensors (they were returned
+    unchanged, and frac gave 0)."""
+    if t._value.dtype.kind == "c":
+        raise DtypeNotImplementedError(f"{op} is not supported for complex inputs")
+
+
+def _aliased_dims(t: Tensor) -> tuple:
+    """The dimensions along which a view repeats one element of its base's storage (an
+    expand's), or ()."""
+    if t._extra is None or t._extra.base is None:
+        return ()
+    layout = _layout(t)
+    return tuple(d for d, (s, n) in enumerate(zip(layout.strides, layout.shape))
+                 if s == 0 and n > 1)
+
+
+def _fill_locations(t: Tensor, mask: Any, value: Any) -> Tensor:
+    """Fill the base's storage locations of view t (those of its elements where mask holds,
+    all when None) with value, each location once, then re-read t from its base."""
+    positions = view_positions(t)
+    if mask is not None:
+        positions = positions[mask]
+    flat = t._extra.base.view(-1)
+    flat.index_fill_(0, make_tensor(np.unique(positions).astype(np.int64)), value)
+    _sync_view(t)
+    return t
 
 
 def _overlaps(view: Tensor) -> bool:
@@ -1799,9 +1829,11 @@ class Tensor:
         if rounding_mode == "floor":
             return self // other
         if rounding_mode == "trunc":
-            q = self / other
-            return q.trunc() if q.is_floating_point() and self.is_floating_point() else \
-                (q.trunc()).type(self.dtype)
+            if dtypes.result_type(self, other).kind in "iu":
+                # (exactly, in the promoted integer dtype: through floats, int64 values
+                # beyond 2**53 lost digits; a - fmod(a, b) is a multiple of b)
+                return (self - self.fmod(other)) // other
+            return (self / other).trunc()
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', "
                          f"got {rounding_mode!r}")
 
@@ -1887,6 +1919,10 @@ class Tensor:
         return self + (end - self) * weight
 
     def addmm(self, mat1, mat2, beta=1, alpha=1):
+        if beta == 0:  # (PyTorch ignores self then, its NaN and inf included)
+            from .more_functions import _scaled_sum
+
+            return _scaled_sum(self, mat1 @ mat2, beta, alpha)
         return self * beta + (mat1 @ mat2) * alpha if (beta, alpha) != (1, 1) else \
             self + mat1 @ mat2
 
@@ -2017,16 +2053,19 @@ class Tensor:
         return make_tensor(np.signbit(self._value))
 
     def floor(self):
+        _real_only(self, "floor")
         if self._value.dtype.kind != "f":
             return self.clone()
         return apply_op("FloorBackward", jnp.floor, [self], fast=np.floor)
 
     def ceil(self):
+        _real_only(self, "ceil")
         if self._value.dtype.kind != "f":
             return self.clone()
         return apply_op("CeilBackward", jnp.ceil, [self], fast=np.ceil)
 
     def round(self, decimals: int = 0):
+        _real_only(self, "round")
         if decimals:
             scale = 10.0 ** decimals
             return (self * scale).round() / scale
@@ -2035,6 +2074,7 @@ class Tensor:
         return apply_op("RoundBackward", jnp.round, [self], fast=np.round)
 
     def trunc(self):
+        _real_only(self, "trunc")
         if self._value.dtype.kind != "f":
             return self.clone()
         return apply_op("TruncBackward", A.trunc, [self], fast=np.trunc)
@@ -2045,6 +2085,8 @@ class Tensor:
         return self - self.trunc()
 
     def sigmoid(self):
+        if self._value.dtype.kind == "c":  # (the IR's logistic is real: its formula)
+            return 1 / (1 + (-self).exp())
         return apply_op("SigmoidBackward", nnf.sigmoid, [_float(self)], fast=nnf.np_sigmoid)
 
     def logit(self, eps: float | None = None):
@@ -2109,20 +2151,20 @@ class Tensor:
 
     # -- reductions -----------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
-        x = self if dtype is None else self.type(dtype)
-        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
-            x = x.long()
+        x = _int64_accumulator(self, dtype)
         params, fast = A.reduction_rule(False, dim, keepdim)
         if x._extra is None and type(x._value) is ndarray:  # (apply_op's test)
-            return _unary_op("SumBackward", jnp.sum, x, params, fast, True)
-        return apply_op("SumBackward", jnp.sum, [x], params, fast=fast, bound=True)
+            out = _unary_op("SumBackward", jnp.sum, x, params, fast, True)
+        else:
+            out = apply_op("SumBackward", jnp.sum, [x], params, fast=fast, bound=True)
+        return _in_dtype(out, x)
 
     def nansum(self, dim: Any = None, keepdim: bool = False):
         return self.nan_to_num(0.0, float("inf"), float("-inf")).sum(dim, keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
         x = self if dtype is None else self.type(dtype)
-        if not x.is_floating_point():
+        if x._value.dtype.kind not in "fc":
             raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be "
                                f"either a floating point or complex dtype. Got: {x.dtype}")
         params, fast = A.reduction_rule(True, dim, keepdim)
@@ -2134,11 +2176,10 @@ class Tensor:
             keep.sum(dim, keepdim)
 
     def prod(self, dim: Any = None, keepdim: bool = False, dtype: Any = None):
-        x = self if dtype is None else self.type(dtype)
-        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
-            x = x.long()
-        return apply_op("ProdBackward", jnp.prod, [x],
-                        (("axis", _dim(dim)), ("keepdims", bool(keepdim))), fast=np.prod)
+        x = _int64_accumulator(self, dtype)
+        return _in_dtype(apply_op("ProdBackward", jnp.prod, [x],
+                                  (("axis", _dim(dim)), ("keepdims", bool(keepdim))),
+                                  fast=np.prod), x)
 
     def var(self, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
             correction: Any = None):
@@ -2156,6 +2197,8 @@ class Tensor:
 
     def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None):
         x = _float(self if dtype is None else self.type(dtype))
+        if x._value.dtype.kind == "c":  # (a norm is real: that of the magnitudes)
+            x = x.abs()
         if p in ("fro", 2, 2.0, None):
             return apply_op("NormBackward", A.norm2, [x],
                             (("axis", _dim(dim)), ("keepdims", bool(keepdim))), fast=A.np_norm2)
@@ -2260,16 +2303,16 @@ class Tensor:
         return _selected(self, "mode", index, d, keepdim)
 
     def cumsum(self, dim: int, dtype: Any = None):
-        x = self if dtype is None else self.type(dtype)
-        if x._value.dtype.kind in "bi" and x._value.dtype != np.int64:
-            x = x.long()
+        x = _int64_accumulator(self, dtype)
+        if x._value.dtype.kind == "c":  # (the IR's scan is real: the parts one by one)
+            return complex_parts(x.real.cumsum(dim), x.imag.cumsum(dim))
         if x.ndim == 0:  # (NumPy's cumsum of a 0-d array is 1-d; PyTorch's is 0-d)
             return x.unsqueeze(0).cumsum(dim).squeeze(0)
         return apply_op("CumsumBackward", A.cumsum, [x], (("axis", int(dim)),),
                         fast=R.np_cumsum)
 
     def cumprod(self, dim: int, dtype: Any = None):
-        x = self if dtype is None else self.type(dtype)
+        x = _int64_accumulator(self, dtype)
         if x.ndim == 0:
             return x.unsqueeze(0).cumprod(dim).squeeze(0)
         return apply_op("CumprodBackward", A.cumprod, [x], (("axis", int(dim)),),
@@ -2285,10 +2328,19 @@ class Tensor:
         return make_tensor(np.asarray(np.count_nonzero(self._value, axis=_dim(dim)),
                                       np.int64))
 
-    def diff(self, n: int = 1, dim: int = -1):
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None):
+        from .functions import cat
+
         out = self
+        if prepend is not None or append is not None:
+            parts = [p for p in (prepend, out, append) if p is not None]
+            if not all(isinstance(p, Tensor) for p in parts):
+                raise TypeError("diff(): prepend and append must be tensors")
+            out = cat(parts, dim)
         for _ in range(n):
-            out = out.narrow(dim, 1, out.shape[dim] - 1) - out.narrow(dim, 0, out.shape[dim] - 1)
+            later, earlier = out.narrow(dim, 1, out.shape[dim] - 1), \
+                out.narrow(dim, 0, out.shape[dim] - 1)
+            out = later != earlier if out.dtype == np.bool_ else later - earlier  # (PyTorch: xor)
         return out
 
     def trace(self):
@@ -2513,6 +2565,10 @@ class Tensor:
             if whole:
                 self[...] = value
             return
+        if isinstance(key, Tensor) and key.dtype == np.bool_ and key.shape == self.shape and \
+                not (isinstance(value, Tensor) and value.ndim) and _aliased_dims(self):
+            self.masked_fill_(key, value)  # (an expanded tensor: PyTorch allows a mask)
+            return
         spec, arrays, np_key = A.split_index(key, self.ndim)
         if isinstance(value, Tensor):
             if value.dtype != self.dtype:
@@ -2637,6 +2693,8 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
+        if _aliased_dims(self):  # (an expanded tensor: PyTorch fills it, each location once)
+            return _fill_locations(self, None, value)
         v = value if isinstance(value, Tensor) else _scalar_operand(value, self._value)
         return inplace_op(self, "FillBackward", A.fill_like, [v], fast=A.np_fill_like)
 
@@ -2667,6 +2725,11 @@ class Tensor:
         return self.clamp_(max=max)
 
     def masked_fill_(self, mask, value):
+        if _aliased_dims(self) and not (isinstance(value, Tensor) and value.ndim):
+            # (an expanded tensor, as PyTorch: a location takes the value when the mask
+            # selects any of the elements that share it)
+            m = concrete_value(as_tensor_arg(mask, "masked_fill_ mask"), "masked_fill_")
+            return _fill_locations(self, np.broadcast_to(m, self._value.shape), value)
         return self.copy_(self.masked_fill(mask, value))
 
     def index_add_(self, dim: int, index: Any, source: Any, alpha: Any = 1):
@@ -2760,8 +2823,8 @@ class Tensor:
     def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
                    requires_grad: bool = False, **unused: Any) -> Tensor:
         """A new leaf holding a copy of data (a tensor's values are copied, detached)."""
-        return self._new(as_value(data, self._value.dtype if dtype is None else dtype),
-                         None, device, requires_grad)
+        dtype = self._value.dtype if dtype is None else dtype
+        return self._new(as_value(data, dtype), dtype, device, requires_grad)
 
     def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None,
                   requires_grad: bool = False, **unused: Any) -> Tensor:
@@ -2777,7 +2840,10 @@ class Tensor:
 
     def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False, **unused: Any) -> Tensor:
-        return self._new(np.full(shape_arg((size,)), _unwrap(fill_value)), dtype, device,
+        fill_value = _unwrap(fill_value)
+        check_fill(fill_value, self._value.dtype if dtype is None else
+                   dtypes.to_numpy_dtype(dtype), "new_full")
+        return self._new(np.full(shape_arg((size,)), fill_value), dtype, device,
                          requires_grad)
 
     # -- more of PyTorch's properties ----------------------------------------------------------
@@ -2820,6 +2886,37 @@ class Tensor:
 # ---------------------------------------------------------------------------------------------
 # Helpers the Tensor class uses
 # ---------------------------------------------------------------------------------------------
+
+def _int64_accumulator(t: Tensor, dtype: Any) -> Tensor:
+    """t as sum/prod/cumsum/cumprod read it: in `dtype` when given, else bool and every
+    integer dtype (uint8 too) accumulate in int64, as PyTorch's."""
+    if dtype is not None:
+        return t.type(dtype)
+    if t._value.dtype.kind in "biu" and t._value.dtype != np.int64:
+        return t.long()
+    return t
+
+
+def _in_dtype(out: Tensor, x: Tensor) -> Tensor:
+    """A sum's or product's result in its operand's dtype (NumPy's sum of a small integer
+    dtype is int64; PyTorch's sum(dtype=int8) wraps around in int8)."""
+    return out if out._value.dtype == x._value.dtype else out.type(x.dtype)
+
+
+def complex_parts(real: Tensor, imag: Tensor) -> Tensor:
+    """real + 1j * imag, recorded (gradients reach both parts)."""
+    from .more_functions import complex as make_complex
+
+    return make_complex(real, imag)
+
+
+def check_fill(value: Any, dtype: np.dtype, op: str) -> None:
+    """PyTorch's error for a complex fill value of a real tensor (NumPy would drop the
+    imaginary part)."""
+    if isinstance(value, (complex, np.complexfloating)) and dtype.kind != "c":
+        raise RuntimeError(f"{op}: value {value!r} cannot be converted to type {dtype} "
+                           "without overflow; give a complex dtype")
+
 
 class Size(tuple):
     """A tensor's shape (torch.Size): a tuple of ints with numel()."""
@@ -3013,9 +3110,12 @@ def _logical(x: Tensor, y: Any, fn: Callable, fast: Callable) -> Tensor:
     # it was cast to bool, True & True)
     yv = y._value if isinstance(y, Tensor) else _scalar_operand(y, xv) if isinstance(
         y, (bool, int)) else np.asarray(y)
-    if xv.dtype.kind == "f" or yv.dtype.kind == "f":
+    if xv.dtype.kind in "fc" or yv.dtype.kind in "fc":
         raise DtypeNotImplementedError("bitwise and logical operators (&, |, ^) need bool or "
                                        "integer tensors")
+    if xv.dtype != yv.dtype:  # (PyTorch's promotion: uint8 tensor & int64 0-d is uint8)
+        rt = dtypes.result_type(x, y if isinstance(y, Tensor) else yv)
+        xv, yv = A.astype(xv, rt), A.astype(yv, rt)
     if type(xv) is ndarray and type(yv) is ndarray:
         return make_tensor(np.asarray(fast(xv, yv)))
     return make_tensor(fn(xv, yv))
@@ -3056,8 +3156,24 @@ _IN_PLACE_UNARY = {
 }
 
 
+# (their results are floats: PyTorch refuses them in place on integer and bool tensors;
+# NumPy's reciprocal of an integer array is an integer one, 1 // x)
+_FLOAT_VALUED = {"exp_", "expm1_", "log_", "log1p_", "log2_", "sin_", "cos_", "tan_", "tanh_",
+                 "sigmoid_", "sqrt_", "rsqrt_", "reciprocal_"}
+_ROUNDING = {"floor_", "ceil_", "round_", "trunc_"}
+
+
 def _in_place_unary(method: str, name: str, fn: Callable, fast: Callable | None) -> Callable:
+    float_valued = method in _FLOAT_VALUED
+
     def in_place(self):
+        if method in _ROUNDING:
+            _real_only(self, method)
+        if method == "sigmoid_" and self._value.dtype.kind == "c":
+            return self.copy_(self.sigmoid())
+        if float_valued and self._value.dtype.kind not in "fc":
+            raise RuntimeError(f"{method}: result type {dtypes.float_result(self._value.dtype)} "
+                               f"can't be cast to the desired output type {self.dtype}")
         return inplace_op(self, name, fn, [], fast=fast)
     in_place.__name__ = in_place.__qualname__ = method
     in_place.__doc__ = f"In place: self <- {method[:-1]}(self)."

@@ -330,7 +330,8 @@ def _power_jvp(primals, tangents):
     zero_exponent = jnp.equal(y, 0)
     # (the slope is masked too, so that the transpose gives an exact 0, not 0 * inf)
     base_slope = jnp.where(zero_exponent, 0, y * power(x, y - 1))
-    zero_base = jnp.logical_and(jnp.equal(x, 0), jnp.greater_equal(y, 0))
+    zero_base = jnp.logical_and(jnp.equal(x, 0), jnp.greater_equal(jnp.real(y), 0))
+    # (a complex exponent: its real part decides, as PyTorch's pow_backward_exponent)
     exponent_slope = jnp.where(zero_base, 0, out * jnp.log(x))
     return out, jnp.where(zero_exponent, 0, x_dot * base_slope) + y_dot * exponent_slope
 
@@ -555,3 +556,21 @@ def _extreme_of_all(reduce: Any) -> Any:
 
 max_of_all = _extreme_of_all(jnp.max)
 min_of_all = _extreme_of_all(jnp.min)
+
+
+# ---------------------------------------------------------------------------------------------
+# entr: PyTorch's derivative is -(1 + log x) everywhere: +inf at 0 (the slope from the right)
+# and NaN below 0, where the value is the constant -inf (JAX's rule gives 0 at and below 0)
+# ---------------------------------------------------------------------------------------------
+
+@custom_jvp
+def entr(x: Any) -> Any:
+    from ..scipy import special as jss
+
+    return jss.entr(x)
+
+
+@entr.defjvp
+def _entr_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    return entr(x), -(1 + jnp.log(x)) * x_dot
