@@ -348,6 +348,14 @@ def test_rounding_functions_refuse_complex_tensors(name):
             getattr(z, name + "_")()
 
 
+@pytest.mark.parametrize("method", ["clamp", "clamp_", "clamp_min", "clamp_max_"])
+def test_clamp_refuses_complex_tensors(method):
+    """clamp of complex gave NumPy's lexicographic clamp (1+1j clamped to max=0 was 0j:
+    seed 721); PyTorch refuses."""
+    with pytest.raises(NotImplementedError):
+        getattr(dj.tensor(np.array([1 + 1j])), method)(0)
+
+
 def test_diff_of_bools_trapezoid_of_nothing_cov_of_zero_weights():
     """diff of bools raised (PyTorch: consecutive elements differ, xor: seed 41); trapezoid
     over no samples raised an IR error (PyTorch: 0: seed 135); cov whose weights sum to 0
@@ -397,3 +405,37 @@ def test_fills_of_an_expanded_tensor():
     np.testing.assert_array_equal(x.grad.numpy(), [[0 + 1 + 2 + 3], [0.0], [8 + 9 + 10 + 11]])
     with pytest.raises(RuntimeError):
         dj.zeros(3, 1).expand(3, 4).add_(1)
+    empty = dj.zeros(3, 1).expand(3, 4)
+    empty[3:3] = dj.ones(0, 4)  # (nothing written: allowed, as PyTorch; torch fuzz seed 888)
+    with pytest.raises(RuntimeError):
+        empty[0:1] = 1.0
+
+
+def test_clamp_bound_outside_an_integer_dtype_raises():
+    """A bound outside an integer tensor's range raised NumPy's OverflowError (PyTorch wraps
+    it around: uint8 clamped to min=-3 becomes min=253, so 5 -> 100 with max=100); a clear
+    error saying to widen the dtype instead (seeds 159, 938)."""
+    u = dj.tensor(np.array([5, 200], np.uint8))
+    with pytest.raises(RuntimeError, match="out of the range of uint8"):
+        u.clamp(-3, 100)
+    with pytest.raises(RuntimeError, match="out of the range of uint8"):
+        u.clone().clamp_(max=-1)
+    np.testing.assert_array_equal(u.clamp(0, 100).numpy(), np.clip([5, 200], 0, 100))
+
+
+def test_trapezoid_with_spacing_over_no_samples_and_fft2_of_a_vector():
+    """trapezoid(dx=) over a size-0 dimension raised an IR error (seed 967); fft2 of a 1-d
+    tensor raises an error that is also PyTorch's IndexError (it was a ShapeError only)."""
+    np.testing.assert_array_equal(dj.trapezoid(dj.zeros(2, 0), dx=2.0).numpy(), [0.0, 0.0])
+    with pytest.raises(IndexError):
+        dj.fft.fft2(dj.ones(3))
+
+
+def test_float_power_in_place():
+    """float_power_ was missing (seed 847): float64 ** exponent in place, refused (as
+    PyTorch) for a float32 tensor, whose dtype cannot hold float_power's float64 result."""
+    x = dj.tensor(np.array([2.0, 3.0]))
+    x.float_power_(dj.tensor(np.array([2], np.int8)))
+    np.testing.assert_array_equal(x.numpy(), [4.0, 9.0])
+    with pytest.raises(RuntimeError, match="float_power_"):
+        dj.tensor(np.array([2.0], np.float32)).float_power_(2)

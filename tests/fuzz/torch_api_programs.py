@@ -1028,6 +1028,9 @@ def op_inplace(prog: Program):
         idx = _const(prog, prog.data.integers(-size, size, n).astype(np.int64) if size else
                      np.zeros(0, np.int64))
         acc = rng.random() < 0.5
+        if not acc:   # (duplicate positions: which write wins is unspecified)
+            idx = _const(prog, np.unique(idx[1].numpy() % max(size, 1)).astype(np.int64))
+            n = int(idx[1].shape[0])
         sn, s = (_leaf(prog, _floats(prog, (n,), dtype=dt)) if dt in FLOATS else
                  _const(prog, np.ones(n, dt)))
         label, f = f"{bname}.put_({idx[0]}, {sn}, accumulate={acc})", \

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from . import dtypes
+from .errors import DimensionError
 from .tensor import Tensor, apply_op, as_tensor_arg, make_tensor
 
 __all__ = ["fft", "ifft", "rfft", "irfft", "hfft", "ihfft", "fft2", "ifft2", "rfft2", "irfft2",
@@ -102,6 +103,10 @@ def _many_axes(name: str, op: str, real: bool, default_dim: Any):
         axes = _dims(dim)
         if axes is None and s is not None:  # (PyTorch: the last len(s) dimensions)
             axes = tuple(range(-len(s), 0))
+        for d in axes or ():
+            if not -max(t.ndim, 1) <= d < max(t.ndim, 1):  # (PyTorch's IndexError)
+                raise DimensionError(f"fft.{op}: dimension {d} is out of range for a "
+                                     f"{t.ndim}-d input")
         params = (("s", None if s is None else tuple(int(n) for n in s)), ("axes", axes),
                   ("norm", _norm(norm, op)), ("transform_name", op))
         return apply_op(name, fn, [t], params)

@@ -863,6 +863,8 @@ def trapezoid(y: Any, x: Any = None, *, dx: Any = None, dim: int = -1) -> Tensor
     if x is not None and dx is not None:
         raise RuntimeError("trapezoid: give x or dx, not both")
     if x is None:
+        if yt.ndim and yt.shape[int(dim)] == 0:  # (no samples: 0, as PyTorch)
+            return yt.sum(int(dim))
         return apply_op("TrapezoidBackward", _trapezoid_dx, [yt],
                         (("dx", 1.0 if dx is None else float(dx)), ("axis", int(dim))),
                         fast=_np_trapezoid_dx)
@@ -1436,6 +1438,16 @@ def _unfold(self, dimension, size, step):
 # the tensor, refused where the result's dtype is of a higher category than the tensor's
 # (a float result into an integer tensor, complex into float, integer into bool), as
 # PyTorch's in-place functions refuse it, then copied back (views see it; recorded as copy_).
+def _float_power_(self, exponent):
+    """self <- self ** exponent in float64 (PyTorch refuses it unless self is float64 or
+    complex128, the dtype of float_power's result)."""
+    out = self.float_power(exponent)
+    if out.dtype != self.dtype:
+        raise RuntimeError(f"the base given to float_power_ has dtype {self.dtype} but the "
+                           f"operation's result requires dtype {out.dtype}")
+    return self.copy_(out)
+
+
 _IN_PLACE_OF = ("acos_ acosh_ asin_ asinh_ atan_ atanh_ arccos_ arccosh_ arcsin_ arcsinh_ "
                 "arctan_ arctanh_ atan2_ arctan2_ cosh_ sinh_ deg2rad_ rad2deg_ digamma_ "
                 "lgamma_ erf_ erfc_ erfinv_ exp2_ i0_ sinc_ logit_ log10_ sgn_ frac_ xlogy_ "
@@ -1478,7 +1490,8 @@ def _checked_shift(self: Tensor, other: Any, left: bool) -> Tensor:
 _IN_PLACE = {"squeeze_": _squeeze_, "unsqueeze_": _unsqueeze_, "t_": _t_,
              "transpose_": _transpose_, "tril_": _tril_, "triu_": _triu_, "addmm_": _addmm_,
              "fill_diagonal_": _fill_diagonal_, "index_put_": _index_put_,
-             "masked_scatter_": _masked_scatter_, "unfold": _unfold}
+             "masked_scatter_": _masked_scatter_, "unfold": _unfold,
+             "float_power_": _float_power_}
 
 
 def _attach_methods() -> None:

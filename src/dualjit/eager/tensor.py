@@ -854,6 +854,24 @@ def _root_array(a: ndarray) -> Any:
     return a
 
 
+def _no_complex_order(t: Tensor, op: str, lo: Any, hi: Any) -> None:
+    """PyTorch's error for clamp of a complex tensor (NumPy orders complex numbers
+    lexicographically, which clamp would silently use), and an error for an integer bound
+    outside an integer tensor's range (PyTorch wraps it around: uint8 clamped to min=-3 is
+    clamped to 253)."""
+    dt = t._value.dtype
+    if dt.kind == "c":
+        raise DtypeNotImplementedError(f"{op} is not supported for complex types")
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        for name, bound in (("min", lo), ("max", hi)):
+            if isinstance(bound, int) and not isinstance(bound, bool) and \
+                    not info.min <= bound <= info.max:
+                raise DtypeError(f"{op}: {name}={bound} is out of the range of {dt} "
+                                 f"[{info.min}, {info.max}]; convert the tensor to a wider "
+                                 "dtype first")
+
+
 def _real_only(t: Tensor, op: str) -> None:
     """PyTorch's error for rounding functions of complex tensors (they were returned
     unchanged, and frac gave 0)."""
@@ -2122,6 +2140,7 @@ class Tensor:
     def clamp(self, min: Any = None, max: Any = None):  # noqa: A002
         if min is None and max is None:
             raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        _no_complex_order(self, "clamp", min, max)
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             return _clamp_by_tensors(self, min, max)
         params = (("lo", min), ("hi", max))
@@ -2584,6 +2603,8 @@ class Tensor:
             if self._extra is not None and self._extra.base is not None:
                 _sync_view(self)
             if not self._value.flags.writeable:
+                if not self._value[np_key].size:  # (no element written: PyTorch allows it)
+                    return
                 write_storage(self, self._value)  # (raises the read-only error)
             try:
                 if self._value.size:  # (an empty expanded tensor is read-only: nothing to write)
@@ -2707,6 +2728,7 @@ class Tensor:
     def clamp_(self, min=None, max=None):  # noqa: A002
         if min is None and max is None:
             raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
+        _no_complex_order(self, "clamp_", min, max)
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             return _clamp_by_tensors(self, min, max, in_place=True)
         dt = _clamp_dtype(self._value.dtype, min, max)
