@@ -439,3 +439,59 @@ def test_float_power_in_place():
     np.testing.assert_array_equal(x.numpy(), [4.0, 9.0])
     with pytest.raises(RuntimeError, match="float_power_"):
         dj.tensor(np.array([2.0], np.float32)).float_power_(2)
+
+
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 2.5, -1, 0, 3])
+def test_complex_tensor_to_a_python_number_power(exponent):
+    """complex ** 0.5 was cast to the default float dtype (the imaginary part dropped: NaN
+    for -4) and complex ** -1 raised 'Integers to negative integer powers' (seed 1095)."""
+    z = np.array([1 + 1j, -4 + 0j, 0.5 - 2j])
+    t = dj.tensor(z, requires_grad=True)
+    y = t ** exponent
+    assert y.dtype == dj.complex128
+    np.testing.assert_allclose(y.detach().numpy(), z ** exponent, rtol=1e-12)
+    dj.view_as_real(y).sum().backward()
+    derivative = exponent * z ** (exponent - 1) if exponent else 0 * z
+    np.testing.assert_allclose(t.grad.numpy(), np.conj(derivative) * (1 + 1j), rtol=1e-12,
+                               atol=1e-15)
+
+
+def test_xlogy_of_zero_and_a_negative_number_is_zero():
+    """xlogy(0, y < 0) and xlog1py(0, y < -1) gave NaN (log of a negative number times 0);
+    SciPy's and PyTorch's are 0 (seed 1463); dualjit.scipy.special had the same answer."""
+    import dualjit.scipy.special as jss
+
+    x = np.array([0.0, 0.0, 0.0, 0.0, 1.0])
+    y = np.array([-1.0, np.nan, np.inf, 0.0, -1.0])
+    expected = np.array([0.0, np.nan, 0.0, 0.0, np.nan])  # SciPy's xlogy on these
+    np.testing.assert_array_equal(dj.special.xlogy(dj.tensor(x), dj.tensor(y)).numpy(),
+                                  expected)
+    np.testing.assert_array_equal(np.asarray(jss.xlogy(x, y)), expected)
+    np.testing.assert_array_equal(
+        dj.special.xlog1py(dj.tensor(x), dj.tensor(y - 1)).numpy(), expected)
+
+
+def test_quantile_of_a_zero_dim_tensor_and_searchsorted_of_empty_rows():
+    """quantile of a 0-d tensor with keepdim gave an extra dimension (seed 1359);
+    searchsorted with a (2, 0) sorted_sequence raised a NumPy reshape error (seed 1036)."""
+    x = dj.tensor(1.5)
+    q = dj.tensor(np.array([0.2, 0.4], np.float32))
+    assert dj.quantile(x, q, keepdim=True).shape == (2,)
+    assert dj.quantile(x, 0.3, dim=0, keepdim=True).shape == ()
+    out = dj.searchsorted(dj.zeros(2, 0), dj.tensor([[4.0], [0.5]]))
+    np.testing.assert_array_equal(out.numpy(), [[0], [0]])
+
+
+def test_vector_norm_below_one_has_a_zero_derivative_at_zero_entries():
+    """The derivative of the p-norm (0 < p < 1) was NaN everywhere once an entry was 0
+    (|x| ** p's slope is inf there, times sign 0); PyTorch's is 0 at zero entries (seed
+    1293). Elsewhere: d/dx_i = |x_i| ** (p - 1) sign(x_i) * norm ** (1 - p)."""
+    a = np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 3.0]])
+    x = dj.tensor(a, requires_grad=True)
+    n = dj.linalg.vector_norm(x, 0.5)
+    n.backward()
+    norm = np.sum(np.abs(a) ** 0.5) ** 2
+    np.testing.assert_allclose(n.item(), norm, rtol=1e-12)
+    safe = np.where(a == 0, 1.0, np.abs(a))
+    expected = np.where(a == 0, 0.0, safe ** -0.5 * np.sign(a) * norm ** 0.5)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)

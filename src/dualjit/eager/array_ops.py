@@ -90,7 +90,7 @@ def pow_rule(e: Any, dtype: np.dtype) -> tuple:
     found = _pow_cache.get(key)
     if found is None:
         is_int = isinstance(e, int) or float(e).is_integer()
-        if dtype.kind != "f" and not isinstance(e, int):
+        if dtype.kind not in "fc" and not isinstance(e, int):  # (complex stays complex)
             from .dtypes import get_default_dtype
             params = (("exponent", float(e)), ("dtype", get_default_dtype()))
         elif dtype.kind == "b":  # a bool tensor's integer power is int64 (PyTorch's promotion)
@@ -123,7 +123,7 @@ def np_power_by(x: ndarray, exponent: Any, dtype: Any) -> ndarray:
     x = x if dtype is None else x.astype(dtype)
     if x.dtype.kind == "f":
         return torch_rules.np_power_by_number(x, exponent)
-    if exponent < 0:
+    if x.dtype.kind != "c" and exponent < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     return np.power(x, x.dtype.type(exponent))
 

@@ -136,6 +136,12 @@ def _norm(x, ord, axis, keepdims):
 
 
 def _vector_norm(x, ord, axis, keepdims):
+    if isinstance(ord, (int, float)) and 0 < ord < 1:
+        # (PyTorch's derivative is 0 at zero entries; |x| ** p's is inf * 0 = NaN there)
+        a = jnp.abs(x)
+        zero = a == 0
+        powered = jnp.where(zero, 0.0, jnp.where(zero, 1.0, a) ** ord)
+        return jnp.sum(powered, axis=axis, keepdims=keepdims) ** (1.0 / ord)
     return jnp.linalg.vector_norm(_magnitude(x), axis=axis, keepdims=keepdims, ord=ord)
 
 

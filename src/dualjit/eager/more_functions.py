@@ -712,8 +712,9 @@ def quantile(input: Any, q: Any, dim: Any = None, keepdim: bool = False, *,  # n
     if qc.size and (np.any(qc < 0) or np.any(qc > 1)):
         raise RuntimeError("quantile() q values must be in the range [0, 1]")
     qt = q if isinstance(q, Tensor) else np.asarray(qv, x.dtype)
-    params = (("axis", None if dim is None else int(dim)), ("keepdims", bool(keepdim)),
-              ("method", interpolation))
+    # (a 0-d input has no dimension to keep: PyTorch's result is q's shape)
+    params = (("axis", None if dim is None else int(dim)),
+              ("keepdims", bool(keepdim) and x.ndim > 0), ("method", interpolation))
     return apply_op("QuantileBackward", _quantile, [x, qt], params, fast=_np_quantile)
 
 
@@ -1027,8 +1028,9 @@ def searchsorted(sorted_sequence: Any, input: Any, *, out_int32: bool = False,  
         if seq.shape[:-1] != values.shape[:-1]:
             raise RuntimeError(f"searchsorted: boundaries of shape {seq.shape} and input of "
                                f"shape {values.shape} must have the same leading dimensions")
-        rows = seq.reshape(-1, seq.shape[-1])
-        vals = values.reshape(rows.shape[0], -1)
+        count = int(np.prod(seq.shape[:-1]))  # (not -1: a size-0 sequence is ambiguous)
+        rows = seq.reshape(count, seq.shape[-1])
+        vals = values.reshape(count, values.shape[-1])
         found = np.stack([np.searchsorted(r, v, side=how) for r, v in zip(rows, vals)]) \
             .reshape(values.shape)
     found = np.asarray(found, np.int32 if out_int32 else np.int64)
