@@ -495,3 +495,21 @@ def test_vector_norm_below_one_has_a_zero_derivative_at_zero_entries():
     safe = np.where(a == 0, 1.0, np.abs(a))
     expected = np.where(a == 0, 0.0, safe ** -0.5 * np.sign(a) * norm ** 0.5)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+
+
+def test_put_and_index_add_with_negative_indices():
+    """put_(index=-1, accumulate=True) wrote the value at the last element but its
+    recorded derivative read the source's cotangent at another place (seed 1790): put_'s
+    negative positions count from the end (value and gradient); index_add_ refuses negative
+    indices, as PyTorch."""
+    x4 = dj.tensor([0.3], requires_grad=True)
+    v = dj.tensor([[-0.2], [0.4]]) * 1
+    v.put_(dj.tensor([-1]), x4, accumulate=True)
+    (v * dj.tensor([[1.0], [2.0]])).sum().backward()
+    np.testing.assert_allclose(v.detach().numpy(), [[-0.2], [0.7]], rtol=1e-6)
+    assert x4.grad.item() == 2.0
+    with pytest.raises(IndexError):
+        dj.zeros(3).index_add_(0, dj.tensor([-1]), dj.ones(1))
+    with pytest.raises(IndexError):
+        dj.zeros(3).put_(dj.tensor([3]), dj.ones(1))
+    assert dj.diff(dj.tensor([1, 4]), n=0, prepend=dj.tensor([0])).tolist() == [1, 4]

@@ -33,6 +33,7 @@ from .errors import (
     DtypeError,
     DtypeNotImplementedError,
     EmptyReductionError,
+    IndexRangeError,
     ShapeError,
     torch_error,
 )
@@ -2351,6 +2352,8 @@ class Tensor:
         from .functions import cat
 
         out = self
+        if n == 0:  # (PyTorch: the input itself, prepend and append ignored)
+            return self
         if prepend is not None or append is not None:
             parts = [p for p in (prepend, out, append) if p is not None]
             if not all(isinstance(p, Tensor) for p in parts):
@@ -2756,6 +2759,12 @@ class Tensor:
 
     def index_add_(self, dim: int, index: Any, source: Any, alpha: Any = 1):
         idx = _index_values(index)
+        if type(idx) is ndarray and idx.size and self.ndim:  # (PyTorch refuses negative
+            # indices here; the recorded derivative read them at the wrong place)
+            size = self.shape[int(dim)]
+            if idx.min() < 0 or idx.max() >= size:
+                raise IndexRangeError(f"index_add_: index out of range [0, {size}) along "
+                                      f"dimension {dim}")
         src = source * alpha if alpha != 1 else source
         src = as_tensor_arg(src)
         return inplace_op(self, "IndexAddBackward", A.index_add, [src, idx],
@@ -2803,6 +2812,11 @@ class Tensor:
     def put_(self, index: Any, source: Any, accumulate: bool = False):
         flat = self.view(-1)
         idx = _index_values(index).reshape(-1)
+        if type(idx) is ndarray and idx.size:  # (negative positions count from the end)
+            n = flat.shape[0]
+            if idx.min() < -n or idx.max() >= n:
+                raise IndexRangeError(f"put_: index out of range for a tensor of {n} elements")
+            idx = np.where(idx < 0, idx + n, idx)
         if accumulate:
             flat.index_add_(0, idx, as_tensor_arg(source).reshape(-1))
         else:
