@@ -151,3 +151,27 @@ def test_compiled_training_steps_agree_with_eager(caplog):
             if problem:
                 mismatches.append(f"seed {seed} `{e.label}`: {problem}")
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_api_programs_run_with_pytorch_error_types():
+    """Programs over the newer API (torch_api_programs.py) on dualjit alone: every step
+    gives a value or raises one of the exception types PyTorch raises (RuntimeError and its
+    subclasses, ValueError, TypeError, IndexError), never a missing attribute or an
+    internal error; and a program run twice gives the same records (a cached recorded
+    operation shared by two functions made a gradient depend on what ran before)."""
+    from .torch_api_programs import api_program
+
+    allowed = {"RuntimeError", "ValueError", "TypeError", "IndexError"}
+    bad = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(COUNT):
+            first = api_program(dj, seed)
+            again = api_program(dj, seed)
+            for a, b in zip(first.records, again.records):
+                if a.kind == "error" and not allowed & set(a.error_kinds):
+                    bad.append(f"seed {seed} `{a.label}`: {a.error}: {a.array}")
+                problem = compare_record(a, b)
+                if problem:
+                    bad.append(f"seed {seed} `{a.label}` run twice: {problem}")
+    assert not bad, "\n".join(bad)
