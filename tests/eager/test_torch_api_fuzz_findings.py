@@ -513,3 +513,13 @@ def test_put_and_index_add_with_negative_indices():
     with pytest.raises(IndexError):
         dj.zeros(3).put_(dj.tensor([3]), dj.ones(1))
     assert dj.diff(dj.tensor([1, 4]), n=0, prepend=dj.tensor([0])).tolist() == [1, 4]
+
+
+def test_kron_promotes_a_zero_dim_operand_in_full():
+    """kron(int32 matrix, int64 0-d) was int32 (the 0-d rule of elementwise promotion);
+    PyTorch reshapes both operands to one rank first, so the result is int64 (seed 1666)."""
+    a = np.array([[-2, -2], [1, -2]], np.int32)
+    out = dj.kron(dj.tensor(a), dj.tensor(2))
+    assert out.dtype == dj.int64
+    np.testing.assert_array_equal(out.numpy(), np.kron(a, 2))
+    assert dj.kron(dj.ones(2), dj.tensor(2.0, dtype=dj.float64)).dtype == dj.float64

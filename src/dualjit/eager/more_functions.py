@@ -521,7 +521,10 @@ def _kron(a, b):
 
 def kron(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
     """The Kronecker product (the operand with fewer dimensions gets leading 1s)."""
-    return apply_op("KronBackward", _kron, _operands("kron", input, other, False))
+    x, y = as_tensor_arg(input, "kron input"), as_tensor_arg(other, "kron other")
+    # (PyTorch reshapes both to one rank first: a 0-d operand's dtype counts in full)
+    dt = dtypes.promote_types(x._value.dtype, y._value.dtype)
+    return apply_op("KronBackward", _kron, [x.type(dt), y.type(dt)])
 
 
 def vdot(input: Any, other: Any, *, out: Any = None) -> Tensor:  # noqa: A002
