@@ -523,3 +523,14 @@ def test_kron_promotes_a_zero_dim_operand_in_full():
     assert out.dtype == dj.int64
     np.testing.assert_array_equal(out.numpy(), np.kron(a, 2))
     assert dj.kron(dj.ones(2), dj.tensor(2.0, dtype=dj.float64)).dtype == dj.float64
+
+
+def test_zero_norm_is_recorded():
+    """norm(x, 0) (the count of nonzero elements) did not require grad, so backward()
+    through it raised; PyTorch records it with a zero gradient (seeds 857, 1883, 2014)."""
+    a = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]])
+    x = dj.tensor(a, requires_grad=True)
+    y = dj.norm(x, 0, dim=1, keepdim=True)
+    np.testing.assert_array_equal(y.detach().numpy(), np.count_nonzero(a, 1)[:, None])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))

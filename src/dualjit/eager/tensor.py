@@ -2226,8 +2226,10 @@ class Tensor:
             return x.abs().amax(dim, keepdim) if dim is not None else x.abs().max()
         if p == float("-inf"):
             return x.abs().amin(dim, keepdim) if dim is not None else x.abs().min()
-        if p == 0:
-            return (x != 0).type(x.dtype).sum(dim, keepdim)
+        if p == 0:  # (recorded, as PyTorch: the result requires grad, its gradient is 0)
+            from .linalg import vector_norm
+
+            return vector_norm(x, 0, dim=dim, keepdim=keepdim)
         if p == 1:
             return x.abs().sum(dim, keepdim)
         return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
