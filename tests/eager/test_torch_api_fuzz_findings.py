@@ -534,3 +534,22 @@ def test_zero_norm_is_recorded():
     np.testing.assert_array_equal(y.detach().numpy(), np.count_nonzero(a, 1)[:, None])
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_index_put_accumulate_with_fewer_index_tensors_than_dimensions():
+    """index_put_((rows,), values, accumulate=True) of a matrix raised NotImplementedError
+    (14 of the 34 steps only dualjit refused); PyTorch adds whole rows, repeated rows
+    adding up."""
+    w = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    rows = np.array([3, 1, 3])
+    expected = np.zeros((4, 2))
+    np.add.at(expected, rows, w)
+    wt = dj.tensor(w, requires_grad=True)
+    y = dj.zeros(4, 2) * 1
+    y.index_put_((dj.tensor(rows),), wt, accumulate=True)
+    np.testing.assert_array_equal(y.detach().numpy(), expected)
+    weights = np.arange(8.0).reshape(4, 2)
+    (y * dj.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(wt.grad.numpy(), weights[rows])
+    with pytest.raises(IndexError):
+        dj.zeros(4, 2).index_put_((dj.tensor([4]),), dj.tensor(1.0), accumulate=True)

@@ -19,7 +19,7 @@ from ..tracer.core import bind
 from . import array_ops as A
 from . import dtypes
 from . import linalg as _linalg
-from .errors import DtypeNotImplementedError
+from .errors import DtypeNotImplementedError, IndexRangeError
 from .kernels import eager_kernel, float32_formula
 from .return_types import RETURN_TYPES
 from .tensor import (  # noqa: F401
@@ -1392,12 +1392,18 @@ def _index_put_(self, indices, values, accumulate=False):
     if any(isinstance(i, Tensor) and i.dtype == np.bool_ for i in key):
         key = tuple(j for i in key for j in (i.nonzero(as_tuple=True) if isinstance(
             i, Tensor) and i.dtype == np.bool_ else (i,)))
-    if len(key) != self.ndim:
-        raise NotImplementedError("index_put_(accumulate=True) needs one index tensor per "
-                                  f"dimension ({self.ndim}), got {len(key)}; use index_add_")
+    if len(key) > self.ndim or not all(isinstance(i, Tensor) for i in key):
+        raise NotImplementedError("index_put_(accumulate=True) needs at most one index tensor "
+                                  f"per dimension ({self.ndim}), got {len(key)}")
     arrays = np.broadcast_arrays(*[np.asarray(concrete_value(as_tensor_arg(i), "index_put_"))
                                    for i in key])
-    flat = np.ravel_multi_index(tuple(a % n for a, n in zip(arrays, self.shape)), self.shape)
+    lead, tail = tuple(self.shape[:len(key)]), tuple(self.shape[len(key):])
+    if any(a.size and (a.min() < -n or a.max() >= n) for a, n in zip(arrays, lead)):
+        raise IndexRangeError(f"index_put_: an index is out of range for shape {lead}")
+    base = np.ravel_multi_index(tuple(a % n for a, n in zip(arrays, lead)), lead)
+    # (fewer index tensors than dimensions: whole slices along the rest, as PyTorch)
+    m = int(np.prod(tail, dtype=np.int64))
+    flat = (base[..., None] * m + np.arange(m)).reshape(base.shape + tail)
     source = as_tensor_arg(values, "index_put_ values").type(self.dtype).expand(flat.shape)
     return self.put_(make_tensor(flat.astype(np.int64)), source, accumulate=True)
 
