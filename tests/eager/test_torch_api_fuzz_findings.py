@@ -407,6 +407,8 @@ def test_fills_of_an_expanded_tensor():
         dj.zeros(3, 1).expand(3, 4).add_(1)
     empty = dj.zeros(3, 1).expand(3, 4)
     empty[3:3] = dj.ones(0, 4)  # (nothing written: allowed, as PyTorch; torch fuzz seed 888)
+    recorded = (dj.tensor([[1.0, 2.0]], requires_grad=True) * 1).expand(3, 2)
+    recorded[3:3] = dj.ones(0, 2)
     with pytest.raises(RuntimeError):
         empty[0:1] = 1.0
 

@@ -2594,6 +2594,9 @@ class Tensor:
             self.masked_fill_(key, value)  # (an expanded tensor: PyTorch allows a mask)
             return
         spec, arrays, np_key = A.split_index(key, self.ndim)
+        if type(self._value) is ndarray and not self._value.flags.writeable and \
+                not self._value[np_key].size:  # (an expanded tensor, no element written:
+            return                             # PyTorch allows it)
         if isinstance(value, Tensor):
             if value.dtype != self.dtype:
                 value = value.type(self.dtype)
@@ -2608,8 +2611,6 @@ class Tensor:
             if self._extra is not None and self._extra.base is not None:
                 _sync_view(self)
             if not self._value.flags.writeable:
-                if not self._value[np_key].size:  # (no element written: PyTorch allows it)
-                    return
                 write_storage(self, self._value)  # (raises the read-only error)
             try:
                 if self._value.size:  # (an empty expanded tensor is read-only: nothing to write)
