@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_programs import FLOATS, Program, Trace, backward_step, dtype_name, error_record, \
-    loss_of
+from .torch_programs import FLOATS, Program, Trace, backward_step, dtype_name, error_record, loss_of
 
 INTS = ("int8", "uint8", "int16", "int32", "int64")
 COMPLEX = ("complex64", "complex128")
@@ -940,7 +939,7 @@ INPLACE_UNARY = ["tan_", "ceil_", "floor_", "trunc_", "round_", "sign_", "sigmoi
 
 
 def op_inplace(prog: Program):
-    rng, lib = prog.rng, prog.lib
+    rng = prog.rng
     dt = rng.choice(["float32", "float64", "float64", "int64", "int8", "uint8", "int32",
                      "complex64"])
     shape = _shape(prog, 2)

@@ -30,9 +30,9 @@ from .tensor import (  # noqa: F401
     is_grad_enabled,
     is_inference_mode_enabled,
     make_tensor,
+    where,
 )
 from .tensor import take_along_dim as _take_along
-from .tensor import where
 
 __all__ = ["finfo", "iinfo", "get_num_threads", "set_num_threads",
            "is_inference_mode_enabled", "det", "slogdet", "logdet", "inverse", "svd",
