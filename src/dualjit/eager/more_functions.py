@@ -483,7 +483,7 @@ def bitwise_not(input: Any, *, out: Any = None) -> Tensor:  # noqa: A002
 # Products
 # ---------------------------------------------------------------------------------------------
 
-def _scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
+def scaled_sum(input: Any, product: Tensor, beta: Any, alpha: Any) -> Tensor:
     """beta * input + alpha * product; input is ignored (NaN included) when beta is 0."""
     out = product if alpha == 1 else product * alpha
     if beta == 0:
@@ -500,19 +500,19 @@ def addbmm(input: Any, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,  # noqa
     """beta * input + alpha * sum over b of batch1[b] @ batch2[b]."""
     from .functions import einsum
 
-    return _scaled_sum(input, einsum("bij,bjk->ik", batch1, batch2), beta, alpha)
+    return scaled_sum(input, einsum("bij,bjk->ik", batch1, batch2), beta, alpha)
 
 
 def addmv(input: Any, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1,  # noqa: A002
           out: Any = None) -> Tensor:
     """beta * input + alpha * (mat @ vec)."""
-    return _scaled_sum(input, as_tensor_arg(mat).mv(vec), beta, alpha)
+    return scaled_sum(input, as_tensor_arg(mat).mv(vec), beta, alpha)
 
 
 def baddbmm(input: Any, batch1: Tensor, batch2: Tensor, *, beta: Any = 1,  # noqa: A002
             alpha: Any = 1, out: Any = None) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2), batch by batch."""
-    return _scaled_sum(input, as_tensor_arg(batch1).bmm(batch2), beta, alpha)
+    return scaled_sum(input, as_tensor_arg(batch1).bmm(batch2), beta, alpha)
 
 
 def _kron(a, b):

@@ -1939,9 +1939,9 @@ class Tensor:
 
     def addmm(self, mat1, mat2, beta=1, alpha=1):
         if beta == 0:  # (PyTorch ignores self then, its NaN and inf included)
-            from .more_functions import _scaled_sum
+            from .more_functions import scaled_sum
 
-            return _scaled_sum(self, mat1 @ mat2, beta, alpha)
+            return scaled_sum(self, mat1 @ mat2, beta, alpha)
         return self * beta + (mat1 @ mat2) * alpha if (beta, alpha) != (1, 1) else \
             self + mat1 @ mat2
 
