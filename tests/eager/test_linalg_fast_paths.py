@@ -16,6 +16,8 @@ from dualjit.eager import array_ops
 from dualjit.eager import linalg as eager_linalg
 from dualjit.scipy import linalg as jsl
 
+from ..bits import same
+
 L = dj.linalg
 rng = np.random.default_rng(7)
 
@@ -38,20 +40,6 @@ def spd(shape, dtype):
 
 def general(shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
-
-
-def same(got, expected):
-    """Bit for bit: dtype, shape, values (NaN where NaN, the sign of zeros)."""
-    got, expected = np.asarray(got), np.asarray(expected)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    if got.dtype.kind == "c":
-        same(got.real, expected.real)
-        same(got.imag, expected.imag)
-    elif got.dtype.kind == "f":
-        assert np.array_equal(got, expected, equal_nan=True)
-        assert np.array_equal(np.signbit(got), np.signbit(expected))
-    else:
-        assert np.array_equal(got, expected)
 
 
 def value(t):

@@ -12,20 +12,9 @@ import dualjit as dj
 from dualjit.autograd import gradcheck
 from dualjit.eager import more_functions
 
+from ..bits import same
+
 rng = np.random.default_rng(11)
-
-
-def same(got, expected):
-    got, expected = np.asarray(got), np.asarray(expected)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    if got.dtype.kind == "c":
-        same(got.real, expected.real)
-        same(got.imag, expected.imag)
-    elif got.dtype.kind == "f":
-        assert np.array_equal(got, expected, equal_nan=True)
-        assert np.array_equal(np.signbit(got), np.signbit(expected))
-    else:
-        assert np.array_equal(got, expected)
 
 
 def edge_values(dtype, n=7):

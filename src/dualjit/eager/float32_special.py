@@ -24,6 +24,7 @@ import functools
 import math
 
 from .. import numpy as jnp
+from ..ir.special_impl import horner, is_nan
 
 SQRT_HALF = math.sqrt(0.5)
 SQRT_2 = math.sqrt(2.0)
@@ -89,15 +90,6 @@ def power_series(chebyshev_coefficients: tuple) -> tuple:
     return tuple(out)
 
 
-def horner(x, coefficients):
-    acc = x * 0.0 + coefficients[-1]
-    for c in reversed(coefficients[:-1]):
-        acc = acc * x + c
-    return acc
-
-
-def is_nan(x):
-    return x != x
 
 
 def float64(x):
