@@ -442,3 +442,58 @@ def test_softmax_fast_path_equals_the_recorded_composition(dtype, shape, dim):
     finite = np.isfinite(x).all(axis=dim)
     np.testing.assert_allclose(np.take(fast.sum(axis=dim), np.flatnonzero(finite)), 1.0,
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_to_num_of_finite_values_is_a_copy_with_the_same_bits(dtype):
+    """nan_to_num of an array with nothing to replace (the finite check's shortcut) gives its
+    values bit for bit (-0.0, tiny, huge) in a new array, and the NaN/inf arrays still go to
+    NumPy; an empty array stays empty."""
+    info = np.finfo(dtype)
+    x = np.array([-0.0, 0.0, info.tiny, -info.smallest_subnormal, info.max, info.min, 1.5], dtype)
+    t = dj.from_numpy(x)
+    out = dj.nan_to_num(t, nan=9.0, posinf=8.0, neginf=-8.0)
+    np.testing.assert_array_equal(out.numpy().view(np.uint8), x.view(np.uint8))
+    out.add_(1.0)
+    np.testing.assert_array_equal(t.numpy().view(np.uint8), x.view(np.uint8))  # (a copy)
+    y = np.append(x, [NAN, INF, -INF]).astype(dtype)
+    np.testing.assert_array_equal(dj.nan_to_num(dj.from_numpy(y), nan=9.0).numpy(),
+                                  np.nan_to_num(y, nan=9.0))
+    assert dj.nan_to_num(dj.from_numpy(np.zeros(0, dtype))).shape == (0,)
+    assert dj.nansum(dj.from_numpy(x[:2])).item() == 0.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_angle_of_real_floats_equals_numpy_bit_for_bit(dtype):
+    """angle's sign-bit path gives np.angle's (arctan2(0, x)) bits: pi for negatives, -0.0
+    and -inf, +0.0 for the rest, each NaN as it came; away from 0 its gradient is zero."""
+    nan_bits = np.array([NAN, -NAN], dtype)
+    x = np.concatenate([np.array([0.0, -0.0, 1.0, -1.0, INF, -INF, np.finfo(dtype).tiny,
+                                  -np.finfo(dtype).max, 3.0, -2.5], dtype), nan_bits])
+    big = np.tile(x, 400)  # (the sign-bit path: 2,048 elements and more)
+    for v in (x, x[:10], x.reshape(3, 4), np.zeros(0, dtype), big, big[::-1].reshape(40, 120)):
+        out = dj.angle(dj.from_numpy(v)).numpy()
+        assert out.dtype == v.dtype and out.shape == v.shape
+        np.testing.assert_array_equal(out.view(np.uint8), np.angle(v).view(np.uint8))
+    t = dj.from_numpy(np.array([1.0, -1.0, 3.0, -2.5], dtype)).requires_grad_(True)
+    dj.angle(t).sum().backward()  # (recorded as before: the composition's derivative)
+    np.testing.assert_array_equal(t.grad.numpy(), np.zeros(4, dtype))
+    ints = dj.angle(dj.tensor([3, -2, 0]))  # (integers: the default float dtype)
+    np.testing.assert_array_equal(ints.numpy(), np.angle(np.array([3, -2, 0], np.float32)))
+    z = np.array([1 + 1j, -1 - 0j, 0j], np.complex64)
+    np.testing.assert_array_equal(dj.angle(dj.from_numpy(z)).numpy(), np.angle(z))
+
+
+@pytest.mark.parametrize("fn", ["zeros_like", "ones_like"])
+@pytest.mark.parametrize("dtype", [None, dj.float64, dj.int32, dj.bool, dj.complex64])
+def test_zeros_ones_like_make_their_dtype_directly(fn, dtype):
+    """zeros_like/ones_like build the array in their dtype (no float64 array converted): the
+    same values, dtype and shape as NumPy's, grad flag as asked."""
+    x = dj.from_numpy(np.arange(6, dtype=np.float32).reshape(2, 3))
+    out = getattr(dj, fn)(x, dtype=dtype, requires_grad=dtype in (None, dj.float64))
+    want = getattr(np, fn)(x.numpy(), dtype=None if dtype is None else out.numpy().dtype)
+    assert out.dtype == (x.dtype if dtype is None else dtype)
+    assert out.numpy().dtype == want.dtype and out.shape == (2, 3)
+    np.testing.assert_array_equal(out.numpy(), want)
+    assert out.requires_grad == (dtype in (None, dj.float64))
+    assert getattr(dj, fn)(dj.from_numpy(np.zeros((0, 2), np.int64))).shape == (0, 2)

@@ -136,14 +136,14 @@ def _like(t: Any, dtype: Any) -> tuple[tuple, Any]:
 
 def zeros_like(input: Any, dtype: Any = None, device: Any = None,  # noqa: A002
                requires_grad: bool = False, memory_format: Any = None) -> Tensor:
-    shape, d = _like(input, dtype)
-    return _make(np.zeros(shape), d, requires_grad, device)
+    shape, d = _like(input, dtype)  # (made in its dtype: no float64 array to convert)
+    return _make(np.zeros(shape, dtypes.to_numpy_dtype(d)), d, requires_grad, device)
 
 
 def ones_like(input: Any, dtype: Any = None, device: Any = None,  # noqa: A002
               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
-    shape, d = _like(input, dtype)
-    return _make(np.ones(shape), d, requires_grad, device)
+    shape, d = _like(input, dtype)  # (made in its dtype: no float64 array to convert)
+    return _make(np.ones(shape, dtypes.to_numpy_dtype(d)), d, requires_grad, device)
 
 
 def empty_like(input: Any, dtype: Any = None, device: Any = None,  # noqa: A002

@@ -2036,7 +2036,7 @@ class Tensor:
         return apply_op("ConjBackward", jnp.conj, [self], fast=np.conj)
 
     def angle(self):
-        return apply_op("AngleBackward", jnp.angle, [self], fast=np.angle)
+        return apply_op("AngleBackward", jnp.angle, [self], fast=A.np_angle)
 
     def is_complex(self) -> bool:
         return self._value.dtype.kind == "c"
