@@ -497,3 +497,22 @@ def test_zeros_ones_like_make_their_dtype_directly(fn, dtype):
     np.testing.assert_array_equal(out.numpy(), want)
     assert out.requires_grad == (dtype in (None, dj.float64))
     assert getattr(dj, fn)(dj.from_numpy(np.zeros((0, 2), np.int64))).shape == (0, 2)
+
+
+def test_equal_answers_as_numpy_array_equal():
+    """equal (NumPy arrays compared without np.array_equal's conversions) answers as
+    np.array_equal: NaN is unequal even to itself, -0.0 equals 0.0, shapes must match exactly
+    (no broadcasting), empty tensors of one shape are equal, values compare across dtypes."""
+    x = np.array([0.0, -0.0, 1.5, INF, -INF], np.float32)
+    pairs = [(x, x.copy()), (x, np.array([-0.0, 0.0, 1.5, INF, -INF], np.float32)),
+             (x, x[::-1].copy()), (np.append(x, NAN), np.append(x, NAN)),
+             (x[:1].reshape(1, 1), x[:1]), (x.reshape(1, 5), np.tile(x, (2, 1))),
+             (np.zeros((0, 3)), np.zeros((0, 3))), (np.zeros((0, 3)), np.zeros((3, 0))),
+             (np.array([1, 2]), np.array([1.0, 2.0])), (np.array([True]), np.array([1])),
+             (np.array(3.0), np.array(3.0)), (np.array([1 + 2j]), np.array([1 + 2j]))]
+    for a, b in pairs:
+        want = bool(np.array_equal(a, b))
+        assert dj.equal(dj.from_numpy(a), dj.from_numpy(b)) is want, (a, b)
+        assert dj.from_numpy(b).equal(dj.from_numpy(a)) is want, (a, b)
+    nan = dj.from_numpy(np.array([NAN, 1.0]))
+    assert dj.equal(nan, nan) is False

@@ -1789,7 +1789,10 @@ class Tensor:
     less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
 
     def equal(self, other: Tensor) -> bool:
-        return self.shape == other.shape and bool(np.array_equal(self._value, other._value))
+        a, b = self._value, other._value
+        if type(a) is ndarray and type(b) is ndarray:  # (np.array_equal's test, ~2 us less)
+            return a.shape == b.shape and bool((a == b).all())
+        return self.shape == other.shape and bool(np.array_equal(a, b))
 
     def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
                  equal_nan: bool = False) -> bool:
