@@ -463,23 +463,39 @@ def test_nan_to_num_of_finite_values_is_a_copy_with_the_same_bits(dtype):
     assert dj.nansum(dj.from_numpy(x[:2])).item() == 0.0
 
 
+def torch_angle(v):
+    """PyTorch's documented angle of real numbers, by hand: pi where x < 0, 0 where x >= 0
+    (-0.0 included), NaN kept as it came."""
+    out = np.where(v < 0, v.dtype.type(np.pi), v.dtype.type(0)).astype(v.dtype)
+    return np.where(np.isnan(v), v, out)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_angle_of_real_floats_equals_numpy_bit_for_bit(dtype):
-    """angle's sign-bit path gives np.angle's (arctan2(0, x)) bits: pi for negatives, -0.0
-    and -inf, +0.0 for the rest, each NaN as it came; away from 0 its gradient is zero."""
+def test_angle_of_real_floats_is_pytorchs(dtype):
+    """angle of real floats: pi for negatives and -inf, +0.0 for the rest, -0.0 included
+    (NumPy's arctan2(0, x) gives pi for -0.0), each NaN as it came, at every size, eagerly,
+    recorded and compiled; its gradient is 0 everywhere, at 0 and tiny values too (arctan2's
+    derivative there was NaN)."""
     nan_bits = np.array([NAN, -NAN], dtype)
     x = np.concatenate([np.array([0.0, -0.0, 1.0, -1.0, INF, -INF, np.finfo(dtype).tiny,
                                   -np.finfo(dtype).max, 3.0, -2.5], dtype), nan_bits])
-    big = np.tile(x, 400)  # (the sign-bit path: 2,048 elements and more)
+    big = np.tile(x, 400)
     for v in (x, x[:10], x.reshape(3, 4), np.zeros(0, dtype), big, big[::-1].reshape(40, 120)):
         out = dj.angle(dj.from_numpy(v)).numpy()
         assert out.dtype == v.dtype and out.shape == v.shape
-        np.testing.assert_array_equal(out.view(np.uint8), np.angle(v).view(np.uint8))
-    t = dj.from_numpy(np.array([1.0, -1.0, 3.0, -2.5], dtype)).requires_grad_(True)
-    dj.angle(t).sum().backward()  # (recorded as before: the composition's derivative)
-    np.testing.assert_array_equal(t.grad.numpy(), np.zeros(4, dtype))
+        np.testing.assert_array_equal(out.view(np.uint8), torch_angle(v).view(np.uint8))
+    t = dj.from_numpy(x.copy()).requires_grad_(True)
+    recorded = dj.angle(t)
+    np.testing.assert_array_equal(recorded.detach().numpy().view(np.uint8),
+                                  torch_angle(x).view(np.uint8))
+    recorded.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.zeros(x.size, dtype))
+    compiled = dj.compile(lambda a: dj.angle(a))
+    for _ in range(2):
+        np.testing.assert_array_equal(compiled(dj.from_numpy(big)).numpy().view(np.uint8),
+                                      torch_angle(big).view(np.uint8))
     ints = dj.angle(dj.tensor([3, -2, 0]))  # (integers: the default float dtype)
-    np.testing.assert_array_equal(ints.numpy(), np.angle(np.array([3, -2, 0], np.float32)))
+    np.testing.assert_array_equal(ints.numpy(), np.array([0, np.pi, 0], np.float32))
     z = np.array([1 + 1j, -1 - 0j, 0j], np.complex64)
     np.testing.assert_array_equal(dj.angle(dj.from_numpy(z)).numpy(), np.angle(z))
 

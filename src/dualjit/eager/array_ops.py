@@ -281,19 +281,6 @@ def np_nan_to_num(x, nan, posinf, neginf):
     return np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
 
 
-def np_angle(x):
-    """np.angle, for real floats without its arctan2(0, x) (~10x slower): pi where the sign
-    bit is set (-0.0 and -inf too, as arctan2), +0.0 elsewhere, and NaN kept as it came
-    (below ~2,000 elements its three extra calls cost more than arctan2 saves)."""
-    if x.dtype.kind != "f" or x.size < 2048:
-        return np.angle(x)
-    out = np.multiply(np.signbit(x), x.dtype.type(np.pi), dtype=x.dtype)
-    nan = np.isnan(x)
-    if nan.any():
-        np.copyto(out, x, where=nan)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Reductions
 # ---------------------------------------------------------------------------------------------

@@ -2039,7 +2039,7 @@ class Tensor:
         return apply_op("ConjBackward", jnp.conj, [self], fast=np.conj)
 
     def angle(self):
-        return apply_op("AngleBackward", jnp.angle, [self], fast=A.np_angle)
+        return apply_op("AngleBackward", R.angle, [self], fast=R.np_angle)
 
     def is_complex(self) -> bool:
         return self._value.dtype.kind == "c"

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import numpy as jnp
 from ..autodiff import custom_jvp
+from ..lax import stop_gradient
 from .errors import DtypeNotImplementedError, ZeroDivisionRuntimeError
 
 try:  # (the ufunc itself: np.clip's Python wrapper costs ~2 us a call)
@@ -374,6 +375,30 @@ def np_sign(x: np.ndarray) -> np.ndarray:
     if x.dtype.kind == "f" and np.isnan(s).any():  # (no select where no element is NaN)
         return np.where(np.isnan(x), x.dtype.type(0), s)
     return s
+
+
+# ---------------------------------------------------------------------------------------------
+# angle of real numbers: pi where x < 0 and 0 elsewhere, -0.0 included (NumPy's arctan2(0, x)
+# gives pi for -0.0 and -inf alike), NaN kept; derivative 0 everywhere (PyTorch's: the angle of
+# a real number is piecewise constant; arctan2's derivative is NaN at 0)
+# ---------------------------------------------------------------------------------------------
+
+def angle(x: Any) -> Any:
+    if jnp.iscomplexobj(x):
+        return jnp.angle(x)
+    out = jnp.where(jnp.less(x, 0), jnp.full_like(x, np.pi), jnp.zeros_like(x))
+    return jnp.where(jnp.isnan(x), stop_gradient(x), out)
+
+
+def np_angle(x: np.ndarray) -> np.ndarray:
+    """angle's value: pi (rounded to x's dtype) times the comparison, NaN copied from x."""
+    if x.dtype.kind == "c":
+        return np.angle(x)
+    out = np.multiply(np.less(x, 0), x.dtype.type(np.pi), dtype=x.dtype)
+    nan = np.isnan(x)
+    if nan.any():
+        np.copyto(out, x, where=nan)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
